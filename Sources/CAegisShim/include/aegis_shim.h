@@ -1,0 +1,206 @@
+// aegis_shim.h — the C side of AEGIS sandboxes.
+//
+// Swift fills one `struct aegis_spawn_config` (plain C, pointers into the caller's memory) and calls
+// `aegis_spawn`. Everything that must run in a forked child of the (multithreaded) Swift process
+// lives here and uses raw system calls only: no malloc, no stdio, no locks.
+//
+// Process tree after a successful aegis_spawn (the caller is never the parent of either):
+//
+//   caller ──fork──> (intermediate, exits at once)
+//                        └─fork──> supervisor  (setsid; records the outcome into the state dir)
+//                                     └─clone3(namespaces, CLONE_INTO_CGROUP)──> container process
+//                                                                                 (init → agent, or the
+//                                                                                  spec's process as PID 1)
+//
+// Step order in the container process (crun/runc order, see docs/architecture.md):
+//   sync with the supervisor (uid/gid maps written) → setsid → mounts → pivot_root → masked and
+//   read-only paths → hostname → rlimits → close_range → [wait for `start` on the exec fifo] →
+//   [init forks the agent] → setgroups/setgid/setuid → capabilities → no_new_privs → seccomp → execve.
+// Every failing step reports (step, errno, detail) to the caller, which throws an error naming both.
+#ifndef AEGIS_SHIM_H
+#define AEGIS_SHIM_H
+
+#include <stdint.h>
+#include <sys/types.h>
+#include <linux/filter.h>
+#include <seccomp.h>
+#include <sys/capability.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define AEGIS_DETAIL_MAX 240
+
+/// Steps of the spawn sequence; `aegis_step_name` gives their names for error messages.
+enum aegis_step {
+    AEGIS_STEP_NONE = 0,
+    AEGIS_STEP_PIPE,             // pipe2 for sync/report channels (caller)
+    AEGIS_STEP_FORK,             // fork of the intermediate / supervisor
+    AEGIS_STEP_CLONE3,           // clone3 with namespace flags and CLONE_INTO_CGROUP
+    AEGIS_STEP_CGROUP_ATTACH,    // fallback: write pid to cgroup.procs
+    AEGIS_STEP_SETGROUPS_DENY,   // write "deny" to /proc/PID/setgroups
+    AEGIS_STEP_UID_MAP,          // write /proc/PID/uid_map
+    AEGIS_STEP_GID_MAP,          // write /proc/PID/gid_map
+    AEGIS_STEP_SYNC,             // wait for the supervisor's go-ahead
+    AEGIS_STEP_SETSID,
+    AEGIS_STEP_STDIO,            // dup2 of stdin/stdout/stderr
+    AEGIS_STEP_ROOT_PROPAGATION, // make / private/slave (MS_REC)
+    AEGIS_STEP_ROOTFS_BIND,      // bind the rootfs onto itself
+    AEGIS_STEP_MOUNT,            // one spec mount (detail: destination)
+    AEGIS_STEP_DEVICES,          // /dev nodes bound from the host, symlinks
+    AEGIS_STEP_PIVOT_ROOT,
+    AEGIS_STEP_UMOUNT_OLD_ROOT,
+    AEGIS_STEP_ROOT_READONLY,
+    AEGIS_STEP_DEVNULL_CHECK,    // /dev/null must be char device 1:3 before it masks anything
+    AEGIS_STEP_MASKED_PATH,      // detail: path
+    AEGIS_STEP_READONLY_PATH,    // detail: path
+    AEGIS_STEP_HOSTNAME,
+    AEGIS_STEP_DOMAINNAME,
+    AEGIS_STEP_RLIMIT,           // detail: resource number
+    AEGIS_STEP_CLOSE_RANGE,
+    AEGIS_STEP_CWD,              // chdir to process.cwd
+    AEGIS_STEP_EXEC_LOOKUP,      // resolve args[0] through PATH (detail: name)
+    AEGIS_STEP_EXEC_FIFO,        // wait for `start`
+    AEGIS_STEP_INIT_FORK,        // PID-1 init forks the agent
+    AEGIS_STEP_CAPBSET_DROP,
+    AEGIS_STEP_KEEPCAPS,
+    AEGIS_STEP_SETGROUPS,
+    AEGIS_STEP_SETGID,
+    AEGIS_STEP_SETUID,
+    AEGIS_STEP_CAPSET,
+    AEGIS_STEP_AMBIENT,
+    AEGIS_STEP_NO_NEW_PRIVS,
+    AEGIS_STEP_SECCOMP,
+    AEGIS_STEP_EXECVE,
+    AEGIS_STEP_SUPERVISOR,       // supervisor-side failure (report channel)
+    AEGIS_STEP_COUNT
+};
+
+/// Returns the stable lower-case name of a step ("clone3", "pivot_root", …).
+const char *aegis_step_name(int step);
+
+/// Kinds of mounts the child performs.
+enum aegis_mount_kind {
+    AEGIS_MOUNT_FS = 0,     // mount(source, target, fstype, flags, data)
+    AEGIS_MOUNT_BIND = 1,   // bind source (host path, resolved before pivot) onto target
+};
+
+/// One mount, already translated from OCI options by Swift (AegisSandbox/Mounts.swift).
+struct aegis_mount {
+    int kind;                  // enum aegis_mount_kind
+    const char *source;        // host path for binds; source string for fs mounts (may be NULL)
+    const char *target;        // absolute path inside the container rootfs
+    const char *fstype;        // for AEGIS_MOUNT_FS ("proc", "tmpfs", "devpts", "mqueue", "sysfs", …)
+    unsigned long flags;       // MS_* flags for the first mount call (MS_BIND|MS_REC for rbind)
+    unsigned long propagation; // MS_PRIVATE/MS_SLAVE/MS_SHARED (+MS_REC) applied after, or 0
+    const char *data;          // mount data (e.g. "mode=755,size=65536k"), or NULL
+    int remount_flags_needed;  // bind with ro/nosuid/nodev/noexec: remount with MS_BIND|MS_REMOUNT|flags
+    int target_is_file;        // create an empty file (not a directory) as the mount point
+};
+
+/// One rlimit (RLIMIT_* number, soft, hard).
+struct aegis_rlimit {
+    int resource;
+    uint64_t soft;
+    uint64_t hard;
+};
+
+/// One /dev node bound from the host into the container's tmpfs /dev.
+struct aegis_device {
+    const char *host_path;     // e.g. "/dev/null"
+    const char *target;        // e.g. "/dev/null" (inside the container)
+};
+
+/// Everything the supervisor and the container process need. Filled by Swift; all pointers refer
+/// to memory that stays valid for the duration of aegis_spawn (fork copies it).
+struct aegis_spawn_config {
+    // --- clone ---
+    uint64_t clone_flags;          // CLONE_NEW* flags
+    int cgroup_fd;                 // O_DIRECTORY fd of the sandbox's cgroup leaf, or -1
+    const char *cgroup_procs_path; // fallback when clone3/CLONE_INTO_CGROUP is unavailable, or NULL
+    int force_clone_fallback;      // testing: skip clone3 and use clone + cgroup.procs
+
+    // --- user namespace ---
+    const char *uid_map;           // contents for /proc/PID/uid_map ("0 100000 65536\n"), or NULL
+    const char *gid_map;
+    int setgroups_deny;            // write "deny" to /proc/PID/setgroups before gid_map
+
+    // --- stdio: fds in the caller, dup2'ed to 0/1/2 in the container (-1: /dev/null) ---
+    int stdin_fd, stdout_fd, stderr_fd;
+
+    // --- filesystem ---
+    const char *rootfs;            // absolute host path of the rootfs
+    int root_readonly;
+    unsigned long root_propagation;// MS_PRIVATE|MS_REC by default, or MS_SLAVE|MS_REC
+    const struct aegis_mount *mounts; int n_mounts;
+    const struct aegis_device *devices; int n_devices;  // bound into /dev when /dev is a tmpfs
+    int setup_dev_symlinks;        // /dev/fd, /dev/std{in,out,err}, /dev/ptmx, /dev/core
+    const char *const *masked_paths; int n_masked;
+    const char *const *readonly_paths; int n_readonly;
+
+    // --- identity ---
+    const char *hostname;          // NULL: leave unchanged
+    const char *domainname;
+    const struct aegis_rlimit *rlimits; int n_rlimits;
+
+    // --- process ---
+    const char *cwd;
+    const char *const *argv;       // NULL-terminated
+    const char *const *envp;       // NULL-terminated
+    const char *path_env;          // PATH value used to resolve argv[0] when it has no '/'
+    uint32_t uid, gid;
+    const uint32_t *additional_gids; int n_additional_gids;
+    int no_new_privs;
+    // Capability sets as 64-bit masks (bit N = capability N).
+    uint64_t cap_bounding, cap_effective, cap_permitted, cap_inheritable, cap_ambient;
+    int last_cap;                  // highest capability number the kernel knows (cap_last_cap)
+
+    // --- seccomp: a compiled classic-BPF program (NULL: none) ---
+    const struct sock_filter *seccomp_filter; unsigned short seccomp_len;
+    unsigned int seccomp_flags;    // SECCOMP_FILTER_FLAG_* for seccomp(2)
+
+    // --- lifecycle ---
+    int use_init;                  // 1: a tiny init is PID 1 and forks the process (AEGIS agents)
+    const char *exec_fifo;         // non-NULL: block before execve until `start` opens this FIFO
+    int state_dir_fd;              // directory fd where the supervisor writes outcome.json (-1: none)
+    int cgroup_events_fd;          // unused by C; reserved
+    int lease_file_fd;             // reserved for the dead man's switch (multi-node issue); -1
+};
+
+/// Result of aegis_spawn.
+struct aegis_spawn_result {
+    pid_t pid;                     // container process pid (in the caller's pid namespace)
+    pid_t supervisor_pid;          // the supervisor's pid
+    int used_clone3;               // 1 when clone3 + CLONE_INTO_CGROUP was used, 0 for the fallback
+    // On failure:
+    int step;                      // enum aegis_step
+    int err;                       // errno
+    char detail[AEGIS_DETAIL_MAX]; // path, name or number the step was working on
+};
+
+/// Starts a sandbox as described. Returns 0 when the container process reached execve (or, with
+/// `exec_fifo`, when it is waiting for `start`); -1 on failure with result->step/err/detail set.
+/// On failure no process is left running; the caller removes its cgroup and state dir.
+int aegis_spawn(const struct aegis_spawn_config *config, struct aegis_spawn_result *result);
+
+/// `start`: opens the exec FIFO for reading, which releases the waiting container process; then
+/// reads until EOF. Returns 0 when the process reached execve; -1 with step/err/detail when a
+/// step after the FIFO failed (the container process reported it through the FIFO), or errno in
+/// `err` with step AEGIS_STEP_EXEC_FIFO when the FIFO can't be opened.
+int aegis_start(const char *exec_fifo, struct aegis_spawn_result *result);
+
+/// Loads nothing; installs `filter` in the calling thread via seccomp(2). For tests only.
+int aegis_seccomp_install(const struct sock_filter *filter, unsigned short len, unsigned int flags);
+
+/// pidfd_open(2) and pidfd_send_signal(2), which Glibc 2.36 does not wrap. -1 + errno on failure.
+int aegis_pidfd_open(pid_t pid, unsigned int flags);
+int aegis_pidfd_send_signal(int pidfd, int sig);
+
+/// close_range(2).
+int aegis_close_range(unsigned int first, unsigned int last, unsigned int flags);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

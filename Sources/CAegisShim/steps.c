@@ -1,0 +1,1 @@
+#include "aegis_shim.h"

@@ -1,0 +1,2 @@
+import XCTest
+final class AegisSandboxTestsPlaceholder: XCTestCase { func testBuilds() {} }
