@@ -36,6 +36,8 @@ let package = Package(
             name: "aegis-runtime",
             dependencies: ["AegisSandbox", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
+        // The per-sandbox supervisor the shim execs once the container process is running.
+        .executableTarget(name: "aegis-supervisor", dependencies: ["CAegisShim"], path: "Sources/aegis-supervisor"),
         // Test helper run inside sandboxes: attempts denied syscalls and prints each errno.
         .executableTarget(name: "aegis-probe", path: "Sources/aegis-probe", cSettings: [.define("_GNU_SOURCE")]),
         // In-process spawn benchmark (the worker daemon's path).

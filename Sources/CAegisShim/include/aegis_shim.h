@@ -55,6 +55,7 @@ enum aegis_step {
     AEGIS_STEP_DEVNULL_CHECK,    // /dev/null must be char device 1:3 before it masks anything
     AEGIS_STEP_MASKED_PATH,      // detail: path
     AEGIS_STEP_READONLY_PATH,    // detail: path
+    AEGIS_STEP_LOOPBACK,         // bring "lo" up in a new network namespace
     AEGIS_STEP_HOSTNAME,
     AEGIS_STEP_DOMAINNAME,
     AEGIS_STEP_RLIMIT,           // detail: resource number
@@ -139,6 +140,8 @@ struct aegis_spawn_config {
     const char *const *masked_paths; int n_masked;
     const char *const *readonly_paths; int n_readonly;
 
+    int loopback_up;               // new network namespace: set "lo" up (it starts down)
+
     // --- identity ---
     const char *hostname;          // NULL: leave unchanged
     const char *domainname;
@@ -166,6 +169,8 @@ struct aegis_spawn_config {
     int state_dir_fd;              // directory fd where the supervisor writes outcome.json (-1: none)
     int cgroup_events_fd;          // unused by C; reserved
     int lease_file_fd;             // reserved for the dead man's switch (multi-node issue); -1
+    const char *supervisor_path;   // aegis-supervisor executable; NULL: supervise in the forked copy
+    int64_t started_at_ns;         // CLOCK_REALTIME at the caller's start, recorded in the outcome
 };
 
 /// Result of aegis_spawn.
@@ -189,6 +194,14 @@ int aegis_spawn(const struct aegis_spawn_config *config, struct aegis_spawn_resu
 /// step after the FIFO failed (the container process reported it through the FIFO), or errno in
 /// `err` with step AEGIS_STEP_EXEC_FIFO when the FIFO can't be opened.
 int aegis_start(const char *exec_fifo, struct aegis_spawn_result *result);
+
+/// Supervision after the container process started: waits for it (and, with `use_init`, reads the
+/// agent's raw wait status from `status_fd`), reads the cgroup's memory.events/memory.peak through
+/// `cgroup_fd`, and writes `outcome.json` atomically into `state_dir_fd`. Relays a late error (after
+/// `start`) from `err_fd`. Used both in-process and as the main of the aegis-supervisor executable.
+/// Never returns.
+void aegis_supervise(pid_t pid, int err_fd, int status_fd, int cgroup_fd, int state_dir_fd,
+                     int64_t started_at_ns) __attribute__((noreturn));
 
 /// Loads nothing; installs `filter` in the calling thread via seccomp(2). For tests only.
 int aegis_seccomp_install(const struct sock_filter *filter, unsigned short len, unsigned int flags);

@@ -1,0 +1,61 @@
+// internal.h — shared by the shim's .c files. Everything here is async-signal-safe: it is used in
+// forked children of a multithreaded process (no malloc, no stdio, no locks).
+#ifndef AEGIS_SHIM_INTERNAL_H
+#define AEGIS_SHIM_INTERNAL_H
+
+#include "aegis_shim.h"
+#include <stddef.h>
+
+/// Message from the container process (or supervisor) to whoever waits for the spawn result.
+enum aegis_msg_kind {
+    AEGIS_MSG_ERROR = 1,   // a step failed: step, err, detail
+    AEGIS_MSG_READY = 2,   // create mode: waiting on the exec FIFO for `start`
+    AEGIS_MSG_EXECED = 3,  // supervisor → caller: the process reached execve
+};
+
+struct aegis_msg {
+    int32_t kind;
+    int32_t step;
+    int32_t err;
+    int32_t pid;           // container pid (host view)
+    int32_t supervisor_pid;
+    int32_t used_clone3;
+    char detail[AEGIS_DETAIL_MAX];
+};
+
+// util.c
+size_t shim_strlen(const char *s);
+void shim_strlcpy(char *dst, const char *src, size_t size);
+/// Appends `src` to the NUL-terminated `dst` (capacity `size`); returns 0, or -1 when truncated.
+int shim_strlcat(char *dst, const char *src, size_t size);
+/// Decimal text of v into buf (capacity >= 24); returns buf.
+char *shim_utoa(uint64_t v, char *buf);
+char *shim_itoa(int64_t v, char *buf);
+int shim_write_all(int fd, const void *buf, size_t len);
+int shim_read_all(int fd, void *buf, size_t len);  // returns bytes read (< len on EOF), -1 on error
+/// Sends an error message on fd (ignores failures; used on the way out).
+void shim_send_error(int fd, int step, int err, const char *detail);
+/// Closes every descriptor >= 3 except those in keep[0..n). Uses close_range(2).
+int shim_close_except(const int *keep, int n);
+/// mkdir -p of an absolute path (mode 0755); existing directories are fine.
+int shim_mkdir_p(const char *path);
+/// Writes a whole small file (O_WRONLY|O_TRUNC), for /proc/PID/{uid,gid}_map and cgroup files.
+int shim_write_file(const char *path, const char *text);
+int shim_write_file_at(int dirfd, const char *name, const char *text);
+/// Resets every catchable signal to SIG_DFL and unblocks all signals.
+void shim_reset_signals(void);
+
+// child.c — the container process, from the sync pipe to execve. Never returns.
+struct shim_child_fds {
+    int sync_r;     // supervisor → child: uid/gid maps are written
+    int err_w;      // child → supervisor: messages (O_CLOEXEC)
+    int status_w;   // init → supervisor: agent's raw wait status (-1 without init)
+    int unshare_cgroupns; // fallback path: unshare(CLONE_NEWCGROUP) after the cgroup move
+};
+void shim_child_main(const struct aegis_spawn_config *cfg, const struct shim_child_fds *fds)
+    __attribute__((noreturn));
+
+// init.c — PID 1 inside the sandbox: forwards signals, reaps, exits with the agent's status.
+void shim_init_loop(pid_t agent, int status_w) __attribute__((noreturn));
+
+#endif

@@ -1,0 +1,223 @@
+// spawn.c — aegis_spawn (caller side), the intermediate process and the supervisor's start-up:
+// clone3 into namespaces and the cgroup, uid/gid maps, go-ahead, and relaying the outcome of the
+// container process's set-up to the caller. See aegis_shim.h for the process tree.
+#include "internal.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/sched.h>
+#include <poll.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static void report(int fd, int kind, int step, int err, const char *detail, pid_t pid, int used_clone3) {
+    struct aegis_msg m;
+    memset(&m, 0, sizeof m);
+    m.kind = kind; m.step = step; m.err = err; m.pid = pid;
+    m.supervisor_pid = getpid(); m.used_clone3 = used_clone3;
+    shim_strlcpy(m.detail, detail, sizeof m.detail);
+    (void)shim_write_all(fd, &m, sizeof m);
+}
+
+static void kill_and_reap(pid_t pid) {
+    (void)kill(pid, SIGKILL);
+    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {}
+}
+
+/// Writes /proc/PID/setgroups, uid_map and gid_map (user_namespaces(7)). Returns the failing step.
+static int write_id_maps(const struct aegis_spawn_config *cfg, pid_t pid, char *path_out) {
+    char num[24];
+    static const struct { const char *file; int step; } files[] = {
+        {"/setgroups", AEGIS_STEP_SETGROUPS_DENY}, {"/uid_map", AEGIS_STEP_UID_MAP}, {"/gid_map", AEGIS_STEP_GID_MAP},
+    };
+    const char *text[3] = { cfg->setgroups_deny ? "deny" : NULL, cfg->uid_map, cfg->gid_map };
+    for (int i = 0; i < 3; i++) {
+        if (!text[i]) continue;
+        shim_strlcpy(path_out, "/proc/", AEGIS_DETAIL_MAX);
+        shim_strlcat(path_out, shim_itoa(pid, num), AEGIS_DETAIL_MAX);
+        shim_strlcat(path_out, files[i].file, AEGIS_DETAIL_MAX);
+        if (shim_write_file(path_out, text[i]) < 0) return files[i].step;
+    }
+    return 0;
+}
+
+static void exec_supervisor(const struct aegis_spawn_config *cfg, pid_t pid, int err_fd, int status_fd) {
+    char a[6][24];
+    int fds[4] = { err_fd, status_fd, cfg->cgroup_fd, cfg->state_dir_fd };
+    for (int i = 0; i < 4; i++) if (fds[i] >= 0) (void)fcntl(fds[i], F_SETFD, 0);  // keep across execve
+    const char *argv[] = {
+        cfg->supervisor_path, shim_itoa(pid, a[0]), shim_itoa(err_fd, a[1]), shim_itoa(status_fd, a[2]),
+        shim_itoa(cfg->cgroup_fd, a[3]), shim_itoa(cfg->state_dir_fd, a[4]), shim_itoa(cfg->started_at_ns, a[5]), NULL,
+    };
+    const char *envp[] = { NULL };
+    execve(cfg->supervisor_path, (char *const *)argv, (char *const *)envp);
+    // Fall through: supervise from this (forked) copy instead.
+}
+
+static void supervisor_main(const struct aegis_spawn_config *cfg, int rep_w) __attribute__((noreturn));
+static void supervisor_main(const struct aegis_spawn_config *cfg, int rep_w) {
+    (void)setsid();  // outlive the caller's session and terminal
+    shim_reset_signals();
+    int keep[6] = { rep_w, cfg->stdin_fd, cfg->stdout_fd, cfg->stderr_fd, cfg->cgroup_fd, cfg->state_dir_fd };
+    (void)shim_close_except(keep, 6);  // drop descriptors other threads of the caller had open
+
+    int sync_p[2], err_p[2], status_p[2] = { -1, -1 };
+    if (pipe2(sync_p, O_CLOEXEC) < 0 || pipe2(err_p, O_CLOEXEC) < 0 || (cfg->use_init && pipe2(status_p, O_CLOEXEC) < 0)) {
+        report(rep_w, AEGIS_MSG_ERROR, AEGIS_STEP_PIPE, errno, "", 0, 0);
+        _exit(1);
+    }
+    uint64_t flags = cfg->clone_flags;
+    int used_clone3 = 0;
+    pid_t pid = -1;
+    if (!cfg->force_clone_fallback) {
+        struct clone_args args;
+        memset(&args, 0, sizeof args);
+        args.flags = flags | (cfg->cgroup_fd >= 0 ? CLONE_INTO_CGROUP : 0);
+        args.exit_signal = SIGCHLD;
+        args.cgroup = cfg->cgroup_fd >= 0 ? (uint64_t)cfg->cgroup_fd : 0;
+        pid = (pid_t)syscall(SYS_clone3, &args, sizeof args);
+        if (pid >= 0) used_clone3 = 1;
+        else if (!(errno == ENOSYS || errno == E2BIG || (errno == EINVAL && cfg->cgroup_fd >= 0))) {
+            report(rep_w, AEGIS_MSG_ERROR, AEGIS_STEP_CLONE3, errno, "", 0, 0);
+            _exit(1);
+        }
+    }
+    // Fallback for kernels without clone3/CLONE_INTO_CGROUP: clone, then cgroup.procs; the child
+    // unshares its cgroup namespace only after the move so that its root is the sandbox leaf.
+    int unshare_cgroupns = 0;
+    if (!used_clone3) {
+        unshare_cgroupns = (flags & CLONE_NEWCGROUP) != 0;
+        pid = (pid_t)syscall(SYS_clone, (unsigned long)((flags & ~(uint64_t)CLONE_NEWCGROUP) | SIGCHLD), NULL, NULL, NULL, NULL);
+        if (pid < 0) { report(rep_w, AEGIS_MSG_ERROR, AEGIS_STEP_CLONE3, errno, "clone", 0, 0); _exit(1); }
+    }
+    if (pid == 0) {
+        close(sync_p[1]); close(err_p[0]); if (status_p[0] >= 0) close(status_p[0]);
+        close(rep_w);
+        struct shim_child_fds fds = { sync_p[0], err_p[1], status_p[1], unshare_cgroupns };
+        shim_child_main(cfg, &fds);
+    }
+    close(sync_p[0]); close(err_p[1]); if (status_p[1] >= 0) close(status_p[1]);
+    // Keep no copy of the caller's stdio: `create` must be able to exit while a reader waits.
+    int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+    int cfg_stdio[3] = { cfg->stdin_fd, cfg->stdout_fd, cfg->stderr_fd };
+    for (int i = 0; i < 3; i++) if (cfg_stdio[i] > 2) close(cfg_stdio[i]);
+    if (null >= 0) { dup2(null, 0); dup2(null, 1); dup2(null, 2); if (null > 2) close(null); }
+
+    char detail[AEGIS_DETAIL_MAX] = "";
+    if (!used_clone3 && cfg->cgroup_fd >= 0) {
+        char num[24];
+        if (shim_write_file_at(cfg->cgroup_fd, "cgroup.procs", shim_itoa(pid, num)) < 0) {
+            int e = errno; kill_and_reap(pid);
+            report(rep_w, AEGIS_MSG_ERROR, AEGIS_STEP_CGROUP_ATTACH, e, "cgroup.procs", 0, 0);
+            _exit(1);
+        }
+    }
+    if (cfg->uid_map || cfg->gid_map) {
+        int step = write_id_maps(cfg, pid, detail);
+        if (step) {
+            int e = errno; kill_and_reap(pid);
+            report(rep_w, AEGIS_MSG_ERROR, step, e, detail, 0, used_clone3);
+            _exit(1);
+        }
+    }
+    if (shim_write_all(sync_p[1], "1", 1) < 0) {
+        int e = errno; kill_and_reap(pid);
+        report(rep_w, AEGIS_MSG_ERROR, AEGIS_STEP_SYNC, e, "", 0, used_clone3);
+        _exit(1);
+    }
+    close(sync_p[1]);
+
+    // The container process now runs its steps. Its first decisive message tells the caller:
+    // READY (waiting for `start`), ERROR (a step failed), or EOF (execve closed the pipe).
+    struct aegis_msg m;
+    int n = shim_read_all(err_p[0], &m, sizeof m);
+    if (n == (int)sizeof m && m.kind == AEGIS_MSG_ERROR) {
+        kill_and_reap(pid);
+        report(rep_w, AEGIS_MSG_ERROR, m.step, m.err, m.detail, pid, used_clone3);
+        _exit(1);
+    }
+    int ready = (n == (int)sizeof m && m.kind == AEGIS_MSG_READY);
+    report(rep_w, ready ? AEGIS_MSG_READY : AEGIS_MSG_EXECED, 0, 0, "", pid, used_clone3);
+    close(rep_w);
+    int err_fd = err_p[0];
+    if (!ready) { close(err_fd); err_fd = -1; }
+    if (cfg->supervisor_path) exec_supervisor(cfg, pid, err_fd, status_p[0]);
+    aegis_supervise(pid, err_fd, status_p[0], cfg->cgroup_fd, cfg->state_dir_fd, cfg->started_at_ns);
+}
+
+int aegis_spawn(const struct aegis_spawn_config *cfg, struct aegis_spawn_result *res) {
+    memset(res, 0, sizeof *res);
+    int rep[2];
+    if (pipe2(rep, O_CLOEXEC) < 0) { res->step = AEGIS_STEP_PIPE; res->err = errno; return -1; }
+    pid_t mid = fork();
+    if (mid < 0) {
+        res->step = AEGIS_STEP_FORK; res->err = errno;
+        close(rep[0]); close(rep[1]);
+        return -1;
+    }
+    if (mid == 0) {
+        // Intermediate: fork the supervisor and exit, so the supervisor is nobody's child here and
+        // outlives the caller whatever happens to it.
+        close(rep[0]);
+        pid_t s = fork();
+        if (s < 0) { report(rep[1], AEGIS_MSG_ERROR, AEGIS_STEP_FORK, errno, "supervisor", 0, 0); _exit(1); }
+        if (s == 0) supervisor_main(cfg, rep[1]);
+        _exit(0);
+    }
+    close(rep[1]);
+    while (waitpid(mid, NULL, 0) < 0 && errno == EINTR) {}
+    struct aegis_msg m;
+    int n = shim_read_all(rep[0], &m, sizeof m);
+    close(rep[0]);
+    if (n != (int)sizeof m) {
+        res->step = AEGIS_STEP_SUPERVISOR; res->err = n < 0 ? errno : EPIPE;
+        shim_strlcpy(res->detail, "supervisor exited without a report", sizeof res->detail);
+        return -1;
+    }
+    res->pid = m.pid;
+    res->supervisor_pid = m.supervisor_pid;
+    res->used_clone3 = m.used_clone3;
+    if (m.kind == AEGIS_MSG_ERROR) {
+        res->step = m.step; res->err = m.err;
+        shim_strlcpy(res->detail, m.detail, sizeof res->detail);
+        return -1;
+    }
+    return 0;
+}
+
+int aegis_start(const char *exec_fifo, struct aegis_spawn_result *res) {
+    memset(res, 0, sizeof *res);
+    res->step = AEGIS_STEP_EXEC_FIFO;
+    shim_strlcpy(res->detail, exec_fifo, sizeof res->detail);
+    // O_NONBLOCK: opening never waits; the container process blocked in open(O_WRONLY) wakes up.
+    int fd = open(exec_fifo, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) { res->err = errno; return -1; }
+    struct pollfd p = { .fd = fd, .events = POLLIN };
+    int rc = poll(&p, 1, 10000);
+    if (rc <= 0) { res->err = rc == 0 ? ETIMEDOUT : errno; close(fd); return -1; }
+    char first;
+    ssize_t r = read(fd, &first, 1);
+    if (r != 1) { res->err = r == 0 ? EPIPE : errno; close(fd); return -1; }
+    // Now wait for EOF (execve closed the O_CLOEXEC writer) or an error message.
+    int flags = fcntl(fd, F_GETFL);
+    fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+    struct aegis_msg m;
+    int n = shim_read_all(fd, &m, sizeof m);
+    close(fd);
+    if (n == (int)sizeof m && m.kind == AEGIS_MSG_ERROR) {
+        res->step = m.step; res->err = m.err;
+        shim_strlcpy(res->detail, m.detail, sizeof res->detail);
+        return -1;
+    }
+    res->step = 0;
+    res->detail[0] = 0;
+    return 0;
+}
+
+int aegis_seccomp_install(const struct sock_filter *filter, unsigned short len, unsigned int flags) {
+    struct sock_fprog prog = { .len = len, .filter = (struct sock_filter *)filter };
+    return (int)syscall(SYS_seccomp, 1 /* SECCOMP_SET_MODE_FILTER */, flags, &prog);
+}

@@ -1,1 +1,0 @@
-#include "aegis_shim.h"
