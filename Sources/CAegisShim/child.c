@@ -174,25 +174,32 @@ static void pivot(const struct aegis_spawn_config *cfg) {
     if (chdir("/") < 0) fail(AEGIS_STEP_PIVOT_ROOT, "/");
 }
 
-static void mask_paths(const struct aegis_spawn_config *cfg, int devnull) {
-    char src[64];
+/// Masked and read-only paths, resolved inside the rootfs before pivot_root (while the checked host
+/// /dev/null is still reachable as a bind source). Missing paths are skipped, as with runc.
+static void mask_paths(const struct aegis_spawn_config *cfg, int rootfd, int devnull) {
+    char src[64], p[64];
     fd_path(devnull, src);
     for (int i = 0; i < cfg->n_masked; i++) {
         const char *path = cfg->masked_paths[i];
+        int fd = open_in_root(rootfd, path);
+        if (fd < 0) { if (errno == ENOENT) continue; fail(AEGIS_STEP_MASKED_PATH, path); }
         struct stat st;
-        if (stat(path, &st) < 0) { if (errno == ENOENT) continue; fail(AEGIS_STEP_MASKED_PATH, path); }
-        int rc = S_ISDIR(st.st_mode) ? mount("tmpfs", path, "tmpfs", MS_RDONLY, "size=0")
-                                     : mount(src, path, NULL, MS_BIND, NULL);
+        if (fstat(fd, &st) < 0) fail(AEGIS_STEP_MASKED_PATH, path);
+        fd_path(fd, p);
+        int rc = S_ISDIR(st.st_mode) ? mount("tmpfs", p, "tmpfs", MS_RDONLY, "size=0")
+                                     : mount(src, p, NULL, MS_BIND, NULL);
         if (rc < 0) fail(AEGIS_STEP_MASKED_PATH, path);
+        close(fd);
     }
+    int in_userns = (cfg->clone_flags & CLONE_NEWUSER) != 0;
     for (int i = 0; i < cfg->n_readonly; i++) {
         const char *path = cfg->readonly_paths[i];
-        if (mount(path, path, NULL, MS_BIND | MS_REC, NULL) < 0) {
-            if (errno == ENOENT) continue;
-            fail(AEGIS_STEP_READONLY_PATH, path);
-        }
-        unsigned long f = MS_RDONLY | locked_flags(path);
-        if (mount(NULL, path, NULL, MS_BIND | MS_REMOUNT | f, NULL) < 0) fail(AEGIS_STEP_READONLY_PATH, path);
+        int fd = open_in_root(rootfd, path);
+        if (fd < 0) { if (errno == ENOENT) continue; fail(AEGIS_STEP_READONLY_PATH, path); }
+        fd_path(fd, p);
+        if (mount(p, p, NULL, MS_BIND | MS_REC, NULL) < 0) fail(AEGIS_STEP_READONLY_PATH, path);
+        close(fd);
+        remount_bind(rootfd, path, MS_RDONLY, in_userns, AEGIS_STEP_READONLY_PATH);
     }
 }
 
@@ -219,9 +226,9 @@ static void setup_filesystem(const struct aegis_spawn_config *cfg, int *devnull_
     if (rootfd < 0) fail(AEGIS_STEP_ROOTFS_BIND, cfg->rootfs);
     for (int i = 0; i < cfg->n_mounts; i++) mount_one(cfg, rootfd, &cfg->mounts[i]);
     setup_devices(cfg, rootfd);
+    mask_paths(cfg, rootfd, devnull);
     close(rootfd);
     pivot(cfg);
-    mask_paths(cfg, devnull);
     if (cfg->root_readonly) {
         unsigned long f = MS_RDONLY | ((cfg->clone_flags & CLONE_NEWUSER) ? locked_flags("/") : 0);
         if (mount(NULL, "/", NULL, MS_BIND | MS_REMOUNT | f, NULL) < 0) fail(AEGIS_STEP_ROOT_READONLY, "/");

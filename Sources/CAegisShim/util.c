@@ -177,3 +177,8 @@ int aegis_pidfd_send_signal(int pidfd, int sig) { return (int)syscall(SYS_pidfd_
 int aegis_close_range(unsigned int first, unsigned int last, unsigned int flags) {
     return (int)syscall(SYS_close_range, first, last, flags);
 }
+
+const char *aegis_errno_name(int err) {
+    const char *n = strerrorname_np(err);
+    return n ? n : "E?";
+}

@@ -23,6 +23,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 #include <linux/filter.h>
+#include <linux/sched.h>   // CLONE_NEW* for Swift callers
+#include <sys/signalfd.h>  // signalfd for the OCI CLI's signal forwarding
 #include <seccomp.h>
 #include <sys/capability.h>
 
@@ -209,6 +211,9 @@ int aegis_seccomp_install(const struct sock_filter *filter, unsigned short len, 
 /// pidfd_open(2) and pidfd_send_signal(2), which Glibc 2.36 does not wrap. -1 + errno on failure.
 int aegis_pidfd_open(pid_t pid, unsigned int flags);
 int aegis_pidfd_send_signal(int pidfd, int sig);
+
+/// The errno's symbolic name ("ENOENT"), or "E?" when unknown (strerrorname_np, GNU).
+const char *aegis_errno_name(int err);
 
 /// close_range(2).
 int aegis_close_range(unsigned int first, unsigned int last, unsigned int flags);

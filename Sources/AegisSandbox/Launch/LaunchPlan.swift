@@ -1,0 +1,221 @@
+// LaunchPlan.swift — turns an OCI spec into the shim's C configuration (aegis_spawn_config).
+// Everything the child needs is resolved here, in Swift, before fork: paths, flags, capability
+// masks, rlimit numbers, the compiled seccomp program. The child only executes the plan.
+#if canImport(Glibc)
+import Glibc
+#endif
+import AegisOCI
+import AegisSeccomp
+import CAegisShim
+
+/// Where the container's stdin/stdout/stderr go.
+public enum SandboxStdio: Sendable, Equatable {
+    /// The caller's own descriptors 0, 1, 2 (runc's pass-through mode).
+    case inherit
+    /// `stdout.log` and `stderr.log` in the sandbox's state directory; stdin is /dev/null.
+    case logFiles
+    /// Explicit descriptors of the caller (-1: /dev/null).
+    case descriptors(stdin: Int32, stdout: Int32, stderr: Int32)
+}
+
+/// Standard device nodes bound from the host when /dev is a tmpfs (OCI config-linux.md § Default
+/// Devices).
+let defaultDevices = ["/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty"]
+
+struct LaunchPlan {
+    let arena = CArena()
+    var config = aegis_spawn_config()
+    /// Kept alive for `config.seccomp_filter`.
+    var seccomp: SeccompProgram?
+
+    /// Builds the plan. Throws `SandboxError.invalidSpec` naming the field for what the shim can't do.
+    init(spec: Spec, bundle: String, rootfs: String, compiler: (LinuxSeccomp) throws -> SeccompProgram) throws {
+        guard let process = spec.process, let args = process.args, !args.isEmpty else {
+            throw SandboxError(.invalidSpec, "process.args: must name the program to run")
+        }
+        let linux = spec.linux ?? Linux()
+        var c = aegis_spawn_config()
+        c.cgroup_fd = -1
+        c.state_dir_fd = -1
+        c.stdin_fd = -1; c.stdout_fd = -1; c.stderr_fd = -1
+        c.lease_file_fd = -1
+        c.cgroup_events_fd = -1
+
+        // Namespaces (config-linux.md § Namespaces): each type becomes a CLONE_NEW* flag.
+        var flags: UInt64 = 0
+        for (i, ns) in (linux.namespaces ?? []).enumerated() {
+            guard let flag = ns.cloneFlag else {
+                throw SandboxError(.invalidSpec, "linux.namespaces[\(i)].type: unknown namespace type \"\(ns.type)\"")
+            }
+            if ns.path != nil {
+                throw SandboxError(.unsupported, "linux.namespaces[\(i)].path: joining an existing namespace is not supported")
+            }
+            flags |= flag
+        }
+        c.clone_flags = flags
+        let newMount = flags & UInt64(CLONE_NEWNS) != 0
+        if !newMount && rootfs != "/" {
+            throw SandboxError(.invalidSpec, "linux.namespaces: a mount namespace is required to use root.path \(rootfs)")
+        }
+        if flags & UInt64(CLONE_NEWUSER) != 0 {
+            c.uid_map = arena.string(Self.idMap(linux.uidMappings))
+            c.gid_map = arena.string(Self.idMap(linux.gidMappings))
+        }
+        c.loopback_up = flags & UInt64(CLONE_NEWNET) != 0 ? 1 : 0
+
+        // Filesystem.
+        c.rootfs = arena.string(rootfs)
+        c.root_readonly = spec.root?.readonly == true ? 1 : 0
+        c.root_propagation = try Self.propagation(linux.rootfsPropagation)
+        var mounts: [aegis_mount] = []
+        var devTmpfs = false
+        for (i, m) in (spec.mounts ?? []).enumerated() {
+            mounts.append(try mount(m, index: i, bundle: bundle))
+            if m.destination == "/dev" && m.type == "tmpfs" { devTmpfs = true }
+        }
+        c.mounts = arena.array(mounts)
+        c.n_mounts = Int32(mounts.count)
+        if devTmpfs {
+            let devices = defaultDevices.filter { access($0, F_OK) == 0 }.map {
+                aegis_device(host_path: arena.string($0), target: arena.string($0))
+            }
+            c.devices = arena.array(devices)
+            c.n_devices = Int32(devices.count)
+            c.setup_dev_symlinks = 1
+        }
+        let masked = linux.maskedPaths ?? [], readonly = linux.readonlyPaths ?? []
+        c.masked_paths = masked.isEmpty ? nil : arena.stringArray(masked)
+        c.n_masked = Int32(masked.count)
+        c.readonly_paths = readonly.isEmpty ? nil : arena.stringArray(readonly)
+        c.n_readonly = Int32(readonly.count)
+
+        // Identity.
+        if let h = spec.hostname {
+            guard flags & UInt64(CLONE_NEWUTS) != 0 else {
+                throw SandboxError(.invalidSpec, "hostname: setting a hostname needs a uts namespace")
+            }
+            c.hostname = arena.string(h)
+        }
+        if let d = spec.domainname {
+            guard flags & UInt64(CLONE_NEWUTS) != 0 else {
+                throw SandboxError(.invalidSpec, "domainname: setting a domainname needs a uts namespace")
+            }
+            c.domainname = arena.string(d)
+        }
+        var limits: [aegis_rlimit] = []
+        for (i, r) in (process.rlimits ?? []).enumerated() {
+            guard let res = r.resource else {
+                throw SandboxError(.invalidSpec, "process.rlimits[\(i)].type: unknown rlimit \"\(r.type)\"")
+            }
+            limits.append(aegis_rlimit(resource: res, soft: r.soft, hard: r.hard))
+        }
+        c.rlimits = arena.array(limits)
+        c.n_rlimits = Int32(limits.count)
+
+        // Process.
+        let env = process.env ?? []
+        c.cwd = arena.string(process.cwd)
+        c.argv = arena.stringArray(args)
+        c.envp = arena.stringArray(env)
+        c.path_env = arena.string(env.last(where: { $0.hasPrefix("PATH=") }).map { String($0.dropFirst(5)) })
+        c.uid = process.user.uid
+        c.gid = process.user.gid
+        let gids = process.user.additionalGids ?? []
+        c.additional_gids = arena.array(gids)
+        c.n_additional_gids = Int32(gids.count)
+        c.no_new_privs = process.noNewPrivileges == true ? 1 : 0
+        let caps = process.capabilities ?? LinuxCapabilities()
+        c.cap_bounding = try Self.capMask(caps.bounding, field: "process.capabilities.bounding")
+        c.cap_effective = try Self.capMask(caps.effective, field: "process.capabilities.effective")
+        c.cap_permitted = try Self.capMask(caps.permitted, field: "process.capabilities.permitted")
+        c.cap_inheritable = try Self.capMask(caps.inheritable, field: "process.capabilities.inheritable")
+        c.cap_ambient = try Self.capMask(caps.ambient, field: "process.capabilities.ambient")
+        c.last_cap = Self.lastCap
+
+        // Seccomp: compiled (and cached) by the caller's compiler; the child only installs it.
+        if let profile = linux.seccomp {
+            let program = try compiler(profile)
+            seccomp = program
+            c.seccomp_len = UInt16(program.count)
+            c.seccomp_filter = arena.array(program.instructions)
+            c.seccomp_flags = program.installFlags
+        }
+        config = c
+    }
+
+    private func mount(_ m: Mount, index i: Int, bundle: String) throws -> aegis_mount {
+        guard m.destination.hasPrefix("/") else {
+            throw SandboxError(.invalidSpec, "mounts[\(i)].destination: must be absolute, got \"\(m.destination)\"")
+        }
+        let p: LinuxMountParameters
+        do { p = try LinuxMountParameters.parse(type: m.type, options: m.options ?? []) } catch {
+            throw SandboxError(.invalidSpec, "mounts[\(i)].options: \(error)")
+        }
+        var out = aegis_mount()
+        out.target = arena.string(m.destination)
+        out.flags = p.flags
+        out.propagation = p.propagation
+        out.data = p.data.isEmpty ? nil : arena.string(p.data)
+        if p.isBind {
+            guard let src = m.source else { throw SandboxError(.invalidSpec, "mounts[\(i)].source: a bind mount needs a source") }
+            let path = src.hasPrefix("/") ? src : bundle + "/" + src
+            var st = stat()
+            guard stat(path, &st) == 0 else {
+                throw SandboxError(.invalidSpec, "mounts[\(i)].source: \(path): \(errnoText(errno))")
+            }
+            out.kind = Int32(AEGIS_MOUNT_BIND.rawValue)
+            out.source = arena.string(path)
+            out.remount_flags_needed = p.needsRemount ? 1 : 0
+            out.target_is_file = (st.st_mode & S_IFMT) == S_IFDIR ? 0 : 1
+        } else {
+            guard let type = m.type else { throw SandboxError(.invalidSpec, "mounts[\(i)].type: required for a non-bind mount") }
+            out.kind = Int32(AEGIS_MOUNT_FS.rawValue)
+            // cgroup v1 isn't offered to sandboxes: a "cgroup" mount is the sandbox's cgroup2 view.
+            let fstype = type == "cgroup" ? "cgroup2" : type
+            out.fstype = arena.string(fstype)
+            out.source = arena.string(m.source ?? fstype)
+        }
+        return out
+    }
+
+    static func idMap(_ maps: [LinuxIDMapping]?) -> String? {
+        guard let maps, !maps.isEmpty else { return nil }
+        return maps.map { "\($0.containerID) \($0.hostID) \($0.size)\n" }.joined()
+    }
+
+    static func propagation(_ value: String?) throws -> UInt {
+        switch value {
+        case nil, "", "rprivate": return UInt(MS_PRIVATE | MS_REC)
+        case "private": return UInt(MS_PRIVATE)
+        case "rslave": return UInt(MS_SLAVE | MS_REC)
+        case "slave": return UInt(MS_SLAVE)
+        case "rshared", "shared":
+            // pivot_root(2) refuses a shared new root's parent; runc remounts it private too.
+            throw SandboxError(.unsupported, "linux.rootfsPropagation: \"\(value!)\" is not supported (use rprivate or rslave)")
+        default: throw SandboxError(.invalidSpec, "linux.rootfsPropagation: unknown value \"\(value!)\"")
+        }
+    }
+
+    /// Capability names → bit mask, through libcap's cap_from_name (capabilities(7) numbering).
+    static func capMask(_ names: [String]?, field: String) throws -> UInt64 {
+        var mask: UInt64 = 0
+        for (i, name) in (names ?? []).enumerated() {
+            var value: cap_value_t = 0
+            guard cap_from_name(name.lowercased(), &value) == 0, value >= 0, value < 64, Int32(value) <= lastCap else {
+                throw SandboxError(.invalidSpec, "\(field)[\(i)]: unknown capability \"\(name)\"")
+            }
+            mask |= 1 << UInt64(value)
+        }
+        return mask
+    }
+
+    /// Highest capability number this kernel knows (/proc/sys/kernel/cap_last_cap).
+    static let lastCap: Int32 = {
+        let fd = open("/proc/sys/kernel/cap_last_cap", O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return 40 }
+        defer { close(fd) }
+        var buf = [UInt8](repeating: 0, count: 16)
+        let n = read(fd, &buf, 15)
+        return n > 0 ? Int32(String(decoding: buf[0..<n], as: UTF8.self).filter(\.isNumber)) ?? 40 : 40
+    }()
+}

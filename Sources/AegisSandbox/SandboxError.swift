@@ -1,0 +1,48 @@
+// SandboxError.swift — one error type for sandbox operations; its description is the one line an
+// operator sees (the cause named: field, file, step, errno).
+#if canImport(Glibc)
+import Glibc
+#endif
+import CAegisShim
+
+/// A failure of a sandbox operation. `description` names the cause: the spec field, the shim step
+/// and errno, or the file involved.
+public struct SandboxError: Error, CustomStringConvertible, Sendable, Equatable {
+    public enum Kind: String, Sendable {
+        case invalidSpec, invalidID, alreadyExists, notFound, wrongState, step, system, unsupported
+    }
+    public let kind: Kind
+    public let description: String
+    /// For `.step`: the shim step name ("pivot_root") and errno.
+    public let step: String?
+    public let errno: Int32?
+
+    public init(_ kind: Kind, _ description: String, step: String? = nil, errno: Int32? = nil) {
+        self.kind = kind
+        self.description = description
+        self.step = step
+        self.errno = errno
+    }
+
+    /// An error reported by the shim: "<step>: <ERRNO> (<n>, <strerror>): <detail>".
+    static func shim(_ r: aegis_spawn_result) -> SandboxError {
+        let step = String(cString: aegis_step_name(r.step))
+        let detail = withUnsafeBytes(of: r.detail) { raw in
+            String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+        }
+        var text = "\(step): \(errnoText(r.err))"
+        if !detail.isEmpty { text += ": \(detail)" }
+        return SandboxError(.step, text, step: step, errno: r.err)
+    }
+
+    static func system(_ what: String, _ path: String? = nil, errno e: Int32 = Glibc.errno) -> SandboxError {
+        SandboxError(.system, "\(what)\(path.map { " \($0)" } ?? ""): \(errnoText(e))", errno: e)
+    }
+}
+
+/// "ENOENT (2, No such file or directory)".
+func errnoText(_ e: Int32) -> String {
+    let name = String(cString: aegis_errno_name(e))
+    let text = strerror(e).map { String(cString: $0) } ?? ""
+    return "\(name) (\(e), \(text))"
+}

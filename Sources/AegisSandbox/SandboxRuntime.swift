@@ -1,0 +1,346 @@
+// SandboxRuntime.swift — create / start / state / kill / wait / delete of sandboxes, found again
+// from their state directories by any later process (OCI runtime.md § Operations).
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
+import AegisCgroup
+import AegisOCI
+import AegisSeccomp
+import CAegisShim
+
+/// How to create a sandbox.
+public struct SandboxCreateOptions: Sendable {
+    public var stdio: SandboxStdio
+    /// A tiny init from the shim is PID 1 and runs the process as its child (AEGIS agents). The OCI
+    /// CLI runs the spec's process as PID 1 itself, as runc does.
+    public var useInit: Bool
+    /// OCI `create`: stop before execve until `start` (exec FIFO). False: run at once.
+    public var deferStart: Bool
+
+    public init(stdio: SandboxStdio = .inherit, useInit: Bool = false, deferStart: Bool = false) {
+        self.stdio = stdio
+        self.useInit = useInit
+        self.deferStart = deferStart
+    }
+}
+
+/// Runs sandboxes whose state lives under `stateRoot/<id>/` (see SandboxRecord.swift).
+///
+/// Sandboxes don't depend on the process that created them: a per-sandbox supervisor (C, from the
+/// shim) waits for the container process and writes `outcome.json`. Any `SandboxRuntime` on the
+/// same `stateRoot` can later report, signal, wait for and delete them.
+public final class SandboxRuntime: Sendable {
+    public let stateRoot: String
+    /// Absolute cgroup2 path under which sandbox leaves are created.
+    public let cgroups: Cgroup2Manager
+    /// The aegis-supervisor executable, or nil to supervise from the forked copy of this process.
+    public let supervisorPath: String?
+    let seccompCache = SeccompProgramCache()
+
+    /// - Parameters:
+    ///   - stateRoot: directory holding one state directory per sandbox (created if missing).
+    ///   - cgroupParent: cgroup2 path relative to the hierarchy root under which sandboxes get their
+    ///     leaves; default `aegis/` under this process's own cgroup (Cgroup2Manager rules).
+    /// - Throws: `SandboxError` when the cgroup2 hierarchy can't be found.
+    public init(stateRoot: String, cgroupParent: String? = nil,
+                supervisorPath: String? = SandboxRuntime.locateSupervisor()) throws {
+        self.stateRoot = stateRoot
+        self.supervisorPath = supervisorPath
+        do { cgroups = try Cgroup2Manager.system(parent: cgroupParent) } catch {
+            throw SandboxError(.system, "\(error)")
+        }
+    }
+
+    /// The aegis-supervisor next to this executable (or AEGIS_SUPERVISOR).
+    public static func locateSupervisor() -> String? {
+        if let env = getenv("AEGIS_SUPERVISOR") { return String(cString: env) }
+        var buf = [CChar](repeating: 0, count: 4096)
+        let n = readlink("/proc/self/exe", &buf, buf.count - 1)
+        guard n > 0 else { return nil }
+        var dir = String(decoding: buf.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        while let slash = dir.lastIndex(of: "/") {
+            dir = String(dir[..<slash])
+            let candidate = dir + "/aegis-supervisor"
+            if access(candidate, X_OK) == 0 { return candidate }
+            if !dir.hasSuffix(".xctest") { break }  // test bundles live one level down
+        }
+        return nil
+    }
+
+    public func stateDirectory(_ id: String) -> String { stateRoot + "/" + id }
+
+    // MARK: create
+
+    /// Creates (and, unless `deferStart`, starts) a sandbox from an OCI spec.
+    /// - Returns: the record written to state.json.
+    /// - Throws: `SandboxError` naming the field, step and errno. On failure nothing is left behind:
+    ///   no process, cgroup leaf or state directory.
+    @discardableResult
+    public func create(id: String, spec: Spec, bundle: String, options: SandboxCreateOptions = SandboxCreateOptions()) throws -> SandboxRecord {
+        try Self.validateID(id)
+        do { try spec.validate() } catch { throw SandboxError(.invalidSpec, "\(error)") }
+        let rootfs = try resolveRootfs(spec, bundle: bundle)
+        let limits = try Self.cgroupLimits(spec.linux?.resources)
+
+        try makeDirectories(stateRoot)
+        let dir = stateDirectory(id)
+        if mkdir(dir, 0o711) != 0 {
+            if errno == EEXIST { throw SandboxError(.alreadyExists, "container \"\(id)\" already exists (\(dir))") }
+            throw SandboxError.system("mkdir", dir)
+        }
+        var cgroup: SandboxCgroup?
+        var fds: [Int32] = []
+        defer { for fd in fds { close(fd) } }
+        do {
+            let plan = try LaunchPlan(spec: spec, bundle: bundle, rootfs: rootfs) { profile in
+                try self.seccompCache.program(for: profile) { Self.warn($0) }
+            }
+            var c = plan.config
+            do {
+                _ = try cgroups.prepare()
+                let leaf = try cgroups.create(id: id, limits: limits)
+                cgroup = leaf
+                c.cgroup_fd = try leaf.openDirectoryFD()
+                fds.append(c.cgroup_fd)
+            } catch { throw SandboxError(.unsupported, error.description) }
+            c.state_dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            guard c.state_dir_fd >= 0 else { throw SandboxError.system("open", dir) }
+            fds.append(c.state_dir_fd)
+            switch options.stdio {
+            case .inherit: (c.stdin_fd, c.stdout_fd, c.stderr_fd) = (0, 1, 2)
+            case let .descriptors(i, o, e): (c.stdin_fd, c.stdout_fd, c.stderr_fd) = (i, o, e)
+            case .logFiles:
+                for (name, slot) in [("stdout.log", 1), ("stderr.log", 2)] {
+                    let fd = open(dir + "/" + name, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o640)
+                    guard fd >= 0 else { throw SandboxError.system("open", dir + "/" + name) }
+                    fds.append(fd)
+                    if slot == 1 { c.stdout_fd = fd } else { c.stderr_fd = fd }
+                }
+                c.stdin_fd = -1
+            }
+            let fifo = dir + "/exec.fifo"
+            if options.deferStart {
+                guard mkfifo(fifo, 0o622) == 0 else { throw SandboxError.system("mkfifo", fifo) }
+                chmod(fifo, 0o622)  // not narrowed by umask: the container's user opens it
+            }
+            c.use_init = options.useInit ? 1 : 0
+            var result = aegis_spawn_result()
+            let started = Self.nowNs()
+            c.started_at_ns = started
+            if options.deferStart { c.exec_fifo = plan.arena.string(fifo) }
+            c.supervisor_path = plan.arena.string(supervisorPath)
+            let rc = aegis_spawn(&c, &result)
+            withExtendedLifetime(plan) {}
+            if rc != 0 { throw SandboxError.shim(result) }
+            let record = SandboxRecord(
+                id: id, bundle: bundle, rootfs: rootfs, pid: result.pid,
+                pidStartTime: ProcFS.startTime(of: result.pid) ?? 0,
+                supervisorPid: result.supervisor_pid,
+                supervisorStartTime: ProcFS.startTime(of: result.supervisor_pid) ?? 0,
+                cgroupPath: cgroup?.path, createdAtNs: started, annotations: spec.annotations,
+                ociVersion: spec.ociVersion, useInit: options.useInit, usedClone3: result.used_clone3 != 0)
+            try writeFileAtomically(dir + "/state.json", Array(try JSONEncoder().encode(record)))
+            return record
+        } catch {
+            try? cgroup?.remove()
+            removeTree(dir)
+            throw error
+        }
+    }
+
+    // MARK: queries
+
+    /// Reads state.json. Throws `.notFound` for an unknown id.
+    public func record(_ id: String) throws -> SandboxRecord {
+        try Self.validateID(id)
+        let path = stateDirectory(id) + "/state.json"
+        guard access(path, F_OK) == 0 else { throw SandboxError(.notFound, "container \"\(id)\" does not exist") }
+        do { return try JSONDecoder().decode(SandboxRecord.self, from: Data(try readFile(path).utf8)) } catch {
+            throw SandboxError(.system, "\(path): unreadable state: \(error)")
+        }
+    }
+
+    /// OCI status: created (waiting for `start`), running, or stopped.
+    public func status(_ record: SandboxRecord) -> ContainerStatus {
+        guard ProcFS.isAlive(record.pid, startTime: record.pidStartTime) else { return .stopped }
+        return access(stateDirectory(record.id) + "/exec.fifo", F_OK) == 0 ? .created : .running
+    }
+
+    /// The OCI state (runtime.md § State).
+    public func state(_ id: String) throws -> ContainerState {
+        let r = try record(id)
+        let s = status(r)
+        return ContainerState(ociVersion: r.ociVersion, id: id, status: s, pid: s == .stopped ? 0 : r.pid,
+                              bundle: r.bundle, annotations: r.annotations)
+    }
+
+    /// outcome.json, once the supervisor wrote it.
+    public func outcome(_ id: String) -> SandboxOutcome? {
+        guard let text = try? readFile(stateDirectory(id) + "/outcome.json") else { return nil }
+        return try? JSONDecoder().decode(SandboxOutcome.self, from: Data(text.utf8))
+    }
+
+    /// Ids of all sandboxes with a state directory.
+    public func list() -> [String] {
+        guard let d = opendir(stateRoot) else { return [] }
+        defer { closedir(d) }
+        var ids: [String] = []
+        while let e = readdir(d) {
+            let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+            if name != ".", name != "..", access(stateRoot + "/" + name + "/state.json", F_OK) == 0 { ids.append(name) }
+        }
+        return ids.sorted()
+    }
+
+    // MARK: operations
+
+    /// OCI `start`: releases a created sandbox's process into execve.
+    public func start(_ id: String) throws {
+        let r = try record(id)
+        let s = status(r)
+        guard s == .created else { throw SandboxError(.wrongState, "cannot start container \"\(id)\": it is \(s.rawValue)") }
+        let fifo = stateDirectory(id) + "/exec.fifo"
+        var result = aegis_spawn_result()
+        if aegis_start(fifo, &result) != 0 { throw SandboxError.shim(result) }
+        unlink(fifo)
+    }
+
+    /// Sends `signal` to the sandbox's process (PID 1 of its namespace), through a pidfd so that a
+    /// reused pid is never signalled.
+    public func kill(_ id: String, signal: Int32) throws {
+        let r = try record(id)
+        guard status(r) != .stopped else { throw SandboxError(.wrongState, "container \"\(id)\" is not running") }
+        try Self.signal(pid: r.pid, startTime: r.pidStartTime, signal)
+    }
+
+    /// Waits until the supervisor has recorded the outcome (or `timeout` passes: nil).
+    public func wait(_ id: String, timeout: Duration? = nil) throws -> SandboxOutcome? {
+        let r = try record(id)
+        if let o = outcome(id) { return o }
+        if ProcFS.isAlive(r.supervisorPid, startTime: r.supervisorStartTime) || r.supervisorStartTime == 0 {
+            let fd = aegis_pidfd_open(r.supervisorPid, 0)
+            if fd >= 0 {
+                defer { close(fd) }
+                // The pidfd refers to the right process only if it still has the recorded start time.
+                if r.supervisorStartTime == 0 || ProcFS.isAlive(r.supervisorPid, startTime: r.supervisorStartTime) {
+                    var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+                    let ms = timeout.map { Int32(clamping: $0.components.seconds * 1000 + $0.components.attoseconds / 1_000_000_000_000_000) } ?? -1
+                    while Glibc.poll(&p, 1, ms) < 0 && errno == EINTR {}
+                }
+            }
+        }
+        return outcome(id)
+    }
+
+    /// OCI `delete`: kills what is left (cgroup.kill), removes the cgroup leaf and the state
+    /// directory. A running sandbox needs `force`.
+    public func delete(_ id: String, force: Bool = false) throws {
+        let r = try record(id)
+        let s = status(r)
+        if s == .running && !force {
+            throw SandboxError(.wrongState, "cannot delete container \"\(id)\": it is running (stop it first or use --force)")
+        }
+        if s != .stopped { try? Self.signal(pid: r.pid, startTime: r.pidStartTime, SIGKILL) }
+        if let path = r.cgroupPath, access(path, F_OK) == 0 {
+            do { try cgroups.open(existingPath: path).remove() } catch {
+                throw SandboxError(.system, "delete \(id): \(error.description)")
+            }
+        }
+        _ = try? wait(id, timeout: .seconds(5))  // the supervisor exits right after the process
+        removeTree(stateDirectory(id))
+    }
+
+    // MARK: helpers
+
+    static func signal(pid: Int32, startTime: UInt64, _ sig: Int32) throws {
+        let fd = aegis_pidfd_open(pid, 0)
+        guard fd >= 0 else { throw SandboxError.system("pidfd_open", "pid \(pid)") }
+        defer { close(fd) }
+        guard ProcFS.isAlive(pid, startTime: startTime) else { throw SandboxError(.wrongState, "process \(pid) is gone") }
+        guard aegis_pidfd_send_signal(fd, sig) == 0 else { throw SandboxError.system("pidfd_send_signal", "pid \(pid)") }
+    }
+
+    static func validateID(_ id: String) throws {
+        let ok = !id.isEmpty && id.count <= 128 && id.first != "." &&
+            id.utf8.allSatisfy { ($0 >= 48 && $0 <= 57) || ($0 >= 65 && $0 <= 90) || ($0 >= 97 && $0 <= 122) || $0 == 45 || $0 == 95 || $0 == 46 }
+        guard ok else { throw SandboxError(.invalidID, "invalid container id \"\(id)\": use 1-128 of [A-Za-z0-9_.-], not starting with '.'") }
+    }
+
+    func resolveRootfs(_ spec: Spec, bundle: String) throws -> String {
+        guard let root = spec.root?.path else { throw SandboxError(.invalidSpec, "root.path: required") }
+        let path = root.hasPrefix("/") ? root : bundle + "/" + root
+        guard let real = realpath(path, nil) else {
+            throw SandboxError(.invalidSpec, "root.path: \(path): \(errnoText(errno))")
+        }
+        defer { free(real) }
+        var st = stat()
+        guard stat(real, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR else {
+            throw SandboxError(.invalidSpec, "root.path: \(path): not a directory")
+        }
+        return String(cString: real)
+    }
+
+    /// linux.resources → cgroup v2 files (cgroup-v2.rst; OCI swap is memory+swap, as runc converts).
+    static func cgroupLimits(_ r: LinuxResources?) throws -> CgroupLimits {
+        var l = CgroupLimits()
+        guard let r else { return l }
+        if let m = r.memory {
+            if let limit = m.limit { l.memoryMax = limit < 0 ? -1 : limit }
+            if let swap = m.swap { l.memorySwapMax = CgroupLimits.swapOnly(ociSwap: swap, ociLimit: m.limit ?? -1) }
+        }
+        if let cpu = r.cpu {
+            if cpu.quota != nil || cpu.period != nil {
+                let q = cpu.quota.flatMap { $0 > 0 ? $0 : nil }
+                l.cpuMax = CgroupLimits.CPUMax(quota: q, period: cpu.period ?? 100_000)
+            }
+            if let shares = cpu.shares, shares > 0 { l.cpuWeight = CgroupLimits.cpuWeight(fromShares: shares) }
+        }
+        if let p = r.pids?.limit { l.pidsMax = p > 0 ? p : -1 }
+        return l
+    }
+
+    static func nowNs() -> Int64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
+    }
+
+    static func warn(_ message: String) {
+        let line = "warning: \(message)\n"
+        _ = line.withCString { write(2, $0, strlen($0)) }
+    }
+}
+
+/// mkdir -p.
+func makeDirectories(_ path: String, mode: mode_t = 0o711) throws {
+    var current = ""
+    for part in path.split(separator: "/", omittingEmptySubsequences: true) {
+        current += "/" + part
+        if mkdir(current, mode) != 0 && errno != EEXIST { throw SandboxError.system("mkdir", current) }
+    }
+}
+
+/// rm -rf without following symlinks and without crossing into other filesystems' mounts.
+func removeTree(_ path: String) {
+    var st = stat()
+    guard lstat(path, &st) == 0 else { return }
+    if (st.st_mode & S_IFMT) == S_IFDIR {
+        if let d = opendir(path) {
+            var names: [String] = []
+            while let e = readdir(d) {
+                let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+                if name != "." && name != ".." { names.append(name) }
+            }
+            closedir(d)
+            for n in names { removeTree(path + "/" + n) }
+        }
+        rmdir(path)
+    } else {
+        unlink(path)
+    }
+}

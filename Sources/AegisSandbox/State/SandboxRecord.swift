@@ -1,0 +1,126 @@
+// SandboxRecord.swift — what a sandbox's state directory holds so that any later process (the
+// OCI CLI's next invocation, a restarted worker daemon) can find the sandbox again.
+//
+// Layout of <state root>/<id>/:
+//   state.json    SandboxRecord (written once the container process exists, atomically)
+//   exec.fifo     present between `create` and `start` (runc's exec FIFO)
+//   outcome.json  SandboxOutcome, written by the supervisor when the process has ended
+//   stdout.log, stderr.log   when stdio goes to log files
+//   rootfs/       the default profile's generated root (bind-mount points only)
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The durable description of one sandbox (state.json).
+public struct SandboxRecord: Codable, Sendable, Equatable {
+    public var id: String
+    /// The bundle directory (OCI) or the state directory for generated specs.
+    public var bundle: String
+    public var rootfs: String
+    /// The container process (PID 1 of its namespace), host pid.
+    public var pid: Int32
+    /// Field 22 of /proc/PID/stat (clock ticks since boot): tells the process from a later one
+    /// that reused its pid.
+    public var pidStartTime: UInt64
+    public var supervisorPid: Int32
+    public var supervisorStartTime: UInt64
+    /// Absolute path of the sandbox's cgroup v2 leaf, if it has one.
+    public var cgroupPath: String?
+    /// CLOCK_REALTIME nanoseconds when the sandbox was created.
+    public var createdAtNs: Int64
+    public var annotations: [String: String]?
+    public var ociVersion: String
+    public var useInit: Bool
+    /// True when clone3 + CLONE_INTO_CGROUP was used (false: clone + cgroup.procs fallback).
+    public var usedClone3: Bool
+}
+
+/// How a sandbox ended (outcome.json, written by the supervisor, never by the starter).
+public struct SandboxOutcome: Codable, Sendable, Equatable {
+    /// Exit status: the code, or 128 + signal number when killed by a signal.
+    public var exitCode: Int32
+    /// Terminating signal, 0 when the process exited.
+    public var signal: Int32
+    /// memory.events `oom_kill` > 0 for the sandbox's cgroup.
+    public var oomKilled: Bool
+    public var oomKillCount: Int64
+    public var startedAtNs: Int64
+    public var finishedAtNs: Int64
+    /// Wall time from the start request to the end, µs.
+    public var wallTimeUs: Int64
+    /// CPU time of the process and the descendants it waited for (rusage), µs.
+    public var cpuUserUs: Int64
+    public var cpuSystemUs: Int64
+    /// Peak RSS of the largest process, KiB (rusage ru_maxrss).
+    public var maxRssKiB: Int64
+    /// memory.peak of the cgroup in bytes, when the memory controller provides it.
+    public var peakMemoryBytes: Int64?
+    /// A step that failed after `start` (between the exec FIFO and execve).
+    public var error: StepError?
+
+    public struct StepError: Codable, Sendable, Equatable {
+        public var step: String
+        public var errno: Int32
+        public var detail: String
+    }
+}
+
+/// Pids and their start times from /proc (proc(5), /proc/PID/stat field 22).
+enum ProcFS {
+    /// Start time of `pid` in clock ticks since boot, or nil when no such process (or a zombie).
+    static func startTime(of pid: Int32) -> UInt64? {
+        guard pid > 0, let text = try? readFile("/proc/\(pid)/stat") else { return nil }
+        // comm (field 2) may contain spaces and parentheses: parse after the last ')'.
+        guard let close = text.lastIndex(of: ")") else { return nil }
+        let fields = text[text.index(after: close)...].split(separator: " ")
+        // fields[0] is field 3 (state); field 22 is fields[19].
+        guard fields.count > 19, fields[0] != "Z", fields[0] != "X" else { return nil }
+        return UInt64(fields[19])
+    }
+
+    /// True when `pid` runs and is the same process that had `startTime`.
+    static func isAlive(_ pid: Int32, startTime expected: UInt64) -> Bool {
+        startTime(of: pid) == expected
+    }
+}
+
+/// Reads a whole (small) file as UTF-8.
+func readFile(_ path: String) throws -> String {
+    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else { throw SandboxError.system("open", path) }
+    defer { close(fd) }
+    var out = [UInt8]()
+    var buf = [UInt8](repeating: 0, count: 65536)
+    while true {
+        let n = read(fd, &buf, buf.count)
+        if n < 0 { if errno == EINTR { continue }; throw SandboxError.system("read", path) }
+        if n == 0 { break }
+        out.append(contentsOf: buf[0..<n])
+    }
+    return String(decoding: out, as: UTF8.self)
+}
+
+/// Writes `data` to `path` atomically (temporary file, fsync, rename).
+func writeFileAtomically(_ path: String, _ data: [UInt8], mode: mode_t = 0o644) throws {
+    let tmp = path + ".tmp"
+    let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
+    guard fd >= 0 else { throw SandboxError.system("open", tmp) }
+    var ok = true
+    data.withUnsafeBytes { raw in
+        var off = 0
+        while off < raw.count {
+            let n = write(fd, raw.baseAddress! + off, raw.count - off)
+            if n < 0 { if errno == EINTR { continue }; ok = false; break }
+            off += n
+        }
+    }
+    let e = errno
+    if ok { ok = fsync(fd) == 0 }
+    close(fd)
+    guard ok, rename(tmp, path) == 0 else { unlink(tmp); throw SandboxError.system("write", path, errno: e) }
+}
