@@ -1,2 +1,0 @@
-import XCTest
-final class AegisCgroupTestsPlaceholder: XCTestCase { func testBuilds() {} }
