@@ -1,2 +1,0 @@
-import XCTest
-final class AegisOCITestsPlaceholder: XCTestCase { func testBuilds() {} }
