@@ -134,6 +134,7 @@ public final class SandboxRuntime: Sendable {
             c.started_at_ns = started
             if options.deferStart { c.exec_fifo = plan.arena.string(fifo) }
             c.supervisor_path = plan.arena.string(supervisorPath)
+            c.supervisor_exec_delay_ms = 50
             let rc = aegis_spawn(&c, &result)
             withExtendedLifetime(plan) {}
             if rc != 0 { throw SandboxError.shim(result) }

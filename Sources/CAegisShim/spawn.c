@@ -144,7 +144,17 @@ static void supervisor_main(const struct aegis_spawn_config *cfg, int rep_w) {
     close(rep_w);
     int err_fd = err_p[0];
     if (!ready) { close(err_fd); err_fd = -1; }
-    if (cfg->supervisor_path) exec_supervisor(cfg, pid, err_fd, status_p[0]);
+    // Short jobs are supervised right here; a process still running after the delay gets the small
+    // aegis-supervisor executable instead, so that this copy-on-write image of the caller goes away.
+    if (cfg->supervisor_path && err_fd < 0) {
+        int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+        struct pollfd p = { .fd = pidfd, .events = POLLIN };
+        int ended = pidfd >= 0 && poll(&p, 1, cfg->supervisor_exec_delay_ms) > 0;
+        if (pidfd >= 0) close(pidfd);
+        if (!ended) exec_supervisor(cfg, pid, err_fd, status_p[0]);
+    } else if (cfg->supervisor_path) {
+        exec_supervisor(cfg, pid, err_fd, status_p[0]);
+    }
     aegis_supervise(pid, err_fd, status_p[0], cfg->cgroup_fd, cfg->state_dir_fd, cfg->started_at_ns);
 }
 

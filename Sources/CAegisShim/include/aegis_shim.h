@@ -172,6 +172,8 @@ struct aegis_spawn_config {
     int cgroup_events_fd;          // unused by C; reserved
     int lease_file_fd;             // reserved for the dead man's switch (multi-node issue); -1
     const char *supervisor_path;   // aegis-supervisor executable; NULL: supervise in the forked copy
+    int supervisor_exec_delay_ms;  // supervise in the forked copy for this long first; exec only if
+                                   // the process is still running then (short jobs skip the exec)
     int64_t started_at_ns;         // CLOCK_REALTIME at the caller's start, recorded in the outcome
 };
 
