@@ -1,2 +1,0 @@
-import XCTest
-final class AegisSeccompTestsPlaceholder: XCTestCase { func testBuilds() {} }
