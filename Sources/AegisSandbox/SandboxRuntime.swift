@@ -21,11 +21,15 @@ public struct SandboxCreateOptions: Sendable {
     public var useInit: Bool
     /// OCI `create`: stop before execve until `start` (exec FIFO). False: run at once.
     public var deferStart: Bool
+    /// Testing: use clone + cgroup.procs instead of clone3 with CLONE_INTO_CGROUP.
+    public var forceCloneFallback: Bool
 
-    public init(stdio: SandboxStdio = .inherit, useInit: Bool = false, deferStart: Bool = false) {
+    public init(stdio: SandboxStdio = .inherit, useInit: Bool = false, deferStart: Bool = false,
+                forceCloneFallback: Bool = false) {
         self.stdio = stdio
         self.useInit = useInit
         self.deferStart = deferStart
+        self.forceCloneFallback = forceCloneFallback
     }
 }
 
@@ -40,7 +44,9 @@ public final class SandboxRuntime: Sendable {
     public let cgroups: Cgroup2Manager
     /// The aegis-supervisor executable, or nil to supervise from the forked copy of this process.
     public let supervisorPath: String?
-    let seccompCache = SeccompProgramCache()
+    let seccompCache = SeccompProgramCache.shared
+    /// Compiled filters kept across processes (`<stateRoot>/.seccomp/`).
+    let seccompDiskCache: SeccompDiskCache
 
     /// - Parameters:
     ///   - stateRoot: directory holding one state directory per sandbox (created if missing).
@@ -51,6 +57,7 @@ public final class SandboxRuntime: Sendable {
                 supervisorPath: String? = SandboxRuntime.locateSupervisor()) throws {
         self.stateRoot = stateRoot
         self.supervisorPath = supervisorPath
+        self.seccompDiskCache = SeccompDiskCache(directory: stateRoot + "/.seccomp")
         do { cgroups = try Cgroup2Manager.system(parent: cgroupParent) } catch {
             throw SandboxError(.system, "\(error)")
         }
@@ -98,7 +105,7 @@ public final class SandboxRuntime: Sendable {
         defer { for fd in fds { close(fd) } }
         do {
             let plan = try LaunchPlan(spec: spec, bundle: bundle, rootfs: rootfs) { profile in
-                try self.seccompCache.program(for: profile) { Self.warn($0) }
+                try self.seccompProgram(profile)
             }
             var c = plan.config
             do {
@@ -129,6 +136,7 @@ public final class SandboxRuntime: Sendable {
                 chmod(fifo, 0o622)  // not narrowed by umask: the container's user opens it
             }
             c.use_init = options.useInit ? 1 : 0
+            c.force_clone_fallback = options.forceCloneFallback ? 1 : 0
             var result = aegis_spawn_result()
             let started = Self.nowNs()
             c.started_at_ns = started
@@ -151,6 +159,19 @@ public final class SandboxRuntime: Sendable {
             try? cgroup?.remove()
             removeTree(dir)
             throw error
+        }
+    }
+
+    /// The compiled filter: from memory, else from the disk cache, else compiled (≈15 ms).
+    func seccompProgram(_ profile: LinuxSeccomp) throws -> SeccompProgram {
+        do {
+            return try seccompCache.program(for: profile) {
+                try seccompDiskCache.program(for: profile) {
+                    try SeccompCompiler.compile(profile) { Self.warn($0) }
+                }
+            }
+        } catch let e as SeccompError {
+            throw SandboxError(.invalidSpec, e.description)
         }
     }
 

@@ -25,9 +25,18 @@ public final class SeccompProgramCache: Sendable {
     /// `SeccompProgram.warnings`. Throws `SeccompError` (compile errors are not cached).
     public func program(for profile: LinuxSeccomp, enosysForNewSyscalls: Bool = true,
                         warn: (String) -> Void = { _ in }) throws -> SeccompProgram {
+        try program(for: profile, enosysForNewSyscalls: enosysForNewSyscalls) {
+            try SeccompCompiler.compile(profile, enosysForNewSyscalls: enosysForNewSyscalls, warn: warn)
+        }
+    }
+
+    /// The cached program for `profile`, or the one `produce` returns (which is then cached) —
+    /// for callers with a second-level cache (e.g. compiled programs kept on disk).
+    public func program(for profile: LinuxSeccomp, enosysForNewSyscalls: Bool = true,
+                        produce: () throws -> SeccompProgram) throws -> SeccompProgram {
         let key = Key(profile: profile, enosys: enosysForNewSyscalls)
         if let cached = storage.withLock({ $0[key] }) { return cached }
-        let compiled = try SeccompCompiler.compile(profile, enosysForNewSyscalls: enosysForNewSyscalls, warn: warn)
+        let compiled = try produce()
         return storage.withLock { table in
             if let winner = table[key] { return winner }
             if table.count >= capacity, let victim = table.keys.first { table.removeValue(forKey: victim) }

@@ -90,7 +90,10 @@ enum ProcFS {
 }
 
 /// Reads a whole (small) file as UTF-8.
-func readFile(_ path: String) throws -> String {
+func readFile(_ path: String) throws -> String { String(decoding: try readBytes(path), as: UTF8.self) }
+
+/// Reads a whole (small) file.
+func readBytes(_ path: String) throws -> [UInt8] {
     let fd = open(path, O_RDONLY | O_CLOEXEC)
     guard fd >= 0 else { throw SandboxError.system("open", path) }
     defer { close(fd) }
@@ -102,7 +105,7 @@ func readFile(_ path: String) throws -> String {
         if n == 0 { break }
         out.append(contentsOf: buf[0..<n])
     }
-    return String(decoding: out, as: UTF8.self)
+    return out
 }
 
 /// Writes `data` to `path` atomically (temporary file, fsync, rename).

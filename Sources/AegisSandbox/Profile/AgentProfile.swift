@@ -1,0 +1,133 @@
+// AgentProfile.swift — the default sandbox for AEGIS agents, for callers that don't write a spec.
+//
+// The host's system directories read-only (/usr, /bin, /sbin, /lib*, /etc with secrets masked);
+// never /root, /home, /var/lib, /run or the AEGIS data dir. A private writable working directory
+// (/work) and /tmp. New pid, mount, uts, ipc, cgroup and network (loopback only) namespaces; no
+// capabilities; no_new_privs; an unprivileged uid chosen by the caller (distinct per tenant); the
+// standard masked paths; AEGIS's default seccomp allowlist (AegisSeccomp.DefaultSeccompProfile).
+#if canImport(Glibc)
+import Glibc
+#endif
+import AegisOCI
+import AegisSeccomp
+
+/// What an agent sandbox needs from its caller.
+public struct AgentSandboxRequest: Sendable, Equatable {
+    /// Network modes (the egress mode comes with its own issue).
+    public enum Network: String, Sendable, Equatable {
+        /// A new network namespace with only `lo` (up).
+        case none
+        /// Same as `none` today: the sandbox's own loopback, never the host's.
+        case loopback
+        /// The host's network namespace (admin only: exposes the host's loopback services).
+        case host
+    }
+
+    /// Program and arguments; args[0] is looked up through PATH when it has no '/'.
+    public var args: [String]
+    /// Extra `KEY=VALUE` entries; PATH, HOME, LANG and TMPDIR get defaults when absent.
+    public var env: [String]
+    /// Host directory bound read-write at /work (the agent's cwd); must be writable by `uid`.
+    public var workDir: String
+    /// Unprivileged uid/gid the agent runs as (a host id: there is no user namespace by default).
+    public var uid: UInt32
+    public var gid: UInt32
+    public var hostname: String
+    public var network: Network
+    /// Limits the sandbox's cgroup enforces (OCI linux.resources).
+    public var resources: LinuxResources?
+    /// Extra mounts (e.g. GPU device nodes, read-only input directories).
+    public var extraMounts: [Mount]
+    /// Further paths to hide behind /dev/null or an empty tmpfs.
+    public var extraMaskedPaths: [String]
+
+    public init(args: [String], env: [String] = [], workDir: String, uid: UInt32, gid: UInt32,
+                hostname: String = "agent", network: Network = .none, resources: LinuxResources? = nil,
+                extraMounts: [Mount] = [], extraMaskedPaths: [String] = []) {
+        self.args = args
+        self.env = env
+        self.workDir = workDir
+        self.uid = uid
+        self.gid = gid
+        self.hostname = hostname
+        self.network = network
+        self.resources = resources
+        self.extraMounts = extraMounts
+        self.extraMaskedPaths = extraMaskedPaths
+    }
+}
+
+public enum AgentProfile {
+    /// Host directories visible read-only (those that exist; merged-/usr symlinks are mirrored).
+    public static let systemDirectories = ["/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc"]
+    /// Secrets under /etc that an agent must not read.
+    public static let maskedSecrets = [
+        "/etc/shadow", "/etc/shadow-", "/etc/gshadow", "/etc/gshadow-", "/etc/ssh", "/etc/sudoers",
+        "/etc/sudoers.d", "/etc/security/opasswd", "/etc/aegis", "/etc/ssl/private",
+    ]
+    /// Working directory inside the sandbox.
+    public static let workMount = "/work"
+
+    /// Creates (once) the skeleton root shared by all agent sandboxes at `path`: empty mount
+    /// points plus the host's merged-/usr symlinks (/bin → usr/bin, …). Mounts happen only inside
+    /// each sandbox's mount namespace; the skeleton itself is never written by agents (the root is
+    /// remounted read-only).
+    /// - Throws: `SandboxError` when the directory can't be created.
+    public static func prepareRootfs(at path: String) throws {
+        try makeDirectories(path, mode: 0o755)
+        for dir in systemDirectories {
+            var st = stat()
+            guard lstat(dir, &st) == 0 else { continue }
+            let target = path + dir
+            if (st.st_mode & S_IFMT) == S_IFLNK {
+                var buf = [CChar](repeating: 0, count: 4096)
+                let n = readlink(dir, &buf, buf.count - 1)
+                guard n > 0 else { continue }
+                if symlink(buf, target) != 0 && errno != EEXIST { throw SandboxError.system("symlink", target) }
+            } else if mkdir(target, 0o755) != 0 && errno != EEXIST {
+                throw SandboxError.system("mkdir", target)
+            }
+        }
+        for dir in ["/proc", "/dev", "/sys", "/tmp", workMount] {
+            if mkdir(path + dir, 0o755) != 0 && errno != EEXIST { throw SandboxError.system("mkdir", path + dir) }
+        }
+    }
+
+    /// The OCI spec of an agent sandbox whose skeleton root is at `rootfs` (see `prepareRootfs`).
+    public static func spec(_ r: AgentSandboxRequest, rootfs: String) -> Spec {
+        var mounts: [Mount] = []
+        for dir in systemDirectories {
+            var st = stat()
+            guard lstat(dir, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR else { continue }
+            mounts.append(Mount(destination: dir, type: "bind", source: dir, options: ["rbind", "ro", "nosuid", "nodev"]))
+        }
+        mounts += DefaultBundleSpec.standardMounts()
+        mounts.append(Mount(destination: "/tmp", type: "tmpfs", source: "tmpfs", options: ["nosuid", "nodev", "mode=1777", "size=1g"]))
+        mounts.append(Mount(destination: workMount, type: "bind", source: r.workDir, options: ["rbind", "rw", "nosuid", "nodev"]))
+        mounts += r.extraMounts
+
+        var env = r.env
+        let defaults = ["PATH=/usr/local/bin:/usr/bin:/bin", "HOME=\(workMount)", "LANG=C.UTF-8", "TMPDIR=/tmp"]
+        for d in defaults where !env.contains(where: { $0.hasPrefix(d.prefix(while: { $0 != "=" }) + "=") }) { env.append(d) }
+
+        var namespaces = ["pid", "mount", "uts", "ipc", "cgroup"]
+        if r.network != .host { namespaces.append("network") }
+        let none: [String] = []
+        return Spec(
+            process: Process(
+                user: User(uid: r.uid, gid: r.gid, additionalGids: []),
+                args: r.args, env: env, cwd: workMount,
+                capabilities: LinuxCapabilities(bounding: none, effective: none, inheritable: none, permitted: none, ambient: none),
+                rlimits: [POSIXRlimit(type: "RLIMIT_NOFILE", hard: 65536, soft: 65536)],
+                noNewPrivileges: true),
+            root: Root(path: rootfs, readonly: true),
+            hostname: r.hostname,
+            mounts: mounts,
+            linux: Linux(
+                namespaces: namespaces.map { LinuxNamespace(type: $0) },
+                resources: r.resources,
+                seccomp: DefaultSeccompProfile.profile,
+                maskedPaths: DefaultBundleSpec.maskedPaths + maskedSecrets + r.extraMaskedPaths,
+                readonlyPaths: DefaultBundleSpec.readonlyPaths))
+    }
+}
