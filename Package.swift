@@ -48,5 +48,7 @@ let package = Package(
         .testTarget(name: "AegisSeccompTests", dependencies: ["AegisSeccomp", "AegisOCI", "CAegisShim"]),
         .testTarget(name: "AegisSandboxTests", dependencies: ["AegisSandbox", "AegisOCI", "CAegisShim"]),
         .testTarget(name: "RuntimeTests", dependencies: ["AegisOCI"]),
+        // Boots Debian's kernel under qemu (Tests/VM/vm-run) to prove cgroup v2 limits.
+        .testTarget(name: "VMTests"),
     ]
 )
