@@ -352,8 +352,7 @@ void shim_child_main(const struct aegis_spawn_config *cfg, const struct shim_chi
     if (cfg->domainname && setdomainname(cfg->domainname, shim_strlen(cfg->domainname)) < 0) fail(AEGIS_STEP_DOMAINNAME, cfg->domainname);
     for (int i = 0; i < cfg->n_rlimits; i++) {
         struct rlimit rl = { .rlim_cur = cfg->rlimits[i].soft, .rlim_max = cfg->rlimits[i].hard };
-        char num[24];
-        if (setrlimit(cfg->rlimits[i].resource, &rl) < 0) fail(AEGIS_STEP_RLIMIT, shim_itoa(cfg->rlimits[i].resource, num));
+        if (setrlimit(cfg->rlimits[i].resource, &rl) < 0) fail(AEGIS_STEP_RLIMIT, cfg->rlimits[i].name);
     }
     if (cfg->cwd && chdir(cfg->cwd) < 0) fail(AEGIS_STEP_CWD, cfg->cwd);
     char exe[4096];

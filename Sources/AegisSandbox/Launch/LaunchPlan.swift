@@ -107,7 +107,7 @@ struct LaunchPlan {
             guard let res = r.resource else {
                 throw SandboxError(.invalidSpec, "process.rlimits[\(i)].type: unknown rlimit \"\(r.type)\"")
             }
-            limits.append(aegis_rlimit(resource: res, soft: r.soft, hard: r.hard))
+            limits.append(aegis_rlimit(resource: res, name: arena.string(r.type), soft: r.soft, hard: r.hard))
         }
         c.rlimits = arena.array(limits)
         c.n_rlimits = Int32(limits.count)

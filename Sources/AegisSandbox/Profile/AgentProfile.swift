@@ -93,6 +93,15 @@ public enum AgentProfile {
         }
     }
 
+    /// RLIMIT_NOFILE 65536, or this process's hard limit when lower (raising a hard limit needs
+    /// CAP_SYS_RESOURCE, which a daemon may lack).
+    static func nofileLimit() -> POSIXRlimit {
+        var rl = rlimit()
+        getrlimit(Int32(RLIMIT_NOFILE.rawValue), &rl)
+        let n = min(UInt64(65536), UInt64(rl.rlim_max))
+        return POSIXRlimit(type: "RLIMIT_NOFILE", hard: n, soft: n)
+    }
+
     /// The OCI spec of an agent sandbox whose skeleton root is at `rootfs` (see `prepareRootfs`).
     public static func spec(_ r: AgentSandboxRequest, rootfs: String) -> Spec {
         var mounts: [Mount] = []
@@ -118,7 +127,7 @@ public enum AgentProfile {
                 user: User(uid: r.uid, gid: r.gid, additionalGids: []),
                 args: r.args, env: env, cwd: workMount,
                 capabilities: LinuxCapabilities(bounding: none, effective: none, inheritable: none, permitted: none, ambient: none),
-                rlimits: [POSIXRlimit(type: "RLIMIT_NOFILE", hard: 65536, soft: 65536)],
+                rlimits: [nofileLimit()],
                 noNewPrivileges: true),
             root: Root(path: rootfs, readonly: true),
             hostname: r.hostname,

@@ -105,6 +105,7 @@ struct aegis_mount {
 /// One rlimit (RLIMIT_* number, soft, hard).
 struct aegis_rlimit {
     int resource;
+    const char *name;          // "RLIMIT_NOFILE", for error messages
     uint64_t soft;
     uint64_t hard;
 };

@@ -1,2 +1,0 @@
-import XCTest
-final class AegisSandboxTestsPlaceholder: XCTestCase { func testBuilds() {} }
