@@ -49,6 +49,6 @@ let package = Package(
         .testTarget(name: "AegisSandboxTests", dependencies: ["AegisSandbox", "AegisOCI", "CAegisShim"]),
         .testTarget(name: "RuntimeTests", dependencies: ["AegisOCI"]),
         // Boots Debian's kernel under qemu (Tests/VM/vm-run) to prove cgroup v2 limits.
-        .testTarget(name: "VMTests"),
+        .testTarget(name: "VMTests", dependencies: ["AegisSandbox", "AegisOCI"]),
     ]
 )

@@ -98,6 +98,9 @@ void aegis_supervise(pid_t pid, int err_fd, int status_fd, int cgroup_fd, int st
     int64_t finished = now_ns();
     int64_t oom_kills = read_keyed(cgroup_fd, "memory.events", "oom_kill");
     int64_t peak = read_number(cgroup_fd, "memory.peak");
+    int64_t cg_usage = read_keyed(cgroup_fd, "cpu.stat", "usage_usec");
+    int64_t cg_throttled = read_keyed(cgroup_fd, "cpu.stat", "nr_throttled");
+    int64_t cg_throttled_us = read_keyed(cgroup_fd, "cpu.stat", "throttled_usec");
 
     struct jbuf j;
     memset(&j, 0, sizeof j);
@@ -115,6 +118,9 @@ void aegis_supervise(pid_t pid, int err_fd, int status_fd, int cgroup_fd, int st
     put_int(&j, "cpuSystemUs", (int64_t)ru.ru_stime.tv_sec * 1000000 + ru.ru_stime.tv_usec);
     put_int(&j, "maxRssKiB", ru.ru_maxrss);
     if (peak >= 0) put_int(&j, "peakMemoryBytes", peak);
+    if (cg_usage >= 0) put_int(&j, "cgroupCpuUsageUs", cg_usage);
+    if (cg_throttled >= 0) put_int(&j, "cpuNrThrottled", cg_throttled);
+    if (cg_throttled_us >= 0) put_int(&j, "cpuThrottledUs", cg_throttled_us);
     if (have_late) {
         char num[24];
         put(&j, "\"error\":{\"step\":"); put_string(&j, aegis_step_name(late.step));

@@ -121,6 +121,8 @@ struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Create and start a container, wait for it, delete it; exit with its status.")
     @OptionGroup var options: BundleOptions
     @Flag(name: [.customShort("d"), .long], help: "Return once started; leave the container running.") var detach = false
+    @Option(name: .customLong("outcome"), help: "Copy the outcome (exit status, OOM kill, CPU and memory accounting) as JSON to this file (AEGIS extension).")
+    var outcomeFile: String?
     @Argument var id: String
 
     func run() {
@@ -138,6 +140,14 @@ struct Run: ParsableCommand {
         writePidFile(options.pidFile, record.pid)
         if detach { return }
         let code = Signals.waitForwarding(rt, record: record, signals: set)
+        if let outcomeFile, let o = rt.outcome(id) {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            if let data = try? encoder.encode(o) {
+                let fd = open(outcomeFile, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+                if fd >= 0 { _ = data.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }; close(fd) }
+            }
+        }
         _ = try? rt.delete(id, force: true)
         Foundation_exit(code)
     }

@@ -60,6 +60,11 @@ public struct SandboxOutcome: Codable, Sendable, Equatable {
     public var maxRssKiB: Int64
     /// memory.peak of the cgroup in bytes, when the memory controller provides it.
     public var peakMemoryBytes: Int64?
+    /// The cgroup's cpu.stat at the end: usage_usec (all processes of the sandbox), and with the cpu
+    /// controller nr_throttled / throttled_usec (cgroup-v2.rst § CPU Interface Files).
+    public var cgroupCpuUsageUs: Int64?
+    public var cpuNrThrottled: Int64?
+    public var cpuThrottledUs: Int64?
     /// A step that failed after `start` (between the exec FIFO and execve).
     public var error: StepError?
 
