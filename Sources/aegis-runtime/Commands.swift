@@ -156,14 +156,36 @@ struct Run: ParsableCommand {
 @inline(__always) func Foundation_exit(_ code: Int32) -> Never { exit(code) }
 
 struct Spec_: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "spec", abstract: "Write a default config.json (rootfs \"rootfs\") into the bundle directory.")
+    static let configuration = CommandConfiguration(
+        commandName: "spec",
+        abstract: "Write a default config.json into the bundle directory.",
+        discussion: """
+        Without --agent: a runc-like bundle config (rootfs "rootfs", process sh). With --agent: AEGIS's \
+        default agent profile (host /usr, /etc… read-only, /work read-write from --work, new pid/mount/\
+        uts/ipc/net/cgroup namespaces, no capabilities, default seccomp) running the given command; its \
+        skeleton root is created as BUNDLE/rootfs.
+        """)
     @Option(name: [.customShort("b"), .long]) var bundle: String = "."
+    @Flag(help: "Use the AEGIS agent profile (AEGIS extension).") var agent = false
+    @Option(help: "Agent: host directory bound read-write at /work.") var work: String?
+    @Option(help: "Agent: unprivileged uid (and gid) to run as.") var uid: UInt32 = 65534
+    @Argument(parsing: .captureForPassthrough, help: "Agent: the command to run.") var command: [String] = []
+
     func run() {
-        let path = absolute(bundle) + "/config.json"
+        let dir = absolute(bundle)
+        let path = dir + "/config.json"
         guard access(path, F_OK) != 0 else { Globals.fail("\(path) already exists") }
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        let data = guarded { try encoder.encode(DefaultBundleSpec.make()) }
+        var spec = DefaultBundleSpec.make()
+        if agent {
+            let args = command.first == "--" ? Array(command.dropFirst()) : command
+            guard !args.isEmpty else { Globals.fail("spec --agent: name the command to run after --") }
+            guard let work else { Globals.fail("spec --agent: --work DIR is required") }
+            guarded { try AgentProfile.prepareRootfs(at: dir + "/rootfs") }
+            spec = AgentProfile.spec(AgentSandboxRequest(args: args, workDir: absolute(work), uid: uid, gid: uid), rootfs: "rootfs")
+        } else if !command.isEmpty {
+            Globals.fail("spec: a command is only taken with --agent")
+        }
+        let data = guarded { try spec.jsonBytes(pretty: true) }
         let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
         guard fd >= 0 else { Globals.fail("\(path): \(String(cString: strerror(errno)))") }
         _ = data.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
