@@ -29,6 +29,8 @@ let package = Package(
         .target(name: "AegisCgroup"),
         // Seccomp: OCI seccomp → libseccomp → cached classic-BPF program; the default profile.
         .target(name: "AegisSeccomp", dependencies: ["CAegisShim", "AegisOCI"]),
+        // Versioned wire/data types shared by controller, worker, CLI (and later gateway, edge).
+        .target(name: "AegisProtocol"),
         // Sandboxes: create/start/kill/wait/delete/re-adopt, state dirs, the default agent profile.
         .target(name: "AegisSandbox", dependencies: ["CAegisShim", "AegisOCI", "AegisCgroup", "AegisSeccomp"]),
         // The OCI runtime command line (runc-compatible flags).

@@ -1,0 +1,133 @@
+// Capabilities.swift — what a worker advertises about itself (detected by AegisNode, routed on by
+// the controller's scheduler). Units: cpu in millicores, memory in bytes.
+
+/// One GPU, as detected from sysfs/procfs/device nodes (and nvidia-smi when present).
+public struct GPUDevice: Codable, Sendable, Equatable, Hashable {
+    /// "nvidia", "amd", "intel".
+    public var vendor: String
+    /// Marketing model name when known ("NVIDIA A100-SXM4-80GB"), else the PCI device id ("0x20b2").
+    public var model: String
+    /// PCI address "0000:3b:00.0".
+    public var pciAddress: String
+    /// Vendor index used for *_VISIBLE_DEVICES (NVIDIA minor number / AMD render index), when known.
+    public var index: Int?
+    /// GPU UUID (NVIDIA) when known.
+    public var uuid: String?
+    /// Memory in bytes when known.
+    public var memoryBytes: UInt64?
+    /// Device nodes that give access to this GPU ("/dev/nvidia0", "/dev/dri/renderD128").
+    public var deviceNodes: [String]
+
+    public init(vendor: String, model: String, pciAddress: String, index: Int? = nil, uuid: String? = nil,
+                memoryBytes: UInt64? = nil, deviceNodes: [String] = []) {
+        self.vendor = vendor
+        self.model = model
+        self.pciAddress = pciAddress
+        self.index = index
+        self.uuid = uuid
+        self.memoryBytes = memoryBytes
+        self.deviceNodes = deviceNodes
+    }
+}
+
+/// An installed language runtime found on PATH ("python3" "3.11.2" at /usr/bin/python3).
+public struct RuntimeInfo: Codable, Sendable, Equatable, Hashable {
+    public var name: String
+    public var version: String
+    public var path: String
+
+    public init(name: String, version: String, path: String) {
+        self.name = name
+        self.version = version
+        self.path = path
+    }
+}
+
+/// Which isolation features actually work on the node.
+public struct IsolationFeatures: Codable, Sendable, Equatable {
+    /// cgroup v2 controllers usable for sandboxes ("memory", "cpu", "pids", …).
+    public var cgroupControllers: [String]
+    public var seccomp: Bool
+    public var userNamespaces: Bool
+    public var kernelVersion: String
+    /// The operator started the node with --allow-unenforced-limits: limits it can't enforce are
+    /// accepted and shown as not enforced.
+    public var allowUnenforcedLimits: Bool
+
+    public init(cgroupControllers: [String] = [], seccomp: Bool = false, userNamespaces: Bool = false,
+                kernelVersion: String = "", allowUnenforcedLimits: Bool = false) {
+        self.cgroupControllers = cgroupControllers
+        self.seccomp = seccomp
+        self.userNamespaces = userNamespaces
+        self.kernelVersion = kernelVersion
+        self.allowUnenforcedLimits = allowUnenforcedLimits
+    }
+}
+
+/// Everything a node advertises.
+public struct NodeCapabilities: Codable, Sendable, Equatable {
+    /// Allocatable CPU in millicores (cgroup cpu.max and affinity aware).
+    public var cpuMillis: Int64
+    /// Allocatable memory in bytes (cgroup memory.max aware).
+    public var memoryBytes: Int64
+    public var gpus: [GPUDevice]
+    public var runtimes: [RuntimeInfo]
+    public var isolation: IsolationFeatures
+    /// Operator labels ("zone" = "lab-2", "reach" = "internet").
+    public var labels: [String: String]
+    /// Reasons detection was partial ("nvidia-smi: timed out after 5 s"); never fatal.
+    public var warnings: [String]
+
+    public init(cpuMillis: Int64 = 0, memoryBytes: Int64 = 0, gpus: [GPUDevice] = [], runtimes: [RuntimeInfo] = [],
+                isolation: IsolationFeatures = IsolationFeatures(), labels: [String: String] = [:], warnings: [String] = []) {
+        self.cpuMillis = cpuMillis
+        self.memoryBytes = memoryBytes
+        self.gpus = gpus
+        self.runtimes = runtimes
+        self.isolation = isolation
+        self.labels = labels
+        self.warnings = warnings
+    }
+}
+
+/// Node roles (a hybrid node is controller and worker in one).
+public enum NodeRole: String, Codable, Sendable, CaseIterable {
+    case controller, worker, hybrid
+}
+
+/// A node as the controller knows it.
+public struct NodeInfo: Codable, Sendable, Equatable {
+    public var name: String
+    public var role: NodeRole
+    /// Ready, NotReady, Down (leases); Cordoned is shown separately.
+    public var state: String
+    public var cordoned: Bool
+    public var capabilities: NodeCapabilities
+    /// Currently reserved by placed agents.
+    public var allocated: Allocation
+
+    public init(name: String, role: NodeRole, state: String = "Ready", cordoned: Bool = false,
+                capabilities: NodeCapabilities, allocated: Allocation = Allocation()) {
+        self.name = name
+        self.role = role
+        self.state = state
+        self.cordoned = cordoned
+        self.capabilities = capabilities
+        self.allocated = allocated
+    }
+}
+
+/// Reserved resources (cpu millicores, memory bytes, GPUs by PCI address, running agents).
+public struct Allocation: Codable, Sendable, Equatable {
+    public var cpuMillis: Int64
+    public var memoryBytes: Int64
+    public var gpus: [String]
+    public var agents: Int
+
+    public init(cpuMillis: Int64 = 0, memoryBytes: Int64 = 0, gpus: [String] = [], agents: Int = 0) {
+        self.cpuMillis = cpuMillis
+        self.memoryBytes = memoryBytes
+        self.gpus = gpus
+        self.agents = agents
+    }
+}
