@@ -7,11 +7,20 @@ let package = Package(
     name: "aegis",
     platforms: [.macOS(.v14)],
     products: [
+        .executable(name: "aegis", targets: ["aegis"]),
         .executable(name: "aegis-runtime", targets: ["aegis-runtime"]),
         .library(name: "AegisSandbox", targets: ["AegisSandbox"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // Everything that runs between clone and execve, the sandbox's init and the per-sandbox
@@ -33,6 +42,34 @@ let package = Package(
         .target(name: "AegisProtocol"),
         // Sandboxes: create/start/kill/wait/delete/re-adopt, state dirs, the default agent profile.
         .target(name: "AegisSandbox", dependencies: ["CAegisShim", "AegisOCI", "AegisCgroup", "AegisSeccomp"]),
+        // Agent manifests (YAML/JSON) → validated WorkloadSpec, errors with field and line.
+        .target(name: "AegisManifest", dependencies: ["AegisProtocol", "Yams"]),
+        // Placement: feasibility filter → score (bin-pack / spread), pending reasons, quotas.
+        .target(name: "AegisScheduler", dependencies: ["AegisProtocol"]),
+        // Controller state in SQLite (GRDB, WAL, versioned migrations).
+        .target(name: "AegisStore", dependencies: ["AegisProtocol", .product(name: "GRDB", package: "GRDB.swift")]),
+        // The worker: capability detection, agents run through AegisSandbox, logs, re-adoption.
+        .target(name: "AegisNode", dependencies: ["AegisProtocol", "AegisSandbox", "AegisOCI",
+                                                  .product(name: "Logging", package: "swift-log")]),
+        // The controller: tenants, auth, quotas, scheduling loop, workload lifecycle.
+        .target(name: "AegisControl", dependencies: ["AegisProtocol", "AegisStore", "AegisScheduler", "AegisManifest",
+                                                     .product(name: "Logging", package: "swift-log")]),
+        // The tenant-facing HTTP API (what a gateway sidecar will front), Hummingbird 2.
+        .target(name: "AegisAPI", dependencies: ["AegisControl", "AegisProtocol",
+                                                 .product(name: "Hummingbird", package: "hummingbird"),
+                                                 .product(name: "Logging", package: "swift-log")]),
+        // Prometheus metrics (the metrics sidecar's source).
+        .target(name: "AegisMetrics", dependencies: [.product(name: "Metrics", package: "swift-metrics"),
+                                                     .product(name: "Prometheus", package: "swift-prometheus")]),
+        // `aegis`: CLI verbs over the API, and `aegis up` (hybrid node in one process).
+        .executableTarget(
+            name: "aegis",
+            dependencies: ["AegisAPI", "AegisControl", "AegisNode", "AegisManifest", "AegisProtocol", "AegisMetrics",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                           .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                           .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                           .product(name: "Logging", package: "swift-log")]
+        ),
         // The OCI runtime command line (runc-compatible flags).
         .executableTarget(
             name: "aegis-runtime",
@@ -46,6 +83,10 @@ let package = Package(
         .executableTarget(name: "aegis-bench", dependencies: ["AegisSandbox"], path: "Benchmarks/aegis-bench"),
 
         .testTarget(name: "AegisOCITests", dependencies: ["AegisOCI"]),
+        .testTarget(name: "AegisManifestTests", dependencies: ["AegisManifest", "AegisProtocol"]),
+        .testTarget(name: "AegisSchedulerTests", dependencies: ["AegisScheduler", "AegisProtocol"]),
+        .testTarget(name: "AegisStoreTests", dependencies: ["AegisStore", "AegisProtocol"]),
+        .testTarget(name: "AegisNodeTests", dependencies: ["AegisNode", "AegisProtocol"], resources: [.copy("Fixtures")]),
         .testTarget(name: "AegisCgroupTests", dependencies: ["AegisCgroup"]),
         .testTarget(name: "AegisSeccompTests", dependencies: ["AegisSeccomp", "AegisOCI", "CAegisShim"]),
         .testTarget(name: "AegisSandboxTests", dependencies: ["AegisSandbox", "AegisOCI", "CAegisShim"]),

@@ -1,0 +1,2 @@
+import XCTest
+final class AegisManifestTestsPlaceholder: XCTestCase { func testBuilds() {} }

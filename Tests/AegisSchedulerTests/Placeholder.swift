@@ -1,0 +1,2 @@
+import XCTest
+final class AegisSchedulerTestsPlaceholder: XCTestCase { func testBuilds() {} }
