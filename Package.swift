@@ -19,6 +19,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
@@ -47,7 +48,8 @@ let package = Package(
         // Placement: feasibility filter → score (bin-pack / spread), pending reasons, quotas.
         .target(name: "AegisScheduler", dependencies: ["AegisProtocol"]),
         // Controller state in SQLite (GRDB, WAL, versioned migrations).
-        .target(name: "AegisStore", dependencies: ["AegisProtocol", .product(name: "GRDB", package: "GRDB.swift")]),
+        .target(name: "AegisStore", dependencies: ["AegisProtocol", .product(name: "GRDB", package: "GRDB.swift"),
+                                                   .product(name: "Crypto", package: "swift-crypto")]),
         // The worker: capability detection, agents run through AegisSandbox, logs, re-adoption.
         .target(name: "AegisNode", dependencies: ["AegisProtocol", "AegisSandbox", "AegisOCI",
                                                   .product(name: "Logging", package: "swift-log")]),
