@@ -1,0 +1,156 @@
+// API.swift — the tenant-facing HTTP API's request and response bodies (JSON), version 1.
+// Routes (all under /v1, all authenticated with `Authorization: Bearer <token>`; an admin token may
+// act for a tenant with `X-Aegis-Tenant: NAME`); the OpenAPI document is docs/openapi.yaml:
+//
+//   POST   /v1/workloads                       SubmitRequest → Workload (201)
+//   GET    /v1/workloads[?state=running]       → WorkloadList
+//   GET    /v1/workloads/{id}                  → WorkloadDetail
+//   POST   /v1/workloads/{id}/cancel           → Workload
+//   GET    /v1/workloads/{id}/logs[?follow=true]   text/event-stream (LogEvent per event)
+//   GET    /v1/workloads/{id}/files/{path}     output file bytes (application/octet-stream)
+//   GET    /v1/nodes                           → NodeList            (admin)
+//   GET    /v1/nodes/{name}                    → NodeInfo            (admin)
+//   POST   /v1/tenants                         CreateTenantRequest → CreateTenantResponse (admin)
+//   GET    /v1/tenants                         → TenantList          (admin)
+//   GET    /v1/whoami                          → WhoAmI
+//   GET    /metrics                            Prometheus text (admin)
+//
+// Errors: non-2xx with ErrorBody. Another tenant's workload is 404, never 403.
+
+/// API version carried in paths ("/v1") and in `X-Aegis-API`.
+public let aegisAPIVersion = "v1"
+
+/// How a workload is submitted: a manifest text (YAML or JSON) or the `aegis run --runtime …`
+/// flags, plus the uploaded input files (base64).
+public struct SubmitRequest: Codable, Sendable, Equatable {
+    /// Manifest text (YAML or JSON).
+    public var manifest: String?
+    /// File name of the manifest, for error messages ("agent.yaml:12:3: …").
+    public var manifestFile: String?
+    /// `aegis run` flags when no manifest is given.
+    public var run: RunFlags?
+    /// Input files: relative path → base64 content.
+    public var inputs: [String: String]
+
+    public init(manifest: String? = nil, manifestFile: String? = nil, run: RunFlags? = nil, inputs: [String: String] = [:]) {
+        self.manifest = manifest
+        self.manifestFile = manifestFile
+        self.run = run
+        self.inputs = inputs
+    }
+}
+
+/// `aegis run [--runtime R] [--cpus 0.5] [--memory 256M] [--gpus N] [--env K=V]… [--name N]
+/// [--restart P] [--timeout D] [--network MODE] -- COMMAND ARGS…`
+public struct RunFlags: Codable, Sendable, Equatable {
+    public var runtime: String?
+    public var cpus: String?
+    public var memory: String?
+    public var gpus: Int?
+    public var env: [String]
+    public var name: String?
+    public var restart: String?
+    public var timeout: String?
+    public var network: String?
+    public var command: [String]
+
+    public init(runtime: String? = nil, cpus: String? = nil, memory: String? = nil, gpus: Int? = nil, env: [String] = [],
+                name: String? = nil, restart: String? = nil, timeout: String? = nil, network: String? = nil, command: [String]) {
+        self.runtime = runtime
+        self.cpus = cpus
+        self.memory = memory
+        self.gpus = gpus
+        self.env = env
+        self.name = name
+        self.restart = restart
+        self.timeout = timeout
+        self.network = network
+        self.command = command
+    }
+}
+
+public struct WorkloadList: Codable, Sendable, Equatable {
+    public var items: [Workload]
+    public init(items: [Workload]) { self.items = items }
+}
+
+/// One entry of a workload's event log ("scheduled on n1", "started", "exited with 0").
+public struct WorkloadEvent: Codable, Sendable, Equatable {
+    public var timeMs: Int64
+    public var type: String
+    public var message: String
+    public init(timeMs: Int64, type: String, message: String) {
+        self.timeMs = timeMs
+        self.type = type
+        self.message = message
+    }
+}
+
+public struct WorkloadDetail: Codable, Sendable, Equatable {
+    public var workload: Workload
+    public var events: [WorkloadEvent]
+    /// Output files kept after the end (relative paths under the output directory).
+    public var outputs: [String]
+    public init(workload: Workload, events: [WorkloadEvent], outputs: [String]) {
+        self.workload = workload
+        self.events = events
+        self.outputs = outputs
+    }
+}
+
+/// One Server-Sent Event of the logs stream. `event:` is the stream ("stdout", "stderr") or
+/// "exit" (data: the final Workload JSON); `data:` carries the text (one `data:` line per line).
+public enum LogStream: String, Codable, Sendable {
+    case stdout, stderr, exit
+}
+
+public struct NodeList: Codable, Sendable, Equatable {
+    public var items: [NodeInfo]
+    public init(items: [NodeInfo]) { self.items = items }
+}
+
+public struct CreateTenantRequest: Codable, Sendable, Equatable {
+    public var name: String
+    public var quota: Quota?
+    public init(name: String, quota: Quota? = nil) {
+        self.name = name
+        self.quota = quota
+    }
+}
+
+public struct CreateTenantResponse: Codable, Sendable, Equatable {
+    public var tenant: Tenant
+    /// The tenant's API token, shown once (only its hash is stored).
+    public var token: String
+    public init(tenant: Tenant, token: String) {
+        self.tenant = tenant
+        self.token = token
+    }
+}
+
+public struct TenantList: Codable, Sendable, Equatable {
+    public var items: [Tenant]
+    public init(items: [Tenant]) { self.items = items }
+}
+
+public struct WhoAmI: Codable, Sendable, Equatable {
+    /// "admin" or "tenant".
+    public var kind: String
+    /// The tenant acted for (the admin's default is "default").
+    public var tenant: String
+    public init(kind: String, tenant: String) {
+        self.kind = kind
+        self.tenant = tenant
+    }
+}
+
+public struct ErrorBody: Codable, Sendable, Equatable, Error, CustomStringConvertible {
+    public var error: String
+    /// Field path for validation errors ("resources.memory").
+    public var field: String?
+    public init(error: String, field: String? = nil) {
+        self.error = error
+        self.field = field
+    }
+    public var description: String { error }
+}
