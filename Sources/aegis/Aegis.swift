@@ -1,0 +1,11 @@
+// aegis — the AEGIS command line: `aegis up` runs a node; the other verbs talk to a node's API.
+import ArgumentParser
+
+@main
+struct Aegis: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "aegis",
+        abstract: "AEGIS: run tenants' AI agents isolated on bare Linux hosts.",
+        subcommands: [Up.self, Down.self, Run.self, Ps.self, Logs.self, Kill.self, Describe.self, Cp.self,
+                      NodeCommand.self, TenantCommand.self])
+}
