@@ -55,6 +55,7 @@ let package = Package(
                                                   .product(name: "Logging", package: "swift-log")]),
         // The controller: tenants, auth, quotas, scheduling loop, workload lifecycle.
         .target(name: "AegisControl", dependencies: ["AegisProtocol", "AegisStore", "AegisScheduler", "AegisManifest",
+                                                     .product(name: "Crypto", package: "swift-crypto"),
                                                      .product(name: "Logging", package: "swift-log")]),
         // The tenant-facing HTTP API (what a gateway sidecar will front), Hummingbird 2.
         .target(name: "AegisAPI", dependencies: ["AegisControl", "AegisProtocol",
