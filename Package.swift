@@ -20,6 +20,7 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.81.0"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
@@ -64,10 +65,17 @@ let package = Package(
         // Prometheus metrics (the metrics sidecar's source).
         .target(name: "AegisMetrics", dependencies: [.product(name: "Metrics", package: "swift-metrics"),
                                                      .product(name: "Prometheus", package: "swift-prometheus")]),
+        // The CLI's client side: API client (AsyncHTTPClient over the unix socket or TCP), SSE parser,
+        // table/YAML formatting, quantity parsing, input-file collection.
+        .target(name: "AegisClient", dependencies: ["AegisProtocol",
+                                                    .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                                                    .product(name: "NIOCore", package: "swift-nio"),
+                                                    .product(name: "NIOHTTP1", package: "swift-nio")]),
         // `aegis`: CLI verbs over the API, and `aegis up` (hybrid node in one process).
         .executableTarget(
             name: "aegis",
             dependencies: ["AegisAPI", "AegisControl", "AegisNode", "AegisManifest", "AegisProtocol", "AegisMetrics",
+                           "AegisClient",
                            .product(name: "ArgumentParser", package: "swift-argument-parser"),
                            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                            .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -88,6 +96,7 @@ let package = Package(
         .testTarget(name: "AegisOCITests", dependencies: ["AegisOCI"]),
         .testTarget(name: "AegisManifestTests", dependencies: ["AegisManifest", "AegisProtocol"]),
         .testTarget(name: "AegisSchedulerTests", dependencies: ["AegisScheduler", "AegisProtocol"]),
+        .testTarget(name: "AegisClientTests", dependencies: ["AegisClient", "AegisProtocol", "Yams"]),
         .testTarget(name: "AegisStoreTests", dependencies: ["AegisStore", "AegisProtocol"]),
         .testTarget(name: "AegisNodeTests", dependencies: ["AegisNode", "AegisProtocol"], resources: [.copy("Fixtures")]),
         .testTarget(name: "AegisCgroupTests", dependencies: ["AegisCgroup"]),
