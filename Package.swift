@@ -91,7 +91,7 @@ let package = Package(
         // Test helper run inside sandboxes: attempts denied syscalls and prints each errno.
         .executableTarget(name: "aegis-probe", path: "Sources/aegis-probe", cSettings: [.define("_GNU_SOURCE")]),
         // In-process spawn benchmark (the worker daemon's path).
-        .executableTarget(name: "aegis-bench", dependencies: ["AegisSandbox"], path: "Benchmarks/aegis-bench"),
+        .executableTarget(name: "aegis-bench", dependencies: ["AegisSandbox", "AegisOCI", "AegisSeccomp"], path: "Benchmarks/aegis-bench"),
 
         .testTarget(name: "AegisOCITests", dependencies: ["AegisOCI"]),
         .testTarget(name: "AegisManifestTests", dependencies: ["AegisManifest", "AegisProtocol"]),

@@ -53,6 +53,13 @@ public enum SeccompCompiler {
             throw SeccompError(field: "linux.seccomp",
                                message: "seccomp_attr_set(SCMP_FLTATR_CTL_NNP, 0): \(errnoDescription(-rc))")
         }
+        // A binary tree of syscall numbers instead of a linear list: ~3x fewer instructions run per
+        // syscall for a Docker-size allowlist (libseccomp ≥ 2.5, SCMP_FLTATR_CTL_OPTIMIZE = 2).
+        rc = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_OPTIMIZE, 2)
+        if rc < 0 {
+            throw SeccompError(field: "linux.seccomp",
+                               message: "seccomp_attr_set(SCMP_FLTATR_CTL_OPTIMIZE, 2): \(errnoDescription(-rc))")
+        }
 
         var arches: [UInt32] = [seccomp_arch_native()]
         for (i, name) in (profile.architectures ?? []).enumerated() {

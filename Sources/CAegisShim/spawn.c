@@ -6,6 +6,9 @@
 #include <fcntl.h>
 #include <linux/sched.h>
 #include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <sys/mman.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -158,27 +161,53 @@ static void supervisor_main(const struct aegis_spawn_config *cfg, int rep_w) {
     aegis_supervise(pid, err_fd, status_p[0], cfg->cgroup_fd, cfg->state_dir_fd, cfg->started_at_ns);
 }
 
+/// The intermediate runs on its own small stack in the caller's memory (CLONE_VM|CLONE_VFORK, as
+/// posix_spawn does): it copies nothing itself, forks the supervisor with a raw clone (no atfork
+/// handlers run in the shared memory) and exits, so the supervisor is nobody's child here.
+struct intermediate_args {
+    const struct aegis_spawn_config *cfg;
+    int rep_w;
+    int err;
+};
+
+static int intermediate(void *p) {
+    struct intermediate_args *a = p;
+    pid_t s = (pid_t)syscall(SYS_clone, (unsigned long)SIGCHLD, NULL, NULL, NULL, NULL);
+    if (s == 0) supervisor_main(a->cfg, a->rep_w);
+    if (s < 0) a->err = errno;
+    syscall(SYS_exit, 0);
+    return 0;
+}
+
+#define INTERMEDIATE_STACK (256 * 1024)
+
 int aegis_spawn(const struct aegis_spawn_config *cfg, struct aegis_spawn_result *res) {
     memset(res, 0, sizeof *res);
     int rep[2];
     if (pipe2(rep, O_CLOEXEC) < 0) { res->step = AEGIS_STEP_PIPE; res->err = errno; return -1; }
-    pid_t mid = fork();
-    if (mid < 0) {
+    void *stack = mmap(NULL, INTERMEDIATE_STACK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (stack == MAP_FAILED) {
         res->step = AEGIS_STEP_FORK; res->err = errno;
         close(rep[0]); close(rep[1]);
         return -1;
     }
-    if (mid == 0) {
-        // Intermediate: fork the supervisor and exit, so the supervisor is nobody's child here and
-        // outlives the caller whatever happens to it.
-        close(rep[0]);
-        pid_t s = fork();
-        if (s < 0) { report(rep[1], AEGIS_MSG_ERROR, AEGIS_STEP_FORK, errno, "supervisor", 0, 0); _exit(1); }
-        if (s == 0) supervisor_main(cfg, rep[1]);
-        _exit(0);
-    }
+    // No signal handler of the caller may run on the intermediate's borrowed stack.
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    struct intermediate_args args = { cfg, rep[1], 0 };
+    pid_t mid = clone(intermediate, (char *)stack + INTERMEDIATE_STACK, CLONE_VM | CLONE_VFORK | SIGCHLD, &args);
+    int clone_err = errno;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
     close(rep[1]);
-    while (waitpid(mid, NULL, 0) < 0 && errno == EINTR) {}
+    if (mid > 0) while (waitpid(mid, NULL, __WALL) < 0 && errno == EINTR) {}
+    munmap(stack, INTERMEDIATE_STACK);
+    if (mid < 0 || args.err) {
+        res->step = AEGIS_STEP_FORK; res->err = mid < 0 ? clone_err : args.err;
+        shim_strlcpy(res->detail, "supervisor", sizeof res->detail);
+        close(rep[0]);
+        return -1;
+    }
     struct aegis_msg m;
     int n = shim_read_all(rep[0], &m, sizeof m);
     close(rep[0]);

@@ -68,7 +68,7 @@ struct BundleOptions: ParsableArguments {
 }
 
 struct Create: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Create a container; its process waits for `start` before execve.")
+    static let configuration = CommandConfiguration(commandName: "create", abstract: "Create a container; its process waits for `start` before execve.")
     @OptionGroup var options: BundleOptions
     @Argument var id: String
 
@@ -83,13 +83,13 @@ struct Create: ParsableCommand {
 }
 
 struct Start: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Start a created container.")
+    static let configuration = CommandConfiguration(commandName: "start", abstract: "Start a created container.")
     @Argument var id: String
     func run() { guarded { try runtime().start(id) } }
 }
 
 struct State: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Print the container's state as JSON.")
+    static let configuration = CommandConfiguration(commandName: "state", abstract: "Print the container's state as JSON.")
     @Argument var id: String
     func run() {
         let state = guarded { try runtime().state(id) }
@@ -101,7 +101,7 @@ struct State: ParsableCommand {
 }
 
 struct Kill: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Send a signal (default SIGTERM) to the container's process.")
+    static let configuration = CommandConfiguration(commandName: "kill", abstract: "Send a signal (default SIGTERM) to the container's process.")
     @Argument var id: String
     @Argument var signal: String = "SIGTERM"
     func run() {
@@ -111,14 +111,14 @@ struct Kill: ParsableCommand {
 }
 
 struct Delete: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Delete a container: kill what is left, remove its cgroup and state.")
+    static let configuration = CommandConfiguration(commandName: "delete", abstract: "Delete a container: kill what is left, remove its cgroup and state.")
     @Flag(name: [.customShort("f"), .long], help: "Kill a running container first.") var force = false
     @Argument var id: String
     func run() { guarded { try runtime().delete(id, force: force) } }
 }
 
 struct Run: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Create and start a container, wait for it, delete it; exit with its status.")
+    static let configuration = CommandConfiguration(commandName: "run", abstract: "Create and start a container, wait for it, delete it; exit with its status.")
     @OptionGroup var options: BundleOptions
     @Flag(name: [.customShort("d"), .long], help: "Return once started; leave the container running.") var detach = false
     @Option(name: .customLong("outcome"), help: "Copy the outcome (exit status, OOM kill, CPU and memory accounting) as JSON to this file (AEGIS extension).")
@@ -196,27 +196,27 @@ struct Spec_: ParsableCommand {
 enum Unsupported {
     static func fail(_ what: String) -> Never { Globals.fail("\(what) is not supported by aegis-runtime") }
     struct Exec: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Not supported.")
+        static let configuration = CommandConfiguration(commandName: "exec", abstract: "Not supported.")
         @Argument(parsing: .allUnrecognized) var rest: [String] = []
         func run() { Unsupported.fail("exec") }
     }
     struct Ps: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Not supported.")
+        static let configuration = CommandConfiguration(commandName: "ps", abstract: "Not supported.")
         @Argument(parsing: .allUnrecognized) var rest: [String] = []
         func run() { Unsupported.fail("ps") }
     }
     struct Pause: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Not supported.")
+        static let configuration = CommandConfiguration(commandName: "pause", abstract: "Not supported.")
         @Argument(parsing: .allUnrecognized) var rest: [String] = []
         func run() { Unsupported.fail("pause") }
     }
     struct Resume: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Not supported.")
+        static let configuration = CommandConfiguration(commandName: "resume", abstract: "Not supported.")
         @Argument(parsing: .allUnrecognized) var rest: [String] = []
         func run() { Unsupported.fail("resume") }
     }
     struct Features: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Not supported.")
+        static let configuration = CommandConfiguration(commandName: "features", abstract: "Not supported.")
         @Argument(parsing: .allUnrecognized) var rest: [String] = []
         func run() { Unsupported.fail("features") }
     }

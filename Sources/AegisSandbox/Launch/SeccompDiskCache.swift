@@ -26,7 +26,7 @@ struct SeccompDiskCache: Sendable {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         guard let json = try? Array(encoder.encode(profile)) else { return try compile() }
-        let identity = json + Array("|libseccomp \(SeccompCompiler.libseccompVersion)".utf8)
+        let identity = json + Array("|libseccomp \(SeccompCompiler.libseccompVersion) optimize=2".utf8)
         let path = directory + "/" + Self.key(identity) + ".bpf"
         if let cached = Self.load(path, identity: identity) { return cached }
         let program = try compile()

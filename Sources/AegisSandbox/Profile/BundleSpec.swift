@@ -30,7 +30,9 @@ public enum DefaultBundleSpec {
     }
 
     public static func make(args: [String] = ["sh"], rootfs: String = "rootfs") -> Spec {
+        // ociVersion 1.1.0: what runc and Debian's crun 1.8 accept (crun refuses 1.2.0).
         Spec(
+            ociVersion: "1.1.0",
             process: Process(
                 user: User(uid: 0, gid: 0), args: args,
                 env: ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "TERM=xterm"],

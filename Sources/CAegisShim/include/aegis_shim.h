@@ -25,6 +25,7 @@
 #include <linux/filter.h>
 #include <linux/sched.h>   // CLONE_NEW* for Swift callers
 #include <sys/signalfd.h>  // signalfd for the OCI CLI's signal forwarding
+#include <sys/epoll.h>     // epoll for the worker's sandbox monitor
 #include <seccomp.h>
 #include <sys/capability.h>
 
