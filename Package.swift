@@ -21,6 +21,7 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.81.0"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
@@ -61,6 +62,7 @@ let package = Package(
         // The tenant-facing HTTP API (what a gateway sidecar will front), Hummingbird 2.
         .target(name: "AegisAPI", dependencies: ["AegisControl", "AegisProtocol",
                                                  .product(name: "Hummingbird", package: "hummingbird"),
+                                                 .product(name: "HTTPTypes", package: "swift-http-types"),
                                                  .product(name: "Logging", package: "swift-log")]),
         // Prometheus metrics (the metrics sidecar's source).
         .target(name: "AegisMetrics", dependencies: [.product(name: "Metrics", package: "swift-metrics"),

@@ -29,6 +29,8 @@ public struct AegisPaths: Sendable, Equatable {
     public var socket: String { dataDir + "/aegis.sock" }
     public var adminToken: String { dataDir + "/admin.token" }
     public var portFile: String { dataDir + "/api.port" }
+    /// The running node's pid (for `aegis down`).
+    public var pidFile: String { dataDir + "/aegis.pid" }
     public var sandboxes: String { dataDir + "/sandboxes" }
     public var workloads: String { dataDir + "/workloads" }
     public func workloadDir(_ id: String) -> String { workloads + "/" + id }

@@ -1,0 +1,129 @@
+// APIServer.swift — the tenant-facing HTTP API (v1, see AegisProtocol/API.swift and
+// docs/openapi.yaml) on Hummingbird 2. Every route is authenticated; errors are JSON ErrorBody.
+import AegisControl
+import AegisProtocol
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+
+public enum APIServer {
+    /// The router for every /v1 route plus /metrics.
+    /// - Parameter metrics: renders the Prometheus exposition for /metrics (admin only).
+    public static func router(controller: Controller, metrics: @escaping @Sendable () -> String = { "" }) -> Router<BasicRequestContext> {
+        let router = Router(context: BasicRequestContext.self)
+        let v1 = router.group("v1")
+
+        v1.get("whoami") { req, _ in
+            try await respond { let c = try await caller(req, controller); return json(WhoAmI(kind: c.isAdmin ? "admin" : "tenant", tenant: c.tenant)) }
+        }
+        v1.post("workloads") { req, ctx in
+            try await respond {
+                let c = try await caller(req, controller)
+                let body = try await req.body.collect(upTo: 64 << 20)
+                guard let submit = try? JSONDecoder().decode(SubmitRequest.self, from: Data(buffer: body)) else {
+                    throw APIError.badRequest("request body: not a SubmitRequest JSON document")
+                }
+                return json(try await controller.submit(submit, caller: c), status: .created)
+            }
+        }
+        v1.get("workloads") { req, _ in
+            try await respond {
+                let c = try await caller(req, controller)
+                var states: Set<WorkloadState>?
+                if let s = req.uri.queryParameters.get("state") {
+                    states = Set(try s.split(separator: ",").map { part in
+                        guard let st = WorkloadState(rawValue: String(part)) else { throw APIError.badRequest("state: unknown state \"\(part)\"", field: "state") }
+                        return st
+                    })
+                }
+                return json(WorkloadList(items: try await controller.list(caller: c, states: states)))
+            }
+        }
+        v1.get("workloads/:id") { req, ctx in
+            try await respond {
+                let c = try await caller(req, controller)
+                return json(try await controller.detail(id: try ctx.parameters.require("id"), caller: c))
+            }
+        }
+        v1.post("workloads/:id/cancel") { req, ctx in
+            try await respond {
+                let c = try await caller(req, controller)
+                return json(try await controller.cancel(id: try ctx.parameters.require("id"), caller: c))
+            }
+        }
+        v1.get("workloads/:id/logs") { req, ctx in
+            try await respond {
+                let c = try await caller(req, controller)
+                let id = try ctx.parameters.require("id")
+                _ = try await controller.workload(id: id, caller: c)
+                let follow = ["1", "true", "yes"].contains(req.uri.queryParameters.get("follow") ?? "")
+                return LogStreamer(controller: controller, caller: c, id: id, follow: follow).response()
+            }
+        }
+        v1.get("workloads/:id/files/**") { req, ctx in
+            try await respond {
+                let c = try await caller(req, controller)
+                let id = try ctx.parameters.require("id")
+                let path = ctx.parameters.getCatchAll().joined(separator: "/")
+                let bytes = try await controller.output(id: id, path: path, caller: c)
+                return Response(status: .ok, headers: [.contentType: "application/octet-stream"],
+                                body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+            }
+        }
+        v1.get("nodes") { req, _ in
+            try await respond { let c = try await caller(req, controller); return json(NodeList(items: try await controller.nodes(caller: c))) }
+        }
+        v1.get("nodes/:name") { req, ctx in
+            try await respond {
+                let c = try await caller(req, controller)
+                return json(try await controller.node(name: try ctx.parameters.require("name"), caller: c))
+            }
+        }
+        v1.post("tenants") { req, _ in
+            try await respond {
+                let c = try await caller(req, controller)
+                let body = try await req.body.collect(upTo: 1 << 20)
+                guard let r = try? JSONDecoder().decode(CreateTenantRequest.self, from: Data(buffer: body)) else {
+                    throw APIError.badRequest("request body: not a CreateTenantRequest JSON document")
+                }
+                return json(try await controller.createTenant(r, caller: c), status: .created)
+            }
+        }
+        v1.get("tenants") { req, _ in
+            try await respond { let c = try await caller(req, controller); return json(TenantList(items: try await controller.tenants(caller: c))) }
+        }
+        router.get("metrics") { req, _ in
+            try await respond {
+                let c = try await caller(req, controller)
+                guard c.isAdmin else { throw APIError.forbidden("metrics are admin-only") }
+                return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+                                body: .init(byteBuffer: ByteBuffer(string: metrics())))
+            }
+        }
+        return router
+    }
+
+    static func caller(_ req: Request, _ controller: Controller) async throws -> Caller {
+        var token: String?
+        if let auth = req.headers[.authorization], auth.lowercased().hasPrefix("bearer ") {
+            token = String(auth.dropFirst(7)).trimmingCharacters(in: .whitespaces)
+        }
+        let actAs = req.headers[HTTPField.Name("X-Aegis-Tenant")!]
+        return try await controller.authenticate(token: token, actAs: actAs)
+    }
+
+    /// Runs a handler; an APIError becomes its status and JSON body.
+    static func respond(_ body: () async throws -> Response) async throws -> Response {
+        do { return try await body() } catch let e as APIError {
+            return json(e.body, status: HTTPResponse.Status(code: e.status))
+        }
+    }
+
+    static func json<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok) -> Response {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let data = (try? encoder.encode(value)) ?? Data("{}".utf8)
+        return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+}

@@ -1,0 +1,92 @@
+// LogStreamer.swift — a workload's stdout/stderr as Server-Sent Events (text/event-stream), from
+// the history files the worker keeps; with follow, new output is sent as it arrives and the
+// stream ends with an `exit` event carrying the final workload.
+import AegisControl
+import AegisProtocol
+import Foundation
+import HTTPTypes
+import Hummingbird
+
+struct LogStreamer: Sendable {
+    let controller: Controller
+    let caller: Caller
+    let id: String
+    let follow: Bool
+
+    func response() -> Response {
+        var headers: HTTPFields = [.contentType: "text/event-stream", .cacheControl: "no-cache"]
+        headers[HTTPField.Name("X-Accel-Buffering")!] = "no"
+        return Response(status: .ok, headers: headers, body: ResponseBody { writer in
+            try await stream(&writer)
+            try await writer.finish(nil)
+        })
+    }
+
+    private func stream(_ writer: inout any ResponseBodyWriter) async throws {
+        var tails = [LogStream.stdout: FileTail(), LogStream.stderr: FileTail()]
+        var delayMs = 2
+        while true {
+            // Read the final state first: output written before the end is then surely on disk.
+            let workload = try? await controller.workload(id: id, caller: caller)
+            let ended = workload.map { $0.state.isFinal } ?? true
+            var sent = false
+            for s in [LogStream.stdout, .stderr] {
+                guard let path = try? await controller.logPath(id: id, stream: s, caller: caller) else { continue }
+                let lines = tails[s]!.readLines(path: path, flushPartial: ended || !follow)
+                if !lines.isEmpty {
+                    try await writer.write(ByteBuffer(string: Self.event(s.rawValue, lines)))
+                    sent = true
+                }
+            }
+            if !follow { return }
+            if ended, let workload {
+                let data = (try? JSONEncoder().encode(workload)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+                try await writer.write(ByteBuffer(string: Self.event(LogStream.exit.rawValue, [data])))
+                return
+            }
+            delayMs = sent ? 2 : min(delayMs * 2, 100)
+            try await Task.sleep(for: .milliseconds(delayMs))
+        }
+    }
+
+    /// One SSE event: `event: NAME` then one `data:` line per line, then a blank line.
+    static func event(_ name: String, _ lines: [String]) -> String {
+        var s = "event: \(name)\n"
+        for l in lines { s += "data: \(l)\n" }
+        return s + "\n"
+    }
+}
+
+/// Reads a growing file from where the last read stopped; hands out whole lines.
+struct FileTail: Sendable {
+    var offset: Int64 = 0
+    var partial: [UInt8] = []
+
+    mutating func readLines(path: String, flushPartial: Bool) -> [String] {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return [] }
+        defer { close(fd) }
+        var st = stat()
+        if fstat(fd, &st) == 0 && Int64(st.st_size) < offset { offset = 0; partial = [] }  // truncated (log cap)
+        var buf = [UInt8](repeating: 0, count: 65536)
+        var data = partial
+        while true {
+            let n = pread(fd, &buf, buf.count, off_t(offset))
+            if n <= 0 { break }
+            data += buf[0..<n]
+            offset += Int64(n)
+        }
+        var lines: [String] = []
+        var start = 0
+        for (i, b) in data.enumerated() where b == 0x0A {
+            lines.append(String(decoding: data[start..<i], as: UTF8.self))
+            start = i + 1
+        }
+        partial = Array(data[start...])
+        if flushPartial && !partial.isEmpty {
+            lines.append(String(decoding: partial, as: UTF8.self))
+            partial = []
+        }
+        return lines
+    }
+}

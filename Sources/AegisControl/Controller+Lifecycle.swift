@@ -1,0 +1,202 @@
+// Controller+Lifecycle.swift — node registration, the scheduling pass, and what happens when a
+// worker reports a start, an exit or a loss (final states, restart policy, releases).
+import AegisProtocol
+import AegisScheduler
+import AegisStore
+import Logging
+
+extension Controller {
+    /// Registers (or re-registers after a restart) a node and its worker link, rebuilds its
+    /// allocation from the workloads placed there, and lets the worker reconcile them.
+    public func register(node info: NodeInfo, link: any WorkerLink) async throws {
+        var info = info
+        let stored = try store.upsertNode(info)
+        info.cordoned = stored.cordoned
+        workers[info.name] = link
+        let active = try store.listWorkloads(states: [.scheduled, .running], node: info.name)
+        scheduler.upsert(NodeState(info))
+        let sizing = Scheduler(config: scheduler.config)
+        for w in active where scheduler.reservation(for: w.id) == nil {
+            let r = sizing.reservation(for: PlacementRequest(workloadID: w.id, spec: w.spec, tenant: w.spec.tenant))
+            do {
+                try scheduler.restore(workload: w.id, reservation: Reservation(node: info.name, cpuMillis: r.cpuMillis,
+                                                                               memoryBytes: r.memoryBytes, gpus: w.gpus))
+            } catch {
+                logger.error("cannot restore a reservation", metadata: ["workload": "\(w.id)", "error": "\(error)"])
+            }
+        }
+        logger.info("node registered", metadata: ["node": "\(info.name)", "role": "\(info.role.rawValue)",
+                                                  "active": "\(active.count)"])
+        await link.reconcile(active: active.map { ($0.id, $0.generation) })
+        await schedule()
+    }
+
+    /// One scheduling pass over the pending workloads, oldest first: quota, then placement.
+    public func schedule() async {
+        guard let pending = try? store.listWorkloads(states: [.pending]) else { return }
+        for w in pending {
+            if let reason = quotaReason(w) {
+                setPending(w, reason)
+                continue
+            }
+            switch scheduler.place(PlacementRequest(workloadID: w.id, spec: w.spec, tenant: w.spec.tenant)) {
+            case let .pending(reason):
+                setPending(w, reason)
+            case let .placed(node, gpus, _):
+                await dispatch(w, node: node, gpus: gpus)
+            }
+        }
+    }
+
+    func setPending(_ w: Workload, _ reason: String) {
+        guard pendingReasons[w.id] != reason else { return }
+        pendingReasons[w.id] = reason
+        if let updated = try? store.update(id: w.id, event: .init(type: "pending", message: reason), { $0.reason = reason }) {
+            notify(updated)
+        }
+    }
+
+    /// Tenant quota (Quota: cpu, memory, GPUs, running agents) against what its active workloads hold.
+    func quotaReason(_ w: Workload) -> String? {
+        guard let tenant = try? store.tenant(name: w.spec.tenant) else { return "tenant \(w.spec.tenant) does not exist" }
+        let active = (try? store.listWorkloads(tenant: tenant.name, states: [.scheduled, .running])) ?? []
+        var usage = Allocation()
+        for a in active {
+            usage.cpuMillis += a.spec.resources.cpuMillis ?? scheduler.config.defaults.cpuMillis
+            usage.memoryBytes += a.spec.resources.memoryBytes ?? scheduler.config.defaults.memoryBytes
+            usage.gpus += a.gpus
+            usage.agents += 1
+        }
+        return quotaCheck(tenantUsage: usage, quota: tenant.quota, request: w.spec.resources, tenant: tenant.name,
+                          defaults: scheduler.config.defaults)
+    }
+
+    func dispatch(_ w: Workload, node: String, gpus: [String]) async {
+        guard let link = workers[node], let info = scheduler.node(node) else { return }
+        let unenforced = Self.unenforcedLimits(w.spec.resources, info.capabilities.isolation)
+        pendingReasons[w.id] = nil
+        let placed: Workload
+        do {
+            placed = try store.update(id: w.id, event: .init(type: "scheduled", message: "scheduled on \(node)" + (gpus.isEmpty ? "" : " with GPUs \(gpus.joined(separator: ", "))"))) {
+                $0.state = .scheduled
+                $0.node = node
+                $0.generation += 1
+                $0.gpus = gpus
+                $0.reason = nil
+                $0.unenforcedLimits = unenforced
+            }
+        } catch {
+            logger.error("store update failed", metadata: ["workload": "\(w.id)", "error": "\(error)"])
+            _ = scheduler.release(workload: w.id)
+            return
+        }
+        notify(placed)
+        let uid = (try? store.tenant(name: w.spec.tenant))?.uid ?? 65534
+        let devices = info.capabilities.gpus.filter { gpus.contains($0.pciAddress) }
+        var full = placed
+        full.spec.inputs = (try? store.inputs(id: w.id)) ?? [:]
+        await link.start(full, uid: uid, gpus: devices)
+    }
+
+    /// Limits the node cannot enforce but accepts (started with --allow-unenforced-limits).
+    static func unenforcedLimits(_ r: ResourceRequest, _ iso: IsolationFeatures) -> [String] {
+        guard iso.allowUnenforcedLimits else { return [] }
+        var out: [String] = []
+        if r.memoryBytes != nil && !iso.cgroupControllers.contains("memory") { out.append("memory") }
+        if r.cpuMillis != nil && !iso.cgroupControllers.contains("cpu") { out.append("cpu") }
+        if r.pids != nil && !iso.cgroupControllers.contains("pids") { out.append("pids") }
+        return out
+    }
+
+    /// A worker's report. Reports about an older generation than the workload's current one are
+    /// stale: their sandbox is removed and nothing else changes.
+    public func handle(_ event: WorkerEvent) async {
+        guard let w = try? store.workload(id: event.workloadID) else { return }
+        let link = w.node.flatMap { workers[$0] }
+        guard event.generation == w.generation, !w.state.isFinal else {
+            if event.isExit { await link?.release(id: event.workloadID, generation: event.generation) }
+            return
+        }
+        do {
+            switch event {
+            case let .started(_, _, pid):
+                let u = try store.update(id: w.id, event: .init(type: "started", message: "started (pid \(pid))")) {
+                    $0.state = .running
+                    $0.startedAtMs = ControlStore.nowMs()
+                }
+                notify(u)
+            case let .exited(_, generation, report):
+                try finish(w, report: report)
+                await link?.release(id: w.id, generation: generation)
+                await schedule()
+            case let .failedToStart(_, _, error):
+                _ = scheduler.release(workload: w.id)
+                let u = try store.update(id: w.id, event: .init(type: "failed", message: "failed to start: \(error)")) {
+                    $0.state = .failed
+                    $0.reason = "failed to start: \(error)"
+                    $0.finishedAtMs = ControlStore.nowMs()
+                }
+                notify(u)
+                await schedule()
+            case .lost:
+                _ = scheduler.release(workload: w.id)
+                let u = try store.update(id: w.id, event: .init(type: "lost", message: "sandbox vanished without an outcome")) {
+                    $0.state = .lost
+                    $0.reason = "sandbox vanished without an outcome"
+                    $0.finishedAtMs = ControlStore.nowMs()
+                }
+                notify(u)
+                await schedule()
+            }
+        } catch {
+            logger.error("recording a worker event failed", metadata: ["workload": "\(w.id)", "error": "\(error)"])
+        }
+    }
+
+    /// Final state from an exit report, then the restart policy.
+    func finish(_ w: Workload, report r: ExitReport) throws {
+        _ = scheduler.release(workload: w.id)
+        let state: WorkloadState
+        let reason: String
+        if r.cancelled { state = .cancelled; reason = "cancelled" }
+        else if r.timedOut { state = .failed; reason = "timed out after \(w.spec.timeoutSeconds ?? 0) s" }
+        else if r.oomKilled { state = .failed; reason = "OOM-killed (memory limit \(w.spec.resources.memoryBytes ?? 0) bytes)" }
+        else if let e = r.error { state = .failed; reason = e }
+        else if r.exitCode == 0 { state = .succeeded; reason = "exited with 0" }
+        else if r.signal != 0 { state = .failed; reason = "killed by signal \(r.signal)" }
+        else { state = .failed; reason = "exited with \(r.exitCode)" }
+
+        let restart = !r.cancelled && (w.spec.restart == .always || (w.spec.restart == .onFailure && state == .failed))
+        let u = try store.update(id: w.id, event: .init(type: restart ? "restarting" : state.rawValue, message: reason)) {
+            $0.exitCode = r.exitCode
+            $0.signal = r.signal == 0 ? nil : r.signal
+            $0.oomKilled = r.oomKilled
+            $0.finishedAtMs = ControlStore.nowMs()
+            if restart {
+                $0.state = .pending
+                $0.restarts += 1
+                $0.reason = "restarting after: \(reason)"
+            } else {
+                $0.state = state
+                $0.reason = reason
+            }
+        }
+        logger.info("workload ended", metadata: ["workload": "\(w.id)", "state": "\(u.state.rawValue)", "reason": "\(reason)"])
+        notify(u)
+    }
+
+    /// Marks a node's workloads lost is not needed in a hybrid node: the worker re-adopts them.
+    /// Stops every agent (for `aegis down` / --drain-on-exit) — the worker does the stopping.
+    public func activeWorkloads(node: String) -> [Workload] {
+        (try? store.listWorkloads(states: [.scheduled, .running], node: node)) ?? []
+    }
+}
+
+extension WorkerEvent {
+    var isExit: Bool {
+        switch self {
+        case .exited, .lost, .failedToStart: return true
+        case .started: return false
+        }
+    }
+}

@@ -1,0 +1,240 @@
+// Controller.swift — the controller: authentication, tenants, submission, queries and
+// cancellation. Scheduling and worker events are in Controller+Lifecycle.swift.
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+import AegisManifest
+import AegisProtocol
+import AegisScheduler
+import AegisStore
+import Crypto
+import Logging
+
+/// Token hashes for the store: lowercase hex SHA-256 (tokens are 256-bit random, so no salt or
+/// slow hash is needed to resist guessing).
+public struct SHA256TokenHasher: TokenHasher {
+    public init() {}
+    public func hash(_ token: String) -> String {
+        SHA256.hash(data: Array(token.utf8)).map { byte in
+            let s = String(byte, radix: 16)
+            return s.count == 1 ? "0" + s : s
+        }.joined()
+    }
+}
+
+/// The controller of a cluster (in a hybrid node: of the local node only).
+public actor Controller {
+    public let store: ControlStore
+    let scheduler: ClusterScheduler
+    let logger: Logger
+    /// Workers by node name.
+    var workers: [String: any WorkerLink] = [:]
+    /// Input size cap per submission, bytes.
+    public let maxInputBytes: Int
+    /// Last pending reason per workload (to log a changed reason once, not on every pass).
+    var pendingReasons: [String: String] = [:]
+    /// Waiters for a workload's state changes (log followers want to know when it ends).
+    var watchers: [String: [AsyncStream<Workload>.Continuation]] = [:]
+
+    public init(store: ControlStore, schedulerConfig: SchedulerConfig = SchedulerConfig(), logger: Logger,
+                maxInputBytes: Int = 16 << 20) {
+        self.store = store
+        self.scheduler = ClusterScheduler(config: schedulerConfig)
+        self.logger = logger
+        self.maxInputBytes = maxInputBytes
+    }
+
+    // MARK: auth
+
+    /// Resolves a bearer token (and an admin's `X-Aegis-Tenant`) to a caller.
+    public func authenticate(token: String?, actAs: String?) throws(APIError) -> Caller {
+        guard let token, !token.isEmpty else { throw .unauthorized }
+        let principal: Principal?
+        do { principal = try store.authenticate(token: token) } catch { throw .internalError("token lookup: \(error)") }
+        switch principal {
+        case nil: throw .unauthorized
+        case .admin?:
+            let tenant = actAs ?? ControlStore.defaultTenant
+            guard (try? store.tenant(name: tenant)) != nil else { throw .notFound("tenant \"\(tenant)\" does not exist") }
+            return Caller(isAdmin: true, tenant: tenant)
+        case .tenant(let name, _)?:
+            if let actAs, actAs != name { throw .forbidden("a tenant token acts only for its own tenant (\(name))") }
+            return Caller(isAdmin: false, tenant: name)
+        }
+    }
+
+    // MARK: tenants
+
+    public func createTenant(_ req: CreateTenantRequest, caller: Caller) throws(APIError) -> CreateTenantResponse {
+        guard caller.isAdmin else { throw .forbidden("tenants are admin-only") }
+        do {
+            let tenant = try store.createTenant(name: req.name, quota: req.quota ?? Quota())
+            let token = try store.createToken(kind: .tenant, tenant: tenant.name)
+            logger.info("tenant created", metadata: ["tenant": "\(tenant.name)", "uid": "\(tenant.uid)"])
+            return CreateTenantResponse(tenant: tenant, token: token.secret)
+        } catch let e as StoreError {
+            throw e.kind == .alreadyExists ? .conflict(e.description) : .badRequest(e.description, field: "name")
+        } catch {
+            throw .internalError("\(error)")
+        }
+    }
+
+    public func tenants(caller: Caller) throws(APIError) -> [Tenant] {
+        guard caller.isAdmin else { throw .forbidden("tenants are admin-only") }
+        do { return try store.listTenants() } catch { throw .internalError("\(error)") }
+    }
+
+    // MARK: workloads
+
+    /// Validates and stores a submission, then schedules. Returns the workload as it stands.
+    public func submit(_ req: SubmitRequest, caller: Caller) async throws(APIError) -> Workload {
+        var inputs: [String: [UInt8]] = [:]
+        var total = 0
+        for (path, b64) in req.inputs {
+            guard let data = Data(base64Encoded: b64) else { throw .badRequest("inputs[\(path)]: not valid base64", field: "inputs") }
+            total += data.count
+            inputs[path] = Array(data)
+        }
+        guard total <= maxInputBytes else {
+            throw .badRequest("files.inputs: \(total) bytes uploaded, more than the \(maxInputBytes)-byte cap", field: "files.inputs")
+        }
+        var spec: WorkloadSpec
+        do {
+            if let manifest = req.manifest {
+                spec = try ManifestParser.parse(manifest, file: req.manifestFile ?? "manifest", inputs: inputs,
+                                                defaultTenant: caller.tenant, maxInputBytes: maxInputBytes)
+            } else if let run = req.run {
+                spec = try CLIRunOptions.fromCommandLine(
+                    runtime: run.runtime, cpus: run.cpus, memory: run.memory, gpus: run.gpus, env: run.env, name: run.name,
+                    restart: run.restart, timeout: run.timeout, command: run.command, inputs: inputs, defaultTenant: caller.tenant)
+                if let n = run.network {
+                    guard let mode = NetworkMode(rawValue: n) else { throw APIError.badRequest("network: unknown mode \"\(n)\" (none, loopback, host)", field: "network") }
+                    spec.network = mode
+                }
+            } else {
+                throw APIError.badRequest("a submission needs a manifest or run flags")
+            }
+        } catch let e as APIError {
+            throw e
+        } catch let e as ManifestError {
+            throw .badRequest(e.description, field: e.path)
+        } catch {
+            throw .badRequest("\(error)")
+        }
+        guard spec.tenant == caller.tenant else {
+            throw .forbidden("manifest tenant \"\(spec.tenant)\" does not match the caller's tenant \"\(caller.tenant)\"")
+        }
+        if spec.network == .host && !caller.isAdmin {
+            throw .forbidden("network: host is admin-only (it exposes the host's loopback services)")
+        }
+        let now = ControlStore.nowMs()
+        let workload = Workload(id: ControlStore.newWorkloadID(nowMs: now), spec: spec, createdAtMs: now)
+        do {
+            try store.insertWorkload(workload, event: .init(timeMs: now, type: "submitted", message: "submitted by \(caller.isAdmin ? "admin" : "tenant \(caller.tenant)")"))
+        } catch {
+            throw .internalError("store: \(error)")
+        }
+        logger.info("workload submitted", metadata: ["workload": "\(workload.id)", "tenant": "\(spec.tenant)", "name": "\(spec.name)"])
+        await schedule()
+        return (try? store.workload(id: workload.id)) ?? workload
+    }
+
+    /// The caller's workloads (another tenant's never appear).
+    public func list(caller: Caller, states: Set<WorkloadState>? = nil) throws(APIError) -> [Workload] {
+        do { return try store.listWorkloads(tenant: caller.tenant, states: states) } catch { throw .internalError("\(error)") }
+    }
+
+    /// One workload of the caller's tenant; 404 otherwise (also for another tenant's).
+    public func workload(id: String, caller: Caller) throws(APIError) -> Workload {
+        let w: Workload?
+        do { w = try store.workload(id: id) } catch { throw .internalError("\(error)") }
+        guard let w, w.spec.tenant == caller.tenant else { throw .notFound("workload \(id) not found") }
+        return w
+    }
+
+    public func detail(id: String, caller: Caller) throws(APIError) -> WorkloadDetail {
+        let w = try workload(id: id, caller: caller)
+        let events = ((try? store.events(workloadID: id)) ?? []).map { AegisProtocol.WorkloadEvent(timeMs: $0.timeMs, type: $0.type, message: $0.message) }
+        let outputs = w.node.flatMap { workers[$0] }?.outputs(id: id, outputDir: w.spec.outputDir) ?? []
+        return WorkloadDetail(workload: w, events: events, outputs: outputs)
+    }
+
+    /// Cancels: a pending workload ends at once; a running one gets SIGTERM (then SIGKILL) and
+    /// ends when its exit is reported.
+    public func cancel(id: String, caller: Caller) async throws(APIError) -> Workload {
+        let w = try workload(id: id, caller: caller)
+        if w.state.isFinal { return w }
+        do {
+            if w.state == .pending {
+                let done = try store.update(id: id, event: .init(type: "cancelled", message: "cancelled while pending")) {
+                    $0.state = .cancelled
+                    $0.finishedAtMs = ControlStore.nowMs()
+                    $0.reason = "cancelled"
+                }
+                pendingReasons[id] = nil
+                notify(done)
+                return done
+            }
+            try store.appendEvent(workloadID: id, .init(type: "cancelling", message: "stop requested"))
+        } catch {
+            throw .internalError("\(error)")
+        }
+        if let node = w.node, let link = workers[node] { await link.cancel(id: id, generation: w.generation) }
+        return (try? store.workload(id: id)) ?? w
+    }
+
+    /// Where the workload's log history is, for the API's log stream.
+    public func logPath(id: String, stream: LogStream, caller: Caller) throws(APIError) -> String? {
+        let w = try workload(id: id, caller: caller)
+        return w.node.flatMap { workers[$0] }?.logPath(id: id, stream: stream)
+    }
+
+    public func output(id: String, path: String, caller: Caller) throws(APIError) -> [UInt8] {
+        let w = try workload(id: id, caller: caller)
+        guard let link = w.node.flatMap({ workers[$0] }) else { throw .notFound("workload \(id) has no outputs") }
+        do { return try link.readOutput(id: id, outputDir: w.spec.outputDir, path: path) } catch {
+            throw .notFound("\(error)")
+        }
+    }
+
+    /// A stream of the workload's states, ending after its final state.
+    public func watch(id: String) -> AsyncStream<Workload> {
+        let (stream, continuation) = AsyncStream<Workload>.makeStream()
+        if let w = try? store.workload(id: id) {
+            continuation.yield(w)
+            if w.state.isFinal { continuation.finish(); return stream }
+        }
+        watchers[id, default: []].append(continuation)
+        return stream
+    }
+
+    func notify(_ w: Workload) {
+        guard let list = watchers[w.id] else { return }
+        for c in list {
+            c.yield(w)
+            if w.state.isFinal { c.finish() }
+        }
+        if w.state.isFinal { watchers[w.id] = nil }
+    }
+
+    // MARK: nodes
+
+    public func nodes(caller: Caller) throws(APIError) -> [NodeInfo] {
+        guard caller.isAdmin else { throw .forbidden("nodes are admin-only") }
+        do { return try store.listNodes().map { withAllocation($0) } } catch { throw .internalError("\(error)") }
+    }
+
+    public func node(name: String, caller: Caller) throws(APIError) -> NodeInfo {
+        guard caller.isAdmin else { throw .forbidden("nodes are admin-only") }
+        guard let n = try? store.node(name: name) else { throw .notFound("node \(name) not found") }
+        return withAllocation(n)
+    }
+
+    func withAllocation(_ n: NodeInfo) -> NodeInfo {
+        var n = n
+        if let state = scheduler.node(n.name) { n.allocated = state.allocated }
+        return n
+    }
+}

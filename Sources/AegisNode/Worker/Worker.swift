@@ -1,0 +1,333 @@
+// Worker.swift — runs placed workloads as sandboxes (AegisSandbox, agent profile), keeps their
+// logs and outputs, reports starts and exits, and re-adopts sandboxes after a restart.
+//
+// Sandbox ids are "<workload id>.g<generation>": a copy from an older placement is recognisable
+// (and refused) by its generation.
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
+import AegisOCI
+import AegisProtocol
+import AegisSandbox
+import Logging
+import Synchronization
+
+/// One placement handed to a worker.
+public struct Assignment: Sendable {
+    public var workload: Workload
+    /// The tenant's unprivileged uid (and gid).
+    public var uid: UInt32
+    /// The GPUs assigned, with their device nodes.
+    public var gpus: [GPUDevice]
+
+    public init(workload: Workload, uid: UInt32, gpus: [GPUDevice] = []) {
+        self.workload = workload
+        self.uid = uid
+        self.gpus = gpus
+    }
+}
+
+public final class Worker: Sendable {
+    public let paths: AegisPaths
+    public let runtime: SandboxRuntime
+    let logger: Logger
+    let monitor = SandboxMonitor()
+    let onEvent: @Sendable (WorkerEvent) -> Void
+    /// Per-stream log history cap in bytes (older output is dropped from the head).
+    public let logCapBytes: Int
+    /// Grace between SIGTERM and SIGKILL on cancel, seconds.
+    public let stopGraceSeconds: Int
+    private let flags = Mutex<(timedOut: Set<String>, cancelled: Set<String>)>(([], []))
+
+    /// - Throws: `SandboxError` when the sandbox runtime can't be set up (no cgroup2 hierarchy).
+    public init(paths: AegisPaths, logger: Logger, cgroupParent: String? = nil, logCapBytes: Int = 16 << 20,
+                stopGraceSeconds: Int = 5, onEvent: @escaping @Sendable (WorkerEvent) -> Void) throws {
+        self.paths = paths
+        self.logger = logger
+        self.logCapBytes = logCapBytes
+        self.stopGraceSeconds = stopGraceSeconds
+        self.onEvent = onEvent
+        try makeDirs(paths.sandboxes, 0o711)
+        try makeDirs(paths.workloads, 0o711)
+        runtime = try SandboxRuntime(stateRoot: paths.sandboxes, cgroupParent: cgroupParent)
+        try AgentProfile.prepareRootfs(at: paths.sandboxes + "/.agent-root")
+    }
+
+    public static func sandboxID(_ workloadID: String, _ generation: Int64) -> String { "\(workloadID).g\(generation)" }
+
+    static func parseSandboxID(_ s: String) -> (String, Int64)? {
+        guard let dot = s.lastIndex(of: "."), s[s.index(after: dot)...].hasPrefix("g"),
+              let g = Int64(s[s.index(dot, offsetBy: 2)...]) else { return nil }
+        return (String(s[..<dot]), g)
+    }
+
+    // MARK: start
+
+    /// Creates the workload's directory (inputs, output dir, logs) and its sandbox. Reports
+    /// `.started`, later `.exited`; or `.failedToStart`.
+    public func start(_ a: Assignment) {
+        let w = a.workload
+        let id = Self.sandboxID(w.id, w.generation)
+        do {
+            let pid = try launch(a, sandboxID: id)
+            onEvent(.started(id: w.id, generation: w.generation, pid: pid))
+        } catch {
+            logger.warning("workload failed to start", metadata: ["workload": "\(w.id)", "error": "\(error)"])
+            onEvent(.failedToStart(id: w.id, generation: w.generation, error: "\(error)"))
+        }
+    }
+
+    private func launch(_ a: Assignment, sandboxID id: String) throws -> Int32 {
+        let w = a.workload
+        let dir = paths.workloadDir(w.id)
+        let work = dir + "/work"
+        try makeDirs(dir, 0o711)
+        try makeDirs(work, 0o700)
+        for (path, bytes) in w.spec.inputs {
+            let full = work + "/" + path
+            if let slash = full.lastIndex(of: "/") { try makeDirs(String(full[..<slash]), 0o700, owner: a.uid) }
+            try writeAll(full, bytes, mode: 0o644)
+            chown(full, a.uid, a.uid)
+        }
+        try makeDirs(work + "/" + w.spec.outputDir, 0o700, owner: a.uid)
+        chown(work, a.uid, a.uid)
+
+        let out = open(dir + "/stdout.log", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o640)
+        let err = open(dir + "/stderr.log", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o640)
+        defer { if out >= 0 { close(out) }; if err >= 0 { close(err) } }
+        guard out >= 0, err >= 0 else { throw SandboxError(.system, "open logs in \(dir): errno \(errno)") }
+
+        let spec = AgentProfile.spec(Self.request(a, workDir: work), rootfs: paths.sandboxes + "/.agent-root")
+        let record = try runtime.create(id: id, spec: spec, bundle: dir,
+                                        options: SandboxCreateOptions(stdio: .descriptors(stdin: -1, stdout: out, stderr: err), useInit: true))
+        watch(record, workloadID: w.id, generation: w.generation)
+        if let t = w.spec.timeoutSeconds {
+            Task { [weak self] in
+                try? await Task.sleep(for: .seconds(t))
+                guard let self, (try? self.runtime.state(id).status) == .running else { return }
+                _ = self.flags.withLock { $0.timedOut.insert(id) }
+                self.stop(sandboxID: id)
+            }
+        }
+        return record.pid
+    }
+
+    /// The agent-profile request for an assignment: limits (minus those the node can't enforce),
+    /// GPU device nodes and the vendors' visibility variables.
+    static func request(_ a: Assignment, workDir: String) -> AgentSandboxRequest {
+        let s = a.workload.spec
+        let unenforced = Set(a.workload.unenforcedLimits)
+        var res = LinuxResources()
+        if let m = s.resources.memoryBytes, !unenforced.contains("memory") {
+            res.memory = LinuxMemory(limit: m, swap: m)  // OCI swap = memory+swap: no swap
+        }
+        if let c = s.resources.cpuMillis, !unenforced.contains("cpu") {
+            res.cpu = LinuxCPU(quota: c * 100, period: 100_000)
+        }
+        if let p = s.resources.pids, !unenforced.contains("pids") { res.pids = LinuxPids(limit: p) }
+        var env = s.env.map { "\($0.key)=\($0.value)" }.sorted()
+        var mounts: [Mount] = []
+        var nodes = Set<String>()
+        for g in a.gpus {
+            nodes.formUnion(g.deviceNodes)
+            nodes.formUnion(GPUControlNodes.nodes(vendor: g.vendor))
+        }
+        for n in nodes.sorted() where access(n, F_OK) == 0 {
+            mounts.append(Mount(destination: n, type: "bind", source: n, options: ["bind", "nosuid"]))
+        }
+        let indexes = a.gpus.compactMap { $0.index }.map(String.init).joined(separator: ",")
+        if a.gpus.contains(where: { $0.vendor == "nvidia" }) {
+            env += ["NVIDIA_VISIBLE_DEVICES=\(indexes)", "CUDA_VISIBLE_DEVICES=\(indexes)"]
+        } else if a.gpus.contains(where: { $0.vendor == "amd" }) {
+            env += ["ROCR_VISIBLE_DEVICES=\(indexes)", "HIP_VISIBLE_DEVICES=\(indexes)"]
+        }
+        let network: AgentSandboxRequest.Network = s.network == .host ? .host : (s.network == .loopback ? .loopback : .none)
+        return AgentSandboxRequest(args: s.args, env: env, workDir: workDir, uid: a.uid, gid: a.uid,
+                                   hostname: s.name, network: network,
+                                   resources: res == LinuxResources() ? nil : res, extraMounts: mounts)
+    }
+
+    private func watch(_ record: SandboxRecord, workloadID: String, generation: Int64) {
+        let id = record.id
+        let report: @Sendable () -> Void = { [weak self] in self?.finished(sandboxID: id, workloadID: workloadID, generation: generation) }
+        if !monitor.watch(pid: record.supervisorPid, onExit: report) { report() }
+    }
+
+    private func finished(sandboxID id: String, workloadID: String, generation: Int64) {
+        let (timedOut, cancelled) = flags.withLock { ($0.timedOut.remove(id) != nil, $0.cancelled.remove(id) != nil) }
+        if let outcome = try? runtime.wait(id, timeout: .seconds(2)) {
+            let report = ExitReport(
+                exitCode: outcome.exitCode, signal: outcome.signal, oomKilled: outcome.oomKilled, wallTimeUs: outcome.wallTimeUs,
+                cpuTimeUs: outcome.cgroupCpuUsageUs ?? (outcome.cpuUserUs + outcome.cpuSystemUs),
+                peakMemoryBytes: outcome.peakMemoryBytes, timedOut: timedOut, cancelled: cancelled,
+                error: outcome.error.map { "\($0.step): errno \($0.errno): \($0.detail)" })
+            onEvent(.exited(id: workloadID, generation: generation, report: report))
+        } else {
+            onEvent(.lost(id: workloadID, generation: generation))
+        }
+        capLogs(workloadID)
+    }
+
+    // MARK: control
+
+    /// Stops a workload's sandbox: SIGTERM to its init (forwarded to the agent), SIGKILL of the
+    /// whole cgroup after the grace period.
+    public func cancel(workloadID: String, generation: Int64) {
+        let id = Self.sandboxID(workloadID, generation)
+        _ = flags.withLock { $0.cancelled.insert(id) }
+        stop(sandboxID: id)
+    }
+
+    func stop(sandboxID id: String) {
+        try? runtime.kill(id, signal: SIGTERM)
+        let grace = stopGraceSeconds
+        Task { [weak self] in
+            try? await Task.sleep(for: .seconds(grace))
+            guard let self, let state = try? self.runtime.state(id), state.status != .stopped else { return }
+            try? self.runtime.kill(id, signal: SIGKILL)
+        }
+    }
+
+    /// Removes the sandbox (cgroup leaf, state dir) once its final state is recorded. Logs and
+    /// outputs stay in the workload's directory.
+    public func release(workloadID: String, generation: Int64) {
+        try? runtime.delete(Self.sandboxID(workloadID, generation), force: true)
+    }
+
+    /// After a restart: re-watches sandboxes still running, reports those that ended while the
+    /// node was down (from their outcome.json), and reports as lost the active workloads whose
+    /// sandbox is gone. Copies from stale generations are killed and removed.
+    public func reconcile(active: [(id: String, generation: Int64)]) {
+        let wanted = Dictionary(active.map { ($0.id, $0.generation) }, uniquingKeysWith: { a, _ in a })
+        var seen = Set<String>()
+        for sid in runtime.list() {
+            guard let (wid, gen) = Self.parseSandboxID(sid) else { continue }
+            guard wanted[wid] == gen else {
+                logger.warning("removing stale sandbox", metadata: ["sandbox": "\(sid)"])
+                try? runtime.delete(sid, force: true)
+                continue
+            }
+            seen.insert(wid)
+            guard let record = try? runtime.record(sid) else { continue }
+            if runtime.status(record) == .stopped {
+                finished(sandboxID: sid, workloadID: wid, generation: gen)
+            } else {
+                logger.info("re-adopted sandbox", metadata: ["sandbox": "\(sid)", "pid": "\(record.pid)"])
+                watch(record, workloadID: wid, generation: gen)
+            }
+        }
+        for (wid, gen) in wanted where !seen.contains(wid) { onEvent(.lost(id: wid, generation: gen)) }
+    }
+
+    /// Stops every running sandbox (for `aegis down` / --drain-on-exit) and waits for them.
+    public func stopAll() async {
+        let ids = runtime.list().filter { (try? runtime.state($0).status) != .stopped }
+        for id in ids { _ = flags.withLock { $0.cancelled.insert(id) }; stop(sandboxID: id) }
+        for id in ids { _ = try? runtime.wait(id, timeout: .seconds(stopGraceSeconds + 5)) }
+    }
+
+    // MARK: logs and outputs
+
+    public func logPath(workloadID: String, stream: LogStream) -> String {
+        paths.workloadDir(workloadID) + "/" + (stream == .stderr ? "stderr.log" : "stdout.log")
+    }
+
+    /// Relative paths of the files under the workload's output directory.
+    public func outputs(workloadID: String, outputDir: String) -> [String] {
+        let base = paths.workloadDir(workloadID) + "/work/" + outputDir
+        var out: [String] = []
+        func walk(_ rel: String) {
+            guard let d = opendir(base + rel) else { return }
+            defer { closedir(d) }
+            while let e = readdir(d) {
+                let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+                if name == "." || name == ".." { continue }
+                let r = rel.isEmpty ? name : rel + "/" + name
+                var st = stat()
+                guard lstat(base + "/" + r, &st) == 0 else { continue }
+                if (st.st_mode & S_IFMT) == S_IFDIR { walk("/" + r) } else if (st.st_mode & S_IFMT) == S_IFREG { out.append(r.hasPrefix("/") ? String(r.dropFirst()) : r) }
+            }
+        }
+        walk("")
+        return out.sorted()
+    }
+
+    /// Bytes of an output file. The path must stay inside the output directory (no "..", no
+    /// symlinks out of it: the file is opened with O_NOFOLLOW on each component via openat2).
+    public func readOutput(workloadID: String, outputDir: String, path: String) throws -> [UInt8] {
+        guard !path.isEmpty, !path.hasPrefix("/"), !path.split(separator: "/").contains("..") else {
+            throw SandboxError(.invalidSpec, "path \"\(path)\": must be relative and stay inside \(outputDir)")
+        }
+        let full = paths.workloadDir(workloadID) + "/work/" + outputDir + "/" + path
+        var st = stat()
+        guard lstat(full, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
+            throw SandboxError(.notFound, "no output file \"\(path)\"")
+        }
+        return try readAllBytes(full)
+    }
+
+    /// Keeps each log under `logCapBytes` by dropping the oldest half when it is exceeded.
+    func capLogs(_ workloadID: String) {
+        for s in [LogStream.stdout, .stderr] {
+            let p = logPath(workloadID: workloadID, stream: s)
+            var st = stat()
+            guard stat(p, &st) == 0, Int(st.st_size) > logCapBytes, let bytes = try? readAllBytes(p) else { continue }
+            let keep = Array(bytes.suffix(logCapBytes / 2))
+            try? writeAll(p, Array("[aegis: \(bytes.count - keep.count) earlier bytes dropped]\n".utf8) + keep, mode: 0o640)
+        }
+    }
+}
+
+/// Control device nodes a GPU vendor's user-space needs besides the per-GPU nodes.
+public enum GPUControlNodes {
+    public static func nodes(vendor: String) -> [String] {
+        switch vendor {
+        case "nvidia": return ["/dev/nvidiactl", "/dev/nvidia-uvm", "/dev/nvidia-uvm-tools", "/dev/nvidia-modeset"]
+        case "amd": return ["/dev/kfd"]
+        default: return []
+        }
+    }
+}
+
+func makeDirs(_ path: String, _ mode: mode_t, owner: UInt32? = nil) throws {
+    var current = ""
+    for part in path.split(separator: "/") {
+        current += "/" + part
+        if mkdir(current, mode) == 0 {
+            if let owner { chown(current, owner, owner) }
+        } else if errno != EEXIST {
+            throw SandboxError(.system, "mkdir \(current): errno \(errno)")
+        }
+    }
+}
+
+func writeAll(_ path: String, _ bytes: [UInt8], mode: mode_t) throws {
+    let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode)
+    guard fd >= 0 else { throw SandboxError(.system, "open \(path): errno \(errno)") }
+    defer { close(fd) }
+    var off = 0
+    while off < bytes.count {
+        let n = bytes[off...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        if n < 0 { if errno == EINTR { continue }; throw SandboxError(.system, "write \(path): errno \(errno)") }
+        off += n
+    }
+}
+
+func readAllBytes(_ path: String) throws -> [UInt8] {
+    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else { throw SandboxError(.system, "open \(path): errno \(errno)") }
+    defer { close(fd) }
+    var out: [UInt8] = []
+    var buf = [UInt8](repeating: 0, count: 65536)
+    while true {
+        let n = read(fd, &buf, buf.count)
+        if n < 0 { if errno == EINTR { continue }; throw SandboxError(.system, "read \(path): errno \(errno)") }
+        if n == 0 { return out }
+        out += buf[0..<n]
+    }
+}
