@@ -1,12 +1,89 @@
-// Up.swift — `aegis up` (a hybrid node in the foreground) and `aegis down`.
+// Up.swift — `aegis up`: a hybrid node (controller + worker in one process) in the foreground,
+// and `aegis down`, which asks the local node to stop its agents and exit.
+import AegisAPI
+import AegisClient
+import AegisControl
+import AegisMetrics
+import AegisNode
+import AegisProtocol
+import AegisScheduler
+import AegisStore
 import ArgumentParser
+import Foundation
+import Hummingbird
+import Logging
+import ServiceLifecycle
 
 struct Up: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Run a node (hybrid: controller and worker in one process) in the foreground.")
-    func run() async throws { throw ValidationError("not implemented yet") }
+    static let configuration = CommandConfiguration(
+        abstract: "Run a node in the foreground (default role hybrid: controller and worker in one process).",
+        discussion: """
+        SIGTERM or SIGINT stop it gracefully: it stops accepting work, flushes state and exits; running agents keep \
+        running and are re-adopted on the next start. `aegis down` (or --drain-on-exit) stops the agents first.
+        """)
+
+    @Option(help: "Data directory (default /var/lib/aegis as root, $XDG_DATA_HOME/aegis otherwise; env AEGIS_DATA_DIR).")
+    var dataDir: String?
+    @Option(help: "Node role. Only hybrid is available until the multi-node issue lands.") var role: NodeRole = .hybrid
+    @Option(help: "Node name (default: the host name).") var name: String?
+    @Option(help: "TCP port of the API on 127.0.0.1 (0: any free port; the port is written to <data-dir>/api.port).")
+    var apiPort: Int = 7420
+    @Option(name: .customLong("label"), help: "Operator label KEY=VALUE advertised as a capability (repeatable).")
+    var labels: [String] = []
+    @Flag(help: "Accept limits this host can't enforce (no memory/cpu/pids cgroup controller); they are shown as not enforced.")
+    var allowUnenforcedLimits = false
+    @Flag(help: "On SIGTERM/SIGINT, stop every agent first and record its final state.") var drainOnExit = false
+    @Option(help: "cgroup2 path (relative to the hierarchy root) under which sandboxes get their leaves (default: aegis/ under the node's own cgroup).")
+    var cgroupParent: String?
+    @Option(help: "Scheduling strategy: binpack or spread.") var strategy: String = "binpack"
+    @Option(help: "Log level: trace, debug, info, notice, warning, error.") var logLevel: String = "info"
+
+    func run() async throws {
+        guard role == .hybrid else { throw ValidationError("--role \(role.rawValue): only hybrid is implemented so far") }
+        guard let scoring = ScoringStrategy(rawValue: strategy) else { throw ValidationError("--strategy: binpack or spread") }
+        var labelMap: [String: String] = [:]
+        for l in labels {
+            guard let eq = l.firstIndex(of: "="), eq != l.startIndex else { throw ValidationError("--label \(l): expected KEY=VALUE") }
+            labelMap[String(l[..<eq])] = String(l[l.index(after: eq)...])
+        }
+        let level = Logger.Level(rawValue: logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var h = StreamLogHandler.standardError(label: label)
+            h.logLevel = level
+            return h
+        }
+        let logger = Logger(label: "aegis.node")
+        let node = try await NodeRuntime.start(
+            paths: AegisPaths(dataDir: dataDir ?? AegisPaths.defaultDataDir()),
+            name: name ?? ProcessInfo.processInfo.hostName, apiPort: apiPort, labels: labelMap,
+            allowUnenforcedLimits: allowUnenforcedLimits, cgroupParent: cgroupParent,
+            scheduler: SchedulerConfig(strategy: scoring), logger: logger)
+        try await node.run(drainOnExit: drainOnExit)
+    }
 }
 
-struct Down: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Stop the local node, stopping its agents first.")
-    func run() async throws { throw ValidationError("not implemented yet") }
+extension NodeRole: ExpressibleByArgument {}
+
+struct Down: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Stop the local node: its agents are stopped first and their final states recorded.")
+    @Option(help: "Data directory of the node (default as for `aegis up`).") var dataDir: String?
+    @Flag(help: "Leave the agents running (they are re-adopted by the next `aegis up`).") var keepAgents = false
+    @Option(help: "Seconds to wait for the node to exit.") var timeout: Int = 60
+
+    func run() throws {
+        let paths = AegisPaths(dataDir: dataDir ?? AegisPaths.defaultDataDir())
+        guard let text = try? String(contentsOfFile: paths.pidFile, encoding: .utf8),
+              let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)), kill(pid, 0) == 0 else {
+            throw ValidationError("no node running for \(paths.dataDir) (no live pid in \(paths.pidFile))")
+        }
+        // SIGUSR2: drain (stop agents, record their states), then exit. SIGTERM: exit, agents keep running.
+        kill(pid, keepAgents ? SIGTERM : SIGUSR2)
+        let deadline = Date().addingTimeInterval(TimeInterval(timeout))
+        while kill(pid, 0) == 0 {
+            if Date() > deadline { throw ValidationError("node \(pid) still running after \(timeout) s") }
+            usleep(50_000)
+        }
+        print("node \(pid) stopped" + (keepAgents ? "; agents keep running" : "; agents stopped"))
+    }
 }

@@ -1,0 +1,180 @@
+// NodeRuntime.swift — a hybrid node assembled in one process: the controller (store, scheduler,
+// API) and a worker (capability detection, sandboxes), joined by an in-process WorkerLink. The
+// multi-node issue replaces the link with the worker's outbound connection; the pieces stay the same.
+import AegisAPI
+import AegisControl
+import AegisMetrics
+import AegisNode
+import AegisProtocol
+import AegisScheduler
+import AegisStore
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+import ServiceLifecycle
+
+/// The in-process link from the controller to the local worker.
+struct LocalWorkerLink: WorkerLink {
+    let worker: Worker
+
+    func start(_ workload: Workload, uid: UInt32, gpus: [GPUDevice]) async {
+        worker.start(Assignment(workload: workload, uid: uid, gpus: gpus))
+    }
+    func cancel(id: String, generation: Int64) async { worker.cancel(workloadID: id, generation: generation) }
+    func release(id: String, generation: Int64) async { worker.release(workloadID: id, generation: generation) }
+    func logPath(id: String, stream: LogStream) -> String? { worker.logPath(workloadID: id, stream: stream) }
+    func outputs(id: String, outputDir: String) -> [String] { worker.outputs(workloadID: id, outputDir: outputDir) }
+    func readOutput(id: String, outputDir: String, path: String) throws -> [UInt8] {
+        try worker.readOutput(workloadID: id, outputDir: outputDir, path: path)
+    }
+    func reconcile(active: [(id: String, generation: Int64)]) async { worker.reconcile(active: active) }
+}
+
+final class NodeRuntime: Sendable {
+    let paths: AegisPaths
+    let name: String
+    let store: ControlStore
+    let controller: Controller
+    let worker: Worker
+    let logger: Logger
+    let apiPort: Int
+    let events: AsyncStream<WorkerEvent>
+
+    private init(paths: AegisPaths, name: String, store: ControlStore, controller: Controller, worker: Worker,
+                 logger: Logger, apiPort: Int, events: AsyncStream<WorkerEvent>) {
+        self.paths = paths
+        self.name = name
+        self.store = store
+        self.controller = controller
+        self.worker = worker
+        self.logger = logger
+        self.apiPort = apiPort
+        self.events = events
+    }
+
+    /// Opens the state, writes the admin token on first start, detects capabilities, starts the
+    /// worker and registers the node (which re-adopts surviving sandboxes).
+    static func start(paths: AegisPaths, name: String, apiPort: Int, labels: [String: String], allowUnenforcedLimits: Bool,
+                      cgroupParent: String?, scheduler: SchedulerConfig, logger: Logger) async throws -> NodeRuntime {
+        try FileManager.default.createDirectory(atPath: paths.dataDir, withIntermediateDirectories: true,
+                                                attributes: [.posixPermissions: 0o711])
+        if let text = try? String(contentsOfFile: paths.pidFile, encoding: .utf8),
+           let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)), pid != getpid(), kill(pid, 0) == 0 {
+            throw NodeStartError("another node (pid \(pid)) is running with data dir \(paths.dataDir)")
+        }
+        try "\(getpid())\n".write(toFile: paths.pidFile, atomically: true, encoding: .utf8)
+
+        let store = try ControlStore(path: paths.database, hasher: SHA256TokenHasher())
+        _ = try store.bootstrap()
+        try ensureAdminToken(store, paths: paths, logger: logger)
+
+        let (events, continuation) = AsyncStream<WorkerEvent>.makeStream()
+        let worker = try Worker(paths: paths, logger: Logger(label: "aegis.worker"), cgroupParent: cgroupParent) { continuation.yield($0) }
+        var options = DetectionOptions(labels: labels, allowUnenforcedLimits: allowUnenforcedLimits)
+        options.cgroupControllersOverride = Array(worker.runtime.cgroups.availableControllers()).sorted()
+        var capabilities = await CapabilityDetector(options: options, logger: Logger(label: "aegis.detect")).detect()
+        capabilities.isolation.allowUnenforcedLimits = allowUnenforcedLimits
+        for w in capabilities.warnings { logger.warning("capability detection", metadata: ["detail": "\(w)"]) }
+
+        let controller = Controller(store: store, schedulerConfig: scheduler, logger: Logger(label: "aegis.controller"))
+        let node = NodeRuntime(paths: paths, name: name, store: store, controller: controller, worker: worker,
+                               logger: logger, apiPort: apiPort, events: events)
+        node.pumpEvents()
+        try await controller.register(node: NodeInfo(name: name, role: .hybrid, capabilities: capabilities),
+                                      link: LocalWorkerLink(worker: worker))
+        logger.info("node up", metadata: [
+            "name": "\(name)", "role": "hybrid", "data-dir": "\(paths.dataDir)",
+            "cpu": "\(capabilities.cpuMillis)m", "memory": "\(capabilities.memoryBytes)", "gpus": "\(capabilities.gpus.count)",
+            "runtimes": "\(capabilities.runtimes.map { "\($0.name) \($0.version)" }.joined(separator: ", "))",
+            "cgroup-controllers": "\(capabilities.isolation.cgroupControllers.joined(separator: " "))",
+        ])
+        return node
+    }
+
+    /// The admin token file (0600) is written on first start; the store keeps only its hash.
+    static func ensureAdminToken(_ store: ControlStore, paths: AegisPaths, logger: Logger) throws {
+        if let existing = try? String(contentsOfFile: paths.adminToken, encoding: .utf8),
+           case .admin? = try store.authenticate(token: existing.trimmingCharacters(in: .whitespacesAndNewlines)) {
+            return
+        }
+        let token = try store.createToken(kind: .admin)
+        let fd = open(paths.adminToken, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw NodeStartError("cannot write \(paths.adminToken): errno \(errno)") }
+        fchmod(fd, 0o600)
+        let line = token.secret + "\n"
+        _ = line.withCString { write(fd, $0, strlen($0)) }
+        close(fd)
+        logger.notice("admin token written", metadata: ["path": "\(paths.adminToken)"])
+        print("aegis: admin token written to \(paths.adminToken)")
+    }
+
+    /// Worker events are handled one at a time, in order.
+    private func pumpEvents() {
+        let controller = controller
+        let events = events
+        Task { for await e in events { await controller.handle(e) } }
+    }
+
+    /// Serves the API on 127.0.0.1 and on the unix socket until SIGTERM/SIGINT (agents keep
+    /// running) or SIGUSR2 (`aegis down`: agents are stopped and recorded first).
+    func run(drainOnExit: Bool) async throws {
+        let router = APIServer.router(controller: controller, metrics: { NodeMetrics.shared.render() })
+        unlink(paths.socket)
+        let portFile = paths.portFile, socket = paths.socket, log = logger
+        let tcp = Application(
+            router: router, configuration: .init(address: .hostname("127.0.0.1", port: apiPort), serverName: "aegis"),
+            onServerRunning: { channel in
+                let port = channel.localAddress?.port ?? 0
+                try? "\(port)\n".write(toFile: portFile, atomically: true, encoding: .utf8)
+                log.info("API listening", metadata: ["address": "127.0.0.1:\(port)"])
+            }, logger: Logger(label: "aegis.api"))
+        let unix = Application(
+            router: router, configuration: .init(address: .unixDomainSocket(path: socket), serverName: "aegis"),
+            onServerRunning: { _ in
+                chmod(socket, 0o660)
+                log.info("API listening", metadata: ["socket": "\(socket)"])
+            }, logger: Logger(label: "aegis.api"))
+        let group = ServiceGroup(configuration: .init(services: [.init(service: tcp), .init(service: unix)],
+                                                      gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        let drain = DrainFlag(drainOnExit)
+        signal(SIGUSR2, SIG_IGN)
+        let usr2 = DispatchSource.makeSignalSource(signal: SIGUSR2)
+        usr2.setEventHandler {
+            drain.set()
+            Task { await group.triggerGracefulShutdown() }
+        }
+        usr2.resume()
+        try await group.run()
+        if drain.value { await drainAgents() }
+        try? store.close()
+        unlink(paths.socket)
+        unlink(paths.pidFile)
+        logger.info("node stopped", metadata: ["agents": "\(drain.value ? "stopped" : "left running")"])
+    }
+
+    /// Stops every agent and waits until their final states are recorded.
+    func drainAgents() async {
+        logger.info("stopping agents")
+        for w in await controller.activeWorkloads(node: name) {
+            worker.cancel(workloadID: w.id, generation: w.generation)
+        }
+        await worker.stopAll()
+        for _ in 0..<200 where await !controller.activeWorkloads(node: name).isEmpty {
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+    }
+}
+
+final class DrainFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var flag: Bool
+    init(_ v: Bool) { flag = v }
+    func set() { lock.lock(); flag = true; lock.unlock() }
+    var value: Bool { lock.lock(); defer { lock.unlock() }; return flag }
+}
+
+struct NodeStartError: Error, CustomStringConvertible {
+    let description: String
+    init(_ d: String) { description = d }
+}
