@@ -165,11 +165,12 @@ public final class SandboxRuntime: Sendable {
     /// The compiled filter: from memory, else from the disk cache, else compiled (≈15 ms).
     func seccompProgram(_ profile: LinuxSeccomp) throws -> SeccompProgram {
         do {
-            return try seccompCache.program(for: profile) {
-                try seccompDiskCache.program(for: profile) {
-                    try SeccompCompiler.compile(profile) { Self.warn($0) }
-                }
+            let program = try seccompCache.program(for: profile) {
+                try seccompDiskCache.program(for: profile) { try SeccompCompiler.compile(profile) }
             }
+            // Every sandbox with such a profile warns, also when its filter came from a cache.
+            for w in program.warnings { Self.warn(w) }
+            return program
         } catch let e as SeccompError {
             throw SandboxError(.invalidSpec, e.description)
         }

@@ -83,7 +83,6 @@ public enum SeccompCompiler {
             for (j, arg) in (entry.args ?? []).enumerated() {
                 cmps.append(try comparison(arg, field: "\(field).args[\(j)]"))
             }
-            if act == defaultAction { continue }  // libseccomp refuses rules equal to the default
             for name in entry.names {
                 let nr = seccomp_syscall_resolve_name(name)
                 if nr == __NR_SCMP_ERROR {
@@ -92,6 +91,7 @@ public enum SeccompCompiler {
                     warn(message)
                     continue
                 }
+                if act == defaultAction { continue }  // libseccomp refuses rules equal to the default
                 rc = cmps.withUnsafeBufferPointer {
                     seccomp_rule_add_array(ctx, act, nr, UInt32($0.count), $0.baseAddress)
                 }

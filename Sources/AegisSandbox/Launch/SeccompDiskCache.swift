@@ -17,9 +17,10 @@ struct SeccompDiskCache: Sendable {
     /// Directory holding `<key>.bpf` files (created on first store, mode 0700).
     let directory: String
 
-    /// File layout: "AEGSBPF1", u32 installFlags, u32 prefixCount, u32 jsonLength, json,
-    /// u32 instructionCount, instructions (8 bytes each, native order). All integers little-endian.
-    static let magic = Array("AEGSBPF1".utf8)
+    /// File layout: "AEGSBPF2", u32 installFlags, u32 prefixCount, u32 jsonLength, json,
+    /// u32 warningsLength, warnings (joined by "\n"), u32 instructionCount, instructions (8 bytes
+    /// each, native order). All integers little-endian.
+    static let magic = Array("AEGSBPF2".utf8)
 
     /// The cached program for `profile`, or the result of `compile`, which is then stored.
     func program(for profile: LinuxSeccomp, compile: () throws -> SeccompProgram) throws -> SeccompProgram {
@@ -55,8 +56,13 @@ struct SeccompDiskCache: Sendable {
         guard let flags = u32(), let prefix = u32(), let jsonLength = u32(), off + jsonLength <= bytes.count,
               Array(bytes[off..<off + jsonLength]) == identity else { return nil }
         off += jsonLength
+        guard let warningsLength = u32(), off + warningsLength <= bytes.count else { return nil }
+        let warningText = String(decoding: bytes[off..<off + warningsLength], as: UTF8.self)
+        off += warningsLength
         guard let count = u32(), count > 0, off + count * 8 == bytes.count else { return nil }
-        return try? SeccompProgram(bytes: Array(bytes[off...]), enosysPrefixCount: prefix, installFlags: UInt32(flags))
+        let warnings = warningText.isEmpty ? [] : warningText.split(separator: "\n").map(String.init)
+        return try? SeccompProgram(bytes: Array(bytes[off...]), enosysPrefixCount: prefix, installFlags: UInt32(flags),
+                                   warnings: warnings)
     }
 
     func store(_ program: SeccompProgram, identity: [UInt8], path: String) {
@@ -64,6 +70,9 @@ struct SeccompDiskCache: Sendable {
         func u32(_ v: Int) { for s in [0, 8, 16, 24] { out.append(UInt8(truncatingIfNeeded: v >> s)) } }
         u32(Int(program.installFlags)); u32(program.enosysPrefixCount); u32(identity.count)
         out += identity
+        let warnings = Array(program.warnings.joined(separator: "\n").utf8)
+        u32(warnings.count)
+        out += warnings
         u32(program.count)
         out += program.bytes
         guard mkdir(directory, 0o700) == 0 || errno == EEXIST else { return }
