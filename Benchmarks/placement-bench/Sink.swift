@@ -1,0 +1,128 @@
+// Sink.swift — making decisions durable in group commits.
+//
+// The benchmark's persistence is a closure, so the real store can be plugged in without this target
+// depending on it: a sink receives a batch of decisions and returns only once they are durable (for
+// SQLite in WAL mode: one write transaction per batch with PRAGMA synchronous=FULL, which fsyncs the
+// WAL at each commit; with NORMAL a commit is only durable after the next checkpoint). The group
+// committer calls it when a batch is big enough or its oldest decision has waited long enough.
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import AegisScheduler
+
+/// One decision to persist.
+struct PlacementRecord: Sendable {
+    var workloadID: String
+    var tenant: String
+    /// nil when pending.
+    var node: String?
+    var gpus: [String]
+    var score: Double
+    /// The pending reason, when pending.
+    var reason: String?
+    /// Monotonic ns when the decision was made.
+    var decidedAtNs: UInt64
+}
+
+/// Makes a batch durable; returns only when every record in it is.
+typealias PlacementSink = ([PlacementRecord]) throws -> Void
+
+func monotonicNs() -> UInt64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+}
+
+/// CPU time this thread has used, ns (what "on one core" means when other processes compete for it).
+func threadCPUNs() -> UInt64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
+    return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+}
+
+/// Buffers decisions and flushes them to the sink in groups.
+struct GroupCommitter {
+    let sink: PlacementSink
+    /// Flush when this many decisions wait.
+    let maxBatch: Int
+    /// Flush when the oldest waiting decision is this old (ns).
+    let maxDelayNs: UInt64
+    var buffer: [PlacementRecord] = []
+    /// Decision → durable, ns, per record.
+    var latenciesNs: [UInt64] = []
+    var flushes = 0
+    var flushNs: UInt64 = 0
+
+    init(sink: @escaping PlacementSink, maxBatch: Int, maxDelayNs: UInt64) {
+        self.sink = sink
+        self.maxBatch = maxBatch
+        self.maxDelayNs = maxDelayNs
+        buffer.reserveCapacity(maxBatch)
+    }
+
+    mutating func add(_ r: PlacementRecord) throws {
+        buffer.append(r)
+        if buffer.count >= maxBatch || r.decidedAtNs - buffer[0].decidedAtNs >= maxDelayNs { try flush() }
+    }
+
+    mutating func flush() throws {
+        if buffer.isEmpty { return }
+        let start = monotonicNs()
+        try sink(buffer)
+        let done = monotonicNs()
+        flushes += 1
+        flushNs += done - start
+        for r in buffer { latenciesNs.append(done - r.decidedAtNs) }
+        buffer.removeAll(keepingCapacity: true)
+    }
+}
+
+struct SinkError: Error, CustomStringConvertible {
+    var step: String
+    var path: String
+    var errno: Int32
+    var description: String { "\(step) \(path): \(String(cString: strerror(errno))) (errno \(errno))" }
+}
+
+/// Stand-in for the store: appends one tab-separated line per decision to a log file and fdatasync()s
+/// it per batch — the same durability point (one fsync per group commit) a SQLite WAL commit has.
+final class LogFileSink {
+    let path: String
+    let fd: Int32
+    private(set) var bytes = 0
+
+    init(path: String) throws {
+        self.path = path
+        fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0o600)
+        if fd < 0 { throw SinkError(step: "open", path: path, errno: errno) }
+    }
+
+    deinit {
+        close(fd)
+        unlink(path)
+    }
+
+    func persist(_ batch: [PlacementRecord]) throws {
+        var out: [UInt8] = []
+        out.reserveCapacity(batch.count * 96)
+        for r in batch {
+            var line = r.workloadID + "\t" + r.tenant + "\t" + (r.node ?? "-") + "\t" + r.gpus.joined(separator: ",")
+            line += "\t\(r.score)\t" + (r.reason ?? "") + "\n"
+            out.append(contentsOf: line.utf8)
+        }
+        var off = 0
+        while off < out.count {
+            let n = out.withUnsafeBytes { write(fd, $0.baseAddress! + off, $0.count - off) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw SinkError(step: "write", path: path, errno: errno)
+            }
+            off += n
+        }
+        bytes += out.count
+        if fdatasync(fd) != 0 { throw SinkError(step: "fdatasync", path: path, errno: errno) }
+    }
+}

@@ -1,2 +1,0 @@
-import XCTest
-final class AegisSchedulerTestsPlaceholder: XCTestCase { func testBuilds() {} }
