@@ -1,0 +1,78 @@
+// Nodes.swift — the nodes the controller knows (capabilities and allocation as JSON columns).
+import GRDB
+import AegisProtocol
+
+extension ControlStore {
+    /// Inserts or replaces a node's record. With `keepCordon` (default) an existing row keeps its
+    /// `cordoned` flag (an operator's cordon survives the node re-registering); `node.cordoned` is
+    /// used for new rows or when `keepCordon` is false.
+    /// - Returns: the stored record.
+    @discardableResult
+    public func upsertNode(_ node: NodeInfo, keepCordon: Bool = true, nowMs: Int64 = ControlStore.nowMs()) throws -> NodeInfo {
+        let caps = try Self.encodeJSON(node.capabilities, "node \(node.name) capabilities")
+        let alloc = try Self.encodeJSON(node.allocated, "node \(node.name) allocation")
+        return try write("upsert node \(node.name)") { db in
+            try db.execute(sql: """
+                INSERT INTO nodes(name, role, state, cordoned, capabilities, allocated, updated_ms) VALUES (?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT(name) DO UPDATE SET role = excluded.role, state = excluded.state,
+                    cordoned = CASE WHEN ? THEN nodes.cordoned ELSE excluded.cordoned END,
+                    capabilities = excluded.capabilities, allocated = excluded.allocated, updated_ms = excluded.updated_ms
+                """, arguments: [node.name, node.role.rawValue, node.state, node.cordoned, caps, alloc, nowMs, keepCordon])
+            guard let n = try Self.fetchNode(db, node.name) else { throw StoreError(.database, "node \(node.name) vanished after upsert") }
+            return n
+        }
+    }
+
+    /// The node, or nil.
+    public func node(name: String) throws -> NodeInfo? {
+        try read("read node \(name)") { try Self.fetchNode($0, name) }
+    }
+
+    /// All nodes, ordered by name.
+    public func listNodes() throws -> [NodeInfo] {
+        try read("list nodes") { db in
+            try Row.fetchAll(db, sql: "SELECT \(Self.nodeColumns) FROM nodes ORDER BY name").map(Self.node(from:))
+        }
+    }
+
+    /// Sets or clears the cordon (a cordoned node gets no new placements). - Throws: `.notFound`.
+    public func setCordoned(name: String, _ cordoned: Bool) throws {
+        try write("cordon node \(name)") { db in
+            try db.execute(sql: "UPDATE nodes SET cordoned = ? WHERE name = ?", arguments: [cordoned, name])
+            if db.changesCount == 0 { throw StoreError(.notFound, "node \(name) does not exist") }
+        }
+    }
+
+    /// Sets the node's lease state ("Ready", "NotReady", "Down"). - Throws: `.notFound`.
+    public func setNodeState(name: String, _ state: String, nowMs: Int64 = ControlStore.nowMs()) throws {
+        try write("set state of node \(name)") { db in
+            try db.execute(sql: "UPDATE nodes SET state = ?, updated_ms = ? WHERE name = ?", arguments: [state, nowMs, name])
+            if db.changesCount == 0 { throw StoreError(.notFound, "node \(name) does not exist") }
+        }
+    }
+
+    /// Forgets a node. - Throws: `.notFound`.
+    public func deleteNode(name: String) throws {
+        try write("delete node \(name)") { db in
+            try db.execute(sql: "DELETE FROM nodes WHERE name = ?", arguments: [name])
+            if db.changesCount == 0 { throw StoreError(.notFound, "node \(name) does not exist") }
+        }
+    }
+
+    static let nodeColumns = "name, role, state, cordoned, capabilities, allocated"
+
+    static func fetchNode(_ db: Database, _ name: String) throws -> NodeInfo? {
+        try Row.fetchOne(db, sql: "SELECT \(nodeColumns) FROM nodes WHERE name = ?", arguments: [name]).map(node(from:))
+    }
+
+    static func node(from row: Row) throws -> NodeInfo {
+        let name: String = row["name"]
+        let roleText: String = row["role"]
+        guard let role = NodeRole(rawValue: roleText) else {
+            throw StoreError(.encoding, "node \(name): unknown role \"\(roleText)\" in the database")
+        }
+        return NodeInfo(name: name, role: role, state: row["state"], cordoned: row["cordoned"],
+                        capabilities: try decodeJSON(NodeCapabilities.self, row["capabilities"], "node \(name) capabilities"),
+                        allocated: try decodeJSON(Allocation.self, row["allocated"], "node \(name) allocation"))
+    }
+}

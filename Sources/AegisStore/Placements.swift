@@ -1,0 +1,204 @@
+// Placements.swift — persisting scheduler decisions. `recordPlacements` applies many decisions in
+// one transaction; `PlacementWriter` batches decisions from the scheduling loop (group commit) so
+// the loop never waits on SQLite and each decision is committed within `maxDelay` plus one commit.
+import GRDB
+import AegisProtocol
+
+/// One scheduler decision: run `workloadID` on `node` as placement `generation` with these GPUs.
+public struct Placement: Sendable, Equatable {
+    public var workloadID: String
+    public var node: String
+    /// Must exceed the workload's stored generation, or the decision is refused as stale.
+    public var generation: Int64
+    /// Assigned GPUs (PCI addresses).
+    public var gpus: [String]
+
+    public init(workloadID: String, node: String, generation: Int64, gpus: [String] = []) {
+        self.workloadID = workloadID
+        self.node = node
+        self.generation = generation
+        self.gpus = gpus
+    }
+}
+
+extension ControlStore {
+    /// Applies decisions in ONE write transaction. Each sets state `scheduled`, `node`,
+    /// `generation`, `gpus`, clears `reason`, and appends a "Scheduled" event — but only when the
+    /// stored generation is lower and the workload is not final (succeeded/failed/cancelled/lost).
+    /// - Returns: ids refused (stale generation, final state, or unknown workload).
+    /// - Throws: `.database` (nothing is applied then).
+    @discardableResult
+    public func recordPlacements(_ placements: [Placement], nowMs: Int64 = ControlStore.nowMs()) throws -> [String] {
+        try write("record \(placements.count) placement(s)") { try Self.applyPlacements($0, placements, nowMs) }
+    }
+
+    /// Async form for callers on the cooperative pool: the transaction runs on GRDB's writer queue.
+    func recordPlacementsAsync(_ placements: [Placement], nowMs: Int64 = ControlStore.nowMs()) async throws -> [String] {
+        do {
+            return try await pool.write { try Self.applyPlacements($0, placements, nowMs) }
+        } catch {
+            throw StoreError.wrapping(error, "record \(placements.count) placement(s)")
+        }
+    }
+
+    static func applyPlacements(_ db: Database, _ placements: [Placement], _ nowMs: Int64) throws -> [String] {
+        let finals = WorkloadState.allCases.filter(\.isFinal).map { "'\($0.rawValue)'" }.joined(separator: ",")
+        let update = try db.cachedStatement(sql: """
+            UPDATE workloads SET state = 'scheduled', node = ?, generation = ?, gpus = ?, reason = NULL
+            WHERE id = ? AND generation < ? AND state NOT IN (\(finals))
+            """)
+        var rejected: [String] = []
+        let encoder = makeEncoder()
+        for p in placements {
+            let gpus = p.gpus.isEmpty ? "[]" : try encodeJSON(p.gpus, "placement of \(p.workloadID) gpus", using: encoder)
+            try update.execute(arguments: [p.node, p.generation, gpus, p.workloadID, p.generation])
+            if db.changesCount == 1 {
+                let gpuText = p.gpus.isEmpty ? "" : ", gpus \(p.gpus.joined(separator: ","))"
+                try insertEvent(db, p.workloadID, WorkloadEvent(timeMs: nowMs, type: "Scheduled",
+                                                                message: "placed on node \(p.node) (generation \(p.generation)\(gpuText))"))
+            } else {
+                rejected.append(p.workloadID)
+            }
+        }
+        return rejected
+    }
+}
+
+/// Counters of a PlacementWriter.
+public struct PlacementWriterStats: Sendable, Equatable {
+    /// Decisions handed to `submit`.
+    public var submitted: UInt64
+    /// Decisions committed (applied or refused as stale).
+    public var committed: UInt64
+    /// Transactions committed.
+    public var transactions: UInt64
+    /// Description of the last failed commit, nil once a commit succeeds again.
+    public var lastError: String?
+}
+
+/// Group commit for scheduler decisions. `submit` only appends to a buffer; a commit starts when
+/// `maxBatch` decisions are waiting or the oldest has waited `maxDelay`, and decisions that arrive
+/// while a commit runs go into the next transaction right after it. A decision is therefore durable
+/// (SQLite WAL, synchronous=NORMAL) within `maxDelay` + commit time. A failed commit keeps the
+/// decisions and retries with backoff (`maxDelay`·2^n, at most 5 s); `flush()` reports the failure.
+/// Call `flush()` before dropping the writer: buffered decisions die with it.
+public actor PlacementWriter {
+    public nonisolated let maxBatch: Int
+    public nonisolated let maxDelay: Duration
+    private let store: ControlStore
+    private let onRejected: (@Sendable ([String]) -> Void)?
+    private var buffer: [Placement] = []
+    private var oldest: ContinuousClock.Instant?
+    private var submitted: UInt64 = 0
+    private var committed: UInt64 = 0
+    private var transactions: UInt64 = 0
+    private var committing = false
+    private var timerArmed = false
+    private var lastError: StoreError?
+    private var consecutiveFailures = 0
+    private var waiters: [(target: UInt64, continuation: CheckedContinuation<Void, any Error>)] = []
+
+    /// - Parameters:
+    ///   - maxBatch: decisions per transaction (also the count that triggers an immediate commit), ≥ 1.
+    ///   - maxDelay: longest time a decision waits in the buffer before a commit starts.
+    ///   - onRejected: called (on the writer) with ids `recordPlacements` refused as stale.
+    public init(store: ControlStore, maxBatch: Int = 500, maxDelay: Duration = .milliseconds(50),
+                onRejected: (@Sendable ([String]) -> Void)? = nil) {
+        self.store = store
+        self.maxBatch = max(1, maxBatch)
+        self.maxDelay = maxDelay
+        self.onRejected = onRejected
+    }
+
+    /// Buffers one decision; never waits on SQLite.
+    public func submit(_ placement: Placement) {
+        submit([placement])
+    }
+
+    /// Buffers decisions in order; never waits on SQLite. Decisions for the same workload commit in
+    /// submission order (the stale-generation rule then keeps the newest).
+    public func submit(_ placements: [Placement]) {
+        guard !placements.isEmpty else { return }
+        if buffer.isEmpty { oldest = .now }
+        buffer.append(contentsOf: placements)
+        submitted += UInt64(placements.count)
+        if buffer.count >= maxBatch { startCommitting() } else { armTimer() }
+    }
+
+    /// Commits everything submitted before the call and waits for it (use at shutdown, or before a
+    /// write that must follow the placements).
+    /// - Throws: the `StoreError` of a failed commit covering those decisions (they stay buffered
+    ///   and are retried).
+    public func flush() async throws {
+        let target = submitted
+        if committed >= target { return }
+        startCommitting()
+        try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, any Error>) in
+            waiters.append((target, c))
+        }
+    }
+
+    /// Current counters.
+    public func stats() -> PlacementWriterStats {
+        PlacementWriterStats(submitted: submitted, committed: committed, transactions: transactions,
+                             lastError: lastError?.description)
+    }
+
+    /// Starts the one timer that begins a commit when the oldest buffered decision is `delay` old.
+    /// The timer holds the writer weakly: dropping the writer (after `flush()`) ends it.
+    private func armTimer(delay: Duration? = nil) {
+        guard !timerArmed, !committing, let oldest else { return }
+        timerArmed = true
+        let deadline = oldest + (delay ?? maxDelay)
+        Task { [weak self] in
+            try? await Task.sleep(until: deadline, clock: .continuous)
+            await self?.timerFired()
+        }
+    }
+
+    private func timerFired() {
+        timerArmed = false
+        startCommitting()
+    }
+
+    private func startCommitting() {
+        guard !committing, !buffer.isEmpty else { return }
+        committing = true
+        Task { await self.drain() }
+    }
+
+    private func drain() async {
+        while !buffer.isEmpty {
+            let n = min(buffer.count, maxBatch)
+            let batch = Array(buffer.prefix(n))
+            do {
+                let rejected = try await store.recordPlacementsAsync(batch)
+                // Only appends happened during the await: the first n are still this batch.
+                buffer.removeFirst(n)
+                committed += UInt64(n)
+                transactions += 1
+                lastError = nil
+                consecutiveFailures = 0
+                if !rejected.isEmpty { onRejected?(rejected) }
+                let done = waiters.filter { $0.target <= committed }
+                waiters.removeAll { $0.target <= committed }
+                for w in done { w.continuation.resume() }
+            } catch {
+                let e = StoreError.wrapping(error, "placement writer")
+                lastError = e
+                let failed = waiters
+                waiters.removeAll()
+                for w in failed { w.continuation.resume(throwing: e) }
+                committing = false
+                oldest = .now
+                // Retry with backoff: maxDelay · 2^failures, at most 5 s.
+                consecutiveFailures += 1
+                let backoff = maxDelay * (1 << min(consecutiveFailures, 7))
+                armTimer(delay: min(backoff, .seconds(5)))
+                return
+            }
+        }
+        oldest = nil
+        committing = false
+    }
+}

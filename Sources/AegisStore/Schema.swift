@@ -1,0 +1,90 @@
+// Schema.swift — versioned migrations of aegis.db (GRDB DatabaseMigrator; applied identifiers are
+// recorded in `grdb_migrations`). Rules for later versions: never edit a shipped migration; add
+// "v2", "v3" … that ALTER TABLE … ADD COLUMN with a DEFAULT (or create tables). Every query in this
+// module names its columns, so added columns never break older reads.
+import GRDB
+
+enum Schema {
+    static func migrator() -> DatabaseMigrator {
+        var m = DatabaseMigrator()
+        m.registerMigration("v1") { db in
+            // Monotonic counters (tenant uid allocation). Never decremented.
+            try db.execute(sql: """
+                CREATE TABLE counters (
+                    name  TEXT PRIMARY KEY NOT NULL,
+                    value INTEGER NOT NULL
+                ) STRICT;
+
+                CREATE TABLE tenants (
+                    name                 TEXT PRIMARY KEY NOT NULL,
+                    uid                  INTEGER NOT NULL UNIQUE,
+                    quota_cpu_millis     INTEGER,
+                    quota_memory_bytes   INTEGER,
+                    quota_gpus           INTEGER,
+                    quota_running_agents INTEGER,
+                    created_ms           INTEGER NOT NULL
+                ) STRICT;
+
+                CREATE TABLE tokens (
+                    id         TEXT PRIMARY KEY NOT NULL,
+                    hash       TEXT NOT NULL UNIQUE,
+                    kind       TEXT NOT NULL CHECK (kind IN ('admin', 'tenant')),
+                    tenant     TEXT REFERENCES tenants(name) ON DELETE CASCADE,
+                    created_ms INTEGER NOT NULL,
+                    revoked    INTEGER NOT NULL DEFAULT 0,
+                    CHECK ((kind = 'admin' AND tenant IS NULL) OR (kind = 'tenant' AND tenant IS NOT NULL))
+                ) STRICT;
+
+                CREATE TABLE workloads (
+                    id                TEXT PRIMARY KEY NOT NULL,
+                    tenant            TEXT NOT NULL REFERENCES tenants(name) ON DELETE CASCADE,
+                    name              TEXT NOT NULL,
+                    state             TEXT NOT NULL,
+                    reason            TEXT,
+                    node              TEXT,
+                    generation        INTEGER NOT NULL DEFAULT 0,
+                    exit_code         INTEGER,
+                    signal            INTEGER,
+                    oom_killed        INTEGER NOT NULL DEFAULT 0,
+                    restarts          INTEGER NOT NULL DEFAULT 0,
+                    created_ms        INTEGER NOT NULL,
+                    started_ms        INTEGER,
+                    finished_ms       INTEGER,
+                    unenforced_limits TEXT NOT NULL DEFAULT '[]',
+                    gpus              TEXT NOT NULL DEFAULT '[]',
+                    spec              TEXT NOT NULL
+                ) STRICT;
+                CREATE INDEX workloads_by_tenant ON workloads(tenant, created_ms);
+                CREATE INDEX workloads_by_state ON workloads(state);
+                CREATE INDEX workloads_by_node ON workloads(node) WHERE node IS NOT NULL;
+
+                CREATE TABLE workload_inputs (
+                    workload_id TEXT NOT NULL REFERENCES workloads(id) ON DELETE CASCADE,
+                    path        TEXT NOT NULL,
+                    content     BLOB NOT NULL,
+                    PRIMARY KEY (workload_id, path)
+                ) STRICT, WITHOUT ROWID;
+
+                CREATE TABLE workload_events (
+                    seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+                    workload_id TEXT NOT NULL REFERENCES workloads(id) ON DELETE CASCADE,
+                    time_ms     INTEGER NOT NULL,
+                    type        TEXT NOT NULL,
+                    message     TEXT NOT NULL
+                ) STRICT;
+                CREATE INDEX workload_events_by_workload ON workload_events(workload_id, seq);
+
+                CREATE TABLE nodes (
+                    name         TEXT PRIMARY KEY NOT NULL,
+                    role         TEXT NOT NULL,
+                    state        TEXT NOT NULL,
+                    cordoned     INTEGER NOT NULL DEFAULT 0,
+                    capabilities TEXT NOT NULL,
+                    allocated    TEXT NOT NULL,
+                    updated_ms   INTEGER NOT NULL
+                ) STRICT;
+                """)
+        }
+        return m
+    }
+}

@@ -1,0 +1,229 @@
+// Workloads.swift — workload rows (spec as JSON, status as columns), their input files (one blob
+// per file in `workload_inputs`, so listing never reads them) and their event log.
+import GRDB
+import AegisProtocol
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// One line of a workload's history, as `describe` shows it.
+public struct WorkloadEvent: Codable, Sendable, Equatable {
+    /// Unix milliseconds.
+    public var timeMs: Int64
+    /// Short CamelCase kind: "Submitted", "Scheduled", "Started", "Exited", "Cancelled", …
+    public var type: String
+    public var message: String
+
+    public init(timeMs: Int64 = ControlStore.nowMs(), type: String, message: String) {
+        self.timeMs = timeMs
+        self.type = type
+        self.message = message
+    }
+}
+
+extension ControlStore {
+    /// A new workload id: "a-" + 10 Crockford-base32 digits of the Unix time in ms + 6 random
+    /// base32 digits (30 bits). Ids sort by creation time (to the millisecond) as plain strings.
+    public static func newWorkloadID(nowMs: Int64 = ControlStore.nowMs()) -> String {
+        let alphabet = Array("0123456789abcdefghjkmnpqrstvwxyz".utf8)
+        var out = Array("a-".utf8)
+        let t = UInt64(max(0, nowMs))
+        for i in stride(from: 9, through: 0, by: -1) { out.append(alphabet[Int((t >> (5 * UInt64(i))) & 31)]) }
+        var rng = SystemRandomNumberGenerator()
+        let r = rng.next() as UInt64
+        for i in 0..<6 { out.append(alphabet[Int((r >> (5 * UInt64(i))) & 31)]) }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Stores a new workload. `workload.spec.inputs` go to `workload_inputs`; the row keeps the
+    /// spec without them. `event`, if given, is its first history line (same transaction).
+    /// - Throws: `.notFound` (spec.tenant does not exist), `.alreadyExists` (id taken), `.database`.
+    public func insertWorkload(_ workload: Workload, event: WorkloadEvent? = nil) throws {
+        let encoder = Self.makeEncoder()
+        let specJSON = try Self.specJSON(workload.spec, workload.id, encoder)
+        let unenforced = try Self.encodeJSON(workload.unenforcedLimits, "workload \(workload.id) unenforcedLimits", using: encoder)
+        let gpus = try Self.encodeJSON(workload.gpus, "workload \(workload.id) gpus", using: encoder)
+        try write("insert workload \(workload.id)") { db in
+            let tenant = workload.spec.tenant
+            guard try Self.tenantExists(db, tenant) else { throw StoreError(.notFound, "tenant \(tenant) does not exist") }
+            if try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM workloads WHERE id = ?)", arguments: [workload.id]) == true {
+                throw StoreError(.alreadyExists, "workload \(workload.id) already exists")
+            }
+            let w = workload
+            try db.execute(sql: """
+                INSERT INTO workloads(id, tenant, name, state, reason, node, generation, exit_code, signal, oom_killed,
+                                      restarts, created_ms, started_ms, finished_ms, unenforced_limits, gpus, spec)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [w.id, tenant, w.spec.name, w.state.rawValue, w.reason, w.node, w.generation, w.exitCode,
+                                 w.signal, w.oomKilled, w.restarts, w.createdAtMs, w.startedAtMs, w.finishedAtMs,
+                                 unenforced, gpus, specJSON])
+            let stmt = try db.cachedStatement(sql: "INSERT INTO workload_inputs(workload_id, path, content) VALUES (?, ?, ?)")
+            for (path, content) in w.spec.inputs.sorted(by: { $0.key < $1.key }) {
+                try stmt.execute(arguments: [w.id, path, Data(content)])
+            }
+            if let event { try Self.insertEvent(db, w.id, event) }
+        }
+    }
+
+    /// The workload, or nil. With `includeInputs` false (default) `spec.inputs` is empty; use
+    /// `inputs(id:)` or pass true to load the files.
+    public func workload(id: String, includeInputs: Bool = false) throws -> Workload? {
+        try read("read workload \(id)") { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT \(Self.workloadColumns) FROM workloads WHERE id = ?", arguments: [id])
+            else { return nil }
+            var w = try Self.workload(from: row, JSONDecoder())
+            if includeInputs { w.spec.inputs = try Self.loadInputs(db, id) }
+            return w
+        }
+    }
+
+    /// Workloads ordered by creation time (then id), without input contents.
+    /// - Parameters: every filter is optional and they combine with AND; `states` empty = none match.
+    ///   `limit` caps the number returned (the oldest first).
+    public func listWorkloads(tenant: String? = nil, states: Set<WorkloadState>? = nil, node: String? = nil,
+                              limit: Int? = nil) throws -> [Workload] {
+        let (whereSQL, args) = Self.workloadFilter(tenant: tenant, states: states, node: node)
+        var sql = "SELECT \(Self.workloadColumns) FROM workloads\(whereSQL) ORDER BY created_ms, id"
+        var all = args
+        if let limit { sql += " LIMIT ?"; all.append(limit) }
+        return try read("list workloads") { db in
+            let decoder = JSONDecoder()
+            return try Row.fetchAll(db, sql: sql, arguments: StatementArguments(all)).map { try Self.workload(from: $0, decoder) }
+        }
+    }
+
+    /// Number of workloads matching the filters (same meaning as `listWorkloads`).
+    public func countWorkloads(tenant: String? = nil, states: Set<WorkloadState>? = nil, node: String? = nil) throws -> Int {
+        let (whereSQL, args) = Self.workloadFilter(tenant: tenant, states: states, node: node)
+        return try read("count workloads") { db in
+            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM workloads\(whereSQL)", arguments: StatementArguments(args)) ?? 0
+        }
+    }
+
+    /// Read-modify-write of one workload in a single write transaction, plus an optional event.
+    /// Inside `mutate`, `spec.inputs` is empty and changes to it are ignored (inputs are immutable).
+    /// - Returns: the stored result.
+    /// - Throws: `.notFound`; `.invalidArgument` if `mutate` changed `id` or `spec.tenant`; whatever
+    ///   `mutate` throws (nothing is written then).
+    @discardableResult
+    public func update(id: String, event: WorkloadEvent? = nil, _ mutate: (inout Workload) throws -> Void) throws -> Workload {
+        try write("update workload \(id)") { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT \(Self.workloadColumns) FROM workloads WHERE id = ?", arguments: [id])
+            else { throw StoreError(.notFound, "workload \(id) does not exist") }
+            let old = try Self.workload(from: row, JSONDecoder())
+            var w = old
+            try mutate(&w)
+            guard w.id == old.id else { throw StoreError(.invalidArgument, "workload \(id): update may not change the id (to \(w.id))") }
+            guard w.spec.tenant == old.spec.tenant else {
+                throw StoreError(.invalidArgument, "workload \(id): update may not move it to another tenant (\(w.spec.tenant))")
+            }
+            w.spec.inputs = [:]
+            let encoder = Self.makeEncoder()
+            try db.execute(sql: """
+                UPDATE workloads SET name = ?, state = ?, reason = ?, node = ?, generation = ?, exit_code = ?, signal = ?,
+                    oom_killed = ?, restarts = ?, created_ms = ?, started_ms = ?, finished_ms = ?, unenforced_limits = ?,
+                    gpus = ?, spec = ?
+                WHERE id = ?
+                """, arguments: [w.spec.name, w.state.rawValue, w.reason, w.node, w.generation, w.exitCode, w.signal,
+                                 w.oomKilled, w.restarts, w.createdAtMs, w.startedAtMs, w.finishedAtMs,
+                                 try Self.encodeJSON(w.unenforcedLimits, "workload \(id) unenforcedLimits", using: encoder),
+                                 try Self.encodeJSON(w.gpus, "workload \(id) gpus", using: encoder),
+                                 try Self.specJSON(w.spec, id, encoder), id])
+            if let event { try Self.insertEvent(db, id, event) }
+            return w
+        }
+    }
+
+    /// Appends a history line. - Throws: `.notFound` when the workload does not exist.
+    public func appendEvent(workloadID: String, _ event: WorkloadEvent) throws {
+        try write("append event to workload \(workloadID)") { db in
+            guard try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM workloads WHERE id = ?)", arguments: [workloadID]) == true
+            else { throw StoreError(.notFound, "workload \(workloadID) does not exist") }
+            try Self.insertEvent(db, workloadID, event)
+        }
+    }
+
+    /// A workload's history, in insertion order (empty for an unknown id).
+    public func events(workloadID: String) throws -> [WorkloadEvent] {
+        try read("read events of workload \(workloadID)") { db in
+            try Row.fetchAll(db, sql: "SELECT time_ms, type, message FROM workload_events WHERE workload_id = ? ORDER BY seq",
+                             arguments: [workloadID]).map { WorkloadEvent(timeMs: $0["time_ms"], type: $0["type"], message: $0["message"]) }
+        }
+    }
+
+    /// A workload's input files: relative path → content (empty for an unknown id).
+    public func inputs(id: String) throws -> [String: [UInt8]] {
+        try read("read inputs of workload \(id)") { try Self.loadInputs($0, id) }
+    }
+
+    /// Deletes a workload with its inputs and events. - Throws: `.notFound`.
+    public func deleteWorkload(id: String) throws {
+        try write("delete workload \(id)") { db in
+            try db.execute(sql: "DELETE FROM workloads WHERE id = ?", arguments: [id])
+            if db.changesCount == 0 { throw StoreError(.notFound, "workload \(id) does not exist") }
+        }
+    }
+
+    // MARK: - internals
+
+    static let workloadColumns = """
+        id, state, reason, node, generation, exit_code, signal, oom_killed, restarts, created_ms, started_ms, \
+        finished_ms, unenforced_limits, gpus, spec
+        """
+
+    static func specJSON(_ spec: WorkloadSpec, _ id: String, _ encoder: JSONEncoder) throws -> String {
+        var s = spec
+        s.inputs = [:]
+        return try encodeJSON(s, "workload \(id) spec", using: encoder)
+    }
+
+    static func workload(from row: Row, _ decoder: JSONDecoder) throws -> Workload {
+        let id: String = row["id"]
+        func decode<T: Decodable>(_ t: T.Type, _ column: String) throws -> T {
+            let text: String = row[column]
+            do { return try decoder.decode(t, from: Data(text.utf8)) } catch {
+                throw StoreError(.encoding, "workload \(id) column \(column): stored JSON does not decode as \(T.self): \(error)")
+            }
+        }
+        let stateText: String = row["state"]
+        guard let state = WorkloadState(rawValue: stateText) else {
+            throw StoreError(.encoding, "workload \(id): unknown state \"\(stateText)\" in the database")
+        }
+        return Workload(id: id, spec: try decode(WorkloadSpec.self, "spec"), state: state, reason: row["reason"],
+                        node: row["node"], generation: row["generation"], exitCode: row["exit_code"], signal: row["signal"],
+                        oomKilled: row["oom_killed"], restarts: row["restarts"], createdAtMs: row["created_ms"],
+                        startedAtMs: row["started_ms"], finishedAtMs: row["finished_ms"],
+                        unenforcedLimits: try decode([String].self, "unenforced_limits"), gpus: try decode([String].self, "gpus"))
+    }
+
+    static func workloadFilter(tenant: String?, states: Set<WorkloadState>?, node: String?)
+        -> (String, [(any DatabaseValueConvertible)?]) {
+        var clauses: [String] = []
+        var args: [(any DatabaseValueConvertible)?] = []
+        if let tenant { clauses.append("tenant = ?"); args.append(tenant) }
+        if let states {
+            if states.isEmpty { clauses.append("0") } else {
+                clauses.append("state IN (\(states.map { _ in "?" }.joined(separator: ",")))")
+                args += states.map(\.rawValue).sorted()
+            }
+        }
+        if let node { clauses.append("node = ?"); args.append(node) }
+        return (clauses.isEmpty ? "" : " WHERE " + clauses.joined(separator: " AND "), args)
+    }
+
+    static func insertEvent(_ db: Database, _ id: String, _ e: WorkloadEvent) throws {
+        try db.cachedStatement(sql: "INSERT INTO workload_events(workload_id, time_ms, type, message) VALUES (?, ?, ?, ?)")
+            .execute(arguments: [id, e.timeMs, e.type, e.message])
+    }
+
+    static func loadInputs(_ db: Database, _ id: String) throws -> [String: [UInt8]] {
+        var out: [String: [UInt8]] = [:]
+        for row in try Row.fetchAll(db, sql: "SELECT path, content FROM workload_inputs WHERE workload_id = ?", arguments: [id]) {
+            let data: Data = row["content"]
+            out[row["path"]] = [UInt8](data)
+        }
+        return out
+    }
+}

@@ -1,0 +1,52 @@
+// NodeTests.swift — node upsert, cordon, state, deletion.
+import XCTest
+@testable import AegisStore
+import AegisProtocol
+
+final class NodeTests: StoreTestCase {
+    func caps(cpu: Int64 = 2000) -> NodeCapabilities {
+        NodeCapabilities(cpuMillis: cpu, memoryBytes: 4 << 30,
+                         gpus: [GPUDevice(vendor: "nvidia", model: "A100", pciAddress: "0000:3b:00.0", index: 0, uuid: "GPU-1",
+                                          memoryBytes: 80 << 30, deviceNodes: ["/dev/nvidia0"])],
+                         runtimes: [RuntimeInfo(name: "python3", version: "3.11.2", path: "/usr/bin/python3")],
+                         isolation: IsolationFeatures(cgroupControllers: ["memory", "pids"], seccomp: true, userNamespaces: true,
+                                                      kernelVersion: "6.1.0", allowUnenforcedLimits: false),
+                         labels: ["zone": "lab-2"], warnings: ["nvidia-smi: timed out after 5 s"])
+    }
+
+    func testUpsertListGetCordon() throws {
+        let store = try openStore()
+        defer { try? store.close() }
+        let n1 = NodeInfo(name: "n1", role: .hybrid, capabilities: caps(), allocated: Allocation(cpuMillis: 500, agents: 1))
+        XCTAssertEqual(try store.upsertNode(n1), n1)
+        try store.upsertNode(NodeInfo(name: "n0", role: .worker, state: "NotReady", capabilities: caps(cpu: 1000)))
+        XCTAssertEqual(try store.node(name: "n1"), n1)
+        XCTAssertNil(try store.node(name: "n9"))
+        XCTAssertEqual(try store.listNodes().map(\.name), ["n0", "n1"])
+
+        try store.setCordoned(name: "n1", true)
+        XCTAssertEqual(try store.node(name: "n1")?.cordoned, true)
+        // Re-registration with new capabilities keeps the operator's cordon by default…
+        var updated = n1
+        updated.capabilities = caps(cpu: 4000)
+        updated.state = "Ready"
+        let kept = try store.upsertNode(updated)
+        XCTAssertTrue(kept.cordoned)
+        XCTAssertEqual(kept.capabilities.cpuMillis, 4000)
+        // …and replaces it when asked to.
+        XCTAssertFalse(try store.upsertNode(updated, keepCordon: false).cordoned)
+        // A new node takes the flag it is given.
+        var n2 = n1
+        n2.name = "n2"
+        n2.cordoned = true
+        XCTAssertTrue(try store.upsertNode(n2).cordoned)
+
+        try store.setNodeState(name: "n0", "Down")
+        XCTAssertEqual(try store.node(name: "n0")?.state, "Down")
+        expectStoreError(.notFound, containing: "n9") { try store.setCordoned(name: "n9", true) }
+        expectStoreError(.notFound) { try store.setNodeState(name: "n9", "Ready") }
+        try store.deleteNode(name: "n0")
+        XCTAssertEqual(try store.listNodes().map(\.name), ["n1", "n2"])
+        expectStoreError(.notFound) { try store.deleteNode(name: "n0") }
+    }
+}

@@ -1,2 +1,0 @@
-import XCTest
-final class AegisStoreTestsPlaceholder: XCTestCase { func testBuilds() {} }

@@ -1,0 +1,155 @@
+// WorkloadTests.swift — workload rows, filters, updates, events, inputs, ids.
+import XCTest
+import Foundation
+@testable import AegisStore
+import AegisProtocol
+
+final class WorkloadTests: StoreTestCase {
+    func testInsertGetAndInputsStoredSeparately() throws {
+        let store = try openStore()
+        defer { try? store.close() }
+        try store.bootstrap()
+        let big = (0..<200_000).map { UInt8(truncatingIfNeeded: $0 &* 31) }
+        let inputs: [String: [UInt8]] = ["main.py": Array("print('hi')\n".utf8), "data/blob.bin": big, "empty.txt": []]
+        let w = Workload(id: ControlStore.newWorkloadID(nowMs: 1_700_000_000_000), spec: spec(inputs: inputs),
+                         createdAtMs: 1_700_000_000_000, unenforcedLimits: ["memory"])
+        try store.insertWorkload(w, event: WorkloadEvent(timeMs: 1, type: "Submitted", message: "by default"))
+
+        var expectedLight = w
+        expectedLight.spec.inputs = [:]
+        XCTAssertEqual(try store.workload(id: w.id), expectedLight)
+        XCTAssertEqual(try store.workload(id: w.id, includeInputs: true), w)
+        XCTAssertEqual(try store.inputs(id: w.id), inputs)
+        XCTAssertNil(try store.workload(id: "a-nope"))
+        XCTAssertEqual(try store.events(workloadID: w.id), [WorkloadEvent(timeMs: 1, type: "Submitted", message: "by default")])
+
+        // The main row holds no input bytes: the spec column stays small although inputs are 200 kB.
+        let listed = try store.listWorkloads()
+        XCTAssertEqual(listed, [expectedLight])
+        try store.close()
+        let bytes = try fileBytes()
+        XCTAssertTrue(bytes.contains(subsequence: Array(big[1000..<1064])), "input blob should be in the file")
+    }
+
+    func testInsertErrors() throws {
+        let store = try openStore()
+        defer { try? store.close() }
+        try store.bootstrap()
+        let w = Workload(id: "a-1", spec: spec(), createdAtMs: 1)
+        try store.insertWorkload(w)
+        expectStoreError(.alreadyExists, containing: "a-1") { try store.insertWorkload(w) }
+        expectStoreError(.notFound, containing: "tenant ghost") {
+            try store.insertWorkload(Workload(id: "a-2", spec: spec(tenant: "ghost"), createdAtMs: 1))
+        }
+        XCTAssertEqual(try store.countWorkloads(), 1)
+    }
+
+    func testListFiltersAndOrder() throws {
+        let store = try openStore()
+        defer { try? store.close() }
+        try store.bootstrap()
+        try store.createTenant(name: "acme")
+        let plan: [(String, WorkloadState, String?)] = [
+            ("default", .pending, nil), ("acme", .running, "n1"), ("default", .running, "n2"),
+            ("acme", .succeeded, "n1"), ("acme", .pending, nil), ("default", .failed, "n1"),
+        ]
+        var ids: [String] = []
+        for (i, (tenant, state, node)) in plan.enumerated() {
+            let id = ControlStore.newWorkloadID(nowMs: 1_000 + Int64(i))
+            ids.append(id)
+            try store.insertWorkload(Workload(id: id, spec: spec(tenant: tenant, name: "w\(i)"), state: state, node: node,
+                                              createdAtMs: 1_000 + Int64(i)))
+        }
+        XCTAssertEqual(try store.listWorkloads().map(\.id), ids)
+        XCTAssertEqual(ids, ids.sorted(), "ids sort by creation time")
+        XCTAssertEqual(try store.listWorkloads(tenant: "acme").map(\.spec.name), ["w1", "w3", "w4"])
+        XCTAssertEqual(try store.listWorkloads(states: [.pending]).map(\.spec.name), ["w0", "w4"])
+        XCTAssertEqual(try store.listWorkloads(states: [.running, .failed]).map(\.spec.name), ["w1", "w2", "w5"])
+        XCTAssertEqual(try store.listWorkloads(tenant: "default", states: [.running, .pending]).map(\.spec.name), ["w0", "w2"])
+        XCTAssertEqual(try store.listWorkloads(node: "n1").map(\.spec.name), ["w1", "w3", "w5"])
+        XCTAssertEqual(try store.listWorkloads(states: []), [])
+        XCTAssertEqual(try store.listWorkloads(limit: 2).map(\.spec.name), ["w0", "w1"])
+        XCTAssertEqual(try store.countWorkloads(tenant: "acme", states: [.pending, .running]), 2)
+        XCTAssertEqual(try store.countWorkloads(node: "n1"), 3)
+    }
+
+    func testUpdateTransitionsAndEvents() throws {
+        let store = try openStore()
+        defer { try? store.close() }
+        try store.bootstrap()
+        let id = ControlStore.newWorkloadID()
+        try store.insertWorkload(Workload(id: id, spec: spec(inputs: ["in.txt": [9]]), reason: "no node has python3", createdAtMs: 1))
+        let scheduled = try store.update(id: id, event: WorkloadEvent(timeMs: 2, type: "Scheduled", message: "n1")) {
+            $0.state = .scheduled; $0.node = "n1"; $0.generation = 1; $0.reason = nil; $0.gpus = ["0000:3b:00.0"]
+        }
+        XCTAssertEqual(scheduled.state, .scheduled)
+        try store.update(id: id, event: WorkloadEvent(timeMs: 3, type: "Started", message: "pid 42")) {
+            $0.state = .running; $0.startedAtMs = 3
+        }
+        let final = try store.update(id: id, event: WorkloadEvent(timeMs: 4, type: "Exited", message: "OOM killed")) {
+            $0.state = .failed; $0.exitCode = 137; $0.signal = 9; $0.oomKilled = true; $0.finishedAtMs = 4
+            $0.restarts = 2; $0.unenforcedLimits = ["pids"]; $0.reason = "out of memory"
+        }
+        let stored = try XCTUnwrap(try store.workload(id: id))
+        XCTAssertEqual(stored, final)
+        XCTAssertEqual(stored.state, .failed)
+        XCTAssertEqual(stored.exitCode, 137)
+        XCTAssertEqual(stored.signal, 9)
+        XCTAssertTrue(stored.oomKilled)
+        XCTAssertEqual(stored.node, "n1")
+        XCTAssertEqual(stored.generation, 1)
+        XCTAssertEqual(stored.gpus, ["0000:3b:00.0"])
+        XCTAssertEqual(stored.startedAtMs, 3)
+        XCTAssertEqual(stored.finishedAtMs, 4)
+        XCTAssertEqual(stored.restarts, 2)
+        XCTAssertEqual(stored.unenforcedLimits, ["pids"])
+        XCTAssertEqual(try store.events(workloadID: id).map(\.type), ["Scheduled", "Started", "Exited"])
+        XCTAssertEqual(try store.inputs(id: id), ["in.txt": [9]], "updates never touch inputs")
+
+        try store.appendEvent(workloadID: id, WorkloadEvent(timeMs: 5, type: "Note", message: "logs kept"))
+        XCTAssertEqual(try store.events(workloadID: id).last, WorkloadEvent(timeMs: 5, type: "Note", message: "logs kept"))
+        expectStoreError(.notFound) { try store.appendEvent(workloadID: "a-ghost", WorkloadEvent(type: "X", message: "")) }
+        expectStoreError(.notFound) { try store.update(id: "a-ghost") { $0.state = .running } }
+        expectStoreError(.invalidArgument, containing: "id") { try store.update(id: id) { $0.id = "a-other" } }
+        expectStoreError(.invalidArgument, containing: "tenant") { try store.update(id: id) { $0.spec.tenant = "acme" } }
+
+        // A throwing mutation writes nothing (neither row nor event).
+        struct Abort: Error {}
+        XCTAssertThrowsError(try store.update(id: id, event: WorkloadEvent(type: "Bad", message: "")) { w in
+            w.state = .pending
+            throw Abort()
+        })
+        XCTAssertEqual(try store.workload(id: id)?.state, .failed)
+        XCTAssertEqual(try store.events(workloadID: id).count, 4)
+
+        try store.deleteWorkload(id: id)
+        XCTAssertNil(try store.workload(id: id))
+        XCTAssertEqual(try store.events(workloadID: id), [])
+        XCTAssertEqual(try store.inputs(id: id), [:])
+        expectStoreError(.notFound) { try store.deleteWorkload(id: id) }
+    }
+
+    func testWorkloadIDs() {
+        let a = ControlStore.newWorkloadID(nowMs: 1_700_000_000_000)
+        let b = ControlStore.newWorkloadID(nowMs: 1_700_000_000_001)
+        let c = ControlStore.newWorkloadID(nowMs: 1_800_000_000_000)
+        XCTAssertTrue(a.hasPrefix("a-"))
+        XCTAssertEqual(a.count, 18)
+        XCTAssertLessThan(a, b)
+        XCTAssertLessThan(b, c)
+        let same = (0..<1000).map { _ in ControlStore.newWorkloadID(nowMs: 42) }
+        XCTAssertEqual(Set(same).count, 1000, "random suffix must distinguish ids of the same millisecond")
+        XCTAssertTrue(same.allSatisfy { $0.hasPrefix("a-000000001a") })
+    }
+
+    func testDamagedRowIsReportedNotCrashed() throws {
+        let store = try openStore()
+        defer { try? store.close() }
+        try store.bootstrap()
+        try store.insertWorkload(Workload(id: "a-x", spec: spec(), createdAtMs: 1))
+        try store.executeRaw("UPDATE workloads SET state = 'exploded' WHERE id = 'a-x'")
+        expectStoreError(.encoding, containing: "exploded") { _ = try store.workload(id: "a-x") }
+        try store.executeRaw("UPDATE workloads SET state = 'pending', spec = '{' WHERE id = 'a-x'")
+        expectStoreError(.encoding, containing: "a-x") { _ = try store.listWorkloads() }
+    }
+}
