@@ -1,0 +1,185 @@
+// HostFiles.swift — every file read of capability detection goes through a root prefix, so tests can
+// point detection at a committed fixture tree ("<fixture>/proc/meminfo") instead of the real host.
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A file read that failed: the host path (as the kernel would name it, without the root prefix),
+/// the step (`open`, `read`, `opendir`) and the errno.
+public struct DetectionFileError: Error, CustomStringConvertible, Sendable, Equatable {
+    /// Logical path ("/proc/meminfo"), not prefixed with the detection root.
+    public var path: String
+    /// "open", "read" or "opendir".
+    public var step: String
+    public var errno: Int32
+
+    public var description: String {
+        "\(step) \(path): \(errnoName(errno)) (\(errno))"
+    }
+}
+
+/// Symbolic name of an errno value ("ENOENT"), or "errno N" for uncommon ones.
+func errnoName(_ code: Int32) -> String {
+    switch code {
+    case EPERM: return "EPERM"
+    case ENOENT: return "ENOENT"
+    case ESRCH: return "ESRCH"
+    case EINTR: return "EINTR"
+    case EIO: return "EIO"
+    case ENXIO: return "ENXIO"
+    case E2BIG: return "E2BIG"
+    case ENOEXEC: return "ENOEXEC"
+    case ECHILD: return "ECHILD"
+    case EAGAIN: return "EAGAIN"
+    case ENOMEM: return "ENOMEM"
+    case EACCES: return "EACCES"
+    case EBUSY: return "EBUSY"
+    case ENODEV: return "ENODEV"
+    case ENOTDIR: return "ENOTDIR"
+    case EISDIR: return "EISDIR"
+    case EINVAL: return "EINVAL"
+    case EMFILE: return "EMFILE"
+    case ETXTBSY: return "ETXTBSY"
+    case ENAMETOOLONG: return "ENAMETOOLONG"
+    case ELOOP: return "ELOOP"
+    case ETIMEDOUT: return "ETIMEDOUT"
+    default: return "errno \(code)"
+    }
+}
+
+/// Read-only view of a host file system below `root` ("/" for the real host). All paths passed in
+/// are absolute host paths ("/sys/bus/pci/devices"); `real(_:)` prefixes them with the root.
+struct HostFiles: Sendable {
+    let root: String
+
+    init(root: String) {
+        var r = root.isEmpty ? "/" : root
+        while r.count > 1 && r.hasSuffix("/") { r.removeLast() }
+        self.root = r
+    }
+
+    var isRealHost: Bool { root == "/" }
+
+    /// `root` + `path` ("/tmp/fx" + "/proc/meminfo").
+    func real(_ path: String) -> String {
+        let p = path.hasPrefix("/") ? path : "/" + path
+        return root == "/" ? p : root + p
+    }
+
+    /// Whole file as UTF-8 (invalid bytes replaced). sysfs/procfs files report a fake size, so this
+    /// reads until EOF rather than trusting st_size. Capped at 1 MiB.
+    func read(_ path: String) throws(DetectionFileError) -> String {
+        let fd = open(real(path), O_RDONLY | O_CLOEXEC)
+        if fd < 0 { throw DetectionFileError(path: path, step: "open", errno: Glibc.errno) }
+        defer { close(fd) }
+        var out: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 8192)
+        while out.count < 1 << 20 {
+            let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if n < 0 {
+                if Glibc.errno == EINTR { continue }
+                throw DetectionFileError(path: path, step: "read", errno: Glibc.errno)
+            }
+            if n == 0 { break }
+            out.append(contentsOf: buffer[0..<n])
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// `read` with surrounding whitespace removed, nil when unreadable.
+    func readTrimmed(_ path: String) -> String? {
+        guard let text = try? read(path) else { return nil }
+        return trimmed(text)
+    }
+
+    /// True when something exists at the path (device nodes in fixtures are empty regular files).
+    func exists(_ path: String) -> Bool {
+        access(real(path), F_OK) == 0
+    }
+
+    func isDirectory(_ path: String) -> Bool {
+        var st = stat()
+        guard stat(real(path), &st) == 0 else { return false }
+        return (st.st_mode & S_IFMT) == S_IFDIR
+    }
+
+    /// A regular file (after following symlinks) the caller may execute.
+    func isExecutableFile(_ path: String) -> Bool {
+        var st = stat()
+        guard stat(real(path), &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { return false }
+        return access(real(path), X_OK) == 0
+    }
+
+    /// Entry names of a directory, sorted, without "." and "..".
+    func list(_ path: String) throws(DetectionFileError) -> [String] {
+        guard let dir = opendir(real(path)) else {
+            throw DetectionFileError(path: path, step: "opendir", errno: Glibc.errno)
+        }
+        defer { closedir(dir) }
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafePointer(to: entry.pointee.d_name) {
+                $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names.sorted()
+    }
+
+    /// First executable `name` in the PATH directories (host paths), as a host path. A `name`
+    /// containing "/" is taken as a host path itself.
+    func which(_ name: String, path: [String]) -> String? {
+        if name.contains("/") { return isExecutableFile(name) ? name : nil }
+        for dir in path where dir.hasPrefix("/") {
+            let candidate = (dir.hasSuffix("/") ? dir : dir + "/") + name
+            if isExecutableFile(candidate) { return candidate }
+        }
+        return nil
+    }
+}
+
+/// Removes leading and trailing spaces, tabs and newlines.
+func trimmed<S: StringProtocol>(_ s: S) -> String {
+    let ws: Set<Character> = [" ", "\t", "\n", "\r"]
+    var sub = Substring(s)
+    while let f = sub.first, ws.contains(f) { sub.removeFirst() }
+    while let l = sub.last, ws.contains(l) { sub.removeLast() }
+    return String(sub)
+}
+
+/// Splits on runs of spaces/tabs/newlines.
+func words<S: StringProtocol>(_ s: S) -> [String] {
+    Substring(s).split(whereSeparator: { (c: Character) -> Bool in c == " " || c == "\t" || c == "\n" }).map(String.init)
+}
+
+/// glibc functions declared only under _GNU_SOURCE (so not imported by the Glibc module), looked up
+/// once with dlsym(RTLD_DEFAULT) and called with the C calling convention.
+enum GNUCalls {
+    typealias Pipe2 = @convention(c) (UnsafeMutablePointer<Int32>?, Int32) -> Int32
+    typealias SchedGetAffinity = @convention(c) (pid_t, Int, UnsafeMutableRawPointer?) -> Int32
+
+    static let pipe2: Pipe2? = dlsym(nil, "pipe2").map { unsafeBitCast($0, to: Pipe2.self) }
+    static let schedGetAffinity: SchedGetAffinity? = dlsym(nil, "sched_getaffinity").map {
+        unsafeBitCast($0, to: SchedGetAffinity.self)
+    }
+
+    /// pipe2(2) with O_CLOEXEC, so concurrent spawns elsewhere in the process never inherit the
+    /// ends. Returns 0 or an errno.
+    static func cloexecPipe(_ fds: inout [Int32]) -> Int32 {
+        guard let pipe2 else { return ENOSYS }
+        return fds.withUnsafeMutableBufferPointer { pipe2($0.baseAddress, O_CLOEXEC) } == 0 ? 0 : errno
+    }
+
+    /// Number of CPUs in this thread's sched_getaffinity(2) mask, or the errno on failure.
+    static func affinityCount() -> Result<Int, DetectionFileError> {
+        guard let call = schedGetAffinity else {
+            return .failure(DetectionFileError(path: "sched_getaffinity", step: "dlsym", errno: ENOSYS))
+        }
+        // 8192 CPUs; the kernel returns EINVAL only when the mask is smaller than nr_cpu_ids.
+        var mask = [UInt64](repeating: 0, count: 128)
+        let rc = mask.withUnsafeMutableBytes { call(0, $0.count, $0.baseAddress) }
+        if rc < 0 { return .failure(DetectionFileError(path: "sched_getaffinity", step: "syscall", errno: errno)) }
+        return .success(mask.reduce(0) { $0 + $1.nonzeroBitCount })
+    }
+}

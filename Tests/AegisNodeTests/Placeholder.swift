@@ -1,2 +1,0 @@
-import XCTest
-final class AegisNodeTestsPlaceholder: XCTestCase { func testBuilds() {} }
