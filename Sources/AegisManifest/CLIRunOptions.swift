@@ -1,0 +1,139 @@
+// CLIRunOptions.swift — `aegis run [options] -- program args…` → validated WorkloadSpec, with the
+// same rules as manifests (errors name the flag instead of a field).
+
+import AegisProtocol
+
+/// The options of `aegis run --runtime python3 --memory 256M --cpus 0.5 --gpus 1 --env K=V --name N
+/// --restart on-failure --timeout 5m -- script.py args…`.
+public struct CLIRunOptions: Sendable, Equatable {
+    /// `--runtime`: a runtime name; nil = run `command` as given (runtime "command").
+    public var runtime: String?
+    /// `--cpus`: cores (`"0.5"` = 500 millicores) or millicores (`"500m"`).
+    public var cpus: String?
+    /// `--memory`: a memory quantity (`"256M"` = 256×10^6 bytes, `"256Mi"` = 256×2^20).
+    public var memory: String?
+    /// `--gpus`: whole GPUs.
+    public var gpus: Int?
+    /// `--env`: `KEY=VALUE` entries; a later entry for the same key wins.
+    public var env: [String]
+    /// `--name`: workload name; nil = derived from the program's file name (`agent.py` → `agent-py`).
+    public var name: String?
+    /// `--restart`: never, on-failure, always.
+    public var restart: String?
+    /// `--timeout`: a duration (`"300"`, `"5m"`, `"1h30m"`).
+    public var timeout: String?
+    /// Everything after `--`: the program (an uploaded file when `runtime` is given) and its arguments.
+    public var command: [String]
+
+    public init(runtime: String? = nil, cpus: String? = nil, memory: String? = nil, gpus: Int? = nil, env: [String] = [],
+                name: String? = nil, restart: String? = nil, timeout: String? = nil, command: [String]) {
+        self.runtime = runtime
+        self.cpus = cpus
+        self.memory = memory
+        self.gpus = gpus
+        self.env = env
+        self.name = name
+        self.restart = restart
+        self.timeout = timeout
+        self.command = command
+    }
+
+    /// Builds the spec from command-line options. See `spec(inputs:defaultTenant:maxInputBytes:)`.
+    public static func fromCommandLine(runtime: String?, cpus: String?, memory: String?, gpus: Int?, env: [String],
+                                       name: String?, restart: String?, timeout: String?, command: [String],
+                                       inputs: [String: [UInt8]], defaultTenant: String) throws -> WorkloadSpec {
+        try CLIRunOptions(runtime: runtime, cpus: cpus, memory: memory, gpus: gpus, env: env, name: name,
+                          restart: restart, timeout: timeout, command: command)
+            .spec(inputs: inputs, defaultTenant: defaultTenant)
+    }
+
+    /// The spec these options describe.
+    ///
+    /// argv: with no `runtime`, `command` as given (runtime "command"). With a runtime, when
+    /// `command[0]` is an uploaded file (after normalizing `./`), the runtime's interpreter runs it:
+    /// `--runtime python3 -- agent.py x` → `["python3", "agent.py", "x"]`; otherwise `command` runs
+    /// as given and the runtime only steers placement (`--runtime python3 -- python3 -c …`), except
+    /// that a program named like a script of a known language (`*.py`, `*.js`, …) that was not
+    /// uploaded is an error. All `inputs` are kept (the CLI uploads only what the command needs).
+    /// Network is `none`, the output directory `output`.
+    /// - Throws: `ManifestError` whose `path` is the flag (`--memory`, `--env`, `--`), `file` nil.
+    public func spec(inputs: [String: [UInt8]], defaultTenant: String,
+                     maxInputBytes: Int = ManifestLimits.defaultMaxInputBytes) throws -> WorkloadSpec {
+        guard let program = command.first, !program.isEmpty else {
+            throw ManifestError(path: "--", message: "nothing to run: give the program after -- (e.g. aegis run --runtime python3 -- agent.py)")
+        }
+        let files = try SpecChecks.normalizedInputs(inputs, path: "inputs")
+        try SpecChecks.checkTotalSize(files, max: maxInputBytes, path: "inputs")
+
+        var runtimeName = RuntimeCommands.command
+        var args = command
+        if let runtime {
+            try SpecChecks.checkRuntime(runtime, path: "--runtime")
+            runtimeName = runtime
+            if runtime != RuntimeCommands.command {
+                let local = try? SpecChecks.relativePath(program, path: "--")
+                if let local, files[local] != nil {
+                    args = RuntimeCommands.interpreter(for: runtime) + [local] + command.dropFirst()
+                } else if RuntimeCommands.runtime(forFile: program) != nil {
+                    throw ManifestError(path: "--", message: "\(Quantity.quoted(program)) looks like a script but was not uploaded; give a file in the current directory (or below it)")
+                }
+            }
+        }
+
+        let workloadName = name ?? Self.derivedName(program)
+        try SpecChecks.checkName(workloadName, path: "--name")
+
+        var resources = ResourceRequest()
+        if let cpus { resources.cpuMillis = try Quantity.cpuMillis(cpus, field: "--cpus") }
+        if let memory {
+            let bytes = try Quantity.memoryBytes(memory, field: "--memory")
+            try SpecChecks.checkMemoryMinimum(bytes, text: memory, path: "--memory")
+            resources.memoryBytes = bytes
+        }
+        if let gpus {
+            guard (0...1024).contains(gpus) else { throw ManifestError(path: "--gpus", message: "\(gpus) is out of range 0…1024") }
+            resources.gpus = gpus
+        }
+
+        var environment: [String: String] = [:]
+        for entry in env {
+            guard let eq = entry.firstIndex(of: "=") else {
+                throw ManifestError(path: "--env", message: "\(Quantity.quoted(entry)) is not KEY=VALUE")
+            }
+            let key = String(entry[..<eq])
+            try SpecChecks.checkEnvName(key, path: "--env")
+            environment[key] = String(entry[entry.index(after: eq)...])
+        }
+
+        var policy = RestartPolicy.never
+        if let restart {
+            guard let p = RestartPolicy(rawValue: restart) else {
+                throw ManifestError(path: "--restart", message: "\(Quantity.quoted(restart)) is not a restart policy (never, on-failure, always)")
+            }
+            policy = p
+        }
+        let timeoutSeconds = try timeout.map { try Quantity.durationSeconds($0, field: "--timeout") }
+        try SpecChecks.checkArgvEnv(args: args, env: environment, argsPath: "--", envPath: "--env")
+
+        return WorkloadSpec(tenant: defaultTenant, name: workloadName, runtime: runtimeName, args: args, env: environment,
+                            resources: resources, inputs: files, timeoutSeconds: timeoutSeconds, restart: policy)
+    }
+
+    /// A workload name from the program's last path component: lowercased, runs of other characters
+    /// turned into one `-`, trimmed to 63 characters (`"./My Agent.py"` → `"my-agent-py"`); `"run"`
+    /// when nothing usable is left.
+    public static func derivedName(_ program: String) -> String {
+        let base = program.split(separator: "/").last.map(String.init) ?? program
+        var out = ""
+        for c in base.lowercased().unicodeScalars {
+            if (c >= "a" && c <= "z") || (c >= "0" && c <= "9") {
+                out.unicodeScalars.append(c)
+            } else if !out.isEmpty && !out.hasSuffix("-") {
+                out += "-"
+            }
+        }
+        while out.hasSuffix("-") { out.removeLast() }
+        if out.count > 63 { out = String(out.prefix(63)); while out.hasSuffix("-") { out.removeLast() } }
+        return out.isEmpty ? "run" : out
+    }
+}

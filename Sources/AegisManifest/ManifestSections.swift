@@ -1,0 +1,157 @@
+// ManifestSections.swift — the nested manifest sections: env, resources, requires.
+
+import AegisProtocol
+
+extension ManifestParser {
+    static func readEnv(_ field: Field?) throws -> [String: String] {
+        guard let field else { return [:] }
+        var env: [String: String] = [:]
+        for (key, keyNode, value) in try field.pairs() {
+            try Field(keyNode, path: value.path).locate { try SpecChecks.checkEnvName(key, path: value.path) }
+            env[key] = value.isNull ? "" : try value.scalar("a string value (write nested data as a JSON string)")
+        }
+        return env
+    }
+
+    /// resources: {cpu, memory, pids, gpus}; also returns the gpus field for the requires.gpu check.
+    static func readResources(_ field: Field) throws -> (ResourceRequest, gpusField: Field?) {
+        let f = try field.mapping(allowed: ["cpu", "memory", "pids", "gpus"])
+        var r = ResourceRequest()
+        if let c = f["cpu"] {
+            let v = try c.scalar("a CPU quantity")
+            r.cpuMillis = try c.at { try Quantity.cpuMillis(v, field: c.path) }
+        }
+        if let m = f["memory"] {
+            let v = try m.scalar("a memory quantity")
+            let bytes = try m.at { try Quantity.memoryBytes(v, field: m.path) }
+            try m.locate { try SpecChecks.checkMemoryMinimum(bytes, text: v, path: m.path) }
+            r.memoryBytes = bytes
+        }
+        if let p = f["pids"] {
+            // PID_MAX_LIMIT (include/linux/threads.h) on 64-bit: 4194304; pids.max cannot usefully exceed it.
+            r.pids = Int64(try integer(p, in: 1...4_194_304, what: "a process count"))
+        }
+        if let g = f["gpus"] {
+            r.gpus = try integer(g, in: 0...1024, what: "a whole number of GPUs")
+        }
+        return (r, f["gpus"])
+    }
+
+    static func integer(_ field: Field, in range: ClosedRange<Int>, what: String) throws -> Int {
+        let v = try field.scalar(what)
+        guard !v.isEmpty, v.allSatisfy(Quantity.isDigit) || (v.first == "-" && v.dropFirst().allSatisfy(Quantity.isDigit)),
+              let n = Int(v) else {
+            throw field.error("\(Quantity.quoted(v)) is not \(what)")
+        }
+        guard range.contains(n) else { throw field.error("\(n) is out of range \(range.lowerBound)…\(range.upperBound)") }
+        return n
+    }
+
+    static func readRequires(_ field: Field) throws -> Requirements {
+        let f = try field.mapping(allowed: ["runtimes", "gpu", "labels"])
+        var req = Requirements()
+        if let rs = f["runtimes"] {
+            for item in try rs.items("a list of runtimes (e.g. [\"python3>=3.10\"] or [{name: python3, version: \">=3.10\"}])") {
+                let r: RuntimeRequirement
+                if case .mapping = item.node {
+                    let m = try item.mapping(allowed: ["name", "version"])
+                    let nf = try m.required("name")
+                    let name = try nf.scalar("a runtime name")
+                    guard RuntimeCommands.isValidName(name) else { throw nf.error("\(Quantity.quoted(name)) is not a runtime name") }
+                    var version: String?
+                    if let vf = m["version"] {
+                        let v = try vf.scalar("a version constraint")
+                        try vf.locate { try VersionConstraint.check(v, path: vf.path) }
+                        version = v
+                    }
+                    r = RuntimeRequirement(name: name, version: version)
+                } else {
+                    let text = try item.scalar("a runtime (\"python3>=3.10\") or {name:, version:}")
+                    r = try item.at { try VersionConstraint.shortForm(text, path: item.path) }
+                }
+                if req.runtimes.contains(where: { $0.name == r.name }) { throw item.error("runtime \(r.name) is listed twice") }
+                req.runtimes.append(r)
+            }
+        }
+        if let g = f["gpu"] {
+            let m = try g.mapping(allowed: ["vendor", "model", "count"])
+            var gpu = GPURequirement()
+            if let v = m["vendor"] {
+                let s = try v.scalar("a vendor name").lowercased()
+                guard !s.isEmpty, s.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" }) else {
+                    throw v.error("\(Quantity.quoted(s)) is not a GPU vendor (nvidia, amd, intel, …)")
+                }
+                gpu.vendor = s
+            }
+            if let md = m["model"] {
+                let s = try md.scalar("a model name")
+                guard !s.isEmpty, s.count <= 128 else { throw md.error("model must be 1-128 characters") }
+                gpu.model = s
+            }
+            if let c = m["count"] { gpu.count = try integer(c, in: 1...1024, what: "a whole number of GPUs") }
+            req.gpu = gpu
+        }
+        if let l = f["labels"] {
+            for (key, keyNode, value) in try l.pairs() {
+                let ok = (1...253).contains(key.utf8.count)
+                    && key.utf8.allSatisfy { RuntimeCommands.isLetter($0) || ($0 >= 0x30 && $0 <= 0x39) || "._/-".utf8.contains($0) }
+                guard ok else {
+                    throw Field(keyNode, path: value.path).error("\(Quantity.quoted(key)) is not a label name (letters, digits, '.', '_', '/', '-')")
+                }
+                let v = try value.scalar("a label value")
+                guard v.utf8.count <= 256 else { throw value.error("label value is longer than 256 bytes") }
+                req.labels[key] = v
+            }
+        }
+        return req
+    }
+}
+
+/// Runtime version constraints: one or more comma-separated clauses, each an optional operator
+/// (`>=`, `<=`, `>`, `<`, `=`, `==`, `!=`, `^` caret = same major, `~` tilde = same minor) and a
+/// dotted version whose parts are numbers, the last ones possibly `*` or `x` (`3.11.*`).
+enum VersionConstraint {
+    static func check(_ text: String, path: String) throws {
+        let clauses = text.split(separator: ",", omittingEmptySubsequences: false)
+        for raw in clauses {
+            var c = Quantity.trimmed(String(raw))
+            for op in [">=", "<=", "==", "!=", ">", "<", "=", "^", "~"] where c.hasPrefix(op) {
+                c = c.dropFirst(op.count)
+                break
+            }
+            c = Quantity.trimmed(String(c))
+            let parts = c.split(separator: ".", omittingEmptySubsequences: false)
+            var sawWildcard = false
+            let ok = !c.isEmpty && parts.count <= 4 && parts.allSatisfy { p in
+                if p == "*" || p == "x" { sawWildcard = true; return true }
+                return !sawWildcard && !p.isEmpty && p.count <= 9 && p.allSatisfy(Quantity.isDigit)
+            }
+            guard ok else {
+                throw ManifestError(path: path, message: "\(Quantity.quoted(text)) is not a version constraint (e.g. >=3.10, ^20, 3.11.*, >=3.9,<4)")
+            }
+        }
+    }
+
+    /// "python3>=3.10" → (python3, ">=3.10"); "node ^20" and "node@20" too; "ruby" → (ruby, nil).
+    static func shortForm(_ text: String, path: String) throws -> RuntimeRequirement {
+        let t = Quantity.trimmed(text)
+        let u = Array(t.unicodeScalars)
+        var end = 0
+        func isNameChar(_ s: Unicode.Scalar) -> Bool {
+            (s.isASCII && (RuntimeCommands.isLetter(UInt8(s.value)) || (s >= "0" && s <= "9"))) || s == "_" || s == "+" || s == "-"
+        }
+        while end < u.count, isNameChar(u[end]) || (u[end] == "." && end + 1 < u.count && u[end + 1].properties.isAlphabetic) {
+            end += 1
+        }
+        let name = String(String.UnicodeScalarView(u[..<end]))
+        var rest = Quantity.trimmed(String(String.UnicodeScalarView(u[end...])))
+        if rest.hasPrefix("@") { rest = rest.dropFirst() }
+        guard RuntimeCommands.isValidName(name) else {
+            throw ManifestError(path: path, message: "\(Quantity.quoted(text)) does not start with a runtime name (e.g. python3>=3.10)")
+        }
+        if rest.isEmpty { return RuntimeRequirement(name: name) }
+        let version = String(rest)
+        try check(version, path: path)
+        return RuntimeRequirement(name: name, version: version)
+    }
+}

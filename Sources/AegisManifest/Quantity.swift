@@ -1,0 +1,175 @@
+// Quantity.swift — CPU, memory and duration quantities as tenants write them.
+//
+// The CPU and memory forms follow Kubernetes' resource quantities (cores or `m` millicores; decimal
+// SI suffixes k M G T P E and binary suffixes Ki Mi Gi Ti Pi Ei). Durations use Go-style unit runs
+// ("1h30m"). Everything is exact integer arithmetic: no floating point touches a limit.
+
+/// Parsing of resource and time quantities. Every function throws `ManifestError` whose `path` is
+/// the `field` argument (defaults are the manifest fields), and rejects zero, negative, malformed
+/// and overflowing values.
+public enum Quantity {
+    /// CPU in millicores: `"500m"` → 500, `"0.5"` → 500, `"2"` → 2000, `"1.25"` → 1250.
+    /// The YAML number `2` arrives as its text `"2"`. Precision is one millicore: `"0.0005"` is an
+    /// error, not rounded (the sandbox enforces it as cpu.max quota = millis × 100 µs per 100 ms).
+    /// - Throws: `ManifestError` at `field`, e.g. `resources.cpu: "abc" is not a CPU quantity …`.
+    public static func cpuMillis(_ s: String, field: String = "resources.cpu") throws -> Int64 {
+        let text = trimmed(s)
+        let bad = ManifestError(path: field, message: "\(quoted(s)) is not a CPU quantity (use millicores like 500m, or cores like 0.5)")
+        let value: Int64
+        if text.hasSuffix("m") {
+            let digits = text.dropLast()
+            guard !digits.isEmpty, digits.allSatisfy(isDigit) else { throw bad }
+            guard let v = Int64(digits) else { throw ManifestError(path: field, message: "\(quoted(s)) is too large") }
+            value = v
+        } else {
+            guard let d = splitDecimal(text) else { throw bad }
+            guard let v = try scaled(d, by: 1000, field: field, original: s, roundUp: false) else {
+                throw ManifestError(path: field, message: "\(quoted(s)) is finer than one millicore (1m = 0.001 cores)")
+            }
+            value = v
+        }
+        guard value > 0 else { throw ManifestError(path: field, message: "\(quoted(s)) must be more than 0") }
+        return value
+    }
+
+    /// Memory in bytes. Plain numbers are bytes (`"1024"`); decimal suffixes k/K, M, G, T, P, E are
+    /// powers of 1000 (`"1G"` = 10^9); binary suffixes Ki, Mi, Gi, Ti, Pi, Ei are powers of 1024
+    /// (`"256Mi"` = 268435456). A trailing `B` is allowed (`"512MB"`, `"1GiB"`, `"100B"`). Fractions
+    /// are allowed with a suffix and round up to a whole byte (`"1.5Gi"` = 1610612736).
+    /// Lowercase `m`/`g` are refused: in Kubernetes `m` means milli, in Docker it means MiB.
+    /// - Throws: `ManifestError` at `field`.
+    public static func memoryBytes(_ s: String, field: String = "resources.memory") throws -> Int64 {
+        let text = trimmed(s)
+        let bad = ManifestError(path: field, message: "\(quoted(s)) is not a memory quantity (use bytes like 268435456, or a suffix: 256Mi, 1Gi, 512M, 1G, 64Ki)")
+        let numberEnd = text.firstIndex(where: { !(isDigit($0) || $0 == ".") }) ?? text.endIndex
+        let number = text[..<numberEnd]
+        var suffix = String(text[numberEnd...])
+        guard let d = splitDecimal(number) else { throw bad }
+        if suffix.count > 1 && suffix.hasSuffix("B") { suffix.removeLast() } else if suffix == "B" { suffix = "" }
+        if ["m", "g", "t", "mi", "gi", "mb", "gb", "mib", "gib"].contains(suffix) {
+            let n = String(number)
+            throw ManifestError(path: field, message: "\(quoted(s)) is ambiguous: write \(n)Mi or \(n)Gi (powers of 1024), or \(n)M or \(n)G (powers of 1000)")
+        }
+        guard let multiplier = memorySuffixes[suffix] else { throw bad }
+        guard let value = try scaled(d, by: multiplier, field: field, original: s, roundUp: true) else { throw bad }
+        guard value > 0 else { throw ManifestError(path: field, message: "\(quoted(s)) must be more than 0") }
+        return value
+    }
+
+    /// Duration in whole seconds: a plain number of seconds (`"300"`) or a run of number+unit pairs
+    /// with units d (86400 s), h, m, s in that order, each at most once (`"90s"`, `"5m"`, `"1h30m"`,
+    /// `"1d12h"`). Sub-second units (ms, us, ns) are refused: timeouts are enforced in seconds.
+    /// - Throws: `ManifestError` at `field`.
+    public static func durationSeconds(_ s: String, field: String = "timeout") throws -> Int {
+        let text = trimmed(s)
+        let bad = ManifestError(path: field, message: "\(quoted(s)) is not a duration (use seconds like 300, or units like 90s, 5m, 1h30m, 1d)")
+        guard !text.isEmpty else { throw bad }
+        var total = 0
+        if text.allSatisfy(isDigit) {
+            guard let v = Int(text) else { throw ManifestError(path: field, message: "\(quoted(s)) is too large") }
+            total = v
+        } else {
+            let units: [(Character, Int)] = [("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1)]
+            var nextUnit = 0
+            var rest = text[...]
+            while !rest.isEmpty {
+                let digitsEnd = rest.firstIndex(where: { !isDigit($0) }) ?? rest.endIndex
+                let digits = rest[..<digitsEnd]
+                rest = rest[digitsEnd...]
+                guard !digits.isEmpty, let unitChar = rest.first else { throw bad }
+                rest = rest.dropFirst()
+                if unitChar == "." { throw ManifestError(path: field, message: "\(quoted(s)): fractions are not supported, write 1m30s rather than 1.5m") }
+                if "uµn".contains(unitChar) || (unitChar == "m" && rest.first == "s") {
+                    throw ManifestError(path: field, message: "\(quoted(s)) is finer than one second; timeouts are whole seconds")
+                }
+                guard let u = units[nextUnit...].firstIndex(where: { $0.0 == unitChar }) else {
+                    if units.contains(where: { $0.0 == unitChar }) {
+                        throw ManifestError(path: field, message: "\(quoted(s)): units must come in the order d, h, m, s, each once")
+                    }
+                    throw bad
+                }
+                nextUnit = u + 1
+                guard let n = Int(digits) else { throw ManifestError(path: field, message: "\(quoted(s)) is too large") }
+                let (part, o1) = n.multipliedReportingOverflow(by: units[u].1)
+                let (sum, o2) = total.addingReportingOverflow(part)
+                guard !o1, !o2 else { throw ManifestError(path: field, message: "\(quoted(s)) is too large") }
+                total = sum
+            }
+        }
+        guard total > 0 else { throw ManifestError(path: field, message: "\(quoted(s)) must be more than 0") }
+        return total
+    }
+
+    // MARK: - Helpers
+
+    static let memorySuffixes: [String: Int64] = [
+        "": 1,
+        "k": 1_000, "K": 1_000, "M": 1_000_000, "G": 1_000_000_000, "T": 1_000_000_000_000,
+        "P": 1_000_000_000_000_000, "E": 1_000_000_000_000_000_000,
+        "Ki": 1 << 10, "Mi": 1 << 20, "Gi": 1 << 30, "Ti": 1 << 40, "Pi": 1 << 50, "Ei": 1 << 60,
+    ]
+
+    static func isDigit(_ c: Character) -> Bool { c >= "0" && c <= "9" }
+
+    static func trimmed(_ s: String) -> Substring {
+        var t = s[...]
+        while let f = t.first, f == " " || f == "\t" { t = t.dropFirst() }
+        while let l = t.last, l == " " || l == "\t" { t = t.dropLast() }
+        return t
+    }
+
+    static func quoted(_ s: String) -> String {
+        var out = "\""
+        for c in s.unicodeScalars.prefix(80) {
+            switch c {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\t": out += "\\t"
+            default: out += c.value < 0x20 ? "\\u{\(String(c.value, radix: 16))}" : String(c)
+            }
+        }
+        if s.unicodeScalars.count > 80 { out += "…" }
+        return out + "\""
+    }
+
+    /// "12.5" → ("12", "5"); "3" → ("3", ""); ".5" → ("", "5"). Nil unless digits with at most one dot.
+    static func splitDecimal(_ s: Substring) -> (whole: Substring, frac: Substring)? {
+        let parts = s.split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false)
+        guard !s.isEmpty, parts.count <= 2 else { return nil }
+        let whole = parts[0], frac = parts.count == 2 ? parts[1] : ""[...]
+        guard !(whole.isEmpty && frac.isEmpty), whole.allSatisfy(isDigit), frac.allSatisfy(isDigit) else { return nil }
+        if parts.count == 2 && frac.isEmpty { return nil }  // "5." is a typo, not a number
+        return (whole, frac)
+    }
+
+    /// whole.frac × multiplier, exactly. When the fraction leaves a remainder: rounds up if `roundUp`,
+    /// else returns nil. Throws "too large" on Int64 overflow.
+    static func scaled(_ d: (whole: Substring, frac: Substring), by multiplier: Int64, field: String,
+                       original: String, roundUp: Bool) throws -> Int64? {
+        let tooLarge = ManifestError(path: field, message: "\(quoted(original)) is too large")
+        var wholeValue: Int64 = 0
+        if !d.whole.isEmpty {
+            guard let v = Int64(d.whole) else { throw tooLarge }
+            wholeValue = v
+        }
+        let (w, o1) = wholeValue.multipliedReportingOverflow(by: multiplier)
+        guard !o1 else { throw tooLarge }
+        let frac = d.frac.reversed().drop(while: { $0 == "0" }).reversed()  // "500" → "5"
+        guard !frac.isEmpty else { return w }
+        guard frac.count <= 18, let f = UInt64(String(frac)) else {
+            if roundUp { throw ManifestError(path: field, message: "\(quoted(original)) has too many decimal places") }
+            return nil
+        }
+        var scale: UInt64 = 1
+        for _ in 0..<frac.count { scale *= 10 }
+        // f < scale, so f × multiplier / scale < multiplier: the quotient fits in 64 bits.
+        let product = f.multipliedFullWidth(by: UInt64(multiplier))
+        let (q, r) = scale.dividingFullWidth(product)
+        if r != 0 && !roundUp { return nil }
+        let fracPart = Int64(q) + (r != 0 ? 1 : 0)
+        let (sum, o2) = w.addingReportingOverflow(fracPart)
+        guard !o2 else { throw tooLarge }
+        return sum
+    }
+}

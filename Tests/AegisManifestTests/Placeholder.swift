@@ -1,2 +1,0 @@
-import XCTest
-final class AegisManifestTestsPlaceholder: XCTestCase { func testBuilds() {} }

@@ -1,0 +1,94 @@
+import AegisManifest
+import XCTest
+
+final class QuantityTests: XCTestCase {
+    func testCPU() throws {
+        let table: [(String, Int64)] = [
+            ("500m", 500), ("0.5", 500), ("2", 2000), ("1.25", 1250), (".5", 500), ("1500m", 1500),
+            ("0.001", 1), ("1m", 1), (" 3 ", 3000), ("0.500", 500), ("64", 64_000),
+        ]
+        for (text, millis) in table {
+            XCTAssertEqual(try Quantity.cpuMillis(text), millis, text)
+        }
+        let bad: [(String, String)] = [
+            ("abc", "is not a CPU quantity (use millicores like 500m, or cores like 0.5)"),
+            ("", "is not a CPU quantity"), ("-1", "is not a CPU quantity"), ("1.5m", "is not a CPU quantity"),
+            ("2 cores", "is not a CPU quantity"), ("5.", "is not a CPU quantity"), ("1e3", "is not a CPU quantity"),
+            ("0", "must be more than 0"), ("0m", "must be more than 0"),
+            ("0.0005", "finer than one millicore"), ("99999999999999999999", "too large"),
+            ("9223372036854775807", "too large"),
+        ]
+        for (text, fragment) in bad {
+            XCTAssertThrowsError(try Quantity.cpuMillis(text), text) {
+                let e = $0 as? ManifestError
+                XCTAssertEqual(e?.path, "resources.cpu")
+                XCTAssertTrue(e?.message.contains(fragment) ?? false, "\(text): \($0)")
+            }
+        }
+        XCTAssertEqual("\(error { try Quantity.cpuMillis("abc") })",
+                       "resources.cpu: \"abc\" is not a CPU quantity (use millicores like 500m, or cores like 0.5)")
+        XCTAssertEqual(error { try Quantity.cpuMillis("x", field: "--cpus") }.path, "--cpus")
+    }
+
+    func testMemory() throws {
+        let table: [(String, Int64)] = [
+            ("256Mi", 256 << 20), ("1Gi", 1 << 30), ("1G", 1_000_000_000), ("512M", 512_000_000), ("1024", 1024),
+            ("1.5Gi", 3 << 29), ("128k", 128_000), ("64Ki", 65_536), ("2K", 2000), ("1Ti", 1 << 40), ("1T", 1_000_000_000_000),
+            ("1Pi", 1 << 50), ("2Ei", 2 << 60), ("8E", 8_000_000_000_000_000_000), ("512MB", 512_000_000), ("1GiB", 1 << 30),
+            ("100B", 100), ("0.1Ki", 103), ("0.5", 1), ("268435456", 268_435_456), (" 1Mi", 1 << 20),
+        ]
+        for (text, bytes) in table {
+            XCTAssertEqual(try Quantity.memoryBytes(text), bytes, text)
+        }
+        let bad: [(String, String)] = [
+            ("12x", "is not a memory quantity"), ("Mi", "is not a memory quantity"), ("1.2.3Gi", "is not a memory quantity"),
+            ("-1Gi", "is not a memory quantity"), ("1 Gi", "is not a memory quantity"), ("1iB", "is not a memory quantity"),
+            ("256m", "ambiguous: write 256Mi or 256Gi"), ("1g", "ambiguous"), ("2gb", "ambiguous"),
+            ("0", "must be more than 0"), ("0Gi", "must be more than 0"),
+            ("8Ei", "too large"), ("9.3E", "too large"), ("99999999999999999999", "too large"),
+        ]
+        for (text, fragment) in bad {
+            XCTAssertThrowsError(try Quantity.memoryBytes(text), text) {
+                let e = $0 as? ManifestError
+                XCTAssertEqual(e?.path, "resources.memory")
+                XCTAssertTrue(e?.message.contains(fragment) ?? false, "\(text): \($0)")
+            }
+        }
+    }
+
+    func testDurations() throws {
+        let table: [(String, Int)] = [
+            ("300", 300), ("5m", 300), ("1h30m", 5400), ("90s", 90), ("1h", 3600), ("2d", 172_800), ("1d2h3m4s", 93_784),
+            ("1m30s", 90), ("100m", 6000), (" 45s ", 45),
+        ]
+        for (text, seconds) in table {
+            XCTAssertEqual(try Quantity.durationSeconds(text), seconds, text)
+        }
+        let bad: [(String, String)] = [
+            ("5 min", "is not a duration"), ("abc", "is not a duration"), ("", "is not a duration"), ("h", "is not a duration"),
+            ("5x", "is not a duration"), ("-5", "is not a duration"), ("1h30", "is not a duration"),
+            ("30m1h", "order d, h, m, s"), ("1m1m", "order d, h, m, s"), ("1.5h", "fractions are not supported"),
+            ("500ms", "finer than one second"), ("10us", "finer than one second"), ("0", "must be more than 0"),
+            ("0s", "must be more than 0"), ("99999999999999999999", "too large"), ("9999999999999999d", "too large"),
+        ]
+        for (text, fragment) in bad {
+            XCTAssertThrowsError(try Quantity.durationSeconds(text), text) {
+                let e = $0 as? ManifestError
+                XCTAssertEqual(e?.path, "timeout")
+                XCTAssertTrue(e?.message.contains(fragment) ?? false, "\(text): \($0)")
+            }
+        }
+    }
+
+    private func error(_ body: () throws -> Any) -> ManifestError {
+        do {
+            _ = try body()
+        } catch let e as ManifestError {
+            return e
+        } catch {
+            XCTFail("unexpected \(error)")
+        }
+        XCTFail("no error")
+        return ManifestError(path: "", message: "")
+    }
+}
