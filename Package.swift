@@ -92,6 +92,9 @@ let package = Package(
         .executableTarget(name: "aegis-supervisor", dependencies: ["CAegisShim"], path: "Sources/aegis-supervisor"),
         // Test helper run inside sandboxes: attempts denied syscalls and prints each errno.
         .executableTarget(name: "aegis-probe", path: "Sources/aegis-probe", cSettings: [.define("_GNU_SOURCE")]),
+        // Scheduler throughput and quality over 5,000 simulated nodes, decisions persisted in SQLite.
+        .executableTarget(name: "placement-bench", dependencies: ["AegisScheduler", "AegisProtocol", "AegisStore"],
+                          path: "Benchmarks/placement-bench", exclude: ["README.md"]),
         // In-process spawn benchmark (the worker daemon's path).
         .executableTarget(name: "aegis-bench", dependencies: ["AegisSandbox", "AegisOCI", "AegisSeccomp"], path: "Benchmarks/aegis-bench"),
 
