@@ -291,7 +291,7 @@ for q in quality {
         + " pending where exhaustive placed: \(q.sameStateSampledPendingExhaustivePlaced)")
 }
 print("")
-print("with persistence (group commit: ≤ \(opts.maxBatch) decisions or ≤ \(opts.maxDelayMs) ms, then one fdatasync):")
+print("with persistence (group commit: ≤ \(opts.maxBatch) decisions or ≤ \(opts.maxDelayMs) ms, then one SQLite WAL transaction):")
 let pw = [11, 17, 18, 9, 11, 10, 15, 8, 8]
 print(["mode", "placements/CPU-s", "placements/wall-s", "flushes", "mean batch", "flush ms", "durable p50 ms", "p99 ms",
        "max ms"].enumerated().map { pad($1, pw[$0]) }.joined())
@@ -300,7 +300,7 @@ for p in persistence {
            f(p.meanFlushMs, 2), f(p.durableP50Ms, 2), f(p.durableP99Ms, 2), f(p.durableMaxMs, 2)]
         .enumerated().map { pad($1, pw[$0]) }.joined())
 }
-print("(durable: decision made → its batch's fdatasync returned, wall clock)")
+print("(durable: decision made → its batch's transaction committed, wall clock)")
 let encoder = JSONEncoder()
 encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
 let json = String(decoding: try! encoder.encode(report), as: UTF8.self)
