@@ -108,6 +108,8 @@ let package = Package(
         .testTarget(name: "AegisSeccompTests", dependencies: ["AegisSeccomp", "AegisOCI", "CAegisShim"]),
         .testTarget(name: "AegisSandboxTests", dependencies: ["AegisSandbox", "AegisOCI", "CAegisShim"]),
         .testTarget(name: "RuntimeTests", dependencies: ["AegisOCI"]),
+        // A real `aegis up` node driven through the CLI and over HTTP.
+        .testTarget(name: "NodeE2ETests", dependencies: ["AegisProtocol"]),
         // Boots Debian's kernel under qemu (Tests/VM/vm-run) to prove cgroup v2 limits.
         .testTarget(name: "VMTests", dependencies: ["AegisSandbox", "AegisOCI"]),
     ]

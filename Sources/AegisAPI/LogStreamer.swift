@@ -32,16 +32,16 @@ struct LogStreamer: Sendable {
             var sent = false
             for s in [LogStream.stdout, .stderr] {
                 guard let path = try? await controller.logPath(id: id, stream: s, caller: caller) else { continue }
-                let lines = tails[s]!.readLines(path: path, flushPartial: ended || !follow)
-                if !lines.isEmpty {
-                    try await writer.write(ByteBuffer(string: Self.event(s.rawValue, lines)))
+                let chunk = tails[s]!.readChunk(path: path, flushPartial: ended || !follow)
+                if !chunk.isEmpty {
+                    try await writer.write(ByteBuffer(string: Self.event(s.rawValue, chunk)))
                     sent = true
                 }
             }
             if !follow { return }
             if ended, let workload {
                 let data = (try? JSONEncoder().encode(workload)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
-                try await writer.write(ByteBuffer(string: Self.event(LogStream.exit.rawValue, [data])))
+                try await writer.write(ByteBuffer(string: Self.event(LogStream.exit.rawValue, data)))
                 return
             }
             delayMs = sent ? 2 : min(delayMs * 2, 100)
@@ -49,22 +49,25 @@ struct LogStreamer: Sendable {
         }
     }
 
-    /// One SSE event: `event: NAME` then one `data:` line per line, then a blank line.
-    static func event(_ name: String, _ lines: [String]) -> String {
+    /// One SSE event carrying `text` exactly: `event: NAME`, the text split on "\n" into one
+    /// `data:` line per piece (a chunk ending in a newline ends with an empty `data:` line), then a
+    /// blank line (HTML Living Standard § Server-sent events).
+    static func event(_ name: String, _ text: String) -> String {
         var s = "event: \(name)\n"
-        for l in lines { s += "data: \(l)\n" }
+        for piece in text.split(separator: "\n", omittingEmptySubsequences: false) { s += "data: \(piece)\n" }
         return s + "\n"
     }
 }
 
-/// Reads a growing file from where the last read stopped; hands out whole lines.
+/// Reads a growing file from where the last read stopped; hands out text up to the last newline
+/// (the rest, a partial line, waits for more unless flushed).
 struct FileTail: Sendable {
     var offset: Int64 = 0
     var partial: [UInt8] = []
 
-    mutating func readLines(path: String, flushPartial: Bool) -> [String] {
+    mutating func readChunk(path: String, flushPartial: Bool) -> String {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return [] }
+        guard fd >= 0 else { return "" }
         defer { close(fd) }
         var st = stat()
         if fstat(fd, &st) == 0 && Int64(st.st_size) < offset { offset = 0; partial = [] }  // truncated (log cap)
@@ -76,17 +79,8 @@ struct FileTail: Sendable {
             data += buf[0..<n]
             offset += Int64(n)
         }
-        var lines: [String] = []
-        var start = 0
-        for (i, b) in data.enumerated() where b == 0x0A {
-            lines.append(String(decoding: data[start..<i], as: UTF8.self))
-            start = i + 1
-        }
-        partial = Array(data[start...])
-        if flushPartial && !partial.isEmpty {
-            lines.append(String(decoding: partial, as: UTF8.self))
-            partial = []
-        }
-        return lines
+        let end = flushPartial ? data.count : (data.lastIndex(of: 0x0A).map { $0 + 1 } ?? 0)
+        partial = Array(data[end...])
+        return String(decoding: data[..<end], as: UTF8.self)
     }
 }
