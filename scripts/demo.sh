@@ -1,29 +1,51 @@
 #!/usr/bin/env bash
-# The main job, from a fresh clone on Debian 12 as root: install what is needed, build, and run the
-# example agent (examples/hello-agent) isolated by aegis-runtime under AEGIS's default agent
-# profile. Prints the agent's output and its report.
+# The main job, from a fresh clone on Debian 12 as root: install what is needed, build, start a
+# hybrid node (`aegis up`, controller + worker in one process) in the background, and run the
+# example Python agent (examples/hello-agent) on it, isolated. The node stays up afterwards;
+# `aegis down` stops it.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
 scripts/install-deps.sh
-swift build -c release --product aegis-runtime
+swift build -c release --product aegis
 swift build -c release --product aegis-supervisor
+swift build -c release --product aegis-runtime
 bin=$(swift build -c release --show-bin-path)
+install -m 0755 "$bin/aegis" "$bin/aegis-supervisor" "$bin/aegis-runtime" /usr/local/bin/
 
-demo=$(mktemp -d /var/tmp/aegis-demo.XXXXXX)
-chmod 755 "$demo"
-trap 'rm -rf "$demo"' EXIT
-mkdir -p "$demo/work" "$demo/bundle"
-cp examples/hello-agent/agent.py examples/hello-agent/input.txt "$demo/work/"
-chown -R 65534:65534 "$demo/work"      # the agent runs as an unprivileged uid
+data=/var/lib/aegis
+log=/var/log/aegis-node.log
+if [ -f "$data/aegis.pid" ] && kill -0 "$(cat "$data/aegis.pid")" 2>/dev/null; then
+    echo "== node already running (pid $(cat "$data/aegis.pid"))"
+else
+    # Hosts whose cgroup2 hierarchy lacks the memory/cpu/pids controllers (hybrid cgroup hosts,
+    # some containers) can't enforce the example's limits: say so, and run it with them marked as
+    # not enforced rather than not at all.
+    flags=()
+    own=$(awk -F'::' '/^0::/{print $2}' /proc/self/cgroup)
+    mnt=$(awk '$9=="cgroup2"{print $5; exit}' /proc/self/mountinfo)
+    if ! grep -qw memory "$mnt$own/cgroup.controllers" 2>/dev/null || ! grep -qw pids "$mnt$own/cgroup.controllers" 2>/dev/null; then
+        echo "== this host's cgroup2 lacks the memory/pids controllers: starting the node with --allow-unenforced-limits"
+        flags+=(--allow-unenforced-limits)
+    fi
+    echo "== starting the node: aegis up ${flags[*]:-} (log: $log)"
+    nohup aegis up "${flags[@]}" >"$log" 2>&1 &
+    for _ in $(seq 1 100); do [ -S "$data/aegis.sock" ] && break; sleep 0.1; done
+    [ -S "$data/aegis.sock" ] || { echo "node did not start:"; cat "$log"; exit 1; }
+fi
 
-"$bin/aegis-runtime" spec --agent --bundle "$demo/bundle" --work "$demo/work" --uid 65534 -- \
-    python3 agent.py input.txt
-echo "== running examples/hello-agent isolated (pid/mount/uts/ipc/net/cgroup namespaces, seccomp, no capabilities)"
-"$bin/aegis-runtime" --root /run/aegis-demo run --bundle "$demo/bundle" --outcome "$demo/outcome.json" "hello-agent-$$"
-echo "== output/report.json"
-cat "$demo/work/output/report.json"
+echo "== aegis node ls"
+aegis node ls
+echo "== submitting examples/hello-agent/agent.yaml"
+cd examples/hello-agent
+id=$(aegis run --detach -f agent.yaml)
+echo "   workload $id"
+aegis logs -f "$id"
+echo "== aegis cp $id:report.json -"
+aegis cp "$id:report.json" -
 echo
-echo "== outcome"
-cat "$demo/outcome.json"
+echo "== aegis describe $id"
+aegis describe "$id"
 echo
+echo "The node keeps running (log: $log). Try: aegis run -- python3 -c 'print(42)'; aegis ps --all"
+echo "Stop it with: aegis down"
