@@ -1,0 +1,93 @@
+// ClusterCommands.swift — `aegis node ls|describe` and `aegis tenant create|ls` (admin).
+import AegisClient
+import AegisProtocol
+import ArgumentParser
+
+struct NodeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "node", abstract: "Nodes and their capabilities (admin).",
+        subcommands: [List.self, Show.self])
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "ls", abstract: "List nodes: role, state, free/total CPU, memory and GPUs, runtimes.")
+
+        @OptionGroup var connection: ConnectionOptions
+        @Option(name: [.short, .long], help: "table, json or yaml.") var output: OutputFormat = .table
+
+        func run() async throws {
+            try await runVerb {
+                let items = try await connection.client().nodes().sorted { $0.name < $1.name }
+                if try printStructured(NodeList(items: items), format: output) { return }
+                writeStdout(nodeTable(items))
+            }
+        }
+    }
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "describe",
+            abstract: "Show a node's capabilities: GPUs, runtimes, isolation features (cgroup controllers, unenforced limits), labels, warnings.")
+
+        @OptionGroup var connection: ConnectionOptions
+        @Option(name: [.short, .long], help: "text, json or yaml.") var output: OutputFormat = .table
+        @Argument(help: "Node name.") var name: String
+
+        func run() async throws {
+            try await runVerb {
+                let node = try await connection.client().node(name: name)
+                if try printStructured(node, format: output) { return }
+                writeStdout(describeNode(node))
+            }
+        }
+    }
+}
+
+struct TenantCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tenant", abstract: "Tenants and their quotas (admin).",
+        subcommands: [Create.self, List.self])
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Create a tenant; prints its API token (the only line on stdout; it is shown once).")
+
+        @OptionGroup var connection: ConnectionOptions
+        @Argument(help: "Tenant name.") var name: String
+        @Option(name: .customLong("max-cpu"), help: ArgumentHelp("CPU quota: 4, 0.5, 500m.", valueName: "cpus")) var maxCPU: String?
+        @Option(name: .customLong("max-memory"), help: ArgumentHelp("Memory quota: 8Gi, 512Mi, 2G (k/M/G = 1000ⁿ, Ki/Mi/Gi = 1024ⁿ).", valueName: "size"))
+        var maxMemory: String?
+        @Option(name: .customLong("max-gpus"), help: ArgumentHelp("GPU quota.", valueName: "n")) var maxGPUs: Int?
+        @Option(name: .customLong("max-agents"), help: ArgumentHelp("Running agents quota.", valueName: "n")) var maxAgents: Int?
+
+        func validate() throws {
+            if let g = maxGPUs, g < 0 { throw ValidationError("--max-gpus \(g): must be 0 or more") }
+            if let a = maxAgents, a < 0 { throw ValidationError("--max-agents \(a): must be 0 or more") }
+        }
+
+        func run() async throws {
+            try await runVerb {
+                let quota = Quota(cpuMillis: try maxCPU.map { try parseCPUMillis($0, flag: "--max-cpu") },
+                                  memoryBytes: try maxMemory.map { try parseMemoryBytes($0, flag: "--max-memory") },
+                                  gpus: maxGPUs, runningAgents: maxAgents)
+                let created = try await connection.client().createTenant(CreateTenantRequest(name: name, quota: quota))
+                writeStdout(created.token + "\n")
+            }
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "ls", abstract: "List tenants with their uid and quota.")
+
+        @OptionGroup var connection: ConnectionOptions
+        @Option(name: [.short, .long], help: "table, json or yaml.") var output: OutputFormat = .table
+
+        func run() async throws {
+            try await runVerb {
+                let items = try await connection.client().tenants().sorted { $0.name < $1.name }
+                if try printStructured(TenantList(items: items), format: output) { return }
+                writeStdout(tenantTable(items, nowMs: nowMs()))
+            }
+        }
+    }
+}

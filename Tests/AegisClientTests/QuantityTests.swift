@@ -1,0 +1,56 @@
+import AegisClient
+import XCTest
+
+final class QuantityTests: XCTestCase {
+    func testCPU() throws {
+        let cases: [(String, Int64)] = [("2", 2000), ("0.5", 500), (".25", 250), ("1.25", 1250), ("500m", 500), ("1m", 1),
+                                        (" 3 ", 3000), ("0.001", 1), ("16.", 16000)]
+        for (text, want) in cases { XCTAssertEqual(try parseCPUMillis(text), want, text) }
+        for bad in ["", "0", "0m", "-1", "1.0005", "abc", "m", "1.5m", "2 cpus", "1e3", ".", "1..2"] {
+            XCTAssertThrowsError(try parseCPUMillis(bad, flag: "--max-cpu"), bad) { e in
+                XCTAssertTrue(String(describing: e).hasPrefix("--max-cpu \"\(bad)\":"), String(describing: e))
+            }
+        }
+    }
+
+    func testMemory() throws {
+        let cases: [(String, Int64)] = [
+            ("1024", 1024), ("256M", 256_000_000), ("256Mi", 256 << 20), ("1Gi", 1 << 30), ("1.5Gi", 3 << 29),
+            ("8G", 8_000_000_000), ("2k", 2000), ("2K", 2000), ("4Ki", 4096), ("1Ti", 1 << 40), ("512MiB", 512 << 20),
+            ("512MB", 512_000_000), ("100B", 100), ("0.5Ki", 512),
+        ]
+        for (text, want) in cases { XCTAssertEqual(try parseMemoryBytes(text), want, text) }
+        for bad in ["", "0", "0Mi", "-1Gi", "1.5", "0.3Ki", "1X", "Gi", "1 Gi", "99999999999Pi", "1.2.3M"] {
+            XCTAssertThrowsError(try parseMemoryBytes(bad), bad)
+        }
+    }
+
+    func testFormatting() {
+        XCTAssertEqual(formatCPU(2000), "2")
+        XCTAssertEqual(formatCPU(1500), "1.5")
+        XCTAssertEqual(formatCPU(1250), "1.25")
+        XCTAssertEqual(formatCPU(250), "250m")
+        XCTAssertEqual(formatCPU(0), "0")
+        XCTAssertEqual(formatBytes(512), "512B")
+        XCTAssertEqual(formatBytes(256 << 20), "256Mi")
+        XCTAssertEqual(formatBytes(3 << 29), "1.5Gi")
+        XCTAssertEqual(formatBytes((1 << 30) - 1), "1023.9Mi") // truncated, never rounded up
+        XCTAssertEqual(formatAge(milliseconds: 59_999), "59s")
+        XCTAssertEqual(formatAge(milliseconds: 3 * 3_600_000 + 5), "3h")
+        XCTAssertEqual(formatAge(milliseconds: -5), "0s")
+        XCTAssertEqual(formatDuration(milliseconds: 850), "850ms")
+        XCTAssertEqual(formatDuration(milliseconds: 12_345), "12.3s")
+        XCTAssertEqual(formatDuration(milliseconds: 245_000), "4m05s")
+        XCTAssertEqual(formatDuration(milliseconds: (2 * 3600 + 3 * 60) * 1000), "2h03m")
+    }
+
+    /// What is printed parses back to what was printed (for exact values).
+    func testFormatParseRoundTrip() throws {
+        for millis: Int64 in [1, 250, 999, 1000, 1500, 1250, 64000] {
+            XCTAssertEqual(try parseCPUMillis(formatCPU(millis)), millis)
+        }
+        for bytes: Int64 in [1 << 10, 256 << 20, 3 << 29, 1 << 40] {
+            XCTAssertEqual(try parseMemoryBytes(formatBytes(bytes)), bytes)
+        }
+    }
+}
