@@ -141,7 +141,9 @@ public struct ConnectionSettings: Sendable, Equatable {
 /// Connects to a unix socket once and closes the connection. Returns 0 when the connect succeeded,
 /// else its errno (ECONNREFUSED: nobody listens; ENOENT: no such file; EAGAIN: backlog full).
 public func probeUnixSocket(_ path: String) -> Int32 {
-    let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+    // Non-blocking: a listener whose backlog is full (busy, or not accepting) answers EAGAIN at
+    // once instead of blocking the CLI; it is alive, so that counts as success.
+    let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
     guard fd >= 0 else { return errno }
     defer { close(fd) }
     var addr = sockaddr_un()
@@ -156,7 +158,7 @@ public func probeUnixSocket(_ path: String) -> Int32 {
         let rc = withUnsafePointer(to: &addr) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
         }
-        if rc == 0 { return 0 }
+        if rc == 0 || errno == EAGAIN || errno == EINPROGRESS { return 0 }
         if errno != EINTR { return errno }
     }
 }
