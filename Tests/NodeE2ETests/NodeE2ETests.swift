@@ -158,6 +158,28 @@ final class NodeE2ETests: XCTestCase {
         XCTAssertTrue(node.nodeLog().contains("re-adopted") || w.state == .succeeded)
     }
 
+    func testSandboxThatVanishedWhileDownIsReportedLost() throws {
+        let sub = try node.cli(["run", "--detach", "--", "sleep", "60"])
+        let id = sub.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let deadline = Date().addingTimeInterval(10)
+        while Date() < deadline, (try? JSONDecoder().decode(WorkloadDetail.self, from: node.http("GET", "/v1/workloads/\(id)", token: node.adminToken()).body).workload.state) != .running {
+            usleep(50_000)
+        }
+        node.stop()
+        // While the node is down the sandbox disappears without an outcome: processes killed, state gone.
+        let sandboxes = node.dataDir + "/sandboxes"
+        for d in try FileManager.default.contentsOfDirectory(atPath: sandboxes) where d.hasPrefix(id) {
+            let leaf = "/sys/fs/cgroup/unified/\(node.cgroupParent)/\(d)"
+            try "1".write(toFile: leaf + "/cgroup.kill", atomically: false, encoding: .utf8)
+            for _ in 0..<100 where rmdir(leaf) != 0 { usleep(20_000) }
+            usleep(200_000)
+            try FileManager.default.removeItem(atPath: sandboxes + "/" + d)
+        }
+        try node.start()
+        let w = try waitFinal(id, token: node.adminToken())
+        XCTAssertEqual(w.state, .lost, "a vanished sandbox is lost, never succeeded: \(w.state) \(w.reason ?? "")")
+    }
+
     func testDownStopsAgentsAndRecordsTheirState() throws {
         let sub = try node.cli(["run", "--detach", "--", "sleep", "60"])
         let id = sub.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
