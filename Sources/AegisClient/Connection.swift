@@ -138,8 +138,9 @@ public struct ConnectionSettings: Sendable, Equatable {
     }
 }
 
-/// Connects to a unix socket once and closes the connection. Returns 0 when the connect succeeded,
-/// else its errno (ECONNREFUSED: nobody listens; ENOENT: no such file; EAGAIN: backlog full).
+/// Connects to a unix socket once, without blocking, and closes the connection. Returns 0 when
+/// something listens (the connect succeeded, or failed with EAGAIN because the backlog is full —
+/// unix(7)), else the connect errno (ECONNREFUSED: nobody listens; ENOENT: no such file).
 public func probeUnixSocket(_ path: String) -> Int32 {
     // Non-blocking: a listener whose backlog is full (busy, or not accepting) answers EAGAIN at
     // once instead of blocking the CLI; it is alive, so that counts as success.

@@ -33,8 +33,10 @@ final class ConnectionTests: XCTestCase {
         }
         close(fd)
         unlink(sock)
-        fd = try bindUnixSocket(sock, listen: 4)
-        XCTAssertEqual(probeUnixSocket(sock), 0)
+        fd = try bindUnixSocket(sock, listen: 1)
+        // Nobody accepts, so the backlog fills up: the probe must neither block nor call that dead.
+        XCTAssertEqual((0..<8).map { _ in probeUnixSocket(sock) }, Array(repeating: 0, count: 8))
+        XCTAssertEqual(probeUnixSocket(dir.path + "/missing.sock"), ENOENT)
         // Socket present but no token file: the error names the file, errno and the alternatives.
         XCTAssertThrowsError(try ConnectionSettings.resolve(dataDir: dir.path, server: nil, token: nil, tenant: nil, environment: noEnv)) { e in
             XCTAssertTrue("\(e)".contains("\(dir.path)/admin.token") && "\(e)".contains("ENOENT (2)") && "\(e)".contains("--token"), "\(e)")

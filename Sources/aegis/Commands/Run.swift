@@ -56,7 +56,9 @@ struct Run: AsyncParsableCommand {
     @Flag(name: [.customShort("d"), .long], help: "Print the workload id and return instead of streaming.")
     var detach = false
 
-    @Argument(parsing: .captureForPassthrough, help: ArgumentHelp("The command and its arguments (after --).", valueName: "command"))
+    // Plain positional words, and after `--` everything (so `--help` stays help and a mistyped
+    // option is an error rather than part of the command).
+    @Argument(help: ArgumentHelp("The command and its arguments; put them after -- when any starts with '-'.", valueName: "command"))
     var command: [String] = []
 
     var commandWords: [String] { command.first == "--" ? Array(command.dropFirst()) : command }
