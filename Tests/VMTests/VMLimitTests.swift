@@ -64,6 +64,8 @@ enum LimitFixture {
             LimitRun(result: VMRunResult(status: -1, stdout: "", stderr: why, seconds: 0, resultFiles: [:]), files: [:], setupError: why)
         }
         guard let runtime = runtimeBinary() else { return failed("aegis-runtime not found next to the test bundle") }
+        let supervisor = URL(fileURLWithPath: runtime).deletingLastPathComponent().appendingPathComponent("aegis-supervisor").path
+        guard FileManager.default.isExecutableFile(atPath: supervisor) else { return failed("aegis-supervisor not found next to \(runtime)") }
         do {
             try fm.createDirectory(atPath: results, withIntermediateDirectories: true)
             try AgentProfile.prepareRootfs(at: base + "/rootfs")
@@ -86,14 +88,19 @@ enum LimitFixture {
             for name in ["probe", "caps"] {
                 try fm.copyItem(atPath: base + "/aegis-probe", toPath: base + "/work/\(name)/aegis-probe")
             }
-            try guestScript(runtime: runtime, base: base, marker: "bomb-\(getpid())")
+            // The binaries travel in the initramfs: the repository may live where the guest has its
+            // own tmpfs (a clone under /tmp), and programs read over 9p start slowly under TCG.
+            // Their Swift libraries come from /opt/swift through the binaries' RUNPATH.
+            try guestScript(runtime: "/run/aegis-bin/aegis-runtime", base: base, marker: "bomb-\(getpid())")
                 .write(toFile: base + "/checks.sh", atomically: true, encoding: .utf8)
             chmod(base + "/checks.sh", 0o755)
         } catch {
             return failed("test setup in \(base) failed: \(error)")
         }
         let launch = VMLaunch(work: URL(fileURLWithPath: base), tag: "limits",
-                              arguments: ["--timeout", "420", "--results", results, "--copy", base + "/checks.sh", "--", "/tmp/checks.sh"])
+                              arguments: ["--timeout", "420", "--results", results, "--copy", base + "/checks.sh",
+                                          "--copy", runtime + ":/run/aegis-bin/aegis-runtime",
+                                          "--copy", supervisor + ":/run/aegis-bin/aegis-supervisor", "--", "/tmp/checks.sh"])
         let result = launch.finish()
         var files: [String: String] = [:]
         for name in (try? fm.contentsOfDirectory(atPath: results)) ?? [] {
