@@ -56,6 +56,15 @@ public final class Worker: Sendable {
         try makeDirs(paths.workloads, 0o711)
         runtime = try SandboxRuntime(stateRoot: paths.sandboxes, cgroupParent: cgroupParent)
         try AgentProfile.prepareRootfs(at: paths.sandboxes + "/.agent-root")
+        // Log history stays under the cap while agents run, not only when they end.
+        Task { [weak self] in
+            while let self {
+                for sid in self.runtime.list() {
+                    if let (wid, _) = Self.parseSandboxID(sid) { self.capLogs(wid) }
+                }
+                try? await Task.sleep(for: .seconds(10))
+            }
+        }
     }
 
     public static func sandboxID(_ workloadID: String, _ generation: Int64) -> String { "\(workloadID).g\(generation)" }
