@@ -17,7 +17,11 @@ swift build -c release --product aegis-runtime >/dev/null
 bin=$(swift build -c release --show-bin-path)
 work=$(mktemp -d /dev/shm/aegis-node-bench.XXXXXX)
 data=$work/data
-cleanup() { [ -f "$data/aegis.pid" ] && "$bin/aegis" down --data-dir "$data" >/dev/null 2>&1 || true; rm -rf "$work"; }
+cleanup() {
+    [ -f "$data/aegis.pid" ] && "$bin/aegis" down --data-dir "$data" >/dev/null 2>&1 || true
+    rmdir "/sys/fs/cgroup/unified/aegis-node-bench-$$" "/sys/fs/cgroup/aegis-node-bench-$$" 2>/dev/null || true
+    rm -rf "$work"
+}
 trap cleanup EXIT
 mkdir -p "$data"
 "$bin/aegis" up --data-dir "$data" --api-port 0 --cgroup-parent "aegis-node-bench-$$" --log-level warning >"$work/node.log" 2>&1 &

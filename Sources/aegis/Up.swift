@@ -64,24 +64,26 @@ struct Up: AsyncParsableCommand {
 
 extension NodeRole: ExpressibleByArgument {}
 
-struct Down: ParsableCommand {
+struct Down: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Stop the local node: its agents are stopped first and their final states recorded.")
     @Option(help: "Data directory of the node (default as for `aegis up`).") var dataDir: String?
     @Flag(help: "Leave the agents running (they are re-adopted by the next `aegis up`).") var keepAgents = false
     @Option(help: "Seconds to wait for the node to exit.") var timeout: Int = 60
 
-    func run() throws {
+    func run() async throws { try await runVerb { try stop() } }
+
+    func stop() throws {
         let paths = AegisPaths(dataDir: dataDir ?? AegisPaths.defaultDataDir())
         guard let text = try? String(contentsOfFile: paths.pidFile, encoding: .utf8),
               let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)), kill(pid, 0) == 0 else {
-            throw ValidationError("no node running for \(paths.dataDir) (no live pid in \(paths.pidFile))")
+            throw NodeStartError("no node running for \(paths.dataDir) (no live pid in \(paths.pidFile))")
         }
         // SIGUSR2: drain (stop agents, record their states), then exit. SIGTERM: exit, agents keep running.
         kill(pid, keepAgents ? SIGTERM : SIGUSR2)
         let deadline = Date().addingTimeInterval(TimeInterval(timeout))
         while kill(pid, 0) == 0 {
-            if Date() > deadline { throw ValidationError("node \(pid) still running after \(timeout) s") }
+            if Date() > deadline { throw NodeStartError("node \(pid) still running after \(timeout) s") }
             usleep(50_000)
         }
         print("node \(pid) stopped" + (keepAgents ? "; agents keep running" : "; agents stopped"))
