@@ -35,13 +35,13 @@ public struct SandboxError: Error, CustomStringConvertible, Sendable, Equatable 
         return SandboxError(.step, text, step: step, errno: r.err)
     }
 
-    static func system(_ what: String, _ path: String? = nil, errno e: Int32 = Glibc.errno) -> SandboxError {
+    public static func system(_ what: String, _ path: String? = nil, errno e: Int32 = Glibc.errno) -> SandboxError {
         SandboxError(.system, "\(what)\(path.map { " \($0)" } ?? ""): \(errnoText(e))", errno: e)
     }
 }
 
 /// "ENOENT (2, No such file or directory)".
-func errnoText(_ e: Int32) -> String {
+public func errnoText(_ e: Int32) -> String {
     let name = String(cString: aegis_errno_name(e))
     let text = strerror(e).map { String(cString: $0) } ?? ""
     return "\(name) (\(e), \(text))"

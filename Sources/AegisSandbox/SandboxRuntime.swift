@@ -339,12 +339,17 @@ public final class SandboxRuntime: Sendable {
     }
 }
 
-/// mkdir -p.
-func makeDirectories(_ path: String, mode: mode_t = 0o711) throws {
+/// mkdir -p; directories it creates get `mode` (and `owner` as uid and gid, when given).
+/// - Throws: `SandboxError` naming the directory and errno.
+public func makeDirectories(_ path: String, mode: mode_t = 0o711, owner: UInt32? = nil) throws {
     var current = ""
     for part in path.split(separator: "/", omittingEmptySubsequences: true) {
         current += "/" + part
-        if mkdir(current, mode) != 0 && errno != EEXIST { throw SandboxError.system("mkdir", current) }
+        if mkdir(current, mode) == 0 {
+            if let owner { chown(current, owner, owner) }
+        } else if errno != EEXIST {
+            throw SandboxError.system("mkdir", current)
+        }
     }
 }
 

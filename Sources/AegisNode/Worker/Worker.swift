@@ -52,8 +52,8 @@ public final class Worker: Sendable {
         self.logCapBytes = logCapBytes
         self.stopGraceSeconds = stopGraceSeconds
         self.onEvent = onEvent
-        try makeDirs(paths.sandboxes, 0o711)
-        try makeDirs(paths.workloads, 0o711)
+        try makeDirectories(paths.sandboxes, mode: 0o711)
+        try makeDirectories(paths.workloads, mode: 0o711)
         runtime = try SandboxRuntime(stateRoot: paths.sandboxes, cgroupParent: cgroupParent)
         try AgentProfile.prepareRootfs(at: paths.sandboxes + "/.agent-root")
         // Log history stays under the cap while agents run, not only when they end.
@@ -95,21 +95,21 @@ public final class Worker: Sendable {
         let w = a.workload
         let dir = paths.workloadDir(w.id)
         let work = dir + "/work"
-        try makeDirs(dir, 0o711)
-        try makeDirs(work, 0o700)
+        try makeDirectories(dir, mode: 0o711)
+        try makeDirectories(work, mode: 0o700)
         for (path, bytes) in w.spec.inputs {
             let full = work + "/" + path
-            if let slash = full.lastIndex(of: "/") { try makeDirs(String(full[..<slash]), 0o700, owner: a.uid) }
+            if let slash = full.lastIndex(of: "/") { try makeDirectories(String(full[..<slash]), mode: 0o700, owner: a.uid) }
             try writeAll(full, bytes, mode: 0o644)
             chown(full, a.uid, a.uid)
         }
-        try makeDirs(work + "/" + w.spec.outputDir, 0o700, owner: a.uid)
+        try makeDirectories(work + "/" + w.spec.outputDir, mode: 0o700, owner: a.uid)
         chown(work, a.uid, a.uid)
 
         let out = open(dir + "/stdout.log", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o640)
         let err = open(dir + "/stderr.log", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o640)
         defer { if out >= 0 { close(out) }; if err >= 0 { close(err) } }
-        guard out >= 0, err >= 0 else { throw SandboxError(.system, "open logs in \(dir): errno \(errno)") }
+        guard out >= 0, err >= 0 else { throw SandboxError.system("open logs in", dir) }
 
         let spec = AgentProfile.spec(Self.request(a, workDir: work), rootfs: paths.sandboxes + "/.agent-root")
         let record = try runtime.create(id: id, spec: spec, bundle: dir,
@@ -144,7 +144,7 @@ public final class Worker: Sendable {
         var nodes = Set<String>()
         for g in a.gpus {
             nodes.formUnion(g.deviceNodes)
-            nodes.formUnion(GPUControlNodes.nodes(vendor: g.vendor))
+            nodes.formUnion(CapabilityDetector.controlNodes(vendor: g.vendor))
         }
         for n in nodes.sorted() where access(n, F_OK) == 0 {
             mounts.append(Mount(destination: n, type: "bind", source: n, options: ["bind", "nosuid"]))
@@ -277,7 +277,7 @@ public final class Worker: Sendable {
         guard lstat(full, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
             throw SandboxError(.notFound, "no output file \"\(path)\"")
         }
-        return try readAllBytes(full)
+        return try readBytes(full)
     }
 
     /// Keeps each log under `logCapBytes` by dropping the oldest half when it is exceeded.
@@ -285,58 +285,23 @@ public final class Worker: Sendable {
         for s in [LogStream.stdout, .stderr] {
             let p = logPath(workloadID: workloadID, stream: s)
             var st = stat()
-            guard stat(p, &st) == 0, Int(st.st_size) > logCapBytes, let bytes = try? readAllBytes(p) else { continue }
+            guard stat(p, &st) == 0, Int(st.st_size) > logCapBytes, let bytes = try? readBytes(p) else { continue }
             let keep = Array(bytes.suffix(logCapBytes / 2))
             try? writeAll(p, Array("[aegis: \(bytes.count - keep.count) earlier bytes dropped]\n".utf8) + keep, mode: 0o640)
         }
     }
 }
 
-/// Control device nodes a GPU vendor's user-space needs besides the per-GPU nodes.
-public enum GPUControlNodes {
-    public static func nodes(vendor: String) -> [String] {
-        switch vendor {
-        case "nvidia": return ["/dev/nvidiactl", "/dev/nvidia-uvm", "/dev/nvidia-uvm-tools", "/dev/nvidia-modeset"]
-        case "amd": return ["/dev/kfd"]
-        default: return []
-        }
-    }
-}
-
-func makeDirs(_ path: String, _ mode: mode_t, owner: UInt32? = nil) throws {
-    var current = ""
-    for part in path.split(separator: "/") {
-        current += "/" + part
-        if mkdir(current, mode) == 0 {
-            if let owner { chown(current, owner, owner) }
-        } else if errno != EEXIST {
-            throw SandboxError(.system, "mkdir \(current): errno \(errno)")
-        }
-    }
-}
-
+/// Writes a file in place (O_TRUNC, not a rename): a log file keeps its inode, so the agent's open
+/// O_APPEND descriptor goes on writing into it. O_NOFOLLOW: never through a symlink.
 func writeAll(_ path: String, _ bytes: [UInt8], mode: mode_t) throws {
     let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode)
-    guard fd >= 0 else { throw SandboxError(.system, "open \(path): errno \(errno)") }
+    guard fd >= 0 else { throw SandboxError.system("open", path) }
     defer { close(fd) }
     var off = 0
     while off < bytes.count {
         let n = bytes[off...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        if n < 0 { if errno == EINTR { continue }; throw SandboxError(.system, "write \(path): errno \(errno)") }
+        if n < 0 { if errno == EINTR { continue }; throw SandboxError.system("write", path) }
         off += n
-    }
-}
-
-func readAllBytes(_ path: String) throws -> [UInt8] {
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
-    guard fd >= 0 else { throw SandboxError(.system, "open \(path): errno \(errno)") }
-    defer { close(fd) }
-    var out: [UInt8] = []
-    var buf = [UInt8](repeating: 0, count: 65536)
-    while true {
-        let n = read(fd, &buf, buf.count)
-        if n < 0 { if errno == EINTR { continue }; throw SandboxError(.system, "read \(path): errno \(errno)") }
-        if n == 0 { return out }
-        out += buf[0..<n]
     }
 }

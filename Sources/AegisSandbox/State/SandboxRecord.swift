@@ -97,8 +97,8 @@ enum ProcFS {
 /// Reads a whole (small) file as UTF-8.
 func readFile(_ path: String) throws -> String { String(decoding: try readBytes(path), as: UTF8.self) }
 
-/// Reads a whole (small) file.
-func readBytes(_ path: String) throws -> [UInt8] {
+/// Reads a whole (small) file. Throws `SandboxError` naming the file and errno.
+public func readBytes(_ path: String) throws -> [UInt8] {
     let fd = open(path, O_RDONLY | O_CLOEXEC)
     guard fd >= 0 else { throw SandboxError.system("open", path) }
     defer { close(fd) }
