@@ -32,10 +32,19 @@ extension Controller {
     }
 
     /// One scheduling pass over the pending workloads, oldest first: quota, then placement.
+    /// Tenants and their active usage are read once per pass and updated as workloads are placed.
     public func schedule() async {
-        guard let pending = try? store.listWorkloads(states: [.pending]) else { return }
+        guard let pending = try? store.listWorkloads(states: [.pending]), !pending.isEmpty else { return }
+        let tenants = Dictionary(((try? store.listTenants()) ?? []).map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        var usage: [String: Allocation] = [:]
+        for a in (try? store.listWorkloads(states: [.scheduled, .running])) ?? [] { add(a, to: &usage) }
         for w in pending {
-            if let reason = quotaReason(w) {
+            guard let tenant = tenants[w.spec.tenant] else {
+                setPending(w, "tenant \(w.spec.tenant) does not exist")
+                continue
+            }
+            if let reason = quotaCheck(tenantUsage: usage[tenant.name] ?? Allocation(), quota: tenant.quota,
+                                       request: w.spec.resources, tenant: tenant.name, defaults: scheduler.config.defaults) {
                 setPending(w, reason)
                 continue
             }
@@ -43,6 +52,9 @@ extension Controller {
             case let .pending(reason):
                 setPending(w, reason)
             case let .placed(node, gpus, _):
+                var placed = w
+                placed.gpus = gpus
+                add(placed, to: &usage)
                 await dispatch(w, node: node, gpus: gpus)
             }
         }
@@ -56,19 +68,15 @@ extension Controller {
         }
     }
 
-    /// Tenant quota (Quota: cpu, memory, GPUs, running agents) against what its active workloads hold.
-    func quotaReason(_ w: Workload) -> String? {
-        guard let tenant = try? store.tenant(name: w.spec.tenant) else { return "tenant \(w.spec.tenant) does not exist" }
-        let active = (try? store.listWorkloads(tenant: tenant.name, states: [.scheduled, .running])) ?? []
-        var usage = Allocation()
-        for a in active {
-            usage.cpuMillis += a.spec.resources.cpuMillis ?? scheduler.config.defaults.cpuMillis
-            usage.memoryBytes += a.spec.resources.memoryBytes ?? scheduler.config.defaults.memoryBytes
-            usage.gpus += a.gpus
-            usage.agents += 1
-        }
-        return quotaCheck(tenantUsage: usage, quota: tenant.quota, request: w.spec.resources, tenant: tenant.name,
-                          defaults: scheduler.config.defaults)
+    /// What an active workload counts against its tenant's quota (cpu, memory, GPUs, one agent);
+    /// unset cpu/memory count as the scheduler's default reservation.
+    func add(_ w: Workload, to usage: inout [String: Allocation]) {
+        var u = usage[w.spec.tenant] ?? Allocation()
+        u.cpuMillis += w.spec.resources.cpuMillis ?? scheduler.config.defaults.cpuMillis
+        u.memoryBytes += w.spec.resources.memoryBytes ?? scheduler.config.defaults.memoryBytes
+        u.gpus += w.gpus
+        u.agents += 1
+        usage[w.spec.tenant] = u
     }
 
     func dispatch(_ w: Workload, node: String, gpus: [String]) async {
@@ -185,8 +193,7 @@ extension Controller {
         notify(u)
     }
 
-    /// Marks a node's workloads lost is not needed in a hybrid node: the worker re-adopts them.
-    /// Stops every agent (for `aegis down` / --drain-on-exit) — the worker does the stopping.
+    /// The workloads placed on `node` that have not ended (what `aegis down` waits for).
     public func activeWorkloads(node: String) -> [Workload] {
         (try? store.listWorkloads(states: [.scheduled, .running], node: node)) ?? []
     }
