@@ -24,6 +24,8 @@ struct LogStreamer: Sendable {
 
     private func stream(_ writer: inout any ResponseBodyWriter) async throws {
         var tails = [LogStream.stdout: FileTail(), LogStream.stderr: FileTail()]
+        // A log's location is fixed once the workload is placed: look it up until then, not on every poll.
+        var paths: [LogStream: String] = [:]
         var delayMs = 2
         while true {
             // Read the final state first: output written before the end is then surely on disk.
@@ -31,7 +33,8 @@ struct LogStreamer: Sendable {
             let ended = workload.map { $0.state.isFinal } ?? true
             var sent = false
             for s in [LogStream.stdout, .stderr] {
-                guard let path = try? await controller.logPath(id: id, stream: s, caller: caller) else { continue }
+                if paths[s] == nil, let p = try? await controller.logPath(id: id, stream: s, caller: caller) { paths[s] = p }
+                guard let path = paths[s] else { continue }
                 let chunk = tails[s]!.readChunk(path: path, flushPartial: ended || !follow)
                 if !chunk.isEmpty {
                     try await writer.write(ByteBuffer(string: Self.event(s.rawValue, chunk)))
