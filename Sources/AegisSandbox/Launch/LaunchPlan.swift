@@ -38,8 +38,6 @@ struct LaunchPlan {
         c.cgroup_fd = -1
         c.state_dir_fd = -1
         c.stdin_fd = -1; c.stdout_fd = -1; c.stderr_fd = -1
-        c.lease_file_fd = -1
-        c.cgroup_events_fd = -1
 
         // Namespaces (config-linux.md § Namespaces): each type becomes a CLONE_NEW* flag.
         var flags: UInt64 = 0

@@ -122,8 +122,8 @@ struct aegis_device {
 struct aegis_spawn_config {
     // --- clone ---
     uint64_t clone_flags;          // CLONE_NEW* flags
-    int cgroup_fd;                 // O_DIRECTORY fd of the sandbox's cgroup leaf, or -1
-    const char *cgroup_procs_path; // fallback when clone3/CLONE_INTO_CGROUP is unavailable, or NULL
+    int cgroup_fd;                 // O_DIRECTORY fd of the sandbox's cgroup leaf, or -1 (the clone
+                                   // fallback writes the pid to cgroup.procs through it)
     int force_clone_fallback;      // testing: skip clone3 and use clone + cgroup.procs
 
     // --- user namespace ---
@@ -171,8 +171,6 @@ struct aegis_spawn_config {
     int use_init;                  // 1: a tiny init is PID 1 and forks the process (AEGIS agents)
     const char *exec_fifo;         // non-NULL: block before execve until `start` opens this FIFO
     int state_dir_fd;              // directory fd where the supervisor writes outcome.json (-1: none)
-    int cgroup_events_fd;          // unused by C; reserved
-    int lease_file_fd;             // reserved for the dead man's switch (multi-node issue); -1
     const char *supervisor_path;   // aegis-supervisor executable; NULL: supervise in the forked copy
     int supervisor_exec_delay_ms;  // supervise in the forked copy for this long first; exec only if
                                    // the process is still running then (short jobs skip the exec)
