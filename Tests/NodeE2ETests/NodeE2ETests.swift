@@ -155,7 +155,9 @@ final class NodeE2ETests: XCTestCase {
         XCTAssertEqual(w.state, .succeeded, w.reason ?? "")
         let logs = try node.cli(["logs", id])
         XCTAssertEqual(logs.stdout, "survived\n")
-        XCTAssertTrue(node.nodeLog().contains("re-adopted") || w.state == .succeeded)
+        // Re-adopted, not run again: still its first placement, no restart.
+        XCTAssertEqual(w.generation, 1)
+        XCTAssertEqual(w.restarts, 0)
     }
 
     func testSandboxThatVanishedWhileDownIsReportedLost() throws {
