@@ -100,19 +100,13 @@ public actor Controller {
         guard total <= maxInputBytes else {
             throw .badRequest("files.inputs: \(total) bytes uploaded, more than the \(maxInputBytes)-byte cap", field: "files.inputs")
         }
-        var spec: WorkloadSpec
+        let spec: WorkloadSpec
         do {
             if let manifest = req.manifest {
                 spec = try ManifestParser.parse(manifest, file: req.manifestFile ?? "manifest", inputs: inputs,
                                                 defaultTenant: caller.tenant, maxInputBytes: maxInputBytes)
             } else if let run = req.run {
-                spec = try CLIRunOptions.fromCommandLine(
-                    runtime: run.runtime, cpus: run.cpus, memory: run.memory, gpus: run.gpus, env: run.env, name: run.name,
-                    restart: run.restart, timeout: run.timeout, command: run.command, inputs: inputs, defaultTenant: caller.tenant)
-                if let n = run.network {
-                    guard let mode = NetworkMode(rawValue: n) else { throw APIError.badRequest("network: unknown mode \"\(n)\" (none, loopback, host)", field: "network") }
-                    spec.network = mode
-                }
+                spec = try run.spec(inputs: inputs, defaultTenant: caller.tenant, maxInputBytes: maxInputBytes)
             } else {
                 throw APIError.badRequest("a submission needs a manifest or run flags")
             }

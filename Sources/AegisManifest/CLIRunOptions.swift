@@ -137,3 +137,21 @@ public struct CLIRunOptions: Sendable, Equatable {
         return out.isEmpty ? "run" : out
     }
 }
+
+extension RunFlags {
+    /// The spec the API's `run` submission describes: `CLIRunOptions` rules plus `--network`.
+    /// - Throws: `ManifestError` whose `path` is the flag (`--network`, `--memory`, …).
+    public func spec(inputs: [String: [UInt8]], defaultTenant: String,
+                     maxInputBytes: Int = ManifestLimits.defaultMaxInputBytes) throws -> WorkloadSpec {
+        var spec = try CLIRunOptions(runtime: runtime, cpus: cpus, memory: memory, gpus: gpus, env: env, name: name,
+                                     restart: restart, timeout: timeout, command: command)
+            .spec(inputs: inputs, defaultTenant: defaultTenant, maxInputBytes: maxInputBytes)
+        if let network {
+            guard let mode = NetworkMode(rawValue: network) else {
+                throw ManifestError(path: "--network", message: "unknown network mode \"\(network)\" (none, loopback, host)")
+            }
+            spec.network = mode
+        }
+        return spec
+    }
+}

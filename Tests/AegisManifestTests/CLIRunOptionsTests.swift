@@ -71,4 +71,14 @@ final class CLIRunOptionsTests: XCTestCase {
             XCTAssertTrue("\($0)".contains("inputs total 100 bytes in 1 file(s), over the limit of 99 bytes"), "\($0)")
         }
     }
+
+    func testRunFlagsNetworkIsValidatedWithTheFlagName() throws {
+        let host = try RunFlags(network: "host", command: ["true"]).spec(inputs: [:], defaultTenant: "t")
+        XCTAssertEqual(host.network, .host)
+        XCTAssertEqual(try RunFlags(command: ["true"]).spec(inputs: [:], defaultTenant: "t").network, NetworkMode.none)
+        XCTAssertThrowsError(try RunFlags(network: "internet", command: ["true"]).spec(inputs: [:], defaultTenant: "t")) { e in
+            XCTAssertEqual((e as? ManifestError)?.path, "--network")
+            XCTAssertTrue("\(e)".contains("internet"), "\(e)")
+        }
+    }
 }
