@@ -24,6 +24,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-certificates", from: "1.21.1"),
+        .package(url: "https://github.com/apple/swift-asn1", from: "1.7.4"),
     ],
     targets: [
         // Everything that runs between clone and execve, the sandbox's init and the per-sandbox
@@ -52,8 +54,15 @@ let package = Package(
         // Controller state in SQLite (GRDB, WAL, versioned migrations).
         .target(name: "AegisStore", dependencies: ["AegisProtocol", .product(name: "GRDB", package: "GRDB.swift"),
                                                    .product(name: "Crypto", package: "swift-crypto")]),
+        // Node networking for the egress mode: rtnetlink (bridge, veth, addresses, routes), held
+        // network namespaces, address allocation, nftables policy through libnftables (dlopen'ed).
+        .target(name: "AegisNet", dependencies: ["AegisProtocol"]),
+        // Cluster PKI: the cluster CA, node keys and CSRs, signing, join tokens that pin the CA.
+        .target(name: "AegisPKI", dependencies: [.product(name: "X509", package: "swift-certificates"),
+                                                 .product(name: "SwiftASN1", package: "swift-asn1"),
+                                                 .product(name: "Crypto", package: "swift-crypto")]),
         // The worker: capability detection, agents run through AegisSandbox, logs, re-adoption.
-        .target(name: "AegisNode", dependencies: ["AegisProtocol", "AegisSandbox", "AegisOCI",
+        .target(name: "AegisNode", dependencies: ["AegisProtocol", "AegisSandbox", "AegisOCI", "AegisNet",
                                                   .product(name: "Logging", package: "swift-log")]),
         // The controller: tenants, auth, quotas, scheduling loop, workload lifecycle.
         .target(name: "AegisControl", dependencies: ["AegisProtocol", "AegisStore", "AegisScheduler", "AegisManifest",
@@ -96,7 +105,7 @@ let package = Package(
         .executableTarget(name: "placement-bench", dependencies: ["AegisScheduler", "AegisProtocol", "AegisStore"],
                           path: "Benchmarks/placement-bench", exclude: ["README.md"]),
         // In-process spawn benchmark (the worker daemon's path).
-        .executableTarget(name: "aegis-bench", dependencies: ["AegisSandbox", "AegisOCI", "AegisSeccomp"], path: "Benchmarks/aegis-bench"),
+        .executableTarget(name: "aegis-bench", dependencies: ["AegisSandbox", "AegisOCI", "AegisSeccomp", "AegisNet"], path: "Benchmarks/aegis-bench"),
 
         .testTarget(name: "AegisOCITests", dependencies: ["AegisOCI"]),
         .testTarget(name: "AegisManifestTests", dependencies: ["AegisManifest", "AegisProtocol"]),
@@ -106,6 +115,8 @@ let package = Package(
         .testTarget(name: "AegisNodeTests", dependencies: ["AegisNode", "AegisProtocol", "AegisSandbox", "AegisOCI"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "AegisCgroupTests", dependencies: ["AegisCgroup"]),
+        .testTarget(name: "AegisNetTests", dependencies: ["AegisNet", "AegisProtocol"]),
+        .testTarget(name: "AegisPKITests", dependencies: ["AegisPKI"]),
         .testTarget(name: "AegisSeccompTests", dependencies: ["AegisSeccomp", "AegisOCI", "CAegisShim"]),
         .testTarget(name: "AegisSandboxTests", dependencies: ["AegisSandbox", "AegisOCI", "CAegisShim"]),
         .testTarget(name: "RuntimeTests", dependencies: ["AegisOCI"]),

@@ -41,7 +41,7 @@ public struct SubmitRequest: Codable, Sendable, Equatable {
 }
 
 /// `aegis run [--runtime R] [--cpus 0.5] [--memory 256M] [--gpus N] [--env K=V]… [--name N]
-/// [--restart P] [--timeout D] [--network MODE] -- COMMAND ARGS…`
+/// [--restart P] [--timeout D] [--network MODE] [--allow ENTRY]… [--reach LABEL]… -- COMMAND ARGS…`
 public struct RunFlags: Codable, Sendable, Equatable {
     public var runtime: String?
     public var cpus: String?
@@ -52,10 +52,15 @@ public struct RunFlags: Codable, Sendable, Equatable {
     public var restart: String?
     public var timeout: String?
     public var network: String?
+    /// `--allow`: egress allowlist entries (see `EgressAllowEntry`); network egress only.
+    public var allow: [String]?
+    /// `--reach`: reachability labels the node must advertise; network egress only.
+    public var reach: [String]?
     public var command: [String]
 
     public init(runtime: String? = nil, cpus: String? = nil, memory: String? = nil, gpus: Int? = nil, env: [String] = [],
-                name: String? = nil, restart: String? = nil, timeout: String? = nil, network: String? = nil, command: [String]) {
+                name: String? = nil, restart: String? = nil, timeout: String? = nil, network: String? = nil,
+                allow: [String]? = nil, reach: [String]? = nil, command: [String]) {
         self.runtime = runtime
         self.cpus = cpus
         self.memory = memory
@@ -65,6 +70,8 @@ public struct RunFlags: Codable, Sendable, Equatable {
         self.restart = restart
         self.timeout = timeout
         self.network = network
+        self.allow = allow
+        self.reach = reach
         self.command = command
     }
 }

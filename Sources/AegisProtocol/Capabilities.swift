@@ -77,9 +77,12 @@ public struct NodeCapabilities: Codable, Sendable, Equatable {
     public var labels: [String: String]
     /// Reasons detection was partial ("nvidia-smi: timed out after 5 s"); never fatal.
     public var warnings: [String]
+    /// Egress mode and reachability (nil: no egress, no reach labels).
+    public var network: NetworkCapability?
 
     public init(cpuMillis: Int64 = 0, memoryBytes: Int64 = 0, gpus: [GPUDevice] = [], runtimes: [RuntimeInfo] = [],
-                isolation: IsolationFeatures = IsolationFeatures(), labels: [String: String] = [:], warnings: [String] = []) {
+                isolation: IsolationFeatures = IsolationFeatures(), labels: [String: String] = [:], warnings: [String] = [],
+                network: NetworkCapability? = nil) {
         self.cpuMillis = cpuMillis
         self.memoryBytes = memoryBytes
         self.gpus = gpus
@@ -87,6 +90,7 @@ public struct NodeCapabilities: Codable, Sendable, Equatable {
         self.isolation = isolation
         self.labels = labels
         self.warnings = warnings
+        self.network = network
     }
 }
 
@@ -117,17 +121,20 @@ public struct NodeInfo: Codable, Sendable, Equatable {
     }
 }
 
-/// Reserved resources (cpu millicores, memory bytes, GPUs by PCI address, running agents).
+/// Reserved resources (cpu millicores, memory bytes, GPUs by PCI address, running agents, of which
+/// egress agents: each holds one address of the node's egress subnet).
 public struct Allocation: Codable, Sendable, Equatable {
     public var cpuMillis: Int64
     public var memoryBytes: Int64
     public var gpus: [String]
     public var agents: Int
+    public var egressAgents: Int?
 
-    public init(cpuMillis: Int64 = 0, memoryBytes: Int64 = 0, gpus: [String] = [], agents: Int = 0) {
+    public init(cpuMillis: Int64 = 0, memoryBytes: Int64 = 0, gpus: [String] = [], agents: Int = 0, egressAgents: Int? = nil) {
         self.cpuMillis = cpuMillis
         self.memoryBytes = memoryBytes
         self.gpus = gpus
         self.agents = agents
+        self.egressAgents = egressAgents
     }
 }

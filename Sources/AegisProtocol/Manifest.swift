@@ -14,6 +14,9 @@ public enum NetworkMode: String, Codable, Sendable, CaseIterable {
     case loopback
     /// The host's network namespace — admin only (exposes host loopback services, this API too).
     case host
+    /// Own network namespace with a veth on the node's bridge, source-NATed out through the host's
+    /// uplink; public destinations only, plus the manifest's `egress.allow` entries (nftables).
+    case egress
 }
 
 /// What the scheduler reserves and the sandbox enforces.
@@ -64,11 +67,15 @@ public struct Requirements: Codable, Sendable, Equatable {
     public var runtimes: [RuntimeRequirement]
     public var gpu: GPURequirement?
     public var labels: [String: String]
+    /// Reachability labels the node must advertise ("internet", "corp-vpn"); egress agents only.
+    public var reach: [String]?
 
-    public init(runtimes: [RuntimeRequirement] = [], gpu: GPURequirement? = nil, labels: [String: String] = [:]) {
+    public init(runtimes: [RuntimeRequirement] = [], gpu: GPURequirement? = nil, labels: [String: String] = [:],
+                reach: [String]? = nil) {
         self.runtimes = runtimes
         self.gpu = gpu
         self.labels = labels
+        self.reach = reach
     }
 }
 
@@ -84,6 +91,8 @@ public struct WorkloadSpec: Codable, Sendable, Equatable {
     public var resources: ResourceRequest
     public var requires: Requirements
     public var network: NetworkMode
+    /// Egress allowlist (network `egress` only); nil = public destinations only.
+    public var egress: EgressSpec?
     /// Input files placed in the working directory: relative path → content.
     public var inputs: [String: [UInt8]]
     /// Directory (relative to the working directory) whose files are kept as outputs.
@@ -94,8 +103,8 @@ public struct WorkloadSpec: Codable, Sendable, Equatable {
 
     public init(tenant: String, name: String, runtime: String, args: [String], env: [String: String] = [:],
                 resources: ResourceRequest = ResourceRequest(), requires: Requirements = Requirements(),
-                network: NetworkMode = .none, inputs: [String: [UInt8]] = [:], outputDir: String = "output",
-                timeoutSeconds: Int? = nil, restart: RestartPolicy = .never) {
+                network: NetworkMode = .none, egress: EgressSpec? = nil, inputs: [String: [UInt8]] = [:],
+                outputDir: String = "output", timeoutSeconds: Int? = nil, restart: RestartPolicy = .never) {
         self.tenant = tenant
         self.name = name
         self.runtime = runtime
@@ -104,6 +113,7 @@ public struct WorkloadSpec: Codable, Sendable, Equatable {
         self.resources = resources
         self.requires = requires
         self.network = network
+        self.egress = egress
         self.inputs = inputs
         self.outputDir = outputDir
         self.timeoutSeconds = timeoutSeconds
