@@ -33,7 +33,8 @@ struct DescribeWriter {
     }
 }
 
-/// `aegis describe ID`: identity, state and reason, node, times, restart/timeout/network,
+/// `aegis describe ID`: identity, state and reason, node, times, restart/timeout/network (with the
+/// egress allowlist in network mode egress),
 /// resources (each marked "not enforced" when the node could not enforce it), GPUs, requirements,
 /// env, inputs, outputs, events.
 public func describeWorkload(_ d: WorkloadDetail, nowMs: Int64) -> String {
@@ -59,6 +60,11 @@ public func describeWorkload(_ d: WorkloadDetail, nowMs: Int64) -> String {
     out.field("Restarts", "\(w.restarts) (policy \(s.restart.rawValue))")
     out.field("Timeout", s.timeoutSeconds.map { formatDuration(milliseconds: Int64($0) * 1000) } ?? "none")
     out.field("Network", s.network.rawValue)
+    if s.network == .egress {
+        let allow = s.egress?.allow ?? []
+        out.field("Egress allow", allow.isEmpty ? "none (public destinations only)" : "")
+        for entry in allow { out.raw("  " + entry) }
+    }
 
     let unenforced = Set(w.unenforcedLimits)
     func mark(_ name: String) -> String { unenforced.contains(name) ? "   (NOT ENFORCED)" : "" }
@@ -74,7 +80,8 @@ public func describeWorkload(_ d: WorkloadDetail, nowMs: Int64) -> String {
     }
 
     let q = s.requires
-    if !q.runtimes.isEmpty || q.gpu != nil || !q.labels.isEmpty {
+    let reach = q.reach ?? []
+    if !q.runtimes.isEmpty || q.gpu != nil || !q.labels.isEmpty || !reach.isEmpty {
         out.field("Requires", "")
         if !q.runtimes.isEmpty {
             out.field("Runtimes", q.runtimes.map { r in r.version.map { "\(r.name) \($0)" } ?? r.name }.joined(separator: ", "), indent: 2)
@@ -85,6 +92,7 @@ public func describeWorkload(_ d: WorkloadDetail, nowMs: Int64) -> String {
         if !q.labels.isEmpty {
             out.field("Labels", q.labels.keys.sorted().map { "\($0)=\(q.labels[$0]!)" }.joined(separator: ", "), indent: 2)
         }
+        if !reach.isEmpty { out.field("Reach", reach.joined(separator: ", "), indent: 2) }
     }
     if !s.env.isEmpty {
         out.field("Env", "")
@@ -107,7 +115,9 @@ public func describeWorkload(_ d: WorkloadDetail, nowMs: Int64) -> String {
 /// `aegis node describe NAME`: role and state, allocatable and allocated resources, each GPU
 /// (vendor, model, PCI address, index, UUID, memory, device nodes, allocated), runtimes with
 /// versions and paths, isolation features (cgroup controllers and which limits they make
-/// enforceable, seccomp, user namespaces, kernel, allowUnenforcedLimits), labels, warnings.
+/// enforceable, seccomp, user namespaces, kernel, allowUnenforcedLimits), network (egress yes/no
+/// with the reason it is unavailable, the egress subnet, egress addresses used/total, reach
+/// labels), labels, warnings.
 public func describeNode(_ n: NodeInfo) -> String {
     let c = n.capabilities
     var out = DescribeWriter()
@@ -152,6 +162,21 @@ public func describeNode(_ n: NodeInfo) -> String {
               : "refused (a limit the node cannot enforce fails the placement)", indent: 2)
     out.field("seccomp", iso.seccomp ? "yes" : "no", indent: 2)
     out.field("User namespaces", iso.userNamespaces ? "yes" : "no", indent: 2)
+
+    let net = c.network ?? NetworkCapability()
+    out.field("Network", "")
+    if net.egress {
+        out.field("Egress", "yes", indent: 2)
+    } else {
+        let problem = net.egressProblem.flatMap { $0.isEmpty ? nil : $0 }
+        out.field("Egress", "no" + (problem.map { " (\($0))" } ?? (c.network == nil ? " (not reported by this node)" : "")), indent: 2)
+    }
+    if let subnet = net.subnet { out.field("Subnet", subnet, indent: 2) }
+    if net.egress || (n.allocated.egressAgents ?? 0) > 0 {
+        let used = n.allocated.egressAgents ?? 0
+        out.field("Egress addresses", "\(used) used of \(net.egressSlots)", indent: 2)
+    }
+    out.field("Reach", net.reach.isEmpty ? "none" : net.reach.sorted().joined(separator: ", "), indent: 2)
 
     out.field("Labels", c.labels.isEmpty ? "none" : "")
     for k in c.labels.keys.sorted() { out.field(k, c.labels[k]!, indent: 2) }

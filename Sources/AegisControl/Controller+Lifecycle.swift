@@ -7,7 +7,8 @@ import Logging
 
 extension Controller {
     /// Registers (or re-registers after a restart) a node and its worker link, rebuilds its
-    /// allocation from the workloads placed there, and lets the worker reconcile them.
+    /// allocation from the workloads placed there (cpu, memory, GPUs, and one egress address per
+    /// egress agent), and lets the worker reconcile them.
     public func register(node info: NodeInfo, link: any WorkerLink) async throws {
         var info = info
         let stored = try store.upsertNode(info)
@@ -17,10 +18,9 @@ extension Controller {
         scheduler.upsert(NodeState(info))
         let sizing = Scheduler(config: scheduler.config)
         for w in active where scheduler.reservation(for: w.id) == nil {
-            let r = sizing.reservation(for: PlacementRequest(workloadID: w.id, spec: w.spec, tenant: w.spec.tenant))
+            let req = PlacementRequest(workloadID: w.id, spec: w.spec, tenant: w.spec.tenant)
             do {
-                try scheduler.restore(workload: w.id, reservation: Reservation(node: info.name, cpuMillis: r.cpuMillis,
-                                                                               memoryBytes: r.memoryBytes, gpus: w.gpus))
+                try scheduler.restore(workload: w.id, reservation: sizing.reservation(for: req, node: info.name, gpus: w.gpus))
             } catch {
                 logger.error("cannot restore a reservation", metadata: ["workload": "\(w.id)", "error": "\(error)"])
             }
@@ -68,14 +68,16 @@ extension Controller {
         }
     }
 
-    /// What an active workload counts against its tenant's quota (cpu, memory, GPUs, one agent);
-    /// unset cpu/memory count as the scheduler's default reservation.
+    /// What an active workload counts against its tenant's quota (cpu, memory, GPUs, one agent, and
+    /// one egress agent in network mode egress); unset cpu/memory count as the scheduler's default
+    /// reservation.
     func add(_ w: Workload, to usage: inout [String: Allocation]) {
         var u = usage[w.spec.tenant] ?? Allocation()
         u.cpuMillis += w.spec.resources.cpuMillis ?? scheduler.config.defaults.cpuMillis
         u.memoryBytes += w.spec.resources.memoryBytes ?? scheduler.config.defaults.memoryBytes
         u.gpus += w.gpus
         u.agents += 1
+        if w.spec.network == .egress { u.egressAgents = (u.egressAgents ?? 0) + 1 }
         usage[w.spec.tenant] = u
     }
 

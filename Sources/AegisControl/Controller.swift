@@ -120,6 +120,8 @@ public actor Controller {
         guard spec.tenant == caller.tenant else {
             throw .forbidden("manifest tenant \"\(spec.tenant)\" does not match the caller's tenant \"\(caller.tenant)\"")
         }
+        // network egress is a tenant's to choose: its policy (public destinations plus the manifest's
+        // allowlist, never loopback, link-local or the node itself) is enforced on the node.
         if spec.network == .host && !caller.isAdmin {
             throw .forbidden("network: host is admin-only (it exposes the host's loopback services)")
         }
@@ -226,6 +228,7 @@ public actor Controller {
         return withAllocation(n)
     }
 
+    /// The node with what the scheduler holds on it: cpu, memory, GPUs, agents, egress agents.
     func withAllocation(_ n: NodeInfo) -> NodeInfo {
         var n = n
         if let state = scheduler.node(n.name) { n.allocated = state.allocated }

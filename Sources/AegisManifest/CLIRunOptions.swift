@@ -4,7 +4,7 @@
 import AegisProtocol
 
 /// The options of `aegis run --runtime python3 --memory 256M --cpus 0.5 --gpus 1 --env K=V --name N
-/// --restart on-failure --timeout 5m -- script.py args…`.
+/// --restart on-failure --timeout 5m --network egress --allow ENTRY --reach LABEL -- script.py args…`.
 public struct CLIRunOptions: Sendable, Equatable {
     /// `--runtime`: a runtime name; nil = run `command` as given (runtime "command").
     public var runtime: String?
@@ -22,11 +22,18 @@ public struct CLIRunOptions: Sendable, Equatable {
     public var restart: String?
     /// `--timeout`: a duration (`"300"`, `"5m"`, `"1h30m"`).
     public var timeout: String?
+    /// `--network`: none, loopback, host, egress; nil = none.
+    public var network: String?
+    /// `--allow`: egress allowlist entries `DEST[:PORT[-PORT]][/tcp|/udp]` (network egress only).
+    public var allow: [String]
+    /// `--reach`: reachability labels the node must advertise (network egress only).
+    public var reach: [String]
     /// Everything after `--`: the program (an uploaded file when `runtime` is given) and its arguments.
     public var command: [String]
 
     public init(runtime: String? = nil, cpus: String? = nil, memory: String? = nil, gpus: Int? = nil, env: [String] = [],
-                name: String? = nil, restart: String? = nil, timeout: String? = nil, command: [String]) {
+                name: String? = nil, restart: String? = nil, timeout: String? = nil, network: String? = nil,
+                allow: [String] = [], reach: [String] = [], command: [String]) {
         self.runtime = runtime
         self.cpus = cpus
         self.memory = memory
@@ -35,6 +42,9 @@ public struct CLIRunOptions: Sendable, Equatable {
         self.name = name
         self.restart = restart
         self.timeout = timeout
+        self.network = network
+        self.allow = allow
+        self.reach = reach
         self.command = command
     }
 
@@ -55,8 +65,10 @@ public struct CLIRunOptions: Sendable, Equatable {
     /// as given and the runtime only steers placement (`--runtime python3 -- python3 -c …`), except
     /// that a program named like a script of a known language (`*.py`, `*.js`, …) that was not
     /// uploaded is an error. All `inputs` are kept (the CLI uploads only what the command needs).
-    /// Network is `none`, the output directory `output`.
-    /// - Throws: `ManifestError` whose `path` is the flag (`--memory`, `--env`, `--`), `file` nil.
+    /// Network is `network` (default `none`); `allow` becomes `egress.allow` and `reach`
+    /// `requires.reach`, both only with network egress. The output directory is `output`.
+    /// - Throws: `ManifestError` whose `path` is the flag (`--memory`, `--env`, `--network`,
+    ///   `--allow`, `--reach`, `--`), `file` nil.
     public func spec(inputs: [String: [UInt8]], defaultTenant: String,
                      maxInputBytes: Int = ManifestLimits.defaultMaxInputBytes) throws -> WorkloadSpec {
         guard let program = command.first, !program.isEmpty else {
@@ -115,8 +127,39 @@ public struct CLIRunOptions: Sendable, Equatable {
         let timeoutSeconds = try timeout.map { try Quantity.durationSeconds($0, field: "--timeout") }
         try SpecChecks.checkArgvEnv(args: args, env: environment, argsPath: "--", envPath: "--env")
 
+        var mode = NetworkMode.none
+        if let network {
+            guard let m = NetworkMode(rawValue: network) else {
+                throw ManifestError(path: "--network", message: "unknown network mode \(Quantity.quoted(network)) (\(NetworkMode.allCases.map(\.rawValue).joined(separator: ", ")))")
+            }
+            mode = m
+        }
+        var egress: EgressSpec?
+        if !allow.isEmpty {
+            guard mode == .egress else { throw ManifestError(path: "--allow", message: SpecChecks.egressOnly(network: mode, setting: "--network")) }
+            guard allow.count <= ManifestLimits.maxEgressAllowEntries else {
+                throw ManifestError(path: "--allow", message: "\(allow.count) entries, over the limit of \(ManifestLimits.maxEgressAllowEntries)")
+            }
+            for entry in allow { try SpecChecks.allowEntry(entry, path: "--allow") }
+            egress = EgressSpec(allow: allow)
+        }
+        var requires = Requirements()
+        if !reach.isEmpty {
+            guard mode == .egress else { throw ManifestError(path: "--reach", message: SpecChecks.egressOnly(network: mode, setting: "--network")) }
+            guard reach.count <= ManifestLimits.maxReachLabels else {
+                throw ManifestError(path: "--reach", message: "\(reach.count) reach labels, over the limit of \(ManifestLimits.maxReachLabels)")
+            }
+            var labels: [String] = []
+            for label in reach {
+                try SpecChecks.reachLabel(label, path: "--reach")
+                if !labels.contains(label) { labels.append(label) }
+            }
+            requires.reach = labels
+        }
+
         return WorkloadSpec(tenant: defaultTenant, name: workloadName, runtime: runtimeName, args: args, env: environment,
-                            resources: resources, inputs: files, timeoutSeconds: timeoutSeconds, restart: policy)
+                            resources: resources, requires: requires, network: mode, egress: egress, inputs: files,
+                            timeoutSeconds: timeoutSeconds, restart: policy)
     }
 
     /// A workload name from the program's last path component: lowercased, runs of other characters
@@ -139,19 +182,15 @@ public struct CLIRunOptions: Sendable, Equatable {
 }
 
 extension RunFlags {
-    /// The spec the API's `run` submission describes: `CLIRunOptions` rules plus `--network`.
-    /// - Throws: `ManifestError` whose `path` is the flag (`--network`, `--memory`, …).
+    /// The spec the API's `run` submission describes, by the `CLIRunOptions` rules (network, allow and
+    /// reach included).
+    /// - Throws: `ManifestError` whose `path` is the flag (`--network`, `--allow`, `--reach`,
+    ///   `--memory`, …).
     public func spec(inputs: [String: [UInt8]], defaultTenant: String,
                      maxInputBytes: Int = ManifestLimits.defaultMaxInputBytes) throws -> WorkloadSpec {
-        var spec = try CLIRunOptions(runtime: runtime, cpus: cpus, memory: memory, gpus: gpus, env: env, name: name,
-                                     restart: restart, timeout: timeout, command: command)
+        try CLIRunOptions(runtime: runtime, cpus: cpus, memory: memory, gpus: gpus, env: env, name: name,
+                          restart: restart, timeout: timeout, network: network, allow: allow ?? [], reach: reach ?? [],
+                          command: command)
             .spec(inputs: inputs, defaultTenant: defaultTenant, maxInputBytes: maxInputBytes)
-        if let network {
-            guard let mode = NetworkMode(rawValue: network) else {
-                throw ManifestError(path: "--network", message: "unknown network mode \"\(network)\" (none, loopback, host)")
-            }
-            spec.network = mode
-        }
-        return spec
     }
 }

@@ -28,7 +28,12 @@
 ///   runtimes: [{name: python3, version: ">=3.10"}]   # or the short form ["python3>=3.10"]
 ///   gpu: {vendor: nvidia, model: A100, count: 1}    # count defaults to 1
 ///   labels: {zone: lab-2}
+///   reach: [corp-vpn]          # reachability labels the node must advertise (network egress only)
 /// network: none                # none (own loopback only; default) | loopback (same) | host (admins only)
+///                              # | egress (own namespace routed out through the node: public
+///                              #   destinations, plus egress.allow)
+/// egress:                      # network egress only
+///   allow: ["10.20.0.0/16:443/tcp", "api.example.com:443"]   # DEST[:PORT[-PORT]][/tcp|/udp]
 /// files:
 ///   inputs: [input.txt, data/]  # files (or directories) the CLI uploads, relative to the manifest
 ///   output: output             # directory kept after the agent ends (default "output")
@@ -75,6 +80,13 @@
 /// - Lowercase `m`/`g` memory suffixes are refused as ambiguous (`m` is milli in Kubernetes, MiB in
 ///   Docker): write `256Mi` or `256M`.
 /// - Mapping keys are plain names; lists, mappings and aliases as keys are refused.
+/// - `network: egress` gives the agent its own network namespace with a route out through the node
+///   (only nodes that advertise egress take it, and each holds one address of the node's egress
+///   subnet). It reaches public destinations only; `egress.allow` entries open more:
+///   `DEST[:PORT[-PORT]][/tcp|/udp]`, DEST an IPv4 address, a CIDR with zero host bits or a host name
+///   (resolved when the agent starts). Loopback, link-local (cloud metadata), multicast and reserved
+///   ranges can never be allowed. At most 256 entries. `egress` and `requires.reach` (1-16 labels of
+///   `[a-z0-9.-]`) are errors with any other network mode.
 ///
 /// Errors name the file, line, column and field: `agent.yaml:12:11: resources.memory: "12x" is not a
 /// memory quantity (use bytes like 268435456, or a suffix: 256Mi, 1Gi, 512M, 1G, 64Ki)`.
@@ -82,10 +94,11 @@
 /// ### `aegis run`
 ///
 /// `aegis run --runtime python3 --memory 256Mi --cpus 0.5 --gpus 1 --env K=V --name N --restart
-/// on-failure --timeout 5m -- agent.py input.txt` builds the same spec (`CLIRunOptions`): with
+/// on-failure --timeout 5m --network egress --allow api.example.com:443 --reach internet -- agent.py
+/// input.txt` builds the same spec (`CLIRunOptions`): with
 /// `--runtime`, an uploaded program is run by the runtime's interpreter; without it the command runs
 /// as given. The name defaults to the program's file name (`agent.py` → `agent-py`).
 public enum ManifestParser {
     static let topLevelFields = ["tenant", "name", "runtime", "command", "args", "script", "file", "env",
-                                 "resources", "requires", "network", "files", "timeout", "restart"]
+                                 "resources", "requires", "network", "egress", "files", "timeout", "restart"]
 }

@@ -158,7 +158,9 @@ extension ManifestParser {
         var resources = ResourceRequest()
         var gpusField: Field?
         if let rf = f["resources"] { (resources, gpusField) = try readResources(rf) }
-        let requires = try f["requires"].map(readRequires) ?? Requirements()
+        var requires = Requirements()
+        var reachField: Field?
+        if let rq = f["requires"] { (requires, reachField) = try readRequires(rq) }
         if let gpu = requires.gpu {
             if let resField = gpusField, resources.gpus != gpu.count {
                 throw resField.error("\(resources.gpus) differs from requires.gpu.count \(gpu.count); give one of them, or the same number")
@@ -169,8 +171,18 @@ extension ManifestParser {
         var network = NetworkMode.none
         if let n = f["network"] {
             let v = try n.scalar("a network mode")
-            guard let mode = NetworkMode(rawValue: v) else { throw n.error("\(Quantity.quoted(v)) is not a network mode (none, loopback, host)") }
+            guard let mode = NetworkMode(rawValue: v) else {
+                throw n.error("\(Quantity.quoted(v)) is not a network mode (\(NetworkMode.allCases.map(\.rawValue).joined(separator: ", ")))")
+            }
             network = mode
+        }
+        var egress: EgressSpec?
+        if let e = f["egress"] {
+            guard network == .egress else { throw e.error(SpecChecks.egressOnly(network: network, setting: "network:")) }
+            egress = try readEgress(e)
+        }
+        if let rf = reachField, requires.reach != nil, network != .egress {
+            throw rf.error(SpecChecks.egressOnly(network: network, setting: "network:"))
         }
         var restart = RestartPolicy.never
         if let r = f["restart"] {
@@ -198,7 +210,7 @@ extension ManifestParser {
 
         try root.locate { try SpecChecks.checkArgvEnv(args: args, env: env, argsPath: "args", envPath: "env") }
         return WorkloadSpec(tenant: defaultTenant, name: name, runtime: runtime, args: args, env: env,
-                            resources: resources, requires: requires, network: network, inputs: specInputs,
+                            resources: resources, requires: requires, network: network, egress: egress, inputs: specInputs,
                             outputDir: outputDir, timeoutSeconds: timeout, restart: restart)
     }
 }

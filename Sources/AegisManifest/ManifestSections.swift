@@ -1,4 +1,4 @@
-// ManifestSections.swift — the nested manifest sections: env, resources, requires.
+// ManifestSections.swift — the nested manifest sections: env, resources, requires, egress.
 
 import AegisProtocol
 
@@ -47,8 +47,9 @@ extension ManifestParser {
         return n
     }
 
-    static func readRequires(_ field: Field) throws -> Requirements {
-        let f = try field.mapping(allowed: ["runtimes", "gpu", "labels"])
+    /// requires: {runtimes, gpu, labels, reach}; also returns the reach field for the network check.
+    static func readRequires(_ field: Field) throws -> (Requirements, reachField: Field?) {
+        let f = try field.mapping(allowed: ["runtimes", "gpu", "labels", "reach"])
         var req = Requirements()
         if let rs = f["runtimes"] {
             for item in try rs.items("a list of runtimes (e.g. [\"python3>=3.10\"] or [{name: python3, version: \">=3.10\"}])") {
@@ -103,7 +104,39 @@ extension ManifestParser {
                 req.labels[key] = v
             }
         }
-        return req
+        if let rf = f["reach"] {
+            let items = try rf.items("a list of reach labels (e.g. [internet, corp-vpn])")
+            guard items.count <= ManifestLimits.maxReachLabels else {
+                throw rf.error("\(items.count) reach labels, over the limit of \(ManifestLimits.maxReachLabels)")
+            }
+            var labels: [String] = []
+            for item in items {
+                let label = try item.scalar("a reach label")
+                try item.locate { try SpecChecks.reachLabel(label, path: item.path) }
+                if labels.contains(label) { throw item.error("reach label \(label) is listed twice") }
+                labels.append(label)
+            }
+            req.reach = labels.isEmpty ? nil : labels
+        }
+        return (req, f["reach"])
+    }
+
+    /// egress: {allow: [entry, …]}; each entry checked by `EgressAllowEntry(parsing:)`.
+    static func readEgress(_ field: Field) throws -> EgressSpec {
+        let f = try field.mapping(allowed: ["allow"])
+        var spec = EgressSpec()
+        if let af = f["allow"] {
+            let items = try af.items("a list of allow entries (e.g. [\"10.20.0.0/16:443/tcp\", \"api.example.com:443\"])")
+            guard items.count <= ManifestLimits.maxEgressAllowEntries else {
+                throw af.error("\(items.count) entries, over the limit of \(ManifestLimits.maxEgressAllowEntries)")
+            }
+            for item in items {
+                let text = try item.scalar("an allow entry (DEST[:PORT[-PORT]][/tcp|/udp])")
+                try item.locate { try SpecChecks.allowEntry(text, path: item.path) }
+                spec.allow.append(text)
+            }
+        }
+        return spec
     }
 }
 

@@ -13,13 +13,28 @@ public struct Reservation: Sendable, Equatable, Codable {
     public var gpus: [String]
     /// The score the node had when chosen (0 for restored reservations).
     public var score: Double
+    /// Holds one address of the node's egress subnet (network mode egress).
+    public var egress: Bool
 
-    public init(node: String, cpuMillis: Int64, memoryBytes: Int64, gpus: [String] = [], score: Double = 0) {
+    public init(node: String, cpuMillis: Int64, memoryBytes: Int64, gpus: [String] = [], score: Double = 0,
+                egress: Bool = false) {
         self.node = node
         self.cpuMillis = cpuMillis
         self.memoryBytes = memoryBytes
         self.gpus = gpus
         self.score = score
+        self.egress = egress
+    }
+
+    enum CodingKeys: String, CodingKey { case node, cpuMillis, memoryBytes, gpus, score, egress }
+
+    /// `egress` may be absent (reservations recorded before egress existed): false.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(node: try c.decode(String.self, forKey: .node), cpuMillis: try c.decode(Int64.self, forKey: .cpuMillis),
+                  memoryBytes: try c.decode(Int64.self, forKey: .memoryBytes), gpus: try c.decode([String].self, forKey: .gpus),
+                  score: try c.decode(Double.self, forKey: .score),
+                  egress: try c.decodeIfPresent(Bool.self, forKey: .egress) ?? false)
     }
 }
 
@@ -54,6 +69,9 @@ public final class ClusterScheduler {
     var allocCPU: [Int64] = []
     var allocMemory: [Int64] = []
     var agents: [Int] = []
+    /// Egress agents on the node, and the egress addresses it offers (0 when it has no egress).
+    var egressUsed: [Int] = []
+    var egressCap: [Int] = []
     /// Bit k = the node's k-th GPU (detection order) is assigned.
     var gpuTakenBits: [UInt64] = []
     /// Bit k = the node has a k-th GPU (first 64).
@@ -105,6 +123,7 @@ public final class ClusterScheduler {
             caps[s] = node.capabilities
             capCPU[s] = node.capabilities.cpuMillis
             capMemory[s] = node.capabilities.memoryBytes
+            egressCap[s] = Feasibility.egressCapacity(node.capabilities)
             (gpuPresentBits[s], gpuTakenBits[s]) = ClusterScheduler.gpuBits(node.capabilities.gpus, taken: Set(takenPCI))
             gpuVendorLC[s] = node.capabilities.gpus.prefix(64).map { $0.vendor.lowercased() }
             gpuModelLC[s] = node.capabilities.gpus.prefix(64).map { $0.model.lowercased() }
@@ -122,6 +141,8 @@ public final class ClusterScheduler {
         allocCPU.append(node.allocated.cpuMillis)
         allocMemory.append(node.allocated.memoryBytes)
         agents.append(node.allocated.agents)
+        egressUsed.append(node.allocated.egressAgents ?? 0)
+        egressCap.append(Feasibility.egressCapacity(node.capabilities))
         let bits = ClusterScheduler.gpuBits(node.capabilities.gpus, taken: Set(node.allocated.gpus))
         gpuPresentBits.append(bits.present)
         gpuTakenBits.append(bits.taken)
@@ -157,14 +178,15 @@ public final class ClusterScheduler {
             names.swapAt(s, last); caps.swapAt(s, last); states.swapAt(s, last)
             cordonedFlags.swapAt(s, last); schedulable.swapAt(s, last); capCPU.swapAt(s, last)
             capMemory.swapAt(s, last); allocCPU.swapAt(s, last); allocMemory.swapAt(s, last)
-            agents.swapAt(s, last); gpuTakenBits.swapAt(s, last); gpuPresentBits.swapAt(s, last)
+            agents.swapAt(s, last); egressUsed.swapAt(s, last); egressCap.swapAt(s, last)
+            gpuTakenBits.swapAt(s, last); gpuPresentBits.swapAt(s, last)
             gpuVendorLC.swapAt(s, last); gpuModelLC.swapAt(s, last)
             slotOf[names[s]] = s
         }
         names.removeLast(); caps.removeLast(); states.removeLast(); cordonedFlags.removeLast()
         schedulable.removeLast(); capCPU.removeLast(); capMemory.removeLast(); allocCPU.removeLast()
-        allocMemory.removeLast(); agents.removeLast(); gpuTakenBits.removeLast(); gpuPresentBits.removeLast()
-        gpuVendorLC.removeLast(); gpuModelLC.removeLast()
+        allocMemory.removeLast(); agents.removeLast(); egressUsed.removeLast(); egressCap.removeLast()
+        gpuTakenBits.removeLast(); gpuPresentBits.removeLast(); gpuVendorLC.removeLast(); gpuModelLC.removeLast()
         reservations = reservations.filter { $0.value.node != node }
         invalidateCaches()
         return true
@@ -197,6 +219,7 @@ public final class ClusterScheduler {
         allocCPU[s] = max(0, allocCPU[s] - r.cpuMillis)
         allocMemory[s] = max(0, allocMemory[s] - r.memoryBytes)
         agents[s] = max(0, agents[s] - 1)
+        if r.egress { egressUsed[s] = max(0, egressUsed[s] - 1) }
         for pci in r.gpus {
             if let k = caps[s].gpus.prefix(64).firstIndex(where: { $0.pciAddress == pci }) {
                 gpuTakenBits[s] &= ~(UInt64(1) << UInt64(k))
@@ -205,9 +228,10 @@ public final class ClusterScheduler {
         return r
     }
 
-    /// Re-adds a reservation made earlier (after a controller restart, from the store). Throws
-    /// `ReservationError` when the workload already holds one, the node is unknown, or a GPU is not on
-    /// the node or is already assigned.
+    /// Re-adds a reservation made earlier (after a controller restart, from the store); an egress
+    /// reservation counts against the node's egress addresses even when that overcommits them (the
+    /// agent already runs). Throws `ReservationError` when the workload already holds one, the node
+    /// is unknown, or a GPU is not on the node or is already assigned.
     public func restore(workload: String, reservation r: Reservation) throws {
         if let old = reservations[workload] {
             throw ReservationError(workload: workload, problem: "already holds a reservation on node \(old.node)")
@@ -228,16 +252,20 @@ public final class ClusterScheduler {
         allocCPU[s] += r.cpuMillis
         allocMemory[s] += r.memoryBytes
         agents[s] += 1
+        if r.egress { egressUsed[s] += 1 }
         reservations[workload] = r
     }
 
     // MARK: helpers
 
+    /// The node view; `allocated.egressAgents` is set on nodes that offer egress or hold egress
+    /// agents, nil elsewhere.
     func nodeState(_ s: Int) -> NodeState {
-        NodeState(name: names[s], capabilities: caps[s],
-                  allocated: Allocation(cpuMillis: allocCPU[s], memoryBytes: allocMemory[s], gpus: takenAddresses(slot: s),
-                                        agents: agents[s]),
-                  state: states[s], cordoned: cordonedFlags[s])
+        let egress = egressUsed[s] > 0 || caps[s].network?.egress == true ? egressUsed[s] : nil
+        return NodeState(name: names[s], capabilities: caps[s],
+                         allocated: Allocation(cpuMillis: allocCPU[s], memoryBytes: allocMemory[s], gpus: takenAddresses(slot: s),
+                                               agents: agents[s], egressAgents: egress),
+                         state: states[s], cordoned: cordonedFlags[s])
     }
 
     func takenAddresses(slot s: Int) -> [String] {

@@ -1,23 +1,25 @@
 // ClusterSearch.swift — one placement search of the cluster scheduler.
 //
-// 1. The capability-only filters (labels, runtimes, isolation, GPU hardware) become one node bitset,
-//    cached per distinct requirement set until a node is added, removed or re-detected.
+// 1. The capability-only filters (egress, reach, labels, runtimes, isolation, GPU hardware) become
+//    one node bitset, cached per distinct requirement set until a node is added, removed or
+//    re-detected.
 // 2. Nodes in the bitset are checked against what changes with every placement (state, cordon, free
-//    GPUs, CPU, memory) and scored. Exhaustive: every node in the bitset. Sampled: nodes are visited
-//    from a pseudo-random start with a pseudo-random stride coprime to N (so every node is visited at
-//    most once) until the feasible-node limit is reached; the best of those wins.
+//    GPUs, free egress addresses, CPU, memory) and scored. Exhaustive: every node in the bitset.
+//    Sampled: nodes are visited from a pseudo-random start with a pseudo-random stride coprime to N
+//    (so every node is visited at most once) until the feasible-node limit is reached; the best of
+//    those wins.
 // 3. Nothing feasible: every node's first failing filter is collected and summarised.
 
 import AegisProtocol
 
 /// Static filter results for one requirement set.
 struct StaticEntry {
-    /// Bit s = node slot s passes labels, runtimes, isolation and GPU hardware.
+    /// Bit s = node slot s passes egress, reach, labels, runtimes, isolation and GPU hardware.
     var mask: [UInt64]
     /// Per slot: bits of the node's GPUs that match the vendor/model filter (empty when no GPU needed).
     var gpuMatch: [UInt64]
-    /// The component bitsets in filter order (labels, runtimes, isolation, GPU hardware), with the
-    /// rejection each stands for: a node's first zero bit is its static reason.
+    /// The component bitsets in filter order (egress, reach, labels, runtimes, isolation, GPU
+    /// hardware), with the rejection each stands for: a node's first zero bit is its static reason.
     var components: [(code: RejectCode, mask: [UInt64])]
 }
 
@@ -55,8 +57,9 @@ extension ClusterScheduler {
             allocCPU[s] += d.cpu
             allocMemory[s] += d.memory
             agents[s] += 1
+            if d.egress { egressUsed[s] += 1 }
             reservations[req.workloadID] = Reservation(node: names[s], cpuMillis: d.cpu, memoryBytes: d.memory, gpus: gpus,
-                                                      score: best)
+                                                      score: best, egress: d.egress)
             stats.placed += 1
         }
         return .placed(node: names[s], gpus: gpus, score: best)
@@ -69,7 +72,8 @@ extension ClusterScheduler {
         // Local copies: array reads in the loop then need no exclusivity checks on the class's storage.
         let sched = schedulable, capC = capCPU, capM = capMemory, usedC = allocCPU, usedM = allocMemory
         let taken = gpuTakenBits, present = gpuPresentBits, mask = entry.mask, match = entry.gpuMatch, nodeNames = names
-        let needC = d.cpu, needM = d.memory, needG = d.gpuCount, usesG = d.gpuCount > 0
+        let eUsed = egressUsed, eCap = egressCap
+        let needC = d.cpu, needM = d.memory, needG = d.gpuCount, usesG = d.gpuCount > 0, usesE = d.egress
         let strategy = config.strategy, penalty = config.gpuNodePenalty
         var best = -Double.infinity, bestSlot = -1, visited = 0, feasible = 0
 
@@ -83,6 +87,7 @@ extension ClusterScheduler {
                 guard freeM >= 0 else { return false }
                 let free = present[s] & ~taken[s]
                 if usesG && (match[s] & free).nonzeroBitCount < needG { return false }
+                if usesE && eUsed[s] >= eCap[s] { return false }
                 let score = Fit.score(strategy: strategy, penalty: penalty, table: table,
                                       cpuCapacity: capC[s], cpuFreeAfter: freeC, memoryCapacity: capM[s], memoryFreeAfter: freeM,
                                       gpuTotal: present[s].nonzeroBitCount, gpuFreeAfter: free.nonzeroBitCount - needG,
@@ -127,7 +132,8 @@ extension ClusterScheduler {
         let rejections = rejectionCodes(d, entry)
         return Feasibility.summarize(nodeCount: names.count, rejections: rejections, config: config) { s, code in
             Feasibility.describe(code, d, node: names[s], caps: caps[s], state: states[s],
-                                 freeCPU: capCPU[s] - allocCPU[s], freeMemory: capMemory[s] - allocMemory[s])
+                                 freeCPU: capCPU[s] - allocCPU[s], freeMemory: capMemory[s] - allocMemory[s],
+                                 egressUsed: egressUsed[s])
         }
     }
 
@@ -154,6 +160,8 @@ extension ClusterScheduler {
                 }
             } else if d.gpuCount > 0 && (entry.gpuMatch[s] & ~gpuTakenBits[s]).nonzeroBitCount < d.gpuCount {
                 code = .gpu(free: (entry.gpuMatch[s] & ~gpuTakenBits[s]).nonzeroBitCount, total: entry.gpuMatch[s].nonzeroBitCount)
+            } else if d.egress && egressUsed[s] >= egressCap[s] {
+                code = .egressAddress
             } else if capCPU[s] - allocCPU[s] < d.cpu {
                 code = .cpu
             } else {
@@ -174,6 +182,14 @@ extension ClusterScheduler {
         let c = caps
         var tests: [(Int) -> Bool] = []  // in Demand.componentKeys order
         var codes: [RejectCode] = []
+        if d.egress {
+            tests.append({ c[$0].network?.egress == true })
+            codes.append(.noEgress)
+        }
+        for (i, r) in d.reach.enumerated() {
+            tests.append({ c[$0].network?.reach.contains(r) == true })
+            codes.append(.reach(i))
+        }
         for (i, l) in d.labels.enumerated() {
             tests.append({ c[$0].labels[l.key] == l.value })
             codes.append(.label(i))

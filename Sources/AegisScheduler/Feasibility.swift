@@ -1,6 +1,7 @@
 // Feasibility.swift — the filters a node must pass to take a workload, run in this order:
-// state, cordon, labels, runtimes, isolation, GPUs, CPU, memory (static mismatches first, since they
-// are what an operator has to change; shortages pass on their own as agents finish).
+// state, cordon, egress, reach, labels, runtimes, isolation, GPUs, egress address, CPU, memory
+// (static mismatches first, since they are what an operator has to change; shortages pass on their
+// own as agents finish).
 
 import AegisProtocol
 
@@ -56,7 +57,12 @@ struct Demand {
     /// Sorted by key.
     var labels: [(key: String, value: String)]
     var isolation: UInt8
-    /// Identifies labels + runtimes + isolation + GPU hardware; "" when there is none of them.
+    /// Network mode `egress`: the node must offer egress and have a free egress address.
+    var egress: Bool
+    /// Reachability labels the node must advertise (`requires.reach`), sorted, without duplicates.
+    var reach: [String]
+    /// Identifies egress + reach + labels + runtimes + isolation + GPU hardware; "" when there is
+    /// none of them.
     var staticKey: String
 
     init(_ spec: WorkloadSpec, defaults: ResourceDefaults) throws {
@@ -88,6 +94,8 @@ struct Demand {
         labels = spec.requires.labels.sorted { $0.key < $1.key }.map { (key: $0.key, value: $0.value) }
         isolation = (r.memoryBytes != nil ? IsolationBits.memory : 0) | (r.cpuMillis != nil ? IsolationBits.cpu : 0)
             | (r.pids != nil ? IsolationBits.pids : 0)
+        egress = spec.network == .egress
+        reach = spec.requires.reach.map { Array(Set($0)).sorted() } ?? []
         staticKey = ""
         staticKey = componentKeys.joined(separator: "\u{1E}")
     }
@@ -95,6 +103,8 @@ struct Demand {
     /// One cache key per static filter component (each maps to a node bitset in the cluster scheduler).
     var componentKeys: [String] {
         var keys: [String] = []
+        if egress { keys.append("e") }
+        for r in reach { keys.append("R\u{1F}\(r)") }
         for l in labels { keys.append("l\u{1F}\(l.key)\u{1F}\(l.value)") }
         for rt in runtimes { keys.append("r\u{1F}\(rt.name)\u{1F}\(rt.text ?? "")") }
         if isolation != 0 { keys.append("i\u{1F}\(isolation)") }
@@ -125,11 +135,17 @@ struct Demand {
 enum RejectCode: Equatable {
     case notReady
     case cordoned
+    /// The node offers no egress (network mode egress).
+    case noEgress
+    /// The node lacks `Demand.reach[i]`.
+    case reach(Int)
     case label(Int)
     case runtime(Int)
     /// Bits of the limits the node cannot enforce.
     case isolation(UInt8)
     case gpu(free: Int, total: Int)
+    /// Every egress address of the node's subnet is held by an egress agent.
+    case egressAddress
     case cpu
     case memory
 
@@ -138,19 +154,28 @@ enum RejectCode: Equatable {
         switch self {
         case .notReady: return 0
         case .cordoned: return 1
+        case .noEgress: return 2
+        case .reach(let i): return 40_000 + i
         case .label(let i): return 100 + i
         case .runtime(let i): return 10_000 + i
         case .isolation(let bits): return 20_000 + Int(bits)
         case .gpu: return 30_000
         case .cpu: return 30_001
         case .memory: return 30_002
+        case .egressAddress: return 30_003
         }
     }
 }
 
 enum Feasibility {
-    /// The first capability-only filter (labels, runtimes, isolation, GPU hardware) the node fails.
+    /// The first capability-only filter (egress, reach, labels, runtimes, isolation, GPU hardware)
+    /// the node fails.
     static func staticRejection(_ d: Demand, _ caps: NodeCapabilities) -> RejectCode? {
+        if d.egress && caps.network?.egress != true { return .noEgress }
+        if !d.reach.isEmpty {
+            let have = caps.network?.reach ?? []
+            for (i, r) in d.reach.enumerated() where !have.contains(r) { return .reach(i) }
+        }
         for (i, l) in d.labels.enumerated() where caps.labels[l.key] != l.value { return .label(i) }
         for (i, rt) in d.runtimes.enumerated() where !runtimeFits(rt, caps.runtimes) { return .runtime(i) }
         let missing = d.isolation & ~IsolationBits.enforceable(caps.isolation)
@@ -166,9 +191,16 @@ enum Feasibility {
         installed.contains { $0.name == rt.name && (rt.constraint?.isSatisfied(by: $0.version) ?? true) }
     }
 
-    /// The first filter the node fails, or nil when it fits. `isTaken(pci)` tells allocated GPUs.
+    /// Egress addresses a node offers agents: its `egressSlots` when egress works there, else 0.
+    static func egressCapacity(_ caps: NodeCapabilities) -> Int {
+        guard let n = caps.network, n.egress else { return 0 }
+        return max(0, n.egressSlots)
+    }
+
+    /// The first filter the node fails, or nil when it fits. `isTaken(pci)` tells allocated GPUs;
+    /// `egressUsed` is the number of egress agents already on the node.
     static func rejection(_ d: Demand, caps: NodeCapabilities, state: String, cordoned: Bool,
-                          freeCPU: Int64, freeMemory: Int64, isTaken: (String) -> Bool) -> RejectCode? {
+                          freeCPU: Int64, freeMemory: Int64, egressUsed: Int, isTaken: (String) -> Bool) -> RejectCode? {
         if state != NodeState.ready { return .notReady }
         if cordoned { return .cordoned }
         if let code = staticRejection(d, caps) { return code }
@@ -180,6 +212,7 @@ enum Feasibility {
             }
             if free < d.gpuCount { return .gpu(free: free, total: total) }
         }
+        if d.egress && egressUsed >= egressCapacity(caps) { return .egressAddress }
         if freeCPU < d.cpu { return .cpu }
         if freeMemory < d.memory { return .memory }
         return nil
@@ -187,12 +220,32 @@ enum Feasibility {
 
     /// The human reason for `code` on node `name`.
     static func describe(_ code: RejectCode, _ d: Demand, node name: String, caps: NodeCapabilities, state: String,
-                         freeCPU: Int64, freeMemory: Int64) -> Rejection {
+                         freeCPU: Int64, freeMemory: Int64, egressUsed: Int) -> Rejection {
         switch code {
         case .notReady:
             return Rejection(node: name, filter: .state, need: "", have: "is not Ready (state \(state))")
         case .cordoned:
             return Rejection(node: name, filter: .cordoned, need: "", have: "is cordoned")
+        case .noEgress:
+            let problem = caps.network?.egressProblem.flatMap { $0.isEmpty ? nil : $0 }
+            return Rejection(node: name, filter: .egress, need: "needs network egress",
+                             have: "has no egress" + (problem.map { " (\($0))" } ?? ""))
+        case .reach(let i):
+            let have = (caps.network?.reach ?? []).sorted()
+            return Rejection(node: name, filter: .reach, need: "needs reach=\(d.reach[i])",
+                             have: have.isEmpty ? "has no reach labels" : "has reach \(have.joined(separator: ", "))")
+        case .egressAddress:
+            let total = egressCapacity(caps)
+            let subnet = caps.network?.subnet.map { " of subnet \($0)" } ?? ""
+            let have: String
+            if total == 0 {
+                have = "has no egress addresses to give"
+            } else {
+                // More agents than addresses: the node was re-detected with a smaller subnet.
+                have = (total == 1 ? "has its one address\(subnet) in use" : "has all \(total) addresses\(subnet) in use")
+                    + (egressUsed > total ? " (\(egressUsed) egress agents)" : "")
+            }
+            return Rejection(node: name, filter: .egressAddress, need: "needs an egress address", have: have)
         case .label(let i):
             let l = d.labels[i]
             let have = caps.labels[l.key].map { "has \(l.key)=\($0)" } ?? "has no \(l.key) label"

@@ -12,7 +12,8 @@ public struct Scheduler: Sendable {
         self.config = config
     }
 
-    /// Filters every node (state, cordon, labels, runtimes, isolation, GPUs, CPU, memory), ranks the
+    /// Filters every node (state, cordon, egress, reach, labels, runtimes, isolation, GPUs, egress
+    /// address, CPU, memory), ranks the
     /// feasible ones with `config.strategy` and returns the best (ties → smaller node name), with the
     /// first free matching GPUs in the node's detection order. A request that cannot be interpreted
     /// (bad version constraint, negative resources) is returned pending with the reason.
@@ -30,6 +31,7 @@ public struct Scheduler: Sendable {
                 let freeMem = n.capabilities.memoryBytes - n.allocated.memoryBytes
                 if let code = Feasibility.rejection(d, caps: n.capabilities, state: n.state, cordoned: n.cordoned,
                                                     freeCPU: freeCPU, freeMemory: freeMem,
+                                                    egressUsed: n.allocated.egressAgents ?? 0,
                                                     isTaken: { taken.contains($0) }) {
                     rejections.append((i, code))
                     continue
@@ -52,7 +54,8 @@ public struct Scheduler: Sendable {
                 let n = nodes[i]
                 return Feasibility.describe(code, d, node: n.name, caps: n.capabilities, state: n.state,
                                             freeCPU: n.capabilities.cpuMillis - n.allocated.cpuMillis,
-                                            freeMemory: n.capabilities.memoryBytes - n.allocated.memoryBytes)
+                                            freeMemory: n.capabilities.memoryBytes - n.allocated.memoryBytes,
+                                            egressUsed: n.allocated.egressAgents ?? 0)
             })
         }
         let node = nodes[bi]
@@ -73,17 +76,25 @@ public struct Scheduler: Sendable {
         let taken = Set(node.allocated.gpus)
         let freeCPU = node.capabilities.cpuMillis - node.allocated.cpuMillis
         let freeMem = node.capabilities.memoryBytes - node.allocated.memoryBytes
+        let egressUsed = node.allocated.egressAgents ?? 0
         guard let code = Feasibility.rejection(d, caps: node.capabilities, state: node.state, cordoned: node.cordoned,
-                                               freeCPU: freeCPU, freeMemory: freeMem,
+                                               freeCPU: freeCPU, freeMemory: freeMem, egressUsed: egressUsed,
                                                isTaken: { taken.contains($0) }) else { return nil }
         return Feasibility.describe(code, d, node: node.name, caps: node.capabilities, state: node.state,
-                                    freeCPU: freeCPU, freeMemory: freeMem)
+                                    freeCPU: freeCPU, freeMemory: freeMem, egressUsed: egressUsed)
     }
 
     /// What placing `req` reserves (defaults filled in): cpu millicores, memory bytes, GPU count.
     public func reservation(for req: PlacementRequest) -> (cpuMillis: Int64, memoryBytes: Int64, gpus: Int) {
         let r = req.spec.resources
         return (r.cpuMillis ?? config.defaults.cpuMillis, r.memoryBytes ?? config.defaults.memoryBytes, req.gpuCount)
+    }
+
+    /// The `Reservation` a placed workload holds on `node` with GPUs `gpus` (defaults filled in, one
+    /// egress address when its network mode is egress): what a controller restores after a restart.
+    public func reservation(for req: PlacementRequest, node: String, gpus: [String]) -> Reservation {
+        let r = reservation(for: req)
+        return Reservation(node: node, cpuMillis: r.cpuMillis, memoryBytes: r.memoryBytes, gpus: gpus, egress: req.usesEgress)
     }
 
     /// `quotaCheck(tenantUsage:quota:request:tenant:defaults:)` with this scheduler's defaults, the

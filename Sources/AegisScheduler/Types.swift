@@ -14,7 +14,8 @@ public struct NodeState: Sendable, Equatable {
 
     public var name: String
     public var capabilities: NodeCapabilities
-    /// Reserved by agents already placed (cpu millicores, memory bytes, GPU PCI addresses, agents).
+    /// Reserved by agents already placed (cpu millicores, memory bytes, GPU PCI addresses, agents,
+    /// egress agents: each holds one of `capabilities.network.egressSlots`; nil counts as 0).
     public var allocated: Allocation
     /// "Ready", "NotReady", "Down", …; only "Ready" nodes receive work.
     public var state: String
@@ -44,7 +45,8 @@ public struct NodeState: Sendable, Equatable {
 public struct PlacementRequest: Sendable, Equatable {
     /// The workload id; the cluster scheduler keys its reservations by it.
     public var workloadID: String
-    /// Resources (reserved), requirements (filtered on) and network mode (not filtered on).
+    /// Resources (reserved), requirements (filtered on) and network mode (`egress` needs a node
+    /// with egress and a free address of its egress subnet; other modes are not filtered on).
     public var spec: WorkloadSpec
     /// The owning tenant (used by quota checks).
     public var tenant: String
@@ -58,6 +60,9 @@ public struct PlacementRequest: Sendable, Equatable {
 
     /// GPUs the workload needs: the larger of `resources.gpus` and `requires.gpu.count`.
     public var gpuCount: Int { max(spec.resources.gpus, spec.requires.gpu?.count ?? 0) }
+
+    /// The workload runs in network mode `egress` and so holds one egress address of its node.
+    public var usesEgress: Bool { spec.network == .egress }
 }
 
 /// The outcome of one placement attempt.
@@ -158,7 +163,10 @@ public struct SchedulerConfig: Sendable, Equatable {
 public struct Rejection: Sendable, Equatable, CustomStringConvertible {
     /// The feasibility filter that rejected the node, in the order filters run.
     public enum Filter: String, Sendable, CaseIterable {
-        case state, cordoned, labels, runtime, isolation, gpu, cpu, memory
+        /// Static: node state, cordon, the egress network mode, reachability labels, operator labels,
+        /// runtimes, limit enforcement, GPU hardware. Dynamic: free GPUs, a free egress address, CPU,
+        /// memory.
+        case state, cordoned, egress, reach, labels, runtime, isolation, gpu, egressAddress, cpu, memory
     }
 
     public var node: String

@@ -44,7 +44,7 @@ final class ManifestErrorTests: XCTestCase {
         expectError(head + "timeout: 5 min\n", path: "timeout", line: 4, column: 10, "is not a duration")
         expectError(head + "restart: sometimes\n", path: "restart", line: 4, "not a restart policy (never, on-failure, always)")
         expectError(head + "restart: no\n", path: "restart", line: 4, "\"no\" is not a restart policy")
-        expectError(head + "network: bridge\n", path: "network", line: 4, "not a network mode (none, loopback, host)")
+        expectError(head + "network: bridge\n", path: "network", line: 4, "not a network mode (none, loopback, host, egress)")
         expectError("name: Bad_Name\nruntime: python3\nfile: agent.py\n", path: "name", line: 1, column: 7, "is not a valid name")
         expectError("runtime: python3\nfile: agent.py\n", path: "name", line: 1, "required field is missing")
         expectError(head + "requires:\n  runtimes:\n    - python3\n    - {name: node, version: \"=>20\"}\n",

@@ -97,6 +97,7 @@ final class ClusterSchedulerTests: XCTestCase {
                         Feasibility.rejection(d, caps: n.capabilities, state: n.state, cordoned: n.cordoned,
                                               freeCPU: n.capabilities.cpuMillis - n.allocated.cpuMillis,
                                               freeMemory: n.capabilities.memoryBytes - n.allocated.memoryBytes,
+                                              egressUsed: n.allocated.egressAgents ?? 0,
                                               isTaken: { n.allocated.gpus.contains($0) })
                     }
                     XCTAssertEqual(fast, slow, "per-node reasons for workload \(i)")

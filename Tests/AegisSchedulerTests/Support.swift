@@ -12,10 +12,10 @@ func gpu(_ vendor: String, _ model: String, _ pci: String) -> GPUDevice {
 func caps(cpu: Int64 = 4000, memory: Int64 = 8 * GiB, gpus: [GPUDevice] = [],
           runtimes: [RuntimeInfo] = [RuntimeInfo(name: "python3", version: "3.11.2", path: "/usr/bin/python3")],
           controllers: [String] = ["memory", "cpu", "pids"], allowUnenforced: Bool = false,
-          labels: [String: String] = [:]) -> NodeCapabilities {
+          labels: [String: String] = [:], network: NetworkCapability? = nil) -> NodeCapabilities {
     NodeCapabilities(cpuMillis: cpu, memoryBytes: memory, gpus: gpus, runtimes: runtimes,
                      isolation: IsolationFeatures(cgroupControllers: controllers, allowUnenforcedLimits: allowUnenforced),
-                     labels: labels)
+                     labels: labels, network: network)
 }
 
 func node(_ name: String, _ c: NodeCapabilities = caps(), allocated: Allocation = Allocation(),
@@ -25,10 +25,10 @@ func node(_ name: String, _ c: NodeCapabilities = caps(), allocated: Allocation 
 
 func spec(runtime: String = "python3", cpu: Int64? = nil, memory: Int64? = nil, pids: Int64? = nil, gpus: Int = 0,
           gpu: GPURequirement? = nil, runtimes: [RuntimeRequirement] = [], labels: [String: String] = [:],
-          network: NetworkMode = .none, tenant: String = "acme") -> WorkloadSpec {
+          network: NetworkMode = .none, reach: [String]? = nil, tenant: String = "acme") -> WorkloadSpec {
     WorkloadSpec(tenant: tenant, name: "agent", runtime: runtime, args: [runtime, "main"],
                  resources: ResourceRequest(cpuMillis: cpu, memoryBytes: memory, pids: pids, gpus: gpus),
-                 requires: Requirements(runtimes: runtimes, gpu: gpu, labels: labels), network: network)
+                 requires: Requirements(runtimes: runtimes, gpu: gpu, labels: labels, reach: reach), network: network)
 }
 
 func req(_ id: String = "w1", _ s: WorkloadSpec = spec()) -> PlacementRequest {

@@ -27,7 +27,7 @@ struct NodeCommand: AsyncParsableCommand {
     struct Show: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "describe",
-            abstract: "Show a node's capabilities: GPUs, runtimes, isolation features (cgroup controllers, unenforced limits), labels, warnings.")
+            abstract: "Show a node's capabilities: GPUs, runtimes, isolation features (cgroup controllers, unenforced limits), network (egress, subnet, egress addresses used, reach labels), labels, warnings.")
 
         @OptionGroup var connection: ConnectionOptions
         @Option(name: [.short, .long], help: "text, json or yaml.") var output: OutputFormat = .table

@@ -50,8 +50,14 @@ struct Run: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Time limit: 30s, 5m, 2h.", valueName: "duration"))
     var timeout: String?
 
-    @Option(help: ArgumentHelp("Network: none, loopback, host (admin only).", valueName: "mode"))
+    @Option(help: ArgumentHelp("Network: none, loopback, host (admin only), egress (routed out through the node; public destinations plus --allow).", valueName: "mode"))
     var network: String?
+
+    @Option(help: ArgumentHelp("With --network egress: also allow DEST[:PORT[-PORT]][/tcp|/udp], DEST an IPv4 address, CIDR or host name (10.20.0.0/16:443/tcp, api.example.com:443); repeatable.", valueName: "entry"))
+    var allow: [String] = []
+
+    @Option(help: ArgumentHelp("With --network egress: a reachability label the node must advertise (internet, corp-vpn); repeatable.", valueName: "label"))
+    var reach: [String] = []
 
     @Flag(name: [.customShort("d"), .long], help: "Print the workload id and return instead of streaming.")
     var detach = false
@@ -70,7 +76,8 @@ struct Run: AsyncParsableCommand {
         if file != nil {
             let given = [("--runtime", runtime != nil), ("--cpus", cpus != nil), ("--memory", memory != nil),
                          ("--gpus", gpus != nil), ("--env", !env.isEmpty), ("--name", name != nil),
-                         ("--restart", restart != nil), ("--timeout", timeout != nil), ("--network", network != nil)]
+                         ("--restart", restart != nil), ("--timeout", timeout != nil), ("--network", network != nil),
+                         ("--allow", !allow.isEmpty), ("--reach", !reach.isEmpty)]
                 .filter { $0.1 }.map { $0.0 }
             if !given.isEmpty {
                 throw ValidationError("\(given.joined(separator: ", ")) can't be combined with -f; set them in the manifest")
@@ -81,6 +88,11 @@ struct Run: AsyncParsableCommand {
         }
         if let n = network, NetworkMode(rawValue: n) == nil {
             throw ValidationError("--network \(n): expected one of \(NetworkMode.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        if network != NetworkMode.egress.rawValue {
+            for (flag, given) in [("--allow", !allow.isEmpty), ("--reach", !reach.isEmpty)] where given {
+                throw ValidationError("\(flag) is allowed only with --network egress")
+            }
         }
         if let g = gpus, g < 0 { throw ValidationError("--gpus \(g): must be 0 or more") }
     }
@@ -124,7 +136,8 @@ struct Run: AsyncParsableCommand {
             }
         }
         let flags = RunFlags(runtime: runtime, cpus: cpus, memory: memory, gpus: gpus, env: envList, name: name,
-                             restart: restart, timeout: timeout, network: network, command: words)
+                             restart: restart, timeout: timeout, network: network,
+                             allow: allow.isEmpty ? nil : allow, reach: reach.isEmpty ? nil : reach, command: words)
         return SubmitRequest(run: flags, inputs: base64Inputs(try collectCommandInputs(command: words)))
     }
 
