@@ -85,7 +85,7 @@ let package = Package(
         // `aegis`: CLI verbs over the API, and `aegis up` (hybrid node in one process).
         .executableTarget(
             name: "aegis",
-            dependencies: ["AegisAPI", "AegisControl", "AegisNode", "AegisManifest", "AegisProtocol", "AegisMetrics",
+            dependencies: ["AegisAPI", "AegisControl", "AegisNode", "AegisNet", "AegisManifest", "AegisProtocol", "AegisMetrics",
                            "AegisClient",
                            .product(name: "ArgumentParser", package: "swift-argument-parser"),
                            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -121,7 +121,7 @@ let package = Package(
         .testTarget(name: "AegisSandboxTests", dependencies: ["AegisSandbox", "AegisOCI", "CAegisShim"]),
         .testTarget(name: "RuntimeTests", dependencies: ["AegisOCI"]),
         // A real `aegis up` node driven through the CLI and over HTTP.
-        .testTarget(name: "NodeE2ETests", dependencies: ["AegisProtocol"]),
+        .testTarget(name: "NodeE2ETests", dependencies: ["AegisProtocol", "AegisNet"]),
         // Boots Debian's kernel under qemu (Tests/VM/vm-run) to prove cgroup v2 limits.
         .testTarget(name: "VMTests", dependencies: ["AegisSandbox", "AegisOCI"]),
     ]

@@ -69,7 +69,7 @@ public struct LinuxNamespace: Codable, Sendable, Equatable {
     /// "pid", "network", "mount", "ipc", "uts", "user", "cgroup" or "time". Kept as a string so an
     /// unknown type is reported by `validate()` with its JSON path rather than failing decoding.
     public var type: String
-    /// Join the namespace at this path instead of creating one (AEGIS rejects this).
+    /// Join the namespace at this path instead of creating one (AEGIS: network namespaces only).
     public var path: String?
 
     public init(type: String, path: String? = nil) {

@@ -201,7 +201,10 @@ extension Linux {
                 throw SpecError(path: "\(path).type", message: "duplicate namespace type \"\(ns.type)\"")
             }
             if let p = ns.path, !p.isEmpty {
-                throw SpecError(path: "\(path).path", message: "joining an existing namespace is not supported")
+                guard ns.type == "network" else {
+                    throw SpecError(path: "\(path).path", message: "joining an existing \(ns.type) namespace is not supported (network only)")
+                }
+                guard p.hasPrefix("/") else { throw SpecError(path: "\(path).path", message: "must be an absolute path") }
             }
         }
         if !seen.contains("mount") {

@@ -118,6 +118,10 @@ public enum EgressProtocol: String, Codable, Sendable, CaseIterable {
 public struct EgressEntryError: Error, CustomStringConvertible, Equatable {
     public var entry: String
     public var problem: String
+    public init(entry: String, problem: String) {
+        self.entry = entry
+        self.problem = problem
+    }
     public var description: String { "egress allow entry \"\(entry)\": \(problem)" }
 }
 
@@ -155,7 +159,7 @@ public struct EgressAllowEntry: Sendable, Equatable, Hashable, CustomStringConve
             if let p = EgressProtocol(rawValue: tail) {
                 proto = p
                 rest = rest[..<slash]
-            } else if tail.allSatisfy({ $0.isNumber }) == false {
+            } else if !tail.isEmpty && tail.allSatisfy({ $0.isLetter }) {
                 throw fail("unknown protocol \"\(tail)\" (expected tcp or udp)")
             }
         }

@@ -118,6 +118,11 @@ public final class SandboxRuntime: Sendable {
             c.state_dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
             guard c.state_dir_fd >= 0 else { throw SandboxError.system("open", dir) }
             fds.append(c.state_dir_fd)
+            if let ns = plan.networkNamespacePath {
+                c.netns_fd = open(ns, O_RDONLY | O_CLOEXEC)
+                guard c.netns_fd >= 0 else { throw SandboxError.system("open network namespace (linux.namespaces path)", ns) }
+                fds.append(c.netns_fd)
+            }
             switch options.stdio {
             case .inherit: (c.stdin_fd, c.stdout_fd, c.stderr_fd) = (0, 1, 2)
             case let .descriptors(i, o, e): (c.stdin_fd, c.stdout_fd, c.stderr_fd) = (i, o, e)

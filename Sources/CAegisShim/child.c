@@ -92,6 +92,8 @@ static void make_mountpoint(const char *full, int is_file, const char *target) {
     shim_strlcpy(dir, full, sizeof dir);
     for (size_t i = shim_strlen(dir); i > 1; i--) if (dir[i - 1] == '/') { dir[i - 1] = 0; break; }
     if (shim_mkdir_p(dir) < 0) fail(AEGIS_STEP_MOUNT, target);
+    struct stat st;
+    if (lstat(full, &st) == 0) return;  // exists (possibly on a read-only bind, e.g. /etc/resolv.conf)
     int fd = open(full, O_CREAT | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0644);
     if (fd < 0 && errno != EEXIST && errno != EISDIR) fail(AEGIS_STEP_MOUNT, target);
     if (fd >= 0) close(fd);
@@ -342,6 +344,8 @@ void shim_child_main(const struct aegis_spawn_config *cfg, const struct shim_chi
         (void)syscall(SYS_setresgid, 0, 0, 0);
         (void)syscall(SYS_setresuid, 0, 0, 0);
     }
+    // Before any mount: sysfs mounted later must show this namespace's interfaces.
+    if (cfg->netns_fd >= 0 && setns(cfg->netns_fd, CLONE_NEWNET) < 0) fail(AEGIS_STEP_SETNS_NET, "netns_fd");
     if (setsid() < 0 && errno != EPERM) fail(AEGIS_STEP_SETSID, "");
     setup_stdio(cfg);
 

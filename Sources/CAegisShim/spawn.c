@@ -64,8 +64,8 @@ static void supervisor_main(const struct aegis_spawn_config *cfg, int rep_w) __a
 static void supervisor_main(const struct aegis_spawn_config *cfg, int rep_w) {
     (void)setsid();  // outlive the caller's session and terminal
     shim_reset_signals();
-    int keep[6] = { rep_w, cfg->stdin_fd, cfg->stdout_fd, cfg->stderr_fd, cfg->cgroup_fd, cfg->state_dir_fd };
-    (void)shim_close_except(keep, 6);  // drop descriptors other threads of the caller had open
+    int keep[7] = { rep_w, cfg->stdin_fd, cfg->stdout_fd, cfg->stderr_fd, cfg->cgroup_fd, cfg->state_dir_fd, cfg->netns_fd };
+    (void)shim_close_except(keep, 7);  // drop descriptors other threads of the caller had open
 
     int sync_p[2], err_p[2], status_p[2] = { -1, -1 };
     if (pipe2(sync_p, O_CLOEXEC) < 0 || pipe2(err_p, O_CLOEXEC) < 0 || (cfg->use_init && pipe2(status_p, O_CLOEXEC) < 0)) {
@@ -103,6 +103,7 @@ static void supervisor_main(const struct aegis_spawn_config *cfg, int rep_w) {
         shim_child_main(cfg, &fds);
     }
     close(sync_p[0]); close(err_p[1]); if (status_p[1] >= 0) close(status_p[1]);
+    if (cfg->netns_fd >= 0) close(cfg->netns_fd);  // only the child joins it; don't pin the namespace
     // Keep no copy of the caller's stdio: `create` must be able to exit while a reader waits.
     int null = open("/dev/null", O_RDWR | O_CLOEXEC);
     int cfg_stdio[3] = { cfg->stdin_fd, cfg->stdout_fd, cfg->stderr_fd };

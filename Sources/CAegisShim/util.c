@@ -133,6 +133,7 @@ static const char *const step_names[AEGIS_STEP_COUNT] = {
     [AEGIS_STEP_UID_MAP] = "uid_map",
     [AEGIS_STEP_GID_MAP] = "gid_map",
     [AEGIS_STEP_SYNC] = "sync",
+    [AEGIS_STEP_SETNS_NET] = "setns network",
     [AEGIS_STEP_SETSID] = "setsid",
     [AEGIS_STEP_STDIO] = "stdio",
     [AEGIS_STEP_ROOT_PROPAGATION] = "root propagation",

@@ -4,6 +4,7 @@
 import AegisAPI
 import AegisControl
 import AegisMetrics
+import AegisNet
 import AegisNode
 import AegisProtocol
 import AegisScheduler
@@ -56,7 +57,8 @@ final class NodeRuntime: Sendable {
     /// Opens the state, writes the admin token on first start, detects capabilities, starts the
     /// worker and registers the node (which re-adopts surviving sandboxes).
     static func start(paths: AegisPaths, name: String, apiPort: Int, labels: [String: String], allowUnenforcedLimits: Bool,
-                      cgroupParent: String?, scheduler: SchedulerConfig, logger: Logger) async throws -> NodeRuntime {
+                      cgroupParent: String?, egress: EgressConfig?, scheduler: SchedulerConfig,
+                      logger: Logger) async throws -> NodeRuntime {
         try FileManager.default.createDirectory(atPath: paths.dataDir, withIntermediateDirectories: true,
                                                 attributes: [.posixPermissions: 0o711])
         if let text = try? String(contentsOfFile: paths.pidFile, encoding: .utf8),
@@ -70,11 +72,13 @@ final class NodeRuntime: Sendable {
         try ensureAdminToken(store, paths: paths, logger: logger)
 
         let (events, continuation) = AsyncStream<WorkerEvent>.makeStream()
-        let worker = try Worker(paths: paths, logger: Logger(label: "aegis.worker"), cgroupParent: cgroupParent) { continuation.yield($0) }
+        let worker = try Worker(paths: paths, logger: Logger(label: "aegis.worker"), cgroupParent: cgroupParent,
+                                egress: egress) { continuation.yield($0) }
         var options = DetectionOptions(labels: labels, allowUnenforcedLimits: allowUnenforcedLimits)
         options.cgroupControllersOverride = Array(worker.runtime.cgroups.availableControllers()).sorted()
         var capabilities = await CapabilityDetector(options: options, logger: Logger(label: "aegis.detect")).detect()
         capabilities.isolation.allowUnenforcedLimits = allowUnenforcedLimits
+        capabilities.network = worker.networkCapability
         for w in capabilities.warnings { logger.warning("capability detection", metadata: ["detail": "\(w)"]) }
 
         let controller = Controller(store: store, schedulerConfig: scheduler, logger: Logger(label: "aegis.controller"))
@@ -88,6 +92,7 @@ final class NodeRuntime: Sendable {
             "cpu": "\(capabilities.cpuMillis)m", "memory": "\(capabilities.memoryBytes)", "gpus": "\(capabilities.gpus.count)",
             "runtimes": "\(capabilities.runtimes.map { "\($0.name) \($0.version)" }.joined(separator: ", "))",
             "cgroup-controllers": "\(capabilities.isolation.cgroupControllers.joined(separator: " "))",
+            "egress": "\(worker.networkCapability.egress ? worker.networkCapability.subnet ?? "yes" : "no")",
         ])
         return node
     }

@@ -4,6 +4,7 @@ import AegisAPI
 import AegisClient
 import AegisControl
 import AegisMetrics
+import AegisNet
 import AegisNode
 import AegisProtocol
 import AegisScheduler
@@ -35,6 +36,13 @@ struct Up: AsyncParsableCommand {
     @Flag(help: "On SIGTERM/SIGINT, stop every agent first and record its final state.") var drainOnExit = false
     @Option(help: "cgroup2 path (relative to the hierarchy root) under which sandboxes get their leaves (default: aegis/ under the node's own cgroup).")
     var cgroupParent: String?
+    @Flag(help: "Enable network mode egress: bridge, source NAT out of the host's uplink, nftables policy (table inet/bridge aegis). Sets net.ipv4.ip_forward=1.")
+    var egress = false
+    @Option(help: "IPv4 subnet for egress sandboxes (default: the first of 10.213.0.0/16, 172.29.0.0/16, 192.168.213.0/24 that overlaps no host route).")
+    var egressSubnet: String?
+    @Option(help: "Bridge of egress sandboxes.") var egressBridge: String = "aegis0"
+    @Option(name: .customLong("reach"), help: "Reachability label advertised with egress, e.g. internet or corp-vpn (repeatable).")
+    var reach: [String] = []
     @Option(help: "Scheduling strategy: binpack or spread.") var strategy: String = "binpack"
     @Option(help: "Log level: trace, debug, info, notice, warning, error.") var logLevel: String = "info"
 
@@ -46,6 +54,26 @@ struct Up: AsyncParsableCommand {
             guard let eq = l.firstIndex(of: "="), eq != l.startIndex else { throw ValidationError("--label \(l): expected KEY=VALUE") }
             labelMap[String(l[..<eq])] = String(l[l.index(after: eq)...])
         }
+        var egressConfig: EgressConfig?
+        let dir = dataDir ?? AegisPaths.defaultDataDir()
+        if egress {
+            var subnet: IPv4Network?
+            if let text = egressSubnet {
+                guard let n = IPv4Network(text), n.prefix <= 30 else {
+                    throw ValidationError("--egress-subnet \(text): expected an IPv4 CIDR with zero host bits, /30 or wider (e.g. 10.213.0.0/16)")
+                }
+                subnet = n
+            }
+            guard !egressBridge.isEmpty, egressBridge.utf8.count <= 15, !egressBridge.contains("/") else {
+                throw ValidationError("--egress-bridge \(egressBridge): an interface name of 1-15 bytes")
+            }
+            for r in reach where r.isEmpty || !r.allSatisfy({ $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "-" || $0 == ".") }) {
+                throw ValidationError("--reach \(r): lower-case letters, digits, '-' and '.'")
+            }
+            egressConfig = EgressConfig(bridge: egressBridge, subnet: subnet, reach: reach, stateDir: dir + "/network")
+        } else if egressSubnet != nil || !reach.isEmpty {
+            throw ValidationError("--egress-subnet and --reach need --egress")
+        }
         let level = Logger.Level(rawValue: logLevel) ?? .info
         LoggingSystem.bootstrap { label in
             var h = StreamLogHandler.standardError(label: label)
@@ -54,9 +82,9 @@ struct Up: AsyncParsableCommand {
         }
         let logger = Logger(label: "aegis.node")
         let node = try await NodeRuntime.start(
-            paths: AegisPaths(dataDir: dataDir ?? AegisPaths.defaultDataDir()),
+            paths: AegisPaths(dataDir: dir),
             name: name ?? ProcessInfo.processInfo.hostName, apiPort: apiPort, labels: labelMap,
-            allowUnenforcedLimits: allowUnenforcedLimits, cgroupParent: cgroupParent,
+            allowUnenforcedLimits: allowUnenforcedLimits, cgroupParent: cgroupParent, egress: egressConfig,
             scheduler: SchedulerConfig(strategy: scoring), logger: logger)
         try await node.run(drainOnExit: drainOnExit)
     }

@@ -43,8 +43,11 @@ final class ValidationTests: XCTestCase {
         assertInvalid(try withTypes(["mount", "pid", "ipc", "pid"]), path: "linux.namespaces[3].type",
                       message: "duplicate namespace type \"pid\"")
         assertInvalid(try withTypes(["pid"]), path: "linux.namespaces", message: "mount namespace is required")
-        assertInvalid(try base { $0.linux?.namespaces?[1] = LinuxNamespace(type: "network", path: "/run/netns/x") },
-                      path: "linux.namespaces[1].path", message: "joining an existing namespace is not supported")
+        assertInvalid(try base { $0.linux?.namespaces?[0] = LinuxNamespace(type: "pid", path: "/proc/1/ns/pid") },
+                      path: "linux.namespaces[0].path", message: "joining an existing pid namespace is not supported (network only)")
+        assertInvalid(try base { $0.linux?.namespaces?[1] = LinuxNamespace(type: "network", path: "run/netns/x") },
+                      path: "linux.namespaces[1].path", message: "must be an absolute path")
+        XCTAssertNoThrow(try base { $0.linux?.namespaces?[1] = LinuxNamespace(type: "network", path: "/run/netns/x") }.validate())
         XCTAssertNoThrow(try withTypes(["pid", "network", "mount", "ipc", "uts", "cgroup"]).validate())
         // Every accepted type's CLONE_NEW* flag matches the kernel UAPI header on this machine.
         let header = try defines(in: "/usr/include/linux/sched.h", prefix: "CLONE_NEW")

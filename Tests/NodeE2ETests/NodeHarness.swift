@@ -17,11 +17,15 @@ final class NodeHarness {
     let binary: String
     var process: Process?
     var extraArgs: [String]
+    /// Run the node inside this network namespace (/run/netns/NAME, via nsenter: only the network
+    /// namespace changes). Readiness and requests then go through the unix socket.
+    let netns: String?
     private(set) var port = 0
     /// Sandbox leaves of this node go under this cgroup2 path (removed at the end).
     let cgroupParent = "aegis-e2e-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
 
-    init(extraArgs: [String] = []) throws {
+    init(extraArgs: [String] = [], netns: String? = nil) throws {
+        self.netns = netns
         var template = Array("/tmp/aegis-e2e-XXXXXX".utf8CString)
         guard let p = mkdtemp(&template) else { throw CocoaError(.fileWriteUnknown) }
         dataDir = String(cString: p)
@@ -46,6 +50,10 @@ final class NodeHarness {
         p.executableURL = URL(fileURLWithPath: binary)
         p.arguments = ["up", "--data-dir", dataDir, "--api-port", "0", "--name", "e2e-node", "--log-level", "warning",
                        "--cgroup-parent", cgroupParent] + extraArgs
+        if let netns {
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/nsenter")
+            p.arguments = ["--net=/run/netns/\(netns)", "--", binary] + p.arguments!
+        }
         let log = FileHandle(forWritingAtPath: dataDir + "/node.log") ?? {
             FileManager.default.createFile(atPath: dataDir + "/node.log", contents: nil)
             return FileHandle(forWritingAtPath: dataDir + "/node.log")!
@@ -61,7 +69,11 @@ final class NodeHarness {
             if let text = try? String(contentsOfFile: dataDir + "/api.port", encoding: .utf8), let port = Int(text.trimmingCharacters(in: .whitespacesAndNewlines)),
                FileManager.default.fileExists(atPath: dataDir + "/aegis.sock") {
                 self.port = port
-                if (try? http("GET", "/v1/whoami", token: adminToken()).status) == 200 { return }
+                if netns != nil {
+                    if (try? cli(["ps"], timeout: 10).status) == 0 { return }
+                } else if (try? http("GET", "/v1/whoami", token: adminToken()).status) == 200 {
+                    return
+                }
                 self.port = 0
             }
             if !p.isRunning { break }

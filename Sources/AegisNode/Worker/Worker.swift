@@ -11,6 +11,7 @@ import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
+import AegisNet
 import AegisOCI
 import AegisProtocol
 import AegisSandbox
@@ -43,10 +44,18 @@ public final class Worker: Sendable {
     /// Grace between SIGTERM and SIGKILL on cancel, seconds.
     public let stopGraceSeconds: Int
     private let flags = Mutex<(timedOut: Set<String>, cancelled: Set<String>)>(([], []))
+    /// Network mode `egress` (nil when not enabled or its setup failed: see `networkCapability`).
+    public let egress: EgressNetwork?
+    /// What the node advertises about egress and reachability.
+    public let networkCapability: NetworkCapability
 
+    /// - Parameter egress: enables network mode `egress` (bridge, NAT, nftables); its setup
+    ///   re-adopts the namespaces of live sandboxes and removes every other leftover. A failure is
+    ///   logged and advertised (`networkCapability.egressProblem`), not fatal.
     /// - Throws: `SandboxError` when the sandbox runtime can't be set up (no cgroup2 hierarchy).
     public init(paths: AegisPaths, logger: Logger, cgroupParent: String? = nil, logCapBytes: Int = 16 << 20,
-                stopGraceSeconds: Int = 5, onEvent: @escaping @Sendable (WorkerEvent) -> Void) throws {
+                stopGraceSeconds: Int = 5, egress egressConfig: EgressConfig? = nil,
+                onEvent: @escaping @Sendable (WorkerEvent) -> Void) throws {
         self.paths = paths
         self.logger = logger
         self.logCapBytes = logCapBytes
@@ -56,6 +65,7 @@ public final class Worker: Sendable {
         try makeDirectories(paths.workloads, mode: 0o711)
         runtime = try SandboxRuntime(stateRoot: paths.sandboxes, cgroupParent: cgroupParent)
         try AgentProfile.prepareRootfs(at: paths.sandboxes + "/.agent-root")
+        (egress, networkCapability) = Self.setUpEgress(egressConfig, runtime: runtime, logger: logger)
         // Log history stays under the cap while agents run, not only when they end.
         Task { [weak self] in
             while let self {
@@ -111,9 +121,21 @@ public final class Worker: Sendable {
         defer { if out >= 0 { close(out) }; if err >= 0 { close(err) } }
         guard out >= 0, err >= 0 else { throw SandboxError.system("open logs in", dir) }
 
-        let spec = AgentProfile.spec(Self.request(a, workDir: work), rootfs: paths.sandboxes + "/.agent-root")
-        let record = try runtime.create(id: id, spec: spec, bundle: dir,
+        var request = Self.request(a, workDir: work)
+        let attachment = try attachEgress(w, sandboxID: id)
+        if let attachment {
+            request.netnsPath = attachment.netns.path
+            request.resolvConf = attachment.resolvConf
+        }
+        let spec = AgentProfile.spec(request, rootfs: paths.sandboxes + "/.agent-root")
+        let record: SandboxRecord
+        do {
+            record = try runtime.create(id: id, spec: spec, bundle: dir,
                                         options: SandboxCreateOptions(stdio: .descriptors(stdin: -1, stdout: out, stderr: err), useInit: true))
+        } catch {
+            if attachment != nil { egress?.detach(sandbox: id) }
+            throw error
+        }
         watch(record, workloadID: w.id, generation: w.generation)
         if let t = w.spec.timeoutSeconds {
             Task { [weak self] in
@@ -155,7 +177,13 @@ public final class Worker: Sendable {
         } else if a.gpus.contains(where: { $0.vendor == "amd" }) {
             env += ["ROCR_VISIBLE_DEVICES=\(indexes)", "HIP_VISIBLE_DEVICES=\(indexes)"]
         }
-        let network: AgentSandboxRequest.Network = s.network == .host ? .host : (s.network == .loopback ? .loopback : .none)
+        let network: AgentSandboxRequest.Network
+        switch s.network {
+        case .host: network = .host
+        case .loopback: network = .loopback
+        case .egress: network = .egress
+        case .none: network = .none
+        }
         return AgentSandboxRequest(args: s.args, env: env, workDir: workDir, uid: a.uid, gid: a.uid,
                                    hostname: s.name, network: network,
                                    resources: res == LinuxResources() ? nil : res, extraMounts: mounts)
@@ -179,6 +207,7 @@ public final class Worker: Sendable {
         } else {
             onEvent(.lost(id: workloadID, generation: generation))
         }
+        egress?.detach(sandbox: id)
         capLogs(workloadID)
     }
 
@@ -205,7 +234,9 @@ public final class Worker: Sendable {
     /// Removes the sandbox (cgroup leaf, state dir) once its final state is recorded. Logs and
     /// outputs stay in the workload's directory.
     public func release(workloadID: String, generation: Int64) {
-        try? runtime.delete(Self.sandboxID(workloadID, generation), force: true)
+        let id = Self.sandboxID(workloadID, generation)
+        try? runtime.delete(id, force: true)
+        egress?.detach(sandbox: id)
     }
 
     /// After a restart: re-watches sandboxes still running, reports those that ended while the
@@ -219,6 +250,7 @@ public final class Worker: Sendable {
             guard wanted[wid] == gen else {
                 logger.warning("removing stale sandbox", metadata: ["sandbox": "\(sid)"])
                 try? runtime.delete(sid, force: true)
+                egress?.detach(sandbox: sid)
                 continue
             }
             seen.insert(wid)

@@ -27,6 +27,8 @@ struct LaunchPlan {
     var config = aegis_spawn_config()
     /// Kept alive for `config.seccomp_filter`.
     var seccomp: SeccompProgram?
+    /// linux.namespaces[type=network].path: the namespace to join (opened by the caller of spawn).
+    var networkNamespacePath: String?
 
     /// Builds the plan. Throws `SandboxError.invalidSpec` naming the field for what the shim can't do.
     init(spec: Spec, bundle: String, rootfs: String, compiler: (LinuxSeccomp) throws -> SeccompProgram) throws {
@@ -38,18 +40,29 @@ struct LaunchPlan {
         c.cgroup_fd = -1
         c.state_dir_fd = -1
         c.stdin_fd = -1; c.stdout_fd = -1; c.stderr_fd = -1
+        c.netns_fd = -1
 
-        // Namespaces (config-linux.md § Namespaces): each type becomes a CLONE_NEW* flag.
+        // Namespaces (config-linux.md § Namespaces): each type becomes a CLONE_NEW* flag; a
+        // network namespace with a path is joined instead (setns in the child).
         var flags: UInt64 = 0
+        var netPath: String?
         for (i, ns) in (linux.namespaces ?? []).enumerated() {
             guard let flag = ns.cloneFlag else {
                 throw SandboxError(.invalidSpec, "linux.namespaces[\(i)].type: unknown namespace type \"\(ns.type)\"")
             }
-            if ns.path != nil {
-                throw SandboxError(.unsupported, "linux.namespaces[\(i)].path: joining an existing namespace is not supported")
+            if let path = ns.path {
+                guard ns.type == "network" else {
+                    throw SandboxError(.unsupported, "linux.namespaces[\(i)].path: joining an existing \(ns.type) namespace is not supported (network only)")
+                }
+                guard path.hasPrefix("/") else {
+                    throw SandboxError(.invalidSpec, "linux.namespaces[\(i)].path: must be absolute, got \"\(path)\"")
+                }
+                netPath = path
+                continue
             }
             flags |= flag
         }
+        networkNamespacePath = netPath
         c.clone_flags = flags
         let newMount = flags & UInt64(CLONE_NEWNS) != 0
         if !newMount && rootfs != "/" {
@@ -59,7 +72,7 @@ struct LaunchPlan {
             c.uid_map = arena.string(Self.idMap(linux.uidMappings))
             c.gid_map = arena.string(Self.idMap(linux.gidMappings))
         }
-        c.loopback_up = flags & UInt64(CLONE_NEWNET) != 0 ? 1 : 0
+        c.loopback_up = flags & UInt64(CLONE_NEWNET) != 0 || netPath != nil ? 1 : 0
 
         // Filesystem.
         c.rootfs = arena.string(rootfs)

@@ -13,7 +13,7 @@ import AegisSeccomp
 
 /// What an agent sandbox needs from its caller.
 public struct AgentSandboxRequest: Sendable, Equatable {
-    /// Network modes (the egress mode comes with its own issue).
+    /// Network modes.
     public enum Network: String, Sendable, Equatable {
         /// A new network namespace with only `lo` (up).
         case none
@@ -21,6 +21,10 @@ public struct AgentSandboxRequest: Sendable, Equatable {
         case loopback
         /// The host's network namespace (admin only: exposes the host's loopback services).
         case host
+        /// A namespace the node prepared (veth to its bridge, address, route, nft policy; see
+        /// AegisNet.EgressNetwork), joined through `netnsPath`; `resolvConf` is bound at
+        /// /etc/resolv.conf.
+        case egress
     }
 
     /// Program and arguments; args[0] is looked up through PATH when it has no '/'.
@@ -40,10 +44,15 @@ public struct AgentSandboxRequest: Sendable, Equatable {
     public var extraMounts: [Mount]
     /// Further paths to hide behind /dev/null or an empty tmpfs.
     public var extraMaskedPaths: [String]
+    /// Network `egress`: the namespace to join (OCI linux.namespaces[].path) and the host file
+    /// bound read-only at /etc/resolv.conf.
+    public var netnsPath: String?
+    public var resolvConf: String?
 
     public init(args: [String], env: [String] = [], workDir: String, uid: UInt32, gid: UInt32,
                 hostname: String = "agent", network: Network = .none, resources: LinuxResources? = nil,
-                extraMounts: [Mount] = [], extraMaskedPaths: [String] = []) {
+                extraMounts: [Mount] = [], extraMaskedPaths: [String] = [], netnsPath: String? = nil,
+                resolvConf: String? = nil) {
         self.args = args
         self.env = env
         self.workDir = workDir
@@ -54,6 +63,8 @@ public struct AgentSandboxRequest: Sendable, Equatable {
         self.resources = resources
         self.extraMounts = extraMounts
         self.extraMaskedPaths = extraMaskedPaths
+        self.netnsPath = netnsPath
+        self.resolvConf = resolvConf
     }
 }
 
@@ -114,13 +125,20 @@ public enum AgentProfile {
         mounts.append(Mount(destination: "/tmp", type: "tmpfs", source: "tmpfs", options: ["nosuid", "nodev", "mode=1777", "size=1g"]))
         mounts.append(Mount(destination: workMount, type: "bind", source: r.workDir, options: ["rbind", "rw", "nosuid", "nodev"]))
         mounts += r.extraMounts
+        if r.network == .egress, let rc = r.resolvConf {
+            mounts.append(Mount(destination: "/etc/resolv.conf", type: "bind", source: rc, options: ["bind", "ro", "nosuid", "nodev", "noexec"]))
+        }
 
         var env = r.env
         let defaults = ["PATH=/usr/local/bin:/usr/bin:/bin", "HOME=\(workMount)", "LANG=C.UTF-8", "TMPDIR=/tmp"]
         for d in defaults where !env.contains(where: { $0.hasPrefix(d.prefix(while: { $0 != "=" }) + "=") }) { env.append(d) }
 
-        var namespaces = ["pid", "mount", "uts", "ipc", "cgroup"]
-        if r.network != .host { namespaces.append("network") }
+        var namespaces = ["pid", "mount", "uts", "ipc", "cgroup"].map { LinuxNamespace(type: $0) }
+        if r.network == .egress {
+            namespaces.append(LinuxNamespace(type: "network", path: r.netnsPath))
+        } else if r.network != .host {
+            namespaces.append(LinuxNamespace(type: "network"))
+        }
         let none: [String] = []
         return Spec(
             process: Process(
@@ -133,7 +151,7 @@ public enum AgentProfile {
             hostname: r.hostname,
             mounts: mounts,
             linux: Linux(
-                namespaces: namespaces.map { LinuxNamespace(type: $0) },
+                namespaces: namespaces,
                 resources: r.resources,
                 seccomp: DefaultSeccompProfile.profile,
                 maskedPaths: DefaultBundleSpec.maskedPaths + maskedSecrets + r.extraMaskedPaths,

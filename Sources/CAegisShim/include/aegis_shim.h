@@ -46,6 +46,7 @@ enum aegis_step {
     AEGIS_STEP_UID_MAP,          // write /proc/PID/uid_map
     AEGIS_STEP_GID_MAP,          // write /proc/PID/gid_map
     AEGIS_STEP_SYNC,             // wait for the supervisor's go-ahead
+    AEGIS_STEP_SETNS_NET,        // setns(2) into the network namespace given by netns_fd
     AEGIS_STEP_SETSID,
     AEGIS_STEP_STDIO,            // dup2 of stdin/stdout/stderr
     AEGIS_STEP_ROOT_PROPAGATION, // make / private/slave (MS_REC)
@@ -144,6 +145,8 @@ struct aegis_spawn_config {
     const char *const *masked_paths; int n_masked;
     const char *const *readonly_paths; int n_readonly;
 
+    int netns_fd;                  // join this network namespace (setns, before any mount), or -1;
+                                   // CLONE_NEWNET is then not in clone_flags (OCI namespaces[].path)
     int loopback_up;               // new network namespace: set "lo" up (it starts down)
 
     // --- identity ---
