@@ -34,6 +34,8 @@ struct Options {
     var phases = false
     /// Parent of the temporary state root; a tmpfs (/dev/shm) matches /run on a usual host.
     var stateParent = "/tmp"
+    /// Compare network egress with none (interleaved); run it inside a throwaway network namespace.
+    var egress = false
 
     static func parse(_ args: [String]) throws -> Options {
         var o = Options()
@@ -57,8 +59,9 @@ struct Options {
             case "--json": o.jsonPath = try value()
             case "--phases": o.phases = true
             case "--state-parent": o.stateParent = try value()
+            case "--egress": o.egress = true
             case "--help", "-h":
-                print("usage: aegis-bench [--iterations N (200)] [--warmup N (20)] [--rootfs DIR] [--init] [--json FILE] [--phases] [--state-parent DIR (/tmp)]")
+                print("usage: aegis-bench [--iterations N (200)] [--warmup N (20)] [--rootfs DIR] [--init] [--json FILE] [--phases] [--state-parent DIR (/tmp)] [--egress]")
                 exit(0)
             default: throw BenchError(description: "unknown argument \"\(args[i])\" (see --help)")
             }
@@ -226,6 +229,10 @@ func run() throws {
     let runtime = try SandboxRuntime(stateRoot: work + "/state", cgroupParent: nil)
     let stdio = SandboxStdio.descriptors(stdin: -1, stdout: -1, stderr: -1)
     let createOptions = SandboxCreateOptions(stdio: stdio, useInit: options.useInit, deferStart: false)
+    if options.egress {
+        try runEgress(options, runtime: runtime, spec: spec, work: work, createOptions: createOptions)
+        return
+    }
 
     var createWait: [Double] = [], create: [Double] = [], wait: [Double] = [], delete: [Double] = []
     for i in 0..<(options.warmup + options.iterations) {

@@ -193,7 +193,13 @@ public final class EgressNetwork: Sendable {
         do {
             let ns = try HeldNetns.create()
             try host.withLock { h in
-                try h.s.addVeth(host: ifname, peer: "eth0", peerNetnsFd: ns.fd, master: bridgeIndex)
+                do {
+                    try h.s.addVeth(host: ifname, peer: "eth0", peerNetnsFd: ns.fd, master: bridgeIndex)
+                } catch let e as NetError where e.errno == EEXIST {
+                    // The previous holder's pair, not yet removed by the kernel's namespace cleanup.
+                    try h.s.deleteLink(ifname)
+                    try h.s.addVeth(host: ifname, peer: "eth0", peerNetnsFd: ns.fd, master: bridgeIndex)
+                }
                 undo.append { _ = try? self.host.withLock { try $0.s.deleteLink(ifname) } }
             }
             guard let eth0 = try ns.route.link(named: "eth0") else { throw NetError("eth0 in \(id)", errno: ENODEV) }
@@ -217,14 +223,17 @@ public final class EgressNetwork: Sendable {
         }
     }
 
-    /// Removes sandbox `id`'s chain, veth, address and files; a no-op when it has none.
+    /// Removes sandbox `id`'s chain, address and files; a no-op when it has none. The veth pair
+    /// is not deleted here: it goes with the sandbox's namespace, which the kernel destroys once
+    /// its last process exits and no descriptor holds it (an explicit RTM_DELLINK would wait for
+    /// the device unregistration, ~15-40 ms). `attach` replaces a pair the kernel hasn't removed
+    /// yet; a restart deletes strays.
     public func detach(sandbox id: String) {
         guard let rec = try? JSONDecoder().decode(EgressRecord.self, from: Data(HostNet.readText(recordPath(id)).utf8)) else {
             state.withLock { s in for (a, sid) in s.used where sid == id { s.used[a] = nil } }
             return
         }
         _ = try? nft.run(EgressRuleset.removeSandbox(ifname: rec.ifname, address: rec.address))
-        _ = try? host.withLock { try $0.s.deleteLink(rec.ifname) }
         removeFiles(id)
         state.withLock { s in if s.used[rec.address] == id { s.used[rec.address] = nil } }
     }

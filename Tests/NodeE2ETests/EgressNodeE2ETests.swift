@@ -137,6 +137,17 @@ final class EgressNodeE2ETests: XCTestCase {
         XCTAssertEqual(try waitNoLeftovers(), [], "after the agents end nothing of theirs remains")
     }
 
+    func testReachLabelsRouteAndNameWhatIsMissing() throws {
+        let ok = try node.cli(["run", "--network", "egress", "--reach", "internet", "--", "true"])
+        XCTAssertEqual(ok.status, 0, ok.stderr)
+        let r = try node.cli(["run", "-d", "--network", "egress", "--reach", "corp-vpn", "--", "true"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let id = r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let out = try node.cli(["describe", id]).stdout
+        XCTAssertTrue(out.contains("pending"), out)
+        XCTAssertTrue(out.contains("needs reach=corp-vpn") && out.contains("e2e-node has reach internet"), out)
+    }
+
     func testFiftyAgentsLeaveNothingAndRestartReconciles() throws {
         var ids: [String] = []
         for i in 0..<50 {

@@ -24,6 +24,20 @@ final class NodeE2ETests: XCTestCase {
         XCTAssertEqual(failing.status, 7, failing.stderr)
     }
 
+    /// Workload detail over HTTP (state and pending reason).
+    func detail(_ id: String) throws -> Workload {
+        try JSONDecoder().decode(WorkloadDetail.self, from: node.http("GET", "/v1/workloads/\(id)", token: node.adminToken()).body).workload
+    }
+
+    func testEgressAgentStaysPendingOnANodeWithoutEgressAndSaysWhy() throws {
+        let r = try node.cli(["run", "-d", "--network", "egress", "--", "true"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let w = try detail(r.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
+        XCTAssertEqual(w.state, .pending)
+        XCTAssertTrue(w.reason?.contains("needs network egress") == true, w.reason ?? "no reason")
+        XCTAssertTrue(w.reason?.contains("e2e-node") == true && w.reason?.contains("aegis up --egress") == true, w.reason ?? "")
+    }
+
     func testDefaultAgentHasNoWayOut() throws {
         let script = """
         import os, socket
