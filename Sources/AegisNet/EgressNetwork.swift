@@ -135,6 +135,9 @@ public final class EgressNetwork: Sendable {
         state.withLock { s in for r in live { s.used[r.address] = r.sandbox } }
     }
 
+    /// Upstream nameservers egress sandboxes get in their resolv.conf (empty: no DNS for them).
+    public var nameservers: [IPv4Address] { resolvers.nameservers }
+
     /// Addresses egress sandboxes can get (subnet minus network, gateway and broadcast).
     public var slots: Int { Int(subnet.size) - 3 }
 

@@ -17,7 +17,11 @@ extension Worker {
                 return runtime.status(record) != .stopped
             }
             logger.info("egress ready", metadata: ["bridge": "\(config.bridge)", "subnet": "\(net.subnet)",
-                                                   "slots": "\(net.slots)", "re-adopted": "\(net.attached.count)"])
+                                                   "slots": "\(net.slots)", "re-adopted": "\(net.attached.count)",
+                                                   "nameservers": "\(net.nameservers.map(\.description).joined(separator: " "))"])
+            if net.nameservers.isEmpty {
+                logger.warning("egress agents get no DNS: the host lists no non-loopback IPv4 nameserver (/etc/resolv.conf, /run/systemd/resolve/resolv.conf)")
+            }
             return (net, net.capability)
         } catch {
             logger.error("egress unavailable", metadata: ["error": "\(error)"])
