@@ -65,7 +65,7 @@ let package = Package(
         .target(name: "AegisNode", dependencies: ["AegisProtocol", "AegisSandbox", "AegisOCI", "AegisNet",
                                                   .product(name: "Logging", package: "swift-log")]),
         // The controller: tenants, auth, quotas, scheduling loop, workload lifecycle.
-        .target(name: "AegisControl", dependencies: ["AegisProtocol", "AegisStore", "AegisScheduler", "AegisManifest",
+        .target(name: "AegisControl", dependencies: ["AegisProtocol", "AegisStore", "AegisScheduler", "AegisManifest", "AegisPKI",
                                                      .product(name: "Crypto", package: "swift-crypto"),
                                                      .product(name: "Logging", package: "swift-log")]),
         // The tenant-facing HTTP API (what a gateway sidecar will front), Hummingbird 2.
@@ -90,6 +90,7 @@ let package = Package(
                            .product(name: "ArgumentParser", package: "swift-argument-parser"),
                            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                           .product(name: "HummingbirdTLS", package: "hummingbird"),
                            .product(name: "Logging", package: "swift-log")]
         ),
         // The OCI runtime command line (runc-compatible flags).
