@@ -24,12 +24,17 @@ public struct EgressConfig: Sendable {
     public var resolvedUpstream: String
     /// Host-side interface name prefix; names are prefix + 8 hex digits of the address (≤ 15 bytes).
     public var portPrefix: String
+    /// Networks egress agents may never reach besides the node's own addresses: the node's public
+    /// (1:1 NAT, elastic) addresses, other nodes, management networks (`--egress-deny`).
+    public var denied: [IPv4Network]
+    /// Directory of the per-namespace ownership lock (one egress node per network namespace).
+    public var lockDir: String
 
     public static let autoSubnets = ["10.213.0.0/16", "172.29.0.0/16", "192.168.213.0/24"].map { IPv4Network($0)! }
 
     public init(bridge: String = "aegis0", subnet: IPv4Network? = nil, reach: [String] = [], stateDir: String,
                 resolvConf: String = "/etc/resolv.conf", resolvedUpstream: String = "/run/systemd/resolve/resolv.conf",
-                portPrefix: String = "aegv") {
+                portPrefix: String = "aegv", denied: [IPv4Network] = [], lockDir: String = "/run/aegis") {
         self.bridge = bridge
         self.subnet = subnet
         self.reach = reach
@@ -37,6 +42,14 @@ public struct EgressConfig: Sendable {
         self.resolvConf = resolvConf
         self.resolvedUpstream = resolvedUpstream
         self.portPrefix = portPrefix
+        self.denied = denied
+        self.lockDir = lockDir
+    }
+
+    /// Whether `name` can be the bridge: 1-15 bytes of letters, digits, '-', '_', '.'.
+    public static func validInterfaceName(_ name: String) -> Bool {
+        !name.isEmpty && name.utf8.count <= 15 && name != "." && name != ".."
+            && name.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" || $0 == ".") }
     }
 }
 
@@ -54,6 +67,8 @@ struct EgressRecord: Codable {
     var sandbox: String
     var ifname: String
     var address: IPv4Address
+    /// Conntrack mark of the sandbox's flows.
+    var tag: UInt32
     var allow: [ResolvedAllow]
     var nameservers: [IPv4Address]
 }
@@ -67,8 +82,35 @@ public final class EgressNetwork: Sendable {
     private let bridgeIndex: Int32
     private let state = Mutex<(used: [IPv4Address: String], next: UInt32)>(([:], 0))
     private let resolvers: (nameservers: [IPv4Address], search: String?)
+    private let lockFD: Int32
+    /// Live sandboxes whose network could not be re-adopted (their veth is gone, or their address
+    /// is outside the current subnet): they have no way out any more and should be stopped.
+    public let lost: [String]
 
     private struct RouteSocketBox: @unchecked Sendable { let s: RouteSocket }
+
+    deinit { close(lockFD) }
+
+    /// Takes the lock that makes this node the only egress owner of the caller's network
+    /// namespace (`<lockDir>/egress-<netns inode>.lock`, flock).
+    /// - Throws: `NetError` naming the other owner's pid.
+    static func lockNamespace(_ dir: String) throws -> Int32 {
+        var st = stat()
+        guard stat("/proc/thread-self/ns/net", &st) == 0 else { throw NetError("stat /proc/thread-self/ns/net", errno: errno) }
+        try makeDir(dir)
+        let path = dir + "/egress-\(st.st_ino).lock"
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw NetError("open \(path)", errno: errno) }
+        if flock(fd, LOCK_EX | LOCK_NB) != 0 {
+            let owner = (try? HostNet.readText(path))?.trimmingTrailingNewlines() ?? "?"
+            close(fd)
+            throw NetError("egress lock \(path)", "another AEGIS node (pid \(owner)) owns egress in this network namespace (bridge, nft tables inet/bridge aegis)")
+        }
+        ftruncate(fd, 0)
+        let pid = "\(getpid())\n"
+        _ = pid.withCString { write(fd, $0, strlen($0)) }
+        return fd
+    }
 
     /// Sets up the bridge (with the gateway address, first host of the subnet), forwarding and
     /// the `aegis` nft tables, re-adopting records whose sandbox `isLive` and removing the rest
@@ -76,64 +118,126 @@ public final class EgressNetwork: Sendable {
     /// - Throws: `NetError`/`NftError` naming the step that failed (the node then advertises no egress).
     public init(config: EgressConfig, isLive: (String) -> Bool) throws {
         self.config = config
+        guard EgressConfig.validInterfaceName(config.bridge) else {
+            throw NetError("egress bridge \"\(config.bridge)\"", "an interface name of 1-15 letters, digits, '-', '_' or '.'")
+        }
         nft = try Nftables()
+        lockFD = try Self.lockNamespace(config.lockDir)
+        var created = false
         let route = try RouteSocket()
-        let resolvers = HostNet.upstreamResolvers(resolvConf: config.resolvConf, resolvedUpstream: config.resolvedUpstream)
-        self.resolvers = resolvers
-        let existing = try route.link(named: config.bridge)
-        let addrs = try route.addresses()
-        var chosen = config.subnet
-        if chosen == nil, let b = existing, let a = addrs.first(where: { $0.index == b.index }) {
-            chosen = IPv4Network(a.address, prefix: a.prefix)  // a restart keeps the subnet it chose before
-        }
-        if chosen == nil {
+        do {
+            let resolvers = HostNet.upstreamResolvers(resolvConf: config.resolvConf, resolvedUpstream: config.resolvedUpstream)
+            self.resolvers = resolvers
+            let existing = try route.link(named: config.bridge)
+            if let b = existing, b.kind != "bridge" {
+                throw NetError("egress bridge \(config.bridge)", "an interface of that name exists and is not a bridge (kind \"\(b.kind.isEmpty ? "device" : b.kind)\"); choose another --egress-bridge")
+            }
+            let addrs = try route.addresses()
             let routes = try HostNet.routes()
-            chosen = EgressConfig.autoSubnets.first { cand in
-                !routes.contains { $0.network.overlaps(cand) } && !addrs.contains { cand.contains($0.address) }
-                    && !resolvers.nameservers.contains { cand.contains($0) }
+            var chosen = config.subnet
+            if chosen == nil, let b = existing, let a = addrs.first(where: { $0.index == b.index }) {
+                chosen = IPv4Network(a.address, prefix: a.prefix)  // a restart keeps the subnet it chose before
             }
-            guard chosen != nil else {
-                throw NetError("choose egress subnet", "\(EgressConfig.autoSubnets.map(\.description).joined(separator: ", ")) all overlap host routes; set --egress-subnet")
+            if chosen == nil {
+                chosen = EgressConfig.autoSubnets.first { cand in
+                    !routes.contains { $0.network.overlaps(cand) } && !addrs.contains { cand.contains($0.address) }
+                        && !resolvers.nameservers.contains { cand.contains($0) }
+                }
+                guard chosen != nil else {
+                    throw NetError("choose egress subnet", "\(EgressConfig.autoSubnets.map(\.description).joined(separator: ", ")) all overlap host routes; set --egress-subnet")
+                }
             }
-        }
-        let net = chosen!
-        guard net.prefix <= 30 else { throw NetError("egress subnet \(net)", "needs at least /30 (network, gateway, one sandbox, broadcast)") }
-        if let r = try HostNet.routes().first(where: { $0.network.overlaps(net) && $0.device != config.bridge }) {
-            throw NetError("egress subnet \(net)", "overlaps host route \(r.network) dev \(r.device); choose another --egress-subnet")
-        }
-        subnet = net
-        let gw = IPv4Address(net.address.value + 1)
-        gateway = gw
-        if existing == nil { try route.addBridge(config.bridge) }
-        guard let bridge = try route.link(named: config.bridge) else { throw NetError("bridge \(config.bridge)", "missing after creation") }
-        if !bridge.isUp { try route.setUp(index: bridge.index, name: config.bridge) }
-        if !addrs.contains(where: { $0.index == bridge.index && $0.address == gw }) {
-            try route.addAddress(index: bridge.index, gw, prefix: net.prefix, name: config.bridge)
-        }
-        bridgeIndex = bridge.index
-        if !HostNet.forwarding() { try HostNet.enableForwarding() }
-        host = Mutex(RouteSocketBox(s: route))
-        try makeDir(config.stateDir)
+            let net = chosen!
+            try Self.check(subnet: net, routes: routes, addresses: addrs, bridgeIndex: existing?.index,
+                           nameservers: resolvers.nameservers, bridge: config.bridge)
+            subnet = net
+            let gw = IPv4Address(net.address.value + 1)
+            gateway = gw
+            if existing == nil {
+                try route.addBridge(config.bridge)
+                created = true
+            }
+            guard let bridge = try route.link(named: config.bridge) else { throw NetError("bridge \(config.bridge)", "missing after creation") }
+            if !bridge.isUp { try route.setUp(index: bridge.index, name: config.bridge) }
+            for a in addrs where a.index == bridge.index && !(a.address == gw && a.prefix == net.prefix) {
+                try route.deleteAddress(index: bridge.index, a.address, prefix: a.prefix, name: config.bridge)  // an earlier subnet's gateway
+            }
+            if !addrs.contains(where: { $0.index == bridge.index && $0.address == gw && $0.prefix == net.prefix }) {
+                try route.addAddress(index: bridge.index, gw, prefix: net.prefix, name: config.bridge)
+            }
+            bridgeIndex = bridge.index
+            if !HostNet.forwarding() { try HostNet.enableForwarding() }
+            try makeDir(config.stateDir)
 
-        // Re-adopt live sandboxes; everything else of ours goes.
-        var live: [EgressRecord] = []
-        for name in listDir(config.stateDir) where name.hasSuffix(".json") {
-            let path = config.stateDir + "/" + name
-            guard let rec = try? JSONDecoder().decode(EgressRecord.self, from: Data(HostNet.readText(path).utf8)) else {
-                unlink(path)
-                continue
+            // Re-adopt live sandboxes whose veth is still on the bridge; everything else of ours goes.
+            let links = try route.links()
+            var live: [EgressRecord] = [], lost: [String] = []
+            for name in listDir(config.stateDir) where name.hasSuffix(".json") {
+                let path = config.stateDir + "/" + name
+                guard let rec = try? JSONDecoder().decode(EgressRecord.self, from: Data(HostNet.readText(path).utf8)) else {
+                    unlink(path)
+                    continue
+                }
+                let alive = isLive(rec.sandbox)
+                if alive && net.contains(rec.address) && rec.address != gw
+                    && links.contains(where: { $0.name == rec.ifname && $0.master == bridge.index }) {
+                    live.append(rec)
+                } else {
+                    if alive { lost.append(rec.sandbox) }
+                    unlink(config.stateDir + "/" + rec.sandbox + ".json")
+                    unlink(config.stateDir + "/" + rec.sandbox + ".resolv.conf")
+                }
             }
-            if isLive(rec.sandbox) && net.contains(rec.address) { live.append(rec) } else { removeFiles(rec.sandbox) }
+            self.lost = lost
+            let keep = Set(live.map(\.ifname))
+            for l in links where l.name.hasPrefix(config.portPrefix) && l.master == bridge.index && !keep.contains(l.name) {
+                try route.deleteLink(l.name)
+            }
+            try nft.run(EgressRuleset.base(bridge: config.bridge, subnet: net,
+                                           denied: Self.denied(route, extra: config.denied),
+                                           sandboxes: live.map { EgressRuleset.SandboxRules(ifname: $0.ifname, address: $0.address, tag: $0.tag,
+                                                                                              allow: $0.allow, nameservers: $0.nameservers) },
+                                           portPrefix: config.portPrefix))
+            host = Mutex(RouteSocketBox(s: route))
+            state.withLock { s in for r in live { s.used[r.address] = r.sandbox } }
+        } catch {
+            if created { _ = try? route.deleteLink(config.bridge) }
+            close(lockFD)
+            throw error
         }
-        let keep = Set(live.map(\.ifname))
-        for l in try route.links() where l.name.hasPrefix(config.portPrefix) && l.master == bridge.index && !keep.contains(l.name) {
-            try route.deleteLink(l.name)
-        }
-        try nft.run(EgressRuleset.base(bridge: config.bridge, subnet: net, nodeAddresses: try Self.nodeAddresses(route),
-                                       sandboxes: live.map { ($0.ifname, $0.address, $0.allow, $0.nameservers) },
-                                       portPrefix: config.portPrefix))
-        state.withLock { s in for r in live { s.used[r.address] = r.sandbox } }
     }
+
+    /// An explicit or chosen subnet must not hold always-denied addresses, the host's nameservers
+    /// or addresses, nor overlap a route other than the bridge's own.
+    static func check(subnet net: IPv4Network, routes: [(network: IPv4Network, device: String)],
+                      addresses: [(index: Int32, address: IPv4Address, prefix: Int)], bridgeIndex: Int32?,
+                      nameservers: [IPv4Address], bridge: String) throws {
+        let op = "egress subnet \(net)"
+        guard net.prefix <= 30 else { throw NetError(op, "needs at least /30 (network, gateway, one sandbox, broadcast)") }
+        if let d = SpecialAddresses.alwaysDenied.first(where: { $0.network.overlaps(net) }) {
+            throw NetError(op, "overlaps \(d.network), \(d.name); choose a private range such as 10.213.0.0/16")
+        }
+        if let r = routes.first(where: { $0.network.overlaps(net) && $0.device != bridge }) {
+            throw NetError(op, "overlaps host route \(r.network) dev \(r.device); choose another --egress-subnet")
+        }
+        if let a = addresses.first(where: { net.contains($0.address) && $0.index != bridgeIndex }) {
+            throw NetError(op, "contains this host's address \(a.address); choose another --egress-subnet")
+        }
+        if let n = nameservers.first(where: { net.contains($0) }) {
+            throw NetError(op, "contains the host's nameserver \(n); choose another --egress-subnet")
+        }
+    }
+
+    /// The node's own addresses (as /32) plus the operator's denied networks, without overlaps.
+    static func denied(_ route: RouteSocket, extra: [IPv4Network]) throws -> [IPv4Network] {
+        var out = extra
+        for a in Set(try route.addresses().map(\.address)).sorted() {
+            let n = IPv4Network(a, prefix: 32)
+            if !out.contains(where: { $0.contains(n) }) { out.append(n) }
+        }
+        return out.sorted { $0.address < $1.address }
+    }
+
 
     /// Upstream nameservers egress sandboxes get in their resolv.conf (empty: no DNS for them).
     public var nameservers: [IPv4Address] { resolvers.nameservers }
@@ -148,9 +252,6 @@ public final class EgressNetwork: Sendable {
     /// Sandboxes holding an address now.
     public var attached: [String] { state.withLock { Array($0.used.values) } }
 
-    static func nodeAddresses(_ route: RouteSocket) throws -> [IPv4Address] {
-        Array(Set(try route.addresses().map(\.address))).sorted()
-    }
 
     /// Resolves the allowlist (host names → their addresses now, each a /32).
     /// - Throws: `NetError` when a name doesn't resolve, `EgressEntryError` when it resolves to an
@@ -209,16 +310,17 @@ public final class EgressNetwork: Sendable {
             try ns.route.addAddress(index: eth0.index, address, prefix: subnet.prefix, name: "eth0")
             try ns.route.setUp(index: eth0.index, name: "eth0")
             try ns.route.addDefaultRoute(via: gateway, index: eth0.index)
-            let rec = EgressRecord(sandbox: id, ifname: ifname, address: address, allow: allow, nameservers: resolvers.nameservers)
+            let tag = UInt32.random(in: 1...UInt32.max)
+            let rec = EgressRecord(sandbox: id, ifname: ifname, address: address, tag: tag, allow: allow, nameservers: resolvers.nameservers)
             try writeFile(recordPath(id), Array(try JSONEncoder().encode(rec)))
             undo.append { self.removeFiles(id) }
             var resolv = resolvers.nameservers.map { "nameserver \($0)\n" }.joined()
             if let s = resolvers.search { resolv += "search \(s)\n" }
             try writeFile(resolvPath(id), Array(resolv.utf8))
-            let addrs = try host.withLock { try Self.nodeAddresses($0.s) }
-            try nft.run(EgressRuleset.setNodeAddresses(addrs)
-                        + EgressRuleset.addSandbox(ifname: ifname, address: address, subnet: subnet, allow: allow,
-                                                   nameservers: resolvers.nameservers))
+            let denied = try host.withLock { try Self.denied($0.s, extra: config.denied) }
+            try nft.run(EgressRuleset.setNodeAddresses(denied)
+                        + EgressRuleset.addSandbox(EgressRuleset.SandboxRules(ifname: ifname, address: address, tag: tag, allow: allow,
+                                                                              nameservers: resolvers.nameservers), subnet: subnet))
             return EgressAttachment(netns: ns, ifname: ifname, address: address, resolvConf: resolvPath(id))
         } catch {
             for u in undo.reversed() { u() }
@@ -239,6 +341,13 @@ public final class EgressNetwork: Sendable {
         _ = try? nft.run(EgressRuleset.removeSandbox(ifname: rec.ifname, address: rec.address))
         removeFiles(id)
         state.withLock { s in if s.used[rec.address] == id { s.used[rec.address] = nil } }
+    }
+
+    /// Removes the nft tables and the bridge (when the node stops with no egress agent left).
+    /// net.ipv4.ip_forward stays as it is.
+    public func teardown() {
+        _ = try? nft.run(EgressRuleset.teardown())
+        _ = try? host.withLock { try $0.s.deleteLink(config.bridge) }
     }
 
     /// The ruleset as nft prints it (for tests and `describe`).

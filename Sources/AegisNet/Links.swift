@@ -12,6 +12,8 @@ public struct LinkInfo: Sendable, Equatable {
     /// ifindex of the bridge (or other master) it is enslaved to; 0 = none.
     public var master: Int32
     public var isUp: Bool
+    /// IFLA_INFO_KIND ("bridge", "veth", …); "" for devices without one (physical, lo).
+    public var kind: String = ""
 }
 
 extension RouteSocket {
@@ -38,9 +40,10 @@ extension RouteSocket {
             let r = try dump(m, "RTM_GETLINK \(name)")
             guard let first = r.first, first.payload.count >= 16 else { return nil }
             let a = first.attributes(after: 16)
+            let kind = a[NL.iflaLinkinfo].map { NLReply.parse($0)[NL.infoKind]?.cString ?? "" } ?? ""
             return LinkInfo(index: Int32(bitPattern: first.payload.dropFirst(4).u32), name: name,
                             master: Int32(bitPattern: a[NL.iflaMaster]?.u32 ?? 0),
-                            isUp: first.payload.dropFirst(8).u32 & NL.iffUp != 0)
+                            isUp: first.payload.dropFirst(8).u32 & NL.iffUp != 0, kind: kind)
         } catch let e as NetError where e.errno == ENODEV {
             return nil
         }
@@ -129,6 +132,18 @@ extension RouteSocket {
             guard let raw = a[NL.ifaLocal] ?? a[NL.ifaAddress], raw.count == 4 else { return nil }
             return (index, IPv4Address(UInt32(bigEndian: raw.u32)), prefix)
         }
+    }
+
+    /// Removes `address/prefix` from link `index`.
+    public func deleteAddress(index: Int32, _ address: IPv4Address, prefix: Int, name: String) throws {
+        var m = NLMessage(type: NL.delAddr, flags: NL.request | NL.ack)
+        var b = [UInt8](repeating: 0, count: 8)
+        b[0] = UInt8(AF_INET)
+        b[1] = UInt8(prefix)
+        withUnsafeBytes(of: UInt32(bitPattern: index)) { for i in 0..<4 { b[4 + i] = $0[i] } }
+        m.append(b)
+        m.attr(NL.ifaLocal, ipv4: address.value)
+        try run(m, "RTM_DELADDR \(address)/\(prefix) dev \(name)")
     }
 
     /// Adds the default route via `gateway` on link `index` (main table, static, universe scope).

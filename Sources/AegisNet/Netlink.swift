@@ -40,7 +40,7 @@ enum NL {
     static let dump: UInt16 = 0x300, excl: UInt16 = 0x200, create: UInt16 = 0x400, replace: UInt16 = 0x100
     static let msgError: UInt16 = 2, msgDone: UInt16 = 3
     static let newLink: UInt16 = 16, delLink: UInt16 = 17, getLink: UInt16 = 18
-    static let newAddr: UInt16 = 20, getAddr: UInt16 = 22, newRoute: UInt16 = 24
+    static let newAddr: UInt16 = 20, delAddr: UInt16 = 21, getAddr: UInt16 = 22, newRoute: UInt16 = 24
     // IFLA_*
     static let iflaAddress: UInt16 = 1, iflaIfname: UInt16 = 3, iflaMTU: UInt16 = 4, iflaMaster: UInt16 = 10
     static let iflaLinkinfo: UInt16 = 18, iflaNetNsFd: UInt16 = 28

@@ -153,6 +153,9 @@ public struct EgressAllowEntry: Sendable, Equatable, Hashable, CustomStringConve
         func fail(_ p: String) -> EgressEntryError { EgressEntryError(entry: text, problem: p) }
         var rest = Substring(text.trimmingWhitespace())
         guard !rest.isEmpty else { throw fail("is empty") }
+        if rest.contains("[") || rest.filter({ $0 == ":" }).count > 1 {
+            throw fail("IPv6 destinations are not supported (egress is IPv4 only)")
+        }
         var proto: EgressProtocol?
         if let slash = rest.lastIndex(of: "/") {
             let tail = rest[rest.index(after: slash)...].lowercased()
@@ -168,14 +171,16 @@ public struct EgressAllowEntry: Sendable, Equatable, Hashable, CustomStringConve
             let p = rest[rest.index(after: colon)...]
             rest = rest[..<colon]
             let bounds = p.split(separator: "-", omittingEmptySubsequences: false)
-            guard bounds.count <= 2, let lo = UInt16(bounds[0]), lo > 0 else {
+            guard bounds.count <= 2, bounds.allSatisfy({ !$0.isEmpty && $0.allSatisfy { $0.isASCII && $0.isNumber } }),
+                  let lo = UInt16(bounds[0]), lo > 0 else {
                 throw fail("port \"\(p)\" must be 1-65535 or a range like 8000-8100")
             }
             let hi = bounds.count == 2 ? UInt16(bounds[1]) : lo
             guard let hi, hi >= lo else { throw fail("port range \"\(p)\" must be low-high with low ≤ high ≤ 65535") }
             ports = lo...hi
         }
-        let dest = String(rest)
+        var dest = String(rest)
+        if dest.count > 1 && dest.hasSuffix(".") && !(dest.first?.isNumber ?? false) { dest.removeLast() }  // FQDN "example.com."
         guard !dest.isEmpty else { throw fail("has no destination") }
         if let first = dest.first, first.isNumber, dest.allSatisfy({ $0.isNumber || $0 == "." || $0 == "/" }) {
             guard let n = IPv4Network(dest) else {

@@ -121,9 +121,10 @@ final class NodeRuntime: Sendable {
         Task { for await e in events { await controller.handle(e) } }
     }
 
-    /// Serves the API on 127.0.0.1 and on the unix socket until SIGTERM/SIGINT (agents keep
-    /// running) or SIGUSR2 (`aegis down`: agents are stopped and recorded first).
-    func run(drainOnExit: Bool) async throws {
+    /// Serves the API on 127.0.0.1, on the unix socket and (with `listen`) over TLS on the cluster
+    /// port until SIGTERM/SIGINT (agents keep running) or SIGUSR2 (`aegis down`: agents are
+    /// stopped and recorded first).
+    func run(drainOnExit: Bool, listen: (host: String, port: Int)? = nil) async throws {
         let router = APIServer.router(controller: controller, metrics: { NodeMetrics.shared.render() })
         unlink(paths.socket)
         let portFile = paths.portFile, socket = paths.socket, log = logger
@@ -140,7 +141,22 @@ final class NodeRuntime: Sendable {
                 chmod(socket, 0o660)
                 log.info("API listening", metadata: ["socket": "\(socket)"])
             }, logger: Logger(label: "aegis.api"))
-        let group = ServiceGroup(configuration: .init(services: [.init(service: tcp), .init(service: unix)],
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: tcp), .init(service: unix)]
+        if let listen {
+            let ca = try ClusterListener.authority(dataDir: paths.dataDir)
+            let tls = try ClusterListener.tlsConfiguration(ca: ca, hosts: ClusterListener.serverHosts(name: name, listenHost: listen.host))
+            let clusterPortFile = paths.dataDir + "/cluster.port"
+            let cluster = Application(
+                router: router, server: try .tls(.http1(), tlsConfiguration: tls),
+                configuration: .init(address: .hostname(listen.host, port: listen.port), serverName: "aegis"),
+                onServerRunning: { channel in
+                    let port = channel.localAddress?.port ?? 0
+                    try? "\(port)\n".write(toFile: clusterPortFile, atomically: true, encoding: .utf8)
+                    log.info("cluster listener (TLS)", metadata: ["address": "\(listen.host):\(port)", "ca": "\(ca.fingerprint)"])
+                }, logger: Logger(label: "aegis.cluster"))
+            services.append(.init(service: cluster))
+        }
+        let group = ServiceGroup(configuration: .init(services: services,
                                                       gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         let drain = DrainFlag(drainOnExit)
         signal(SIGUSR2, SIG_IGN)
@@ -151,10 +167,14 @@ final class NodeRuntime: Sendable {
         }
         usr2.resume()
         try await group.run()
-        if drain.value { await drainAgents() }
+        if drain.value {
+            await drainAgents()
+            if let egress = worker.egress, egress.attached.isEmpty { egress.teardown() }  // nothing of ours left on the host
+        }
         try? store.close()
         unlink(paths.socket)
         unlink(paths.pidFile)
+        unlink(paths.dataDir + "/cluster.port")
         logger.info("node stopped", metadata: ["agents": "\(drain.value ? "stopped" : "left running")"])
     }
 

@@ -29,6 +29,8 @@ struct Up: AsyncParsableCommand {
     @Option(help: "Node name (default: the host name).") var name: String?
     @Option(help: "TCP port of the API on 127.0.0.1 (0: any free port; the port is written to <data-dir>/api.port).")
     var apiPort: Int = 7420
+    @Option(help: "Cluster port HOST:PORT: the API over TLS with a certificate from the cluster CA (<data-dir>/pki/ca.crt; clients use --ca-file). 0 as port: any free port, written to <data-dir>/cluster.port.")
+    var listen: String?
     @Option(name: .customLong("label"), help: "Operator label KEY=VALUE advertised as a capability (repeatable).")
     var labels: [String] = []
     @Flag(help: "Accept limits this host can't enforce (no memory/cpu/pids cgroup controller); they are shown as not enforced.")
@@ -40,7 +42,9 @@ struct Up: AsyncParsableCommand {
     var egress = false
     @Option(help: "IPv4 subnet for egress sandboxes (default: the first of 10.213.0.0/16, 172.29.0.0/16, 192.168.213.0/24 that overlaps no host route).")
     var egressSubnet: String?
-    @Option(help: "Bridge of egress sandboxes.") var egressBridge: String = "aegis0"
+    @Option(help: "Bridge of egress sandboxes (default aegis0); an existing interface must be a bridge.") var egressBridge: String?
+    @Option(name: .customLong("egress-deny"), help: "A network egress agents may never reach, like the node's own addresses: its public (1:1 NAT) address, other nodes, management networks (CIDR, repeatable).")
+    var egressDeny: [String] = []
     @Option(name: .customLong("reach"), help: "Reachability label advertised with egress, e.g. internet or corp-vpn (repeatable).")
     var reach: [String] = []
     @Option(help: "Scheduling strategy: binpack or spread.") var strategy: String = "binpack"
@@ -62,18 +66,28 @@ struct Up: AsyncParsableCommand {
                 guard let n = IPv4Network(text), n.prefix <= 30 else {
                     throw ValidationError("--egress-subnet \(text): expected an IPv4 CIDR with zero host bits, /30 or wider (e.g. 10.213.0.0/16)")
                 }
+                if let d = SpecialAddresses.alwaysDenied.first(where: { $0.network.overlaps(n) }) {
+                    throw ValidationError("--egress-subnet \(text): overlaps \(d.network), \(d.name); choose a private range such as 10.213.0.0/16")
+                }
                 subnet = n
             }
-            guard !egressBridge.isEmpty, egressBridge.utf8.count <= 15, !egressBridge.contains("/") else {
-                throw ValidationError("--egress-bridge \(egressBridge): an interface name of 1-15 bytes")
+            let bridge = egressBridge ?? "aegis0"
+            guard EgressConfig.validInterfaceName(bridge) else {
+                throw ValidationError("--egress-bridge \(bridge): an interface name of 1-15 letters, digits, '-', '_' or '.'")
             }
-            for r in reach where r.isEmpty || !r.allSatisfy({ $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "-" || $0 == ".") }) {
-                throw ValidationError("--reach \(r): lower-case letters, digits, '-' and '.'")
+            for r in reach where !Self.validReachLabel(r) {
+                throw ValidationError("--reach \(r): 1-63 of lower-case letters, digits, '-' and '.', starting and ending with a letter or digit")
             }
-            egressConfig = EgressConfig(bridge: egressBridge, subnet: subnet, reach: reach, stateDir: dir + "/network")
-        } else if egressSubnet != nil || !reach.isEmpty {
-            throw ValidationError("--egress-subnet and --reach need --egress")
+            var denied: [IPv4Network] = []
+            for d in egressDeny {
+                guard let n = IPv4Network(d) else { throw ValidationError("--egress-deny \(d): expected an IPv4 address or CIDR with zero host bits") }
+                denied.append(n)
+            }
+            egressConfig = EgressConfig(bridge: bridge, subnet: subnet, reach: reach, stateDir: dir + "/network", denied: denied)
+        } else if egressSubnet != nil || !reach.isEmpty || egressBridge != nil || !egressDeny.isEmpty {
+            throw ValidationError("--egress-subnet, --egress-bridge, --egress-deny and --reach need --egress")
         }
+        let listenAddress = try listen.map { try ClusterListener.parse($0) }
         let level = Logger.Level(rawValue: logLevel) ?? .info
         LoggingSystem.bootstrap { label in
             var h = StreamLogHandler.standardError(label: label)
@@ -86,7 +100,16 @@ struct Up: AsyncParsableCommand {
             name: name ?? ProcessInfo.processInfo.hostName, apiPort: apiPort, labels: labelMap,
             allowUnenforcedLimits: allowUnenforcedLimits, cgroupParent: cgroupParent, egress: egressConfig,
             scheduler: SchedulerConfig(strategy: scoring), logger: logger)
-        try await node.run(drainOnExit: drainOnExit)
+        try await node.run(drainOnExit: drainOnExit, listen: listenAddress)
+    }
+}
+
+extension Up {
+    /// Reach labels as manifests accept them: 1-63 of [a-z0-9.-], alphanumeric at both ends.
+    static func validReachLabel(_ r: String) -> Bool {
+        guard (1...63).contains(r.count), let f = r.first, let l = r.last,
+              f.isASCII && (f.isLowercase || f.isNumber), l.isASCII && (l.isLowercase || l.isNumber) else { return false }
+        return r.allSatisfy { $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "-" || $0 == ".") }
     }
 }
 

@@ -27,6 +27,10 @@ final class EgressUnitTests: XCTestCase {
         XCTAssertTrue(problem("127.0.0.1").contains("loopback"))
         XCTAssertTrue(problem("bad_host!:80").contains("neither an IPv4 address/CIDR nor a host name"))
         XCTAssertTrue(problem("").contains("is empty"))
+        XCTAssertTrue(problem("::1").contains("IPv6 destinations are not supported"))
+        XCTAssertTrue(problem("[2001:db8::1]:443").contains("IPv6 destinations are not supported"))
+        XCTAssertTrue(problem("8.8.8.8:+80").contains("must be 1-65535"))
+        XCTAssertEqual(try EgressAllowEntry(parsing: "example.com.:443").description, "example.com:443")
         XCTAssertEqual(problem("0.0.0.0/0:443/tcp"), "no error", "a wide entry is fine: always-denied rules come first")
     }
 
@@ -35,23 +39,30 @@ final class EgressUnitTests: XCTestCase {
                      ResolvedAllow(network: IPv4Network("198.51.100.0/24")!, ports: 8000...8100, proto: nil),
                      ResolvedAllow(network: IPv4Network("203.0.113.7/32")!, ports: nil, proto: .udp),
                      ResolvedAllow(network: IPv4Network("192.0.2.0/24")!, ports: nil, proto: nil)]
-        let s = EgressRuleset.addSandbox(ifname: "aegv0ad50002", address: IPv4Address("10.213.0.2")!,
-                                         subnet: IPv4Network("10.213.0.0/16")!, allow: allow,
-                                         nameservers: [IPv4Address("10.255.255.53")!])
+        let s = EgressRuleset.addSandbox(EgressRuleset.SandboxRules(ifname: "aegv0ad50002", address: IPv4Address("10.213.0.2")!,
+                                                                    tag: 0xbeef, allow: allow, nameservers: [IPv4Address("10.255.255.53")!]),
+                                         subnet: IPv4Network("10.213.0.0/16")!)
         let lines = s.split(separator: "\n").map(String.init)
+        let c = "add rule inet aegis aegv0ad50002", reject = "reject with icmpx admin-prohibited"
         XCTAssertEqual(lines, [
             "add chain inet aegis aegv0ad50002",
-            "add rule inet aegis aegv0ad50002 ip daddr @always_denied reject with icmpx admin-prohibited",
-            "add rule inet aegis aegv0ad50002 ip daddr @node_addresses reject with icmpx admin-prohibited",
-            "add rule inet aegis aegv0ad50002 ip daddr 10.213.0.0/16 reject with icmpx admin-prohibited",
-            "add rule inet aegis aegv0ad50002 ip daddr { 10.255.255.53 } meta l4proto { tcp, udp } th dport 53 accept",
-            "add rule inet aegis aegv0ad50002 ip daddr 10.20.0.0/16 tcp dport 443 accept",
-            "add rule inet aegis aegv0ad50002 ip daddr 198.51.100.0/24 meta l4proto { tcp, udp } th dport 8000-8100 accept",
-            "add rule inet aegis aegv0ad50002 ip daddr 203.0.113.7/32 meta l4proto udp accept",
-            "add rule inet aegis aegv0ad50002 ip daddr 192.0.2.0/24 accept",
-            "add rule inet aegis aegv0ad50002 ip daddr @non_public reject with icmpx admin-prohibited",
-            "add rule inet aegis aegv0ad50002 accept",
+            "\(c) ct state established,related ct mark 0xbeef accept",
+            "\(c) ct state established,related drop",
+            "\(c) ip daddr @always_denied \(reject)",
+            "\(c) ip daddr @node_addresses \(reject)",
+            "\(c) ip daddr 10.213.0.0/16 \(reject)",
+            "\(c) ip daddr { 10.255.255.53 } meta l4proto { tcp, udp } th dport 53 ct mark set 0xbeef accept",
+            "\(c) ip daddr 10.20.0.0/16 tcp dport 443 ct mark set 0xbeef accept",
+            "\(c) ip daddr 198.51.100.0/24 meta l4proto { tcp, udp } th dport 8000-8100 ct mark set 0xbeef accept",
+            "\(c) ip daddr 203.0.113.7/32 meta l4proto udp ct mark set 0xbeef accept",
+            "\(c) ip daddr 192.0.2.0/24 ct mark set 0xbeef accept",
+            "\(c) ip daddr @non_public \(reject)",
+            "\(c) ct mark set 0xbeef accept",
+            "add chain inet aegis aegv0ad50002_in",
+            "add rule inet aegis aegv0ad50002_in ct state established,related ct mark 0xbeef accept",
+            "add rule inet aegis aegv0ad50002_in drop",
             "add element inet aegis sandboxes { 10.213.0.2 : jump aegv0ad50002 }",
+            "add element inet aegis replies { 10.213.0.2 : jump aegv0ad50002_in }",
         ])
     }
 

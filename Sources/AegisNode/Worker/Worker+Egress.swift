@@ -1,5 +1,8 @@
 // Worker+Egress.swift — network mode `egress` on the worker: node setup (AegisNet.EgressNetwork)
 // and the per-sandbox attachment (allowlist resolved at start, namespace joined by the sandbox).
+#if canImport(Glibc)
+import Glibc
+#endif
 import AegisNet
 import AegisProtocol
 import AegisSandbox
@@ -19,6 +22,12 @@ extension Worker {
             logger.info("egress ready", metadata: ["bridge": "\(config.bridge)", "subnet": "\(net.subnet)",
                                                    "slots": "\(net.slots)", "re-adopted": "\(net.attached.count)",
                                                    "nameservers": "\(net.nameservers.map(\.description).joined(separator: " "))"])
+            for sid in net.lost {
+                // Its veth is gone or its address is outside the subnet now: it has no way out,
+                // so it is stopped and its restart policy decides (it'd otherwise run cut off).
+                logger.warning("egress agent lost its network across the restart; stopping it", metadata: ["sandbox": "\(sid)"])
+                try? runtime.kill(sid, signal: SIGKILL)
+            }
             if net.nameservers.isEmpty {
                 logger.warning("egress agents get no DNS: the host lists no non-loopback IPv4 nameserver (/etc/resolv.conf, /run/systemd/resolve/resolv.conf)")
             }
