@@ -1,5 +1,6 @@
 // APIServer.swift — the tenant-facing HTTP API (v1, see AegisProtocol/API.swift and
-// docs/openapi.yaml) on Hummingbird 2. Every route is authenticated; errors are JSON ErrorBody.
+// docs/openapi.yaml) on Hummingbird 2. Every route is authenticated with a bearer token except
+// GET /v1/cluster/ca and POST /v1/cluster/join (JoinRoutes.swift); errors are JSON ErrorBody.
 import AegisControl
 import AegisProtocol
 import Foundation
@@ -93,6 +94,7 @@ public enum APIServer {
         v1.get("tenants") { req, _ in
             try await respond { let c = try await caller(req, controller); return json(TenantList(items: try await controller.tenants(caller: c))) }
         }
+        joinRoutes(v1, controller: controller)
         router.get("metrics") { req, _ in
             try await respond {
                 let c = try await caller(req, controller)

@@ -128,11 +128,11 @@ public struct APIClient: Sendable {
 
     // MARK: plumbing
 
-    private func call<R: Decodable>(_ method: HTTPMethod, _ path: String, timeout: TimeAmount = .seconds(60)) async throws -> R {
+    func call<R: Decodable>(_ method: HTTPMethod, _ path: String, timeout: TimeAmount = .seconds(60)) async throws -> R {
         try await call(method, path, body: Optional<String>.none, timeout: timeout)
     }
 
-    private func call<B: Encodable, R: Decodable>(_ method: HTTPMethod, _ path: String, body: B?,
+    func call<B: Encodable, R: Decodable>(_ method: HTTPMethod, _ path: String, body: B?,
                                                   timeout: TimeAmount = .seconds(60)) async throws -> R {
         let bytes = try body.map { try JSONEncoder().encode($0) }.map { [UInt8]($0) }
         let response = try await execute(method, path, body: bytes, accept: "application/json", deadline: .now() + timeout)
@@ -145,12 +145,14 @@ public struct APIClient: Sendable {
     }
 
     /// Sends one request; returns the response when it is 2xx, else throws the decoded ErrorBody
-    /// (or a `ClientError` with the HTTP status and the start of the body).
-    private func execute(_ method: HTTPMethod, _ path: String, body: [UInt8]?, accept: String,
+    /// (or a `ClientError` with the HTTP status and the start of the body). An empty
+    /// `settings.token` sends no Authorization header.
+    func execute(_ method: HTTPMethod, _ path: String, body: [UInt8]?, accept: String,
                          deadline: NIODeadline) async throws -> HTTPClientResponse {
         var request = HTTPClientRequest(url: settings.endpoint.url(for: path))
         request.method = method
-        request.headers.add(name: "Authorization", value: "Bearer \(settings.token)")
+        // No token (a joining node): no Authorization header at all.
+        if !settings.token.isEmpty { request.headers.add(name: "Authorization", value: "Bearer \(settings.token)") }
         request.headers.add(name: "Accept", value: accept)
         request.headers.add(name: "User-Agent", value: "aegis-cli")
         request.headers.add(name: "X-Aegis-API", value: aegisAPIVersion)

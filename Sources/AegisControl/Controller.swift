@@ -37,13 +37,20 @@ public actor Controller {
     var pendingReasons: [String: String] = [:]
     /// Waiters for a workload's state changes (log followers want to know when it ends).
     var watchers: [String: [AsyncStream<Workload>.Continuation]] = [:]
+    /// Directory of the cluster CA (`ca.crt`, `ca.key`); see Controller+Join.swift.
+    public let pkiDirectory: String
+    /// The cluster CA and join machinery, loaded (or created) on first use.
+    var authority: ClusterAuthority?
 
+    /// - Parameter pkiDirectory: where the cluster CA lives; default `pki/` next to the store's
+    ///   database file (`<dataDir>/pki`, see `AegisPaths.pkiDir`).
     public init(store: ControlStore, schedulerConfig: SchedulerConfig = SchedulerConfig(), logger: Logger,
-                maxInputBytes: Int = 16 << 20) {
+                maxInputBytes: Int = 16 << 20, pkiDirectory: String? = nil) {
         self.store = store
         self.scheduler = ClusterScheduler(config: schedulerConfig)
         self.logger = logger
         self.maxInputBytes = maxInputBytes
+        self.pkiDirectory = pkiDirectory ?? Controller.defaultPKIDirectory(storePath: store.path)
     }
 
     // MARK: auth

@@ -1,6 +1,7 @@
 // API.swift — the tenant-facing HTTP API's request and response bodies (JSON), version 1.
-// Routes (all under /v1, all authenticated with `Authorization: Bearer <token>`; an admin token may
-// act for a tenant with `X-Aegis-Tenant: NAME`); the OpenAPI document is docs/openapi.yaml:
+// Routes (all under /v1; authenticated with `Authorization: Bearer <token>` except the two join
+// routes at the end; an admin token may act for a tenant with `X-Aegis-Tenant: NAME`); the OpenAPI
+// document is docs/openapi.yaml:
 //
 //   POST   /v1/workloads                       SubmitRequest → Workload (201)
 //   GET    /v1/workloads[?state=running]       → WorkloadList
@@ -13,7 +14,16 @@
 //   POST   /v1/tenants                         CreateTenantRequest → CreateTenantResponse (admin)
 //   GET    /v1/tenants                         → TenantList          (admin)
 //   GET    /v1/whoami                          → WhoAmI
+//   POST   /v1/tokens                          CreateJoinTokenRequest → CreateJoinTokenResponse (admin)
+//   GET    /v1/tokens                          → JoinTokenList       (admin)
+//   DELETE /v1/tokens/{id}                     → JoinTokenInfo       (admin)
+//   GET    /v1/cluster/identities              → NodeIdentityList    (admin)
+//   DELETE /v1/cluster/identities/{name}       204                   (admin)
 //   GET    /metrics                            Prometheus text (admin)
+//
+// Not authenticated with a bearer token (see Join.swift):
+//   GET    /v1/cluster/ca                      → ClusterCAInfo
+//   POST   /v1/cluster/join                    JoinRequest → JoinResponse (the join token is in the body)
 //
 // Errors: non-2xx with ErrorBody. Another tenant's workload is 404, never 403.
 

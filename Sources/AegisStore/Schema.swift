@@ -85,6 +85,34 @@ enum Schema {
                 ) STRICT;
                 """)
         }
+        m.registerMigration("v2") { db in
+            // Join tokens (JoinTokens.swift): only the SHA-256 of the secret is kept. Times are
+            // Unix ms; `revoked_ms` NULL = not revoked. Node identities (NodeIdentities.swift): the
+            // public key each node name is pinned to on its first join.
+            try db.execute(sql: """
+                CREATE TABLE join_tokens (
+                    id           TEXT PRIMARY KEY NOT NULL,
+                    secret_hash  TEXT NOT NULL,
+                    role         TEXT NOT NULL CHECK (role IN ('controller', 'worker', 'hybrid')),
+                    description  TEXT NOT NULL DEFAULT '',
+                    created_ms   INTEGER NOT NULL,
+                    expires_ms   INTEGER NOT NULL,
+                    revoked_ms   INTEGER,
+                    uses         INTEGER NOT NULL DEFAULT 0,
+                    last_used_ms INTEGER
+                ) STRICT;
+
+                CREATE TABLE node_identities (
+                    name            TEXT PRIMARY KEY NOT NULL,
+                    key_fingerprint TEXT NOT NULL,
+                    role            TEXT NOT NULL CHECK (role IN ('controller', 'worker', 'hybrid')),
+                    first_joined_ms INTEGER NOT NULL,
+                    last_issued_ms  INTEGER NOT NULL,
+                    last_serial     TEXT,
+                    join_token      TEXT
+                ) STRICT;
+                """)
+        }
         return m
     }
 }

@@ -7,5 +7,5 @@ struct Aegis: AsyncParsableCommand {
         commandName: "aegis",
         abstract: "AEGIS: run tenants' AI agents isolated on bare Linux hosts.",
         subcommands: [Up.self, Down.self, Run.self, Ps.self, Logs.self, Kill.self, Describe.self, Cp.self,
-                      NodeCommand.self, TenantCommand.self])
+                      NodeCommand.self, TenantCommand.self, TokenCommand.self])
 }

@@ -1,12 +1,12 @@
-// ClusterCommands.swift — `aegis node ls|describe` and `aegis tenant create|ls` (admin).
+// ClusterCommands.swift — `aegis node ls|describe` (join and forget: TokenCommands.swift) and `aegis tenant create|ls` (admin).
 import AegisClient
 import AegisProtocol
 import ArgumentParser
 
 struct NodeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "node", abstract: "Nodes and their capabilities (admin).",
-        subcommands: [List.self, Show.self])
+        commandName: "node", abstract: "Nodes and their capabilities (admin); joining this node to a cluster.",
+        subcommands: [List.self, Show.self, Join.self, Forget.self])
 
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
