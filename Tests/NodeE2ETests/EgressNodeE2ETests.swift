@@ -117,7 +117,8 @@ final class EgressNodeE2ETests: XCTestCase {
 
         let a = try node.cli(["run", "--network", "egress", "--allow", "203.0.113.10:8080/tcp", "--", "python3", "-c", Self.probe,
                               "203.0.113.10:8080", "203.0.113.10:8081", "169.254.169.254:80", "198.51.100.2:9000",
-                              "10.213.0.1:9000", "127.0.0.1:9000", "\(bAddr):7000"])
+                              "10.213.0.1:9000", "127.0.0.1:9000", "\(bAddr):7000",
+                              "127.0.0.1:\(node.port)", "10.213.0.1:\(node.port)", "198.51.100.2:\(node.port)"])
         XCTAssertEqual(a.status, 0, a.stderr)
         let r = results(a.stdout)
         XCTAssertEqual(r["203.0.113.10:8080"], "ok allowed", a.stdout)
@@ -127,6 +128,9 @@ final class EgressNodeE2ETests: XCTestCase {
         XCTAssertEqual(r["10.213.0.1:9000"], "refused", "the node's bridge address")
         XCTAssertEqual(r["127.0.0.1:9000"], "refused", "loopback is the sandbox's own, not the node's")
         XCTAssertNotEqual(r["\(bAddr):7000"]?.prefix(2), "ok", "another agent's sandbox")
+        for target in ["127.0.0.1", "10.213.0.1", "198.51.100.2"] {
+            XCTAssertEqual(r["\(target):\(node.port)"], "refused", "the node's API port (127.0.0.1:\(node.port) in its namespace) via \(target)")
+        }
         XCTAssertNotNil(r["\(bAddr):7000"], a.stdout)
         // The resolver the agent sees: the host's upstream nameservers, never a loopback stub.
         let dns = try node.cli(["run", "--network", "egress", "--", "cat", "/etc/resolv.conf"])
