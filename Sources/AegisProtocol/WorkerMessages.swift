@@ -20,9 +20,13 @@ public struct ExitReport: Codable, Sendable, Equatable {
     public var cancelled: Bool
     /// A sandbox step that failed after start, if any ("execve: ENOENT …").
     public var error: String?
+    /// Self-fencing: true when the sandbox's supervisor killed it because the node's lease lapsed,
+    /// false when it ended otherwise; nil when the sandbox had no lease.
+    public var fenced: Bool?
 
     public init(exitCode: Int32, signal: Int32 = 0, oomKilled: Bool = false, wallTimeUs: Int64 = 0, cpuTimeUs: Int64 = 0,
-                peakMemoryBytes: Int64? = nil, timedOut: Bool = false, cancelled: Bool = false, error: String? = nil) {
+                peakMemoryBytes: Int64? = nil, timedOut: Bool = false, cancelled: Bool = false, error: String? = nil,
+                fenced: Bool? = nil) {
         self.exitCode = exitCode
         self.signal = signal
         self.oomKilled = oomKilled
@@ -32,6 +36,7 @@ public struct ExitReport: Codable, Sendable, Equatable {
         self.timedOut = timedOut
         self.cancelled = cancelled
         self.error = error
+        self.fenced = fenced
     }
 }
 

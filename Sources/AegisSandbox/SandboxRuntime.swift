@@ -23,13 +23,22 @@ public struct SandboxCreateOptions: Sendable {
     public var deferStart: Bool
     /// Testing: use clone + cgroup.procs instead of clone3 with CLONE_INTO_CGROUP.
     public var forceCloneFallback: Bool
+    /// Self-fencing (dead man's switch): absolute path of a lease file whose mtime the node daemon
+    /// keeps fresh. The sandbox's supervisor stats it at least once a second; when CLOCK_REALTIME −
+    /// st_mtim exceeds `leaseGraceMs` (or the file is gone) it kills the sandbox's whole cgroup and
+    /// records `fenced` in the outcome. nil: no lease. The file must exist and be fresh at create.
+    public var leaseFile: String?
+    /// Grace for `leaseFile`, milliseconds (1 ... 86_400_000).
+    public var leaseGraceMs: Int
 
     public init(stdio: SandboxStdio = .inherit, useInit: Bool = false, deferStart: Bool = false,
-                forceCloneFallback: Bool = false) {
+                forceCloneFallback: Bool = false, leaseFile: String? = nil, leaseGraceMs: Int = 40_000) {
         self.stdio = stdio
         self.useInit = useInit
         self.deferStart = deferStart
         self.forceCloneFallback = forceCloneFallback
+        self.leaseFile = leaseFile
+        self.leaseGraceMs = leaseGraceMs
     }
 }
 
@@ -93,6 +102,7 @@ public final class SandboxRuntime: Sendable {
         do { try spec.validate() } catch { throw SandboxError(.invalidSpec, "\(error)") }
         let rootfs = try resolveRootfs(spec, bundle: bundle)
         let limits = try Self.cgroupLimits(spec.linux?.resources)
+        if let lease = options.leaseFile { try SandboxLease.checkFresh(path: lease, graceMs: options.leaseGraceMs) }
 
         try makeDirectories(stateRoot)
         let dir = stateDirectory(id)
@@ -148,6 +158,10 @@ public final class SandboxRuntime: Sendable {
             if options.deferStart { c.exec_fifo = plan.arena.string(fifo) }
             c.supervisor_path = plan.arena.string(supervisorPath)
             c.supervisor_exec_delay_ms = 50
+            if let lease = options.leaseFile {
+                c.lease_file = plan.arena.string(lease)
+                c.lease_grace_ms = Int32(options.leaseGraceMs)
+            }
             let rc = aegis_spawn(&c, &result)
             withExtendedLifetime(plan) {}
             if rc != 0 { throw SandboxError.shim(result) }
@@ -157,7 +171,8 @@ public final class SandboxRuntime: Sendable {
                 supervisorPid: result.supervisor_pid,
                 supervisorStartTime: ProcFS.startTime(of: result.supervisor_pid) ?? 0,
                 cgroupPath: cgroup?.path, createdAtNs: started, annotations: spec.annotations,
-                ociVersion: spec.ociVersion, useInit: options.useInit, usedClone3: result.used_clone3 != 0)
+                ociVersion: spec.ociVersion, useInit: options.useInit, usedClone3: result.used_clone3 != 0,
+                leaseFile: options.leaseFile, leaseGraceMs: options.leaseFile == nil ? nil : options.leaseGraceMs)
             try writeFileAtomically(dir + "/state.json", Array(try JSONEncoder().encode(record)))
             return record
         } catch {

@@ -55,6 +55,26 @@ struct shim_child_fds {
 void shim_child_main(const struct aegis_spawn_config *cfg, const struct shim_child_fds *fds)
     __attribute__((noreturn));
 
+// lease.c — the supervisor's dead man's switch (self-fencing).
+struct shim_lease {
+    const char *path;   // lease file (absolute), NULL: no lease
+    int grace_ms;       // > 0
+};
+struct shim_fence {
+    int fenced;         // 1 when the supervisor killed the sandbox because the lease lapsed
+    int64_t age_ms;     // lease age at that moment (when stat worked)
+    int stat_err;       // errno of stat(2) when the lease file could not be stat'ed, else 0
+    int kill_step;      // AEGIS_STEP_CGROUP_KILL when cgroup.kill failed (SIGKILL was sent instead)
+    int kill_err;
+};
+/// Waits until `pid` (a child of the caller) has exited, without reaping it. Meanwhile reads late
+/// error messages from *err_fd (closed and set to -1 at EOF) and, with a lease, fences the sandbox
+/// when the lease lapses (then waits a bounded time for the cgroup to empty).
+void shim_wait_watching_lease(pid_t pid, int *err_fd, int cgroup_fd, const struct shim_lease *lease,
+                              struct shim_fence *fence, struct aegis_msg *late, int *have_late);
+/// `key value` from a flat-keyed cgroup file (memory.events, cgroup.events); -1 when absent.
+int64_t shim_read_keyed(int dirfd, const char *file, const char *key);
+
 // init.c — PID 1 inside the sandbox: forwards signals, reaps, exits with the agent's status.
 void shim_init_loop(pid_t agent, int status_w) __attribute__((noreturn));
 

@@ -48,12 +48,14 @@ static int write_id_maps(const struct aegis_spawn_config *cfg, pid_t pid, char *
 }
 
 static void exec_supervisor(const struct aegis_spawn_config *cfg, pid_t pid, int err_fd, int status_fd) {
-    char a[6][24];
+    char a[7][24];
     int fds[4] = { err_fd, status_fd, cfg->cgroup_fd, cfg->state_dir_fd };
     for (int i = 0; i < 4; i++) if (fds[i] >= 0) (void)fcntl(fds[i], F_SETFD, 0);  // keep across execve
+    int lease = cfg->lease_file && cfg->lease_grace_ms > 0;
     const char *argv[] = {
         cfg->supervisor_path, shim_itoa(pid, a[0]), shim_itoa(err_fd, a[1]), shim_itoa(status_fd, a[2]),
-        shim_itoa(cfg->cgroup_fd, a[3]), shim_itoa(cfg->state_dir_fd, a[4]), shim_itoa(cfg->started_at_ns, a[5]), NULL,
+        shim_itoa(cfg->cgroup_fd, a[3]), shim_itoa(cfg->state_dir_fd, a[4]), shim_itoa(cfg->started_at_ns, a[5]),
+        lease ? shim_itoa(cfg->lease_grace_ms, a[6]) : NULL, lease ? cfg->lease_file : NULL, NULL,
     };
     const char *envp[] = { NULL };
     execve(cfg->supervisor_path, (char *const *)argv, (char *const *)envp);
@@ -159,7 +161,8 @@ static void supervisor_main(const struct aegis_spawn_config *cfg, int rep_w) {
     } else if (cfg->supervisor_path) {
         exec_supervisor(cfg, pid, err_fd, status_p[0]);
     }
-    aegis_supervise(pid, err_fd, status_p[0], cfg->cgroup_fd, cfg->state_dir_fd, cfg->started_at_ns);
+    aegis_supervise(pid, err_fd, status_p[0], cfg->cgroup_fd, cfg->state_dir_fd, cfg->started_at_ns,
+                    cfg->lease_grace_ms > 0 ? cfg->lease_file : NULL, cfg->lease_grace_ms);
 }
 
 /// The intermediate runs on its own small stack in the caller's memory (CLONE_VM|CLONE_VFORK, as

@@ -1,8 +1,9 @@
 // supervise.c — after the container process started: wait for it, read what the kernel accounted
 // (wait status, rusage, the cgroup's memory.events and memory.peak) and write outcome.json into the
 // sandbox's state directory (write to a temporary name, fsync, rename: readers never see half a
-// file). Runs either in the forked supervisor or as the main of the aegis-supervisor executable;
-// raw system calls and the shim's own formatting only, so both are safe.
+// file). With a lease file it fences the sandbox when the lease lapses (lease.c) and says so in the
+// outcome ("fenced", "leaseAgeMs"). Runs either in the forked supervisor or as the main of the
+// aegis-supervisor executable; raw system calls and the shim's own formatting only, so both are safe.
 #include "internal.h"
 #include <errno.h>
 #include <fcntl.h>
@@ -19,8 +20,7 @@ static int64_t now_ns(void) {
     return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
-/// Reads `key value` from a flat-keyed cgroup file (memory.events); -1 when absent.
-static int64_t read_keyed(int dirfd, const char *file, const char *key) {
+int64_t shim_read_keyed(int dirfd, const char *file, const char *key) {
     if (dirfd < 0) return -1;
     int fd = openat(dirfd, file, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return -1;
@@ -73,9 +73,28 @@ static void put_string(struct jbuf *j, const char *s) {
     put(j, "\"");
 }
 
-void aegis_supervise(pid_t pid, int err_fd, int status_fd, int cgroup_fd, int state_dir_fd, int64_t started_at_ns) {
+/// The fencing fields of outcome.json (only for a sandbox with a lease).
+static void put_fence(struct jbuf *j, const struct shim_fence *f) {
+    put(j, f->fenced ? "\"fenced\":true," : "\"fenced\":false,");
+    if (!f->fenced) return;
+    if (f->stat_err) put_int(j, "leaseErrno", f->stat_err); else put_int(j, "leaseAgeMs", f->age_ms);
+    if (f->kill_step) {
+        char num[24];
+        put(j, "\"fenceError\":{\"step\":"); put_string(j, aegis_step_name(f->kill_step));
+        put(j, ",\"errno\":"); put(j, shim_itoa(f->kill_err, num));
+        put(j, ",\"detail\":\"SIGKILL sent to the container process instead\"},");
+    }
+}
+
+void aegis_supervise(pid_t pid, int err_fd, int status_fd, int cgroup_fd, int state_dir_fd, int64_t started_at_ns,
+                     const char *lease_file, int lease_grace_ms) {
     struct aegis_msg late;
     int have_late = 0;
+    struct shim_lease lease = { lease_file, lease_grace_ms };
+    struct shim_fence fence;
+    memset(&fence, 0, sizeof fence);
+    // Until the process exits (or the lease lapses): relay late errors, watch the lease.
+    shim_wait_watching_lease(pid, &err_fd, cgroup_fd, lease_file ? &lease : NULL, &fence, &late, &have_late);
     if (err_fd >= 0) {  // after `start`: a step between the FIFO and execve may still fail
         struct aegis_msg m;
         while (shim_read_all(err_fd, &m, sizeof m) == (int)sizeof m)
@@ -96,11 +115,11 @@ void aegis_supervise(pid_t pid, int err_fd, int status_fd, int cgroup_fd, int st
         close(status_fd);
     }
     int64_t finished = now_ns();
-    int64_t oom_kills = read_keyed(cgroup_fd, "memory.events", "oom_kill");
+    int64_t oom_kills = shim_read_keyed(cgroup_fd, "memory.events", "oom_kill");
     int64_t peak = read_number(cgroup_fd, "memory.peak");
-    int64_t cg_usage = read_keyed(cgroup_fd, "cpu.stat", "usage_usec");
-    int64_t cg_throttled = read_keyed(cgroup_fd, "cpu.stat", "nr_throttled");
-    int64_t cg_throttled_us = read_keyed(cgroup_fd, "cpu.stat", "throttled_usec");
+    int64_t cg_usage = shim_read_keyed(cgroup_fd, "cpu.stat", "usage_usec");
+    int64_t cg_throttled = shim_read_keyed(cgroup_fd, "cpu.stat", "nr_throttled");
+    int64_t cg_throttled_us = shim_read_keyed(cgroup_fd, "cpu.stat", "throttled_usec");
 
     struct jbuf j;
     memset(&j, 0, sizeof j);
@@ -121,6 +140,7 @@ void aegis_supervise(pid_t pid, int err_fd, int status_fd, int cgroup_fd, int st
     if (cg_usage >= 0) put_int(&j, "cgroupCpuUsageUs", cg_usage);
     if (cg_throttled >= 0) put_int(&j, "cpuNrThrottled", cg_throttled);
     if (cg_throttled_us >= 0) put_int(&j, "cpuThrottledUs", cg_throttled_us);
+    if (lease_file && lease_grace_ms > 0) put_fence(&j, &fence);
     if (have_late) {
         char num[24];
         put(&j, "\"error\":{\"step\":"); put_string(&j, aegis_step_name(late.step));

@@ -166,6 +166,7 @@ static const char *const step_names[AEGIS_STEP_COUNT] = {
     [AEGIS_STEP_SECCOMP] = "seccomp",
     [AEGIS_STEP_EXECVE] = "execve",
     [AEGIS_STEP_SUPERVISOR] = "supervisor",
+    [AEGIS_STEP_CGROUP_KILL] = "cgroup.kill",
 };
 
 const char *aegis_step_name(int step) {

@@ -48,13 +48,19 @@ public final class Worker: Sendable {
     public let egress: EgressNetwork?
     /// What the node advertises about egress and reachability.
     public let networkCapability: NetworkCapability
+    /// Self-fencing: the lease file every sandbox's supervisor watches (Worker+Lease.swift).
+    public let lease: WorkerLease?
+    let leaseKeeper: LeaseKeeper?
 
     /// - Parameter egress: enables network mode `egress` (bridge, NAT, nftables); its setup
     ///   re-adopts the namespaces of live sandboxes and removes every other leftover. A failure is
     ///   logged and advertised (`networkCapability.egressProblem`), not fatal.
-    /// - Throws: `SandboxError` when the sandbox runtime can't be set up (no cgroup2 hierarchy).
+    /// - Parameter lease: self-fencing; the lease file is refreshed at once and then automatically
+    ///   (`stopRenewingLease()`), and passed with its grace to every sandbox's supervisor.
+    /// - Throws: `SandboxError` when the sandbox runtime can't be set up (no cgroup2 hierarchy), or
+    ///   the lease is invalid or its file can't be written.
     public init(paths: AegisPaths, logger: Logger, cgroupParent: String? = nil, logCapBytes: Int = 16 << 20,
-                stopGraceSeconds: Int = 5, egress egressConfig: EgressConfig? = nil,
+                stopGraceSeconds: Int = 5, egress egressConfig: EgressConfig? = nil, lease: WorkerLease? = nil,
                 onEvent: @escaping @Sendable (WorkerEvent) -> Void) throws {
         self.paths = paths
         self.logger = logger
@@ -63,6 +69,9 @@ public final class Worker: Sendable {
         self.onEvent = onEvent
         try makeDirectories(paths.sandboxes, mode: 0o711)
         try makeDirectories(paths.workloads, mode: 0o711)
+        self.lease = lease
+        leaseKeeper = try lease.map { try LeaseKeeper($0, logger: logger) }
+        leaseKeeper?.startRenewing()
         runtime = try SandboxRuntime(stateRoot: paths.sandboxes, cgroupParent: cgroupParent)
         try AgentProfile.prepareRootfs(at: paths.sandboxes + "/.agent-root")
         (egress, networkCapability) = Self.setUpEgress(egressConfig, runtime: runtime, logger: logger)
@@ -130,8 +139,7 @@ public final class Worker: Sendable {
         let spec = AgentProfile.spec(request, rootfs: paths.sandboxes + "/.agent-root")
         let record: SandboxRecord
         do {
-            record = try runtime.create(id: id, spec: spec, bundle: dir,
-                                        options: SandboxCreateOptions(stdio: .descriptors(stdin: -1, stdout: out, stderr: err), useInit: true))
+            record = try runtime.create(id: id, spec: spec, bundle: dir, options: createOptions(stdout: out, stderr: err))
         } catch {
             if attachment != nil { egress?.detach(sandbox: id) }
             throw error
@@ -202,7 +210,7 @@ public final class Worker: Sendable {
                 exitCode: outcome.exitCode, signal: outcome.signal, oomKilled: outcome.oomKilled, wallTimeUs: outcome.wallTimeUs,
                 cpuTimeUs: outcome.cgroupCpuUsageUs ?? (outcome.cpuUserUs + outcome.cpuSystemUs),
                 peakMemoryBytes: outcome.peakMemoryBytes, timedOut: timedOut, cancelled: cancelled,
-                error: outcome.error.map { "\($0.step): errno \($0.errno): \($0.detail)" })
+                error: outcome.error.map { "\($0.step): errno \($0.errno): \($0.detail)" }, fenced: outcome.fenced)
             onEvent(.exited(id: workloadID, generation: generation, report: report))
         } else {
             onEvent(.lost(id: workloadID, generation: generation))

@@ -38,6 +38,9 @@ public struct SandboxRecord: Codable, Sendable, Equatable {
     public var useInit: Bool
     /// True when clone3 + CLONE_INTO_CGROUP was used (false: clone + cgroup.procs fallback).
     public var usedClone3: Bool
+    /// The lease file the supervisor watches (self-fencing) and its grace in ms; nil without one.
+    public var leaseFile: String? = nil
+    public var leaseGraceMs: Int? = nil
 }
 
 /// How a sandbox ended (outcome.json, written by the supervisor, never by the starter).
@@ -67,6 +70,15 @@ public struct SandboxOutcome: Codable, Sendable, Equatable {
     public var cpuThrottledUs: Int64?
     /// A step that failed after `start` (between the exec FIFO and execve).
     public var error: StepError?
+    /// With a lease file: true when the supervisor killed the sandbox because the lease lapsed
+    /// (self-fencing), false when it ended otherwise. nil: the sandbox had no lease.
+    public var fenced: Bool?
+    /// When fenced: the lease's age (now − mtime, truncated to ms) at that moment, or `leaseErrno`
+    /// when the lease file could not be stat'ed (ENOENT: deleted).
+    public var leaseAgeMs: Int64?
+    public var leaseErrno: Int32?
+    /// When fenced and cgroup.kill failed (SIGKILL of the container process was sent instead).
+    public var fenceError: StepError?
 
     public struct StepError: Codable, Sendable, Equatable {
         public var step: String

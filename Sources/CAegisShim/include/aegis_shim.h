@@ -79,6 +79,7 @@ enum aegis_step {
     AEGIS_STEP_SECCOMP,
     AEGIS_STEP_EXECVE,
     AEGIS_STEP_SUPERVISOR,       // supervisor-side failure (report channel)
+    AEGIS_STEP_CGROUP_KILL,      // supervisor: write "1" to cgroup.kill when fencing
     AEGIS_STEP_COUNT
 };
 
@@ -178,6 +179,11 @@ struct aegis_spawn_config {
     int supervisor_exec_delay_ms;  // supervise in the forked copy for this long first; exec only if
                                    // the process is still running then (short jobs skip the exec)
     int64_t started_at_ns;         // CLOCK_REALTIME at the caller's start, recorded in the outcome
+
+    // --- self-fencing (dead man's switch) ---
+    const char *lease_file;        // absolute path whose mtime the node daemon keeps fresh, or NULL
+    int lease_grace_ms;            // > 0 with lease_file: once CLOCK_REALTIME - st_mtim exceeds it (or
+                                   // the file can't be stat'ed), the supervisor kills the cgroup
 };
 
 /// Result of aegis_spawn.
@@ -206,9 +212,15 @@ int aegis_start(const char *exec_fifo, struct aegis_spawn_result *result);
 /// agent's raw wait status from `status_fd`), reads the cgroup's memory.events/memory.peak through
 /// `cgroup_fd`, and writes `outcome.json` atomically into `state_dir_fd`. Relays a late error (after
 /// `start`) from `err_fd`. Used both in-process and as the main of the aegis-supervisor executable.
-/// Never returns.
+///
+/// With `lease_file` (absolute path) and `lease_grace_ms` > 0 it is also the sandbox's dead man's
+/// switch: while waiting it stats the lease file at least once a second (and just after the current
+/// deadline, st_mtim + grace). When CLOCK_REALTIME - st_mtim > grace, or stat fails, it kills the
+/// whole cgroup (cgroup.kill, cgroup-v2.rst § Core Interface Files; SIGKILL of `pid` if that
+/// fails), waits up to 2 s for cgroup.events `populated 0`, and records `"fenced":true` with
+/// `leaseAgeMs` (or `leaseErrno`) in the outcome. Never returns.
 void aegis_supervise(pid_t pid, int err_fd, int status_fd, int cgroup_fd, int state_dir_fd,
-                     int64_t started_at_ns) __attribute__((noreturn));
+                     int64_t started_at_ns, const char *lease_file, int lease_grace_ms) __attribute__((noreturn));
 
 /// Loads nothing; installs `filter` in the calling thread via seccomp(2). For tests only.
 int aegis_seccomp_install(const struct sock_filter *filter, unsigned short len, unsigned int flags);
