@@ -115,6 +115,7 @@ let package = Package(
         .testTarget(name: "AegisSchedulerTests", dependencies: ["AegisScheduler", "AegisProtocol"]),
         .testTarget(name: "AegisClientTests", dependencies: ["AegisClient", "AegisProtocol", "Yams"]),
         .testTarget(name: "AegisStoreTests", dependencies: ["AegisStore", "AegisProtocol"]),
+        .testTarget(name: "AegisControlTests", dependencies: ["AegisControl", "AegisStore", "AegisProtocol", "AegisPKI"]),
         .testTarget(name: "AegisNodeTests", dependencies: ["AegisNode", "AegisProtocol", "AegisSandbox", "AegisOCI"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "AegisCgroupTests", dependencies: ["AegisCgroup"]),
