@@ -73,7 +73,9 @@ enum LimitFixture {
             let mib: Int64 = 1 << 20
             _ = try bundle(base, "oom", args: ["python3", "-c", "b = b'a' * (256 << 20); print(len(b))"],
                            resources: LinuxResources(memory: LinuxMemory(limit: 32 * mib, swap: 32 * mib)))
-            _ = try bundle(base, "forkbomb", args: ["/bin/sh", "-c", ": bomb-\(getpid()); f() { f | f & }; f; sleep 60"],
+            // `sleep` is forked before the bomb: once the bomb holds every pid the main shell must
+            // not need a fork to stay alive (its exit would end the sandbox before the sample).
+            _ = try bundle(base, "forkbomb", args: ["/bin/sh", "-c", ": bomb-\(getpid()); sleep 60 & f() { f | f & }; f; wait"],
                            resources: LinuxResources(pids: LinuxPids(limit: 32)))
             _ = try bundle(base, "cpu", args: ["timeout", "2", "/bin/sh", "-c", "while :; do :; done"],
                            resources: LinuxResources(cpu: LinuxCPU(quota: 20000, period: 100000)))
