@@ -95,6 +95,7 @@ public enum APIServer {
             try await respond { let c = try await caller(req, controller); return json(TenantList(items: try await controller.tenants(caller: c))) }
         }
         joinRoutes(v1, controller: controller)
+        nodeRoutes(v1, controller: controller)
         router.get("metrics") { req, _ in
             try await respond {
                 let c = try await caller(req, controller)

@@ -135,6 +135,8 @@ extension Controller {
                     $0.startedAtMs = ControlStore.nowMs()
                 }
                 notify(u)
+                // Placed before a drain began, started after it asked to stop: ask again.
+                if drains[w.id] != nil { await link?.cancel(id: w.id, generation: w.generation) }
             case let .exited(_, generation, report):
                 try finish(w, report: report)
                 await link?.release(id: w.id, generation: generation)
@@ -165,6 +167,7 @@ extension Controller {
 
     /// Final state from an exit report, then the restart policy.
     func finish(_ w: Workload, report r: ExitReport) throws {
+        if try finishDrained(w, report: r) { return }
         _ = scheduler.release(workload: w.id)
         let state: WorkloadState
         let reason: String

@@ -37,6 +37,8 @@ public actor Controller {
     var pendingReasons: [String: String] = [:]
     /// Waiters for a workload's state changes (log followers want to know when it ends).
     var watchers: [String: [AsyncStream<Workload>.Continuation]] = [:]
+    /// Agents a drain is stopping: workload id → the node being drained (Controller+Nodes.swift).
+    var drains: [String: String] = [:]
     /// Directory of the cluster CA (`ca.crt`, `ca.key`); see Controller+Join.swift.
     public let pkiDirectory: String
     /// The cluster CA and join machinery, loaded (or created) on first use.

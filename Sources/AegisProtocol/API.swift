@@ -11,6 +11,9 @@
 //   GET    /v1/workloads/{id}/files/{path}     output file bytes (application/octet-stream)
 //   GET    /v1/nodes                           → NodeList            (admin)
 //   GET    /v1/nodes/{name}                    → NodeInfo            (admin)
+//   POST   /v1/nodes/{name}/cordon             → NodeInfo            (admin)
+//   POST   /v1/nodes/{name}/uncordon           → NodeInfo            (admin)
+//   POST   /v1/nodes/{name}/drain              DrainRequest → DrainResponse (admin)
 //   POST   /v1/tenants                         CreateTenantRequest → CreateTenantResponse (admin)
 //   GET    /v1/tenants                         → TenantList          (admin)
 //   GET    /v1/whoami                          → WhoAmI
@@ -124,6 +127,51 @@ public enum LogStream: String, Codable, Sendable {
 public struct NodeList: Codable, Sendable, Equatable {
     public var items: [NodeInfo]
     public init(items: [NodeInfo]) { self.items = items }
+}
+
+/// `POST /v1/nodes/{name}/drain`: how long to wait for the node's agents to stop.
+public struct DrainRequest: Codable, Sendable, Equatable {
+    /// Seconds to wait until no agent of the node is active (default 300, at most 86 400).
+    public var timeoutSeconds: Int?
+    public init(timeoutSeconds: Int? = nil) { self.timeoutSeconds = timeoutSeconds }
+}
+
+/// One agent a drain moved off the node or stopped.
+public struct DrainedAgent: Codable, Sendable, Equatable {
+    public var id: String
+    public var tenant: String
+    public var name: String
+    /// "requeued" (pending again: restart policy on-failure or always), "cancelled" (restart policy
+    /// never), "active" (still stopping when the drain timed out), or the final state the agent
+    /// reached on its own while stopping ("succeeded", "failed", "lost").
+    public var outcome: String
+    /// The workload's state and reason when the drain returned.
+    public var state: WorkloadState
+    public var reason: String?
+    public init(id: String, tenant: String, name: String, outcome: String, state: WorkloadState, reason: String?) {
+        self.id = id
+        self.tenant = tenant
+        self.name = name
+        self.outcome = outcome
+        self.state = state
+        self.reason = reason
+    }
+}
+
+/// The result of a drain: the node (now cordoned) and what happened to each agent that was active
+/// on it. `complete` is false when the timeout passed with agents still active (`outcome` "active").
+public struct DrainResponse: Codable, Sendable, Equatable {
+    public var node: NodeInfo
+    public var items: [DrainedAgent]
+    public var complete: Bool
+    /// Milliseconds the drain waited.
+    public var waitedMs: Int64
+    public init(node: NodeInfo, items: [DrainedAgent], complete: Bool, waitedMs: Int64) {
+        self.node = node
+        self.items = items
+        self.complete = complete
+        self.waitedMs = waitedMs
+    }
 }
 
 public struct CreateTenantRequest: Codable, Sendable, Equatable {

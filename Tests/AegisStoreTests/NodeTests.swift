@@ -49,4 +49,33 @@ final class NodeTests: StoreTestCase {
         XCTAssertEqual(try store.listNodes().map(\.name), ["n1", "n2"])
         expectStoreError(.notFound) { try store.deleteNode(name: "n0") }
     }
+
+    /// `aegis node cordon` sets the flag with `setCordoned`; it must survive closing the database
+    /// (a controller restart) and the node re-registering after that, and uncordon must too.
+    func testCordonSurvivesReopenAndReRegistration() throws {
+        var store: ControlStore? = try openStore()
+        let n1 = NodeInfo(name: "n1", role: .hybrid, capabilities: caps())
+        try store!.upsertNode(n1)
+        try store!.upsertNode(NodeInfo(name: "n2", role: .worker, capabilities: caps()))
+        try store!.setCordoned(name: "n1", true)
+        try store!.close()
+        store = nil
+
+        var again: ControlStore? = try openStore()
+        XCTAssertEqual(try again!.node(name: "n1")?.cordoned, true)
+        XCTAssertEqual(try again!.node(name: "n2")?.cordoned, false, "only the cordoned node carries the flag")
+        // The node re-registers after the restart with what it detects (cordoned: false).
+        XCTAssertTrue(try again!.upsertNode(NodeInfo(name: "n1", role: .hybrid, capabilities: caps(cpu: 3000))).cordoned)
+        try again!.close()
+        again = nil
+
+        let third = try openStore()
+        XCTAssertEqual(try third.node(name: "n1")?.cordoned, true)
+        XCTAssertEqual(try third.node(name: "n1")?.capabilities.cpuMillis, 3000)
+        try third.setCordoned(name: "n1", false)
+        try third.close()
+        let fourth = try openStore()
+        defer { try? fourth.close() }
+        XCTAssertEqual(try fourth.node(name: "n1")?.cordoned, false)
+    }
 }

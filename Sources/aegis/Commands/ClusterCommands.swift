@@ -1,12 +1,14 @@
-// ClusterCommands.swift — `aegis node ls|describe` (join and forget: TokenCommands.swift) and `aegis tenant create|ls` (admin).
+// ClusterCommands.swift — `aegis node ls|describe|cordon|uncordon|drain` (join and forget:
+// TokenCommands.swift) and `aegis tenant create|ls` (admin).
 import AegisClient
+import AegisManifest
 import AegisProtocol
 import ArgumentParser
 
 struct NodeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "node", abstract: "Nodes and their capabilities (admin); joining this node to a cluster.",
-        subcommands: [List.self, Show.self, Join.self, Forget.self])
+        subcommands: [List.self, Show.self, Cordon.self, Uncordon.self, Drain.self, Join.self, Forget.self])
 
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -38,6 +40,93 @@ struct NodeCommand: AsyncParsableCommand {
                 let node = try await connection.client().node(name: name)
                 if try printStructured(node, format: output) { return }
                 writeStdout(describeNode(node))
+            }
+        }
+    }
+}
+
+extension NodeCommand {
+    struct Cordon: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Mark a node unschedulable: no new agents are placed there; its agents keep running.")
+
+        @OptionGroup var connection: ConnectionOptions
+        @Argument(help: "Node name.") var name: String
+
+        func run() async throws {
+            try await runVerb {
+                let node = try await connection.client().cordon(node: name)
+                writeStdout("node \(node.name) cordoned\n")
+            }
+        }
+    }
+
+    struct Uncordon: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Make a cordoned node schedulable again.")
+
+        @OptionGroup var connection: ConnectionOptions
+        @Argument(help: "Node name.") var name: String
+
+        func run() async throws {
+            try await runVerb {
+                let node = try await connection.client().uncordon(node: name)
+                writeStdout("node \(node.name) uncordoned\n")
+            }
+        }
+    }
+
+    struct Drain: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Cordon a node and stop its agents: those with restart policy on-failure or always become pending again, the others end cancelled (\"drained from node NAME\"). Waits until none is active; exits 1 when --timeout passes first.")
+
+        @OptionGroup var connection: ConnectionOptions
+        @Option(help: ArgumentHelp("How long to wait for the agents to stop: 90s, 2m, 1h.", valueName: "duration"))
+        var timeout: String = "5m"
+        @Option(name: [.short, .long], help: "table, json or yaml (the summary).") var output: OutputFormat = .table
+        @Argument(help: "Node name.") var name: String
+
+        func validate() throws {
+            do { _ = try Quantity.durationSeconds(timeout, field: "--timeout") } catch { throw ValidationError("\(error)") }
+        }
+
+        func run() async throws {
+            try await runVerb {
+                let seconds = try Quantity.durationSeconds(timeout, field: "--timeout")
+                let client = try connection.client()
+                let node = name
+                // Progress on stderr while the drain request waits: the node's active agent count.
+                let progress = Task {
+                    var last = -1
+                    while !Task.isCancelled {
+                        if let n = try? await client.node(name: node), n.allocated.agents != last {
+                            last = n.allocated.agents
+                            writeStderr("draining node \(node): \(last) agent\(last == 1 ? "" : "s") still active\n")
+                        }
+                        try? await Task.sleep(for: .seconds(1))
+                    }
+                }
+                let result: DrainResponse
+                do {
+                    result = try await client.drain(node: node, timeoutSeconds: seconds)
+                    progress.cancel()
+                } catch {
+                    progress.cancel()
+                    throw error
+                }
+                if try printStructured(result, format: output) {
+                    if !result.complete { throw ExitCode(1) }
+                    return
+                }
+                let moved = result.items.filter { $0.outcome == "requeued" }.count
+                let stopped = result.items.filter { $0.outcome == "cancelled" }.count
+                if !result.items.isEmpty { writeStdout(drainTable(result.items)) }
+                writeStdout("node \(result.node.name) cordoned; \(result.items.count) agent\(result.items.count == 1 ? "" : "s") drained "
+                            + "(\(moved) requeued, \(stopped) cancelled) in \(formatDuration(milliseconds: result.waitedMs))\n")
+                if !result.complete {
+                    let left = result.items.filter { $0.outcome == "active" }.map(\.id)
+                    writeStderr("aegis: drain of node \(result.node.name) timed out after \(timeout): still active: \(left.joined(separator: ", "))\n")
+                    throw ExitCode(1)
+                }
             }
         }
     }
