@@ -1,15 +1,151 @@
 // ClusterAuthorityTests.swift — renewal and peer authorization of joined nodes (real CA files,
-// real SQLite store).
+// real SQLite store in a temporary directory).
 import AegisControl
 import AegisPKI
 import AegisProtocol
 import AegisStore
 import Foundation
+import Glibc
+import Logging
 import XCTest
 
-final class ClusterAuthorityPlaceholderTests: XCTestCase {
-    func testTargetBuilds() throws {
-        // Replaced by the lease/authority tests; keeps the target non-empty until then.
-        XCTAssertEqual(NodeRole.worker.rawValue, "worker")
+final class ClusterAuthorityTests: XCTestCase {
+    var directory = ""
+    var store: ControlStore!
+    var authority: ClusterAuthority!
+
+    override func setUpWithError() throws {
+        var template = Array("/tmp/aegis-authority-test.XXXXXX".utf8CString)
+        guard let made = mkdtemp(&template) else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+        directory = String(cString: made)
+        store = try ControlStore(dataDirectory: directory + "/data", hasher: SHA256TokenHasher())
+        authority = try ClusterAuthority.open(directory: directory + "/pki", store: store, logger: Logger(label: "test.authority"))
+    }
+
+    override func tearDownWithError() throws {
+        try? store?.close()
+        store = nil
+        authority = nil
+        if !directory.isEmpty { try FileManager.default.removeItem(atPath: directory) }
+    }
+
+    /// Joins `name` with a fresh key through a real join token; returns the key and the verified
+    /// certificate it received (what the TLS layer would hand to the controller).
+    func join(_ name: String) throws -> (key: NodeKey, issued: ClusterAuthority.Issued, peer: VerifiedNode) {
+        let token = try authority.createJoinToken(role: .worker, ttlSeconds: 600, description: "test \(name)").token
+        let (key, csrPEM) = try NodeIdentity.generate(nodeName: name)
+        let issued = try authority.join(token: token, csrPEM: csrPEM, nodeName: name, role: .worker)
+        let peer = try authority.ca.verifier.verifyNodeCertificate(pem: issued.certificatePEM)
+        return (key, issued, peer)
+    }
+
+    func assertAPIError(_ status: Int, containing text: String, file: StaticString = #filePath, line: UInt = #line,
+                        _ body: () throws -> Void) {
+        do {
+            try body()
+            XCTFail("expected APIError \(status)", file: file, line: line)
+        } catch let error as APIError {
+            XCTAssertEqual(error.status, status, error.description, file: file, line: line)
+            XCTAssertTrue(error.description.contains(text), "\"\(error.description)\" lacks \"\(text)\"", file: file, line: line)
+        } catch {
+            XCTFail("expected APIError \(status), got \(error)", file: file, line: line)
+        }
+    }
+
+    func testRenewalWithTheSameKeyIssuesANewCertificate() throws {
+        let (key, first, peer) = try join("worker-1")
+        XCTAssertEqual(peer.nodeName, "worker-1")
+        XCTAssertEqual(peer.publicKeyFingerprint, key.publicKeyFingerprint)
+
+        let renewed = try authority.renew(verifiedNode: peer, csrPEM: try key.makeCSRPEM())
+        XCTAssertNotEqual(renewed.serial, first.serial, "a new certificate")
+        XCTAssertNotEqual(renewed.certificatePEM, first.certificatePEM)
+        XCTAssertEqual(renewed.keyFingerprint, key.publicKeyFingerprint, "same key")
+        XCTAssertEqual(renewed.nodeName, "worker-1")
+        XCTAssertEqual(renewed.role, .worker)
+        XCTAssertEqual(renewed.caPEM, authority.caPEM)
+
+        // The new certificate verifies against the cluster CA, for the same node and key, and the
+        // key can use it.
+        let verified = try authority.ca.verifier.verifyNodeCertificate(pem: renewed.certificatePEM)
+        XCTAssertEqual(verified.nodeName, "worker-1")
+        XCTAssertEqual(verified.serialNumber, renewed.serial)
+        XCTAssertEqual(verified.publicKeyFingerprint, key.publicKeyFingerprint)
+        XCTAssertEqual(try key.identity(certificatePEM: renewed.certificatePEM).nodeName, "worker-1")
+
+        // The store recorded the renewal.
+        let record = try XCTUnwrap(try store.identity(name: "worker-1"))
+        XCTAssertEqual(record.lastSerial, renewed.serial)
+        XCTAssertEqual(record.keyFingerprint, key.publicKeyFingerprint)
+
+        // The renewed certificate can itself be used to renew.
+        let again = try authority.renew(verifiedNode: verified, csrPEM: try key.makeCSRPEM())
+        XCTAssertNotEqual(again.serial, renewed.serial)
+    }
+
+    func testRenewalWithADifferentKeyIsRefused() throws {
+        let (key, first, peer) = try join("worker-2")
+        let otherKey = try NodeKey.generate(nodeName: "worker-2")
+        XCTAssertNotEqual(otherKey.publicKeyFingerprint, key.publicKeyFingerprint)
+
+        assertAPIError(409, containing: otherKey.publicKeyFingerprint) {
+            _ = try self.authority.renew(verifiedNode: peer, csrPEM: try otherKey.makeCSRPEM())
+        }
+        // Nothing changed in the store.
+        let record = try XCTUnwrap(try store.identity(name: "worker-2"))
+        XCTAssertEqual(record.keyFingerprint, key.publicKeyFingerprint)
+        XCTAssertEqual(record.lastSerial, first.serial)
+
+        // A CSR for another name is refused too (the certificate names the node).
+        let stranger = try NodeKey.generate(nodeName: "worker-9")
+        assertAPIError(400, containing: "worker") {
+            _ = try self.authority.renew(verifiedNode: peer, csrPEM: try stranger.makeCSRPEM())
+        }
+    }
+
+    func testAuthorizeAcceptsThePinnedKeyOnly() throws {
+        let (_, _, peer) = try join("worker-3")
+        XCTAssertNoThrow(try authority.authorize(peer: peer))
+
+        // A certificate signed by this CA for the same name but another key (e.g. issued before a
+        // forget and re-join, or leaked) is refused, and cannot be used to renew.
+        let otherKey = try NodeKey.generate(nodeName: "worker-3")
+        let otherCertificate = try authority.ca.sign(csrPEM: try otherKey.makeCSRPEM(), nodeName: "worker-3", role: .worker)
+        let otherPeer = try authority.ca.verifier.verifyNodeCertificate(otherCertificate)
+        XCTAssertEqual(otherPeer.nodeName, "worker-3")
+        assertAPIError(403, containing: otherKey.publicKeyFingerprint) { try self.authority.authorize(peer: otherPeer) }
+        assertAPIError(403, containing: "pinned") {
+            _ = try self.authority.renew(verifiedNode: otherPeer, csrPEM: try otherKey.makeCSRPEM())
+        }
+        XCTAssertNoThrow(try authority.authorize(peer: peer), "the real node is unaffected")
+    }
+
+    func testForgottenNodeIsLockedOut() throws {
+        let (key, _, peer) = try join("worker-4")
+        let (_, _, neighbour) = try join("worker-5")
+        try store.removeIdentity(name: "worker-4")
+
+        assertAPIError(403, containing: "worker-4") { try self.authority.authorize(peer: peer) }
+        assertAPIError(403, containing: "no registered identity") {
+            _ = try self.authority.renew(verifiedNode: peer, csrPEM: try key.makeCSRPEM())
+        }
+        XCTAssertNil(try store.identity(name: "worker-4"), "a refused renewal does not re-pin the name")
+        XCTAssertNoThrow(try authority.authorize(peer: neighbour), "other nodes are unaffected")
+
+        // Joining again with a token (and a new key) lets the name back in; the old certificate stays out.
+        let (_, _, rejoined) = try join("worker-4")
+        XCTAssertNoThrow(try authority.authorize(peer: rejoined))
+        assertAPIError(403, containing: "pinned") { try self.authority.authorize(peer: peer) }
+    }
+
+    func testAuthorityReopensWithTheSameCA() throws {
+        let (_, _, peer) = try join("worker-6")
+        let reopened = try ClusterAuthority.open(directory: directory + "/pki", store: store, logger: Logger(label: "test.reopen"))
+        XCTAssertEqual(reopened.fingerprint, authority.fingerprint)
+        XCTAssertEqual(reopened.caPEM, authority.caPEM)
+        XCTAssertNoThrow(try reopened.authorize(peer: peer))
+        // A certificate issued before the restart still verifies against the reloaded CA.
+        let seven = try join("worker-7")
+        XCTAssertEqual(try reopened.ca.verifier.verifyNodeCertificate(pem: seven.issued.certificatePEM).nodeName, "worker-7")
     }
 }
