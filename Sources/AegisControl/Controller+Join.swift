@@ -72,13 +72,13 @@ extension Controller {
         let created = try authority.createJoinToken(role: request.role ?? .worker,
                                                     ttlSeconds: request.ttlSeconds ?? Self.defaultJoinTokenTTLSeconds,
                                                     description: request.description ?? "")
-        return CreateJoinTokenResponse(token: created.token, info: Self.info(created.record))
+        return CreateJoinTokenResponse(token: created.token, info: created.record)
     }
 
     /// `GET /v1/tokens`: every join token, oldest first, without secrets.
     public func joinTokens(caller: Caller) throws(APIError) -> [JoinTokenInfo] {
         guard caller.isAdmin else { throw .forbidden("join tokens are admin-only") }
-        do { return try store.listJoinTokens().map(Self.info) } catch { throw .internalError("\(error)") }
+        do { return try store.listJoinTokens() } catch { throw .internalError("\(error)") }
     }
 
     /// `DELETE /v1/tokens/{id}`: revokes a join token (idempotent). - Throws: 404 for an unknown id.
@@ -87,17 +87,12 @@ extension Controller {
         do {
             let record = try store.revokeJoinToken(id: id)
             logger.notice("join token revoked", metadata: ["token": "\(id)"])
-            return Self.info(record)
+            return record
         } catch let e as StoreError where e.kind == .notFound {
             throw .notFound(e.message)
         } catch {
             throw .internalError("\(error)")
         }
-    }
-
-    static func info(_ r: JoinTokenRecord) -> JoinTokenInfo {
-        JoinTokenInfo(id: r.id, role: r.role, description: r.description, createdAtMs: r.createdAtMs, expiresAtMs: r.expiresAtMs,
-                      revokedAtMs: r.revokedAtMs, uses: r.uses, lastUsedAtMs: r.lastUsedAtMs)
     }
 
     // MARK: node identities (admin)

@@ -12,37 +12,9 @@ import Crypto
 import Glibc
 #endif
 
-/// A stored join token (never its secret).
-public struct JoinTokenRecord: Codable, Sendable, Equatable {
-    /// 6 characters `[a-z0-9]`; public, shown in listings and logs.
-    public var id: String
-    /// The role a node joining with this token gets (its certificate's OU).
-    public var role: NodeRole
-    /// Operator's note ("rack 4 workers"); may be empty.
-    public var description: String
-    /// Unix milliseconds.
-    public var createdAtMs: Int64
-    /// Unix milliseconds; the token is refused from this instant on.
-    public var expiresAtMs: Int64
-    /// Unix milliseconds of the revocation, nil while not revoked.
-    public var revokedAtMs: Int64?
-    /// Successful joins made with the token.
-    public var uses: Int
-    /// Unix milliseconds of the last successful join, nil if never used.
-    public var lastUsedAtMs: Int64?
-
-    public init(id: String, role: NodeRole, description: String, createdAtMs: Int64, expiresAtMs: Int64,
-                revokedAtMs: Int64? = nil, uses: Int = 0, lastUsedAtMs: Int64? = nil) {
-        self.id = id
-        self.role = role
-        self.description = description
-        self.createdAtMs = createdAtMs
-        self.expiresAtMs = expiresAtMs
-        self.revokedAtMs = revokedAtMs
-        self.uses = uses
-        self.lastUsedAtMs = lastUsedAtMs
-    }
-}
+/// A stored join token (never its secret): the API's `JoinTokenInfo` (AegisProtocol), kept in the
+/// `join_tokens` table.
+public typealias JoinTokenRecord = JoinTokenInfo
 
 /// Why a presented join token was refused. `description` names the token id and the reason, never
 /// the secret; the API answers these with 401.
