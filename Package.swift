@@ -57,7 +57,7 @@ let package = Package(
                                                    .product(name: "Crypto", package: "swift-crypto")]),
         // Node networking for the egress mode: rtnetlink (bridge, veth, addresses, routes), held
         // network namespaces, address allocation, nftables policy through libnftables (dlopen'ed).
-        .target(name: "AegisNet", dependencies: ["AegisProtocol"]),
+        .target(name: "AegisNet", dependencies: ["AegisProtocol", "AegisSandbox"]),
         // Cluster PKI: the cluster CA, node keys and CSRs, signing, join tokens that pin the CA.
         .target(name: "AegisPKI", dependencies: [.product(name: "X509", package: "swift-certificates"),
                                                  .product(name: "SwiftASN1", package: "swift-asn1"),

@@ -10,6 +10,7 @@ import FoundationEssentials
 import Foundation
 #endif
 import AegisProtocol
+import AegisSandbox
 import Synchronization
 
 /// Operator settings (`aegis up --egress --egress-subnet … --egress-bridge … --reach …`).
@@ -65,7 +66,6 @@ public struct EgressAttachment: Sendable {
 /// On-disk record of one attached sandbox (`<stateDir>/<sandbox id>.json`).
 struct EgressRecord: Codable {
     var sandbox: String
-    var ifname: String
     var address: IPv4Address
     /// Conntrack mark of the sandbox's flows.
     var tag: UInt32
@@ -80,7 +80,8 @@ public final class EgressNetwork: Sendable {
     private let nft: Nftables
     private let host: Mutex<RouteSocketBox>
     private let bridgeIndex: Int32
-    private let state = Mutex<(used: [IPv4Address: String], next: UInt32)>(([:], 0))
+    /// Addresses in use (→ sandbox id), the next-fit cursor, and the denied set last given to nft.
+    private let state = Mutex<(used: [IPv4Address: String], next: UInt32, denied: [IPv4Network])>(([:], 0, []))
     private let resolvers: (nameservers: [IPv4Address], search: String?)
     private let lockFD: Int32
     /// Live sandboxes whose network could not be re-adopted (their veth is gone, or their address
@@ -97,7 +98,7 @@ public final class EgressNetwork: Sendable {
     static func lockNamespace(_ dir: String) throws -> Int32 {
         var st = stat()
         guard stat("/proc/thread-self/ns/net", &st) == 0 else { throw NetError("stat /proc/thread-self/ns/net", errno: errno) }
-        try makeDir(dir)
+        try makeDirectories(dir)
         let path = dir + "/egress-\(st.st_ino).lock"
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw NetError("open \(path)", errno: errno) }
@@ -167,20 +168,21 @@ public final class EgressNetwork: Sendable {
             }
             bridgeIndex = bridge.index
             if !HostNet.forwarding() { try HostNet.enableForwarding() }
-            try makeDir(config.stateDir)
+            try makeDirectories(config.stateDir)
 
             // Re-adopt live sandboxes whose veth is still on the bridge; everything else of ours goes.
             let links = try route.links()
             var live: [EgressRecord] = [], lost: [String] = []
-            for name in listDir(config.stateDir) where name.hasSuffix(".json") {
+            for name in (try? FileManager.default.contentsOfDirectory(atPath: config.stateDir)) ?? [] where name.hasSuffix(".json") {
                 let path = config.stateDir + "/" + name
-                guard let rec = try? JSONDecoder().decode(EgressRecord.self, from: Data(HostNet.readText(path).utf8)) else {
+                guard let rec = try? JSONDecoder().decode(EgressRecord.self, from: Data(readBytes(path))) else {
                     unlink(path)
                     continue
                 }
                 let alive = isLive(rec.sandbox)
+                let ifname = Self.ifname(config.portPrefix, rec.address)
                 if alive && net.contains(rec.address) && rec.address != gw
-                    && links.contains(where: { $0.name == rec.ifname && $0.master == bridge.index }) {
+                    && links.contains(where: { $0.name == ifname && $0.master == bridge.index }) {
                     live.append(rec)
                 } else {
                     if alive { lost.append(rec.sandbox) }
@@ -189,17 +191,21 @@ public final class EgressNetwork: Sendable {
                 }
             }
             self.lost = lost
-            let keep = Set(live.map(\.ifname))
+            let keep = Set(live.map { Self.ifname(config.portPrefix, $0.address) })
             for l in links where l.name.hasPrefix(config.portPrefix) && l.master == bridge.index && !keep.contains(l.name) {
                 try route.deleteLink(l.name)
             }
-            try nft.run(EgressRuleset.base(bridge: config.bridge, subnet: net,
-                                           denied: Self.denied(route, extra: config.denied),
-                                           sandboxes: live.map { EgressRuleset.SandboxRules(ifname: $0.ifname, address: $0.address, tag: $0.tag,
+            let denied = try Self.denied(route, extra: config.denied)
+            try nft.run(EgressRuleset.base(bridge: config.bridge, subnet: net, denied: denied,
+                                           sandboxes: live.map { EgressRuleset.SandboxRules(ifname: Self.ifname(config.portPrefix, $0.address),
+                                                                                              address: $0.address, tag: $0.tag,
                                                                                               allow: $0.allow, nameservers: $0.nameservers) },
                                            portPrefix: config.portPrefix))
             host = Mutex(RouteSocketBox(s: route))
-            state.withLock { s in for r in live { s.used[r.address] = r.sandbox } }
+            state.withLock { s in
+                for r in live { s.used[r.address] = r.sandbox }
+                s.denied = denied
+            }
         } catch {
             if created { _ = try? route.deleteLink(config.bridge) }
             close(lockFD)
@@ -292,7 +298,7 @@ public final class EgressNetwork: Sendable {
             }
             throw NetError("allocate egress address for \(id)", errno: ENOSPC, "all \(slots) addresses of \(subnet) are in use")
         }
-        let ifname = config.portPrefix + String(address.value, radix: 16).leftPadded(8)
+        let ifname = Self.ifname(config.portPrefix, address)
         var undo: [() -> Void] = [{ self.state.withLock { _ = $0.used.removeValue(forKey: address) } }]
         do {
             let ns = try HeldNetns.create()
@@ -311,14 +317,19 @@ public final class EgressNetwork: Sendable {
             try ns.route.setUp(index: eth0.index, name: "eth0")
             try ns.route.addDefaultRoute(via: gateway, index: eth0.index)
             let tag = UInt32.random(in: 1...UInt32.max)
-            let rec = EgressRecord(sandbox: id, ifname: ifname, address: address, tag: tag, allow: allow, nameservers: resolvers.nameservers)
-            try writeFile(recordPath(id), Array(try JSONEncoder().encode(rec)))
+            let rec = EgressRecord(sandbox: id, address: address, tag: tag, allow: allow, nameservers: resolvers.nameservers)
+            try writeFileAtomically(recordPath(id), Array(try JSONEncoder().encode(rec)))
             undo.append { self.removeFiles(id) }
             var resolv = resolvers.nameservers.map { "nameserver \($0)\n" }.joined()
             if let s = resolvers.search { resolv += "search \(s)\n" }
-            try writeFile(resolvPath(id), Array(resolv.utf8))
+            try writeFileAtomically(resolvPath(id), Array(resolv.utf8))
+            // The node's addresses can change (DHCP, new interfaces): the set is rewritten only then.
             let denied = try host.withLock { try Self.denied($0.s, extra: config.denied) }
-            try nft.run(EgressRuleset.setNodeAddresses(denied)
+            let changed = state.withLock { s in
+                defer { s.denied = denied }
+                return s.denied != denied
+            }
+            try nft.run((changed ? EgressRuleset.setNodeAddresses(denied) : "")
                         + EgressRuleset.addSandbox(EgressRuleset.SandboxRules(ifname: ifname, address: address, tag: tag, allow: allow,
                                                                               nameservers: resolvers.nameservers), subnet: subnet))
             return EgressAttachment(netns: ns, ifname: ifname, address: address, resolvConf: resolvPath(id))
@@ -334,13 +345,14 @@ public final class EgressNetwork: Sendable {
     /// the device unregistration, ~15-40 ms). `attach` replaces a pair the kernel hasn't removed
     /// yet; a restart deletes strays.
     public func detach(sandbox id: String) {
-        guard let rec = try? JSONDecoder().decode(EgressRecord.self, from: Data(HostNet.readText(recordPath(id)).utf8)) else {
-            state.withLock { s in for (a, sid) in s.used where sid == id { s.used[a] = nil } }
-            return
+        let address: IPv4Address? = state.withLock { s in
+            guard let a = s.used.first(where: { $0.value == id })?.key else { return nil }
+            s.used[a] = nil
+            return a
         }
-        _ = try? nft.run(EgressRuleset.removeSandbox(ifname: rec.ifname, address: rec.address))
+        guard let address else { return }
+        _ = try? nft.run(EgressRuleset.removeSandbox(ifname: Self.ifname(config.portPrefix, address), address: address))
         removeFiles(id)
-        state.withLock { s in if s.used[rec.address] == id { s.used[rec.address] = nil } }
     }
 
     /// Removes the nft tables and the bridge (when the node stops with no egress agent left).
@@ -353,44 +365,17 @@ public final class EgressNetwork: Sendable {
     /// The ruleset as nft prints it (for tests and `describe`).
     public func listRuleset() throws -> String { try nft.run("list table inet \(EgressRuleset.table)") }
 
+    /// Host-side interface of the sandbox holding `address`: prefix + 8 hex digits (unique per
+    /// node, ≤ 15 bytes).
+    static func ifname(_ prefix: String, _ address: IPv4Address) -> String {
+        let hex = String(address.value, radix: 16)
+        return prefix + String(repeating: "0", count: 8 - hex.count) + hex
+    }
+
     func recordPath(_ id: String) -> String { config.stateDir + "/" + id + ".json" }
     func resolvPath(_ id: String) -> String { config.stateDir + "/" + id + ".resolv.conf" }
     func removeFiles(_ id: String) {
         unlink(recordPath(id))
         unlink(resolvPath(id))
     }
-}
-
-func makeDir(_ path: String) throws {
-    var p = ""
-    for part in path.split(separator: "/") {
-        p += "/" + part
-        if mkdir(p, 0o711) != 0 && errno != EEXIST { throw NetError("mkdir \(p)", errno: errno) }
-    }
-}
-
-func listDir(_ path: String) -> [String] {
-    guard let d = opendir(path) else { return [] }
-    defer { closedir(d) }
-    var out: [String] = []
-    while let e = readdir(d) {
-        let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
-        if name != "." && name != ".." { out.append(name) }
-    }
-    return out
-}
-
-/// Writes via a temporary file and rename(2): readers never see half a file.
-func writeFile(_ path: String, _ bytes: [UInt8]) throws {
-    let tmp = path + ".tmp"
-    let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o644)
-    guard fd >= 0 else { throw NetError("open \(tmp)", errno: errno) }
-    let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-    close(fd)
-    guard n == bytes.count else { unlink(tmp); throw NetError("write \(tmp)", errno: errno) }
-    guard rename(tmp, path) == 0 else { unlink(tmp); throw NetError("rename \(tmp)", errno: errno) }
-}
-
-extension String {
-    func leftPadded(_ n: Int) -> String { count >= n ? self : String(repeating: "0", count: n - count) + self }
 }

@@ -5,6 +5,7 @@
 import Glibc
 #endif
 import AegisProtocol
+import AegisSandbox
 
 public enum HostNet {
     /// IPv4 routes of the calling thread's namespace (default route excluded): destination network and device.
@@ -87,18 +88,6 @@ public enum HostNet {
         return out
     }
 
-    static func readText(_ path: String) throws -> String {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw NetError("open \(path)", errno: errno) }
-        defer { close(fd) }
-        var out: [UInt8] = []
-        var buf = [UInt8](repeating: 0, count: 8192)
-        while true {
-            let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n < 0 { if errno == EINTR { continue }; throw NetError("read \(path)", errno: errno) }
-            if n == 0 { break }
-            out += buf[0..<n]
-        }
-        return String(decoding: out, as: UTF8.self)
-    }
+    /// A whole (small) file as UTF-8. - Throws: `SandboxError` naming the file and errno.
+    static func readText(_ path: String) throws -> String { String(decoding: try readBytes(path), as: UTF8.self) }
 }

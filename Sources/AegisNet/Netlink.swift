@@ -4,6 +4,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import AegisSandbox
 
 /// A failed netlink or host-network operation: `operation` ("RTM_NEWLINK veth aegv0ad50002"),
 /// the errno (0 when not a syscall failure) and a detail.
@@ -20,17 +21,9 @@ public struct NetError: Error, CustomStringConvertible, Equatable {
 
     public var description: String {
         var s = operation
-        if errno != 0 { s += ": \(NetError.errnoName(errno)) (\(errno), \(String(cString: strerror(errno))))" }
+        if errno != 0 { s += ": " + errnoText(errno) }
         if !detail.isEmpty { s += ": \(detail)" }
         return s
-    }
-
-    static func errnoName(_ e: Int32) -> String {
-        let names: [Int32: String] = [EPERM: "EPERM", ENOENT: "ENOENT", EEXIST: "EEXIST", ENODEV: "ENODEV",
-                                      EINVAL: "EINVAL", EBUSY: "EBUSY", ENOBUFS: "ENOBUFS", EOPNOTSUPP: "EOPNOTSUPP",
-                                      EADDRNOTAVAIL: "EADDRNOTAVAIL", ENETUNREACH: "ENETUNREACH", EACCES: "EACCES",
-                                      ENOMEM: "ENOMEM", ENOSPC: "ENOSPC", ESRCH: "ESRCH"]
-        return names[e] ?? "errno"
     }
 }
 

@@ -21,14 +21,14 @@ public struct WorkerLease: Sendable, Equatable {
     /// How often the worker refreshes the lease while renewing automatically, ms.
     public var refreshEveryMs: Int
 
-    public init(path: String, graceMs: Int = 40_000, refreshEveryMs: Int = 1000) {
+    public init(path: String, graceMs: Int = SandboxLease.defaultGraceMs, refreshEveryMs: Int = 1000) {
         self.path = path
         self.graceMs = graceMs
         self.refreshEveryMs = refreshEveryMs
     }
 
     /// The node's standard lease: `<dataDir>/lease`.
-    public init(paths: AegisPaths, graceMs: Int = 40_000, refreshEveryMs: Int = 1000) {
+    public init(paths: AegisPaths, graceMs: Int = SandboxLease.defaultGraceMs, refreshEveryMs: Int = 1000) {
         self.init(path: paths.dataDir + "/lease", graceMs: graceMs, refreshEveryMs: refreshEveryMs)
     }
 }
@@ -113,18 +113,7 @@ final class LeaseKeeper: Sendable {
     static func touch(_ path: String) throws {
         if utimensat(AT_FDCWD, path, nil, 0) == 0 { return }
         guard errno == ENOENT else { throw SandboxError.system("utimensat", path) }
-        let tmp = path + ".tmp.\(getpid())"
-        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o644)
-        guard fd >= 0 else { throw SandboxError.system("open", tmp) }
-        let ok = fchmod(fd, 0o644) == 0 && fsync(fd) == 0
-        let e = errno
-        close(fd)
-        guard ok else { unlink(tmp); throw SandboxError.system("fsync", tmp, errno: e) }
-        guard rename(tmp, path) == 0 else {
-            let e = errno
-            unlink(tmp)
-            throw SandboxError.system("rename to", path, errno: e)
-        }
+        try writeFileAtomically(path, [], mode: 0o644)
     }
 }
 
@@ -154,6 +143,6 @@ extension Worker {
     /// What `runtime.create` gets for every sandbox: the lease file and its grace.
     func createOptions(stdout: Int32, stderr: Int32) -> SandboxCreateOptions {
         SandboxCreateOptions(stdio: .descriptors(stdin: -1, stdout: stdout, stderr: stderr), useInit: true,
-                             leaseFile: lease?.path, leaseGraceMs: lease?.graceMs ?? 40_000)
+                             leaseFile: lease?.path, leaseGraceMs: lease?.graceMs ?? SandboxLease.defaultGraceMs)
     }
 }

@@ -125,22 +125,30 @@ public func readBytes(_ path: String) throws -> [UInt8] {
     return out
 }
 
-/// Writes `data` to `path` atomically (temporary file, fsync, rename).
-func writeFileAtomically(_ path: String, _ data: [UInt8], mode: mode_t = 0o644) throws {
+/// Writes `data` to `path` atomically (temporary file, fsync, rename): readers never see half a
+/// file. - Throws: `SandboxError` naming the file and errno.
+public func writeFileAtomically(_ path: String, _ data: [UInt8], mode: mode_t = 0o644) throws {
     let tmp = path + ".tmp"
-    let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
+    let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode)
     guard fd >= 0 else { throw SandboxError.system("open", tmp) }
-    var ok = true
-    data.withUnsafeBytes { raw in
-        var off = 0
-        while off < raw.count {
-            let n = write(fd, raw.baseAddress! + off, raw.count - off)
-            if n < 0 { if errno == EINTR { continue }; ok = false; break }
-            off += n
-        }
+    func fail(_ step: String) -> SandboxError {
+        let e = errno
+        close(fd)
+        unlink(tmp)
+        return SandboxError.system(step, tmp, errno: e)
     }
-    let e = errno
-    if ok { ok = fsync(fd) == 0 }
+    var off = 0
+    while off < data.count {
+        let n = data[off...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        if n < 0 { if errno == EINTR { continue }; throw fail("write") }
+        off += n
+    }
+    guard fchmod(fd, mode) == 0 else { throw fail("fchmod") }  // the mode asked for, whatever the umask
+    guard fsync(fd) == 0 else { throw fail("fsync") }
     close(fd)
-    guard ok, rename(tmp, path) == 0 else { unlink(tmp); throw SandboxError.system("write", path, errno: e) }
+    guard rename(tmp, path) == 0 else {
+        let e = errno
+        unlink(tmp)
+        throw SandboxError.system("rename to", path, errno: e)
+    }
 }
