@@ -32,7 +32,7 @@ public struct SandboxCreateOptions: Sendable {
     public var leaseGraceMs: Int
 
     public init(stdio: SandboxStdio = .inherit, useInit: Bool = false, deferStart: Bool = false,
-                forceCloneFallback: Bool = false, leaseFile: String? = nil, leaseGraceMs: Int = 40_000) {
+                forceCloneFallback: Bool = false, leaseFile: String? = nil, leaseGraceMs: Int = SandboxLease.defaultGraceMs) {
         self.stdio = stdio
         self.useInit = useInit
         self.deferStart = deferStart

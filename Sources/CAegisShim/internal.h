@@ -68,10 +68,12 @@ struct shim_fence {
     int kill_err;
 };
 /// Waits until `pid` (a child of the caller) has exited, without reaping it. Meanwhile reads late
-/// error messages from *err_fd (closed and set to -1 at EOF) and, with a lease, fences the sandbox
-/// when the lease lapses (then waits a bounded time for the cgroup to empty).
+/// error messages from *err_fd (closed and set to -1 at EOF) and fences the sandbox when the lease
+/// (required) lapses, then waits a bounded time for the cgroup to empty.
 void shim_wait_watching_lease(pid_t pid, int *err_fd, int cgroup_fd, const struct shim_lease *lease,
                               struct shim_fence *fence, struct aegis_msg *late, int *have_late);
+/// CLOCK_REALTIME in nanoseconds.
+int64_t shim_realtime_ns(void);
 /// `key value` from a flat-keyed cgroup file (memory.events, cgroup.events); -1 when absent.
 int64_t shim_read_keyed(int dirfd, const char *file, const char *key);
 

@@ -19,12 +19,6 @@
 #define FENCE_EMPTY_WAIT_MS 2000    // after cgroup.kill: wait this long at most for populated 0
 #define FENCE_EMPTY_POLL_MS 5
 
-static int64_t realtime_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
 static void sleep_ms(int ms) {
     struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
     while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {}
@@ -35,7 +29,7 @@ static void sleep_ms(int ms) {
 static int lease_age_ns(const char *path, int64_t *age) {
     struct stat st;
     if (stat(path, &st) < 0) return -1;
-    *age = realtime_ns() - ((int64_t)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec);
+    *age = shim_realtime_ns() - ((int64_t)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec);
     return 0;
 }
 
@@ -106,20 +100,17 @@ static int check_lease(const struct shim_lease *lease, pid_t pid, int cgroup_fd,
 
 void shim_wait_watching_lease(pid_t pid, int *err_fd, int cgroup_fd, const struct shim_lease *lease,
                               struct shim_fence *fence, struct aegis_msg *late, int *have_late) {
-    int watch = lease && lease->path && lease->grace_ms > 0;
     int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
     for (;;) {
         if (has_exited(pid) != 0) break;
-        int timeout = -1;
-        if (watch && check_lease(lease, pid, cgroup_fd, fence, &timeout)) break;
+        int timeout = LEASE_CHECK_MAX_MS;
+        if (check_lease(lease, pid, cgroup_fd, fence, &timeout)) break;
         struct pollfd p[2];
         int n = 0, err_slot = -1;
         if (pidfd >= 0) p[n++] = (struct pollfd){ .fd = pidfd, .events = POLLIN };
         if (*err_fd >= 0) { err_slot = n; p[n++] = (struct pollfd){ .fd = *err_fd, .events = POLLIN }; }
-        if (n == 0 && timeout < 0) break;  // no pidfd, no lease: the caller's blocking wait4 does it
         int rc = poll(p, (nfds_t)n, timeout);
         if (rc < 0 && errno != EINTR) {
-            if (timeout < 0) break;
             sleep_ms(timeout);  // poll itself failed: still check the lease on time
             continue;
         }

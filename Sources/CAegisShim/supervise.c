@@ -14,7 +14,8 @@
 #include <time.h>
 #include <unistd.h>
 
-static int64_t now_ns(void) {
+/// CLOCK_REALTIME in ns (outcome times; lease ages against file mtimes).
+int64_t shim_realtime_ns(void) {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
@@ -93,8 +94,9 @@ void aegis_supervise(pid_t pid, int err_fd, int status_fd, int cgroup_fd, int st
     struct shim_lease lease = { lease_file, lease_grace_ms };
     struct shim_fence fence;
     memset(&fence, 0, sizeof fence);
-    // Until the process exits (or the lease lapses): relay late errors, watch the lease.
-    shim_wait_watching_lease(pid, &err_fd, cgroup_fd, lease_file ? &lease : NULL, &fence, &late, &have_late);
+    // With a lease, until the process exits (or the lease lapses): relay late errors, watch the
+    // lease. Without one, the blocking read below and wait4 are all it takes.
+    if (lease_file && lease_grace_ms > 0) shim_wait_watching_lease(pid, &err_fd, cgroup_fd, &lease, &fence, &late, &have_late);
     if (err_fd >= 0) {  // after `start`: a step between the FIFO and execve may still fail
         struct aegis_msg m;
         while (shim_read_all(err_fd, &m, sizeof m) == (int)sizeof m)
@@ -114,7 +116,7 @@ void aegis_supervise(pid_t pid, int err_fd, int status_fd, int cgroup_fd, int st
         if (shim_read_all(status_fd, &agent_status, sizeof agent_status) == (int)sizeof agent_status) status = agent_status;
         close(status_fd);
     }
-    int64_t finished = now_ns();
+    int64_t finished = shim_realtime_ns();
     int64_t oom_kills = shim_read_keyed(cgroup_fd, "memory.events", "oom_kill");
     int64_t peak = read_number(cgroup_fd, "memory.peak");
     int64_t cg_usage = shim_read_keyed(cgroup_fd, "cpu.stat", "usage_usec");

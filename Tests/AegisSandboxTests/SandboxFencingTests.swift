@@ -254,7 +254,9 @@ final class SandboxFencingTests: SandboxTestCase {
         let median = (sorted[4] + sorted[5]) / 2
         let text = sorted.map { String(format: "%.1f", $0) }.joined(separator: " ")
         print("fence latency (deadline -> cgroup empty), ms: median \(String(format: "%.1f", median)) min \(String(format: "%.1f", sorted.first!)) max \(String(format: "%.1f", sorted.last!)) [\(text)]")
-        XCTAssertLessThan(median, 1000)
+        // The supervisor wakes 1 ms past the deadline: a median near the 1 s check period would
+        // mean the deadline wake-up is broken (measured: 3.8-6.7 ms).
+        XCTAssertLessThan(median, 200)
     }
 
     /// runAgent with a lease (the helper in SandboxTestSupport has no lease parameter).

@@ -71,10 +71,10 @@ public final class Worker: Sendable {
         try makeDirectories(paths.workloads, mode: 0o711)
         self.lease = lease
         leaseKeeper = try lease.map { try LeaseKeeper($0, logger: logger) }
-        leaseKeeper?.startRenewing()
         runtime = try SandboxRuntime(stateRoot: paths.sandboxes, cgroupParent: cgroupParent)
         try AgentProfile.prepareRootfs(at: paths.sandboxes + "/.agent-root")
         (egress, networkCapability) = Self.setUpEgress(egressConfig, runtime: runtime, logger: logger)
+        leaseKeeper?.startRenewing()  // last: a worker that failed to start must not keep a lease alive
         // Log history stays under the cap while agents run, not only when they end.
         Task { [weak self] in
             while let self {
@@ -85,6 +85,8 @@ public final class Worker: Sendable {
             }
         }
     }
+
+    deinit { leaseKeeper?.stopRenewing() }
 
     public static func sandboxID(_ workloadID: String, _ generation: Int64) -> String { "\(workloadID).g\(generation)" }
 

@@ -8,6 +8,8 @@ import Glibc
 public enum SandboxLease {
     /// Largest accepted grace: one day, in ms.
     public static let maxGraceMs = 86_400_000
+    /// Default grace: the controller declares a silent node Down after 40 s.
+    public static let defaultGraceMs = 40_000
 
     /// The lease's age in ms: CLOCK_REALTIME now − the file's st_mtim (the clock the supervisor
     /// compares with). Negative when the mtime is ahead of the clock.
