@@ -211,6 +211,12 @@ extension Linux {
             throw SpecError(path: "linux.namespaces",
                             message: "a mount namespace is required (the runtime pivots into root.path)")
         }
+        if seen.contains("user"), let i = (namespaces ?? []).firstIndex(where: { $0.type == "network" && !($0.path ?? "").isEmpty }) {
+            // The container process would setns(2) from inside its new user namespace, which holds
+            // no capability over a network namespace owned by another user namespace (EPERM).
+            throw SpecError(path: "linux.namespaces[\(i)].path",
+                            message: "joining a network namespace together with a new user namespace is not supported")
+        }
     }
 
     private func validateMappings() throws {

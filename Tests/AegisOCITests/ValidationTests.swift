@@ -48,6 +48,12 @@ final class ValidationTests: XCTestCase {
         assertInvalid(try base { $0.linux?.namespaces?[1] = LinuxNamespace(type: "network", path: "run/netns/x") },
                       path: "linux.namespaces[1].path", message: "must be an absolute path")
         XCTAssertNoThrow(try base { $0.linux?.namespaces?[1] = LinuxNamespace(type: "network", path: "/run/netns/x") }.validate())
+        assertInvalid(try base {
+            $0.linux?.namespaces?[1] = LinuxNamespace(type: "network", path: "/run/netns/x")
+            $0.linux?.namespaces?.append(LinuxNamespace(type: "user"))
+            $0.linux?.uidMappings = [LinuxIDMapping(containerID: 0, hostID: 100000, size: 65536)]
+            $0.linux?.gidMappings = [LinuxIDMapping(containerID: 0, hostID: 100000, size: 65536)]
+        }, path: "linux.namespaces[1].path", message: "together with a new user namespace is not supported")
         XCTAssertNoThrow(try withTypes(["pid", "network", "mount", "ipc", "uts", "cgroup"]).validate())
         // Every accepted type's CLONE_NEW* flag matches the kernel UAPI header on this machine.
         let header = try defines(in: "/usr/include/linux/sched.h", prefix: "CLONE_NEW")

@@ -50,13 +50,7 @@ struct LaunchPlan {
             guard let flag = ns.cloneFlag else {
                 throw SandboxError(.invalidSpec, "linux.namespaces[\(i)].type: unknown namespace type \"\(ns.type)\"")
             }
-            if let path = ns.path {
-                guard ns.type == "network" else {
-                    throw SandboxError(.unsupported, "linux.namespaces[\(i)].path: joining an existing \(ns.type) namespace is not supported (network only)")
-                }
-                guard path.hasPrefix("/") else {
-                    throw SandboxError(.invalidSpec, "linux.namespaces[\(i)].path: must be absolute, got \"\(path)\"")
-                }
+            if let path = ns.path {  // spec.validate() allowed it: network only, absolute
                 netPath = path
                 continue
             }
