@@ -162,8 +162,9 @@ public enum JoinClient {
 
         let caPath = directory + "/" + caFileName
         do {
-            try identity.save(directory: directory)
+            // The CA first: a node certificate on disk always has its CA next to it.
             try writeAtomically(caPath, contents: caInfo.caPEM.hasSuffix("\n") ? caInfo.caPEM : caInfo.caPEM + "\n", mode: 0o644)
+            try identity.save(directory: directory)
         } catch {
             throw JoinClientError(.save, "saving the node identity in \(directory): \(error)")
         }

@@ -1,6 +1,6 @@
 // ClusterListener.swift — the controller's cluster port (`aegis up --listen HOST:PORT`): the tenant
-// API over TLS, with a server certificate issued at start by the cluster CA (kept in
-// <data-dir>/pki, created on the first start). Clients trust <data-dir>/pki/ca.crt (`--ca-file`).
+// API over TLS, with a server certificate issued at start by the cluster CA (the controller's
+// ClusterAuthority: <data-dir>/pki, created on the first start). Clients trust <data-dir>/pki/ca.crt (`--ca-file`).
 // Client certificates are optional here and, when presented, must chain to the cluster CA
 // (node↔controller traffic will present them; tenants authenticate with tokens).
 import AegisPKI
@@ -58,12 +58,5 @@ enum ClusterListener {
         tls.certificateVerification = .optionalVerification
         tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMBytes(Array(ca.certificatePEM.utf8)))
         return tls
-    }
-
-    /// The cluster CA of this controller (created on first start in <data-dir>/pki).
-    static func authority(dataDir: String) throws -> ClusterCA {
-        do { return try ClusterCA.loadOrCreate(directory: dataDir + "/pki") } catch {
-            throw NodeStartError("cluster CA in \(dataDir)/pki: \(error)")
-        }
     }
 }

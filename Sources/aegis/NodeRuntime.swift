@@ -6,6 +6,7 @@ import AegisControl
 import AegisMetrics
 import AegisNet
 import AegisNode
+import AegisPKI
 import AegisProtocol
 import AegisScheduler
 import AegisStore
@@ -143,7 +144,9 @@ final class NodeRuntime: Sendable {
             }, logger: Logger(label: "aegis.api"))
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: tcp), .init(service: unix)]
         if let listen {
-            let ca = try ClusterListener.authority(dataDir: paths.dataDir)
+            // The controller's own authority: one load of <data-dir>/pki, the CA that join tokens pin.
+            let ca: ClusterCA
+            do { ca = try await controller.clusterAuthority().ca } catch { throw NodeStartError("\(error)") }
             let tls = try ClusterListener.tlsConfiguration(ca: ca, hosts: ClusterListener.serverHosts(name: name, listenHost: listen.host))
             let clusterPortFile = paths.dataDir + "/cluster.port"
             let cluster = Application(

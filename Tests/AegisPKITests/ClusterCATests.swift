@@ -54,7 +54,8 @@ final class ClusterCATests: XCTestCase {
         defer { temp.remove() }
         let directory = temp.file("state/pki")
         // A restrictive umask must not change the key/cert modes, a permissive one must not widen them.
-        for mask: mode_t in [0o077, 0o000] {
+        // The permissive one first: it creates the missing parent, whose 0700 is checked below.
+        for mask: mode_t in [0o000, 0o077] {
             let previous = umask(mask)
             defer { umask(previous) }
             let dir = directory + "-\(mask)"

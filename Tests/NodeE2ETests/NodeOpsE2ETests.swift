@@ -113,6 +113,7 @@ final class NodeOpsE2ETests: XCTestCase {
         XCTAssertFalse(items.contains { $0.state == .running || $0.state == .scheduled }, ps.stdout)
         // No sandbox process left: every leaf under the node's cgroup parent is gone or empty.
         let parent = "/sys/fs/cgroup/unified/" + node.cgroupParent
+        XCTAssertTrue(FileManager.default.fileExists(atPath: parent), "the node's cgroup parent \(parent) must exist to be checked")
         for leaf in (try? FileManager.default.contentsOfDirectory(atPath: parent)) ?? [] where !leaf.hasPrefix("cgroup.") {
             let procs = (try? String(contentsOfFile: "\(parent)/\(leaf)/cgroup.procs", encoding: .utf8)) ?? ""
             XCTAssertEqual(procs.trimmingCharacters(in: .whitespacesAndNewlines), "", "sandbox \(leaf) still has processes")
