@@ -1,9 +1,8 @@
-// Sink.swift — making decisions durable in group commits.
+// Sink.swift — committing decisions in group commits.
 //
-// The benchmark's persistence is a closure, so the real store can be plugged in without this target
-// depending on it: a sink receives a batch of decisions and returns only once they are durable (for
-// SQLite in WAL mode: one write transaction per batch with PRAGMA synchronous=FULL, which fsyncs the
-// WAL at each commit; with NORMAL a commit is only durable after the next checkpoint). The group
+// A sink receives a batch of decisions and returns once they are committed (main.swift passes
+// AegisStore.recordPlacements: one SQLite WAL transaction per batch; the store's synchronous=NORMAL
+// survives a process crash, a power loss can lose what the last checkpoint didn't cover). The group
 // committer calls it when a batch is big enough or its oldest decision has waited long enough.
 
 #if canImport(Glibc)

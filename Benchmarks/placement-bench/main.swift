@@ -140,7 +140,7 @@ func run(_ mode: String, _ config: SchedulerConfig, limit: String) -> (ModeResul
     let setupMs = Double(monotonicNs() - t) / 1e6
     t = monotonicNs()
     let cpu0 = threadCPUNs()
-    let decisions = c.placeBatch(agents)
+    let decisions = agents.map(c.place)
     let cpuSeconds = Double(threadCPUNs() - cpu0) / 1e9
     let seconds = Double(monotonicNs() - t) / 1e9
     // Second pass, same decisions (deterministic), timing each call.
@@ -172,7 +172,7 @@ func run(_ mode: String, _ config: SchedulerConfig, limit: String) -> (ModeResul
 func sameState(_ configs: [SchedulerConfig]) -> [(agents: Int, both: Int, sameNode: Int, meanE: Double, meanS: Double, lost: Int)] {
     let half = agents.count / 2
     let base = ClusterScheduler(config: exhaustiveConfig, nodes: nodes)
-    _ = base.placeBatch(Array(agents[..<half]))
+    for a in agents[..<half] { _ = base.place(a) }
     let rest = Array(agents[half...])
     let best = rest.map { base.preview($0) }
     return configs.map { config in

@@ -203,14 +203,6 @@ public final class ClusterScheduler {
         search(req, commit: false)
     }
 
-    /// Places workloads one after another in the given order (each sees the previous reservations).
-    public func placeBatch(_ reqs: [PlacementRequest]) -> [PlacementDecision] {
-        var out: [PlacementDecision] = []
-        out.reserveCapacity(reqs.count)
-        for r in reqs { out.append(search(r, commit: true)) }
-        return out
-    }
-
     /// Frees what `workload` reserved; returns the reservation, or nil when it held none.
     @discardableResult
     public func release(workload: String) -> Reservation? {

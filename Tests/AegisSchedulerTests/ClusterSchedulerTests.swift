@@ -181,21 +181,14 @@ final class ClusterSchedulerTests: XCTestCase {
                                                                                       gpus: ["0000:81:00.0"]))) {
             XCTAssertEqual("\($0)", "cannot restore reservation of workload dup: GPU 0000:81:00.0 on node g2 is already assigned")
         }
-        XCTAssertThrowsError(try c.restore(workload: "x", reservation: Reservation(node: "nope", cpuMillis: 0, memoryBytes: 0)))
-        XCTAssertThrowsError(try c.restore(workload: "old", reservation: Reservation(node: "c1", cpuMillis: 0, memoryBytes: 0)))
+        XCTAssertThrowsError(try c.restore(workload: "x", reservation: Reservation(node: "nope", cpuMillis: 0, memoryBytes: 0))) {
+            XCTAssertEqual("\($0)", "cannot restore reservation of workload x: node nope is unknown")
+        }
+        XCTAssertThrowsError(try c.restore(workload: "old", reservation: Reservation(node: "c1", cpuMillis: 0, memoryBytes: 0))) {
+            XCTAssertEqual("\($0)", "cannot restore reservation of workload old: already holds a reservation on node g2")
+        }
         XCTAssertEqual(c.release(workload: "old")?.gpus, ["0000:81:00.0"])
         XCTAssertEqual(c.node("g2")?.allocated, Allocation())
-    }
-
-    func testBatchEqualsSequentialPlacement() {
-        var rng = TestRNG(state: 99)
-        let nodes = randomCluster(300, rng: &rng)
-        let reqs = (0..<300).map { req("w\($0)", randomSpec(&rng)) }
-        let config = SchedulerConfig(candidateLimit: .logarithmic(exhaustiveBelow: 100), seed: 5)
-        let a = ClusterScheduler(config: config, nodes: nodes), b = ClusterScheduler(config: config, nodes: nodes)
-        let batch = a.placeBatch(reqs)
-        XCTAssertEqual(batch, reqs.map { b.place($0) })
-        XCTAssertEqual(a.stats.placed + a.stats.pending, reqs.count)
     }
 
     func testNoNodes() {

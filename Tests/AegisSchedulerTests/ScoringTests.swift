@@ -12,7 +12,7 @@ final class ScoringTests: XCTestCase {
         let spread = Scheduler(config: SchedulerConfig(strategy: .spread)).place(r, nodes: nodes)
         XCTAssertEqual(pack.node, "half")
         XCTAssertEqual(spread.node, "empty")
-        // Scores are in 0…1 and mirror each other for two dimensions.
+        // Scores are in 0…1.
         XCTAssertGreaterThan(scoreOf(pack), 0)
         XCTAssertLessThan(scoreOf(pack), 1)
         XCTAssertGreaterThan(scoreOf(spread), 0)
