@@ -27,6 +27,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-certificates", from: "1.21.1"),
         .package(url: "https://github.com/apple/swift-asn1", from: "1.7.4"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-websocket", from: "2.8.1"),
     ],
     targets: [
         // Everything that runs between clone and execve, the sandbox's init and the per-sandbox
@@ -65,13 +66,21 @@ let package = Package(
         // The worker: capability detection, agents run through AegisSandbox, logs, re-adoption.
         .target(name: "AegisNode", dependencies: ["AegisProtocol", "AegisSandbox", "AegisOCI", "AegisNet",
                                                   .product(name: "Logging", package: "swift-log")]),
+        // The worker's outbound session to its controller: mutual TLS (the node identity from the
+        // join), one WebSocket multiplexing registration, lease renewals, commands, logs, files.
+        .target(name: "AegisNodeLink", dependencies: ["AegisNode", "AegisProtocol", "AegisPKI",
+                                                      .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+                                                      .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                                                      .product(name: "Logging", package: "swift-log")]),
         // The controller: tenants, auth, quotas, scheduling loop, workload lifecycle.
         .target(name: "AegisControl", dependencies: ["AegisProtocol", "AegisStore", "AegisScheduler", "AegisManifest", "AegisPKI",
                                                      .product(name: "Crypto", package: "swift-crypto"),
                                                      .product(name: "Logging", package: "swift-log")]),
         // The tenant-facing HTTP API (what a gateway sidecar will front), Hummingbird 2.
-        .target(name: "AegisAPI", dependencies: ["AegisControl", "AegisProtocol",
+        .target(name: "AegisAPI", dependencies: ["AegisControl", "AegisProtocol", "AegisPKI",
                                                  .product(name: "Hummingbird", package: "hummingbird"),
+                                                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+                                                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                                                  .product(name: "HTTPTypes", package: "swift-http-types"),
                                                  .product(name: "Logging", package: "swift-log")]),
         // Prometheus metrics (the metrics sidecar's source).
@@ -86,12 +95,13 @@ let package = Package(
         // `aegis`: CLI verbs over the API, and `aegis up` (hybrid node in one process).
         .executableTarget(
             name: "aegis",
-            dependencies: ["AegisAPI", "AegisControl", "AegisNode", "AegisNet", "AegisManifest", "AegisProtocol", "AegisMetrics",
+            dependencies: ["AegisAPI", "AegisControl", "AegisNode", "AegisNodeLink", "AegisNet", "AegisManifest", "AegisProtocol", "AegisMetrics",
                            "AegisClient",
                            .product(name: "ArgumentParser", package: "swift-argument-parser"),
                            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                            .product(name: "AsyncHTTPClient", package: "async-http-client"),
                            .product(name: "HummingbirdTLS", package: "hummingbird"),
+                           .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                            .product(name: "NIOSSL", package: "swift-nio-ssl"), "AegisPKI",
                            .product(name: "Logging", package: "swift-log")]
         ),

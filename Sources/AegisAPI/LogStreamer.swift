@@ -23,9 +23,7 @@ struct LogStreamer: Sendable {
     }
 
     private func stream(_ writer: inout any ResponseBodyWriter) async throws {
-        var tails = [LogStream.stdout: FileTail(), LogStream.stderr: FileTail()]
-        // A log's location is fixed once the workload is placed: look it up until then, not on every poll.
-        var paths: [LogStream: String] = [:]
+        var tails = [LogStream.stdout: LogTail(), LogStream.stderr: LogTail()]
         var delayMs = 2
         while true {
             // Read the final state first: output written before the end is then surely on disk.
@@ -33,9 +31,14 @@ struct LogStreamer: Sendable {
             let ended = workload.map { $0.state.isFinal } ?? true
             var sent = false
             for s in [LogStream.stdout, .stderr] {
-                if paths[s] == nil, let p = try? await controller.logPath(id: id, stream: s, caller: caller) { paths[s] = p }
-                guard let path = paths[s] else { continue }
-                let chunk = tails[s]!.readChunk(path: path, flushPartial: ended || !follow)
+                // Read until caught up (a remote worker answers in chunks of at most 1 MiB).
+                var text = ""
+                while let read = try? await controller.readLog(id: id, stream: s, offset: tails[s]!.offset, caller: caller) {
+                    text += tails[s]!.consume(read, flushPartial: false)
+                    if read.bytes.isEmpty || tails[s]!.offset >= read.size { break }
+                }
+                if ended || !follow { text += tails[s]!.flush() }
+                let chunk = text
                 if !chunk.isEmpty {
                     try await writer.write(ByteBuffer(string: Self.event(s.rawValue, chunk)))
                     sent = true
@@ -62,28 +65,30 @@ struct LogStreamer: Sendable {
     }
 }
 
-/// Reads a growing file from where the last read stopped; hands out text up to the last newline
+/// Follows a growing log from where the last read stopped; hands out text up to the last newline
 /// (the rest, a partial line, waits for more unless flushed).
-struct FileTail: Sendable {
+struct LogTail: Sendable {
     var offset: Int64 = 0
     var partial: [UInt8] = []
 
-    mutating func readChunk(path: String, flushPartial: Bool) -> String {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return "" }
-        defer { close(fd) }
-        var st = stat()
-        if fstat(fd, &st) == 0 && Int64(st.st_size) < offset { offset = 0; partial = [] }  // truncated (log cap)
-        var buf = [UInt8](repeating: 0, count: 65536)
-        var data = partial
-        while true {
-            let n = pread(fd, &buf, buf.count, off_t(offset))
-            if n <= 0 { break }
-            data += buf[0..<n]
-            offset += Int64(n)
+    /// Takes the bytes read at `offset`; a log now shorter than `offset` was cut (history cap):
+    /// reading starts again from 0 and the partial line is dropped.
+    mutating func consume(_ read: LogChunk, flushPartial: Bool) -> String {
+        if read.size < offset {
+            offset = 0
+            partial = []
+            return ""
         }
+        offset += Int64(read.bytes.count)
+        let data = partial + read.bytes
         let end = flushPartial ? data.count : (data.lastIndex(of: 0x0A).map { $0 + 1 } ?? 0)
         partial = Array(data[end...])
         return String(decoding: data[..<end], as: UTF8.self)
+    }
+
+    /// The pending partial line, if any.
+    mutating func flush() -> String {
+        defer { partial = [] }
+        return String(decoding: partial, as: UTF8.self)
     }
 }

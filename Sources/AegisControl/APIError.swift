@@ -20,6 +20,8 @@ public struct APIError: Error, CustomStringConvertible, Sendable, Equatable {
     public static func notFound(_ m: String) -> APIError { APIError(404, m) }
     public static func conflict(_ m: String) -> APIError { APIError(409, m) }
     public static func internalError(_ m: String) -> APIError { APIError(500, m) }
+    /// 503: the node that holds what was asked for is not connected.
+    public static func unavailable(_ m: String) -> APIError { APIError(503, m) }
 }
 
 /// Who is calling, after authentication.

@@ -124,6 +124,8 @@ extension Controller {
         guard let w = try? store.workload(id: event.workloadID) else { return }
         let link = w.node.flatMap { workers[$0] }
         guard event.generation == w.generation, !w.state.isFinal else {
+            // A stale copy (an older placement, or one that ended meanwhile): it must not run.
+            if case .started = event { await link?.cancel(id: event.workloadID, generation: event.generation) }
             if event.isExit { await link?.release(id: event.workloadID, generation: event.generation) }
             return
         }

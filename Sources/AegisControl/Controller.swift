@@ -43,11 +43,15 @@ public actor Controller {
     public let pkiDirectory: String
     /// The cluster CA and join machinery, loaded (or created) on first use.
     var authority: ClusterAuthority?
+    /// Leases of remote nodes (Controller+Leases.swift). The local worker of a hybrid node holds none.
+    public nonisolated let leases: LeaseTracker
 
     /// - Parameter pkiDirectory: where the cluster CA lives; default `pki/` next to the store's
     ///   database file (`<dataDir>/pki`, see `AegisPaths.pkiDir`).
     public init(store: ControlStore, schedulerConfig: SchedulerConfig = SchedulerConfig(), logger: Logger,
-                maxInputBytes: Int = 16 << 20, pkiDirectory: String? = nil) {
+                maxInputBytes: Int = 16 << 20, pkiDirectory: String? = nil, leases: LeaseTracker? = nil) {
+        // The default LeaseConfig is valid by construction (5 s < 20 s < 40 s).
+        self.leases = leases ?? (try! LeaseTracker())
         self.store = store
         self.scheduler = ClusterScheduler(config: schedulerConfig)
         self.logger = logger
@@ -159,10 +163,10 @@ public actor Controller {
         return w
     }
 
-    public func detail(id: String, caller: Caller) throws(APIError) -> WorkloadDetail {
+    public func detail(id: String, caller: Caller) async throws(APIError) -> WorkloadDetail {
         let w = try workload(id: id, caller: caller)
         let events = ((try? store.events(workloadID: id)) ?? []).map { AegisProtocol.WorkloadEvent(timeMs: $0.timeMs, type: $0.type, message: $0.message) }
-        let outputs = w.node.flatMap { workers[$0] }?.outputs(id: id, outputDir: w.spec.outputDir) ?? []
+        let outputs = await w.node.flatMap { workers[$0] }?.outputs(id: id, outputDir: w.spec.outputDir) ?? []
         return WorkloadDetail(workload: w, events: events, outputs: outputs)
     }
 
@@ -190,16 +194,19 @@ public actor Controller {
         return (try? store.workload(id: id)) ?? w
     }
 
-    /// Where the workload's log history is, for the API's log stream.
-    public func logPath(id: String, stream: LogStream, caller: Caller) throws(APIError) -> String? {
+    /// Up to `maxBytes` of the workload's log history from `offset` (bytes), from the worker that
+    /// ran it; nil while it has no node or the node can't be asked.
+    public func readLog(id: String, stream: LogStream, offset: Int64, maxBytes: Int = 1 << 20, caller: Caller) async throws(APIError) -> LogChunk? {
         let w = try workload(id: id, caller: caller)
-        return w.node.flatMap { workers[$0] }?.logPath(id: id, stream: stream)
+        guard let link = w.node.flatMap({ workers[$0] }) else { return nil }
+        return await link.readLog(id: id, stream: stream, offset: offset, maxBytes: maxBytes)
     }
 
-    public func output(id: String, path: String, caller: Caller) throws(APIError) -> [UInt8] {
+    public func output(id: String, path: String, caller: Caller) async throws(APIError) -> [UInt8] {
         let w = try workload(id: id, caller: caller)
-        guard let link = w.node.flatMap({ workers[$0] }) else { throw .notFound("workload \(id) has no outputs") }
-        do { return try link.readOutput(id: id, outputDir: w.spec.outputDir, path: path) } catch {
+        guard let node = w.node else { throw .notFound("workload \(id) has no outputs") }
+        guard let link = workers[node] else { throw .unavailable("node \(node), which holds the outputs of \(id), is not connected") }
+        do { return try await link.readOutput(id: id, outputDir: w.spec.outputDir, path: path) } catch {
             throw .notFound("\(error)")
         }
     }

@@ -1,7 +1,20 @@
 // WorkerLink.swift — how the controller reaches a worker. In a hybrid node this is a direct call
-// into the in-process worker; the multi-node issue carries the same calls over the worker's own
-// outbound connection.
+// into the in-process worker (LocalWorkerLink in the node runtime); for a remote worker it is
+// RemoteWorkerLink, which carries the same calls over the worker's own outbound session.
 import AegisProtocol
+
+/// Bytes of a log read from an offset, and the log's size at the time of the read.
+public struct LogChunk: Sendable, Equatable {
+    public var bytes: [UInt8]
+    /// Size of the whole log, bytes. Smaller than the offset asked for when the log was cut
+    /// (history cap): the reader starts again from 0.
+    public var size: Int64
+
+    public init(bytes: [UInt8], size: Int64) {
+        self.bytes = bytes
+        self.size = size
+    }
+}
 
 public protocol WorkerLink: Sendable {
     /// Starts a placed workload (its spec, generation and assigned GPUs).
@@ -10,12 +23,15 @@ public protocol WorkerLink: Sendable {
     func cancel(id: String, generation: Int64) async
     /// Removes the ended sandbox (its final state is recorded). Logs and outputs stay.
     func release(id: String, generation: Int64) async
-    /// A local file holding the workload's stdout or stderr history, if this worker has it.
-    func logPath(id: String, stream: LogStream) -> String?
-    /// Relative paths of the output files.
-    func outputs(id: String, outputDir: String) -> [String]
-    /// One output file's bytes. Throws when missing or outside the output directory.
-    func readOutput(id: String, outputDir: String, path: String) throws -> [UInt8]
-    /// Re-adopts what survived a restart; reports ended and lost workloads as events.
+    /// Up to `maxBytes` of the workload's stdout or stderr history from `offset`; nil when the
+    /// worker has no such log or can't be asked (disconnected).
+    func readLog(id: String, stream: LogStream, offset: Int64, maxBytes: Int) async -> LogChunk?
+    /// Relative paths of the output files (empty when the worker can't be asked).
+    func outputs(id: String, outputDir: String) async -> [String]
+    /// One output file's bytes. Throws when missing, outside the output directory, or the worker
+    /// can't be asked.
+    func readOutput(id: String, outputDir: String, path: String) async throws -> [UInt8]
+    /// The placements the worker should hold: it re-adopts those still running, reports ended and
+    /// lost ones as events, and kills any other copy (a stale generation).
     func reconcile(active: [(id: String, generation: Int64)]) async
 }

@@ -1,6 +1,7 @@
-// NodeRuntime.swift — a hybrid node assembled in one process: the controller (store, scheduler,
-// API) and a worker (capability detection, sandboxes), joined by an in-process WorkerLink. The
-// multi-node issue replaces the link with the worker's outbound connection; the pieces stay the same.
+// NodeRuntime.swift — a controller (store, scheduler, leases, API, the cluster port where remote
+// workers open their sessions) and, in a hybrid node, a worker in the same process (capability
+// detection, sandboxes) joined to it by an in-process WorkerLink. A worker-only node is
+// WorkerRuntime.swift.
 import AegisAPI
 import AegisControl
 import AegisMetrics
@@ -9,6 +10,7 @@ import AegisNode
 import AegisPKI
 import AegisProtocol
 import AegisScheduler
+import HummingbirdWebSocket
 import AegisStore
 import Foundation
 import Hummingbird
@@ -25,9 +27,11 @@ struct LocalWorkerLink: WorkerLink {
     }
     func cancel(id: String, generation: Int64) async { worker.cancel(workloadID: id, generation: generation) }
     func release(id: String, generation: Int64) async { worker.release(workloadID: id, generation: generation) }
-    func logPath(id: String, stream: LogStream) -> String? { worker.logPath(workloadID: id, stream: stream) }
-    func outputs(id: String, outputDir: String) -> [String] { worker.outputs(workloadID: id, outputDir: outputDir) }
-    func readOutput(id: String, outputDir: String, path: String) throws -> [UInt8] {
+    func readLog(id: String, stream: LogStream, offset: Int64, maxBytes: Int) async -> LogChunk? {
+        worker.readLog(workloadID: id, stream: stream, offset: offset, maxBytes: maxBytes).map { LogChunk(bytes: $0.bytes, size: $0.size) }
+    }
+    func outputs(id: String, outputDir: String) async -> [String] { worker.outputs(workloadID: id, outputDir: outputDir) }
+    func readOutput(id: String, outputDir: String, path: String) async throws -> [UInt8] {
         try worker.readOutput(workloadID: id, outputDir: outputDir, path: path)
     }
     func reconcile(active: [(id: String, generation: Int64)]) async { worker.reconcile(active: active) }
@@ -36,17 +40,20 @@ struct LocalWorkerLink: WorkerLink {
 final class NodeRuntime: Sendable {
     let paths: AegisPaths
     let name: String
+    let role: AegisProtocol.NodeRole
     let store: ControlStore
     let controller: Controller
-    let worker: Worker
+    /// The in-process worker of a hybrid node; nil for a controller.
+    let worker: Worker?
     let logger: Logger
     let apiPort: Int
     let events: AsyncStream<WorkerEvent>
 
-    private init(paths: AegisPaths, name: String, store: ControlStore, controller: Controller, worker: Worker,
+    private init(paths: AegisPaths, name: String, role: AegisProtocol.NodeRole, store: ControlStore, controller: Controller, worker: Worker?,
                  logger: Logger, apiPort: Int, events: AsyncStream<WorkerEvent>) {
         self.paths = paths
         self.name = name
+        self.role = role
         self.store = store
         self.controller = controller
         self.worker = worker
@@ -55,46 +62,43 @@ final class NodeRuntime: Sendable {
         self.events = events
     }
 
-    /// Opens the state, writes the admin token on first start, detects capabilities, starts the
-    /// worker and registers the node (which re-adopts surviving sandboxes).
-    static func start(paths: AegisPaths, name: String, apiPort: Int, labels: [String: String], allowUnenforcedLimits: Bool,
-                      cgroupParent: String?, egress: EgressConfig?, scheduler: SchedulerConfig,
-                      logger: Logger) async throws -> NodeRuntime {
-        try FileManager.default.createDirectory(atPath: paths.dataDir, withIntermediateDirectories: true,
-                                                attributes: [.posixPermissions: 0o711])
-        if let text = try? String(contentsOfFile: paths.pidFile, encoding: .utf8),
-           let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)), pid != getpid(), kill(pid, 0) == 0 {
-            throw NodeStartError("another node (pid \(pid)) is running with data dir \(paths.dataDir)")
-        }
-        try "\(getpid())\n".write(toFile: paths.pidFile, atomically: true, encoding: .utf8)
-
+    /// Opens the state, writes the admin token on first start, and starts the controller with its
+    /// lease monitor. A hybrid node also detects capabilities, starts the worker and registers it
+    /// (which re-adopts surviving sandboxes); a controller runs no worker and waits for remote
+    /// workers' sessions on the cluster port.
+    static func start(role: AegisProtocol.NodeRole, paths: AegisPaths, name: String, apiPort: Int, labels: [String: String],
+                      allowUnenforcedLimits: Bool, cgroupParent: String?, egress: EgressConfig?, scheduler: SchedulerConfig,
+                      leases: LeaseConfig, detectRoot: String?, logger: Logger) async throws -> NodeRuntime {
+        try NodeSetup.claimDataDir(paths)
         let store = try ControlStore(path: paths.database, hasher: SHA256TokenHasher())
         _ = try store.bootstrap()
         try ensureAdminToken(store, paths: paths, logger: logger)
 
         let (events, continuation) = AsyncStream<WorkerEvent>.makeStream()
-        let worker = try Worker(paths: paths, logger: Logger(label: "aegis.worker"), cgroupParent: cgroupParent,
-                                egress: egress) { continuation.yield($0) }
-        var options = DetectionOptions(labels: labels, allowUnenforcedLimits: allowUnenforcedLimits)
-        options.cgroupControllersOverride = Array(worker.runtime.cgroups.availableControllers()).sorted()
-        var capabilities = await CapabilityDetector(options: options, logger: Logger(label: "aegis.detect")).detect()
-        capabilities.isolation.allowUnenforcedLimits = allowUnenforcedLimits
-        capabilities.network = worker.networkCapability
-        for w in capabilities.warnings { logger.warning("capability detection", metadata: ["detail": "\(w)"]) }
-
-        let controller = Controller(store: store, schedulerConfig: scheduler, logger: Logger(label: "aegis.controller"))
-        let node = NodeRuntime(paths: paths, name: name, store: store, controller: controller, worker: worker,
+        var worker: Worker?
+        var capabilities: NodeCapabilities?
+        if role == .hybrid {
+            let w = try Worker(paths: paths, logger: Logger(label: "aegis.worker"), cgroupParent: cgroupParent,
+                               egress: egress) { continuation.yield($0) }
+            worker = w
+            capabilities = await NodeSetup.detect(worker: w, labels: labels, allowUnenforcedLimits: allowUnenforcedLimits,
+                                                  detectRoot: detectRoot, logger: logger)
+        }
+        let tracker: LeaseTracker
+        do { tracker = try LeaseTracker(config: leases) } catch { throw NodeStartError("\(error)") }
+        let controller = Controller(store: store, schedulerConfig: scheduler, logger: Logger(label: "aegis.controller"), leases: tracker)
+        let node = NodeRuntime(paths: paths, name: name, role: role, store: store, controller: controller, worker: worker,
                                logger: logger, apiPort: apiPort, events: events)
         node.pumpEvents()
-        try await controller.register(node: NodeInfo(name: name, role: .hybrid, capabilities: capabilities),
-                                      link: LocalWorkerLink(worker: worker))
-        logger.info("node up", metadata: [
-            "name": "\(name)", "role": "hybrid", "data-dir": "\(paths.dataDir)",
-            "cpu": "\(capabilities.cpuMillis)m", "memory": "\(capabilities.memoryBytes)", "gpus": "\(capabilities.gpus.count)",
-            "runtimes": "\(capabilities.runtimes.map { "\($0.name) \($0.version)" }.joined(separator: ", "))",
-            "cgroup-controllers": "\(capabilities.isolation.cgroupControllers.joined(separator: " "))",
-            "egress": "\(worker.networkCapability.egress ? worker.networkCapability.subnet ?? "yes" : "no")",
-        ])
+        await controller.trackKnownNodes(except: role == .hybrid ? name : nil)
+        Task { await controller.runLeaseMonitor() }
+        if let worker, let capabilities {
+            try await controller.register(node: NodeInfo(name: name, role: .hybrid, capabilities: capabilities),
+                                          link: LocalWorkerLink(worker: worker))
+            NodeSetup.logUp(name: name, role: role, paths: paths, capabilities: capabilities, worker: worker, logger: logger)
+        } else {
+            logger.info("node up", metadata: ["name": "\(name)", "role": "\(role.rawValue)", "data-dir": "\(paths.dataDir)"])
+        }
         return node
     }
 
@@ -149,8 +153,12 @@ final class NodeRuntime: Sendable {
             do { ca = try await controller.clusterAuthority().ca } catch { throw NodeStartError("\(error)") }
             let tls = try ClusterListener.tlsConfiguration(ca: ca, hosts: ClusterListener.serverHosts(name: name, listenHost: listen.host))
             let clusterPortFile = paths.dataDir + "/cluster.port"
+            let controller = controller
             let cluster = Application(
-                router: router, server: try .tls(.http1(), tlsConfiguration: tls),
+                router: router,
+                server: try .tls(.http1WebSocketUpgrade(configuration: NodeSessionServer.configuration) { request, channel, logger in
+                    try await NodeSessionServer.shouldUpgrade(request: request, channel: channel, controller: controller, logger: logger)
+                }, tlsConfiguration: tls),
                 configuration: .init(address: .hostname(listen.host, port: listen.port), serverName: "aegis"),
                 onServerRunning: { channel in
                     let port = channel.localAddress?.port ?? 0
@@ -170,8 +178,8 @@ final class NodeRuntime: Sendable {
         }
         usr2.resume()
         try await group.run()
-        if drain.value {
-            await drainAgents()
+        if drain.value, let worker {
+            await drainAgents(worker)
             if let egress = worker.egress, egress.attached.isEmpty { egress.teardown() }  // nothing of ours left on the host
         }
         try? store.close()
@@ -182,7 +190,7 @@ final class NodeRuntime: Sendable {
     }
 
     /// Stops every agent and waits until their final states are recorded.
-    func drainAgents() async {
+    func drainAgents(_ worker: Worker) async {
         logger.info("stopping agents")
         for w in await controller.activeWorkloads(node: name) {
             worker.cancel(workloadID: w.id, generation: w.generation)

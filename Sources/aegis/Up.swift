@@ -8,6 +8,7 @@ import AegisNet
 import AegisNode
 import AegisProtocol
 import AegisScheduler
+
 import AegisStore
 import ArgumentParser
 import Foundation
@@ -25,7 +26,20 @@ struct Up: AsyncParsableCommand {
 
     @Option(help: "Data directory (default /var/lib/aegis as root, $XDG_DATA_HOME/aegis otherwise; env AEGIS_DATA_DIR).")
     var dataDir: String?
-    @Option(help: "Node role. Only hybrid is available until the multi-node issue lands.") var role: NodeRole = .hybrid
+    @Option(help: "Node role: hybrid (controller and worker in one process), controller (API, state, scheduling; runs no agents; needs --listen) or worker (runs agents for the controller given by --join; serves no API).")
+    var role: NodeRole = .hybrid
+    @Option(help: "Worker: the controller's cluster port, https://HOST:PORT.") var join: String?
+    @Option(help: "Worker: join token for the first start (env AEGIS_JOIN_TOKEN); later starts use the identity in <data-dir>/identity.")
+    var token: String?
+    @Option(help: "Lease renewal period (worker: how often it renews; controller: sent to workers). Units ms, s, m.")
+    var leaseRenewEvery: String = "5s"
+    @Option(help: "Controller: a node is NotReady this long after its last lease renewal.") var notReadyAfter: String = "20s"
+    @Option(help: "Controller: a node is Down this long after its last lease renewal.") var downAfter: String = "40s"
+    @Option(help: "Controller: a Down node's agents are placed elsewhere this much later.") var rescheduleMargin: String = "10s"
+    @Option(help: "Worker: its agents are stopped by their supervisors this long after the last acknowledged renewal (at most the controller's --down-after).")
+    var leaseGrace: String = "40s"
+    @Option(help: ArgumentHelp("Read /proc, /sys and /dev for capability detection below this directory (fixture trees).", visibility: .hidden))
+    var detectRoot: String?
     @Option(help: "Node name (default: the host name).") var name: String?
     @Option(help: "TCP port of the API on 127.0.0.1 (0: any free port; the port is written to <data-dir>/api.port).")
     var apiPort: Int = 7420
@@ -51,7 +65,24 @@ struct Up: AsyncParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error.") var logLevel: String = "info"
 
     func run() async throws {
-        guard role == .hybrid else { throw ValidationError("--role \(role.rawValue): only hybrid is implemented so far") }
+        let renewEvery = try Self.duration(leaseRenewEvery, "--lease-renew-every")
+        let leases = LeaseConfig(renewEvery: .milliseconds(renewEvery), notReadyAfter: .milliseconds(try Self.duration(notReadyAfter, "--not-ready-after")),
+                                 downAfter: .milliseconds(try Self.duration(downAfter, "--down-after")),
+                                 rescheduleMargin: .milliseconds(try Self.duration(rescheduleMargin, "--reschedule-margin", allowZero: true)))
+        do { try leases.validate() } catch { throw ValidationError("lease timing: \(error.message) (--lease-renew-every < --not-ready-after < --down-after)") }
+        let grace = try Self.duration(leaseGrace, "--lease-grace")
+        switch role {
+        case .worker:
+            guard join != nil else { throw ValidationError("--role worker needs --join https://HOST:PORT (the controller's cluster port)") }
+            guard listen == nil else { throw ValidationError("--listen: a worker serves no API; it connects out to --join") }
+            guard grace > renewEvery else { throw ValidationError("--lease-grace \(leaseGrace) must be longer than --lease-renew-every \(leaseRenewEvery)") }
+        case .controller:
+            guard listen != nil else { throw ValidationError("--role controller needs --listen HOST:PORT: workers connect to the cluster port") }
+            fallthrough
+        case .hybrid:
+            guard join == nil, token == nil else { throw ValidationError("--join and --token are for --role worker") }
+            guard detectRoot == nil || role == .hybrid else { throw ValidationError("--detect-root: a controller detects nothing") }
+        }
         guard let scoring = ScoringStrategy(rawValue: strategy) else { throw ValidationError("--strategy: binpack or spread") }
         var labelMap: [String: String] = [:]
         for l in labels {
@@ -95,16 +126,36 @@ struct Up: AsyncParsableCommand {
             return h
         }
         let logger = Logger(label: "aegis.node")
+        let nodeName = name ?? ProcessInfo.processInfo.hostName.lowercased()
+        if role == .worker, let join {
+            let worker = try await WorkerRuntime.start(
+                paths: AegisPaths(dataDir: dir), name: nodeName, join: join,
+                token: token ?? ProcessInfo.processInfo.environment["AEGIS_JOIN_TOKEN"], labels: labelMap,
+                allowUnenforcedLimits: allowUnenforcedLimits, cgroupParent: cgroupParent, egress: egressConfig,
+                leaseGraceMs: grace, renewEveryMs: renewEvery, detectRoot: detectRoot, logger: logger)
+            await worker.run()
+            return
+        }
         let node = try await NodeRuntime.start(
-            paths: AegisPaths(dataDir: dir),
-            name: name ?? ProcessInfo.processInfo.hostName, apiPort: apiPort, labels: labelMap,
+            role: role, paths: AegisPaths(dataDir: dir), name: nodeName, apiPort: apiPort, labels: labelMap,
             allowUnenforcedLimits: allowUnenforcedLimits, cgroupParent: cgroupParent, egress: egressConfig,
-            scheduler: SchedulerConfig(strategy: scoring), logger: logger)
+            scheduler: SchedulerConfig(strategy: scoring), leases: leases, detectRoot: detectRoot, logger: logger)
         try await node.run(drainOnExit: drainOnExit, listen: listenAddress)
     }
 }
 
 extension Up {
+    /// "500ms", "5s", "2m" (a bare number is seconds) → milliseconds.
+    /// - Throws: `ValidationError` naming the flag.
+    static func duration(_ text: String, _ flag: String, allowZero: Bool = false) throws -> Int {
+        let units: [(String, Int)] = [("ms", 1), ("s", 1000), ("m", 60_000)]
+        for (suffix, scale) in units where text.hasSuffix(suffix) {
+            if let n = Int(text.dropLast(suffix.count)), n >= 0, n <= 86_400_000 / scale, allowZero || n > 0 { return n * scale }
+        }
+        if let n = Int(text), n >= 0, n <= 86_400, allowZero || n > 0 { return n * 1000 }
+        throw ValidationError("\(flag) \(text): expected a duration like 500ms, 5s or 2m\(allowZero ? "" : " (more than 0)")")
+    }
+
     /// Reach labels as manifests accept them: 1-63 of [a-z0-9.-], alphanumeric at both ends.
     static func validReachLabel(_ r: String) -> Bool {
         guard (1...63).contains(r.count), let f = r.first, let l = r.last,

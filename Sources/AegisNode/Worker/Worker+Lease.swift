@@ -20,16 +20,23 @@ public struct WorkerLease: Sendable, Equatable {
     public var graceMs: Int
     /// How often the worker refreshes the lease while renewing automatically, ms.
     public var refreshEveryMs: Int
+    /// true (a hybrid node): the worker refreshes the lease itself from the start. false (a
+    /// worker of a cluster): only `renewLease(sentAt:)` refreshes it, after the controller
+    /// acknowledged a renewal; at start an existing lease file is left as it is (a restarted
+    /// worker that can't reach its controller must not extend its agents' lives) and a missing one
+    /// is created already expired.
+    public var automatic: Bool
 
-    public init(path: String, graceMs: Int = SandboxLease.defaultGraceMs, refreshEveryMs: Int = 1000) {
+    public init(path: String, graceMs: Int = SandboxLease.defaultGraceMs, refreshEveryMs: Int = 1000, automatic: Bool = true) {
         self.path = path
         self.graceMs = graceMs
         self.refreshEveryMs = refreshEveryMs
+        self.automatic = automatic
     }
 
     /// The node's standard lease: `<dataDir>/lease`.
-    public init(paths: AegisPaths, graceMs: Int = SandboxLease.defaultGraceMs, refreshEveryMs: Int = 1000) {
-        self.init(path: paths.dataDir + "/lease", graceMs: graceMs, refreshEveryMs: refreshEveryMs)
+    public init(paths: AegisPaths, graceMs: Int = SandboxLease.defaultGraceMs, refreshEveryMs: Int = 1000, automatic: Bool = true) {
+        self.init(path: paths.dataDir + "/lease", graceMs: graceMs, refreshEveryMs: refreshEveryMs, automatic: automatic)
     }
 }
 
@@ -42,7 +49,7 @@ final class LeaseKeeper: Sendable {
     /// `renewing`: the timer refreshes; `epoch`: identifies the current timer thread; `failing`:
     /// a refresh failure was logged (log once per failure streak). The lock is held across a
     /// refresh, so no automatic refresh happens after `stopRenewing()` returns.
-    private let state = Mutex<(renewing: Bool, epoch: UInt64, failing: Bool)>((false, 0, false))
+    private let state = Mutex<(renewing: Bool, epoch: UInt64, failing: Bool, lastSentAtNs: Int64)>((false, 0, false, 0))
 
     /// Validates the lease and refreshes it once (creating the file if needed).
     /// - Throws: `SandboxError(.invalidSpec)` for a relative path, a grace outside
@@ -60,7 +67,27 @@ final class LeaseKeeper: Sendable {
         }
         self.lease = lease
         self.logger = logger
-        try refresh()
+        if lease.automatic {
+            try refresh()
+        } else if access(lease.path, F_OK) != 0 {
+            try writeFileAtomically(lease.path, [], mode: 0o644)
+            var expired = [timespec(tv_sec: 0, tv_nsec: 0), timespec(tv_sec: 0, tv_nsec: 0)]
+            guard utimensat(AT_FDCWD, lease.path, &expired, 0) == 0 else { throw SandboxError.system("utimensat", lease.path) }
+        }
+    }
+
+    /// Sets the lease's mtime to `sentAtNs` (CLOCK_REALTIME ns: when the acknowledged renewal was
+    /// sent, so the supervisors' deadline is never later than the controller's) unless a later
+    /// renewal already set it; re-creates a missing file.
+    func refresh(sentAtNs: Int64) throws {
+        try state.withLock { s in
+            guard sentAtNs > s.lastSentAtNs else { return }
+            if access(lease.path, F_OK) != 0 { try writeFileAtomically(lease.path, [], mode: 0o644) }
+            var times = [timespec(tv_sec: Int(sentAtNs / 1_000_000_000), tv_nsec: Int(sentAtNs % 1_000_000_000)),
+                         timespec(tv_sec: Int(sentAtNs / 1_000_000_000), tv_nsec: Int(sentAtNs % 1_000_000_000))]
+            guard utimensat(AT_FDCWD, lease.path, &times, 0) == 0 else { throw SandboxError.system("utimensat", lease.path) }
+            s.lastSentAtNs = sentAtNs
+        }
     }
 
     /// Sets the lease's mtime to now, re-creating the file when it is missing.
@@ -123,6 +150,20 @@ extension Worker {
     /// - Throws: `SandboxError(.system)` naming the syscall (utimensat, open, rename), path and errno.
     public func renewLease() throws {
         try leaseKeeper?.refresh()
+    }
+
+    /// Refreshes the lease file to `sentAtNs` (CLOCK_REALTIME, ns), the moment a renewal the
+    /// controller has now acknowledged was sent; never moves it back. No-op without a lease.
+    /// - Throws: `SandboxError(.system)` naming the syscall, path and errno.
+    public func renewLease(sentAtNs: Int64) throws {
+        try leaseKeeper?.refresh(sentAtNs: sentAtNs)
+    }
+
+    /// CLOCK_REALTIME now, ns (the clock lease files are compared against).
+    public static func realtimeNs() -> Int64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
     }
 
     /// Stops refreshing the lease automatically. Unless `renewLease()` is called, every sandbox of

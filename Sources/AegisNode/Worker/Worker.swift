@@ -74,7 +74,8 @@ public final class Worker: Sendable {
         runtime = try SandboxRuntime(stateRoot: paths.sandboxes, cgroupParent: cgroupParent)
         try AgentProfile.prepareRootfs(at: paths.sandboxes + "/.agent-root")
         (egress, networkCapability) = Self.setUpEgress(egressConfig, runtime: runtime, logger: logger)
-        leaseKeeper?.startRenewing()  // last: a worker that failed to start must not keep a lease alive
+        // last: a worker that failed to start must not keep a lease alive
+        if lease?.automatic ?? false { leaseKeeper?.startRenewing() }
         // Log history stays under the cap while agents run, not only when they end.
         Task { [weak self] in
             while let self {
@@ -286,6 +287,20 @@ public final class Worker: Sendable {
 
     public func logPath(workloadID: String, stream: LogStream) -> String {
         paths.workloadDir(workloadID) + "/" + (stream == .stderr ? "stderr.log" : "stdout.log")
+    }
+
+    /// Up to `maxBytes` of a log from `offset`, and the log's size; nil when there is no log.
+    public func readLog(workloadID: String, stream: LogStream, offset: Int64, maxBytes: Int) -> (bytes: [UInt8], size: Int64)? {
+        let fd = open(logPath(workloadID: workloadID, stream: stream), O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { return nil }
+        let size = Int64(st.st_size)
+        guard offset < size else { return ([], size) }
+        var buf = [UInt8](repeating: 0, count: max(0, min(maxBytes, Int(size - offset))))
+        let n = buf.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, off_t(offset)) }
+        return (n > 0 ? Array(buf[0..<n]) : [], size)
     }
 
     /// Relative paths of the files under the workload's output directory.

@@ -3,6 +3,9 @@
 import AegisClient
 import AegisProtocol
 import ArgumentParser
+import AsyncHTTPClient
+import NIOSSL
+import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -22,8 +25,33 @@ struct ConnectionOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Act for this tenant (admin token only; env AEGIS_TENANT).", valueName: "name"))
     var tenant: String?
 
+    @Option(name: .customLong("ca-file"), help: ArgumentHelp("For https:// servers: trust this CA certificate (PEM), e.g. the cluster CA <data-dir>/pki/ca.crt of the controller (env AEGIS_CA_FILE).", valueName: "file"))
+    var caFile: String?
+
     func client() throws -> APIClient {
-        APIClient(settings: try ConnectionSettings.resolve(dataDir: dataDir, server: server, token: token, tenant: tenant))
+        let settings = try ConnectionSettings.resolve(dataDir: dataDir, server: server, token: token, tenant: tenant)
+        let ca = caFile ?? ProcessInfo.processInfo.environment["AEGIS_CA_FILE"].flatMap { $0.isEmpty ? nil : $0 }
+        guard let ca else { return APIClient(settings: settings) }
+        return APIClient(settings: settings, httpClient: try Self.httpClient(trusting: ca))
+    }
+
+    /// Clients by CA file: they live as long as the process (AsyncHTTPClient traps when a client
+    /// is deallocated without a shutdown).
+    nonisolated(unsafe) static var clients: [String: HTTPClient] = [:]
+
+    /// A process-lifetime HTTP client that trusts only `caFile` (never shut down, like the shared one).
+    static func httpClient(trusting caFile: String) throws -> HTTPClient {
+        if let c = clients[caFile] { return c }
+        guard access(caFile, R_OK) == 0 else { throw ValidationError("--ca-file \(caFile): \(String(cString: strerror(errno)))") }
+        var tls = TLSConfiguration.makeClientConfiguration()
+        do { tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(caFile)) } catch {
+            throw ValidationError("--ca-file \(caFile): not a PEM certificate (\(error))")
+        }
+        let client = HTTPClient(eventLoopGroupProvider: .singleton,
+                                configuration: HTTPClient.Configuration(tlsConfiguration: tls, redirectConfiguration: .disallow,
+                                                                        timeout: .init(connect: .seconds(10), read: nil)))
+        clients[caFile] = client
+        return client
     }
 }
 

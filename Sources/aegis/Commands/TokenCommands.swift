@@ -116,7 +116,7 @@ extension NodeCommand {
                 }
                 let nodeName = name ?? ProcessInfo.processInfo.hostName.lowercased()
                 let directory = dir ?? AegisPaths(dataDir: dataDir ?? AegisPaths.defaultDataDir()).identityDir
-                let transport = try APIClient.joining(server: server)
+                let transport = try PinnedJoinTransport(server: server)
                 let joined = try await JoinClient.join(transport: transport, token: tokenText, nodeName: nodeName,
                                                        role: role, directory: directory)
                 let result = Result(node: nodeName, role: joined.role, server: transport.serverName,

@@ -1,0 +1,140 @@
+// NodeSessionServer.swift — the controller's end of the node protocol (AegisProtocol
+// Session.swift) on the cluster port: a WebSocket upgrade on /v1/cluster/session, allowed only
+// for a TLS peer whose client certificate chains to the cluster CA, names a worker or hybrid
+// node, and carries the key that node name is pinned to. Frames are decoded here and handed to
+// the controller; its calls to the worker come back through a RemoteWorkerLink whose messages a
+// single writer task sends in order.
+import AegisControl
+import AegisPKI
+import AegisProtocol
+import Foundation
+import HTTPTypes
+import HummingbirdWebSocket
+import Logging
+import NIOCore
+import NIOSSL
+
+public enum NodeSessionServer {
+    /// WebSocket settings of the cluster port: frames up to `NodeSession.maxFrameBytes`, a ping
+    /// every 5 s (a peer that misses a pong is disconnected).
+    public static let configuration = HTTP1WebSocketUpgradeChannel.Configuration(
+        ws: WebSocketServerConfiguration(maxFrameSize: NodeSession.maxFrameBytes, autoPing: .enabled(timePeriod: .seconds(5))))
+
+    /// The `shouldUpgrade` of the cluster port's HTTP/1 + WebSocket server: requests for other paths
+    /// are plain HTTP (the tenant API); a session request is upgraded, and a peer that fails the
+    /// certificate checks gets one `error` frame naming the cause, then the close.
+    public static func shouldUpgrade(request: HTTPRequest, channel: any Channel, controller: Controller,
+                                     logger: Logger) async throws -> ShouldUpgradeResult<WebSocketDataHandler<HTTP1WebSocketUpgradeChannel.Context>> {
+        guard request.path?.split(separator: "?").first == Substring(NodeSession.path) else { return .dontUpgrade }
+        let peer: Result<VerifiedNode, APIError>
+        do {
+            peer = .success(try await authenticate(channel: channel, controller: controller))
+        } catch let e as APIError {
+            peer = .failure(e)
+        } catch {
+            peer = .failure(.forbidden("\(error)"))
+        }
+        return .upgrade([:]) { inbound, outbound, _ in
+            switch peer {
+            case .failure(let e):
+                logger.warning("node session refused", metadata: ["reason": "\(e.description)"])
+                try? await outbound.write(.text(encode(SessionMessage(type: .error, message: e.description))))
+                try? await outbound.close(.policyViolation, reason: nil)
+            case .success(let node):
+                await run(node: node, inbound: inbound, outbound: outbound, controller: controller, logger: logger)
+            }
+        }
+    }
+
+    /// The TLS peer's certificate, verified against the cluster CA (client auth, validity, name)
+    /// and against the identity the node name is pinned to.
+    static func authenticate(channel: any Channel, controller: Controller) async throws -> VerifiedNode {
+        guard let certificate = try await channel.nioSSL_peerCertificate().get() else {
+            throw APIError.forbidden("a node session needs a client certificate from the cluster CA (join the node first)")
+        }
+        let authority = try await controller.clusterAuthority()
+        let verified: VerifiedNode
+        do {
+            verified = try authority.ca.verifier.verifyNodeCertificate(der: try certificate.toDERBytes(), purpose: .clientAuth)
+        } catch {
+            throw APIError.forbidden("client certificate refused: \(error)")
+        }
+        try authority.authorize(peer: verified)
+        guard verified.role == .worker || verified.role == .hybrid else {
+            throw APIError.forbidden("node \(verified.nodeName) has role \(verified.role.rawValue); only worker and hybrid nodes open sessions")
+        }
+        return verified
+    }
+
+    static func run(node peer: VerifiedNode, inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter,
+                    controller: Controller, logger: Logger) async {
+        let name = peer.nodeName
+        let (outgoing, queue) = AsyncStream<SessionMessage>.makeStream()
+        let link = RemoteWorkerLink(node: name, lease: controller.leaseTerms, send: { queue.yield($0) },
+                                    onClose: { reason in
+                                        queue.yield(SessionMessage(type: .error, message: reason))
+                                        queue.finish()
+                                    })
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {  // the only writer
+                for await m in outgoing {
+                    do { try await outbound.write(.text(encode(m))) } catch { break }
+                    if m.type == .error { try? await outbound.close(.normalClosure, reason: nil); break }
+                }
+            }
+            var registered = false
+            do {
+                for try await message in inbound.messages(maxSize: NodeSession.maxFrameBytes) {
+                    guard case .text(let text) = message else { continue }
+                    let m: SessionMessage
+                    do { m = try JSONDecoder().decode(SessionMessage.self, from: Data(text.utf8)) } catch {
+                        link.close(reason: "not a node protocol message: \(error)")
+                        break
+                    }
+                    if !registered {
+                        guard m.type == .hello, var info = m.node else {
+                            link.close(reason: "the first message of a session must be hello with the node")
+                            break
+                        }
+                        guard m.version == NodeSession.version else {
+                            link.close(reason: "node protocol version \(m.version.map(String.init) ?? "none") is not supported (controller speaks \(NodeSession.version))")
+                            break
+                        }
+                        guard info.name == name else {
+                            link.close(reason: "hello names node \(info.name), but the client certificate is node \(name)'s")
+                            break
+                        }
+                        info.role = AegisProtocol.NodeRole(rawValue: peer.role.rawValue) ?? .worker
+                        do { try await controller.attach(node: info, link: link) } catch {
+                            link.close(reason: "registration failed: \(error)")
+                            break
+                        }
+                        registered = true
+                        logger.info("worker session open", metadata: ["node": "\(name)"])
+                        continue
+                    }
+                    switch m.type {
+                    case .renew:
+                        let state = await controller.renewLease(node: name)
+                        queue.yield(SessionMessage(type: .renewed, seq: m.seq, state: state?.rawValue ?? "Unknown"))
+                    case .event:
+                        if let e = m.event, e.workloadID.isEmpty == false { await controller.handle(e) }
+                    case .reply:
+                        if let seq = m.seq, let r = m.reply { link.deliver(seq: seq, reply: r) }
+                    default:
+                        link.close(reason: "unexpected \(m.type.rawValue) from a worker")
+                    }
+                }
+            } catch {
+                logger.info("worker session read ended", metadata: ["node": "\(name)", "error": "\(error)"])
+            }
+            link.close(reason: "session ended")
+            if registered { await controller.detach(node: name, link: link) }
+            group.cancelAll()
+        }
+    }
+
+    static func encode(_ m: SessionMessage) -> String {
+        (try? String(decoding: JSONEncoder().encode(m), as: UTF8.self)) ?? #"{"type":"error","message":"encoding failed"}"#
+    }
+}

@@ -1,0 +1,137 @@
+// Controller+Leases.swift — remote workers' sessions and leases: attach/detach a worker's
+// connection, lease renewals, the monitor that declares nodes NotReady and Down at their
+// deadlines (LeaseTracker), and the rescheduling of a Down node's agents once the grace period
+// plus the safety margin has passed (the worker has fenced itself by then: every sandbox
+// supervisor kills its agent once the worker's lease file is older than the grace, which the
+// worker refreshes only when a renewal it sent was acknowledged here).
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+import AegisProtocol
+import AegisScheduler
+import AegisStore
+import Logging
+
+extension Controller {
+    /// Lease terms sent to every worker in `welcome` (durations in ms).
+    public nonisolated var leaseTerms: LeaseTerms {
+        let c = leases.config
+        func ms(_ d: Duration) -> Int { Int(d.components.seconds * 1000 + d.components.attoseconds / 1_000_000_000_000_000) }
+        return LeaseTerms(renewEveryMs: ms(c.renewEvery), notReadyAfterMs: ms(c.notReadyAfter), downAfterMs: ms(c.downAfter),
+                          rescheduleMarginMs: ms(c.rescheduleMargin))
+    }
+
+    /// Starts tracking the leases of the remote nodes the store knows (all but `localNode`), each
+    /// as if it had just renewed: after a controller restart a worker gets the full grace to
+    /// reconnect before it is declared NotReady, Down, and its agents moved.
+    public func trackKnownNodes(except localNode: String?) {
+        let now = ContinuousClock.now
+        for n in (try? store.listNodes()) ?? [] where n.name != localNode && n.role != .controller {
+            leases.register(node: n.name, now: now)
+        }
+    }
+
+    /// A worker's session said hello: registers the node and its link (which receives `welcome`
+    /// with the placements it should hold), and renews its lease.
+    /// - Throws: store failures.
+    public func attach(node info: NodeInfo, link: any WorkerLink) async throws {
+        if let previous = workers[info.name] as? RemoteWorkerLink, previous !== (link as? RemoteWorkerLink) {
+            previous.close(reason: "replaced by a new session of node \(info.name)")
+        }
+        leases.register(node: info.name, now: .now)
+        collectLeaseTransitions()
+        try await register(node: info, link: link)
+    }
+
+    /// A worker's session ended. The node keeps its lease until the deadlines pass (a reconnect
+    /// within the grace changes nothing), but receives no new work while disconnected.
+    public func detach(node: String, link: RemoteWorkerLink) {
+        guard let current = workers[node] as? RemoteWorkerLink, current === link else { return }
+        workers[node] = nil
+        _ = scheduler.setState("Disconnected", node: node)
+        logger.warning("worker session ended", metadata: ["node": "\(node)"])
+    }
+
+    /// A renewal from `node`'s session, received at `now`. O(1) on the hot path; a node that was
+    /// NotReady or Down is made Ready (one transition, logged and stored) and told which placements
+    /// it should still hold (any other copy is stale and is killed by the worker).
+    /// - Returns: the node's lease state after the renewal, or nil when the node holds no lease.
+    public nonisolated func renewLease(node: String, now: ContinuousClock.Instant = .now) async -> LeaseState? {
+        let previous: LeaseState
+        do { previous = try leases.renew(node: node, now: now) } catch { return nil }
+        if previous != .ready { await recovered(node: node) }
+        return .ready
+    }
+
+    func recovered(node: String) async {
+        collectLeaseTransitions()
+        guard let link = workers[node] else { return }
+        _ = scheduler.setState(LeaseState.ready.rawValue, node: node)
+        let active = activeWorkloads(node: node)
+        await link.reconcile(active: active.map { ($0.id, $0.generation) })
+        await schedule()
+    }
+
+    /// Runs until cancelled: sleeps to the next lease deadline (at most 200 ms, so nodes registered
+    /// meanwhile are never overslept), records the transitions and reschedules Down nodes whose
+    /// grace plus margin has passed.
+    public func runLeaseMonitor() async {
+        while !Task.isCancelled {
+            let now = ContinuousClock.now
+            let wake = min(leases.nextDeadline() ?? now + .milliseconds(200), now + .milliseconds(200))
+            if wake > now { try? await Task.sleep(until: wake, clock: .continuous) }
+            collectLeaseTransitions()
+            for node in leases.nodesDueForReschedule(now: .now) { await rescheduleAgents(ofDownNode: node) }
+        }
+    }
+
+    /// Applies the transitions the tracker has recorded: node state in the store and the scheduler
+    /// (only Ready nodes receive work), one log line each.
+    func collectLeaseTransitions() {
+        for t in leases.tick(now: .now) {
+            try? store.setNodeState(name: t.node, t.to.rawValue)
+            if t.to != .ready || workers[t.node] != nil { _ = scheduler.setState(t.to.rawValue, node: t.node) }
+            let late = Double(t.lateness.components.attoseconds) / 1e15 + Double(t.lateness.components.seconds) * 1000
+            let level: Logger.Level = t.to == .ready ? .notice : .warning
+            logger.log(level: level, "node \(t.to.rawValue)", metadata: [
+                "node": "\(t.node)", "from": "\(t.from.rawValue)", "late-ms": "\(String(format: "%.1f", late))"])
+        }
+    }
+
+    /// The node has been Down for the safety margin: its worker has fenced itself, so its agents
+    /// are placed again according to their restart policy (on-failure and always: pending, with a
+    /// new generation when placed; never: lost).
+    public func rescheduleAgents(ofDownNode node: String) async {
+        let active = activeWorkloads(node: node)
+        if !active.isEmpty {
+            logger.warning("rescheduling the agents of a Down node", metadata: ["node": "\(node)", "agents": "\(active.count)"])
+        }
+        for w in active {
+            _ = scheduler.release(workload: w.id)
+            drains[w.id] = nil
+            let requeue = w.spec.restart == .always || w.spec.restart == .onFailure
+            let reason = "node \(node) is Down (no lease renewal for \(leaseTerms.downAfterMs / 1000) s)"
+            do {
+                let u = try store.update(id: w.id, event: .init(type: requeue ? "rescheduling" : "lost",
+                                                                message: requeue ? "\(reason); placing it again" : reason)) {
+                    $0.finishedAtMs = ControlStore.nowMs()
+                    if requeue {
+                        $0.state = .pending
+                        $0.restarts += 1
+                        $0.reason = "rescheduling: \(reason)"
+                    } else {
+                        $0.state = .lost
+                        $0.reason = reason
+                    }
+                }
+                pendingReasons[w.id] = nil
+                notify(u)
+            } catch {
+                logger.error("rescheduling failed", metadata: ["workload": "\(w.id)", "error": "\(error)"])
+            }
+        }
+        await schedule()
+    }
+}

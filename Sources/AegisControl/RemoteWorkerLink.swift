@@ -1,0 +1,118 @@
+// RemoteWorkerLink.swift — the controller's end of a worker's session (AegisProtocol
+// Session.swift): WorkerLink calls become SessionMessages handed to `send` (the transport writes
+// them in order); requests wait for the worker's reply with the same seq.
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+import AegisProtocol
+import Synchronization
+
+/// A failed request to a remote worker.
+public struct RemoteWorkerError: Error, CustomStringConvertible, Sendable {
+    public var description: String
+    public init(_ d: String) { description = d }
+}
+
+public final class RemoteWorkerLink: WorkerLink, Sendable {
+    public let node: String
+    /// Lease terms sent with every `welcome`.
+    public let lease: LeaseTerms
+    /// How long a request waits for its reply.
+    public let requestTimeout: Duration
+    private let send: @Sendable (SessionMessage) -> Void
+    private let onClose: @Sendable (String) -> Void
+    private let state = Mutex<(next: UInt64, waiters: [UInt64: CheckedContinuation<WorkerReply, any Error>], closed: String?)>((1, [:], nil))
+
+    /// - Parameters:
+    ///   - send: queues one message for the session's writer (never blocks).
+    ///   - onClose: ends the session with a reason (when replaced by a newer session).
+    public init(node: String, lease: LeaseTerms, requestTimeout: Duration = .seconds(30),
+                send: @escaping @Sendable (SessionMessage) -> Void, onClose: @escaping @Sendable (String) -> Void = { _ in }) {
+        self.node = node
+        self.lease = lease
+        self.requestTimeout = requestTimeout
+        self.send = send
+        self.onClose = onClose
+    }
+
+    public func start(_ workload: Workload, uid: UInt32, gpus: [GPUDevice]) async {
+        var w = workload
+        let files = w.spec.inputs.mapValues { Data($0).base64EncodedString() }
+        w.spec.inputs = [:]
+        send(SessionMessage(type: .start, workload: w, uid: uid, gpus: gpus, files: files))
+    }
+
+    public func cancel(id: String, generation: Int64) async {
+        send(SessionMessage(type: .cancel, placement: PlacementRef(id: id, generation: generation)))
+    }
+
+    public func release(id: String, generation: Int64) async {
+        send(SessionMessage(type: .release, placement: PlacementRef(id: id, generation: generation)))
+    }
+
+    public func readLog(id: String, stream: LogStream, offset: Int64, maxBytes: Int) async -> LogChunk? {
+        guard let r = try? await request(WorkerRequest(kind: .log, workload: id, stream: stream, offset: offset, maxBytes: maxBytes)),
+              r.error == nil, let size = r.size, let bytes = Data(base64Encoded: r.data ?? "") else { return nil }
+        return LogChunk(bytes: Array(bytes), size: size)
+    }
+
+    public func outputs(id: String, outputDir: String) async -> [String] {
+        (try? await request(WorkerRequest(kind: .outputs, workload: id, outputDir: outputDir)))?.paths ?? []
+    }
+
+    public func readOutput(id: String, outputDir: String, path: String) async throws -> [UInt8] {
+        let r = try await request(WorkerRequest(kind: .output, workload: id, outputDir: outputDir, path: path))
+        if let e = r.error { throw RemoteWorkerError(e) }
+        guard let bytes = Data(base64Encoded: r.data ?? "") else { throw RemoteWorkerError("node \(node) sent output \(path) that is not base64") }
+        return Array(bytes)
+    }
+
+    /// Sends `welcome`: the protocol version, the lease terms and the placements to hold.
+    public func reconcile(active: [(id: String, generation: Int64)]) async {
+        send(SessionMessage(type: .welcome, version: NodeSession.version, lease: lease,
+                            active: active.map { PlacementRef(id: $0.id, generation: $0.generation) }))
+    }
+
+    /// Asks the worker and waits for its reply.
+    /// - Throws: `RemoteWorkerError` when the session is closed or no reply came within `requestTimeout`.
+    public func request(_ r: WorkerRequest) async throws -> WorkerReply {
+        let timeout = requestTimeout
+        return try await withCheckedThrowingContinuation { (c: CheckedContinuation<WorkerReply, any Error>) in
+            let seq: UInt64? = state.withLock { s in
+                if s.closed != nil { return nil }
+                let seq = s.next
+                s.next += 1
+                s.waiters[seq] = c
+                return seq
+            }
+            guard let seq else {
+                c.resume(throwing: RemoteWorkerError("node \(node) is not connected"))
+                return
+            }
+            send(SessionMessage(type: .request, seq: seq, request: r))
+            Task { [weak self] in
+                try? await Task.sleep(for: timeout)
+                guard let self, let w = self.state.withLock({ $0.waiters.removeValue(forKey: seq) }) else { return }
+                w.resume(throwing: RemoteWorkerError("node \(self.node) did not answer within \(timeout)"))
+            }
+        }
+    }
+
+    /// Hands a worker's `reply` to the request waiting for it (unknown seqs are dropped).
+    public func deliver(seq: UInt64, reply: WorkerReply) {
+        state.withLock { $0.waiters.removeValue(forKey: seq) }?.resume(returning: reply)
+    }
+
+    /// Fails every waiting request and refuses new ones; ends the session with `reason`.
+    public func close(reason: String) {
+        let waiters: [CheckedContinuation<WorkerReply, any Error>] = state.withLock { s in
+            if s.closed == nil { s.closed = reason }
+            defer { s.waiters.removeAll() }
+            return Array(s.waiters.values)
+        }
+        for w in waiters { w.resume(throwing: RemoteWorkerError("node \(node): \(reason)")) }
+        onClose(reason)
+    }
+}

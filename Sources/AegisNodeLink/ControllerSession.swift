@@ -1,0 +1,263 @@
+// ControllerSession.swift — the worker's end of the node protocol (AegisProtocol Session.swift):
+// one outbound WebSocket over mutual TLS to the controller's cluster port (the worker never
+// listens), kept open and re-opened with backoff. It registers the node (hello), renews the lease
+// every `renewEvery`, refreshes the self-fencing lease file only when a renewal is acknowledged
+// (to the moment that renewal was sent), runs the controller's commands on the Worker and answers
+// its requests (logs, outputs); the Worker's events go the other way.
+import AegisNode
+import AegisProtocol
+import Foundation
+import HummingbirdWSClient
+import Logging
+import NIOCore
+import NIOSSL
+import Synchronization
+
+/// A session that can't go on: the controller refused it or the terms are unsafe.
+public struct SessionError: Error, CustomStringConvertible, Sendable {
+    public var description: String
+    public init(_ d: String) { description = d }
+}
+
+public final class ControllerSession: Sendable {
+    /// `wss://HOST:PORT/v1/cluster/session`.
+    public let url: String
+    let worker: Worker
+    let tls: TLSConfiguration
+    let logger: Logger
+    let node: Mutex<NodeInfo>
+    /// SNI name when the URL's host is an IP literal.
+    let sniHostname: String?
+    /// Renewal period used until the controller's `welcome` says otherwise.
+    let renewEveryMs: Int
+    /// Events waiting for a connection, and the current connection's queue.
+    private let outbox = Mutex<(pending: [WorkerEvent], queue: AsyncStream<SessionMessage>.Continuation?)>(([], nil))
+    /// Sent-at times (CLOCK_REALTIME ns) of unacknowledged renewals by seq, and when the last ack came.
+    private let renewals = Mutex<(next: UInt64, sentAt: [UInt64: Int64], lastAck: ContinuousClock.Instant)>((1, [:], .now))
+    /// Sessions opened (for tests and logs).
+    public let sessionsOpened = Atomic<Int>(0)
+
+    /// - Parameters:
+    ///   - server: the controller's cluster URL, `https://HOST:PORT`.
+    ///   - tls: mutual TLS: the node certificate and key, trusting only the cluster CA
+    ///     (`ControllerSession.tlsConfiguration(identityDir:)`).
+    ///   - node: what hello registers (name, role, capabilities).
+    public init(server: String, tls: TLSConfiguration, worker: Worker, node: NodeInfo, renewEveryMs: Int = 5_000, logger: Logger) throws {
+        var base = server
+        while base.hasSuffix("/") { base.removeLast() }
+        guard base.hasPrefix("https://") else { throw SessionError("--join \(server): expected https://HOST:PORT (the controller's cluster port)") }
+        let authority = base.dropFirst("https://".count)
+        url = "wss://" + authority + NodeSession.path
+        // An IP literal can't be sent as SNI (RFC 6066 §3) nor checked by NIOSSL as a host name:
+        // the controller is then authenticated as a holder of a serverAuth certificate of the
+        // pinned cluster CA (node certificates are clientAuth only), and a fixed name goes as SNI.
+        var host = String(authority.split(separator: "/").first ?? "")
+        if host.hasPrefix("[") { host = String(host.dropFirst().prefix { $0 != "]" }) }
+        else if let colon = host.lastIndex(of: ":") { host = String(host[..<colon]) }
+        var tls = tls
+        if Self.isIPLiteral(host) {
+            tls.certificateVerification = .noHostnameVerification
+            sniHostname = "aegis-controller"
+        } else {
+            sniHostname = nil
+        }
+        self.tls = tls
+        self.worker = worker
+        self.node = Mutex(node)
+        self.renewEveryMs = renewEveryMs
+        self.logger = logger
+    }
+
+    /// Mutual TLS from a joined node's identity directory: `node.crt` + `node.key` presented as the
+    /// client certificate, `ca.crt` the only trust root, the server's name checked (TLS 1.2+).
+    /// - Throws: NIOSSL errors naming the unreadable or invalid file.
+    public static func tlsConfiguration(identityDir: String) throws -> TLSConfiguration {
+        let chain = try NIOSSLCertificate.fromPEMFile(identityDir + "/node.crt").map { NIOSSLCertificateSource.certificate($0) }
+        let key = try NIOSSLPrivateKey(file: identityDir + "/node.key", format: .pem)
+        var tls = TLSConfiguration.makeClientConfiguration()
+        tls.certificateChain = chain
+        tls.privateKey = .privateKey(key)
+        tls.trustRoots = .file(identityDir + "/ca.crt")
+        tls.minimumTLSVersion = .tlsv12
+        tls.certificateVerification = .fullVerification
+        return tls
+    }
+
+    static func isIPLiteral(_ host: String) -> Bool {
+        var v4 = in_addr(), v6 = in6_addr()
+        return inet_pton(AF_INET, host, &v4) == 1 || inet_pton(AF_INET6, host, &v6) == 1
+    }
+
+    /// What the Worker reports; sent now when connected, else when the next session is welcomed.
+    public func report(_ event: WorkerEvent) {
+        outbox.withLock { o in
+            if let q = o.queue { q.yield(SessionMessage(type: .event, event: event)) } else { o.pending.append(event) }
+        }
+    }
+
+    /// Keeps a session open until the task is cancelled: reconnects after 0.5 s, doubling to 5 s
+    /// while connections fail.
+    public func run() async {
+        var backoffMs = 500
+        while !Task.isCancelled {
+            do {
+                try await connectOnce()
+                backoffMs = 500
+            } catch {
+                logger.warning("controller session failed", metadata: ["url": "\(url)", "error": "\(error)"])
+            }
+            if Task.isCancelled { return }
+            try? await Task.sleep(for: .milliseconds(backoffMs))
+            backoffMs = min(backoffMs * 2, 5_000)
+        }
+    }
+
+    private func connectOnce() async throws {
+        let config = WebSocketClientConfiguration(maxFrameSize: NodeSession.maxFrameBytes, closeTimeout: .seconds(2),
+                                                  autoPing: .enabled(timePeriod: .seconds(5)), sniHostname: sniHostname)
+        try await WebSocketClient.connect(url: url, configuration: config, tlsConfiguration: tls, logger: logger) { inbound, outbound, _ in
+            try await self.serve(inbound: inbound, outbound: outbound)
+        }
+    }
+
+    private func serve(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter) async throws {
+        let (outgoing, queue) = AsyncStream<SessionMessage>.makeStream()
+        let helloSentAt = Worker.realtimeNs()
+        let terms = WelcomedTerms()
+        queue.yield(SessionMessage(type: .hello, version: NodeSession.version, node: node.withLock { $0 }))
+        defer { outbox.withLock { $0.queue = nil }; queue.finish() }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {  // the only writer
+                for await m in outgoing { try await outbound.write(.text(Self.encode(m))) }
+            }
+            group.addTask { try await self.read(inbound, queue: queue, helloSentAt: helloSentAt, terms: terms) }
+            group.addTask {
+                // Renewals begin once welcomed (10 s at most); a session that is never welcomed is retried.
+                let deadline = ContinuousClock.now + .seconds(10)
+                while terms.value.withLock({ $0 }) == nil {
+                    if ContinuousClock.now > deadline { throw SessionError("no welcome from the controller within 10 s") }
+                    try await Task.sleep(for: .milliseconds(20))
+                }
+                let every = terms.value.withLock { $0?.renewEveryMs ?? 0 }
+                let ms = every > 0 ? every : self.renewEveryMs
+                try await self.renewLoop(queue: queue, everyMs: ms, deadAfterMs: max(3 * ms, 2_000))
+            }
+            // The first child to end (a read error, a closed connection, a lapsed acknowledgement)
+            // ends the session; the others are cancelled.
+            defer { group.cancelAll() }
+            try await group.next()
+            throw SessionError("controller closed the connection")
+        }
+    }
+
+    private func read(_ inbound: WebSocketInboundStream, queue: AsyncStream<SessionMessage>.Continuation, helloSentAt: Int64,
+                      terms: WelcomedTerms) async throws {
+        for try await message in inbound.messages(maxSize: NodeSession.maxFrameBytes) {
+            guard case .text(let text) = message else { continue }
+            let m = try JSONDecoder().decode(SessionMessage.self, from: Data(text.utf8))
+            switch m.type {
+            case .welcome:
+                guard m.version == NodeSession.version else {
+                    throw SessionError("controller speaks node protocol \(m.version.map(String.init) ?? "?"), this worker \(NodeSession.version)")
+                }
+                let lease = m.lease ?? LeaseTerms()
+                if let grace = worker.lease?.graceMs, grace > lease.downAfterMs {
+                    throw SessionError("this worker fences its agents \(grace) ms after its last renewal, later than the controller declares it Down (\(lease.downAfterMs) ms): start it with --lease-grace \(lease.downAfterMs)ms or less")
+                }
+                let first = terms.value.withLock { t in
+                    defer { t = lease }
+                    return t == nil
+                }
+                if first {
+                    try? worker.renewLease(sentAtNs: helloSentAt)  // the first welcome acknowledges the hello
+                    renewals.withLock { $0.lastAck = .now; $0.sentAt = [:] }
+                }
+                // Any sandbox not in `active` is a stale copy: the worker kills it.
+                worker.reconcile(active: (m.active ?? []).map { ($0.id, $0.generation) })
+                if first {
+                    sessionsOpened.add(1, ordering: .relaxed)
+                    let pending: [WorkerEvent] = outbox.withLock { o in
+                        o.queue = queue
+                        defer { o.pending = [] }
+                        return o.pending
+                    }
+                    for e in pending { queue.yield(SessionMessage(type: .event, event: e)) }
+                    logger.info("controller session open", metadata: ["url": "\(url)", "active": "\(m.active?.count ?? 0)"])
+                }
+            case .renewed:
+                guard let seq = m.seq else { continue }
+                let sentAt: Int64? = renewals.withLock { r in
+                    r.lastAck = .now
+                    let s = r.sentAt[seq]
+                    r.sentAt = r.sentAt.filter { $0.key > seq }
+                    return s
+                }
+                if let sentAt, m.state == "Ready" { try? worker.renewLease(sentAtNs: sentAt) }
+            case .start:
+                guard var w = m.workload else { continue }
+                var inputs: [String: [UInt8]] = [:]
+                for (path, b64) in m.files ?? [:] { inputs[path] = Data(base64Encoded: b64).map { Array($0) } ?? [] }
+                w.spec.inputs = inputs
+                worker.start(Assignment(workload: w, uid: m.uid ?? 65534, gpus: m.gpus ?? []))
+            case .cancel:
+                if let p = m.placement { worker.cancel(workloadID: p.id, generation: p.generation) }
+            case .release:
+                if let p = m.placement { worker.release(workloadID: p.id, generation: p.generation) }
+            case .request:
+                guard let seq = m.seq, let r = m.request else { continue }
+                queue.yield(SessionMessage(type: .reply, seq: seq, reply: answer(r)))
+            case .error:
+                throw SessionError("controller closed the session: \(m.message ?? "no reason given")")
+            default:
+                throw SessionError("unexpected \(m.type.rawValue) from the controller")
+            }
+        }
+    }
+
+    /// Sends a renewal every `everyMs`; ends the session when no acknowledgement came for
+    /// `deadAfterMs` (a cut link: the next connection attempt finds out whether it healed).
+    private func renewLoop(queue: AsyncStream<SessionMessage>.Continuation, everyMs: Int, deadAfterMs: Int) async throws {
+        while !Task.isCancelled {
+            let (seq, lastAck): (UInt64, ContinuousClock.Instant) = renewals.withLock { r in
+                let seq = r.next
+                r.next += 1
+                r.sentAt[seq] = Worker.realtimeNs()
+                return (seq, r.lastAck)
+            }
+            if ContinuousClock.now - lastAck > .milliseconds(deadAfterMs) {
+                throw SessionError("no lease acknowledgement for \(deadAfterMs) ms")
+            }
+            queue.yield(SessionMessage(type: .renew, seq: seq))
+            try await Task.sleep(for: .milliseconds(everyMs))
+        }
+    }
+
+    func answer(_ r: WorkerRequest) -> WorkerReply {
+        switch r.kind {
+        case .log:
+            guard let chunk = worker.readLog(workloadID: r.workload, stream: r.stream ?? .stdout, offset: max(0, r.offset ?? 0),
+                                             maxBytes: min(max(0, r.maxBytes ?? (1 << 20)), 8 << 20)) else {
+                return WorkerReply(error: "no log for workload \(r.workload)")
+            }
+            return WorkerReply(data: Data(chunk.bytes).base64EncodedString(), size: chunk.size)
+        case .outputs:
+            return WorkerReply(paths: worker.outputs(workloadID: r.workload, outputDir: r.outputDir ?? "output"))
+        case .output:
+            do {
+                let bytes = try worker.readOutput(workloadID: r.workload, outputDir: r.outputDir ?? "output", path: r.path ?? "")
+                return WorkerReply(data: Data(bytes).base64EncodedString())
+            } catch {
+                return WorkerReply(error: "\(error)")
+            }
+        }
+    }
+
+    static func encode(_ m: SessionMessage) -> String {
+        (try? String(decoding: JSONEncoder().encode(m), as: UTF8.self)) ?? "{}"
+    }
+}
+
+/// The lease terms of the session's first `welcome` (nil until then).
+final class WelcomedTerms: Sendable {
+    let value = Mutex<LeaseTerms?>(nil)
+}

@@ -1,0 +1,43 @@
+// NodeSetup.swift — what every node role shares at start: claiming the data directory (one node
+// per data dir, by its pid file), capability detection for a worker, and the "node up" log line.
+import AegisNode
+import AegisProtocol
+import Foundation
+import Logging
+
+enum NodeSetup {
+    /// Creates the data directory (0711) and writes the pid file.
+    /// - Throws: `NodeStartError` when another live node holds the directory.
+    static func claimDataDir(_ paths: AegisPaths) throws {
+        try FileManager.default.createDirectory(atPath: paths.dataDir, withIntermediateDirectories: true,
+                                                attributes: [.posixPermissions: 0o711])
+        if let text = try? String(contentsOfFile: paths.pidFile, encoding: .utf8),
+           let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)), pid != getpid(), kill(pid, 0) == 0 {
+            throw NodeStartError("another node (pid \(pid)) is running with data dir \(paths.dataDir)")
+        }
+        try "\(getpid())\n".write(toFile: paths.pidFile, atomically: true, encoding: .utf8)
+    }
+
+    /// Detects the worker's capabilities (cgroup controllers as its sandbox runtime sees them, egress).
+    /// - Parameter detectRoot: read /proc, /sys and /dev below this directory (fixture trees in tests).
+    static func detect(worker: Worker, labels: [String: String], allowUnenforcedLimits: Bool, detectRoot: String?,
+                       logger: Logger) async -> NodeCapabilities {
+        var options = DetectionOptions(root: detectRoot ?? "/", labels: labels, allowUnenforcedLimits: allowUnenforcedLimits)
+        options.cgroupControllersOverride = Array(worker.runtime.cgroups.availableControllers()).sorted()
+        var capabilities = await CapabilityDetector(options: options, logger: Logger(label: "aegis.detect")).detect()
+        capabilities.isolation.allowUnenforcedLimits = allowUnenforcedLimits
+        capabilities.network = worker.networkCapability
+        for w in capabilities.warnings { logger.warning("capability detection", metadata: ["detail": "\(w)"]) }
+        return capabilities
+    }
+
+    static func logUp(name: String, role: AegisProtocol.NodeRole, paths: AegisPaths, capabilities: NodeCapabilities, worker: Worker, logger: Logger) {
+        logger.info("node up", metadata: [
+            "name": "\(name)", "role": "\(role.rawValue)", "data-dir": "\(paths.dataDir)",
+            "cpu": "\(capabilities.cpuMillis)m", "memory": "\(capabilities.memoryBytes)", "gpus": "\(capabilities.gpus.count)",
+            "runtimes": "\(capabilities.runtimes.map { "\($0.name) \($0.version)" }.joined(separator: ", "))",
+            "cgroup-controllers": "\(capabilities.isolation.cgroupControllers.joined(separator: " "))",
+            "egress": "\(worker.networkCapability.egress ? worker.networkCapability.subnet ?? "yes" : "no")",
+        ])
+    }
+}
