@@ -121,6 +121,13 @@ public enum NodeSessionServer {
                         if let e = m.event, e.workloadID.isEmpty == false { await controller.handle(e) }
                     case .reply:
                         if let seq = m.seq, let r = m.reply { link.deliver(seq: seq, reply: r) }
+                    case .renewCertificate:
+                        do {
+                            let issued = try await controller.renew(verifiedNode: peer, csrPEM: m.pem ?? "")
+                            queue.yield(SessionMessage(type: .certificate, seq: m.seq, pem: issued.certificatePEM))
+                        } catch {
+                            queue.yield(SessionMessage(type: .certificate, seq: m.seq, message: "\(error)"))
+                        }
                     default:
                         link.close(reason: "unexpected \(m.type.rawValue) from a worker")
                     }

@@ -88,14 +88,14 @@ extension Controller {
     }
 
     /// Applies the transitions the tracker has recorded: node state in the store and the scheduler
-    /// (only Ready nodes receive work), one log line each.
+    /// (only Ready nodes receive work), one warning log line each (recoveries included: an
+    /// operator wants both ends of an outage).
     func collectLeaseTransitions() {
         for t in leases.tick(now: .now) {
             try? store.setNodeState(name: t.node, t.to.rawValue)
             if t.to != .ready || workers[t.node] != nil { _ = scheduler.setState(t.to.rawValue, node: t.node) }
             let late = Double(t.lateness.components.attoseconds) / 1e15 + Double(t.lateness.components.seconds) * 1000
-            let level: Logger.Level = t.to == .ready ? .notice : .warning
-            logger.log(level: level, "node \(t.to.rawValue)", metadata: [
+            logger.warning("node \(t.to.rawValue)", metadata: [
                 "node": "\(t.node)", "from": "\(t.from.rawValue)", "late-ms": "\(String(format: "%.1f", late))"])
         }
     }

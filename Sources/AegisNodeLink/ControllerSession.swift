@@ -5,6 +5,7 @@
 // (to the moment that renewal was sent), runs the controller's commands on the Worker and answers
 // its requests (logs, outputs); the Worker's events go the other way.
 import AegisNode
+import AegisPKI
 import AegisProtocol
 import Foundation
 import HummingbirdWSClient
@@ -23,7 +24,8 @@ public final class ControllerSession: Sendable {
     /// `wss://HOST:PORT/v1/cluster/session`.
     public let url: String
     let worker: Worker
-    let tls: TLSConfiguration
+    /// The URL's host is an IP literal.
+    let ipHost: Bool
     let logger: Logger
     let node: Mutex<NodeInfo>
     /// SNI name when the URL's host is an IP literal.
@@ -39,29 +41,28 @@ public final class ControllerSession: Sendable {
 
     /// - Parameters:
     ///   - server: the controller's cluster URL, `https://HOST:PORT`.
-    ///   - tls: mutual TLS: the node certificate and key, trusting only the cluster CA
-    ///     (`ControllerSession.tlsConfiguration(identityDir:)`).
+    ///   - identityDir: the joined node's identity: mutual TLS with its certificate and key,
+    ///     trusting only the cluster CA (`ControllerSession.tlsConfiguration(identityDir:)`).
+    /// - Throws: `SessionError` for a URL that is not https; NIOSSL errors for an unreadable identity.
     ///   - node: what hello registers (name, role, capabilities).
-    public init(server: String, tls: TLSConfiguration, worker: Worker, node: NodeInfo, renewEveryMs: Int = 5_000, logger: Logger) throws {
+    /// Identity directory (node.key, node.crt, ca.crt): read at every connection, so a renewed
+    /// certificate is used from the next one on.
+    let identityDir: String
+
+    public init(server: String, identityDir: String, worker: Worker, node: NodeInfo, renewEveryMs: Int = 5_000, logger: Logger) throws {
+        self.identityDir = identityDir
+        let tls = try Self.tlsConfiguration(identityDir: identityDir)
         var base = server
         while base.hasSuffix("/") { base.removeLast() }
         guard base.hasPrefix("https://") else { throw SessionError("--join \(server): expected https://HOST:PORT (the controller's cluster port)") }
         let authority = base.dropFirst("https://".count)
         url = "wss://" + authority + NodeSession.path
-        // An IP literal can't be sent as SNI (RFC 6066 §3) nor checked by NIOSSL as a host name:
-        // the controller is then authenticated as a holder of a serverAuth certificate of the
-        // pinned cluster CA (node certificates are clientAuth only), and a fixed name goes as SNI.
         var host = String(authority.split(separator: "/").first ?? "")
         if host.hasPrefix("[") { host = String(host.dropFirst().prefix { $0 != "]" }) }
         else if let colon = host.lastIndex(of: ":") { host = String(host[..<colon]) }
-        var tls = tls
-        if Self.isIPLiteral(host) {
-            tls.certificateVerification = .noHostnameVerification
-            sniHostname = "aegis-controller"
-        } else {
-            sniHostname = nil
-        }
-        self.tls = tls
+        ipHost = Self.isIPLiteral(host)
+        sniHostname = ipHost ? "aegis-controller" : nil
+        _ = tls  // checked now: a broken identity fails the start, not every reconnect
         self.worker = worker
         self.node = Mutex(node)
         self.renewEveryMs = renewEveryMs
@@ -115,6 +116,11 @@ public final class ControllerSession: Sendable {
     private func connectOnce() async throws {
         let config = WebSocketClientConfiguration(maxFrameSize: NodeSession.maxFrameBytes, closeTimeout: .seconds(2),
                                                   autoPing: .enabled(timePeriod: .seconds(5)), sniHostname: sniHostname)
+        var tls = try Self.tlsConfiguration(identityDir: identityDir)
+        // An IP literal can't be sent as SNI (RFC 6066 §3) nor checked by NIOSSL as a host name:
+        // the controller is then authenticated as a holder of a serverAuth certificate of the
+        // pinned cluster CA (node certificates are clientAuth only), and a fixed name goes as SNI.
+        if ipHost { tls.certificateVerification = .noHostnameVerification }
         try await WebSocketClient.connect(url: url, configuration: config, tlsConfiguration: tls, logger: logger) { inbound, outbound, _ in
             try await self.serve(inbound: inbound, outbound: outbound)
         }
@@ -182,6 +188,7 @@ public final class ControllerSession: Sendable {
                         return o.pending
                     }
                     for e in pending { queue.yield(SessionMessage(type: .event, event: e)) }
+                    requestCertificateIfDue(queue)
                     logger.info("controller session open", metadata: ["url": "\(url)", "active": "\(m.active?.count ?? 0)"])
                 }
             case .renewed:
@@ -206,6 +213,8 @@ public final class ControllerSession: Sendable {
             case .request:
                 guard let seq = m.seq, let r = m.request else { continue }
                 queue.yield(SessionMessage(type: .reply, seq: seq, reply: answer(r)))
+            case .certificate:
+                saveCertificate(m)
             case .error:
                 throw SessionError("controller closed the session: \(m.message ?? "no reason given")")
             default:
@@ -228,7 +237,32 @@ public final class ControllerSession: Sendable {
                 throw SessionError("no lease acknowledgement for \(deadAfterMs) ms")
             }
             queue.yield(SessionMessage(type: .renew, seq: seq))
+            if seq % UInt64(max(1, 3_600_000 / everyMs)) == 0 { requestCertificateIfDue(queue) }  // about hourly
             try await Task.sleep(for: .milliseconds(everyMs))
+        }
+    }
+
+    /// Asks for a new certificate (same key) once 2/3 of the current one's validity has passed.
+    func requestCertificateIfDue(_ queue: AsyncStream<SessionMessage>.Continuation) {
+        guard case .ready(let identity)? = try? NodeIdentity.loadOrCreate(directory: identityDir, nodeName: node.withLock({ $0.name })),
+              identity.needsRenewal(), let csr = try? identity.key.makeCSRPEM() else { return }
+        logger.notice("renewing the node certificate", metadata: ["expires": "\(identity.notValidAfter)"])
+        queue.yield(SessionMessage(type: .renewCertificate, seq: 0, pem: csr))
+    }
+
+    /// Checks the new certificate against the node key and saves it (used from the next connection).
+    func saveCertificate(_ m: SessionMessage) {
+        guard let pem = m.pem else {
+            logger.error("certificate renewal refused", metadata: ["reason": "\(m.message ?? "no reason given")"])
+            return
+        }
+        do {
+            guard case .ready(let current) = try NodeIdentity.loadOrCreate(directory: identityDir, nodeName: node.withLock({ $0.name })) else { return }
+            let renewed = try current.key.identity(certificatePEM: pem)
+            try renewed.save(directory: identityDir)
+            logger.notice("node certificate renewed", metadata: ["expires": "\(renewed.notValidAfter)"])
+        } catch {
+            logger.error("renewed certificate not saved", metadata: ["error": "\(error)"])
         }
     }
 

@@ -102,13 +102,15 @@ public struct WorkerReply: Codable, Sendable, Equatable {
 /// One frame of the node protocol.
 ///
 /// Worker → controller: `hello` (version, node), `renew` (seq; node when its capabilities
-/// changed), `event`, `reply` (seq, reply).
+/// changed), `event`, `reply` (seq, reply), `renewCertificate` (seq, pem: a CSR for the node's
+/// own key, sent once 2/3 of the certificate's validity has passed).
 /// Controller → worker: `welcome` (version, lease, active), `renewed` (seq, state), `start`
 /// (workload without inputs, uid, gpus, files), `cancel`/`release` (placement), `request`
-/// (seq, request), `error` (message; the controller closes the session after it).
+/// (seq, request), `certificate` (seq, pem: the new node certificate, or message: why not),
+/// `error` (message; the controller closes the session after it).
 public struct SessionMessage: Codable, Sendable, Equatable {
     public enum Kind: String, Codable, Sendable {
-        case hello, welcome, renew, renewed, event, start, cancel, release, request, reply, error
+        case hello, welcome, renew, renewed, event, start, cancel, release, request, reply, renewCertificate, certificate, error
     }
 
     public var type: Kind
@@ -134,13 +136,15 @@ public struct SessionMessage: Codable, Sendable, Equatable {
     public var placement: PlacementRef?
     public var request: WorkerRequest?
     public var reply: WorkerReply?
-    /// error: why the controller refuses the session.
+    /// error: why the controller refuses the session; certificate: why no certificate was issued.
     public var message: String?
+    /// renewCertificate: the CSR (PEM); certificate: the new node certificate (PEM).
+    public var pem: String?
 
     public init(type: Kind, version: Int? = nil, seq: UInt64? = nil, node: NodeInfo? = nil, lease: LeaseTerms? = nil,
                 active: [PlacementRef]? = nil, state: String? = nil, event: WorkerEvent? = nil, workload: Workload? = nil,
                 uid: UInt32? = nil, gpus: [GPUDevice]? = nil, files: [String: String]? = nil, placement: PlacementRef? = nil,
-                request: WorkerRequest? = nil, reply: WorkerReply? = nil, message: String? = nil) {
+                request: WorkerRequest? = nil, reply: WorkerReply? = nil, message: String? = nil, pem: String? = nil) {
         self.type = type
         self.version = version
         self.seq = seq
@@ -157,5 +161,6 @@ public struct SessionMessage: Codable, Sendable, Equatable {
         self.request = request
         self.reply = reply
         self.message = message
+        self.pem = pem
     }
 }

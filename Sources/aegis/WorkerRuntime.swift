@@ -50,14 +50,13 @@ final class WorkerRuntime: Sendable {
         guard case .ready = try NodeIdentity.loadOrCreate(directory: dir, nodeName: name) else {
             throw NodeStartError("\(dir) holds a node key but no certificate (an interrupted join): run again with --token")
         }
-        let tls = try ControllerSession.tlsConfiguration(identityDir: dir)
         let sink = EventSink()
         let lease = WorkerLease(paths: paths, graceMs: leaseGraceMs, automatic: false)
         let worker = try Worker(paths: paths, logger: Logger(label: "aegis.worker"), cgroupParent: cgroupParent, egress: egress,
                                 lease: lease) { sink.send($0) }
         let capabilities = await NodeSetup.detect(worker: worker, labels: labels, allowUnenforcedLimits: allowUnenforcedLimits,
                                                   detectRoot: detectRoot, logger: logger)
-        let session = try ControllerSession(server: server, tls: tls, worker: worker,
+        let session = try ControllerSession(server: server, identityDir: dir, worker: worker,
                                             node: NodeInfo(name: name, role: .worker, capabilities: capabilities),
                                             renewEveryMs: renewEveryMs, logger: Logger(label: "aegis.session"))
         sink.attach(session)

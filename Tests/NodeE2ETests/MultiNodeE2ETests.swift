@@ -1,0 +1,286 @@
+// Multi-node clusters on one machine: a controller and workers, each a real `aegis up` in its own
+// network namespace (ClusterTestbed), joined by token over mutual TLS. Failures are real: kill -9,
+// SIGSTOP, a cut link, restarts. Agents are real sandboxes; "two copies" is checked by sampling
+// the machine's processes every 50 ms.
+//
+// Most tests shrink the lease timing (renew 500 ms, NotReady 3 s, Down 6 s, margin 2 s, worker
+// grace 6 s) to keep the suite short; the SIGSTOP 30 s / 60 s tests run the defaults
+// (5 s, 20 s, 40 s, 10 s, grace 40 s).
+import AegisProtocol
+import Foundation
+import XCTest
+
+final class MultiNodeE2ETests: XCTestCase {
+    var bed: ClusterTestbed!
+    var controller: NodeHarness!
+    var workers: [String: WorkerProcess] = [:]
+
+    static let fastController = ["--lease-renew-every", "500ms", "--not-ready-after", "3s", "--down-after", "6s", "--reschedule-margin", "2s"]
+    static let fastWorker = ["--lease-grace", "6s"]
+
+    override func tearDown() {
+        workers.removeAll()
+        controller = nil
+        bed = nil
+    }
+
+    /// Starts the controller in "ctl" (cluster port on its address) and the named workers.
+    func startCluster(_ names: [String], fast: Bool = true, workerArgs: [String: [String]] = [:]) throws {
+        bed = try ClusterTestbed(["ctl"] + names)
+        controller = try NodeHarness(extraArgs: ["--role", "controller", "--listen", "0.0.0.0:7443"] + (fast ? Self.fastController : []),
+                                     netns: bed.ns("ctl"))
+        try controller.start()
+        for n in names { try startWorker(n, extra: (fast ? Self.fastWorker : []) + (workerArgs[n] ?? [])) }
+        try waitFor("workers Ready", timeout: 60) { Set(try self.nodeStates().filter { $0.value == "Ready" }.keys) == Set(names) }
+    }
+
+    var joinURL: String {
+        let port = (try? String(contentsOfFile: controller.dataDir + "/cluster.port", encoding: .utf8))?
+            .trimmingCharacters(in: .whitespacesAndNewlines) ?? "0"
+        return "https://\(bed.address("ctl")):\(port)"
+    }
+
+    func token(_ extra: [String] = []) throws -> String {
+        let r = try controller.cli(["token", "create", "--role", "worker"] + extra)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        return r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    func startWorker(_ name: String, extra: [String] = []) throws {
+        let w = try WorkerProcess(name: name, netns: bed.ns(name))
+        try w.start(join: joinURL, token: try token(), extra: extra)
+        workers[name] = w
+    }
+
+    func nodeStates() throws -> [String: String] {
+        let r = try controller.cli(["node", "ls", "-o", "json"])
+        guard r.status == 0 else { throw NSError(domain: "node ls", code: Int(r.status), userInfo: [NSLocalizedDescriptionKey: r.stderr]) }
+        struct List: Decodable { var items: [NodeInfo] }
+        return Dictionary(try JSONDecoder().decode(List.self, from: Data(r.stdout.utf8)).items.map { ($0.name, $0.state) }, uniquingKeysWith: { a, _ in a })
+    }
+
+    func workload(_ id: String) throws -> WorkloadDetail {
+        let r = try controller.cli(["describe", id, "-o", "json"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        return try JSONDecoder().decode(WorkloadDetail.self, from: Data(r.stdout.utf8))
+    }
+
+    func runDetached(_ args: [String], file: StaticString = #filePath, line: UInt = #line) throws -> String {
+        let r = try controller.cli(["run", "--detach"] + args)
+        XCTAssertEqual(r.status, 0, r.stderr, file: file, line: line)
+        return r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    func waitFor(_ what: String, timeout: TimeInterval, file: StaticString = #filePath, line: UInt = #line, _ check: () throws -> Bool) throws {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if (try? check()) == true { return }
+            usleep(100_000)
+        }
+        XCTFail("timed out after \(timeout) s waiting for \(what)\ncontroller log:\n\(controller.nodeLog().suffix(3000))\n"
+                + workers.map { "worker \($0.key) log:\n\($0.value.log().suffix(2000))" }.joined(separator: "\n"), file: file, line: line)
+        throw XCTSkip("gave up waiting for \(what)")
+    }
+
+    /// Lines of the controller log recording `node`'s transitions to `state`.
+    func transitions(_ node: String, to state: String) -> Int {
+        controller.nodeLog().split(separator: "\n").filter { $0.contains("node=\(node) ") && $0.hasSuffix("] node \(state)") }.count
+    }
+
+    func running(_ id: String, on node: String) throws -> Bool {
+        let w = try workload(id).workload
+        return w.state == .running && w.node == node
+    }
+
+    // MARK: join
+
+    func testWorkerJoinsWithAGoodTokenAndIsRefusedWithABadRevokedOrMismatchedOne() throws {
+        try startCluster(["w1"])
+        XCTAssertEqual(try nodeStates()["w1"], "Ready")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: workers["w1"]!.dataDir + "/identity/node.crt"))
+
+        func failingJoin(_ name: String, token: String) throws -> String {
+            let w = try WorkerProcess(name: name, netns: bed.ns("w1"))
+            try w.start(join: joinURL, token: token)
+            XCTAssertNotEqual(w.waitExit(), 0, "a bad join must fail")
+            XCTAssertFalse(FileManager.default.fileExists(atPath: w.dataDir + "/identity/node.crt"))
+            return w.log()
+        }
+        let good = try token()
+        let (prefix, rest) = (good.components(separatedBy: "::")[0], good.components(separatedBy: "::")[1])
+        let id = rest.split(separator: ".")[0]
+        XCTAssertTrue(try failingJoin("bad", token: "\(prefix)::\(id).wrongsecretwrongsecret").contains("join token"),
+                      "a wrong secret is refused")
+        let mismatch = "AEG1" + String(repeating: "ab", count: 32) + "::" + rest
+        let log = try failingJoin("mismatch", token: mismatch)
+        XCTAssertTrue(log.contains(String(repeating: "ab", count: 32)) && log.contains(String(prefix.dropFirst(4))),
+                      "a CA mismatch names both fingerprints: \(log)")
+        let revoked = try token()
+        XCTAssertEqual(try controller.cli(["token", "revoke", revoked.components(separatedBy: "::")[1].split(separator: ".").map(String.init)[0]]).status, 0)
+        XCTAssertTrue(try failingJoin("revoked", token: revoked).contains("revoked"))
+        XCTAssertEqual(Set(try nodeStates().keys), ["w1"], "no refused node registered")
+    }
+
+    // MARK: routing
+
+    func testAGPUAgentLandsOnlyOnTheWorkerThatAdvertisesGPUsAndPendingReasonsNameTheNodes() throws {
+        let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("AegisNodeTests/Fixtures/nvidia-8gpu").path
+        try startCluster(["w1", "w2"], workerArgs: ["w1": ["--detect-root", fixture]])
+        let gpu = try runDetached(["--gpus", "2", "--", "sh", "-c", "echo $CUDA_VISIBLE_DEVICES"])
+        try waitFor("GPU agent done", timeout: 30) { try self.workload(gpu).workload.state.isFinal }
+        let w = try workload(gpu).workload
+        XCTAssertEqual(w.node, "w1")
+        XCTAssertEqual(w.gpus.count, 2)
+        XCTAssertEqual(w.state, .succeeded, w.reason ?? "")
+        let plain = try (0..<4).map { _ in try runDetached(["--", "true"]) }
+        try waitFor("plain agents done", timeout: 30) { try plain.allSatisfy { try self.workload($0).workload.state.isFinal } }
+        let tooMany = try runDetached(["--gpus", "9", "--", "true"])
+        try waitFor("pending reason", timeout: 10) { try self.workload(tooMany).workload.reason?.contains("w2") == true }
+        let reason = try workload(tooMany).workload.reason ?? ""
+        XCTAssertTrue(reason.contains("w1") && reason.contains("w2"), "the reason names both nodes: \(reason)")
+    }
+
+    // MARK: failures
+
+    /// kill -9 of the worker daemon (not restarted): its agent fences itself at the grace, then
+    /// runs again on the other worker; at no sampled moment do two copies run.
+    func testKilledWorkerFencesItsAgentWhichThenRunsOnAnotherWorkerNeverTwice() throws {
+        try startCluster(["w1", "w2"])
+        try controller.cli(["node", "cordon", "w2"])
+        let argv = ["sleep", "36071"]
+        let id = try runDetached(["--restart", "always", "--"] + argv)
+        try waitFor("agent running on w1", timeout: 20) { try self.running(id, on: "w1") }
+        try controller.cli(["node", "uncordon", "w2"])
+        let sampler = CopySampler(argv: argv)
+        workers["w1"]!.signal(SIGKILL)
+        _ = workers["w1"]!.waitExit()
+        try waitFor("agent running on w2", timeout: 30) { try self.running(id, on: "w2") && CopySampler.count(argv) == 1 }
+        let (maxCopies, samples) = sampler.finish()
+        XCTAssertEqual(maxCopies, 1, "two copies ran at once (\(samples) samples)")
+        XCTAssertGreaterThan(samples, 50)
+        let d = try workload(id)
+        XCTAssertEqual(d.workload.generation, 2)
+        XCTAssertTrue(d.events.contains { $0.type == "rescheduling" }, "\(d.events)")
+        let outcome = try String(contentsOfFile: workers["w1"]!.dataDir + "/sandboxes/\(id).g1/outcome.json", encoding: .utf8)
+        XCTAssertTrue(outcome.contains("\"fenced\":true"), outcome)
+        XCTAssertEqual(transitions("w1", to: "Down"), 1)
+    }
+
+    /// A link cut longer than Down + margin, then healed: the agent moves; the returning worker
+    /// keeps no stale copy; never two copies.
+    func testLinkCutMovesTheAgentAndTheHealedWorkerHoldsNoStaleCopy() throws {
+        try startCluster(["w1", "w2"])
+        try controller.cli(["node", "cordon", "w2"])
+        let argv = ["sleep", "36072"]
+        let id = try runDetached(["--restart", "on-failure", "--"] + argv)
+        try waitFor("agent running on w1", timeout: 20) { try self.running(id, on: "w1") }
+        try controller.cli(["node", "uncordon", "w2"])
+        let sampler = CopySampler(argv: argv)
+        try bed.cut("w1")
+        try waitFor("agent running on w2", timeout: 30) { try self.running(id, on: "w2") }
+        try bed.heal("w1")
+        try waitFor("w1 Ready again", timeout: 30) { try self.nodeStates()["w1"] == "Ready" }
+        try waitFor("w1 holds no stale sandbox", timeout: 15) { self.workers["w1"]!.sandboxes().isEmpty }
+        usleep(500_000)
+        let (maxCopies, samples) = sampler.finish()
+        XCTAssertEqual(maxCopies, 1, "two copies ran at once (\(samples) samples)")
+        XCTAssertEqual(CopySampler.count(argv), 1)
+        XCTAssertTrue(try running(id, on: "w2"))
+        XCTAssertEqual(transitions("w1", to: "Down"), 1)
+        XCTAssertEqual(transitions("w1", to: "Ready"), 1)
+    }
+
+    /// SIGSTOP for 30 s with the default lease timing (NotReady at 20 s, Down at 40 s): exactly
+    /// one transition each way, the agent neither restarted nor moved.
+    func testWorkerPausedThirtySecondsComesBackWithOneTransitionEachWayAndNothingMoved() throws {
+        try startCluster(["w1", "w2"], fast: false)
+        try controller.cli(["node", "cordon", "w2"])
+        let argv = ["sleep", "36073"]
+        let id = try runDetached(["--restart", "always", "--"] + argv)
+        try waitFor("agent running on w1", timeout: 20) { try self.running(id, on: "w1") }
+        try controller.cli(["node", "uncordon", "w2"])
+        let sampler = CopySampler(argv: argv, intervalMs: 200)
+        workers["w1"]!.signal(SIGSTOP)
+        sleep(30)
+        XCTAssertEqual(try nodeStates()["w1"], "NotReady")
+        workers["w1"]!.signal(SIGCONT)
+        try waitFor("w1 Ready again", timeout: 20) { try self.nodeStates()["w1"] == "Ready" }
+        sleep(2)
+        let (maxCopies, _) = sampler.finish()
+        XCTAssertEqual(maxCopies, 1)
+        let d = try workload(id)
+        XCTAssertEqual(d.workload.state, .running)
+        XCTAssertEqual(d.workload.node, "w1")
+        XCTAssertEqual(d.workload.generation, 1, "not moved")
+        XCTAssertEqual(d.workload.restarts, 0, "not restarted")
+        XCTAssertEqual(d.events.filter { $0.type == "started" }.count, 1)
+        XCTAssertEqual(transitions("w1", to: "NotReady"), 1)
+        XCTAssertEqual(transitions("w1", to: "Ready"), 1)
+        XCTAssertEqual(transitions("w1", to: "Down"), 0)
+        XCTAssertEqual(CopySampler.count(argv), 1)
+    }
+
+    /// SIGSTOP for 60 s with the default timing: Down at 40 s, moved at 50 s; the resumed worker
+    /// holds no stale copy.
+    func testWorkerPausedSixtySecondsLosesItsAgentToAnotherWorkerAndKeepsNoStaleCopy() throws {
+        try startCluster(["w1", "w2"], fast: false)
+        try controller.cli(["node", "cordon", "w2"])
+        let argv = ["sleep", "36074"]
+        let id = try runDetached(["--restart", "always", "--"] + argv)
+        try waitFor("agent running on w1", timeout: 20) { try self.running(id, on: "w1") }
+        try controller.cli(["node", "uncordon", "w2"])
+        let sampler = CopySampler(argv: argv, intervalMs: 200)
+        workers["w1"]!.signal(SIGSTOP)
+        sleep(60)
+        XCTAssertTrue(try running(id, on: "w2"), "moved while w1 was paused")
+        workers["w1"]!.signal(SIGCONT)
+        try waitFor("w1 Ready again", timeout: 30) { try self.nodeStates()["w1"] == "Ready" }
+        try waitFor("w1 holds no stale sandbox", timeout: 15) { self.workers["w1"]!.sandboxes().isEmpty }
+        let (maxCopies, _) = sampler.finish()
+        XCTAssertEqual(maxCopies, 1)
+        XCTAssertEqual(CopySampler.count(argv), 1)
+        XCTAssertTrue(try running(id, on: "w2"))
+        XCTAssertEqual(try workload(id).workload.generation, 2)
+    }
+
+    // MARK: restarts
+
+    /// A worker restarted mid-run re-adopts its agent (same placement, not restarted); the run
+    /// ends normally and its full output arrives through the controller.
+    func testWorkerRestartMidRunReadoptsTheAgent() throws {
+        try startCluster(["w1"])
+        let id = try runDetached(["--", "sh", "-c", "echo before; sleep 4; echo after"])
+        try waitFor("agent running", timeout: 20) { try self.running(id, on: "w1") }
+        workers["w1"]!.stop()
+        try workers["w1"]!.start(join: joinURL, token: nil, extra: Self.fastWorker)
+        try waitFor("agent done", timeout: 30) { try self.workload(id).workload.state.isFinal }
+        let d = try workload(id)
+        XCTAssertEqual(d.workload.state, .succeeded, d.workload.reason ?? "")
+        XCTAssertEqual(d.workload.generation, 1)
+        XCTAssertEqual(d.events.filter { $0.type == "started" }.count, 1)
+        XCTAssertTrue(workers["w1"]!.log().contains("re-adopted sandbox"), workers["w1"]!.log())
+        let logs = try controller.cli(["logs", id])
+        XCTAssertEqual(logs.stdout, "before\nafter\n")
+    }
+
+    /// A controller restarted mid-run loses nothing: the worker reconnects, the agent keeps
+    /// running and its end is recorded; `aegis logs -f` of the remote agent streams live output.
+    func testControllerRestartMidRunLosesNothing() throws {
+        try startCluster(["w1"])
+        let id = try runDetached(["--name", "survivor", "--", "sh", "-c", "for i in 1 2 3 4 5 6; do echo tick $i; sleep 1; done"])
+        try waitFor("agent running", timeout: 20) { try self.running(id, on: "w1") }
+        let before = try controller.cli(["ps", "-a", "-o", "json"]).stdout
+        controller.stop()
+        try controller.start()
+        try waitFor("w1 back", timeout: 30) { try self.nodeStates()["w1"] == "Ready" }
+        XCTAssertTrue(before.contains(id))
+        let follow = try controller.cli(["logs", "-f", id], timeout: 30)
+        XCTAssertEqual(follow.status, 0, follow.stderr)
+        XCTAssertTrue(follow.stdout.hasSuffix("tick 6\n"), follow.stdout)
+        let d = try workload(id)
+        XCTAssertEqual(d.workload.state, .succeeded, d.workload.reason ?? "")
+        XCTAssertEqual(d.workload.generation, 1)
+        XCTAssertEqual(d.workload.spec.name, "survivor")
+    }
+}
