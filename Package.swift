@@ -117,6 +117,12 @@ let package = Package(
         // Scheduler throughput and quality over 5,000 simulated nodes, decisions persisted in SQLite.
         .executableTarget(name: "placement-bench", dependencies: ["AegisScheduler", "AegisProtocol", "AegisStore"],
                           path: "Benchmarks/placement-bench", exclude: ["README.md"]),
+        // Lease renewals through the controller's real TLS listener and node protocol; detection lateness.
+        .executableTarget(name: "lease-bench", dependencies: ["AegisProtocol",
+                                                             .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+                                                             .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                                                             .product(name: "Logging", package: "swift-log")],
+                          path: "Benchmarks/lease-bench"),
         // In-process spawn benchmark (the worker daemon's path).
         .executableTarget(name: "aegis-bench", dependencies: ["AegisSandbox", "AegisOCI", "AegisSeccomp", "AegisNet"], path: "Benchmarks/aegis-bench"),
 
