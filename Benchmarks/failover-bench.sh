@@ -18,7 +18,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 cd "$(dirname "$0")/.."
-swift build -c "$CONFIG" --product aegis >/dev/null
+swift build -c "$CONFIG" --product aegis >/dev/null && swift build -c "$CONFIG" --product aegis-supervisor >/dev/null
 AEGIS="$(swift build -c "$CONFIG" --show-bin-path)/aegis"
 TAG=fb$$
 WORK=$(mktemp -d /tmp/aegis-failover-XXXXXX)
@@ -82,14 +82,24 @@ for r in $(seq "$ROUNDS"); do
     "$AEGIS" describe $ID -o json | python3 -c "import json,sys; w=json.load(sys.stdin)['workload']; sys.exit(0 if w['state']=='running' and w['node']=='$OTHER' else 1)" && break
     sleep 0.05
   done
-  "$AEGIS" describe $ID -o json | python3 -c "
+  "$AEGIS" describe $ID -o json > $WORK/describe.json
+  python3 - $WORK/describe.json <<PY || { echo "round $r: no failover recorded:"; cat $WORK/describe.json; tail -20 $WORK/ctl.log; exit 1; }
 import json,sys
-d=json.load(sys.stdin); ev=d['events']
+d=json.load(open(sys.argv[1])); ev=d['events']
 resched=[e['timeMs'] for e in ev if e['type']=='rescheduling'][-1]
 started=[e['timeMs'] for e in ev if e['type']=='started'][-1]
 down=resched-int('$MARGIN'.rstrip('s'))*1000
-print('%-6s %14d %18d' % ('$r', down-$KILL_MS, started-resched))" | tee -a $WORK/results
-  "$AEGIS" cancel $ID >/dev/null
+print('%-6s %14d %18d' % ('$r', down-$KILL_MS, started-resched))
+PY
+  tail -1 $WORK/describe.json >/dev/null
+  python3 - $WORK/describe.json >> $WORK/results <<PY
+import json,sys
+d=json.load(open(sys.argv[1])); ev=d['events']
+resched=[e['timeMs'] for e in ev if e['type']=='rescheduling'][-1]
+started=[e['timeMs'] for e in ev if e['type']=='started'][-1]
+print('%s %d %d' % ('$r', resched-int('$MARGIN'.rstrip('s'))*1000-$KILL_MS, started-resched))
+PY
+  "$AEGIS" kill $ID >/dev/null
   start_worker $VICTIM; wait_ready $VICTIM
   sleep 1
 done

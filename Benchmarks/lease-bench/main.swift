@@ -104,6 +104,7 @@ final class ControllerProcess {
         let token = try run([aegis, "token", "create", "--role", "worker", "--data-dir", dir])
         let dirs = (0..<n).map { dir + "/node-\($0)" }
         let failures = Mutex<[String]>([])
+        let aegis = aegis, port = port
         DispatchQueue.concurrentPerform(iterations: 8) { lane in
             for i in stride(from: lane, to: n, by: 8) {
                 do {

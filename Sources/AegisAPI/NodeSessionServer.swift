@@ -115,7 +115,7 @@ public enum NodeSessionServer {
                     }
                     switch m.type {
                     case .renew:
-                        let state = await controller.renewLease(node: name)
+                        let state = await controller.renewLease(node: name, capacity: m.capacity, capabilities: m.node?.capabilities)
                         queue.yield(SessionMessage(type: .renewed, seq: m.seq, state: state?.rawValue ?? "Unknown"))
                     case .event:
                         if let e = m.event, e.workloadID.isEmpty == false { await controller.handle(e) }

@@ -132,6 +132,12 @@ public func describeNode(_ n: NodeInfo) -> String {
               + "\(formatBytes(c.memoryBytes - n.allocated.memoryBytes)) free", indent: 2)
     out.field("GPUs", "\(c.gpus.count) total, \(n.allocated.gpus.count) allocated", indent: 2)
     out.field("Agents", "\(n.allocated.agents) running", indent: 2)
+    if let l = n.live {
+        var parts = ["\(l.runningAgents) sandboxes running"]
+        if let m = l.memoryAvailableBytes { parts.append("\(formatBytes(m)) memory available") }
+        if let load = l.loadMillis { parts.append("load \(formatCPU(load))") }
+        out.field("Last renewal", parts.joined(separator: ", "), indent: 2)
+    }
 
     out.field("GPU devices", c.gpus.isEmpty ? "none" : "")
     let allocated = Set(n.allocated.gpus)

@@ -58,11 +58,36 @@ extension Controller {
     /// NotReady or Down is made Ready (one transition, logged and stored) and told which placements
     /// it should still hold (any other copy is stale and is killed by the worker).
     /// - Returns: the node's lease state after the renewal, or nil when the node holds no lease.
-    public nonisolated func renewLease(node: String, now: ContinuousClock.Instant = .now) async -> LeaseState? {
+    /// - Parameters:
+    ///   - capacity: what the worker measured (kept in memory, shown by `node ls|describe`).
+    ///   - capabilities: new capabilities when they changed (stored; the scheduler uses them).
+    public nonisolated func renewLease(node: String, now: ContinuousClock.Instant = .now, capacity: LiveCapacity? = nil,
+                                       capabilities: NodeCapabilities? = nil) async -> LeaseState? {
         let previous: LeaseState
         do { previous = try leases.renew(node: node, now: now) } catch { return nil }
+        if var c = capacity {
+            c.reportedAtMs = ControlStore.nowMs()
+            live.withLock { $0[node] = c }
+        }
+        if let capabilities { await updateCapabilities(node: node, capabilities) }
         if previous != .ready { await recovered(node: node) }
         return .ready
+    }
+
+    /// A worker's capabilities changed (a runtime installed, a GPU gone): stored and handed to the
+    /// scheduler; pending agents may now fit.
+    func updateCapabilities(node: String, _ capabilities: NodeCapabilities) async {
+        guard var info = try? store.node(name: node) else { return }
+        info.capabilities = capabilities
+        do { info = try store.upsertNode(info) } catch {
+            logger.error("storing new capabilities failed", metadata: ["node": "\(node)", "error": "\(error)"])
+            return
+        }
+        var state = NodeState(info)
+        if let current = scheduler.node(node) { state.state = current.state }
+        scheduler.upsert(state)
+        logger.info("node capabilities changed", metadata: ["node": "\(node)"])
+        await schedule()
     }
 
     func recovered(node: String) async {

@@ -11,6 +11,7 @@ import AegisScheduler
 import AegisStore
 import Crypto
 import Logging
+import Synchronization
 
 /// Token hashes for the store: lowercase hex SHA-256 (tokens are 256-bit random, so no salt or
 /// slow hash is needed to resist guessing).
@@ -45,6 +46,8 @@ public actor Controller {
     var authority: ClusterAuthority?
     /// Leases of remote nodes (Controller+Leases.swift). The local worker of a hybrid node holds none.
     public nonisolated let leases: LeaseTracker
+    /// What each remote node's last renewal reported (in memory only: a renewal never writes the store).
+    nonisolated let live = Mutex<[String: LiveCapacity]>([:])
 
     /// - Parameter pkiDirectory: where the cluster CA lives; default `pki/` next to the store's
     ///   database file (`<dataDir>/pki`, see `AegisPaths.pkiDir`).
@@ -248,6 +251,7 @@ public actor Controller {
     func withAllocation(_ n: NodeInfo) -> NodeInfo {
         var n = n
         if let state = scheduler.node(n.name) { n.allocated = state.allocated }
+        n.live = live.withLock { $0[n.name] }
         return n
     }
 }

@@ -36,6 +36,8 @@ public final class ControllerSession: Sendable {
     private let outbox = Mutex<(pending: [WorkerEvent], queue: AsyncStream<SessionMessage>.Continuation?)>(([], nil))
     /// Sent-at times (CLOCK_REALTIME ns) of unacknowledged renewals by seq, and when the last ack came.
     private let renewals = Mutex<(next: UInt64, sentAt: [UInt64: Int64], lastAck: ContinuousClock.Instant)>((1, [:], .now))
+    /// Capabilities detected since the last renewal that the controller has not seen yet.
+    private let changedCapabilities = Mutex<NodeCapabilities?>(nil)
     /// Sessions opened (for tests and logs).
     public let sessionsOpened = Atomic<Int>(0)
 
@@ -236,10 +238,32 @@ public final class ControllerSession: Sendable {
             if ContinuousClock.now - lastAck > .milliseconds(deadAfterMs) {
                 throw SessionError("no lease acknowledgement for \(deadAfterMs) ms")
             }
-            queue.yield(SessionMessage(type: .renew, seq: seq))
+            let changed = changedCapabilities.withLock { c in defer { c = nil }; return c }
+            var update: NodeInfo?
+            if let changed { update = node.withLock { $0.capabilities = changed; return $0 } }
+            queue.yield(SessionMessage(type: .renew, seq: seq, node: update, capacity: liveCapacity()))
             if seq % UInt64(max(1, 3_600_000 / everyMs)) == 0 { requestCertificateIfDue(queue) }  // about hourly
             try await Task.sleep(for: .milliseconds(everyMs))
         }
+    }
+
+    /// The worker's capabilities as detected now: sent with the next renewal when they differ.
+    public func capabilitiesDetected(_ c: NodeCapabilities) {
+        guard node.withLock({ $0.capabilities != c }) else { return }
+        changedCapabilities.withLock { $0 = c }
+    }
+
+    /// Running sandboxes, MemAvailable and the 1-minute load average.
+    func liveCapacity() -> LiveCapacity {
+        let running = worker.runtime.list().filter { (try? worker.runtime.state($0).status) == .running }.count
+        var available: Int64?
+        if let meminfo = try? String(contentsOfFile: "/proc/meminfo", encoding: .utf8),
+           let line = meminfo.split(separator: "\n").first(where: { $0.hasPrefix("MemAvailable:") }),
+           let kb = Int64(line.split(separator: " ").dropFirst().first ?? "") {
+            available = kb * 1024
+        }
+        let load = (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?.split(separator: " ").first.flatMap { Double($0) }
+        return LiveCapacity(runningAgents: running, memoryAvailableBytes: available, loadMillis: load.map { Int64($0 * 1000) })
     }
 
     /// Asks for a new certificate (same key) once 2/3 of the current one's validity has passed.

@@ -109,6 +109,8 @@ public struct NodeInfo: Codable, Sendable, Equatable {
     public var capabilities: NodeCapabilities
     /// Currently reserved by placed agents.
     public var allocated: Allocation
+    /// What the node's last lease renewal reported (remote workers only; not stored).
+    public var live: LiveCapacity?
 
     public init(name: String, role: NodeRole, state: String = "Ready", cordoned: Bool = false,
                 capabilities: NodeCapabilities, allocated: Allocation = Allocation()) {
@@ -118,6 +120,25 @@ public struct NodeInfo: Codable, Sendable, Equatable {
         self.cordoned = cordoned
         self.capabilities = capabilities
         self.allocated = allocated
+    }
+}
+
+/// What a worker measures about itself and sends with every lease renewal.
+public struct LiveCapacity: Codable, Sendable, Equatable {
+    /// Sandboxes running on the node now.
+    public var runningAgents: Int
+    /// MemAvailable of the node (/proc/meminfo), bytes.
+    public var memoryAvailableBytes: Int64?
+    /// 1-minute load average × 1000 (/proc/loadavg), i.e. busy millicores.
+    public var loadMillis: Int64?
+    /// When the controller received it, Unix ms.
+    public var reportedAtMs: Int64?
+
+    public init(runningAgents: Int, memoryAvailableBytes: Int64? = nil, loadMillis: Int64? = nil, reportedAtMs: Int64? = nil) {
+        self.runningAgents = runningAgents
+        self.memoryAvailableBytes = memoryAvailableBytes
+        self.loadMillis = loadMillis
+        self.reportedAtMs = reportedAtMs
     }
 }
 

@@ -119,6 +119,8 @@ public struct SessionMessage: Codable, Sendable, Equatable {
     public var seq: UInt64?
     /// hello: the node's registration (name, role, capabilities); renew: new capabilities.
     public var node: NodeInfo?
+    /// renew: what the worker measures now (running agents, available memory, load).
+    public var capacity: LiveCapacity?
     /// welcome: the lease terms the worker must keep.
     public var lease: LeaseTerms?
     /// welcome: the placements this worker should hold; any other sandbox is a stale copy.
@@ -141,7 +143,7 @@ public struct SessionMessage: Codable, Sendable, Equatable {
     /// renewCertificate: the CSR (PEM); certificate: the new node certificate (PEM).
     public var pem: String?
 
-    public init(type: Kind, version: Int? = nil, seq: UInt64? = nil, node: NodeInfo? = nil, lease: LeaseTerms? = nil,
+    public init(type: Kind, version: Int? = nil, seq: UInt64? = nil, node: NodeInfo? = nil, capacity: LiveCapacity? = nil, lease: LeaseTerms? = nil,
                 active: [PlacementRef]? = nil, state: String? = nil, event: WorkerEvent? = nil, workload: Workload? = nil,
                 uid: UInt32? = nil, gpus: [GPUDevice]? = nil, files: [String: String]? = nil, placement: PlacementRef? = nil,
                 request: WorkerRequest? = nil, reply: WorkerReply? = nil, message: String? = nil, pem: String? = nil) {
@@ -149,6 +151,7 @@ public struct SessionMessage: Codable, Sendable, Equatable {
         self.version = version
         self.seq = seq
         self.node = node
+        self.capacity = capacity
         self.lease = lease
         self.active = active
         self.state = state

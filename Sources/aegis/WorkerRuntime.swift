@@ -18,8 +18,12 @@ final class WorkerRuntime: Sendable {
     let worker: Worker
     let session: ControllerSession
     let logger: Logger
+    /// Re-runs capability detection every minute; a change goes to the controller with the next renewal.
+    let redetect: @Sendable () async -> NodeCapabilities
 
-    private init(paths: AegisPaths, name: String, worker: Worker, session: ControllerSession, logger: Logger) {
+    private init(paths: AegisPaths, name: String, worker: Worker, session: ControllerSession, logger: Logger,
+                 redetect: @escaping @Sendable () async -> NodeCapabilities) {
+        self.redetect = redetect
         self.paths = paths
         self.name = name
         self.worker = worker
@@ -61,14 +65,26 @@ final class WorkerRuntime: Sendable {
                                             renewEveryMs: renewEveryMs, logger: Logger(label: "aegis.session"))
         sink.attach(session)
         NodeSetup.logUp(name: name, role: .worker, paths: paths, capabilities: capabilities, worker: worker, logger: logger)
-        return WorkerRuntime(paths: paths, name: name, worker: worker, session: session, logger: logger)
+        let quiet = Logger(label: "aegis.detect")
+        return WorkerRuntime(paths: paths, name: name, worker: worker, session: session, logger: logger) {
+            await NodeSetup.detect(worker: worker, labels: labels, allowUnenforcedLimits: allowUnenforcedLimits,
+                                   detectRoot: detectRoot, logger: quiet)
+        }
     }
 
     /// Runs the session until SIGTERM/SIGINT (agents keep running; their supervisors fence them if
     /// no worker renews the lease within the grace) or SIGUSR2 (`aegis down`: agents are stopped
     /// and their exits reported first).
     func run() async {
+        let session = session, redetect = redetect
         let sessionTask = Task { await session.run() }
+        let detectTask = Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .seconds(60))
+                if Task.isCancelled { return }
+                session.capabilitiesDetected(await redetect())
+            }
+        }
         let drain = await waitForStopSignal()
         if drain {
             logger.info("stopping agents")
@@ -77,6 +93,7 @@ final class WorkerRuntime: Sendable {
             if let egress = worker.egress, egress.attached.isEmpty { egress.teardown() }
         }
         sessionTask.cancel()
+        detectTask.cancel()
         unlink(paths.pidFile)
         logger.info("node stopped", metadata: ["agents": "\(drain ? "stopped" : "left running")"])
     }
