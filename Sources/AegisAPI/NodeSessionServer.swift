@@ -118,7 +118,7 @@ public enum NodeSessionServer {
                         let state = await controller.renewLease(node: name, capacity: m.capacity, capabilities: m.node?.capabilities)
                         queue.yield(SessionMessage(type: .renewed, seq: m.seq, state: state?.rawValue ?? "Unknown"))
                     case .event:
-                        if let e = m.event, e.workloadID.isEmpty == false { await controller.handle(e) }
+                        if let e = m.event { await controller.handle(e, from: name) }
                     case .reply:
                         if let seq = m.seq, let r = m.reply { link.deliver(seq: seq, reply: r) }
                     case .renewCertificate:

@@ -119,10 +119,13 @@ extension Controller {
     }
 
     /// A worker's report. Reports about an older generation than the workload's current one are
-    /// stale: their sandbox is removed and nothing else changes.
-    public func handle(_ event: WorkerEvent) async {
+    /// stale: the reporting worker is told to stop that copy and remove its sandbox, and nothing
+    /// else changes.
+    /// - Parameter node: the node that reported it (a remote worker's session); nil: the
+    ///   workload's current node (the in-process worker).
+    public func handle(_ event: WorkerEvent, from node: String? = nil) async {
         guard let w = try? store.workload(id: event.workloadID) else { return }
-        let link = w.node.flatMap { workers[$0] }
+        let link = (node ?? w.node).flatMap { workers[$0] }
         guard event.generation == w.generation, !w.state.isFinal else {
             // A stale copy (an older placement, or one that ended meanwhile): it must not run.
             if case .started = event { await link?.cancel(id: event.workloadID, generation: event.generation) }

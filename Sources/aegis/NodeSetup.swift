@@ -18,6 +18,14 @@ enum NodeSetup {
         try "\(getpid())\n".write(toFile: paths.pidFile, atomically: true, encoding: .utf8)
     }
 
+    /// Removes the pid file if it is this process's (a start that failed after claiming the dir).
+    static func releaseDataDir(_ paths: AegisPaths) {
+        if let text = try? String(contentsOfFile: paths.pidFile, encoding: .utf8),
+           Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)) == getpid() {
+            unlink(paths.pidFile)
+        }
+    }
+
     /// Detects the worker's capabilities (cgroup controllers as its sandbox runtime sees them, egress).
     /// - Parameter detectRoot: read /proc, /sys and /dev below this directory (fixture trees in tests).
     static func detect(worker: Worker, labels: [String: String], allowUnenforcedLimits: Bool, detectRoot: String?,

@@ -136,10 +136,16 @@ struct Up: AsyncParsableCommand {
             await worker.run()
             return
         }
-        let node = try await NodeRuntime.start(
-            role: role, paths: AegisPaths(dataDir: dir), name: nodeName, apiPort: apiPort, labels: labelMap,
-            allowUnenforcedLimits: allowUnenforcedLimits, cgroupParent: cgroupParent, egress: egressConfig,
-            scheduler: SchedulerConfig(strategy: scoring), leases: leases, detectRoot: detectRoot, logger: logger)
+        let node: NodeRuntime
+        do {
+            node = try await NodeRuntime.start(
+                role: role, paths: AegisPaths(dataDir: dir), name: nodeName, apiPort: apiPort, labels: labelMap,
+                allowUnenforcedLimits: allowUnenforcedLimits, cgroupParent: cgroupParent, egress: egressConfig,
+                scheduler: SchedulerConfig(strategy: scoring), leases: leases, detectRoot: detectRoot, logger: logger)
+        } catch {
+            NodeSetup.releaseDataDir(AegisPaths(dataDir: dir))
+            throw error
+        }
         try await node.run(drainOnExit: drainOnExit, listen: listenAddress)
     }
 }

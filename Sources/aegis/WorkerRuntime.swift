@@ -40,13 +40,27 @@ final class WorkerRuntime: Sendable {
         guard server.hasPrefix("https://") else {
             throw NodeStartError("--join \(server): expected https://HOST:PORT, the controller's cluster port (aegis up --listen)")
         }
-        try NodeSetup.claimDataDir(paths)
         let dir = paths.identityDir
         let joined = access(dir + "/" + NodeIdentity.certificateFileName, F_OK) == 0
-        if !joined {
-            guard let token, !token.isEmpty else {
-                throw NodeStartError("node \(name) has not joined a cluster yet (no \(dir)/\(NodeIdentity.certificateFileName)): pass --token with a join token (`aegis token create --role worker` on the controller)")
-            }
+        if !joined, token?.isEmpty ?? true {
+            throw NodeStartError("node \(name) has not joined a cluster yet (no \(dir)/\(NodeIdentity.certificateFileName)): pass --token with a join token (`aegis token create --role worker` on the controller)")
+        }
+        try NodeSetup.claimDataDir(paths)
+        do {
+            return try await startClaimed(paths: paths, name: name, join: server, token: joined ? nil : token, labels: labels,
+                                          allowUnenforcedLimits: allowUnenforcedLimits, cgroupParent: cgroupParent, egress: egress,
+                                          leaseGraceMs: leaseGraceMs, renewEveryMs: renewEveryMs, detectRoot: detectRoot, logger: logger)
+        } catch {
+            NodeSetup.releaseDataDir(paths)  // a failed start leaves no pid file behind
+            throw error
+        }
+    }
+
+    private static func startClaimed(paths: AegisPaths, name: String, join server: String, token: String?, labels: [String: String],
+                                     allowUnenforcedLimits: Bool, cgroupParent: String?, egress: EgressConfig?, leaseGraceMs: Int,
+                                     renewEveryMs: Int, detectRoot: String?, logger: Logger) async throws -> WorkerRuntime {
+        let dir = paths.identityDir
+        if let token {
             let outcome = try await JoinClient.join(transport: try PinnedJoinTransport(server: server), token: token,
                                                     nodeName: name, role: .worker, directory: dir)
             logger.notice("joined the cluster", metadata: ["node": "\(name)", "ca": "\(outcome.caFingerprint)", "serial": "\(outcome.serial)"])

@@ -121,6 +121,42 @@ final class MultiNodeE2ETests: XCTestCase {
         XCTAssertEqual(Set(try nodeStates().keys), ["w1"], "no refused node registered")
     }
 
+    /// Role and lease flags that can't work are refused before anything is created.
+    func testRoleAndLeaseFlagsThatCannotWorkAreRefusedWithTheFlagNamed() throws {
+        let binary = try NodeHarness.locate("aegis")
+        var template = Array("/tmp/aegis-flags-e2e-XXXXXX".utf8CString)
+        guard let p = mkdtemp(&template) else { throw CocoaError(.fileWriteUnknown) }
+        let dir = String(cString: p)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let cases: [([String], String)] = [
+            (["--role", "worker"], "--join"),
+            (["--role", "worker", "--join", "http://127.0.0.1:1"], "https://"),
+            (["--role", "worker", "--join", "https://127.0.0.1:1", "--listen", "0.0.0.0:7443"], "--listen"),
+            (["--role", "controller"], "--listen"),
+            (["--role", "hybrid", "--join", "https://127.0.0.1:1"], "--join"),
+            (["--lease-renew-every", "0s"], "--lease-renew-every"),
+            (["--lease-renew-every", "five"], "--lease-renew-every"),
+            (["--not-ready-after", "50s", "--down-after", "40s"], "notReadyAfter"),
+            (["--role", "worker", "--join", "https://127.0.0.1:1", "--lease-grace", "2s", "--lease-renew-every", "5s"], "--lease-grace"),
+            (["--role", "worker", "--join", "https://127.0.0.1:1"], "--token"),
+        ]
+        for (args, named) in cases {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: binary)
+            p.arguments = ["up", "--data-dir", dir + "/d", "--api-port", "0", "--name", "flags"] + args
+            let err = Pipe()
+            p.standardError = err
+            p.standardOutput = FileHandle.nullDevice
+            try p.run()
+            let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            p.waitUntilExit()
+            XCTAssertNotEqual(p.terminationStatus, 0, "\(args)")
+            XCTAssertTrue(text.contains(named), "\(args): the error names \(named): \(text)")
+            XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/d/identity/node.crt"), "\(args)")
+            XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/d/aegis.db"), "\(args): nothing created")
+        }
+    }
+
     // MARK: routing
 
     func testAGPUAgentLandsOnlyOnTheWorkerThatAdvertisesGPUsAndPendingReasonsNameTheNodes() throws {
