@@ -135,6 +135,7 @@ extension Controller {
         do {
             switch event {
             case let .started(_, _, pid):
+                if w.state == .running { return }  // re-reported after a reconnect: already recorded
                 let u = try store.update(id: w.id, event: .init(type: "started", message: "started (pid \(pid))")) {
                     $0.state = .running
                     $0.startedAtMs = ControlStore.nowMs()

@@ -177,6 +177,30 @@ final class MultiNodeE2ETests: XCTestCase {
         XCTAssertTrue(reason.contains("w1") && reason.contains("w2"), "the reason names both nodes: \(reason)")
     }
 
+    /// Drain of a remote worker moves its agent to the other worker and waits; the tenant API on
+    /// the cluster port works from another node's namespace with the CA file.
+    func testDrainOfARemoteWorkerMovesItsAgentAndTheAPIWorksOverTLSFromAnotherNode() throws {
+        try startCluster(["w1", "w2"])
+        try controller.cli(["node", "cordon", "w2"])
+        let argv = ["sleep", "36075"]
+        let id = try runDetached(["--restart", "always", "--"] + argv)
+        try waitFor("agent running on w1", timeout: 20) { try self.running(id, on: "w1") }
+        try controller.cli(["node", "uncordon", "w2"])
+        let drain = try controller.cli(["node", "drain", "w1", "--timeout", "30s"])
+        XCTAssertEqual(drain.status, 0, drain.stderr)
+        try waitFor("agent running on w2", timeout: 20) { try self.running(id, on: "w2") }
+        XCTAssertEqual(CopySampler.count(argv), 1)
+        XCTAssertTrue(workers["w1"]!.sandboxes().isEmpty, "the drained worker removed its sandbox")
+
+        // From w2's namespace, over the cluster port: trusted only with the cluster CA.
+        let binary = try NodeHarness.locate("aegis")
+        let common = ["--net=/run/netns/\(bed.ns("w2"))", "--", binary, "ps", "--server", joinURL, "--token", controller.adminToken()]
+        let trusted = try sh(["nsenter"] + common + ["--ca-file", controller.dataDir + "/pki/ca.crt"])
+        XCTAssertTrue(trusted.contains(id), trusted)
+        let untrusted = try sh(["nsenter"] + common, allowFailure: true)
+        XCTAssertFalse(untrusted.contains(id), "without the CA the server is not trusted: \(untrusted)")
+    }
+
     // MARK: failures
 
     /// kill -9 of the worker daemon (not restarted): its agent fences itself at the grace, then
@@ -304,19 +328,21 @@ final class MultiNodeE2ETests: XCTestCase {
     /// running and its end is recorded; `aegis logs -f` of the remote agent streams live output.
     func testControllerRestartMidRunLosesNothing() throws {
         try startCluster(["w1"])
-        let id = try runDetached(["--name", "survivor", "--", "sh", "-c", "for i in 1 2 3 4 5 6; do echo tick $i; sleep 1; done"])
+        let id = try runDetached(["--name", "survivor", "--", "sh", "-c", "for i in 1 2 3 4 5 6 7 8 9; do echo tick $i; sleep 1; done"])
         try waitFor("agent running", timeout: 20) { try self.running(id, on: "w1") }
         let before = try controller.cli(["ps", "-a", "-o", "json"]).stdout
         controller.stop()
+        sleep(3)  // unreachable for half the worker's 6 s grace: nothing may stop or restart
         try controller.start()
         try waitFor("w1 back", timeout: 30) { try self.nodeStates()["w1"] == "Ready" }
         XCTAssertTrue(before.contains(id))
         let follow = try controller.cli(["logs", "-f", id], timeout: 30)
         XCTAssertEqual(follow.status, 0, follow.stderr)
-        XCTAssertTrue(follow.stdout.hasSuffix("tick 6\n"), follow.stdout)
+        XCTAssertTrue(follow.stdout.hasSuffix("tick 9\n"), follow.stdout)
         let d = try workload(id)
         XCTAssertEqual(d.workload.state, .succeeded, d.workload.reason ?? "")
         XCTAssertEqual(d.workload.generation, 1)
         XCTAssertEqual(d.workload.spec.name, "survivor")
+        XCTAssertEqual(d.events.filter { $0.type == "started" }.count, 1, "not restarted")
     }
 }

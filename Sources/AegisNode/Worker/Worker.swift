@@ -44,6 +44,8 @@ public final class Worker: Sendable {
     /// Grace between SIGTERM and SIGKILL on cancel, seconds.
     public let stopGraceSeconds: Int
     private let flags = Mutex<(timedOut: Set<String>, cancelled: Set<String>)>(([], []))
+    /// Sandboxes whose supervisor the monitor is watching.
+    private let watched = Mutex<Set<String>>([])
     /// Network mode `egress` (nil when not enabled or its setup failed: see `networkCapability`).
     public let egress: EgressNetwork?
     /// What the node advertises about egress and reachability.
@@ -202,11 +204,14 @@ public final class Worker: Sendable {
 
     private func watch(_ record: SandboxRecord, workloadID: String, generation: Int64) {
         let id = record.id
+        // A reconcile after a reconnect finds sandboxes already watched: one watch (one exit report) each.
+        guard watched.withLock({ $0.insert(id).inserted }) else { return }
         let report: @Sendable () -> Void = { [weak self] in self?.finished(sandboxID: id, workloadID: workloadID, generation: generation) }
         if !monitor.watch(pid: record.supervisorPid, onExit: report) { report() }
     }
 
     private func finished(sandboxID id: String, workloadID: String, generation: Int64) {
+        _ = watched.withLock { $0.remove(id) }
         let (timedOut, cancelled) = flags.withLock { ($0.timedOut.remove(id) != nil, $0.cancelled.remove(id) != nil) }
         if let outcome = try? runtime.wait(id, timeout: .seconds(2)) {
             let report = ExitReport(
@@ -250,9 +255,10 @@ public final class Worker: Sendable {
         egress?.detach(sandbox: id)
     }
 
-    /// After a restart: re-watches sandboxes still running, reports those that ended while the
-    /// node was down (from their outcome.json), and reports as lost the active workloads whose
-    /// sandbox is gone. Copies from stale generations are killed and removed.
+    /// After a restart or a reconnect: re-watches sandboxes still running (reporting them as
+    /// started again), reports those that ended meanwhile (from their outcome.json), and reports as
+    /// lost the active workloads whose sandbox is gone. Copies from stale generations are killed
+    /// and removed.
     public func reconcile(active: [(id: String, generation: Int64)]) {
         let wanted = Dictionary(active.map { ($0.id, $0.generation) }, uniquingKeysWith: { a, _ in a })
         var seen = Set<String>()
@@ -270,6 +276,8 @@ public final class Worker: Sendable {
                 finished(sandboxID: sid, workloadID: wid, generation: gen)
             } else {
                 logger.info("re-adopted sandbox", metadata: ["sandbox": "\(sid)", "pid": "\(record.pid)"])
+                // Again, in case the first report was lost with a connection (the controller ignores repeats).
+                onEvent(.started(id: wid, generation: gen, pid: record.pid))
                 watch(record, workloadID: wid, generation: gen)
             }
         }
