@@ -126,7 +126,9 @@ extension Controller {
     public func handle(_ event: WorkerEvent, from node: String? = nil) async {
         guard let w = try? store.workload(id: event.workloadID) else { return }
         let link = (node ?? w.node).flatMap { workers[$0] }
-        guard event.generation == w.generation, !w.state.isFinal else {
+        // Only the node the workload is placed on reports on it; anything else is a stale copy (or
+        // a worker speaking about another node's agent, which must change nothing).
+        guard event.generation == w.generation, !w.state.isFinal, node == nil || node == w.node else {
             // A stale copy (an older placement, or one that ended meanwhile): it must not run.
             if case .started = event { await link?.cancel(id: event.workloadID, generation: event.generation) }
             if event.isExit { await link?.release(id: event.workloadID, generation: event.generation) }

@@ -374,7 +374,7 @@ public func makeDirectories(_ path: String, mode: mode_t = 0o711, owner: UInt32?
 }
 
 /// rm -rf without following symlinks and without crossing into other filesystems' mounts.
-func removeTree(_ path: String) {
+public func removeTree(_ path: String) {
     var st = stat()
     guard lstat(path, &st) == 0 else { return }
     if (st.st_mode & S_IFMT) == S_IFDIR {

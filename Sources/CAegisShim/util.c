@@ -1,4 +1,5 @@
 // util.c — small async-signal-safe helpers for the shim (no malloc, no stdio).
+#include <linux/openat2.h>
 #include "internal.h"
 #include <errno.h>
 #include <fcntl.h>
@@ -178,6 +179,11 @@ int aegis_pidfd_open(pid_t pid, unsigned int flags) { return (int)syscall(SYS_pi
 int aegis_pidfd_send_signal(int pidfd, int sig) { return (int)syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0); }
 int aegis_close_range(unsigned int first, unsigned int last, unsigned int flags) {
     return (int)syscall(SYS_close_range, first, last, flags);
+}
+
+int aegis_openat2(int dirfd, const char *path, int flags, unsigned int mode, unsigned long long resolve) {
+    struct open_how how = { .flags = (unsigned long long)(unsigned int)flags, .mode = mode, .resolve = resolve };
+    return (int)syscall(SYS_openat2, dirfd, path, &how, sizeof how);
 }
 
 const char *aegis_errno_name(int err) {

@@ -138,6 +138,11 @@ final class ControllerLeaseTests: XCTestCase {
         let after = try await controller.workload(id: w.id, caller: admin)
         XCTAssertEqual(after.state, .scheduled)
         XCTAssertEqual(after.node, "w2")
+        // w1 reporting the current generation (w2's copy) as exited changes nothing either.
+        await controller.handle(.exited(id: w.id, generation: 2, report: ExitReport(exitCode: 0)), from: "w1")
+        let still = try await controller.workload(id: w.id, caller: admin)
+        XCTAssertEqual(still.state, .scheduled, "a worker cannot end another node's agent")
+        XCTAssertEqual(still.generation, 2)
     }
 
     func testRenewalKeepsLiveCapacityAndARecoveryTellsTheWorkerWhatToHold() async throws {

@@ -118,17 +118,8 @@ public final class Worker: Sendable {
     private func launch(_ a: Assignment, sandboxID id: String) throws -> Int32 {
         let w = a.workload
         let dir = paths.workloadDir(w.id)
-        let work = dir + "/work"
         try makeDirectories(dir, mode: 0o711)
-        try makeDirectories(work, mode: 0o700)
-        for (path, bytes) in w.spec.inputs {
-            let full = work + "/" + path
-            if let slash = full.lastIndex(of: "/") { try makeDirectories(String(full[..<slash]), mode: 0o700, owner: a.uid) }
-            try writeAll(full, bytes, mode: 0o644)
-            chown(full, a.uid, a.uid)
-        }
-        try makeDirectories(work + "/" + w.spec.outputDir, mode: 0o700, owner: a.uid)
-        chown(work, a.uid, a.uid)
+        let work = try prepareWorkDirectory(a)
 
         let out = open(dir + "/stdout.log", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o640)
         let err = open(dir + "/stderr.log", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o640)
@@ -309,40 +300,6 @@ public final class Worker: Sendable {
         var buf = [UInt8](repeating: 0, count: max(0, min(maxBytes, Int(size - offset))))
         let n = buf.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, off_t(offset)) }
         return (n > 0 ? Array(buf[0..<n]) : [], size)
-    }
-
-    /// Relative paths of the files under the workload's output directory.
-    public func outputs(workloadID: String, outputDir: String) -> [String] {
-        let base = paths.workloadDir(workloadID) + "/work/" + outputDir
-        var out: [String] = []
-        func walk(_ rel: String) {
-            guard let d = opendir(base + rel) else { return }
-            defer { closedir(d) }
-            while let e = readdir(d) {
-                let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
-                if name == "." || name == ".." { continue }
-                let r = rel.isEmpty ? name : rel + "/" + name
-                var st = stat()
-                guard lstat(base + "/" + r, &st) == 0 else { continue }
-                if (st.st_mode & S_IFMT) == S_IFDIR { walk("/" + r) } else if (st.st_mode & S_IFMT) == S_IFREG { out.append(r.hasPrefix("/") ? String(r.dropFirst()) : r) }
-            }
-        }
-        walk("")
-        return out.sorted()
-    }
-
-    /// Bytes of an output file. The path must stay inside the output directory (no "..", no
-    /// symlinks out of it: the file is opened with O_NOFOLLOW on each component via openat2).
-    public func readOutput(workloadID: String, outputDir: String, path: String) throws -> [UInt8] {
-        guard !path.isEmpty, !path.hasPrefix("/"), !path.split(separator: "/").contains("..") else {
-            throw SandboxError(.invalidSpec, "path \"\(path)\": must be relative and stay inside \(outputDir)")
-        }
-        let full = paths.workloadDir(workloadID) + "/work/" + outputDir + "/" + path
-        var st = stat()
-        guard lstat(full, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
-            throw SandboxError(.notFound, "no output file \"\(path)\"")
-        }
-        return try readBytes(full)
     }
 
     /// Keeps each log under `logCapBytes` by dropping the oldest half when it is exceeded.

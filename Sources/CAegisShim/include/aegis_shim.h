@@ -235,6 +235,15 @@ const char *aegis_errno_name(int err);
 /// close_range(2).
 int aegis_close_range(unsigned int first, unsigned int last, unsigned int flags);
 
+/// openat2(2) (Linux >= 5.6; Glibc 2.36 does not wrap it) with `resolve` = RESOLVE_* flags from
+/// <linux/openat2.h>: AEGIS_RESOLVE_BENEATH (0x08) keeps the lookup inside `dirfd`,
+/// AEGIS_RESOLVE_NO_SYMLINKS (0x04) refuses every symlink on the way (ELOOP), AEGIS_RESOLVE_NO_MAGICLINKS (0x02).
+/// Returns the fd, or -1 + errno.
+#define AEGIS_RESOLVE_NO_MAGICLINKS 0x02
+#define AEGIS_RESOLVE_NO_SYMLINKS 0x04
+#define AEGIS_RESOLVE_BENEATH 0x08
+int aegis_openat2(int dirfd, const char *path, int flags, unsigned int mode, unsigned long long resolve);
+
 #ifdef __cplusplus
 }
 #endif
