@@ -13,12 +13,20 @@ import HummingbirdWebSocket
 import Logging
 import NIOCore
 import NIOSSL
+import Synchronization
 
 public enum NodeSessionServer {
     /// WebSocket settings of the cluster port: frames up to `NodeSession.maxFrameBytes`, a ping
     /// every 5 s (a peer that misses a pong is disconnected).
     public static let configuration = HTTP1WebSocketUpgradeChannel.Configuration(
-        ws: WebSocketServerConfiguration(maxFrameSize: NodeSession.maxFrameBytes, autoPing: .enabled(timePeriod: .seconds(5))))
+        ws: WebSocketServerConfiguration(maxFrameSize: NodeSession.maxFrameBytes, autoPing: .enabled(timePeriod: .seconds(5)),
+                                         closeTimeout: .seconds(2)))
+
+    /// Sessions open per node name: a reconnect may overlap the old session briefly; more than
+    /// `maxSessionsPerNode` (one certificate opening connection after connection, each able to
+    /// hold a frame of up to 32 MiB) is refused.
+    static let openSessions = Mutex<[String: Int]>([:])
+    public static let maxSessionsPerNode = 2
 
     /// The `shouldUpgrade` of the cluster port's HTTP/1 + WebSocket server: requests for other paths
     /// are plain HTTP (the tenant API); a session request is upgraded, and a peer that fails the
@@ -41,6 +49,19 @@ public enum NodeSessionServer {
                 try? await outbound.write(.text(encode(SessionMessage(type: .error, message: e.description))))
                 try? await outbound.close(.policyViolation, reason: nil)
             case .success(let node):
+                let admitted = openSessions.withLock { o -> Bool in
+                    guard o[node.nodeName, default: 0] < maxSessionsPerNode else { return false }
+                    o[node.nodeName, default: 0] += 1
+                    return true
+                }
+                guard admitted else {
+                    let reason = "node \(node.nodeName) already has \(maxSessionsPerNode) sessions open"
+                    logger.warning("node session refused", metadata: ["reason": "\(reason)"])
+                    try? await outbound.write(.text(encode(SessionMessage(type: .error, message: reason))))
+                    try? await outbound.close(.policyViolation, reason: nil)
+                    return
+                }
+                defer { openSessions.withLock { o in o[node.nodeName, default: 1] -= 1; if o[node.nodeName] == 0 { o[node.nodeName] = nil } } }
                 await run(node: node, inbound: inbound, outbound: outbound, controller: controller, logger: logger)
             }
         }
@@ -135,9 +156,9 @@ public enum NodeSessionServer {
             } catch {
                 logger.info("worker session read ended", metadata: ["node": "\(name)", "error": "\(error)"])
             }
-            link.close(reason: "session ended")
+            link.close(reason: "session ended")  // ends the writer once it has sent what is queued (a refusal's reason)
             if registered { await controller.detach(node: name, link: link) }
-            group.cancelAll()
+            await group.waitForAll()
         }
     }
 

@@ -172,7 +172,7 @@ public struct ClusterAuthority: Sendable {
         let pinned: NodeIdentityRecord?
         do { pinned = try store.identity(name: peer.nodeName) } catch { throw .internalError("\(error)") }
         guard let pinned else {
-            throw .forbidden("node \(peer.nodeName) has no registered identity (never joined, or removed); join it again with a token")
+            throw .forbidden("node \(peer.nodeName) has no registered identity (never joined, or removed); join it again: aegis up --role worker --token T --rejoin")
         }
         guard pinned.keyFingerprint == peer.publicKeyFingerprint else {
             throw .forbidden("node \(peer.nodeName) presented a certificate for key \(peer.publicKeyFingerprint), "

@@ -117,6 +117,8 @@ extension Controller {
         do {
             try store.removeIdentity(name: name)
             logger.notice("node identity removed", metadata: ["node": "\(name)"])
+            // Its open session, authenticated by the identity just removed, ends now.
+            (workers[name] as? RemoteWorkerLink)?.close(reason: "the identity of node \(name) was removed (aegis node forget); join it again with --token --rejoin")
         } catch let e as StoreError where e.kind == .notFound {
             throw .notFound(e.message)
         } catch {

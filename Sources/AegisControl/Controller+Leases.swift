@@ -101,14 +101,28 @@ extension Controller {
 
     /// Runs until cancelled: sleeps to the next lease deadline (at most 200 ms, so nodes registered
     /// meanwhile are never overslept), records the transitions and reschedules Down nodes whose
-    /// grace plus margin has passed.
+    /// grace plus margin has passed: Down + margin, or the node's advertised longest sandbox
+    /// grace (`NodeCapabilities.leaseGraceMs`) + margin when that is longer.
     public func runLeaseMonitor() async {
         while !Task.isCancelled {
             let now = ContinuousClock.now
             let wake = min(leases.nextDeadline() ?? now + .milliseconds(200), now + .milliseconds(200))
             if wake > now { try? await Task.sleep(until: wake, clock: .continuous) }
             collectLeaseTransitions()
-            for node in leases.nodesDueForReschedule(now: .now) { await rescheduleAgents(ofDownNode: node) }
+            for node in leases.nodesDueForReschedule(now: .now) {
+                // A worker whose sandboxes fence later than Down (a longer --lease-grace, or
+                // sandboxes re-adopted from a start with one) is waited for: grace + margin.
+                let graceMs = (try? store.node(name: node))?.capabilities.leaseGraceMs ?? 0
+                let extraMs = graceMs - leaseTerms.downAfterMs
+                guard extraMs > 0 else { await rescheduleAgents(ofDownNode: node); continue }
+                logger.warning("waiting for the node's longer lease grace before moving its agents",
+                               metadata: ["node": "\(node)", "grace-ms": "\(graceMs)", "extra-ms": "\(extraMs)"])
+                Task {
+                    try? await Task.sleep(for: .milliseconds(extraMs))
+                    guard self.leases.state(node: node) == .down else { return }
+                    await self.rescheduleAgents(ofDownNode: node)
+                }
+            }
         }
     }
 

@@ -28,7 +28,16 @@ extension Controller {
         logger.info("node registered", metadata: ["node": "\(info.name)", "role": "\(info.role.rawValue)",
                                                   "active": "\(active.count)"])
         await link.reconcile(active: active.map { ($0.id, $0.generation) })
+        // A stop asked for while the node was away (kill, drain) is asked again.
+        for w in active where stopRequested(w) { await link.cancel(id: w.id, generation: w.generation) }
         await schedule()
+    }
+
+    /// Whether a stop (kill or drain) was requested since the workload's current placement.
+    func stopRequested(_ w: Workload) -> Bool {
+        guard let events = try? store.events(workloadID: w.id),
+              let placed = events.lastIndex(where: { $0.type == "scheduled" }) else { return false }
+        return events[placed...].contains { $0.type == "cancelling" || $0.type == "draining" }
     }
 
     /// One scheduling pass over the pending workloads, oldest first: quota, then placement.
@@ -176,6 +185,7 @@ extension Controller {
     /// Final state from an exit report, then the restart policy.
     func finish(_ w: Workload, report r: ExitReport) throws {
         if try finishDrained(w, report: r) { return }
+        if r.evicted == true { return try finishEvicted(w, report: r) }
         _ = scheduler.release(workload: w.id)
         let state: WorkloadState
         let reason: String
@@ -204,6 +214,25 @@ extension Controller {
             }
         }
         logger.info("workload ended", metadata: ["workload": "\(w.id)", "state": "\(u.state.rawValue)", "reason": "\(reason)"])
+        notify(u)
+    }
+
+    /// Its worker was shut down with its agents: placed again by restart policy (on-failure,
+    /// always: pending; never: cancelled), with reason "node X stopped".
+    func finishEvicted(_ w: Workload, report r: ExitReport) throws {
+        _ = scheduler.release(workload: w.id)
+        let requeue = w.spec.restart == .always || w.spec.restart == .onFailure
+        let reason = "node \(w.node ?? "?") stopped with its agents (aegis down)"
+        let u = try store.update(id: w.id, event: .init(type: "evicted", message: requeue ? "\(reason); placing it again" : reason)) {
+            $0.exitCode = r.exitCode
+            $0.signal = r.signal == 0 ? nil : r.signal
+            $0.finishedAtMs = ControlStore.nowMs()
+            $0.state = requeue ? .pending : .cancelled
+            $0.reason = reason
+            if requeue { $0.restarts += 1 }
+        }
+        pendingReasons[w.id] = nil
+        logger.info("workload evicted", metadata: ["workload": "\(w.id)", "state": "\(u.state.rawValue)"])
         notify(u)
     }
 

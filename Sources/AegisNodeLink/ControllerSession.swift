@@ -17,7 +17,12 @@ import Synchronization
 /// A session that can't go on: the controller refused it or the terms are unsafe.
 public struct SessionError: Error, CustomStringConvertible, Sendable {
     public var description: String
-    public init(_ d: String) { description = d }
+    /// Retrying can't help (protocol version, repeated refusal): the worker stops.
+    public var fatal: Bool
+    public init(_ d: String, fatal: Bool = false) {
+        description = d
+        self.fatal = fatal
+    }
 }
 
 public final class ControllerSession: Sendable {
@@ -40,6 +45,9 @@ public final class ControllerSession: Sendable {
     private let changedCapabilities = Mutex<NodeCapabilities?>(nil)
     /// Sessions opened (for tests and logs).
     public let sessionsOpened = Atomic<Int>(0)
+    /// `sessionsOpened` when the previous attempt ended (a refusal before any welcome counts).
+    private let welcomedBefore = Atomic<Int>(0)
+    static let refusedPrefix = "controller refused the session: "
 
     /// - Parameters:
     ///   - server: the controller's cluster URL, `https://HOST:PORT`.
@@ -99,20 +107,34 @@ public final class ControllerSession: Sendable {
     }
 
     /// Keeps a session open until the task is cancelled: reconnects after 0.5 s, doubling to 5 s
-    /// while connections fail.
-    public func run() async {
+    /// while connections fail. Returns the error that ended it for good: a protocol version the
+    /// controller does not speak, or three refusals in a row by the controller (say, the node's
+    /// identity was removed).
+    public func run() async -> SessionError? {
         var backoffMs = 500
+        var refusals = 0
         while !Task.isCancelled {
             do {
                 try await connectOnce()
                 backoffMs = 500
+            } catch let e as SessionError {
+                logger.warning("controller session failed", metadata: ["url": "\(url)", "error": "\(e)"])
+                if e.fatal { return e }
+                if e.description.hasPrefix(Self.refusedPrefix) && sessionsOpened.load(ordering: .relaxed) == welcomedBefore.load(ordering: .relaxed) {
+                    refusals += 1
+                    if refusals >= 3 { return SessionError(e.description + " (refused 3 times; stopping)", fatal: true) }
+                } else {
+                    refusals = 0
+                }
+                welcomedBefore.store(sessionsOpened.load(ordering: .relaxed), ordering: .relaxed)
             } catch {
                 logger.warning("controller session failed", metadata: ["url": "\(url)", "error": "\(error)"])
             }
-            if Task.isCancelled { return }
+            if Task.isCancelled { return nil }
             try? await Task.sleep(for: .milliseconds(backoffMs))
             backoffMs = min(backoffMs * 2, 5_000)
         }
+        return nil
     }
 
     private func connectOnce() async throws {
@@ -132,7 +154,9 @@ public final class ControllerSession: Sendable {
         let (outgoing, queue) = AsyncStream<SessionMessage>.makeStream()
         let helloSentAt = Worker.realtimeNs()
         let terms = WelcomedTerms()
-        queue.yield(SessionMessage(type: .hello, version: NodeSession.version, node: node.withLock { $0 }))
+        var hello = node.withLock { $0 }
+        hello.capabilities.leaseGraceMs = worker.longestLeaseGraceMs
+        queue.yield(SessionMessage(type: .hello, version: NodeSession.version, node: hello))
         defer { outbox.withLock { $0.queue = nil }; queue.finish() }
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {  // the only writer
@@ -166,11 +190,12 @@ public final class ControllerSession: Sendable {
             switch m.type {
             case .welcome:
                 guard m.version == NodeSession.version else {
-                    throw SessionError("controller speaks node protocol \(m.version.map(String.init) ?? "?"), this worker \(NodeSession.version)")
+                    throw SessionError("controller speaks node protocol \(m.version.map(String.init) ?? "?"), this worker \(NodeSession.version)", fatal: true)
                 }
                 let lease = m.lease ?? LeaseTerms()
-                if let grace = worker.lease?.graceMs, grace > lease.downAfterMs {
-                    throw SessionError("this worker fences its agents \(grace) ms after its last renewal, later than the controller declares it Down (\(lease.downAfterMs) ms): start it with --lease-grace \(lease.downAfterMs)ms or less")
+                if let grace = worker.longestLeaseGraceMs, grace > lease.downAfterMs {
+                    logger.warning("this worker's agents fence themselves later than the controller declares it Down: the controller waits for the longer grace before moving them",
+                                   metadata: ["grace-ms": "\(grace)", "down-after-ms": "\(lease.downAfterMs)"])
                 }
                 let first = terms.value.withLock { t in
                     defer { t = lease }
@@ -218,7 +243,7 @@ public final class ControllerSession: Sendable {
             case .certificate:
                 saveCertificate(m)
             case .error:
-                throw SessionError("controller closed the session: \(m.message ?? "no reason given")")
+                throw SessionError(Self.refusedPrefix + (m.message ?? "no reason given"))
             default:
                 throw SessionError("unexpected \(m.type.rawValue) from the controller")
             }

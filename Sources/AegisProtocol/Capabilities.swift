@@ -79,6 +79,10 @@ public struct NodeCapabilities: Codable, Sendable, Equatable {
     public var warnings: [String]
     /// Egress mode and reachability (nil: no egress, no reach labels).
     public var network: NetworkCapability?
+    /// Self-fencing: the longest lease grace of the worker's sandboxes, ms (its own and that of
+    /// sandboxes it re-adopted from an earlier start). The controller moves the agents of a Down
+    /// node only once this much has passed since the last renewal (plus its margin). nil: no lease.
+    public var leaseGraceMs: Int?
 
     public init(cpuMillis: Int64 = 0, memoryBytes: Int64 = 0, gpus: [GPUDevice] = [], runtimes: [RuntimeInfo] = [],
                 isolation: IsolationFeatures = IsolationFeatures(), labels: [String: String] = [:], warnings: [String] = [],

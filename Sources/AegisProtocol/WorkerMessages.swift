@@ -23,10 +23,13 @@ public struct ExitReport: Codable, Sendable, Equatable {
     /// Self-fencing: true when the sandbox's supervisor killed it because the node's lease lapsed,
     /// false when it ended otherwise; nil when the sandbox had no lease.
     public var fenced: Bool?
+    /// Stopped because its worker was shut down with its agents (`aegis down` on a worker): the
+    /// controller places it again by its restart policy, as after a drain.
+    public var evicted: Bool?
 
     public init(exitCode: Int32, signal: Int32 = 0, oomKilled: Bool = false, wallTimeUs: Int64 = 0, cpuTimeUs: Int64 = 0,
                 peakMemoryBytes: Int64? = nil, timedOut: Bool = false, cancelled: Bool = false, error: String? = nil,
-                fenced: Bool? = nil) {
+                fenced: Bool? = nil, evicted: Bool? = nil) {
         self.exitCode = exitCode
         self.signal = signal
         self.oomKilled = oomKilled
@@ -37,6 +40,7 @@ public struct ExitReport: Codable, Sendable, Equatable {
         self.cancelled = cancelled
         self.error = error
         self.fenced = fenced
+        self.evicted = evicted
     }
 }
 

@@ -33,11 +33,14 @@ struct Up: AsyncParsableCommand {
     var token: String?
     @Option(help: "Lease renewal period (worker: how often it renews; controller: sent to workers). Units ms, s, m.")
     var leaseRenewEvery: String = "5s"
-    @Option(help: "Controller: a node is NotReady this long after its last lease renewal.") var notReadyAfter: String = "20s"
-    @Option(help: "Controller: a node is Down this long after its last lease renewal.") var downAfter: String = "40s"
-    @Option(help: "Controller: a Down node's agents are placed elsewhere this much later.") var rescheduleMargin: String = "10s"
-    @Option(help: "Worker: its agents are stopped by their supervisors this long after the last acknowledged renewal (at most the controller's --down-after).")
-    var leaseGrace: String = "40s"
+    @Option(help: "Controller: a node is NotReady this long after its last lease renewal (default 20s).") var notReadyAfter: String?
+    @Option(help: "Controller: a node is Down this long after its last lease renewal (default 40s).") var downAfter: String?
+    @Option(help: "Controller: a Down node's agents are placed elsewhere this much later (default 10s; later still if the worker's grace is longer than --down-after).")
+    var rescheduleMargin: String?
+    @Option(help: "Worker: its agents are stopped by their own supervisors this long after the last acknowledged renewal (default 40s; keep it at most the controller's --down-after, or the controller waits for it before moving them).")
+    var leaseGrace: String?
+    @Flag(help: "Worker: join again with --token although <data-dir>/identity exists (keeps the node key; after `aegis node forget`).")
+    var rejoin = false
     @Option(help: ArgumentHelp("Read /proc, /sys and /dev for capability detection below this directory (fixture trees).", visibility: .hidden))
     var detectRoot: String?
     @Option(help: "Node name (default: the host name).") var name: String?
@@ -66,22 +69,34 @@ struct Up: AsyncParsableCommand {
 
     func run() async throws {
         let renewEvery = try Self.duration(leaseRenewEvery, "--lease-renew-every")
-        let leases = LeaseConfig(renewEvery: .milliseconds(renewEvery), notReadyAfter: .milliseconds(try Self.duration(notReadyAfter, "--not-ready-after")),
-                                 downAfter: .milliseconds(try Self.duration(downAfter, "--down-after")),
-                                 rescheduleMargin: .milliseconds(try Self.duration(rescheduleMargin, "--reschedule-margin", allowZero: true)))
+        let leases = LeaseConfig(renewEvery: .milliseconds(renewEvery),
+                                 notReadyAfter: .milliseconds(try Self.duration(notReadyAfter ?? "20s", "--not-ready-after")),
+                                 downAfter: .milliseconds(try Self.duration(downAfter ?? "40s", "--down-after")),
+                                 rescheduleMargin: .milliseconds(try Self.duration(rescheduleMargin ?? "10s", "--reschedule-margin", allowZero: true)))
         do { try leases.validate() } catch { throw ValidationError("lease timing: \(error.message) (--lease-renew-every < --not-ready-after < --down-after)") }
-        let grace = try Self.duration(leaseGrace, "--lease-grace")
+        let grace = try Self.duration(leaseGrace ?? "40s", "--lease-grace")
+        let controllerFlags = [("--not-ready-after", notReadyAfter), ("--down-after", downAfter), ("--reschedule-margin", rescheduleMargin)]
         switch role {
         case .worker:
-            guard join != nil else { throw ValidationError("--role worker needs --join https://HOST:PORT (the controller's cluster port)") }
+            guard let join else { throw ValidationError("--role worker needs --join https://HOST:PORT (the controller's cluster port)") }
+            try Self.checkJoinURL(join)
             guard listen == nil else { throw ValidationError("--listen: a worker serves no API; it connects out to --join") }
-            guard grace > renewEvery else { throw ValidationError("--lease-grace \(leaseGrace) must be longer than --lease-renew-every \(leaseRenewEvery)") }
+            guard grace > renewEvery else { throw ValidationError("--lease-grace \(leaseGrace ?? "40s") must be longer than --lease-renew-every \(leaseRenewEvery)") }
+            if let (flag, _) = controllerFlags.first(where: { $0.1 != nil }) {
+                throw ValidationError("\(flag) is the controller's setting; a worker keeps to the controller's lease terms")
+            }
         case .controller:
             guard listen != nil else { throw ValidationError("--role controller needs --listen HOST:PORT: workers connect to the cluster port") }
+            let workerOnly: [(String, Bool)] = [("--lease-grace", leaseGrace != nil), ("--cgroup-parent", cgroupParent != nil), ("--egress", egress),
+                                                ("--label", !labels.isEmpty), ("--allow-unenforced-limits", allowUnenforcedLimits),
+                                                ("--detect-root", detectRoot != nil), ("--drain-on-exit", drainOnExit)]
+            if let (flag, _) = workerOnly.first(where: { $0.1 }) {
+                throw ValidationError("\(flag): a controller runs no agents (this flag is for workers and hybrid nodes)")
+            }
             fallthrough
         case .hybrid:
-            guard join == nil, token == nil else { throw ValidationError("--join and --token are for --role worker") }
-            guard detectRoot == nil || role == .hybrid else { throw ValidationError("--detect-root: a controller detects nothing") }
+            guard join == nil, token == nil, !rejoin else { throw ValidationError("--join, --token and --rejoin are for --role worker") }
+            guard leaseGrace == nil else { throw ValidationError("--lease-grace is for --role worker (a hybrid node's agents need no lease)") }
         }
         guard let scoring = ScoringStrategy(rawValue: strategy) else { throw ValidationError("--strategy: binpack or spread") }
         var labelMap: [String: String] = [:]
@@ -130,7 +145,7 @@ struct Up: AsyncParsableCommand {
         if role == .worker, let join {
             let worker = try await WorkerRuntime.start(
                 paths: AegisPaths(dataDir: dir), name: nodeName, join: join,
-                token: token ?? ProcessInfo.processInfo.environment["AEGIS_JOIN_TOKEN"], labels: labelMap,
+                token: token ?? ProcessInfo.processInfo.environment["AEGIS_JOIN_TOKEN"], rejoin: rejoin, labels: labelMap,
                 allowUnenforcedLimits: allowUnenforcedLimits, cgroupParent: cgroupParent, egress: egressConfig,
                 leaseGraceMs: grace, renewEveryMs: renewEvery, detectRoot: detectRoot, logger: logger)
             await worker.run()
@@ -160,6 +175,33 @@ extension Up {
         }
         if let n = Int(text), n >= 0, n <= 86_400, allowZero || n > 0 { return n * 1000 }
         throw ValidationError("\(flag) \(text): expected a duration like 500ms, 5s or 2m\(allowZero ? "" : " (more than 0)")")
+    }
+
+    /// `--join`: https://HOST[:PORT] with a port in 1...65535 and nothing after but an optional "/".
+    static func checkJoinURL(_ url: String) throws {
+        guard url.hasPrefix("https://") else {
+            throw ValidationError("--join \(url): expected https://HOST:PORT, the controller's cluster port (aegis up --listen)")
+        }
+        var authority = String(url.dropFirst("https://".count))
+        while authority.hasSuffix("/") { authority.removeLast() }
+        guard !authority.isEmpty, !authority.contains("/"), !authority.contains("@") else {
+            throw ValidationError("--join \(url): expected https://HOST:PORT with no path")
+        }
+        let portText: Substring?
+        if authority.hasPrefix("[") {
+            guard let close = authority.firstIndex(of: "]") else { throw ValidationError("--join \(url): unclosed [ in the IPv6 address") }
+            let rest = authority[authority.index(after: close)...]
+            portText = rest.isEmpty ? nil : (rest.hasPrefix(":") ? rest.dropFirst() : Substring("x"))
+        } else {
+            let parts = authority.split(separator: ":", omittingEmptySubsequences: false)
+            guard parts.count <= 2, !parts[0].isEmpty else { throw ValidationError("--join \(url): expected https://HOST:PORT") }
+            portText = parts.count == 2 ? parts[1] : nil
+        }
+        if let portText {
+            guard let port = Int(portText), (1...65535).contains(port) else {
+                throw ValidationError("--join \(url): the port must be 1-65535")
+            }
+        }
     }
 
     /// Reach labels as manifests accept them: 1-63 of [a-z0-9.-], alphanumeric at both ends.

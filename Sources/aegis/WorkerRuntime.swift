@@ -34,14 +34,14 @@ final class WorkerRuntime: Sendable {
     /// Joins if the data dir holds no identity yet, starts the worker (re-adopting surviving
     /// sandboxes once the controller says which placements are still this node's) and the session.
     /// - Throws: `NodeStartError` / `JoinClientError` naming the step that failed.
-    static func start(paths: AegisPaths, name: String, join server: String, token: String?, labels: [String: String],
+    static func start(paths: AegisPaths, name: String, join server: String, token: String?, rejoin: Bool = false, labels: [String: String],
                       allowUnenforcedLimits: Bool, cgroupParent: String?, egress: EgressConfig?, leaseGraceMs: Int,
                       renewEveryMs: Int, detectRoot: String?, logger: Logger) async throws -> WorkerRuntime {
         guard server.hasPrefix("https://") else {
             throw NodeStartError("--join \(server): expected https://HOST:PORT, the controller's cluster port (aegis up --listen)")
         }
         let dir = paths.identityDir
-        let joined = access(dir + "/" + NodeIdentity.certificateFileName, F_OK) == 0
+        let joined = access(dir + "/" + NodeIdentity.certificateFileName, F_OK) == 0 && !rejoin
         if !joined, token?.isEmpty ?? true {
             throw NodeStartError("node \(name) has not joined a cluster yet (no \(dir)/\(NodeIdentity.certificateFileName)): pass --token with a join token (`aegis token create --role worker` on the controller)")
         }
@@ -91,7 +91,15 @@ final class WorkerRuntime: Sendable {
     /// and their exits reported first).
     func run() async {
         let session = session, redetect = redetect
-        let sessionTask = Task { await session.run() }
+        let stopped = EventSink.Once()
+        let sessionTask = Task {
+            if let fatal = await session.run() {
+                if stopped.claim() {
+                    FileHandle.standardError.write(Data("aegis: \(fatal)\n".utf8))
+                    kill(getpid(), SIGUSR1)  // ends waitForStopSignal
+                }
+            }
+        }
         let detectTask = Task {
             while !Task.isCancelled {
                 try? await Task.sleep(for: .seconds(60))
@@ -102,7 +110,7 @@ final class WorkerRuntime: Sendable {
         let drain = await waitForStopSignal()
         if drain {
             logger.info("stopping agents")
-            await worker.stopAll()
+            await worker.stopAll(evict: true)
             try? await Task.sleep(for: .milliseconds(500))  // let the exit events reach the controller
             if let egress = worker.egress, egress.attached.isEmpty { egress.teardown() }
         }
@@ -110,6 +118,7 @@ final class WorkerRuntime: Sendable {
         detectTask.cancel()
         unlink(paths.pidFile)
         logger.info("node stopped", metadata: ["agents": "\(drain ? "stopped" : "left running")"])
+        if !stopped.claim() { exit(1) }  // the session ended for good: not a clean stop
     }
 
     /// true for SIGUSR2 (drain), false for SIGTERM/SIGINT.
@@ -117,7 +126,7 @@ final class WorkerRuntime: Sendable {
         await withCheckedContinuation { (c: CheckedContinuation<Bool, Never>) in
             let once = EventSink.Once()
             var sources: [DispatchSourceSignal] = []
-            for (sig, drain) in [(SIGTERM, false), (SIGINT, false), (SIGUSR2, true)] {
+            for (sig, drain) in [(SIGTERM, false), (SIGINT, false), (SIGUSR2, true), (SIGUSR1, false)] {
                 signal(sig, SIG_IGN)
                 let s = DispatchSource.makeSignalSource(signal: sig)
                 s.setEventHandler { if once.claim() { c.resume(returning: drain) } }

@@ -119,6 +119,19 @@ final class MultiNodeE2ETests: XCTestCase {
         XCTAssertEqual(try controller.cli(["token", "revoke", revoked.components(separatedBy: "::")[1].split(separator: ".").map(String.init)[0]]).status, 0)
         XCTAssertTrue(try failingJoin("revoked", token: revoked).contains("revoked"))
         XCTAssertEqual(Set(try nodeStates().keys), ["w1"], "no refused node registered")
+
+        // `aegis node forget`: the live session ends, the worker stops (non-zero) after the
+        // controller refused it three times; --token --rejoin joins again with the same key.
+        let w1 = workers["w1"]!
+        let key = try String(contentsOfFile: w1.dataDir + "/identity/node.key", encoding: .utf8)
+        XCTAssertEqual(try controller.cli(["node", "forget", "w1"]).status, 0)
+        let status = w1.waitExit(timeout: 30)
+        XCTAssertNotNil(status, "the forgotten worker stops")
+        XCTAssertNotEqual(status, 0)
+        XCTAssertTrue(w1.log().contains("--rejoin"), w1.log())
+        try w1.start(join: joinURL, token: try token(), extra: Self.fastWorker + ["--rejoin"])
+        try waitFor("w1 back after --rejoin", timeout: 30) { try self.nodeStates()["w1"] == "Ready" && w1.isRunning }
+        XCTAssertEqual(try String(contentsOfFile: w1.dataDir + "/identity/node.key", encoding: .utf8), key, "the key is kept")
     }
 
     /// Role and lease flags that can't work are refused before anything is created.
@@ -139,6 +152,11 @@ final class MultiNodeE2ETests: XCTestCase {
             (["--not-ready-after", "50s", "--down-after", "40s"], "notReadyAfter"),
             (["--role", "worker", "--join", "https://127.0.0.1:1", "--lease-grace", "2s", "--lease-renew-every", "5s"], "--lease-grace"),
             (["--role", "worker", "--join", "https://127.0.0.1:1"], "--token"),
+            (["--role", "worker", "--join", "https://127.0.0.1:99999", "--token", "x"], "1-65535"),
+            (["--role", "worker", "--join", "https://127.0.0.1:1", "--down-after", "60s"], "--down-after"),
+            (["--role", "controller", "--listen", "127.0.0.1:0", "--lease-grace", "5s"], "--lease-grace"),
+            (["--role", "controller", "--listen", "127.0.0.1:0", "--cgroup-parent", "x"], "--cgroup-parent"),
+            (["--lease-grace", "5s"], "--lease-grace"),
         ]
         for (args, named) in cases {
             let p = Process()
@@ -302,6 +320,49 @@ final class MultiNodeE2ETests: XCTestCase {
         XCTAssertEqual(CopySampler.count(argv), 1)
         XCTAssertTrue(try running(id, on: "w2"))
         XCTAssertEqual(try workload(id).workload.generation, 2)
+    }
+
+    /// A worker whose grace is longer than the controller's Down (6 s here, 10 s there) keeps
+    /// its agent until the grace; the controller waits for that grace + margin before moving it.
+    func testAWorkerWithALongerGraceIsWaitedForBeforeItsAgentMoves() throws {
+        try startCluster(["w1", "w2"], workerArgs: ["w1": ["--lease-grace", "10s"]])
+        try controller.cli(["node", "cordon", "w2"])
+        let argv = ["sleep", "36076"]
+        let id = try runDetached(["--restart", "always", "--"] + argv)
+        try waitFor("agent running on w1", timeout: 20) { try self.running(id, on: "w1") }
+        try controller.cli(["node", "uncordon", "w2"])
+        let sampler = CopySampler(argv: argv)
+        let killed = Date()
+        workers["w1"]!.signal(SIGKILL)
+        try waitFor("agent running on w2", timeout: 40) { try self.running(id, on: "w2") }
+        let moved = Date().timeIntervalSince(killed)
+        let (maxCopies, samples) = sampler.finish()
+        XCTAssertEqual(maxCopies, 1, "two copies ran at once (\(samples) samples)")
+        XCTAssertGreaterThan(moved, 10, "moved only after the worker's 10 s grace (+ 2 s margin)")
+    }
+
+    /// `aegis down` on a worker stops its agents and they run again elsewhere (restart always);
+    /// `aegis kill` while a worker is away is carried out when it comes back.
+    func testWorkerDownEvictsItsAgentsAndAKillWhileAwayIsCarriedOutOnReturn() throws {
+        try startCluster(["w1", "w2"])
+        try controller.cli(["node", "cordon", "w2"])
+        let moving = try runDetached(["--restart", "always", "--", "sleep", "36077"])
+        let killed = try runDetached(["--", "sleep", "36078"])
+        try waitFor("agents running on w1", timeout: 20) { try self.running(moving, on: "w1") && self.running(killed, on: "w1") }
+        try controller.cli(["node", "uncordon", "w2"])
+        // Away (SIGTERM: the agents keep running) while the kill is asked for.
+        workers["w1"]!.stop()
+        XCTAssertEqual(try controller.cli(["kill", killed]).status, 0)
+        try workers["w1"]!.start(join: joinURL, token: nil, extra: Self.fastWorker)
+        try waitFor("the kill carried out", timeout: 30) { try self.workload(killed).workload.state == .cancelled }
+        XCTAssertEqual(CopySampler.count(["sleep", "36078"]), 0)
+        // `aegis down` of the worker: evicted, placed again on w2.
+        let down = try controller.cli(["down", "--data-dir", workers["w1"]!.dataDir])
+        XCTAssertEqual(down.status, 0, down.stderr)
+        try waitFor("evicted agent running on w2", timeout: 30) { try self.running(moving, on: "w2") }
+        let d = try workload(moving)
+        XCTAssertTrue(d.events.contains { $0.type == "evicted" }, "\(d.events)")
+        XCTAssertEqual(CopySampler.count(["sleep", "36077"]), 1)
     }
 
     // MARK: restarts

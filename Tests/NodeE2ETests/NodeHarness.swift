@@ -48,8 +48,9 @@ final class NodeHarness {
     func start(file: StaticString = #filePath, line: UInt = #line) throws {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: binary)
-        p.arguments = ["up", "--data-dir", dataDir, "--api-port", "0", "--name", "e2e-node", "--log-level", "warning",
-                       "--cgroup-parent", cgroupParent] + extraArgs
+        let runsAgents = !zip(extraArgs, extraArgs.dropFirst()).contains { $0 == ("--role", "controller") }
+        p.arguments = ["up", "--data-dir", dataDir, "--api-port", "0", "--name", "e2e-node", "--log-level", "warning"]
+            + (runsAgents ? ["--cgroup-parent", cgroupParent] : []) + extraArgs
         if let netns {
             p.executableURL = URL(fileURLWithPath: "/usr/bin/nsenter")
             p.arguments = ["--net=/run/netns/\(netns)", "--", binary] + p.arguments!

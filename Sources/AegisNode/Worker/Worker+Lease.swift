@@ -178,6 +178,13 @@ extension Worker {
         leaseKeeper?.startRenewing()
     }
 
+    /// The longest lease grace any of this worker's sandboxes carries, ms: its own `lease.graceMs`
+    /// and that of sandboxes created by an earlier start with another grace. nil without a lease.
+    public var longestLeaseGraceMs: Int? {
+        guard let own = lease?.graceMs else { return nil }
+        return runtime.list().compactMap { try? runtime.record($0).leaseGraceMs }.reduce(own) { max($0, $1) }
+    }
+
     /// True while the lease is refreshed automatically.
     public var isRenewingLease: Bool { leaseKeeper?.isRenewing ?? false }
 

@@ -43,7 +43,7 @@ public final class Worker: Sendable {
     public let logCapBytes: Int
     /// Grace between SIGTERM and SIGKILL on cancel, seconds.
     public let stopGraceSeconds: Int
-    private let flags = Mutex<(timedOut: Set<String>, cancelled: Set<String>)>(([], []))
+    private let flags = Mutex<(timedOut: Set<String>, cancelled: Set<String>, evicted: Set<String>)>(([], [], []))
     /// Sandboxes whose supervisor the monitor is watching.
     private let watched = Mutex<Set<String>>([])
     /// Network mode `egress` (nil when not enabled or its setup failed: see `networkCapability`).
@@ -203,13 +203,16 @@ public final class Worker: Sendable {
 
     private func finished(sandboxID id: String, workloadID: String, generation: Int64) {
         _ = watched.withLock { $0.remove(id) }
-        let (timedOut, cancelled) = flags.withLock { ($0.timedOut.remove(id) != nil, $0.cancelled.remove(id) != nil) }
+        let (timedOut, cancelled, evicted) = flags.withLock {
+            ($0.timedOut.remove(id) != nil, $0.cancelled.remove(id) != nil, $0.evicted.remove(id) != nil)
+        }
         if let outcome = try? runtime.wait(id, timeout: .seconds(2)) {
             let report = ExitReport(
                 exitCode: outcome.exitCode, signal: outcome.signal, oomKilled: outcome.oomKilled, wallTimeUs: outcome.wallTimeUs,
                 cpuTimeUs: outcome.cgroupCpuUsageUs ?? (outcome.cpuUserUs + outcome.cpuSystemUs),
                 peakMemoryBytes: outcome.peakMemoryBytes, timedOut: timedOut, cancelled: cancelled,
-                error: outcome.error.map { "\($0.step): errno \($0.errno): \($0.detail)" }, fenced: outcome.fenced)
+                error: outcome.error.map { "\($0.step): errno \($0.errno): \($0.detail)" }, fenced: outcome.fenced,
+                evicted: evicted ? true : nil)
             onEvent(.exited(id: workloadID, generation: generation, report: report))
         } else {
             onEvent(.lost(id: workloadID, generation: generation))
@@ -276,9 +279,14 @@ public final class Worker: Sendable {
     }
 
     /// Stops every running sandbox (for `aegis down` / --drain-on-exit) and waits for them.
-    public func stopAll() async {
+    /// - Parameter evict: report them as evicted (placed again by restart policy) rather than
+    ///   cancelled: a worker leaving a cluster; a hybrid node's `aegis down` cancels.
+    public func stopAll(evict: Bool = false) async {
         let ids = runtime.list().filter { (try? runtime.state($0).status) != .stopped }
-        for id in ids { _ = flags.withLock { $0.cancelled.insert(id) }; stop(sandboxID: id) }
+        for id in ids {
+            _ = flags.withLock { if evict { $0.evicted.insert(id) } else { $0.cancelled.insert(id) } }
+            stop(sandboxID: id)
+        }
         for id in ids { _ = try? runtime.wait(id, timeout: .seconds(stopGraceSeconds + 5)) }
     }
 
