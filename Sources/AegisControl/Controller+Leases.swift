@@ -148,25 +148,10 @@ extension Controller {
             logger.warning("rescheduling the agents of a Down node", metadata: ["node": "\(node)", "agents": "\(active.count)"])
         }
         for w in active {
-            _ = scheduler.release(workload: w.id)
             drains[w.id] = nil
-            let requeue = w.spec.restart == .always || w.spec.restart == .onFailure
-            let reason = "node \(node) is Down (no lease renewal for \(leaseTerms.downAfterMs / 1000) s)"
             do {
-                let u = try store.update(id: w.id, event: .init(type: requeue ? "rescheduling" : "lost",
-                                                                message: requeue ? "\(reason); placing it again" : reason)) {
-                    $0.finishedAtMs = ControlStore.nowMs()
-                    if requeue {
-                        $0.state = .pending
-                        $0.restarts += 1
-                        $0.reason = "rescheduling: \(reason)"
-                    } else {
-                        $0.state = .lost
-                        $0.reason = reason
-                    }
-                }
-                pendingReasons[w.id] = nil
-                notify(u)
+                try requeueByPolicy(w, report: nil, events: ("rescheduling", "lost"), otherwise: .lost,
+                                    reason: "node \(node) is Down (no lease renewal for \(leaseTerms.downAfterMs / 1000) s)", failure: true)
             } catch {
                 logger.error("rescheduling failed", metadata: ["workload": "\(w.id)", "error": "\(error)"])
             }

@@ -220,20 +220,36 @@ extension Controller {
     /// Its worker was shut down with its agents: placed again by restart policy (on-failure,
     /// always: pending; never: cancelled), with reason "node X stopped".
     func finishEvicted(_ w: Workload, report r: ExitReport) throws {
+        let u = try requeueByPolicy(w, report: r, events: ("evicted", "evicted"), otherwise: .cancelled,
+                                    reason: "node \(w.node ?? "?") stopped with its agents (aegis down)")
+        logger.info("workload evicted", metadata: ["workload": "\(w.id)", "state": "\(u.state.rawValue)"])
+    }
+
+    /// Ends a placement stopped for a reason outside the agent (a drain, an eviction, a Down node):
+    /// restart policy on-failure or always → pending, placed again with a new generation; never →
+    /// `final`. Releases the reservation and records one event (`events.requeued` or `events.ended`).
+    /// - Parameter failure: count the requeue as a restart (a lost node is a failure; a drain or an
+    ///   eviction, as in Kubernetes, is not).
+    @discardableResult
+    func requeueByPolicy(_ w: Workload, report r: ExitReport?, events: (requeued: String, ended: String),
+                         otherwise final: WorkloadState, reason: String, failure: Bool = false) throws -> Workload {
         _ = scheduler.release(workload: w.id)
         let requeue = w.spec.restart == .always || w.spec.restart == .onFailure
-        let reason = "node \(w.node ?? "?") stopped with its agents (aegis down)"
-        let u = try store.update(id: w.id, event: .init(type: "evicted", message: requeue ? "\(reason); placing it again" : reason)) {
-            $0.exitCode = r.exitCode
-            $0.signal = r.signal == 0 ? nil : r.signal
+        let message = requeue ? "\(reason); pending again (restart policy \(w.spec.restart.rawValue))" : reason
+        let u = try store.update(id: w.id, event: .init(type: requeue ? events.requeued : events.ended, message: message)) {
+            if let r {
+                $0.exitCode = r.exitCode
+                $0.signal = r.signal == 0 ? nil : r.signal
+                $0.oomKilled = r.oomKilled
+            }
             $0.finishedAtMs = ControlStore.nowMs()
-            $0.state = requeue ? .pending : .cancelled
+            $0.state = requeue ? .pending : final
             $0.reason = reason
-            if requeue { $0.restarts += 1 }
+            if requeue && failure { $0.restarts += 1 }
         }
         pendingReasons[w.id] = nil
-        logger.info("workload evicted", metadata: ["workload": "\(w.id)", "state": "\(u.state.rawValue)"])
         notify(u)
+        return u
     }
 
     /// The workloads placed on `node` that have not ended (what `aegis down` waits for).

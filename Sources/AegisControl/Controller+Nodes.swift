@@ -102,19 +102,7 @@ extension Controller {
     func finishDrained(_ w: Workload, report r: ExitReport) throws -> Bool {
         guard let node = drains.removeValue(forKey: w.id) else { return false }
         guard r.cancelled else { return false }
-        _ = scheduler.release(workload: w.id)
-        let requeue = w.spec.restart == .always || w.spec.restart == .onFailure
-        let reason = "drained from node \(node)"
-        let message = requeue ? "\(reason); pending again (restart policy \(w.spec.restart.rawValue))" : reason
-        let u = try store.update(id: w.id, event: .init(type: "drained", message: message)) {
-            $0.exitCode = r.exitCode
-            $0.signal = r.signal == 0 ? nil : r.signal
-            $0.oomKilled = r.oomKilled
-            $0.finishedAtMs = ControlStore.nowMs()
-            $0.state = requeue ? .pending : .cancelled
-            $0.reason = reason
-        }
-        pendingReasons[w.id] = nil
+        let u = try requeueByPolicy(w, report: r, events: ("drained", "drained"), otherwise: .cancelled, reason: "drained from node \(node)")
         logger.info("workload drained", metadata: ["workload": "\(w.id)", "node": "\(node)", "state": "\(u.state.rawValue)"])
         notify(u)
         return true

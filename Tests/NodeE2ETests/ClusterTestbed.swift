@@ -112,14 +112,7 @@ final class WorkerProcess {
 
     deinit {
         if let p = process, p.isRunning { kill(p.processIdentifier, SIGCONT); kill(p.processIdentifier, SIGKILL); p.waitUntilExit() }
-        let parent = "/sys/fs/cgroup/unified/" + cgroupParent
-        for leaf in (try? FileManager.default.contentsOfDirectory(atPath: parent)) ?? [] where !leaf.hasPrefix("cgroup.") {
-            var isDir: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: parent + "/" + leaf, isDirectory: &isDir), isDir.boolValue else { continue }
-            try? "1".write(toFile: parent + "/\(leaf)/cgroup.kill", atomically: false, encoding: .utf8)
-            for _ in 0..<50 where rmdir(parent + "/" + leaf) != 0 { usleep(20_000) }
-        }
-        rmdir(parent)
+        removeCgroupSubtree(cgroupParent)
         try? FileManager.default.removeItem(atPath: dataDir)
     }
 }

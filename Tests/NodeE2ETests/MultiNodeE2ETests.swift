@@ -203,6 +203,18 @@ final class MultiNodeE2ETests: XCTestCase {
         let argv = ["sleep", "36075"]
         let id = try runDetached(["--restart", "always", "--"] + argv)
         try waitFor("agent running on w1", timeout: 20) { try self.running(id, on: "w1") }
+        // Files both ways through the worker's session: an input uploaded with the run, an output copied back.
+        let work = controller.dataDir + "/files"
+        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+        try "through the session\n".write(toFile: work + "/in.txt", atomically: true, encoding: .utf8)
+        let copy = try controller.cli(["run", "--", "cp", "in.txt", "output/out.txt"], cwd: work)
+        XCTAssertEqual(copy.status, 0, copy.stderr)
+        let copied = try JSONDecoder().decode(WorkloadList.self, from: Data(try controller.cli(["ps", "-a", "-o", "json"]).stdout.utf8))
+            .items.first { $0.spec.args.first == "cp" }
+        XCTAssertEqual(copied?.node, "w1")
+        XCTAssertEqual(try controller.cli(["cp", "\(copied?.id ?? "?"):out.txt", work + "/back.txt"]).status, 0)
+        XCTAssertEqual(try String(contentsOfFile: work + "/back.txt", encoding: .utf8), "through the session\n")
+
         try controller.cli(["node", "uncordon", "w2"])
         let drain = try controller.cli(["node", "drain", "w1", "--timeout", "30s"])
         XCTAssertEqual(drain.status, 0, drain.stderr)

@@ -152,15 +152,20 @@ final class NodeHarness {
 
     deinit {
         stop()
-        // Sandboxes a failed test left behind: cgroup.kill each leaf, then remove the parent.
-        let parent = "/sys/fs/cgroup/unified/" + cgroupParent
-        for leaf in (try? FileManager.default.contentsOfDirectory(atPath: parent)) ?? [] where !leaf.hasPrefix("cgroup.") {
-            var isDir: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: parent + "/" + leaf, isDirectory: &isDir), isDir.boolValue else { continue }
-            try? "1".write(toFile: parent + "/\(leaf)/cgroup.kill", atomically: false, encoding: .utf8)
-            for _ in 0..<50 where rmdir(parent + "/" + leaf) != 0 { usleep(20_000) }
-        }
-        rmdir(parent)
+        removeCgroupSubtree(cgroupParent)
         try? FileManager.default.removeItem(atPath: dataDir)
     }
+}
+
+/// Sandboxes a test left behind under a node's cgroup parent: cgroup.kill each leaf, remove it,
+/// then the parent.
+func removeCgroupSubtree(_ cgroupParent: String) {
+    let parent = "/sys/fs/cgroup/unified/" + cgroupParent
+    for leaf in (try? FileManager.default.contentsOfDirectory(atPath: parent)) ?? [] where !leaf.hasPrefix("cgroup.") {
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: parent + "/" + leaf, isDirectory: &isDir), isDir.boolValue else { continue }
+        try? "1".write(toFile: parent + "/\(leaf)/cgroup.kill", atomically: false, encoding: .utf8)
+        for _ in 0..<50 where rmdir(parent + "/" + leaf) != 0 { usleep(20_000) }
+    }
+    rmdir(parent)
 }
