@@ -62,11 +62,21 @@ public final class RemoteWorkerLink: WorkerLink, Sendable {
         (try? await request(WorkerRequest(kind: .outputs, workload: id, outputDir: outputDir)))?.paths ?? []
     }
 
+    /// Chunk size of output transfers (a frame stays well under `NodeSession.maxFrameBytes` in base64).
+    public static let outputChunkBytes = 4 << 20
+
+    /// The file in chunks of `outputChunkBytes` (each a request/reply), until its size is reached.
     public func readOutput(id: String, outputDir: String, path: String) async throws -> [UInt8] {
-        let r = try await request(WorkerRequest(kind: .output, workload: id, outputDir: outputDir, path: path))
-        if let e = r.error { throw RemoteWorkerError(e) }
-        guard let bytes = Data(base64Encoded: r.data ?? "") else { throw RemoteWorkerError("node \(node) sent output \(path) that is not base64") }
-        return Array(bytes)
+        var out: [UInt8] = []
+        while true {
+            let r = try await request(WorkerRequest(kind: .output, workload: id, offset: Int64(out.count),
+                                                    maxBytes: Self.outputChunkBytes, outputDir: outputDir, path: path))
+            if let e = r.error { throw RemoteWorkerError(e) }
+            guard let bytes = Data(base64Encoded: r.data ?? "") else { throw RemoteWorkerError("node \(node) sent output \(path) that is not base64") }
+            out += bytes
+            // Done at the size the worker reports (an old worker sends the whole file and no size).
+            if bytes.isEmpty || Int64(out.count) >= (r.size ?? Int64(out.count)) { return out }
+        }
     }
 
     /// Sends `welcome`: the protocol version, the lease terms and the placements to hold.

@@ -327,8 +327,9 @@ public final class ControllerSession: Sendable {
             return WorkerReply(paths: worker.outputs(workloadID: r.workload, outputDir: r.outputDir ?? "output"))
         case .output:
             do {
-                let bytes = try worker.readOutput(workloadID: r.workload, outputDir: r.outputDir ?? "output", path: r.path ?? "")
-                return WorkerReply(data: Data(bytes).base64EncodedString())
+                let chunk = try worker.readOutput(workloadID: r.workload, outputDir: r.outputDir ?? "output", path: r.path ?? "",
+                                                  offset: max(0, r.offset ?? 0), maxBytes: min(max(1, r.maxBytes ?? (8 << 20)), 8 << 20))
+                return WorkerReply(data: Data(chunk.bytes).base64EncodedString(), size: chunk.size)
             } catch {
                 return WorkerReply(error: "\(error)")
             }

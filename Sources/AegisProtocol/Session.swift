@@ -56,7 +56,7 @@ public struct WorkerRequest: Codable, Sendable, Equatable {
         case log
         /// Relative paths of the files under the output directory.
         case outputs
-        /// One output file's bytes.
+        /// Bytes of one output file from `offset` (at most `maxBytes`) and the file's size.
         case output
     }
 
@@ -86,7 +86,7 @@ public struct WorkerReply: Codable, Sendable, Equatable {
     public var error: String?
     /// File or log bytes, base64 (RFC 4648 §4).
     public var data: String?
-    /// Current size of the log, bytes (log requests).
+    /// Current size of the log or output file, bytes (log and output requests).
     public var size: Int64?
     /// Output paths (outputs requests).
     public var paths: [String]?

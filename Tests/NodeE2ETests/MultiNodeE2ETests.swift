@@ -214,6 +214,15 @@ final class MultiNodeE2ETests: XCTestCase {
         XCTAssertEqual(copied?.node, "w1")
         XCTAssertEqual(try controller.cli(["cp", "\(copied?.id ?? "?"):out.txt", work + "/back.txt"]).status, 0)
         XCTAssertEqual(try String(contentsOfFile: work + "/back.txt", encoding: .utf8), "through the session\n")
+        // 30 MiB: more than one frame may carry; it travels in 4 MiB chunks.
+        let big = try controller.cli(["run", "--", "sh", "-c", "head -c 31457280 /dev/urandom > output/big.bin && sha256sum output/big.bin"])
+        XCTAssertEqual(big.status, 0, big.stderr)
+        let bigID = try JSONDecoder().decode(WorkloadList.self, from: Data(try controller.cli(["ps", "-a", "-o", "json"]).stdout.utf8))
+            .items.first { $0.spec.args.last?.contains("big.bin") == true }?.id ?? "?"
+        let bigCopy = try controller.cli(["cp", "\(bigID):big.bin", work + "/big.bin"], timeout: 120)
+        XCTAssertEqual(bigCopy.status, 0, bigCopy.stderr)
+        let sum = try sh(["sha256sum", work + "/big.bin"]).split(separator: " ").first.map(String.init) ?? ""
+        XCTAssertTrue(big.stdout.hasPrefix(sum) && !sum.isEmpty, "\(big.stdout) vs \(sum)")
 
         try controller.cli(["node", "uncordon", "w2"])
         let drain = try controller.cli(["node", "drain", "w1", "--timeout", "30s"])

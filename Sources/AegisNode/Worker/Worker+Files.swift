@@ -106,6 +106,13 @@ extension Worker {
     /// - Throws: `SandboxError(.invalidSpec)` for an absolute or escaping path,
     ///   `SandboxError(.notFound)` when there is no such regular file (or a link is on the path).
     public func readOutput(workloadID: String, outputDir: String, path: String) throws -> [UInt8] {
+        try readOutput(workloadID: workloadID, outputDir: outputDir, path: path, offset: 0, maxBytes: Int.max).bytes
+    }
+
+    /// Up to `maxBytes` of an output file from `offset`, and the file's size (for transfers in
+    /// chunks over a worker's session). Same confinement and errors as `readOutput(workloadID:outputDir:path:)`.
+    public func readOutput(workloadID: String, outputDir: String, path: String, offset: Int64,
+                           maxBytes: Int) throws -> (bytes: [UInt8], size: Int64) {
         guard !path.isEmpty, !path.hasPrefix("/"), !path.split(separator: "/").contains("..") else {
             throw SandboxError(.invalidSpec, "path \"\(path)\": must be relative and stay inside \(outputDir)")
         }
@@ -121,12 +128,15 @@ extension Worker {
         }
         var bytes: [UInt8] = []
         var buf = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        var at = off_t(max(0, offset))
+        while bytes.count < maxBytes {
+            let want = min(buf.count, maxBytes - bytes.count)
+            let n = buf.withUnsafeMutableBytes { pread(fd, $0.baseAddress, want, at) }
             if n < 0 { if errno == EINTR { continue }; throw SandboxError.system("read", path) }
             if n == 0 { break }
             bytes += buf[0..<n]
+            at += off_t(n)
         }
-        return bytes
+        return (bytes, Int64(st.st_size))
     }
 }
