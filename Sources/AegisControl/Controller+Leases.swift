@@ -78,7 +78,10 @@ extension Controller {
     /// scheduler; pending agents may now fit.
     func updateCapabilities(node: String, _ capabilities: NodeCapabilities) async {
         guard var info = try? store.node(name: node) else { return }
+        let grace = info.capabilities.leaseGraceMs
         info.capabilities = capabilities
+        // The grace is the worker's to raise or lower at registration; an update without it keeps it.
+        if capabilities.leaseGraceMs == nil { info.capabilities.leaseGraceMs = grace }
         do { info = try store.upsertNode(info) } catch {
             logger.error("storing new capabilities failed", metadata: ["node": "\(node)", "error": "\(error)"])
             return
@@ -117,9 +120,11 @@ extension Controller {
                 guard extraMs > 0 else { await rescheduleAgents(ofDownNode: node); continue }
                 logger.warning("waiting for the node's longer lease grace before moving its agents",
                                metadata: ["node": "\(node)", "grace-ms": "\(graceMs)", "extra-ms": "\(extraMs)"])
+                // This outage only: a node that renews and goes Down again has another rescheduleAt.
+                let episode = leases.rescheduleAt(node: node)
                 Task {
                     try? await Task.sleep(for: .milliseconds(extraMs))
-                    guard self.leases.state(node: node) == .down else { return }
+                    guard self.leases.state(node: node) == .down, self.leases.rescheduleAt(node: node) == episode else { return }
                     await self.rescheduleAgents(ofDownNode: node)
                 }
             }
@@ -150,6 +155,16 @@ extension Controller {
         for w in active {
             drains[w.id] = nil
             do {
+                if stopRequested(w) {  // killed while the node was away: it ends here, not elsewhere
+                    _ = scheduler.release(workload: w.id)
+                    let u = try store.update(id: w.id, event: .init(type: "cancelled", message: "cancelled; node \(node) went Down before it stopped")) {
+                        $0.state = .cancelled
+                        $0.finishedAtMs = ControlStore.nowMs()
+                        $0.reason = "cancelled"
+                    }
+                    notify(u)
+                    continue
+                }
                 try requeueByPolicy(w, report: nil, events: ("rescheduling", "lost"), otherwise: .lost,
                                     reason: "node \(node) is Down (no lease renewal for \(leaseTerms.downAfterMs / 1000) s)", failure: true)
             } catch {

@@ -220,6 +220,8 @@ extension Controller {
     /// Its worker was shut down with its agents: placed again by restart policy (on-failure,
     /// always: pending; never: cancelled), with reason "node X stopped".
     func finishEvicted(_ w: Workload, report r: ExitReport) throws {
+        // The node is on its way down: nothing new goes there (a restart registers it Ready again).
+        if let node = w.node { _ = scheduler.setState("Stopping", node: node) }
         let u = try requeueByPolicy(w, report: r, events: ("evicted", "evicted"), otherwise: .cancelled,
                                     reason: "node \(w.node ?? "?") stopped with its agents (aegis down)")
         logger.info("workload evicted", metadata: ["workload": "\(w.id)", "state": "\(u.state.rawValue)"])

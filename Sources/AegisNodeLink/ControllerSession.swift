@@ -114,9 +114,9 @@ public final class ControllerSession: Sendable {
         var backoffMs = 500
         var refusals = 0
         while !Task.isCancelled {
+            let openedBefore = sessionsOpened.load(ordering: .relaxed)
             do {
                 try await connectOnce()
-                backoffMs = 500
             } catch let e as SessionError {
                 logger.warning("controller session failed", metadata: ["url": "\(url)", "error": "\(e)"])
                 if e.fatal { return e }
@@ -131,6 +131,7 @@ public final class ControllerSession: Sendable {
                 logger.warning("controller session failed", metadata: ["url": "\(url)", "error": "\(error)"])
             }
             if Task.isCancelled { return nil }
+            if sessionsOpened.load(ordering: .relaxed) != openedBefore { backoffMs = 500 }  // it worked for a while
             try? await Task.sleep(for: .milliseconds(backoffMs))
             backoffMs = min(backoffMs * 2, 5_000)
         }
@@ -154,8 +155,11 @@ public final class ControllerSession: Sendable {
         let (outgoing, queue) = AsyncStream<SessionMessage>.makeStream()
         let helloSentAt = Worker.realtimeNs()
         let terms = WelcomedTerms()
-        var hello = node.withLock { $0 }
-        hello.capabilities.leaseGraceMs = worker.longestLeaseGraceMs
+        // Every registration and capability update carries the longest sandbox grace (re-adopted ones included).
+        let hello = node.withLock { n in
+            n.capabilities.leaseGraceMs = worker.longestLeaseGraceMs
+            return n
+        }
         queue.yield(SessionMessage(type: .hello, version: NodeSession.version, node: hello))
         defer { outbox.withLock { $0.queue = nil }; queue.finish() }
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -274,6 +278,8 @@ public final class ControllerSession: Sendable {
 
     /// The worker's capabilities as detected now: sent with the next renewal when they differ.
     public func capabilitiesDetected(_ c: NodeCapabilities) {
+        var c = c
+        c.leaseGraceMs = worker.longestLeaseGraceMs
         guard node.withLock({ $0.capabilities != c }) else { return }
         changedCapabilities.withLock { $0 = c }
     }

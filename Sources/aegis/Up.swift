@@ -69,11 +69,6 @@ struct Up: AsyncParsableCommand {
 
     func run() async throws {
         let renewEvery = try Self.duration(leaseRenewEvery, "--lease-renew-every")
-        let leases = LeaseConfig(renewEvery: .milliseconds(renewEvery),
-                                 notReadyAfter: .milliseconds(try Self.duration(notReadyAfter ?? "20s", "--not-ready-after")),
-                                 downAfter: .milliseconds(try Self.duration(downAfter ?? "40s", "--down-after")),
-                                 rescheduleMargin: .milliseconds(try Self.duration(rescheduleMargin ?? "10s", "--reschedule-margin", allowZero: true)))
-        do { try leases.validate() } catch { throw ValidationError("lease timing: \(error.message) (--lease-renew-every < --not-ready-after < --down-after)") }
         let grace = try Self.duration(leaseGrace ?? "40s", "--lease-grace")
         let controllerFlags = [("--not-ready-after", notReadyAfter), ("--down-after", downAfter), ("--reschedule-margin", rescheduleMargin)]
         switch role {
@@ -98,6 +93,15 @@ struct Up: AsyncParsableCommand {
             guard join == nil, token == nil, !rejoin else { throw ValidationError("--join, --token and --rejoin are for --role worker") }
             guard leaseGrace == nil else { throw ValidationError("--lease-grace is for --role worker (a hybrid node's agents need no lease)") }
         }
+        let margin = try Self.duration(rescheduleMargin ?? "10s", "--reschedule-margin")
+        guard margin >= 1000 else {
+            throw ValidationError("--reschedule-margin \(rescheduleMargin ?? ""): at least 1s (it covers clock rate differences and the supervisors' once-a-second lease check)")
+        }
+        let leases = LeaseConfig(renewEvery: .milliseconds(renewEvery),
+                                 notReadyAfter: .milliseconds(try Self.duration(notReadyAfter ?? "20s", "--not-ready-after")),
+                                 downAfter: .milliseconds(try Self.duration(downAfter ?? "40s", "--down-after")),
+                                 rescheduleMargin: .milliseconds(margin))
+        do { try leases.validate() } catch { throw ValidationError("lease timing: \(error.message) (--lease-renew-every < --not-ready-after < --down-after)") }
         guard let scoring = ScoringStrategy(rawValue: strategy) else { throw ValidationError("--strategy: binpack or spread") }
         var labelMap: [String: String] = [:]
         for l in labels {

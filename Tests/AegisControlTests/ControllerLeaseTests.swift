@@ -42,11 +42,12 @@ final class ControllerLeaseTests: XCTestCase {
 
     let admin = Caller(isAdmin: true, tenant: "default")
 
-    func attach(_ name: String) async throws -> (RemoteWorkerLink, Outbox) {
+    func attach(_ name: String, graceMs: Int? = nil) async throws -> (RemoteWorkerLink, Outbox) {
         let box = Outbox()
         let link = RemoteWorkerLink(node: name, lease: controller.leaseTerms, send: { box.record($0) })
-        try await controller.attach(node: NodeInfo(name: name, role: .worker,
-                                                   capabilities: NodeCapabilities(cpuMillis: 2000, memoryBytes: 4 << 30)), link: link)
+        var caps = NodeCapabilities(cpuMillis: 2000, memoryBytes: 4 << 30)
+        caps.leaseGraceMs = graceMs
+        try await controller.attach(node: NodeInfo(name: name, role: .worker, capabilities: caps), link: link)
         return (link, box)
     }
 
@@ -110,7 +111,7 @@ final class ControllerLeaseTests: XCTestCase {
         let moved = try await controller.workload(id: always.id, caller: admin)
         XCTAssertEqual(moved.generation, 2)
         XCTAssertEqual(moved.restarts, 1)
-        XCTAssertEqual(box2.of(.start).first?.workload?.id, always.id)
+        try await waitFor("start sent to w2") { box2.of(.start).first?.workload?.id == always.id }  // sent right after the store update
         let lost = try await controller.workload(id: never.id, caller: admin)
         XCTAssertEqual(lost.state, .lost)
         XCTAssertTrue(lost.reason?.contains("node w1 is Down") == true, lost.reason ?? "")
@@ -194,5 +195,54 @@ final class ControllerLeaseTests: XCTestCase {
         do { _ = try await link.readOutput(id: "a-1", outputDir: "output", path: "x"); XCTFail("closed links refuse requests") } catch {
             XCTAssertTrue("\(error)".contains("not connected"), "\(error)")
         }
+    }
+
+    /// A worker whose grace (1.5 s) is longer than Down (0.6 s): its agent moves only at its last
+    /// renewal + grace + margin — also when an earlier outage's wait is still pending, and also
+    /// after a capability update that does not mention the grace.
+    func testALongerGraceIsWaitedForPerOutageAndSurvivesCapabilityUpdates() async throws {
+        let (_, _) = try await attach("w1", graceMs: 1500)
+        let w = try await submit(restart: .always)
+        await controller.handle(.started(id: w.id, generation: 1, pid: 10))
+        _ = try await attach("w2")
+        _ = await controller.renewLease(node: "w1", capabilities: NodeCapabilities(cpuMillis: 2000, memoryBytes: 4 << 30))
+        let stored = try await controller.node(name: "w1", caller: admin)
+        XCTAssertEqual(stored.capabilities.leaseGraceMs, 1500, "an update without the grace keeps it")
+        let c = controller!
+        let monitor = Task { await c.runLeaseMonitor() }
+        defer { monitor.cancel() }
+        let renewer = Task {
+            while !Task.isCancelled {
+                _ = await c.renewLease(node: "w2")
+                try? await Task.sleep(for: .milliseconds(50))
+            }
+        }
+        defer { renewer.cancel() }
+        // First outage: Down at 0.6 s, the grace wait is armed at 0.8 s (fires at 1.7 s); the node
+        // comes back at 1.0 s and goes silent again.
+        try await waitFor("w1 Down") { try await self.controller.node(name: "w1", caller: self.admin).state == "Down" }
+        try await Task.sleep(for: .milliseconds(300))
+        let renewedAt = Date()
+        _ = await controller.renewLease(node: "w1")
+        try await Task.sleep(for: .milliseconds(1_300))  // past the first outage's timer (1.7 s)
+        let kept = try await controller.workload(id: w.id, caller: admin)
+        XCTAssertEqual(kept.node, "w1", "the first outage's wait must not move the agent during the second")
+        try await waitFor("agent moved") { try await self.controller.workload(id: w.id, caller: self.admin).node == "w2" }
+        XCTAssertGreaterThanOrEqual(Date().timeIntervalSince(renewedAt), 1.7, "moved at renewal + grace (1.5 s) + margin (0.2 s)")
+    }
+
+    /// A kill asked for while the node was away, and the node then Down: the agent ends cancelled
+    /// instead of being placed elsewhere.
+    func testAStopRequestedWhileTheNodeWasAwayWinsOverRescheduling() async throws {
+        _ = try await attach("w1")
+        let w = try await submit(restart: .always)
+        await controller.handle(.started(id: w.id, generation: 1, pid: 10))
+        _ = try await attach("w2")
+        _ = try await controller.cancel(id: w.id, caller: admin)
+        _ = try await controller.cordon(name: "w1", caller: admin)
+        await controller.rescheduleAgents(ofDownNode: "w1")
+        let after = try await controller.workload(id: w.id, caller: admin)
+        XCTAssertEqual(after.state, .cancelled)
+        XCTAssertEqual(after.generation, 1, "not placed again")
     }
 }

@@ -157,6 +157,7 @@ final class MultiNodeE2ETests: XCTestCase {
             (["--role", "controller", "--listen", "127.0.0.1:0", "--lease-grace", "5s"], "--lease-grace"),
             (["--role", "controller", "--listen", "127.0.0.1:0", "--cgroup-parent", "x"], "--cgroup-parent"),
             (["--lease-grace", "5s"], "--lease-grace"),
+            (["--reschedule-margin", "0s"], "--reschedule-margin"),
         ]
         for (args, named) in cases {
             let p = Process()
@@ -383,6 +384,8 @@ final class MultiNodeE2ETests: XCTestCase {
         try waitFor("evicted agent running on w2", timeout: 30) { try self.running(moving, on: "w2") }
         let d = try workload(moving)
         XCTAssertTrue(d.events.contains { $0.type == "evicted" }, "\(d.events)")
+        let afterEviction = d.events.drop { $0.type != "evicted" }
+        XCTAssertFalse(afterEviction.contains { $0.message.contains("scheduled on w1") }, "never placed on the stopping worker: \(d.events)")
         XCTAssertEqual(CopySampler.count(["sleep", "36077"]), 1)
     }
 
