@@ -25,7 +25,8 @@ extension Controller {
     public func clusterAuthority() throws(APIError) -> ClusterAuthority {
         if let authority { return authority }
         do {
-            let loaded = try ClusterAuthority.open(directory: pkiDirectory, store: store, logger: logger)
+            var loaded = try ClusterAuthority.open(directory: pkiDirectory, store: store, logger: logger)
+            if let v = nodeCertificateValidity { loaded.certificateValidity = v }
             authority = loaded
             logger.info("cluster CA ready", metadata: ["dir": "\(pkiDirectory)", "fingerprint": "\(loaded.fingerprint)"])
             return loaded

@@ -44,6 +44,8 @@ public actor Controller {
     public let pkiDirectory: String
     /// The cluster CA and join machinery, loaded (or created) on first use.
     var authority: ClusterAuthority?
+    /// Lifetime of node certificates this controller issues, seconds (nil: 90 days).
+    public var nodeCertificateValidity: Double?
     /// Leases of remote nodes (Controller+Leases.swift). The local worker of a hybrid node holds none.
     public nonisolated let leases: LeaseTracker
     /// What each remote node's last renewal reported (in memory only: a renewal never writes the store).
@@ -52,7 +54,9 @@ public actor Controller {
     /// - Parameter pkiDirectory: where the cluster CA lives; default `pki/` next to the store's
     ///   database file (`<dataDir>/pki`, see `AegisPaths.pkiDir`).
     public init(store: ControlStore, schedulerConfig: SchedulerConfig = SchedulerConfig(), logger: Logger,
-                maxInputBytes: Int = 16 << 20, pkiDirectory: String? = nil, leases: LeaseTracker? = nil) {
+                maxInputBytes: Int = 16 << 20, pkiDirectory: String? = nil, leases: LeaseTracker? = nil,
+                nodeCertificateValidity: Double? = nil) {
+        self.nodeCertificateValidity = nodeCertificateValidity
         // The default LeaseConfig is valid by construction (5 s < 20 s < 40 s).
         self.leases = leases ?? (try! LeaseTracker())
         self.store = store

@@ -271,7 +271,7 @@ public final class ControllerSession: Sendable {
             var update: NodeInfo?
             if let changed { update = node.withLock { $0.capabilities = changed; return $0 } }
             queue.yield(SessionMessage(type: .renew, seq: seq, node: update, capacity: liveCapacity()))
-            if seq % UInt64(max(1, 3_600_000 / everyMs)) == 0 { requestCertificateIfDue(queue) }  // about hourly
+            if seq % UInt64(max(1, 10_000 / everyMs)) == 0 { requestCertificateIfDue(queue) }  // every ~10 s (two small file reads)
             try await Task.sleep(for: .milliseconds(everyMs))
         }
     }

@@ -227,11 +227,13 @@ public struct NodeIdentity: Sendable {
         try PEMFiles.syncDirectory(directory)
     }
 
-    /// The moment renewal becomes due: notBefore + `fraction` × (notAfter − notBefore).
-    /// `fraction` is clamped to 0...1.
+    /// The moment renewal becomes due: issued + `fraction` × (notAfter − issued), where issued is
+    /// notBefore + `ClusterCA.clockSkewAllowance` (the CA backdates notBefore by that much; counting
+    /// from notBefore would make a short-lived certificate due at once). `fraction` is clamped to 0...1.
     public func renewalDate(fraction: Double = defaultRenewalFraction) -> Date {
-        let lifetime = notValidAfter.timeIntervalSince(notValidBefore)
-        return notValidBefore + lifetime * min(max(fraction, 0), 1)
+        let issued = min(notValidBefore + ClusterCA.clockSkewAllowance, notValidAfter)
+        let lifetime = notValidAfter.timeIntervalSince(issued)
+        return issued + lifetime * min(max(fraction, 0), 1)
     }
 
     /// Whether the node should request a new certificate (same key, new CSR): true once `now` has

@@ -68,7 +68,8 @@ final class NodeRuntime: Sendable {
     /// workers' sessions on the cluster port.
     static func start(role: AegisProtocol.NodeRole, paths: AegisPaths, name: String, apiPort: Int, labels: [String: String],
                       allowUnenforcedLimits: Bool, cgroupParent: String?, egress: EgressConfig?, scheduler: SchedulerConfig,
-                      leases: LeaseConfig, detectRoot: String?, logger: Logger) async throws -> NodeRuntime {
+                      leases: LeaseConfig, detectRoot: String?, nodeCertificateValidity: Double? = nil,
+                      logger: Logger) async throws -> NodeRuntime {
         try NodeSetup.claimDataDir(paths)
         let store = try ControlStore(path: paths.database, hasher: SHA256TokenHasher())
         _ = try store.bootstrap()
@@ -86,7 +87,8 @@ final class NodeRuntime: Sendable {
         }
         let tracker: LeaseTracker
         do { tracker = try LeaseTracker(config: leases) } catch { throw NodeStartError("\(error)") }
-        let controller = Controller(store: store, schedulerConfig: scheduler, logger: Logger(label: "aegis.controller"), leases: tracker)
+        let controller = Controller(store: store, schedulerConfig: scheduler, logger: Logger(label: "aegis.controller"), leases: tracker,
+                                    nodeCertificateValidity: nodeCertificateValidity)
         let node = NodeRuntime(paths: paths, name: name, role: role, store: store, controller: controller, worker: worker,
                                logger: logger, apiPort: apiPort, events: events)
         node.pumpEvents()

@@ -43,6 +43,8 @@ struct Up: AsyncParsableCommand {
     var rejoin = false
     @Option(help: ArgumentHelp("Read /proc, /sys and /dev for capability detection below this directory (fixture trees).", visibility: .hidden))
     var detectRoot: String?
+    @Option(help: ArgumentHelp("Controller: lifetime of issued node certificates (default 90 days; short values for renewal tests).", visibility: .hidden))
+    var nodeCertValidity: String?
     @Option(help: "Node name (default: the host name).") var name: String?
     @Option(help: "TCP port of the API on 127.0.0.1 (0: any free port; the port is written to <data-dir>/api.port).")
     var apiPort: Int = 7420
@@ -160,7 +162,8 @@ struct Up: AsyncParsableCommand {
             node = try await NodeRuntime.start(
                 role: role, paths: AegisPaths(dataDir: dir), name: nodeName, apiPort: apiPort, labels: labelMap,
                 allowUnenforcedLimits: allowUnenforcedLimits, cgroupParent: cgroupParent, egress: egressConfig,
-                scheduler: SchedulerConfig(strategy: scoring), leases: leases, detectRoot: detectRoot, logger: logger)
+                scheduler: SchedulerConfig(strategy: scoring), leases: leases, detectRoot: detectRoot,
+                nodeCertificateValidity: try nodeCertValidity.map { Double(try Self.duration($0, "--node-cert-validity")) / 1000 }, logger: logger)
         } catch {
             NodeSetup.releaseDataDir(AegisPaths(dataDir: dir))
             throw error

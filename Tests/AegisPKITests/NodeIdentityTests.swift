@@ -113,8 +113,10 @@ final class NodeIdentityTests: XCTestCase {
         let certificate = try ca.sign(csrPEM: try key.makeCSRPEM(), nodeName: "renew", role: .worker, now: issued)
         let identity = try key.identity(certificate: certificate)
 
-        let lifetime = identity.notValidAfter.timeIntervalSince(identity.notValidBefore)
-        let twoThirds = identity.notValidBefore.addingTimeInterval(lifetime * 2 / 3)
+        // Counted from the issue time (notBefore is backdated by the clock-skew allowance).
+        let start = identity.notValidBefore.addingTimeInterval(ClusterCA.clockSkewAllowance)
+        let lifetime = identity.notValidAfter.timeIntervalSince(start)
+        let twoThirds = start.addingTimeInterval(lifetime * 2 / 3)
         XCTAssertEqual(identity.renewalDate(), twoThirds)
         XCTAssertFalse(identity.needsRenewal(now: issued))
         XCTAssertFalse(identity.needsRenewal(now: twoThirds.addingTimeInterval(-60)))
@@ -122,7 +124,7 @@ final class NodeIdentityTests: XCTestCase {
         XCTAssertTrue(identity.needsRenewal(now: identity.notValidAfter.addingTimeInterval(86_400)), "expired certificates need renewal")
 
         // Custom fraction: half-way.
-        let half = identity.notValidBefore.addingTimeInterval(lifetime / 2)
+        let half = start.addingTimeInterval(lifetime / 2)
         XCTAssertFalse(identity.needsRenewal(now: half.addingTimeInterval(-60), fraction: 0.5))
         XCTAssertTrue(identity.needsRenewal(now: half.addingTimeInterval(60), fraction: 0.5))
         XCTAssertFalse(identity.needsRenewal(now: half.addingTimeInterval(60)), "default 2/3 is later than 1/2")

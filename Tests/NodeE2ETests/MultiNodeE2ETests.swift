@@ -176,6 +176,33 @@ final class MultiNodeE2ETests: XCTestCase {
         }
     }
 
+    /// Node certificates valid 30 s: the worker asks for a new one over its session once 2/3 have
+    /// passed, and a restart after the first certificate expired connects with the renewed one.
+    func testTheNodeCertificateIsRenewedOverTheSessionBeforeItExpires() throws {
+        bed = try ClusterTestbed(["ctl", "w1"])
+        controller = try NodeHarness(extraArgs: ["--role", "controller", "--listen", "0.0.0.0:7443", "--node-cert-validity", "30s"]
+                                     + Self.fastController, netns: bed.ns("ctl"))
+        try controller.start()
+        try startWorker("w1", extra: Self.fastWorker)
+        try waitFor("w1 Ready", timeout: 30) { try self.nodeStates()["w1"] == "Ready" }
+        let w1 = workers["w1"]!
+        let first = try String(contentsOfFile: w1.dataDir + "/identity/node.crt", encoding: .utf8)
+        try waitFor("certificate renewed", timeout: 45) {
+            (try String(contentsOfFile: w1.dataDir + "/identity/node.crt", encoding: .utf8)) != first
+        }
+        let renewedAt = Date()
+        XCTAssertEqual(w1.log().components(separatedBy: "node certificate renewed").count, 2, "renewed once, at 2/3 (20 s): \(w1.log())")
+        // Restart once the first certificate (30 s from the join) has expired: only the renewed one works.
+        let joinedAt = renewedAt.addingTimeInterval(-20)
+        let wait = joinedAt.addingTimeInterval(32).timeIntervalSinceNow
+        if wait > 0 { usleep(UInt32(wait * 1_000_000)) }
+        w1.stop()
+        try w1.start(join: joinURL, token: nil, extra: Self.fastWorker)
+        try waitFor("w1 back with the renewed certificate", timeout: 30) {
+            try self.nodeStates()["w1"] == "Ready" && w1.log().components(separatedBy: "controller session open").count >= 3
+        }
+    }
+
     // MARK: routing
 
     func testAGPUAgentLandsOnlyOnTheWorkerThatAdvertisesGPUsAndPendingReasonsNameTheNodes() throws {
