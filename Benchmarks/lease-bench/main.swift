@@ -2,7 +2,8 @@
 // port's TLS listener, the WebSocket upgrade with client-certificate checks, the node protocol's
 // JSON frames, the lease tracker, and the `renewed` acknowledgement back.
 //
-// It starts `aegis up --role controller` pinned to one CPU (taskset -c 0), joins N node
+// It writes `--tracked` (50,000) nodes into a fresh controller store, so the controller tracks a
+// lease for each, starts `aegis up --role controller` pinned to one CPU (taskset -c 0), joins N node
 // identities with `aegis node join`, opens one mutual-TLS session per identity from this process
 // (pinned elsewhere by the caller), and keeps `--window` renewals in flight on each session for
 // `--seconds`. Reported: acknowledged renewals per second (median of 1-second buckets and the
@@ -12,6 +13,7 @@
 // sessions renew for 3 s and then go silent (their connections stay open); the controller's log
 // gives each NotReady/Down transition's lateness past its deadline (counted from the last renewal).
 import AegisProtocol
+import AegisStore
 import Foundation
 import HummingbirdWSClient
 import Logging
@@ -25,6 +27,7 @@ struct Options {
     var seconds = 10
     var window = 32
     var controllerCPU = "0"
+    var tracked = 50_000
 
     static func parse() -> Options {
         var o = Options()
@@ -36,8 +39,9 @@ struct Options {
             case "--seconds": o.seconds = Int(args.next() ?? "") ?? o.seconds
             case "--window": o.window = Int(args.next() ?? "") ?? o.window
             case "--controller-cpu": o.controllerCPU = args.next() ?? "0"
+            case "--tracked": o.tracked = Int(args.next() ?? "") ?? o.tracked
             default:
-                FileHandle.standardError.write(Data("usage: lease-bench --aegis PATH [--sessions N] [--seconds S] [--window W] [--controller-cpu C]\n".utf8))
+                FileHandle.standardError.write(Data("usage: lease-bench --aegis PATH [--sessions N] [--seconds S] [--window W] [--controller-cpu C] [--tracked NODES]\n".utf8))
                 exit(2)
             }
         }
@@ -73,10 +77,20 @@ final class ControllerProcess {
     let process = Process()
     let aegis: String
 
-    init(aegis: String, cpu: String, extra: [String]) throws {
+    /// - Parameter tracked: nodes written into the controller's store before it starts; it tracks
+    ///   a lease for each (as after a restart), so the renewals land in a tracker of that size.
+    init(aegis: String, cpu: String, extra: [String], tracked: Int = 0) throws {
         self.aegis = aegis
         dir = NSTemporaryDirectory() + "lease-bench-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        if tracked > 0 {
+            struct NoTokens: TokenHasher { func hash(_ token: String) -> String { token } }
+            let store = try ControlStore(path: dir + "/aegis.db", hasher: NoTokens())
+            _ = try store.bootstrap()
+            let caps = NodeCapabilities(cpuMillis: 4000, memoryBytes: 8 << 30)
+            for i in 0..<tracked { _ = try store.upsertNode(NodeInfo(name: "sim-\(i)", role: .worker, capabilities: caps)) }
+            try store.close()
+        }
         process.executableURL = URL(fileURLWithPath: "/usr/bin/taskset")
         process.arguments = ["-c", cpu, aegis, "up", "--role", "controller", "--data-dir", dir, "--api-port", "0",
                              "--listen", "127.0.0.1:0", "--log-level", "warning", "--name", "bench-ctl"] + extra
@@ -202,10 +216,11 @@ func median(_ xs: [Double]) -> Double {
 }
 
 let o = Options.parse()
-print("lease-bench: \(o.sessions) sessions, window \(o.window), \(o.seconds) s; controller pinned to CPU \(o.controllerCPU)")
+print("lease-bench: \(o.sessions) sessions, window \(o.window), \(o.seconds) s; controller pinned to CPU \(o.controllerCPU); \(o.tracked) more nodes in its lease tracker")
 
 // Phase 1: ingest.
-let ctl = try ControllerProcess(aegis: o.aegis, cpu: o.controllerCPU, extra: ["--not-ready-after", "120s", "--down-after", "240s"])
+let ctl = try ControllerProcess(aegis: o.aegis, cpu: o.controllerCPU, extra: ["--not-ready-after", "120s", "--down-after", "240s"],
+                                tracked: o.tracked)
 let identities = try ctl.joinNodes(o.sessions)
 let cpu0 = ctl.cpuSeconds()
 let t0 = ContinuousClock.now

@@ -69,10 +69,12 @@ final class SandboxFencingTests: SandboxTestCase {
         return (exe, raw.split(separator: 0).map { String(decoding: $0, as: UTF8.self) })
     }
 
-    /// Waits up to 2 s for the supervisor to have exec'ed aegis-supervisor.
+    /// Waits up to 10 s for the supervisor to have exec'ed aegis-supervisor (and its cmdline to be readable).
     func waitForExecedSupervisor(_ record: SandboxRecord) -> (exe: String, cmdline: [String]) {
         var image = supervisorImage(record)
-        for _ in 0..<200 where !image.exe.hasSuffix("/aegis-supervisor") {
+        // Up to 10 s: the exec follows the 50 ms fast path, but a loaded machine (a build on both
+        // cores) delayed it past 2 s once; the cmdline is read only after the exe says it happened.
+        for _ in 0..<1000 where !image.exe.hasSuffix("/aegis-supervisor") || image.cmdline.isEmpty {
             usleep(10_000)
             image = supervisorImage(record)
         }
