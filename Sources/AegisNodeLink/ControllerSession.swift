@@ -166,7 +166,18 @@ public final class ControllerSession: Sendable {
             group.addTask {  // the only writer
                 for await m in outgoing { try await outbound.write(.text(Self.encode(m))) }
             }
-            group.addTask { try await self.read(inbound, queue: queue, helloSentAt: helloSentAt, terms: terms) }
+            // Commands run in order on their own task, so a slow start (resolving an egress host
+            // name) never holds up the acknowledgements the read loop must see.
+            let (commands, commandQueue) = AsyncStream<SessionMessage>.makeStream()
+            group.addTask {
+                for await m in commands { self.apply(m) }
+                // Done only with the session (the group is cancelled): why it ended is the read loop's to say.
+                try await Task.sleep(for: .seconds(365 * 86_400))
+            }
+            group.addTask {
+                defer { commandQueue.finish() }
+                try await self.read(inbound, queue: queue, commands: commandQueue, helloSentAt: helloSentAt, terms: terms)
+            }
             group.addTask {
                 // Renewals begin once welcomed (10 s at most); a session that is never welcomed is retried.
                 let deadline = ContinuousClock.now + .seconds(10)
@@ -186,8 +197,8 @@ public final class ControllerSession: Sendable {
         }
     }
 
-    private func read(_ inbound: WebSocketInboundStream, queue: AsyncStream<SessionMessage>.Continuation, helloSentAt: Int64,
-                      terms: WelcomedTerms) async throws {
+    private func read(_ inbound: WebSocketInboundStream, queue: AsyncStream<SessionMessage>.Continuation,
+                      commands: AsyncStream<SessionMessage>.Continuation, helloSentAt: Int64, terms: WelcomedTerms) async throws {
         for try await message in inbound.messages(maxSize: NodeSession.maxFrameBytes) {
             guard case .text(let text) = message else { continue }
             let m = try JSONDecoder().decode(SessionMessage.self, from: Data(text.utf8))
@@ -209,8 +220,9 @@ public final class ControllerSession: Sendable {
                     try? worker.renewLease(sentAtNs: helloSentAt)  // the first welcome acknowledges the hello
                     renewals.withLock { $0.lastAck = .now; $0.sentAt = [:] }
                 }
-                // Any sandbox not in `active` is a stale copy: the worker kills it.
-                worker.reconcile(active: (m.active ?? []).map { ($0.id, $0.generation) })
+                // Any sandbox not in `active` is a stale copy: the worker kills it. In order with the
+                // commands (a start still running must be done before its sandbox is looked for).
+                commands.yield(m)
                 if first {
                     sessionsOpened.add(1, ordering: .relaxed)
                     let pending: [WorkerEvent] = outbox.withLock { o in
@@ -231,19 +243,11 @@ public final class ControllerSession: Sendable {
                     return s
                 }
                 if let sentAt, m.state == "Ready" { try? worker.renewLease(sentAtNs: sentAt) }
-            case .start:
-                guard var w = m.workload else { continue }
-                var inputs: [String: [UInt8]] = [:]
-                for (path, b64) in m.files ?? [:] { inputs[path] = Data(base64Encoded: b64).map { Array($0) } ?? [] }
-                w.spec.inputs = inputs
-                worker.start(Assignment(workload: w, uid: m.uid ?? 65534, gpus: m.gpus ?? []))
-            case .cancel:
-                if let p = m.placement { worker.cancel(workloadID: p.id, generation: p.generation) }
-            case .release:
-                if let p = m.placement { worker.release(workloadID: p.id, generation: p.generation) }
+            case .start, .cancel, .release:
+                commands.yield(m)
             case .request:
                 guard let seq = m.seq, let r = m.request else { continue }
-                queue.yield(SessionMessage(type: .reply, seq: seq, reply: answer(r)))
+                Task { queue.yield(SessionMessage(type: .reply, seq: seq, reply: self.answer(r))) }
             case .certificate:
                 saveCertificate(m)
             case .error:
@@ -251,6 +255,26 @@ public final class ControllerSession: Sendable {
             default:
                 throw SessionError("unexpected \(m.type.rawValue) from the controller")
             }
+        }
+    }
+
+    /// Runs one of the controller's commands on the worker.
+    func apply(_ m: SessionMessage) {
+        switch m.type {
+        case .start:
+            guard var w = m.workload else { return }
+            var inputs: [String: [UInt8]] = [:]
+            for (path, b64) in m.files ?? [:] { inputs[path] = Data(base64Encoded: b64).map { Array($0) } ?? [] }
+            w.spec.inputs = inputs
+            worker.start(Assignment(workload: w, uid: m.uid ?? 65534, gpus: m.gpus ?? []))
+        case .cancel:
+            if let p = m.placement { worker.cancel(workloadID: p.id, generation: p.generation) }
+        case .release:
+            if let p = m.placement { worker.release(workloadID: p.id, generation: p.generation) }
+        case .welcome:
+            worker.reconcile(active: (m.active ?? []).map { ($0.id, $0.generation) })
+        default:
+            return
         }
     }
 
