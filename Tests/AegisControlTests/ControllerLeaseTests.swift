@@ -56,6 +56,18 @@ final class ControllerLeaseTests: XCTestCase {
         return try await controller.submit(SubmitRequest(run: run), caller: admin)
     }
 
+    /// The lease monitor, and `node` renewing every 50 ms (cancel both when done).
+    func monitorAndRenew(_ node: String) -> [Task<Void, Never>] {
+        let c = controller!
+        return [Task { await c.runLeaseMonitor() },
+                Task {
+                    while !Task.isCancelled {
+                        _ = await c.renewLease(node: node)
+                        try? await Task.sleep(for: .milliseconds(50))
+                    }
+                }]
+    }
+
     func waitFor(_ what: String, timeout: Double = 5, _ check: () async throws -> Bool) async throws {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
@@ -91,17 +103,9 @@ final class ControllerLeaseTests: XCTestCase {
         await controller.handle(.started(id: always.id, generation: 1, pid: 10))
         await controller.handle(.started(id: never.id, generation: 1, pid: 11))
         let (_, box2) = try await attach("w2")
-        let c = controller!
-        let monitor = Task { await c.runLeaseMonitor() }
-        defer { monitor.cancel() }
         // w2 keeps renewing; w1 is silent.
-        let renewer = Task {
-            while !Task.isCancelled {
-                _ = await c.renewLease(node: "w2")
-                try? await Task.sleep(for: .milliseconds(50))
-            }
-        }
-        defer { renewer.cancel() }
+        let tasks = monitorAndRenew("w2")
+        defer { tasks.forEach { $0.cancel() } }
         try await waitFor("w1 NotReady") { try await self.controller.node(name: "w1", caller: self.admin).state == "NotReady" }
         let during = try await controller.workload(id: always.id, caller: admin)
         XCTAssertEqual(during.state, .running, "NotReady moves nothing")
@@ -208,16 +212,8 @@ final class ControllerLeaseTests: XCTestCase {
         _ = await controller.renewLease(node: "w1", capabilities: NodeCapabilities(cpuMillis: 2000, memoryBytes: 4 << 30))
         let stored = try await controller.node(name: "w1", caller: admin)
         XCTAssertEqual(stored.capabilities.leaseGraceMs, 1500, "an update without the grace keeps it")
-        let c = controller!
-        let monitor = Task { await c.runLeaseMonitor() }
-        defer { monitor.cancel() }
-        let renewer = Task {
-            while !Task.isCancelled {
-                _ = await c.renewLease(node: "w2")
-                try? await Task.sleep(for: .milliseconds(50))
-            }
-        }
-        defer { renewer.cancel() }
+        let tasks = monitorAndRenew("w2")
+        defer { tasks.forEach { $0.cancel() } }
         // First outage: Down at 0.6 s, the grace wait is armed at 0.8 s (fires at 1.7 s); the node
         // comes back at 1.0 s and goes silent again.
         try await waitFor("w1 Down") { try await self.controller.node(name: "w1", caller: self.admin).state == "Down" }

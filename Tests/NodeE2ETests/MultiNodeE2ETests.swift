@@ -87,6 +87,15 @@ final class MultiNodeE2ETests: XCTestCase {
         controller.nodeLog().split(separator: "\n").filter { $0.contains("node=\(node) ") && $0.hasSuffix("] node \(state)") }.count
     }
 
+    /// Runs `argv` with `restart` on w1 (w2 cordoned while it is placed, uncordoned after).
+    func runOnW1(_ argv: [String], restart: String = "always", file: StaticString = #filePath, line: UInt = #line) throws -> String {
+        try controller.cli(["node", "cordon", "w2"])
+        let id = try runDetached(["--restart", restart, "--"] + argv, file: file, line: line)
+        try waitFor("agent running on w1", timeout: 20, file: file, line: line) { try self.running(id, on: "w1") }
+        try controller.cli(["node", "uncordon", "w2"])
+        return id
+    }
+
     func running(_ id: String, on node: String) throws -> Bool {
         let w = try workload(id).workload
         return w.state == .running && w.node == node
@@ -217,6 +226,17 @@ final class MultiNodeE2ETests: XCTestCase {
         XCTAssertEqual(w.state, .succeeded, w.reason ?? "")
         let plain = try (0..<4).map { _ in try runDetached(["--", "true"]) }
         try waitFor("plain agents done", timeout: 30) { try plain.allSatisfy { try self.workload($0).workload.state.isFinal } }
+        // A runtime only w2 advertises (w1's detection finds runtimes inside the fixture tree, which has no perl).
+        try controller.cli(["node", "cordon", "w2"])
+        let perlAgent = try runDetached(["--runtime", "perl", "--", "perl", "-e", "print 6 * 7, qq(\\n)"])
+        try waitFor("a pending reason", timeout: 10) { try self.workload(perlAgent).workload.reason != nil }
+        let pending = try workload(perlAgent).workload
+        XCTAssertEqual(pending.state, .pending)
+        XCTAssertTrue(pending.reason?.contains("perl") == true && pending.reason?.contains("w1") == true, pending.reason ?? "")
+        try controller.cli(["node", "uncordon", "w2"])
+        try waitFor("perl agent done", timeout: 30) { try self.workload(perlAgent).workload.state.isFinal }
+        XCTAssertEqual(try workload(perlAgent).workload.node, "w2")
+        XCTAssertEqual(try controller.cli(["logs", perlAgent]).stdout, "42\n")
         let tooMany = try runDetached(["--gpus", "9", "--", "true"])
         try waitFor("pending reason", timeout: 10) { try self.workload(tooMany).workload.reason?.contains("w2") == true }
         let reason = try workload(tooMany).workload.reason ?? ""
@@ -274,11 +294,8 @@ final class MultiNodeE2ETests: XCTestCase {
     /// runs again on the other worker; at no sampled moment do two copies run.
     func testKilledWorkerFencesItsAgentWhichThenRunsOnAnotherWorkerNeverTwice() throws {
         try startCluster(["w1", "w2"])
-        try controller.cli(["node", "cordon", "w2"])
         let argv = ["sleep", "36071"]
-        let id = try runDetached(["--restart", "always", "--"] + argv)
-        try waitFor("agent running on w1", timeout: 20) { try self.running(id, on: "w1") }
-        try controller.cli(["node", "uncordon", "w2"])
+        let id = try runOnW1(argv, restart: "always")
         let sampler = CopySampler(argv: argv)
         workers["w1"]!.signal(SIGKILL)
         _ = workers["w1"]!.waitExit()
@@ -298,11 +315,8 @@ final class MultiNodeE2ETests: XCTestCase {
     /// keeps no stale copy; never two copies.
     func testLinkCutMovesTheAgentAndTheHealedWorkerHoldsNoStaleCopy() throws {
         try startCluster(["w1", "w2"])
-        try controller.cli(["node", "cordon", "w2"])
         let argv = ["sleep", "36072"]
-        let id = try runDetached(["--restart", "on-failure", "--"] + argv)
-        try waitFor("agent running on w1", timeout: 20) { try self.running(id, on: "w1") }
-        try controller.cli(["node", "uncordon", "w2"])
+        let id = try runOnW1(argv, restart: "on-failure")
         let sampler = CopySampler(argv: argv)
         try bed.cut("w1")
         try waitFor("agent running on w2", timeout: 30) { try self.running(id, on: "w2") }
@@ -322,11 +336,8 @@ final class MultiNodeE2ETests: XCTestCase {
     /// one transition each way, the agent neither restarted nor moved.
     func testWorkerPausedThirtySecondsComesBackWithOneTransitionEachWayAndNothingMoved() throws {
         try startCluster(["w1", "w2"], fast: false)
-        try controller.cli(["node", "cordon", "w2"])
         let argv = ["sleep", "36073"]
-        let id = try runDetached(["--restart", "always", "--"] + argv)
-        try waitFor("agent running on w1", timeout: 20) { try self.running(id, on: "w1") }
-        try controller.cli(["node", "uncordon", "w2"])
+        let id = try runOnW1(argv, restart: "always")
         let sampler = CopySampler(argv: argv, intervalMs: 200)
         workers["w1"]!.signal(SIGSTOP)
         sleep(30)
@@ -352,11 +363,8 @@ final class MultiNodeE2ETests: XCTestCase {
     /// holds no stale copy.
     func testWorkerPausedSixtySecondsLosesItsAgentToAnotherWorkerAndKeepsNoStaleCopy() throws {
         try startCluster(["w1", "w2"], fast: false)
-        try controller.cli(["node", "cordon", "w2"])
         let argv = ["sleep", "36074"]
-        let id = try runDetached(["--restart", "always", "--"] + argv)
-        try waitFor("agent running on w1", timeout: 20) { try self.running(id, on: "w1") }
-        try controller.cli(["node", "uncordon", "w2"])
+        let id = try runOnW1(argv, restart: "always")
         let sampler = CopySampler(argv: argv, intervalMs: 200)
         workers["w1"]!.signal(SIGSTOP)
         sleep(60)
@@ -375,11 +383,8 @@ final class MultiNodeE2ETests: XCTestCase {
     /// its agent until the grace; the controller waits for that grace + margin before moving it.
     func testAWorkerWithALongerGraceIsWaitedForBeforeItsAgentMoves() throws {
         try startCluster(["w1", "w2"], workerArgs: ["w1": ["--lease-grace", "10s"]])
-        try controller.cli(["node", "cordon", "w2"])
         let argv = ["sleep", "36076"]
-        let id = try runDetached(["--restart", "always", "--"] + argv)
-        try waitFor("agent running on w1", timeout: 20) { try self.running(id, on: "w1") }
-        try controller.cli(["node", "uncordon", "w2"])
+        let id = try runOnW1(argv, restart: "always")
         let sampler = CopySampler(argv: argv)
         let killed = Date()
         workers["w1"]!.signal(SIGKILL)
