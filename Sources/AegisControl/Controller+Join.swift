@@ -102,10 +102,7 @@ extension Controller {
     public func identities(caller: Caller) throws(APIError) -> [NodeIdentityInfo] {
         guard caller.isAdmin else { throw .forbidden("node identities are admin-only") }
         do {
-            return try store.listIdentities().map {
-                NodeIdentityInfo(name: $0.name, keyFingerprint: $0.keyFingerprint, role: $0.role, firstJoinedAtMs: $0.firstJoinedAtMs,
-                                 lastIssuedAtMs: $0.lastIssuedAtMs, lastSerial: $0.lastSerial)
-            }
+            return try store.listIdentities()
         } catch {
             throw .internalError("\(error)")
         }

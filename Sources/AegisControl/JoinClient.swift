@@ -4,7 +4,7 @@
 // ca.crt. The transport (`ClusterJoinTransport`) is plain HTTP today (AegisClient's APIClient)
 // and the TLS connection later.
 //
-// This file depends only on AegisProtocol, AegisPKI and Crypto, so it can move to AegisClient
+// This file depends only on AegisProtocol and AegisPKI, so it can move to AegisClient
 // once that target depends on AegisPKI.
 #if canImport(FoundationEssentials)
 import FoundationEssentials
@@ -16,7 +16,6 @@ import Glibc
 #endif
 import AegisPKI
 import AegisProtocol
-import Crypto
 
 /// A failed join, naming the step and the cause.
 public struct JoinClientError: Error, CustomStringConvertible, Sendable, Equatable {
@@ -141,7 +140,6 @@ public enum JoinClient {
         }
 
         let identity: NodeIdentity
-        let certificateDER: [UInt8]
         do {
             try token.verifyCA(certificatePEM: response.caPEM)
             let verified = try verifier.verifyNodeCertificate(pem: response.certificatePEM, now: now())
@@ -153,7 +151,6 @@ public enum JoinClient {
                                       + "not this node's key \(key.publicKeyFingerprint)")
             }
             identity = try key.identity(certificatePEM: response.certificatePEM)
-            certificateDER = identity.certificateDER
         } catch let e as JoinClientError {
             throw e
         } catch {
@@ -163,62 +160,16 @@ public enum JoinClient {
         let caPath = directory + "/" + caFileName
         do {
             // The CA first: a node certificate on disk always has its CA next to it.
-            try writeAtomically(caPath, contents: caInfo.caPEM.hasSuffix("\n") ? caInfo.caPEM : caInfo.caPEM + "\n", mode: 0o644)
+            try AegisPKI.writeFileAtomically(caPath, contents: caInfo.caPEM.hasSuffix("\n") ? caInfo.caPEM : caInfo.caPEM + "\n", mode: 0o644)
             try identity.save(directory: directory)
         } catch {
             throw JoinClientError(.save, "saving the node identity in \(directory): \(error)")
         }
         return JoinOutcome(identity: identity, role: AegisProtocol.NodeRole(rawValue: identity.role.rawValue) ?? response.role,
-                           serial: response.serial, certificateFingerprint: hex(SHA256.hash(data: certificateDER)),
+                           serial: response.serial, certificateFingerprint: identity.certificateFingerprint,
                            keyFingerprint: key.publicKeyFingerprint, caFingerprint: token.caFingerprint,
                            notValidAfter: identity.notValidAfter, reusedKey: reused,
                            keyPath: directory + "/" + NodeIdentity.keyFileName,
                            certificatePath: directory + "/" + NodeIdentity.certificateFileName, caPath: caPath)
-    }
-
-    /// Writes `path` via a temporary file in the same directory (mode `mode`, fsync'ed) and
-    /// rename(2), then fsyncs the directory.
-    /// - Throws: `JoinClientError(.save)` naming the system call, file and errno.
-    static func writeAtomically(_ path: String, contents: String, mode: mode_t) throws {
-        let temp = path + ".tmp-\(getpid())"
-        func fail(_ call: String, _ file: String) -> JoinClientError {
-            let e = errno
-            return JoinClientError(.save, "\(call) \(file): \(String(cString: strerror(e))) (errno \(e))")
-        }
-        let fd = open(temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
-        guard fd >= 0 else { throw fail("open", temp) }
-        let bytes = Array(contents.utf8)
-        var offset = 0
-        while offset < bytes.count {
-            let n = bytes[offset...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                let error = fail("write", temp)
-                close(fd); unlink(temp)
-                throw error
-            }
-            offset += n
-        }
-        if fchmod(fd, mode) != 0 || fsync(fd) != 0 {
-            let error = fail("fsync", temp)
-            close(fd); unlink(temp)
-            throw error
-        }
-        close(fd)
-        guard rename(temp, path) == 0 else {
-            let error = fail("rename", path)
-            unlink(temp)
-            throw error
-        }
-        let dir = path.lastIndex(of: "/").map { String(path[..<$0]) } ?? "."
-        let dfd = open(dir.isEmpty ? "/" : dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if dfd >= 0 { _ = fsync(dfd); close(dfd) }
-    }
-
-    static func hex<Bytes: Sequence>(_ bytes: Bytes) -> String where Bytes.Element == UInt8 {
-        let digits = Array("0123456789abcdef".utf8)
-        var out: [UInt8] = []
-        for b in bytes { out.append(digits[Int(b >> 4)]); out.append(digits[Int(b & 0x0f)]) }
-        return String(decoding: out, as: UTF8.self)
     }
 }

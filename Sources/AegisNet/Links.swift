@@ -107,11 +107,7 @@ extension RouteSocket {
     /// EEXIST when it is already there.
     public func addAddress(index: Int32, _ address: IPv4Address, prefix: Int, name: String) throws {
         var m = NLMessage(type: NL.newAddr, flags: NL.request | NL.ack | NL.create | NL.excl)
-        var b = [UInt8](repeating: 0, count: 8)
-        b[0] = UInt8(AF_INET)
-        b[1] = UInt8(prefix)
-        withUnsafeBytes(of: UInt32(bitPattern: index)) { for i in 0..<4 { b[4 + i] = $0[i] } }
-        m.append(b)
+        m.append(Self.ifaddrmsg(prefix: prefix, index: index))
         m.attr(NL.ifaLocal, ipv4: address.value)
         m.attr(NL.ifaAddress, ipv4: address.value)
         if prefix < 31 { m.attr(NL.ifaBroadcast, ipv4: address.value | ~IPv4Network.mask(prefix)) }
@@ -134,14 +130,20 @@ extension RouteSocket {
         }
     }
 
-    /// Removes `address/prefix` from link `index`.
-    public func deleteAddress(index: Int32, _ address: IPv4Address, prefix: Int, name: String) throws {
-        var m = NLMessage(type: NL.delAddr, flags: NL.request | NL.ack)
+    /// struct ifaddrmsg (rtnetlink(7)) for an IPv4 address of link `index`: family, prefix length,
+    /// no flags, universe scope, the index in host byte order.
+    static func ifaddrmsg(prefix: Int, index: Int32) -> [UInt8] {
         var b = [UInt8](repeating: 0, count: 8)
         b[0] = UInt8(AF_INET)
         b[1] = UInt8(prefix)
         withUnsafeBytes(of: UInt32(bitPattern: index)) { for i in 0..<4 { b[4 + i] = $0[i] } }
-        m.append(b)
+        return b
+    }
+
+    /// Removes `address/prefix` from link `index`.
+    public func deleteAddress(index: Int32, _ address: IPv4Address, prefix: Int, name: String) throws {
+        var m = NLMessage(type: NL.delAddr, flags: NL.request | NL.ack)
+        m.append(Self.ifaddrmsg(prefix: prefix, index: index))
         m.attr(NL.ifaLocal, ipv4: address.value)
         try run(m, "RTM_DELADDR \(address)/\(prefix) dev \(name)")
     }

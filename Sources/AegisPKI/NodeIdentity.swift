@@ -115,6 +115,8 @@ public struct NodeIdentity: Sendable {
 
     /// The node name (certificate subject CN).
     public var nodeName: String { key.nodeName }
+    /// Lowercase hex SHA-256 of the certificate's DER (`openssl x509 -noout -fingerprint -sha256`, no colons).
+    public var certificateFingerprint: String { X509Support.sha256Hex(certificateDER) }
     /// The private key.
     public var privateKey: Certificate.PrivateKey { key.privateKey }
     /// PEM of the private key.

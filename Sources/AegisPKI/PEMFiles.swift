@@ -191,3 +191,13 @@ enum PEMFiles {
         try syncDirectory(directory)
     }
 }
+
+/// Writes `contents` to `path` atomically: a new temporary file next to it with exactly `mode`
+/// (fsync'ed), rename(2) over `path`, then an fsync of the directory.
+/// - Throws: `PKIError.syscall` naming the call, the path and the errno.
+public func writeFileAtomically(_ path: String, contents: String, mode: mode_t) throws {
+    let temp = try PEMFiles.writeTemporary(for: path, contents: contents, mode: mode)
+    try PEMFiles.publish(temp, to: path, replace: true)
+    let slash = path.lastIndex(of: "/")
+    try PEMFiles.syncDirectory(slash.map { $0 == path.startIndex ? "/" : String(path[..<$0]) } ?? ".")
+}

@@ -127,22 +127,30 @@ public struct JoinTokenList: Codable, Sendable, Equatable {
 
 /// A node name and the key it is pinned to.
 public struct NodeIdentityInfo: Codable, Sendable, Equatable {
+    /// Node name (certificate subject CN).
     public var name: String
-    /// Hex SHA-256 of the node key's DER SubjectPublicKeyInfo.
+    /// Lowercase hex SHA-256 of the node key's DER SubjectPublicKeyInfo (64 characters).
     public var keyFingerprint: String
+    /// Role of the last certificate issued.
     public var role: NodeRole
+    /// Unix ms of the first join.
     public var firstJoinedAtMs: Int64
+    /// Unix ms of the last certificate issued (join or renewal).
     public var lastIssuedAtMs: Int64
     /// Hex serial of the last certificate issued.
     public var lastSerial: String?
+    /// Id of the join token used by the first join (nil when registered otherwise).
+    public var joinToken: String?
+
     public init(name: String, keyFingerprint: String, role: NodeRole, firstJoinedAtMs: Int64, lastIssuedAtMs: Int64,
-                lastSerial: String? = nil) {
+                lastSerial: String? = nil, joinToken: String? = nil) {
         self.name = name
         self.keyFingerprint = keyFingerprint
         self.role = role
         self.firstJoinedAtMs = firstJoinedAtMs
         self.lastIssuedAtMs = lastIssuedAtMs
         self.lastSerial = lastSerial
+        self.joinToken = joinToken
     }
 }
 

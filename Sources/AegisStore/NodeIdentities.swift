@@ -5,34 +5,8 @@
 import GRDB
 import AegisProtocol
 
-/// A node's pinned identity.
-public struct NodeIdentityRecord: Codable, Sendable, Equatable {
-    /// Node name (certificate subject CN).
-    public var name: String
-    /// Lowercase hex SHA-256 of the node key's DER SubjectPublicKeyInfo (64 characters).
-    public var keyFingerprint: String
-    /// Role of the last certificate issued.
-    public var role: NodeRole
-    /// Unix ms of the first join.
-    public var firstJoinedAtMs: Int64
-    /// Unix ms of the last certificate issued (join or renewal).
-    public var lastIssuedAtMs: Int64
-    /// Hex serial number of the last certificate issued.
-    public var lastSerial: String?
-    /// Id of the join token used by the first join (nil when registered otherwise).
-    public var joinToken: String?
-
-    public init(name: String, keyFingerprint: String, role: NodeRole, firstJoinedAtMs: Int64, lastIssuedAtMs: Int64,
-                lastSerial: String? = nil, joinToken: String? = nil) {
-        self.name = name
-        self.keyFingerprint = keyFingerprint
-        self.role = role
-        self.firstJoinedAtMs = firstJoinedAtMs
-        self.lastIssuedAtMs = lastIssuedAtMs
-        self.lastSerial = lastSerial
-        self.joinToken = joinToken
-    }
-}
+/// A node's pinned identity: the API type itself (the store adds nothing to it).
+public typealias NodeIdentityRecord = NodeIdentityInfo
 
 extension ControlStore {
     /// Pins `name` to `fingerprint` on first use; refreshes role, serial and issue time when the
