@@ -33,7 +33,7 @@ struct LogStreamer: Sendable {
             for s in [LogStream.stdout, .stderr] {
                 // Read until caught up (a remote worker answers in chunks of at most 1 MiB).
                 var text = ""
-                while let read = try? await controller.readLog(id: id, stream: s, offset: tails[s]!.offset, caller: caller) {
+                while let workload, let read = await controller.readLog(of: workload, stream: s, offset: tails[s]!.offset) {
                     text += tails[s]!.consume(read, flushPartial: false)
                     if read.bytes.isEmpty || tails[s]!.offset >= read.size { break }
                 }

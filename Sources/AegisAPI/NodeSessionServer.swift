@@ -46,7 +46,7 @@ public enum NodeSessionServer {
             switch peer {
             case .failure(let e):
                 logger.warning("node session refused", metadata: ["reason": "\(e.description)"])
-                try? await outbound.write(.text(encode(SessionMessage(type: .error, message: e.description))))
+                try? await outbound.write(.text(SessionMessage(type: .error, message: e.description).frameText(JSONEncoder())))
                 try? await outbound.close(.policyViolation, reason: nil)
             case .success(let node):
                 let admitted = openSessions.withLock { o -> Bool in
@@ -57,7 +57,7 @@ public enum NodeSessionServer {
                 guard admitted else {
                     let reason = "node \(node.nodeName) already has \(maxSessionsPerNode) sessions open"
                     logger.warning("node session refused", metadata: ["reason": "\(reason)"])
-                    try? await outbound.write(.text(encode(SessionMessage(type: .error, message: reason))))
+                    try? await outbound.write(.text(SessionMessage(type: .error, message: reason).frameText(JSONEncoder())))
                     try? await outbound.close(.policyViolation, reason: nil)
                     return
                 }
@@ -98,17 +98,19 @@ public enum NodeSessionServer {
                                     })
         await withTaskGroup(of: Void.self) { group in
             group.addTask {  // the only writer
+                let encoder = JSONEncoder()
                 for await m in outgoing {
-                    do { try await outbound.write(.text(encode(m))) } catch { break }
+                    do { try await outbound.write(.text(m.frameText(encoder))) } catch { break }
                     if m.type == .error { try? await outbound.close(.normalClosure, reason: nil); break }
                 }
             }
             var registered = false
             do {
+                let decoder = JSONDecoder()  // one per session: frames are read one after another
                 for try await message in inbound.messages(maxSize: NodeSession.maxFrameBytes) {
                     guard case .text(let text) = message else { continue }
                     let m: SessionMessage
-                    do { m = try JSONDecoder().decode(SessionMessage.self, from: Data(text.utf8)) } catch {
+                    do { m = try SessionMessage(frameText: text, decoder) } catch {
                         link.close(reason: "not a node protocol message: \(error)")
                         break
                     }
@@ -160,9 +162,5 @@ public enum NodeSessionServer {
             if registered { await controller.detach(node: name, link: link) }
             await group.waitForAll()
         }
-    }
-
-    static func encode(_ m: SessionMessage) -> String {
-        (try? String(decoding: JSONEncoder().encode(m), as: UTF8.self)) ?? #"{"type":"error","message":"encoding failed"}"#
     }
 }

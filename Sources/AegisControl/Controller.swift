@@ -203,10 +203,11 @@ public actor Controller {
 
     /// Up to `maxBytes` of the workload's log history from `offset` (bytes), from the worker that
     /// ran it; nil while it has no node or the node can't be asked.
-    public func readLog(id: String, stream: LogStream, offset: Int64, maxBytes: Int = 1 << 20, caller: Caller) async throws(APIError) -> LogChunk? {
-        let w = try workload(id: id, caller: caller)
+    /// - Parameter w: a workload the caller may see (from `workload(id:caller:)`): a log follower
+    ///   reads it once per poll anyway, so this does not read it again.
+    public func readLog(of w: Workload, stream: LogStream, offset: Int64, maxBytes: Int = 1 << 20) async -> LogChunk? {
         guard let link = w.node.flatMap({ workers[$0] }) else { return nil }
-        return await link.readLog(id: id, stream: stream, offset: offset, maxBytes: maxBytes)
+        return await link.readLog(id: w.id, stream: stream, offset: offset, maxBytes: maxBytes)
     }
 
     public func output(id: String, path: String, caller: Caller) async throws(APIError) -> [UInt8] {

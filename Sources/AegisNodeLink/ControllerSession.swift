@@ -41,6 +41,8 @@ public final class ControllerSession: Sendable {
     private let outbox = Mutex<(pending: [WorkerEvent], queue: AsyncStream<SessionMessage>.Continuation?)>(([], nil))
     /// Sent-at times (CLOCK_REALTIME ns) of unacknowledged renewals by seq, and when the last ack came.
     private let renewals = Mutex<(next: UInt64, sentAt: [UInt64: Int64], lastAck: ContinuousClock.Instant)>((1, [:], .now))
+    /// When the node certificate on disk is due for renewal (nil: not read yet).
+    private let renewalDue = Mutex<Date?>(nil)
     /// Capabilities detected since the last renewal that the controller has not seen yet.
     private let changedCapabilities = Mutex<NodeCapabilities?>(nil)
     /// Sessions opened (for tests and logs).
@@ -156,15 +158,17 @@ public final class ControllerSession: Sendable {
         let helloSentAt = Worker.realtimeNs()
         let terms = WelcomedTerms()
         // Every registration and capability update carries the longest sandbox grace (re-adopted ones included).
+        let grace = worker.longestLeaseGraceMs  // reads the sandbox records: not under the lock
         let hello = node.withLock { n in
-            n.capabilities.leaseGraceMs = worker.longestLeaseGraceMs
+            n.capabilities.leaseGraceMs = grace
             return n
         }
         queue.yield(SessionMessage(type: .hello, version: NodeSession.version, node: hello))
         defer { outbox.withLock { $0.queue = nil }; queue.finish() }
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {  // the only writer
-                for await m in outgoing { try await outbound.write(.text(Self.encode(m))) }
+                let encoder = JSONEncoder()
+                for await m in outgoing { try await outbound.write(.text(m.frameText(encoder))) }
             }
             // Commands run in order on their own task, so a slow start (resolving an egress host
             // name) never holds up the acknowledgements the read loop must see.
@@ -199,9 +203,10 @@ public final class ControllerSession: Sendable {
 
     private func read(_ inbound: WebSocketInboundStream, queue: AsyncStream<SessionMessage>.Continuation,
                       commands: AsyncStream<SessionMessage>.Continuation, helloSentAt: Int64, terms: WelcomedTerms) async throws {
+        let decoder = JSONDecoder()  // one per session: frames are read one after another
         for try await message in inbound.messages(maxSize: NodeSession.maxFrameBytes) {
             guard case .text(let text) = message else { continue }
-            let m = try JSONDecoder().decode(SessionMessage.self, from: Data(text.utf8))
+            let m = try SessionMessage(frameText: text, decoder)
             switch m.type {
             case .welcome:
                 guard m.version == NodeSession.version else {
@@ -310,7 +315,7 @@ public final class ControllerSession: Sendable {
 
     /// Running sandboxes, MemAvailable and the 1-minute load average.
     func liveCapacity() -> LiveCapacity {
-        let running = worker.runtime.list().filter { (try? worker.runtime.state($0).status) == .running }.count
+        let running = worker.runningSandboxes
         var available: Int64?
         if let meminfo = try? String(contentsOfFile: "/proc/meminfo", encoding: .utf8),
            let line = meminfo.split(separator: "\n").first(where: { $0.hasPrefix("MemAvailable:") }),
@@ -323,8 +328,11 @@ public final class ControllerSession: Sendable {
 
     /// Asks for a new certificate (same key) once 2/3 of the current one's validity has passed.
     func requestCertificateIfDue(_ queue: AsyncStream<SessionMessage>.Continuation) {
-        guard case .ready(let identity)? = try? NodeIdentity.loadOrCreate(directory: identityDir, nodeName: node.withLock({ $0.name })),
-              identity.needsRenewal(), let csr = try? identity.key.makeCSRPEM() else { return }
+        // The identity files are read only once the remembered renewal date has come.
+        if let due = renewalDue.withLock({ $0 }), Date() < due { return }
+        guard case .ready(let identity)? = try? NodeIdentity.loadOrCreate(directory: identityDir, nodeName: node.withLock({ $0.name })) else { return }
+        renewalDue.withLock { $0 = identity.renewalDate() }
+        guard identity.needsRenewal(), let csr = try? identity.key.makeCSRPEM() else { return }
         logger.notice("renewing the node certificate", metadata: ["expires": "\(identity.notValidAfter)"])
         queue.yield(SessionMessage(type: .renewCertificate, seq: 0, pem: csr))
     }
@@ -339,6 +347,7 @@ public final class ControllerSession: Sendable {
             guard case .ready(let current) = try NodeIdentity.loadOrCreate(directory: identityDir, nodeName: node.withLock({ $0.name })) else { return }
             let renewed = try current.key.identity(certificatePEM: pem)
             try renewed.save(directory: identityDir)
+            renewalDue.withLock { $0 = renewed.renewalDate() }
             logger.notice("node certificate renewed", metadata: ["expires": "\(renewed.notValidAfter)"])
         } catch {
             logger.error("renewed certificate not saved", metadata: ["error": "\(error)"])
@@ -364,10 +373,6 @@ public final class ControllerSession: Sendable {
                 return WorkerReply(error: "\(error)")
             }
         }
-    }
-
-    static func encode(_ m: SessionMessage) -> String {
-        (try? String(decoding: JSONEncoder().encode(m), as: UTF8.self)) ?? "{}"
     }
 }
 

@@ -8,6 +8,12 @@
 // The format is plain JSON over a plain WebSocket (RFC 6455), so a gateway can sit in front of
 // the controller and forward the stream unchanged.
 
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
 /// Constants of the node protocol.
 public enum NodeSession {
     /// Protocol version carried in `hello` and `welcome`.
@@ -165,5 +171,18 @@ public struct SessionMessage: Codable, Sendable, Equatable {
         self.reply = reply
         self.message = message
         self.pem = pem
+    }
+}
+
+extension SessionMessage {
+    /// The frame's text: one JSON object. Reuse `encoder` across a session's frames (one writer).
+    public func frameText(_ encoder: JSONEncoder) -> String {
+        (try? String(decoding: encoder.encode(self), as: UTF8.self)) ?? #"{"type":"error","message":"encoding failed"}"#
+    }
+
+    /// Decodes one frame's text. Reuse `decoder` across a session's frames (one reader).
+    /// - Throws: `DecodingError` naming the field that does not fit.
+    public init(frameText text: String, _ decoder: JSONDecoder) throws {
+        self = try decoder.decode(SessionMessage.self, from: Data(text.utf8))
     }
 }

@@ -117,7 +117,7 @@ extension Worker {
             throw SandboxError(.invalidSpec, "path \"\(path)\": must be relative and stay inside \(outputDir)")
         }
         let root = openOutputDirectory(workloadID: workloadID, outputDir: outputDir)
-        guard root >= 0 else { throw SandboxError(.notFound, "no output directory \(outputDir)") }
+        guard root >= 0 else { throw SandboxError(.notFound, "no output directory \(outputDir) (\(errnoText(errno)))") }
         defer { close(root) }
         let fd = aegis_openat2(root, path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0, Self.beneath)
         guard fd >= 0 else { throw SandboxError(.notFound, "no output file \"\(path)\" (\(errnoText(errno)))") }

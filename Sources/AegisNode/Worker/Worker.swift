@@ -46,6 +46,9 @@ public final class Worker: Sendable {
     private let flags = Mutex<(timedOut: Set<String>, cancelled: Set<String>, evicted: Set<String>)>(([], [], []))
     /// Sandboxes whose supervisor the monitor is watching.
     private let watched = Mutex<Set<String>>([])
+
+    /// Sandboxes running now: those whose supervisor is being watched (no file is read).
+    public var runningSandboxes: Int { watched.withLock { $0.count } }
     /// Network mode `egress` (nil when not enabled or its setup failed: see `networkCapability`).
     public let egress: EgressNetwork?
     /// What the node advertises about egress and reachability.

@@ -5,6 +5,7 @@ import AegisProtocol
 import ArgumentParser
 import AsyncHTTPClient
 import NIOSSL
+import Synchronization
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -37,21 +38,23 @@ struct ConnectionOptions: ParsableArguments {
 
     /// Clients by CA file: they live as long as the process (AsyncHTTPClient traps when a client
     /// is deallocated without a shutdown).
-    nonisolated(unsafe) static var clients: [String: HTTPClient] = [:]
+    static let clients = Mutex<[String: HTTPClient]>([:])
 
     /// A process-lifetime HTTP client that trusts only `caFile` (never shut down, like the shared one).
     static func httpClient(trusting caFile: String) throws -> HTTPClient {
-        if let c = clients[caFile] { return c }
         guard access(caFile, R_OK) == 0 else { throw ValidationError("--ca-file \(caFile): \(String(cString: strerror(errno)))") }
         var tls = TLSConfiguration.makeClientConfiguration()
         do { tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(caFile)) } catch {
             throw ValidationError("--ca-file \(caFile): not a PEM certificate (\(error))")
         }
-        let client = HTTPClient(eventLoopGroupProvider: .singleton,
-                                configuration: HTTPClient.Configuration(tlsConfiguration: tls, redirectConfiguration: .disallow,
-                                                                        timeout: .init(connect: .seconds(10), read: nil)))
-        clients[caFile] = client
-        return client
+        return clients.withLock { all in
+            if let existing = all[caFile] { return existing }
+            let client = HTTPClient(eventLoopGroupProvider: .singleton,
+                                    configuration: HTTPClient.Configuration(tlsConfiguration: tls, redirectConfiguration: .disallow,
+                                                                            timeout: .init(connect: .seconds(10), read: nil)))
+            all[caFile] = client
+            return client
+        }
     }
 }
 
