@@ -11,6 +11,7 @@ import AegisPKI
 import AegisProtocol
 import Foundation
 import Logging
+import Synchronization
 
 final class WorkerRuntime: Sendable {
     let paths: AegisPaths
@@ -87,18 +88,21 @@ final class WorkerRuntime: Sendable {
     }
 
     /// Runs the session until SIGTERM/SIGINT (agents keep running; their supervisors fence them if
-    /// no worker renews the lease within the grace) or SIGUSR2 (`aegis down`: agents are stopped
-    /// and their exits reported first).
+    /// no worker renews the lease within the grace), SIGUSR2 (`aegis down`: agents are stopped and
+    /// their exits reported first), or the session ends for good (exit status 1).
     func run() async {
         let session = session, redetect = redetect
-        let stopped = EventSink.Once()
+        let stop = StopLatch()
+        var sources: [DispatchSourceSignal] = []  // alive until run returns
+        for (sig, drain) in [(SIGTERM, false), (SIGINT, false), (SIGUSR2, true)] {
+            signal(sig, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: sig)
+            source.setEventHandler { stop.fire(.signal(drain: drain)) }
+            source.resume()
+            sources.append(source)
+        }
         let sessionTask = Task {
-            if let fatal = await session.run() {
-                if stopped.claim() {
-                    FileHandle.standardError.write(Data("aegis: \(fatal)\n".utf8))
-                    kill(getpid(), SIGUSR1)  // ends waitForStopSignal
-                }
-            }
+            if let fatal = await session.run() { stop.fire(.sessionEnded(fatal)) }
         }
         let detectTask = Task {
             while !Task.isCancelled {
@@ -107,7 +111,12 @@ final class WorkerRuntime: Sendable {
                 session.capabilitiesDetected(await redetect())
             }
         }
-        let drain = await waitForStopSignal()
+        let reason = await stop.wait()
+        var drain = false
+        switch reason {
+        case .signal(let d): drain = d
+        case .sessionEnded(let e): FileHandle.standardError.write(Data("aegis: \(e)\n".utf8))
+        }
         if drain {
             logger.info("stopping agents")
             await worker.stopAll(evict: true)
@@ -116,65 +125,65 @@ final class WorkerRuntime: Sendable {
         }
         sessionTask.cancel()
         detectTask.cancel()
+        sources.forEach { $0.cancel() }
         unlink(paths.pidFile)
         logger.info("node stopped", metadata: ["agents": "\(drain ? "stopped" : "left running")"])
-        if !stopped.claim() { exit(1) }  // the session ended for good: not a clean stop
+        if case .sessionEnded = reason { exit(1) }
+    }
+}
+
+/// How a worker process ends: the first of a stop signal and a session that ended for good.
+final class StopLatch: Sendable {
+    enum Reason: Sendable {
+        case signal(drain: Bool)
+        case sessionEnded(SessionError)
     }
 
-    /// true for SIGUSR2 (drain), false for SIGTERM/SIGINT.
-    private func waitForStopSignal() async -> Bool {
-        await withCheckedContinuation { (c: CheckedContinuation<Bool, Never>) in
-            let once = EventSink.Once()
-            var sources: [DispatchSourceSignal] = []
-            for (sig, drain) in [(SIGTERM, false), (SIGINT, false), (SIGUSR2, true), (SIGUSR1, false)] {
-                signal(sig, SIG_IGN)
-                let s = DispatchSource.makeSignalSource(signal: sig)
-                s.setEventHandler { if once.claim() { c.resume(returning: drain) } }
-                s.resume()
-                sources.append(s)
+    private let state = Mutex<(reason: Reason?, waiter: CheckedContinuation<Reason, Never>?)>((nil, nil))
+
+    /// Records `reason` unless one was recorded already, and wakes the waiter.
+    func fire(_ reason: Reason) {
+        let waiter: CheckedContinuation<Reason, Never>? = state.withLock { s in
+            guard s.reason == nil else { return nil }
+            s.reason = reason
+            defer { s.waiter = nil }
+            return s.waiter
+        }
+        waiter?.resume(returning: reason)
+    }
+
+    /// The first reason fired (at once if it already was).
+    func wait() async -> Reason {
+        await withCheckedContinuation { c in
+            let fired: Reason? = state.withLock { s in
+                if let r = s.reason { return r }
+                s.waiter = c
+                return nil
             }
-            SignalSources.keep(sources)
+            if let fired { c.resume(returning: fired) }
         }
     }
 }
 
-/// Forwards the Worker's events to the session created after it.
-final class EventSink: @unchecked Sendable {
-    private let lock = NSLock()
-    private var session: ControllerSession?
-    private var early: [WorkerEvent] = []
+/// Forwards the Worker's events to the session created after it (events of the start-up
+/// reconcile may come first).
+final class EventSink: Sendable {
+    private let state = Mutex<(session: ControllerSession?, early: [WorkerEvent])>((nil, []))
 
     func send(_ e: WorkerEvent) {
-        lock.lock()
-        guard let s = session else { early.append(e); lock.unlock(); return }
-        lock.unlock()
-        s.report(e)
-    }
-
-    func attach(_ s: ControllerSession) {
-        lock.lock()
-        session = s
-        let pending = early
-        early = []
-        lock.unlock()
-        for e in pending { s.report(e) }
-    }
-
-    /// A flag that can be claimed once.
-    final class Once: @unchecked Sendable {
-        private let lock = NSLock()
-        private var claimed = false
-        func claim() -> Bool {
-            lock.lock(); defer { lock.unlock() }
-            if claimed { return false }
-            claimed = true
-            return true
+        let session: ControllerSession? = state.withLock { s in
+            if s.session == nil { s.early.append(e) }
+            return s.session
         }
+        session?.report(e)
     }
-}
 
-/// Keeps signal sources alive for the life of the process.
-enum SignalSources {
-    nonisolated(unsafe) private static var all: [DispatchSourceSignal] = []
-    static func keep(_ s: [DispatchSourceSignal]) { all += s }
+    func attach(_ session: ControllerSession) {
+        let early: [WorkerEvent] = state.withLock { s in
+            s.session = session
+            defer { s.early = [] }
+            return s.early
+        }
+        for e in early { session.report(e) }
+    }
 }
