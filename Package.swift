@@ -112,6 +112,10 @@ let package = Package(
         ),
         // The per-sandbox supervisor the shim execs once the container process is running.
         .executableTarget(name: "aegis-supervisor", dependencies: ["CAegisShim"], path: "Sources/aegis-supervisor"),
+        // PID 1 of agent sandboxes, exec'ed from a sealed memfd: statically linked, so that no
+        // library of the sandbox's rootfs is loaded and nothing of the daemon shows in /proc/1.
+        .executableTarget(name: "aegis-init", path: "Sources/aegis-init", cSettings: [.define("_GNU_SOURCE")],
+                          linkerSettings: [.unsafeFlags(["-static-executable"])]),
         // Test helper run inside sandboxes: attempts denied syscalls and prints each errno.
         .executableTarget(name: "aegis-probe", path: "Sources/aegis-probe", cSettings: [.define("_GNU_SOURCE")]),
         // Scheduler throughput and quality over 5,000 simulated nodes, decisions persisted in SQLite.

@@ -39,12 +39,12 @@ done
 
 # --- build (release: debug builds are several times slower and not what ships) ---
 if [ "$BUILD" = 1 ]; then
-    for product in aegis-runtime aegis-supervisor aegis-bench; do
+    for product in aegis-runtime aegis-supervisor aegis-init aegis-bench; do
         (cd "$REPO" && swift build -c release --scratch-path "$SCRATCH" --product "$product")
     done
 fi
 BIN=$(cd "$REPO" && swift build -c release --scratch-path "$SCRATCH" --show-bin-path)
-for exe in aegis-runtime aegis-supervisor aegis-bench; do
+for exe in aegis-runtime aegis-supervisor aegis-init aegis-bench; do
     [ -x "$BIN/$exe" ] || { echo "run.sh: $BIN/$exe missing (run without --no-build)" >&2; exit 1; }
 done
 

@@ -9,9 +9,10 @@ cd "$repo"
 scripts/install-deps.sh
 swift build -c release --product aegis
 swift build -c release --product aegis-supervisor
+swift build -c release --product aegis-init
 swift build -c release --product aegis-runtime
 bin=$(swift build -c release --show-bin-path)
-install -m 0755 "$bin/aegis" "$bin/aegis-supervisor" "$bin/aegis-runtime" /usr/local/bin/
+install -m 0755 "$bin/aegis" "$bin/aegis-supervisor" "$bin/aegis-init" "$bin/aegis-runtime" /usr/local/bin/
 
 data=/var/lib/aegis
 log=/var/log/aegis-node.log

@@ -179,17 +179,22 @@ public final class Cgroup2Manager: Sendable {
     /// removed (controllers it enabled in pre-existing ancestors stay enabled).
     /// - Throws: `.invalidArgument` (id, limit values), `.duplicate`, `.controllerUnavailable` naming
     ///   the controller and the `cgroup.controllers` file, `.syscall` naming file and errno.
-    public func create(id: String, limits: CgroupLimits = .none) throws(CgroupError) -> SandboxCgroup {
+    /// - Parameter path: the leaf's path below `parent` instead of `id` (OCI `linux.cgroupsPath`,
+    ///   leading slash optional); every component is checked as an id, so ".." can't leave `parent`.
+    ///   Missing directories on the way are created (and removed again on failure).
+    public func create(id: String, path: String? = nil, limits: CgroupLimits = .none) throws(CgroupError) -> SandboxCgroup {
         try Self.validate(id: id)
+        let sub = try path.map { (p: String) throws(CgroupError) -> [String] in try Self.validate(subpath: p) } ?? [id]
         try limits.validate()
-        let leafRel = parent.isEmpty ? id : parent + "/" + id
+        let leafUnderParent = sub.joined(separator: "/")
+        let leafRel = parent.isEmpty ? leafUnderParent : parent + "/" + leafUnderParent
         let leaf = CgroupPath.join(root, leafRel)
         if fs.exists(leaf) { throw duplicate(leaf) }
 
         let required = limits.requiredControllers
         var ancestors = [""]
         var prefix = ""
-        for part in try CgroupPath.components(parent) {
+        for part in try CgroupPath.components(parent) + sub.dropLast() {
             prefix = prefix.isEmpty ? part : prefix + "/" + part
             ancestors.append(prefix)
         }
@@ -279,6 +284,35 @@ public final class Cgroup2Manager: Sendable {
 
     private func duplicate(_ leaf: String) -> CgroupError {
         CgroupError(code: .duplicate, path: leaf, description: "cgroup: a cgroup already exists at \(leaf) (duplicate sandbox id)")
+    }
+
+    /// `linux.cgroupsPath` below the parent: 1...32 components, each a valid id (so no "." or ".."),
+    /// no systemd "slice:prefix:name" form.
+    static func validate(subpath: String) throws(CgroupError) -> [String] {
+        let parts = subpath.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
+        func bad(_ why: String) -> CgroupError {
+            CgroupError(code: .invalidArgument, path: nil, description: "cgroup: invalid cgroups path \"\(subpath)\": \(why)")
+        }
+        if parts.isEmpty || parts.count > 32 { throw bad("must have 1...32 components") }
+        if subpath.contains(":") && !subpath.hasPrefix("/") {
+            throw bad("the systemd \"slice:prefix:name\" form is not supported (AEGIS manages cgroupfs paths below its parent)")
+        }
+        for part in parts {
+            do throws(CgroupError) { try validate(id: part) } catch { throw bad("component \"\(part)\": \(error.description)") }
+        }
+        return parts
+    }
+
+    /// Removes the empty directories between `leafPath` (already removed) and `parentPath`, which
+    /// `create(id:path:)` may have made for a nested cgroups path. Directories still in use stay.
+    public func removeEmptyAncestors(of leafPath: String) {
+        var dir = leafPath
+        let stop = parentPath
+        while let slash = dir.lastIndex(of: "/") {
+            dir = String(dir[..<slash])
+            guard dir.count > stop.count, dir.hasPrefix(stop + "/") else { return }
+            do throws(CgroupError) { try fs.removeDirectory(dir) } catch { return }
+        }
     }
 
     /// Ids become directory names: 1...255 bytes, no "/", NUL or newline, not "." / "..", and not

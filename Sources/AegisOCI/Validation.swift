@@ -32,7 +32,7 @@ extension Spec {
     /// - mounts: absolute destination, translatable options (`LinuxMountParameters.parse`), a source
     ///   for binds, no ID mappings.
     /// - not honoured, so rejected: hooks, terminal, AppArmor/SELinux labels, oomScoreAdj, ioPriority,
-    ///   scheduler, execCPUAffinity, sysctl, intelRdt, personality, timeOffsets, netDevices,
+    ///   scheduler, execCPUAffinity, non-namespaced sysctls, intelRdt, personality, timeOffsets, netDevices,
     ///   linux.devices, and the resource fields listed on `validateResources`.
     /// - seccomp actions, architectures, flags and argument operators are libseccomp names;
     ///   rlimit types and capability names are known to Linux; soft <= hard.
@@ -110,8 +110,8 @@ extension Spec {
         if let profile = process.apparmorProfile, !profile.isEmpty {
             throw SpecError(path: "process.apparmorProfile", message: "AppArmor is not supported")
         }
-        if process.oomScoreAdj != nil {
-            throw SpecError(path: "process.oomScoreAdj", message: "not supported")
+        if let adj = process.oomScoreAdj, !(-1000...1000).contains(adj) {
+            throw SpecError(path: "process.oomScoreAdj", message: "must be in -1000...1000 (proc(5) oom_score_adj), got \(adj)")
         }
         if let label = process.selinuxLabel, !label.isEmpty {
             throw SpecError(path: "process.selinuxLabel", message: "SELinux is not supported")
@@ -153,8 +153,15 @@ extension Linux {
     /// Namespaces are checked earlier by `Spec.validate()`.
     func validate() throws {
         try validateMappings()
-        if let sysctl, let key = sysctl.keys.sorted().first {
-            throw SpecError(path: "linux.sysctl", message: "setting sysctls is not supported (\"\(key)\")")
+        try validateSysctls()
+        if let path = cgroupsPath, !path.isEmpty {
+            // Placed below the runtime's cgroup parent (an absolute path too), never outside it.
+            if path.split(separator: "/").contains(where: { $0 == ".." || $0 == "." }) {
+                throw SpecError(path: "linux.cgroupsPath", message: "must not contain \".\" or \"..\" components, got \"\(path)\"")
+            }
+            if !path.hasPrefix("/") && path.contains(":") {
+                throw SpecError(path: "linux.cgroupsPath", message: "the systemd \"slice:prefix:name\" form is not supported, got \"\(path)\"")
+            }
         }
         if let resources { try resources.validate() }
         if let seccomp { try seccomp.validate() }
@@ -184,6 +191,32 @@ extension Linux {
         }
         if let devices, !devices.isEmpty {
             throw SpecError(path: "linux.devices", message: "creating device nodes is not supported")
+        }
+    }
+
+    /// Sysctls the container's own namespaces scope (the kernel's list, as runc's): IPC
+    /// (kernel.msg*, kernel.sem, kernel.shm*, fs.mqueue.*) with a new or joined ipc namespace, net.*
+    /// with a network namespace, kernel.hostname/domainname with a uts namespace. Any other key
+    /// would change the host and is refused by name.
+    func validateSysctls() throws {
+        let ipc: Set<String> = ["kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall",
+                                "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced"]
+        for key in (sysctl ?? [:]).keys.sorted() {
+            let path = "linux.sysctl.\(key)"
+            let parts = key.split(separator: ".", omittingEmptySubsequences: false)
+            guard !parts.isEmpty, parts.allSatisfy({ !$0.isEmpty && $0.allSatisfy { $0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" } }) else {
+                throw SpecError(path: path, message: "not a sysctl name (dot-separated letters, digits, '_' and '-')")
+            }
+            let needs: String
+            if ipc.contains(key) || key.hasPrefix("fs.mqueue.") { needs = "ipc" }
+            else if key.hasPrefix("net.") { needs = "network" }
+            else if key == "kernel.hostname" || key == "kernel.domainname" { needs = "uts" }
+            else {
+                throw SpecError(path: path, message: "not a namespaced sysctl: it would change the host (allowed: kernel.msg*, kernel.sem, kernel.shm*, fs.mqueue.*, net.*, kernel.hostname, kernel.domainname)")
+            }
+            guard hasNamespace(needs) else {
+                throw SpecError(path: path, message: "needs a \(needs) namespace of the container's own (it would change the host's)")
+            }
         }
     }
 

@@ -53,6 +53,10 @@ public final class SandboxRuntime: Sendable {
     public let cgroups: Cgroup2Manager
     /// The aegis-supervisor executable, or nil to supervise from the forked copy of this process.
     public let supervisorPath: String?
+    /// The aegis-init executable (PID 1 of sandboxes created with `useInit`), held as a sealed memfd.
+    let initImage: SandboxInitImage
+    /// Where aegis-init was found (next to this executable, or AEGIS_INIT); nil: not found.
+    public var initPath: String? { initImage.path }
     let seccompCache = SeccompProgramCache.shared
     /// Compiled filters kept across processes (`<stateRoot>/.seccomp/`).
     let seccompDiskCache: SeccompDiskCache
@@ -63,9 +67,11 @@ public final class SandboxRuntime: Sendable {
     ///     leaves; default `aegis/` under this process's own cgroup (Cgroup2Manager rules).
     /// - Throws: `SandboxError` when the cgroup2 hierarchy can't be found.
     public init(stateRoot: String, cgroupParent: String? = nil,
-                supervisorPath: String? = SandboxRuntime.locateSupervisor()) throws {
+                supervisorPath: String? = SandboxRuntime.locateSupervisor(),
+                initPath: String? = SandboxRuntime.locateHelper("aegis-init", environment: "AEGIS_INIT")) throws {
         self.stateRoot = stateRoot
         self.supervisorPath = supervisorPath
+        self.initImage = SandboxInitImage(path: initPath)
         self.seccompDiskCache = SeccompDiskCache(directory: stateRoot + "/.seccomp")
         do { cgroups = try Cgroup2Manager.system(parent: cgroupParent) } catch {
             throw SandboxError(.system, "\(error)")
@@ -74,14 +80,20 @@ public final class SandboxRuntime: Sendable {
 
     /// The aegis-supervisor next to this executable (or AEGIS_SUPERVISOR).
     public static func locateSupervisor() -> String? {
-        if let env = getenv("AEGIS_SUPERVISOR") { return String(cString: env) }
+        locateHelper("aegis-supervisor", environment: "AEGIS_SUPERVISOR")
+    }
+
+    /// The helper executable `name` next to this executable (test bundles: one level up), or the
+    /// path in the environment variable `environment` when set.
+    public static func locateHelper(_ name: String, environment: String) -> String? {
+        if let env = getenv(environment) { return String(cString: env) }
         var buf = [CChar](repeating: 0, count: 4096)
         let n = readlink("/proc/self/exe", &buf, buf.count - 1)
         guard n > 0 else { return nil }
         var dir = String(decoding: buf.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
         while let slash = dir.lastIndex(of: "/") {
             dir = String(dir[..<slash])
-            let candidate = dir + "/aegis-supervisor"
+            let candidate = dir + "/" + name
             if access(candidate, X_OK) == 0 { return candidate }
             if !dir.hasSuffix(".xctest") { break }  // test bundles live one level down
         }
@@ -120,11 +132,15 @@ public final class SandboxRuntime: Sendable {
             var c = plan.config
             do {
                 _ = try cgroups.prepare()
-                let leaf = try cgroups.create(id: id, limits: limits)
+                let leaf = try cgroups.create(id: id, path: spec.linux?.cgroupsPath.flatMap { $0.isEmpty ? nil : $0 }, limits: limits)
                 cgroup = leaf
                 c.cgroup_fd = try leaf.openDirectoryFD()
                 fds.append(c.cgroup_fd)
             } catch { throw SandboxError(.unsupported, error.description) }
+            // The device allowlist is in force before the process is cloned into the leaf.
+            if let rules = DeviceRules.effective(resources: spec.linux?.resources, devices: spec.linux?.devices) {
+                try DeviceRules.attach(rules, cgroupFD: c.cgroup_fd)
+            }
             c.state_dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
             guard c.state_dir_fd >= 0 else { throw SandboxError.system("open", dir) }
             fds.append(c.state_dir_fd)
@@ -151,6 +167,7 @@ public final class SandboxRuntime: Sendable {
                 chmod(fifo, 0o622)  // not narrowed by umask: the container's user opens it
             }
             c.use_init = options.useInit ? 1 : 0
+            c.init_fd = options.useInit ? try initImage.descriptor() : -1
             c.force_clone_fallback = options.forceCloneFallback ? 1 : 0
             var result = aegis_spawn_result()
             let started = Self.nowNs()
@@ -176,7 +193,10 @@ public final class SandboxRuntime: Sendable {
             try writeFileAtomically(dir + "/state.json", Array(try JSONEncoder().encode(record)))
             return record
         } catch {
-            try? cgroup?.remove()
+            if let leaf = cgroup {
+                try? leaf.remove()
+                cgroups.removeEmptyAncestors(of: leaf.path)
+            }
             removeTree(dir)
             throw error
         }
@@ -293,6 +313,7 @@ public final class SandboxRuntime: Sendable {
             do { try cgroups.open(existingPath: path).remove() } catch {
                 throw SandboxError(.system, "delete \(id): \(error.description)")
             }
+            cgroups.removeEmptyAncestors(of: path)
         }
         _ = try? wait(id, timeout: .seconds(5))  // the supervisor exits right after the process
         removeTree(stateDirectory(id))

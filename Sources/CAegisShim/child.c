@@ -42,24 +42,21 @@ static void fail(int step, const char *detail) {
     _exit(step == AEGIS_STEP_EXECVE || step == AEGIS_STEP_EXEC_LOOKUP ? 127 : 1);
 }
 
-/// rootfs + target into buf (both absolute); fails the step on overflow.
-static void join_root(char *buf, size_t size, const char *rootfs, const char *target, int step) {
-    shim_strlcpy(buf, rootfs, size);
-    if (shim_strlcat(buf, target, size) < 0) { errno = ENAMETOOLONG; fail(step, target); }
-}
-
 /// Opens `target` (absolute, container view) inside the rootfs without leaving it, even through
-/// symlinks (openat2 RESOLVE_IN_ROOT, Linux ≥ 5.6). Returns an O_PATH fd.
-static int open_in_root(int rootfd, const char *target) {
+/// symlinks (openat2 RESOLVE_IN_ROOT, Linux ≥ 5.6; magic links such as /proc/self/fd/N refused).
+/// Returns an fd opened with `flags` (O_PATH for mount targets), or -1 + errno.
+static int open_in_root_flags(int rootfd, const char *target, int flags) {
     struct open_how how;
     memset(&how, 0, sizeof how);
-    how.flags = O_PATH | O_CLOEXEC;
+    how.flags = (unsigned long long)(flags | O_CLOEXEC);
     how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
     const char *rel = target;
     while (*rel == '/') rel++;
     if (!*rel) rel = ".";
     return (int)syscall(SYS_openat2, rootfd, rel, &how, sizeof how);
 }
+
+static int open_in_root(int rootfd, const char *target) { return open_in_root_flags(rootfd, target, O_PATH); }
 
 static void fd_path(int fd, char buf[64]) {
     char num[24];
@@ -83,20 +80,45 @@ static unsigned long locked_flags(const char *path) {
     return f;
 }
 
-static void make_mountpoint(const char *full, int is_file, const char *target) {
-    if (!is_file) {
-        if (shim_mkdir_p(full) < 0) fail(AEGIS_STEP_MOUNT, target);
-        return;
+/// Creates the mount point `target` (absolute, container view) beneath the rootfs: every parent
+/// directory, then a directory or (is_file) an empty file. Each parent is looked up with
+/// RESOLVE_IN_ROOT and the entry is created with mkdirat/openat(O_NOFOLLOW) relative to it, so a
+/// symlink planted in the rootfs (`/x -> /etc` on the host's side) can never make this create
+/// anything outside it. Existing entries (also symlinks, resolved later in-root) are kept.
+static void make_mountpoint(int rootfd, const char *target, int is_file, int step) {
+    char prefix[4096];
+    size_t len = shim_strlen(target);
+    if (len >= sizeof prefix) { errno = ENAMETOOLONG; fail(step, target); }
+    size_t i = 0;
+    while (i < len) {
+        while (i < len && target[i] == '/') i++;
+        if (i >= len) break;
+        size_t start = i;
+        while (i < len && target[i] != '/') i++;
+        char name[256];
+        if (i - start >= sizeof name) { errno = ENAMETOOLONG; fail(step, target); }
+        memcpy(name, target + start, i - start);
+        name[i - start] = 0;
+        memcpy(prefix, target, start);
+        prefix[start] = 0;
+        int parent = open_in_root_flags(rootfd, prefix, O_PATH | O_DIRECTORY);
+        if (parent < 0) fail(step, target);
+        size_t next = i;
+        while (next < len && target[next] == '/') next++;
+        int last = next >= len;
+        struct stat st;
+        if (fstatat(parent, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+            if (errno != ENOENT) fail(step, target);
+            if (last && is_file) {
+                int fd = openat(parent, name, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644);
+                if (fd < 0 && errno != EEXIST) fail(step, target);
+                if (fd >= 0) close(fd);
+            } else if (mkdirat(parent, name, 0755) < 0 && errno != EEXIST) {
+                fail(step, target);
+            }
+        }
+        close(parent);
     }
-    char dir[4096];
-    shim_strlcpy(dir, full, sizeof dir);
-    for (size_t i = shim_strlen(dir); i > 1; i--) if (dir[i - 1] == '/') { dir[i - 1] = 0; break; }
-    if (shim_mkdir_p(dir) < 0) fail(AEGIS_STEP_MOUNT, target);
-    struct stat st;
-    if (lstat(full, &st) == 0) return;  // exists (possibly on a read-only bind, e.g. /etc/resolv.conf)
-    int fd = open(full, O_CREAT | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0644);
-    if (fd < 0 && errno != EEXIST && errno != EISDIR) fail(AEGIS_STEP_MOUNT, target);
-    if (fd >= 0) close(fd);
 }
 
 static void remount_bind(int rootfd, const char *target, unsigned long flags, int in_userns, int step) {
@@ -110,10 +132,9 @@ static void remount_bind(int rootfd, const char *target, unsigned long flags, in
 }
 
 static void mount_one(const struct aegis_spawn_config *cfg, int rootfd, const struct aegis_mount *m) {
-    char full[4096], p[64];
+    char p[64];
     int in_userns = (cfg->clone_flags & CLONE_NEWUSER) != 0;
-    join_root(full, sizeof full, cfg->rootfs, m->target, AEGIS_STEP_MOUNT);
-    make_mountpoint(full, m->target_is_file, m->target);
+    make_mountpoint(rootfd, m->target, m->target_is_file, AEGIS_STEP_MOUNT);
     int fd = open_in_root(rootfd, m->target);
     if (fd < 0) fail(AEGIS_STEP_MOUNT, m->target);
     fd_path(fd, p);
@@ -141,15 +162,14 @@ static void mount_one(const struct aegis_spawn_config *cfg, int rootfd, const st
     close(fd);
 }
 
+/// Default /dev nodes bound from the host, then the /dev symlinks; every path created beneath the
+/// rootfs as for mount points (never through a symlink out of it).
 static void setup_devices(const struct aegis_spawn_config *cfg, int rootfd) {
-    char full[4096], p[64];
+    char p[64];
     for (int i = 0; i < cfg->n_devices; i++) {
         const struct aegis_device *d = &cfg->devices[i];
-        join_root(full, sizeof full, cfg->rootfs, d->target, AEGIS_STEP_DEVICES);
-        int fd = open(full, O_CREAT | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0644);
-        if (fd < 0) fail(AEGIS_STEP_DEVICES, d->target);
-        close(fd);
-        fd = open_in_root(rootfd, d->target);
+        make_mountpoint(rootfd, d->target, 1, AEGIS_STEP_DEVICES);
+        int fd = open_in_root(rootfd, d->target);
         if (fd < 0) fail(AEGIS_STEP_DEVICES, d->target);
         fd_path(fd, p);
         if (mount(d->host_path, p, NULL, MS_BIND, NULL) < 0) fail(AEGIS_STEP_DEVICES, d->target);
@@ -157,14 +177,16 @@ static void setup_devices(const struct aegis_spawn_config *cfg, int rootfd) {
     }
     if (!cfg->setup_dev_symlinks) return;
     static const char *const links[][2] = {
-        {"/proc/self/fd", "/dev/fd"}, {"/proc/self/fd/0", "/dev/stdin"},
-        {"/proc/self/fd/1", "/dev/stdout"}, {"/proc/self/fd/2", "/dev/stderr"},
-        {"pts/ptmx", "/dev/ptmx"},
+        {"/proc/self/fd", "fd"}, {"/proc/self/fd/0", "stdin"},
+        {"/proc/self/fd/1", "stdout"}, {"/proc/self/fd/2", "stderr"},
+        {"pts/ptmx", "ptmx"},
     };
+    int dev = open_in_root_flags(rootfd, "/dev", O_PATH | O_DIRECTORY);
+    if (dev < 0) fail(AEGIS_STEP_DEVICES, "/dev");
     for (size_t i = 0; i < sizeof links / sizeof links[0]; i++) {
-        join_root(full, sizeof full, cfg->rootfs, links[i][1], AEGIS_STEP_DEVICES);
-        if (symlink(links[i][0], full) < 0 && errno != EEXIST) fail(AEGIS_STEP_DEVICES, links[i][1]);
+        if (symlinkat(links[i][0], dev, links[i][1]) < 0 && errno != EEXIST) fail(AEGIS_STEP_DEVICES, links[i][1]);
     }
+    close(dev);
 }
 
 static void pivot(const struct aegis_spawn_config *cfg) {
@@ -237,18 +259,57 @@ static void setup_filesystem(const struct aegis_spawn_config *cfg, int *devnull_
     }
 }
 
-/// Resolves argv[0] through the spec's PATH (as execvpe would, but with the spec's environment).
-static void lookup_exec(const struct aegis_spawn_config *cfg, char *out, size_t size) {
-    const char *name = cfg->argv[0];
+/// Opens `path` (container view, after pivot_root) without following a magic link: absolute paths
+/// beneath the container's root (`rootfd`, RESOLVE_IN_ROOT), relative ones from the working
+/// directory. After pivot_root the process's root is the container's, so magic links
+/// (/proc/self/fd/N, /proc/PID/cwd, /proc/PID/root) are the only way a path could lead out of it.
+static int open_in_container(int rootfd, const char *path, int flags) {
+    if (path[0] == '/') return open_in_root_flags(rootfd, path, flags);
+    struct open_how how;
+    memset(&how, 0, sizeof how);
+    how.flags = (unsigned long long)(flags | O_CLOEXEC);
+    how.resolve = RESOLVE_NO_MAGICLINKS;
+    return (int)syscall(SYS_openat2, AT_FDCWD, path, &how, sizeof how);
+}
+
+/// chdir to process.cwd, resolved inside the container's root only (CVE-2024-21626: a cwd of
+/// /proc/self/fd/N must not reach a descriptor of the host). Runs after close_range.
+static void enter_cwd(const struct aegis_spawn_config *cfg, int rootfd) {
+    if (!cfg->cwd) return;
+    int fd = open_in_root_flags(rootfd, cfg->cwd, O_PATH | O_DIRECTORY);
+    if (fd < 0 || fchdir(fd) < 0) fail(AEGIS_STEP_CWD, cfg->cwd);
+    close(fd);
+}
+
+/// 1 when `path` is an executable regular file inside the container, 0 when it doesn't exist or
+/// isn't one (*eacces set when it exists but isn't executable).
+static int exec_candidate(int rootfd, const char *path, int *eacces) {
+    int fd = open_in_container(rootfd, path, O_PATH);
+    if (fd < 0) return 0;
     struct stat st;
+    int ok = fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+    close(fd);
+    if (!ok) return 0;
+    if (access(path, X_OK) == 0) return 1;
+    *eacces = 1;
+    return 0;
+}
+
+/// Resolves argv[0] through the spec's PATH (as execvpe would, but with the spec's environment),
+/// every candidate looked up inside the container only (see open_in_container).
+static void lookup_exec(const struct aegis_spawn_config *cfg, int rootfd, char *out, size_t size) {
+    const char *name = cfg->argv[0];
+    int saw_eacces = 0;
     for (const char *c = name; *c; c++) if (*c == '/') {
-        if (stat(name, &st) < 0) fail(AEGIS_STEP_EXEC_LOOKUP, name);
-        if (!S_ISREG(st.st_mode) || access(name, X_OK) < 0) { if (!S_ISREG(st.st_mode)) errno = EACCES; fail(AEGIS_STEP_EXEC_LOOKUP, name); }
+        if (!exec_candidate(rootfd, name, &saw_eacces)) {
+            if (saw_eacces) errno = EACCES;
+            else { int fd = open_in_container(rootfd, name, O_PATH); if (fd >= 0) { close(fd); errno = EACCES; } }
+            fail(AEGIS_STEP_EXEC_LOOKUP, name);
+        }
         shim_strlcpy(out, name, size);
         return;
     }
     const char *path = cfg->path_env ? cfg->path_env : "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-    int saw_eacces = 0;
     while (*path) {
         const char *end = path;
         while (*end && *end != ':') end++;
@@ -257,10 +318,7 @@ static void lookup_exec(const struct aegis_spawn_config *cfg, char *out, size_t 
             memcpy(out, path, n);
             out[n] = '/';
             shim_strlcpy(out + n + 1, name, size - n - 1);
-            if (stat(out, &st) == 0 && S_ISREG(st.st_mode)) {
-                if (access(out, X_OK) == 0) return;
-                saw_eacces = 1;
-            }
+            if (exec_candidate(rootfd, out, &saw_eacces)) return;
         }
         path = *end ? end + 1 : end;
     }
@@ -333,6 +391,52 @@ static void setup_stdio(const struct aegis_spawn_config *cfg) {
     }
 }
 
+/// PID 1 becomes the aegis-init executable (a sealed memfd, `init_fd`), so that nothing of the
+/// daemon that spawned the sandbox — its argv, environment, name or mappings — is visible from
+/// inside (/proc/1/*). Keeps status_w open for it; never returns. On failure it tells the waiting
+/// agent through `gate_w` (one byte) and reports the step.
+static void exec_init(const struct aegis_spawn_config *cfg, const struct shim_child_fds *fds, pid_t agent, int gate_w)
+    __attribute__((noreturn));
+static void exec_init(const struct aegis_spawn_config *cfg, const struct shim_child_fds *fds, pid_t agent, int gate_w) {
+    char a[2][24];
+    if (fds->status_w >= 0 && fcntl(fds->status_w, F_SETFD, 0) < 0) {
+        (void)!write(gate_w, "x", 1);
+        fail(AEGIS_STEP_INIT_EXEC, "status fd");
+    }
+    const char *argv[] = { "aegis-init", shim_itoa(agent, a[0]), shim_itoa(fds->status_w, a[1]), NULL };
+    const char *envp[] = { NULL };
+    syscall(SYS_execveat, cfg->init_fd, "", argv, envp, AT_EMPTY_PATH);
+    int e = errno;
+    (void)!write(gate_w, "x", 1);
+    errno = e;
+    fail(AEGIS_STEP_INIT_EXEC, "execveat aegis-init");
+}
+
+/// With an init: the agent is created with a raw clone (no glibc fork: its atfork handlers and the
+/// malloc fork lock, which another thread of the daemon may have held when this process was cloned
+/// from it, would deadlock here). The parent execs the init; the agent waits until it did (EOF on
+/// the gate pipe, whose write end closes on exec) and then continues to execve.
+static void start_agent_under_init(const struct aegis_spawn_config *cfg, const struct shim_child_fds *fds) {
+    if (cfg->init_fd < 0) { errno = ENOENT; fail(AEGIS_STEP_INIT_EXEC, "no aegis-init executable"); }
+    sigset_t all;
+    sigfillset(&all);
+    sigprocmask(SIG_BLOCK, &all, NULL);
+    int gate[2];
+    if (pipe2(gate, O_CLOEXEC) < 0) fail(AEGIS_STEP_INIT_FORK, "pipe2");
+    pid_t agent = (pid_t)syscall(SYS_clone, (unsigned long)SIGCHLD, NULL, NULL, NULL, NULL);
+    if (agent < 0) fail(AEGIS_STEP_INIT_FORK, "clone");
+    if (agent > 0) {
+        close(gate[0]);
+        exec_init(cfg, fds, agent, gate[1]);
+    }
+    close(gate[1]);
+    char b;
+    ssize_t r;
+    while ((r = read(gate[0], &b, 1)) < 0 && errno == EINTR) {}
+    if (r != 0) _exit(1);  // the init could not start; it reported the step
+    close(gate[0]);
+}
+
 void shim_child_main(const struct aegis_spawn_config *cfg, const struct shim_child_fds *fds) {
     g_err_fd = fds->err_w;
     char go;
@@ -349,6 +453,14 @@ void shim_child_main(const struct aegis_spawn_config *cfg, const struct shim_chi
     if (setsid() < 0 && errno != EPERM) fail(AEGIS_STEP_SETSID, "");
     setup_stdio(cfg);
 
+    if (cfg->has_oom_score_adj) {
+        char num[24];
+        if (shim_write_file("/proc/self/oom_score_adj", shim_itoa(cfg->oom_score_adj, num)) < 0) fail(AEGIS_STEP_OOM_SCORE_ADJ, num);
+    }
+    for (int i = 0; i < cfg->n_sysctl; i++) {
+        if (shim_write_file(cfg->sysctl_paths[i], cfg->sysctl_values[i]) < 0) fail(AEGIS_STEP_SYSCTL, cfg->sysctl_paths[i]);
+    }
+
     int devnull = -1, fifo_path = -1;
     setup_filesystem(cfg, &devnull, &fifo_path);
     if (cfg->loopback_up) loopback_up();
@@ -358,13 +470,17 @@ void shim_child_main(const struct aegis_spawn_config *cfg, const struct shim_chi
         struct rlimit rl = { .rlim_cur = cfg->rlimits[i].soft, .rlim_max = cfg->rlimits[i].hard };
         if (setrlimit(cfg->rlimits[i].resource, &rl) < 0) fail(AEGIS_STEP_RLIMIT, cfg->rlimits[i].name);
     }
-    if (cfg->cwd && chdir(cfg->cwd) < 0) fail(AEGIS_STEP_CWD, cfg->cwd);
-    char exe[4096];
-    lookup_exec(cfg, exe, sizeof exe);
-
+    // Close every descriptor the container must not hold before resolving any path the spec
+    // controls: a cwd or program of /proc/self/fd/N must find nothing of the host behind N.
     close(devnull);
-    int keep[3] = { fds->err_w, fds->status_w, fifo_path };
-    if (shim_close_except(keep, 3) < 0) fail(AEGIS_STEP_CLOSE_RANGE, "");
+    int keep[4] = { fds->err_w, fds->status_w, fifo_path, cfg->init_fd };
+    if (shim_close_except(keep, 4) < 0) fail(AEGIS_STEP_CLOSE_RANGE, "");
+    int rootfd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (rootfd < 0) fail(AEGIS_STEP_CWD, "/");
+    enter_cwd(cfg, rootfd);
+    char exe[4096];
+    lookup_exec(cfg, rootfd, exe, sizeof exe);
+    close(rootfd);
 
     if (fifo_path >= 0) {
         struct aegis_msg ready;
@@ -384,18 +500,7 @@ void shim_child_main(const struct aegis_spawn_config *cfg, const struct shim_chi
     // hold CAP_SYS_ADMIN (the filter then has to allow the remaining steps, as with runc).
     if (!cfg->no_new_privs) load_seccomp(cfg);
 
-    if (cfg->use_init) {
-        sigset_t all;
-        sigfillset(&all);
-        sigprocmask(SIG_BLOCK, &all, NULL);
-        pid_t agent = fork();
-        if (agent < 0) fail(AEGIS_STEP_INIT_FORK, "");
-        if (agent > 0) {
-            close(fds->err_w);
-            if (g_fifo_fd >= 0) close(g_fifo_fd);
-            shim_init_loop(agent, fds->status_w);
-        }
-    }
+    if (cfg->use_init) start_agent_under_init(cfg, fds);
     if (fds->status_w >= 0) close(fds->status_w);
     shim_reset_signals();
     set_credentials(cfg);

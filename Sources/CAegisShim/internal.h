@@ -77,7 +77,5 @@ int64_t shim_realtime_ns(void);
 /// `key value` from a flat-keyed cgroup file (memory.events, cgroup.events); -1 when absent.
 int64_t shim_read_keyed(int dirfd, const char *file, const char *key);
 
-// init.c — PID 1 inside the sandbox: forwards signals, reaps, exits with the agent's status.
-void shim_init_loop(pid_t agent, int status_w) __attribute__((noreturn));
 
 #endif

@@ -66,8 +66,9 @@ static void supervisor_main(const struct aegis_spawn_config *cfg, int rep_w) __a
 static void supervisor_main(const struct aegis_spawn_config *cfg, int rep_w) {
     (void)setsid();  // outlive the caller's session and terminal
     shim_reset_signals();
-    int keep[7] = { rep_w, cfg->stdin_fd, cfg->stdout_fd, cfg->stderr_fd, cfg->cgroup_fd, cfg->state_dir_fd, cfg->netns_fd };
-    (void)shim_close_except(keep, 7);  // drop descriptors other threads of the caller had open
+    int keep[8] = { rep_w, cfg->stdin_fd, cfg->stdout_fd, cfg->stderr_fd, cfg->cgroup_fd, cfg->state_dir_fd, cfg->netns_fd,
+                    cfg->init_fd };
+    (void)shim_close_except(keep, 8);  // drop descriptors other threads of the caller had open
 
     int sync_p[2], err_p[2], status_p[2] = { -1, -1 };
     if (pipe2(sync_p, O_CLOEXEC) < 0 || pipe2(err_p, O_CLOEXEC) < 0 || (cfg->use_init && pipe2(status_p, O_CLOEXEC) < 0)) {
@@ -172,6 +173,7 @@ struct intermediate_args {
     const struct aegis_spawn_config *cfg;
     int rep_w;
     int err;
+    pid_t supervisor;  // written by the intermediate (shared memory): killed if the spawn misses its deadline
 };
 
 static int intermediate(void *p) {
@@ -179,11 +181,18 @@ static int intermediate(void *p) {
     pid_t s = (pid_t)syscall(SYS_clone, (unsigned long)SIGCHLD, NULL, NULL, NULL, NULL);
     if (s == 0) supervisor_main(a->cfg, a->rep_w);
     if (s < 0) a->err = errno;
+    a->supervisor = s;
     syscall(SYS_exit, 0);
     return 0;
 }
 
 #define INTERMEDIATE_STACK (256 * 1024)
+
+static int64_t shim_monotonic_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 int aegis_spawn(const struct aegis_spawn_config *cfg, struct aegis_spawn_result *res) {
     memset(res, 0, sizeof *res);
@@ -199,7 +208,7 @@ int aegis_spawn(const struct aegis_spawn_config *cfg, struct aegis_spawn_result 
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
-    struct intermediate_args args = { cfg, rep[1], 0 };
+    struct intermediate_args args = { cfg, rep[1], 0, 0 };
     pid_t mid = clone(intermediate, (char *)stack + INTERMEDIATE_STACK, CLONE_VM | CLONE_VFORK | SIGCHLD, &args);
     int clone_err = errno;
     pthread_sigmask(SIG_SETMASK, &old, NULL);
@@ -210,6 +219,23 @@ int aegis_spawn(const struct aegis_spawn_config *cfg, struct aegis_spawn_result 
         res->step = AEGIS_STEP_FORK; res->err = mid < 0 ? clone_err : args.err;
         shim_strlcpy(res->detail, "supervisor", sizeof res->detail);
         close(rep[0]);
+        return -1;
+    }
+    // The report must come within the deadline: a set-up step that hangs (a mount on a dead NFS
+    // server, a stuck FUSE source) must not hold the caller. On expiry the supervisor is killed
+    // (its container process goes with the caller's cgroup clean-up).
+    int timeout_ms = cfg->spawn_timeout_ms > 0 ? cfg->spawn_timeout_ms : AEGIS_SPAWN_TIMEOUT_MS;
+    int64_t deadline = shim_monotonic_ms() + timeout_ms;
+    for (;;) {
+        int64_t left = deadline - shim_monotonic_ms();
+        struct pollfd p = { .fd = rep[0], .events = POLLIN };
+        int rc = left > 0 ? poll(&p, 1, (int)left) : 0;
+        if (rc > 0) break;
+        if (rc < 0 && errno == EINTR) continue;
+        if (args.supervisor > 0) (void)kill(args.supervisor, SIGKILL);
+        close(rep[0]);
+        res->step = AEGIS_STEP_SUPERVISOR; res->err = rc == 0 ? ETIMEDOUT : errno;
+        shim_strlcpy(res->detail, "the sandbox's set-up did not report within the spawn deadline", sizeof res->detail);
         return -1;
     }
     struct aegis_msg m;

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -137,6 +138,8 @@ static const char *const step_names[AEGIS_STEP_COUNT] = {
     [AEGIS_STEP_SETNS_NET] = "setns network",
     [AEGIS_STEP_SETSID] = "setsid",
     [AEGIS_STEP_STDIO] = "stdio",
+    [AEGIS_STEP_OOM_SCORE_ADJ] = "oom_score_adj",
+    [AEGIS_STEP_SYSCTL] = "sysctl",
     [AEGIS_STEP_ROOT_PROPAGATION] = "root propagation",
     [AEGIS_STEP_ROOTFS_BIND] = "rootfs bind",
     [AEGIS_STEP_MOUNT] = "mount",
@@ -156,6 +159,7 @@ static const char *const step_names[AEGIS_STEP_COUNT] = {
     [AEGIS_STEP_EXEC_LOOKUP] = "exec lookup",
     [AEGIS_STEP_EXEC_FIFO] = "exec fifo",
     [AEGIS_STEP_INIT_FORK] = "init fork",
+    [AEGIS_STEP_INIT_EXEC] = "init exec",
     [AEGIS_STEP_CAPBSET_DROP] = "capbset drop",
     [AEGIS_STEP_KEEPCAPS] = "keepcaps",
     [AEGIS_STEP_SETGROUPS] = "setgroups",
@@ -189,4 +193,12 @@ int aegis_openat2(int dirfd, const char *path, int flags, unsigned int mode, uns
 const char *aegis_errno_name(int err) {
     const char *n = strerrorname_np(err);
     return n ? n : "E?";
+}
+
+int aegis_memfd_create(const char *name) { return memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING); }
+int aegis_memfd_seal(int fd) { return fcntl(fd, F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE); }
+int aegis_memfd_is_sealed(int fd) {
+    int want = F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE;
+    int seals = fcntl(fd, F_GET_SEALS);
+    return seals >= 0 && (seals & want) == want;
 }

@@ -118,12 +118,10 @@ final class ValidationTests: XCTestCase {
             ("hooks.poststop", { $0.hooks = Hooks(prestart: [], poststop: [Hook(path: "/bin/true")]) }),
             ("process.apparmorProfile", { $0.process?.apparmorProfile = "docker-default" }),
             ("process.selinuxLabel", { $0.process?.selinuxLabel = "system_u:system_r:container_t:s0" }),
-            ("process.oomScoreAdj", { $0.process?.oomScoreAdj = 100 }),
             ("process.ioPriority", { $0.process?.ioPriority = .object(["class": .string("IOPRIO_CLASS_RT")]) }),
             ("process.scheduler", { $0.process?.scheduler = .object(["policy": .string("SCHED_FIFO")]) }),
             ("process.execCPUAffinity", { $0.process?.execCPUAffinity = .object(["final": .string("1")]) }),
             ("linux.mountLabel", { $0.linux?.mountLabel = "system_u:object_r:container_file_t:s0" }),
-            ("linux.sysctl", { $0.linux?.sysctl = ["net.ipv4.ip_forward": "1"] }),
             ("linux.intelRdt", { $0.linux?.intelRdt = .object(["closID": .string("g")]) }),
             ("linux.personality", { $0.linux?.personality = .object(["domain": .string("LINUX32")]) }),
             ("linux.timeOffsets", { $0.linux?.timeOffsets = .object(["boottime": .object(["secs": .number("5")])]) }),
@@ -162,6 +160,22 @@ final class ValidationTests: XCTestCase {
             $0.linux?.resources?.memory = LinuxMemory(disableOOMKiller: false, useHierarchy: true)
             $0.linux?.resources?.cpu = LinuxCPU(burst: 0, cpus: "", idle: 0)
         }.validate())
+    }
+
+    func testOOMScoreSysctlsAndCgroupsPathAreCheckedByName() throws {
+        assertInvalid(try base { $0.process?.oomScoreAdj = 1001 }, path: "process.oomScoreAdj", message: "must be in -1000...1000")
+        XCTAssertNoThrow(try base { $0.process?.oomScoreAdj = -500 }.validate())
+        assertInvalid(try base { $0.linux?.sysctl = ["vm.swappiness": "1"] }, path: "linux.sysctl.vm.swappiness",
+                      message: "not a namespaced sysctl")
+        assertInvalid(try base { $0.linux?.sysctl = ["net..x": "1"] }, path: "linux.sysctl.net..x", message: "not a sysctl name")
+        assertInvalid(try base {
+            $0.linux?.sysctl = ["kernel.sem": "1 2 3 4"]
+            $0.linux?.namespaces?.removeAll { $0.type == "ipc" }
+        }, path: "linux.sysctl.kernel.sem", message: "needs a ipc namespace")
+        XCTAssertNoThrow(try base { $0.linux?.sysctl = ["net.ipv4.ip_forward": "1", "kernel.shmmax": "1000000", "fs.mqueue.msg_max": "20"] }.validate())
+        assertInvalid(try base { $0.linux?.cgroupsPath = "/a/../../b" }, path: "linux.cgroupsPath", message: "must not contain")
+        assertInvalid(try base { $0.linux?.cgroupsPath = "system.slice:aegis:x" }, path: "linux.cgroupsPath", message: "systemd")
+        XCTAssertNoThrow(try base { $0.linux?.cgroupsPath = "/rtvtest/x" }.validate())
     }
 
     func testDeviceRulesAreKeptAndReported() throws {

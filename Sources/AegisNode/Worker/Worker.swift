@@ -175,8 +175,10 @@ public final class Worker: Sendable {
             nodes.formUnion(g.deviceNodes)
             nodes.formUnion(CapabilityDetector.controlNodes(vendor: g.vendor))
         }
+        var allowed: [LinuxDeviceCgroup] = []
         for n in nodes.sorted() where access(n, F_OK) == 0 {
             mounts.append(Mount(destination: n, type: "bind", source: n, options: ["bind", "nosuid"]))
+            if let rule = DeviceRules.allowRule(forNode: n) { allowed.append(rule) }
         }
         let indexes = a.gpus.compactMap { $0.index }.map(String.init).joined(separator: ",")
         if a.gpus.contains(where: { $0.vendor == "nvidia" }) {
@@ -193,7 +195,8 @@ public final class Worker: Sendable {
         }
         return AgentSandboxRequest(args: s.args, env: env, workDir: workDir, uid: a.uid, gid: a.uid,
                                    hostname: s.name, network: network,
-                                   resources: res == LinuxResources() ? nil : res, extraMounts: mounts)
+                                   resources: res == LinuxResources() ? nil : res, extraMounts: mounts,
+                                   allowedDevices: allowed)
     }
 
     private func watch(_ record: SandboxRecord, workloadID: String, generation: Int64) {

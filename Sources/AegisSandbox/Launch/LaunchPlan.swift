@@ -41,6 +41,7 @@ struct LaunchPlan {
         c.state_dir_fd = -1
         c.stdin_fd = -1; c.stdout_fd = -1; c.stderr_fd = -1
         c.netns_fd = -1
+        c.init_fd = -1
 
         // Namespaces (config-linux.md § Namespaces): each type becomes a CLONE_NEW* flag; a
         // network namespace with a path is joined instead (setns in the child).
@@ -116,6 +117,16 @@ struct LaunchPlan {
         }
         c.rlimits = arena.array(limits)
         c.n_rlimits = Int32(limits.count)
+
+        // Before the filesystem: oom_score_adj and namespaced sysctls (validated by spec.validate()).
+        if let adj = process.oomScoreAdj {
+            c.has_oom_score_adj = 1
+            c.oom_score_adj = Int32(adj)
+        }
+        let sysctls = (linux.sysctl ?? [:]).sorted { $0.key < $1.key }
+        c.sysctl_paths = arena.stringArray(sysctls.map { "/proc/sys/" + String($0.key.map { $0 == "." ? "/" : $0 }) })
+        c.sysctl_values = arena.stringArray(sysctls.map(\.value))
+        c.n_sysctl = Int32(sysctls.count)
 
         // Process.
         let env = process.env ?? []

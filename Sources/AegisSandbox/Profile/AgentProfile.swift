@@ -48,11 +48,15 @@ public struct AgentSandboxRequest: Sendable, Equatable {
     /// bound read-only at /etc/resolv.conf.
     public var netnsPath: String?
     public var resolvConf: String?
+    /// Device nodes the agent may open beyond the defaults (`DeviceRules.defaultAllowed`): its
+    /// assigned GPUs' nodes (`DeviceRules.allowRule(forNode:)`). The device cgroup denies every
+    /// other node, also one bound in by mistake.
+    public var allowedDevices: [LinuxDeviceCgroup]
 
     public init(args: [String], env: [String] = [], workDir: String, uid: UInt32, gid: UInt32,
                 hostname: String = "agent", network: Network = .none, resources: LinuxResources? = nil,
                 extraMounts: [Mount] = [], extraMaskedPaths: [String] = [], netnsPath: String? = nil,
-                resolvConf: String? = nil) {
+                resolvConf: String? = nil, allowedDevices: [LinuxDeviceCgroup] = []) {
         self.args = args
         self.env = env
         self.workDir = workDir
@@ -65,6 +69,7 @@ public struct AgentSandboxRequest: Sendable, Equatable {
         self.extraMaskedPaths = extraMaskedPaths
         self.netnsPath = netnsPath
         self.resolvConf = resolvConf
+        self.allowedDevices = allowedDevices
     }
 }
 
@@ -140,6 +145,8 @@ public enum AgentProfile {
             namespaces.append(LinuxNamespace(type: "network"))
         }
         let none: [String] = []
+        var resources = r.resources ?? LinuxResources()
+        resources.devices = [LinuxDeviceCgroup(allow: false, access: "rwm")] + r.allowedDevices
         return Spec(
             process: Process(
                 user: User(uid: r.uid, gid: r.gid, additionalGids: []),
@@ -152,7 +159,7 @@ public enum AgentProfile {
             mounts: mounts,
             linux: Linux(
                 namespaces: namespaces,
-                resources: r.resources,
+                resources: resources,
                 seccomp: DefaultSeccompProfile.profile,
                 maskedPaths: DefaultBundleSpec.maskedPaths + maskedSecrets + r.extraMaskedPaths,
                 readonlyPaths: DefaultBundleSpec.readonlyPaths))

@@ -14,8 +14,14 @@
 //
 // Step order in the container process (crun/runc order, see docs/architecture.md):
 //   sync with the supervisor (uid/gid maps written) → setsid → mounts → pivot_root → masked and
-//   read-only paths → hostname → rlimits → close_range → [wait for `start` on the exec fifo] →
-//   [init forks the agent] → setgroups/setgid/setuid → capabilities → no_new_privs → seccomp → execve.
+//   read-only paths → hostname → rlimits → close_range → cwd (in-root) → exec lookup (in-root) →
+//   [wait for `start` on the exec fifo] → [raw clone of the agent; PID 1 execs aegis-init] →
+//   setgroups/setgid/setuid → capabilities → no_new_privs → seccomp → execve.
+// Rule for everything on that path: async-signal-safe calls only (raw system calls and the shim's
+// own helpers; no malloc, stdio, locks, glibc fork or atfork handlers), because the process is a
+// copy of a multithreaded daemon whose other threads may have held any lock at clone time. Every
+// path the spec controls is resolved beneath the container's root (openat2 RESOLVE_IN_ROOT, magic
+// links refused) and only after close_range left no descriptor of the host open.
 // Every failing step reports (step, errno, detail) to the caller, which throws an error naming both.
 #ifndef AEGIS_SHIM_H
 #define AEGIS_SHIM_H
@@ -34,6 +40,7 @@ extern "C" {
 #endif
 
 #define AEGIS_DETAIL_MAX 240
+#define AEGIS_SPAWN_TIMEOUT_MS 60000
 
 /// Steps of the spawn sequence; `aegis_step_name` gives their names for error messages.
 enum aegis_step {
@@ -49,6 +56,8 @@ enum aegis_step {
     AEGIS_STEP_SETNS_NET,        // setns(2) into the network namespace given by netns_fd
     AEGIS_STEP_SETSID,
     AEGIS_STEP_STDIO,            // dup2 of stdin/stdout/stderr
+    AEGIS_STEP_OOM_SCORE_ADJ,    // write /proc/self/oom_score_adj (process.oomScoreAdj)
+    AEGIS_STEP_SYSCTL,           // write one namespaced sysctl (detail: /proc/sys path)
     AEGIS_STEP_ROOT_PROPAGATION, // make / private/slave (MS_REC)
     AEGIS_STEP_ROOTFS_BIND,      // bind the rootfs onto itself
     AEGIS_STEP_MOUNT,            // one spec mount (detail: destination)
@@ -67,7 +76,8 @@ enum aegis_step {
     AEGIS_STEP_CWD,              // chdir to process.cwd
     AEGIS_STEP_EXEC_LOOKUP,      // resolve args[0] through PATH (detail: name)
     AEGIS_STEP_EXEC_FIFO,        // wait for `start`
-    AEGIS_STEP_INIT_FORK,        // PID-1 init forks the agent
+    AEGIS_STEP_INIT_FORK,        // PID-1 init clones the agent (raw clone, no glibc fork)
+    AEGIS_STEP_INIT_EXEC,        // PID 1 execs aegis-init from its sealed memfd (init_fd)
     AEGIS_STEP_CAPBSET_DROP,
     AEGIS_STEP_KEEPCAPS,
     AEGIS_STEP_SETGROUPS,
@@ -150,6 +160,14 @@ struct aegis_spawn_config {
                                    // CLONE_NEWNET is then not in clone_flags (OCI namespaces[].path)
     int loopback_up;               // new network namespace: set "lo" up (it starts down)
 
+    // --- before the filesystem set-up (the host's /proc still reachable; it shows this process's
+    //     namespaces) ---
+    int has_oom_score_adj;         // 1: write oom_score_adj (process.oomScoreAdj, -1000...1000)
+    int oom_score_adj;
+    const char *const *sysctl_paths;  // "/proc/sys/net/ipv4/ip_forward" (validated: namespaced keys only)
+    const char *const *sysctl_values;
+    int n_sysctl;
+
     // --- identity ---
     const char *hostname;          // NULL: leave unchanged
     const char *domainname;
@@ -173,12 +191,17 @@ struct aegis_spawn_config {
 
     // --- lifecycle ---
     int use_init;                  // 1: a tiny init is PID 1 and forks the process (AEGIS agents)
+    int init_fd;                   // with use_init: fd of the aegis-init executable (a sealed memfd,
+                                   // see SandboxInit) that PID 1 execs, so that nothing of the
+                                   // daemon shows in /proc/1 inside the sandbox; -1: none
     const char *exec_fifo;         // non-NULL: block before execve until `start` opens this FIFO
     int state_dir_fd;              // directory fd where the supervisor writes outcome.json (-1: none)
     const char *supervisor_path;   // aegis-supervisor executable; NULL: supervise in the forked copy
     int supervisor_exec_delay_ms;  // supervise in the forked copy for this long first; exec only if
                                    // the process is still running then (short jobs skip the exec)
     int64_t started_at_ns;         // CLOCK_REALTIME at the caller's start, recorded in the outcome
+    int spawn_timeout_ms;          // aegis_spawn waits at most this long for the set-up's report
+                                   // (0: AEGIS_SPAWN_TIMEOUT_MS), then kills the supervisor and fails
 
     // --- self-fencing (dead man's switch) ---
     const char *lease_file;        // absolute path whose mtime the node daemon keeps fresh, or NULL
@@ -243,6 +266,37 @@ int aegis_close_range(unsigned int first, unsigned int last, unsigned int flags)
 #define AEGIS_RESOLVE_NO_SYMLINKS 0x04
 #define AEGIS_RESOLVE_BENEATH 0x08
 int aegis_openat2(int dirfd, const char *path, int flags, unsigned int mode, unsigned long long resolve);
+
+/// memfd_create(2) with MFD_CLOEXEC | MFD_ALLOW_SEALING (the macros need _GNU_SOURCE, which Swift's
+/// Glibc module lacks); -1 + errno.
+int aegis_memfd_create(const char *name);
+/// Seals a memfd against writes, growth, shrinking and further sealing (fcntl F_ADD_SEALS).
+int aegis_memfd_seal(int fd);
+/// 1 when all four seals of aegis_memfd_seal are in place.
+int aegis_memfd_is_sealed(int fd);
+
+/// One device cgroup rule (OCI linux.resources.devices[], after defaults were added by Swift).
+#define AEGIS_DEV_ACCESS_MKNOD 1   // BPF_DEVCG_ACC_MKNOD
+#define AEGIS_DEV_ACCESS_READ 2    // BPF_DEVCG_ACC_READ
+#define AEGIS_DEV_ACCESS_WRITE 4   // BPF_DEVCG_ACC_WRITE
+#define AEGIS_DEV_ACCESS_ALL 7
+struct aegis_device_rule {
+    int allow;                     // 1: allow, 0: deny
+    char type;                     // 'a' (any), 'b' (block), 'c' (char)
+    int64_t major, minor;          // -1: any
+    unsigned access;               // AEGIS_DEV_ACCESS_* bits
+};
+
+/// Writes the BPF_PROG_TYPE_CGROUP_DEVICE program for `rules` into `out` (later rules win; no
+/// match denies) and returns its length; with `out` NULL returns the length needed. -1 + ENOSPC
+/// when `capacity` is too small.
+struct bpf_insn;
+int aegis_device_program(const struct aegis_device_rule *rules, int n, struct bpf_insn *out, int capacity);
+
+/// Loads that program and attaches it to the cgroup2 directory `cgroup_fd` (BPF_CGROUP_DEVICE,
+/// BPF_F_ALLOW_MULTI). 0, or -1 + errno with `detail` naming the bpf(2) command or the verifier's log.
+int aegis_device_filter_attach(int cgroup_fd, const struct aegis_device_rule *rules, int n,
+                               char *detail, size_t detail_size);
 
 #ifdef __cplusplus
 }
