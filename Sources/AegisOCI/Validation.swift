@@ -26,12 +26,13 @@ extension Spec {
     /// - `ociVersion` starts with "1."; `process` with non-empty `args`, `env` entries "KEY=VALUE",
     ///   absolute `cwd`; `root.path` non-empty; `linux` present with a mount namespace (the runtime
     ///   pivots into the rootfs).
-    /// - namespaces: pid, network, mount, ipc, uts, user, cgroup, each at most once, none joined by
-    ///   `path`; "time" is not supported. `hostname`/`domainname` need a uts namespace (as in runc).
+    /// - namespaces: pid, network, mount, ipc, uts, user, cgroup, each at most once, new or joined by
+    ///   an absolute `path`; "time" is not supported. `hostname`/`domainname` need a uts namespace (as in runc).
     /// - uid/gid mappings only, and then both required, with a user namespace; sizes > 0.
     /// - mounts: absolute destination, translatable options (`LinuxMountParameters.parse`), a source
     ///   for binds, no ID mappings.
-    /// - not honoured, so rejected: hooks, terminal, AppArmor/SELinux labels, oomScoreAdj, ioPriority,
+    /// - hooks: absolute paths, positive timeouts.
+    /// - not honoured, so rejected: terminal, AppArmor/SELinux labels, oomScoreAdj, ioPriority,
     ///   scheduler, execCPUAffinity, non-namespaced sysctls, intelRdt, personality, timeOffsets, netDevices,
     ///   linux.devices, and the resource fields listed on `validateResources`.
     /// - seccomp actions, architectures, flags and argument operators are libseccomp names;
@@ -57,8 +58,18 @@ extension Spec {
         }
         try validateMounts()
         if let hooks {
-            for (name, list) in hooks.all where !(list ?? []).isEmpty {
-                throw SpecError(path: "hooks.\(name)", message: "hooks are not supported")
+            for (name, list) in hooks.all {
+                for (i, hook) in (list ?? []).enumerated() {
+                    if !hook.path.hasPrefix("/") {
+                        throw SpecError(path: "hooks.\(name)[\(i)].path", message: "must be an absolute path, got \"\(hook.path)\"")
+                    }
+                    if let t = hook.timeout, t <= 0 {
+                        throw SpecError(path: "hooks.\(name)[\(i)].timeout", message: "must be greater than 0, got \(t)")
+                    }
+                    for (j, entry) in (hook.env ?? []).enumerated() where !entry.contains("=") {
+                        throw SpecError(path: "hooks.\(name)[\(i)].env[\(j)]", message: "expected \"KEY=VALUE\", got \"\(entry)\"")
+                    }
+                }
             }
         }
         try linux.validate()
@@ -234,9 +245,6 @@ extension Linux {
                 throw SpecError(path: "\(path).type", message: "duplicate namespace type \"\(ns.type)\"")
             }
             if let p = ns.path, !p.isEmpty {
-                guard ns.type == "network" else {
-                    throw SpecError(path: "\(path).path", message: "joining an existing \(ns.type) namespace is not supported (network only)")
-                }
                 guard p.hasPrefix("/") else { throw SpecError(path: "\(path).path", message: "must be an absolute path") }
             }
         }
@@ -244,22 +252,28 @@ extension Linux {
             throw SpecError(path: "linux.namespaces",
                             message: "a mount namespace is required (the runtime pivots into root.path)")
         }
-        if seen.contains("user"), let i = (namespaces ?? []).firstIndex(where: { $0.type == "network" && !($0.path ?? "").isEmpty }) {
+        let joinsUser = (namespaces ?? []).contains { $0.type == "user" && !($0.path ?? "").isEmpty }
+        if seen.contains("user"), !joinsUser,
+           let i = (namespaces ?? []).firstIndex(where: { $0.type != "user" && $0.type != "pid" && !($0.path ?? "").isEmpty }) {
             // The container process would setns(2) from inside its new user namespace, which holds
-            // no capability over a network namespace owned by another user namespace (EPERM).
+            // no capability over a namespace owned by another user namespace (EPERM).
             throw SpecError(path: "linux.namespaces[\(i)].path",
-                            message: "joining a network namespace together with a new user namespace is not supported")
+                            message: "joining a \((namespaces ?? [])[i].type) namespace together with a new user namespace is not supported")
         }
     }
 
     private func validateMappings() throws {
         let hasUserNS = hasNamespace("user")
+        let joinsUserNS = (namespaces ?? []).contains { $0.type == "user" && !($0.path ?? "").isEmpty }
         for (name, list) in [("uidMappings", uidMappings), ("gidMappings", gidMappings)] {
             let mappings = list ?? []
             if !mappings.isEmpty && !hasUserNS {
                 throw SpecError(path: "linux.\(name)", message: "ID mappings require a user namespace")
             }
-            if mappings.isEmpty && hasUserNS {
+            if !mappings.isEmpty && joinsUserNS {
+                throw SpecError(path: "linux.\(name)", message: "a user namespace joined by path keeps its own mappings; remove them")
+            }
+            if mappings.isEmpty && hasUserNS && !joinsUserNS {
                 throw SpecError(path: "linux.\(name)", message: "a user namespace requires at least one mapping")
             }
             for (i, m) in mappings.enumerated() {

@@ -26,13 +26,18 @@ public struct SandboxError: Error, CustomStringConvertible, Sendable, Equatable 
 
     /// An error reported by the shim: "<step>: <ERRNO> (<n>, <strerror>): <detail>".
     static func shim(_ r: aegis_spawn_result) -> SandboxError {
-        let step = String(cString: aegis_step_name(r.step))
-        let detail = withUnsafeBytes(of: r.detail) { raw in
+        shim(step: r.step, err: r.err, detail: r.detail)
+    }
+
+    /// The same from the parts of a shim result (any result type carrying step, errno, detail).
+    static func shim<Detail>(step stepNumber: Int32, err: Int32, detail rawDetail: Detail) -> SandboxError {
+        let step = String(cString: aegis_step_name(stepNumber))
+        let detail = withUnsafeBytes(of: rawDetail) { raw in
             String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
         }
-        var text = "\(step): \(errnoText(r.err))"
+        var text = "\(step): \(errnoText(err))"
         if !detail.isEmpty { text += ": \(detail)" }
-        return SandboxError(.step, text, step: step, errno: r.err)
+        return SandboxError(.step, text, step: step, errno: err)
     }
 
     public static func system(_ what: String, _ path: String? = nil, errno e: Int32 = Glibc.errno) -> SandboxError {

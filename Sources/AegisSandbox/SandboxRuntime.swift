@@ -144,11 +144,16 @@ public final class SandboxRuntime: Sendable {
             c.state_dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
             guard c.state_dir_fd >= 0 else { throw SandboxError.system("open", dir) }
             fds.append(c.state_dir_fd)
-            if let ns = plan.networkNamespacePath {
-                c.netns_fd = open(ns, O_RDONLY | O_CLOEXEC)
-                guard c.netns_fd >= 0 else { throw SandboxError.system("open network namespace (linux.namespaces path)", ns) }
-                fds.append(c.netns_fd)
+            var joinFDs: [Int32] = []
+            for (_, path) in plan.joinedNamespaces {
+                let fd = open(path, O_RDONLY | O_CLOEXEC)
+                guard fd >= 0 else { throw SandboxError.system("open namespace (linux.namespaces path)", path) }
+                fds.append(fd)
+                joinFDs.append(fd)
             }
+            c.join_fds = plan.arena.array(joinFDs)
+            c.join_types = plan.arena.array(plan.joinedNamespaces.map(\.type))
+            c.n_join = Int32(joinFDs.count)
             switch options.stdio {
             case .inherit: (c.stdin_fd, c.stdout_fd, c.stderr_fd) = (0, 1, 2)
             case let .descriptors(i, o, e): (c.stdin_fd, c.stdout_fd, c.stderr_fd) = (i, o, e)
@@ -162,7 +167,10 @@ public final class SandboxRuntime: Sendable {
                 c.stdin_fd = -1
             }
             let fifo = dir + "/exec.fifo"
-            if options.deferStart {
+            // Hooks run between create and start: a spec with hooks always stops at the exec FIFO.
+            let hasHooks = spec.hooks.map { h in HookPoint.allCases.contains { !$0.hooks(in: h).isEmpty } } ?? false
+            let deferStart = options.deferStart || hasHooks
+            if deferStart {
                 guard mkfifo(fifo, 0o622) == 0 else { throw SandboxError.system("mkfifo", fifo) }
                 chmod(fifo, 0o622)  // not narrowed by umask: the container's user opens it
             }
@@ -172,7 +180,7 @@ public final class SandboxRuntime: Sendable {
             var result = aegis_spawn_result()
             let started = Self.nowNs()
             c.started_at_ns = started
-            if options.deferStart { c.exec_fifo = plan.arena.string(fifo) }
+            if deferStart { c.exec_fifo = plan.arena.string(fifo) }
             c.supervisor_path = plan.arena.string(supervisorPath)
             c.supervisor_exec_delay_ms = 50
             if let lease = options.leaseFile {
@@ -189,8 +197,10 @@ public final class SandboxRuntime: Sendable {
                 supervisorStartTime: ProcFS.startTime(of: result.supervisor_pid) ?? 0,
                 cgroupPath: cgroup?.path, createdAtNs: started, annotations: spec.annotations,
                 ociVersion: spec.ociVersion, useInit: options.useInit, usedClone3: result.used_clone3 != 0,
-                leaseFile: options.leaseFile, leaseGraceMs: options.leaseFile == nil ? nil : options.leaseGraceMs)
+                leaseFile: options.leaseFile, leaseGraceMs: options.leaseFile == nil ? nil : options.leaseGraceMs,
+                hooks: hasHooks ? spec.hooks : nil)
             try writeFileAtomically(dir + "/state.json", Array(try JSONEncoder().encode(record)))
+            if hasHooks { try runCreateHooks(record, startNow: !options.deferStart) }
             return record
         } catch {
             if let leaf = cgroup {
@@ -268,9 +278,40 @@ public final class SandboxRuntime: Sendable {
         let s = status(r)
         guard s == .created else { throw SandboxError(.wrongState, "cannot start container \"\(id)\": it is \(s.rawValue)") }
         let fifo = stateDirectory(id) + "/exec.fifo"
+        do {
+            try HookRunner.run(.startContainer, of: r.hooks, state: hookState(r, .created), containerPid: r.pid)
+        } catch {
+            try? Self.signal(pid: r.pid, startTime: r.pidStartTime, SIGKILL)
+            throw error
+        }
         var result = aegis_spawn_result()
         if aegis_start(fifo, &result) != 0 { throw SandboxError.shim(result) }
         unlink(fifo)
+        try HookRunner.run(.poststart, of: r.hooks, state: hookState(r, .running), containerPid: r.pid)
+    }
+
+    /// The state a hook gets on stdin (runtime.md § State) at a lifecycle point.
+    func hookState(_ r: SandboxRecord, _ status: ContainerStatus) -> ContainerState {
+        ContainerState(ociVersion: r.ociVersion, id: r.id, status: status, pid: status == .stopped ? 0 : r.pid,
+                       bundle: r.bundle, annotations: r.annotations)
+    }
+
+    /// prestart, createRuntime and createContainer after the container process is waiting at the
+    /// exec FIFO (runtime.md § Lifecycle steps 5-7); a failing hook deletes the container. With
+    /// `startNow` (create without a separate start) the container is started afterwards.
+    private func runCreateHooks(_ r: SandboxRecord, startNow: Bool) throws {
+        do {
+            for point in [HookPoint.prestart, .createRuntime, .createContainer] {
+                try HookRunner.run(point, of: r.hooks, state: hookState(r, .created), containerPid: r.pid)
+            }
+            if startNow { try start(r.id) }
+        } catch {
+            var quiet = r
+            quiet.hooks = nil  // no poststop for a container that never started
+            try? writeFileAtomically(stateDirectory(r.id) + "/state.json", Array(try JSONEncoder().encode(quiet)))
+            try? delete(r.id, force: true)
+            throw error
+        }
     }
 
     /// Sends `signal` to the sandbox's process (PID 1 of its namespace), through a pidfd so that a
@@ -317,6 +358,7 @@ public final class SandboxRuntime: Sendable {
         }
         _ = try? wait(id, timeout: .seconds(5))  // the supervisor exits right after the process
         removeTree(stateDirectory(id))
+        try HookRunner.run(.poststop, of: r.hooks, state: hookState(r, .stopped), containerPid: 0)
     }
 
     // MARK: helpers

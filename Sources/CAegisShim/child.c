@@ -437,19 +437,40 @@ static void start_agent_under_init(const struct aegis_spawn_config *cfg, const s
     close(gate[0]);
 }
 
+static int joins(const struct aegis_spawn_config *cfg, uint64_t type) {
+    for (int i = 0; i < cfg->n_join; i++) if (cfg->join_types[i] == type) return 1;
+    return 0;
+}
+
+/// setns(2) into the namespaces joined by path, user first (it decides what the others allow),
+/// mount last; before any mount, so that e.g. sysfs shows the joined network namespace. The pid
+/// namespace was joined by the supervisor before clone3.
+static void join_namespaces(const struct aegis_spawn_config *cfg) {
+    static const struct { uint64_t type; const char *name; } order[] = {
+        {CLONE_NEWUSER, "user"}, {CLONE_NEWIPC, "ipc"}, {CLONE_NEWUTS, "uts"}, {CLONE_NEWNET, "network"},
+        {CLONE_NEWCGROUP, "cgroup"}, {CLONE_NEWNS, "mount"},
+    };
+    for (size_t k = 0; k < sizeof order / sizeof order[0]; k++) {
+        for (int i = 0; i < cfg->n_join; i++) {
+            if (cfg->join_types[i] != order[k].type) continue;
+            if (setns(cfg->join_fds[i], (int)order[k].type) < 0) fail(AEGIS_STEP_SETNS_NET, order[k].name);
+            close(cfg->join_fds[i]);
+        }
+    }
+}
+
 void shim_child_main(const struct aegis_spawn_config *cfg, const struct shim_child_fds *fds) {
     g_err_fd = fds->err_w;
     char go;
     if (shim_read_all(fds->sync_r, &go, 1) != 1) { errno = EPIPE; fail(AEGIS_STEP_SYNC, "supervisor went away"); }
     close(fds->sync_r);
     if (fds->unshare_cgroupns && unshare(CLONE_NEWCGROUP) < 0) fail(AEGIS_STEP_CGROUP_ATTACH, "unshare(CLONE_NEWCGROUP)");
-    if (cfg->clone_flags & CLONE_NEWUSER) {
-        // Become root of the new user namespace when the maps allow it (they may not, rootless).
+    join_namespaces(cfg);
+    if ((cfg->clone_flags & CLONE_NEWUSER) || joins(cfg, CLONE_NEWUSER)) {
+        // Become root of the user namespace when the maps allow it (they may not, rootless).
         (void)syscall(SYS_setresgid, 0, 0, 0);
         (void)syscall(SYS_setresuid, 0, 0, 0);
     }
-    // Before any mount: sysfs mounted later must show this namespace's interfaces.
-    if (cfg->netns_fd >= 0 && setns(cfg->netns_fd, CLONE_NEWNET) < 0) fail(AEGIS_STEP_SETNS_NET, "netns_fd");
     if (setsid() < 0 && errno != EPERM) fail(AEGIS_STEP_SETSID, "");
     setup_stdio(cfg);
 

@@ -66,14 +66,23 @@ static void supervisor_main(const struct aegis_spawn_config *cfg, int rep_w) __a
 static void supervisor_main(const struct aegis_spawn_config *cfg, int rep_w) {
     (void)setsid();  // outlive the caller's session and terminal
     shim_reset_signals();
-    int keep[8] = { rep_w, cfg->stdin_fd, cfg->stdout_fd, cfg->stderr_fd, cfg->cgroup_fd, cfg->state_dir_fd, cfg->netns_fd,
-                    cfg->init_fd };
-    (void)shim_close_except(keep, 8);  // drop descriptors other threads of the caller had open
+    int keep[7 + AEGIS_MAX_JOIN] = { rep_w, cfg->stdin_fd, cfg->stdout_fd, cfg->stderr_fd, cfg->cgroup_fd, cfg->state_dir_fd,
+                                     cfg->init_fd };
+    int n_keep = 7;
+    for (int i = 0; i < cfg->n_join && i < AEGIS_MAX_JOIN; i++) keep[n_keep++] = cfg->join_fds[i];
+    (void)shim_close_except(keep, n_keep);  // drop descriptors other threads of the caller had open
 
     int sync_p[2], err_p[2], status_p[2] = { -1, -1 };
     if (pipe2(sync_p, O_CLOEXEC) < 0 || pipe2(err_p, O_CLOEXEC) < 0 || (cfg->use_init && pipe2(status_p, O_CLOEXEC) < 0)) {
         report(rep_w, AEGIS_MSG_ERROR, AEGIS_STEP_PIPE, errno, "", 0, 0);
         _exit(1);
+    }
+    // A joined pid namespace: setns here makes it the namespace of the next child (pid_namespaces(7)).
+    for (int i = 0; i < cfg->n_join; i++) {
+        if (cfg->join_types[i] == CLONE_NEWPID && setns(cfg->join_fds[i], CLONE_NEWPID) < 0) {
+            report(rep_w, AEGIS_MSG_ERROR, AEGIS_STEP_SETNS_NET, errno, "pid", 0, 0);
+            _exit(1);
+        }
     }
     uint64_t flags = cfg->clone_flags;
     int used_clone3 = 0;
@@ -106,7 +115,7 @@ static void supervisor_main(const struct aegis_spawn_config *cfg, int rep_w) {
         shim_child_main(cfg, &fds);
     }
     close(sync_p[0]); close(err_p[1]); if (status_p[1] >= 0) close(status_p[1]);
-    if (cfg->netns_fd >= 0) close(cfg->netns_fd);  // only the child joins it; don't pin the namespace
+    for (int i = 0; i < cfg->n_join; i++) close(cfg->join_fds[i]);  // only the child joins them; don't pin them
     // Keep no copy of the caller's stdio: `create` must be able to exit while a reader waits.
     int null = open("/dev/null", O_RDWR | O_CLOEXEC);
     int cfg_stdio[3] = { cfg->stdin_fd, cfg->stdout_fd, cfg->stderr_fd };

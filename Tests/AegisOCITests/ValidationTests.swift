@@ -43,8 +43,12 @@ final class ValidationTests: XCTestCase {
         assertInvalid(try withTypes(["mount", "pid", "ipc", "pid"]), path: "linux.namespaces[3].type",
                       message: "duplicate namespace type \"pid\"")
         assertInvalid(try withTypes(["pid"]), path: "linux.namespaces", message: "mount namespace is required")
-        assertInvalid(try base { $0.linux?.namespaces?[0] = LinuxNamespace(type: "pid", path: "/proc/1/ns/pid") },
-                      path: "linux.namespaces[0].path", message: "joining an existing pid namespace is not supported (network only)")
+        XCTAssertNoThrow(try base { $0.linux?.namespaces?[0] = LinuxNamespace(type: "pid", path: "/proc/1/ns/pid") }.validate())
+        assertInvalid(try base {
+            $0.linux?.namespaces?.append(LinuxNamespace(type: "user", path: "/proc/1/ns/user"))
+            $0.linux?.uidMappings = [LinuxIDMapping(containerID: 0, hostID: 100000, size: 65536)]
+            $0.linux?.gidMappings = [LinuxIDMapping(containerID: 0, hostID: 100000, size: 65536)]
+        }, path: "linux.uidMappings", message: "keeps its own mappings")
         assertInvalid(try base { $0.linux?.namespaces?[1] = LinuxNamespace(type: "network", path: "run/netns/x") },
                       path: "linux.namespaces[1].path", message: "must be an absolute path")
         XCTAssertNoThrow(try base { $0.linux?.namespaces?[1] = LinuxNamespace(type: "network", path: "/run/netns/x") }.validate())
@@ -115,7 +119,6 @@ final class ValidationTests: XCTestCase {
 
     func testUnhonouredFieldsAreNamed() throws {
         let cases: [(String, (inout Spec) -> Void)] = [
-            ("hooks.poststop", { $0.hooks = Hooks(prestart: [], poststop: [Hook(path: "/bin/true")]) }),
             ("process.apparmorProfile", { $0.process?.apparmorProfile = "docker-default" }),
             ("process.selinuxLabel", { $0.process?.selinuxLabel = "system_u:system_r:container_t:s0" }),
             ("process.ioPriority", { $0.process?.ioPriority = .object(["class": .string("IOPRIO_CLASS_RT")]) }),
@@ -160,6 +163,15 @@ final class ValidationTests: XCTestCase {
             $0.linux?.resources?.memory = LinuxMemory(disableOOMKiller: false, useHierarchy: true)
             $0.linux?.resources?.cpu = LinuxCPU(burst: 0, cpus: "", idle: 0)
         }.validate())
+    }
+
+    func testHooksAreChecked() throws {
+        XCTAssertNoThrow(try base { $0.hooks = Hooks(prestart: [], poststop: [Hook(path: "/bin/true", timeout: 5)]) }.validate())
+        assertInvalid(try base { $0.hooks = Hooks(poststop: [Hook(path: "true")]) }, path: "hooks.poststop[0].path", message: "absolute")
+        assertInvalid(try base { $0.hooks = Hooks(createRuntime: [Hook(path: "/bin/true", timeout: 0)]) },
+                      path: "hooks.createRuntime[0].timeout", message: "greater than 0")
+        assertInvalid(try base { $0.hooks = Hooks(startContainer: [Hook(path: "/bin/true", env: ["NOEQUALS"])]) },
+                      path: "hooks.startContainer[0].env[0]", message: "KEY=VALUE")
     }
 
     func testOOMScoreSysctlsAndCgroupsPathAreCheckedByName() throws {

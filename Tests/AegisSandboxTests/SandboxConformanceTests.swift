@@ -45,3 +45,112 @@ final class SandboxConformanceTests: SandboxTestCase {
         }
     }
 }
+
+final class SandboxHookTests: SandboxTestCase {
+    func sh(_ script: String, timeout: Int? = nil) -> Hook { Hook(path: "/bin/sh", args: ["sh", "-c", script], timeout: timeout) }
+
+    func agentSpec(_ script: String, workDir: String, rootfs: String) throws -> Spec {
+        try AgentProfile.prepareRootfs(at: rootfs)
+        return AgentProfile.spec(AgentSandboxRequest(args: ["/bin/sh", "-c", script], workDir: workDir,
+                                                     uid: Self.agentUID, gid: Self.agentUID), rootfs: rootfs)
+    }
+
+    func testHooksRunInOrderWithStateAndInTheRightNamespaces() throws {
+        let work = try makeWorkDir()
+        chmod(work, 0o777)
+        let log = tempDir + "/hooks.log"
+        var spec = try agentSpec("echo ran > /work/ran", workDir: work, rootfs: tempDir + "/root-hooks")
+        spec.hooks = Hooks(
+            prestart: [sh("cat > \(tempDir)/prestart.json; echo prestart >> \(log)")],
+            createRuntime: [sh("echo createRuntime >> \(log)")],
+            createContainer: [sh("cat /proc/sys/kernel/hostname > /work/cc-hostname")],
+            startContainer: [sh("test ! -e /work/ran && echo startContainer > /work/sc")],
+            poststart: [sh("cat > \(tempDir)/poststart.json; echo poststart >> \(log)")],
+            poststop: [sh("echo poststop >> \(log)")])
+        let id = "hooks-\(UInt32.random(in: 0...UInt32.max))"
+        let record = try runtime.create(id: id, spec: spec, bundle: tempDir, options: SandboxCreateOptions(stdio: .logFiles, deferStart: true))
+        XCTAssertEqual(try String(contentsOfFile: log, encoding: .utf8), "prestart\ncreateRuntime\n")
+        // The container's uts namespace (hostname "agent") and mount namespace (/work).
+        XCTAssertEqual(try String(contentsOfFile: work + "/cc-hostname", encoding: .utf8), "agent\n",
+                       "createContainer ran outside the container's namespaces")
+        let prestart = try JSONDecoder().decode(ContainerState.self, from: Data(contentsOf: URL(fileURLWithPath: tempDir + "/prestart.json")))
+        XCTAssertEqual(prestart.id, id)
+        XCTAssertEqual(prestart.status, .created)
+        XCTAssertEqual(prestart.pid, record.pid)
+        XCTAssertEqual(prestart.bundle, tempDir)
+        try runtime.start(id)
+        XCTAssertEqual(try String(contentsOfFile: work + "/sc", encoding: .utf8), "startContainer\n")
+        let poststart = try JSONDecoder().decode(ContainerState.self, from: Data(contentsOf: URL(fileURLWithPath: tempDir + "/poststart.json")))
+        XCTAssertEqual(poststart.status, .running)
+        _ = try runtime.wait(id, timeout: .seconds(10))
+        try runtime.delete(id)
+        XCTAssertEqual(try String(contentsOfFile: log, encoding: .utf8), "prestart\ncreateRuntime\npoststart\npoststop\n")
+        XCTAssertEqual(try String(contentsOfFile: work + "/ran", encoding: .utf8), "ran\n")
+    }
+
+    func testFailingPrestartDeletesTheContainerBeforeItRuns() throws {
+        let work = try makeWorkDir()
+        var spec = try agentSpec("echo ran > /work/ran", workDir: work, rootfs: tempDir + "/root-hooks2")
+        spec.hooks = Hooks(prestart: [sh("exit 3")], poststop: [sh("touch \(tempDir)/poststop-ran")])
+        let id = "hookfail-\(UInt32.random(in: 0...UInt32.max))"
+        XCTAssertThrowsError(try runtime.create(id: id, spec: spec, bundle: tempDir, options: SandboxCreateOptions(stdio: .logFiles))) {
+            XCTAssertTrue("\($0)".contains("hooks.prestart[0] /bin/sh: exit status 3"), "\($0)")
+        }
+        XCTAssertThrowsError(try runtime.record(id), "the container still exists")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: work + "/ran"), "the process ran despite the failed hook")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: runtime.cgroups.leafPath(id: id)))
+        // A hook that outlives its timeout is killed and fails the same way.
+        spec.hooks = Hooks(createRuntime: [sh("sleep 30", timeout: 1)])
+        let started = ContinuousClock.now
+        XCTAssertThrowsError(try runtime.create(id: id, spec: spec, bundle: tempDir, options: SandboxCreateOptions(stdio: .logFiles))) {
+            XCTAssertTrue("\($0)".contains("killed after its timeout of 1 s"), "\($0)")
+        }
+        XCTAssertLessThan(ContinuousClock.now - started, .seconds(10))
+    }
+
+    func testFailingPoststartIsAWarningAndTheRestRuns() throws {
+        let work = try makeWorkDir()
+        var spec = try agentSpec("true", workDir: work, rootfs: tempDir + "/root-hooks3")
+        spec.hooks = Hooks(poststart: [Hook(path: "/bin/false"), sh("touch \(tempDir)/second-poststart")])
+        let id = "hookwarn-\(UInt32.random(in: 0...UInt32.max))"
+        createdIDs.append(id)
+        try runtime.create(id: id, spec: spec, bundle: tempDir, options: SandboxCreateOptions(stdio: .logFiles, deferStart: true))
+        XCTAssertNoThrow(try runtime.start(id))
+        XCTAssertTrue(FileManager.default.fileExists(atPath: tempDir + "/second-poststart"))
+    }
+}
+
+final class SandboxNamespaceJoinTests: SandboxTestCase {
+    /// Every namespace type joined by path (OCI linux.namespaces[].path): the container's
+    /// /proc/PID/ns links equal those of a process that `unshare` put in new ones.
+    func testEveryNamespaceTypeCanBeJoinedByPath() throws {
+        let holder = Process()
+        holder.executableURL = URL(fileURLWithPath: "/usr/bin/unshare")
+        holder.arguments = ["--ipc", "--uts", "--net", "--pid", "--mount", "--cgroup", "--fork", "--kill-child", "sleep", "60"]
+        try holder.run()
+        defer { kill(holder.processIdentifier, SIGKILL); holder.waitUntilExit() }
+        let kinds = ["ipc": "ipc", "uts": "uts", "network": "net", "pid": "pid", "mount": "mnt", "cgroup": "cgroup"]
+        func link(_ pid: Int32, _ ns: String) -> String? { try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/ns/\(ns)") }
+        // unshare has switched once its ns links differ from ours (pid: pid_for_children).
+        let deadline = ContinuousClock.now + .seconds(5)
+        while link(holder.processIdentifier, "uts") == link(getpid(), "uts") && ContinuousClock.now < deadline { usleep(20_000) }
+        let rootfs = tempDir + "/root-join"
+        try AgentProfile.prepareRootfs(at: rootfs)
+        var spec = AgentProfile.spec(AgentSandboxRequest(args: ["sleep", "30"], workDir: try makeWorkDir(), uid: Self.agentUID,
+                                                         gid: Self.agentUID), rootfs: rootfs)
+        spec.hostname = nil
+        spec.linux!.namespaces = kinds.map { type, ns in
+            LinuxNamespace(type: type, path: "/proc/\(holder.processIdentifier)/ns/\(ns == "pid" ? "pid_for_children" : ns)")
+        }
+        let id = "join-\(UInt32.random(in: 0...UInt32.max))"
+        createdIDs.append(id)
+        let record = try runtime.create(id: id, spec: spec, bundle: tempDir, options: SandboxCreateOptions(stdio: .logFiles, useInit: true))
+        for (_, ns) in kinds {
+            let want = link(holder.processIdentifier, ns == "pid" ? "pid_for_children" : ns)
+            XCTAssertNotNil(want)
+            XCTAssertEqual(link(record.pid, ns), want, "\(ns) not joined")
+            XCTAssertNotEqual(link(record.pid, ns), link(getpid(), ns), "\(ns) is still the test's own")
+        }
+        try runtime.kill(id, signal: SIGKILL)
+    }
+}

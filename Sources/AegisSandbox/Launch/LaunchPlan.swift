@@ -27,8 +27,9 @@ struct LaunchPlan {
     var config = aegis_spawn_config()
     /// Kept alive for `config.seccomp_filter`.
     var seccomp: SeccompProgram?
-    /// linux.namespaces[type=network].path: the namespace to join (opened by the caller of spawn).
-    var networkNamespacePath: String?
+    /// linux.namespaces[].path: the namespaces to join, as (CLONE_NEW* type, path); the caller opens
+    /// them (`config.join_fds`).
+    var joinedNamespaces: [(type: UInt64, path: String)] = []
 
     /// Builds the plan. Throws `SandboxError.invalidSpec` naming the field for what the shim can't do.
     init(spec: Spec, bundle: String, rootfs: String, compiler: (LinuxSeccomp) throws -> SeccompProgram) throws {
@@ -40,26 +41,25 @@ struct LaunchPlan {
         c.cgroup_fd = -1
         c.state_dir_fd = -1
         c.stdin_fd = -1; c.stdout_fd = -1; c.stderr_fd = -1
-        c.netns_fd = -1
         c.init_fd = -1
 
         // Namespaces (config-linux.md § Namespaces): each type becomes a CLONE_NEW* flag; a
         // network namespace with a path is joined instead (setns in the child).
         var flags: UInt64 = 0
-        var netPath: String?
+        var joins: [(type: UInt64, path: String)] = []
         for (i, ns) in (linux.namespaces ?? []).enumerated() {
             guard let flag = ns.cloneFlag else {
                 throw SandboxError(.invalidSpec, "linux.namespaces[\(i)].type: unknown namespace type \"\(ns.type)\"")
             }
-            if let path = ns.path {  // spec.validate() allowed it: network only, absolute
-                netPath = path
+            if let path = ns.path, !path.isEmpty {  // spec.validate(): absolute
+                joins.append((flag, path))
                 continue
             }
             flags |= flag
         }
-        networkNamespacePath = netPath
+        joinedNamespaces = joins
         c.clone_flags = flags
-        let newMount = flags & UInt64(CLONE_NEWNS) != 0
+        let newMount = flags & UInt64(CLONE_NEWNS) != 0 || joins.contains { $0.type == UInt64(CLONE_NEWNS) }
         if !newMount && rootfs != "/" {
             throw SandboxError(.invalidSpec, "linux.namespaces: a mount namespace is required to use root.path \(rootfs)")
         }
@@ -67,7 +67,7 @@ struct LaunchPlan {
             c.uid_map = arena.string(Self.idMap(linux.uidMappings))
             c.gid_map = arena.string(Self.idMap(linux.gidMappings))
         }
-        c.loopback_up = flags & UInt64(CLONE_NEWNET) != 0 || netPath != nil ? 1 : 0
+        c.loopback_up = flags & UInt64(CLONE_NEWNET) != 0 || joins.contains { $0.type == UInt64(CLONE_NEWNET) } ? 1 : 0
 
         // Filesystem.
         c.rootfs = arena.string(rootfs)

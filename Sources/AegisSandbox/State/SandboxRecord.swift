@@ -12,6 +12,7 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
+import AegisOCI
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -41,6 +42,9 @@ public struct SandboxRecord: Codable, Sendable, Equatable {
     /// The lease file the supervisor watches (self-fencing) and its grace in ms; nil without one.
     public var leaseFile: String? = nil
     public var leaseGraceMs: Int? = nil
+    /// The spec's lifecycle hooks, run by `start` (startContainer, poststart) and `delete`
+    /// (poststop) of whichever process calls them later.
+    public var hooks: Hooks? = nil
 }
 
 /// How a sandbox ended (outcome.json, written by the supervisor, never by the starter).

@@ -41,6 +41,7 @@ extern "C" {
 
 #define AEGIS_DETAIL_MAX 240
 #define AEGIS_SPAWN_TIMEOUT_MS 60000
+#define AEGIS_MAX_JOIN 7
 
 /// Steps of the spawn sequence; `aegis_step_name` gives their names for error messages.
 enum aegis_step {
@@ -53,7 +54,7 @@ enum aegis_step {
     AEGIS_STEP_UID_MAP,          // write /proc/PID/uid_map
     AEGIS_STEP_GID_MAP,          // write /proc/PID/gid_map
     AEGIS_STEP_SYNC,             // wait for the supervisor's go-ahead
-    AEGIS_STEP_SETNS_NET,        // setns(2) into the network namespace given by netns_fd
+    AEGIS_STEP_SETNS_NET,        // setns(2) into a namespace joined by path (detail: its type)
     AEGIS_STEP_SETSID,
     AEGIS_STEP_STDIO,            // dup2 of stdin/stdout/stderr
     AEGIS_STEP_OOM_SCORE_ADJ,    // write /proc/self/oom_score_adj (process.oomScoreAdj)
@@ -156,8 +157,13 @@ struct aegis_spawn_config {
     const char *const *masked_paths; int n_masked;
     const char *const *readonly_paths; int n_readonly;
 
-    int netns_fd;                  // join this network namespace (setns, before any mount), or -1;
-                                   // CLONE_NEWNET is then not in clone_flags (OCI namespaces[].path)
+    // Namespaces joined by path (OCI linux.namespaces[].path): fds opened by the caller and their
+    // CLONE_NEW* types, whose flags are then not in clone_flags. The supervisor joins a pid
+    // namespace before clone3 (it applies to children only); the container process joins user
+    // first, then ipc, uts, net, cgroup and mount, before any mount.
+    const int *join_fds;
+    const uint64_t *join_types;
+    int n_join;                    // at most AEGIS_MAX_JOIN
     int loopback_up;               // new network namespace: set "lo" up (it starts down)
 
     // --- before the filesystem set-up (the host's /proc still reachable; it shows this process's
@@ -266,6 +272,22 @@ int aegis_close_range(unsigned int first, unsigned int last, unsigned int flags)
 #define AEGIS_RESOLVE_NO_SYMLINKS 0x04
 #define AEGIS_RESOLVE_BENEATH 0x08
 int aegis_openat2(int dirfd, const char *path, int flags, unsigned int mode, unsigned long long resolve);
+
+/// Result of aegis_run_hook.
+struct aegis_hook_result {
+    int status;                    // raw wait status of the hook (when it ran)
+    int timed_out;                 // 1: killed (SIGKILL) because its timeout passed
+    int step;                      // on failure to run it: enum aegis_step, errno and detail
+    int err;
+    char detail[AEGIS_DETAIL_MAX];
+};
+
+/// Runs `path` with `argv`/`envp`, writing `state` (the OCI state JSON) to its stdin; with
+/// `ns_pid` > 0 inside that process's ipc, uts, net, cgroup and mount namespaces (createContainer,
+/// startContainer); kills it after `timeout_ms` (> 0). stdout/stderr are the caller's. Returns 0
+/// when the hook ran (see status/timed_out), -1 with step/err/detail when it could not be started.
+int aegis_run_hook(const char *path, const char *const argv[], const char *const envp[], const void *state, size_t state_len,
+                   pid_t ns_pid, int timeout_ms, struct aegis_hook_result *res);
 
 /// memfd_create(2) with MFD_CLOEXEC | MFD_ALLOW_SEALING (the macros need _GNU_SOURCE, which Swift's
 /// Glibc module lacks); -1 + errno.
