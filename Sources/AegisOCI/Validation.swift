@@ -34,7 +34,7 @@ extension Spec {
     /// - hooks: absolute paths, positive timeouts.
     /// - not honoured, so rejected: terminal, AppArmor/SELinux labels, oomScoreAdj, ioPriority,
     ///   scheduler, execCPUAffinity, non-namespaced sysctls, intelRdt, personality, timeOffsets, netDevices,
-    ///   linux.devices, and the resource fields listed on `validateResources`.
+    ///   and the resource fields listed on `validateResources`.
     /// - seccomp actions, architectures, flags and argument operators are libseccomp names;
     ///   rlimit types and capability names are known to Linux; soft <= hard.
     /// - Throws: the first `SpecError` found.
@@ -180,10 +180,9 @@ extension Linux {
             guard LinuxMountParameters.propagationFlag(named: propagation) != nil else {
                 throw SpecError(path: "linux.rootfsPropagation", message: "unknown propagation \"\(propagation)\"")
             }
-            // The shim makes the new mount namespace's root private or slave (MS_REC) only.
-            if !["private", "rprivate", "slave", "rslave"].contains(propagation) {
+            if !["private", "rprivate", "slave", "rslave", "shared", "rshared", "unbindable", "runbindable"].contains(propagation) {
                 throw SpecError(path: "linux.rootfsPropagation",
-                                message: "\"\(propagation)\" is not supported (use private, rprivate, slave or rslave)")
+                                message: "\"\(propagation)\" is not a propagation for the root (use [r]private, [r]slave, [r]shared or [r]unbindable)")
             }
         }
         for (name, list) in [("maskedPaths", maskedPaths), ("readonlyPaths", readonlyPaths)] {
@@ -200,8 +199,25 @@ extension Linux {
                 throw SpecError(path: "linux.\(name)", message: "not supported")
             }
         }
-        if let devices, !devices.isEmpty {
-            throw SpecError(path: "linux.devices", message: "creating device nodes is not supported")
+        for (i, d) in (devices ?? []).enumerated() {
+            let path = "linux.devices[\(i)]"
+            guard d.path.hasPrefix("/"), !d.path.split(separator: "/").contains("..") else {
+                throw SpecError(path: "\(path).path", message: "must be an absolute path without \"..\", got \"\(d.path)\"")
+            }
+            guard ["c", "b", "u", "p"].contains(d.type) else {
+                throw SpecError(path: "\(path).type", message: "unknown device type \"\(d.type)\" (expected c, b, u or p)")
+            }
+            if d.type != "p" {
+                for (name, value) in [("major", d.major), ("minor", d.minor)] {
+                    guard let value else { throw SpecError(path: "\(path).\(name)", message: "required for type \(d.type)") }
+                    guard (0...Int64(UInt32.max)).contains(value) else {
+                        throw SpecError(path: "\(path).\(name)", message: "must be in 0...4294967295, got \(value)")
+                    }
+                }
+            }
+            if let mode = d.fileMode, mode > 0o7777 {
+                throw SpecError(path: "\(path).fileMode", message: "must be at most 07777, got \(mode)")
+            }
         }
     }
 

@@ -189,6 +189,41 @@ static void setup_devices(const struct aegis_spawn_config *cfg, int rootfd) {
     close(dev);
 }
 
+/// linux.devices: each node created beneath the rootfs (mknodat relative to its in-root parent),
+/// then chown/chmod through an O_PATH fd. mknod is refused in a user namespace: the host's node of
+/// the same path is bound instead (as runc does).
+static void create_device_nodes(const struct aegis_spawn_config *cfg, int rootfd) {
+    char p[64];
+    for (int i = 0; i < cfg->n_dev_nodes; i++) {
+        const struct aegis_dev_node *d = &cfg->dev_nodes[i];
+        const char *slash = d->path + shim_strlen(d->path);
+        while (slash > d->path && *slash != '/') slash--;
+        char parent_path[4096];
+        size_t plen = (size_t)(slash - d->path);
+        if (plen >= sizeof parent_path) { errno = ENAMETOOLONG; fail(AEGIS_STEP_DEVICES, d->path); }
+        memcpy(parent_path, d->path, plen);
+        parent_path[plen] = 0;
+        if (plen > 0) make_mountpoint(rootfd, parent_path, 0, AEGIS_STEP_DEVICES);
+        int parent = open_in_root_flags(rootfd, plen ? parent_path : "/", O_PATH | O_DIRECTORY);
+        if (parent < 0) fail(AEGIS_STEP_DEVICES, d->path);
+        const char *name = slash + 1;
+        (void)unlinkat(parent, name, 0);  // a placeholder file left by an earlier bind target
+        if (mknodat(parent, name, d->mode, (dev_t)d->rdev) < 0) {
+            if (errno != EPERM) fail(AEGIS_STEP_DEVICES, d->path);
+            make_mountpoint(rootfd, d->path, 1, AEGIS_STEP_DEVICES);
+            int fd = open_in_root(rootfd, d->path);
+            if (fd < 0) fail(AEGIS_STEP_DEVICES, d->path);
+            fd_path(fd, p);
+            if (mount(d->path, p, NULL, MS_BIND, NULL) < 0) fail(AEGIS_STEP_DEVICES, d->path);
+            close(fd);
+        } else {
+            if (fchownat(parent, name, d->uid, d->gid, AT_SYMLINK_NOFOLLOW) < 0) fail(AEGIS_STEP_DEVICES, d->path);
+            if (fchmodat(parent, name, d->mode & 07777, 0) < 0) fail(AEGIS_STEP_DEVICES, d->path);
+        }
+        close(parent);
+    }
+}
+
 static void pivot(const struct aegis_spawn_config *cfg) {
     if (chdir(cfg->rootfs) < 0) fail(AEGIS_STEP_PIVOT_ROOT, cfg->rootfs);
     if (syscall(SYS_pivot_root, ".", ".") < 0) fail(AEGIS_STEP_PIVOT_ROOT, cfg->rootfs);
@@ -250,9 +285,12 @@ static void setup_filesystem(const struct aegis_spawn_config *cfg, int *devnull_
     if (rootfd < 0) fail(AEGIS_STEP_ROOTFS_BIND, cfg->rootfs);
     for (int i = 0; i < cfg->n_mounts; i++) mount_one(cfg, rootfd, &cfg->mounts[i]);
     setup_devices(cfg, rootfd);
+    create_device_nodes(cfg, rootfd);
     mask_paths(cfg, rootfd, devnull);
     close(rootfd);
     pivot(cfg);
+    if (cfg->root_propagation_final && mount(NULL, "/", NULL, cfg->root_propagation_final, NULL) < 0)
+        fail(AEGIS_STEP_ROOT_PROPAGATION, "/ (after pivot_root)");
     if (cfg->root_readonly) {
         unsigned long f = MS_RDONLY | ((cfg->clone_flags & CLONE_NEWUSER) ? locked_flags("/") : 0);
         if (mount(NULL, "/", NULL, MS_BIND | MS_REMOUNT | f, NULL) < 0) fail(AEGIS_STEP_ROOT_READONLY, "/");

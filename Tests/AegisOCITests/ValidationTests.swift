@@ -129,7 +129,6 @@ final class ValidationTests: XCTestCase {
             ("linux.personality", { $0.linux?.personality = .object(["domain": .string("LINUX32")]) }),
             ("linux.timeOffsets", { $0.linux?.timeOffsets = .object(["boottime": .object(["secs": .number("5")])]) }),
             ("linux.netDevices", { $0.linux?.netDevices = .object(["eth1": .object(["name": .string("e")])]) }),
-            ("linux.devices", { $0.linux?.devices = [LinuxDevice(path: "/dev/fuse", type: "c", major: 10, minor: 229)] }),
             ("linux.resources.blockIO", { $0.linux?.resources?.blockIO = .object(["weight": .number("10")]) }),
             ("linux.resources.hugepageLimits", { $0.linux?.resources?.hugepageLimits = .array([.object(["pageSize": .string("2MB")])]) }),
             ("linux.resources.network", { $0.linux?.resources?.network = .object(["classID": .number("1")]) }),
@@ -305,7 +304,15 @@ final class ValidationTests: XCTestCase {
 
     func testRootfsPropagationAndPaths() throws {
         assertInvalid(try base { $0.linux?.rootfsPropagation = "sideways" }, path: "linux.rootfsPropagation", message: "unknown propagation")
-        assertInvalid(try base { $0.linux?.rootfsPropagation = "rshared" }, path: "linux.rootfsPropagation", message: "not supported")
+        XCTAssertNoThrow(try base { $0.linux?.rootfsPropagation = "rshared" }.validate())
+        XCTAssertNoThrow(try base { $0.linux?.rootfsPropagation = "unbindable" }.validate())
+        assertInvalid(try base { $0.linux?.devices = [LinuxDevice(path: "/dev/../x", type: "c", major: 1, minor: 1)] },
+                      path: "linux.devices[0].path", message: "without \"..\"")
+        assertInvalid(try base { $0.linux?.devices = [LinuxDevice(path: "/dev/x", type: "q", major: 1, minor: 1)] },
+                      path: "linux.devices[0].type", message: "unknown device type")
+        assertInvalid(try base { $0.linux?.devices = [LinuxDevice(path: "/dev/x", type: "c", minor: 1)] },
+                      path: "linux.devices[0].major", message: "required")
+        XCTAssertNoThrow(try base { $0.linux?.devices = [LinuxDevice(path: "/dev/fuse", type: "c", major: 10, minor: 229)] }.validate())
         XCTAssertNoThrow(try base { $0.linux?.rootfsPropagation = "rslave" }.validate())
         assertInvalid(try base { $0.linux?.maskedPaths?.append("proc/x") }, path: "linux.maskedPaths[10]", message: "absolute path")
         assertInvalid(try base { $0.linux?.readonlyPaths = ["sys"] }, path: "linux.readonlyPaths[0]", message: "absolute path")

@@ -154,3 +154,39 @@ final class SandboxNamespaceJoinTests: SandboxTestCase {
         try runtime.kill(id, signal: SIGKILL)
     }
 }
+
+final class SandboxDeviceNodeTests: SandboxTestCase {
+    func rootSpec(_ script: String, rootfs: String) throws -> Spec {
+        try AgentProfile.prepareRootfs(at: rootfs)
+        var spec = AgentProfile.spec(AgentSandboxRequest(args: ["/bin/sh", "-c", script], workDir: try makeWorkDir(),
+                                                         uid: Self.agentUID, gid: Self.agentUID), rootfs: rootfs)
+        spec.process!.user = User(uid: 0, gid: 0, additionalGids: [])
+        spec.process!.noNewPrivileges = false
+        return spec
+    }
+
+    func run(_ spec: Spec) throws -> String {
+        let id = "dev-\(UInt32.random(in: 0...UInt32.max))"
+        createdIDs.append(id)
+        try runtime.create(id: id, spec: spec, bundle: tempDir, options: SandboxCreateOptions(stdio: .logFiles, useInit: true))
+        _ = try XCTUnwrap(try runtime.wait(id, timeout: .seconds(30)))
+        return try String(contentsOfFile: runtime.stateDirectory(id) + "/stdout.log", encoding: .utf8)
+    }
+
+    func testLinuxDevicesAreCreatedWithOwnerModeAndAllowedByTheDeviceCgroup() throws {
+        var spec = try rootSpec("stat -c '%F %t:%T %a %u:%g' /dev/zero2 /dev/sub/fifo; head -c 3 /dev/zero2 | od -An -tx1",
+                                rootfs: tempDir + "/root-devnodes")
+        spec.linux!.devices = [LinuxDevice(path: "/dev/zero2", type: "c", major: 1, minor: 5, fileMode: 0o644, uid: 7, gid: 8),
+                               LinuxDevice(path: "/dev/sub/fifo", type: "p", fileMode: 0o600)]
+        XCTAssertEqual(try run(spec), "character special file 1:5 644 7:8\nfifo 0:0 600 0:0\n 00 00 00\n")
+    }
+
+    func testSharedRootPropagationIsApplied() throws {
+        var spec = try rootSpec("awk '$5 == \"/\"' /proc/self/mountinfo | grep -o 'shared:[0-9]*' | cut -d: -f1", rootfs: tempDir + "/root-prop")
+        spec.linux!.rootfsPropagation = "rshared"
+        XCTAssertEqual(try run(spec), "shared\n")
+        spec.linux!.rootfsPropagation = "unbindable"
+        spec.process!.args = ["/bin/sh", "-c", "awk '$5 == \"/\"' /proc/self/mountinfo | grep -o unbindable"]
+        XCTAssertEqual(try run(spec), "unbindable\n")
+    }
+}

@@ -72,7 +72,7 @@ struct LaunchPlan {
         // Filesystem.
         c.rootfs = arena.string(rootfs)
         c.root_readonly = spec.root?.readonly == true ? 1 : 0
-        c.root_propagation = try Self.propagation(linux.rootfsPropagation)
+        (c.root_propagation, c.root_propagation_final) = try Self.propagation(linux.rootfsPropagation)
         var mounts: [aegis_mount] = []
         var devTmpfs = false
         for (i, m) in (spec.mounts ?? []).enumerated() {
@@ -81,8 +81,13 @@ struct LaunchPlan {
         }
         c.mounts = arena.array(mounts)
         c.n_mounts = Int32(mounts.count)
+        let specDevices = linux.devices ?? []
+        let nodes = Self.deviceNodes(specDevices, arena: arena)
+        c.dev_nodes = arena.array(nodes)
+        c.n_dev_nodes = Int32(nodes.count)
         if devTmpfs {
-            let devices = defaultDevices.filter { access($0, F_OK) == 0 }.map {
+            let listed = Set(specDevices.map(\.path))
+            let devices = defaultDevices.filter { access($0, F_OK) == 0 && !listed.contains($0) }.map {
                 aegis_device(host_path: arena.string($0), target: arena.string($0))
             }
             c.devices = arena.array(devices)
@@ -199,16 +204,31 @@ struct LaunchPlan {
         return maps.map { "\($0.containerID) \($0.hostID) \($0.size)\n" }.joined()
     }
 
-    static func propagation(_ value: String?) throws -> UInt {
+    /// `linux.rootfsPropagation` → (flags for "/" during the set-up, flags applied after pivot_root).
+    /// pivot_root(2) refuses a shared mount as the new root's parent, so shared and unbindable roots
+    /// are set up as slaves and get their propagation once pivoted (as runc does).
+    static func propagation(_ value: String?) throws -> (setup: UInt, final: UInt) {
         switch value {
-        case nil, "", "rprivate": return UInt(MS_PRIVATE | MS_REC)
-        case "private": return UInt(MS_PRIVATE)
-        case "rslave": return UInt(MS_SLAVE | MS_REC)
-        case "slave": return UInt(MS_SLAVE)
-        case "rshared", "shared":
-            // pivot_root(2) refuses a shared new root's parent; runc remounts it private too.
-            throw SandboxError(.unsupported, "linux.rootfsPropagation: \"\(value!)\" is not supported (use rprivate or rslave)")
+        case nil, "", "rprivate": return (UInt(MS_PRIVATE | MS_REC), 0)
+        case "private": return (UInt(MS_PRIVATE), 0)
+        case "rslave": return (UInt(MS_SLAVE | MS_REC), 0)
+        case "slave": return (UInt(MS_SLAVE), 0)
+        case "rshared": return (UInt(MS_SLAVE | MS_REC), UInt(MS_SHARED | MS_REC))
+        case "shared": return (UInt(MS_SLAVE | MS_REC), UInt(MS_SHARED))
+        case "runbindable": return (UInt(MS_SLAVE | MS_REC), UInt(MS_UNBINDABLE | MS_REC))
+        case "unbindable": return (UInt(MS_SLAVE | MS_REC), UInt(MS_UNBINDABLE))
         default: throw SandboxError(.invalidSpec, "linux.rootfsPropagation: unknown value \"\(value!)\"")
+        }
+    }
+
+    /// linux.devices → the nodes the container process creates (glibc's makedev encoding).
+    static func deviceNodes(_ devices: [LinuxDevice], arena: CArena) -> [aegis_dev_node] {
+        devices.map { d in
+            let kind: UInt32 = d.type == "b" ? UInt32(S_IFBLK) : d.type == "p" ? UInt32(S_IFIFO) : UInt32(S_IFCHR)
+            let major = UInt64(d.major ?? 0), minor = UInt64(d.minor ?? 0)
+            let rdev = ((major & 0xfffff000) << 32) | ((major & 0xfff) << 8) | ((minor & 0xffffff00) << 12) | (minor & 0xff)
+            return aegis_dev_node(path: arena.string(d.path), mode: kind | ((d.fileMode ?? 0o666) & 0o7777), rdev: rdev,
+                                  uid: d.uid ?? 0, gid: d.gid ?? 0)
         }
     }
 

@@ -116,6 +116,15 @@ struct aegis_mount {
     int target_is_file;        // create an empty file (not a directory) as the mount point
 };
 
+/// One device node the container process creates (OCI linux.devices): mknod in-root, then owner and
+/// mode; in a user namespace (mknod EPERM) the host's node of the same path is bound instead.
+struct aegis_dev_node {
+    const char *path;          // absolute, container view
+    unsigned int mode;         // S_IFCHR/S_IFBLK/S_IFIFO | permission bits
+    uint64_t rdev;             // makedev(major, minor)
+    uint32_t uid, gid;
+};
+
 /// One rlimit (RLIMIT_* number, soft, hard).
 struct aegis_rlimit {
     int resource;
@@ -150,10 +159,13 @@ struct aegis_spawn_config {
     // --- filesystem ---
     const char *rootfs;            // absolute host path of the rootfs
     int root_readonly;
-    unsigned long root_propagation;// MS_PRIVATE|MS_REC by default, or MS_SLAVE|MS_REC
+    unsigned long root_propagation;// MS_PRIVATE|MS_REC by default, or MS_SLAVE|MS_REC, during the set-up
+    unsigned long root_propagation_final; // applied to "/" after pivot_root (MS_SHARED, MS_UNBINDABLE
+                                   // [+MS_REC]: pivot_root refuses them earlier), or 0
     const struct aegis_mount *mounts; int n_mounts;
     const struct aegis_device *devices; int n_devices;  // bound into /dev when /dev is a tmpfs
     int setup_dev_symlinks;        // /dev/fd, /dev/std{in,out,err}, /dev/ptmx, /dev/core
+    const struct aegis_dev_node *dev_nodes; int n_dev_nodes;  // linux.devices
     const char *const *masked_paths; int n_masked;
     const char *const *readonly_paths; int n_readonly;
 
