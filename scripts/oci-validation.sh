@@ -11,7 +11,7 @@
 #   OCI_VALIDATION_CACHE  keep the built suite here (one directory per runtime-tools commit) and
 #                         reuse it on the next run; without it the suite is built in a temporary
 #                         directory that is removed at exit.
-#   AEGIS_BIN_DIR         use aegis-runtime/aegis-supervisor from this directory instead of
+#   AEGIS_BIN_DIR         use aegis-runtime/aegis-supervisor/aegis-init from this directory instead of
 #                         running `swift build`.
 # Each program runs as root from the suite's build directory (it needs runtimetest and the rootfs
 # tarball there) with RUNTIME pointing at a wrapper that gives each runtime a private state root:
@@ -175,16 +175,16 @@ if [[ " ${runtimes[*]} " == *" aegis "* ]]; then
         bin=$(cd "$AEGIS_BIN_DIR" && pwd)
     else
         echo "oci-validation: building aegis-runtime and aegis-supervisor"
-        (cd "$repo" && swift build --product aegis-runtime && swift build --product aegis-supervisor) \
+        (cd "$repo" && swift build --product aegis-runtime && swift build --product aegis-supervisor && swift build --product aegis-init) \
             > "$work/swift-build.log" 2>&1 || { tail -20 "$work/swift-build.log" >&2; die "swift build failed (log above)"; }
         bin=$(cd "$repo" && swift build --show-bin-path)
     fi
-    for exe in aegis-runtime aegis-supervisor; do
+    for exe in aegis-runtime aegis-supervisor aegis-init; do
         [ -x "$bin/$exe" ] || die "$bin/$exe is missing"
     done
     mkdir -p "$work/state-aegis"
     # aegis-runtime finds aegis-supervisor beside its own executable; name it anyway.
-    write_wrapper aegis env AEGIS_SUPERVISOR="$bin/aegis-supervisor" "$bin/aegis-runtime" --root "$work/state-aegis"
+    write_wrapper aegis env AEGIS_SUPERVISOR="$bin/aegis-supervisor" AEGIS_INIT="$bin/aegis-init" "$bin/aegis-runtime" --root "$work/state-aegis"
 fi
 if [[ " ${runtimes[*]} " == *" crun "* ]]; then
     mkdir -p "$work/state-crun"

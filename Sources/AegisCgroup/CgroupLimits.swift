@@ -48,6 +48,23 @@ public struct CgroupLimits: Sendable, Equatable {
     public var cpuWeight: UInt64?
     /// `pids.max`; -1 writes `max`.
     public var pidsMax: Int64?
+    /// Further interface files, written after the ones above in this order: memory.low,
+    /// cpuset.cpus/mems, io.weight/io.max (one line per device), hugetlb.<size>.max and raw
+    /// `unified` keys. Each names the controller it needs enabled.
+    public var files: [FileSetting] = []
+
+    /// One interface file write: `value` into `<leaf>/<file>`, which needs `controller`.
+    public struct FileSetting: Sendable, Equatable {
+        public var controller: String
+        public var file: String
+        public var value: String
+
+        public init(controller: String, file: String, value: String) {
+            self.controller = controller
+            self.file = file
+            self.value = value
+        }
+    }
 
     public init(memoryMax: Int64? = nil, memorySwapMax: Int64? = nil, cpuMax: CPUMax? = nil,
                 cpuWeight: UInt64? = nil, pidsMax: Int64? = nil) {
@@ -76,6 +93,7 @@ public struct CgroupLimits: Sendable, Equatable {
         if let v = cpuMax { out.append(Setting(controller: "cpu", file: "cpu.max", value: v.fileValue)) }
         if let v = cpuWeight { out.append(Setting(controller: "cpu", file: "cpu.weight", value: String(v))) }
         if let v = pidsMax { out.append(Setting(controller: "pids", file: "pids.max", value: Self.maxOr(v))) }
+        for f in files { out.append(Setting(controller: f.controller, file: f.file, value: f.value)) }
         return out
     }
 
@@ -99,6 +117,12 @@ public struct CgroupLimits: Sendable, Equatable {
         if let v = cpuMax {
             if let q = v.quota, q <= 0 { throw bad("cpuMax.quota", "\(q) µs (> 0, or nil for max)") }
             if v.period < 1_000 || v.period > 1_000_000 { throw bad("cpuMax.period", "\(v.period) µs (1000...1000000)") }
+        }
+        for f in files {
+            let name = f.file
+            if name.contains("/") || name.hasPrefix("cgroup.") || !name.hasPrefix(f.controller + ".") || f.value.contains("\0") {
+                throw bad("files", "\"\(name)\" is not an interface file of the \(f.controller) controller")
+            }
         }
     }
 

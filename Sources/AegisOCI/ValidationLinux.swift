@@ -3,9 +3,10 @@
 extension LinuxResources {
     /// Validates `linux.resources`.
     ///
-    /// Rejected as not honoured: blockIO, hugepageLimits, network, rdma, non-empty unified;
-    /// memory.reservation/kernel/kernelTCP/swappiness, disableOOMKiller true; cpu.realtimeRuntime,
-    /// realtimePeriod, non-empty cpus/mems, non-zero idle/burst.
+    /// Rejected as not honoured: network, rdma (cgroup v1 only), blockIO leafWeight;
+    /// memory.kernel/kernelTCP/swappiness, disableOOMKiller true; cpu.realtimeRuntime,
+    /// realtimePeriod, non-zero idle/burst. blockIO, hugepageLimits and unified keys are checked
+    /// for shape (`LinuxBlockIO`, `LinuxHugepageLimit`, "<controller>.<file>").
     /// Checked: memory.limit > 0 or -1 (0 = unset); memory.swap (memory+swap, bytes) needs a finite
     /// limit and must be -1 or >= limit (runc's rule); cpu.shares 2…262144 (0 = unset); cpu.quota -1,
     /// 0 (unset) or >= 1000 µs and cpu.period 1000…1000000 µs (kernel cpu.max bounds,
@@ -27,22 +28,31 @@ extension LinuxResources {
         if let limit = pids?.limit, limit < -1 {
             throw SpecError(path: "\(base).pids.limit", message: "must be -1 (unlimited) or positive, got \(limit)")
         }
-        for (name, value) in [("blockIO", blockIO), ("hugepageLimits", hugepageLimits),
-                              ("network", network), ("rdma", rdma)] {
+        for (name, value) in [("network", network), ("rdma", rdma)] {
             if let value, value.isMeaningful {
-                throw SpecError(path: "\(base).\(name)", message: "not supported")
+                throw SpecError(path: "\(base).\(name)", message: "not supported (cgroup v1 only)")
             }
         }
-        if let unified, let key = unified.keys.sorted().first {
-            throw SpecError(path: "\(base).unified", message: "raw cgroup v2 settings are not supported (\"\(key)\")")
+        if let blockIO, blockIO.isMeaningful { _ = try LinuxBlockIO(blockIO, path: "\(base).blockIO") }
+        if let hugepageLimits, hugepageLimits.isMeaningful { _ = try LinuxHugepageLimit.list(hugepageLimits, path: "\(base).hugepageLimits") }
+        for key in (unified ?? [:]).keys.sorted() {
+            // "<controller>.<file>": an interface file of a controller, never a core cgroup.* file.
+            let parts = key.split(separator: ".", maxSplits: 1)
+            guard parts.count == 2, parts[0] != "cgroup", parts[0].allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }),
+                  !parts[1].isEmpty, !key.contains("/") else {
+                throw SpecError(path: "\(base).unified.\(key)", message: "not an interface file of a controller (\"<controller>.<file>\", not cgroup.*)")
+            }
         }
     }
 }
 
 extension LinuxMemory {
     func validate(_ base: String) throws {
-        for (name, value) in [("reservation", reservation), ("kernel", kernel), ("kernelTCP", kernelTCP)] where value != nil {
+        for (name, value) in [("kernel", kernel), ("kernelTCP", kernelTCP)] where value != nil {
             throw SpecError(path: "\(base).\(name)", message: "not supported")
+        }
+        if let r = reservation, r < -1 {
+            throw SpecError(path: "\(base).reservation", message: "must be -1 (unlimited) or a number of bytes ≥ 0, got \(r)")
         }
         if swappiness != nil { throw SpecError(path: "\(base).swappiness", message: "not supported (cgroup v1 only)") }
         if disableOOMKiller == true {
@@ -82,8 +92,12 @@ extension LinuxCPU {
         if let burst, burst != 0 { throw SpecError(path: "\(base).burst", message: "not supported") }
         if realtimeRuntime != nil { throw SpecError(path: "\(base).realtimeRuntime", message: "not supported") }
         if realtimePeriod != nil { throw SpecError(path: "\(base).realtimePeriod", message: "not supported") }
-        if let cpus, !cpus.isEmpty { throw SpecError(path: "\(base).cpus", message: "cpusets are not supported") }
-        if let mems, !mems.isEmpty { throw SpecError(path: "\(base).mems", message: "cpusets are not supported") }
+        for (name, list) in [("cpus", cpus), ("mems", mems)] {
+            // The kernel's list format (cpuset(7)): "0-3,5,7-8".
+            if let list, !list.isEmpty, !list.allSatisfy({ $0.isNumber || $0 == "," || $0 == "-" }) {
+                throw SpecError(path: "\(base).\(name)", message: "expected a list such as \"0-3,5\", got \"\(list)\"")
+            }
+        }
         if let idle, idle != 0 { throw SpecError(path: "\(base).idle", message: "not supported") }
     }
 }

@@ -392,23 +392,7 @@ public final class SandboxRuntime: Sendable {
     }
 
     /// linux.resources → cgroup v2 files (cgroup-v2.rst; OCI swap is memory+swap, as runc converts).
-    static func cgroupLimits(_ r: LinuxResources?) throws -> CgroupLimits {
-        var l = CgroupLimits()
-        guard let r else { return l }
-        if let m = r.memory {
-            if let limit = m.limit { l.memoryMax = limit < 0 ? -1 : limit }
-            if let swap = m.swap { l.memorySwapMax = CgroupLimits.swapOnly(ociSwap: swap, ociLimit: m.limit ?? -1) }
-        }
-        if let cpu = r.cpu {
-            if cpu.quota != nil || cpu.period != nil {
-                let q = cpu.quota.flatMap { $0 > 0 ? $0 : nil }
-                l.cpuMax = CgroupLimits.CPUMax(quota: q, period: cpu.period ?? 100_000)
-            }
-            if let shares = cpu.shares, shares > 0 { l.cpuWeight = CgroupLimits.cpuWeight(fromShares: shares) }
-        }
-        if let p = r.pids?.limit { l.pidsMax = p > 0 ? p : -1 }
-        return l
-    }
+    static func cgroupLimits(_ r: LinuxResources?) throws -> CgroupLimits { try ResourceFiles.limits(r) }
 
     static func nowNs() -> Int64 {
         var ts = timespec()

@@ -129,20 +129,14 @@ final class ValidationTests: XCTestCase {
             ("linux.personality", { $0.linux?.personality = .object(["domain": .string("LINUX32")]) }),
             ("linux.timeOffsets", { $0.linux?.timeOffsets = .object(["boottime": .object(["secs": .number("5")])]) }),
             ("linux.netDevices", { $0.linux?.netDevices = .object(["eth1": .object(["name": .string("e")])]) }),
-            ("linux.resources.blockIO", { $0.linux?.resources?.blockIO = .object(["weight": .number("10")]) }),
-            ("linux.resources.hugepageLimits", { $0.linux?.resources?.hugepageLimits = .array([.object(["pageSize": .string("2MB")])]) }),
             ("linux.resources.network", { $0.linux?.resources?.network = .object(["classID": .number("1")]) }),
             ("linux.resources.rdma", { $0.linux?.resources?.rdma = .object(["mlx5_1": .object(["hcaHandles": .number("3")])]) }),
-            ("linux.resources.unified", { $0.linux?.resources?.unified = ["memory.high": "1G"] }),
             ("linux.resources.memory.kernel", { $0.linux?.resources?.memory = LinuxMemory(kernel: 1 << 20) }),
             ("linux.resources.memory.kernelTCP", { $0.linux?.resources?.memory = LinuxMemory(kernelTCP: 1 << 20) }),
             ("linux.resources.memory.swappiness", { $0.linux?.resources?.memory = LinuxMemory(swappiness: 0) }),
-            ("linux.resources.memory.reservation", { $0.linux?.resources?.memory = LinuxMemory(reservation: 1 << 20) }),
             ("linux.resources.memory.disableOOMKiller", { $0.linux?.resources?.memory = LinuxMemory(disableOOMKiller: true) }),
             ("linux.resources.cpu.realtimeRuntime", { $0.linux?.resources?.cpu = LinuxCPU(realtimeRuntime: 950_000) }),
             ("linux.resources.cpu.realtimePeriod", { $0.linux?.resources?.cpu = LinuxCPU(realtimePeriod: 1_000_000) }),
-            ("linux.resources.cpu.cpus", { $0.linux?.resources?.cpu = LinuxCPU(cpus: "0-1") }),
-            ("linux.resources.cpu.mems", { $0.linux?.resources?.cpu = LinuxCPU(mems: "0") }),
             ("linux.resources.cpu.idle", { $0.linux?.resources?.cpu = LinuxCPU(idle: 1) }),
             ("linux.resources.cpu.burst", { $0.linux?.resources?.cpu = LinuxCPU(burst: 1000) }),
             ("linux.seccomp.listenerPath", {
@@ -162,6 +156,28 @@ final class ValidationTests: XCTestCase {
             $0.linux?.resources?.memory = LinuxMemory(disableOOMKiller: false, useHierarchy: true)
             $0.linux?.resources?.cpu = LinuxCPU(burst: 0, cpus: "", idle: 0)
         }.validate())
+    }
+
+    func testCgroupV2ResourceFieldsAreCheckedForShape() throws {
+        XCTAssertNoThrow(try base {
+            $0.linux?.resources?.memory = LinuxMemory(reservation: 1 << 20)
+            $0.linux?.resources?.cpu = LinuxCPU(cpus: "0-1,3", mems: "0")
+            $0.linux?.resources?.blockIO = .object(["weight": .number("500"),
+                                                    "throttleReadBpsDevice": .array([.object(["major": .number("8"), "minor": .number("0"), "rate": .number("1048576")])])])
+            $0.linux?.resources?.hugepageLimits = .array([.object(["pageSize": .string("2MB"), "limit": .number("4194304")])])
+            $0.linux?.resources?.unified = ["memory.high": "1073741824", "io.bfq.weight": "100"]
+        }.validate())
+        assertInvalid(try base { $0.linux?.resources?.cpu = LinuxCPU(cpus: "0-1;rm") }, path: "linux.resources.cpu.cpus", message: "expected a list")
+        assertInvalid(try base { $0.linux?.resources?.blockIO = .object(["weight": .number("5")]) },
+                      path: "linux.resources.blockIO.weight", message: "10...1000")
+        assertInvalid(try base { $0.linux?.resources?.blockIO = .object(["leafWeight": .number("50")]) },
+                      path: "linux.resources.blockIO.leafWeight", message: "cgroup v1 only")
+        assertInvalid(try base { $0.linux?.resources?.blockIO = .object(["throttleWriteIOPSDevice": .array([.object(["major": .number("8")])])]) },
+                      path: "linux.resources.blockIO.throttleWriteIOPSDevice[0].minor", message: "required")
+        assertInvalid(try base { $0.linux?.resources?.hugepageLimits = .array([.object(["pageSize": .string("2XB"), "limit": .number("1")])]) },
+                      path: "linux.resources.hugepageLimits[0].pageSize", message: "such as")
+        assertInvalid(try base { $0.linux?.resources?.unified = ["cgroup.procs": "1"] }, path: "linux.resources.unified.cgroup.procs", message: "not cgroup.*")
+        assertInvalid(try base { $0.linux?.resources?.unified = ["memory.high/../x": "1"] }, path: "linux.resources.unified.memory.high/../x", message: "controller")
     }
 
     func testHooksAreChecked() throws {

@@ -190,3 +190,38 @@ final class SandboxDeviceNodeTests: SandboxTestCase {
         XCTAssertEqual(try run(spec), "unbindable\n")
     }
 }
+
+final class SandboxResourceFileTests: SandboxTestCase {
+    func testOCIResourcesMapToCgroupV2Files() throws {
+        let r = LinuxResources(
+            memory: LinuxMemory(reservation: 1 << 20),
+            cpu: LinuxCPU(cpus: "0-1", mems: "0"),
+            blockIO: .object(["weight": .number("500"),
+                              "weightDevice": .array([.object(["major": .number("8"), "minor": .number("0"), "weight": .number("1000")])]),
+                              "throttleWriteIOPSDevice": .array([.object(["major": .number("8"), "minor": .number("16"), "rate": .number("300")])])]),
+            hugepageLimits: .array([.object(["pageSize": .string("2MB"), "limit": .number("4194304")])]),
+            unified: ["memory.high": "1073741824"])
+        let files = try ResourceFiles.limits(r).files.map { "\($0.file)=\($0.value)" }
+        XCTAssertEqual(files, ["memory.low=1048576", "cpuset.cpus=0-1", "cpuset.mems=0", "io.weight=default 4950",
+                               "io.weight=8:0 10000", "io.max=8:16 wiops=300", "hugetlb.2MB.max=4194304", "memory.high=1073741824"])
+        XCTAssertEqual(try ResourceFiles.limits(r).requiredControllers, ["memory", "cpuset", "io", "hugetlb"])
+    }
+
+    /// hugetlb is the one controller this host's cgroup2 hierarchy offers: the limit lands in the leaf.
+    func testHugepageLimitIsWrittenToTheLeaf() throws {
+        guard (try? String(contentsOfFile: runtime.cgroups.root + "/cgroup.controllers", encoding: .utf8))?.contains("hugetlb") == true else {
+            throw XCTSkip("no hugetlb controller in this cgroup2 hierarchy (the VM tests cover the others)")
+        }
+        let rootfs = tempDir + "/root-huge"
+        try AgentProfile.prepareRootfs(at: rootfs)
+        var spec = AgentProfile.spec(AgentSandboxRequest(args: ["sleep", "30"], workDir: try makeWorkDir(), uid: Self.agentUID,
+                                                         gid: Self.agentUID), rootfs: rootfs)
+        spec.linux!.resources!.hugepageLimits = .array([.object(["pageSize": .string("2MB"), "limit": .number("4194304")])])
+        let id = "huge-\(UInt32.random(in: 0...UInt32.max))"
+        createdIDs.append(id)
+        let record = try runtime.create(id: id, spec: spec, bundle: tempDir, options: SandboxCreateOptions(stdio: .logFiles, useInit: true))
+        let value = try String(contentsOfFile: try XCTUnwrap(record.cgroupPath) + "/hugetlb.2MB.max", encoding: .utf8)
+        XCTAssertEqual(value, "4194304\n")
+        try runtime.kill(id, signal: SIGKILL)
+    }
+}
