@@ -66,24 +66,33 @@ struct LogStreamer: Sendable {
 }
 
 /// Follows a growing log from where the last read stopped; hands out text up to the last newline
-/// (the rest, a partial line, waits for more unless flushed).
+/// (the rest, a partial line, waits for more unless flushed). Offsets are logical (LogChunk): where
+/// the history cap dropped bytes the reader had not seen, it hands out one line saying how many.
 struct LogTail: Sendable {
     var offset: Int64 = 0
     var partial: [UInt8] = []
 
-    /// Takes the bytes read at `offset`; a log now shorter than `offset` was cut (history cap):
-    /// reading starts again from 0 and the partial line is dropped.
+    /// Takes the bytes read at `offset`. A chunk starting beyond `offset` follows a cut: the
+    /// pending partial line and the bytes between are replaced by the line
+    /// "[aegis: N earlier bytes dropped]". A log now smaller than `offset` was replaced: reading
+    /// starts again from 0.
     mutating func consume(_ read: LogChunk, flushPartial: Bool) -> String {
         if read.size < offset {
             offset = 0
             partial = []
             return ""
         }
+        var marker = ""
+        if read.start > offset {
+            marker = "[aegis: \(read.start - offset + Int64(partial.count)) earlier bytes dropped]\n"
+            partial = []
+            offset = read.start
+        }
         offset += Int64(read.bytes.count)
         let data = partial + read.bytes
         let end = flushPartial ? data.count : (data.lastIndex(of: 0x0A).map { $0 + 1 } ?? 0)
         partial = Array(data[end...])
-        return String(decoding: data[..<end], as: UTF8.self)
+        return marker + String(decoding: data[..<end], as: UTF8.self)
     }
 
     /// The pending partial line, if any.

@@ -144,6 +144,8 @@ public final class SandboxRuntime: Sendable {
                     if slot == 1 { c.stdout_fd = fd } else { c.stderr_fd = fd }
                 }
                 c.stdin_fd = -1
+            case let .cappedLogs(directory, capBytes):
+                fds += try CappedLog.attach(&c, directory: directory, capBytes: capBytes)
             }
             let fifo = dir + "/exec.fifo"
             if options.deferStart {

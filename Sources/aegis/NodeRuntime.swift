@@ -28,7 +28,7 @@ struct LocalWorkerLink: WorkerLink {
     func cancel(id: String, generation: Int64) async { worker.cancel(workloadID: id, generation: generation) }
     func release(id: String, generation: Int64) async { worker.release(workloadID: id, generation: generation) }
     func readLog(id: String, stream: LogStream, offset: Int64, maxBytes: Int) async -> LogChunk? {
-        worker.readLog(workloadID: id, stream: stream, offset: offset, maxBytes: maxBytes).map { LogChunk(bytes: $0.bytes, size: $0.size) }
+        worker.readLog(workloadID: id, stream: stream, offset: offset, maxBytes: maxBytes).map { LogChunk(bytes: $0.bytes, start: $0.start, size: $0.size) }
     }
     func outputs(id: String, outputDir: String) async -> [String] { worker.outputs(workloadID: id, outputDir: outputDir) }
     func readOutput(id: String, outputDir: String, path: String) async throws -> [UInt8] {
