@@ -69,7 +69,7 @@ final class NodeRuntime: Sendable {
     static func start(role: AegisProtocol.NodeRole, paths: AegisPaths, name: String, apiPort: Int, labels: [String: String],
                       allowUnenforcedLimits: Bool, cgroupParent: String?, egress: EgressConfig?, scheduler: SchedulerConfig,
                       leases: LeaseConfig, detectRoot: String?, nodeCertificateValidity: Double? = nil,
-                      logger: Logger) async throws -> NodeRuntime {
+                      logCapBytes: Int = Worker.defaultLogCapBytes, logger: Logger) async throws -> NodeRuntime {
         try NodeSetup.claimDataDir(paths)
         let store = try ControlStore(path: paths.database, hasher: SHA256TokenHasher())
         _ = try store.bootstrap()
@@ -80,7 +80,7 @@ final class NodeRuntime: Sendable {
         var capabilities: NodeCapabilities?
         if role == .hybrid {
             let w = try Worker(paths: paths, logger: Logger(label: "aegis.worker"), cgroupParent: cgroupParent,
-                               egress: egress) { continuation.yield($0) }
+                               logCapBytes: logCapBytes, egress: egress) { continuation.yield($0) }
             worker = w
             capabilities = await NodeSetup.detect(worker: w, labels: labels, allowUnenforcedLimits: allowUnenforcedLimits,
                                                   detectRoot: detectRoot, logger: logger)

@@ -42,6 +42,10 @@ public final class Worker: Sendable {
     /// Per-stream log history cap in bytes: the sandbox's supervisor keeps each log file at most
     /// this long as it is written, dropping the oldest output behind a marker line (CappedLog).
     public let logCapBytes: Int
+    /// 16 MiB.
+    public static let defaultLogCapBytes = 16 << 20
+    /// The smallest log cap, bytes.
+    public static let minimumLogCapBytes = CappedLog.minimumCapBytes
     /// Grace between SIGTERM and SIGKILL on cancel, seconds.
     public let stopGraceSeconds: Int
     private let flags = Mutex<(timedOut: Set<String>, cancelled: Set<String>, evicted: Set<String>)>(([], [], []))
@@ -66,7 +70,7 @@ public final class Worker: Sendable {
     /// - Parameter logCapBytes: see `logCapBytes`; at least `CappedLog.minimumCapBytes`.
     /// - Throws: `SandboxError` when the sandbox runtime can't be set up (no cgroup2 hierarchy), the
     ///   log cap is too small, or the lease is invalid or its file can't be written.
-    public init(paths: AegisPaths, logger: Logger, cgroupParent: String? = nil, logCapBytes: Int = 16 << 20,
+    public init(paths: AegisPaths, logger: Logger, cgroupParent: String? = nil, logCapBytes: Int = Worker.defaultLogCapBytes,
                 stopGraceSeconds: Int = 5, egress egressConfig: EgressConfig? = nil, lease: WorkerLease? = nil,
                 onEvent: @escaping @Sendable (WorkerEvent) -> Void) throws {
         guard logCapBytes >= CappedLog.minimumCapBytes else {
