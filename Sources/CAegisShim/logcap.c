@@ -134,16 +134,18 @@ static void rotate(struct capped_log *l, int dir_fd, int64_t keep) {
 }
 
 /// Appends n bytes (n <= cap / 2), rotating first when they would take the file past the cap.
+/// A log that could not be opened (fd -1) drops them: the pipe is drained all the same.
 static void append(struct capped_log *l, int dir_fd, int64_t cap, const char *buf, ssize_t n) {
+    if (l->fd < 0) return;
     if (l->size + n > cap) rotate(l, dir_fd, cap / 2 - n > 0 ? cap / 2 - n : 0);
     ssize_t off = 0;
     while (off < n) {
         ssize_t w = pwrite(l->fd, buf + off, (size_t)(n - off), l->size + off);
         if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) return;  // disk full or I/O error: this chunk is lost, the agent goes on
+        if (w <= 0) break;  // disk full or I/O error: the rest of this chunk is lost, the agent goes on
         off += w;
     }
-    l->size += n;
+    l->size += off;
 }
 
 /// Reads one chunk from the log's pipe into its file; closes the pipe at EOF. Returns the bytes
@@ -206,10 +208,9 @@ pid_t shim_log_pump_start(pid_t container, const struct aegis_log_sink *sink) {
             { sink->stdout_fd, -1, "stdout.log", "stdout.log.tmp", 0, 0, 0 },
             { sink->stderr_fd, -1, "stderr.log", "stderr.log.tmp", 0, 0, 0 },
         };
+        // A log that can't be opened is still drained (the agent must not block on a full pipe).
         for (int i = 0; i < 2; i++)
             if (logs[i].pipe_fd >= 0 && open_log(&logs[i], sink->dir_fd) < 0) logs[i].fd = -1;
-        // A log that can't be opened is still drained (the agent must not block on a full pipe).
-        for (int i = 0; i < 2; i++) if (logs[i].fd < 0 && logs[i].pipe_fd >= 0) logs[i].fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
         pump_loop(logs, 2, pidfd, sink->dir_fd, sink->cap_bytes);
         _exit(0);
     }

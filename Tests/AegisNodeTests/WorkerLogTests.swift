@@ -148,7 +148,9 @@ final class WorkerLogTests: XCTestCase {
             if stat(log, &st) == 0 { maxFileBytes = max(maxFileBytes, Int64(st.st_size)); samples += 1 }
             if supervisor == nil { supervisor = try? worker.runtime.record(Worker.sandboxID("w-flood", 1)).supervisorPid }
             if let s = supervisor {
-                supervisorHWM = max(supervisorHWM, Self.vmHWMKiB(s) ?? 0)
+                // Once it is aegis-supervisor (before the exec it is a copy of this process).
+                let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(s)/exe")) ?? ""
+                if exe.hasSuffix("/aegis-supervisor") { supervisorHWM = max(supervisorHWM, Self.vmHWMKiB(s) ?? 0) }
                 for p in Self.logPumps(of: s) { pumpHWM = max(pumpHWM, Self.vmHWMKiB(p) ?? 0) }
             }
         }
@@ -164,6 +166,8 @@ final class WorkerLogTests: XCTestCase {
         XCTAssertLessThanOrEqual(hwmAfter - hwmBefore, 32 << 10, "the worker's process grew with the agent's output")
         XCTAssertGreaterThan(pumpHWM, 0, "no log pump seen")
         XCTAssertLessThan(pumpHWM, 32 << 10)
+        XCTAssertGreaterThan(supervisorHWM, 0, "aegis-supervisor not seen")
+        XCTAssertLessThan(supervisorHWM, 32 << 10)
 
         // The file: marker, then whole numbered lines up to the last; nothing lost in between.
         XCTAssertLessThanOrEqual(stdout.count, cap)
