@@ -24,26 +24,35 @@ struct LogStreamer: Sendable {
 
     private func stream(_ writer: inout any ResponseBodyWriter) async throws {
         var tails = [LogStream.stdout: LogTail(), LogStream.stderr: LogTail()]
+        // Without follow: the history up to the logical size seen at the first read, no further.
+        var until: [LogStream: Int64] = [:]
         var delayMs = 2
         while true {
             // Read the final state first: output written before the end is then surely on disk.
             let workload = try? await controller.workload(id: id, caller: caller)
             let ended = workload.map { $0.state.isFinal } ?? true
-            var sent = false
+            var sent = false, behind = false
             for s in [LogStream.stdout, .stderr] {
-                // Read until caught up (a remote worker answers in chunks of at most 1 MiB).
-                var text = ""
-                while let workload, let read = await controller.readLog(of: workload, stream: s, offset: tails[s]!.offset) {
-                    text += tails[s]!.consume(read, flushPartial: false)
-                    if read.bytes.isEmpty || tails[s]!.offset >= read.size { break }
+                // Read until caught up (a remote worker answers in chunks of at most 1 MiB), but
+                // send after `maxBytesPerPoll`: a follower slower than its agent holds no more than
+                // that, and the history cap drops what it can't keep up with (a marker line says so).
+                var text = "", read = 0, caughtUp = true
+                while let workload, let chunk = await controller.readLog(of: workload, stream: s, offset: tails[s]!.offset) {
+                    text += tails[s]!.consume(chunk, flushPartial: false)
+                    read += chunk.bytes.count
+                    if !follow && until[s] == nil { until[s] = chunk.size }
+                    let end = min(chunk.size, until[s] ?? chunk.size)
+                    if chunk.bytes.isEmpty || tails[s]!.offset >= end { break }
+                    if read >= Self.maxBytesPerPoll { caughtUp = false; break }
                 }
-                if ended || !follow { text += tails[s]!.flush() }
-                let chunk = text
-                if !chunk.isEmpty {
-                    try await writer.write(ByteBuffer(string: Self.event(s.rawValue, chunk)))
+                behind = behind || !caughtUp
+                if (ended || !follow) && caughtUp { text += tails[s]!.flush() }
+                if !text.isEmpty {
+                    try await writer.write(ByteBuffer(string: Self.event(s.rawValue, text)))
                     sent = true
                 }
             }
+            if behind { continue }  // the rest before the end, or before waiting
             if !follow { return }
             if ended, let workload {
                 let data = (try? JSONEncoder().encode(workload)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
@@ -54,6 +63,9 @@ struct LogStreamer: Sendable {
             try await Task.sleep(for: .milliseconds(delayMs))
         }
     }
+
+    /// Log bytes read per stream before they are sent (the rest waits for the next poll).
+    static let maxBytesPerPoll = 4 << 20
 
     /// One SSE event carrying `text` exactly: `event: NAME`, the text split on "\n" into one
     /// `data:` line per piece (a chunk ending in a newline ends with an empty `data:` line), then a
@@ -66,24 +78,33 @@ struct LogStreamer: Sendable {
 }
 
 /// Follows a growing log from where the last read stopped; hands out text up to the last newline
-/// (the rest, a partial line, waits for more unless flushed).
+/// (the rest, a partial line, waits for more unless flushed). Offsets are logical (LogChunk): where
+/// the history cap dropped bytes the reader had not seen, it hands out one line saying how many.
 struct LogTail: Sendable {
     var offset: Int64 = 0
     var partial: [UInt8] = []
 
-    /// Takes the bytes read at `offset`; a log now shorter than `offset` was cut (history cap):
-    /// reading starts again from 0 and the partial line is dropped.
+    /// Takes the bytes read at `offset`. A chunk starting beyond `offset` follows a cut: the
+    /// pending partial line and the bytes between are replaced by the line
+    /// "[aegis: N earlier bytes dropped]". A log now smaller than `offset` was replaced: reading
+    /// starts again from 0.
     mutating func consume(_ read: LogChunk, flushPartial: Bool) -> String {
         if read.size < offset {
             offset = 0
             partial = []
             return ""
         }
+        var marker = ""
+        if read.start > offset {
+            marker = "[aegis: \(read.start - offset + Int64(partial.count)) earlier bytes dropped]\n"
+            partial = []
+            offset = read.start
+        }
         offset += Int64(read.bytes.count)
         let data = partial + read.bytes
         let end = flushPartial ? data.count : (data.lastIndex(of: 0x0A).map { $0 + 1 } ?? 0)
         partial = Array(data[end...])
-        return String(decoding: data[..<end], as: UTF8.self)
+        return marker + String(decoding: data[..<end], as: UTF8.self)
     }
 
     /// The pending partial line, if any.

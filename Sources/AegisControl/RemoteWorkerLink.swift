@@ -55,7 +55,7 @@ public final class RemoteWorkerLink: WorkerLink, Sendable {
     public func readLog(id: String, stream: LogStream, offset: Int64, maxBytes: Int) async -> LogChunk? {
         guard let r = try? await request(WorkerRequest(kind: .log, workload: id, stream: stream, offset: offset, maxBytes: maxBytes)),
               r.error == nil, let size = r.size, let bytes = Data(base64Encoded: r.data ?? "") else { return nil }
-        return LogChunk(bytes: Array(bytes), size: size)
+        return LogChunk(bytes: Array(bytes), start: r.start ?? offset, size: size)
     }
 
     public func outputs(id: String, outputDir: String) async -> [String] {

@@ -3,15 +3,20 @@
 // RemoteWorkerLink, which carries the same calls over the worker's own outbound session.
 import AegisProtocol
 
-/// Bytes of a log read from an offset, and the log's size at the time of the read.
+/// Bytes of a log read from an offset, and the log's size at the time of the read. Offsets and
+/// sizes are logical: they count every byte the agent wrote, also those the history cap dropped.
 public struct LogChunk: Sendable, Equatable {
     public var bytes: [UInt8]
-    /// Size of the whole log, bytes. Smaller than the offset asked for when the log was cut
-    /// (history cap): the reader starts again from 0.
+    /// Logical offset of `bytes[0]`: beyond the offset asked for when the bytes between were
+    /// dropped (history cap).
+    public var start: Int64
+    /// Logical size of the whole log, bytes. Smaller than the offset asked for only when the log
+    /// was replaced: the reader starts again from 0.
     public var size: Int64
 
-    public init(bytes: [UInt8], size: Int64) {
+    public init(bytes: [UInt8], start: Int64, size: Int64) {
         self.bytes = bytes
+        self.start = start
         self.size = size
     }
 }

@@ -361,7 +361,7 @@ public final class ControllerSession: Sendable {
                                              maxBytes: min(max(0, r.maxBytes ?? (1 << 20)), 8 << 20)) else {
                 return WorkerReply(error: "no log for workload \(r.workload)")
             }
-            return WorkerReply(data: Data(chunk.bytes).base64EncodedString(), size: chunk.size)
+            return WorkerReply(data: Data(chunk.bytes).base64EncodedString(), size: chunk.size, start: chunk.start)
         case .outputs:
             return WorkerReply(paths: worker.outputs(workloadID: r.workload, outputDir: r.outputDir ?? "output"))
         case .output:

@@ -92,15 +92,20 @@ public struct WorkerReply: Codable, Sendable, Equatable {
     public var error: String?
     /// File or log bytes, base64 (RFC 4648 §4).
     public var data: String?
-    /// Current size of the log or output file, bytes (log and output requests).
+    /// Current size of the log or output file, bytes (log and output requests). For a log: its
+    /// logical size, every byte the agent wrote (dropped ones included).
     public var size: Int64?
+    /// Log requests: the logical offset of the first byte of `data`; beyond the offset asked for
+    /// when the bytes between were dropped (history cap). Absent: the offset asked for.
+    public var start: Int64?
     /// Output paths (outputs requests).
     public var paths: [String]?
 
-    public init(error: String? = nil, data: String? = nil, size: Int64? = nil, paths: [String]? = nil) {
+    public init(error: String? = nil, data: String? = nil, size: Int64? = nil, start: Int64? = nil, paths: [String]? = nil) {
         self.error = error
         self.data = data
         self.size = size
+        self.start = start
         self.paths = paths
     }
 }

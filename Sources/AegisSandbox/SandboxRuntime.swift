@@ -165,6 +165,8 @@ public final class SandboxRuntime: Sendable {
                     if slot == 1 { c.stdout_fd = fd } else { c.stderr_fd = fd }
                 }
                 c.stdin_fd = -1
+            case let .cappedLogs(directory, capBytes):
+                fds += try CappedLog.attach(&c, directory: directory, capBytes: capBytes)
             }
             let fifo = dir + "/exec.fifo"
             // Hooks run between create and start: a spec with hooks always stops at the exec FIFO.

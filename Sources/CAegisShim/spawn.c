@@ -47,15 +47,27 @@ static int write_id_maps(const struct aegis_spawn_config *cfg, pid_t pid, char *
     return 0;
 }
 
+/// The capped-log sink of `cfg` (NULL without capped logs).
+static const struct aegis_log_sink *log_sink(const struct aegis_spawn_config *cfg, struct aegis_log_sink *out) {
+    if (cfg->log_cap_bytes <= 0) return NULL;
+    *out = (struct aegis_log_sink){ cfg->log_stdout_fd, cfg->log_stderr_fd, cfg->log_dir_fd, cfg->log_cap_bytes };
+    return out;
+}
+
 static void exec_supervisor(const struct aegis_spawn_config *cfg, pid_t pid, int err_fd, int status_fd) {
-    char a[7][24];
-    int fds[4] = { err_fd, status_fd, cfg->cgroup_fd, cfg->state_dir_fd };
-    for (int i = 0; i < 4; i++) if (fds[i] >= 0) (void)fcntl(fds[i], F_SETFD, 0);  // keep across execve
+    char a[11][24];
+    struct aegis_log_sink sink_buf;
+    const struct aegis_log_sink *logs = log_sink(cfg, &sink_buf);
+    int fds[7] = { err_fd, status_fd, cfg->cgroup_fd, cfg->state_dir_fd, logs ? logs->stdout_fd : -1,
+                   logs ? logs->stderr_fd : -1, logs ? logs->dir_fd : -1 };
+    for (int i = 0; i < 7; i++) if (fds[i] >= 0) (void)fcntl(fds[i], F_SETFD, 0);  // keep across execve
     int lease = cfg->lease_file && cfg->lease_grace_ms > 0;
     const char *argv[] = {
         cfg->supervisor_path, shim_itoa(pid, a[0]), shim_itoa(err_fd, a[1]), shim_itoa(status_fd, a[2]),
         shim_itoa(cfg->cgroup_fd, a[3]), shim_itoa(cfg->state_dir_fd, a[4]), shim_itoa(cfg->started_at_ns, a[5]),
-        lease ? shim_itoa(cfg->lease_grace_ms, a[6]) : NULL, lease ? cfg->lease_file : NULL, NULL,
+        lease ? shim_itoa(cfg->lease_grace_ms, a[6]) : "0", lease ? cfg->lease_file : "-",
+        shim_itoa(fds[4], a[7]), shim_itoa(fds[5], a[8]), shim_itoa(fds[6], a[9]),
+        shim_itoa(logs ? logs->cap_bytes : 0, a[10]), NULL,
     };
     const char *envp[] = { NULL };
     execve(cfg->supervisor_path, (char *const *)argv, (char *const *)envp);
@@ -66,9 +78,11 @@ static void supervisor_main(const struct aegis_spawn_config *cfg, int rep_w) __a
 static void supervisor_main(const struct aegis_spawn_config *cfg, int rep_w) {
     (void)setsid();  // outlive the caller's session and terminal
     shim_reset_signals();
-    int keep[7 + AEGIS_MAX_JOIN] = { rep_w, cfg->stdin_fd, cfg->stdout_fd, cfg->stderr_fd, cfg->cgroup_fd, cfg->state_dir_fd,
-                                     cfg->init_fd };
-    int n_keep = 7;
+    int logs = cfg->log_cap_bytes > 0;
+    int keep[10 + AEGIS_MAX_JOIN] = { rep_w, cfg->stdin_fd, cfg->stdout_fd, cfg->stderr_fd, cfg->cgroup_fd, cfg->state_dir_fd,
+                                      cfg->init_fd, logs ? cfg->log_stdout_fd : -1, logs ? cfg->log_stderr_fd : -1,
+                                      logs ? cfg->log_dir_fd : -1 };
+    int n_keep = 10;
     for (int i = 0; i < cfg->n_join && i < AEGIS_MAX_JOIN; i++) keep[n_keep++] = cfg->join_fds[i];
     (void)shim_close_except(keep, n_keep);  // drop descriptors other threads of the caller had open
 
@@ -171,8 +185,9 @@ static void supervisor_main(const struct aegis_spawn_config *cfg, int rep_w) {
     } else if (cfg->supervisor_path) {
         exec_supervisor(cfg, pid, err_fd, status_p[0]);
     }
+    struct aegis_log_sink sink;
     aegis_supervise(pid, err_fd, status_p[0], cfg->cgroup_fd, cfg->state_dir_fd, cfg->started_at_ns,
-                    cfg->lease_grace_ms > 0 ? cfg->lease_file : NULL, cfg->lease_grace_ms);
+                    cfg->lease_grace_ms > 0 ? cfg->lease_file : NULL, cfg->lease_grace_ms, log_sink(cfg, &sink));
 }
 
 /// The intermediate runs on its own small stack in the caller's memory (CLONE_VM|CLONE_VFORK, as

@@ -2,9 +2,11 @@
 // (wait status, rusage, the cgroup's memory.events and memory.peak) and write outcome.json into the
 // sandbox's state directory (write to a temporary name, fsync, rename: readers never see half a
 // file). With a lease file it fences the sandbox when the lease lapses (lease.c) and says so in the
-// outcome ("fenced", "leaseAgeMs"). Runs either in the forked supervisor or as the main of the
+// outcome ("fenced", "leaseAgeMs"). With capped logs its log pump (logcap.c) drains the agent's
+// output first. Runs either in the forked supervisor or as the main of the
 // aegis-supervisor executable; raw system calls and the shim's own formatting only, so both are safe.
 #include "internal.h"
+#include "logcap.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
@@ -88,7 +90,8 @@ static void put_fence(struct jbuf *j, const struct shim_fence *f) {
 }
 
 void aegis_supervise(pid_t pid, int err_fd, int status_fd, int cgroup_fd, int state_dir_fd, int64_t started_at_ns,
-                     const char *lease_file, int lease_grace_ms) {
+                     const char *lease_file, int lease_grace_ms, const struct aegis_log_sink *logs) {
+    pid_t log_pump = shim_log_pump_start(pid, logs);
     struct aegis_msg late;
     int have_late = 0;
     struct shim_lease lease = { lease_file, lease_grace_ms };
@@ -117,6 +120,7 @@ void aegis_supervise(pid_t pid, int err_fd, int status_fd, int cgroup_fd, int st
         close(status_fd);
     }
     int64_t finished = shim_realtime_ns();
+    shim_log_pump_finish(log_pump);  // every line the agent wrote is in its log before the outcome
     int64_t oom_kills = shim_read_keyed(cgroup_fd, "memory.events", "oom_kill");
     int64_t peak = read_number(cgroup_fd, "memory.peak");
     int64_t cg_usage = shim_read_keyed(cgroup_fd, "cpu.stat", "usage_usec");

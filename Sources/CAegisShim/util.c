@@ -74,8 +74,8 @@ void shim_send_error(int fd, int step, int err, const char *detail) {
 
 int shim_close_except(const int *keep, int n) {
     // Sort the (few) kept descriptors, then close the gaps between them.
-    int k[16]; int m = 0;
-    for (int i = 0; i < n && m < 16; i++) if (keep[i] >= 3) k[m++] = keep[i];
+    int k[24]; int m = 0;
+    for (int i = 0; i < n && m < 24; i++) if (keep[i] >= 3) k[m++] = keep[i];
     for (int i = 1; i < m; i++) for (int j = i; j > 0 && k[j - 1] > k[j]; j--) { int t = k[j]; k[j] = k[j - 1]; k[j - 1] = t; }
     unsigned int from = 3;
     for (int i = 0; i < m; i++) {

@@ -28,7 +28,7 @@ struct LocalWorkerLink: WorkerLink {
     func cancel(id: String, generation: Int64) async { worker.cancel(workloadID: id, generation: generation) }
     func release(id: String, generation: Int64) async { worker.release(workloadID: id, generation: generation) }
     func readLog(id: String, stream: LogStream, offset: Int64, maxBytes: Int) async -> LogChunk? {
-        worker.readLog(workloadID: id, stream: stream, offset: offset, maxBytes: maxBytes).map { LogChunk(bytes: $0.bytes, size: $0.size) }
+        worker.readLog(workloadID: id, stream: stream, offset: offset, maxBytes: maxBytes).map { LogChunk(bytes: $0.bytes, start: $0.start, size: $0.size) }
     }
     func outputs(id: String, outputDir: String) async -> [String] { worker.outputs(workloadID: id, outputDir: outputDir) }
     func readOutput(id: String, outputDir: String, path: String) async throws -> [UInt8] {
@@ -69,7 +69,7 @@ final class NodeRuntime: Sendable {
     static func start(role: AegisProtocol.NodeRole, paths: AegisPaths, name: String, apiPort: Int, labels: [String: String],
                       allowUnenforcedLimits: Bool, cgroupParent: String?, egress: EgressConfig?, scheduler: SchedulerConfig,
                       leases: LeaseConfig, detectRoot: String?, nodeCertificateValidity: Double? = nil,
-                      logger: Logger) async throws -> NodeRuntime {
+                      logCapBytes: Int = Worker.defaultLogCapBytes, logger: Logger) async throws -> NodeRuntime {
         try NodeSetup.claimDataDir(paths)
         let store = try ControlStore(path: paths.database, hasher: SHA256TokenHasher())
         _ = try store.bootstrap()
@@ -80,7 +80,7 @@ final class NodeRuntime: Sendable {
         var capabilities: NodeCapabilities?
         if role == .hybrid {
             let w = try Worker(paths: paths, logger: Logger(label: "aegis.worker"), cgroupParent: cgroupParent,
-                               egress: egress) { continuation.yield($0) }
+                               logCapBytes: logCapBytes, egress: egress) { continuation.yield($0) }
             worker = w
             capabilities = await NodeSetup.detect(worker: w, labels: labels, allowUnenforcedLimits: allowUnenforcedLimits,
                                                   detectRoot: detectRoot, logger: logger)

@@ -68,6 +68,8 @@ struct Up: AsyncParsableCommand {
     var reach: [String] = []
     @Option(help: "Scheduling strategy: binpack or spread.") var strategy: String = "binpack"
     @Option(help: "Log level: trace, debug, info, notice, warning, error.") var logLevel: String = "info"
+    @Option(help: "Worker: each agent's stdout and stderr history is kept at most this long, the oldest output dropped behind a marker line (default 16Mi; at least 4Ki).")
+    var logCap: String?
 
     func run() async throws {
         let renewEvery = try Self.duration(leaseRenewEvery, "--lease-renew-every")
@@ -86,7 +88,8 @@ struct Up: AsyncParsableCommand {
             guard listen != nil else { throw ValidationError("--role controller needs --listen HOST:PORT: workers connect to the cluster port") }
             let workerOnly: [(String, Bool)] = [("--lease-grace", leaseGrace != nil), ("--cgroup-parent", cgroupParent != nil), ("--egress", egress),
                                                 ("--label", !labels.isEmpty), ("--allow-unenforced-limits", allowUnenforcedLimits),
-                                                ("--detect-root", detectRoot != nil), ("--drain-on-exit", drainOnExit)]
+                                                ("--detect-root", detectRoot != nil), ("--drain-on-exit", drainOnExit),
+                                                ("--log-cap", logCap != nil)]
             if let (flag, _) = workerOnly.first(where: { $0.1 }) {
                 throw ValidationError("\(flag): a controller runs no agents (this flag is for workers and hybrid nodes)")
             }
@@ -95,6 +98,7 @@ struct Up: AsyncParsableCommand {
             guard join == nil, token == nil, !rejoin else { throw ValidationError("--join, --token and --rejoin are for --role worker") }
             guard leaseGrace == nil else { throw ValidationError("--lease-grace is for --role worker (a hybrid node's agents need no lease)") }
         }
+        let logCapBytes = try Self.logCapBytes(logCap)
         let margin = try Self.duration(rescheduleMargin ?? "10s", "--reschedule-margin")
         guard margin >= 1000 else {
             throw ValidationError("--reschedule-margin \(rescheduleMargin ?? ""): at least 1s (it covers clock rate differences and the supervisors' once-a-second lease check)")
@@ -153,7 +157,7 @@ struct Up: AsyncParsableCommand {
                 paths: AegisPaths(dataDir: dir), name: nodeName, join: join,
                 token: token ?? ProcessInfo.processInfo.environment["AEGIS_JOIN_TOKEN"], rejoin: rejoin, labels: labelMap,
                 allowUnenforcedLimits: allowUnenforcedLimits, cgroupParent: cgroupParent, egress: egressConfig,
-                leaseGraceMs: grace, renewEveryMs: renewEvery, detectRoot: detectRoot, logger: logger)
+                leaseGraceMs: grace, renewEveryMs: renewEvery, detectRoot: detectRoot, logCapBytes: logCapBytes, logger: logger)
             await worker.run()
             return
         }
@@ -163,7 +167,8 @@ struct Up: AsyncParsableCommand {
                 role: role, paths: AegisPaths(dataDir: dir), name: nodeName, apiPort: apiPort, labels: labelMap,
                 allowUnenforcedLimits: allowUnenforcedLimits, cgroupParent: cgroupParent, egress: egressConfig,
                 scheduler: SchedulerConfig(strategy: scoring), leases: leases, detectRoot: detectRoot,
-                nodeCertificateValidity: try nodeCertValidity.map { Double(try Self.duration($0, "--node-cert-validity")) / 1000 }, logger: logger)
+                nodeCertificateValidity: try nodeCertValidity.map { Double(try Self.duration($0, "--node-cert-validity")) / 1000 },
+                logCapBytes: logCapBytes, logger: logger)
         } catch {
             NodeSetup.releaseDataDir(AegisPaths(dataDir: dir))
             throw error
@@ -175,6 +180,17 @@ struct Up: AsyncParsableCommand {
 extension Up {
     /// "500ms", "5s", "2m" (a bare number is seconds) → milliseconds.
     /// - Throws: `ValidationError` naming the flag.
+    /// --log-cap in bytes (default `Worker.defaultLogCapBytes`).
+    static func logCapBytes(_ text: String?) throws -> Int {
+        guard let text else { return Worker.defaultLogCapBytes }
+        let bytes: Int64
+        do { bytes = try parseMemoryBytes(text, flag: "--log-cap") } catch { throw ValidationError("\(error)") }
+        guard bytes >= Worker.minimumLogCapBytes, bytes <= 1 << 40 else {
+            throw ValidationError("--log-cap \(text): must be between \(Worker.minimumLogCapBytes) bytes (4Ki) and 1Ti")
+        }
+        return Int(bytes)
+    }
+
     static func duration(_ text: String, _ flag: String, allowZero: Bool = false) throws -> Int {
         let units: [(String, Int)] = [("ms", 1), ("s", 1000), ("m", 60_000)]
         for (suffix, scale) in units where text.hasSuffix(suffix) {

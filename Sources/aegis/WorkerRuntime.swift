@@ -37,7 +37,8 @@ final class WorkerRuntime: Sendable {
     /// - Throws: `NodeStartError` / `JoinClientError` naming the step that failed.
     static func start(paths: AegisPaths, name: String, join server: String, token: String?, rejoin: Bool = false, labels: [String: String],
                       allowUnenforcedLimits: Bool, cgroupParent: String?, egress: EgressConfig?, leaseGraceMs: Int,
-                      renewEveryMs: Int, detectRoot: String?, logger: Logger) async throws -> WorkerRuntime {
+                      renewEveryMs: Int, detectRoot: String?, logCapBytes: Int = Worker.defaultLogCapBytes,
+                      logger: Logger) async throws -> WorkerRuntime {
         guard server.hasPrefix("https://") else {
             throw NodeStartError("--join \(server): expected https://HOST:PORT, the controller's cluster port (aegis up --listen)")
         }
@@ -50,7 +51,8 @@ final class WorkerRuntime: Sendable {
         do {
             return try await startClaimed(paths: paths, name: name, join: server, token: joined ? nil : token, labels: labels,
                                           allowUnenforcedLimits: allowUnenforcedLimits, cgroupParent: cgroupParent, egress: egress,
-                                          leaseGraceMs: leaseGraceMs, renewEveryMs: renewEveryMs, detectRoot: detectRoot, logger: logger)
+                                          leaseGraceMs: leaseGraceMs, renewEveryMs: renewEveryMs, detectRoot: detectRoot,
+                                          logCapBytes: logCapBytes, logger: logger)
         } catch {
             NodeSetup.releaseDataDir(paths)  // a failed start leaves no pid file behind
             throw error
@@ -59,7 +61,7 @@ final class WorkerRuntime: Sendable {
 
     private static func startClaimed(paths: AegisPaths, name: String, join server: String, token: String?, labels: [String: String],
                                      allowUnenforcedLimits: Bool, cgroupParent: String?, egress: EgressConfig?, leaseGraceMs: Int,
-                                     renewEveryMs: Int, detectRoot: String?, logger: Logger) async throws -> WorkerRuntime {
+                                     renewEveryMs: Int, detectRoot: String?, logCapBytes: Int, logger: Logger) async throws -> WorkerRuntime {
         let dir = paths.identityDir
         if let token {
             let outcome = try await JoinClient.join(transport: try PinnedJoinTransport(server: server), token: token,
@@ -71,8 +73,8 @@ final class WorkerRuntime: Sendable {
         }
         let sink = EventSink()
         let lease = WorkerLease(paths: paths, graceMs: leaseGraceMs, automatic: false)
-        let worker = try Worker(paths: paths, logger: Logger(label: "aegis.worker"), cgroupParent: cgroupParent, egress: egress,
-                                lease: lease) { sink.send($0) }
+        let worker = try Worker(paths: paths, logger: Logger(label: "aegis.worker"), cgroupParent: cgroupParent,
+                                logCapBytes: logCapBytes, egress: egress, lease: lease) { sink.send($0) }
         let capabilities = await NodeSetup.detect(worker: worker, labels: labels, allowUnenforcedLimits: allowUnenforcedLimits,
                                                   detectRoot: detectRoot, logger: logger)
         let session = try ControllerSession(server: server, identityDir: dir, worker: worker,

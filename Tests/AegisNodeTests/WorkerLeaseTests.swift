@@ -127,7 +127,7 @@ final class WorkerLeaseTests: XCTestCase {
     func testWorkerWithoutLeasePassesNoneAndRejectsBadLeases() throws {
         let events = Events()
         let worker = try makeWorker(lease: nil, events: events)
-        XCTAssertNil(worker.createOptions(stdout: 1, stderr: 2).leaseFile)
+        XCTAssertNil(worker.createOptions(logDirectory: dataDir).leaseFile)
         XCTAssertFalse(worker.isRenewingLease)
         XCTAssertNoThrow(try worker.renewLease())
         XCTAssertEqual(access(dataDir + "/lease", F_OK), -1, "no lease file without a lease")

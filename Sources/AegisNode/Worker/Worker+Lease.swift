@@ -188,9 +188,10 @@ extension Worker {
     /// True while the lease is refreshed automatically.
     public var isRenewingLease: Bool { leaseKeeper?.isRenewing ?? false }
 
-    /// What `runtime.create` gets for every sandbox: the lease file and its grace.
-    func createOptions(stdout: Int32, stderr: Int32) -> SandboxCreateOptions {
-        SandboxCreateOptions(stdio: .descriptors(stdin: -1, stdout: stdout, stderr: stderr), useInit: true,
+    /// What `runtime.create` gets for every sandbox: capped logs in `logDirectory`, the lease file
+    /// and its grace.
+    func createOptions(logDirectory: String) -> SandboxCreateOptions {
+        SandboxCreateOptions(stdio: .cappedLogs(directory: logDirectory, capBytes: logCapBytes), useInit: true,
                              leaseFile: lease?.path, leaseGraceMs: lease?.graceMs ?? SandboxLease.defaultGraceMs)
     }
 }

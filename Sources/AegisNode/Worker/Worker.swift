@@ -39,8 +39,13 @@ public final class Worker: Sendable {
     let logger: Logger
     let monitor = SandboxMonitor()
     let onEvent: @Sendable (WorkerEvent) -> Void
-    /// Per-stream log history cap in bytes (older output is dropped from the head).
+    /// Per-stream log history cap in bytes: the sandbox's supervisor keeps each log file at most
+    /// this long as it is written, dropping the oldest output behind a marker line (CappedLog).
     public let logCapBytes: Int
+    /// 16 MiB.
+    public static let defaultLogCapBytes = 16 << 20
+    /// The smallest log cap, bytes.
+    public static let minimumLogCapBytes = CappedLog.minimumCapBytes
     /// Grace between SIGTERM and SIGKILL on cancel, seconds.
     public let stopGraceSeconds: Int
     private let flags = Mutex<(timedOut: Set<String>, cancelled: Set<String>, evicted: Set<String>)>(([], [], []))
@@ -62,11 +67,15 @@ public final class Worker: Sendable {
     ///   logged and advertised (`networkCapability.egressProblem`), not fatal.
     /// - Parameter lease: self-fencing; the lease file is refreshed at once and then automatically
     ///   (`stopRenewingLease()`), and passed with its grace to every sandbox's supervisor.
-    /// - Throws: `SandboxError` when the sandbox runtime can't be set up (no cgroup2 hierarchy), or
-    ///   the lease is invalid or its file can't be written.
-    public init(paths: AegisPaths, logger: Logger, cgroupParent: String? = nil, logCapBytes: Int = 16 << 20,
+    /// - Parameter logCapBytes: see `logCapBytes`; at least `CappedLog.minimumCapBytes`.
+    /// - Throws: `SandboxError` when the sandbox runtime can't be set up (no cgroup2 hierarchy), the
+    ///   log cap is too small, or the lease is invalid or its file can't be written.
+    public init(paths: AegisPaths, logger: Logger, cgroupParent: String? = nil, logCapBytes: Int = Worker.defaultLogCapBytes,
                 stopGraceSeconds: Int = 5, egress egressConfig: EgressConfig? = nil, lease: WorkerLease? = nil,
                 onEvent: @escaping @Sendable (WorkerEvent) -> Void) throws {
+        guard logCapBytes >= CappedLog.minimumCapBytes else {
+            throw SandboxError(.invalidSpec, "log cap \(logCapBytes) bytes: must be at least \(CappedLog.minimumCapBytes)")
+        }
         self.paths = paths
         self.logger = logger
         self.logCapBytes = logCapBytes
@@ -81,15 +90,6 @@ public final class Worker: Sendable {
         (egress, networkCapability) = Self.setUpEgress(egressConfig, runtime: runtime, logger: logger)
         // last: a worker that failed to start must not keep a lease alive
         if lease?.automatic ?? false { leaseKeeper?.startRenewing() }
-        // Log history stays under the cap while agents run, not only when they end.
-        Task { [weak self] in
-            while let self {
-                for sid in self.runtime.list() {
-                    if let (wid, _) = Self.parseSandboxID(sid) { self.capLogs(wid) }
-                }
-                try? await Task.sleep(for: .seconds(10))
-            }
-        }
     }
 
     deinit { leaseKeeper?.stopRenewing() }
@@ -124,11 +124,6 @@ public final class Worker: Sendable {
         try makeDirectories(dir, mode: 0o711)
         let work = try prepareWorkDirectory(a)
 
-        let out = open(dir + "/stdout.log", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o640)
-        let err = open(dir + "/stderr.log", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o640)
-        defer { if out >= 0 { close(out) }; if err >= 0 { close(err) } }
-        guard out >= 0, err >= 0 else { throw SandboxError.system("open logs in", dir) }
-
         var request = Self.request(a, workDir: work)
         let attachment = try attachEgress(w, sandboxID: id)
         if let attachment {
@@ -138,7 +133,7 @@ public final class Worker: Sendable {
         let spec = AgentProfile.spec(request, rootfs: paths.sandboxes + "/.agent-root")
         let record: SandboxRecord
         do {
-            record = try runtime.create(id: id, spec: spec, bundle: dir, options: createOptions(stdout: out, stderr: err))
+            record = try runtime.create(id: id, spec: spec, bundle: dir, options: createOptions(logDirectory: dir))
         } catch {
             if attachment != nil { egress?.detach(sandbox: id) }
             throw error
@@ -224,7 +219,6 @@ public final class Worker: Sendable {
             onEvent(.lost(id: workloadID, generation: generation))
         }
         egress?.detach(sandbox: id)
-        capLogs(workloadID)
     }
 
     // MARK: control
@@ -302,42 +296,9 @@ public final class Worker: Sendable {
         paths.workloadDir(workloadID) + "/" + (stream == .stderr ? "stderr.log" : "stdout.log")
     }
 
-    /// Up to `maxBytes` of a log from `offset`, and the log's size; nil when there is no log.
-    public func readLog(workloadID: String, stream: LogStream, offset: Int64, maxBytes: Int) -> (bytes: [UInt8], size: Int64)? {
-        let fd = open(logPath(workloadID: workloadID, stream: stream), O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        var st = stat()
-        guard fstat(fd, &st) == 0 else { return nil }
-        let size = Int64(st.st_size)
-        guard offset < size else { return ([], size) }
-        var buf = [UInt8](repeating: 0, count: max(0, min(maxBytes, Int(size - offset))))
-        let n = buf.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, off_t(offset)) }
-        return (n > 0 ? Array(buf[0..<n]) : [], size)
-    }
-
-    /// Keeps each log under `logCapBytes` by dropping the oldest half when it is exceeded.
-    func capLogs(_ workloadID: String) {
-        for s in [LogStream.stdout, .stderr] {
-            let p = logPath(workloadID: workloadID, stream: s)
-            var st = stat()
-            guard stat(p, &st) == 0, Int(st.st_size) > logCapBytes, let bytes = try? readBytes(p) else { continue }
-            let keep = Array(bytes.suffix(logCapBytes / 2))
-            try? writeAll(p, Array("[aegis: \(bytes.count - keep.count) earlier bytes dropped]\n".utf8) + keep, mode: 0o640)
-        }
-    }
-}
-
-/// Writes a file in place (O_TRUNC, not a rename): a log file keeps its inode, so the agent's open
-/// O_APPEND descriptor goes on writing into it. O_NOFOLLOW: never through a symlink.
-func writeAll(_ path: String, _ bytes: [UInt8], mode: mode_t) throws {
-    let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode)
-    guard fd >= 0 else { throw SandboxError.system("open", path) }
-    defer { close(fd) }
-    var off = 0
-    while off < bytes.count {
-        let n = bytes[off...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        if n < 0 { if errno == EINTR { continue }; throw SandboxError.system("write", path) }
-        off += n
+    /// Up to `maxBytes` of a log from logical `offset` (CappedLog: offsets count dropped bytes
+    /// too); nil when there is no log.
+    public func readLog(workloadID: String, stream: LogStream, offset: Int64, maxBytes: Int) -> CappedLogChunk? {
+        CappedLog.read(path: logPath(workloadID: workloadID, stream: stream), offset: offset, maxBytes: maxBytes)
     }
 }

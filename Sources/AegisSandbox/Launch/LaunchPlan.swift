@@ -16,6 +16,10 @@ public enum SandboxStdio: Sendable, Equatable {
     case logFiles
     /// Explicit descriptors of the caller (-1: /dev/null).
     case descriptors(stdin: Int32, stdout: Int32, stderr: Int32)
+    /// `stdout.log` and `stderr.log` in `directory`, written by the sandbox's supervisor from
+    /// pipes and each kept at most `capBytes` long as it is written (CappedLog.swift); stdin is
+    /// /dev/null.
+    case cappedLogs(directory: String, capBytes: Int)
 }
 
 /// Standard device nodes bound from the host when /dev is a tmpfs (OCI config-linux.md § Default

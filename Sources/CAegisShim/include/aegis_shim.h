@@ -225,7 +225,29 @@ struct aegis_spawn_config {
     const char *lease_file;        // absolute path whose mtime the node daemon keeps fresh, or NULL
     int lease_grace_ms;            // > 0 with lease_file: once CLOCK_REALTIME - st_mtim exceeds it (or
                                    // the file can't be stat'ed), the supervisor kills the cgroup
+
+    // --- capped logs (log_cap_bytes > 0): stdout_fd/stderr_fd are the write ends of pipes ---
+    int log_stdout_fd, log_stderr_fd; // their read ends (-1: that stream is not captured)
+    int log_dir_fd;                // directory receiving stdout.log / stderr.log
+    int64_t log_cap_bytes;         // each file at most this many bytes (>= 4096); 0: no capped logs
 };
+
+/// Capped logs (see aegis_supervise): the read ends of the container's stdout/stderr pipes and
+/// the directory whose stdout.log / stderr.log receive them, each kept at most `cap_bytes` long.
+struct aegis_log_sink {
+    int stdout_fd, stderr_fd;      // pipe read ends, -1: not captured
+    int dir_fd;
+    int64_t cap_bytes;             // > 0 (>= 4096)
+};
+
+/// The longest marker line a capped log starts with ("[aegis: N earlier bytes dropped]\n"), bytes.
+#define AEGIS_LOG_MARKER_MAX 64
+/// N of the marker line "[aegis: N earlier bytes dropped]\n" at the start of `head` (`len`
+/// bytes), its length in *marker_len; -1 when `head` does not start with one. Readers of a capped
+/// log use it to map offsets in the file to offsets in everything the process wrote.
+int64_t aegis_log_marker_parse(const char *head, int64_t len, int64_t *marker_len);
+/// pipe2(fds, O_CLOEXEC) for a capped log (Glibc's module does not export pipe2 to Swift).
+int aegis_log_pipe(int fds[2]);
 
 /// Result of aegis_spawn.
 struct aegis_spawn_result {
@@ -260,8 +282,16 @@ int aegis_start(const char *exec_fifo, struct aegis_spawn_result *result);
 /// whole cgroup (cgroup.kill, cgroup-v2.rst § Core Interface Files; SIGKILL of `pid` if that
 /// fails), waits up to 2 s for cgroup.events `populated 0`, and records `"fenced":true` with
 /// `leaseAgeMs` (or `leaseErrno`) in the outcome. Never returns.
+///
+/// With `logs` (NULL: none) a forked "log pump" drains the container's stdout/stderr pipes into
+/// stdout.log / stderr.log under logs->dir_fd, each capped as it is written: a write that would
+/// take a file past cap_bytes first replaces it by its newest half (from a line start) behind the
+/// line "[aegis: N earlier bytes dropped]" (N: all bytes dropped from that log so far). The
+/// outcome is written only after the pump has drained the pipes (EOF, or 2 s after the container
+/// process exited), so the logs are complete when the exit is reported.
 void aegis_supervise(pid_t pid, int err_fd, int status_fd, int cgroup_fd, int state_dir_fd,
-                     int64_t started_at_ns, const char *lease_file, int lease_grace_ms) __attribute__((noreturn));
+                     int64_t started_at_ns, const char *lease_file, int lease_grace_ms,
+                     const struct aegis_log_sink *logs) __attribute__((noreturn));
 
 /// Loads nothing; installs `filter` in the calling thread via seccomp(2). For tests only.
 int aegis_seccomp_install(const struct sock_filter *filter, unsigned short len, unsigned int flags);
