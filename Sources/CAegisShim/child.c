@@ -31,6 +31,8 @@
 #define PR_CAP_AMBIENT_CLEAR_ALL 4
 #endif
 
+static int joins(const struct aegis_spawn_config *cfg, uint64_t type);
+
 static int g_err_fd = -1;   // error pipe to the supervisor
 static int g_fifo_fd = -1;  // exec FIFO (write side) once `start` opened it
 
@@ -276,7 +278,8 @@ static void setup_filesystem(const struct aegis_spawn_config *cfg, int *devnull_
         *fifo_out = open(cfg->exec_fifo, O_PATH | O_CLOEXEC);
         if (*fifo_out < 0) fail(AEGIS_STEP_EXEC_FIFO, cfg->exec_fifo);
     }
-    if (!(cfg->clone_flags & CLONE_NEWNS)) return;  // validation requires a mount namespace for a rootfs change
+    // A new or joined mount namespace (LaunchPlan requires one for a rootfs other than "/").
+    if (!(cfg->clone_flags & CLONE_NEWNS) && !joins(cfg, CLONE_NEWNS)) return;
 
     unsigned long prop = cfg->root_propagation ? cfg->root_propagation : (MS_PRIVATE | MS_REC);
     if (mount(NULL, "/", NULL, prop, NULL) < 0) fail(AEGIS_STEP_ROOT_PROPAGATION, "/");

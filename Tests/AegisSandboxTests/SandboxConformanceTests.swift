@@ -136,9 +136,12 @@ final class SandboxNamespaceJoinTests: SandboxTestCase {
         while link(holder.processIdentifier, "uts") == link(getpid(), "uts") && ContinuousClock.now < deadline { usleep(20_000) }
         let rootfs = tempDir + "/root-join"
         try AgentProfile.prepareRootfs(at: rootfs)
-        var spec = AgentProfile.spec(AgentSandboxRequest(args: ["sleep", "30"], workDir: try makeWorkDir(), uid: Self.agentUID,
-                                                         gid: Self.agentUID), rootfs: rootfs)
-        spec.hostname = nil
+        // The program lives in the rootfs itself (not in a bind mount): the joined mount namespace
+        // must still be pivoted into the rootfs.
+        try? FileManager.default.removeItem(atPath: rootfs + "/busybox")
+        try FileManager.default.copyItem(atPath: "/bin/busybox", toPath: rootfs + "/busybox")
+        var spec = AgentProfile.spec(AgentSandboxRequest(args: ["/busybox", "sleep", "30"], workDir: try makeWorkDir(), uid: Self.agentUID,
+                                                         gid: Self.agentUID, hostname: "joined-uts"), rootfs: rootfs)
         spec.linux!.namespaces = kinds.map { type, ns in
             LinuxNamespace(type: type, path: "/proc/\(holder.processIdentifier)/ns/\(ns == "pid" ? "pid_for_children" : ns)")
         }
@@ -151,6 +154,15 @@ final class SandboxNamespaceJoinTests: SandboxTestCase {
             XCTAssertEqual(link(record.pid, ns), want, "\(ns) not joined")
             XCTAssertNotEqual(link(record.pid, ns), link(getpid(), ns), "\(ns) is still the test's own")
         }
+        // The hostname was set in the joined uts namespace.
+        let holderHostname = Process()
+        holderHostname.executableURL = URL(fileURLWithPath: "/usr/bin/nsenter")
+        holderHostname.arguments = ["-t", "\(holder.processIdentifier)", "-u", "hostname"]
+        let pipe = Pipe()
+        holderHostname.standardOutput = pipe
+        try holderHostname.run()
+        holderHostname.waitUntilExit()
+        XCTAssertEqual(String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self), "joined-uts\n")
         try runtime.kill(id, signal: SIGKILL)
     }
 }

@@ -105,14 +105,15 @@ struct LaunchPlan {
         c.n_readonly = Int32(readonly.count)
 
         // Identity.
+        let utsNamespace = flags & UInt64(CLONE_NEWUTS) != 0 || joins.contains { $0.type == UInt64(CLONE_NEWUTS) }
         if let h = spec.hostname {
-            guard flags & UInt64(CLONE_NEWUTS) != 0 else {
+            guard utsNamespace else {
                 throw SandboxError(.invalidSpec, "hostname: setting a hostname needs a uts namespace")
             }
             c.hostname = arena.string(h)
         }
         if let d = spec.domainname {
-            guard flags & UInt64(CLONE_NEWUTS) != 0 else {
+            guard utsNamespace else {
                 throw SandboxError(.invalidSpec, "domainname: setting a domainname needs a uts namespace")
             }
             c.domainname = arena.string(d)
