@@ -111,6 +111,7 @@ public final class SandboxRuntime: Sendable {
     @discardableResult
     public func create(id: String, spec: Spec, bundle: String, options: SandboxCreateOptions = SandboxCreateOptions()) throws -> SandboxRecord {
         try Self.validateID(id)
+        let spec = Self.withoutSELinuxLabels(spec)
         do { try spec.validate() } catch { throw SandboxError(.invalidSpec, "\(error)") }
         let rootfs = try resolveRootfs(spec, bundle: bundle)
         let limits = try Self.cgroupLimits(spec.linux?.resources)
@@ -400,6 +401,23 @@ public final class SandboxRuntime: Sendable {
         var ts = timespec()
         clock_gettime(CLOCK_REALTIME, &ts)
         return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
+    }
+
+    /// On a host without SELinux (no /sys/fs/selinux/enforce) labels have no effect at all, and
+    /// runc and crun ignore them there: the spec is taken without them and a warning says so. With
+    /// SELinux enabled they stay and validation refuses them (AEGIS doesn't apply labels).
+    static func withoutSELinuxLabels(_ spec: Spec) -> Spec {
+        guard access("/sys/fs/selinux/enforce", F_OK) != 0 else { return spec }
+        var spec = spec
+        if let label = spec.linux?.mountLabel, !label.isEmpty {
+            warn("linux.mountLabel \"\(label)\" ignored: SELinux is not enabled on this host")
+            spec.linux?.mountLabel = nil
+        }
+        if let label = spec.process?.selinuxLabel, !label.isEmpty {
+            warn("process.selinuxLabel \"\(label)\" ignored: SELinux is not enabled on this host")
+            spec.process?.selinuxLabel = nil
+        }
+        return spec
     }
 
     static func warn(_ message: String) {

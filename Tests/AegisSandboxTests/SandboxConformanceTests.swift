@@ -237,3 +237,20 @@ final class SandboxResourceFileTests: SandboxTestCase {
         try runtime.kill(id, signal: SIGKILL)
     }
 }
+
+final class SandboxLabelTests: SandboxTestCase {
+    func testSELinuxLabelsAreDroppedWithAWarningOnlyWithoutSELinux() throws {
+        var spec = AgentProfile.spec(AgentSandboxRequest(args: ["true"], workDir: "/tmp", uid: 1, gid: 1), rootfs: "/x")
+        spec.linux!.mountLabel = "system_u:object_r:container_file_t:s0"
+        spec.process!.selinuxLabel = "system_u:system_r:container_t:s0"
+        let out = SandboxRuntime.withoutSELinuxLabels(spec)
+        if access("/sys/fs/selinux/enforce", F_OK) == 0 {
+            XCTAssertEqual(out, spec, "with SELinux enabled the labels stay (and validation refuses them)")
+        } else {
+            XCTAssertNil(out.linux!.mountLabel)
+            XCTAssertNil(out.process!.selinuxLabel)
+            XCTAssertNoThrow(try out.validate())
+        }
+        XCTAssertThrowsError(try spec.validate(), "labels are never accepted as if applied")
+    }
+}
