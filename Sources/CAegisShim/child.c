@@ -544,6 +544,14 @@ void shim_child_main(const struct aegis_spawn_config *cfg, const struct shim_chi
     lookup_exec(cfg, rootfd, exe, sizeof exe);
     close(rootfd);
 
+    // Without an init the process's identity is final before the exec FIFO, so that a failing
+    // setuid or capset is reported by `create`, as runc does. Without no_new_privs the filter is
+    // loaded first, while CAP_SYS_ADMIN is still held (it must then allow the remaining steps).
+    if (!cfg->use_init) {
+        if (!cfg->no_new_privs) load_seccomp(cfg);
+        set_credentials(cfg);
+    }
+
     if (fifo_path >= 0) {
         struct aegis_msg ready;
         memset(&ready, 0, sizeof ready);
@@ -558,14 +566,15 @@ void shim_child_main(const struct aegis_spawn_config *cfg, const struct shim_chi
         if (shim_write_all(w, "0", 1) < 0) fail(AEGIS_STEP_EXEC_FIFO, "write");
     }
 
-    // Without no_new_privs, an unprivileged process can't install a filter: load it while we still
-    // hold CAP_SYS_ADMIN (the filter then has to allow the remaining steps, as with runc).
-    if (!cfg->no_new_privs) load_seccomp(cfg);
-
-    if (cfg->use_init) start_agent_under_init(cfg, fds);
+    if (cfg->use_init) {
+        // Without no_new_privs, an unprivileged process can't install a filter: load it while we
+        // still hold CAP_SYS_ADMIN (the filter then has to allow the remaining steps, as with runc).
+        if (!cfg->no_new_privs) load_seccomp(cfg);
+        start_agent_under_init(cfg, fds);
+    }
     if (fds->status_w >= 0) close(fds->status_w);
     shim_reset_signals();
-    set_credentials(cfg);
+    if (cfg->use_init) set_credentials(cfg);
     if (cfg->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) fail(AEGIS_STEP_NO_NEW_PRIVS, "");
     if (cfg->no_new_privs) load_seccomp(cfg);
     execve(exe, (char *const *)cfg->argv, (char *const *)cfg->envp);

@@ -254,3 +254,25 @@ final class SandboxLabelTests: SandboxTestCase {
         XCTAssertThrowsError(try spec.validate(), "labels are never accepted as if applied")
     }
 }
+
+final class SandboxCreateFailureTests: SandboxTestCase {
+    /// Without an init (the OCI CLI's default) the identity is set before the exec FIFO: a uid the
+    /// user namespace doesn't map fails `create`, naming the step, and leaves nothing behind.
+    func testCredentialFailureIsReportedByCreate() throws {
+        let rootfs = tempDir + "/root-cred"
+        try AgentProfile.prepareRootfs(at: rootfs)
+        var spec = AgentProfile.spec(AgentSandboxRequest(args: ["true"], workDir: try makeWorkDir(), uid: 5, gid: 0), rootfs: rootfs)
+        spec.process!.user = User(uid: 5, gid: 0, additionalGids: [])
+        spec.linux!.namespaces!.append(LinuxNamespace(type: "user"))
+        spec.linux!.uidMappings = [LinuxIDMapping(containerID: 0, hostID: 400_000, size: 1)]
+        spec.linux!.gidMappings = [LinuxIDMapping(containerID: 0, hostID: 400_000, size: 1)]
+        spec.mounts = spec.mounts!.filter { $0.type != "sysfs" }
+        let id = "cred-\(UInt32.random(in: 0...UInt32.max))"
+        XCTAssertThrowsError(try runtime.create(id: id, spec: spec, bundle: tempDir,
+                                                options: SandboxCreateOptions(stdio: .logFiles, useInit: false, deferStart: true))) {
+            XCTAssertEqual(($0 as? SandboxError)?.step, "setuid", "\($0)")
+        }
+        XCTAssertThrowsError(try runtime.record(id))
+        XCTAssertFalse(FileManager.default.fileExists(atPath: runtime.cgroups.leafPath(id: id)))
+    }
+}
