@@ -41,7 +41,8 @@ enum LimitFixture {
     }
 
     /// Writes bundle `name` with an agent spec; returns its directory.
-    static func bundle(_ base: String, _ name: String, args: [String], resources: LinuxResources?) throws -> String {
+    static func bundle(_ base: String, _ name: String, args: [String], resources: LinuxResources?,
+                       change: (inout Spec) -> Void = { _ in }) throws -> String {
         let fm = FileManager.default
         let dir = base + "/bundles/" + name
         let work = base + "/work/" + name
@@ -50,7 +51,8 @@ enum LimitFixture {
         chown(work, agentUID, agentUID)
         let request = AgentSandboxRequest(args: args, workDir: work, uid: agentUID, gid: agentUID,
                                           hostname: "vm-agent", resources: resources)
-        let spec = AgentProfile.spec(request, rootfs: base + "/rootfs")
+        var spec = AgentProfile.spec(request, rootfs: base + "/rootfs")
+        change(&spec)
         try Data(try spec.jsonBytes(pretty: true)).write(to: URL(fileURLWithPath: dir + "/config.json"))
         return dir
     }
@@ -66,6 +68,8 @@ enum LimitFixture {
         guard let runtime = runtimeBinary() else { return failed("aegis-runtime not found next to the test bundle") }
         let supervisor = URL(fileURLWithPath: runtime).deletingLastPathComponent().appendingPathComponent("aegis-supervisor").path
         guard FileManager.default.isExecutableFile(atPath: supervisor) else { return failed("aegis-supervisor not found next to \(runtime)") }
+        let initBinary = URL(fileURLWithPath: runtime).deletingLastPathComponent().appendingPathComponent("aegis-init").path
+        guard FileManager.default.isExecutableFile(atPath: initBinary) else { return failed("aegis-init not found next to \(runtime)") }
         do {
             try fm.createDirectory(atPath: results, withIntermediateDirectories: true)
             try AgentProfile.prepareRootfs(at: base + "/rootfs")
@@ -86,6 +90,21 @@ enum LimitFixture {
             _ = try bundle(base, "probe", args: ["/work/aegis-probe", "attempts"], resources: nil)
             _ = try bundle(base, "caps", args: ["/bin/sh", "-c", "/work/aegis-probe caps; /work/aegis-probe id; hostname; ls /proc | grep -cE '^[0-9]+$'; tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' '"],
                            resources: nil)
+            // The device cgroup (a BPF program on the leaf) on a kernel with cgroup2 only: a root
+            // container holding CAP_MKNOD makes a block node but can't open it; /dev/null works.
+            _ = try bundle(base, "devices", args: ["/bin/sh", "-c",
+                           "mknod /dev/blk b 7 0 && ( (exec 3</dev/blk) 2>/dev/null && echo OPENED || echo DENIED ); echo x > /dev/null && echo NULL-OK"],
+                           resources: nil) { spec in
+                spec.process!.user = User(uid: 0, gid: 0, additionalGids: [])
+                spec.process!.capabilities = LinuxCapabilities(bounding: ["CAP_MKNOD"], effective: ["CAP_MKNOD"], inheritable: [],
+                                                               permitted: ["CAP_MKNOD"], ambient: [])
+            }
+            // PID 1 with --init is aegis-init from its sealed memfd.
+            _ = try bundle(base, "init", args: ["/bin/sh", "-c", "cat /proc/1/comm; readlink /proc/1/exe"], resources: nil) { spec in
+                spec.process!.user = User(uid: 0, gid: 0, additionalGids: [])
+                spec.process!.capabilities = LinuxCapabilities(bounding: ["CAP_SYS_PTRACE"], effective: ["CAP_SYS_PTRACE"], inheritable: [],
+                                                               permitted: ["CAP_SYS_PTRACE"], ambient: [])
+            }
             // The probe binary lives in each probe-using bundle's work dir.
             for name in ["probe", "caps"] {
                 try fm.copyItem(atPath: base + "/aegis-probe", toPath: base + "/work/\(name)/aegis-probe")
@@ -102,7 +121,8 @@ enum LimitFixture {
         let launch = VMLaunch(work: URL(fileURLWithPath: base), tag: "limits",
                               arguments: ["--timeout", "420", "--results", results, "--copy", base + "/checks.sh",
                                           "--copy", runtime + ":/run/aegis-bin/aegis-runtime",
-                                          "--copy", supervisor + ":/run/aegis-bin/aegis-supervisor", "--", "/tmp/checks.sh"])
+                                          "--copy", supervisor + ":/run/aegis-bin/aegis-supervisor",
+                                          "--copy", initBinary + ":/run/aegis-bin/aegis-init", "--", "/tmp/checks.sh"])
         let result = launch.finish()
         var files: [String: String] = [:]
         for name in (try? fm.contentsOfDirectory(atPath: results)) ?? [] {
@@ -170,6 +190,9 @@ enum LimitFixture {
         echo $? > /results/probe.status
         $R --root $ROOT run --bundle $B/caps caps > /results/caps.out 2>&1
         echo $? > /results/caps.status
+        # 7. The device allowlist and aegis-init.
+        $R --root $ROOT run --bundle $B/devices devices > /results/devices.out 2>&1
+        $R --root $ROOT run --init --bundle $B/init init > /results/init.out 2>&1
         ls $ROOT > /results/state_left 2>&1
         exit 0
         """
@@ -252,6 +275,11 @@ final class VMLimitTests: XCTestCase {
         let values = file("nested.values")
         XCTAssertTrue(values.contains("supervisor=yes"), values)
         XCTAssertTrue(values.contains("pids"), "pids enabled in svc/cgroup.subtree_control: \(values)")
+    }
+
+    func testDeviceCgroupAndInitOnThisKernel() throws {
+        XCTAssertEqual(file("devices.out"), "DENIED\nNULL-OK", "a block node outside the allowlist was opened")
+        XCTAssertEqual(file("init.out"), "aegis-init\n/memfd:aegis-init (deleted)")
     }
 
     func testDefaultProfileIsolationOnThisKernel() throws {
