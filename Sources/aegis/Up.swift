@@ -29,8 +29,10 @@ struct Up: AsyncParsableCommand {
     @Option(help: "Node role: hybrid (controller and worker in one process), controller (API, state, scheduling; runs no agents; needs --listen) or worker (runs agents for the controller given by --join; serves no API).")
     var role: NodeRole = .hybrid
     @Option(help: "Worker: the controller's cluster port, https://HOST:PORT.") var join: String?
-    @Option(help: "Worker: join token for the first start (env AEGIS_JOIN_TOKEN); later starts use the identity in <data-dir>/identity.")
+    @Option(help: "Worker: join token for the first start (prefer --token-file or env AEGIS_JOIN_TOKEN: a command line is readable by every local user); later starts use the identity in <data-dir>/identity.")
     var token: String?
+    @Option(help: "Worker: read the join token from this file (its first line).")
+    var tokenFile: String?
     @Option(help: "Lease renewal period (worker: how often it renews; controller: sent to workers). Units ms, s, m.")
     var leaseRenewEvery: String = "5s"
     @Option(help: "Controller: a node is NotReady this long after its last lease renewal (default 20s).") var notReadyAfter: String?
@@ -95,7 +97,9 @@ struct Up: AsyncParsableCommand {
             }
             fallthrough
         case .hybrid:
-            guard join == nil, token == nil, !rejoin else { throw ValidationError("--join, --token and --rejoin are for --role worker") }
+            guard join == nil, token == nil, tokenFile == nil, !rejoin else {
+                throw ValidationError("--join, --token, --token-file and --rejoin are for --role worker")
+            }
             guard leaseGrace == nil else { throw ValidationError("--lease-grace is for --role worker (a hybrid node's agents need no lease)") }
         }
         let logCapBytes = try Self.logCapBytes(logCap)
@@ -155,7 +159,7 @@ struct Up: AsyncParsableCommand {
         if role == .worker, let join {
             let worker = try await WorkerRuntime.start(
                 paths: AegisPaths(dataDir: dir), name: nodeName, join: join,
-                token: token ?? ProcessInfo.processInfo.environment["AEGIS_JOIN_TOKEN"], rejoin: rejoin, labels: labelMap,
+                token: try JoinTokenInput.resolve(flag: token, file: tokenFile), rejoin: rejoin, labels: labelMap,
                 allowUnenforcedLimits: allowUnenforcedLimits, cgroupParent: cgroupParent, egress: egressConfig,
                 leaseGraceMs: grace, renewEveryMs: renewEvery, detectRoot: detectRoot, logCapBytes: logCapBytes, logger: logger)
             await worker.run()

@@ -89,6 +89,21 @@ final class JoinE2ETests: XCTestCase {
         return (r.status, message)
     }
 
+    func testTokenFromAFileAndAWarningForOneOnTheCommandLine() throws {
+        let token = try createToken(["--role", "worker"])
+        let file = work + "/join.token"
+        try (token + "\n").write(toFile: file, atomically: true, encoding: .utf8)
+        let fromFile = try node.cli(["node", "join", "--server", server, "--token-file", file, "--name", "wf", "--dir", work + "/wf", "-o", "json"])
+        XCTAssertEqual(try decodeJoin(fromFile).node, "wf")
+        XCTAssertFalse(fromFile.stderr.contains("warning"), fromFile.stderr)
+        let onCommandLine = try join(token, name: "wc", dir: work + "/wc")
+        XCTAssertEqual(onCommandLine.status, 0, onCommandLine.stderr)
+        XCTAssertTrue(onCommandLine.stderr.contains("--token on the command line is readable by every local user"), onCommandLine.stderr)
+        let missing = try node.cli(["node", "join", "--server", server, "--token-file", work + "/nope", "--name", "wm"])
+        XCTAssertNotEqual(missing.status, 0)
+        XCTAssertTrue(missing.stderr.contains("--token-file \(work)/nope: No such file or directory"), missing.stderr)
+    }
+
     func testJoinPinsTheCAAndTheKeyAndCountsUses() throws {
         // The CA is public, served without a token, and is the one in <data-dir>/pki.
         let caAnswer = try node.http("GET", "/v1/cluster/ca", token: nil)

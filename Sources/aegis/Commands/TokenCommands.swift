@@ -84,8 +84,10 @@ extension NodeCommand {
             """)
 
         @Option(help: ArgumentHelp("The controller's API: http://HOST:PORT.", valueName: "url")) var server: String
-        @Option(help: ArgumentHelp("The join token from `aegis token create` (env AEGIS_JOIN_TOKEN).", valueName: "token"))
+        @Option(help: ArgumentHelp("The join token from `aegis token create` (prefer --token-file or env AEGIS_JOIN_TOKEN).", valueName: "token"))
         var token: String?
+        @Option(help: ArgumentHelp("Read the join token from this file (its first line).", valueName: "file"))
+        var tokenFile: String?
         @Option(help: ArgumentHelp("Node name (default: the host name, lowercased).", valueName: "name")) var name: String?
         @Option(help: ArgumentHelp("Identity directory (default <data-dir>/identity).", valueName: "dir")) var dir: String?
         @Option(name: .customLong("data-dir"), help: ArgumentHelp("Data directory for the default --dir (env AEGIS_DATA_DIR).", valueName: "dir"))
@@ -110,9 +112,9 @@ extension NodeCommand {
 
         func run() async throws {
             try await runVerb {
-                let tokenText = token ?? processEnvironment("AEGIS_JOIN_TOKEN")
+                let tokenText = try JoinTokenInput.resolve(flag: token, file: tokenFile)
                 guard let tokenText, !tokenText.isEmpty else {
-                    throw ValidationError("a join token is needed: --token or AEGIS_JOIN_TOKEN (create one with `aegis token create`)")
+                    throw ValidationError("a join token is needed: --token-file, AEGIS_JOIN_TOKEN or --token (create one with `aegis token create`)")
                 }
                 let nodeName = name ?? ProcessInfo.processInfo.hostName.lowercased()
                 let directory = dir ?? AegisPaths(dataDir: dataDir ?? AegisPaths.defaultDataDir()).identityDir
