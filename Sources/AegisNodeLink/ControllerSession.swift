@@ -174,7 +174,7 @@ public final class ControllerSession: Sendable {
             // name) never holds up the acknowledgements the read loop must see.
             let (commands, commandQueue) = AsyncStream<SessionMessage>.makeStream()
             group.addTask {
-                for await m in commands { self.apply(m) }
+                for await m in commands { await self.apply(m) }
                 // Done only with the session (the group is cancelled): why it ended is the read loop's to say.
                 try await Task.sleep(for: .seconds(365 * 86_400))
             }
@@ -264,14 +264,14 @@ public final class ControllerSession: Sendable {
     }
 
     /// Runs one of the controller's commands on the worker.
-    func apply(_ m: SessionMessage) {
+    func apply(_ m: SessionMessage) async {
         switch m.type {
         case .start:
             guard var w = m.workload else { return }
             var inputs: [String: [UInt8]] = [:]
             for (path, b64) in m.files ?? [:] { inputs[path] = Data(base64Encoded: b64).map { Array($0) } ?? [] }
             w.spec.inputs = inputs
-            worker.start(Assignment(workload: w, uid: m.uid ?? 65534, gpus: m.gpus ?? []))
+            await worker.startOffPool(Assignment(workload: w, uid: m.uid ?? 65534, gpus: m.gpus ?? []))
         case .cancel:
             if let p = m.placement { worker.cancel(workloadID: p.id, generation: p.generation) }
         case .release:

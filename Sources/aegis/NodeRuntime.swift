@@ -23,7 +23,7 @@ struct LocalWorkerLink: WorkerLink {
     let worker: Worker
 
     func start(_ workload: Workload, uid: UInt32, gpus: [GPUDevice]) async {
-        worker.start(Assignment(workload: workload, uid: uid, gpus: gpus))
+        await worker.startOffPool(Assignment(workload: workload, uid: uid, gpus: gpus))
     }
     func cancel(id: String, generation: Int64) async { worker.cancel(workloadID: id, generation: generation) }
     func release(id: String, generation: Int64) async { worker.release(workloadID: id, generation: generation) }

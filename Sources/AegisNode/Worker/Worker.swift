@@ -106,6 +106,18 @@ public final class Worker: Sendable {
 
     /// Creates the workload's directory (inputs, output dir, logs) and its sandbox. Reports
     /// `.started`, later `.exited`; or `.failedToStart`.
+    /// `start` on a thread of its own, awaited: a spawn blocks its thread (clone, the set-up's
+    /// report — at most the shim's spawn deadline) and must never hold one of the few threads of
+    /// Swift's cooperative pool, which the node's API and lease renewals run on.
+    public func startOffPool(_ a: Assignment) async {
+        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+            Thread { [self] in
+                start(a)
+                done.resume()
+            }.start()
+        }
+    }
+
     public func start(_ a: Assignment) {
         let w = a.workload
         let id = Self.sandboxID(w.id, w.generation)
