@@ -7,10 +7,10 @@
 import AegisProtocol
 
 /// Parsing of resource and time quantities. Every function throws `ManifestError` whose `path` is
-/// the `field` argument (defaults are the manifest fields), and rejects zero, malformed
-/// and overflowing values.
+/// the `field` argument (defaults are the manifest fields), and rejects zero and malformed values;
+/// a value outside its range in `Bounds` (a negative one too) gets an error saying the range.
 public enum Quantity {
-    /// CPU in millicores: `"500m"` → 500, `"0.5"` → 500, `"2"` → 2000, `"1.25"` → 1250.
+    /// CPU in millicores, at most `Bounds.maxCPUMillis`: `"500m"` → 500, `"0.5"` → 500, `"2"` → 2000.
     /// The YAML number `2` arrives as its text `"2"`. Precision is one millicore: `"0.0005"` is an
     /// error, not rounded (the sandbox enforces it as cpu.max quota = millis × 100 µs per 100 ms).
     /// - Throws: `ManifestError` at `field`, e.g. `resources.cpu: "abc" is not a CPU quantity …`.
@@ -37,7 +37,7 @@ public enum Quantity {
         return value
     }
 
-    /// Memory in bytes. Plain numbers are bytes (`"1024"`); decimal suffixes k/K, M, G, T, P, E are
+    /// Memory in bytes, at most `Bounds.maxMemoryBytes` (1 PiB). Plain numbers are bytes (`"1024"`); decimal suffixes k/K, M, G, T, P, E are
     /// powers of 1000 (`"1G"` = 10^9); binary suffixes Ki, Mi, Gi, Ti, Pi, Ei are powers of 1024
     /// (`"256Mi"` = 268435456). A trailing `B` is allowed (`"512MB"`, `"1GiB"`, `"100B"`). Fractions
     /// are allowed with a suffix and round up to a whole byte (`"1.5Gi"` = 1610612736).
