@@ -63,9 +63,9 @@ extension APIClient: ClusterJoinTransport {
 public func joinTokenTable(_ items: [JoinTokenInfo], nowMs: Int64) -> String {
     var t = TextTable(headers: ["ID", "ROLE", "EXPIRES", "USES", "REVOKED", "DESCRIPTION"])
     for x in items {
-        let left = x.expiresAtMs - nowMs
+        let left = x.expiresAtMs.saturatingSubtracting(nowMs)
         let expires = left > 0 ? "in " + formatAge(milliseconds: left) : "expired " + formatAge(milliseconds: -left) + " ago"
-        let revoked = x.revokedAtMs.map { formatAge(milliseconds: nowMs - $0) + " ago" } ?? "no"
+        let revoked = x.revokedAtMs.map { formatAge(milliseconds: nowMs.saturatingSubtracting($0)) + " ago" } ?? "no"
         t.add([x.id, x.role.rawValue, expires, String(x.uses), revoked, x.description.isEmpty ? "-" : x.description])
     }
     return t.render()

@@ -49,16 +49,16 @@ public func describeWorkload(_ d: WorkloadDetail, nowMs: Int64) -> String {
     out.field("Node", w.node.map { "\($0) (placement generation \(w.generation))" } ?? "-")
     out.field("Runtime", s.runtime)
     out.field("Command", shellQuoted(s.args))
-    out.field("Created", formatTimestamp(ms: w.createdAtMs) + " (\(formatAge(milliseconds: nowMs - w.createdAtMs)) ago)")
+    out.field("Created", formatTimestamp(ms: w.createdAtMs) + " (\(formatAge(milliseconds: nowMs.saturatingSubtracting(w.createdAtMs))) ago)")
     if let st = w.startedAtMs { out.field("Started", formatTimestamp(ms: st)) }
     if let fin = w.finishedAtMs {
-        let ran = w.startedAtMs.map { " (ran \(formatDuration(milliseconds: fin - $0)))" } ?? ""
+        let ran = w.startedAtMs.map { " (ran \(formatDuration(milliseconds: fin.saturatingSubtracting($0))))" } ?? ""
         out.field("Finished", formatTimestamp(ms: fin) + ran)
     } else if let st = w.startedAtMs, !w.state.isFinal {
-        out.field("Running for", formatDuration(milliseconds: nowMs - st))
+        out.field("Running for", formatDuration(milliseconds: nowMs.saturatingSubtracting(st)))
     }
     out.field("Restarts", "\(w.restarts) (policy \(s.restart.rawValue))")
-    out.field("Timeout", s.timeoutSeconds.map { formatDuration(milliseconds: Int64($0) * 1000) } ?? "none")
+    out.field("Timeout", s.timeoutSeconds.map { formatDuration(milliseconds: Int64($0).saturatingMultiplied(by: 1000)) } ?? "none")
     out.field("Network", s.network.rawValue)
     if s.network == .egress {
         let allow = s.egress?.allow ?? []
@@ -127,9 +127,9 @@ public func describeNode(_ n: NodeInfo) -> String {
     out.field("Kernel", c.isolation.kernelVersion.isEmpty ? "unknown" : c.isolation.kernelVersion)
     out.field("Resources", "")
     out.field("CPU", "\(formatCPU(c.cpuMillis)) allocatable, \(formatCPU(n.allocated.cpuMillis)) allocated, "
-              + "\(formatCPU(c.cpuMillis - n.allocated.cpuMillis)) free", indent: 2)
+              + "\(formatCPU(c.cpuMillis.saturatingSubtracting(n.allocated.cpuMillis))) free", indent: 2)
     out.field("Memory", "\(formatBytes(c.memoryBytes)) allocatable, \(formatBytes(n.allocated.memoryBytes)) allocated, "
-              + "\(formatBytes(c.memoryBytes - n.allocated.memoryBytes)) free", indent: 2)
+              + "\(formatBytes(c.memoryBytes.saturatingSubtracting(n.allocated.memoryBytes))) free", indent: 2)
     out.field("GPUs", "\(c.gpus.count) total, \(n.allocated.gpus.count) allocated", indent: 2)
     out.field("Agents", "\(n.allocated.agents) running", indent: 2)
     if let l = n.live {

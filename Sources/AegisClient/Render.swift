@@ -39,7 +39,7 @@ public func workloadTable(_ items: [Workload], nowMs: Int64) -> String {
     var t = TextTable(headers: ["ID", "NAME", "TENANT", "STATE", "NODE", "AGE", "EXIT"])
     for w in items {
         t.add([w.id, w.spec.name, w.spec.tenant, w.state.rawValue, w.node ?? "-",
-               formatAge(milliseconds: nowMs - w.createdAtMs), exitColumn(w)])
+               formatAge(milliseconds: nowMs.saturatingSubtracting(w.createdAtMs)), exitColumn(w)])
     }
     return t.render()
 }
@@ -51,8 +51,8 @@ public func nodeTable(_ items: [NodeInfo]) -> String {
         let c = n.capabilities
         let runtimes = c.runtimes.map { "\($0.name) \($0.version)" }.joined(separator: ", ")
         t.add([n.name, n.role.rawValue, n.state + (n.cordoned ? ",Cordoned" : ""),
-               formatCPU(c.cpuMillis - n.allocated.cpuMillis) + "/" + formatCPU(c.cpuMillis),
-               formatBytes(c.memoryBytes - n.allocated.memoryBytes) + "/" + formatBytes(c.memoryBytes),
+               formatCPU(c.cpuMillis.saturatingSubtracting(n.allocated.cpuMillis)) + "/" + formatCPU(c.cpuMillis),
+               formatBytes(c.memoryBytes.saturatingSubtracting(n.allocated.memoryBytes)) + "/" + formatBytes(c.memoryBytes),
                "\(c.gpus.count - n.allocated.gpus.count)/\(c.gpus.count)",
                runtimes.isEmpty ? "-" : runtimes])
     }
@@ -66,7 +66,7 @@ public func tenantTable(_ items: [Tenant], nowMs: Int64) -> String {
         let q = x.quota
         t.add([x.name, String(x.uid), q.cpuMillis.map(formatCPU) ?? "-", q.memoryBytes.map(formatBytes) ?? "-",
                q.gpus.map(String.init) ?? "-", q.runningAgents.map(String.init) ?? "-",
-               formatAge(milliseconds: nowMs - x.createdAtMs)])
+               formatAge(milliseconds: nowMs.saturatingSubtracting(x.createdAtMs))])
     }
     return t.render()
 }

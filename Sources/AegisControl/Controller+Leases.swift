@@ -115,7 +115,9 @@ extension Controller {
             for node in leases.nodesDueForReschedule(now: .now) {
                 // A worker whose sandboxes fence later than Down (a longer --lease-grace, or
                 // sandboxes re-adopted from a start with one) is waited for: grace + margin.
-                let graceMs = (try? store.node(name: node))?.capabilities.leaseGraceMs ?? 0
+                // The grace is the worker's word: read it within 0…24 h so no sum or sleep overflows.
+                let advertised = (try? store.node(name: node))?.capabilities.leaseGraceMs ?? 0
+                let graceMs = min(max(0, advertised), Bounds.maxLeaseDurationMs)
                 let extraMs = graceMs - leaseTerms.downAfterMs
                 guard extraMs > 0 else { await rescheduleAgents(ofDownNode: node); continue }
                 logger.warning("waiting for the node's longer lease grace before moving its agents",

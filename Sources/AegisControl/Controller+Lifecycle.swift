@@ -82,10 +82,11 @@ extension Controller {
     /// reservation.
     func add(_ w: Workload, to usage: inout [String: Allocation]) {
         var u = usage[w.spec.tenant] ?? Allocation()
-        u.cpuMillis += w.spec.resources.cpuMillis ?? scheduler.config.defaults.cpuMillis
-        u.memoryBytes += w.spec.resources.memoryBytes ?? scheduler.config.defaults.memoryBytes
+        // Saturating: a workload stored before its values were bounded must not trap the pass.
+        u.cpuMillis = u.cpuMillis.saturatingAdding(w.spec.resources.cpuMillis ?? scheduler.config.defaults.cpuMillis)
+        u.memoryBytes = u.memoryBytes.saturatingAdding(w.spec.resources.memoryBytes ?? scheduler.config.defaults.memoryBytes)
         u.gpus += w.gpus
-        u.agents += 1
+        u.agents = u.agents.saturatingAdding(1)
         if w.spec.network == .egress { u.egressAgents = (u.egressAgents ?? 0) + 1 }
         usage[w.spec.tenant] = u
     }

@@ -87,8 +87,11 @@ public actor Controller {
 
     // MARK: tenants
 
+    /// `POST /v1/tenants`. - Throws: 403 for non-admins, 400 for a bad name or a quota value
+    /// outside `Bounds` (field `quota.cpuMillis`, …), 409 for an existing tenant.
     public func createTenant(_ req: CreateTenantRequest, caller: Caller) throws(APIError) -> CreateTenantResponse {
         guard caller.isAdmin else { throw .forbidden("tenants are admin-only") }
+        do { try req.quota?.checkBounds() } catch { throw .badRequest(error.description, field: error.field) }
         do {
             let tenant = try store.createTenant(name: req.name, quota: req.quota ?? Quota())
             let token = try store.createToken(kind: .tenant, tenant: tenant.name)
@@ -137,6 +140,8 @@ public actor Controller {
         } catch {
             throw .badRequest("\(error)")
         }
+        // The parsers bound every number; this holds whatever built the spec.
+        do { try spec.checkBounds() } catch { throw .badRequest(error.description, field: error.field) }
         guard spec.tenant == caller.tenant else {
             throw .forbidden("manifest tenant \"\(spec.tenant)\" does not match the caller's tenant \"\(caller.tenant)\"")
         }

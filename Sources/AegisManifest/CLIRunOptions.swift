@@ -103,7 +103,9 @@ public struct CLIRunOptions: Sendable, Equatable {
             resources.memoryBytes = bytes
         }
         if let gpus {
-            guard (0...1024).contains(gpus) else { throw ManifestError(path: "--gpus", message: "\(gpus) is out of range 0…1024") }
+            guard (0...Bounds.maxAgentGPUs).contains(gpus) else {
+                throw ManifestError(path: "--gpus", message: "\(gpus) is out of range 0…\(Bounds.maxAgentGPUs)")
+            }
             resources.gpus = gpus
         }
 

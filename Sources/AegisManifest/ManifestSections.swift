@@ -29,21 +29,23 @@ extension ManifestParser {
         }
         if let p = f["pids"] {
             // PID_MAX_LIMIT (include/linux/threads.h) on 64-bit: 4194304; pids.max cannot usefully exceed it.
-            r.pids = Int64(try integer(p, in: 1...4_194_304, what: "a process count"))
+            r.pids = Int64(try integer(p, in: 1...Int(Bounds.maxPids), what: "a process count"))
         }
         if let g = f["gpus"] {
-            r.gpus = try integer(g, in: 0...1024, what: "a whole number of GPUs")
+            r.gpus = try integer(g, in: 0...Bounds.maxAgentGPUs, what: "a whole number of GPUs")
         }
         return (r, f["gpus"])
     }
 
     static func integer(_ field: Field, in range: ClosedRange<Int>, what: String) throws -> Int {
         let v = try field.scalar(what)
-        guard !v.isEmpty, v.allSatisfy(Quantity.isDigit) || (v.first == "-" && v.dropFirst().allSatisfy(Quantity.isDigit)),
-              let n = Int(v) else {
+        let digits = v.first == "-" ? v.dropFirst() : v[...]
+        guard !digits.isEmpty, digits.allSatisfy(Quantity.isDigit) else {
             throw field.error("\(Quantity.quoted(v)) is not \(what)")
         }
-        guard range.contains(n) else { throw field.error("\(n) is out of range \(range.lowerBound)…\(range.upperBound)") }
+        guard let n = Int(v), range.contains(n) else {
+            throw field.error("\(Quantity.quoted(v)) is out of range \(range.lowerBound)…\(range.upperBound)")
+        }
         return n
     }
 
@@ -89,7 +91,7 @@ extension ManifestParser {
                 guard !s.isEmpty, s.count <= 128 else { throw md.error("model must be 1-128 characters") }
                 gpu.model = s
             }
-            if let c = m["count"] { gpu.count = try integer(c, in: 1...1024, what: "a whole number of GPUs") }
+            if let c = m["count"] { gpu.count = try integer(c, in: 1...Bounds.maxAgentGPUs, what: "a whole number of GPUs") }
             req.gpu = gpu
         }
         if let l = f["labels"] {

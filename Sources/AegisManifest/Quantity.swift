@@ -4,35 +4,40 @@
 // SI suffixes k M G T P E and binary suffixes Ki Mi Gi Ti Pi Ei). Durations use Go-style unit runs
 // ("1h30m"). Everything is exact integer arithmetic: no floating point touches a limit.
 
+import AegisProtocol
+
 /// Parsing of resource and time quantities. Every function throws `ManifestError` whose `path` is
-/// the `field` argument (defaults are the manifest fields), and rejects zero, negative, malformed
-/// and overflowing values.
+/// the `field` argument (defaults are the manifest fields), and rejects zero and malformed values;
+/// a value outside its range in `Bounds` (a negative one too) gets an error saying the range.
 public enum Quantity {
-    /// CPU in millicores: `"500m"` → 500, `"0.5"` → 500, `"2"` → 2000, `"1.25"` → 1250.
+    /// CPU in millicores, at most `Bounds.maxCPUMillis`: `"500m"` → 500, `"0.5"` → 500, `"2"` → 2000.
     /// The YAML number `2` arrives as its text `"2"`. Precision is one millicore: `"0.0005"` is an
     /// error, not rounded (the sandbox enforces it as cpu.max quota = millis × 100 µs per 100 ms).
     /// - Throws: `ManifestError` at `field`, e.g. `resources.cpu: "abc" is not a CPU quantity …`.
     public static func cpuMillis(_ s: String, field: String = "resources.cpu") throws -> Int64 {
         let text = trimmed(s)
         let bad = ManifestError(path: field, message: "\(quoted(s)) is not a CPU quantity (use millicores like 500m, or cores like 0.5)")
+        let outOfRange = ManifestError(path: field, message: "\(quoted(s)) is out of range: CPU is \(Bounds.cpuRangeText)")
+        if isNegativeNumber(text) { throw outOfRange }
         let value: Int64
         if text.hasSuffix("m") {
             let digits = text.dropLast()
             guard !digits.isEmpty, digits.allSatisfy(isDigit) else { throw bad }
-            guard let v = Int64(digits) else { throw ManifestError(path: field, message: "\(quoted(s)) is too large") }
+            guard let v = Int64(digits) else { throw outOfRange }
             value = v
         } else {
             guard let d = splitDecimal(text) else { throw bad }
-            guard let v = try scaled(d, by: 1000, field: field, original: s, roundUp: false) else {
+            guard let v = try scaled(d, by: 1000, tooLarge: outOfRange, original: s, field: field, roundUp: false) else {
                 throw ManifestError(path: field, message: "\(quoted(s)) is finer than one millicore (1m = 0.001 cores)")
             }
             value = v
         }
-        guard value > 0 else { throw ManifestError(path: field, message: "\(quoted(s)) must be more than 0") }
+        guard value > 0 else { throw ManifestError(path: field, message: "\(quoted(s)) must be more than 0 (CPU is \(Bounds.cpuRangeText))") }
+        guard value <= Bounds.maxCPUMillis else { throw outOfRange }
         return value
     }
 
-    /// Memory in bytes. Plain numbers are bytes (`"1024"`); decimal suffixes k/K, M, G, T, P, E are
+    /// Memory in bytes, at most `Bounds.maxMemoryBytes` (1 PiB). Plain numbers are bytes (`"1024"`); decimal suffixes k/K, M, G, T, P, E are
     /// powers of 1000 (`"1G"` = 10^9); binary suffixes Ki, Mi, Gi, Ti, Pi, Ei are powers of 1024
     /// (`"256Mi"` = 268435456). A trailing `B` is allowed (`"512MB"`, `"1GiB"`, `"100B"`). Fractions
     /// are allowed with a suffix and round up to a whole byte (`"1.5Gi"` = 1610612736).
@@ -41,6 +46,10 @@ public enum Quantity {
     public static func memoryBytes(_ s: String, field: String = "resources.memory") throws -> Int64 {
         let text = trimmed(s)
         let bad = ManifestError(path: field, message: "\(quoted(s)) is not a memory quantity (use bytes like 268435456, or a suffix: 256Mi, 1Gi, 512M, 1G, 64Ki)")
+        let outOfRange = ManifestError(path: field, message: "\(quoted(s)) is out of range: memory is at most \(Bounds.maxMemoryText)")
+        if isNegativeNumber(text) {
+            throw ManifestError(path: field, message: "\(quoted(s)) is out of range: memory is more than 0 and at most \(Bounds.maxMemoryText)")
+        }
         let numberEnd = text.firstIndex(where: { !(isDigit($0) || $0 == ".") }) ?? text.endIndex
         let number = text[..<numberEnd]
         var suffix = String(text[numberEnd...])
@@ -51,22 +60,27 @@ public enum Quantity {
             throw ManifestError(path: field, message: "\(quoted(s)) is ambiguous: write \(n)Mi or \(n)Gi (powers of 1024), or \(n)M or \(n)G (powers of 1000)")
         }
         guard let multiplier = memorySuffixes[suffix] else { throw bad }
-        guard let value = try scaled(d, by: multiplier, field: field, original: s, roundUp: true) else { throw bad }
+        guard let value = try scaled(d, by: multiplier, tooLarge: outOfRange, original: s, field: field, roundUp: true) else { throw bad }
         guard value > 0 else { throw ManifestError(path: field, message: "\(quoted(s)) must be more than 0") }
+        guard value <= Bounds.maxMemoryBytes else { throw outOfRange }
         return value
     }
 
     /// Duration in whole seconds: a plain number of seconds (`"300"`) or a run of number+unit pairs
     /// with units d (86400 s), h, m, s in that order, each at most once (`"90s"`, `"5m"`, `"1h30m"`,
     /// `"1d12h"`). Sub-second units (ms, us, ns) are refused: timeouts are enforced in seconds.
+    /// At most `maxSeconds` (default `Bounds.maxTimeoutSeconds`, 365 days).
     /// - Throws: `ManifestError` at `field`.
-    public static func durationSeconds(_ s: String, field: String = "timeout") throws -> Int {
+    public static func durationSeconds(_ s: String, field: String = "timeout",
+                                       maxSeconds: Int = Bounds.maxTimeoutSeconds) throws -> Int {
         let text = trimmed(s)
         let bad = ManifestError(path: field, message: "\(quoted(s)) is not a duration (use seconds like 300, or units like 90s, 5m, 1h30m, 1d)")
+        let outOfRange = ManifestError(path: field, message: "\(quoted(s)) is out of range: 1 s to \(durationText(maxSeconds))")
         guard !text.isEmpty else { throw bad }
+        if isNegativeNumber(text) { throw outOfRange }
         var total = 0
         if text.allSatisfy(isDigit) {
-            guard let v = Int(text) else { throw ManifestError(path: field, message: "\(quoted(s)) is too large") }
+            guard let v = Int(text) else { throw outOfRange }
             total = v
         } else {
             let units: [(Character, Int)] = [("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1)]
@@ -89,15 +103,22 @@ public enum Quantity {
                     throw bad
                 }
                 nextUnit = u + 1
-                guard let n = Int(digits) else { throw ManifestError(path: field, message: "\(quoted(s)) is too large") }
+                guard let n = Int(digits) else { throw outOfRange }
                 let (part, o1) = n.multipliedReportingOverflow(by: units[u].1)
                 let (sum, o2) = total.addingReportingOverflow(part)
-                guard !o1, !o2 else { throw ManifestError(path: field, message: "\(quoted(s)) is too large") }
+                guard !o1, !o2 else { throw outOfRange }
                 total = sum
             }
         }
         guard total > 0 else { throw ManifestError(path: field, message: "\(quoted(s)) must be more than 0") }
+        guard total <= maxSeconds else { throw outOfRange }
         return total
+    }
+
+    /// 31536000 → "365 d (31536000 s)", 86400 → "1 d (86400 s)", 90 → "90 s".
+    static func durationText(_ seconds: Int) -> String {
+        if seconds >= 86_400 && seconds % 86_400 == 0 { return "\(seconds / 86_400) d (\(seconds) s)" }
+        return "\(seconds) s"
     }
 
     // MARK: - Helpers
@@ -110,6 +131,12 @@ public enum Quantity {
     ]
 
     static func isDigit(_ c: Character) -> Bool { c >= "0" && c <= "9" }
+
+    /// "-1", "-0.5", "-5m", "-1Gi": a minus sign before a number (out of range, not malformed).
+    static func isNegativeNumber(_ text: Substring) -> Bool {
+        guard text.first == "-", let next = text.dropFirst().first else { return false }
+        return isDigit(next) || next == "."
+    }
 
     static func trimmed(_ s: String) -> Substring {
         var t = s[...]
@@ -144,10 +171,9 @@ public enum Quantity {
     }
 
     /// whole.frac × multiplier, exactly. When the fraction leaves a remainder: rounds up if `roundUp`,
-    /// else returns nil. Throws "too large" on Int64 overflow.
-    static func scaled(_ d: (whole: Substring, frac: Substring), by multiplier: Int64, field: String,
-                       original: String, roundUp: Bool) throws -> Int64? {
-        let tooLarge = ManifestError(path: field, message: "\(quoted(original)) is too large")
+    /// else returns nil. Throws `tooLarge` on Int64 overflow.
+    static func scaled(_ d: (whole: Substring, frac: Substring), by multiplier: Int64, tooLarge: ManifestError,
+                       original: String, field: String, roundUp: Bool) throws -> Int64? {
         var wholeValue: Int64 = 0
         if !d.whole.isEmpty {
             guard let v = Int64(d.whole) else { throw tooLarge }

@@ -190,7 +190,9 @@ public final class ControllerSession: Sendable {
                     try await Task.sleep(for: .milliseconds(20))
                 }
                 let every = terms.value.withLock { $0?.renewEveryMs ?? 0 }
-                let ms = every > 0 ? every : self.renewEveryMs
+                // The controller's word, read within 1 ms…24 h (as `aegis up` bounds it) so that
+                // 3 × ms and the sleep cannot overflow.
+                let ms = every > 0 ? min(every, Bounds.maxLeaseDurationMs) : self.renewEveryMs
                 try await self.renewLoop(queue: queue, everyMs: ms, deadAfterMs: max(3 * ms, 2_000))
             }
             // The first child to end (a read error, a closed connection, a lapsed acknowledgement)

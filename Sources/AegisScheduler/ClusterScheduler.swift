@@ -121,8 +121,8 @@ public final class ClusterScheduler {
             guard caps[s] != node.capabilities else { return }
             let takenPCI = takenAddresses(slot: s)
             caps[s] = node.capabilities
-            capCPU[s] = node.capabilities.cpuMillis
-            capMemory[s] = node.capabilities.memoryBytes
+            capCPU[s] = max(0, node.capabilities.cpuMillis)
+            capMemory[s] = max(0, node.capabilities.memoryBytes)
             egressCap[s] = Feasibility.egressCapacity(node.capabilities)
             (gpuPresentBits[s], gpuTakenBits[s]) = ClusterScheduler.gpuBits(node.capabilities.gpus, taken: Set(takenPCI))
             gpuVendorLC[s] = node.capabilities.gpus.prefix(64).map { $0.vendor.lowercased() }
@@ -136,12 +136,13 @@ public final class ClusterScheduler {
         states.append(node.state)
         cordonedFlags.append(node.cordoned)
         schedulable.append(node.isSchedulable)
-        capCPU.append(node.capabilities.cpuMillis)
-        capMemory.append(node.capabilities.memoryBytes)
-        allocCPU.append(node.allocated.cpuMillis)
-        allocMemory.append(node.allocated.memoryBytes)
-        agents.append(node.allocated.agents)
-        egressUsed.append(node.allocated.egressAgents ?? 0)
+        // Capacities and allocations are kept at 0 or more, so capacity − allocation never overflows.
+        capCPU.append(max(0, node.capabilities.cpuMillis))
+        capMemory.append(max(0, node.capabilities.memoryBytes))
+        allocCPU.append(max(0, node.allocated.cpuMillis))
+        allocMemory.append(max(0, node.allocated.memoryBytes))
+        agents.append(max(0, node.allocated.agents))
+        egressUsed.append(max(0, node.allocated.egressAgents ?? 0))
         egressCap.append(Feasibility.egressCapacity(node.capabilities))
         let bits = ClusterScheduler.gpuBits(node.capabilities.gpus, taken: Set(node.allocated.gpus))
         gpuPresentBits.append(bits.present)
@@ -208,8 +209,8 @@ public final class ClusterScheduler {
     public func release(workload: String) -> Reservation? {
         guard let r = reservations.removeValue(forKey: workload) else { return nil }
         guard let s = slotOf[r.node] else { return r }
-        allocCPU[s] = max(0, allocCPU[s] - r.cpuMillis)
-        allocMemory[s] = max(0, allocMemory[s] - r.memoryBytes)
+        allocCPU[s] = max(0, allocCPU[s].saturatingSubtracting(max(0, r.cpuMillis)))
+        allocMemory[s] = max(0, allocMemory[s].saturatingSubtracting(max(0, r.memoryBytes)))
         agents[s] = max(0, agents[s] - 1)
         if r.egress { egressUsed[s] = max(0, egressUsed[s] - 1) }
         for pci in r.gpus {
@@ -241,8 +242,8 @@ public final class ClusterScheduler {
             bits |= bit
         }
         gpuTakenBits[s] |= bits
-        allocCPU[s] += r.cpuMillis
-        allocMemory[s] += r.memoryBytes
+        allocCPU[s] = allocCPU[s].saturatingAdding(max(0, r.cpuMillis))
+        allocMemory[s] = allocMemory[s].saturatingAdding(max(0, r.memoryBytes))
         agents[s] += 1
         if r.egress { egressUsed[s] += 1 }
         reservations[workload] = r

@@ -54,8 +54,8 @@ extension ClusterScheduler {
         }
         if commit {
             gpuTakenBits[s] |= bits
-            allocCPU[s] += d.cpu
-            allocMemory[s] += d.memory
+            allocCPU[s] = allocCPU[s].saturatingAdding(d.cpu)
+            allocMemory[s] = allocMemory[s].saturatingAdding(d.memory)
             agents[s] += 1
             if d.egress { egressUsed[s] += 1 }
             reservations[req.workloadID] = Reservation(node: names[s], cpuMillis: d.cpu, memoryBytes: d.memory, gpus: gpus,
@@ -81,10 +81,13 @@ extension ClusterScheduler {
             @inline(__always) func consider(_ s: Int) -> Bool {
                 visited += 1
                 guard sched[s] else { return false }
-                let freeC = capC[s] - usedC[s] - needC
-                guard freeC >= 0 else { return false }
-                let freeM = capM[s] - usedM[s] - needM
-                guard freeM >= 0 else { return false }
+                // Capacity and use are ≥ 0 and the need is checked first: no subtraction overflows.
+                let freeNowC = capC[s] - usedC[s]
+                guard freeNowC >= needC else { return false }
+                let freeC = freeNowC - needC
+                let freeNowM = capM[s] - usedM[s]
+                guard freeNowM >= needM else { return false }
+                let freeM = freeNowM - needM
                 let free = present[s] & ~taken[s]
                 if usesG && (match[s] & free).nonzeroBitCount < needG { return false }
                 if usesE && eUsed[s] >= eCap[s] { return false }

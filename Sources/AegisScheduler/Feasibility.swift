@@ -75,6 +75,8 @@ struct Demand {
         try nonNegative(r.pids, "resources.pids")
         try nonNegative(Int64(r.gpus), "resources.gpus")
         try nonNegative(spec.requires.gpu.map { Int64($0.count) }, "requires.gpu.count")
+        // Upper bounds too: every sum the scheduler makes of these stays far inside Int64.
+        do { try spec.checkBounds() } catch { throw InvalidRequestError(field: error.field, problem: error.message) }
         cpu = r.cpuMillis ?? defaults.cpuMillis
         memory = r.memoryBytes ?? defaults.memoryBytes
         gpuCount = max(r.gpus, spec.requires.gpu?.count ?? 0)

@@ -27,8 +27,8 @@ public struct Scheduler: Sendable {
         Fit.pow10Table.withUnsafeBufferPointer { table in
             for (i, n) in nodes.enumerated() {
                 let taken = Set(n.allocated.gpus)
-                let freeCPU = n.capabilities.cpuMillis - n.allocated.cpuMillis
-                let freeMem = n.capabilities.memoryBytes - n.allocated.memoryBytes
+                let freeCPU = n.capabilities.cpuMillis.saturatingSubtracting(n.allocated.cpuMillis)
+                let freeMem = n.capabilities.memoryBytes.saturatingSubtracting(n.allocated.memoryBytes)
                 if let code = Feasibility.rejection(d, caps: n.capabilities, state: n.state, cordoned: n.cordoned,
                                                     freeCPU: freeCPU, freeMemory: freeMem,
                                                     egressUsed: n.allocated.egressAgents ?? 0,
@@ -53,8 +53,8 @@ public struct Scheduler: Sendable {
                 i, code in
                 let n = nodes[i]
                 return Feasibility.describe(code, d, node: n.name, caps: n.capabilities, state: n.state,
-                                            freeCPU: n.capabilities.cpuMillis - n.allocated.cpuMillis,
-                                            freeMemory: n.capabilities.memoryBytes - n.allocated.memoryBytes,
+                                            freeCPU: n.capabilities.cpuMillis.saturatingSubtracting(n.allocated.cpuMillis),
+                                            freeMemory: n.capabilities.memoryBytes.saturatingSubtracting(n.allocated.memoryBytes),
                                             egressUsed: n.allocated.egressAgents ?? 0)
             })
         }
@@ -74,8 +74,8 @@ public struct Scheduler: Sendable {
     public func rejection(_ req: PlacementRequest, node: NodeState) throws -> Rejection? {
         let d = try Demand(req.spec, defaults: config.defaults)
         let taken = Set(node.allocated.gpus)
-        let freeCPU = node.capabilities.cpuMillis - node.allocated.cpuMillis
-        let freeMem = node.capabilities.memoryBytes - node.allocated.memoryBytes
+        let freeCPU = node.capabilities.cpuMillis.saturatingSubtracting(node.allocated.cpuMillis)
+        let freeMem = node.capabilities.memoryBytes.saturatingSubtracting(node.allocated.memoryBytes)
         let egressUsed = node.allocated.egressAgents ?? 0
         guard let code = Feasibility.rejection(d, caps: node.capabilities, state: node.state, cordoned: node.cordoned,
                                                freeCPU: freeCPU, freeMemory: freeMem, egressUsed: egressUsed,
@@ -112,22 +112,23 @@ public struct Scheduler: Sendable {
 /// count). Unset cpu/memory count as `defaults` (what the scheduler reserves); GPUs are
 /// `request.gpus`. Every exceeded limit is listed:
 /// "tenant acme: running agents 5/5; cpu 3500m used + 1000m requested > 4000m quota".
+/// Sums saturate at Int64.max (any value, even one no parser lets through, is compared, never trapped on).
 public func quotaCheck(tenantUsage: Allocation, quota: Quota, request: ResourceRequest, tenant: String? = nil,
                        defaults: ResourceDefaults = ResourceDefaults()) -> String? {
     var over: [String] = []
-    if let max = quota.runningAgents, tenantUsage.agents + 1 > max {
+    if let max = quota.runningAgents, tenantUsage.agents.saturatingAdding(1) > max {
         over.append("running agents \(tenantUsage.agents)/\(max)")
     }
     let cpu = request.cpuMillis ?? defaults.cpuMillis
-    if let max = quota.cpuMillis, tenantUsage.cpuMillis + cpu > max {
+    if let max = quota.cpuMillis, tenantUsage.cpuMillis.saturatingAdding(cpu) > max {
         over.append("cpu \(tenantUsage.cpuMillis)m used + \(cpu)m requested > \(max)m quota")
     }
     let mem = request.memoryBytes ?? defaults.memoryBytes
-    if let max = quota.memoryBytes, tenantUsage.memoryBytes + mem > max {
+    if let max = quota.memoryBytes, tenantUsage.memoryBytes.saturatingAdding(mem) > max {
         over.append("memory \(ByteText.format(tenantUsage.memoryBytes, roundingUp: true)) used + "
             + "\(ByteText.format(mem, roundingUp: true)) requested > \(ByteText.format(max, roundingUp: false)) quota")
     }
-    if let max = quota.gpus, request.gpus > 0, tenantUsage.gpus.count + request.gpus > max {
+    if let max = quota.gpus, request.gpus > 0, tenantUsage.gpus.count.saturatingAdding(request.gpus) > max {
         over.append("GPUs \(tenantUsage.gpus.count) used + \(request.gpus) requested > \(max) quota")
     }
     if over.isEmpty { return nil }

@@ -72,8 +72,8 @@ extension ControlStore {
     /// - Throws: `StoreError(.invalidArgument)` for a TTL or description out of range, `.database`.
     public func createJoinToken(role: NodeRole, ttlSeconds: Int64, description: String = "",
                                 nowMs: Int64 = ControlStore.nowMs()) throws -> (record: JoinTokenRecord, secret: String) {
-        guard ttlSeconds >= 1, ttlSeconds <= 31_536_000 else {
-            throw StoreError(.invalidArgument, "join token ttl \(ttlSeconds) s is out of range: 1 s to 365 days (31536000 s)")
+        guard ttlSeconds >= 1, ttlSeconds <= Bounds.maxJoinTokenTTLSeconds else {
+            throw StoreError(.invalidArgument, "join token ttl \(ttlSeconds) s is out of range: 1 s to 365 days (\(Bounds.maxJoinTokenTTLSeconds) s)")
         }
         guard description.count <= 200 else {
             throw StoreError(.invalidArgument, "join token description is \(description.count) characters; at most 200 allowed")

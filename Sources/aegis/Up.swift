@@ -33,22 +33,23 @@ struct Up: AsyncParsableCommand {
     var token: String?
     @Option(help: "Worker: read the join token from this file (its first line).")
     var tokenFile: String?
-    @Option(help: "Lease renewal period (worker: how often it renews; controller: sent to workers). Units ms, s, m.")
+    // Durations and ports are taken as values even with a leading '-', so that they get a range error.
+    @Option(parsing: .unconditional, help: "Lease renewal period (worker: how often it renews; controller: sent to workers). Units ms, s, m; at most 24h.")
     var leaseRenewEvery: String = "5s"
-    @Option(help: "Controller: a node is NotReady this long after its last lease renewal (default 20s).") var notReadyAfter: String?
-    @Option(help: "Controller: a node is Down this long after its last lease renewal (default 40s).") var downAfter: String?
-    @Option(help: "Controller: a Down node's agents are placed elsewhere this much later (default 10s; later still if the worker's grace is longer than --down-after).")
+    @Option(parsing: .unconditional, help: "Controller: a node is NotReady this long after its last lease renewal (default 20s).") var notReadyAfter: String?
+    @Option(parsing: .unconditional, help: "Controller: a node is Down this long after its last lease renewal (default 40s).") var downAfter: String?
+    @Option(parsing: .unconditional, help: "Controller: a Down node's agents are placed elsewhere this much later (default 10s; later still if the worker's grace is longer than --down-after).")
     var rescheduleMargin: String?
-    @Option(help: "Worker: its agents are stopped by their own supervisors this long after the last acknowledged renewal (default 40s; keep it at most the controller's --down-after, or the controller waits for it before moving them).")
+    @Option(parsing: .unconditional, help: "Worker: its agents are stopped by their own supervisors this long after the last acknowledged renewal (default 40s; keep it at most the controller's --down-after, or the controller waits for it before moving them).")
     var leaseGrace: String?
     @Flag(help: "Worker: join again with --token although <data-dir>/identity exists (keeps the node key; after `aegis node forget`).")
     var rejoin = false
     @Option(help: ArgumentHelp("Read /proc, /sys and /dev for capability detection below this directory (fixture trees).", visibility: .hidden))
     var detectRoot: String?
-    @Option(help: ArgumentHelp("Controller: lifetime of issued node certificates (default 90 days; short values for renewal tests).", visibility: .hidden))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Controller: lifetime of issued node certificates (default 90 days; short values for renewal tests).", visibility: .hidden))
     var nodeCertValidity: String?
     @Option(help: "Node name (default: the host name).") var name: String?
-    @Option(help: "TCP port of the API on 127.0.0.1 (0: any free port; the port is written to <data-dir>/api.port).")
+    @Option(parsing: .unconditional, help: "TCP port of the API on 127.0.0.1, 0-65535 (0: any free port; the port is written to <data-dir>/api.port).")
     var apiPort: Int = 7420
     @Option(help: "Cluster port HOST:PORT: the API over TLS with a certificate from the cluster CA (<data-dir>/pki/ca.crt; clients use --ca-file). 0 as port: any free port, written to <data-dir>/cluster.port.")
     var listen: String?
@@ -72,6 +73,10 @@ struct Up: AsyncParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error.") var logLevel: String = "info"
     @Option(help: "Worker: each agent's stdout and stderr history is kept at most this long, the oldest output dropped behind a marker line (default 16Mi; at least 4Ki).")
     var logCap: String?
+
+    func validate() throws {
+        try checkFlagRange(apiPort, Bounds.ports, flag: "--api-port", note: " (0: any free port)")
+    }
 
     func run() async throws {
         let renewEvery = try Self.duration(leaseRenewEvery, "--lease-renew-every")
@@ -182,8 +187,6 @@ struct Up: AsyncParsableCommand {
 }
 
 extension Up {
-    /// "500ms", "5s", "2m" (a bare number is seconds) → milliseconds.
-    /// - Throws: `ValidationError` naming the flag.
     /// --log-cap in bytes (default `Worker.defaultLogCapBytes`).
     static func logCapBytes(_ text: String?) throws -> Int {
         guard let text else { return Worker.defaultLogCapBytes }
@@ -195,13 +198,18 @@ extension Up {
         return Int(bytes)
     }
 
+    /// "500ms", "5s", "2m" (a bare number is seconds) → milliseconds, at most
+    /// `Bounds.maxLeaseDurationMs` (24 h).
+    /// - Throws: `ValidationError` naming the flag and the range.
     static func duration(_ text: String, _ flag: String, allowZero: Bool = false) throws -> Int {
+        let max = Bounds.maxLeaseDurationMs
         let units: [(String, Int)] = [("ms", 1), ("s", 1000), ("m", 60_000)]
         for (suffix, scale) in units where text.hasSuffix(suffix) {
-            if let n = Int(text.dropLast(suffix.count)), n >= 0, n <= 86_400_000 / scale, allowZero || n > 0 { return n * scale }
+            if let n = Int(text.dropLast(suffix.count)), n >= 0, n <= max / scale, allowZero || n > 0 { return n * scale }
         }
-        if let n = Int(text), n >= 0, n <= 86_400, allowZero || n > 0 { return n * 1000 }
-        throw ValidationError("\(flag) \(text): expected a duration like 500ms, 5s or 2m\(allowZero ? "" : " (more than 0)")")
+        if let n = Int(text), n >= 0, n <= max / 1000, allowZero || n > 0 { return n * 1000 }
+        let range = "\(allowZero ? "0" : "1ms") to 24h (\(max / 1000)s)"
+        throw ValidationError("\(flag) \(text): expected a duration from \(range), like 500ms, 5s or 2m")
     }
 
     /// `--join`: https://HOST[:PORT] with a port in 1...65535 and nothing after but an optional "/".
@@ -246,7 +254,9 @@ struct Down: AsyncParsableCommand {
         abstract: "Stop the local node: its agents are stopped first and their final states recorded.")
     @Option(help: "Data directory of the node (default as for `aegis up`).") var dataDir: String?
     @Flag(help: "Leave the agents running (they are re-adopted by the next `aegis up`).") var keepAgents = false
-    @Option(help: "Seconds to wait for the node to exit.") var timeout: Int = 60
+    @Option(parsing: .unconditional, help: "Seconds to wait for the node to exit (1-86400).") var timeout: Int = 60
+
+    func validate() throws { try checkFlagRange(timeout, 1...86_400, flag: "--timeout") }
 
     func run() async throws { try await runVerb { try stop() } }
 

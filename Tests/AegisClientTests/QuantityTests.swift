@@ -1,4 +1,5 @@
 import AegisClient
+import AegisProtocol
 import XCTest
 
 final class QuantityTests: XCTestCase {
@@ -42,6 +43,37 @@ final class QuantityTests: XCTestCase {
         XCTAssertEqual(formatDuration(milliseconds: 12_345), "12.3s")
         XCTAssertEqual(formatDuration(milliseconds: 245_000), "4m05s")
         XCTAssertEqual(formatDuration(milliseconds: (2 * 3600 + 3 * 60) * 1000), "2h03m")
+    }
+
+    func testQuotaFlagBounds() throws {
+        XCTAssertEqual(try parseCPUMillis("1000000"), Bounds.maxCPUMillis)
+        XCTAssertEqual(try parseMemoryBytes("1Pi"), Bounds.maxMemoryBytes)
+        let bad: [(String, String)] = [
+            ("-1", "--max-cpu \"-1\": out of range: CPU is 1m to 1000000 cores (1000000000m)"),
+            ("1000001", "--max-cpu \"1000001\": out of range: CPU is 1m to 1000000 cores (1000000000m)"),
+            ("99999999999999999999m", "--max-cpu \"99999999999999999999m\": out of range: CPU is 1m to 1000000 cores (1000000000m)"),
+            ("9223372036854775807", "--max-cpu \"9223372036854775807\": out of range: CPU is 1m to 1000000 cores (1000000000m)"),
+        ]
+        for (text, message) in bad {
+            XCTAssertThrowsError(try parseCPUMillis(text, flag: "--max-cpu")) { XCTAssertEqual("\($0)", message) }
+        }
+        for text in ["-1Gi", "1025Ti", "9223372036854775807", "99999999999Pi", "1.5Pi"] {
+            XCTAssertThrowsError(try parseMemoryBytes(text, flag: "--max-memory")) {
+                XCTAssertEqual("\($0)", "--max-memory \"\(text)\": out of range: memory is more than 0 and at most 1 PiB (1125899906842624 bytes)")
+            }
+        }
+    }
+
+    func testFormattingAtTheEndsOfInt64() {
+        XCTAssertEqual(formatBytes(1 << 60), "1Ei")
+        XCTAssertEqual(formatBytes(.max), "7.9Ei")
+        XCTAssertEqual(formatBytes(.min), "-8Ei")
+        XCTAssertEqual(formatBytes((1 << 60) + (1 << 59)), "1.5Ei")
+        XCTAssertEqual(formatCPU(.max), "9223372036854775.807")
+        XCTAssertEqual(formatCPU(.min), "-9223372036854775.808")
+        XCTAssertEqual(formatCPU(-1500), "-1.5")
+        XCTAssertEqual(formatDuration(milliseconds: .max), "106751991167d07h")
+        XCTAssertEqual(formatAge(milliseconds: .min), "0s")
     }
 
     /// What is printed parses back to what was printed (for exact values).

@@ -63,6 +63,27 @@ final class RenderTests: XCTestCase {
         XCTAssertEqual(valueColumns.count, 1, text)
     }
 
+    /// A workload stored with the largest values any older version accepted (memory 1Ei, timeout
+    /// Int.max, cpu Int64.max, times far apart) renders instead of trapping the CLI.
+    func testDescribeWorkloadWithExtremeValuesRenders() {
+        var w = workload(.failed, exit: 1)
+        w.spec.resources = ResourceRequest(cpuMillis: .max, memoryBytes: 1 << 60, pids: .max, gpus: .max)
+        w.spec.timeoutSeconds = .max
+        w.createdAtMs = .min
+        w.startedAtMs = .min
+        w.finishedAtMs = .max
+        let text = describeWorkload(WorkloadDetail(workload: w, events: [], outputs: []), nowMs: .max)
+        let lines = text.split(separator: "\n").map(String.init)
+        XCTAssertTrue(lines.contains { $0.hasPrefix("  Memory:") && $0.hasSuffix(" 1Ei") }, text)
+        XCTAssertTrue(lines.contains { $0.hasPrefix("  CPU:") && $0.hasSuffix(" 9223372036854775.807") }, text)
+        XCTAssertTrue(lines.contains { $0.hasPrefix("Timeout:") && $0.hasSuffix(" 106751991167d07h") }, text)
+        var negative = workload(.running)
+        negative.spec.resources = ResourceRequest(cpuMillis: .min, memoryBytes: .min)
+        let other = describeWorkload(WorkloadDetail(workload: negative, events: [], outputs: []), nowMs: .min)
+        XCTAssertTrue(other.contains("-9223372036854775.808"), other)
+        XCTAssertTrue(other.contains("-8Ei"), other)
+    }
+
     func testNodeTableAndDescribe() {
         let node = NodeInfo(
             name: "n1", role: .hybrid, cordoned: true,

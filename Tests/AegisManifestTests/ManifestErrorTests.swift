@@ -101,7 +101,7 @@ final class ManifestErrorTests: XCTestCase {
         expectError("{\n  \"name\": \"x\",\n  \"file\": \"agent.py\",\n  \"resourcse\": {}\n}", file: "agent.json",
                     path: "resourcse", line: 4, column: 3, "did you mean resources?")
         expectError("{\n  \"name\": \"x\",\n  \"file\": \"agent.py\",\n  \"timeout\": -5\n}", file: "agent.json",
-                    path: "timeout", line: 4, "is not a duration")
+                    path: "timeout", line: 4, "is out of range: 1 s to 365 d")
         expectError("{\n  \"name\": \"x\",\n  \"file\": \"agent.py\"\n  \"args\": []\n}", file: "agent.json",
                     path: "", line: 4, "invalid YAML")
         expectError("{\"name\": \"x\", \"file\": \"agent.py\", \"files\": {\"inputs\": [\"in.txt\"]}}", file: "agent.json",
@@ -135,6 +135,30 @@ final class ManifestErrorTests: XCTestCase {
         expectError(head, inputs: ["agent.py": py, "/etc/shadow": py], path: "files.inputs", line: 1, "must be relative")
         expectError("name: x\nruntime: python3\nscript: print(1)\nfiles: {inputs: [main.py]}\n", inputs: ["main.py": py],
                     path: "script", line: 3, "also an uploaded file")
+    }
+
+    /// The numbers that used to overflow later (quota sums, the timeout's deadline) are refused at
+    /// the field, with the range.
+    func testOutOfRangeNumbersNameTheFieldAndTheRange() {
+        expectError(head + "resources: {memory: \"9223372036854775807\"}\n", path: "resources.memory", line: 4,
+                    "is out of range: memory is at most 1 PiB (1125899906842624 bytes)")
+        expectError(head + "resources: {memory: 99999999Ei}\n", path: "resources.memory", line: 4, "at most 1 PiB")
+        expectError(head + "resources: {memory: -1}\n", path: "resources.memory", line: 4, "out of range")
+        expectError(head + "resources: {cpu: 9223372036854775807}\n", path: "resources.cpu", line: 4,
+                    "is out of range: CPU is 1m to 1000000 cores (1000000000m)")
+        expectError(head + "resources: {cpu: 1e308}\n", path: "resources.cpu", line: 4, "is not a CPU quantity")
+        expectError(head + "resources: {cpu: .nan}\n", path: "resources.cpu", line: 4, "is not a CPU quantity")
+        expectError(head + "resources: {pids: 99999999999999999999}\n", path: "resources.pids", line: 4, "is out of range 1…4194304")
+        expectError(head + "resources: {pids: -9223372036854775808}\n", path: "resources.pids", line: 4, "is out of range 1…4194304")
+        expectError(head + "resources: {gpus: 1025}\n", path: "resources.gpus", line: 4, "is out of range 0…1024")
+        expectError(head + "requires: {gpu: {count: 18446744073709551616}}\n", path: "requires.gpu.count", line: 4, "is out of range 1…1024")
+        expectError(head + "timeout: 9223372036854775807s\n", path: "timeout", line: 4, "is out of range: 1 s to 365 d (31536000 s)")
+        expectError(head + "timeout: 366d\n", path: "timeout", line: 4, "out of range")
+        let edge = try? ManifestParser.parse(head + "resources: {memory: 1Pi, cpu: \"1000000\", pids: 4194304, gpus: 1024}\ntimeout: 365d\n",
+                                             inputs: ["agent.py": py], defaultTenant: "acme")
+        XCTAssertEqual(edge?.resources, ResourceRequest(cpuMillis: Bounds.maxCPUMillis, memoryBytes: Bounds.maxMemoryBytes,
+                                                        pids: Bounds.maxPids, gpus: Bounds.maxAgentGPUs))
+        XCTAssertEqual(edge?.timeoutSeconds, Bounds.maxTimeoutSeconds)
     }
 
     func testErrorWithoutPositionDescription() {

@@ -152,8 +152,10 @@ public final class Worker: Sendable {
         }
         watch(record, workloadID: w.id, generation: w.generation)
         if let t = w.spec.timeoutSeconds {
+            // Bounded as the controller bounds it (a longer sleep would trap converting the deadline).
+            let seconds = min(max(1, t), Bounds.maxTimeoutSeconds)
             Task { [weak self] in
-                try? await Task.sleep(for: .seconds(t))
+                try? await Task.sleep(for: .seconds(seconds))
                 guard let self, (try? self.runtime.state(id).status) == .running else { return }
                 _ = self.flags.withLock { $0.timedOut.insert(id) }
                 self.stop(sandboxID: id)
@@ -172,7 +174,7 @@ public final class Worker: Sendable {
             res.memory = LinuxMemory(limit: m, swap: m)  // OCI swap = memory+swap: no swap
         }
         if let c = s.resources.cpuMillis, !unenforced.contains("cpu") {
-            res.cpu = LinuxCPU(quota: c * 100, period: 100_000)
+            res.cpu = LinuxCPU(quota: c.saturatingMultiplied(by: 100), period: 100_000)
         }
         if let p = s.resources.pids, !unenforced.contains("pids") { res.pids = LinuxPids(limit: p) }
         var env = s.env.map { "\($0.key)=\($0.value)" }.sorted()

@@ -1,6 +1,7 @@
 // ClusterCommands.swift — `aegis node ls|describe|cordon|uncordon|drain` (join and forget:
 // TokenCommands.swift) and `aegis tenant create|ls` (admin).
 import AegisClient
+import AegisControl
 import AegisManifest
 import AegisProtocol
 import ArgumentParser
@@ -80,18 +81,18 @@ extension NodeCommand {
             abstract: "Cordon a node and stop its agents: those with restart policy on-failure or always become pending again, the others end cancelled (\"drained from node NAME\"). Waits until none is active; exits 1 when --timeout passes first.")
 
         @OptionGroup var connection: ConnectionOptions
-        @Option(help: ArgumentHelp("How long to wait for the agents to stop: 90s, 2m, 1h.", valueName: "duration"))
+        @Option(parsing: .unconditional, help: ArgumentHelp("How long to wait for the agents to stop: 90s, 2m, 1h (at most 24h).", valueName: "duration"))
         var timeout: String = "5m"
         @Option(name: [.short, .long], help: "table, json or yaml (the summary).") var output: OutputFormat = .table
         @Argument(help: "Node name.") var name: String
 
         func validate() throws {
-            do { _ = try Quantity.durationSeconds(timeout, field: "--timeout") } catch { throw ValidationError("\(error)") }
+            try checkedFlag { try Quantity.durationSeconds(timeout, field: "--timeout", maxSeconds: Controller.maxDrainTimeoutSeconds) }
         }
 
         func run() async throws {
             try await runVerb {
-                let seconds = try Quantity.durationSeconds(timeout, field: "--timeout")
+                let seconds = try Quantity.durationSeconds(timeout, field: "--timeout", maxSeconds: Controller.maxDrainTimeoutSeconds)
                 let client = try connection.client()
                 let node = name
                 // Progress on stderr while the drain request waits: the node's active agent count.
@@ -143,15 +144,25 @@ struct TenantCommand: AsyncParsableCommand {
 
         @OptionGroup var connection: ConnectionOptions
         @Argument(help: "Tenant name.") var name: String
-        @Option(name: .customLong("max-cpu"), help: ArgumentHelp("CPU quota: 4, 0.5, 500m.", valueName: "cpus")) var maxCPU: String?
-        @Option(name: .customLong("max-memory"), help: ArgumentHelp("Memory quota: 8Gi, 512Mi, 2G (k/M/G = 1000ⁿ, Ki/Mi/Gi = 1024ⁿ).", valueName: "size"))
+        // Numbers are taken as values even with a leading '-', so that they get a range error.
+        @Option(name: .customLong("max-cpu"), parsing: .unconditional,
+                help: ArgumentHelp("CPU quota: 4, 0.5, 500m (at most \(Bounds.maxCPUMillis / 1000) cores).", valueName: "cpus"))
+        var maxCPU: String?
+        @Option(name: .customLong("max-memory"), parsing: .unconditional,
+                help: ArgumentHelp("Memory quota: 8Gi, 512Mi, 2G (k/M/G = 1000ⁿ, Ki/Mi/Gi = 1024ⁿ; at most 1Pi).", valueName: "size"))
         var maxMemory: String?
-        @Option(name: .customLong("max-gpus"), help: ArgumentHelp("GPU quota.", valueName: "n")) var maxGPUs: Int?
-        @Option(name: .customLong("max-agents"), help: ArgumentHelp("Running agents quota.", valueName: "n")) var maxAgents: Int?
+        @Option(name: .customLong("max-gpus"), parsing: .unconditional,
+                help: ArgumentHelp("GPU quota (0-\(Bounds.maxQuotaGPUs)).", valueName: "n"))
+        var maxGPUs: Int?
+        @Option(name: .customLong("max-agents"), parsing: .unconditional,
+                help: ArgumentHelp("Running agents quota (0-\(Bounds.maxQuotaAgents)).", valueName: "n"))
+        var maxAgents: Int?
 
         func validate() throws {
-            if let g = maxGPUs, g < 0 { throw ValidationError("--max-gpus \(g): must be 0 or more") }
-            if let a = maxAgents, a < 0 { throw ValidationError("--max-agents \(a): must be 0 or more") }
+            if let c = maxCPU { try checkedFlag { try parseCPUMillis(c, flag: "--max-cpu") } }
+            if let m = maxMemory { try checkedFlag { try parseMemoryBytes(m, flag: "--max-memory") } }
+            if let g = maxGPUs { try checkFlagRange(g, 0...Bounds.maxQuotaGPUs, flag: "--max-gpus") }
+            if let a = maxAgents { try checkFlagRange(a, 0...Bounds.maxQuotaAgents, flag: "--max-agents") }
         }
 
         func run() async throws {

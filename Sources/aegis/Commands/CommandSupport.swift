@@ -1,6 +1,7 @@
 // CommandSupport.swift — what every API verb shares: the connection options, `--output`, the
 // one-line `aegis: <error>` failure with exit status 1, and unbuffered stdout/stderr writes.
 import AegisClient
+import AegisManifest
 import AegisProtocol
 import ArgumentParser
 import AsyncHTTPClient
@@ -55,6 +56,26 @@ struct ConnectionOptions: ParsableArguments {
             all[caFile] = client
             return client
         }
+    }
+}
+
+/// A flag's value checked by a parser of AegisManifest or AegisClient, as a usage error that keeps
+/// the parser's message (it names the flag and, for numbers, the allowed range).
+@discardableResult
+func checkedFlag<T>(_ parse: () throws -> T) throws -> T {
+    do {
+        return try parse()
+    } catch let e as ManifestError {
+        throw ValidationError(e.description)
+    } catch let e as ClientError {
+        throw ValidationError(e.message)
+    }
+}
+
+/// An integer flag inside `range`: "--api-port 99999: out of range 0…65535 (0: any free port)".
+func checkFlagRange(_ value: Int, _ range: ClosedRange<Int>, flag: String, note: String = "") throws {
+    guard range.contains(value) else {
+        throw ValidationError("\(flag) \(value): out of range \(range.lowerBound)…\(range.upperBound)\(note)")
     }
 }
 

@@ -1,6 +1,7 @@
 // Run.swift — `aegis run`: submit an agent (manifest or command), then stream its output and
 // exit with its status; Ctrl-C cancels the agent and keeps streaming until it has ended.
 import AegisClient
+import AegisManifest
 import AegisProtocol
 import ArgumentParser
 import Dispatch
@@ -28,13 +29,15 @@ struct Run: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Runtime the command needs (python3, node, …).", valueName: "name"))
     var runtime: String?
 
-    @Option(help: ArgumentHelp("CPU limit: 0.5, 2, 500m.", valueName: "cpus"))
+    // Numbers are taken as values even with a leading '-' (`--cpus -1`), so that they get a range
+    // error rather than "missing value".
+    @Option(parsing: .unconditional, help: ArgumentHelp("CPU limit: 0.5, 2, 500m (at most \(Bounds.maxCPUMillis / 1000) cores).", valueName: "cpus"))
     var cpus: String?
 
-    @Option(help: ArgumentHelp("Memory limit: 256Mi, 1Gi, 512M.", valueName: "size"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Memory limit: 256Mi, 1Gi, 512M (1Mi to 1Pi).", valueName: "size"))
     var memory: String?
 
-    @Option(help: ArgumentHelp("Whole GPUs, assigned exclusively.", valueName: "n"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Whole GPUs, assigned exclusively (0-\(Bounds.maxAgentGPUs)).", valueName: "n"))
     var gpus: Int?
 
     @Option(name: [.customShort("e"), .customLong("env")],
@@ -47,7 +50,7 @@ struct Run: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Restart policy: never, on-failure, always.", valueName: "policy"))
     var restart: String?
 
-    @Option(help: ArgumentHelp("Time limit: 30s, 5m, 2h.", valueName: "duration"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Time limit: 30s, 5m, 2h (at most 365d).", valueName: "duration"))
     var timeout: String?
 
     @Option(help: ArgumentHelp("Network: none, loopback, host (admin only), egress (routed out through the node; public destinations plus --allow).", valueName: "mode"))
@@ -94,7 +97,11 @@ struct Run: AsyncParsableCommand {
                 throw ValidationError("\(flag) is allowed only with --network egress")
             }
         }
-        if let g = gpus, g < 0 { throw ValidationError("--gpus \(g): must be 0 or more") }
+        // The same parsers as the API's (which checks again): errors name the flag and the range.
+        if let c = cpus { try checkedFlag { try Quantity.cpuMillis(c, field: "--cpus") } }
+        if let m = memory { try checkedFlag { try Quantity.memoryBytes(m, field: "--memory") } }
+        if let t = timeout { try checkedFlag { try Quantity.durationSeconds(t, field: "--timeout") } }
+        if let g = gpus { try checkFlagRange(g, 0...Bounds.maxAgentGPUs, flag: "--gpus") }
     }
 
     func run() async throws {

@@ -23,7 +23,7 @@ struct TokenCommand: AsyncParsableCommand {
 
         @OptionGroup var connection: ConnectionOptions
         @Option(help: "Role of nodes joining with it.") var role: NodeRole = .worker
-        @Option(help: ArgumentHelp("Lifetime: 24h, 30m, 7d, 1h30m or seconds (at most 365d).", valueName: "duration"))
+        @Option(parsing: .unconditional, help: ArgumentHelp("Lifetime: 24h, 30m, 7d, 1h30m or seconds (at most 365d).", valueName: "duration"))
         var ttl: String = "24h"
         @Option(help: ArgumentHelp("A note shown by `aegis token ls` (at most 200 characters).", valueName: "text"))
         var description: String?
@@ -31,7 +31,9 @@ struct TokenCommand: AsyncParsableCommand {
         func run() async throws {
             try await runVerb {
                 let seconds: Int
-                do { seconds = try Quantity.durationSeconds(ttl, field: "--ttl") } catch { throw ValidationError("\(error)") }
+                seconds = try checkedFlag {
+                    try Quantity.durationSeconds(ttl, field: "--ttl", maxSeconds: Int(Bounds.maxJoinTokenTTLSeconds))
+                }
                 let created = try await connection.client().createJoinToken(
                     CreateJoinTokenRequest(role: role, ttlSeconds: Int64(seconds), description: description))
                 writeStdout(created.token + "\n")
