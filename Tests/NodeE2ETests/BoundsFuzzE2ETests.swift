@@ -11,7 +11,7 @@ final class BoundsFuzzE2ETests: XCTestCase {
     var node: NodeHarness!
 
     override func setUpWithError() throws {
-        node = try NodeHarness()
+        node = try NodeHarness(extraArgs: ["--allow-unenforced-limits"])
         try node.start()
     }
 
@@ -76,11 +76,10 @@ final class BoundsFuzzE2ETests: XCTestCase {
         { "resources: {gpus: \($0)}" }, { "timeout: \($0)" }, { "requires: {gpu: {count: \($0)}}" },
     ]
 
-    /// A manifest running `true` with the given extra lines. In network mode egress, which this
-    /// node does not offer: an accepted one passes the quota check and the scheduler and stays
-    /// pending, so the cases exercise the API and the controller without starting sandboxes.
+    /// A manifest running `true` with the given extra lines: an accepted one is placed and its
+    /// sandbox started (limits this host can't enforce are allowed), so spawns run throughout.
     static func submission(_ name: String, _ lines: [String]) -> String {
-        let manifest = (["name: \(name)", "command: [\"true\"]", "network: egress"] + lines).joined(separator: "\n") + "\n"
+        let manifest = (["name: \(name)", "command: [\"true\"]"] + lines).joined(separator: "\n") + "\n"
         let body = try! JSONEncoder().encode(SubmitRequest(manifest: manifest, manifestFile: "fuzz.yaml"))
         return String(decoding: body, as: UTF8.self)
     }
@@ -99,7 +98,7 @@ final class BoundsFuzzE2ETests: XCTestCase {
             if rng.next() % 6 == 0 { lines.append("requires: {gpu: {count: \(scalar(&rng))}}") }
             return ("POST", "/v1/workloads", token, submission("fuzz-\(i)", lines))
         case 6, 7:
-            var fields = ["\"command\": [\"true\"]", "\"env\": []", "\"name\": \"run-\(i)\"", "\"network\": \"egress\""]
+            var fields = ["\"command\": [\"true\"]", "\"env\": []", "\"name\": \"run-\(i)\""]
             for key in ["cpus", "memory", "timeout"] where rng.next() % 2 == 0 { fields.append("\"\(key)\": \"\(numberText(&rng))\"") }
             if rng.next() % 2 == 0 { fields.append("\"gpus\": \(jsonNumber(&rng))") }
             return ("POST", "/v1/workloads", token, "{\"run\": {\(fields.joined(separator: ", "))}, \"inputs\": {}}")
