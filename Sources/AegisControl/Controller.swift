@@ -125,6 +125,9 @@ public actor Controller {
         }
         let spec: WorkloadSpec
         do {
+            if req.manifest != nil && req.run != nil {
+                throw APIError.badRequest("a submission takes a manifest or run flags, not both (the flags would be ignored)", field: "run")
+            }
             if let manifest = req.manifest {
                 spec = try ManifestParser.parse(manifest, file: req.manifestFile ?? "manifest", inputs: inputs,
                                                 defaultTenant: caller.tenant, maxInputBytes: maxInputBytes)

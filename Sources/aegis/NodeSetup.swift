@@ -9,8 +9,17 @@ enum NodeSetup {
     /// Creates the data directory (0711) and writes the pid file.
     /// - Throws: `NodeStartError` when another live node holds the directory.
     static func claimDataDir(_ paths: AegisPaths) throws {
-        try FileManager.default.createDirectory(atPath: paths.dataDir, withIntermediateDirectories: true,
-                                                attributes: [.posixPermissions: 0o711])
+        var current = ""
+        for part in paths.dataDir.split(separator: "/") {
+            current += "/" + part
+            if mkdir(current, 0o711) != 0 && errno != EEXIST {
+                throw NodeStartError("--data-dir \(paths.dataDir): cannot create \(current): \(String(cString: strerror(errno)))")
+            }
+        }
+        var st = stat()
+        guard stat(paths.dataDir, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR else {
+            throw NodeStartError("--data-dir \(paths.dataDir): not a directory")
+        }
         if let text = try? String(contentsOfFile: paths.pidFile, encoding: .utf8),
            let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)), pid != getpid(), kill(pid, 0) == 0 {
             throw NodeStartError("another node (pid \(pid)) is running with data dir \(paths.dataDir)")

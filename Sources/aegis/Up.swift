@@ -182,7 +182,12 @@ struct Up: AsyncParsableCommand {
             NodeSetup.releaseDataDir(AegisPaths(dataDir: dir))
             throw error
         }
-        try await node.run(drainOnExit: drainOnExit, listen: listenAddress)
+        do {
+            try await node.run(drainOnExit: drainOnExit, listen: listenAddress)
+        } catch {
+            NodeSetup.releaseDataDir(AegisPaths(dataDir: dir))  // e.g. the API port is taken: no stale pid file
+            throw error
+        }
     }
 }
 

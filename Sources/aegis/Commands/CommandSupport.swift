@@ -137,3 +137,12 @@ func nowMs() -> Int64 {
     clock_gettime(CLOCK_REALTIME, &ts)
     return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
 }
+
+/// A workload id as the API hands them out: non-empty, printable, no '/' (it becomes a URL path
+/// segment). - Throws: `ValidationError` naming the id.
+func checkWorkloadID(_ id: String) throws {
+    if id.isEmpty { throw ValidationError("workload id: must not be empty (see `aegis ps --all`)") }
+    if id.contains("/") || id.unicodeScalars.contains(where: { $0.properties.generalCategory == .control || $0 == " " }) {
+        throw ValidationError("workload id \"\(id)\": not an id (no '/', spaces or control characters; see `aegis ps --all`)")
+    }
+}

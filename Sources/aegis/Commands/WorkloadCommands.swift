@@ -31,6 +31,8 @@ struct Logs: AsyncParsableCommand {
     @Flag(name: [.short, .long], help: "Follow the output until the agent ends.") var follow = false
     @Argument(help: "Workload id.") var id: String
 
+    func validate() throws { try checkWorkloadID(id) }
+
     func run() async throws {
         try await runVerb {
             for try await (stream, text) in try connection.client().logs(id: id, follow: follow) {
@@ -50,6 +52,8 @@ struct Kill: AsyncParsableCommand {
     @OptionGroup var connection: ConnectionOptions
     @Argument(help: "Workload id.") var id: String
 
+    func validate() throws { try checkWorkloadID(id) }
+
     func run() async throws {
         try await runVerb {
             let w = try await connection.client().cancel(id: id)
@@ -65,6 +69,8 @@ struct Describe: AsyncParsableCommand {
     @OptionGroup var connection: ConnectionOptions
     @Option(name: [.short, .long], help: "text, json or yaml.") var output: OutputFormat = .table
     @Argument(help: "Workload id.") var id: String
+
+    func validate() throws { try checkWorkloadID(id) }
 
     func run() async throws {
         try await runVerb {
