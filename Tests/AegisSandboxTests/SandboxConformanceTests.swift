@@ -6,40 +6,24 @@ import XCTest
 import AegisOCI
 
 final class SandboxConformanceTests: SandboxTestCase {
-    func rootSpec(_ script: String, rootfs: String) throws -> Spec {
-        try AgentProfile.prepareRootfs(at: rootfs)
-        var spec = AgentProfile.spec(AgentSandboxRequest(args: ["/bin/sh", "-c", script], workDir: try makeWorkDir(),
-                                                         uid: Self.agentUID, gid: Self.agentUID), rootfs: rootfs)
-        spec.process!.user = User(uid: 0, gid: 0, additionalGids: [])
-        spec.process!.noNewPrivileges = false
-        return spec
-    }
-
-    func run(_ spec: Spec) throws -> String {
-        let id = "conf-\(UInt32.random(in: 0...UInt32.max))"
-        createdIDs.append(id)
-        try runtime.create(id: id, spec: spec, bundle: tempDir, options: SandboxCreateOptions(stdio: .logFiles, useInit: true))
-        _ = try XCTUnwrap(try runtime.wait(id, timeout: .seconds(30)))
-        return try String(contentsOfFile: runtime.stateDirectory(id) + "/stdout.log", encoding: .utf8)
-    }
 
     func testOOMScoreAdjAndNamespacedSysctlsApplyInsideOnly() throws {
         let hostShmmax = try String(contentsOfFile: "/proc/sys/kernel/shmmax", encoding: .utf8)
         let hostForward = try String(contentsOfFile: "/proc/sys/net/ipv4/ip_forward", encoding: .utf8)
-        var spec = try rootSpec("cat /proc/self/oom_score_adj /proc/sys/kernel/shmmax /proc/sys/net/ipv4/ip_forward",
+        var spec = try rootShellSpec("cat /proc/self/oom_score_adj /proc/sys/kernel/shmmax /proc/sys/net/ipv4/ip_forward",
                                 rootfs: tempDir + "/root-conf")
         spec.process!.oomScoreAdj = 345
         let wanted = hostForward.hasPrefix("1") ? "0" : "1"
         spec.linux!.sysctl = ["kernel.shmmax": "123456789", "net.ipv4.ip_forward": wanted]
-        XCTAssertEqual(try run(spec), "345\n123456789\n\(wanted)\n")
+        XCTAssertEqual(try runToCompletion(spec), "345\n123456789\n\(wanted)\n")
         XCTAssertEqual(try String(contentsOfFile: "/proc/sys/kernel/shmmax", encoding: .utf8), hostShmmax, "the host's sysctl changed")
         XCTAssertEqual(try String(contentsOfFile: "/proc/sys/net/ipv4/ip_forward", encoding: .utf8), hostForward)
     }
 
     func testUnwritableSysctlFailsAtCreateNamingIt() throws {
-        var spec = try rootSpec("true", rootfs: tempDir + "/root-conf2")
+        var spec = try rootShellSpec("true", rootfs: tempDir + "/root-conf2")
         spec.linux!.sysctl = ["net.ipv4.no_such_key": "1"]
-        XCTAssertThrowsError(try run(spec)) { error in
+        XCTAssertThrowsError(try runToCompletion(spec)) { error in
             XCTAssertEqual((error as? SandboxError)?.step, "sysctl", "\(error)")
             XCTAssertTrue("\(error)".contains("/proc/sys/net/ipv4/no_such_key"), "\(error)")
         }
@@ -168,38 +152,22 @@ final class SandboxNamespaceJoinTests: SandboxTestCase {
 }
 
 final class SandboxDeviceNodeTests: SandboxTestCase {
-    func rootSpec(_ script: String, rootfs: String) throws -> Spec {
-        try AgentProfile.prepareRootfs(at: rootfs)
-        var spec = AgentProfile.spec(AgentSandboxRequest(args: ["/bin/sh", "-c", script], workDir: try makeWorkDir(),
-                                                         uid: Self.agentUID, gid: Self.agentUID), rootfs: rootfs)
-        spec.process!.user = User(uid: 0, gid: 0, additionalGids: [])
-        spec.process!.noNewPrivileges = false
-        return spec
-    }
-
-    func run(_ spec: Spec) throws -> String {
-        let id = "dev-\(UInt32.random(in: 0...UInt32.max))"
-        createdIDs.append(id)
-        try runtime.create(id: id, spec: spec, bundle: tempDir, options: SandboxCreateOptions(stdio: .logFiles, useInit: true))
-        _ = try XCTUnwrap(try runtime.wait(id, timeout: .seconds(30)))
-        return try String(contentsOfFile: runtime.stateDirectory(id) + "/stdout.log", encoding: .utf8)
-    }
 
     func testLinuxDevicesAreCreatedWithOwnerModeAndAllowedByTheDeviceCgroup() throws {
-        var spec = try rootSpec("stat -c '%F %t:%T %a %u:%g' /dev/zero2 /dev/sub/fifo; head -c 3 /dev/zero2 | od -An -tx1",
+        var spec = try rootShellSpec("stat -c '%F %t:%T %a %u:%g' /dev/zero2 /dev/sub/fifo; head -c 3 /dev/zero2 | od -An -tx1",
                                 rootfs: tempDir + "/root-devnodes")
         spec.linux!.devices = [LinuxDevice(path: "/dev/zero2", type: "c", major: 1, minor: 5, fileMode: 0o644, uid: 7, gid: 8),
                                LinuxDevice(path: "/dev/sub/fifo", type: "p", fileMode: 0o600)]
-        XCTAssertEqual(try run(spec), "character special file 1:5 644 7:8\nfifo 0:0 600 0:0\n 00 00 00\n")
+        XCTAssertEqual(try runToCompletion(spec), "character special file 1:5 644 7:8\nfifo 0:0 600 0:0\n 00 00 00\n")
     }
 
     func testSharedRootPropagationIsApplied() throws {
-        var spec = try rootSpec("awk '$5 == \"/\"' /proc/self/mountinfo | grep -o 'shared:[0-9]*' | cut -d: -f1", rootfs: tempDir + "/root-prop")
+        var spec = try rootShellSpec("awk '$5 == \"/\"' /proc/self/mountinfo | grep -o 'shared:[0-9]*' | cut -d: -f1", rootfs: tempDir + "/root-prop")
         spec.linux!.rootfsPropagation = "rshared"
-        XCTAssertEqual(try run(spec), "shared\n")
+        XCTAssertEqual(try runToCompletion(spec), "shared\n")
         spec.linux!.rootfsPropagation = "unbindable"
         spec.process!.args = ["/bin/sh", "-c", "awk '$5 == \"/\"' /proc/self/mountinfo | grep -o unbindable"]
-        XCTAssertEqual(try run(spec), "unbindable\n")
+        XCTAssertEqual(try runToCompletion(spec), "unbindable\n")
     }
 }
 

@@ -64,6 +64,26 @@ class SandboxTestCase: XCTestCase {
         return (outcome, out, err)
     }
 
+    /// The agent profile running `/bin/sh -c script` as uid 0 (no capabilities) without
+    /// no_new_privs: a root container as bundles describe one.
+    func rootShellSpec(_ script: String, rootfs: String) throws -> Spec {
+        try AgentProfile.prepareRootfs(at: rootfs)
+        var spec = AgentProfile.spec(AgentSandboxRequest(args: ["/bin/sh", "-c", script], workDir: try makeWorkDir(),
+                                                         uid: Self.agentUID, gid: Self.agentUID), rootfs: rootfs)
+        spec.process!.user = User(uid: 0, gid: 0, additionalGids: [])
+        spec.process!.noNewPrivileges = false
+        return spec
+    }
+
+    /// Creates a sandbox from `spec` (with the init), waits for it and returns its stdout.
+    func runToCompletion(_ spec: Spec) throws -> String {
+        let id = "run-\(UInt32.random(in: 0...UInt32.max))"
+        createdIDs.append(id)
+        try runtime.create(id: id, spec: spec, bundle: tempDir, options: SandboxCreateOptions(stdio: .logFiles, useInit: true))
+        _ = try XCTUnwrap(try runtime.wait(id, timeout: .seconds(30)))
+        return try String(contentsOfFile: runtime.stateDirectory(id) + "/stdout.log", encoding: .utf8)
+    }
+
     static let repoRoot: String = {
         var url = URL(fileURLWithPath: #filePath)
         for _ in 0..<3 { url.deleteLastPathComponent() }
