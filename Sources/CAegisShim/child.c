@@ -444,6 +444,9 @@ static void exec_init(const struct aegis_spawn_config *cfg, const struct shim_ch
         (void)!write(gate_w, "x", 1);
         fail(AEGIS_STEP_INIT_EXEC, "status fd");
     }
+    // The init needs no stdio: closed, it holds no copy of the agent's log pipes (their EOF is the
+    // agent's), and nothing it or its runtime might print lands in the agent's stderr.
+    (void)syscall(SYS_close_range, 0, 2, 0);
     const char *argv[] = { "aegis-init", shim_itoa(agent, a[0]), shim_itoa(fds->status_w, a[1]), NULL };
     const char *envp[] = { NULL };
     syscall(SYS_execveat, cfg->init_fd, "", argv, envp, AT_EMPTY_PATH);

@@ -79,6 +79,26 @@ final class SandboxInitTests: SandboxTestCase {
         }
     }
 
+    /// An image-like rootfs with nothing but a static busybox: the init needs nothing from it, and
+    /// prints nothing into the agent's output.
+    func testInitRunsInAMinimalRootfsAndPrintsNothing() throws {
+        let rootfs = tempDir + "/minimal-rootfs"
+        try FileManager.default.createDirectory(atPath: rootfs + "/proc", withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: "/bin/busybox", toPath: rootfs + "/busybox")
+        let spec = Spec(process: Process(user: User(uid: 0, gid: 0), args: ["/busybox", "sh", "-c", "cat /proc/1/comm"],
+                                         env: ["PATH=/"], cwd: "/"),
+                        root: Root(path: rootfs), mounts: [Mount(destination: "/proc", type: "proc", source: "proc")],
+                        linux: Linux(namespaces: ["mount", "pid"].map { LinuxNamespace(type: $0) }))
+        let id = "mini-\(UInt32.random(in: 0...UInt32.max))"
+        createdIDs.append(id)
+        try runtime.create(id: id, spec: spec, bundle: tempDir, options: SandboxCreateOptions(stdio: .logFiles, useInit: true))
+        let outcome = try XCTUnwrap(try runtime.wait(id, timeout: .seconds(30)))
+        let dir = runtime.stateDirectory(id)
+        XCTAssertEqual(outcome.exitCode, 0)
+        XCTAssertEqual(try String(contentsOfFile: dir + "/stdout.log", encoding: .utf8), "aegis-init\n")
+        XCTAssertEqual(try String(contentsOfFile: dir + "/stderr.log", encoding: .utf8), "", "the init wrote into the agent's stderr")
+    }
+
     func testInitImageIsSealed() throws {
         let fd = try runtime.initImage.descriptor()
         XCTAssertEqual(aegis_memfd_is_sealed(fd), 1)
