@@ -31,273 +31,14 @@
 #define PR_CAP_AMBIENT_CLEAR_ALL 4
 #endif
 
-static int joins(const struct aegis_spawn_config *cfg, uint64_t type);
-
 static int g_err_fd = -1;   // error pipe to the supervisor
 static int g_fifo_fd = -1;  // exec FIFO (write side) once `start` opened it
 
-static void fail(int step, const char *detail) __attribute__((noreturn));
-static void fail(int step, const char *detail) {
+void shim_fail(int step, const char *detail) {
     int err = errno;
     shim_send_error(g_err_fd, step, err, detail);
     shim_send_error(g_fifo_fd, step, err, detail);
     _exit(step == AEGIS_STEP_EXECVE || step == AEGIS_STEP_EXEC_LOOKUP ? 127 : 1);
-}
-
-/// Opens `target` (absolute, container view) inside the rootfs without leaving it, even through
-/// symlinks (openat2 RESOLVE_IN_ROOT, Linux ≥ 5.6; magic links such as /proc/self/fd/N refused).
-/// Returns an fd opened with `flags` (O_PATH for mount targets), or -1 + errno.
-static int open_in_root_flags(int rootfd, const char *target, int flags) {
-    struct open_how how;
-    memset(&how, 0, sizeof how);
-    how.flags = (unsigned long long)(flags | O_CLOEXEC);
-    how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
-    const char *rel = target;
-    while (*rel == '/') rel++;
-    if (!*rel) rel = ".";
-    return (int)syscall(SYS_openat2, rootfd, rel, &how, sizeof how);
-}
-
-static int open_in_root(int rootfd, const char *target) { return open_in_root_flags(rootfd, target, O_PATH); }
-
-static void fd_path(int fd, char buf[64]) {
-    char num[24];
-    shim_strlcpy(buf, "/proc/self/fd/", 64);
-    shim_strlcat(buf, shim_itoa(fd, num), 64);
-}
-
-/// Flags a user namespace locks on a mount (nosuid, nodev, noexec, atime, ro): a bind-remount must
-/// keep them or the kernel refuses it with EPERM (mount(2), "locked mount flags").
-static unsigned long locked_flags(const char *path) {
-    struct statvfs st;
-    if (statvfs(path, &st) < 0) return 0;
-    unsigned long f = 0;
-    if (st.f_flag & ST_NOSUID) f |= MS_NOSUID;
-    if (st.f_flag & ST_NODEV) f |= MS_NODEV;
-    if (st.f_flag & ST_NOEXEC) f |= MS_NOEXEC;
-    if (st.f_flag & ST_NOATIME) f |= MS_NOATIME;
-    if (st.f_flag & ST_NODIRATIME) f |= MS_NODIRATIME;
-    if (st.f_flag & ST_RELATIME) f |= MS_RELATIME;
-    if (st.f_flag & ST_RDONLY) f |= MS_RDONLY;
-    return f;
-}
-
-/// Creates the mount point `target` (absolute, container view) beneath the rootfs: every parent
-/// directory, then a directory or (is_file) an empty file. Each parent is looked up with
-/// RESOLVE_IN_ROOT and the entry is created with mkdirat/openat(O_NOFOLLOW) relative to it, so a
-/// symlink planted in the rootfs (`/x -> /etc` on the host's side) can never make this create
-/// anything outside it. Existing entries (also symlinks, resolved later in-root) are kept.
-static void make_mountpoint(int rootfd, const char *target, int is_file, int step) {
-    char prefix[4096];
-    size_t len = shim_strlen(target);
-    if (len >= sizeof prefix) { errno = ENAMETOOLONG; fail(step, target); }
-    size_t i = 0;
-    while (i < len) {
-        while (i < len && target[i] == '/') i++;
-        if (i >= len) break;
-        size_t start = i;
-        while (i < len && target[i] != '/') i++;
-        char name[256];
-        if (i - start >= sizeof name) { errno = ENAMETOOLONG; fail(step, target); }
-        memcpy(name, target + start, i - start);
-        name[i - start] = 0;
-        memcpy(prefix, target, start);
-        prefix[start] = 0;
-        int parent = open_in_root_flags(rootfd, prefix, O_PATH | O_DIRECTORY);
-        if (parent < 0) fail(step, target);
-        size_t next = i;
-        while (next < len && target[next] == '/') next++;
-        int last = next >= len;
-        struct stat st;
-        if (fstatat(parent, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-            if (errno != ENOENT) fail(step, target);
-            if (last && is_file) {
-                int fd = openat(parent, name, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644);
-                if (fd < 0 && errno != EEXIST) fail(step, target);
-                if (fd >= 0) close(fd);
-            } else if (mkdirat(parent, name, 0755) < 0 && errno != EEXIST) {
-                fail(step, target);
-            }
-        }
-        close(parent);
-    }
-}
-
-static void remount_bind(int rootfd, const char *target, unsigned long flags, int in_userns, int step) {
-    int fd = open_in_root(rootfd, target);
-    if (fd < 0) fail(step, target);
-    char p[64];
-    fd_path(fd, p);
-    if (in_userns) flags |= locked_flags(p);
-    if (mount(NULL, p, NULL, MS_BIND | MS_REMOUNT | flags, NULL) < 0) fail(step, target);
-    close(fd);
-}
-
-static void mount_one(const struct aegis_spawn_config *cfg, int rootfd, const struct aegis_mount *m) {
-    char p[64];
-    int in_userns = (cfg->clone_flags & CLONE_NEWUSER) != 0;
-    make_mountpoint(rootfd, m->target, m->target_is_file, AEGIS_STEP_MOUNT);
-    int fd = open_in_root(rootfd, m->target);
-    if (fd < 0) fail(AEGIS_STEP_MOUNT, m->target);
-    fd_path(fd, p);
-    if (m->kind == AEGIS_MOUNT_BIND) {
-        if (mount(m->source, p, NULL, MS_BIND | (m->flags & MS_REC), NULL) < 0) fail(AEGIS_STEP_MOUNT, m->target);
-        if (m->remount_flags_needed)
-            remount_bind(rootfd, m->target, m->flags & ~(unsigned long)(MS_BIND | MS_REC), in_userns, AEGIS_STEP_MOUNT);
-    } else {
-        const char *src = m->source ? m->source : m->fstype;
-        if (mount(src, p, m->fstype, m->flags, m->data) < 0) {
-            // sysfs can't be mounted in a user namespace that doesn't own the network namespace:
-            // bind the host's /sys read-only instead (as runc does).
-            if (!(errno == EPERM && m->fstype && strcmp(m->fstype, "sysfs") == 0)) fail(AEGIS_STEP_MOUNT, m->target);
-            if (mount("/sys", p, NULL, MS_BIND | MS_REC, NULL) < 0) fail(AEGIS_STEP_MOUNT, m->target);
-            remount_bind(rootfd, m->target, MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, in_userns, AEGIS_STEP_MOUNT);
-        }
-    }
-    if (m->propagation) {
-        int fd2 = open_in_root(rootfd, m->target);
-        if (fd2 < 0) fail(AEGIS_STEP_MOUNT, m->target);
-        fd_path(fd2, p);
-        if (mount(NULL, p, NULL, m->propagation, NULL) < 0) fail(AEGIS_STEP_MOUNT, m->target);
-        close(fd2);
-    }
-    close(fd);
-}
-
-/// Default /dev nodes bound from the host, then the /dev symlinks; every path created beneath the
-/// rootfs as for mount points (never through a symlink out of it).
-static void setup_devices(const struct aegis_spawn_config *cfg, int rootfd) {
-    char p[64];
-    for (int i = 0; i < cfg->n_devices; i++) {
-        const struct aegis_device *d = &cfg->devices[i];
-        make_mountpoint(rootfd, d->target, 1, AEGIS_STEP_DEVICES);
-        int fd = open_in_root(rootfd, d->target);
-        if (fd < 0) fail(AEGIS_STEP_DEVICES, d->target);
-        fd_path(fd, p);
-        if (mount(d->host_path, p, NULL, MS_BIND, NULL) < 0) fail(AEGIS_STEP_DEVICES, d->target);
-        close(fd);
-    }
-    if (!cfg->setup_dev_symlinks) return;
-    static const char *const links[][2] = {
-        {"/proc/self/fd", "fd"}, {"/proc/self/fd/0", "stdin"},
-        {"/proc/self/fd/1", "stdout"}, {"/proc/self/fd/2", "stderr"},
-        {"pts/ptmx", "ptmx"},
-    };
-    int dev = open_in_root_flags(rootfd, "/dev", O_PATH | O_DIRECTORY);
-    if (dev < 0) fail(AEGIS_STEP_DEVICES, "/dev");
-    for (size_t i = 0; i < sizeof links / sizeof links[0]; i++) {
-        if (symlinkat(links[i][0], dev, links[i][1]) < 0 && errno != EEXIST) fail(AEGIS_STEP_DEVICES, links[i][1]);
-    }
-    close(dev);
-}
-
-/// linux.devices: each node created beneath the rootfs (mknodat relative to its in-root parent),
-/// then chown/chmod through an O_PATH fd. mknod is refused in a user namespace: the host's node of
-/// the same path is bound instead (as runc does).
-static void create_device_nodes(const struct aegis_spawn_config *cfg, int rootfd) {
-    char p[64];
-    for (int i = 0; i < cfg->n_dev_nodes; i++) {
-        const struct aegis_dev_node *d = &cfg->dev_nodes[i];
-        const char *slash = d->path + shim_strlen(d->path);
-        while (slash > d->path && *slash != '/') slash--;
-        char parent_path[4096];
-        size_t plen = (size_t)(slash - d->path);
-        if (plen >= sizeof parent_path) { errno = ENAMETOOLONG; fail(AEGIS_STEP_DEVICES, d->path); }
-        memcpy(parent_path, d->path, plen);
-        parent_path[plen] = 0;
-        if (plen > 0) make_mountpoint(rootfd, parent_path, 0, AEGIS_STEP_DEVICES);
-        int parent = open_in_root_flags(rootfd, plen ? parent_path : "/", O_PATH | O_DIRECTORY);
-        if (parent < 0) fail(AEGIS_STEP_DEVICES, d->path);
-        const char *name = slash + 1;
-        (void)unlinkat(parent, name, 0);  // a placeholder file left by an earlier bind target
-        if (mknodat(parent, name, d->mode, (dev_t)d->rdev) < 0) {
-            if (errno != EPERM) fail(AEGIS_STEP_DEVICES, d->path);
-            make_mountpoint(rootfd, d->path, 1, AEGIS_STEP_DEVICES);
-            int fd = open_in_root(rootfd, d->path);
-            if (fd < 0) fail(AEGIS_STEP_DEVICES, d->path);
-            fd_path(fd, p);
-            if (mount(d->path, p, NULL, MS_BIND, NULL) < 0) fail(AEGIS_STEP_DEVICES, d->path);
-            close(fd);
-        } else {
-            if (fchownat(parent, name, d->uid, d->gid, AT_SYMLINK_NOFOLLOW) < 0) fail(AEGIS_STEP_DEVICES, d->path);
-            if (fchmodat(parent, name, d->mode & 07777, 0) < 0) fail(AEGIS_STEP_DEVICES, d->path);
-        }
-        close(parent);
-    }
-}
-
-static void pivot(const struct aegis_spawn_config *cfg) {
-    if (chdir(cfg->rootfs) < 0) fail(AEGIS_STEP_PIVOT_ROOT, cfg->rootfs);
-    if (syscall(SYS_pivot_root, ".", ".") < 0) fail(AEGIS_STEP_PIVOT_ROOT, cfg->rootfs);
-    // The old root is now stacked on "."; keep its unmount from propagating back to the host.
-    if (mount(NULL, ".", NULL, MS_SLAVE | MS_REC, NULL) < 0) fail(AEGIS_STEP_UMOUNT_OLD_ROOT, "/");
-    if (umount2(".", MNT_DETACH) < 0) fail(AEGIS_STEP_UMOUNT_OLD_ROOT, "/");
-    if (chdir("/") < 0) fail(AEGIS_STEP_PIVOT_ROOT, "/");
-}
-
-/// Masked and read-only paths, resolved inside the rootfs before pivot_root (while the checked host
-/// /dev/null is still reachable as a bind source). Missing paths are skipped, as with runc.
-static void mask_paths(const struct aegis_spawn_config *cfg, int rootfd, int devnull) {
-    char src[64], p[64];
-    fd_path(devnull, src);
-    for (int i = 0; i < cfg->n_masked; i++) {
-        const char *path = cfg->masked_paths[i];
-        int fd = open_in_root(rootfd, path);
-        if (fd < 0) { if (errno == ENOENT) continue; fail(AEGIS_STEP_MASKED_PATH, path); }
-        struct stat st;
-        if (fstat(fd, &st) < 0) fail(AEGIS_STEP_MASKED_PATH, path);
-        fd_path(fd, p);
-        int rc = S_ISDIR(st.st_mode) ? mount("tmpfs", p, "tmpfs", MS_RDONLY, "size=0")
-                                     : mount(src, p, NULL, MS_BIND, NULL);
-        if (rc < 0) fail(AEGIS_STEP_MASKED_PATH, path);
-        close(fd);
-    }
-    int in_userns = (cfg->clone_flags & CLONE_NEWUSER) != 0;
-    for (int i = 0; i < cfg->n_readonly; i++) {
-        const char *path = cfg->readonly_paths[i];
-        int fd = open_in_root(rootfd, path);
-        if (fd < 0) { if (errno == ENOENT) continue; fail(AEGIS_STEP_READONLY_PATH, path); }
-        fd_path(fd, p);
-        if (mount(p, p, NULL, MS_BIND | MS_REC, NULL) < 0) fail(AEGIS_STEP_READONLY_PATH, path);
-        close(fd);
-        remount_bind(rootfd, path, MS_RDONLY, in_userns, AEGIS_STEP_READONLY_PATH);
-    }
-}
-
-static void setup_filesystem(const struct aegis_spawn_config *cfg, int *devnull_out, int *fifo_out) {
-    // Descriptors needed after pivot_root, opened while the host's view is still visible.
-    int devnull = open("/dev/null", O_PATH | O_CLOEXEC);
-    struct stat st;
-    if (devnull < 0 || fstat(devnull, &st) < 0) fail(AEGIS_STEP_DEVNULL_CHECK, "/dev/null");
-    if (!S_ISCHR(st.st_mode) || major(st.st_rdev) != 1 || minor(st.st_rdev) != 3) {
-        errno = EINVAL;
-        fail(AEGIS_STEP_DEVNULL_CHECK, "/dev/null is not character device 1:3");
-    }
-    *devnull_out = devnull;
-    if (cfg->exec_fifo) {
-        *fifo_out = open(cfg->exec_fifo, O_PATH | O_CLOEXEC);
-        if (*fifo_out < 0) fail(AEGIS_STEP_EXEC_FIFO, cfg->exec_fifo);
-    }
-    // A new or joined mount namespace (LaunchPlan requires one for a rootfs other than "/").
-    if (!(cfg->clone_flags & CLONE_NEWNS) && !joins(cfg, CLONE_NEWNS)) return;
-
-    unsigned long prop = cfg->root_propagation ? cfg->root_propagation : (MS_PRIVATE | MS_REC);
-    if (mount(NULL, "/", NULL, prop, NULL) < 0) fail(AEGIS_STEP_ROOT_PROPAGATION, "/");
-    if (mount(cfg->rootfs, cfg->rootfs, NULL, MS_BIND | MS_REC, NULL) < 0) fail(AEGIS_STEP_ROOTFS_BIND, cfg->rootfs);
-    int rootfd = open(cfg->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
-    if (rootfd < 0) fail(AEGIS_STEP_ROOTFS_BIND, cfg->rootfs);
-    for (int i = 0; i < cfg->n_mounts; i++) mount_one(cfg, rootfd, &cfg->mounts[i]);
-    setup_devices(cfg, rootfd);
-    create_device_nodes(cfg, rootfd);
-    mask_paths(cfg, rootfd, devnull);
-    close(rootfd);
-    pivot(cfg);
-    if (cfg->root_propagation_final && mount(NULL, "/", NULL, cfg->root_propagation_final, NULL) < 0)
-        fail(AEGIS_STEP_ROOT_PROPAGATION, "/ (after pivot_root)");
-    if (cfg->root_readonly) {
-        unsigned long f = MS_RDONLY | ((cfg->clone_flags & CLONE_NEWUSER) ? locked_flags("/") : 0);
-        if (mount(NULL, "/", NULL, MS_BIND | MS_REMOUNT | f, NULL) < 0) fail(AEGIS_STEP_ROOT_READONLY, "/");
-    }
 }
 
 /// Opens `path` (container view, after pivot_root) without following a magic link: absolute paths
@@ -305,7 +46,7 @@ static void setup_filesystem(const struct aegis_spawn_config *cfg, int *devnull_
 /// directory. After pivot_root the process's root is the container's, so magic links
 /// (/proc/self/fd/N, /proc/PID/cwd, /proc/PID/root) are the only way a path could lead out of it.
 static int open_in_container(int rootfd, const char *path, int flags) {
-    if (path[0] == '/') return open_in_root_flags(rootfd, path, flags);
+    if (path[0] == '/') return shim_open_in_root(rootfd, path, flags);
     struct open_how how;
     memset(&how, 0, sizeof how);
     how.flags = (unsigned long long)(flags | O_CLOEXEC);
@@ -317,8 +58,8 @@ static int open_in_container(int rootfd, const char *path, int flags) {
 /// /proc/self/fd/N must not reach a descriptor of the host). Runs after close_range.
 static void enter_cwd(const struct aegis_spawn_config *cfg, int rootfd) {
     if (!cfg->cwd) return;
-    int fd = open_in_root_flags(rootfd, cfg->cwd, O_PATH | O_DIRECTORY);
-    if (fd < 0 || fchdir(fd) < 0) fail(AEGIS_STEP_CWD, cfg->cwd);
+    int fd = shim_open_in_root(rootfd, cfg->cwd, O_PATH | O_DIRECTORY);
+    if (fd < 0 || fchdir(fd) < 0) shim_fail(AEGIS_STEP_CWD, cfg->cwd);
     close(fd);
 }
 
@@ -345,7 +86,7 @@ static void lookup_exec(const struct aegis_spawn_config *cfg, int rootfd, char *
         if (!exec_candidate(rootfd, name, &saw_eacces)) {
             if (saw_eacces) errno = EACCES;
             else { int fd = open_in_container(rootfd, name, O_PATH); if (fd >= 0) { close(fd); errno = EACCES; } }
-            fail(AEGIS_STEP_EXEC_LOOKUP, name);
+            shim_fail(AEGIS_STEP_EXEC_LOOKUP, name);
         }
         shim_strlcpy(out, name, size);
         return;
@@ -364,13 +105,13 @@ static void lookup_exec(const struct aegis_spawn_config *cfg, int rootfd, char *
         path = *end ? end + 1 : end;
     }
     errno = saw_eacces ? EACCES : ENOENT;
-    fail(AEGIS_STEP_EXEC_LOOKUP, name);
+    shim_fail(AEGIS_STEP_EXEC_LOOKUP, name);
 }
 
 static void load_seccomp(const struct aegis_spawn_config *cfg) {
     if (!cfg->seccomp_filter) return;
     struct sock_fprog prog = { .len = cfg->seccomp_len, .filter = (struct sock_filter *)cfg->seccomp_filter };
-    if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, cfg->seccomp_flags, &prog) < 0) fail(AEGIS_STEP_SECCOMP, "");
+    if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, cfg->seccomp_flags, &prog) < 0) shim_fail(AEGIS_STEP_SECCOMP, "");
 }
 
 static void set_credentials(const struct aegis_spawn_config *cfg) {
@@ -378,18 +119,18 @@ static void set_credentials(const struct aegis_spawn_config *cfg) {
     // The bounding set first: dropping needs CAP_SETPCAP, which the later capset may remove.
     for (int c = 0; c <= cfg->last_cap && c < 64; c++) {
         if (cfg->cap_bounding & (1ULL << c)) continue;
-        if (prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0 && errno != EINVAL) fail(AEGIS_STEP_CAPBSET_DROP, shim_itoa(c, num));
+        if (prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0 && errno != EINVAL) shim_fail(AEGIS_STEP_CAPBSET_DROP, shim_itoa(c, num));
     }
-    if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0) fail(AEGIS_STEP_KEEPCAPS, "");
+    if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0) shim_fail(AEGIS_STEP_KEEPCAPS, "");
     if (!cfg->setgroups_deny) {
         gid_t groups[64];
         int n = cfg->n_additional_gids < 64 ? cfg->n_additional_gids : 64;
         for (int i = 0; i < n; i++) groups[i] = cfg->additional_gids[i];
-        if (syscall(SYS_setgroups, n, groups) < 0) fail(AEGIS_STEP_SETGROUPS, "");
+        if (syscall(SYS_setgroups, n, groups) < 0) shim_fail(AEGIS_STEP_SETGROUPS, "");
     }
     // Raw syscalls: glibc's setres[ug]id wrappers signal every thread (setxid), pointless here.
-    if (syscall(SYS_setresgid, cfg->gid, cfg->gid, cfg->gid) < 0) fail(AEGIS_STEP_SETGID, shim_utoa(cfg->gid, num));
-    if (syscall(SYS_setresuid, cfg->uid, cfg->uid, cfg->uid) < 0) fail(AEGIS_STEP_SETUID, shim_utoa(cfg->uid, num));
+    if (syscall(SYS_setresgid, cfg->gid, cfg->gid, cfg->gid) < 0) shim_fail(AEGIS_STEP_SETGID, shim_utoa(cfg->gid, num));
+    if (syscall(SYS_setresuid, cfg->uid, cfg->uid, cfg->uid) < 0) shim_fail(AEGIS_STEP_SETUID, shim_utoa(cfg->uid, num));
     struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3, .pid = 0 };
     struct __user_cap_data_struct data[2];
     memset(data, 0, sizeof data);
@@ -398,24 +139,24 @@ static void set_credentials(const struct aegis_spawn_config *cfg) {
         data[i].permitted = (uint32_t)(cfg->cap_permitted >> (32 * i));
         data[i].inheritable = (uint32_t)(cfg->cap_inheritable >> (32 * i));
     }
-    if (syscall(SYS_capset, &hdr, data) < 0) fail(AEGIS_STEP_CAPSET, "");
-    if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL) fail(AEGIS_STEP_AMBIENT, "clear");
+    if (syscall(SYS_capset, &hdr, data) < 0) shim_fail(AEGIS_STEP_CAPSET, "");
+    if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL) shim_fail(AEGIS_STEP_AMBIENT, "clear");
     for (int c = 0; c <= cfg->last_cap && c < 64; c++) {
         if (!(cfg->cap_ambient & (1ULL << c))) continue;
-        if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, c, 0, 0) < 0) fail(AEGIS_STEP_AMBIENT, shim_itoa(c, num));
+        if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, c, 0, 0) < 0) shim_fail(AEGIS_STEP_AMBIENT, shim_itoa(c, num));
     }
 }
 
 /// A new network namespace has only "lo", and it is down; agents expect localhost to work.
 static void loopback_up(void) {
     int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    if (s < 0) fail(AEGIS_STEP_LOOPBACK, "socket");
+    if (s < 0) shim_fail(AEGIS_STEP_LOOPBACK, "socket");
     struct ifreq ifr;
     memset(&ifr, 0, sizeof ifr);
     shim_strlcpy(ifr.ifr_name, "lo", sizeof ifr.ifr_name);
-    if (ioctl(s, SIOCGIFFLAGS, &ifr) < 0) fail(AEGIS_STEP_LOOPBACK, "SIOCGIFFLAGS");
+    if (ioctl(s, SIOCGIFFLAGS, &ifr) < 0) shim_fail(AEGIS_STEP_LOOPBACK, "SIOCGIFFLAGS");
     ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
-    if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0) fail(AEGIS_STEP_LOOPBACK, "SIOCSIFFLAGS");
+    if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0) shim_fail(AEGIS_STEP_LOOPBACK, "SIOCSIFFLAGS");
     close(s);
 }
 
@@ -424,10 +165,10 @@ static void setup_stdio(const struct aegis_spawn_config *cfg) {
     // Move the sources out of the way first, so that e.g. stdout_fd == 0 can't be clobbered.
     for (int i = 0; i < 3; i++) {
         tmp[i] = src[i] >= 0 ? fcntl(src[i], F_DUPFD_CLOEXEC, 10) : open("/dev/null", O_RDWR | O_CLOEXEC);
-        if (tmp[i] < 0) fail(AEGIS_STEP_STDIO, i == 0 ? "stdin" : i == 1 ? "stdout" : "stderr");
+        if (tmp[i] < 0) shim_fail(AEGIS_STEP_STDIO, i == 0 ? "stdin" : i == 1 ? "stdout" : "stderr");
     }
     for (int i = 0; i < 3; i++) {
-        if (dup2(tmp[i], i) < 0) fail(AEGIS_STEP_STDIO, i == 0 ? "stdin" : i == 1 ? "stdout" : "stderr");
+        if (dup2(tmp[i], i) < 0) shim_fail(AEGIS_STEP_STDIO, i == 0 ? "stdin" : i == 1 ? "stdout" : "stderr");
         close(tmp[i]);
     }
 }
@@ -442,7 +183,7 @@ static void exec_init(const struct aegis_spawn_config *cfg, const struct shim_ch
     char a[2][24];
     if (fds->status_w >= 0 && fcntl(fds->status_w, F_SETFD, 0) < 0) {
         (void)!write(gate_w, "x", 1);
-        fail(AEGIS_STEP_INIT_EXEC, "status fd");
+        shim_fail(AEGIS_STEP_INIT_EXEC, "status fd");
     }
     // The init needs no stdio: closed, it holds no copy of the agent's log pipes (their EOF is the
     // agent's), and nothing it or its runtime might print lands in the agent's stderr.
@@ -453,7 +194,7 @@ static void exec_init(const struct aegis_spawn_config *cfg, const struct shim_ch
     int e = errno;
     (void)!write(gate_w, "x", 1);
     errno = e;
-    fail(AEGIS_STEP_INIT_EXEC, "execveat aegis-init");
+    shim_fail(AEGIS_STEP_INIT_EXEC, "execveat aegis-init");
 }
 
 /// With an init: the agent is created with a raw clone (no glibc fork: its atfork handlers and the
@@ -461,14 +202,14 @@ static void exec_init(const struct aegis_spawn_config *cfg, const struct shim_ch
 /// from it, would deadlock here). The parent execs the init; the agent waits until it did (EOF on
 /// the gate pipe, whose write end closes on exec) and then continues to execve.
 static void start_agent_under_init(const struct aegis_spawn_config *cfg, const struct shim_child_fds *fds) {
-    if (cfg->init_fd < 0) { errno = ENOENT; fail(AEGIS_STEP_INIT_EXEC, "no aegis-init executable"); }
+    if (cfg->init_fd < 0) { errno = ENOENT; shim_fail(AEGIS_STEP_INIT_EXEC, "no aegis-init executable"); }
     sigset_t all;
     sigfillset(&all);
     sigprocmask(SIG_BLOCK, &all, NULL);
     int gate[2];
-    if (pipe2(gate, O_CLOEXEC) < 0) fail(AEGIS_STEP_INIT_FORK, "pipe2");
+    if (pipe2(gate, O_CLOEXEC) < 0) shim_fail(AEGIS_STEP_INIT_FORK, "pipe2");
     pid_t agent = (pid_t)syscall(SYS_clone, (unsigned long)SIGCHLD, NULL, NULL, NULL, NULL);
-    if (agent < 0) fail(AEGIS_STEP_INIT_FORK, "clone");
+    if (agent < 0) shim_fail(AEGIS_STEP_INIT_FORK, "clone");
     if (agent > 0) {
         close(gate[0]);
         exec_init(cfg, fds, agent, gate[1]);
@@ -481,7 +222,7 @@ static void start_agent_under_init(const struct aegis_spawn_config *cfg, const s
     close(gate[0]);
 }
 
-static int joins(const struct aegis_spawn_config *cfg, uint64_t type) {
+int shim_joins(const struct aegis_spawn_config *cfg, uint64_t type) {
     for (int i = 0; i < cfg->n_join; i++) if (cfg->join_types[i] == type) return 1;
     return 0;
 }
@@ -497,7 +238,7 @@ static void join_namespaces(const struct aegis_spawn_config *cfg) {
     for (size_t k = 0; k < sizeof order / sizeof order[0]; k++) {
         for (int i = 0; i < cfg->n_join; i++) {
             if (cfg->join_types[i] != order[k].type) continue;
-            if (setns(cfg->join_fds[i], (int)order[k].type) < 0) fail(AEGIS_STEP_SETNS_NET, order[k].name);
+            if (setns(cfg->join_fds[i], (int)order[k].type) < 0) shim_fail(AEGIS_STEP_SETNS_NET, order[k].name);
             close(cfg->join_fds[i]);
         }
     }
@@ -506,42 +247,42 @@ static void join_namespaces(const struct aegis_spawn_config *cfg) {
 void shim_child_main(const struct aegis_spawn_config *cfg, const struct shim_child_fds *fds) {
     g_err_fd = fds->err_w;
     char go;
-    if (shim_read_all(fds->sync_r, &go, 1) != 1) { errno = EPIPE; fail(AEGIS_STEP_SYNC, "supervisor went away"); }
+    if (shim_read_all(fds->sync_r, &go, 1) != 1) { errno = EPIPE; shim_fail(AEGIS_STEP_SYNC, "supervisor went away"); }
     close(fds->sync_r);
-    if (fds->unshare_cgroupns && unshare(CLONE_NEWCGROUP) < 0) fail(AEGIS_STEP_CGROUP_ATTACH, "unshare(CLONE_NEWCGROUP)");
+    if (fds->unshare_cgroupns && unshare(CLONE_NEWCGROUP) < 0) shim_fail(AEGIS_STEP_CGROUP_ATTACH, "unshare(CLONE_NEWCGROUP)");
     join_namespaces(cfg);
-    if ((cfg->clone_flags & CLONE_NEWUSER) || joins(cfg, CLONE_NEWUSER)) {
+    if ((cfg->clone_flags & CLONE_NEWUSER) || shim_joins(cfg, CLONE_NEWUSER)) {
         // Become root of the user namespace when the maps allow it (they may not, rootless).
         (void)syscall(SYS_setresgid, 0, 0, 0);
         (void)syscall(SYS_setresuid, 0, 0, 0);
     }
-    if (setsid() < 0 && errno != EPERM) fail(AEGIS_STEP_SETSID, "");
+    if (setsid() < 0 && errno != EPERM) shim_fail(AEGIS_STEP_SETSID, "");
     setup_stdio(cfg);
 
     if (cfg->has_oom_score_adj) {
         char num[24];
-        if (shim_write_file("/proc/self/oom_score_adj", shim_itoa(cfg->oom_score_adj, num)) < 0) fail(AEGIS_STEP_OOM_SCORE_ADJ, num);
+        if (shim_write_file("/proc/self/oom_score_adj", shim_itoa(cfg->oom_score_adj, num)) < 0) shim_fail(AEGIS_STEP_OOM_SCORE_ADJ, num);
     }
     for (int i = 0; i < cfg->n_sysctl; i++) {
-        if (shim_write_file(cfg->sysctl_paths[i], cfg->sysctl_values[i]) < 0) fail(AEGIS_STEP_SYSCTL, cfg->sysctl_paths[i]);
+        if (shim_write_file(cfg->sysctl_paths[i], cfg->sysctl_values[i]) < 0) shim_fail(AEGIS_STEP_SYSCTL, cfg->sysctl_paths[i]);
     }
 
     int devnull = -1, fifo_path = -1;
-    setup_filesystem(cfg, &devnull, &fifo_path);
+    shim_setup_filesystem(cfg, &devnull, &fifo_path);
     if (cfg->loopback_up) loopback_up();
-    if (cfg->hostname && sethostname(cfg->hostname, shim_strlen(cfg->hostname)) < 0) fail(AEGIS_STEP_HOSTNAME, cfg->hostname);
-    if (cfg->domainname && setdomainname(cfg->domainname, shim_strlen(cfg->domainname)) < 0) fail(AEGIS_STEP_DOMAINNAME, cfg->domainname);
+    if (cfg->hostname && sethostname(cfg->hostname, shim_strlen(cfg->hostname)) < 0) shim_fail(AEGIS_STEP_HOSTNAME, cfg->hostname);
+    if (cfg->domainname && setdomainname(cfg->domainname, shim_strlen(cfg->domainname)) < 0) shim_fail(AEGIS_STEP_DOMAINNAME, cfg->domainname);
     for (int i = 0; i < cfg->n_rlimits; i++) {
         struct rlimit rl = { .rlim_cur = cfg->rlimits[i].soft, .rlim_max = cfg->rlimits[i].hard };
-        if (setrlimit(cfg->rlimits[i].resource, &rl) < 0) fail(AEGIS_STEP_RLIMIT, cfg->rlimits[i].name);
+        if (setrlimit(cfg->rlimits[i].resource, &rl) < 0) shim_fail(AEGIS_STEP_RLIMIT, cfg->rlimits[i].name);
     }
     // Close every descriptor the container must not hold before resolving any path the spec
     // controls: a cwd or program of /proc/self/fd/N must find nothing of the host behind N.
     close(devnull);
     int keep[4] = { fds->err_w, fds->status_w, fifo_path, cfg->init_fd };
-    if (shim_close_except(keep, 4) < 0) fail(AEGIS_STEP_CLOSE_RANGE, "");
+    if (shim_close_except(keep, 4) < 0) shim_fail(AEGIS_STEP_CLOSE_RANGE, "");
     int rootfd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
-    if (rootfd < 0) fail(AEGIS_STEP_CWD, "/");
+    if (rootfd < 0) shim_fail(AEGIS_STEP_CWD, "/");
     enter_cwd(cfg, rootfd);
     char exe[4096];
     lookup_exec(cfg, rootfd, exe, sizeof exe);
@@ -561,12 +302,12 @@ void shim_child_main(const struct aegis_spawn_config *cfg, const struct shim_chi
         ready.kind = AEGIS_MSG_READY;
         (void)shim_write_all(fds->err_w, &ready, sizeof ready);
         char p[64];
-        fd_path(fifo_path, p);
+        shim_fd_path(fifo_path, p);
         int w = open(p, O_WRONLY | O_CLOEXEC);  // blocks until `start` opens the FIFO for reading
-        if (w < 0) fail(AEGIS_STEP_EXEC_FIFO, "open");
+        if (w < 0) shim_fail(AEGIS_STEP_EXEC_FIFO, "open");
         g_fifo_fd = w;
         close(fifo_path);
-        if (shim_write_all(w, "0", 1) < 0) fail(AEGIS_STEP_EXEC_FIFO, "write");
+        if (shim_write_all(w, "0", 1) < 0) shim_fail(AEGIS_STEP_EXEC_FIFO, "write");
     }
 
     if (cfg->use_init) {
@@ -578,8 +319,8 @@ void shim_child_main(const struct aegis_spawn_config *cfg, const struct shim_chi
     if (fds->status_w >= 0) close(fds->status_w);
     shim_reset_signals();
     if (cfg->use_init) set_credentials(cfg);
-    if (cfg->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) fail(AEGIS_STEP_NO_NEW_PRIVS, "");
+    if (cfg->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) shim_fail(AEGIS_STEP_NO_NEW_PRIVS, "");
     if (cfg->no_new_privs) load_seccomp(cfg);
     execve(exe, (char *const *)cfg->argv, (char *const *)cfg->envp);
-    fail(AEGIS_STEP_EXECVE, exe);
+    shim_fail(AEGIS_STEP_EXECVE, exe);
 }

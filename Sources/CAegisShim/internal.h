@@ -54,6 +54,21 @@ struct shim_child_fds {
 };
 void shim_child_main(const struct aegis_spawn_config *cfg, const struct shim_child_fds *fds)
     __attribute__((noreturn));
+/// Reports (step, errno, detail) on the error pipe — and the exec FIFO once `start` opened it —
+/// and exits (127 for the exec steps, else 1).
+void shim_fail(int step, const char *detail) __attribute__((noreturn));
+/// 1 when the spec joins a namespace of `type` (CLONE_NEW*) by path.
+int shim_joins(const struct aegis_spawn_config *cfg, uint64_t type);
+
+// rootfs.c — the container's filesystem, before and through pivot_root.
+/// Opens `target` (absolute, container view) beneath `rootfd` with openat2 RESOLVE_IN_ROOT |
+/// RESOLVE_NO_MAGICLINKS; -1 + errno.
+int shim_open_in_root(int rootfd, const char *target, int flags);
+/// "/proc/self/fd/N" for `fd` into buf.
+void shim_fd_path(int fd, char buf[64]);
+/// Opens /dev/null (checked 1:3) and the exec FIFO for later, then — with a new or joined mount
+/// namespace — mounts, /dev, linux.devices, masked/read-only paths, pivot_root, root flags.
+void shim_setup_filesystem(const struct aegis_spawn_config *cfg, int *devnull_out, int *fifo_out);
 
 // lease.c — the supervisor's dead man's switch (self-fencing).
 struct shim_lease {
