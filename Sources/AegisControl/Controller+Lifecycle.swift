@@ -190,7 +190,7 @@ extension Controller {
         let state: WorkloadState
         let reason: String
         if r.cancelled { state = .cancelled; reason = "cancelled" }
-        else if r.timedOut { state = .failed; reason = "timed out after \(w.spec.timeoutSeconds ?? 0) s" }
+        else if r.timedOut { state = .failed; reason = "timeout of \(w.spec.timeoutSeconds ?? 0)s reached" }
         else if r.fenced == true { state = .failed; reason = "stopped by self-fencing: node \(w.node ?? "?") lost its lease" }
         else if r.oomKilled { state = .failed; reason = "OOM-killed (memory limit \(w.spec.resources.memoryBytes ?? 0) bytes)" }
         else if let e = r.error { state = .failed; reason = e }
