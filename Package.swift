@@ -77,7 +77,8 @@ let package = Package(
         // The controller: tenants, auth, quotas, scheduling loop, workload lifecycle.
         .target(name: "AegisControl", dependencies: ["AegisProtocol", "AegisStore", "AegisScheduler", "AegisManifest", "AegisPKI",
                                                      .product(name: "Crypto", package: "swift-crypto"),
-                                                     .product(name: "Logging", package: "swift-log")]),
+                                                     .product(name: "Logging", package: "swift-log"),
+                                                     .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]),
         // The tenant-facing HTTP API (what a gateway sidecar will front), Hummingbird 2.
         .target(name: "AegisAPI", dependencies: ["AegisControl", "AegisProtocol", "AegisPKI",
                                                  .product(name: "Hummingbird", package: "hummingbird"),
