@@ -18,6 +18,26 @@ final class TimeoutRestartE2ETests: XCTestCase {
 
     // MARK: timeouts across a node restart
 
+    /// Without a restart: stopped at its deadline, which is written next to the placement.
+    func testTimeoutStopsTheAgentAtItsDeadline() throws {
+        let id = try node.submit(manifest: """
+            name: sleeper
+            runtime: command
+            command: [sleep, "60"]
+            timeout: 2s
+            """)
+        let running = try node.waitFor(id, timeout: 10) { $0.state == .running }
+        XCTAssertEqual(running.state, .running)
+        let stored = try XCTUnwrap(FileManager.default.contents(atPath: node.dataDir + "/workloads/\(id)/deadline.json"))
+        let deadline = try XCTUnwrap(JSONSerialization.jsonObject(with: stored) as? [String: Any])
+        XCTAssertEqual(deadline["generation"] as? Int, 1)
+        XCTAssertEqual(deadline["timeoutSeconds"] as? Int, 2)
+        let w = try node.waitFor(id, timeout: 10) { $0.state.isFinal }
+        XCTAssertEqual(w.reason, "timeout of 2s reached")
+        let ran = Double((w.finishedAtMs ?? 0) - (w.startedAtMs ?? 0)) / 1000
+        XCTAssertTrue(ran >= 1.5 && ran < 4, "ran \(ran) s with a 2 s timeout")
+    }
+
     func testTimeoutIsEnforcedAfterANodeRestart() throws { try timeoutAcrossRestart(signal: SIGTERM) }
 
     func testTimeoutIsEnforcedAfterANodeIsKilled() throws { try timeoutAcrossRestart(signal: SIGKILL) }
