@@ -39,6 +39,8 @@ let package = Package(
             cSettings: [.define("_GNU_SOURCE")],
             linkerSettings: [.linkedLibrary("seccomp"), .linkedLibrary("cap")]
         ),
+        // System calls Glibc does not wrap (openat2) for modules that don't link the shim: the CLI.
+        .target(name: "CAegisSys", path: "Sources/CAegisSys", cSettings: [.define("_GNU_SOURCE")]),
         // Codable OCI runtime-spec (config.json) and state models, with field-naming validation.
         .target(name: "AegisOCI"),
         // cgroup v2: find the hierarchy, leaves per sandbox, limits, kill, stats.
@@ -75,7 +77,8 @@ let package = Package(
         // The controller: tenants, auth, quotas, scheduling loop, workload lifecycle.
         .target(name: "AegisControl", dependencies: ["AegisProtocol", "AegisStore", "AegisScheduler", "AegisManifest", "AegisPKI",
                                                      .product(name: "Crypto", package: "swift-crypto"),
-                                                     .product(name: "Logging", package: "swift-log")]),
+                                                     .product(name: "Logging", package: "swift-log"),
+                                                     .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]),
         // The tenant-facing HTTP API (what a gateway sidecar will front), Hummingbird 2.
         .target(name: "AegisAPI", dependencies: ["AegisControl", "AegisProtocol", "AegisPKI",
                                                  .product(name: "Hummingbird", package: "hummingbird"),
@@ -88,7 +91,7 @@ let package = Package(
                                                      .product(name: "Prometheus", package: "swift-prometheus")]),
         // The CLI's client side: API client (AsyncHTTPClient over the unix socket or TCP), SSE parser,
         // table/YAML formatting, quantity parsing, input-file collection.
-        .target(name: "AegisClient", dependencies: ["AegisProtocol",
+        .target(name: "AegisClient", dependencies: ["AegisProtocol", "CAegisSys",
                                                     .product(name: "AsyncHTTPClient", package: "async-http-client"),
                                                     .product(name: "NIOCore", package: "swift-nio"),
                                                     .product(name: "NIOHTTP1", package: "swift-nio")]),

@@ -21,9 +21,13 @@ public enum APIServer {
         v1.post("workloads") { req, ctx in
             try await respond {
                 let c = try await caller(req, controller)
-                let body = try await req.body.collect(upTo: 64 << 20)
+                let body = try await readBody(req, limit: BodyLimit.submissionBytes(maxInputBytes: controller.maxInputBytes),
+                                              what: "submission (manifest up to 1 MiB plus input files up to \(BodyLimit.describe(controller.maxInputBytes)), base64)")
                 guard let submit = try? JSONDecoder().decode(SubmitRequest.self, from: Data(buffer: body)) else {
                     throw APIError.badRequest("request body: not a SubmitRequest JSON document")
+                }
+                if let manifest = submit.manifest, manifest.utf8.count > BodyLimit.documentBytes {
+                    throw BodyLimit.tooLarge("manifest of \(manifest.utf8.count) bytes", limit: BodyLimit.documentBytes)
                 }
                 return json(try await controller.submit(submit, caller: c), status: .created)
             }
@@ -84,7 +88,7 @@ public enum APIServer {
         v1.post("tenants") { req, _ in
             try await respond {
                 let c = try await caller(req, controller)
-                let body = try await req.body.collect(upTo: 1 << 20)
+                let body = try await readBody(req, limit: BodyLimit.documentBytes)
                 guard let r = try? JSONDecoder().decode(CreateTenantRequest.self, from: Data(buffer: body)) else {
                     throw APIError.badRequest("request body: not a CreateTenantRequest JSON document")
                 }

@@ -14,7 +14,7 @@ extension APIServer {
         }
         v1.post("cluster/join") { req, _ in
             try await respond {
-                let body = try await req.body.collect(upTo: 1 << 20)
+                let body = try await readBody(req, limit: BodyLimit.documentBytes)
                 let request: JoinRequest
                 do { request = try JSONDecoder().decode(JoinRequest.self, from: Data(buffer: body)) } catch {
                     throw APIError.badRequest("request body: not a JoinRequest JSON document (token, nodeName, csrPEM, optional role): \(decodingProblem(error))")
@@ -38,7 +38,7 @@ extension APIServer {
         v1.post("tokens") { req, _ in
             try await respond {
                 let c = try await caller(req, controller)
-                let body = try await req.body.collect(upTo: 1 << 20)
+                let body = try await readBody(req, limit: BodyLimit.documentBytes)
                 let request: CreateJoinTokenRequest
                 do { request = try JSONDecoder().decode(CreateJoinTokenRequest.self, from: Data(buffer: body)) } catch {
                     throw APIError.badRequest("request body: not a CreateJoinTokenRequest JSON document: \(decodingProblem(error))")

@@ -24,7 +24,7 @@ extension APIServer {
         v1.post("nodes/:name/drain") { req, ctx in
             try await respond {
                 let c = try await caller(req, controller)
-                let body = try await req.body.collect(upTo: 1 << 20)
+                let body = try await readBody(req, limit: BodyLimit.documentBytes)
                 var request = DrainRequest()
                 if body.readableBytes > 0 {
                     do { request = try JSONDecoder().decode(DrainRequest.self, from: Data(buffer: body)) } catch {

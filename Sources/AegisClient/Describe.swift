@@ -58,6 +58,14 @@ public func describeWorkload(_ d: WorkloadDetail, nowMs: Int64) -> String {
         out.field("Running for", formatDuration(milliseconds: nowMs.saturatingSubtracting(st)))
     }
     out.field("Restarts", "\(w.restarts) (policy \(s.restart.rawValue))")
+    if s.restart != .never {
+        let b = s.restartBackoff ?? .standard
+        out.field("Restart back-off", "\(formatDuration(milliseconds: Int64(b.initialSeconds).saturatingMultiplied(by: 1000))) doubling to \(formatDuration(milliseconds: Int64(b.maxSeconds).saturatingMultiplied(by: 1000)))")
+    }
+    if let next = w.nextAttemptAtMs, w.state == .pending {
+        let wait = next > nowMs ? "in \(formatDuration(milliseconds: next - nowMs))" : "due now"
+        out.field("Next attempt", formatTimestamp(ms: next) + " (\(wait), restart back-off)")
+    }
     out.field("Timeout", s.timeoutSeconds.map { formatDuration(milliseconds: Int64($0).saturatingMultiplied(by: 1000)) } ?? "none")
     out.field("Network", s.network.rawValue)
     if s.network == .egress {

@@ -37,17 +37,22 @@ public func readLocalFile(_ path: String, limit: Int = 64 << 20) throws -> [UInt
     let fd = open(path, O_RDONLY | O_CLOEXEC)
     guard fd >= 0 else { throw ClientError("cannot open \(path): \(errnoText(errno))") }
     defer { close(fd) }
+    return try readAll(fd: fd, what: path, limit: limit)
+}
+
+/// Reads `fd` to its end; `what` names it in errors (errno, or the limit in bytes when exceeded).
+func readAll(fd: Int32, what: String, limit: Int) throws -> [UInt8] {
     var out: [UInt8] = []
     var chunk = [UInt8](repeating: 0, count: 64 << 10)
     while true {
         let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
         if n < 0 {
             if errno == EINTR { continue }
-            throw ClientError("cannot read \(path): \(errnoText(errno))")
+            throw ClientError("cannot read \(what): \(errnoText(errno))")
         }
         if n == 0 { break }
         out.append(contentsOf: chunk[0..<n])
-        if out.count > limit { throw ClientError("\(path) is larger than \(formatBytes(Int64(limit)))") }
+        if out.count > limit { throw ClientError("\(what) is larger than \(formatBytes(Int64(limit)))") }
     }
     return out
 }

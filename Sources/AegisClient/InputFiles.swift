@@ -24,11 +24,14 @@ public func base64Inputs(_ files: InputFiles) -> [String: String] {
 }
 
 /// Collects the files a manifest names. Walks `dirname(manifestPath)` (not into directories whose
-/// name starts with "."; symlinks to regular files are read, symlinked directories are not
-/// entered), keeps regular files whose relative path `mentions(text:path:)` finds in the manifest.
+/// name starts with "."; symlinked directories are not entered) and keeps the entries whose
+/// relative path `mentions(text:path:)` finds in the manifest. Each is opened beneath that
+/// directory (`BeneathDirectory`): a symlink is followed only while it stays inside it, and only
+/// regular files are read; a mentioned symlink leading out, FIFO, device or socket is refused.
 /// - Parameters: `limit` is the total in bytes; `maxEntries` bounds the directory walk.
-/// - Throws: `ClientError` when the walk exceeds `maxEntries` (name the directory), a file can't be
-///   read (path and errno), or the total exceeds `limit` (with the largest files).
+/// - Throws: `ClientError` when the walk exceeds `maxEntries` (name the directory), a mentioned
+///   file is refused or can't be read (its name, and errno), or the total exceeds `limit` (with
+///   the largest files).
 public func collectManifestInputs(manifestPath: String, manifestText: String, limit: Int = maxUploadBytes,
                                   maxEntries: Int = 20_000) throws -> InputFiles {
     let dir: String
@@ -46,15 +49,19 @@ public func collectManifestInputs(manifestPath: String, manifestText: String, li
     for rel in candidates.sorted() where rel != manifestName && mentions(text: text, path: rel) {
         picked.append(rel)
     }
-    return try readCapped(picked.map { (rel: $0, path: dir == "." ? $0 : dir + "/" + $0) }, limit: limit)
+    let root = try BeneathDirectory(dir)
+    // A mentioned symlink that resolves (inside) to a directory is not an input: skipped as before.
+    let files = try picked.filter { try root.kind($0).type != S_IFDIR }
+    return try readCapped(files, in: root, limit: limit)
 }
 
 /// Collects the command's arguments that are local files: relative paths (not starting with "/"
 /// or "-", no ".." component) to existing regular files under `baseDir`. Names are normalized
-/// ("./x/../" never passes; "./a.py" → "a.py", "d//f" → "d/f").
-/// - Throws: `ClientError` for an unreadable file or a total above `limit`.
+/// ("./x/../" never passes; "./a.py" → "a.py", "d//f" → "d/f"). They are read beneath `baseDir`
+/// as manifest inputs are (a symlink leading out of it is refused).
+/// - Throws: `ClientError` for a refused or unreadable file or a total above `limit`.
 public func collectCommandInputs(command: [String], baseDir: String = ".", limit: Int = maxUploadBytes) throws -> InputFiles {
-    var picked: [(rel: String, path: String)] = []
+    var picked: [String] = []
     var seen = Set<String>()
     for arg in command {
         guard !arg.isEmpty, !arg.hasPrefix("/"), !arg.hasPrefix("-") else { continue }
@@ -63,9 +70,9 @@ public func collectCommandInputs(command: [String], baseDir: String = ".", limit
         let rel = parts.joined(separator: "/")
         let path = baseDir == "." ? rel : baseDir + "/" + rel
         guard localFileKind(path) == .regular, seen.insert(rel).inserted else { continue }
-        picked.append((rel, path))
+        picked.append(rel)
     }
-    return try readCapped(picked, limit: limit)
+    return try readCapped(picked, in: try BeneathDirectory(baseDir), limit: limit)
 }
 
 /// True when `path` occurs in `text` as a whole file name: the byte before it is not a name byte
@@ -114,27 +121,26 @@ private func walk(dir: String, relative: String, depth: Int, visited: inout Int,
         let path = dir + "/" + name
         let rel = relative.isEmpty ? name : relative + "/" + name
         switch localFileKind(path, followSymlinks: false) {
-        case .regular: out.append(rel)
         case .directory:
             if !name.hasPrefix(".") && depth < 16 {
                 try walk(dir: path, relative: rel, depth: depth + 1, visited: &visited, maxEntries: maxEntries, into: &out)
             }
-        case .other:
-            if localFileKind(path) == .regular { out.append(rel) } // symlink to a regular file
-        default: break
+        case .missing: break
+        // Regular files, symlinks, FIFOs, devices, sockets: judged when opened, if mentioned.
+        case .regular, .socket, .other: out.append(rel)
         }
     }
 }
 
-private func readCapped(_ files: [(rel: String, path: String)], limit: Int) throws -> InputFiles {
+private func readCapped(_ files: [String], in root: BeneathDirectory, limit: Int) throws -> InputFiles {
     var sizes: [(String, Int64)] = []
-    for f in files { sizes.append((f.rel, try localFileSize(f.path))) }
+    for rel in files { sizes.append((rel, try root.kind(rel).size)) }
     let total = sizes.reduce(Int64(0)) { $0 + $1.1 }
     if total > Int64(limit) {
         let largest = sizes.sorted { $0.1 > $1.1 }.prefix(3).map { "\($0.0) (\(formatBytes($0.1)))" }.joined(separator: ", ")
         throw ClientError("input files total \(formatBytes(total)), over the \(formatBytes(Int64(limit))) upload limit (largest: \(largest))")
     }
     var out: InputFiles = [:]
-    for f in files { out[f.rel] = try readLocalFile(f.path, limit: limit) }
+    for rel in files { out[rel] = try root.readRegular(rel, limit: limit) }
     return out
 }

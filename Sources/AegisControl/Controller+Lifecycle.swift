@@ -47,7 +47,9 @@ extension Controller {
         let tenants = Dictionary(((try? store.listTenants()) ?? []).map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         var usage: [String: Allocation] = [:]
         for a in (try? store.listWorkloads(states: [.scheduled, .running])) ?? [] { add(a, to: &usage) }
-        for w in pending {
+        let now = ControlStore.nowMs()
+        // In restart back-off: left for a later pass (RestartBackoffTimer wakes one when it is due).
+        for w in pending where (w.nextAttemptAtMs ?? 0) <= now {
             guard let tenant = tenants[w.spec.tenant] else {
                 setPending(w, "tenant \(w.spec.tenant) does not exist")
                 continue
@@ -103,6 +105,7 @@ extension Controller {
                 $0.generation += 1
                 $0.gpus = gpus
                 $0.reason = nil
+                $0.nextAttemptAtMs = nil
                 $0.unenforcedLimits = unenforced
             }
         } catch {
@@ -191,7 +194,7 @@ extension Controller {
         let state: WorkloadState
         let reason: String
         if r.cancelled { state = .cancelled; reason = "cancelled" }
-        else if r.timedOut { state = .failed; reason = "timed out after \(w.spec.timeoutSeconds ?? 0) s" }
+        else if r.timedOut { state = .failed; reason = "timeout of \(w.spec.timeoutSeconds ?? 0)s reached" }
         else if r.fenced == true { state = .failed; reason = "stopped by self-fencing: node \(w.node ?? "?") lost its lease" }
         else if r.oomKilled { state = .failed; reason = "OOM-killed (memory limit \(w.spec.resources.memoryBytes ?? 0) bytes)" }
         else if let e = r.error { state = .failed; reason = e }
@@ -200,15 +203,21 @@ extension Controller {
         else { state = .failed; reason = "exited with \(r.exitCode)" }
 
         let restart = !r.cancelled && (w.spec.restart == .always || (w.spec.restart == .onFailure && state == .failed))
-        let u = try store.update(id: w.id, event: .init(type: restart ? "restarting" : state.rawValue, message: reason)) {
+        let now = ControlStore.nowMs()
+        let exits = RestartBackoff.exits(previous: w.consecutiveExits ?? 0, ranMs: w.startedAtMs.map { now - $0 })
+        let delay = (w.spec.restartBackoff ?? .standard).delaySeconds(afterExits: exits)
+        let message = restart ? "\(reason); next attempt in \(delay)s (restart back-off)" : reason
+        let u = try store.update(id: w.id, event: .init(type: restart ? "restarting" : state.rawValue, message: message)) {
             $0.exitCode = r.exitCode
             $0.signal = r.signal == 0 ? nil : r.signal
             $0.oomKilled = r.oomKilled
-            $0.finishedAtMs = ControlStore.nowMs()
+            $0.finishedAtMs = now
             if restart {
                 $0.state = .pending
                 $0.restarts += 1
-                $0.reason = "restarting after: \(reason)"
+                $0.reason = "restarting after: \(reason) (back-off \(delay)s)"
+                $0.consecutiveExits = exits
+                $0.nextAttemptAtMs = now + Int64(delay) * 1000
             } else {
                 $0.state = state
                 $0.reason = reason

@@ -39,6 +39,9 @@
 ///   output: output             # directory kept after the agent ends (default "output")
 /// timeout: 5m                  # seconds (300) or units d h m s in that order: 90s, 5m, 1h30m, 1d
 /// restart: never               # never (default) | on-failure | always
+/// restartBackoff: {initial: 10s, max: 5m}   # wait before each restart: initial, doubling up to max
+///                               #   (defaults 10s and 5m; each 1s to 1h, max >= initial); reset
+///                               #   after the agent ran 10 min
 /// ```
 ///
 /// The same in JSON: `{"name": "summarize", "runtime": "python3", "file": "agent.py", "args": ["input.txt"]}`.
@@ -100,5 +103,6 @@
 /// as given. The name defaults to the program's file name (`agent.py` → `agent-py`).
 public enum ManifestParser {
     static let topLevelFields = ["tenant", "name", "runtime", "command", "args", "script", "file", "env",
-                                 "resources", "requires", "network", "egress", "files", "timeout", "restart"]
+                                 "resources", "requires", "network", "egress", "files", "timeout", "restart",
+                                 "restartBackoff"]
 }

@@ -190,6 +190,7 @@ extension ManifestParser {
             guard let policy = RestartPolicy(rawValue: v) else { throw r.error("\(Quantity.quoted(v)) is not a restart policy (never, on-failure, always)") }
             restart = policy
         }
+        let restartBackoff = try f["restartBackoff"].map { try readRestartBackoff($0) }
         var timeout: Int?
         if let t = f["timeout"] {
             let v = try t.scalar("a duration")
@@ -211,6 +212,7 @@ extension ManifestParser {
         try root.locate { try SpecChecks.checkArgvEnv(args: args, env: env, argsPath: "args", envPath: "env") }
         return WorkloadSpec(tenant: defaultTenant, name: name, runtime: runtime, args: args, env: env,
                             resources: resources, requires: requires, network: network, egress: egress, inputs: specInputs,
-                            outputDir: outputDir, timeoutSeconds: timeout, restart: restart)
+                            outputDir: outputDir, timeoutSeconds: timeout, restart: restart,
+                            restartBackoff: restartBackoff)
     }
 }

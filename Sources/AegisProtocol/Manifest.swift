@@ -100,11 +100,15 @@ public struct WorkloadSpec: Codable, Sendable, Equatable {
     /// Seconds; nil = no timeout.
     public var timeoutSeconds: Int?
     public var restart: RestartPolicy
+    /// Delay before each restart by `restart`; nil = `RestartBackoff.standard` (10 s doubling to 5 min).
+    public var restartBackoff: RestartBackoff?
 
     public init(tenant: String, name: String, runtime: String, args: [String], env: [String: String] = [:],
                 resources: ResourceRequest = ResourceRequest(), requires: Requirements = Requirements(),
                 network: NetworkMode = .none, egress: EgressSpec? = nil, inputs: [String: [UInt8]] = [:],
-                outputDir: String = "output", timeoutSeconds: Int? = nil, restart: RestartPolicy = .never) {
+                outputDir: String = "output", timeoutSeconds: Int? = nil, restart: RestartPolicy = .never,
+                restartBackoff: RestartBackoff? = nil) {
+        self.restartBackoff = restartBackoff
         self.tenant = tenant
         self.name = name
         self.runtime = runtime
@@ -157,6 +161,12 @@ public struct Workload: Codable, Sendable, Equatable {
     public var unenforcedLimits: [String]
     /// GPUs assigned (PCI addresses).
     public var gpus: [String]
+    /// Restart back-off: while pending after a policy restart, not placed before this Unix time
+    /// (milliseconds); nil = no wait.
+    public var nextAttemptAtMs: Int64?
+    /// Exits in a row that led to a restart, counting toward the back-off (reset after an agent ran
+    /// `RestartBackoff.resetAfterSeconds`); nil = none.
+    public var consecutiveExits: Int?
 
     public init(id: String, spec: WorkloadSpec, state: WorkloadState = .pending, reason: String? = nil, node: String? = nil,
                 generation: Int64 = 0, exitCode: Int32? = nil, signal: Int32? = nil, oomKilled: Bool = false, restarts: Int = 0,

@@ -113,6 +113,15 @@ enum Schema {
                 ) STRICT;
                 """)
         }
+        m.registerMigration("v3-restart-backoff") { db in
+            // Restart back-off (AegisProtocol/RestartBackoff.swift): a pending workload is not placed
+            // before `next_attempt_ms` (Unix ms, NULL = at once); `consecutive_exits` counts the
+            // exits in a row that led to a restart.
+            try db.execute(sql: """
+                ALTER TABLE workloads ADD COLUMN next_attempt_ms INTEGER;
+                ALTER TABLE workloads ADD COLUMN consecutive_exits INTEGER;
+                """)
+        }
         return m
     }
 }

@@ -54,11 +54,12 @@ extension ControlStore {
             let w = workload
             try db.execute(sql: """
                 INSERT INTO workloads(id, tenant, name, state, reason, node, generation, exit_code, signal, oom_killed,
-                                      restarts, created_ms, started_ms, finished_ms, unenforced_limits, gpus, spec)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                      restarts, created_ms, started_ms, finished_ms, unenforced_limits, gpus, spec,
+                                      next_attempt_ms, consecutive_exits)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """, arguments: [w.id, tenant, w.spec.name, w.state.rawValue, w.reason, w.node, w.generation, w.exitCode,
                                  w.signal, w.oomKilled, w.restarts, w.createdAtMs, w.startedAtMs, w.finishedAtMs,
-                                 unenforced, gpus, specJSON])
+                                 unenforced, gpus, specJSON, w.nextAttemptAtMs, w.consecutiveExits])
             let stmt = try db.cachedStatement(sql: "INSERT INTO workload_inputs(workload_id, path, content) VALUES (?, ?, ?)")
             for (path, content) in w.spec.inputs.sorted(by: { $0.key < $1.key }) {
                 try stmt.execute(arguments: [w.id, path, Data(content)])
@@ -124,13 +125,13 @@ extension ControlStore {
             try db.execute(sql: """
                 UPDATE workloads SET name = ?, state = ?, reason = ?, node = ?, generation = ?, exit_code = ?, signal = ?,
                     oom_killed = ?, restarts = ?, created_ms = ?, started_ms = ?, finished_ms = ?, unenforced_limits = ?,
-                    gpus = ?, spec = ?
+                    gpus = ?, spec = ?, next_attempt_ms = ?, consecutive_exits = ?
                 WHERE id = ?
                 """, arguments: [w.spec.name, w.state.rawValue, w.reason, w.node, w.generation, w.exitCode, w.signal,
                                  w.oomKilled, w.restarts, w.createdAtMs, w.startedAtMs, w.finishedAtMs,
                                  try Self.encodeJSON(w.unenforcedLimits, "workload \(id) unenforcedLimits", using: encoder),
                                  try Self.encodeJSON(w.gpus, "workload \(id) gpus", using: encoder),
-                                 try Self.specJSON(w.spec, id, encoder), id])
+                                 try Self.specJSON(w.spec, id, encoder), w.nextAttemptAtMs, w.consecutiveExits, id])
             if let event { try Self.insertEvent(db, id, event) }
             return w
         }
@@ -170,7 +171,7 @@ extension ControlStore {
 
     static let workloadColumns = """
         id, state, reason, node, generation, exit_code, signal, oom_killed, restarts, created_ms, started_ms, \
-        finished_ms, unenforced_limits, gpus, spec
+        finished_ms, unenforced_limits, gpus, spec, next_attempt_ms, consecutive_exits
         """
 
     static func specJSON(_ spec: WorkloadSpec, _ id: String, _ encoder: JSONEncoder) throws -> String {
@@ -191,11 +192,14 @@ extension ControlStore {
         guard let state = WorkloadState(rawValue: stateText) else {
             throw StoreError(.encoding, "workload \(id): unknown state \"\(stateText)\" in the database")
         }
-        return Workload(id: id, spec: try decode(WorkloadSpec.self, "spec"), state: state, reason: row["reason"],
-                        node: row["node"], generation: row["generation"], exitCode: row["exit_code"], signal: row["signal"],
-                        oomKilled: row["oom_killed"], restarts: row["restarts"], createdAtMs: row["created_ms"],
-                        startedAtMs: row["started_ms"], finishedAtMs: row["finished_ms"],
-                        unenforcedLimits: try decode([String].self, "unenforced_limits"), gpus: try decode([String].self, "gpus"))
+        var w = Workload(id: id, spec: try decode(WorkloadSpec.self, "spec"), state: state, reason: row["reason"],
+                         node: row["node"], generation: row["generation"], exitCode: row["exit_code"], signal: row["signal"],
+                         oomKilled: row["oom_killed"], restarts: row["restarts"], createdAtMs: row["created_ms"],
+                         startedAtMs: row["started_ms"], finishedAtMs: row["finished_ms"],
+                         unenforcedLimits: try decode([String].self, "unenforced_limits"), gpus: try decode([String].self, "gpus"))
+        w.nextAttemptAtMs = row["next_attempt_ms"]
+        w.consecutiveExits = row["consecutive_exits"]
+        return w
     }
 
     static func workloadFilter(tenant: String?, states: Set<WorkloadState>?, node: String?)

@@ -148,7 +148,8 @@ final class NodeRuntime: Sendable {
                 chmod(socket, 0o660)
                 log.info("API listening", metadata: ["socket": "\(socket)"])
             }, logger: Logger(label: "aegis.api"))
-        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: tcp), .init(service: unix)]
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: tcp), .init(service: unix),
+                                                                          .init(service: RestartBackoffTimer(controller: controller))]
         if let listen {
             // The controller's own authority: one load of <data-dir>/pki, the CA that join tokens pin.
             let ca: ClusterCA

@@ -85,4 +85,34 @@ final class InputFilesTests: XCTestCase {
         XCTAssertEqual(files.keys.sorted(), ["data/x.json", "script.py"])
         XCTAssertEqual(files["script.py"], Array("print(1)".utf8))
     }
+
+    /// Only regular files beneath the manifest's directory are uploaded: a mentioned symlink
+    /// leading out of it, a FIFO or a device node is refused with an error naming it.
+    func testManifestInputsStayBeneathTheDirectory() throws {
+        let dir = try TempDir()
+        defer { dir.remove() }
+        let outside = try TempDir()
+        defer { outside.remove() }
+        try outside.write("secret.txt", "outside")
+        try dir.write("agent.yaml", "")
+        try dir.write("sub/data.txt", "inside")
+        XCTAssertEqual(symlink("/etc/shadow", dir.path + "/shadow"), 0)
+        XCTAssertEqual(symlink("../" + lastPathComponent(outside.path) + "/secret.txt", dir.path + "/up"), 0)
+        XCTAssertEqual(mkfifo(dir.path + "/pipe", 0o644), 0)
+        XCTAssertEqual(mknod(dir.path + "/null", S_IFCHR | 0o644, dev_t(0x103)), 0, "mknod needs root")  // 1:3, as /dev/null
+        XCTAssertEqual(symlink("sub/data.txt", dir.path + "/inner-link"), 0)
+        let manifest = dir.path + "/agent.yaml"
+        for (name, expected) in [("shadow", "symlink leading out of"), ("up", "symlink leading out of"),
+                                 ("pipe", "a FIFO, not a regular file"), ("null", "a character device, not a regular file")] {
+            XCTAssertThrowsError(try collectManifestInputs(manifestPath: manifest, manifestText: "file: sub/data.txt\nargs: [\(name)]")) { e in
+                XCTAssertTrue("\(e)".contains("input file \(name) ") && "\(e)".contains(expected), "\(name): \(e)")
+            }
+        }
+        // The same through a command's arguments.
+        XCTAssertThrowsError(try collectCommandInputs(command: ["cat", "shadow"], baseDir: dir.path)) { e in
+            XCTAssertTrue("\(e)".contains("input file shadow is a symlink leading out of"), "\(e)")
+        }
+        let ok = try collectManifestInputs(manifestPath: manifest, manifestText: "file: sub/data.txt inner-link")
+        XCTAssertEqual(ok, ["sub/data.txt": Array("inside".utf8), "inner-link": Array("inside".utf8)])
+    }
 }

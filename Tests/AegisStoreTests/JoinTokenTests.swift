@@ -163,12 +163,15 @@ final class JoinTokenTests: StoreTestCase {
             DROP TABLE join_tokens;
             DROP TABLE node_identities;
             DELETE FROM grdb_migrations WHERE identifier = 'v2';
+            ALTER TABLE workloads DROP COLUMN next_attempt_ms;
+            ALTER TABLE workloads DROP COLUMN consecutive_exits;
+            DELETE FROM grdb_migrations WHERE identifier = 'v3-restart-backoff';
             """)
         XCTAssertEqual(try store.schemaVersions(), ["v1"])
         try store.close()
         let upgraded = try openStore()
         defer { try? upgraded.close() }
-        XCTAssertEqual(try upgraded.schemaVersions(), ["v1", "v2"])
+        XCTAssertEqual(try upgraded.schemaVersions(), ["v1", "v2", "v3-restart-backoff"])
         XCTAssertEqual(try upgraded.authenticate(token: admin.secret), .admin(tokenID: admin.id))
         XCTAssertEqual(try upgraded.listJoinTokens(), [])
         XCTAssertNotNil(try upgraded.createJoinToken(role: .worker, ttlSeconds: 60))

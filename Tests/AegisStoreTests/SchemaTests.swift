@@ -9,7 +9,7 @@ final class SchemaTests: StoreTestCase {
         let store = try openStore()
         defer { try? store.close() }
         XCTAssertEqual(store.path, dbPath)
-        XCTAssertEqual(try store.schemaVersions(), ["v1", "v2"])
+        XCTAssertEqual(try store.schemaVersions(), ["v1", "v2", "v3-restart-backoff"])
         XCTAssertEqual(try store.pragma("journal_mode"), "wal")
         XCTAssertEqual(try store.pragma("synchronous"), "1")  // NORMAL
         XCTAssertEqual(try store.pragma("foreign_keys"), "1")
@@ -43,7 +43,7 @@ final class SchemaTests: StoreTestCase {
         try openStore().close()
         let again = try openStore()
         defer { try? again.close() }
-        XCTAssertEqual(try again.schemaVersions(), ["v1", "v2"])
+        XCTAssertEqual(try again.schemaVersions(), ["v1", "v2", "v3-restart-backoff"])
     }
 
     func testNewerSchemaIsRefused() throws {

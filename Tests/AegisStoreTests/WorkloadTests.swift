@@ -89,6 +89,7 @@ final class WorkloadTests: StoreTestCase {
         let final = try store.update(id: id, event: WorkloadEvent(timeMs: 4, type: "Exited", message: "OOM killed")) {
             $0.state = .failed; $0.exitCode = 137; $0.signal = 9; $0.oomKilled = true; $0.finishedAtMs = 4
             $0.restarts = 2; $0.unenforcedLimits = ["pids"]; $0.reason = "out of memory"
+            $0.nextAttemptAtMs = 40_004; $0.consecutiveExits = 3
         }
         let stored = try XCTUnwrap(try store.workload(id: id))
         XCTAssertEqual(stored, final)
@@ -98,6 +99,8 @@ final class WorkloadTests: StoreTestCase {
         XCTAssertTrue(stored.oomKilled)
         XCTAssertEqual(stored.node, "n1")
         XCTAssertEqual(stored.generation, 1)
+        XCTAssertEqual(stored.nextAttemptAtMs, 40_004)
+        XCTAssertEqual(stored.consecutiveExits, 3)
         XCTAssertEqual(stored.gpus, ["0000:3b:00.0"])
         XCTAssertEqual(stored.startedAtMs, 3)
         XCTAssertEqual(stored.finishedAtMs, 4)

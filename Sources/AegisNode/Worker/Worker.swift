@@ -48,7 +48,9 @@ public final class Worker: Sendable {
     public static let minimumLogCapBytes = CappedLog.minimumCapBytes
     /// Grace between SIGTERM and SIGKILL on cancel, seconds.
     public let stopGraceSeconds: Int
-    private let flags = Mutex<(timedOut: Set<String>, cancelled: Set<String>, evicted: Set<String>)>(([], [], []))
+    let flags = Mutex<(timedOut: Set<String>, cancelled: Set<String>, evicted: Set<String>)>(([], [], []))
+    /// Armed timeout deadlines: sandbox id → the monitor's key (Worker+Deadlines.swift).
+    let deadlineKeys = Mutex<[String: UInt64]>([:])
     /// Sandboxes whose supervisor the monitor is watching.
     private let watched = Mutex<Set<String>>([])
 
@@ -143,6 +145,7 @@ public final class Worker: Sendable {
             request.resolvConf = attachment.resolvConf
         }
         let spec = AgentProfile.spec(request, rootfs: paths.sandboxes + "/.agent-root")
+        let deadline = try recordDeadline(w)
         let record: SandboxRecord
         do {
             record = try runtime.create(id: id, spec: spec, bundle: dir, options: createOptions(logDirectory: dir))
@@ -151,16 +154,7 @@ public final class Worker: Sendable {
             throw error
         }
         watch(record, workloadID: w.id, generation: w.generation)
-        if let t = w.spec.timeoutSeconds {
-            // Bounded as the controller bounds it (a longer sleep would trap converting the deadline).
-            let seconds = min(max(1, t), Bounds.maxTimeoutSeconds)
-            Task { [weak self] in
-                try? await Task.sleep(for: .seconds(seconds))
-                guard let self, (try? self.runtime.state(id).status) == .running else { return }
-                _ = self.flags.withLock { $0.timedOut.insert(id) }
-                self.stop(sandboxID: id)
-            }
-        }
+        if let deadline { arm(deadline, sandboxID: id) }
         return record.pid
     }
 
@@ -218,6 +212,7 @@ public final class Worker: Sendable {
 
     private func finished(sandboxID id: String, workloadID: String, generation: Int64) {
         _ = watched.withLock { $0.remove(id) }
+        disarm(sandboxID: id)
         let (timedOut, cancelled, evicted) = flags.withLock {
             ($0.timedOut.remove(id) != nil, $0.cancelled.remove(id) != nil, $0.evicted.remove(id) != nil)
         }
@@ -287,6 +282,10 @@ public final class Worker: Sendable {
                 // Again, in case the first report was lost with a connection (the controller ignores repeats).
                 onEvent(.started(id: wid, generation: gen, pid: record.pid))
                 watch(record, workloadID: wid, generation: gen)
+                // Its timeout counts from its launch: one that passed while the node was down stops it now.
+                if let deadline = TimeoutDeadline.load(from: paths.workloadDir(wid), generation: gen) {
+                    arm(deadline, sandboxID: sid)
+                }
             }
         }
         for (wid, gen) in wanted where !seen.contains(wid) { onEvent(.lost(id: wid, generation: gen)) }

@@ -1,0 +1,20 @@
+// aegis_sys.h — system calls Glibc does not wrap, for modules that must not link the sandbox shim
+// (CAegisShim links libseccomp and libcap): the CLI's client library.
+#ifndef AEGIS_SYS_H
+#define AEGIS_SYS_H
+
+/// RESOLVE_* flags of openat2(2), from <linux/openat2.h>.
+#define AEGIS_SYS_RESOLVE_NO_MAGICLINKS 0x02
+#define AEGIS_SYS_RESOLVE_NO_SYMLINKS 0x04
+#define AEGIS_SYS_RESOLVE_BENEATH 0x08
+
+/// O_PATH (Linux, <asm-generic/fcntl.h>; Swift's Glibc import leaves out this GNU flag): a
+/// descriptor that locates a file without opening it for reading (no FIFO blocks, no device opens).
+#define AEGIS_SYS_O_PATH 010000000
+
+/// openat2(2) (Linux >= 5.6). `resolve`: AEGIS_SYS_RESOLVE_* flags; RESOLVE_BENEATH fails with
+/// EXDEV when the lookup (".." or a symlink, absolute ones included) would leave `dirfd`.
+/// Returns the fd, or -1 + errno.
+int aegis_sys_openat2(int dirfd, const char *path, int flags, unsigned int mode, unsigned long long resolve);
+
+#endif
