@@ -21,9 +21,15 @@ import ServiceLifecycle
 /// The in-process link from the controller to the local worker.
 struct LocalWorkerLink: WorkerLink {
     let worker: Worker
+    /// Sandbox creation blocks (fork, namespaces, mounts): it runs here, off the controller's tasks
+    /// and the API's requests (a submission or a shutdown never waits for one; a create that never
+    /// returns holds one thread of this queue, not the node), as a remote worker's does; its
+    /// outcome comes back as a worker event.
+    static let launches = DispatchQueue(label: "aegis.worker.launch", attributes: .concurrent)
 
     func start(_ workload: Workload, uid: UInt32, gpus: [GPUDevice]) async {
-        worker.start(Assignment(workload: workload, uid: uid, gpus: gpus))
+        let worker = worker
+        Self.launches.async { worker.start(Assignment(workload: workload, uid: uid, gpus: gpus)) }
     }
     func cancel(id: String, generation: Int64) async { worker.cancel(workloadID: id, generation: generation) }
     func release(id: String, generation: Int64) async { worker.release(workloadID: id, generation: generation) }

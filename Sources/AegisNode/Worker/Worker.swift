@@ -43,7 +43,7 @@ public final class Worker: Sendable {
     public let logCapBytes: Int
     /// Grace between SIGTERM and SIGKILL on cancel, seconds.
     public let stopGraceSeconds: Int
-    private let flags = Mutex<(timedOut: Set<String>, cancelled: Set<String>, evicted: Set<String>)>(([], [], []))
+    let flags = Mutex<(timedOut: Set<String>, cancelled: Set<String>, evicted: Set<String>)>(([], [], []))
     /// Sandboxes whose supervisor the monitor is watching.
     private let watched = Mutex<Set<String>>([])
 
@@ -79,6 +79,7 @@ public final class Worker: Sendable {
         runtime = try SandboxRuntime(stateRoot: paths.sandboxes, cgroupParent: cgroupParent)
         try AgentProfile.prepareRootfs(at: paths.sandboxes + "/.agent-root")
         (egress, networkCapability) = Self.setUpEgress(egressConfig, runtime: runtime, logger: logger)
+        removeUnrecordedSandboxes()
         // last: a worker that failed to start must not keep a lease alive
         if lease?.automatic ?? false { leaseKeeper?.startRenewing() }
         // Log history stays under the cap while agents run, not only when they end.
@@ -144,6 +145,7 @@ public final class Worker: Sendable {
             throw error
         }
         watch(record, workloadID: w.id, generation: w.generation)
+        stopIfCancelledWhileCreating(id)
         if let t = w.spec.timeoutSeconds {
             Task { [weak self] in
                 try? await Task.sleep(for: .seconds(t))
@@ -227,7 +229,8 @@ public final class Worker: Sendable {
     // MARK: control
 
     /// Stops a workload's sandbox: SIGTERM to its init (forwarded to the agent), SIGKILL of the
-    /// whole cgroup after the grace period.
+    /// whole cgroup after the grace period. A sandbox still being created is stopped as soon as it
+    /// exists (`stopIfCancelledWhileCreating`).
     public func cancel(workloadID: String, generation: Int64) {
         let id = Self.sandboxID(workloadID, generation)
         _ = flags.withLock { $0.cancelled.insert(id) }
@@ -242,14 +245,6 @@ public final class Worker: Sendable {
             guard let self, let state = try? self.runtime.state(id), state.status != .stopped else { return }
             try? self.runtime.kill(id, signal: SIGKILL)
         }
-    }
-
-    /// Removes the sandbox (cgroup leaf, state dir) once its final state is recorded. Logs and
-    /// outputs stay in the workload's directory.
-    public func release(workloadID: String, generation: Int64) {
-        let id = Self.sandboxID(workloadID, generation)
-        try? runtime.delete(id, force: true)
-        egress?.detach(sandbox: id)
     }
 
     /// After a restart or a reconnect: re-watches sandboxes still running (reporting them as
