@@ -11,7 +11,9 @@ import Logging
 public enum APIServer {
     /// The router for every /v1 route plus /metrics.
     /// - Parameter metrics: renders the Prometheus exposition for /metrics (admin only).
-    public static func router(controller: Controller, metrics: @escaping @Sendable () -> String = { "" }) -> Router<BasicRequestContext> {
+    /// - Parameter shutdown: once begun, open log streams end with an `error` event.
+    public static func router(controller: Controller, metrics: @escaping @Sendable () -> String = { "" },
+                              shutdown: ShutdownSignal = ShutdownSignal()) -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
         let v1 = router.group("v1")
 
@@ -63,7 +65,7 @@ public enum APIServer {
                 let id = try ctx.parameters.require("id")
                 _ = try await controller.workload(id: id, caller: c)
                 let follow = ["1", "true", "yes"].contains(req.uri.queryParameters.get("follow") ?? "")
-                return LogStreamer(controller: controller, caller: c, id: id, follow: follow).response()
+                return LogStreamer(controller: controller, caller: c, id: id, follow: follow, shutdown: shutdown).response()
             }
         }
         v1.get("workloads/:id/files/**") { req, ctx in

@@ -1,6 +1,8 @@
 // LogStreamer.swift — a workload's stdout/stderr as Server-Sent Events (text/event-stream), from
 // the history files the worker keeps; with follow, new output is sent as it arrives and the
-// stream ends with an `exit` event carrying the final workload.
+// stream ends with an `exit` event carrying the final workload, or with an `error` event when the
+// node begins to stop (the workload may still be pending or running). A follower that got nothing
+// for 15 s is sent an SSE comment, so that a client that went away is noticed.
 import AegisControl
 import AegisProtocol
 import Foundation
@@ -12,6 +14,9 @@ struct LogStreamer: Sendable {
     let caller: Caller
     let id: String
     let follow: Bool
+    let shutdown: ShutdownSignal
+    /// A comment line goes out after this long without an event (milliseconds).
+    static let keepAliveMs = 15_000
 
     func response() -> Response {
         var headers: HTTPFields = [.contentType: "text/event-stream", .cacheControl: "no-cache"]
@@ -27,6 +32,7 @@ struct LogStreamer: Sendable {
         // Without follow: the history up to the logical size seen at the first read, no further.
         var until: [LogStream: Int64] = [:]
         var delayMs = 2
+        var quietMs = 0
         while true {
             // Read the final state first: output written before the end is then surely on disk.
             let workload = try? await controller.workload(id: id, caller: caller)
@@ -58,6 +64,15 @@ struct LogStreamer: Sendable {
                 let data = (try? JSONEncoder().encode(workload)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
                 try await writer.write(ByteBuffer(string: Self.event(LogStream.exit.rawValue, data)))
                 return
+            }
+            if shutdown.isShuttingDown {
+                try await writer.write(ByteBuffer(string: Self.event(LogStreamError.event, LogStreamError.nodeShuttingDown)))
+                return
+            }
+            quietMs = sent ? 0 : quietMs + delayMs
+            if quietMs >= Self.keepAliveMs {
+                try await writer.write(ByteBuffer(string: ": keep-alive\n\n"))
+                quietMs = 0
             }
             delayMs = sent ? 2 : min(delayMs * 2, 100)
             try await Task.sleep(for: .milliseconds(delayMs))

@@ -58,8 +58,9 @@ public struct APIClient: Sendable {
     /// GET /v1/workloads/{id}/logs[?follow=true] as a stream of (stream, text) from the SSE events.
     /// Text is exactly the event's `data:` lines joined with "\n" (a chunk that ends in a newline
     /// arrives with it). The `exit` event's text is the final Workload JSON (`decodeExitWorkload`);
-    /// the stream finishes right after it, or when the server ends the response. Events of other
-    /// types are skipped. Errors: connection failures, non-2xx (ErrorBody), cancellation.
+    /// the stream finishes right after it, or when the server ends the response. An `error` event
+    /// (the node is shutting down) ends it with a `ClientError` carrying the server's reason. Events
+    /// of other types are skipped. Errors: connection failures, non-2xx (ErrorBody), cancellation.
     public func logs(id: String, follow: Bool) -> AsyncThrowingStream<(LogStream, String), any Error> {
         let path = "/v1/workloads/\(percentEncode(id))/logs" + (follow ? "?follow=true" : "")
         return AsyncThrowingStream { continuation in
@@ -70,6 +71,9 @@ public struct APIClient: Sendable {
                     var parser = SSEParser()
                     for try await buffer in response.body {
                         for event in parser.feed(buffer.readableBytesView) {
+                            if event.event == LogStreamError.event {
+                                throw ClientError("the log stream of \(id) ended: \(event.data)")
+                            }
                             guard let stream = LogStream(rawValue: event.event) else { continue }
                             continuation.yield((stream, event.data))
                             if stream == .exit { continuation.finish(); return }

@@ -122,7 +122,8 @@ public func describeWorkload(_ d: WorkloadDetail, nowMs: Int64) -> String {
 
 /// `aegis node describe NAME`: role and state, allocatable and allocated resources, each GPU
 /// (vendor, model, PCI address, index, UUID, memory, device nodes, allocated), runtimes with
-/// versions and paths, isolation features (cgroup controllers and which limits they make
+/// versions and paths (and those found on the daemon's PATH that agents can't run, with the
+/// reason), isolation features (cgroup controllers and which limits they make
 /// enforceable, seccomp, user namespaces, kernel, allowUnenforcedLimits), network (egress yes/no
 /// with the reason it is unavailable, the egress subnet, egress addresses used/total, reach
 /// labels), labels, warnings.
@@ -163,6 +164,10 @@ public func describeNode(_ n: NodeInfo) -> String {
     let versionWidth = c.runtimes.map(\.version.count).max() ?? 0
     for r in c.runtimes.sorted(by: { $0.name < $1.name }) {
         out.field(r.name, r.version + String(repeating: " ", count: versionWidth - r.version.count + 3) + r.path, indent: 2)
+    }
+    if let unavailable = c.unavailableRuntimes, !unavailable.isEmpty {
+        out.field("Not for agents", "", indent: 2)
+        for u in unavailable { out.raw("    " + u.summary) }
     }
 
     let iso = c.isolation

@@ -49,7 +49,10 @@ extension Controller {
         for a in (try? store.listWorkloads(states: [.scheduled, .running])) ?? [] { add(a, to: &usage) }
         let now = ControlStore.nowMs()
         // In restart back-off: left for a later pass (RestartBackoffTimer wakes one when it is due).
-        for w in pending where (w.nextAttemptAtMs ?? 0) <= now {
+        for listed in pending where (listed.nextAttemptAtMs ?? 0) <= now {
+            // Each dispatch awaits its worker, and meanwhile the workload may have been cancelled or
+            // placed by another pass: only a workload still pending, as read now, is placed.
+            guard let w = try? store.workload(id: listed.id), w.state == .pending else { continue }
             guard let tenant = tenants[w.spec.tenant] else {
                 setPending(w, "tenant \(w.spec.tenant) does not exist")
                 continue
@@ -156,11 +159,13 @@ extension Controller {
                     $0.startedAtMs = ControlStore.nowMs()
                 }
                 notify(u)
-                // Placed before a drain began, started after it asked to stop: ask again.
-                if drains[w.id] != nil { await link?.cancel(id: w.id, generation: w.generation) }
+                // Asked to stop (kill, drain) while it was being started: the worker may have had
+                // nothing to signal yet, so ask again.
+                if drains[w.id] != nil || stopRequested(w) { await link?.cancel(id: w.id, generation: w.generation) }
             case let .exited(_, generation, report):
-                try finish(w, report: report)
-                await link?.release(id: w.id, generation: generation)
+                let recorded = Result { try finish(w, report: report) }
+                await link?.release(id: w.id, generation: generation)  // also when recording failed
+                try recorded.get()
                 await schedule()
             case let .failedToStart(_, _, error):
                 _ = scheduler.release(workload: w.id)
@@ -170,6 +175,7 @@ extension Controller {
                     $0.finishedAtMs = ControlStore.nowMs()
                 }
                 notify(u)
+                await link?.release(id: w.id, generation: w.generation)  // whatever a cut-short create left
                 await schedule()
             case .lost:
                 _ = scheduler.release(workload: w.id)
@@ -179,6 +185,7 @@ extension Controller {
                     $0.finishedAtMs = ControlStore.nowMs()
                 }
                 notify(u)
+                await link?.release(id: w.id, generation: w.generation)  // its leaf and state dir may remain
                 await schedule()
             }
         } catch {

@@ -76,7 +76,8 @@ extension Controller {
             await workers[name]?.cancel(id: w.id, generation: w.generation)
         }
         let deadline = start + Int64(timeout) * 1000
-        while !activeWorkloads(node: name).isEmpty && ControlStore.nowMs() < deadline {
+        // A cancelled request (the node is stopping) answers with what it has instead of spinning.
+        while !activeWorkloads(node: name).isEmpty && ControlStore.nowMs() < deadline && !Task.isCancelled {
             try? await Task.sleep(for: .milliseconds(100))
         }
         // Re-queued agents get their current pending reason ("node X is cordoned") before we answer.

@@ -59,12 +59,9 @@ public struct CLIRunOptions: Sendable, Equatable {
 
     /// The spec these options describe.
     ///
-    /// argv: with no `runtime`, `command` as given (runtime "command"). With a runtime, when
-    /// `command[0]` is an uploaded file (after normalizing `./`), the runtime's interpreter runs it:
-    /// `--runtime python3 -- agent.py x` → `["python3", "agent.py", "x"]`; otherwise `command` runs
-    /// as given and the runtime only steers placement (`--runtime python3 -- python3 -c …`), except
-    /// that a program named like a script of a known language (`*.py`, `*.js`, …) that was not
-    /// uploaded is an error. All `inputs` are kept (the CLI uploads only what the command needs).
+    /// argv: with no `runtime`, `command` as given (runtime "command"); with a runtime, see
+    /// `runtimeArgv(runtime:command:files:)`. All `inputs` are kept (the CLI uploads only what the
+    /// command needs).
     /// Network is `network` (default `none`); `allow` becomes `egress.allow` and `reach`
     /// `requires.reach`, both only with network egress. The output directory is `output`.
     /// - Throws: `ManifestError` whose `path` is the flag (`--memory`, `--env`, `--network`,
@@ -83,16 +80,12 @@ public struct CLIRunOptions: Sendable, Equatable {
             try SpecChecks.checkRuntime(runtime, path: "--runtime")
             runtimeName = runtime
             if runtime != RuntimeCommands.command {
-                let local = try? SpecChecks.relativePath(program, path: "--")
-                if let local, files[local] != nil {
-                    args = RuntimeCommands.interpreter(for: runtime) + [local] + command.dropFirst()
-                } else if RuntimeCommands.runtime(forFile: program) != nil {
-                    throw ManifestError(path: "--", message: "\(Quantity.quoted(program)) looks like a script but was not uploaded; give a file in the current directory (or below it)")
-                }
+                args = try Self.runtimeArgv(runtime: runtime, command: command, files: files)
             }
         }
 
-        let workloadName = name ?? Self.derivedName(program)
+        // `--runtime python3 -- -c …`: named after the runtime, not the option.
+        let workloadName = name ?? Self.derivedName(program.hasPrefix("-") ? runtime ?? program : program)
         try SpecChecks.checkName(workloadName, path: "--name")
 
         var resources = ResourceRequest()
@@ -162,6 +155,36 @@ public struct CLIRunOptions: Sendable, Equatable {
         return WorkloadSpec(tenant: defaultTenant, name: workloadName, runtime: runtimeName, args: args, env: environment,
                             resources: resources, requires: requires, network: mode, egress: egress, inputs: files,
                             timeoutSeconds: timeoutSeconds, restart: policy)
+    }
+
+    /// The argv of `--runtime R -- command…` (R not "command"):
+    /// - `command[0]` an uploaded file (after normalizing `./`): the interpreter runs it,
+    ///   `--runtime python3 -- agent.py x` → `["python3", "agent.py", "x"]`;
+    /// - `command[0]` an option (`-c CODE`, `-m module`, `-u`, …): everything goes to the interpreter,
+    ///   `--runtime python3 -- -c 'print(1)'` → `["python3", "-c", "print(1)"]`;
+    /// - `command[0]` a path (it has a "/") or a name with a known script extension (`*.py`, `*.js`,
+    ///   …) that was not uploaded: an error saying how to include it (the CLI uploads only files in
+    ///   the current directory or below it);
+    /// - any other word (the interpreter itself, `--runtime python3 -- python3 -c …`, or another
+    ///   program): `command` runs as given and the runtime steers placement.
+    /// - Throws: `ManifestError` at `--` for a script that was not uploaded.
+    static func runtimeArgv(runtime: String, command: [String], files: [String: [UInt8]]) throws -> [String] {
+        guard let program = command.first else { return command }
+        let interpreter = RuntimeCommands.interpreter(for: runtime)
+        if let local = try? SpecChecks.relativePath(program, path: "--"), files[local] != nil {
+            return interpreter + [local] + command.dropFirst()
+        }
+        if program.hasPrefix("-") { return interpreter + command }
+        let base = program.split(separator: "/").last.map(String.init) ?? program
+        let looksLikeScript = RuntimeCommands.runtime(forFile: program) != nil
+        guard (program.contains("/") || looksLikeScript) && base != runtime && base != interpreter[0] else { return command }
+        let outside = program.hasPrefix("/") || program.hasPrefix("~") || program.split(separator: "/").contains("..")
+        let why = outside
+            ? "it is outside the current directory, and only files in the current directory or below it are uploaded"
+            : "no such file in the current directory"
+        throw ManifestError(path: "--", message: "\(Quantity.quoted(program)) was not uploaded: \(why); "
+            + "run aegis from a directory that contains the script (or copy it there) and give its relative path, "
+            + "or write a manifest next to it (aegis run -f agent.yaml)")
     }
 
     /// A workload name from the program's last path component: lowercased, runs of other characters

@@ -124,6 +124,13 @@ public enum LogStream: String, Codable, Sendable {
     case stdout, stderr, exit
 }
 
+/// The SSE event that ends a log stream early: its data says why ("node is shutting down").
+public enum LogStreamError {
+    public static let event = "error"
+    /// The node stopped (`aegis down`, SIGTERM) while the stream was open.
+    public static let nodeShuttingDown = "node is shutting down"
+}
+
 public struct NodeList: Codable, Sendable, Equatable {
     public var items: [NodeInfo]
     public init(items: [NodeInfo]) { self.items = items }

@@ -43,6 +43,25 @@ public struct RuntimeInfo: Codable, Sendable, Equatable, Hashable {
     }
 }
 
+/// A runtime found on the node daemon's PATH that agents can't use ("python3" at
+/// /root/.pyenv/shims/python3: "not visible to agents (outside /usr, /bin, …)").
+public struct UnavailableRuntime: Codable, Sendable, Equatable, Hashable {
+    public var name: String
+    /// Where the daemon found it (host path).
+    public var path: String
+    /// Why agents can't run it.
+    public var reason: String
+
+    public init(name: String, path: String, reason: String) {
+        self.name = name
+        self.path = path
+        self.reason = reason
+    }
+
+    /// "python3 at /root/.pyenv/shims/python3: not visible to agents (outside /usr, /bin, …)".
+    public var summary: String { "\(name) at \(path): \(reason)" }
+}
+
 /// Which isolation features actually work on the node.
 public struct IsolationFeatures: Codable, Sendable, Equatable {
     /// cgroup v2 controllers usable for sandboxes ("memory", "cpu", "pids", …).
@@ -71,7 +90,12 @@ public struct NodeCapabilities: Codable, Sendable, Equatable {
     /// Allocatable memory in bytes (cgroup memory.max aware).
     public var memoryBytes: Int64
     public var gpus: [GPUDevice]
+    /// Runtimes as agents see them: found on the agents' PATH inside the directories their
+    /// sandboxes bind (AgentProfile), with the version those executables report.
     public var runtimes: [RuntimeInfo]
+    /// Runtimes found on the daemon's PATH that agents can't run, with the reason (nil from nodes
+    /// that don't report them).
+    public var unavailableRuntimes: [UnavailableRuntime]?
     public var isolation: IsolationFeatures
     /// Operator labels ("zone" = "lab-2", "reach" = "internet").
     public var labels: [String: String]
@@ -86,11 +110,12 @@ public struct NodeCapabilities: Codable, Sendable, Equatable {
 
     public init(cpuMillis: Int64 = 0, memoryBytes: Int64 = 0, gpus: [GPUDevice] = [], runtimes: [RuntimeInfo] = [],
                 isolation: IsolationFeatures = IsolationFeatures(), labels: [String: String] = [:], warnings: [String] = [],
-                network: NetworkCapability? = nil) {
+                network: NetworkCapability? = nil, unavailableRuntimes: [UnavailableRuntime]? = nil) {
         self.cpuMillis = cpuMillis
         self.memoryBytes = memoryBytes
         self.gpus = gpus
         self.runtimes = runtimes
+        self.unavailableRuntimes = unavailableRuntimes
         self.isolation = isolation
         self.labels = labels
         self.warnings = warnings

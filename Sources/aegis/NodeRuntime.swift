@@ -21,9 +21,15 @@ import ServiceLifecycle
 /// The in-process link from the controller to the local worker.
 struct LocalWorkerLink: WorkerLink {
     let worker: Worker
+    /// Sandbox creation blocks (fork, namespaces, mounts): it runs here, off the controller's tasks
+    /// and the API's requests (a submission or a shutdown never waits for one; a create that never
+    /// returns holds one thread of this queue, not the node), as a remote worker's does; its
+    /// outcome comes back as a worker event.
+    static let launches = DispatchQueue(label: "aegis.worker.launch", attributes: .concurrent)
 
     func start(_ workload: Workload, uid: UInt32, gpus: [GPUDevice]) async {
-        await worker.startOffPool(Assignment(workload: workload, uid: uid, gpus: gpus))
+        let worker = worker
+        Self.launches.async { worker.start(Assignment(workload: workload, uid: uid, gpus: gpus)) }
     }
     func cancel(id: String, generation: Int64) async { worker.cancel(workloadID: id, generation: generation) }
     func release(id: String, generation: Int64) async { worker.release(workloadID: id, generation: generation) }
@@ -130,9 +136,11 @@ final class NodeRuntime: Sendable {
 
     /// Serves the API on 127.0.0.1, on the unix socket and (with `listen`) over TLS on the cluster
     /// port until SIGTERM/SIGINT (agents keep running) or SIGUSR2 (`aegis down`: agents are
-    /// stopped and recorded first).
+    /// stopped and recorded first). Stopping ends open log streams at once (an `error` event,
+    /// "node is shutting down"); requests still running after `shutdownBackstop` are cancelled.
     func run(drainOnExit: Bool, listen: (host: String, port: Int)? = nil) async throws {
-        let router = APIServer.router(controller: controller, metrics: { NodeMetrics.shared.render() })
+        let shutdown = ShutdownSignal()
+        let router = APIServer.router(controller: controller, metrics: { NodeMetrics.shared.render() }, shutdown: shutdown)
         unlink(paths.socket)
         let portFile = paths.portFile, socket = paths.socket, log = logger
         let tcp = Application(
@@ -170,8 +178,11 @@ final class NodeRuntime: Sendable {
                 }, logger: Logger(label: "aegis.cluster"))
             services.append(.init(service: cluster))
         }
-        let group = ServiceGroup(configuration: .init(services: services,
-                                                      gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        // Services stop in reverse order: the notice first, so that every server's open streams end.
+        services.append(.init(service: ShutdownNotice(signal: shutdown)))
+        var config = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        config.maximumGracefulShutdownDuration = Self.shutdownBackstop
+        let group = ServiceGroup(configuration: config)
         let drain = DrainFlag(drainOnExit)
         signal(SIGUSR2, SIG_IGN)
         let usr2 = DispatchSource.makeSignalSource(signal: SIGUSR2)
@@ -180,7 +191,10 @@ final class NodeRuntime: Sendable {
             Task { await group.triggerGracefulShutdown() }
         }
         usr2.resume()
-        try await group.run()
+        do { try await group.run() } catch {
+            // A request outlived the backstop and was cancelled: the node still stops in order.
+            logger.warning("API servers stopped with an error", metadata: ["error": "\(error)"])
+        }
         if drain.value, let worker {
             await drainAgents(worker)
             if let egress = worker.egress, egress.attached.isEmpty { egress.teardown() }  // nothing of ours left on the host
@@ -202,6 +216,22 @@ final class NodeRuntime: Sendable {
         for _ in 0..<200 where await !controller.activeWorkloads(node: name).isEmpty {
             try? await Task.sleep(for: .milliseconds(50))
         }
+    }
+}
+
+extension NodeRuntime {
+    /// How long the API servers may take to close their connections once stopping began; then the
+    /// requests still running (a `node drain` waiting for agents, …) are cancelled.
+    static let shutdownBackstop: Duration = .milliseconds(700)
+}
+
+/// The first service to stop: marks the node as stopping, which ends every open log stream.
+struct ShutdownNotice: Service {
+    let signal: ShutdownSignal
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        signal.begin()
     }
 }
 

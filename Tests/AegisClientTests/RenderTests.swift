@@ -102,5 +102,17 @@ final class RenderTests: XCTestCase {
         XCTAssertTrue(text.contains("cpu NO, memory NO, pids yes"), text)
         XCTAssertTrue(text.contains("allowed (--allow-unenforced-limits"), text)
         XCTAssertTrue(text.contains("GPU-x") && text.contains("/dev/nvidia0") && text.contains("0000:3b:00.0:"), text)
+        XCTAssertFalse(text.contains("Not for agents"), text)
+    }
+
+    func testDescribeNodeListsRuntimesAgentsCannotRunWithTheReason() {
+        var caps = NodeCapabilities(runtimes: [RuntimeInfo(name: "python3", version: "3.11.2", path: "/usr/bin/python3")])
+        caps.unavailableRuntimes = [UnavailableRuntime(name: "python3", path: "/root/.pyenv/shims/python3",
+                                                       reason: "not visible to agents (outside /usr, /bin, /etc)")]
+        let text = describeNode(NodeInfo(name: "n1", role: .hybrid, capabilities: caps))
+        let lines = text.split(separator: "\n").map(String.init)
+        guard let at = lines.firstIndex(where: { $0.hasPrefix("  Not for agents:") }) else { return XCTFail(text) }
+        XCTAssertTrue(lines[at - 1].contains("python3") && lines[at - 1].contains("/usr/bin/python3"), text)
+        XCTAssertEqual(lines[at + 1], "    python3 at /root/.pyenv/shims/python3: not visible to agents (outside /usr, /bin, /etc)")
     }
 }

@@ -42,6 +42,42 @@ final class CLIRunOptionsTests: XCTestCase {
         XCTAssertEqual(CLIRunOptions.derivedName(String(repeating: "a", count: 70)).count, 63)
     }
 
+    /// Everything after `--` that starts with an option reaches the runtime (`-c CODE`, `-m module`);
+    /// an uploaded script is run by it; the interpreter named again, or another program, runs as given.
+    func testRuntimeArgumentsReachTheRuntime() throws {
+        func argv(_ runtime: String, _ command: [String], inputs: [String: [UInt8]] = [:]) throws -> [String] {
+            try CLIRunOptions(runtime: runtime, command: command).spec(inputs: inputs, defaultTenant: "t").args
+        }
+        XCTAssertEqual(try argv("python3", ["-c", "print(1)"]), ["python3", "-c", "print(1)"])
+        XCTAssertEqual(try argv("python3", ["-m", "json.tool", "--sort-keys"]), ["python3", "-m", "json.tool", "--sort-keys"])
+        XCTAssertEqual(try argv("python3", ["-u", "agent.py", "x"], inputs: ["agent.py": script]), ["python3", "-u", "agent.py", "x"])
+        XCTAssertEqual(try argv("python3", ["./sub/agent.py", "x"], inputs: ["sub/agent.py": script]), ["python3", "sub/agent.py", "x"])
+        XCTAssertEqual(try argv("deno", ["-A", "main.ts"], inputs: ["main.ts": script]), ["deno", "run", "-A", "main.ts"])
+        XCTAssertEqual(try argv("node", ["-e", "console.log(1)"]), ["node", "-e", "console.log(1)"])
+        // The interpreter itself (by name or path) or another program: as given.
+        XCTAssertEqual(try argv("python3", ["/usr/bin/python3", "-c", "1"]), ["/usr/bin/python3", "-c", "1"])
+        XCTAssertEqual(try argv("python3", ["pytest", "-q"]), ["pytest", "-q"])
+        // `-c …` is named after the runtime.
+        XCTAssertEqual(try CLIRunOptions(runtime: "python3", command: ["-c", "print(1)"]).spec(inputs: [:], defaultTenant: "t").name, "python3")
+    }
+
+    /// A script outside the directory the CLI uploads from is an error that says how to include it.
+    func testScriptOutsideTheUploadDirectoryIsAnErrorSayingHowToIncludeIt() {
+        for program in ["/tmp/elsewhere/agent.py", "../agent.py", "~/agent.py", "/opt/tools/run"] {
+            XCTAssertThrowsError(try CLIRunOptions(runtime: "python3", command: [program, "x"]).spec(inputs: [:], defaultTenant: "t")) {
+                let e = $0 as? ManifestError
+                XCTAssertEqual(e?.path, "--", "\($0)")
+                let message = e?.message ?? ""
+                XCTAssertTrue(message.contains("\"\(program)\" was not uploaded: it is outside the current directory"), message)
+                XCTAssertTrue(message.contains("run aegis from a directory that contains the script"), message)
+                XCTAssertTrue(message.contains("aegis run -f"), message)
+            }
+        }
+        XCTAssertThrowsError(try CLIRunOptions(runtime: "python3", command: ["sub/missing.py"]).spec(inputs: [:], defaultTenant: "t")) {
+            XCTAssertTrue(($0 as? ManifestError)?.message.contains("no such file in the current directory") == true, "\($0)")
+        }
+    }
+
     func testErrorsNameTheFlag() {
         func expect(_ o: CLIRunOptions, inputs: [String: [UInt8]] = [:], _ path: String, _ fragment: String, line: UInt = #line) {
             XCTAssertThrowsError(try o.spec(inputs: inputs, defaultTenant: "t"), line: line) {
@@ -62,7 +98,7 @@ final class CLIRunOptionsTests: XCTestCase {
         expect(CLIRunOptions(restart: "maybe", command: ["x"]), "--restart", "not a restart policy")
         expect(CLIRunOptions(timeout: "soon", command: ["x"]), "--timeout", "is not a duration")
         expect(CLIRunOptions(runtime: "no such", command: ["x"]), "--runtime", "is not a runtime name")
-        expect(CLIRunOptions(runtime: "python3", command: ["agent.py"]), "--", "\"agent.py\" looks like a script but was not uploaded")
+        expect(CLIRunOptions(runtime: "python3", command: ["agent.py"]), "--", "\"agent.py\" was not uploaded: no such file in the current directory")
         expect(CLIRunOptions(command: ["x"]), inputs: ["../up": [1]], "inputs", "must not contain \"..\"")
         expect(CLIRunOptions(command: ["x", String(repeating: "a", count: 200_000)]), "--[1]", "MAX_ARG_STRLEN")
         XCTAssertThrowsError(try CLIRunOptions(command: ["x"]).spec(inputs: ["a": [UInt8](repeating: 0, count: 100)], defaultTenant: "t",

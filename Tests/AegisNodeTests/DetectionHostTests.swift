@@ -13,18 +13,28 @@ final class DetectionHostTests: XCTestCase {
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         print("host capabilities:", String(decoding: try encoder.encode(caps), as: UTF8.self))
 
-        // python3 on this process's PATH, same version as the shell reports.
-        let shell = Process()
-        shell.executableURL = URL(fileURLWithPath: "/bin/sh")
-        shell.arguments = ["-c", "python3 --version 2>&1"]
-        let pipe = Pipe()
-        shell.standardOutput = pipe
-        try shell.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        shell.waitUntilExit()
+        // python3 as an agent finds it (the agents' PATH), same version as the shell reports there.
+        func shell(_ command: String) throws -> String {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/bin/sh")
+            p.arguments = ["-c", command]
+            let pipe = Pipe()
+            p.standardOutput = pipe
+            try p.run()
+            let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            p.waitUntilExit()
+            return output
+        }
+        let output = try shell("PATH=/usr/local/bin:/usr/bin:/bin python3 --version 2>&1")
         let python = try XCTUnwrap(caps.runtimes.first { $0.name == "python3" }, "python3 not detected: \(caps.warnings)")
         XCTAssertTrue(output.hasPrefix("Python \(python.version)"), "shell says \(output), detection \(python.version)")
         XCTAssertTrue(FileManager.default.isExecutableFile(atPath: python.path))
+        // A python3 first on this process's PATH outside the agents' view (a pyenv shim) is reported, not advertised.
+        let daemons = try shell("command -v python3").trimmingCharacters(in: .whitespacesAndNewlines)
+        if !["/usr/", "/bin/"].contains(where: { daemons.hasPrefix($0) }) {
+            XCTAssertTrue(caps.unavailableRuntimes?.contains { $0.name == "python3" && $0.path == daemons } == true,
+                          "\(daemons): \(caps.unavailableRuntimes ?? [])")
+        }
 
         // Kernel release.
         var u = utsname()

@@ -16,7 +16,9 @@ import Logging
 /// - Memory (bytes): `MemTotal` of `<root>/proc/meminfo`, capped by the tightest `memory.max`
 ///   (v1 `memory.limit_in_bytes`) over the own cgroup and its ancestors.
 /// - GPUs: see `detectGPUs()`.
-/// - Runtimes: each `RuntimeProbe` found on `path` below the root, run with `runtimeTimeout`.
+/// - Runtimes: each `RuntimeProbe` found as agents see it (`agentView`: their PATH inside the
+///   directories their sandboxes bind) below the root, run with `runtimeTimeout`; copies on the
+///   daemon's `path` agents can't run are listed in `unavailableRuntimes` with the reason.
 /// - Isolation: cgroup v2 controllers usable under `<own cgroup>/aegis` (or its nearest existing
 ///   ancestor), seccomp (`Seccomp:` in /proc/self/status or /proc/sys/kernel/seccomp/actions_avail,
 ///   proc(5)), user namespaces (/proc/sys/user/max_user_namespaces > 0, user_namespaces(7)),
@@ -36,8 +38,8 @@ public struct CapabilityDetector: Sendable {
     /// Takes at most about max(commandTimeout, runtimeTimeout) plus file-read time.
     public func detect() async -> NodeCapabilities {
         async let gpuResult = detectGPUs()
-        async let runtimeResult = RuntimeScan.scan(files, path: options.path, probes: options.runtimeProbes,
-                                                   timeout: options.runtimeTimeout)
+        async let runtimeResult = RuntimeScan.scan(files, path: options.path, view: options.agentView,
+                                                   probes: options.runtimeProbes, timeout: options.runtimeTimeout)
         var warnings: [String] = []
         let cgroups = CgroupView.read(files, warnings: &warnings)
         let cpu = cpuMillis(cgroups, warnings: &warnings)
@@ -47,8 +49,10 @@ public struct CapabilityDetector: Sendable {
         let runtimes = await runtimeResult
         warnings += gpus.warnings + runtimes.warnings
         for w in warnings { logger.warning("capability detection: \(w)") }
+        for u in runtimes.unavailable { logger.notice("runtime not advertised: \(u.summary)") }
         return NodeCapabilities(cpuMillis: cpu, memoryBytes: memory, gpus: gpus.gpus, runtimes: runtimes.runtimes,
-                                isolation: isolation, labels: options.labels, warnings: warnings)
+                                isolation: isolation, labels: options.labels, warnings: warnings,
+                                unavailableRuntimes: runtimes.unavailable)
     }
 
     /// GPUs from `<root>/sys/bus/pci/devices/*/{vendor,class,device}` (NVIDIA 0x10de and AMD 0x1002

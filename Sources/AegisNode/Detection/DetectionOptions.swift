@@ -3,6 +3,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import AegisSandbox
 
 /// Settings of a `CapabilityDetector`.
 ///
@@ -29,6 +30,8 @@ public struct DetectionOptions: Sendable {
     public var cgroupControllersOverride: [String]?
     /// Runtimes to look for.
     public var runtimeProbes: [RuntimeProbe]
+    /// How agents see the host: runtimes are advertised only when found there.
+    public var agentView: AgentView
 
     /// - Parameters:
     ///   - path: nil = the `PATH` environment variable of this process (see `environmentPATH()`).
@@ -40,7 +43,8 @@ public struct DetectionOptions: Sendable {
                 runtimeTimeout: Duration = .seconds(2),
                 allowUnenforcedLimits: Bool = false,
                 cgroupControllersOverride: [String]? = nil,
-                runtimeProbes: [RuntimeProbe] = RuntimeProbe.defaults) {
+                runtimeProbes: [RuntimeProbe] = RuntimeProbe.defaults,
+                agentView: AgentView = .agentProfile) {
         self.root = root
         self.path = path ?? Self.environmentPATH()
         self.labels = labels
@@ -50,6 +54,7 @@ public struct DetectionOptions: Sendable {
         self.allowUnenforcedLimits = allowUnenforcedLimits
         self.cgroupControllersOverride = cgroupControllersOverride
         self.runtimeProbes = runtimeProbes
+        self.agentView = agentView
     }
 
     /// This process's `PATH` split on ":" (empty and relative entries dropped), or
@@ -58,4 +63,29 @@ public struct DetectionOptions: Sendable {
         let value = getenv("PATH").map { String(cString: $0) } ?? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
         return value.split(separator: ":").map(String.init).filter { $0.hasPrefix("/") }
     }
+}
+
+/// The host as an agent sees it: the host directories its sandbox binds and its PATH.
+public struct AgentView: Sendable, Equatable {
+    /// Host directories visible inside a sandbox (absolute paths).
+    public var directories: [String]
+    /// The agent's PATH directories, in lookup order.
+    public var path: [String]
+
+    public init(directories: [String], path: [String]) {
+        self.directories = directories
+        self.path = path
+    }
+
+    /// The agent profile's view: `AgentProfile.systemDirectories` and `AgentProfile.defaultPATH`.
+    public static let agentProfile = AgentView(directories: AgentProfile.systemDirectories,
+                                               path: AgentProfile.defaultPATH.split(separator: ":").map(String.init))
+
+    /// Whether an absolute path (symlinks already resolved) lies in one of `directories`.
+    public func contains(_ path: String) -> Bool {
+        directories.contains { path == $0 || path.hasPrefix($0.hasSuffix("/") ? $0 : $0 + "/") }
+    }
+
+    /// "/usr, /bin, /sbin, …" for messages.
+    var directoryList: String { directories.joined(separator: ", ") }
 }

@@ -104,11 +104,12 @@ struct HostFiles: Sendable {
         return (st.st_mode & S_IFMT) == S_IFDIR
     }
 
-    /// A regular file (after following symlinks) the caller may execute.
+    /// A regular file (after following symlinks, below the root) the caller may execute.
     func isExecutableFile(_ path: String) -> Bool {
+        guard let target = isRealHost ? path : resolve(path) else { return false }
         var st = stat()
-        guard stat(real(path), &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { return false }
-        return access(real(path), X_OK) == 0
+        guard stat(real(target), &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { return false }
+        return access(real(target), X_OK) == 0
     }
 
     /// Entry names of a directory, sorted, without "." and "..".
@@ -125,6 +126,32 @@ struct HostFiles: Sendable {
             if name != "." && name != ".." { names.append(name) }
         }
         return names.sorted()
+    }
+
+    /// `path` (absolute) with every symlink resolved below the root, an absolute link target taken
+    /// from the root as it would be inside it; nil when a component is missing or links nest over
+    /// 40 deep.
+    func resolve(_ path: String) -> String? {
+        var pending = path.split(separator: "/").map(String.init)
+        var resolved: [String] = []
+        var links = 0
+        while !pending.isEmpty {
+            let part = pending.removeFirst()
+            if part == "." { continue }
+            if part == ".." { _ = resolved.popLast(); continue }
+            let candidate = "/" + (resolved + [part]).joined(separator: "/")
+            var st = stat()
+            guard lstat(real(candidate), &st) == 0 else { return nil }
+            guard (st.st_mode & S_IFMT) == S_IFLNK else { resolved.append(part); continue }
+            links += 1
+            var buf = [CChar](repeating: 0, count: 4096)
+            let n = readlink(real(candidate), &buf, buf.count - 1)
+            guard links <= 40, n > 0 else { return nil }
+            let target = String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            if target.hasPrefix("/") { resolved = [] }
+            pending = target.split(separator: "/").map(String.init) + pending
+        }
+        return "/" + resolved.joined(separator: "/")
     }
 
     /// First executable `name` in the PATH directories (host paths), as a host path. A `name`

@@ -67,32 +67,78 @@ func firstDottedNumber(_ text: String) -> String? {
 }
 
 enum RuntimeScan {
-    /// Probes every runtime found on PATH concurrently; returns runtimes in probe order plus warnings.
-    static func scan(_ files: HostFiles, path: [String], probes: [RuntimeProbe], timeout: Duration) async
-        -> (runtimes: [RuntimeInfo], warnings: [String]) {
-        let found: [(Int, RuntimeProbe, String)] = probes.enumerated().compactMap { i, probe in
-            files.which(probe.name, path: path).map { (i, probe, $0) }
+    /// Runtimes as agents see them. Each probe is looked up on the agent's PATH and advertised when
+    /// that executable (symlinks resolved) lies in the directories agent sandboxes bind; its version
+    /// comes from running it. A probe found on the daemon's `path` somewhere agents can't run it (a
+    /// pyenv shim in root's home, a link out of the view) is reported as unavailable with the reason.
+    /// Returns runtimes in probe order, the unavailable ones, and warnings of failed probes.
+    static func scan(_ files: HostFiles, path: [String], view: AgentView, probes: [RuntimeProbe], timeout: Duration) async
+        -> (runtimes: [RuntimeInfo], unavailable: [UnavailableRuntime], warnings: [String]) {
+        var found: [(Int, RuntimeProbe, String)] = []
+        var unavailable: [UnavailableRuntime] = []
+        for (i, probe) in probes.enumerated() {
+            let (usable, problems) = locate(probe.name, files: files, daemonPath: path, view: view)
+            if let usable { found.append((i, probe, usable)) }
+            unavailable += problems
         }
         var results: [(Int, RuntimeInfo?, String?)] = []
         await withTaskGroup(of: (Int, RuntimeInfo?, String?).self) { group in
             for (i, probe, hostPath) in found {
                 group.addTask {
-                    let r = await CommandRunner.run(files.real(hostPath), arguments: probe.arguments,
-                                                    argv0: probe.name, timeout: timeout)
-                    let command = ([probe.name] + probe.arguments).joined(separator: " ")
-                    guard r.succeeded else {
-                        return (i, nil, "runtime \(probe.name) (\(hostPath)): `\(command)` \(CommandRunner.failureReason(r, timeout: timeout))")
-                    }
-                    guard let version = extractVersion(r.stdout + "\n" + r.stderr) else {
-                        let shown = CommandRunner.firstLine(r.stdout.isEmpty ? r.stderr : r.stdout)
-                        return (i, nil, "runtime \(probe.name) (\(hostPath)): no version number in `\(command)` output \"\(shown)\"")
-                    }
-                    return (i, RuntimeInfo(name: probe.name, version: version, path: hostPath), nil)
+                    let (runtime, warning) = await version(probe, files: files, hostPath: hostPath, timeout: timeout)
+                    return (i, runtime, warning)
                 }
             }
             for await r in group { results.append(r) }
         }
         results.sort { $0.0 < $1.0 }
-        return (results.compactMap(\.1), results.compactMap(\.2))
+        return (results.compactMap(\.1), unavailable, results.compactMap(\.2))
+    }
+
+    /// Where agents find `name` (a host path on the agent's PATH whose target they can see), and the
+    /// copies they can't use: the agent's own hit when it links out of the view, and the daemon's
+    /// hit when it differs from the agent's.
+    static func locate(_ name: String, files: HostFiles, daemonPath: [String], view: AgentView)
+        -> (usable: String?, unavailable: [UnavailableRuntime]) {
+        var unavailable: [UnavailableRuntime] = []
+        var usable: String?
+        let agentHit = files.which(name, path: view.path)
+        let agentTarget = agentHit.flatMap { files.resolve($0) }
+        if let agentHit {
+            if let agentTarget, view.contains(agentTarget) {
+                usable = agentHit
+            } else {
+                let to = agentTarget.map { "a link to \($0), " } ?? ""
+                unavailable.append(UnavailableRuntime(name: name, path: agentHit,
+                                                      reason: "\(to)not visible to agents (outside \(view.directoryList))"))
+            }
+        }
+        if let daemonHit = files.which(name, path: daemonPath), daemonHit != agentHit {
+            let target = files.resolve(daemonHit)
+            if target == nil || !view.contains(target!) {
+                unavailable.append(UnavailableRuntime(name: name, path: daemonHit,
+                                                      reason: "not visible to agents (outside \(view.directoryList))"))
+            } else if target != agentTarget || usable == nil {
+                let theirs = usable.map { "; agents run \($0)" } ?? ""
+                unavailable.append(UnavailableRuntime(name: name, path: daemonHit,
+                                                      reason: "not on the agents' PATH (\(view.path.joined(separator: ":")))\(theirs)"))
+            }
+        }
+        return (usable, unavailable)
+    }
+
+    /// Runs the probe's version command; the runtime, or a warning naming the failure.
+    static func version(_ probe: RuntimeProbe, files: HostFiles, hostPath: String, timeout: Duration) async
+        -> (runtime: RuntimeInfo?, warning: String?) {
+        let r = await CommandRunner.run(files.real(hostPath), arguments: probe.arguments, argv0: probe.name, timeout: timeout)
+        let command = ([probe.name] + probe.arguments).joined(separator: " ")
+        guard r.succeeded else {
+            return (nil, "runtime \(probe.name) (\(hostPath)): `\(command)` \(CommandRunner.failureReason(r, timeout: timeout))")
+        }
+        guard let version = extractVersion(r.stdout + "\n" + r.stderr) else {
+            let shown = CommandRunner.firstLine(r.stdout.isEmpty ? r.stderr : r.stdout)
+            return (nil, "runtime \(probe.name) (\(hostPath)): no version number in `\(command)` output \"\(shown)\"")
+        }
+        return (RuntimeInfo(name: probe.name, version: version, path: hostPath), nil)
     }
 }

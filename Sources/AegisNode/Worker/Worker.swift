@@ -90,6 +90,7 @@ public final class Worker: Sendable {
         runtime = try SandboxRuntime(stateRoot: paths.sandboxes, cgroupParent: cgroupParent)
         try AgentProfile.prepareRootfs(at: paths.sandboxes + "/.agent-root")
         (egress, networkCapability) = Self.setUpEgress(egressConfig, runtime: runtime, logger: logger)
+        removeUnrecordedSandboxes()
         // last: a worker that failed to start must not keep a lease alive
         if lease?.automatic ?? false { leaseKeeper?.startRenewing() }
     }
@@ -154,6 +155,7 @@ public final class Worker: Sendable {
             throw error
         }
         watch(record, workloadID: w.id, generation: w.generation)
+        stopIfCancelledWhileCreating(id)
         if let deadline { arm(deadline, sandboxID: id) }
         return record.pid
     }
@@ -233,7 +235,8 @@ public final class Worker: Sendable {
     // MARK: control
 
     /// Stops a workload's sandbox: SIGTERM to its init (forwarded to the agent), SIGKILL of the
-    /// whole cgroup after the grace period.
+    /// whole cgroup after the grace period. A sandbox still being created is stopped as soon as it
+    /// exists (`stopIfCancelledWhileCreating`).
     public func cancel(workloadID: String, generation: Int64) {
         let id = Self.sandboxID(workloadID, generation)
         _ = flags.withLock { $0.cancelled.insert(id) }
@@ -248,14 +251,6 @@ public final class Worker: Sendable {
             guard let self, let state = try? self.runtime.state(id), state.status != .stopped else { return }
             try? self.runtime.kill(id, signal: SIGKILL)
         }
-    }
-
-    /// Removes the sandbox (cgroup leaf, state dir) once its final state is recorded. Logs and
-    /// outputs stay in the workload's directory.
-    public func release(workloadID: String, generation: Int64) {
-        let id = Self.sandboxID(workloadID, generation)
-        try? runtime.delete(id, force: true)
-        egress?.detach(sandbox: id)
     }
 
     /// After a restart or a reconnect: re-watches sandboxes still running (reporting them as

@@ -76,6 +76,8 @@ public struct AgentSandboxRequest: Sendable, Equatable {
 public enum AgentProfile {
     /// Host directories visible read-only (those that exist; merged-/usr symlinks are mirrored).
     public static let systemDirectories = ["/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc"]
+    /// The PATH an agent gets unless its environment sets one.
+    public static let defaultPATH = "/usr/local/bin:/usr/bin:/bin"
     /// Secrets under /etc that an agent must not read.
     public static let maskedSecrets = [
         "/etc/shadow", "/etc/shadow-", "/etc/gshadow", "/etc/gshadow-", "/etc/ssh", "/etc/sudoers",
@@ -135,7 +137,7 @@ public enum AgentProfile {
         }
 
         var env = r.env
-        let defaults = ["PATH=/usr/local/bin:/usr/bin:/bin", "HOME=\(workMount)", "LANG=C.UTF-8", "TMPDIR=/tmp"]
+        let defaults = ["PATH=\(defaultPATH)", "HOME=\(workMount)", "LANG=C.UTF-8", "TMPDIR=/tmp"]
         for d in defaults where !env.contains(where: { $0.hasPrefix(d.prefix(while: { $0 != "=" }) + "=") }) { env.append(d) }
 
         var namespaces = ["pid", "mount", "uts", "ipc", "cgroup"].map { LinuxNamespace(type: $0) }

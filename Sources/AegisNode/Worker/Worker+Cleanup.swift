@@ -1,0 +1,93 @@
+// Worker+Cleanup.swift — nothing of a sandbox outlives its workload. A release removes the
+// sandbox's cgroup leaf and state directory once its final state is recorded — also what a create
+// cut short left without a record — and retries what could not be removed yet; a cancel that came
+// while the sandbox was being created stops it as soon as it exists; start-up removes the leftovers
+// of sandboxes this worker has no record of.
+#if canImport(Glibc)
+import Glibc
+#endif
+import AegisSandbox
+
+extension Worker {
+    /// Removes the sandbox (cgroup leaf, state dir) once its final state is recorded. Logs and
+    /// outputs stay in the workload's directory. Called for every end of a placement (exit, loss,
+    /// failed start, a stale copy); a leaf that can't be removed yet is retried in the background
+    /// (every `removalRetry`, for about a minute).
+    public func release(workloadID: String, generation: Int64) {
+        let id = Self.sandboxID(workloadID, generation)
+        flags.withLock {
+            $0.timedOut.remove(id)
+            $0.cancelled.remove(id)
+            $0.evicted.remove(id)
+        }
+        if removeSandbox(id) { return }
+        Task { [weak self] in
+            for _ in 0..<60 {
+                try? await Task.sleep(for: Self.removalRetry)
+                guard let self else { return }
+                if self.removeSandbox(id) { return }
+            }
+            self?.logger.error("sandbox not removed after a minute of retries", metadata: ["sandbox": "\(id)"])
+        }
+    }
+
+    static var removalRetry: Duration { .seconds(1) }
+
+    /// Deletes sandbox `id` (kills what is left), then whatever remains of it without a record: its
+    /// cgroup leaf and its state directory. Returns true when neither is left.
+    @discardableResult
+    func removeSandbox(_ id: String) -> Bool {
+        do { try runtime.delete(id, force: true) } catch let e as SandboxError where e.kind == .notFound {} catch {
+            logger.warning("removing a sandbox failed; retrying", metadata: ["sandbox": "\(id)", "error": "\(error)"])
+        }
+        egress?.detach(sandbox: id)
+        let leaf = runtime.cgroups.leafPath(id: id)
+        if access(leaf, F_OK) == 0 {
+            do { try runtime.cgroups.open(existingPath: leaf).remove() } catch {
+                logger.warning("removing a sandbox's cgroup failed", metadata: ["cgroup": "\(leaf)", "error": "\(error.description)"])
+            }
+        }
+        let dir = runtime.stateDirectory(id)
+        if access(dir, F_OK) == 0 && access(dir + "/state.json", F_OK) != 0 { removeTree(dir) }
+        return access(leaf, F_OK) != 0 && access(dir, F_OK) != 0
+    }
+
+    /// After `launch` created sandbox `id`: stops it when a cancel came while it was being created
+    /// (that cancel found nothing to signal yet). A cancel after this check finds the sandbox.
+    func stopIfCancelledWhileCreating(_ id: String) {
+        if flags.withLock({ $0.cancelled.contains(id) }) { stop(sandboxID: id) }
+    }
+
+    /// At start-up, before anything is launched: removes what a worker that stopped abruptly (a
+    /// crash in the middle of a create) can leave without a record — state directories without
+    /// state.json, and cgroup leaves named like this worker's sandboxes ("<workload>.g<N>") that
+    /// have no state directory. Sandboxes with a record are re-adopted or removed by `reconcile`.
+    func removeUnrecordedSandboxes() {
+        let recorded = Set(runtime.list())
+        for name in directoryEntries(runtime.stateRoot) where !name.hasPrefix(".") && !recorded.contains(name) {
+            guard Self.parseSandboxID(name) != nil else { continue }
+            logger.warning("removing a sandbox state directory without a record", metadata: ["sandbox": "\(name)"])
+            removeTree(runtime.stateDirectory(name))
+        }
+        for name in directoryEntries(runtime.cgroups.parentPath) where Self.parseSandboxID(name) != nil && !recorded.contains(name) {
+            let leaf = runtime.cgroups.leafPath(id: name)
+            logger.warning("removing a sandbox cgroup without a record", metadata: ["cgroup": "\(leaf)"])
+            do { try runtime.cgroups.open(existingPath: leaf).remove() } catch {
+                logger.error("cannot remove a leftover cgroup", metadata: ["cgroup": "\(leaf)", "error": "\(error.description)"])
+            }
+        }
+    }
+
+    /// Names of the directories in `path` (none when it can't be read).
+    private func directoryEntries(_ path: String) -> [String] {
+        guard let d = opendir(path) else { return [] }
+        defer { closedir(d) }
+        var names: [String] = []
+        while let e = readdir(d) {
+            guard e.pointee.d_type == UInt8(DT_DIR) else { continue }
+            let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names
+    }
+}
