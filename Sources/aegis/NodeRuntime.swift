@@ -191,9 +191,14 @@ final class NodeRuntime: Sendable {
             Task { await group.triggerGracefulShutdown() }
         }
         usr2.resume()
-        do { try await group.run() } catch {
+        var failure: (any Error)?
+        do { try await group.run() } catch is CancellationError {
             // A request outlived the backstop and was cancelled: the node still stops in order.
-            logger.warning("API servers stopped with an error", metadata: ["error": "\(error)"])
+            logger.warning("API servers stopped: a request was cancelled at the shutdown backstop")
+        } catch {
+            // A server could not run (its port taken, …): stop in order, then fail the start.
+            logger.error("API servers stopped with an error", metadata: ["error": "\(error)"])
+            failure = error
         }
         if drain.value, let worker {
             await drainAgents(worker)
@@ -204,6 +209,7 @@ final class NodeRuntime: Sendable {
         unlink(paths.pidFile)
         unlink(paths.dataDir + "/cluster.port")
         logger.info("node stopped", metadata: ["agents": "\(drain.value ? "stopped" : "left running")"])
+        if let failure { throw failure }
     }
 
     /// Stops every agent and waits until their final states are recorded.
