@@ -24,8 +24,8 @@ extension Spec {
     ///
     /// Rules (OCI runtime spec config.md / config-linux.md, plus AEGIS's limits):
     /// - `ociVersion` starts with "1."; `process` with non-empty `args`, `env` entries "KEY=VALUE",
-    ///   absolute `cwd`; `root.path` non-empty; `linux` present with a mount namespace (the runtime
-    ///   pivots into the rootfs).
+    ///   absolute `cwd`; `root.path` non-empty; `linux` present (namespaces it doesn't list are
+    ///   inherited; without a mount namespace the runtime refuses mounts — see LaunchPlan).
     /// - namespaces: pid, network, mount, ipc, uts, user, cgroup, each at most once, new or joined by
     ///   an absolute `path`; "time" is not supported. `hostname`/`domainname` need a uts namespace (as in runc).
     /// - uid/gid mappings only, and then both required, with a user namespace; sizes > 0.
@@ -263,10 +263,6 @@ extension Linux {
             if let p = ns.path, !p.isEmpty {
                 guard p.hasPrefix("/") else { throw SpecError(path: "\(path).path", message: "must be an absolute path") }
             }
-        }
-        if !seen.contains("mount") {
-            throw SpecError(path: "linux.namespaces",
-                            message: "a mount namespace is required (the runtime pivots into root.path)")
         }
         let joinsUser = (namespaces ?? []).contains { $0.type == "user" && !($0.path ?? "").isEmpty }
         if seen.contains("user"), !joinsUser,

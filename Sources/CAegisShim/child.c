@@ -301,9 +301,11 @@ void shim_child_main(const struct aegis_spawn_config *cfg, const struct shim_chi
         memset(&ready, 0, sizeof ready);
         ready.kind = AEGIS_MSG_READY;
         (void)shim_write_all(fds->err_w, &ready, sizeof ready);
-        char p[64];
-        shim_fd_path(fifo_path, p);
-        int w = open(p, O_WRONLY | O_CLOEXEC);  // blocks until `start` opens the FIFO for reading
+        const char *name = cfg->exec_fifo;
+        for (const char *c = cfg->exec_fifo; *c; c++) if (*c == '/') name = c + 1;
+        // From the FIFO's directory (opened before the root changed); blocks until `start` opens
+        // the FIFO for reading. The directory's descriptor is closed right after.
+        int w = openat(fifo_path, name, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
         if (w < 0) shim_fail(AEGIS_STEP_EXEC_FIFO, "open");
         g_fifo_fd = w;
         close(fifo_path);

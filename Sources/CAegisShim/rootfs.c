@@ -247,11 +247,22 @@ void shim_setup_filesystem(const struct aegis_spawn_config *cfg, int *devnull_ou
     }
     *devnull_out = devnull;
     if (cfg->exec_fifo) {
-        *fifo_out = open(cfg->exec_fifo, O_PATH | O_CLOEXEC);
+        // The FIFO's directory (O_PATH): the FIFO is opened by name from it once the process waits
+        // for `start`, whatever the container's root holds by then (no /proc needed).
+        char dir[4096];
+        shim_strlcpy(dir, cfg->exec_fifo, sizeof dir);
+        size_t n = shim_strlen(dir);
+        while (n > 1 && dir[n - 1] != '/') n--;
+        dir[n > 1 ? n - 1 : 1] = 0;
+        *fifo_out = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
         if (*fifo_out < 0) shim_fail(AEGIS_STEP_EXEC_FIFO, cfg->exec_fifo);
     }
     // A new or joined mount namespace (LaunchPlan requires one for a rootfs other than "/").
-    if (!(cfg->clone_flags & CLONE_NEWNS) && !shim_joins(cfg, CLONE_NEWNS)) return;
+    if (!(cfg->clone_flags & CLONE_NEWNS) && !shim_joins(cfg, CLONE_NEWNS)) {
+        // The runtime's own mount namespace, inherited: nothing is mounted, the rootfs is chroot'ed into.
+        if (cfg->chroot_rootfs && (chroot(cfg->rootfs) < 0 || chdir("/") < 0)) shim_fail(AEGIS_STEP_PIVOT_ROOT, cfg->rootfs);
+        return;
+    }
 
     unsigned long prop = cfg->root_propagation ? cfg->root_propagation : (MS_PRIVATE | MS_REC);
     if (mount(NULL, "/", NULL, prop, NULL) < 0) shim_fail(AEGIS_STEP_ROOT_PROPAGATION, "/");

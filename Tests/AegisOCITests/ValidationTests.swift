@@ -42,7 +42,8 @@ final class ValidationTests: XCTestCase {
         assertInvalid(try withTypes(["mount", "pid", "time"]), path: "linux.namespaces[2].type", message: "not supported")
         assertInvalid(try withTypes(["mount", "pid", "ipc", "pid"]), path: "linux.namespaces[3].type",
                       message: "duplicate namespace type \"pid\"")
-        assertInvalid(try withTypes(["pid"]), path: "linux.namespaces", message: "mount namespace is required")
+        XCTAssertNoThrow(try base { $0.linux?.namespaces = [LinuxNamespace(type: "pid")]; $0.hostname = nil }.validate(),
+                         "unlisted namespaces are inherited")
         XCTAssertNoThrow(try base { $0.linux?.namespaces?[0] = LinuxNamespace(type: "pid", path: "/proc/1/ns/pid") }.validate())
         assertInvalid(try base {
             $0.linux?.namespaces?.append(LinuxNamespace(type: "user", path: "/proc/1/ns/user"))

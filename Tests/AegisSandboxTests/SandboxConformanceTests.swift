@@ -244,3 +244,29 @@ final class SandboxCreateFailureTests: SandboxTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: runtime.cgroups.leafPath(id: id)))
     }
 }
+
+final class SandboxInheritedNamespaceTests: SandboxTestCase {
+    /// No namespaces listed: every one is the runtime's (OCI: unlisted namespaces are inherited);
+    /// the rootfs is chroot'ed into, and anything that would mount in the host's namespace is refused.
+    func testUnlistedNamespacesAreInheritedAndNothingIsMounted() throws {
+        let rootfs = tempDir + "/inherit-rootfs"
+        try FileManager.default.createDirectory(atPath: rootfs, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: "/bin/busybox", toPath: rootfs + "/busybox")
+        var spec = Spec(process: Process(user: User(uid: 0, gid: 0), args: ["/busybox", "ls", "/"], env: ["PATH=/"], cwd: "/"),
+                        root: Root(path: rootfs), linux: Linux(namespaces: []))
+        let id = "inherit-\(UInt32.random(in: 0...UInt32.max))"
+        createdIDs.append(id)
+        let record = try runtime.create(id: id, spec: spec, bundle: tempDir, options: SandboxCreateOptions(stdio: .logFiles, deferStart: true))
+        for ns in ["mnt", "pid", "net", "ipc", "uts", "cgroup"] {
+            XCTAssertEqual(try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(record.pid)/ns/\(ns)"),
+                           try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/ns/\(ns)"), "\(ns) not inherited")
+        }
+        try runtime.start(id)
+        _ = try XCTUnwrap(try runtime.wait(id, timeout: .seconds(10)))
+        XCTAssertEqual(try String(contentsOfFile: runtime.stateDirectory(id) + "/stdout.log", encoding: .utf8), "busybox\n", "not chroot'ed")
+        spec.mounts = [Mount(destination: "/proc", type: "proc", source: "proc")]
+        XCTAssertThrowsError(try runtime.create(id: id + "-m", spec: spec, bundle: tempDir, options: SandboxCreateOptions(stdio: .logFiles))) {
+            XCTAssertTrue("\($0)".contains("mounts: needs a mount namespace of the container's own"), "\($0)")
+        }
+    }
+}

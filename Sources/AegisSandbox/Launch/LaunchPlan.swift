@@ -64,9 +64,6 @@ struct LaunchPlan {
         joinedNamespaces = joins
         c.clone_flags = flags
         let newMount = flags & UInt64(CLONE_NEWNS) != 0 || joins.contains { $0.type == UInt64(CLONE_NEWNS) }
-        if !newMount && rootfs != "/" {
-            throw SandboxError(.invalidSpec, "linux.namespaces: a mount namespace is required to use root.path \(rootfs)")
-        }
         if flags & UInt64(CLONE_NEWUSER) != 0 {
             c.uid_map = arena.string(Self.idMap(linux.uidMappings))
             c.gid_map = arena.string(Self.idMap(linux.gidMappings))
@@ -103,6 +100,21 @@ struct LaunchPlan {
         c.n_masked = Int32(masked.count)
         c.readonly_paths = readonly.isEmpty ? nil : arena.stringArray(readonly)
         c.n_readonly = Int32(readonly.count)
+        if !newMount {
+            // An unlisted namespace is inherited (config-linux.md § Namespaces). In the runtime's own
+            // mount namespace nothing may be mounted — it would change the host's — so the rootfs is
+            // only chroot'ed into, and what needs a mount is refused by name.
+            var needs: [String] = []
+            if !(spec.mounts ?? []).isEmpty { needs.append("mounts") }
+            if !masked.isEmpty { needs.append("linux.maskedPaths") }
+            if !readonly.isEmpty { needs.append("linux.readonlyPaths") }
+            if spec.root?.readonly == true { needs.append("root.readonly") }
+            if !specDevices.isEmpty { needs.append("linux.devices") }
+            if let field = needs.first {
+                throw SandboxError(.invalidSpec, "\(field): needs a mount namespace of the container's own (linux.namespaces lists none; mounting in the runtime's would change the host)")
+            }
+            c.chroot_rootfs = rootfs != "/" ? 1 : 0
+        }
 
         // Identity.
         let utsNamespace = flags & UInt64(CLONE_NEWUTS) != 0 || joins.contains { $0.type == UInt64(CLONE_NEWUTS) }

@@ -158,6 +158,8 @@ struct aegis_spawn_config {
 
     // --- filesystem ---
     const char *rootfs;            // absolute host path of the rootfs
+    int chroot_rootfs;             // no mount namespace of its own (inherited): chroot into rootfs,
+                                   // mount nothing (LaunchPlan refused anything that would)
     int root_readonly;
     unsigned long root_propagation;// MS_PRIVATE|MS_REC by default, or MS_SLAVE|MS_REC, during the set-up
     unsigned long root_propagation_final; // applied to "/" after pivot_root (MS_SHARED, MS_UNBINDABLE
