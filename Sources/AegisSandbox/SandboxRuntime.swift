@@ -145,13 +145,7 @@ public final class SandboxRuntime: Sendable {
             c.state_dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
             guard c.state_dir_fd >= 0 else { throw SandboxError.system("open", dir) }
             fds.append(c.state_dir_fd)
-            var joinFDs: [Int32] = []
-            for (_, path) in plan.joinedNamespaces {
-                let fd = open(path, O_RDONLY | O_CLOEXEC)
-                guard fd >= 0 else { throw SandboxError.system("open namespace (linux.namespaces path)", path) }
-                fds.append(fd)
-                joinFDs.append(fd)
-            }
+            let joinFDs = try JoinedNamespaces.open(plan.joinedNamespaces, opened: &fds)
             c.join_fds = plan.arena.array(joinFDs)
             c.join_types = plan.arena.array(plan.joinedNamespaces.map(\.type))
             c.n_join = Int32(joinFDs.count)

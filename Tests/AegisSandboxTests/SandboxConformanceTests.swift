@@ -270,3 +270,56 @@ final class SandboxInheritedNamespaceTests: SandboxTestCase {
         }
     }
 }
+
+final class SandboxHostNamespaceTests: SandboxTestCase {
+    /// "Joining" the runtime's own or the host's namespace would make the mount set-up pivot the
+    /// host's root, or a sysctl or hostname change the host: refused by path, nothing changed.
+    func testJoiningTheRuntimesOrTheHostsNamespaceIsRefused() throws {
+        let rootfs = tempDir + "/hostns-rootfs"
+        try FileManager.default.createDirectory(atPath: rootfs, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: "/bin/busybox", toPath: rootfs + "/busybox")
+        let hostname = try String(contentsOfFile: "/proc/sys/kernel/hostname", encoding: .utf8)
+        let cases: [(type: String, ns: String, change: (inout Spec) -> Void)] = [
+            ("mount", "mnt", { $0.mounts = [Mount(destination: "/tmp", type: "tmpfs", source: "tmpfs")] }),
+            ("network", "net", { $0.linux!.sysctl = ["net.ipv4.conf.lo.accept_local": "1"] }),
+            ("uts", "uts", { $0.hostname = "pwned-by-test" }),
+            ("ipc", "ipc", { $0.linux!.sysctl = ["kernel.shm_rmid_forced": "1"] }),
+            ("pid", "pid", { _ in }),
+        ]
+        for holder in ["self", "thread-self", "\(getpid())", "1"] {
+            for c in cases {
+                var spec = Spec(process: Process(user: User(uid: 0, gid: 0), args: ["/busybox", "true"], env: ["PATH=/"], cwd: "/"),
+                                root: Root(path: rootfs),
+                                linux: Linux(namespaces: [LinuxNamespace(type: "mount"), LinuxNamespace(type: c.type, path: "/proc/\(holder)/ns/\(c.ns)")]
+                                                .filter { !($0.type == "mount" && c.type == "mount" && $0.path == nil) }))
+                c.change(&spec)
+                let id = "hostns-\(UInt32.random(in: 0...UInt32.max))"
+                XCTAssertThrowsError(try runtime.create(id: id, spec: spec, bundle: tempDir, options: SandboxCreateOptions(stdio: .logFiles)),
+                                     "\(c.type) of \(holder)") {
+                    // PID 1's namespaces may not even be openable here (EACCES in some sandboxes): refused either way.
+                    let refused = "\($0)".contains("a joined namespace must be the container's")
+                        || (holder == "1" && "\($0)".contains("open namespace (linux.namespaces path) /proc/1/ns/"))
+                    XCTAssertTrue(refused, "\(c.type) of \(holder): \($0)")
+                }
+                XCTAssertThrowsError(try runtime.record(id))
+            }
+        }
+        XCTAssertEqual(try String(contentsOfFile: "/proc/sys/kernel/hostname", encoding: .utf8), hostname)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: "/usr/bin"), "the runtime's root moved")
+    }
+
+    /// Without a mount namespace the container is only chroot'ed: capabilities that leave a chroot
+    /// or mount on the host are refused.
+    func testChrootOnlySandboxRefusesChrootAndAdminCapabilities() throws {
+        let rootfs = tempDir + "/chroot-rootfs"
+        try FileManager.default.createDirectory(atPath: rootfs, withIntermediateDirectories: true)
+        for cap in ["CAP_SYS_CHROOT", "CAP_SYS_ADMIN"] {
+            let spec = Spec(process: Process(user: User(uid: 0, gid: 0), args: ["/busybox", "true"], env: ["PATH=/"], cwd: "/",
+                                             capabilities: LinuxCapabilities(bounding: [cap], effective: [cap], inheritable: [], permitted: [cap], ambient: [])),
+                            root: Root(path: rootfs), linux: Linux(namespaces: [LinuxNamespace(type: "pid")]))
+            XCTAssertThrowsError(try runtime.create(id: "chroot-\(cap.lowercased())", spec: spec, bundle: tempDir, options: SandboxCreateOptions(stdio: .logFiles))) {
+                XCTAssertTrue("\($0)".contains("\(cap) with no mount namespace"), "\($0)")
+            }
+        }
+    }
+}

@@ -168,6 +168,14 @@ struct LaunchPlan {
         c.cap_permitted = try Self.capMask(caps.permitted, field: "process.capabilities.permitted")
         c.cap_inheritable = try Self.capMask(caps.inheritable, field: "process.capabilities.inheritable")
         c.cap_ambient = try Self.capMask(caps.ambient, field: "process.capabilities.ambient")
+        if c.chroot_rootfs != 0 {
+            // Only chroot'ed, in the runtime's mount namespace: CAP_SYS_CHROOT leaves a chroot
+            // (chroot to a subdirectory, then climb) and CAP_SYS_ADMIN mounts in the host's namespace.
+            let all = c.cap_bounding | c.cap_effective | c.cap_permitted | c.cap_inheritable | c.cap_ambient
+            for (bit, name) in [(UInt64(CAP_SYS_CHROOT), "CAP_SYS_CHROOT"), (UInt64(CAP_SYS_ADMIN), "CAP_SYS_ADMIN")] where all & (1 << bit) != 0 {
+                throw SandboxError(.invalidSpec, "process.capabilities: \(name) with no mount namespace of the container's own would let it leave its chroot or mount on the host; give it a mount namespace or drop \(name)")
+            }
+        }
         c.last_cap = Self.lastCap
 
         // Seccomp: compiled (and cached) by the caller's compiler; the child only installs it.
