@@ -64,8 +64,6 @@ int shim_joins(const struct aegis_spawn_config *cfg, uint64_t type);
 /// Opens `target` (absolute, container view) beneath `rootfd` with openat2 RESOLVE_IN_ROOT |
 /// RESOLVE_NO_MAGICLINKS; -1 + errno.
 int shim_open_in_root(int rootfd, const char *target, int flags);
-/// "/proc/self/fd/N" for `fd` into buf.
-void shim_fd_path(int fd, char buf[64]);
 /// Opens /dev/null (checked 1:3) and the exec FIFO for later, then — with a new or joined mount
 /// namespace — mounts, /dev, linux.devices, masked/read-only paths, pivot_root, root flags.
 void shim_setup_filesystem(const struct aegis_spawn_config *cfg, int *devnull_out, int *fifo_out);

@@ -32,7 +32,7 @@ int shim_open_in_root(int rootfd, const char *target, int flags) {
 
 static int open_in_root(int rootfd, const char *target) { return shim_open_in_root(rootfd, target, O_PATH); }
 
-void shim_fd_path(int fd, char buf[64]) {
+static void shim_fd_path(int fd, char buf[64]) {
     char num[24];
     shim_strlcpy(buf, "/proc/self/fd/", 64);
     shim_strlcat(buf, shim_itoa(fd, num), 64);

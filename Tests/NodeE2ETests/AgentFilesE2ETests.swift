@@ -5,15 +5,7 @@ import AegisProtocol
 import Foundation
 import XCTest
 
-final class AgentFilesE2ETests: XCTestCase {
-    var node: NodeHarness!
-
-    override func setUpWithError() throws {
-        node = try NodeHarness()
-        try node.start()
-    }
-
-    override func tearDown() { node = nil }
+final class AgentFilesE2ETests: SingleNodeTestCase {
 
     func run(_ args: [String], cwd: String? = nil) throws -> String {
         let r = try node.cli(["run", "--detach"] + args, cwd: cwd)

@@ -4,17 +4,7 @@ import AegisProtocol
 import Foundation
 import XCTest
 
-final class BodyLimitsE2ETests: XCTestCase {
-    var node: NodeHarness!
-
-    override func setUpWithError() throws {
-        node = try NodeHarness()
-        try node.start()
-    }
-
-    override func tearDown() {
-        node = nil
-    }
+final class BodyLimitsE2ETests: SingleNodeTestCase {
 
     // MARK: request bodies
 

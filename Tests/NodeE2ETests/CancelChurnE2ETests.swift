@@ -8,17 +8,7 @@ import XCTest
 import FoundationNetworking
 #endif
 
-final class CancelChurnE2ETests: XCTestCase {
-    var node: NodeHarness!
-
-    override func setUpWithError() throws {
-        node = try NodeHarness()
-        try node.start()
-    }
-
-    override func tearDown() {
-        node = nil
-    }
+final class CancelChurnE2ETests: SingleNodeTestCase {
 
     /// The node's API over a session that allows many connections at once.
     struct API: Sendable {

@@ -3,17 +3,7 @@ import AegisProtocol
 import Foundation
 import XCTest
 
-final class NodeE2ETests: XCTestCase {
-    var node: NodeHarness!
-
-    override func setUpWithError() throws {
-        node = try NodeHarness()
-        try node.start()
-    }
-
-    override func tearDown() {
-        node = nil
-    }
+final class NodeE2ETests: SingleNodeTestCase {
 
     func testRunStreamsOutputAndExitsWithTheAgentsCode() throws {
         let ok = try node.cli(["run", "--", "/bin/sh", "-c", "echo out-line; echo err-line >&2"])

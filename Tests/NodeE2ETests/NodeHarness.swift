@@ -169,3 +169,17 @@ func removeCgroupSubtree(_ cgroupParent: String) {
     }
     rmdir(parent)
 }
+
+/// A test case with one fresh `aegis up` node per test (started in setUp, dropped in tearDown).
+class SingleNodeTestCase: XCTestCase {
+    var node: NodeHarness!
+
+    override func setUpWithError() throws {
+        node = try NodeHarness()
+        try node.start()
+    }
+
+    override func tearDown() {
+        node = nil
+    }
+}

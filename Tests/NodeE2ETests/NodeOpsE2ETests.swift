@@ -4,17 +4,7 @@ import AegisProtocol
 import Foundation
 import XCTest
 
-final class NodeOpsE2ETests: XCTestCase {
-    var node: NodeHarness!
-
-    override func setUpWithError() throws {
-        node = try NodeHarness()
-        try node.start()
-    }
-
-    override func tearDown() {
-        node = nil
-    }
+final class NodeOpsE2ETests: SingleNodeTestCase {
 
     func detail(_ id: String) throws -> WorkloadDetail {
         let r = try node.http("GET", "/v1/workloads/\(id)", token: node.adminToken())

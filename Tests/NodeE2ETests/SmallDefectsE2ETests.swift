@@ -4,15 +4,7 @@ import AegisProtocol
 import Foundation
 import XCTest
 
-final class SmallDefectsE2ETests: XCTestCase {
-    var node: NodeHarness!
-
-    override func setUpWithError() throws {
-        node = try NodeHarness()
-        try node.start()
-    }
-
-    override func tearDown() { node = nil }
+final class SmallDefectsE2ETests: SingleNodeTestCase {
 
     func testEmptyOrMalformedWorkloadIDsAreNamed() throws {
         for verb in ["describe", "logs", "kill"] {

@@ -43,13 +43,12 @@ public enum DeviceRules {
             rules.append(LinuxDeviceCgroup(allow: true, type: d.type == "b" ? "b" : "c", major: d.major, minor: d.minor, access: "rwm"))
         }
         rules += defaultAllowed
-        return LinuxResources(devices: rules).allowsAllDevices && !deniesAnyAfterAllowAll(rules) ? nil : rules
-    }
-
-    /// True when a rule after the last allow-all rule denies something (then a program is needed).
-    static func deniesAnyAfterAllowAll(_ rules: [LinuxDeviceCgroup]) -> Bool {
-        guard let last = rules.lastIndex(where: { $0.matchesAllDevices }) else { return true }
-        return rules[(last + 1)...].contains { !$0.allow }
+        // Everything is granted when the last rule matching every device allows, and no rule after
+        // it denies anything: no program is needed then.
+        if let i = rules.lastIndex(where: \.matchesAllDevices), rules[i].allow, !rules[(i + 1)...].contains(where: { !$0.allow }) {
+            return nil
+        }
+        return rules
     }
 
     /// Loads the program for `rules` and attaches it to the cgroup directory `cgroupFD`.
