@@ -66,7 +66,8 @@ let package = Package(
                                                  .product(name: "SwiftASN1", package: "swift-asn1"),
                                                  .product(name: "Crypto", package: "swift-crypto")]),
         // The worker: capability detection, agents run through AegisSandbox, logs, re-adoption.
-        .target(name: "AegisNode", dependencies: ["AegisProtocol", "AegisSandbox", "AegisOCI", "AegisNet",
+        .target(name: "AegisNode", dependencies: ["AegisProtocol", "AegisSandbox", "AegisOCI", "AegisNet", "CAegisSys",
+                                                  .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                                                   .product(name: "Logging", package: "swift-log")]),
         // The worker's outbound session to its controller: mutual TLS (the node identity from the
         // join), one WebSocket multiplexing registration, lease renewals, commands, logs, files.

@@ -13,9 +13,10 @@ extension ManifestParser {
         return env
     }
 
-    /// resources: {cpu, memory, pids, gpus}; also returns the gpus field for the requires.gpu check.
+    /// resources: {cpu, memory, pids, gpus, disk, tmp}; also returns the gpus field for the
+    /// requires.gpu check.
     static func readResources(_ field: Field) throws -> (ResourceRequest, gpusField: Field?) {
-        let f = try field.mapping(allowed: ["cpu", "memory", "pids", "gpus"])
+        let f = try field.mapping(allowed: ["cpu", "memory", "pids", "gpus", "disk", "tmp"])
         var r = ResourceRequest()
         if let c = f["cpu"] {
             let v = try c.scalar("a CPU quantity")
@@ -34,7 +35,21 @@ extension ManifestParser {
         if let g = f["gpus"] {
             r.gpus = try integer(g, in: 0...Bounds.maxAgentGPUs, what: "a whole number of GPUs")
         }
+        if let d = f["disk"] {
+            r.diskBytes = try size(d, in: Bounds.diskRange, rangeText: "16Mi to 16Ti")
+        }
+        if let t = f["tmp"] {
+            r.tmpBytes = try size(t, in: Bounds.tmpRange, rangeText: "1Mi to 1Pi")
+        }
         return (r, f["gpus"])
+    }
+
+    /// A byte quantity (`2Gi`, `500M`) within `range`.
+    static func size(_ field: Field, in range: ClosedRange<Int64>, rangeText: String) throws -> Int64 {
+        let v = try field.scalar("a size")
+        let bytes = try field.at { try Quantity.memoryBytes(v, field: field.path) }
+        guard range.contains(bytes) else { throw field.error("\(Quantity.quoted(v)) is out of range \(rangeText)") }
+        return bytes
     }
 
     static func integer(_ field: Field, in range: ClosedRange<Int>, what: String) throws -> Int {

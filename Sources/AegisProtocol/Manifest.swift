@@ -29,12 +29,20 @@ public struct ResourceRequest: Codable, Sendable, Equatable {
     public var pids: Int64?
     /// Whole GPUs, assigned exclusively.
     public var gpus: Int
+    /// Bytes: the size of /work, a file system of the sandbox's own (writes beyond it get ENOSPC).
+    /// Nil: the node's default, 4 GiB. `Bounds.diskRange`.
+    public var diskBytes: Int64?
+    /// Bytes: the size of /tmp, a tmpfs (its pages count against the memory limit). Nil: 1 GiB.
+    public var tmpBytes: Int64?
 
-    public init(cpuMillis: Int64? = nil, memoryBytes: Int64? = nil, pids: Int64? = nil, gpus: Int = 0) {
+    public init(cpuMillis: Int64? = nil, memoryBytes: Int64? = nil, pids: Int64? = nil, gpus: Int = 0,
+                diskBytes: Int64? = nil, tmpBytes: Int64? = nil) {
         self.cpuMillis = cpuMillis
         self.memoryBytes = memoryBytes
         self.pids = pids
         self.gpus = gpus
+        self.diskBytes = diskBytes
+        self.tmpBytes = tmpBytes
     }
 }
 

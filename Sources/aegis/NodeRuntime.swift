@@ -75,7 +75,8 @@ final class NodeRuntime: Sendable {
     static func start(role: AegisProtocol.NodeRole, paths: AegisPaths, name: String, apiPort: Int, labels: [String: String],
                       allowUnenforcedLimits: Bool, cgroupParent: String?, egress: EgressConfig?, scheduler: SchedulerConfig,
                       leases: LeaseConfig, detectRoot: String?, nodeCertificateValidity: Double? = nil,
-                      logCapBytes: Int = Worker.defaultLogCapBytes, logger: Logger) async throws -> NodeRuntime {
+                      logCapBytes: Int = Worker.defaultLogCapBytes,
+                      outputRetentionSeconds: Int64 = Worker.defaultOutputRetentionSeconds, logger: Logger) async throws -> NodeRuntime {
         try NodeSetup.claimDataDir(paths)
         let store = try ControlStore(path: paths.database, hasher: SHA256TokenHasher())
         _ = try store.bootstrap()
@@ -86,7 +87,7 @@ final class NodeRuntime: Sendable {
         var capabilities: NodeCapabilities?
         if role == .hybrid {
             let w = try Worker(paths: paths, logger: Logger(label: "aegis.worker"), cgroupParent: cgroupParent,
-                               logCapBytes: logCapBytes, egress: egress) { continuation.yield($0) }
+                               logCapBytes: logCapBytes, egress: egress, outputRetentionSeconds: outputRetentionSeconds) { continuation.yield($0) }
             worker = w
             capabilities = await NodeSetup.detect(worker: w, labels: labels, allowUnenforcedLimits: allowUnenforcedLimits,
                                                   detectRoot: detectRoot, logger: logger)
@@ -178,6 +179,7 @@ final class NodeRuntime: Sendable {
                 }, logger: Logger(label: "aegis.cluster"))
             services.append(.init(service: cluster))
         }
+        if let worker { services.append(.init(service: OutputRetentionSweeper(worker: worker))) }
         // Services stop in reverse order: the notice first, so that every server's open streams end.
         services.append(.init(service: ShutdownNotice(signal: shutdown)))
         var config = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)

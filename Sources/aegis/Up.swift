@@ -73,6 +73,8 @@ struct Up: AsyncParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error.") var logLevel: String = "info"
     @Option(help: "Worker: each agent's stdout and stderr history is kept at most this long, the oldest output dropped behind a marker line (default 16Mi; at least 4Ki).")
     var logCap: String?
+    @Option(help: "Worker: how long an ended agent's logs and outputs stay on the node for `aegis logs` and `aegis cp` (default 24h; 1s to 365d, e.g. 90s, 30m, 12h).")
+    var outputRetention: String?
 
     func validate() throws {
         try checkFlagRange(apiPort, Bounds.ports, flag: "--api-port", note: " (0: any free port)")
@@ -96,7 +98,7 @@ struct Up: AsyncParsableCommand {
             let workerOnly: [(String, Bool)] = [("--lease-grace", leaseGrace != nil), ("--cgroup-parent", cgroupParent != nil), ("--egress", egress),
                                                 ("--label", !labels.isEmpty), ("--allow-unenforced-limits", allowUnenforcedLimits),
                                                 ("--detect-root", detectRoot != nil), ("--drain-on-exit", drainOnExit),
-                                                ("--log-cap", logCap != nil)]
+                                                ("--log-cap", logCap != nil), ("--output-retention", outputRetention != nil)]
             if let (flag, _) = workerOnly.first(where: { $0.1 }) {
                 throw ValidationError("\(flag): a controller runs no agents (this flag is for workers and hybrid nodes)")
             }
@@ -108,6 +110,7 @@ struct Up: AsyncParsableCommand {
             guard leaseGrace == nil else { throw ValidationError("--lease-grace is for --role worker (a hybrid node's agents need no lease)") }
         }
         let logCapBytes = try Self.logCapBytes(logCap)
+        let retention = try Self.outputRetentionSeconds(outputRetention)
         let margin = try Self.duration(rescheduleMargin ?? "10s", "--reschedule-margin")
         guard margin >= 1000 else {
             throw ValidationError("--reschedule-margin \(rescheduleMargin ?? ""): at least 1s (it covers clock rate differences and the supervisors' once-a-second lease check)")
@@ -166,7 +169,8 @@ struct Up: AsyncParsableCommand {
                 paths: AegisPaths(dataDir: dir), name: nodeName, join: join,
                 token: try JoinTokenInput.resolve(flag: token, file: tokenFile), rejoin: rejoin, labels: labelMap,
                 allowUnenforcedLimits: allowUnenforcedLimits, cgroupParent: cgroupParent, egress: egressConfig,
-                leaseGraceMs: grace, renewEveryMs: renewEvery, detectRoot: detectRoot, logCapBytes: logCapBytes, logger: logger)
+                leaseGraceMs: grace, renewEveryMs: renewEvery, detectRoot: detectRoot, logCapBytes: logCapBytes,
+                outputRetentionSeconds: retention, logger: logger)
             await worker.run()
             return
         }
@@ -177,7 +181,7 @@ struct Up: AsyncParsableCommand {
                 allowUnenforcedLimits: allowUnenforcedLimits, cgroupParent: cgroupParent, egress: egressConfig,
                 scheduler: SchedulerConfig(strategy: scoring), leases: leases, detectRoot: detectRoot,
                 nodeCertificateValidity: try nodeCertValidity.map { Double(try Self.duration($0, "--node-cert-validity")) / 1000 },
-                logCapBytes: logCapBytes, logger: logger)
+                logCapBytes: logCapBytes, outputRetentionSeconds: retention, logger: logger)
         } catch {
             NodeSetup.releaseDataDir(AegisPaths(dataDir: dir))
             throw error
@@ -201,6 +205,18 @@ extension Up {
             throw ValidationError("--log-cap \(text): must be between \(Worker.minimumLogCapBytes) bytes (4Ki) and 1Ti")
         }
         return Int(bytes)
+    }
+
+    /// --output-retention in seconds: "90s", "30m", "12h", "7d" (a bare number is seconds), 1 s to
+    /// 365 d; default `Worker.defaultOutputRetentionSeconds` (24 h).
+    static func outputRetentionSeconds(_ text: String?) throws -> Int64 {
+        guard let text else { return Worker.defaultOutputRetentionSeconds }
+        let units: [(String, Int64)] = [("s", 1), ("m", 60), ("h", 3600), ("d", 86_400)]
+        let (digits, scale) = units.first { text.hasSuffix($0.0) }.map { (text.dropLast(), $0.1) } ?? (text[...], 1)
+        guard let n = Int64(digits), n > 0, n <= Int64(Bounds.maxTimeoutSeconds) / scale else {
+            throw ValidationError("--output-retention \(text): a duration from 1s to 365d (e.g. 90s, 30m, 12h, 7d)")
+        }
+        return n * scale
     }
 
     /// "500ms", "5s", "2m" (a bare number is seconds) → milliseconds, at most

@@ -38,6 +38,7 @@ final class WorkerRuntime: Sendable {
     static func start(paths: AegisPaths, name: String, join server: String, token: String?, rejoin: Bool = false, labels: [String: String],
                       allowUnenforcedLimits: Bool, cgroupParent: String?, egress: EgressConfig?, leaseGraceMs: Int,
                       renewEveryMs: Int, detectRoot: String?, logCapBytes: Int = Worker.defaultLogCapBytes,
+                      outputRetentionSeconds: Int64 = Worker.defaultOutputRetentionSeconds,
                       logger: Logger) async throws -> WorkerRuntime {
         guard server.hasPrefix("https://") else {
             throw NodeStartError("--join \(server): expected https://HOST:PORT, the controller's cluster port (aegis up --listen)")
@@ -52,7 +53,7 @@ final class WorkerRuntime: Sendable {
             return try await startClaimed(paths: paths, name: name, join: server, token: joined ? nil : token, labels: labels,
                                           allowUnenforcedLimits: allowUnenforcedLimits, cgroupParent: cgroupParent, egress: egress,
                                           leaseGraceMs: leaseGraceMs, renewEveryMs: renewEveryMs, detectRoot: detectRoot,
-                                          logCapBytes: logCapBytes, logger: logger)
+                                          logCapBytes: logCapBytes, outputRetentionSeconds: outputRetentionSeconds, logger: logger)
         } catch {
             NodeSetup.releaseDataDir(paths)  // a failed start leaves no pid file behind
             throw error
@@ -61,7 +62,8 @@ final class WorkerRuntime: Sendable {
 
     private static func startClaimed(paths: AegisPaths, name: String, join server: String, token: String?, labels: [String: String],
                                      allowUnenforcedLimits: Bool, cgroupParent: String?, egress: EgressConfig?, leaseGraceMs: Int,
-                                     renewEveryMs: Int, detectRoot: String?, logCapBytes: Int, logger: Logger) async throws -> WorkerRuntime {
+                                     renewEveryMs: Int, detectRoot: String?, logCapBytes: Int, outputRetentionSeconds: Int64,
+                                     logger: Logger) async throws -> WorkerRuntime {
         let dir = paths.identityDir
         if let token {
             let outcome = try await JoinClient.join(transport: try PinnedJoinTransport(server: server), token: token,
@@ -74,7 +76,8 @@ final class WorkerRuntime: Sendable {
         let sink = EventSink()
         let lease = WorkerLease(paths: paths, graceMs: leaseGraceMs, automatic: false)
         let worker = try Worker(paths: paths, logger: Logger(label: "aegis.worker"), cgroupParent: cgroupParent,
-                                logCapBytes: logCapBytes, egress: egress, lease: lease) { sink.send($0) }
+                                logCapBytes: logCapBytes, egress: egress, lease: lease,
+                                outputRetentionSeconds: outputRetentionSeconds) { sink.send($0) }
         let capabilities = await NodeSetup.detect(worker: worker, labels: labels, allowUnenforcedLimits: allowUnenforcedLimits,
                                                   detectRoot: detectRoot, logger: logger)
         let session = try ControllerSession(server: server, identityDir: dir, worker: worker,
@@ -113,6 +116,8 @@ final class WorkerRuntime: Sendable {
                 session.capabilitiesDetected(await redetect())
             }
         }
+        let sweeper = OutputRetentionSweeper(worker: worker)
+        let sweepTask = Task { try? await sweeper.run() }
         let reason = await stop.wait()
         var drain = false
         switch reason {
@@ -127,6 +132,7 @@ final class WorkerRuntime: Sendable {
         }
         sessionTask.cancel()
         detectTask.cancel()
+        sweepTask.cancel()
         sources.forEach { $0.cancel() }
         unlink(paths.pidFile)
         logger.info("node stopped", metadata: ["agents": "\(drain ? "stopped" : "left running")"])

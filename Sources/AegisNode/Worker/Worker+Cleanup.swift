@@ -9,8 +9,9 @@ import Glibc
 import AegisSandbox
 
 extension Worker {
-    /// Removes the sandbox (cgroup leaf, state dir) once its final state is recorded. Logs and
-    /// outputs stay in the workload's directory. Called for every end of a placement (exit, loss,
+    /// Removes the sandbox (cgroup leaf, state dir) once its final state is recorded, then its
+    /// work volume, keeping the outputs (`retainOutputs`). Logs and outputs stay in the workload's
+    /// directory for the output retention. Called for every end of a placement (exit, loss,
     /// failed start, a stale copy); a leaf that can't be removed yet is retried in the background
     /// (every `removalRetry`, for about a minute).
     public func release(workloadID: String, generation: Int64) {
@@ -20,12 +21,12 @@ extension Worker {
             $0.cancelled.remove(id)
             $0.evicted.remove(id)
         }
-        if removeSandbox(id) { return }
+        if removeSandbox(id) { return retainOutputs(workloadID: workloadID, generation: generation) }
         Task { [weak self] in
             for _ in 0..<60 {
                 try? await Task.sleep(for: Self.removalRetry)
                 guard let self else { return }
-                if self.removeSandbox(id) { return }
+                if self.removeSandbox(id) { return self.retainOutputs(workloadID: workloadID, generation: generation) }
             }
             self?.logger.error("sandbox not removed after a minute of retries", metadata: ["sandbox": "\(id)"])
         }
@@ -64,30 +65,17 @@ extension Worker {
     /// have no state directory. Sandboxes with a record are re-adopted or removed by `reconcile`.
     func removeUnrecordedSandboxes() {
         let recorded = Set(runtime.list())
-        for name in directoryEntries(runtime.stateRoot) where !name.hasPrefix(".") && !recorded.contains(name) {
+        for name in directoryNames(runtime.stateRoot) where !name.hasPrefix(".") && !recorded.contains(name) {
             guard Self.parseSandboxID(name) != nil else { continue }
             logger.warning("removing a sandbox state directory without a record", metadata: ["sandbox": "\(name)"])
             removeTree(runtime.stateDirectory(name))
         }
-        for name in directoryEntries(runtime.cgroups.parentPath) where Self.parseSandboxID(name) != nil && !recorded.contains(name) {
+        for name in directoryNames(runtime.cgroups.parentPath) where Self.parseSandboxID(name) != nil && !recorded.contains(name) {
             let leaf = runtime.cgroups.leafPath(id: name)
             logger.warning("removing a sandbox cgroup without a record", metadata: ["cgroup": "\(leaf)"])
             do { try runtime.cgroups.open(existingPath: leaf).remove() } catch {
                 logger.error("cannot remove a leftover cgroup", metadata: ["cgroup": "\(leaf)", "error": "\(error.description)"])
             }
         }
-    }
-
-    /// Names of the directories in `path` (none when it can't be read).
-    private func directoryEntries(_ path: String) -> [String] {
-        guard let d = opendir(path) else { return [] }
-        defer { closedir(d) }
-        var names: [String] = []
-        while let e = readdir(d) {
-            guard e.pointee.d_type == UInt8(DT_DIR) else { continue }
-            let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
-            if name != "." && name != ".." { names.append(name) }
-        }
-        return names
     }
 }

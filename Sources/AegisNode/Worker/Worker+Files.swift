@@ -64,12 +64,34 @@ extension Worker {
         }
     }
 
-    /// The workload's output directory, opened without following any link.
+    /// The workload's output directory, opened without following any link: in the running
+    /// sandbox's work volume while there is one, else on the node's disk (where `release` copies
+    /// the outputs when the placement ends).
     private func openOutputDirectory(workloadID: String, outputDir: String) -> Int32 {
-        let work = open(paths.workloadDir(workloadID) + "/work", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        let live = openLiveWorkVolume(workloadID: workloadID)
+        let work = live >= 0 ? live : open(paths.workloadDir(workloadID) + "/work", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
         guard work >= 0 else { return -1 }
         defer { close(work) }
         return aegis_openat2(work, outputDir, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0, Self.beneath)
+    }
+
+    /// /work of the workload's running sandbox when it is a work volume (which only the sandbox's
+    /// mount namespace has), reached through its init's root (/proc/<pid>/root); -1 when none.
+    /// The init's identity (pid + start time) is checked after the open, so a pid reused meanwhile
+    /// is never followed into another process's root.
+    private func openLiveWorkVolume(workloadID: String) -> Int32 {
+        for sid in runtime.list() {
+            guard let (wid, generation) = Self.parseSandboxID(sid), wid == workloadID,
+                  WorkVolume.load(from: paths.workloadDir(wid), generation: generation) != nil,
+                  let record = try? runtime.record(sid), runtime.status(record) == .running else { continue }
+            let root = open("/proc/\(record.pid)/root", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            guard root >= 0 else { continue }
+            defer { close(root) }
+            guard runtime.status(record) == .running else { continue }
+            let work = aegis_openat2(root, String(AgentProfile.workMount.dropFirst()), O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0, Self.beneath)
+            if work >= 0 { return work }
+        }
+        return -1
     }
 
     /// Relative paths of the regular files under the workload's output directory (symlinks and

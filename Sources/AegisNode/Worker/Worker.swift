@@ -63,6 +63,14 @@ public final class Worker: Sendable {
     /// Self-fencing: the lease file every sandbox's supervisor watches (Worker+Lease.swift).
     public let lease: WorkerLease?
     let leaseKeeper: LeaseKeeper?
+    /// Whether /work is a volume of each sandbox's own (`WorkVolume`: loop devices and mke2fs are
+    /// there); otherwise a directory of the node's disk without a size limit.
+    public let workVolumesSupported: Bool
+    /// How long the logs and outputs of an ended placement stay on the node (for `aegis logs` and
+    /// `aegis cp`), seconds; then its workload directory is removed (`removeExpiredWorkloads`).
+    public let outputRetentionSeconds: Int64
+    /// Default `outputRetentionSeconds`: 24 h.
+    public static let defaultOutputRetentionSeconds: Int64 = 86_400
 
     /// - Parameter egress: enables network mode `egress` (bridge, NAT, nftables); its setup
     ///   re-adopts the namespaces of live sandboxes and removes every other leftover. A failure is
@@ -74,6 +82,7 @@ public final class Worker: Sendable {
     ///   log cap is too small, or the lease is invalid or its file can't be written.
     public init(paths: AegisPaths, logger: Logger, cgroupParent: String? = nil, logCapBytes: Int = Worker.defaultLogCapBytes,
                 stopGraceSeconds: Int = 5, egress egressConfig: EgressConfig? = nil, lease: WorkerLease? = nil,
+                outputRetentionSeconds: Int64 = Worker.defaultOutputRetentionSeconds,
                 onEvent: @escaping @Sendable (WorkerEvent) -> Void) throws {
         guard logCapBytes >= CappedLog.minimumCapBytes else {
             throw SandboxError(.invalidSpec, "log cap \(logCapBytes) bytes: must be at least \(CappedLog.minimumCapBytes)")
@@ -82,7 +91,15 @@ public final class Worker: Sendable {
         self.logger = logger
         self.logCapBytes = logCapBytes
         self.stopGraceSeconds = stopGraceSeconds
+        self.outputRetentionSeconds = outputRetentionSeconds
         self.onEvent = onEvent
+        if let problem = WorkVolume.unsupportedReason() {
+            logger.warning("per-agent disk limits are not enforced: /work is a directory of the node's disk",
+                           metadata: ["reason": "\(problem)"])
+            workVolumesSupported = false
+        } else {
+            workVolumesSupported = true
+        }
         try makeDirectories(paths.sandboxes, mode: 0o711)
         try makeDirectories(paths.workloads, mode: 0o711)
         self.lease = lease
@@ -91,6 +108,7 @@ public final class Worker: Sendable {
         try AgentProfile.prepareRootfs(at: paths.sandboxes + "/.agent-root")
         (egress, networkCapability) = Self.setUpEgress(egressConfig, runtime: runtime, logger: logger)
         removeUnrecordedSandboxes()
+        retainLeftoverVolumes()
         // last: a worker that failed to start must not keep a lease alive
         if lease?.automatic ?? false { leaseKeeper?.startRenewing() }
     }
@@ -137,27 +155,49 @@ public final class Worker: Sendable {
         let w = a.workload
         let dir = paths.workloadDir(w.id)
         try makeDirectories(dir, mode: 0o711)
+        unlink(dir + "/" + Self.endedMarker)
         let work = try prepareWorkDirectory(a)
 
         var request = Self.request(a, workDir: work)
-        let attachment = try attachEgress(w, sandboxID: id)
+        // The sandbox's mount holds the loop device from `create` on; this fd only until then.
+        let volume = try createWorkVolume(w, staging: work)
+        defer { if let volume { close(volume.fd) } }
+        if let volume {
+            request.workDevice = volume.devicePath
+            if let rule = DeviceRules.allowRule(forNode: volume.devicePath) { request.allowedDevices.append(rule) }
+        }
+        let attachment: EgressAttachment?
+        do { attachment = try attachEgress(w, sandboxID: id) } catch {
+            WorkVolume.remove(in: dir, generation: w.generation)
+            throw error
+        }
         if let attachment {
             request.netnsPath = attachment.netns.path
             request.resolvConf = attachment.resolvConf
         }
         let spec = AgentProfile.spec(request, rootfs: paths.sandboxes + "/.agent-root")
-        let deadline = try recordDeadline(w)
         let record: SandboxRecord
         do {
+            let deadline = try recordDeadline(w)
             record = try runtime.create(id: id, spec: spec, bundle: dir, options: createOptions(logDirectory: dir))
+            watch(record, workloadID: w.id, generation: w.generation)
+            stopIfCancelledWhileCreating(id)
+            if let deadline { arm(deadline, sandboxID: id) }
         } catch {
             if attachment != nil { egress?.detach(sandbox: id) }
+            WorkVolume.remove(in: dir, generation: w.generation)
             throw error
         }
-        watch(record, workloadID: w.id, generation: w.generation)
-        stopIfCancelledWhileCreating(id)
-        if let deadline { arm(deadline, sandboxID: id) }
         return record.pid
+    }
+
+    /// The placement's /work volume (`WorkVolume`), or nil on a node without loop devices or
+    /// mke2fs (/work is then a directory of the node's disk, without a size limit; logged at start).
+    private func createWorkVolume(_ w: Workload, staging: String) throws -> WorkVolume.Attachment? {
+        guard workVolumesSupported else { return nil }
+        let volume = WorkVolume(generation: w.generation, outputDir: w.spec.outputDir,
+                                sizeBytes: w.spec.resources.diskBytes ?? WorkVolume.defaultSizeBytes)
+        return try volume.create(in: paths.workloadDir(w.id), from: staging)
     }
 
     /// The agent-profile request for an assignment: limits (minus those the node can't enforce),
@@ -201,7 +241,7 @@ public final class Worker: Sendable {
         return AgentSandboxRequest(args: s.args, env: env, workDir: workDir, uid: a.uid, gid: a.uid,
                                    hostname: s.name, network: network,
                                    resources: res == LinuxResources() ? nil : res, extraMounts: mounts,
-                                   allowedDevices: allowed)
+                                   allowedDevices: allowed, tmpSizeBytes: s.resources.tmpBytes)
     }
 
     private func watch(_ record: SandboxRecord, workloadID: String, generation: Int64) {

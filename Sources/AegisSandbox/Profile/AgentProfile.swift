@@ -32,7 +32,14 @@ public struct AgentSandboxRequest: Sendable, Equatable {
     /// Extra `KEY=VALUE` entries; PATH, HOME, LANG and TMPDIR get defaults when absent.
     public var env: [String]
     /// Host directory bound read-write at /work (the agent's cwd); must be writable by `uid`.
+    /// Unused when `workDevice` is set.
     public var workDir: String
+    /// A block device holding an ext4 file system mounted read-write at /work instead of binding
+    /// `workDir` (a volume of the sandbox's own: its size is the agent's disk limit). The device
+    /// cgroup must allow it (`allowedDevices`): the mount opens it from inside the sandbox's cgroup.
+    public var workDevice: String?
+    /// Size of /tmp (tmpfs), bytes; nil: 1 GiB.
+    public var tmpSizeBytes: Int64?
     /// Unprivileged uid/gid the agent runs as (a host id: there is no user namespace by default).
     public var uid: UInt32
     public var gid: UInt32
@@ -56,7 +63,8 @@ public struct AgentSandboxRequest: Sendable, Equatable {
     public init(args: [String], env: [String] = [], workDir: String, uid: UInt32, gid: UInt32,
                 hostname: String = "agent", network: Network = .none, resources: LinuxResources? = nil,
                 extraMounts: [Mount] = [], extraMaskedPaths: [String] = [], netnsPath: String? = nil,
-                resolvConf: String? = nil, allowedDevices: [LinuxDeviceCgroup] = []) {
+                resolvConf: String? = nil, allowedDevices: [LinuxDeviceCgroup] = [], workDevice: String? = nil,
+                tmpSizeBytes: Int64? = nil) {
         self.args = args
         self.env = env
         self.workDir = workDir
@@ -70,6 +78,8 @@ public struct AgentSandboxRequest: Sendable, Equatable {
         self.netnsPath = netnsPath
         self.resolvConf = resolvConf
         self.allowedDevices = allowedDevices
+        self.workDevice = workDevice
+        self.tmpSizeBytes = tmpSizeBytes
     }
 }
 
@@ -129,8 +139,13 @@ public enum AgentProfile {
             mounts.append(Mount(destination: dir, type: "bind", source: dir, options: ["rbind", "ro", "nosuid", "nodev"]))
         }
         mounts += DefaultBundleSpec.standardMounts()
-        mounts.append(Mount(destination: "/tmp", type: "tmpfs", source: "tmpfs", options: ["nosuid", "nodev", "mode=1777", "size=1g"]))
-        mounts.append(Mount(destination: workMount, type: "bind", source: r.workDir, options: ["rbind", "rw", "nosuid", "nodev"]))
+        let tmpSize = r.tmpSizeBytes.map { "size=\($0)" } ?? "size=1g"
+        mounts.append(Mount(destination: "/tmp", type: "tmpfs", source: "tmpfs", options: ["nosuid", "nodev", "mode=1777", tmpSize]))
+        if let device = r.workDevice {
+            mounts.append(Mount(destination: workMount, type: "ext4", source: device, options: ["rw", "nosuid", "nodev"]))
+        } else {
+            mounts.append(Mount(destination: workMount, type: "bind", source: r.workDir, options: ["rbind", "rw", "nosuid", "nodev"]))
+        }
         mounts += r.extraMounts
         if r.network == .egress, let rc = r.resolvConf {
             mounts.append(Mount(destination: "/etc/resolv.conf", type: "bind", source: rc, options: ["bind", "ro", "nosuid", "nodev", "noexec"]))

@@ -17,4 +17,16 @@
 /// Returns the fd, or -1 + errno.
 int aegis_sys_openat2(int dirfd, const char *path, int flags, unsigned int mode, unsigned long long resolve);
 
+/// Attaches a free loop device to `backing_fd` (LOOP_CONFIGURE, LO_FLAGS_AUTOCLEAR: the device
+/// detaches itself when its last user — this fd or a mount of it — goes away). Retries while
+/// another process takes the free device first. Returns the loop device's fd (its number in
+/// `*index`), or -1 + errno.
+int aegis_sys_loop_attach(int backing_fd, int read_only, int *index);
+
+/// Mounts filesystem `fstype` from `source` (a block device path) as a detached mount —
+/// fsopen/fsconfig/fsmount; attached to no mount namespace — with nosuid, nodev, noexec (and
+/// read-only when `read_only`). Returns the mount's root directory fd, or -1 + errno with the
+/// failed step in `*step`.
+int aegis_sys_mount_detached(const char *fstype, const char *source, int read_only, const char **step);
+
 #endif

@@ -1,0 +1,101 @@
+// Worker+Retention.swift — what stays of a placement once it ended: its logs and the outputs copied
+// out of its work volume (`WorkVolume.retainOutputs`), in its workload directory, marked with the
+// end time (`ended`). `removeExpiredWorkloads` deletes directories whose mark is older than the
+// node's output retention (default 24 h) and that no sandbox uses; `OutputRetentionSweeper` runs it
+// as a service of the node.
+#if canImport(Glibc)
+import Glibc
+#endif
+import AegisSandbox
+import Logging
+import ServiceLifecycle
+
+extension Worker {
+    /// Marks the end of a workload's last placement on this node; its mtime is the end time.
+    static let endedMarker = "ended"
+
+    /// After sandbox `generation` of `workloadID` is removed: copies its outputs out of its work
+    /// volume (deleting the volume) and marks the workload directory ended. A copy that fails keeps
+    /// the image; start-up tries again (`retainLeftoverVolumes`).
+    func retainOutputs(workloadID: String, generation: Int64) {
+        let dir = paths.workloadDir(workloadID)
+        if let volume = WorkVolume.load(from: dir, generation: generation) {
+            do {
+                if try !volume.retainOutputs(in: dir, destination: dir + "/work") {
+                    logger.warning("outputs cut at the work volume's size (sparse files)",
+                                   metadata: ["workload": "\(workloadID)", "bytes": "\(volume.sizeBytes)"])
+                }
+            } catch {
+                logger.error("outputs not copied out of the work volume; kept for a retry at start-up",
+                             metadata: ["workload": "\(workloadID)", "error": "\(error)"])
+                return
+            }
+        }
+        let marker = dir + "/" + Self.endedMarker
+        let fd = open(marker, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        if fd >= 0 { close(fd) }
+    }
+
+    /// At start-up: volumes whose sandbox has no record (a worker stopped between removing the
+    /// sandbox and copying its outputs, or in the middle of a create) get their outputs copied out.
+    func retainLeftoverVolumes() {
+        let recorded = Set(runtime.list())
+        for name in directoryNames(paths.workloads) {
+            for entry in directoryNames(paths.workloadDir(name), directories: false) {
+                guard entry.hasPrefix("work.g"), entry.hasSuffix(".json"),
+                      let generation = Int64(entry.dropFirst(6).dropLast(5)),
+                      !recorded.contains(Self.sandboxID(name, generation)) else { continue }
+                retainOutputs(workloadID: name, generation: generation)
+            }
+        }
+    }
+
+    /// Removes the directories (logs, outputs) of workloads that ended more than
+    /// `outputRetentionSeconds` before `nowMs` (Unix ms) and have no sandbox on this node.
+    /// - Returns: the workload IDs removed.
+    @discardableResult
+    public func removeExpiredWorkloads(nowMs: Int64) -> [String] {
+        let inUse = Set(runtime.list().compactMap { Self.parseSandboxID($0)?.0 })
+        var removed: [String] = []
+        for name in directoryNames(paths.workloads) where !inUse.contains(name) {
+            var st = stat()
+            guard lstat(paths.workloadDir(name) + "/" + Self.endedMarker, &st) == 0 else { continue }
+            let endedMs = Int64(st.st_mtim.tv_sec) * 1000 + Int64(st.st_mtim.tv_nsec) / 1_000_000
+            guard nowMs - endedMs >= outputRetentionSeconds * 1000 else { continue }
+            logger.info("removing an ended workload's logs and outputs (retention over)", metadata: ["workload": "\(name)"])
+            removeTree(paths.workloadDir(name))
+            removed.append(name)
+        }
+        return removed
+    }
+
+    /// Names in `path` that are directories (or, with `directories: false`, anything else).
+    func directoryNames(_ path: String, directories: Bool = true) -> [String] {
+        guard let d = opendir(path) else { return [] }
+        defer { closedir(d) }
+        var names: [String] = []
+        while let e = readdir(d) {
+            guard (e.pointee.d_type == UInt8(DT_DIR)) == directories else { continue }
+            let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+            if name != "." && name != ".." && !name.hasPrefix(".") { names.append(name) }
+        }
+        return names
+    }
+}
+
+/// Runs `Worker.removeExpiredWorkloads` every `interval` (a tenth of the retention, at most a
+/// minute) until the node shuts down.
+public struct OutputRetentionSweeper: Service {
+    let worker: Worker
+
+    public init(worker: Worker) { self.worker = worker }
+
+    var interval: Duration { .seconds(max(1, min(60, worker.outputRetentionSeconds / 10))) }
+
+    public func run() async throws {
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            worker.removeExpiredWorkloads(nowMs: SandboxMonitor.nowUnixMs())
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
+        }
+    }
+}
