@@ -20,6 +20,7 @@ import Glibc
 import AegisOCI
 import AegisSandbox
 import AegisSeccomp
+import AegisSystem
 
 struct BenchError: Error, CustomStringConvertible {
     let description: String
@@ -154,23 +155,6 @@ func makeRootfs(in dir: String) throws -> String {
     return root
 }
 
-func removeTree(_ path: String) {
-    var st = stat()
-    guard lstat(path, &st) == 0 else { return }
-    if (st.st_mode & S_IFMT) == S_IFDIR, let d = opendir(path) {
-        var names: [String] = []
-        while let e = readdir(d) {
-            let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
-            if name != ".", name != ".." { names.append(name) }
-        }
-        closedir(d)
-        for n in names { removeTree(path + "/" + n) }
-        rmdir(path)
-    } else {
-        unlink(path)
-    }
-}
-
 /// Times `body` `count` times (after 5 unmeasured runs).
 func sample(_ count: Int, _ body: () throws -> Void) rethrows -> Stats {
     for _ in 0..<5 { try body() }
@@ -212,7 +196,7 @@ func run() throws {
     var template = Array((options.stateParent + "/aegis-bench.XXXXXX").utf8CString)
     guard let made = mkdtemp(&template) else { throw BenchError(description: "mkdtemp: \(String(cString: strerror(errno)))") }
     let work = String(cString: made)
-    defer { removeTree(work) }
+    defer { FileSystem.removeTree(work) }
 
     let rootfs: String
     if let given = options.rootfs {
