@@ -25,35 +25,35 @@ enum PEMFiles {
     /// directory is left as it is; an existing non-directory fails with ENOTDIR.
     static func ensureDirectory(_ path: String) throws {
         precondition(!path.isEmpty, "directory path must not be empty")
-        try PKIError.os { () throws(SystemError) in try FileSystem.makeDirectories(path, mode: 0o700) }
+        try PKIError.os(try FileSystem.makeDirectories(path, mode: 0o700))
     }
 
     /// Whether `path` exists (lstat). Errors other than ENOENT are thrown.
     static func exists(_ path: String) throws -> Bool {
-        try PKIError.os { () throws(SystemError) in try FileSystem.exists(path) }
+        try PKIError.os(try FileSystem.exists(path))
     }
 
     /// The contents of `path` as UTF-8 text (at most `maxFileSize` bytes, else EFBIG).
     static func readText(_ path: String) throws -> String {
-        try PKIError.os { () throws(SystemError) in try FileSystem.readText(path, limit: maxFileSize) }
+        try PKIError.os(try FileSystem.readText(path, limit: maxFileSize))
     }
 
     /// Writes `contents` to a new temporary file next to `finalPath` with exactly `mode`, fsyncs it,
     /// and returns the temporary path. The caller publishes it with `publish` or removes it.
     static func writeTemporary(for finalPath: String, contents: String, mode: mode_t) throws -> String {
-        try PKIError.os { () throws(SystemError) in try FileSystem.writeTemporary(for: finalPath, Array(contents.utf8), mode: mode) }
+        try PKIError.os(try FileSystem.writeTemporary(for: finalPath, Array(contents.utf8), mode: mode))
     }
 
     /// Moves `temp` to `finalPath`. With `replace == false` the move fails with EEXIST when
     /// `finalPath` exists (link(2) then unlink(2)), so two creators cannot overwrite each other.
     /// On failure the temporary file is removed.
     static func publish(_ temp: String, to finalPath: String, replace: Bool) throws {
-        try PKIError.os { () throws(SystemError) in try FileSystem.publish(temp, to: finalPath, replace: replace) }
+        try PKIError.os(try FileSystem.publish(temp, to: finalPath, replace: replace))
     }
 
     /// fsyncs a directory so renames inside it are durable.
     static func syncDirectory(_ path: String) throws {
-        try PKIError.os { () throws(SystemError) in try FileSystem.syncDirectory(path) }
+        try PKIError.os(try FileSystem.syncDirectory(path))
     }
 
     /// Decides what a key/certificate pair in `directory` looks like on disk.

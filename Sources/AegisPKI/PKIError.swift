@@ -103,7 +103,7 @@ public struct PKIError: Error, CustomStringConvertible, Equatable, Sendable {
     }
 
     /// Runs an AegisSystem call, turning its `SystemError` into `PKIError.syscall`.
-    static func os<T>(_ body: () throws(SystemError) -> T) throws(PKIError) -> T {
+    static func os<T>(_ body: @autoclosure () throws(SystemError) -> T) throws(PKIError) -> T {
         do { return try body() } catch { throw syscall(error) }
     }
 

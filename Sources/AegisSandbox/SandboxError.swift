@@ -52,7 +52,7 @@ public struct SandboxError: Error, CustomStringConvertible, Sendable, Equatable 
     }
 
     /// Runs an AegisSystem call, turning its `SystemError` into `SandboxError(.system)`.
-    public static func os<T>(_ body: () throws(SystemError) -> T) throws(SandboxError) -> T {
+    public static func os<T>(_ body: @autoclosure () throws(SystemError) -> T) throws(SandboxError) -> T {
         do { return try body() } catch { throw SandboxError(error) }
     }
 }

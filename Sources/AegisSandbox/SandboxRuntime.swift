@@ -118,7 +118,7 @@ public final class SandboxRuntime: Sendable {
         let limits = try Self.cgroupLimits(spec.linux?.resources)
         if let lease = options.leaseFile { try SandboxLease.checkFresh(path: lease, graceMs: options.leaseGraceMs) }
 
-        try SandboxError.os { () throws(SystemError) in try FileSystem.makeDirectories(stateRoot, mode: 0o711) }
+        try SandboxError.os(try FileSystem.makeDirectories(stateRoot, mode: 0o711))
         let dir = stateDirectory(id)
         if mkdir(dir, 0o711) != 0 {
             if errno == EEXIST { throw SandboxError(.alreadyExists, "container \"\(id)\" already exists (\(dir))") }
@@ -199,7 +199,7 @@ public final class SandboxRuntime: Sendable {
                 hooks: hasHooks ? spec.hooks : nil)
             let bytes = Array(try JSONEncoder().encode(record))
             // No directory fsync: the processes this describes don't outlive a power loss either.
-            try SandboxError.os { () throws(SystemError) in try FileSystem.writeAtomically(dir + "/state.json", bytes, syncDirectory: false) }
+            try SandboxError.os(try FileSystem.writeAtomically(dir + "/state.json", bytes, syncDirectory: false))
             if hasHooks { try runCreateHooks(record, startNow: !options.deferStart) }
             return record
         } catch {

@@ -84,8 +84,8 @@ public final class Worker: Sendable {
         self.logCapBytes = logCapBytes
         self.stopGraceSeconds = stopGraceSeconds
         self.onEvent = onEvent
-        try SandboxError.os { () throws(SystemError) in try FileSystem.makeDirectories(paths.sandboxes, mode: 0o711) }
-        try SandboxError.os { () throws(SystemError) in try FileSystem.makeDirectories(paths.workloads, mode: 0o711) }
+        try SandboxError.os(try FileSystem.makeDirectories(paths.sandboxes, mode: 0o711))
+        try SandboxError.os(try FileSystem.makeDirectories(paths.workloads, mode: 0o711))
         self.lease = lease
         leaseKeeper = try lease.map { try LeaseKeeper($0, logger: logger) }
         runtime = try SandboxRuntime(stateRoot: paths.sandboxes, cgroupParent: cgroupParent)
@@ -137,7 +137,7 @@ public final class Worker: Sendable {
     private func launch(_ a: Assignment, sandboxID id: String) throws -> Int32 {
         let w = a.workload
         let dir = paths.workloadDir(w.id)
-        try SandboxError.os { () throws(SystemError) in try FileSystem.makeDirectories(dir, mode: 0o711) }
+        try SandboxError.os(try FileSystem.makeDirectories(dir, mode: 0o711))
         let work = try prepareWorkDirectory(a)
 
         var request = Self.request(a, workDir: work)

@@ -93,7 +93,7 @@ public enum AgentProfile {
     /// remounted read-only).
     /// - Throws: `SandboxError` when the directory can't be created.
     public static func prepareRootfs(at path: String) throws {
-        try SandboxError.os { () throws(SystemError) in try FileSystem.makeDirectories(path, mode: 0o755) }
+        try SandboxError.os(try FileSystem.makeDirectories(path, mode: 0o755))
         for dir in systemDirectories {
             var st = stat()
             guard lstat(dir, &st) == 0 else { continue }
