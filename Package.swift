@@ -129,7 +129,7 @@ let package = Package(
         .executableTarget(name: "placement-bench", dependencies: ["AegisScheduler", "AegisProtocol", "AegisStore"],
                           path: "Benchmarks/placement-bench", exclude: ["README.md"]),
         // Lease renewals through the controller's real TLS listener and node protocol; detection lateness.
-        .executableTarget(name: "lease-bench", dependencies: ["AegisProtocol", "AegisStore",
+        .executableTarget(name: "lease-bench", dependencies: ["AegisProtocol", "AegisStore", "AegisSystem",
                                                              .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                                                              .product(name: "NIOSSL", package: "swift-nio-ssl"),
                                                              .product(name: "Logging", package: "swift-log")],

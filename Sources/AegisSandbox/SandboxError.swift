@@ -25,7 +25,7 @@ public struct SandboxError: Error, CustomStringConvertible, Sendable, Equatable 
         self.errno = errno
     }
 
-    /// An error reported by the shim: "<step>: <ERRNO> (<n>, <strerror>): <detail>".
+    /// An error reported by the shim: "<step>: <ERRNO> (<n>): <strerror>: <detail>".
     static func shim(_ r: aegis_spawn_result) -> SandboxError {
         shim(step: r.step, err: r.err, detail: r.detail)
     }

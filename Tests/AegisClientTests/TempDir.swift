@@ -24,28 +24,7 @@ struct TempDir {
         try writeAll(fd: fd, Array(text.utf8), what: full)
     }
 
-    func mkdirs(_ dir: String) throws {
-        var cur = ""
-        for part in dir.split(separator: "/") {
-            cur += "/" + part
-            if mkdir(cur, 0o755) != 0 && errno != EEXIST { throw ClientError("mkdir \(cur): \(Errno.current.explained)") }
-        }
-    }
+    func mkdirs(_ dir: String) throws { try FileSystem.makeDirectories(dir, mode: 0o755) }
 
-    func remove() { removeTree(path) }
-
-    private func removeTree(_ p: String) {
-        if localFileKind(p, followSymlinks: false) == .directory, let d = opendir(p) {
-            var names: [String] = []
-            while let e = readdir(d) {
-                let n = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
-                if n != "." && n != ".." { names.append(n) }
-            }
-            closedir(d)
-            for n in names { removeTree(p + "/" + n) }
-            rmdir(p)
-        } else {
-            unlink(p)
-        }
-    }
+    func remove() { FileSystem.removeTree(path) }
 }
