@@ -308,7 +308,9 @@ public final class SandboxRuntime: Sendable {
         } catch {
             var quiet = r
             quiet.hooks = nil  // no poststop for a container that never started
-            try? FileSystem.writeAtomically(stateDirectory(r.id) + "/state.json", Array(try JSONEncoder().encode(quiet)), syncDirectory: false)
+            if let bytes = try? JSONEncoder().encode(quiet) {
+                try? FileSystem.writeAtomically(stateDirectory(r.id) + "/state.json", Array(bytes), syncDirectory: false)
+            }
             try? delete(r.id, force: true)
             throw error
         }

@@ -125,3 +125,18 @@ final class FileSystemTests: XCTestCase {
         XCTAssertEqual(FileSystem.parentDirectory(of: "b"), ".")
     }
 }
+
+extension FileSystemTests {
+    func testRemoveTreeLeavesOtherFileSystemsAlone() throws {
+        try FileSystem.makeDirectories(temp.file("tree/mnt"))
+        guard mount("tmpfs", temp.file("tree/mnt"), "tmpfs", 0, nil) == 0 else {
+            throw XCTSkip("mount tmpfs: \(Errno.current) (needs root)")
+        }
+        defer { umount2(temp.file("tree/mnt"), 2 /* MNT_DETACH */) }
+        try temp.write("tree/mnt/on-tmpfs", "kept")
+        try temp.write("tree/plain", "gone")
+        XCTAssertFalse(FileSystem.removeTree(temp.file("tree")), "the mount point keeps the tree from going")
+        XCTAssertEqual(try FileSystem.readText(temp.file("tree/mnt/on-tmpfs")), "kept", "nothing on the other file system was removed")
+        XCTAssertEqual(temp.entries(temp.file("tree")), ["mnt"])
+    }
+}
