@@ -39,44 +39,48 @@ let package = Package(
             cSettings: [.define("_GNU_SOURCE")],
             linkerSettings: [.linkedLibrary("seccomp"), .linkedLibrary("cap")]
         ),
-        // System calls Glibc does not wrap (openat2) for modules that don't link the shim: the CLI.
+        // System calls and GNU functions Glibc does not offer to Swift (openat2, pidfd, memfd,
+        // strerrorname_np), for AegisSystem; others import it only for the epoll/signalfd headers.
         .target(name: "CAegisSys", path: "Sources/CAegisSys", cSettings: [.define("_GNU_SOURCE")]),
+        // The OS layer: errno names, SystemError, whole-file reads, atomic writes, mkdir -p, tree
+        // removal, /proc readers, pidfd/openat2/memfd, Duration units. Every module's one copy.
+        .target(name: "AegisSystem", dependencies: ["CAegisSys"]),
         // Codable OCI runtime-spec (config.json) and state models, with field-naming validation.
-        .target(name: "AegisOCI"),
+        .target(name: "AegisOCI", dependencies: ["AegisSystem"]),
         // cgroup v2: find the hierarchy, leaves per sandbox, limits, kill, stats.
-        .target(name: "AegisCgroup"),
+        .target(name: "AegisCgroup", dependencies: ["AegisSystem"]),
         // Seccomp: OCI seccomp → libseccomp → cached classic-BPF program; the default profile.
-        .target(name: "AegisSeccomp", dependencies: ["CAegisShim", "AegisOCI"]),
+        .target(name: "AegisSeccomp", dependencies: ["CAegisShim", "AegisOCI", "AegisSystem"]),
         // Versioned wire/data types shared by controller, worker, CLI (and later gateway, edge).
         .target(name: "AegisProtocol"),
         // Sandboxes: create/start/kill/wait/delete/re-adopt, state dirs, the default agent profile.
-        .target(name: "AegisSandbox", dependencies: ["CAegisShim", "AegisOCI", "AegisCgroup", "AegisSeccomp"]),
+        .target(name: "AegisSandbox", dependencies: ["CAegisShim", "AegisSystem", "AegisOCI", "AegisCgroup", "AegisSeccomp"]),
         // Agent manifests (YAML/JSON) → validated WorkloadSpec, errors with field and line.
         .target(name: "AegisManifest", dependencies: ["AegisProtocol", "Yams"]),
         // Placement: feasibility filter → score (bin-pack / spread), pending reasons, quotas.
         .target(name: "AegisScheduler", dependencies: ["AegisProtocol"]),
         // Controller state in SQLite (GRDB, WAL, versioned migrations).
-        .target(name: "AegisStore", dependencies: ["AegisProtocol", .product(name: "GRDB", package: "GRDB.swift"),
+        .target(name: "AegisStore", dependencies: ["AegisProtocol", "AegisSystem", .product(name: "GRDB", package: "GRDB.swift"),
                                                    .product(name: "Crypto", package: "swift-crypto")]),
         // Node networking for the egress mode: rtnetlink (bridge, veth, addresses, routes), held
         // network namespaces, address allocation, nftables policy through libnftables (dlopen'ed).
-        .target(name: "AegisNet", dependencies: ["AegisProtocol", "AegisSandbox"]),
+        .target(name: "AegisNet", dependencies: ["AegisProtocol", "AegisSystem"]),
         // Cluster PKI: the cluster CA, node keys and CSRs, signing, join tokens that pin the CA.
-        .target(name: "AegisPKI", dependencies: [.product(name: "X509", package: "swift-certificates"),
+        .target(name: "AegisPKI", dependencies: ["AegisSystem",.product(name: "X509", package: "swift-certificates"),
                                                  .product(name: "SwiftASN1", package: "swift-asn1"),
                                                  .product(name: "Crypto", package: "swift-crypto")]),
         // The worker: capability detection, agents run through AegisSandbox, logs, re-adoption.
-        .target(name: "AegisNode", dependencies: ["AegisProtocol", "AegisSandbox", "AegisOCI", "AegisNet", "CAegisSys",
+        .target(name: "AegisNode", dependencies: ["AegisProtocol", "AegisSystem", "CAegisSys", "AegisSandbox", "AegisOCI", "AegisNet",
                                                   .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                                                   .product(name: "Logging", package: "swift-log")]),
         // The worker's outbound session to its controller: mutual TLS (the node identity from the
         // join), one WebSocket multiplexing registration, lease renewals, commands, logs, files.
-        .target(name: "AegisNodeLink", dependencies: ["AegisNode", "AegisProtocol", "AegisPKI",
+        .target(name: "AegisNodeLink", dependencies: ["AegisNode", "AegisProtocol", "AegisPKI", "AegisSystem",
                                                       .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                                                       .product(name: "NIOSSL", package: "swift-nio-ssl"),
                                                       .product(name: "Logging", package: "swift-log")]),
         // The controller: tenants, auth, quotas, scheduling loop, workload lifecycle.
-        .target(name: "AegisControl", dependencies: ["AegisProtocol", "AegisStore", "AegisScheduler", "AegisManifest", "AegisPKI",
+        .target(name: "AegisControl", dependencies: ["AegisProtocol", "AegisStore", "AegisScheduler", "AegisManifest", "AegisPKI", "AegisSystem",
                                                      .product(name: "Crypto", package: "swift-crypto"),
                                                      .product(name: "Logging", package: "swift-log"),
                                                      .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]),
@@ -92,7 +96,7 @@ let package = Package(
                                                      .product(name: "Prometheus", package: "swift-prometheus")]),
         // The CLI's client side: API client (AsyncHTTPClient over the unix socket or TCP), SSE parser,
         // table/YAML formatting, quantity parsing, input-file collection.
-        .target(name: "AegisClient", dependencies: ["AegisProtocol", "CAegisSys",
+        .target(name: "AegisClient", dependencies: ["AegisProtocol", "AegisSystem",
                                                     .product(name: "AsyncHTTPClient", package: "async-http-client"),
                                                     .product(name: "NIOCore", package: "swift-nio"),
                                                     .product(name: "NIOHTTP1", package: "swift-nio")]),
@@ -100,7 +104,7 @@ let package = Package(
         .executableTarget(
             name: "aegis",
             dependencies: ["AegisAPI", "AegisControl", "AegisNode", "AegisNodeLink", "AegisNet", "AegisManifest", "AegisProtocol", "AegisMetrics",
-                           "AegisClient",
+                           "AegisClient", "AegisSystem",
                            .product(name: "ArgumentParser", package: "swift-argument-parser"),
                            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                            .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -112,7 +116,7 @@ let package = Package(
         // The OCI runtime command line (runc-compatible flags).
         .executableTarget(
             name: "aegis-runtime",
-            dependencies: ["AegisSandbox", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["AegisSandbox", "AegisSystem", "CAegisSys", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         // The per-sandbox supervisor the shim execs once the container process is running.
         .executableTarget(name: "aegis-supervisor", dependencies: ["CAegisShim"], path: "Sources/aegis-supervisor"),
@@ -126,28 +130,29 @@ let package = Package(
         .executableTarget(name: "placement-bench", dependencies: ["AegisScheduler", "AegisProtocol", "AegisStore"],
                           path: "Benchmarks/placement-bench", exclude: ["README.md"]),
         // Lease renewals through the controller's real TLS listener and node protocol; detection lateness.
-        .executableTarget(name: "lease-bench", dependencies: ["AegisProtocol", "AegisStore",
+        .executableTarget(name: "lease-bench", dependencies: ["AegisProtocol", "AegisStore", "AegisSystem",
                                                              .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                                                              .product(name: "NIOSSL", package: "swift-nio-ssl"),
                                                              .product(name: "Logging", package: "swift-log")],
                           path: "Benchmarks/lease-bench"),
         // In-process spawn benchmark (the worker daemon's path).
-        .executableTarget(name: "aegis-bench", dependencies: ["AegisSandbox", "AegisOCI", "AegisSeccomp", "AegisNet"], path: "Benchmarks/aegis-bench"),
+        .executableTarget(name: "aegis-bench", dependencies: ["AegisSandbox", "AegisOCI", "AegisSeccomp", "AegisNet", "AegisSystem"], path: "Benchmarks/aegis-bench"),
 
         .testTarget(name: "AegisOCITests", dependencies: ["AegisOCI"]),
         .testTarget(name: "AegisManifestTests", dependencies: ["AegisManifest", "AegisProtocol"]),
         .testTarget(name: "AegisSchedulerTests", dependencies: ["AegisScheduler", "AegisProtocol"]),
-        .testTarget(name: "AegisClientTests", dependencies: ["AegisClient", "AegisProtocol", "Yams"]),
+        .testTarget(name: "AegisClientTests", dependencies: ["AegisClient", "AegisProtocol", "AegisSystem", "Yams"]),
         .testTarget(name: "AegisStoreTests", dependencies: ["AegisStore", "AegisProtocol"]),
         .testTarget(name: "AegisControlTests", dependencies: ["AegisControl", "AegisStore", "AegisProtocol", "AegisPKI",
                                                             .product(name: "Logging", package: "swift-log")]),
-        .testTarget(name: "AegisNodeTests", dependencies: ["AegisNode", "AegisProtocol", "AegisSandbox", "AegisOCI"],
+        .testTarget(name: "AegisNodeTests", dependencies: ["AegisNode", "AegisProtocol", "AegisSandbox", "AegisOCI", "AegisSystem"],
                     resources: [.copy("Fixtures")]),
-        .testTarget(name: "AegisCgroupTests", dependencies: ["AegisCgroup"]),
+        .testTarget(name: "AegisCgroupTests", dependencies: ["AegisCgroup", "AegisSystem"]),
         .testTarget(name: "AegisNetTests", dependencies: ["AegisNet", "AegisProtocol"]),
         .testTarget(name: "AegisPKITests", dependencies: ["AegisPKI"]),
         .testTarget(name: "AegisSeccompTests", dependencies: ["AegisSeccomp", "AegisOCI", "CAegisShim"]),
-        .testTarget(name: "AegisSandboxTests", dependencies: ["AegisSandbox", "AegisOCI", "CAegisShim"]),
+        .testTarget(name: "AegisSandboxTests", dependencies: ["AegisSandbox", "AegisOCI", "CAegisShim", "AegisSystem"]),
+        .testTarget(name: "AegisSystemTests", dependencies: ["AegisSystem"]),
         .testTarget(name: "RuntimeTests", dependencies: ["AegisOCI"]),
         // A real `aegis up` node driven through the CLI and over HTTP.
         .testTarget(name: "NodeE2ETests", dependencies: ["AegisProtocol", "AegisNet"]),

@@ -20,6 +20,7 @@ import Glibc
 import AegisOCI
 import AegisSandbox
 import AegisSeccomp
+import AegisSystem
 
 struct BenchError: Error, CustomStringConvertible {
     let description: String
@@ -129,18 +130,18 @@ struct Report: Codable {
 
 func copyFile(_ from: String, _ to: String, mode: mode_t) throws {
     let src = open(from, O_RDONLY | O_CLOEXEC)
-    guard src >= 0 else { throw BenchError(description: "open \(from): \(String(cString: strerror(errno)))") }
+    guard src >= 0 else { throw BenchError(description: "open \(from): \(Errno.current.explained)") }
     defer { close(src) }
     let dst = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
-    guard dst >= 0 else { throw BenchError(description: "open \(to): \(String(cString: strerror(errno)))") }
+    guard dst >= 0 else { throw BenchError(description: "open \(to): \(Errno.current.explained)") }
     defer { close(dst) }
     var buf = [UInt8](repeating: 0, count: 1 << 16)
     while true {
         let n = buf.withUnsafeMutableBytes { read(src, $0.baseAddress, $0.count) }
         if n == 0 { break }
-        guard n > 0 else { throw BenchError(description: "read \(from): \(String(cString: strerror(errno)))") }
+        guard n > 0 else { throw BenchError(description: "read \(from): \(Errno.current.explained)") }
         guard buf.withUnsafeBytes({ write(dst, $0.baseAddress, n) }) == n else {
-            throw BenchError(description: "write \(to): \(String(cString: strerror(errno)))")
+            throw BenchError(description: "write \(to): \(Errno.current.explained)")
         }
     }
 }
@@ -152,23 +153,6 @@ func makeRootfs(in dir: String) throws -> String {
     try copyFile("/bin/busybox", root + "/bin/busybox", mode: 0o755)
     for applet in ["sh", "true", "false", "echo", "sleep", "cat", "ls"] { symlink("busybox", root + "/bin/" + applet) }
     return root
-}
-
-func removeTree(_ path: String) {
-    var st = stat()
-    guard lstat(path, &st) == 0 else { return }
-    if (st.st_mode & S_IFMT) == S_IFDIR, let d = opendir(path) {
-        var names: [String] = []
-        while let e = readdir(d) {
-            let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
-            if name != ".", name != ".." { names.append(name) }
-        }
-        closedir(d)
-        for n in names { removeTree(path + "/" + n) }
-        rmdir(path)
-    } else {
-        unlink(path)
-    }
 }
 
 /// Times `body` `count` times (after 5 unmeasured runs).
@@ -210,13 +194,13 @@ func measurePhases(_ spec: Spec, bundle: String) throws -> [String: Stats] {
 func run() throws {
     let options = try Options.parse(Array(CommandLine.arguments.dropFirst()))
     var template = Array((options.stateParent + "/aegis-bench.XXXXXX").utf8CString)
-    guard let made = mkdtemp(&template) else { throw BenchError(description: "mkdtemp: \(String(cString: strerror(errno)))") }
+    guard let made = mkdtemp(&template) else { throw BenchError(description: "mkdtemp: \(Errno.current.explained)") }
     let work = String(cString: made)
-    defer { removeTree(work) }
+    defer { FileSystem.removeTree(work) }
 
     let rootfs: String
     if let given = options.rootfs {
-        guard let real = realpath(given, nil) else { throw BenchError(description: "--rootfs \(given): \(String(cString: strerror(errno)))") }
+        guard let real = realpath(given, nil) else { throw BenchError(description: "--rootfs \(given): \(Errno.current.explained)") }
         rootfs = String(cString: real)
         free(real)
     } else {
@@ -275,7 +259,7 @@ func run() throws {
     print(json)
     if let path = options.jsonPath {
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw BenchError(description: "--json \(path): \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else { throw BenchError(description: "--json \(path): \(Errno.current.explained)") }
         _ = (json + "\n").withCString { write(fd, $0, strlen($0)) }
         close(fd)
     }

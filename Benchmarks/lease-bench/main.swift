@@ -20,6 +20,7 @@ import Logging
 import NIOCore
 import NIOSSL
 import Synchronization
+import AegisSystem
 
 struct Options {
     var aegis = ""
@@ -231,7 +232,7 @@ let buckets = counter.buckets.withLock { $0 }
 let total = buckets.values.reduce(0, +)
 // Whole seconds strictly inside the run (the first includes the handshakes, the last the drain).
 let inner = buckets.filter { $0.key >= 1 && $0.key < o.seconds }.map { Double($0.value) }
-let wallSeconds = Double(wall.components.seconds) + Double(wall.components.attoseconds) / 1e18
+let wallSeconds = wall.inSeconds
 print(String(format: "ingest: %d renewals acknowledged in %.2f s = %.0f/s overall; median of 1-s buckets %.0f/s (min %.0f, max %.0f)",
              total, wallSeconds, Double(total) / wallSeconds, median(inner), inner.min() ?? 0, inner.max() ?? 0))
 print(String(format: "controller CPU: %.2f s over %.2f s wall = %.0f%% of one core; %.1f µs CPU per renewal",

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import AegisSystem
 
 /// The one error type of `AegisCgroup`.
 ///
@@ -48,7 +49,7 @@ public struct CgroupError: Error, CustomStringConvertible, Equatable, Sendable {
 
     /// A failed system call: `"<op> <path>: <ENAME> (<n>)"`, plus `" — <hint>"` when given.
     public static func syscall(_ operation: String, _ path: String, errno: Int32, hint: String? = nil) -> CgroupError {
-        var text = "\(operation) \(path): \(errnoName(errno)) (\(errno))"
+        var text = "\(operation) \(path): \(Errno(errno))"
         if let hint { text += " — \(hint)" }
         return CgroupError(code: .syscall, path: path, errno: errno, description: text)
     }
@@ -56,45 +57,5 @@ public struct CgroupError: Error, CustomStringConvertible, Equatable, Sendable {
     /// Same error with a hint appended to the description (used to explain EBUSY and similar).
     func adding(hint: String) -> CgroupError {
         CgroupError(code: code, path: path, errno: errno, description: description + " — " + hint)
-    }
-}
-
-/// The symbolic name of an errno value ("EBUSY"), or "errno" for values not in the table.
-public func errnoName(_ value: Int32) -> String {
-    switch value {
-    case EPERM: return "EPERM"
-    case ENOENT: return "ENOENT"
-    case ESRCH: return "ESRCH"
-    case EINTR: return "EINTR"
-    case EIO: return "EIO"
-    case ENXIO: return "ENXIO"
-    case E2BIG: return "E2BIG"
-    case EBADF: return "EBADF"
-    case ECHILD: return "ECHILD"
-    case EAGAIN: return "EAGAIN"
-    case ENOMEM: return "ENOMEM"
-    case EACCES: return "EACCES"
-    case EFAULT: return "EFAULT"
-    case EBUSY: return "EBUSY"
-    case EEXIST: return "EEXIST"
-    case EXDEV: return "EXDEV"
-    case ENODEV: return "ENODEV"
-    case ENOTDIR: return "ENOTDIR"
-    case EISDIR: return "EISDIR"
-    case EINVAL: return "EINVAL"
-    case ENFILE: return "ENFILE"
-    case EMFILE: return "EMFILE"
-    case EFBIG: return "EFBIG"
-    case ENOSPC: return "ENOSPC"
-    case EROFS: return "EROFS"
-    case EMLINK: return "EMLINK"
-    case ERANGE: return "ERANGE"
-    case ENAMETOOLONG: return "ENAMETOOLONG"
-    case ENOSYS: return "ENOSYS"
-    case ENOTEMPTY: return "ENOTEMPTY"
-    case ELOOP: return "ELOOP"
-    case EOPNOTSUPP: return "EOPNOTSUPP"
-    case EOVERFLOW: return "EOVERFLOW"
-    default: return "errno"
     }
 }

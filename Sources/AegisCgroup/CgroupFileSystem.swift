@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import AegisSystem
 
 /// The file operations the cgroup code performs, so tests can inject failures (EBUSY, a missing
 /// `cgroup.kill`) or run the logic against an in-memory hierarchy.
@@ -25,22 +26,11 @@ public struct SystemCgroupFileSystem: CgroupFileSystem {
     public init() {}
 
     public func read(_ path: String) throws(CgroupError) -> String {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        if fd < 0 { throw CgroupError.syscall("open", path, errno: errno) }
-        defer { close(fd) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-            if n < 0 {
-                let e = errno
-                if e == EINTR { continue }
-                throw CgroupError.syscall("read", path, errno: e)
-            }
-            if n == 0 { break }
-            bytes.append(contentsOf: chunk[0..<n])
+        do {
+            return try FileSystem.readText(path)
+        } catch {
+            throw CgroupError.syscall(error.step, path, errno: error.errno.code)
         }
-        return String(decoding: bytes, as: UTF8.self)
     }
 
     public func write(_ path: String, _ value: String) throws(CgroupError) {
@@ -134,8 +124,7 @@ func trimmed(_ text: String) -> String {
 
 /// Sleeps the calling thread (these are short waits inside synchronous kernel-file protocols).
 func sleepFor(_ duration: Duration) {
-    let (seconds, attoseconds) = duration.components
-    var request = timespec(tv_sec: Int(seconds), tv_nsec: Int(attoseconds / 1_000_000_000))
+    var request = duration.timespec
     var remaining = timespec()
     while nanosleep(&request, &remaining) != 0 && errno == EINTR { request = remaining }
 }

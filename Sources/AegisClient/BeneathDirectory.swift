@@ -6,7 +6,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import CAegisSys
+import AegisSystem
 
 final class BeneathDirectory {
     /// The directory as given (for messages).
@@ -18,7 +18,7 @@ final class BeneathDirectory {
     /// - Throws: `ClientError` naming the directory and errno.
     init(_ path: String) throws {
         let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard fd >= 0 else { throw ClientError("cannot open directory \(path): \(errnoText(errno))") }
+        guard fd >= 0 else { throw ClientError("cannot open directory \(path): \(Errno.current.explained)") }
         self.path = path
         self.fd = fd
         resolved = realpath(path, nil).map { p in defer { free(p) }; return String(cString: p) }
@@ -26,12 +26,12 @@ final class BeneathDirectory {
 
     deinit { close(fd) }
 
-    static let resolve = UInt64(AEGIS_SYS_RESOLVE_BENEATH | AEGIS_SYS_RESOLVE_NO_MAGICLINKS)
+    static let resolve: ResolveFlags = [.beneath, .noMagicLinks]
 
     /// Opens `rel` (relative to the directory) with `flags`, beneath it. An absolute symlink whose
     /// target is inside the directory is followed as the relative path it amounts to.
     private func openBeneath(_ rel: String, flags: Int32) -> Int32 {
-        let f = aegis_sys_openat2(fd, rel, flags | O_CLOEXEC, 0, Self.resolve)
+        let f = Syscall.openat2(fd, rel, flags: flags | O_CLOEXEC, resolve: Self.resolve)
         guard f < 0, errno == EXDEV, let root = resolved else { return f }
         guard let target = realpath(path + "/" + rel, nil).map({ p in defer { free(p) }; return String(cString: p) }),
               target.hasPrefix(root == "/" ? "/" : root + "/") else {
@@ -39,7 +39,7 @@ final class BeneathDirectory {
             return f
         }
         let inside = String(target.dropFirst(root == "/" ? 1 : root.count + 1))
-        let again = aegis_sys_openat2(fd, inside, flags | O_CLOEXEC, 0, Self.resolve)
+        let again = Syscall.openat2(fd, inside, flags: flags | O_CLOEXEC, resolve: Self.resolve)
         if again < 0 { errno = EXDEV }
         return again
     }
@@ -47,11 +47,11 @@ final class BeneathDirectory {
     /// What `rel` is once resolved beneath the directory: its file type bits (S_IFMT) and size.
     /// - Throws: `ClientError` naming the file: a symlink leading outside, a missing target.
     func kind(_ rel: String) throws -> (type: mode_t, size: Int64) {
-        let f = openBeneath(rel, flags: AEGIS_SYS_O_PATH)
+        let f = openBeneath(rel, flags: Syscall.O_PATH)
         guard f >= 0 else { throw refusal(rel, errno) }
         defer { close(f) }
         var st = stat()
-        guard fstat(f, &st) == 0 else { throw ClientError("cannot stat input file \(rel): \(errnoText(errno))") }
+        guard fstat(f, &st) == 0 else { throw ClientError("cannot stat input file \(rel): \(Errno.current.explained)") }
         return (st.st_mode & S_IFMT, Int64(st.st_size))
     }
 
@@ -77,7 +77,7 @@ final class BeneathDirectory {
         case EXDEV: return ClientError("input file \(rel) is a symlink leading out of \(path); only files beneath the manifest's directory are uploaded")
         case ELOOP: return ClientError("input file \(rel) in \(path): too many levels of symlinks")
         case ENOENT: return ClientError("input file \(rel) in \(path): missing (a dangling symlink?)")
-        default: return ClientError("cannot open input file \(rel) in \(path): \(errnoText(e))")
+        default: return ClientError("cannot open input file \(rel) in \(path): \(Errno(e).explained)")
         }
     }
 

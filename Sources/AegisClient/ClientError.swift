@@ -1,5 +1,5 @@
 // ClientError.swift — the one error type the CLI's client side throws (besides the server's
-// ErrorBody, which APIClient rethrows as-is for non-2xx answers), and errno naming.
+// ErrorBody, which APIClient rethrows as-is for non-2xx answers).
 import AegisProtocol
 #if canImport(Glibc)
 import Glibc
@@ -34,16 +34,4 @@ public func cliMessage(for error: any Error) -> String {
     let text = String(describing: error)
     // Collapse multi-line descriptions into one line for the `aegis: …` output.
     return text.split(whereSeparator: { $0 == "\n" || $0 == "\r" }).joined(separator: " ")
-}
-
-/// "ENOENT (2)"-style text for an errno value: symbolic name when known, then the number.
-public func errnoText(_ code: Int32) -> String {
-    let names: [Int32: String] = [
-        EPERM: "EPERM", ENOENT: "ENOENT", EINTR: "EINTR", EIO: "EIO", EBADF: "EBADF", EACCES: "EACCES",
-        EEXIST: "EEXIST", ENOTDIR: "ENOTDIR", EISDIR: "EISDIR", EINVAL: "EINVAL", EMFILE: "EMFILE",
-        ENFILE: "ENFILE", EFBIG: "EFBIG", ENOSPC: "ENOSPC", EROFS: "EROFS", ELOOP: "ELOOP",
-        ENAMETOOLONG: "ENAMETOOLONG", EPIPE: "EPIPE", ECONNREFUSED: "ECONNREFUSED", ENOTSOCK: "ENOTSOCK", EDQUOT: "EDQUOT",
-    ]
-    let detail = String(cString: strerror(code))
-    return "\(names[code] ?? "errno") (\(code)): \(detail)"
 }

@@ -1,6 +1,7 @@
 // Connection.swift — where the CLI sends its requests and with which credentials: the local node's
 // unix socket plus its admin token (the default), or `--server URL` with `--token`.
 import AegisProtocol
+import AegisSystem
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -127,7 +128,7 @@ public struct ConnectionSettings: Sendable, Equatable {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         if fd < 0 {
             let e = errno
-            throw ClientError("cannot read the admin token \(path): \(errnoText(e)); pass --token or set AEGIS_TOKEN"
+            throw ClientError("cannot read the admin token \(path): \(Errno(e).explained); pass --token or set AEGIS_TOKEN"
                               + (e == EACCES ? " (or run as the node's user)" : ""))
         }
         close(fd)

@@ -3,6 +3,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import AegisSystem
 
 /// What a path is (following symlinks unless `lstat` was asked for).
 public enum LocalFileKind: Sendable, Equatable {
@@ -27,7 +28,7 @@ public func localFileKind(_ path: String, followSymlinks: Bool = true) -> LocalF
 /// - Throws: `ClientError` naming the path and errno when stat fails.
 public func localFileSize(_ path: String) throws -> Int64 {
     var st = stat()
-    guard stat(path, &st) == 0 else { throw ClientError("cannot stat \(path): \(errnoText(errno))") }
+    guard stat(path, &st) == 0 else { throw ClientError("cannot stat \(path): \(Errno.current.explained)") }
     return Int64(st.st_size)
 }
 
@@ -35,7 +36,7 @@ public func localFileSize(_ path: String) throws -> Int64 {
 /// - Throws: `ClientError` naming the path and errno (open/read), or the limit when exceeded.
 public func readLocalFile(_ path: String, limit: Int = 64 << 20) throws -> [UInt8] {
     let fd = open(path, O_RDONLY | O_CLOEXEC)
-    guard fd >= 0 else { throw ClientError("cannot open \(path): \(errnoText(errno))") }
+    guard fd >= 0 else { throw ClientError("cannot open \(path): \(Errno.current.explained)") }
     defer { close(fd) }
     return try readAll(fd: fd, what: path, limit: limit)
 }
@@ -48,7 +49,7 @@ func readAll(fd: Int32, what: String, limit: Int) throws -> [UInt8] {
         let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
         if n < 0 {
             if errno == EINTR { continue }
-            throw ClientError("cannot read \(what): \(errnoText(errno))")
+            throw ClientError("cannot read \(what): \(Errno.current.explained)")
         }
         if n == 0 { break }
         out.append(contentsOf: chunk[0..<n])
@@ -67,7 +68,7 @@ public func writeAll(fd: Int32, _ bytes: some Collection<UInt8>, what: String) t
         if n < 0 {
             let e = errno
             if e == EINTR { continue }
-            throw ClientError("cannot write \(what): \(errnoText(e))", errno: e)
+            throw ClientError("cannot write \(what): \(Errno(e).explained)", errno: e)
         }
         offset += n
     }

@@ -11,6 +11,7 @@ import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
+import AegisSystem
 
 /// Total upload cap for one submission's input files: 16 MiB.
 public let maxUploadBytes = 16 << 20
@@ -105,7 +106,7 @@ public func mentions(text: [UInt8], path: String) -> Bool {
 private func walk(dir: String, relative: String, depth: Int, visited: inout Int, maxEntries: Int,
                   into out: inout [String]) throws {
     guard let d = opendir(dir) else {
-        if depth == 0 { throw ClientError("cannot list \(dir): \(errnoText(errno))") }
+        if depth == 0 { throw ClientError("cannot list \(dir): \(Errno.current.explained)") }
         return // an unreadable subdirectory can't hold a file we could upload anyway
     }
     defer { closedir(d) }

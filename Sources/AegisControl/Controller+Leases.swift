@@ -13,12 +13,13 @@ import AegisProtocol
 import AegisScheduler
 import AegisStore
 import Logging
+import AegisSystem
 
 extension Controller {
     /// Lease terms sent to every worker in `welcome` (durations in ms).
     public nonisolated var leaseTerms: LeaseTerms {
         let c = leases.config
-        func ms(_ d: Duration) -> Int { Int(d.components.seconds * 1000 + d.components.attoseconds / 1_000_000_000_000_000) }
+        func ms(_ d: Duration) -> Int { Int(d.wholeMilliseconds) }
         return LeaseTerms(renewEveryMs: ms(c.renewEvery), notReadyAfterMs: ms(c.notReadyAfter), downAfterMs: ms(c.downAfter),
                           rescheduleMarginMs: ms(c.rescheduleMargin))
     }
@@ -140,7 +141,7 @@ extension Controller {
         for t in leases.tick(now: .now) {
             try? store.setNodeState(name: t.node, t.to.rawValue)
             if t.to != .ready || workers[t.node] != nil { _ = scheduler.setState(t.to.rawValue, node: t.node) }
-            let late = Double(t.lateness.components.attoseconds) / 1e15 + Double(t.lateness.components.seconds) * 1000
+            let late = t.lateness.inMilliseconds
             logger.warning("node \(t.to.rawValue)", metadata: [
                 "node": "\(t.node)", "from": "\(t.from.rawValue)", "late-ms": "\(String(format: "%.1f", late))"])
         }

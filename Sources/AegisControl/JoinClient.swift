@@ -16,6 +16,7 @@ import Glibc
 #endif
 import AegisPKI
 import AegisProtocol
+import AegisSystem
 
 /// A failed join, naming the step and the cause.
 public struct JoinClientError: Error, CustomStringConvertible, Sendable, Equatable {
@@ -160,7 +161,7 @@ public enum JoinClient {
         let caPath = directory + "/" + caFileName
         do {
             // The CA first: a node certificate on disk always has its CA next to it.
-            try AegisPKI.writeFileAtomically(caPath, contents: caInfo.caPEM.hasSuffix("\n") ? caInfo.caPEM : caInfo.caPEM + "\n", mode: 0o644)
+            try FileSystem.writeAtomically(caPath, text: caInfo.caPEM.hasSuffix("\n") ? caInfo.caPEM : caInfo.caPEM + "\n", mode: 0o644)
             try identity.save(directory: directory)
         } catch {
             throw JoinClientError(.save, "saving the node identity in \(directory): \(error)")

@@ -10,8 +10,8 @@ import FoundationEssentials
 import Foundation
 #endif
 import AegisProtocol
-import AegisSandbox
 import Synchronization
+import AegisSystem
 
 /// Operator settings (`aegis up --egress --egress-subnet … --egress-bridge … --reach …`).
 public struct EgressConfig: Sendable {
@@ -98,7 +98,7 @@ public final class EgressNetwork: Sendable {
     static func lockNamespace(_ dir: String) throws -> Int32 {
         var st = stat()
         guard stat("/proc/thread-self/ns/net", &st) == 0 else { throw NetError("stat /proc/thread-self/ns/net", errno: errno) }
-        try makeDirectories(dir)
+        try FileSystem.makeDirectories(dir, mode: 0o711)
         let path = dir + "/egress-\(st.st_ino).lock"
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw NetError("open \(path)", errno: errno) }
@@ -168,14 +168,14 @@ public final class EgressNetwork: Sendable {
             }
             bridgeIndex = bridge.index
             if !HostNet.forwarding() { try HostNet.enableForwarding() }
-            try makeDirectories(config.stateDir)
+            try FileSystem.makeDirectories(config.stateDir, mode: 0o711)
 
             // Re-adopt live sandboxes whose veth is still on the bridge; everything else of ours goes.
             let links = try route.links()
             var live: [EgressRecord] = [], lost: [String] = []
             for name in (try? FileManager.default.contentsOfDirectory(atPath: config.stateDir)) ?? [] where name.hasSuffix(".json") {
                 let path = config.stateDir + "/" + name
-                guard let rec = try? JSONDecoder().decode(EgressRecord.self, from: Data(readBytes(path))) else {
+                guard let rec = try? JSONDecoder().decode(EgressRecord.self, from: Data(FileSystem.readBytes(path))) else {
                     unlink(path)
                     continue
                 }
@@ -318,11 +318,11 @@ public final class EgressNetwork: Sendable {
             try ns.route.addDefaultRoute(via: gateway, index: eth0.index)
             let tag = UInt32.random(in: 1...UInt32.max)
             let rec = EgressRecord(sandbox: id, address: address, tag: tag, allow: allow, nameservers: resolvers.nameservers)
-            try writeFileAtomically(recordPath(id), Array(try JSONEncoder().encode(rec)))
+            try FileSystem.writeAtomically(recordPath(id), Array(try JSONEncoder().encode(rec)), syncDirectory: false)
             undo.append { self.removeFiles(id) }
             var resolv = resolvers.nameservers.map { "nameserver \($0)\n" }.joined()
             if let s = resolvers.search { resolv += "search \(s)\n" }
-            try writeFileAtomically(resolvPath(id), Array(resolv.utf8))
+            try FileSystem.writeAtomically(resolvPath(id), Array(resolv.utf8), syncDirectory: false)
             // The node's addresses can change (DHCP, new interfaces): the set is rewritten only then.
             let denied = try host.withLock { try Self.denied($0.s, extra: config.denied) }
             let changed = state.withLock { s in

@@ -5,7 +5,7 @@
 import Glibc
 #endif
 import AegisProtocol
-import AegisSandbox
+import AegisSystem
 
 public enum HostNet {
     /// IPv4 routes of the calling thread's namespace (default route excluded): destination network and device.
@@ -88,6 +88,6 @@ public enum HostNet {
         return out
     }
 
-    /// A whole (small) file as UTF-8. - Throws: `SandboxError` naming the file and errno.
-    static func readText(_ path: String) throws -> String { String(decoding: try readBytes(path), as: UTF8.self) }
+    /// A whole (small) file as UTF-8. - Throws: `SystemError` naming the file and errno.
+    static func readText(_ path: String) throws -> String { try FileSystem.readText(path) }
 }

@@ -4,7 +4,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import AegisSandbox
+import AegisSystem
 
 /// A failed netlink or host-network operation: `operation` ("RTM_NEWLINK veth aegv0ad50002"),
 /// the errno (0 when not a syscall failure) and a detail.
@@ -21,7 +21,7 @@ public struct NetError: Error, CustomStringConvertible, Equatable {
 
     public var description: String {
         var s = operation
-        if errno != 0 { s += ": " + errnoText(errno) }
+        if errno != 0 { s += ": " + Errno(errno).explained }
         if !detail.isEmpty { s += ": \(detail)" }
         return s
     }

@@ -13,6 +13,7 @@ import Logging
 import NIOCore
 import NIOSSL
 import Synchronization
+import AegisSystem
 
 /// A session that can't go on: the controller refused it or the terms are unsafe.
 public struct SessionError: Error, CustomStringConvertible, Sendable {
@@ -318,14 +319,9 @@ public final class ControllerSession: Sendable {
     /// Running sandboxes, MemAvailable and the 1-minute load average.
     func liveCapacity() -> LiveCapacity {
         let running = worker.runningSandboxes
-        var available: Int64?
-        if let meminfo = try? String(contentsOfFile: "/proc/meminfo", encoding: .utf8),
-           let line = meminfo.split(separator: "\n").first(where: { $0.hasPrefix("MemAvailable:") }),
-           let kb = Int64(line.split(separator: " ").dropFirst().first ?? "") {
-            available = kb * 1024
-        }
-        let load = (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?.split(separator: " ").first.flatMap { Double($0) }
-        return LiveCapacity(runningAgents: running, memoryAvailableBytes: available, loadMillis: load.map { Int64($0 * 1000) })
+        let load = ProcFS.loadAverage1m()
+        return LiveCapacity(runningAgents: running, memoryAvailableBytes: ProcFS.memoryAvailableBytes(),
+                            loadMillis: load.map { Int64($0 * 1000) })
     }
 
     /// Asks for a new certificate (same key) once 2/3 of the current one's validity has passed.

@@ -6,6 +6,7 @@ import FoundationEssentials
 import Foundation
 #endif
 import Glibc
+import AegisSystem
 
 /// Why a spec (or state) document could not be loaded. `description` always names the file.
 public struct SpecLoadError: Error, CustomStringConvertible, Sendable, Equatable {
@@ -139,12 +140,6 @@ func readDocument(_ path: String) throws -> [UInt8] {
 
 /// "ENOENT (errno 2: No such file or directory)".
 func errnoDescription(_ code: Int32) -> String {
-    let names: [Int32: String] = [
-        EPERM: "EPERM", ENOENT: "ENOENT", EIO: "EIO", EBADF: "EBADF", ENOMEM: "ENOMEM", EACCES: "EACCES",
-        EFAULT: "EFAULT", EBUSY: "EBUSY", EEXIST: "EEXIST", ENOTDIR: "ENOTDIR", EISDIR: "EISDIR",
-        EINVAL: "EINVAL", ENFILE: "ENFILE", EMFILE: "EMFILE", EFBIG: "EFBIG", ENOSPC: "ENOSPC", EROFS: "EROFS",
-        ENAMETOOLONG: "ENAMETOOLONG", ELOOP: "ELOOP", EOVERFLOW: "EOVERFLOW", ENXIO: "ENXIO", EINTR: "EINTR",
-    ]
-    let text = strerror(code).map { String(cString: $0) } ?? "unknown error"
-    return "\(names[code] ?? "errno") (errno \(code): \(text))"
+    let error = Errno(code)
+    return "\(error.name) (errno \(code): \(error.text))"
 }

@@ -6,6 +6,7 @@ import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
+import AegisSystem
 
 /// File helpers for the PEM files of this module: directories created 0700, files written to a
 /// temporary name in the same directory (O_CREAT|O_EXCL, exact mode set with fchmod so the umask
@@ -24,117 +25,35 @@ enum PEMFiles {
     /// directory is left as it is; an existing non-directory fails with ENOTDIR.
     static func ensureDirectory(_ path: String) throws {
         precondition(!path.isEmpty, "directory path must not be empty")
-        var st = stat()
-        if stat(path, &st) == 0 {
-            guard (st.st_mode & S_IFMT) == S_IFDIR else { throw PKIError.syscall("mkdir", path, errno: ENOTDIR) }
-            return
-        }
-        let err = Glibc.errno
-        guard err == ENOENT else { throw PKIError.syscall("stat", path, errno: err) }
-        var parent = path
-        while parent.count > 1, parent.hasSuffix("/") { parent.removeLast() }
-        if let slash = parent.lastIndex(of: "/") {
-            let up = String(parent[..<slash])
-            if !up.isEmpty { try ensureDirectory(up) }
-        }
-        if mkdir(path, 0o700) != 0 {
-            let err = Glibc.errno
-            if err == EEXIST { return try ensureDirectory(path) }
-            throw PKIError.syscall("mkdir", path, errno: err)
-        }
-        // mkdir's mode is masked by the umask; set it exactly.
-        if chmod(path, 0o700) != 0 { throw PKIError.syscall("chmod 0700", path, errno: Glibc.errno) }
+        try PKIError.os(try FileSystem.makeDirectories(path, mode: 0o700))
     }
 
     /// Whether `path` exists (lstat). Errors other than ENOENT are thrown.
     static func exists(_ path: String) throws -> Bool {
-        var st = stat()
-        if lstat(path, &st) == 0 { return true }
-        let err = Glibc.errno
-        if err == ENOENT { return false }
-        throw PKIError.syscall("lstat", path, errno: err)
+        try PKIError.os(try FileSystem.exists(path))
     }
 
-    /// The contents of `path` as UTF-8 text (at most `maxFileSize` bytes).
+    /// The contents of `path` as UTF-8 text (at most `maxFileSize` bytes, else EFBIG).
     static func readText(_ path: String) throws -> String {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw PKIError.syscall("open", path, errno: Glibc.errno) }
-        defer { close(fd) }
-        var bytes: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 16 * 1024)
-        while true {
-            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n < 0 {
-                let err = Glibc.errno
-                if err == EINTR { continue }
-                throw PKIError.syscall("read", path, errno: err)
-            }
-            if n == 0 { break }
-            bytes.append(contentsOf: buffer[0..<n])
-            if bytes.count > maxFileSize { throw PKIError.syscall("read (file larger than 1 MiB)", path, errno: EFBIG) }
-        }
-        return String(decoding: bytes, as: UTF8.self)
+        try PKIError.os(try FileSystem.readText(path, limit: maxFileSize))
     }
 
     /// Writes `contents` to a new temporary file next to `finalPath` with exactly `mode`, fsyncs it,
     /// and returns the temporary path. The caller publishes it with `publish` or removes it.
     static func writeTemporary(for finalPath: String, contents: String, mode: mode_t) throws -> String {
-        var random = SystemRandomNumberGenerator()
-        let suffix = String(random.next() as UInt64, radix: 16)
-        let slash = finalPath.lastIndex(of: "/")
-        let directory = slash.map { String(finalPath[...$0]) } ?? ""
-        let name = slash.map { String(finalPath[finalPath.index(after: $0)...]) } ?? finalPath
-        let temp = directory + "." + name + ".tmp." + String(getpid()) + "." + suffix
-        let fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode)
-        guard fd >= 0 else { throw PKIError.syscall("open(O_CREAT|O_EXCL)", temp, errno: Glibc.errno) }
-        var ok = false
-        defer {
-            close(fd)
-            if !ok { unlink(temp) }
-        }
-        if fchmod(fd, mode) != 0 { throw PKIError.syscall("fchmod", temp, errno: Glibc.errno) }
-        let bytes = Array(contents.utf8)
-        var offset = 0
-        while offset < bytes.count {
-            let n = bytes[offset...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-            if n < 0 {
-                let err = Glibc.errno
-                if err == EINTR { continue }
-                throw PKIError.syscall("write", temp, errno: err)
-            }
-            offset += n
-        }
-        if fsync(fd) != 0 { throw PKIError.syscall("fsync", temp, errno: Glibc.errno) }
-        ok = true
-        return temp
+        try PKIError.os(try FileSystem.writeTemporary(for: finalPath, Array(contents.utf8), mode: mode))
     }
 
     /// Moves `temp` to `finalPath`. With `replace == false` the move fails with EEXIST when
     /// `finalPath` exists (link(2) then unlink(2)), so two creators cannot overwrite each other.
     /// On failure the temporary file is removed.
     static func publish(_ temp: String, to finalPath: String, replace: Bool) throws {
-        if replace {
-            if rename(temp, finalPath) != 0 {
-                let err = Glibc.errno
-                unlink(temp)
-                throw PKIError.syscall("rename \(temp) to", finalPath, errno: err)
-            }
-        } else {
-            if link(temp, finalPath) != 0 {
-                let err = Glibc.errno
-                unlink(temp)
-                throw PKIError.syscall("link \(temp) to", finalPath, errno: err)
-            }
-            unlink(temp)
-        }
+        try PKIError.os(try FileSystem.publish(temp, to: finalPath, replace: replace))
     }
 
     /// fsyncs a directory so renames inside it are durable.
     static func syncDirectory(_ path: String) throws {
-        let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard fd >= 0 else { throw PKIError.syscall("open directory", path, errno: Glibc.errno) }
-        defer { close(fd) }
-        if fsync(fd) != 0 { throw PKIError.syscall("fsync directory", path, errno: Glibc.errno) }
+        try PKIError.os(try FileSystem.syncDirectory(path))
     }
 
     /// Decides what a key/certificate pair in `directory` looks like on disk.
@@ -190,14 +109,4 @@ enum PEMFiles {
         }
         try syncDirectory(directory)
     }
-}
-
-/// Writes `contents` to `path` atomically: a new temporary file next to it with exactly `mode`
-/// (fsync'ed), rename(2) over `path`, then an fsync of the directory.
-/// - Throws: `PKIError.syscall` naming the call, the path and the errno.
-public func writeFileAtomically(_ path: String, contents: String, mode: mode_t) throws {
-    let temp = try PEMFiles.writeTemporary(for: path, contents: contents, mode: mode)
-    try PEMFiles.publish(temp, to: path, replace: true)
-    let slash = path.lastIndex(of: "/")
-    try PEMFiles.syncDirectory(slash.map { $0 == path.startIndex ? "/" : String(path[..<$0]) } ?? ".")
 }

@@ -6,6 +6,7 @@ import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
+import AegisSystem
 
 /// The one error type of `AegisPKI`.
 ///
@@ -93,7 +94,17 @@ public struct PKIError: Error, CustomStringConvertible, Equatable, Sendable {
 
     static func syscall(_ step: String, _ path: String, errno: Int32) -> PKIError {
         PKIError(code: .syscall, path: path, errno: errno,
-                 description: "\(step) \(path): \(pkiErrnoName(errno)) (\(errno))")
+                 description: "\(step) \(path): \(Errno(errno))")
+    }
+
+    /// A failed call of the OS layer as `.syscall`, with its step, path and errno.
+    static func syscall(_ error: SystemError) -> PKIError {
+        syscall(error.step, error.path ?? "", errno: error.errno.code)
+    }
+
+    /// Runs an AegisSystem call, turning its `SystemError` into `PKIError.syscall`.
+    static func os<T>(_ body: @autoclosure () throws(SystemError) -> T) throws(PKIError) -> T {
+        do { return try body() } catch { throw syscall(error) }
     }
 
     static func malformed(_ what: String, path: String? = nil, _ underlying: any Error) -> PKIError {
@@ -115,37 +126,6 @@ public struct PKIError: Error, CustomStringConvertible, Equatable, Sendable {
         } catch {
             throw PKIError.encoding(step, error)
         }
-    }
-}
-
-/// The symbolic name of an errno value ("EEXIST"), or "errno" for values not in the table.
-func pkiErrnoName(_ value: Int32) -> String {
-    switch value {
-    case EPERM: return "EPERM"
-    case ENOENT: return "ENOENT"
-    case EINTR: return "EINTR"
-    case EIO: return "EIO"
-    case EBADF: return "EBADF"
-    case EAGAIN: return "EAGAIN"
-    case ENOMEM: return "ENOMEM"
-    case EACCES: return "EACCES"
-    case EBUSY: return "EBUSY"
-    case EEXIST: return "EEXIST"
-    case EXDEV: return "EXDEV"
-    case ENOTDIR: return "ENOTDIR"
-    case EISDIR: return "EISDIR"
-    case EINVAL: return "EINVAL"
-    case ENFILE: return "ENFILE"
-    case EMFILE: return "EMFILE"
-    case EFBIG: return "EFBIG"
-    case ENOSPC: return "ENOSPC"
-    case EROFS: return "EROFS"
-    case EMLINK: return "EMLINK"
-    case ENAMETOOLONG: return "ENAMETOOLONG"
-    case ELOOP: return "ELOOP"
-    case ENOTEMPTY: return "ENOTEMPTY"
-    case EDQUOT: return "EDQUOT"
-    default: return "errno"
     }
 }
 

@@ -3,6 +3,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import AegisSystem
 import CAegisShim
 
 /// A failure of a sandbox operation. `description` names the cause: the spec field, the shim step
@@ -24,7 +25,7 @@ public struct SandboxError: Error, CustomStringConvertible, Sendable, Equatable 
         self.errno = errno
     }
 
-    /// An error reported by the shim: "<step>: <ERRNO> (<n>, <strerror>): <detail>".
+    /// An error reported by the shim: "<step>: <ERRNO> (<n>): <strerror>: <detail>".
     static func shim(_ r: aegis_spawn_result) -> SandboxError {
         shim(step: r.step, err: r.err, detail: r.detail)
     }
@@ -35,19 +36,23 @@ public struct SandboxError: Error, CustomStringConvertible, Sendable, Equatable 
         let detail = withUnsafeBytes(of: rawDetail) { raw in
             String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
         }
-        var text = "\(step): \(errnoText(err))"
+        var text = "\(step): \(Errno(err).explained)"
         if !detail.isEmpty { text += ": \(detail)" }
         return SandboxError(.step, text, step: step, errno: err)
     }
 
+    /// A failed system call: "<what> <path>: ENOENT (2): No such file or directory".
     public static func system(_ what: String, _ path: String? = nil, errno e: Int32 = Glibc.errno) -> SandboxError {
-        SandboxError(.system, "\(what)\(path.map { " \($0)" } ?? ""): \(errnoText(e))", errno: e)
+        SandboxError(SystemError(what, path, code: e))
     }
-}
 
-/// "ENOENT (2, No such file or directory)".
-public func errnoText(_ e: Int32) -> String {
-    let name = String(cString: aegis_errno_name(e))
-    let text = strerror(e).map { String(cString: $0) } ?? ""
-    return "\(name) (\(e), \(text))"
+    /// A failed call of the OS layer as `.system`, with the same text and errno.
+    public init(_ error: SystemError) {
+        self.init(.system, error.description, errno: error.errno.code)
+    }
+
+    /// Runs an AegisSystem call, turning its `SystemError` into `SandboxError(.system)`.
+    public static func os<T>(_ body: @autoclosure () throws(SystemError) -> T) throws(SandboxError) -> T {
+        do { return try body() } catch { throw SandboxError(error) }
+    }
 }

@@ -12,6 +12,7 @@ import AegisCgroup
 import AegisOCI
 import AegisSeccomp
 import CAegisShim
+import AegisSystem
 
 /// How to create a sandbox.
 public struct SandboxCreateOptions: Sendable {
@@ -117,7 +118,7 @@ public final class SandboxRuntime: Sendable {
         let limits = try Self.cgroupLimits(spec.linux?.resources)
         if let lease = options.leaseFile { try SandboxLease.checkFresh(path: lease, graceMs: options.leaseGraceMs) }
 
-        try makeDirectories(stateRoot)
+        try SandboxError.os(try FileSystem.makeDirectories(stateRoot, mode: 0o711))
         let dir = stateDirectory(id)
         if mkdir(dir, 0o711) != 0 {
             if errno == EEXIST { throw SandboxError(.alreadyExists, "container \"\(id)\" already exists (\(dir))") }
@@ -196,7 +197,9 @@ public final class SandboxRuntime: Sendable {
                 ociVersion: spec.ociVersion, useInit: options.useInit, usedClone3: result.used_clone3 != 0,
                 leaseFile: options.leaseFile, leaseGraceMs: options.leaseFile == nil ? nil : options.leaseGraceMs,
                 hooks: hasHooks ? spec.hooks : nil)
-            try writeFileAtomically(dir + "/state.json", Array(try JSONEncoder().encode(record)))
+            let bytes = Array(try JSONEncoder().encode(record))
+            // No directory fsync: the processes this describes don't outlive a power loss either.
+            try SandboxError.os(try FileSystem.writeAtomically(dir + "/state.json", bytes, syncDirectory: false))
             if hasHooks { try runCreateHooks(record, startNow: !options.deferStart) }
             return record
         } catch {
@@ -204,7 +207,7 @@ public final class SandboxRuntime: Sendable {
                 try? leaf.remove()
                 cgroups.removeEmptyAncestors(of: leaf.path)
             }
-            removeTree(dir)
+            FileSystem.removeTree(dir)
             throw error
         }
     }
@@ -230,7 +233,7 @@ public final class SandboxRuntime: Sendable {
         try Self.validateID(id)
         let path = stateDirectory(id) + "/state.json"
         guard access(path, F_OK) == 0 else { throw SandboxError(.notFound, "container \"\(id)\" does not exist") }
-        do { return try JSONDecoder().decode(SandboxRecord.self, from: Data(try readFile(path).utf8)) } catch {
+        do { return try JSONDecoder().decode(SandboxRecord.self, from: Data(try FileSystem.readBytes(path))) } catch {
             throw SandboxError(.system, "\(path): unreadable state: \(error)")
         }
     }
@@ -251,7 +254,7 @@ public final class SandboxRuntime: Sendable {
 
     /// outcome.json, once the supervisor wrote it.
     public func outcome(_ id: String) -> SandboxOutcome? {
-        guard let text = try? readFile(stateDirectory(id) + "/outcome.json") else { return nil }
+        guard let text = try? FileSystem.readText(stateDirectory(id) + "/outcome.json") else { return nil }
         return try? JSONDecoder().decode(SandboxOutcome.self, from: Data(text.utf8))
     }
 
@@ -305,7 +308,9 @@ public final class SandboxRuntime: Sendable {
         } catch {
             var quiet = r
             quiet.hooks = nil  // no poststop for a container that never started
-            try? writeFileAtomically(stateDirectory(r.id) + "/state.json", Array(try JSONEncoder().encode(quiet)))
+            if let bytes = try? JSONEncoder().encode(quiet) {
+                try? FileSystem.writeAtomically(stateDirectory(r.id) + "/state.json", Array(bytes), syncDirectory: false)
+            }
             try? delete(r.id, force: true)
             throw error
         }
@@ -324,13 +329,13 @@ public final class SandboxRuntime: Sendable {
         let r = try record(id)
         if let o = outcome(id) { return o }
         if ProcFS.isAlive(r.supervisorPid, startTime: r.supervisorStartTime) || r.supervisorStartTime == 0 {
-            let fd = aegis_pidfd_open(r.supervisorPid, 0)
+            let fd = Syscall.pidfdOpen(r.supervisorPid)
             if fd >= 0 {
                 defer { close(fd) }
                 // The pidfd refers to the right process only if it still has the recorded start time.
                 if r.supervisorStartTime == 0 || ProcFS.isAlive(r.supervisorPid, startTime: r.supervisorStartTime) {
                     var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-                    let ms = timeout.map { Int32(clamping: $0.components.seconds * 1000 + $0.components.attoseconds / 1_000_000_000_000_000) } ?? -1
+                    let ms = Duration.pollTimeout(timeout)
                     while Glibc.poll(&p, 1, ms) < 0 && errno == EINTR {}
                 }
             }
@@ -354,18 +359,18 @@ public final class SandboxRuntime: Sendable {
             cgroups.removeEmptyAncestors(of: path)
         }
         _ = try? wait(id, timeout: .seconds(5))  // the supervisor exits right after the process
-        removeTree(stateDirectory(id))
+        FileSystem.removeTree(stateDirectory(id))
         try HookRunner.run(.poststop, of: r.hooks, state: hookState(r, .stopped), containerPid: 0)
     }
 
     // MARK: helpers
 
     static func signal(pid: Int32, startTime: UInt64, _ sig: Int32) throws {
-        let fd = aegis_pidfd_open(pid, 0)
+        let fd = Syscall.pidfdOpen(pid)
         guard fd >= 0 else { throw SandboxError.system("pidfd_open", "pid \(pid)") }
         defer { close(fd) }
         guard ProcFS.isAlive(pid, startTime: startTime) else { throw SandboxError(.wrongState, "process \(pid) is gone") }
-        guard aegis_pidfd_send_signal(fd, sig) == 0 else { throw SandboxError.system("pidfd_send_signal", "pid \(pid)") }
+        guard Syscall.pidfdSendSignal(fd, sig) == 0 else { throw SandboxError.system("pidfd_send_signal", "pid \(pid)") }
     }
 
     static func validateID(_ id: String) throws {
@@ -378,7 +383,7 @@ public final class SandboxRuntime: Sendable {
         guard let root = spec.root?.path else { throw SandboxError(.invalidSpec, "root.path: required") }
         let path = root.hasPrefix("/") ? root : bundle + "/" + root
         guard let real = realpath(path, nil) else {
-            throw SandboxError(.invalidSpec, "root.path: \(path): \(errnoText(errno))")
+            throw SandboxError(.invalidSpec, "root.path: \(path): \(Errno.current.explained)")
         }
         defer { free(real) }
         var st = stat()
@@ -417,39 +422,5 @@ public final class SandboxRuntime: Sendable {
     static func warn(_ message: String) {
         let line = "warning: \(message)\n"
         _ = line.withCString { write(2, $0, strlen($0)) }
-    }
-}
-
-/// mkdir -p; directories it creates get `mode` (and `owner` as uid and gid, when given).
-/// - Throws: `SandboxError` naming the directory and errno.
-public func makeDirectories(_ path: String, mode: mode_t = 0o711, owner: UInt32? = nil) throws {
-    var current = ""
-    for part in path.split(separator: "/", omittingEmptySubsequences: true) {
-        current += "/" + part
-        if mkdir(current, mode) == 0 {
-            if let owner { chown(current, owner, owner) }
-        } else if errno != EEXIST {
-            throw SandboxError.system("mkdir", current)
-        }
-    }
-}
-
-/// rm -rf without following symlinks and without crossing into other filesystems' mounts.
-public func removeTree(_ path: String) {
-    var st = stat()
-    guard lstat(path, &st) == 0 else { return }
-    if (st.st_mode & S_IFMT) == S_IFDIR {
-        if let d = opendir(path) {
-            var names: [String] = []
-            while let e = readdir(d) {
-                let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
-                if name != "." && name != ".." { names.append(name) }
-            }
-            closedir(d)
-            for n in names { removeTree(path + "/" + n) }
-        }
-        rmdir(path)
-    } else {
-        unlink(path)
     }
 }

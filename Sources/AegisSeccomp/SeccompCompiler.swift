@@ -2,6 +2,7 @@
 import Glibc
 import CAegisShim
 import AegisOCI
+import AegisSystem
 
 /// Compiles an OCI seccomp profile (runtime spec config-linux.md § Seccomp) into a classic-BPF
 /// program with libseccomp (≥ 2.5), the way runc does:
@@ -51,14 +52,14 @@ public enum SeccompCompiler {
         var rc = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0)
         if rc < 0 {
             throw SeccompError(field: "linux.seccomp",
-                               message: "seccomp_attr_set(SCMP_FLTATR_CTL_NNP, 0): \(errnoDescription(-rc))")
+                               message: "seccomp_attr_set(SCMP_FLTATR_CTL_NNP, 0): \(Errno(-rc))")
         }
         // A binary tree of syscall numbers instead of a linear list: ~3x fewer instructions run per
         // syscall for a Docker-size allowlist (libseccomp ≥ 2.5, SCMP_FLTATR_CTL_OPTIMIZE = 2).
         rc = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_OPTIMIZE, 2)
         if rc < 0 {
             throw SeccompError(field: "linux.seccomp",
-                               message: "seccomp_attr_set(SCMP_FLTATR_CTL_OPTIMIZE, 2): \(errnoDescription(-rc))")
+                               message: "seccomp_attr_set(SCMP_FLTATR_CTL_OPTIMIZE, 2): \(Errno(-rc))")
         }
 
         var arches: [UInt32] = [seccomp_arch_native()]
@@ -68,7 +69,7 @@ public enum SeccompCompiler {
             if arches.contains(token) { continue }
             rc = seccomp_arch_add(ctx, token)
             if rc < 0 && rc != -EEXIST {
-                throw SeccompError(field: field, message: "seccomp_arch_add(\(name)): \(errnoDescription(-rc))")
+                throw SeccompError(field: field, message: "seccomp_arch_add(\(name)): \(Errno(-rc))")
             }
             arches.append(token)
         }
@@ -97,7 +98,7 @@ public enum SeccompCompiler {
                 }
                 if rc < 0 {
                     throw SeccompError(field: field,
-                                       message: "seccomp_rule_add(\(name), \(entry.action)): \(errnoDescription(-rc))")
+                                       message: "seccomp_rule_add(\(name), \(entry.action)): \(Errno(-rc))")
                 }
             }
         }
@@ -208,17 +209,14 @@ public enum SeccompCompiler {
 
     /// `seccomp_export_bpf` into a memfd, read back as instructions.
     static func export(_ ctx: scmp_filter_ctx) throws -> [sock_filter] {
-        guard let memfdCreate = glibcFunctions.memfdCreate else {
-            throw SeccompError(field: "linux.seccomp", message: "memfd_create is not available in this libc")
-        }
-        let fd = memfdCreate("aegis-seccomp", mfdCloexec)
+        let fd = Syscall.memfdCreate("aegis-seccomp", allowSealing: false)
         guard fd >= 0 else {
-            throw SeccompError(field: "linux.seccomp", message: "memfd_create: \(errnoDescription(errno))")
+            throw SeccompError(field: "linux.seccomp", message: "memfd_create: \(Errno.current)")
         }
         defer { close(fd) }
         let rc = seccomp_export_bpf(ctx, fd)
         guard rc >= 0 else {
-            throw SeccompError(field: "linux.seccomp", message: "seccomp_export_bpf: \(errnoDescription(-rc))")
+            throw SeccompError(field: "linux.seccomp", message: "seccomp_export_bpf: \(Errno(-rc))")
         }
         let size = Int(lseek(fd, 0, SEEK_END))
         guard size > 0, lseek(fd, 0, SEEK_SET) == 0 else {
@@ -231,7 +229,7 @@ public enum SeccompCompiler {
             if n < 0 && errno == EINTR { continue }
             guard n > 0 else {
                 throw SeccompError(field: "linux.seccomp",
-                                   message: "reading the exported filter: \(n < 0 ? errnoDescription(errno) : "short read")")
+                                   message: "reading the exported filter: \(n < 0 ? Errno.current.description : "short read")")
             }
             done += n
         }

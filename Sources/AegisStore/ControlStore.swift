@@ -6,6 +6,7 @@
 // since the previous checkpoint). Reads never block the writer (WAL readers use snapshots).
 import GRDB
 import AegisProtocol
+import AegisSystem
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
@@ -62,7 +63,7 @@ public final class ControlStore: Sendable {
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         if fd < 0 {
             let e = errno
-            throw StoreError(.database, "open \(path): \(ControlStore.errnoName(e)) (errno \(e)): \(String(cString: strerror(e)))")
+            throw StoreError(.database, "open \(path): \(Errno(e).explained)")
         }
         closeFD(fd)
 
@@ -103,7 +104,7 @@ public final class ControlStore: Sendable {
     public convenience init(dataDirectory: String, hasher: any TokenHasher) throws {
         if mkdir(dataDirectory, 0o700) != 0 && errno != EEXIST {
             let e = errno
-            throw StoreError(.database, "mkdir \(dataDirectory): \(ControlStore.errnoName(e)) (errno \(e)): \(String(cString: strerror(e)))")
+            throw StoreError(.database, "mkdir \(dataDirectory): \(Errno(e).explained)")
         }
         let dir = dataDirectory.hasSuffix("/") ? String(dataDirectory.dropLast()) : dataDirectory
         try self.init(path: dir + "/" + ControlStore.fileName, hasher: hasher)
@@ -173,19 +174,6 @@ public final class ControlStore: Sendable {
 
     func write<T>(_ what: String, _ body: (Database) throws -> T) throws -> T {
         do { return try pool.write(body) } catch { throw StoreError.wrapping(error, what) }
-    }
-
-    static func errnoName(_ e: Int32) -> String {
-        switch e {
-        case EACCES: return "EACCES"
-        case ENOENT: return "ENOENT"
-        case EROFS: return "EROFS"
-        case ENOSPC: return "ENOSPC"
-        case ENOTDIR: return "ENOTDIR"
-        case EISDIR: return "EISDIR"
-        case EPERM: return "EPERM"
-        default: return "errno"
-        }
     }
 
     /// A JSON encoder with sorted keys (stable bytes for equal values).

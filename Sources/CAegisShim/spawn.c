@@ -309,8 +309,3 @@ int aegis_start(const char *exec_fifo, struct aegis_spawn_result *res) {
     res->detail[0] = 0;
     return 0;
 }
-
-int aegis_seccomp_install(const struct sock_filter *filter, unsigned short len, unsigned int flags) {
-    struct sock_fprog prog = { .len = len, .filter = (struct sock_filter *)filter };
-    return (int)syscall(SYS_seccomp, 1 /* SECCOMP_SET_MODE_FILTER */, flags, &prog);
-}

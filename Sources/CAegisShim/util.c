@@ -1,5 +1,4 @@
 // util.c — small async-signal-safe helpers for the shim (no malloc, no stdio).
-#include <linux/openat2.h>
 #include "internal.h"
 #include <errno.h>
 #include <fcntl.h>
@@ -177,28 +176,4 @@ static const char *const step_names[AEGIS_STEP_COUNT] = {
 const char *aegis_step_name(int step) {
     if (step < 0 || step >= AEGIS_STEP_COUNT || !step_names[step]) return "unknown";
     return step_names[step];
-}
-
-int aegis_pidfd_open(pid_t pid, unsigned int flags) { return (int)syscall(SYS_pidfd_open, pid, flags); }
-int aegis_pidfd_send_signal(int pidfd, int sig) { return (int)syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0); }
-int aegis_close_range(unsigned int first, unsigned int last, unsigned int flags) {
-    return (int)syscall(SYS_close_range, first, last, flags);
-}
-
-int aegis_openat2(int dirfd, const char *path, int flags, unsigned int mode, unsigned long long resolve) {
-    struct open_how how = { .flags = (unsigned long long)(unsigned int)flags, .mode = mode, .resolve = resolve };
-    return (int)syscall(SYS_openat2, dirfd, path, &how, sizeof how);
-}
-
-const char *aegis_errno_name(int err) {
-    const char *n = strerrorname_np(err);
-    return n ? n : "E?";
-}
-
-int aegis_memfd_create(const char *name) { return memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING); }
-int aegis_memfd_seal(int fd) { return fcntl(fd, F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE); }
-int aegis_memfd_is_sealed(int fd) {
-    int want = F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE;
-    int seals = fcntl(fd, F_GET_SEALS);
-    return seals >= 0 && (seals & want) == want;
 }

@@ -10,6 +10,7 @@ import Glibc
 import ArgumentParser
 import AegisOCI
 import AegisSandbox
+import AegisSystem
 
 struct AegisRuntimeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -41,13 +42,11 @@ func absolute(_ path: String) -> String {
 
 func writePidFile(_ path: String?, _ pid: Int32) {
     guard let path else { return }
-    let tmp = path + ".tmp"
-    let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-    guard fd >= 0 else { Globals.fail("--pid-file \(path): \(String(cString: strerror(errno)))") }
-    let text = "\(pid)"
-    _ = text.withCString { write(fd, $0, strlen($0)) }
-    close(fd)
-    guard rename(tmp, path) == 0 else { Globals.fail("--pid-file \(path): \(String(cString: strerror(errno)))") }
+    do {
+        try FileSystem.writeAtomically(path, text: "\(pid)", mode: 0o644, syncDirectory: false)
+    } catch {
+        Globals.fail("--pid-file \(path): \(error)")
+    }
 }
 
 struct BundleOptions: ParsableArguments {
@@ -187,7 +186,7 @@ struct Spec_: ParsableCommand {
         }
         let data = guarded { try spec.jsonBytes(pretty: true) }
         let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { Globals.fail("\(path): \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else { Globals.fail("\(path): \(Errno.current.explained)") }
         _ = data.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
         close(fd)
     }

@@ -4,7 +4,8 @@
 import Glibc
 #endif
 import AegisSandbox
-import CAegisShim
+import CAegisSys  // <sys/signalfd.h>: signalfd, signalfd_siginfo
+import AegisSystem
 
 enum Signals {
     /// Forwarded by `run` to the container, as runc does for a foreground container.
@@ -32,7 +33,7 @@ enum Signals {
     static func waitForwarding(_ rt: SandboxRuntime, record: SandboxRecord, signals: sigset_t) -> Int32 {
         var set = signals
         let sfd = signalfd(-1, &set, Int32(SFD_CLOEXEC))
-        let pfd = aegis_pidfd_open(record.supervisorPid, 0)
+        let pfd = Syscall.pidfdOpen(record.supervisorPid)
         if pfd >= 0 && sfd >= 0 {
             var fds = [pollfd(fd: pfd, events: Int16(POLLIN), revents: 0), pollfd(fd: sfd, events: Int16(POLLIN), revents: 0)]
             while true {

@@ -4,17 +4,16 @@ import AegisNode
 import AegisProtocol
 import Foundation
 import Logging
+import AegisSystem
 
 enum NodeSetup {
     /// Creates the data directory (0711) and writes the pid file.
     /// - Throws: `NodeStartError` when another live node holds the directory.
     static func claimDataDir(_ paths: AegisPaths) throws {
-        var current = ""
-        for part in paths.dataDir.split(separator: "/") {
-            current += "/" + part
-            if mkdir(current, 0o711) != 0 && errno != EEXIST {
-                throw NodeStartError("--data-dir \(paths.dataDir): cannot create \(current): \(String(cString: strerror(errno)))")
-            }
+        do {
+            try FileSystem.makeDirectories(paths.dataDir, mode: 0o711)
+        } catch {
+            throw NodeStartError("--data-dir \(paths.dataDir): cannot create \(error.path ?? paths.dataDir): \(error.errno.explained)")
         }
         var st = stat()
         guard stat(paths.dataDir, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR else {

@@ -2,6 +2,7 @@ import Foundation
 import Glibc
 import XCTest
 @testable import AegisCgroup
+import AegisSystem
 
 final class HierarchyTests: XCTestCase {
     /// The mount found from /proc/self/mountinfo is a cgroup2 root: it has the core interface files
@@ -85,7 +86,7 @@ final class HierarchyTests: XCTestCase {
     func testErrorDescriptionFormat() {
         let e = CgroupError.syscall("write", "/sys/fs/cgroup/unified/aegis/x/memory.max", errno: EACCES)
         XCTAssertEqual(e.description, "write /sys/fs/cgroup/unified/aegis/x/memory.max: EACCES (13)")
-        XCTAssertEqual(errnoName(EBUSY), "EBUSY")
-        XCTAssertEqual(errnoName(9999), "errno")
+        XCTAssertEqual(Errno(EBUSY).name, "EBUSY")
+        XCTAssertEqual(Errno(9999).name, "errno")
     }
 }

@@ -1,6 +1,7 @@
 import AegisClient
 import Foundation
 import XCTest
+import AegisSystem
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -8,7 +9,7 @@ import Glibc
 /// A unix socket bound at `path` (mode as created), for tests that need one.
 func bindUnixSocket(_ path: String, listen backlog: Int32?) throws -> Int32 {
     let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-    guard fd >= 0 else { throw ClientError("socket: \(errnoText(errno))") }
+    guard fd >= 0 else { throw ClientError("socket: \(Errno.current.explained)") }
     var addr = sockaddr_un()
     addr.sun_family = sa_family_t(AF_UNIX)
     let bytes = Array(path.utf8)
@@ -20,8 +21,8 @@ func bindUnixSocket(_ path: String, listen backlog: Int32?) throws -> Int32 {
     let rc = withUnsafePointer(to: &addr) {
         $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
     }
-    guard rc == 0 else { close(fd); throw ClientError("bind \(path): \(errnoText(errno))") }
-    if let backlog, listen(fd, backlog) != 0 { close(fd); throw ClientError("listen: \(errnoText(errno))") }
+    guard rc == 0 else { close(fd); throw ClientError("bind \(path): \(Errno.current.explained)") }
+    if let backlog, listen(fd, backlog) != 0 { close(fd); throw ClientError("listen: \(Errno.current.explained)") }
     return fd
 }
 

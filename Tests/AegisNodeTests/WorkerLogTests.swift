@@ -8,6 +8,7 @@ import Foundation
 import Logging
 import XCTest
 @testable import AegisNode
+import AegisSystem
 
 final class WorkerLogTests: XCTestCase {
     static let agentUID: UInt32 = 40125
@@ -40,7 +41,7 @@ final class WorkerLogTests: XCTestCase {
         func record(_ e: WorkerEvent) {
             guard case let .exited(id, _, report) = e else { return }
             let dir = paths.workloadDir(id)
-            let out = (try? readBytes(dir + "/stdout.log")) ?? [], err = (try? readBytes(dir + "/stderr.log")) ?? []
+            let out = (try? FileSystem.readBytes(dir + "/stdout.log")) ?? [], err = (try? FileSystem.readBytes(dir + "/stderr.log")) ?? []
             lock.lock(); reports[id] = report; logsAtExit[id] = (out, err); lock.unlock()
         }
 

@@ -4,7 +4,7 @@ import Foundation
 import XCTest
 @testable import AegisSandbox
 import AegisOCI
-import CAegisShim
+import AegisSystem
 
 final class SandboxInitTests: SandboxTestCase {
     /// Reads every regular file and link under /proc/1 and /proc/self (bounded; skipping the
@@ -101,7 +101,7 @@ final class SandboxInitTests: SandboxTestCase {
 
     func testInitImageIsSealed() throws {
         let fd = try runtime.initImage.descriptor()
-        XCTAssertEqual(aegis_memfd_is_sealed(fd), 1)
+        XCTAssertTrue(Syscall.memfdIsSealed(fd), "the init image is not sealed")
         XCTAssertEqual(write(fd, "x", 1), -1, "the memfd accepted a write")
     }
 

@@ -5,6 +5,7 @@ import Glibc
 #endif
 import AegisProtocol
 import Logging
+import AegisSystem
 
 /// Detects a node's `NodeCapabilities`. Never throws: anything that cannot be read or run becomes
 /// a line in `NodeCapabilities.warnings` (also logged at warning level) and detection goes on.
@@ -112,11 +113,7 @@ public struct CapabilityDetector: Sendable {
     func memoryBytes(_ cgroups: CgroupView, warnings: inout [String]) -> Int64 {
         var total: Int64?
         do {
-            let text = try files.read("/proc/meminfo")
-            for line in text.split(separator: "\n") where line.hasPrefix("MemTotal:") {
-                let w = words(line.dropFirst("MemTotal:".count))
-                if let kib = w.first.flatMap({ Int64($0) }) { total = kib * 1024 }
-            }
+            total = ProcFS.meminfoValueBytes(try files.read("/proc/meminfo"), key: "MemTotal")
             if total == nil { warnings.append("memory: no MemTotal line in /proc/meminfo") }
         } catch {
             warnings.append("memory: \(error)")

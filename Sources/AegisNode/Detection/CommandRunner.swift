@@ -6,6 +6,7 @@
 import Glibc
 #endif
 import Dispatch
+import AegisSystem
 
 /// How a probe command ended.
 struct CommandResult: Sendable {
@@ -28,15 +29,10 @@ struct CommandResult: Sendable {
 
 /// "5 s", "1.5 s", "800 ms".
 func describe(_ duration: Duration) -> String {
-    let ms = milliseconds(duration)
+    let ms = duration.wholeMilliseconds
     if ms % 1000 == 0 { return "\(ms / 1000) s" }
     if ms >= 1000 { return "\(Double(ms) / 1000) s" }
     return "\(ms) ms"
-}
-
-func milliseconds(_ duration: Duration) -> Int64 {
-    let c = duration.components
-    return c.seconds * 1000 + c.attoseconds / 1_000_000_000_000_000
 }
 
 enum CommandRunner {
@@ -127,7 +123,7 @@ enum CommandRunner {
             // give it a short grace, then stop reading.
             if let exitedAt, exitedAt.duration(to: now) > .milliseconds(200) { break }
             var pfds = (0..<2).map { pollfd(fd: open[$0] ? fds[$0] : -1, events: Int16(POLLIN), revents: 0) }
-            let wait = Int32(max(1, min(milliseconds(remaining), 50)))
+            let wait = Int32(max(1, min(remaining.wholeMilliseconds, 50)))
             let n = poll(&pfds, 2, wait)
             if n < 0 && errno != EINTR { break }
             for i in 0..<2 where open[i] && pfds[i].revents != 0 { drain(i) }
@@ -172,7 +168,7 @@ enum CommandRunner {
         case .timedOut:
             return "timed out after \(describe(timeout)), process group killed"
         case .spawnFailed(let step, let e):
-            return "\(step) failed: \(errnoName(e)) (\(e))"
+            return "\(step) failed: \(Errno(e))"
         }
     }
 

@@ -4,6 +4,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import AegisSystem
 
 /// A file read that failed: the host path (as the kernel would name it, without the root prefix),
 /// the step (`open`, `read`, `opendir`) and the errno.
@@ -15,36 +16,7 @@ public struct DetectionFileError: Error, CustomStringConvertible, Sendable, Equa
     public var errno: Int32
 
     public var description: String {
-        "\(step) \(path): \(errnoName(errno)) (\(errno))"
-    }
-}
-
-/// Symbolic name of an errno value ("ENOENT"), or "errno N" for uncommon ones.
-func errnoName(_ code: Int32) -> String {
-    switch code {
-    case EPERM: return "EPERM"
-    case ENOENT: return "ENOENT"
-    case ESRCH: return "ESRCH"
-    case EINTR: return "EINTR"
-    case EIO: return "EIO"
-    case ENXIO: return "ENXIO"
-    case E2BIG: return "E2BIG"
-    case ENOEXEC: return "ENOEXEC"
-    case ECHILD: return "ECHILD"
-    case EAGAIN: return "EAGAIN"
-    case ENOMEM: return "ENOMEM"
-    case EACCES: return "EACCES"
-    case EBUSY: return "EBUSY"
-    case ENODEV: return "ENODEV"
-    case ENOTDIR: return "ENOTDIR"
-    case EISDIR: return "EISDIR"
-    case EINVAL: return "EINVAL"
-    case EMFILE: return "EMFILE"
-    case ETXTBSY: return "ETXTBSY"
-    case ENAMETOOLONG: return "ENAMETOOLONG"
-    case ELOOP: return "ELOOP"
-    case ETIMEDOUT: return "ETIMEDOUT"
-    default: return "errno \(code)"
+        "\(step) \(path): \(Errno(errno))"
     }
 }
 
@@ -70,21 +42,11 @@ struct HostFiles: Sendable {
     /// Whole file as UTF-8 (invalid bytes replaced). sysfs/procfs files report a fake size, so this
     /// reads until EOF rather than trusting st_size. Capped at 1 MiB.
     func read(_ path: String) throws(DetectionFileError) -> String {
-        let fd = open(real(path), O_RDONLY | O_CLOEXEC)
-        if fd < 0 { throw DetectionFileError(path: path, step: "open", errno: Glibc.errno) }
-        defer { close(fd) }
-        var out: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 8192)
-        while out.count < 1 << 20 {
-            let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-            if n < 0 {
-                if Glibc.errno == EINTR { continue }
-                throw DetectionFileError(path: path, step: "read", errno: Glibc.errno)
-            }
-            if n == 0 { break }
-            out.append(contentsOf: buffer[0..<n])
+        do {
+            return try FileSystem.readText(real(path), limit: 1 << 20)
+        } catch {
+            throw DetectionFileError(path: path, step: error.step, errno: error.errno.code)
         }
-        return String(decoding: out, as: UTF8.self)
     }
 
     /// `read` with surrounding whitespace removed, nil when unreadable.

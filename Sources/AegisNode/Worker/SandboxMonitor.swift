@@ -5,9 +5,10 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import CAegisShim
 
 import Synchronization
+import AegisSystem
+import CAegisSys  // <sys/epoll.h>: epoll_event, epoll_*
 
 final class SandboxMonitor: Sendable {
     private let epfd: Int32
@@ -44,7 +45,7 @@ final class SandboxMonitor: Sendable {
     /// process is already gone (the caller then handles it directly).
     @discardableResult
     func watch(pid: Int32, onExit: @escaping @Sendable () -> Void) -> Bool {
-        let fd = aegis_pidfd_open(pid, 0)
+        let fd = Syscall.pidfdOpen(pid)
         guard fd >= 0 else { return false }
         let key = state.withLock { s -> UInt64 in
             let k = s.next

@@ -9,7 +9,7 @@
 import Glibc
 #endif
 import AegisSandbox
-import CAegisSys
+import AegisSystem
 
 enum TreeCopy {
     static let maxDepth = 64
@@ -24,13 +24,12 @@ enum TreeCopy {
         var st = stat()
         if lstat(destination, &st) == 0 {
             let old = destination + ".old"
-            removeTree(old)
+            FileSystem.removeTree(old)
             guard rename(destination, old) == 0 else { throw SandboxError.system("rename", destination) }
-            removeTree(old)
+            FileSystem.removeTree(old)
         }
         guard mkdir(destination, 0o700) == 0 else { throw SandboxError.system("mkdir", destination) }
-        let resolve = UInt64(AEGIS_SYS_RESOLVE_BENEATH | AEGIS_SYS_RESOLVE_NO_SYMLINKS | AEGIS_SYS_RESOLVE_NO_MAGICLINKS)
-        let source = aegis_sys_openat2(rootFD, outputDir, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0, resolve)
+        let source = Syscall.openat2(rootFD, outputDir, flags: O_RDONLY | O_DIRECTORY | O_CLOEXEC, resolve: .strictlyBeneath)
         guard source >= 0 else { return true }
         defer { close(source) }
         let out = open(destination, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)

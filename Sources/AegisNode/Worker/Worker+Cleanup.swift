@@ -7,6 +7,7 @@
 import Glibc
 #endif
 import AegisSandbox
+import AegisSystem
 
 extension Worker {
     /// Removes the sandbox (cgroup leaf, state dir) once its final state is recorded, then its
@@ -49,7 +50,7 @@ extension Worker {
             }
         }
         let dir = runtime.stateDirectory(id)
-        if access(dir, F_OK) == 0 && access(dir + "/state.json", F_OK) != 0 { removeTree(dir) }
+        if access(dir, F_OK) == 0 && access(dir + "/state.json", F_OK) != 0 { FileSystem.removeTree(dir) }
         return access(leaf, F_OK) != 0 && access(dir, F_OK) != 0
     }
 
@@ -68,7 +69,7 @@ extension Worker {
         for name in directoryNames(runtime.stateRoot) where !name.hasPrefix(".") && !recorded.contains(name) {
             guard Self.parseSandboxID(name) != nil else { continue }
             logger.warning("removing a sandbox state directory without a record", metadata: ["sandbox": "\(name)"])
-            removeTree(runtime.stateDirectory(name))
+            FileSystem.removeTree(runtime.stateDirectory(name))
         }
         for name in directoryNames(runtime.cgroups.parentPath) where Self.parseSandboxID(name) != nil && !recorded.contains(name) {
             let leaf = runtime.cgroups.leafPath(id: name)

@@ -8,10 +8,10 @@ import Glibc
 #endif
 import AegisProtocol
 import AegisSandbox
-import CAegisShim
+import AegisSystem
 
 extension Worker {
-    static let beneath = UInt64(AEGIS_RESOLVE_BENEATH | AEGIS_RESOLVE_NO_SYMLINKS | AEGIS_RESOLVE_NO_MAGICLINKS)
+    static let beneath = ResolveFlags.strictlyBeneath
 
     /// A fresh working directory for this placement (`<workload>/work`, 0700, the tenant's uid):
     /// whatever an earlier run of the workload left there — files, symlinks the agent planted —
@@ -26,7 +26,7 @@ extension Worker {
         if lstat(work, &st) == 0 {
             let old = dir + "/.work-old-\(a.workload.generation)"
             guard rename(work, old) == 0 else { throw SandboxError.system("rename", work) }
-            removeTree(old)
+            FileSystem.removeTree(old)
         }
         guard mkdir(work, 0o700) == 0 else { throw SandboxError.system("mkdir", work) }
         let fd = open(work, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
@@ -34,7 +34,7 @@ extension Worker {
         defer { close(fd) }
         for (path, bytes) in a.workload.spec.inputs.sorted(by: { $0.key < $1.key }) {
             try makeDirectoriesBeneath(fd, parentOf: path, base: work, uid: a.uid)
-            let f = aegis_openat2(fd, path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644, Self.beneath)
+            let f = Syscall.openat2(fd, path, flags: O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode: 0o644, resolve: Self.beneath)
             guard f >= 0 else { throw SandboxError.system("openat2", work + "/" + path) }
             defer { close(f) }
             var off = 0
@@ -72,7 +72,7 @@ extension Worker {
         let work = live >= 0 ? live : open(paths.workloadDir(workloadID) + "/work", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
         guard work >= 0 else { return -1 }
         defer { close(work) }
-        return aegis_openat2(work, outputDir, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0, Self.beneath)
+        return Syscall.openat2(work, outputDir, flags: O_RDONLY | O_DIRECTORY | O_CLOEXEC, resolve: Self.beneath)
     }
 
     /// /work of the workload's running sandbox when it is a work volume (which only the sandbox's
@@ -88,7 +88,7 @@ extension Worker {
             guard root >= 0 else { continue }
             defer { close(root) }
             guard runtime.status(record) == .running else { continue }
-            let work = aegis_openat2(root, String(AgentProfile.workMount.dropFirst()), O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0, Self.beneath)
+            let work = Syscall.openat2(root, String(AgentProfile.workMount.dropFirst()), flags: O_RDONLY | O_DIRECTORY | O_CLOEXEC, resolve: Self.beneath)
             if work >= 0 { return work }
         }
         return -1
@@ -139,10 +139,10 @@ extension Worker {
             throw SandboxError(.invalidSpec, "path \"\(path)\": must be relative and stay inside \(outputDir)")
         }
         let root = openOutputDirectory(workloadID: workloadID, outputDir: outputDir)
-        guard root >= 0 else { throw SandboxError(.notFound, "no output directory \(outputDir) (\(errnoText(errno)))") }
+        guard root >= 0 else { throw SandboxError(.notFound, "no output directory \(outputDir) (\(Errno.current.explained))") }
         defer { close(root) }
-        let fd = aegis_openat2(root, path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0, Self.beneath)
-        guard fd >= 0 else { throw SandboxError(.notFound, "no output file \"\(path)\" (\(errnoText(errno)))") }
+        let fd = Syscall.openat2(root, path, flags: O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, resolve: Self.beneath)
+        guard fd >= 0 else { throw SandboxError(.notFound, "no output file \"\(path)\" (\(Errno.current.explained))") }
         defer { close(fd) }
         var st = stat()
         guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {

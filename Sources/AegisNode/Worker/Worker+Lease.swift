@@ -11,6 +11,7 @@ import AegisProtocol
 import AegisSandbox
 import Logging
 import Synchronization
+import AegisSystem
 
 /// Where the worker's lease file lives and how it is kept fresh.
 public struct WorkerLease: Sendable, Equatable {
@@ -70,7 +71,7 @@ final class LeaseKeeper: Sendable {
         if lease.automatic {
             try refresh()
         } else if access(lease.path, F_OK) != 0 {
-            try writeFileAtomically(lease.path, [], mode: 0o644)
+            try SandboxError.os(try FileSystem.writeAtomically(lease.path, [], mode: 0o644))
             var expired = [timespec(tv_sec: 0, tv_nsec: 0), timespec(tv_sec: 0, tv_nsec: 0)]
             guard utimensat(AT_FDCWD, lease.path, &expired, 0) == 0 else { throw SandboxError.system("utimensat", lease.path) }
         }
@@ -82,7 +83,7 @@ final class LeaseKeeper: Sendable {
     func refresh(sentAtNs: Int64) throws {
         try state.withLock { s in
             guard sentAtNs > s.lastSentAtNs else { return }
-            if access(lease.path, F_OK) != 0 { try writeFileAtomically(lease.path, [], mode: 0o644) }
+            if access(lease.path, F_OK) != 0 { try SandboxError.os(try FileSystem.writeAtomically(lease.path, [], mode: 0o644)) }
             var times = [timespec(tv_sec: Int(sentAtNs / 1_000_000_000), tv_nsec: Int(sentAtNs % 1_000_000_000)),
                          timespec(tv_sec: Int(sentAtNs / 1_000_000_000), tv_nsec: Int(sentAtNs % 1_000_000_000))]
             guard utimensat(AT_FDCWD, lease.path, &times, 0) == 0 else { throw SandboxError.system("utimensat", lease.path) }
@@ -140,7 +141,7 @@ final class LeaseKeeper: Sendable {
     static func touch(_ path: String) throws {
         if utimensat(AT_FDCWD, path, nil, 0) == 0 { return }
         guard errno == ENOENT else { throw SandboxError.system("utimensat", path) }
-        try writeFileAtomically(path, [], mode: 0o644)
+        try SandboxError.os(try FileSystem.writeAtomically(path, [], mode: 0o644))
     }
 }
 

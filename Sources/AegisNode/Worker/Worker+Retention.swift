@@ -7,6 +7,7 @@
 import Glibc
 #endif
 import AegisSandbox
+import AegisSystem
 import Logging
 import ServiceLifecycle
 
@@ -63,7 +64,7 @@ extension Worker {
             let endedMs = Int64(st.st_mtim.tv_sec) * 1000 + Int64(st.st_mtim.tv_nsec) / 1_000_000
             guard nowMs - endedMs >= outputRetentionSeconds * 1000 else { continue }
             logger.info("removing an ended workload's logs and outputs (retention over)", metadata: ["workload": "\(name)"])
-            removeTree(paths.workloadDir(name))
+            FileSystem.removeTree(paths.workloadDir(name))
             removed.append(name)
         }
         return removed

@@ -17,6 +17,7 @@ import AegisProtocol
 import AegisSandbox
 import Logging
 import Synchronization
+import AegisSystem
 
 /// One placement handed to a worker.
 public struct Assignment: Sendable {
@@ -100,8 +101,8 @@ public final class Worker: Sendable {
         } else {
             workVolumesSupported = true
         }
-        try makeDirectories(paths.sandboxes, mode: 0o711)
-        try makeDirectories(paths.workloads, mode: 0o711)
+        try SandboxError.os(try FileSystem.makeDirectories(paths.sandboxes, mode: 0o711))
+        try SandboxError.os(try FileSystem.makeDirectories(paths.workloads, mode: 0o711))
         self.lease = lease
         leaseKeeper = try lease.map { try LeaseKeeper($0, logger: logger) }
         runtime = try SandboxRuntime(stateRoot: paths.sandboxes, cgroupParent: cgroupParent)
@@ -154,7 +155,7 @@ public final class Worker: Sendable {
     private func launch(_ a: Assignment, sandboxID id: String) throws -> Int32 {
         let w = a.workload
         let dir = paths.workloadDir(w.id)
-        try makeDirectories(dir, mode: 0o711)
+        try SandboxError.os(try FileSystem.makeDirectories(dir, mode: 0o711))
         unlink(dir + "/" + Self.endedMarker)
         let work = try prepareWorkDirectory(a)
 

@@ -5,6 +5,7 @@ import Glibc
 #endif
 import AegisOCI
 import CAegisShim
+import AegisSystem
 
 /// The effective device allowlist of a sandbox (config-linux.md § Device allowlist; runc's order):
 /// the spec's `linux.resources.devices` rules, then rwm for each `linux.devices` node the runtime
@@ -74,7 +75,8 @@ public enum DeviceRules {
         guard rc == 0 else {
             let e = errno
             let text = String(decoding: detail.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
-            throw SandboxError(.system, "linux.resources.devices: device cgroup program: \(text.isEmpty ? "bpf" : text): \(errnoText(e))",
+            let call = text.isEmpty ? "bpf" : text
+            throw SandboxError(.system, "linux.resources.devices: device cgroup program: \(call): \(Errno(e).explained)",
                                step: "device cgroup", errno: e)
         }
     }

@@ -7,6 +7,7 @@ import Glibc
 import AegisOCI
 import AegisSeccomp
 import CAegisShim
+import AegisSystem
 
 /// Where the container's stdin/stdout/stderr go.
 public enum SandboxStdio: Sendable, Equatable {
@@ -207,7 +208,7 @@ struct LaunchPlan {
             let path = src.hasPrefix("/") ? src : bundle + "/" + src
             var st = stat()
             guard stat(path, &st) == 0 else {
-                throw SandboxError(.invalidSpec, "mounts[\(i)].source: \(path): \(errnoText(errno))")
+                throw SandboxError(.invalidSpec, "mounts[\(i)].source: \(path): \(Errno.current.explained)")
             }
             out.kind = Int32(AEGIS_MOUNT_BIND.rawValue)
             out.source = arena.string(path)
@@ -271,12 +272,5 @@ struct LaunchPlan {
     }
 
     /// Highest capability number this kernel knows (/proc/sys/kernel/cap_last_cap).
-    static let lastCap: Int32 = {
-        let fd = open("/proc/sys/kernel/cap_last_cap", O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return 40 }
-        defer { close(fd) }
-        var buf = [UInt8](repeating: 0, count: 16)
-        let n = read(fd, &buf, 15)
-        return n > 0 ? Int32(String(decoding: buf[0..<n], as: UTF8.self).filter(\.isNumber)) ?? 40 : 40
-    }()
+    static let lastCap: Int32 = ProcFS.lastCapability() ?? 40
 }

@@ -10,6 +10,7 @@ import Glibc
 #endif
 import CAegisShim
 import Synchronization
+import AegisSystem
 
 /// The sealed aegis-init image of one `SandboxRuntime`, made on first use and kept open
 /// (`O_CLOEXEC`: only the shim's execveat uses it).
@@ -41,7 +42,7 @@ final class SandboxInitImage: Sendable {
         let src = open(path, O_RDONLY | O_CLOEXEC)
         guard src >= 0 else { throw SandboxError.system("open aegis-init", path) }
         defer { close(src) }
-        let fd = aegis_memfd_create("aegis-init")
+        let fd = Syscall.memfdCreate("aegis-init", allowSealing: true)
         guard fd >= 0 else { throw SandboxError.system("memfd_create", "aegis-init") }
         do {
             var buffer = [UInt8](repeating: 0, count: 1 << 16)
@@ -56,7 +57,7 @@ final class SandboxInitImage: Sendable {
                     off += w
                 }
             }
-            guard aegis_memfd_seal(fd) == 0 else { throw SandboxError.system("seal memfd", "aegis-init") }
+            guard Syscall.memfdSeal(fd) == 0 else { throw SandboxError.system("seal memfd", "aegis-init") }
             return fd
         } catch {
             close(fd)

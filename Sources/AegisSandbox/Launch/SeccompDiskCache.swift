@@ -12,6 +12,7 @@ import Glibc
 #endif
 import AegisOCI
 import AegisSeccomp
+import AegisSystem
 
 struct SeccompDiskCache: Sendable {
     /// Directory holding `<key>.bpf` files (created on first store, mode 0700).
@@ -46,7 +47,7 @@ struct SeccompDiskCache: Sendable {
     }
 
     static func load(_ path: String, identity: [UInt8]) -> SeccompProgram? {
-        guard let bytes = try? readBytes(path), bytes.count > 24, Array(bytes[0..<8]) == magic else { return nil }
+        guard let bytes = try? FileSystem.readBytes(path), bytes.count > 24, Array(bytes[0..<8]) == magic else { return nil }
         var off = 8
         func u32() -> Int? {
             guard off + 4 <= bytes.count else { return nil }
@@ -76,6 +77,6 @@ struct SeccompDiskCache: Sendable {
         u32(program.count)
         out += program.bytes
         guard mkdir(directory, 0o700) == 0 || errno == EEXIST else { return }
-        try? writeFileAtomically(path, out, mode: 0o600)
+        try? FileSystem.writeAtomically(path, out, mode: 0o600, syncDirectory: false)
     }
 }

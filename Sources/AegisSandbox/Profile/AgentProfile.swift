@@ -10,6 +10,7 @@ import Glibc
 #endif
 import AegisOCI
 import AegisSeccomp
+import AegisSystem
 
 /// What an agent sandbox needs from its caller.
 public struct AgentSandboxRequest: Sendable, Equatable {
@@ -102,7 +103,7 @@ public enum AgentProfile {
     /// remounted read-only).
     /// - Throws: `SandboxError` when the directory can't be created.
     public static func prepareRootfs(at path: String) throws {
-        try makeDirectories(path, mode: 0o755)
+        try SandboxError.os(try FileSystem.makeDirectories(path, mode: 0o755))
         for dir in systemDirectories {
             var st = stat()
             guard lstat(dir, &st) == 0 else { continue }

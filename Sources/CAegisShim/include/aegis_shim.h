@@ -295,28 +295,6 @@ void aegis_supervise(pid_t pid, int err_fd, int status_fd, int cgroup_fd, int st
                      int64_t started_at_ns, const char *lease_file, int lease_grace_ms,
                      const struct aegis_log_sink *logs) __attribute__((noreturn));
 
-/// Loads nothing; installs `filter` in the calling thread via seccomp(2). For tests only.
-int aegis_seccomp_install(const struct sock_filter *filter, unsigned short len, unsigned int flags);
-
-/// pidfd_open(2) and pidfd_send_signal(2), which Glibc 2.36 does not wrap. -1 + errno on failure.
-int aegis_pidfd_open(pid_t pid, unsigned int flags);
-int aegis_pidfd_send_signal(int pidfd, int sig);
-
-/// The errno's symbolic name ("ENOENT"), or "E?" when unknown (strerrorname_np, GNU).
-const char *aegis_errno_name(int err);
-
-/// close_range(2).
-int aegis_close_range(unsigned int first, unsigned int last, unsigned int flags);
-
-/// openat2(2) (Linux >= 5.6; Glibc 2.36 does not wrap it) with `resolve` = RESOLVE_* flags from
-/// <linux/openat2.h>: AEGIS_RESOLVE_BENEATH (0x08) keeps the lookup inside `dirfd`,
-/// AEGIS_RESOLVE_NO_SYMLINKS (0x04) refuses every symlink on the way (ELOOP), AEGIS_RESOLVE_NO_MAGICLINKS (0x02).
-/// Returns the fd, or -1 + errno.
-#define AEGIS_RESOLVE_NO_MAGICLINKS 0x02
-#define AEGIS_RESOLVE_NO_SYMLINKS 0x04
-#define AEGIS_RESOLVE_BENEATH 0x08
-int aegis_openat2(int dirfd, const char *path, int flags, unsigned int mode, unsigned long long resolve);
-
 /// Result of aegis_run_hook.
 struct aegis_hook_result {
     int status;                    // raw wait status of the hook (when it ran)
@@ -332,14 +310,6 @@ struct aegis_hook_result {
 /// when the hook ran (see status/timed_out), -1 with step/err/detail when it could not be started.
 int aegis_run_hook(const char *path, const char *const argv[], const char *const envp[], const void *state, size_t state_len,
                    pid_t ns_pid, int timeout_ms, struct aegis_hook_result *res);
-
-/// memfd_create(2) with MFD_CLOEXEC | MFD_ALLOW_SEALING (the macros need _GNU_SOURCE, which Swift's
-/// Glibc module lacks); -1 + errno.
-int aegis_memfd_create(const char *name);
-/// Seals a memfd against writes, growth, shrinking and further sealing (fcntl F_ADD_SEALS).
-int aegis_memfd_seal(int fd);
-/// 1 when all four seals of aegis_memfd_seal are in place.
-int aegis_memfd_is_sealed(int fd);
 
 /// One device cgroup rule (OCI linux.resources.devices[], after defaults were added by Swift).
 #define AEGIS_DEV_ACCESS_MKNOD 1   // BPF_DEVCG_ACC_MKNOD

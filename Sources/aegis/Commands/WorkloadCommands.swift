@@ -2,6 +2,7 @@
 import AegisClient
 import AegisProtocol
 import ArgumentParser
+import AegisSystem
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -114,12 +115,12 @@ struct Cp: AsyncParsableCommand {
             // Download into a temporary name next to the target, renamed into place when complete.
             let partial = target + ".aegis-partial"
             let fd = open(partial, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-            guard fd >= 0 else { throw ClientError("cannot create \(partial): \(errnoText(errno))") }
+            guard fd >= 0 else { throw ClientError("cannot create \(partial): \(Errno.current.explained)") }
             var closed = false
             do {
                 _ = try await client.download(id: id, path: path, to: fd, what: partial)
                 closed = true
-                guard close(fd) == 0 else { throw ClientError("cannot write \(partial): \(errnoText(errno))") }
+                guard close(fd) == 0 else { throw ClientError("cannot write \(partial): \(Errno.current.explained)") }
             } catch {
                 if !closed { close(fd) }
                 unlink(partial)
@@ -128,7 +129,7 @@ struct Cp: AsyncParsableCommand {
             guard rename(partial, target) == 0 else {
                 let e = errno
                 unlink(partial)
-                throw ClientError("cannot rename \(partial) to \(target): \(errnoText(e))")
+                throw ClientError("cannot rename \(partial) to \(target): \(Errno(e).explained)")
             }
         }
     }
