@@ -15,34 +15,31 @@ final class SessionWireGoldenTests: XCTestCase {
     /// One message of every frame kind, with the fields that kind carries.
     static var frames: [(name: String, message: SessionMessage)] {
         [
-            ("hello", SessionMessage(type: .hello, version: 1, node: node)),
-            ("welcome", SessionMessage(type: .welcome, version: 1, lease: LeaseTerms(),
-                                       active: [PlacementRef(id: "a-1", generation: 3)])),
-            ("welcome-empty", SessionMessage(type: .welcome, version: 1, lease: LeaseTerms(renewEveryMs: 500), active: [])),
-            ("renew", SessionMessage(type: .renew, seq: 7, capacity: LiveCapacity(runningAgents: 2, memoryAvailableBytes: 4096, loadMillis: 250))),
-            ("renew-capabilities", SessionMessage(type: .renew, seq: 8, node: node, capacity: LiveCapacity(runningAgents: 0))),
-            ("renewed", SessionMessage(type: .renewed, seq: 7, state: "Ready")),
-            ("renewed-unknown", SessionMessage(type: .renewed, seq: 9, state: "Unknown")),
-            ("event-started", SessionMessage(type: .event, event: .started(id: "a-1", generation: 3, pid: 42))),
-            ("event-exited", SessionMessage(type: .event, event: .exited(id: "a-1", generation: 3,
-                                                                        report: ExitReport(exitCode: 1, wallTimeUs: 10, cpuTimeUs: 5)))),
-            ("event-failed", SessionMessage(type: .event, event: .failedToStart(id: "a-1", generation: 3, error: "execve: ENOENT"))),
-            ("event-lost", SessionMessage(type: .event, event: .lost(id: "a-1", generation: 3))),
-            ("start", SessionMessage(type: .start, workload: workload, uid: 100_000, gpus: [gpu], files: ["main.py": "cHJpbnQoMSk="])),
-            ("cancel", SessionMessage(type: .cancel, placement: PlacementRef(id: "a-1", generation: 3))),
-            ("release", SessionMessage(type: .release, placement: PlacementRef(id: "a-1", generation: 3))),
-            ("request-log", SessionMessage(type: .request, seq: 4, request: WorkerRequest(kind: .log, workload: "a-1", stream: .stderr,
-                                                                                         offset: 10, maxBytes: 100))),
-            ("request-outputs", SessionMessage(type: .request, seq: 5, request: WorkerRequest(kind: .outputs, workload: "a-1", outputDir: "output"))),
-            ("request-output", SessionMessage(type: .request, seq: 6, request: WorkerRequest(kind: .output, workload: "a-1", offset: 0,
-                                                                                            maxBytes: 4, outputDir: "output", path: "r.txt"))),
-            ("reply-log", SessionMessage(type: .reply, seq: 4, reply: WorkerReply(data: "aGk=", size: 12, start: 10))),
-            ("reply-outputs", SessionMessage(type: .reply, seq: 5, reply: WorkerReply(paths: ["r.txt"]))),
-            ("reply-error", SessionMessage(type: .reply, seq: 6, reply: WorkerReply(error: "no log for workload a-1"))),
-            ("renewCertificate", SessionMessage(type: .renewCertificate, seq: 0, pem: "CSR PEM")),
-            ("certificate", SessionMessage(type: .certificate, seq: 0, pem: "CERT PEM")),
-            ("certificate-refused", SessionMessage(type: .certificate, seq: 0, message: "node w1 has no registered identity")),
-            ("error", SessionMessage(type: .error, message: "hello names node w2")),
+            ("hello", .hello(version: 1, node: node)),
+            ("welcome", .welcome(version: 1, lease: LeaseTerms(), active: [PlacementRef(id: "a-1", generation: 3)])),
+            ("welcome-empty", .welcome(version: 1, lease: LeaseTerms(renewEveryMs: 500), active: [])),
+            ("renew", .renew(seq: 7, node: nil, capacity: LiveCapacity(runningAgents: 2, memoryAvailableBytes: 4096, loadMillis: 250))),
+            ("renew-capabilities", .renew(seq: 8, node: node, capacity: LiveCapacity(runningAgents: 0))),
+            ("renewed", .renewed(seq: 7, state: .ready)),
+            ("renewed-unknown", .renewed(seq: 9, state: .unknown)),
+            ("event-started", .event(.started(id: "a-1", generation: 3, pid: 42))),
+            ("event-exited", .event(.exited(id: "a-1", generation: 3, report: ExitReport(exitCode: 1, wallTimeUs: 10, cpuTimeUs: 5)))),
+            ("event-failed", .event(.failedToStart(id: "a-1", generation: 3, error: "execve: ENOENT"))),
+            ("event-lost", .event(.lost(id: "a-1", generation: 3))),
+            ("start", .start(StartCommand(workload: workload, uid: 100_000, gpus: [gpu], files: ["main.py": "cHJpbnQoMSk="]))),
+            ("cancel", .cancel(PlacementRef(id: "a-1", generation: 3))),
+            ("release", .release(PlacementRef(id: "a-1", generation: 3))),
+            ("request-log", .request(seq: 4, WorkerRequest(kind: .log, workload: "a-1", stream: .stderr, offset: 10, maxBytes: 100))),
+            ("request-outputs", .request(seq: 5, WorkerRequest(kind: .outputs, workload: "a-1", outputDir: "output"))),
+            ("request-output", .request(seq: 6, WorkerRequest(kind: .output, workload: "a-1", offset: 0, maxBytes: 4,
+                                                             outputDir: "output", path: "r.txt"))),
+            ("reply-log", .reply(seq: 4, WorkerReply(data: "aGk=", size: 12, start: 10))),
+            ("reply-outputs", .reply(seq: 5, WorkerReply(paths: ["r.txt"]))),
+            ("reply-error", .reply(seq: 6, WorkerReply(error: "no log for workload a-1"))),
+            ("renewCertificate", .renewCertificate(seq: 0, csrPEM: "CSR PEM")),
+            ("certificate", .certificate(seq: 0, .issued(pem: "CERT PEM"))),
+            ("certificate-refused", .certificate(seq: 0, .refused(reason: "node w1 has no registered identity"))),
+            ("error", .error(message: "hello names node w2")),
         ]
     }
 
@@ -95,7 +92,7 @@ final class SessionWireGoldenTests: XCTestCase {
 
     /// Every frame kind of the protocol has a fixture.
     func testEveryKindIsCovered() {
-        let covered = Set(Self.frames.map(\.message.type.rawValue))
+        let covered = Set(Self.frames.map(\.message.kind.rawValue))
         XCTAssertEqual(covered, Set(["hello", "welcome", "renew", "renewed", "event", "start", "cancel", "release", "request", "reply",
                                      "renewCertificate", "certificate", "error"]))
     }
