@@ -62,7 +62,7 @@ let package = Package(
         // network namespaces, address allocation, nftables policy through libnftables (dlopen'ed).
         .target(name: "AegisNet", dependencies: ["AegisProtocol", "AegisSandbox"]),
         // Cluster PKI: the cluster CA, node keys and CSRs, signing, join tokens that pin the CA.
-        .target(name: "AegisPKI", dependencies: [.product(name: "X509", package: "swift-certificates"),
+        .target(name: "AegisPKI", dependencies: ["AegisProtocol", .product(name: "X509", package: "swift-certificates"),
                                                  .product(name: "SwiftASN1", package: "swift-asn1"),
                                                  .product(name: "Crypto", package: "swift-crypto")]),
         // The worker: capability detection, agents run through AegisSandbox, logs, re-adoption.
@@ -91,7 +91,7 @@ let package = Package(
                                                      .product(name: "Prometheus", package: "swift-prometheus")]),
         // The CLI's client side: API client (AsyncHTTPClient over the unix socket or TCP), SSE parser,
         // table/YAML formatting, quantity parsing, input-file collection.
-        .target(name: "AegisClient", dependencies: ["AegisProtocol", "CAegisSys",
+        .target(name: "AegisClient", dependencies: ["AegisProtocol", "CAegisSys", "Yams",
                                                     .product(name: "AsyncHTTPClient", package: "async-http-client"),
                                                     .product(name: "NIOCore", package: "swift-nio"),
                                                     .product(name: "NIOHTTP1", package: "swift-nio")]),
@@ -136,7 +136,8 @@ let package = Package(
         .testTarget(name: "AegisOCITests", dependencies: ["AegisOCI"]),
         .testTarget(name: "AegisManifestTests", dependencies: ["AegisManifest", "AegisProtocol"]),
         .testTarget(name: "AegisSchedulerTests", dependencies: ["AegisScheduler", "AegisProtocol"]),
-        .testTarget(name: "AegisClientTests", dependencies: ["AegisClient", "AegisProtocol", "Yams"]),
+        .testTarget(name: "AegisClientTests", dependencies: ["AegisClient", "AegisManifest", "AegisProtocol", "Yams"]),
+        .testTarget(name: "AegisProtocolTests", dependencies: ["AegisProtocol"]),
         .testTarget(name: "AegisStoreTests", dependencies: ["AegisStore", "AegisProtocol"]),
         .testTarget(name: "AegisControlTests", dependencies: ["AegisControl", "AegisStore", "AegisProtocol", "AegisPKI",
                                                             .product(name: "Logging", package: "swift-log")]),
@@ -144,7 +145,7 @@ let package = Package(
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "AegisCgroupTests", dependencies: ["AegisCgroup"]),
         .testTarget(name: "AegisNetTests", dependencies: ["AegisNet", "AegisProtocol"]),
-        .testTarget(name: "AegisPKITests", dependencies: ["AegisPKI"]),
+        .testTarget(name: "AegisPKITests", dependencies: ["AegisPKI", "AegisProtocol"]),
         .testTarget(name: "AegisSeccompTests", dependencies: ["AegisSeccomp", "AegisOCI", "CAegisShim"]),
         .testTarget(name: "AegisSandboxTests", dependencies: ["AegisSandbox", "AegisOCI", "CAegisShim"]),
         .testTarget(name: "RuntimeTests", dependencies: ["AegisOCI"]),

@@ -196,25 +196,20 @@ extension Up {
     static func logCapBytes(_ text: String?) throws -> Int {
         guard let text else { return Worker.defaultLogCapBytes }
         let bytes: Int64
-        do { bytes = try parseMemoryBytes(text, flag: "--log-cap") } catch { throw ValidationError("\(error)") }
+        do { bytes = try Quantity.memoryBytes(text, field: "--log-cap") } catch { throw ValidationError(error.description) }
         guard bytes >= Worker.minimumLogCapBytes, bytes <= 1 << 40 else {
             throw ValidationError("--log-cap \(text): must be between \(Worker.minimumLogCapBytes) bytes (4Ki) and 1Ti")
         }
         return Int(bytes)
     }
 
-    /// "500ms", "5s", "2m" (a bare number is seconds) → milliseconds, at most
-    /// `Bounds.maxLeaseDurationMs` (24 h).
+    /// "500ms", "5s", "2m", "1h30m" (a bare number is seconds; the quantity grammar of manifests)
+    /// → milliseconds, at most `Bounds.maxLeaseDurationMs` (24 h).
     /// - Throws: `ValidationError` naming the flag and the range.
     static func duration(_ text: String, _ flag: String, allowZero: Bool = false) throws -> Int {
-        let max = Bounds.maxLeaseDurationMs
-        let units: [(String, Int)] = [("ms", 1), ("s", 1000), ("m", 60_000)]
-        for (suffix, scale) in units where text.hasSuffix(suffix) {
-            if let n = Int(text.dropLast(suffix.count)), n >= 0, n <= max / scale, allowZero || n > 0 { return n * scale }
+        do { return try Quantity.durationMilliseconds(text, field: flag, allowZero: allowZero) } catch {
+            throw ValidationError(error.description)
         }
-        if let n = Int(text), n >= 0, n <= max / 1000, allowZero || n > 0 { return n * 1000 }
-        let range = "\(allowZero ? "0" : "1ms") to 24h (\(max / 1000)s)"
-        throw ValidationError("\(flag) \(text): expected a duration from \(range), like 500ms, 5s or 2m")
     }
 
     /// `--join`: https://HOST[:PORT] with a port in 1...65535 and nothing after but an optional "/".
