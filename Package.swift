@@ -90,7 +90,7 @@ let package = Package(
         .target(name: "AegisMetrics", dependencies: [.product(name: "Metrics", package: "swift-metrics"),
                                                      .product(name: "Prometheus", package: "swift-prometheus")]),
         // The CLI's client side: API client (AsyncHTTPClient over the unix socket or TCP), SSE parser,
-        // table/YAML formatting, quantity parsing, input-file collection.
+        // table/YAML (Yams) formatting, quota flags, input-file collection.
         .target(name: "AegisClient", dependencies: ["AegisProtocol", "CAegisSys", "Yams",
                                                     .product(name: "AsyncHTTPClient", package: "async-http-client"),
                                                     .product(name: "NIOCore", package: "swift-nio"),

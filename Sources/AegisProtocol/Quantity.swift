@@ -46,12 +46,15 @@ public enum Quantity {
             }
             value = v
         }
-        guard value > 0 else { throw QuantityError(field: field, message: "\(quoted(s)) must be more than 0 (CPU is \(Bounds.cpuRangeText))") }
+        guard value > 0 else {
+            throw QuantityError(field: field, message: "\(quoted(s)) must be more than 0 (CPU is \(Bounds.cpuRangeText))")
+        }
         guard value <= Bounds.maxCPUMillis else { throw outOfRange }
         return value
     }
 
-    /// Memory in bytes, at most `Bounds.maxMemoryBytes` (1 PiB). Plain numbers are bytes (`"1024"`); decimal suffixes k/K, M, G, T, P, E are
+    /// Memory in bytes, at most `Bounds.maxMemoryBytes` (1 PiB). Plain numbers are bytes (`"1024"`);
+    /// decimal suffixes k/K, M, G, T, P, E are
     /// powers of 1000 (`"1G"` = 10^9); binary suffixes Ki, Mi, Gi, Ti, Pi, Ei are powers of 1024
     /// (`"256Mi"` = 268435456). A trailing `B` is allowed (`"512MB"`, `"1GiB"`, `"100B"`). Fractions
     /// are allowed with a suffix and round up to a whole byte (`"1.5Gi"` = 1610612736).
@@ -59,10 +62,12 @@ public enum Quantity {
     /// - Throws: `QuantityError` at `field`.
     public static func memoryBytes(_ s: String, field: String) throws(QuantityError) -> Int64 {
         let text = trimmed(s)
-        let bad = QuantityError(field: field, message: "\(quoted(s)) is not a memory quantity (use bytes like 268435456, or a suffix: 256Mi, 1Gi, 512M, 1G, 64Ki)")
+        let bad = QuantityError(field: field, message: "\(quoted(s)) is not a memory quantity "
+                                    + "(use bytes like 268435456, or a suffix: 256Mi, 1Gi, 512M, 1G, 64Ki)")
         let outOfRange = QuantityError(field: field, message: "\(quoted(s)) is out of range: memory is at most \(Bounds.maxMemoryText)")
         if isNegativeNumber(text) {
-            throw QuantityError(field: field, message: "\(quoted(s)) is out of range: memory is more than 0 and at most \(Bounds.maxMemoryText)")
+            throw QuantityError(field: field,
+                                message: "\(quoted(s)) is out of range: memory is more than 0 and at most \(Bounds.maxMemoryText)")
         }
         let numberEnd = text.firstIndex(where: { !(isDigit($0) || $0 == ".") }) ?? text.endIndex
         let number = text[..<numberEnd]
@@ -71,7 +76,8 @@ public enum Quantity {
         if suffix.count > 1 && suffix.hasSuffix("B") { suffix.removeLast() } else if suffix == "B" { suffix = "" }
         if ["m", "g", "t", "mi", "gi", "mb", "gb", "mib", "gib"].contains(suffix) {
             let n = String(number)
-            throw QuantityError(field: field, message: "\(quoted(s)) is ambiguous: write \(n)Mi or \(n)Gi (powers of 1024), or \(n)M or \(n)G (powers of 1000)")
+            throw QuantityError(field: field, message: "\(quoted(s)) is ambiguous: write \(n)Mi or \(n)Gi (powers of 1024), "
+                                    + "or \(n)M or \(n)G (powers of 1000)")
         }
         guard let multiplier = memorySuffixes[suffix] else { throw bad }
         guard let value = try scaled(d, by: multiplier, tooLarge: outOfRange, original: s, field: field, roundUp: true) else { throw bad }

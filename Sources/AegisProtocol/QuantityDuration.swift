@@ -6,7 +6,8 @@ extension Quantity {
     /// Duration in whole seconds (ms and finer are refused: timeouts are enforced in seconds), at
     /// most `maxSeconds` (default `Bounds.maxTimeoutSeconds`, 365 days).
     /// - Throws: `QuantityError` at `field`, e.g. `timeout: "5x" is not a duration (…)`.
-    public static func durationSeconds(_ s: String, field: String, maxSeconds: Int = Bounds.maxTimeoutSeconds) throws(QuantityError) -> Int {
+    public static func durationSeconds(_ s: String, field: String,
+                                       maxSeconds: Int = Bounds.maxTimeoutSeconds) throws(QuantityError) -> Int {
         let ms = try duration(s, field: field, wholeSeconds: true, allowZero: false, maxMs: Int64(maxSeconds) * 1000,
                               rangeText: "1 s to \(durationText(maxSeconds))")
         return Int(ms / 1000)
@@ -54,8 +55,8 @@ extension Quantity {
                     throw QuantityError(field: field, message: "\(quoted(s)): fractions are not supported, write 1m30s rather than 1.5m")
                 }
                 if ["us", "µs", "ns"].contains(unit) || (wholeSeconds && unit == "ms") {
-                    throw QuantityError(field: field, message: wholeSeconds ? "\(quoted(s)) is finer than one second; timeouts are whole seconds"
-                                                                         : "\(quoted(s)) is finer than one millisecond")
+                    let finest = wholeSeconds ? "one second; timeouts are whole seconds" : "one millisecond"
+                    throw QuantityError(field: field, message: "\(quoted(s)) is finer than \(finest)")
                 }
                 guard let u = units[nextUnit...].firstIndex(where: { $0.name == unit }) else {
                     if units.contains(where: { $0.name == unit }) {

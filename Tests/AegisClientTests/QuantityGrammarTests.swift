@@ -9,8 +9,8 @@ import XCTest
 
 final class QuantityGrammarTests: XCTestCase {
     func manifest(memory: String = "1Gi", cpu: String = "1", timeout: String = "60s") throws -> WorkloadSpec {
-        try ManifestParser.parse("name: g\ncommand: [\"true\"]\nresources: {memory: \"\(memory)\", cpu: \"\(cpu)\"}\ntimeout: \"\(timeout)\"\n",
-                                 file: "g.yaml", defaultTenant: "t")
+        let text = "name: g\ncommand: [\"true\"]\nresources: {memory: \"\(memory)\", cpu: \"\(cpu)\"}\ntimeout: \"\(timeout)\"\n"
+        return try ManifestParser.parse(text, file: "g.yaml", defaultTenant: "t")
     }
 
     func runFlags(memory: String? = nil, cpus: String? = nil, timeout: String? = nil) throws -> WorkloadSpec {
@@ -18,7 +18,8 @@ final class QuantityGrammarTests: XCTestCase {
     }
 
     func testMemoryIsTheSameEverywhere() throws {
-        for (text, bytes) in [("1.5G", Int64(1_500_000_000)), ("512Mi", Int64(512 << 20)), ("1.5Gi", Int64(3 << 29)), ("64M", Int64(64_000_000))] {
+        let cases: [(String, Int64)] = [("1.5G", 1_500_000_000), ("512Mi", 512 << 20), ("1.5Gi", 3 << 29), ("64M", 64_000_000)]
+        for (text, bytes) in cases {
             XCTAssertEqual(try manifest(memory: text).resources.memoryBytes, bytes, text)
             XCTAssertEqual(try runFlags(memory: text).resources.memoryBytes, bytes, text)
             XCTAssertEqual(try tenantQuota(maxCPU: nil, maxMemory: text, maxGPUs: nil, maxAgents: nil).memoryBytes, bytes, text)
@@ -57,7 +58,8 @@ final class QuantityGrammarTests: XCTestCase {
         XCTAssertTrue(message { try self.runFlags(memory: "12x") }.hasPrefix("--memory: \"12x\" is not a memory quantity"))
         XCTAssertTrue(message { try tenantQuota(maxCPU: nil, maxMemory: "12x", maxGPUs: nil, maxAgents: nil) }
             .hasPrefix("--max-memory: \"12x\" is not a memory quantity"))
-        XCTAssertTrue(message { try self.manifest(cpu: "-1") }.contains("resources.cpu: \"-1\" is out of range: CPU is 1m to 1000000 cores"))
+        XCTAssertTrue(message { try self.manifest(cpu: "-1") }
+            .contains("resources.cpu: \"-1\" is out of range: CPU is 1m to 1000000 cores"))
         XCTAssertTrue(message { try self.runFlags(cpus: "-1") }.hasPrefix("--cpus: \"-1\" is out of range: CPU is 1m to 1000000 cores"))
         XCTAssertTrue(message { try tenantQuota(maxCPU: "-1", maxMemory: nil, maxGPUs: nil, maxAgents: nil) }
             .hasPrefix("--max-cpu: \"-1\" is out of range: CPU is 1m to 1000000 cores"))
