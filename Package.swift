@@ -66,7 +66,7 @@ let package = Package(
         // network namespaces, address allocation, nftables policy through libnftables (dlopen'ed).
         .target(name: "AegisNet", dependencies: ["AegisProtocol", "AegisSystem"]),
         // Cluster PKI: the cluster CA, node keys and CSRs, signing, join tokens that pin the CA.
-        .target(name: "AegisPKI", dependencies: ["AegisSystem",.product(name: "X509", package: "swift-certificates"),
+        .target(name: "AegisPKI", dependencies: ["AegisProtocol", "AegisSystem", .product(name: "X509", package: "swift-certificates"),
                                                  .product(name: "SwiftASN1", package: "swift-asn1"),
                                                  .product(name: "Crypto", package: "swift-crypto")]),
         // The worker: capability detection, agents run through AegisSandbox, logs, re-adoption.
@@ -95,8 +95,8 @@ let package = Package(
         .target(name: "AegisMetrics", dependencies: [.product(name: "Metrics", package: "swift-metrics"),
                                                      .product(name: "Prometheus", package: "swift-prometheus")]),
         // The CLI's client side: API client (AsyncHTTPClient over the unix socket or TCP), SSE parser,
-        // table/YAML formatting, quantity parsing, input-file collection.
-        .target(name: "AegisClient", dependencies: ["AegisProtocol", "AegisSystem",
+        // table/YAML (Yams) formatting, quota flags, input-file collection.
+        .target(name: "AegisClient", dependencies: ["AegisProtocol", "AegisSystem", "Yams",
                                                     .product(name: "AsyncHTTPClient", package: "async-http-client"),
                                                     .product(name: "NIOCore", package: "swift-nio"),
                                                     .product(name: "NIOHTTP1", package: "swift-nio")]),
@@ -141,7 +141,8 @@ let package = Package(
         .testTarget(name: "AegisOCITests", dependencies: ["AegisOCI"]),
         .testTarget(name: "AegisManifestTests", dependencies: ["AegisManifest", "AegisProtocol"]),
         .testTarget(name: "AegisSchedulerTests", dependencies: ["AegisScheduler", "AegisProtocol"]),
-        .testTarget(name: "AegisClientTests", dependencies: ["AegisClient", "AegisProtocol", "AegisSystem", "Yams"]),
+        .testTarget(name: "AegisClientTests", dependencies: ["AegisClient", "AegisManifest", "AegisProtocol", "AegisSystem", "Yams"]),
+        .testTarget(name: "AegisProtocolTests", dependencies: ["AegisProtocol"]),
         .testTarget(name: "AegisStoreTests", dependencies: ["AegisStore", "AegisProtocol"]),
         .testTarget(name: "AegisControlTests", dependencies: ["AegisControl", "AegisStore", "AegisProtocol", "AegisPKI",
                                                             .product(name: "Logging", package: "swift-log")]),
@@ -149,7 +150,7 @@ let package = Package(
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "AegisCgroupTests", dependencies: ["AegisCgroup", "AegisSystem"]),
         .testTarget(name: "AegisNetTests", dependencies: ["AegisNet", "AegisProtocol"]),
-        .testTarget(name: "AegisPKITests", dependencies: ["AegisPKI"]),
+        .testTarget(name: "AegisPKITests", dependencies: ["AegisPKI", "AegisProtocol"]),
         .testTarget(name: "AegisSeccompTests", dependencies: ["AegisSeccomp", "AegisOCI", "CAegisShim"]),
         .testTarget(name: "AegisSandboxTests", dependencies: ["AegisSandbox", "AegisOCI", "CAegisShim", "AegisSystem"]),
         .testTarget(name: "AegisSystemTests", dependencies: ["AegisSystem"]),

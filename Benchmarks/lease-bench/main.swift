@@ -166,8 +166,8 @@ func session(identity: String, name: String, port: String, window: Int, renewUnt
     try await WebSocketClient.connect(url: "wss://127.0.0.1:\(port)\(NodeSession.path)", configuration: config,
                                       tlsConfiguration: tls, logger: logger) { inbound, outbound, _ in
         let encoder = JSONEncoder()
-        let hello = SessionMessage(type: .hello, version: NodeSession.version,
-                                   node: NodeInfo(name: name, role: .worker, capabilities: NodeCapabilities(cpuMillis: 1000, memoryBytes: 1 << 30)))
+        let hello = SessionMessage.hello(version: NodeSession.version,
+                                         node: NodeInfo(name: name, role: .worker, capabilities: NodeCapabilities(cpuMillis: 1000, memoryBytes: 1 << 30)))
         try await outbound.write(.text(String(decoding: try encoder.encode(hello), as: UTF8.self)))
         var seq: UInt64 = 0
         var inFlight = 0

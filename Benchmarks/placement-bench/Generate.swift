@@ -61,7 +61,7 @@ func makeNodes(_ count: Int, rng: inout BenchRNG) -> [NodeState] {
                                           userNamespaces: true, kernelVersion: "6.1.0", allowUnenforcedLimits: iso == 1)
         let caps = NodeCapabilities(cpuMillis: cores * 1000, memoryBytes: memory, gpus: gpus, runtimes: runtimes,
                                     isolation: isolation, labels: ["zone": zones.randomElement(using: &rng)!])
-        let state = rng.chance(0.03) ? "NotReady" : "Ready"
+        let state: NodeCondition = rng.chance(0.03) ? .notReady : .ready
         return NodeState(name: "node-\(i)", capabilities: caps, state: state, cordoned: rng.chance(0.01))
     }
 }

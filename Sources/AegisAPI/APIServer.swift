@@ -26,7 +26,7 @@ public enum APIServer {
                 let body = try await readBody(req, limit: BodyLimit.submissionBytes(maxInputBytes: controller.maxInputBytes),
                                               what: "submission (manifest up to 1 MiB plus input files up to \(BodyLimit.describe(controller.maxInputBytes)), base64)")
                 guard let submit = try? JSONDecoder().decode(SubmitRequest.self, from: Data(buffer: body)) else {
-                    throw APIError.badRequest("request body: not a SubmitRequest JSON document")
+                    throw ControllerError.invalid("request body: not a SubmitRequest JSON document")
                 }
                 if let manifest = submit.manifest, manifest.utf8.count > BodyLimit.documentBytes {
                     throw BodyLimit.tooLarge("manifest of \(manifest.utf8.count) bytes", limit: BodyLimit.documentBytes)
@@ -40,7 +40,7 @@ public enum APIServer {
                 var states: Set<WorkloadState>?
                 if let s = req.uri.queryParameters.get("state") {
                     states = Set(try s.split(separator: ",").map { part in
-                        guard let st = WorkloadState(rawValue: String(part)) else { throw APIError.badRequest("state: unknown state \"\(part)\"", field: "state") }
+                        guard let st = WorkloadState(rawValue: String(part)) else { throw ControllerError.invalid("state: unknown state \"\(part)\"", field: "state") }
                         return st
                     })
                 }
@@ -92,7 +92,7 @@ public enum APIServer {
                 let c = try await caller(req, controller)
                 let body = try await readBody(req, limit: BodyLimit.documentBytes)
                 guard let r = try? JSONDecoder().decode(CreateTenantRequest.self, from: Data(buffer: body)) else {
-                    throw APIError.badRequest("request body: not a CreateTenantRequest JSON document")
+                    throw ControllerError.invalid("request body: not a CreateTenantRequest JSON document")
                 }
                 return json(try await controller.createTenant(r, caller: c), status: .created)
             }
@@ -105,7 +105,7 @@ public enum APIServer {
         router.get("metrics") { req, _ in
             try await respond {
                 let c = try await caller(req, controller)
-                guard c.isAdmin else { throw APIError.forbidden("metrics are admin-only") }
+                guard c.isAdmin else { throw ControllerError.forbidden("metrics are admin-only") }
                 return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
                                 body: .init(byteBuffer: ByteBuffer(string: metrics())))
             }
@@ -122,10 +122,10 @@ public enum APIServer {
         return try await controller.authenticate(token: token, actAs: actAs)
     }
 
-    /// Runs a handler; an APIError becomes its status and JSON body.
+    /// Runs a handler; a ControllerError becomes its status and JSON body (ControllerError+HTTP.swift).
     static func respond(_ body: () async throws -> Response) async throws -> Response {
-        do { return try await body() } catch let e as APIError {
-            return json(e.body, status: HTTPResponse.Status(code: e.status))
+        do { return try await body() } catch let e as ControllerError {
+            return json(e.body, status: e.status)
         }
     }
 

@@ -28,8 +28,8 @@ enum BodyLimit {
     }
 
     /// 413 with the project's JSON error body.
-    static func tooLarge(_ what: String, limit: Int) -> APIError {
-        APIError(413, "\(what): over the \(describe(limit)) limit")
+    static func tooLarge(_ what: String, limit: Int) -> ControllerError {
+        .tooLarge("\(what): over the \(describe(limit)) limit")
     }
 }
 

@@ -34,19 +34,19 @@ public enum NodeSessionServer {
     public static func shouldUpgrade(request: HTTPRequest, channel: any Channel, controller: Controller,
                                      logger: Logger) async throws -> ShouldUpgradeResult<WebSocketDataHandler<HTTP1WebSocketUpgradeChannel.Context>> {
         guard request.path?.split(separator: "?").first == Substring(NodeSession.path) else { return .dontUpgrade }
-        let peer: Result<VerifiedNode, APIError>
+        let peer: Result<VerifiedNode, ControllerError>
         do {
             peer = .success(try await authenticate(channel: channel, controller: controller))
-        } catch let e as APIError {
+        } catch let e as ControllerError {
             peer = .failure(e)
         } catch {
-            peer = .failure(.forbidden("\(error)"))
+            peer = .failure(.forbidden("\(error)", underlying: error))
         }
         return .upgrade([:]) { inbound, outbound, _ in
             switch peer {
             case .failure(let e):
                 logger.warning("node session refused", metadata: ["reason": "\(e.description)"])
-                try? await outbound.write(.text(SessionMessage(type: .error, message: e.description).frameText(JSONEncoder())))
+                try? await outbound.write(.text(SessionMessage.error(message: e.description).frameText(JSONEncoder())))
                 try? await outbound.close(.policyViolation, reason: nil)
             case .success(let node):
                 let admitted = openSessions.withLock { o -> Bool in
@@ -57,7 +57,7 @@ public enum NodeSessionServer {
                 guard admitted else {
                     let reason = "node \(node.nodeName) already has \(maxSessionsPerNode) sessions open"
                     logger.warning("node session refused", metadata: ["reason": "\(reason)"])
-                    try? await outbound.write(.text(SessionMessage(type: .error, message: reason).frameText(JSONEncoder())))
+                    try? await outbound.write(.text(SessionMessage.error(message: reason).frameText(JSONEncoder())))
                     try? await outbound.close(.policyViolation, reason: nil)
                     return
                 }
@@ -71,18 +71,18 @@ public enum NodeSessionServer {
     /// and against the identity the node name is pinned to.
     static func authenticate(channel: any Channel, controller: Controller) async throws -> VerifiedNode {
         guard let certificate = try await channel.nioSSL_peerCertificate().get() else {
-            throw APIError.forbidden("a node session needs a client certificate from the cluster CA (join the node first)")
+            throw ControllerError.forbidden("a node session needs a client certificate from the cluster CA (join the node first)")
         }
         let authority = try await controller.clusterAuthority()
         let verified: VerifiedNode
         do {
             verified = try authority.ca.verifier.verifyNodeCertificate(der: try certificate.toDERBytes(), purpose: .clientAuth)
         } catch {
-            throw APIError.forbidden("client certificate refused: \(error)")
+            throw ControllerError.forbidden("client certificate refused: \(error)", underlying: error)
         }
         try authority.authorize(peer: verified)
         guard verified.role == .worker || verified.role == .hybrid else {
-            throw APIError.forbidden("node \(verified.nodeName) has role \(verified.role.rawValue); only worker and hybrid nodes open sessions")
+            throw ControllerError.forbidden("node \(verified.nodeName) has role \(verified.role.rawValue); only worker and hybrid nodes open sessions")
         }
         return verified
     }
@@ -93,7 +93,7 @@ public enum NodeSessionServer {
         let (outgoing, queue) = AsyncStream<SessionMessage>.makeStream()
         let link = RemoteWorkerLink(node: name, lease: controller.leaseTerms, send: { queue.yield($0) },
                                     onClose: { reason in
-                                        queue.yield(SessionMessage(type: .error, message: reason))
+                                        queue.yield(.error(message: reason))
                                         queue.finish()
                                     })
         await withTaskGroup(of: Void.self) { group in
@@ -101,7 +101,7 @@ public enum NodeSessionServer {
                 let encoder = JSONEncoder()
                 for await m in outgoing {
                     do { try await outbound.write(.text(m.frameText(encoder))) } catch { break }
-                    if m.type == .error { try? await outbound.close(.normalClosure, reason: nil); break }
+                    if m.kind == .error { try? await outbound.close(.normalClosure, reason: nil); break }
                 }
             }
             var registered = false
@@ -115,19 +115,19 @@ public enum NodeSessionServer {
                         break
                     }
                     if !registered {
-                        guard m.type == .hello, var info = m.node else {
+                        guard case .hello(let version, var info) = m else {
                             link.close(reason: "the first message of a session must be hello with the node")
                             break
                         }
-                        guard m.version == NodeSession.version else {
-                            link.close(reason: "node protocol version \(m.version.map(String.init) ?? "none") is not supported (controller speaks \(NodeSession.version))")
+                        guard version == NodeSession.version else {
+                            link.close(reason: "node protocol version \(version) is not supported (controller speaks \(NodeSession.version))")
                             break
                         }
                         guard info.name == name else {
                             link.close(reason: "hello names node \(info.name), but the client certificate is node \(name)'s")
                             break
                         }
-                        info.role = AegisProtocol.NodeRole(rawValue: peer.role.rawValue) ?? .worker
+                        info.role = peer.role
                         do { try await controller.attach(node: info, link: link) } catch {
                             link.close(reason: "registration failed: \(error)")
                             break
@@ -136,23 +136,23 @@ public enum NodeSessionServer {
                         logger.info("worker session open", metadata: ["node": "\(name)"])
                         continue
                     }
-                    switch m.type {
-                    case .renew:
-                        let state = await controller.renewLease(node: name, capacity: m.capacity, capabilities: m.node?.capabilities)
-                        queue.yield(SessionMessage(type: .renewed, seq: m.seq, state: state?.rawValue ?? "Unknown"))
-                    case .event:
-                        if let e = m.event { await controller.handle(e, from: name) }
-                    case .reply:
-                        if let seq = m.seq, let r = m.reply { link.deliver(seq: seq, reply: r) }
-                    case .renewCertificate:
+                    switch m {
+                    case let .renew(seq, node, capacity):
+                        let state = await controller.renewLease(node: name, capacity: capacity, capabilities: node?.capabilities)
+                        queue.yield(.renewed(seq: seq, state: state?.condition ?? .unknown))
+                    case .event(let e):
+                        await controller.handle(e, from: name)
+                    case let .reply(seq, r):
+                        link.deliver(seq: seq, reply: r)
+                    case let .renewCertificate(seq, csrPEM):
                         do {
-                            let issued = try await controller.renew(verifiedNode: peer, csrPEM: m.pem ?? "")
-                            queue.yield(SessionMessage(type: .certificate, seq: m.seq, pem: issued.certificatePEM))
+                            let issued = try await controller.renew(verifiedNode: peer, csrPEM: csrPEM)
+                            queue.yield(.certificate(seq: seq, .issued(pem: issued.certificatePEM)))
                         } catch {
-                            queue.yield(SessionMessage(type: .certificate, seq: m.seq, message: "\(error)"))
+                            queue.yield(.certificate(seq: seq, .refused(reason: "\(error)")))
                         }
                     default:
-                        link.close(reason: "unexpected \(m.type.rawValue) from a worker")
+                        link.close(reason: "unexpected \(m.kind.rawValue) from a worker")
                     }
                 }
             } catch {

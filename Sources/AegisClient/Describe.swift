@@ -114,7 +114,7 @@ public func describeWorkload(_ d: WorkloadDetail, nowMs: Int64) -> String {
     out.field("Events", d.events.isEmpty ? "none" : "")
     if !d.events.isEmpty {
         var t = TextTable(headers: ["TIME", "TYPE", "MESSAGE"])
-        for e in d.events { t.add([formatTimestamp(ms: e.timeMs), e.type, e.message]) }
+        for e in d.events { t.add([formatTimestamp(ms: e.timeMs), e.type.rawValue, e.message]) }
         for line in t.render().split(separator: "\n") { out.raw("  " + line) }
     }
     return out.text()
@@ -132,7 +132,7 @@ public func describeNode(_ n: NodeInfo) -> String {
     var out = DescribeWriter()
     out.field("Name", n.name)
     out.field("Role", n.role.rawValue)
-    out.field("State", n.state + (n.cordoned ? " (cordoned: no new agents)" : ""))
+    out.field("State", n.state.rawValue + (n.cordoned ? " (cordoned: no new agents)" : ""))
     out.field("Kernel", c.isolation.kernelVersion.isEmpty ? "unknown" : c.isolation.kernelVersion)
     out.field("Resources", "")
     out.field("CPU", "\(formatCPU(c.cpuMillis)) allocatable, \(formatCPU(n.allocated.cpuMillis)) allocated, "

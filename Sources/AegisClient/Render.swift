@@ -50,7 +50,7 @@ public func nodeTable(_ items: [NodeInfo]) -> String {
     for n in items {
         let c = n.capabilities
         let runtimes = c.runtimes.map { "\($0.name) \($0.version)" }.joined(separator: ", ")
-        t.add([n.name, n.role.rawValue, n.state + (n.cordoned ? ",Cordoned" : ""),
+        t.add([n.name, n.role.rawValue, n.state.rawValue + (n.cordoned ? ",Cordoned" : ""),
                formatCPU(c.cpuMillis.saturatingSubtracting(n.allocated.cpuMillis)) + "/" + formatCPU(c.cpuMillis),
                formatBytes(c.memoryBytes.saturatingSubtracting(n.allocated.memoryBytes)) + "/" + formatBytes(c.memoryBytes),
                "\(c.gpus.count - n.allocated.gpus.count)/\(c.gpus.count)",

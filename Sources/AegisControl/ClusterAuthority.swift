@@ -1,7 +1,7 @@
 // ClusterAuthority.swift — the controller side of joining: the cluster CA (kept in
 // <dataDir>/pki), join tokens that pin it, certificate issuance for joining and renewing nodes, and
 // the per-name key pinning kept in the store. Transport-agnostic: the HTTP routes (AegisAPI) and
-// the TLS worker connection call the same methods; errors are `APIError`s with their HTTP status.
+// the TLS worker connection call the same methods; errors are `ControllerError`s with their HTTP status.
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
@@ -46,20 +46,20 @@ public struct ClusterAuthority: Sendable {
 
     /// Issues a join token pinning this CA.
     /// - Returns: the full token text (`AEG1<fingerprint>::<id>.<secret>`, shown once) and its record.
-    /// - Throws: `APIError` 400 for a TTL out of 1 s … 365 d or a bad description, 500 for store failures.
+    /// - Throws: `ControllerError` 400 for a TTL out of 1 s … 365 d or a bad description, 500 for store failures.
     public func createJoinToken(role: AegisProtocol.NodeRole, ttlSeconds: Int64, description: String,
-                                nowMs: Int64 = ControlStore.nowMs()) throws(APIError) -> (token: String, record: JoinTokenRecord) {
+                                nowMs: Int64 = ControlStore.nowMs()) throws(ControllerError) -> (token: String, record: JoinTokenRecord) {
         let created: (record: JoinTokenRecord, secret: String)
         do {
             created = try store.createJoinToken(role: role, ttlSeconds: ttlSeconds, description: description, nowMs: nowMs)
         } catch let e as StoreError where e.kind == .invalidArgument {
-            throw .badRequest(e.message)
+            throw .invalid(e.message, underlying: e)
         } catch {
-            throw .internalError("\(error)")
+            throw .internalError(underlying: error)
         }
         let token: JoinToken
         do { token = try JoinToken(caFingerprint: ca.fingerprint, id: created.record.id, secret: created.secret) } catch {
-            throw .internalError("issued join token is malformed: \(error)")
+            throw .internalError("issued join token is malformed", underlying: error)
         }
         logger.notice("join token created", metadata: ["token": "\(token.id)", "role": "\(role.rawValue)",
                                                        "expires": "\(ControlStore.utcTimestamp(ms: created.record.expiresAtMs))"])
@@ -90,22 +90,22 @@ public struct ClusterAuthority: Sendable {
     /// transaction, the token is checked again, the name is pinned to the CSR's key (or must
     /// already be pinned to it) and the token's use is counted.
     ///
-    /// - Throws: `APIError` 401 (token malformed, other cluster's CA, unknown, wrong secret,
+    /// - Throws: `ControllerError` 401 (token malformed, other cluster's CA, unknown, wrong secret,
     ///   expired, revoked — the message names the token id and reason), 403 (role differs from the
     ///   token's), 400 (bad node name or CSR), 409 (name pinned to another key), 500.
     public func join(token text: String, csrPEM: String, nodeName: String, role requested: AegisProtocol.NodeRole?,
-                     now: Date = Date()) throws(APIError) -> Issued {
+                     now: Date = Date()) throws(ControllerError) -> Issued {
         let token: JoinToken
         do { token = try JoinToken(parsing: text) } catch let error as PKIError {
             if error.code == .tokenPrefix {
-                throw APIError(401, "not a join token: join tokens start with \"\(JoinToken.prefix)\" (an API token cannot join a node; create one with `aegis token create`)")
+                throw ControllerError.unauthenticated("not a join token: join tokens start with \"\(JoinToken.prefix)\" (an API token cannot join a node; create one with `aegis token create`)")
             }
-            throw APIError(401, "malformed join token: \(error.description)")
+            throw ControllerError.unauthenticated("malformed join token: \(error.description)", underlying: error)
         } catch {
-            throw APIError(401, "malformed join token: \(error)")
+            throw ControllerError.unauthenticated("malformed join token: \(error)", underlying: error)
         }
         guard token.caFingerprint == ca.fingerprint else {
-            throw APIError(401, "join token \(token.id) pins cluster CA \(token.caFingerprint), but this controller's CA is \(ca.fingerprint): "
+            throw ControllerError.unauthenticated("join token \(token.id) pins cluster CA \(token.caFingerprint), but this controller's CA is \(ca.fingerprint): "
                            + "the token was issued by another cluster, or altered")
         }
         let nowMs = Self.ms(now)
@@ -132,19 +132,19 @@ public struct ClusterAuthority: Sendable {
     /// from `PKIVerifier.verifyNodeCertificate` on the TLS peer certificate). The CSR must carry the
     /// same key: the name's pinned key, which is also the key of the presented certificate. The
     /// role is the identity's.
-    /// - Throws: `APIError` 403 (no identity for the name, or the presented certificate's key is
+    /// - Throws: `ControllerError` 403 (no identity for the name, or the presented certificate's key is
     ///   not the pinned one), 409 (the CSR's key differs), 400 (bad CSR), 500.
-    public func renew(verifiedNode: VerifiedNode, csrPEM: String, now: Date = Date()) throws(APIError) -> Issued {
+    public func renew(verifiedNode: VerifiedNode, csrPEM: String, now: Date = Date()) throws(ControllerError) -> Issued {
         let name = verifiedNode.nodeName
         try authorize(peer: verifiedNode)
         let pinned: NodeIdentityRecord
         do {
-            guard let record = try store.identity(name: name) else { throw APIError.forbidden("node \(name) has no registered identity") }
+            guard let record = try store.identity(name: name) else { throw ControllerError.forbidden("node \(name) has no registered identity") }
             pinned = record
-        } catch let e as APIError {
+        } catch let e as ControllerError {
             throw e
         } catch {
-            throw .internalError("\(error)")
+            throw .internalError(underlying: error)
         }
         let issued = try sign(csrPEM: csrPEM, nodeName: name, role: pinned.role, now: now)
         guard issued.keyFingerprint == pinned.keyFingerprint else {
@@ -154,11 +154,11 @@ public struct ClusterAuthority: Sendable {
         do {
             try store.recordRenewal(name: name, fingerprint: issued.keyFingerprint, serial: issued.serial, nowMs: Self.ms(now))
         } catch let e as StoreError where e.kind == .conflict {
-            throw .conflict(e.message)
+            throw .conflict(e.message, underlying: e)
         } catch let e as StoreError where e.kind == .notFound {
-            throw .forbidden(e.message)
+            throw .forbidden(e.message, underlying: e)
         } catch {
-            throw .internalError("\(error)")
+            throw .internalError(underlying: error)
         }
         logger.info("node certificate renewed", metadata: ["node": "\(name)", "serial": "\(issued.serial)"])
         return issued
@@ -167,10 +167,10 @@ public struct ClusterAuthority: Sendable {
     /// Checks that a node presenting `peer` (a certificate verified with `ca.verifier`) is still
     /// pinned to that certificate's key: removing a node's identity (`aegis node forget`) thus
     /// locks out its existing certificates too. For the TLS worker connection.
-    /// - Throws: `APIError` 403 naming the node and both key fingerprints, 500 for store failures.
-    public func authorize(peer: VerifiedNode) throws(APIError) {
+    /// - Throws: `ControllerError` 403 naming the node and both key fingerprints, 500 for store failures.
+    public func authorize(peer: VerifiedNode) throws(ControllerError) {
         let pinned: NodeIdentityRecord?
-        do { pinned = try store.identity(name: peer.nodeName) } catch { throw .internalError("\(error)") }
+        do { pinned = try store.identity(name: peer.nodeName) } catch { throw .internalError(underlying: error) }
         guard let pinned else {
             throw .forbidden("node \(peer.nodeName) has no registered identity (never joined, or removed); join it again: aegis up --role worker --token T --rejoin")
         }
@@ -181,11 +181,10 @@ public struct ClusterAuthority: Sendable {
     }
 
     /// Signs and reads back what was issued (serial, key fingerprint) through the CA's own verifier.
-    func sign(csrPEM: String, nodeName: String, role: AegisProtocol.NodeRole, now: Date) throws(APIError) -> Issued {
-        guard let pkiRole = AegisPKI.NodeRole(rawValue: role.rawValue) else { throw .internalError("role \(role.rawValue) has no certificate form") }
+    func sign(csrPEM: String, nodeName: String, role: AegisProtocol.NodeRole, now: Date) throws(ControllerError) -> Issued {
         do {
             try NodeName.validate(nodeName)
-            let certificate = try ca.sign(csrPEM: csrPEM, nodeName: nodeName, role: pkiRole, validity: certificateValidity, now: now)
+            let certificate = try ca.sign(csrPEM: csrPEM, nodeName: nodeName, role: role, validity: certificateValidity, now: now)
             let verified = try ca.verifier.verifyNodeCertificate(certificate, now: now)
             let pem = try certificate.serializeAsPEM().pemString
             return Issued(certificatePEM: pem, caPEM: ca.certificatePEM, nodeName: nodeName, role: role, serial: verified.serialNumber,
@@ -193,23 +192,23 @@ public struct ClusterAuthority: Sendable {
         } catch let e as PKIError {
             switch e.code {
             case .invalidNodeName:
-                throw .badRequest(e.description, field: "nodeName")
+                throw .invalid(e.description, field: "nodeName", underlying: e)
             case .malformedInput, .invalidCSRSignature, .unsupportedKeyAlgorithm, .nodeNameMismatch:
-                throw .badRequest(e.description, field: "csrPEM")
+                throw .invalid(e.description, field: "csrPEM", underlying: e)
             default:
-                throw .internalError("signing the certificate for \(nodeName): \(e.description)")
+                throw .internalError("signing the certificate for \(nodeName)", underlying: e)
             }
         } catch {
-            throw .internalError("signing the certificate for \(nodeName): \(error)")
+            throw .internalError("signing the certificate for \(nodeName)", underlying: error)
         }
     }
 
-    static func tokenError(_ error: any Error, tokenID: String) -> APIError {
+    static func tokenError(_ error: any Error, tokenID: String) -> ControllerError {
         switch error {
-        case let e as JoinTokenError: return APIError(401, e.description)
-        case let e as StoreError where e.kind == .conflict: return .conflict(e.message)
-        case let e as StoreError where e.kind == .invalidArgument: return .badRequest(e.message)
-        default: return .internalError("join token \(tokenID): \(error)")
+        case let e as JoinTokenError: return ControllerError.unauthenticated(e.description, underlying: e)
+        case let e as StoreError where e.kind == .conflict: return .conflict(e.message, underlying: e)
+        case let e as StoreError where e.kind == .invalidArgument: return .invalid(e.message, underlying: e)
+        default: return .internalError("join token \(tokenID)", underlying: error)
         }
     }
 

@@ -20,9 +20,9 @@ extension Controller {
 
     /// The cluster authority: the CA in `pkiDirectory` is loaded, or created on the first call
     /// (first start of a controller), and kept for the controller's lifetime.
-    /// - Throws: `APIError` 500 naming the PKI directory and the `PKIError` (e.g. `ca.key`
+    /// - Throws: `ControllerError` 500 naming the PKI directory and the `PKIError` (e.g. `ca.key`
     ///   missing next to `ca.crt`).
-    public func clusterAuthority() throws(APIError) -> ClusterAuthority {
+    public func clusterAuthority() throws(ControllerError) -> ClusterAuthority {
         if let authority { return authority }
         do {
             var loaded = try ClusterAuthority.open(directory: pkiDirectory, store: store, logger: logger)
@@ -31,18 +31,18 @@ extension Controller {
             logger.info("cluster CA ready", metadata: ["dir": "\(pkiDirectory)", "fingerprint": "\(loaded.fingerprint)"])
             return loaded
         } catch {
-            throw .internalError("cluster CA in \(pkiDirectory): \(error)")
+            throw .internalError("cluster CA in \(pkiDirectory)", underlying: error)
         }
     }
 
     /// `GET /v1/cluster/ca`: the CA certificate and its fingerprint (public information).
-    public nonisolated func clusterCA() async throws(APIError) -> ClusterCAInfo {
+    public nonisolated func clusterCA() async throws(ControllerError) -> ClusterCAInfo {
         let authority = try await clusterAuthority()
         return ClusterCAInfo(caPEM: authority.caPEM, fingerprint: authority.fingerprint)
     }
 
     /// `POST /v1/cluster/join`: see `ClusterAuthority.join`. Signing runs off the actor.
-    public nonisolated func join(_ request: JoinRequest) async throws(APIError) -> JoinResponse {
+    public nonisolated func join(_ request: JoinRequest) async throws(ControllerError) -> JoinResponse {
         let authority = try await clusterAuthority()
         let issued = try authority.join(token: request.token, csrPEM: request.csrPEM, nodeName: request.nodeName, role: request.role)
         return Self.response(issued)
@@ -50,7 +50,7 @@ extension Controller {
 
     /// Renewal by a node authenticated with its current certificate (the TLS worker connection):
     /// see `ClusterAuthority.renew`.
-    public nonisolated func renew(verifiedNode: VerifiedNode, csrPEM: String) async throws(APIError) -> JoinResponse {
+    public nonisolated func renew(verifiedNode: VerifiedNode, csrPEM: String) async throws(ControllerError) -> JoinResponse {
         let authority = try await clusterAuthority()
         return Self.response(try authority.renew(verifiedNode: verifiedNode, csrPEM: csrPEM))
     }
@@ -67,7 +67,7 @@ extension Controller {
 
     /// `POST /v1/tokens`: a join token for `role` (default worker), TTL default 24 h.
     /// - Throws: 403 for non-admins, 400 for a TTL or description out of range.
-    public func createJoinToken(_ request: CreateJoinTokenRequest, caller: Caller) throws(APIError) -> CreateJoinTokenResponse {
+    public func createJoinToken(_ request: CreateJoinTokenRequest, caller: Caller) throws(ControllerError) -> CreateJoinTokenResponse {
         guard caller.isAdmin else { throw .forbidden("join tokens are admin-only") }
         let authority = try clusterAuthority()
         let created = try authority.createJoinToken(role: request.role ?? .worker,
@@ -77,40 +77,40 @@ extension Controller {
     }
 
     /// `GET /v1/tokens`: every join token, oldest first, without secrets.
-    public func joinTokens(caller: Caller) throws(APIError) -> [JoinTokenInfo] {
+    public func joinTokens(caller: Caller) throws(ControllerError) -> [JoinTokenInfo] {
         guard caller.isAdmin else { throw .forbidden("join tokens are admin-only") }
-        do { return try store.listJoinTokens() } catch { throw .internalError("\(error)") }
+        do { return try store.listJoinTokens() } catch { throw .internalError(underlying: error) }
     }
 
     /// `DELETE /v1/tokens/{id}`: revokes a join token (idempotent). - Throws: 404 for an unknown id.
-    public func revokeJoinToken(id: String, caller: Caller) throws(APIError) -> JoinTokenInfo {
+    public func revokeJoinToken(id: String, caller: Caller) throws(ControllerError) -> JoinTokenInfo {
         guard caller.isAdmin else { throw .forbidden("join tokens are admin-only") }
         do {
             let record = try store.revokeJoinToken(id: id)
             logger.notice("join token revoked", metadata: ["token": "\(id)"])
             return record
         } catch let e as StoreError where e.kind == .notFound {
-            throw .notFound(e.message)
+            throw .notFound(e.message, underlying: e)
         } catch {
-            throw .internalError("\(error)")
+            throw .internalError(underlying: error)
         }
     }
 
     // MARK: node identities (admin)
 
     /// `GET /v1/cluster/identities`: node names and their pinned keys.
-    public func identities(caller: Caller) throws(APIError) -> [NodeIdentityInfo] {
+    public func identities(caller: Caller) throws(ControllerError) -> [NodeIdentityInfo] {
         guard caller.isAdmin else { throw .forbidden("node identities are admin-only") }
         do {
             return try store.listIdentities()
         } catch {
-            throw .internalError("\(error)")
+            throw .internalError(underlying: error)
         }
     }
 
     /// `DELETE /v1/cluster/identities/{name}`: unpins a node name so it can join with a new key.
     /// Certificates already issued stay valid until they expire. - Throws: 404.
-    public func removeIdentity(name: String, caller: Caller) throws(APIError) {
+    public func removeIdentity(name: String, caller: Caller) throws(ControllerError) {
         guard caller.isAdmin else { throw .forbidden("node identities are admin-only") }
         do {
             try store.removeIdentity(name: name)
@@ -118,9 +118,9 @@ extension Controller {
             // Its open session, authenticated by the identity just removed, ends now.
             (workers[name] as? RemoteWorkerLink)?.close(reason: "the identity of node \(name) was removed (aegis node forget); join it again with --token --rejoin")
         } catch let e as StoreError where e.kind == .notFound {
-            throw .notFound(e.message)
+            throw .notFound(e.message, underlying: e)
         } catch {
-            throw .internalError("\(error)")
+            throw .internalError(underlying: error)
         }
     }
 }

@@ -51,7 +51,7 @@ extension Controller {
     public func detach(node: String, link: RemoteWorkerLink) {
         guard let current = workers[node] as? RemoteWorkerLink, current === link else { return }
         workers[node] = nil
-        _ = scheduler.setState("Disconnected", node: node)
+        _ = scheduler.setState(.disconnected, node: node)
         logger.warning("worker session ended", metadata: ["node": "\(node)"])
     }
 
@@ -97,7 +97,7 @@ extension Controller {
     func recovered(node: String) async {
         collectLeaseTransitions()
         guard let link = workers[node] else { return }
-        _ = scheduler.setState(LeaseState.ready.rawValue, node: node)
+        _ = scheduler.setState(.ready, node: node)
         let active = activeWorkloads(node: node)
         await link.reconcile(active: active.map { ($0.id, $0.generation) })
         await schedule()
@@ -139,8 +139,8 @@ extension Controller {
     /// operator wants both ends of an outage).
     func collectLeaseTransitions() {
         for t in leases.tick(now: .now) {
-            try? store.setNodeState(name: t.node, t.to.rawValue)
-            if t.to != .ready || workers[t.node] != nil { _ = scheduler.setState(t.to.rawValue, node: t.node) }
+            try? store.setNodeState(name: t.node, t.to.condition)
+            if t.to != .ready || workers[t.node] != nil { _ = scheduler.setState(t.to.condition, node: t.node) }
             let late = t.lateness.inMilliseconds
             logger.warning("node \(t.to.rawValue)", metadata: [
                 "node": "\(t.node)", "from": "\(t.from.rawValue)", "late-ms": "\(String(format: "%.1f", late))"])
@@ -160,7 +160,7 @@ extension Controller {
             do {
                 if stopRequested(w) {  // killed while the node was away: it ends here, not elsewhere
                     _ = scheduler.release(workload: w.id)
-                    let u = try store.update(id: w.id, event: .init(type: "cancelled", message: "cancelled; node \(node) went Down before it stopped")) {
+                    let u = try store.update(id: w.id, event: .init(.cancelled, "cancelled; node \(node) went Down before it stopped")) {
                         $0.state = .cancelled
                         $0.finishedAtMs = ControlStore.nowMs()
                         $0.reason = "cancelled"
@@ -168,7 +168,7 @@ extension Controller {
                     notify(u)
                     continue
                 }
-                try requeueByPolicy(w, report: nil, events: ("rescheduling", "lost"), otherwise: .lost,
+                try requeueByPolicy(w, report: nil, events: (.rescheduling, .lost), otherwise: .lost,
                                     reason: "node \(node) is Down (no lease renewal for \(leaseTerms.downAfterMs / 1000) s)", failure: true)
             } catch {
                 logger.error("rescheduling failed", metadata: ["workload": "\(w.id)", "error": "\(error)"])

@@ -36,8 +36,8 @@ extension Controller {
     /// Whether a stop (kill or drain) was requested since the workload's current placement.
     func stopRequested(_ w: Workload) -> Bool {
         guard let events = try? store.events(workloadID: w.id),
-              let placed = events.lastIndex(where: { $0.type == "scheduled" }) else { return false }
-        return events[placed...].contains { $0.type == "cancelling" || $0.type == "draining" }
+              let placed = events.lastIndex(where: { WorkloadEventType(stored: $0.type) == .scheduled }) else { return false }
+        return events[placed...].contains { WorkloadEventType(stored: $0.type).requestsStop }
     }
 
     /// One scheduling pass over the pending workloads, oldest first: quota, then placement.
@@ -77,7 +77,7 @@ extension Controller {
     func setPending(_ w: Workload, _ reason: String) {
         guard pendingReasons[w.id] != reason else { return }
         pendingReasons[w.id] = reason
-        if let updated = try? store.update(id: w.id, event: .init(type: "pending", message: reason), { $0.reason = reason }) {
+        if let updated = try? store.update(id: w.id, event: .init(.pending, reason), { $0.reason = reason }) {
             notify(updated)
         }
     }
@@ -102,7 +102,7 @@ extension Controller {
         pendingReasons[w.id] = nil
         let placed: Workload
         do {
-            placed = try store.update(id: w.id, event: .init(type: "scheduled", message: "scheduled on \(node)" + (gpus.isEmpty ? "" : " with GPUs \(gpus.joined(separator: ", "))"))) {
+            placed = try store.update(id: w.id, event: .init(.scheduled, "scheduled on \(node)" + (gpus.isEmpty ? "" : " with GPUs \(gpus.joined(separator: ", "))"))) {
                 $0.state = .scheduled
                 $0.node = node
                 $0.generation += 1
@@ -154,7 +154,7 @@ extension Controller {
             switch event {
             case let .started(_, _, pid):
                 if w.state == .running { return }  // re-reported after a reconnect: already recorded
-                let u = try store.update(id: w.id, event: .init(type: "started", message: "started (pid \(pid))")) {
+                let u = try store.update(id: w.id, event: .init(.started, "started (pid \(pid))")) {
                     $0.state = .running
                     $0.startedAtMs = ControlStore.nowMs()
                 }
@@ -169,7 +169,7 @@ extension Controller {
                 await schedule()
             case let .failedToStart(_, _, error):
                 _ = scheduler.release(workload: w.id)
-                let u = try store.update(id: w.id, event: .init(type: "failed", message: "failed to start: \(error)")) {
+                let u = try store.update(id: w.id, event: .init(.failed, "failed to start: \(error)")) {
                     $0.state = .failed
                     $0.reason = "failed to start: \(error)"
                     $0.finishedAtMs = ControlStore.nowMs()
@@ -179,7 +179,7 @@ extension Controller {
                 await schedule()
             case .lost:
                 _ = scheduler.release(workload: w.id)
-                let u = try store.update(id: w.id, event: .init(type: "lost", message: "sandbox vanished without an outcome")) {
+                let u = try store.update(id: w.id, event: .init(.lost, "sandbox vanished without an outcome")) {
                     $0.state = .lost
                     $0.reason = "sandbox vanished without an outcome"
                     $0.finishedAtMs = ControlStore.nowMs()
@@ -214,7 +214,7 @@ extension Controller {
         let exits = RestartBackoff.exits(previous: w.consecutiveExits ?? 0, ranMs: w.startedAtMs.map { now - $0 })
         let delay = (w.spec.restartBackoff ?? .standard).delaySeconds(afterExits: exits)
         let message = restart ? "\(reason); next attempt in \(delay)s (restart back-off)" : reason
-        let u = try store.update(id: w.id, event: .init(type: restart ? "restarting" : state.rawValue, message: message)) {
+        let u = try store.update(id: w.id, event: .init(restart ? .restarting : WorkloadEventType(final: state) ?? .failed, message)) {
             $0.exitCode = r.exitCode
             $0.signal = r.signal == 0 ? nil : r.signal
             $0.oomKilled = r.oomKilled
@@ -238,8 +238,8 @@ extension Controller {
     /// always: pending; never: cancelled), with reason "node X stopped".
     func finishEvicted(_ w: Workload, report r: ExitReport) throws {
         // The node is on its way down: nothing new goes there (a restart registers it Ready again).
-        if let node = w.node { _ = scheduler.setState("Stopping", node: node) }
-        let u = try requeueByPolicy(w, report: r, events: ("evicted", "evicted"), otherwise: .cancelled,
+        if let node = w.node { _ = scheduler.setState(.stopping, node: node) }
+        let u = try requeueByPolicy(w, report: r, events: (.evicted, .evicted), otherwise: .cancelled,
                                     reason: "node \(w.node ?? "?") stopped with its agents (aegis down)")
         logger.info("workload evicted", metadata: ["workload": "\(w.id)", "state": "\(u.state.rawValue)"])
     }
@@ -250,12 +250,12 @@ extension Controller {
     /// - Parameter failure: count the requeue as a restart (a lost node is a failure; a drain or an
     ///   eviction, as in Kubernetes, is not).
     @discardableResult
-    func requeueByPolicy(_ w: Workload, report r: ExitReport?, events: (requeued: String, ended: String),
+    func requeueByPolicy(_ w: Workload, report r: ExitReport?, events: (requeued: WorkloadEventType, ended: WorkloadEventType),
                          otherwise final: WorkloadState, reason: String, failure: Bool = false) throws -> Workload {
         _ = scheduler.release(workload: w.id)
         let requeue = w.spec.restart == .always || w.spec.restart == .onFailure
         let message = requeue ? "\(reason); pending again (restart policy \(w.spec.restart.rawValue))" : reason
-        let u = try store.update(id: w.id, event: .init(type: requeue ? events.requeued : events.ended, message: message)) {
+        let u = try store.update(id: w.id, event: .init(requeue ? events.requeued : events.ended, message)) {
             if let r {
                 $0.exitCode = r.exitCode
                 $0.signal = r.signal == 0 ? nil : r.signal

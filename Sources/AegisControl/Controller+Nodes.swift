@@ -21,27 +21,27 @@ extension Controller {
     /// cordoned"); agents already there keep running. The flag is stored, so it survives a
     /// controller restart and the node re-registering.
     /// - Throws: `.forbidden` for a tenant caller, `.notFound` for an unknown node.
-    public func cordon(name: String, caller: Caller) throws(APIError) -> NodeInfo {
+    public func cordon(name: String, caller: Caller) throws(ControllerError) -> NodeInfo {
         guard caller.isAdmin else { throw .forbidden("cordoning nodes is admin-only") }
         return try setCordon(name: name, true)
     }
 
     /// Uncordons a node and runs a scheduling pass (pending agents may now be placed there).
     /// - Throws: `.forbidden` for a tenant caller, `.notFound` for an unknown node.
-    public func uncordon(name: String, caller: Caller) async throws(APIError) -> NodeInfo {
+    public func uncordon(name: String, caller: Caller) async throws(ControllerError) -> NodeInfo {
         guard caller.isAdmin else { throw .forbidden("uncordoning nodes is admin-only") }
         _ = try setCordon(name: name, false)
         await schedule()
         return try node(name: name, caller: caller)
     }
 
-    func setCordon(name: String, _ cordoned: Bool) throws(APIError) -> NodeInfo {
+    func setCordon(name: String, _ cordoned: Bool) throws(ControllerError) -> NodeInfo {
         do {
             try store.setCordoned(name: name, cordoned)
         } catch let e as StoreError where e.kind == .notFound {
             throw .notFound("node \(name) not found")
         } catch {
-            throw .internalError("store: \(error)")
+            throw .internalError("store", underlying: error)
         }
         scheduler.setCordoned(cordoned, node: name)
         logger.info(cordoned ? "node cordoned" : "node uncordoned", metadata: ["node": "\(name)"])
@@ -60,11 +60,11 @@ extension Controller {
     ///   `complete` false when the timeout passed first.
     /// - Throws: `.forbidden` for a tenant caller, `.notFound` for an unknown node, `.badRequest`
     ///   for a timeout outside 1…86 400 s.
-    public func drain(name: String, timeoutSeconds: Int? = nil, caller: Caller) async throws(APIError) -> DrainResponse {
+    public func drain(name: String, timeoutSeconds: Int? = nil, caller: Caller) async throws(ControllerError) -> DrainResponse {
         guard caller.isAdmin else { throw .forbidden("draining nodes is admin-only") }
         let timeout = timeoutSeconds ?? Self.defaultDrainTimeoutSeconds
         guard (1...Self.maxDrainTimeoutSeconds).contains(timeout) else {
-            throw .badRequest("timeoutSeconds: \(timeout) is outside 1…\(Self.maxDrainTimeoutSeconds)", field: "timeoutSeconds")
+            throw .invalid("timeoutSeconds: \(timeout) is outside 1…\(Self.maxDrainTimeoutSeconds)", field: "timeoutSeconds")
         }
         let start = ControlStore.nowMs()
         _ = try setCordon(name: name, true)
@@ -72,7 +72,7 @@ extension Controller {
         logger.info("draining node", metadata: ["node": "\(name)", "agents": "\(active.count)"])
         for w in active {
             drains[w.id] = name
-            try? store.appendEvent(workloadID: w.id, .init(type: "draining", message: "draining from node \(name): stop requested"))
+            try? store.appendEvent(workloadID: w.id, .init(.draining, "draining from node \(name): stop requested"))
             await workers[name]?.cancel(id: w.id, generation: w.generation)
         }
         let deadline = start + Int64(timeout) * 1000
@@ -103,7 +103,7 @@ extension Controller {
     func finishDrained(_ w: Workload, report r: ExitReport) throws -> Bool {
         guard let node = drains.removeValue(forKey: w.id) else { return false }
         guard r.cancelled else { return false }
-        let u = try requeueByPolicy(w, report: r, events: ("drained", "drained"), otherwise: .cancelled, reason: "drained from node \(node)")
+        let u = try requeueByPolicy(w, report: r, events: (.drained, .drained), otherwise: .cancelled, reason: "drained from node \(node)")
         logger.info("workload drained", metadata: ["workload": "\(w.id)", "node": "\(node)", "state": "\(u.state.rawValue)"])
         notify(u)
         return true

@@ -69,12 +69,12 @@ public actor Controller {
     // MARK: auth
 
     /// Resolves a bearer token (and an admin's `X-Aegis-Tenant`) to a caller.
-    public func authenticate(token: String?, actAs: String?) throws(APIError) -> Caller {
-        guard let token, !token.isEmpty else { throw .unauthorized }
+    public func authenticate(token: String?, actAs: String?) throws(ControllerError) -> Caller {
+        guard let token, !token.isEmpty else { throw .unauthenticated }
         let principal: Principal?
-        do { principal = try store.authenticate(token: token) } catch { throw .internalError("token lookup: \(error)") }
+        do { principal = try store.authenticate(token: token) } catch { throw .internalError("token lookup", underlying: error) }
         switch principal {
-        case nil: throw .unauthorized
+        case nil: throw .unauthenticated
         case .admin?:
             let tenant = actAs ?? ControlStore.defaultTenant
             guard (try? store.tenant(name: tenant)) != nil else { throw .notFound("tenant \"\(tenant)\" does not exist") }
@@ -89,44 +89,44 @@ public actor Controller {
 
     /// `POST /v1/tenants`. - Throws: 403 for non-admins, 400 for a bad name or a quota value
     /// outside `Bounds` (field `quota.cpuMillis`, …), 409 for an existing tenant.
-    public func createTenant(_ req: CreateTenantRequest, caller: Caller) throws(APIError) -> CreateTenantResponse {
+    public func createTenant(_ req: CreateTenantRequest, caller: Caller) throws(ControllerError) -> CreateTenantResponse {
         guard caller.isAdmin else { throw .forbidden("tenants are admin-only") }
-        do { try req.quota?.checkBounds() } catch { throw .badRequest(error.description, field: error.field) }
+        do { try req.quota?.checkBounds() } catch { throw .invalid(error.description, field: error.field, underlying: error) }
         do {
             let tenant = try store.createTenant(name: req.name, quota: req.quota ?? Quota())
             let token = try store.createToken(kind: .tenant, tenant: tenant.name)
             logger.info("tenant created", metadata: ["tenant": "\(tenant.name)", "uid": "\(tenant.uid)"])
             return CreateTenantResponse(tenant: tenant, token: token.secret)
         } catch let e as StoreError {
-            throw e.kind == .alreadyExists ? .conflict(e.description) : .badRequest(e.description, field: "name")
+            throw e.kind == .alreadyExists ? .conflict(e.description, underlying: e) : .invalid(e.description, field: "name", underlying: e)
         } catch {
-            throw .internalError("\(error)")
+            throw .internalError(underlying: error)
         }
     }
 
-    public func tenants(caller: Caller) throws(APIError) -> [Tenant] {
+    public func tenants(caller: Caller) throws(ControllerError) -> [Tenant] {
         guard caller.isAdmin else { throw .forbidden("tenants are admin-only") }
-        do { return try store.listTenants() } catch { throw .internalError("\(error)") }
+        do { return try store.listTenants() } catch { throw .internalError(underlying: error) }
     }
 
     // MARK: workloads
 
     /// Validates and stores a submission, then schedules. Returns the workload as it stands.
-    public func submit(_ req: SubmitRequest, caller: Caller) async throws(APIError) -> Workload {
+    public func submit(_ req: SubmitRequest, caller: Caller) async throws(ControllerError) -> Workload {
         var inputs: [String: [UInt8]] = [:]
         var total = 0
         for (path, b64) in req.inputs {
-            guard let data = Data(base64Encoded: b64) else { throw .badRequest("inputs[\(path)]: not valid base64", field: "inputs") }
+            guard let data = Data(base64Encoded: b64) else { throw .invalid("inputs[\(path)]: not valid base64", field: "inputs") }
             total += data.count
             inputs[path] = Array(data)
         }
         guard total <= maxInputBytes else {
-            throw .badRequest("files.inputs: \(total) bytes uploaded, more than the \(maxInputBytes)-byte cap", field: "files.inputs")
+            throw .invalid("files.inputs: \(total) bytes uploaded, more than the \(maxInputBytes)-byte cap", field: "files.inputs")
         }
         let spec: WorkloadSpec
         do {
             if req.manifest != nil && req.run != nil {
-                throw APIError.badRequest("a submission takes a manifest or run flags, not both (the flags would be ignored)", field: "run")
+                throw ControllerError.invalid("a submission takes a manifest or run flags, not both (the flags would be ignored)", field: "run")
             }
             if let manifest = req.manifest {
                 spec = try ManifestParser.parse(manifest, file: req.manifestFile ?? "manifest", inputs: inputs,
@@ -134,17 +134,17 @@ public actor Controller {
             } else if let run = req.run {
                 spec = try run.spec(inputs: inputs, defaultTenant: caller.tenant, maxInputBytes: maxInputBytes)
             } else {
-                throw APIError.badRequest("a submission needs a manifest or run flags")
+                throw ControllerError.invalid("a submission needs a manifest or run flags")
             }
-        } catch let e as APIError {
+        } catch let e as ControllerError {
             throw e
         } catch let e as ManifestError {
-            throw .badRequest(e.description, field: e.path)
+            throw .invalid(e.description, field: e.path, underlying: e)
         } catch {
-            throw .badRequest("\(error)")
+            throw .invalid("\(error)", underlying: error)
         }
         // The parsers bound every number; this holds whatever built the spec.
-        do { try spec.checkBounds() } catch { throw .badRequest(error.description, field: error.field) }
+        do { try spec.checkBounds() } catch { throw .invalid(error.description, field: error.field, underlying: error) }
         guard spec.tenant == caller.tenant else {
             throw .forbidden("manifest tenant \"\(spec.tenant)\" does not match the caller's tenant \"\(caller.tenant)\"")
         }
@@ -156,9 +156,9 @@ public actor Controller {
         let now = ControlStore.nowMs()
         let workload = Workload(id: ControlStore.newWorkloadID(nowMs: now), spec: spec, createdAtMs: now)
         do {
-            try store.insertWorkload(workload, event: .init(timeMs: now, type: "submitted", message: "submitted by \(caller.isAdmin ? "admin" : "tenant \(caller.tenant)")"))
+            try store.insertWorkload(workload, event: .init(.submitted, "submitted by \(caller.isAdmin ? "admin" : "tenant \(caller.tenant)")", timeMs: now))
         } catch {
-            throw .internalError("store: \(error)")
+            throw .internalError("store", underlying: error)
         }
         logger.info("workload submitted", metadata: ["workload": "\(workload.id)", "tenant": "\(spec.tenant)", "name": "\(spec.name)"])
         await schedule()
@@ -166,33 +166,33 @@ public actor Controller {
     }
 
     /// The caller's workloads (another tenant's never appear).
-    public func list(caller: Caller, states: Set<WorkloadState>? = nil) throws(APIError) -> [Workload] {
-        do { return try store.listWorkloads(tenant: caller.tenant, states: states) } catch { throw .internalError("\(error)") }
+    public func list(caller: Caller, states: Set<WorkloadState>? = nil) throws(ControllerError) -> [Workload] {
+        do { return try store.listWorkloads(tenant: caller.tenant, states: states) } catch { throw .internalError(underlying: error) }
     }
 
     /// One workload of the caller's tenant; 404 otherwise (also for another tenant's).
-    public func workload(id: String, caller: Caller) throws(APIError) -> Workload {
+    public func workload(id: String, caller: Caller) throws(ControllerError) -> Workload {
         let w: Workload?
-        do { w = try store.workload(id: id) } catch { throw .internalError("\(error)") }
+        do { w = try store.workload(id: id) } catch { throw .internalError(underlying: error) }
         guard let w, w.spec.tenant == caller.tenant else { throw .notFound("workload \(id) not found") }
         return w
     }
 
-    public func detail(id: String, caller: Caller) async throws(APIError) -> WorkloadDetail {
+    public func detail(id: String, caller: Caller) async throws(ControllerError) -> WorkloadDetail {
         let w = try workload(id: id, caller: caller)
-        let events = ((try? store.events(workloadID: id)) ?? []).map { AegisProtocol.WorkloadEvent(timeMs: $0.timeMs, type: $0.type, message: $0.message) }
+        let events = ((try? store.events(workloadID: id)) ?? []).map { AegisProtocol.WorkloadEvent(timeMs: $0.timeMs, type: WorkloadEventType(stored: $0.type), message: $0.message) }
         let outputs = await w.node.flatMap { workers[$0] }?.outputs(id: id, outputDir: w.spec.outputDir) ?? []
         return WorkloadDetail(workload: w, events: events, outputs: outputs)
     }
 
     /// Cancels: a pending workload ends at once; a running one gets SIGTERM (then SIGKILL) and
     /// ends when its exit is reported.
-    public func cancel(id: String, caller: Caller) async throws(APIError) -> Workload {
+    public func cancel(id: String, caller: Caller) async throws(ControllerError) -> Workload {
         let w = try workload(id: id, caller: caller)
         if w.state.isFinal { return w }
         do {
             if w.state == .pending {
-                let done = try store.update(id: id, event: .init(type: "cancelled", message: "cancelled while pending")) {
+                let done = try store.update(id: id, event: .init(.cancelled, "cancelled while pending")) {
                     $0.state = .cancelled
                     $0.finishedAtMs = ControlStore.nowMs()
                     $0.reason = "cancelled"
@@ -201,9 +201,9 @@ public actor Controller {
                 notify(done)
                 return done
             }
-            try store.appendEvent(workloadID: id, .init(type: "cancelling", message: "stop requested"))
+            try store.appendEvent(workloadID: id, .init(.cancelling, "stop requested"))
         } catch {
-            throw .internalError("\(error)")
+            throw .internalError(underlying: error)
         }
         if let node = w.node, let link = workers[node] { await link.cancel(id: id, generation: w.generation) }
         return (try? store.workload(id: id)) ?? w
@@ -218,12 +218,12 @@ public actor Controller {
         return await link.readLog(id: w.id, stream: stream, offset: offset, maxBytes: maxBytes)
     }
 
-    public func output(id: String, path: String, caller: Caller) async throws(APIError) -> [UInt8] {
+    public func output(id: String, path: String, caller: Caller) async throws(ControllerError) -> [UInt8] {
         let w = try workload(id: id, caller: caller)
         guard let node = w.node else { throw .notFound("workload \(id) has no outputs") }
         guard let link = workers[node] else { throw .unavailable("node \(node), which holds the outputs of \(id), is not connected") }
         do { return try await link.readOutput(id: id, outputDir: w.spec.outputDir, path: path) } catch {
-            throw .notFound("\(error)")
+            throw .notFound("\(error)", underlying: error)
         }
     }
 
@@ -249,12 +249,12 @@ public actor Controller {
 
     // MARK: nodes
 
-    public func nodes(caller: Caller) throws(APIError) -> [NodeInfo] {
+    public func nodes(caller: Caller) throws(ControllerError) -> [NodeInfo] {
         guard caller.isAdmin else { throw .forbidden("nodes are admin-only") }
-        do { return try store.listNodes().map { withAllocation($0) } } catch { throw .internalError("\(error)") }
+        do { return try store.listNodes().map { withAllocation($0) } } catch { throw .internalError(underlying: error) }
     }
 
-    public func node(name: String, caller: Caller) throws(APIError) -> NodeInfo {
+    public func node(name: String, caller: Caller) throws(ControllerError) -> NodeInfo {
         guard caller.isAdmin else { throw .forbidden("nodes are admin-only") }
         guard let n = try? store.node(name: name) else { throw .notFound("node \(name) not found") }
         return withAllocation(n)

@@ -16,6 +16,7 @@
 // touch the heap: an entry that turns out to be early (the node renewed since it was pushed) is
 // moved to the node's real deadline when it reaches the top, so heap work is about one push per
 // node per `notReadyAfter - renewEvery` interval, not per renewal.
+import AegisProtocol
 import Synchronization
 
 /// A node's lease state. Raw values are the `NodeInfo.state` / `NodeState.state` strings.
@@ -27,6 +28,15 @@ public enum LeaseState: String, Sendable, Equatable, CaseIterable {
     /// No renewal for `downAfter`: the worker has fenced itself; agents are rescheduled at
     /// `rescheduleAt`.
     case down = "Down"
+
+    /// The node condition this lease state gives the node.
+    public var condition: NodeCondition {
+        switch self {
+        case .ready: .ready
+        case .notReady: .notReady
+        case .down: .down
+        }
+    }
 }
 
 /// Lease timing. All values are `Duration`s of the monotonic clock (`ContinuousClock`).

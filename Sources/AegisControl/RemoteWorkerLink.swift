@@ -41,15 +41,15 @@ public final class RemoteWorkerLink: WorkerLink, Sendable {
         var w = workload
         let files = w.spec.inputs.mapValues { Data($0).base64EncodedString() }
         w.spec.inputs = [:]
-        send(SessionMessage(type: .start, workload: w, uid: uid, gpus: gpus, files: files))
+        send(.start(StartCommand(workload: w, uid: uid, gpus: gpus, files: files)))
     }
 
     public func cancel(id: String, generation: Int64) async {
-        send(SessionMessage(type: .cancel, placement: PlacementRef(id: id, generation: generation)))
+        send(.cancel(PlacementRef(id: id, generation: generation)))
     }
 
     public func release(id: String, generation: Int64) async {
-        send(SessionMessage(type: .release, placement: PlacementRef(id: id, generation: generation)))
+        send(.release(PlacementRef(id: id, generation: generation)))
     }
 
     public func readLog(id: String, stream: LogStream, offset: Int64, maxBytes: Int) async -> LogChunk? {
@@ -81,8 +81,7 @@ public final class RemoteWorkerLink: WorkerLink, Sendable {
 
     /// Sends `welcome`: the protocol version, the lease terms and the placements to hold.
     public func reconcile(active: [(id: String, generation: Int64)]) async {
-        send(SessionMessage(type: .welcome, version: NodeSession.version, lease: lease,
-                            active: active.map { PlacementRef(id: $0.id, generation: $0.generation) }))
+        send(.welcome(version: NodeSession.version, lease: lease, active: active.map { PlacementRef(id: $0.id, generation: $0.generation) }))
     }
 
     /// Asks the worker and waits for its reply.
@@ -101,7 +100,7 @@ public final class RemoteWorkerLink: WorkerLink, Sendable {
                 c.resume(throwing: RemoteWorkerError("node \(node) is not connected"))
                 return
             }
-            send(SessionMessage(type: .request, seq: seq, request: r))
+            send(.request(seq: seq, r))
             Task { [weak self] in
                 try? await Task.sleep(for: timeout)
                 guard let self, let w = self.state.withLock({ $0.waiters.removeValue(forKey: seq) }) else { return }

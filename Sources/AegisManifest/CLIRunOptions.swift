@@ -89,9 +89,9 @@ public struct CLIRunOptions: Sendable, Equatable {
         try SpecChecks.checkName(workloadName, path: "--name")
 
         var resources = ResourceRequest()
-        if let cpus { resources.cpuMillis = try Quantity.cpuMillis(cpus, field: "--cpus") }
+        if let cpus { resources.cpuMillis = try ManifestError.quantity { try Quantity.cpuMillis(cpus, field: "--cpus") } }
         if let memory {
-            let bytes = try Quantity.memoryBytes(memory, field: "--memory")
+            let bytes = try ManifestError.quantity { try Quantity.memoryBytes(memory, field: "--memory") }
             try SpecChecks.checkMemoryMinimum(bytes, text: memory, path: "--memory")
             resources.memoryBytes = bytes
         }
@@ -119,7 +119,7 @@ public struct CLIRunOptions: Sendable, Equatable {
             }
             policy = p
         }
-        let timeoutSeconds = try timeout.map { try Quantity.durationSeconds($0, field: "--timeout") }
+        let timeoutSeconds = try timeout.map { t in try ManifestError.quantity { try Quantity.durationSeconds(t, field: "--timeout") } }
         try SpecChecks.checkArgvEnv(args: args, env: environment, argsPath: "--", envPath: "--env")
 
         var mode = NetworkMode.none

@@ -1,5 +1,6 @@
 // InputAssembly.swift — matches the uploaded files against the manifest's `file` and `files.inputs`
 // and adds an inline script, under the input size cap.
+import AegisProtocol
 
 enum InputAssembly {
     static let inputsPath = "files.inputs"

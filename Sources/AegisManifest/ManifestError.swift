@@ -1,6 +1,8 @@
 // ManifestError.swift — one error from reading a manifest or `aegis run` flags: which field, where in
 // the file, and what is wrong.
 
+import AegisProtocol
+
 /// An invalid manifest (or `aegis run` option).
 ///
 /// - `path`: the field, dotted from the document root with list indices in brackets
@@ -38,5 +40,17 @@ public struct ManifestError: Error, CustomStringConvertible, Sendable, Equatable
         var out = prefix.isEmpty ? "" : prefix + ": "
         if !path.isEmpty { out += path + ": " }
         return out + message
+    }
+}
+
+extension ManifestError {
+    /// A quantity that did not parse, at its field (`Field.at` adds the position in the file).
+    public init(_ error: QuantityError) {
+        self.init(path: error.field, message: error.message)
+    }
+
+    /// Runs a quantity parse; its `QuantityError` becomes a `ManifestError` at the same field.
+    static func quantity<T>(_ parse: () throws -> T) throws -> T {
+        do { return try parse() } catch let e as QuantityError { throw ManifestError(e) }
     }
 }

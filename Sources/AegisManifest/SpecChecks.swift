@@ -1,5 +1,6 @@
 // SpecChecks.swift — rules shared by manifests and `aegis run`: names, relative paths, input size,
 // environment names, and the execve size limits of argv and environment.
+import AegisProtocol
 
 /// Limits applied to every spec.
 public enum ManifestLimits {

@@ -1,6 +1,7 @@
 // YAMLField.swift — a walk over Yams' composed node tree in which every value knows its field path
 // and its line and column, so that each error can name both.
 
+import AegisProtocol
 import Yams
 
 /// A node plus the dotted path that led to it.
@@ -22,6 +23,8 @@ struct Field {
         do { try body() } catch var e as ManifestError {
             if e.line == nil { e.line = node.mark?.line; e.column = node.mark?.column }
             throw e
+        } catch let e as QuantityError {
+            throw ManifestError(path: e.field, line: node.mark?.line, column: node.mark?.column, message: e.message)
         }
     }
 

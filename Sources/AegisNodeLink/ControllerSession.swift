@@ -15,17 +15,6 @@ import NIOSSL
 import Synchronization
 import AegisSystem
 
-/// A session that can't go on: the controller refused it or the terms are unsafe.
-public struct SessionError: Error, CustomStringConvertible, Sendable {
-    public var description: String
-    /// Retrying can't help (protocol version, repeated refusal): the worker stops.
-    public var fatal: Bool
-    public init(_ d: String, fatal: Bool = false) {
-        description = d
-        self.fatal = fatal
-    }
-}
-
 public final class ControllerSession: Sendable {
     /// `wss://HOST:PORT/v1/cluster/session`.
     public let url: String
@@ -50,7 +39,6 @@ public final class ControllerSession: Sendable {
     public let sessionsOpened = Atomic<Int>(0)
     /// `sessionsOpened` when the previous attempt ended (a refusal before any welcome counts).
     private let welcomedBefore = Atomic<Int>(0)
-    static let refusedPrefix = "controller refused the session: "
 
     /// - Parameters:
     ///   - server: the controller's cluster URL, `https://HOST:PORT`.
@@ -67,7 +55,7 @@ public final class ControllerSession: Sendable {
         let tls = try Self.tlsConfiguration(identityDir: identityDir)
         var base = server
         while base.hasSuffix("/") { base.removeLast() }
-        guard base.hasPrefix("https://") else { throw SessionError("--join \(server): expected https://HOST:PORT (the controller's cluster port)") }
+        guard base.hasPrefix("https://") else { throw SessionError(.invalidURL, "--join \(server): expected https://HOST:PORT (the controller's cluster port)") }
         let authority = base.dropFirst("https://".count)
         url = "wss://" + authority + NodeSession.path
         var host = String(authority.split(separator: "/").first ?? "")
@@ -105,7 +93,7 @@ public final class ControllerSession: Sendable {
     /// What the Worker reports; sent now when connected, else when the next session is welcomed.
     public func report(_ event: WorkerEvent) {
         outbox.withLock { o in
-            if let q = o.queue { q.yield(SessionMessage(type: .event, event: event)) } else { o.pending.append(event) }
+            if let q = o.queue { q.yield(.event(event)) } else { o.pending.append(event) }
         }
     }
 
@@ -123,9 +111,9 @@ public final class ControllerSession: Sendable {
             } catch let e as SessionError {
                 logger.warning("controller session failed", metadata: ["url": "\(url)", "error": "\(e)"])
                 if e.fatal { return e }
-                if e.description.hasPrefix(Self.refusedPrefix) && sessionsOpened.load(ordering: .relaxed) == welcomedBefore.load(ordering: .relaxed) {
+                if e.kind == .refused && sessionsOpened.load(ordering: .relaxed) == welcomedBefore.load(ordering: .relaxed) {
                     refusals += 1
-                    if refusals >= 3 { return SessionError(e.description + " (refused 3 times; stopping)", fatal: true) }
+                    if refusals >= 3 { return SessionError(.refusedRepeatedly, e.message, underlying: e) }
                 } else {
                     refusals = 0
                 }
@@ -164,7 +152,7 @@ public final class ControllerSession: Sendable {
             n.capabilities.leaseGraceMs = grace
             return n
         }
-        queue.yield(SessionMessage(type: .hello, version: NodeSession.version, node: hello))
+        queue.yield(.hello(version: NodeSession.version, node: hello))
         defer { outbox.withLock { $0.queue = nil }; queue.finish() }
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {  // the only writer
@@ -187,7 +175,7 @@ public final class ControllerSession: Sendable {
                 // Renewals begin once welcomed (10 s at most); a session that is never welcomed is retried.
                 let deadline = ContinuousClock.now + .seconds(10)
                 while terms.value.withLock({ $0 }) == nil {
-                    if ContinuousClock.now > deadline { throw SessionError("no welcome from the controller within 10 s") }
+                    if ContinuousClock.now > deadline { throw SessionError(.noWelcome, "no welcome from the controller within 10 s") }
                     try await Task.sleep(for: .milliseconds(20))
                 }
                 let every = terms.value.withLock { $0?.renewEveryMs ?? 0 }
@@ -200,7 +188,7 @@ public final class ControllerSession: Sendable {
             // ends the session; the others are cancelled.
             defer { group.cancelAll() }
             try await group.next()
-            throw SessionError("controller closed the connection")
+            throw SessionError(.closed, "controller closed the connection")
         }
     }
 
@@ -209,13 +197,15 @@ public final class ControllerSession: Sendable {
         let decoder = JSONDecoder()  // one per session: frames are read one after another
         for try await message in inbound.messages(maxSize: NodeSession.maxFrameBytes) {
             guard case .text(let text) = message else { continue }
-            let m = try SessionMessage(frameText: text, decoder)
-            switch m.type {
-            case .welcome:
-                guard m.version == NodeSession.version else {
-                    throw SessionError("controller speaks node protocol \(m.version.map(String.init) ?? "?"), this worker \(NodeSession.version)", fatal: true)
+            let m: SessionMessage
+            do { m = try SessionMessage(frameText: text, decoder) } catch {
+                throw SessionError(.protocolViolation, "not a node protocol message from the controller", underlying: error)
+            }
+            switch m {
+            case let .welcome(version, lease, active):
+                guard version == NodeSession.version else {
+                    throw SessionError(.incompatibleVersion, "controller speaks node protocol \(version), this worker \(NodeSession.version)")
                 }
-                let lease = m.lease ?? LeaseTerms()
                 if let grace = worker.longestLeaseGraceMs, grace > lease.downAfterMs {
                     logger.warning("this worker's agents fence themselves later than the controller declares it Down: the controller waits for the longer grace before moving them",
                                    metadata: ["grace-ms": "\(grace)", "down-after-ms": "\(lease.downAfterMs)"])
@@ -238,49 +228,47 @@ public final class ControllerSession: Sendable {
                         defer { o.pending = [] }
                         return o.pending
                     }
-                    for e in pending { queue.yield(SessionMessage(type: .event, event: e)) }
+                    for e in pending { queue.yield(.event(e)) }
                     requestCertificateIfDue(queue)
-                    logger.info("controller session open", metadata: ["url": "\(url)", "active": "\(m.active?.count ?? 0)"])
+                    logger.info("controller session open", metadata: ["url": "\(url)", "active": "\(active.count)"])
                 }
-            case .renewed:
-                guard let seq = m.seq else { continue }
+            case let .renewed(seq, state):
                 let sentAt: Int64? = renewals.withLock { r in
                     r.lastAck = .now
                     let s = r.sentAt[seq]
                     r.sentAt = r.sentAt.filter { $0.key > seq }
                     return s
                 }
-                if let sentAt, m.state == "Ready" { try? worker.renewLease(sentAtNs: sentAt) }
+                if let sentAt, state == .ready { try? worker.renewLease(sentAtNs: sentAt) }
             case .start, .cancel, .release:
                 commands.yield(m)
-            case .request:
-                guard let seq = m.seq, let r = m.request else { continue }
-                Task { queue.yield(SessionMessage(type: .reply, seq: seq, reply: self.answer(r))) }
-            case .certificate:
-                saveCertificate(m)
-            case .error:
-                throw SessionError(Self.refusedPrefix + (m.message ?? "no reason given"))
+            case let .request(seq, r):
+                Task { queue.yield(.reply(seq: seq, self.answer(r))) }
+            case .certificate(_, let outcome):
+                saveCertificate(outcome)
+            case .error(let message):
+                throw SessionError(.refused, message)
             default:
-                throw SessionError("unexpected \(m.type.rawValue) from the controller")
+                throw SessionError(.protocolViolation, "unexpected \(m.kind.rawValue) from the controller")
             }
         }
     }
 
     /// Runs one of the controller's commands on the worker.
     func apply(_ m: SessionMessage) async {
-        switch m.type {
-        case .start:
-            guard var w = m.workload else { return }
+        switch m {
+        case .start(let command):
+            var w = command.workload
             var inputs: [String: [UInt8]] = [:]
-            for (path, b64) in m.files ?? [:] { inputs[path] = Data(base64Encoded: b64).map { Array($0) } ?? [] }
+            for (path, b64) in command.files { inputs[path] = Data(base64Encoded: b64).map { Array($0) } ?? [] }
             w.spec.inputs = inputs
-            await worker.startOffPool(Assignment(workload: w, uid: m.uid ?? 65534, gpus: m.gpus ?? []))
-        case .cancel:
-            if let p = m.placement { worker.cancel(workloadID: p.id, generation: p.generation) }
-        case .release:
-            if let p = m.placement { worker.release(workloadID: p.id, generation: p.generation) }
-        case .welcome:
-            worker.reconcile(active: (m.active ?? []).map { ($0.id, $0.generation) })
+            await worker.startOffPool(Assignment(workload: w, uid: command.uid, gpus: command.gpus))
+        case .cancel(let p):
+            worker.cancel(workloadID: p.id, generation: p.generation)
+        case .release(let p):
+            worker.release(workloadID: p.id, generation: p.generation)
+        case .welcome(_, _, let active):
+            worker.reconcile(active: active.map { ($0.id, $0.generation) })
         default:
             return
         }
@@ -297,12 +285,12 @@ public final class ControllerSession: Sendable {
                 return (seq, r.lastAck)
             }
             if ContinuousClock.now - lastAck > .milliseconds(deadAfterMs) {
-                throw SessionError("no lease acknowledgement for \(deadAfterMs) ms")
+                throw SessionError(.leaseLapsed, "no lease acknowledgement for \(deadAfterMs) ms")
             }
             let changed = changedCapabilities.withLock { c in defer { c = nil }; return c }
             var update: NodeInfo?
             if let changed { update = node.withLock { $0.capabilities = changed; return $0 } }
-            queue.yield(SessionMessage(type: .renew, seq: seq, node: update, capacity: liveCapacity()))
+            queue.yield(.renew(seq: seq, node: update, capacity: liveCapacity()))
             if seq % UInt64(max(1, 10_000 / everyMs)) == 0 { requestCertificateIfDue(queue) }  // every ~10 s (two small file reads)
             try await Task.sleep(for: .milliseconds(everyMs))
         }
@@ -332,13 +320,16 @@ public final class ControllerSession: Sendable {
         renewalDue.withLock { $0 = identity.renewalDate() }
         guard identity.needsRenewal(), let csr = try? identity.key.makeCSRPEM() else { return }
         logger.notice("renewing the node certificate", metadata: ["expires": "\(identity.notValidAfter)"])
-        queue.yield(SessionMessage(type: .renewCertificate, seq: 0, pem: csr))
+        queue.yield(.renewCertificate(seq: 0, csrPEM: csr))
     }
 
     /// Checks the new certificate against the node key and saves it (used from the next connection).
-    func saveCertificate(_ m: SessionMessage) {
-        guard let pem = m.pem else {
-            logger.error("certificate renewal refused", metadata: ["reason": "\(m.message ?? "no reason given")"])
+    func saveCertificate(_ outcome: CertificateOutcome) {
+        let pem: String
+        switch outcome {
+        case .issued(let issued): pem = issued
+        case .refused(let reason):
+            logger.error("certificate renewal refused", metadata: ["reason": "\(reason)"])
             return
         }
         do {

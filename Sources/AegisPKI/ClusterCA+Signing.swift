@@ -1,4 +1,5 @@
 #if canImport(FoundationEssentials)
+import AegisProtocol
 import FoundationEssentials
 #else
 import Foundation

@@ -10,17 +10,6 @@ import Crypto
 import SwiftASN1
 import X509
 
-/// What a node does in the cluster. Encoded as the subject OU of its certificate so the controller
-/// reads it back from the TLS peer certificate without a lookup.
-public enum NodeRole: String, Sendable, Equatable, Hashable, CaseIterable, Codable {
-    /// Runs agents; talks to the controller as a TLS client.
-    case worker
-    /// Runs the control plane and serves the node API.
-    case controller
-    /// Both in one process (`aegis up`).
-    case hybrid
-}
-
 /// Node-name and host validation shared by signing and verification.
 public enum NodeName {
     /// Checks that `name` is an RFC 1123 DNS subdomain as Kubernetes uses for node names

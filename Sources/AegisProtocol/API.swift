@@ -96,10 +96,11 @@ public struct WorkloadList: Codable, Sendable, Equatable {
 
 /// One entry of a workload's event log ("scheduled on n1", "started", "exited with 0").
 public struct WorkloadEvent: Codable, Sendable, Equatable {
+    /// Unix milliseconds.
     public var timeMs: Int64
-    public var type: String
+    public var type: WorkloadEventType
     public var message: String
-    public init(timeMs: Int64, type: String, message: String) {
+    public init(timeMs: Int64, type: WorkloadEventType, message: String) {
         self.timeMs = timeMs
         self.type = type
         self.message = message

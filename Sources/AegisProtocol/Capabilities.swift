@@ -123,17 +123,23 @@ public struct NodeCapabilities: Codable, Sendable, Equatable {
     }
 }
 
-/// Node roles (a hybrid node is controller and worker in one).
+/// What a node does in the cluster (a hybrid node is controller and worker in one). A node
+/// certificate carries it as its subject OU, so the controller reads it from the TLS peer.
 public enum NodeRole: String, Codable, Sendable, CaseIterable {
-    case controller, worker, hybrid
+    /// Runs the control plane and serves the API.
+    case controller
+    /// Runs agents; talks to the controller as a TLS client.
+    case worker
+    /// Both in one process (`aegis up`).
+    case hybrid
 }
 
 /// A node as the controller knows it.
 public struct NodeInfo: Codable, Sendable, Equatable {
     public var name: String
     public var role: NodeRole
-    /// Ready, NotReady, Down (leases); Cordoned is shown separately.
-    public var state: String
+    /// Ready, NotReady, Down (leases), Disconnected, Stopping; Cordoned is shown separately.
+    public var state: NodeCondition
     public var cordoned: Bool
     public var capabilities: NodeCapabilities
     /// Currently reserved by placed agents.
@@ -141,7 +147,7 @@ public struct NodeInfo: Codable, Sendable, Equatable {
     /// What the node's last lease renewal reported (remote workers only; not stored).
     public var live: LiveCapacity?
 
-    public init(name: String, role: NodeRole, state: String = "Ready", cordoned: Bool = false,
+    public init(name: String, role: NodeRole, state: NodeCondition = .ready, cordoned: Bool = false,
                 capabilities: NodeCapabilities, allocated: Allocation = Allocation()) {
         self.name = name
         self.role = role

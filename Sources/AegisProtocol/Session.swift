@@ -110,73 +110,85 @@ public struct WorkerReply: Codable, Sendable, Equatable {
     }
 }
 
-/// One frame of the node protocol.
+/// One frame of the node protocol: a JSON object whose `type` names the case and whose other
+/// fields are the case's payload (`SessionMessage+Codable.swift` keeps the field names of
+/// protocol version 1).
 ///
-/// Worker → controller: `hello` (version, node), `renew` (seq; node when its capabilities
-/// changed), `event`, `reply` (seq, reply), `renewCertificate` (seq, pem: a CSR for the node's
-/// own key, sent once 2/3 of the certificate's validity has passed).
-/// Controller → worker: `welcome` (version, lease, active), `renewed` (seq, state), `start`
-/// (workload without inputs, uid, gpus, files), `cancel`/`release` (placement), `request`
-/// (seq, request), `certificate` (seq, pem: the new node certificate, or message: why not),
-/// `error` (message; the controller closes the session after it).
-public struct SessionMessage: Codable, Sendable, Equatable {
+/// Worker → controller: `hello`, `renew`, `event`, `reply`, `renewCertificate` (a CSR for the
+/// node's own key, sent once 2/3 of the certificate's validity has passed).
+/// Controller → worker: `welcome`, `renewed`, `start`, `cancel`, `release`, `request`,
+/// `certificate`, `error` (the controller closes the session after it).
+public enum SessionMessage: Sendable, Equatable {
+    /// The node's registration (name, role, capabilities) and the protocol version it speaks.
+    case hello(version: Int, node: NodeInfo)
+    /// The lease terms the worker must keep and the placements it should hold (any other sandbox
+    /// is a stale copy).
+    case welcome(version: Int, lease: LeaseTerms, active: [PlacementRef])
+    /// A lease renewal: what the worker measures now, and its capabilities when they changed.
+    case renew(seq: UInt64, node: NodeInfo?, capacity: LiveCapacity?)
+    /// The node's lease state after the renewal `seq`.
+    case renewed(seq: UInt64, state: NodeCondition)
+    case event(WorkerEvent)
+    case start(StartCommand)
+    case cancel(PlacementRef)
+    case release(PlacementRef)
+    /// A controller's question, answered by a `reply` with the same `seq`.
+    case request(seq: UInt64, WorkerRequest)
+    case reply(seq: UInt64, WorkerReply)
+    /// A CSR (PEM) for the node's own key.
+    case renewCertificate(seq: UInt64, csrPEM: String)
+    /// The new node certificate, or why none was issued.
+    case certificate(seq: UInt64, CertificateOutcome)
+    /// Why the controller refuses the session.
+    case error(message: String)
+
+    /// The `type` field of each case.
     public enum Kind: String, Codable, Sendable {
         case hello, welcome, renew, renewed, event, start, cancel, release, request, reply, renewCertificate, certificate, error
     }
 
-    public var type: Kind
-    public var version: Int?
-    /// Correlates `renew`/`renewed` and `request`/`reply`.
-    public var seq: UInt64?
-    /// hello: the node's registration (name, role, capabilities); renew: new capabilities.
-    public var node: NodeInfo?
-    /// renew: what the worker measures now (running agents, available memory, load).
-    public var capacity: LiveCapacity?
-    /// welcome: the lease terms the worker must keep.
-    public var lease: LeaseTerms?
-    /// welcome: the placements this worker should hold; any other sandbox is a stale copy.
-    public var active: [PlacementRef]?
-    /// renewed: the node's lease state after the renewal ("Ready").
-    public var state: String?
-    public var event: WorkerEvent?
-    /// start: the workload (its spec's inputs travel in `files`).
-    public var workload: Workload?
-    public var uid: UInt32?
-    public var gpus: [GPUDevice]?
-    /// start: input files, relative path → base64 content.
-    public var files: [String: String]?
-    /// cancel, release.
-    public var placement: PlacementRef?
-    public var request: WorkerRequest?
-    public var reply: WorkerReply?
-    /// error: why the controller refuses the session; certificate: why no certificate was issued.
-    public var message: String?
-    /// renewCertificate: the CSR (PEM); certificate: the new node certificate (PEM).
-    public var pem: String?
+    public var kind: Kind {
+        switch self {
+        case .hello: .hello
+        case .welcome: .welcome
+        case .renew: .renew
+        case .renewed: .renewed
+        case .event: .event
+        case .start: .start
+        case .cancel: .cancel
+        case .release: .release
+        case .request: .request
+        case .reply: .reply
+        case .renewCertificate: .renewCertificate
+        case .certificate: .certificate
+        case .error: .error
+        }
+    }
+}
 
-    public init(type: Kind, version: Int? = nil, seq: UInt64? = nil, node: NodeInfo? = nil, capacity: LiveCapacity? = nil, lease: LeaseTerms? = nil,
-                active: [PlacementRef]? = nil, state: String? = nil, event: WorkerEvent? = nil, workload: Workload? = nil,
-                uid: UInt32? = nil, gpus: [GPUDevice]? = nil, files: [String: String]? = nil, placement: PlacementRef? = nil,
-                request: WorkerRequest? = nil, reply: WorkerReply? = nil, message: String? = nil, pem: String? = nil) {
-        self.type = type
-        self.version = version
-        self.seq = seq
-        self.node = node
-        self.capacity = capacity
-        self.lease = lease
-        self.active = active
-        self.state = state
-        self.event = event
+/// A `start` frame: the workload (its spec's inputs travel in `files`), the uid it runs as and the
+/// GPUs reserved for it.
+public struct StartCommand: Sendable, Equatable {
+    public var workload: Workload
+    public var uid: UInt32
+    public var gpus: [GPUDevice]
+    /// Input files, relative path → base64 content (RFC 4648 §4).
+    public var files: [String: String]
+
+    public init(workload: Workload, uid: UInt32, gpus: [GPUDevice], files: [String: String]) {
         self.workload = workload
         self.uid = uid
         self.gpus = gpus
         self.files = files
-        self.placement = placement
-        self.request = request
-        self.reply = reply
-        self.message = message
-        self.pem = pem
     }
+}
+
+/// The answer to `renewCertificate`.
+public enum CertificateOutcome: Sendable, Equatable {
+    /// The new node certificate (PEM).
+    case issued(pem: String)
+    /// Why no certificate was issued.
+    case refused(reason: String)
 }
 
 extension SessionMessage {

@@ -17,12 +17,20 @@ public struct SandboxError: Error, CustomStringConvertible, Sendable, Equatable 
     /// For `.step`: the shim step name ("pivot_root") and errno.
     public let step: String?
     public let errno: Int32?
+    /// The error that caused this one (an OCI validation or a file system error), if any.
+    public let underlying: (any Error)?
 
-    public init(_ kind: Kind, _ description: String, step: String? = nil, errno: Int32? = nil) {
+    public init(_ kind: Kind, _ description: String, step: String? = nil, errno: Int32? = nil, underlying: (any Error)? = nil) {
         self.kind = kind
         self.description = description
         self.step = step
         self.errno = errno
+        self.underlying = underlying
+    }
+
+    /// Equal in kind, text, step and errno (the underlying error is not compared).
+    public static func == (a: SandboxError, b: SandboxError) -> Bool {
+        a.kind == b.kind && a.description == b.description && a.step == b.step && a.errno == b.errno
     }
 
     /// An error reported by the shim: "<step>: <ERRNO> (<n>): <strerror>: <detail>".

@@ -75,7 +75,7 @@ public final class SandboxRuntime: Sendable {
         self.initImage = SandboxInitImage(path: initPath)
         self.seccompDiskCache = SeccompDiskCache(directory: stateRoot + "/.seccomp")
         do { cgroups = try Cgroup2Manager.system(parent: cgroupParent) } catch {
-            throw SandboxError(.system, "\(error)")
+            throw SandboxError(.system, "\(error)", underlying: error)
         }
     }
 
@@ -113,7 +113,7 @@ public final class SandboxRuntime: Sendable {
     public func create(id: String, spec: Spec, bundle: String, options: SandboxCreateOptions = SandboxCreateOptions()) throws -> SandboxRecord {
         try Self.validateID(id)
         let spec = Self.withoutSELinuxLabels(spec)
-        do { try spec.validate() } catch { throw SandboxError(.invalidSpec, "\(error)") }
+        do { try spec.validate() } catch { throw SandboxError(.invalidSpec, "\(error)", underlying: error) }
         let rootfs = try resolveRootfs(spec, bundle: bundle)
         let limits = try Self.cgroupLimits(spec.linux?.resources)
         if let lease = options.leaseFile { try SandboxLease.checkFresh(path: lease, graceMs: options.leaseGraceMs) }
@@ -234,7 +234,7 @@ public final class SandboxRuntime: Sendable {
         let path = stateDirectory(id) + "/state.json"
         guard access(path, F_OK) == 0 else { throw SandboxError(.notFound, "container \"\(id)\" does not exist") }
         do { return try JSONDecoder().decode(SandboxRecord.self, from: Data(try FileSystem.readBytes(path))) } catch {
-            throw SandboxError(.system, "\(path): unreadable state: \(error)")
+            throw SandboxError(.system, "\(path): unreadable state: \(error)", underlying: error)
         }
     }
 
@@ -354,7 +354,7 @@ public final class SandboxRuntime: Sendable {
         if s != .stopped { try? Self.signal(pid: r.pid, startTime: r.pidStartTime, SIGKILL) }
         if let path = r.cgroupPath, access(path, F_OK) == 0 {
             do { try cgroups.open(existingPath: path).remove() } catch {
-                throw SandboxError(.system, "delete \(id): \(error.description)")
+                throw SandboxError(.system, "delete \(id): \(error.description)", underlying: error)
             }
             cgroups.removeEmptyAncestors(of: path)
         }

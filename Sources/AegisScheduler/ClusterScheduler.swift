@@ -61,7 +61,7 @@ public final class ClusterScheduler {
     // Node columns, one slot per node (a removed node's slot is refilled by the last node).
     var names: [String] = []
     var caps: [NodeCapabilities] = []
-    var states: [String] = []
+    var states: [NodeCondition] = []
     var cordonedFlags: [Bool] = []
     var schedulable: [Bool] = []
     var capCPU: [Int64] = []
@@ -152,12 +152,12 @@ public final class ClusterScheduler {
         invalidateCaches()
     }
 
-    /// Sets a node's state ("Ready", "NotReady", "Down"); false when the node is unknown.
+    /// Sets a node's condition (only `.ready` nodes receive work); false when the node is unknown.
     @discardableResult
-    public func setState(_ state: String, node: String) -> Bool {
+    public func setState(_ state: NodeCondition, node: String) -> Bool {
         guard let s = slotOf[node] else { return false }
         states[s] = state
-        schedulable[s] = state == NodeState.ready && !cordonedFlags[s]
+        schedulable[s] = state == .ready && !cordonedFlags[s]
         return true
     }
 
@@ -166,7 +166,7 @@ public final class ClusterScheduler {
     public func setCordoned(_ cordoned: Bool, node: String) -> Bool {
         guard let s = slotOf[node] else { return false }
         cordonedFlags[s] = cordoned
-        schedulable[s] = states[s] == NodeState.ready && !cordoned
+        schedulable[s] = states[s] == .ready && !cordoned
         return true
     }
 

@@ -147,7 +147,7 @@ extension ClusterScheduler {
         for s in 0..<names.count {
             let word = s >> 6, bit = UInt64(1) << UInt64(s & 63)
             let code: RejectCode
-            if states[s] != NodeState.ready {
+            if states[s] != .ready {
                 code = .notReady
             } else if cordonedFlags[s] {
                 code = .cordoned

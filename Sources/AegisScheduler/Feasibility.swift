@@ -201,9 +201,9 @@ enum Feasibility {
 
     /// The first filter the node fails, or nil when it fits. `isTaken(pci)` tells allocated GPUs;
     /// `egressUsed` is the number of egress agents already on the node.
-    static func rejection(_ d: Demand, caps: NodeCapabilities, state: String, cordoned: Bool,
+    static func rejection(_ d: Demand, caps: NodeCapabilities, state: NodeCondition, cordoned: Bool,
                           freeCPU: Int64, freeMemory: Int64, egressUsed: Int, isTaken: (String) -> Bool) -> RejectCode? {
-        if state != NodeState.ready { return .notReady }
+        if state != .ready { return .notReady }
         if cordoned { return .cordoned }
         if let code = staticRejection(d, caps) { return code }
         if d.gpuCount > 0 {
@@ -221,11 +221,11 @@ enum Feasibility {
     }
 
     /// The human reason for `code` on node `name`.
-    static func describe(_ code: RejectCode, _ d: Demand, node name: String, caps: NodeCapabilities, state: String,
+    static func describe(_ code: RejectCode, _ d: Demand, node name: String, caps: NodeCapabilities, state: NodeCondition,
                          freeCPU: Int64, freeMemory: Int64, egressUsed: Int) -> Rejection {
         switch code {
         case .notReady:
-            return Rejection(node: name, filter: .state, need: "", have: "is not Ready (state \(state))")
+            return Rejection(node: name, filter: .state, need: "", have: "is not Ready (state \(state.rawValue))")
         case .cordoned:
             return Rejection(node: name, filter: .cordoned, need: "", have: "is cordoned")
         case .noEgress:

@@ -9,21 +9,18 @@ import AegisProtocol
 /// A node as the scheduler sees it: what it has, what is already reserved on it, and whether it may
 /// receive new work.
 public struct NodeState: Sendable, Equatable {
-    /// The state string of a node that may receive work (leases mark others "NotReady" or "Down").
-    public static let ready = "Ready"
-
     public var name: String
     public var capabilities: NodeCapabilities
     /// Reserved by agents already placed (cpu millicores, memory bytes, GPU PCI addresses, agents,
     /// egress agents: each holds one of `capabilities.network.egressSlots`; nil counts as 0).
     public var allocated: Allocation
-    /// "Ready", "NotReady", "Down", …; only "Ready" nodes receive work.
-    public var state: String
+    /// Only `.ready` nodes receive work.
+    public var state: NodeCondition
     /// A cordoned node keeps its agents but receives no new ones.
     public var cordoned: Bool
 
     public init(name: String, capabilities: NodeCapabilities, allocated: Allocation = Allocation(),
-                state: String = NodeState.ready, cordoned: Bool = false) {
+                state: NodeCondition = .ready, cordoned: Bool = false) {
         self.name = name
         self.capabilities = capabilities
         self.allocated = allocated
@@ -38,7 +35,7 @@ public struct NodeState: Sendable, Equatable {
     }
 
     /// Ready and not cordoned.
-    public var isSchedulable: Bool { state == NodeState.ready && !cordoned }
+    public var isSchedulable: Bool { state == .ready && !cordoned }
 }
 
 /// One workload to place.

@@ -17,7 +17,7 @@ extension ControlStore {
                 ON CONFLICT(name) DO UPDATE SET role = excluded.role, state = excluded.state,
                     cordoned = CASE WHEN ? THEN nodes.cordoned ELSE excluded.cordoned END,
                     capabilities = excluded.capabilities, allocated = excluded.allocated, updated_ms = excluded.updated_ms
-                """, arguments: [node.name, node.role.rawValue, node.state, node.cordoned, caps, alloc, nowMs, keepCordon])
+                """, arguments: [node.name, node.role.rawValue, node.state.rawValue, node.cordoned, caps, alloc, nowMs, keepCordon])
             guard let n = try Self.fetchNode(db, node.name) else { throw StoreError(.database, "node \(node.name) vanished after upsert") }
             return n
         }
@@ -43,10 +43,10 @@ extension ControlStore {
         }
     }
 
-    /// Sets the node's lease state ("Ready", "NotReady", "Down"). - Throws: `.notFound`.
-    public func setNodeState(name: String, _ state: String, nowMs: Int64 = ControlStore.nowMs()) throws {
+    /// Sets the node's condition (stored as its raw string). - Throws: `.notFound`.
+    public func setNodeState(name: String, _ state: NodeCondition, nowMs: Int64 = ControlStore.nowMs()) throws {
         try write("set state of node \(name)") { db in
-            try db.execute(sql: "UPDATE nodes SET state = ?, updated_ms = ? WHERE name = ?", arguments: [state, nowMs, name])
+            try db.execute(sql: "UPDATE nodes SET state = ?, updated_ms = ? WHERE name = ?", arguments: [state.rawValue, nowMs, name])
             if db.changesCount == 0 { throw StoreError(.notFound, "node \(name) does not exist") }
         }
     }
@@ -71,7 +71,7 @@ extension ControlStore {
         guard let role = NodeRole(rawValue: roleText) else {
             throw StoreError(.encoding, "node \(name): unknown role \"\(roleText)\" in the database")
         }
-        return NodeInfo(name: name, role: role, state: row["state"], cordoned: row["cordoned"],
+        return NodeInfo(name: name, role: role, state: NodeCondition(stored: row["state"]), cordoned: row["cordoned"],
                         capabilities: try decodeJSON(NodeCapabilities.self, row["capabilities"], "node \(name) capabilities"),
                         allocated: try decodeJSON(Allocation.self, row["allocated"], "node \(name) allocation"))
     }

@@ -200,37 +200,32 @@ extension Up {
     static func logCapBytes(_ text: String?) throws -> Int {
         guard let text else { return Worker.defaultLogCapBytes }
         let bytes: Int64
-        do { bytes = try parseMemoryBytes(text, flag: "--log-cap") } catch { throw ValidationError("\(error)") }
+        do { bytes = try Quantity.memoryBytes(text, field: "--log-cap") } catch { throw ValidationError(error.description) }
         guard bytes >= Worker.minimumLogCapBytes, bytes <= 1 << 40 else {
             throw ValidationError("--log-cap \(text): must be between \(Worker.minimumLogCapBytes) bytes (4Ki) and 1Ti")
         }
         return Int(bytes)
     }
 
-    /// --output-retention in seconds: "90s", "30m", "12h", "7d" (a bare number is seconds), 1 s to
-    /// 365 d; default `Worker.defaultOutputRetentionSeconds` (24 h).
+    /// --output-retention in seconds: "90s", "30m", "12h", "7d" (the quantity grammar of
+    /// durations), 1 s to 365 d; default `Worker.defaultOutputRetentionSeconds` (24 h).
     static func outputRetentionSeconds(_ text: String?) throws -> Int64 {
         guard let text else { return Worker.defaultOutputRetentionSeconds }
-        let units: [(String, Int64)] = [("s", 1), ("m", 60), ("h", 3600), ("d", 86_400)]
-        let (digits, scale) = units.first { text.hasSuffix($0.0) }.map { (text.dropLast(), $0.1) } ?? (text[...], 1)
-        guard let n = Int64(digits), n > 0, n <= Int64(Bounds.maxTimeoutSeconds) / scale else {
-            throw ValidationError("--output-retention \(text): a duration from 1s to 365d (e.g. 90s, 30m, 12h, 7d)")
+        let ms: Int
+        do { ms = try Quantity.durationMilliseconds(text, field: "--output-retention", maxMilliseconds: Bounds.maxTimeoutSeconds * 1000) } catch {
+            throw ValidationError(error.description)
         }
-        return n * scale
+        guard ms >= 1000 else { throw ValidationError("--output-retention \(text): at least 1s") }
+        return Int64(ms / 1000)
     }
 
-    /// "500ms", "5s", "2m" (a bare number is seconds) → milliseconds, at most
-    /// `Bounds.maxLeaseDurationMs` (24 h).
+    /// "500ms", "5s", "2m", "1h30m" (a bare number is seconds; the quantity grammar of manifests)
+    /// → milliseconds, at most `Bounds.maxLeaseDurationMs` (24 h).
     /// - Throws: `ValidationError` naming the flag and the range.
     static func duration(_ text: String, _ flag: String, allowZero: Bool = false) throws -> Int {
-        let max = Bounds.maxLeaseDurationMs
-        let units: [(String, Int)] = [("ms", 1), ("s", 1000), ("m", 60_000)]
-        for (suffix, scale) in units where text.hasSuffix(suffix) {
-            if let n = Int(text.dropLast(suffix.count)), n >= 0, n <= max / scale, allowZero || n > 0 { return n * scale }
+        do { return try Quantity.durationMilliseconds(text, field: flag, allowZero: allowZero) } catch {
+            throw ValidationError(error.description)
         }
-        if let n = Int(text), n >= 0, n <= max / 1000, allowZero || n > 0 { return n * 1000 }
-        let range = "\(allowZero ? "0" : "1ms") to 24h (\(max / 1000)s)"
-        throw ValidationError("\(flag) \(text): expected a duration from \(range), like 500ms, 5s or 2m")
     }
 
     /// `--join`: https://HOST[:PORT] with a port in 1...65535 and nothing after but an optional "/".

@@ -42,7 +42,7 @@ final class RenderTests: XCTestCase {
         w.node = "n1"
         w.generation = 2
         w.startedAtMs = 2_000
-        let text = describeWorkload(WorkloadDetail(workload: w, events: [WorkloadEvent(timeMs: 1_500, type: "scheduled", message: "on n1")],
+        let text = describeWorkload(WorkloadDetail(workload: w, events: [WorkloadEvent(timeMs: 1_500, type: .scheduled, message: "on n1")],
                                                    outputs: ["result.json"]), nowMs: 10_000)
         let lines = text.split(separator: "\n").map(String.init)
         XCTAssertTrue(lines.contains { $0.hasPrefix("  Memory:") && $0.hasSuffix("256Mi   (NOT ENFORCED)") }, text)

@@ -3,8 +3,8 @@ import AegisProtocol
 import XCTest
 import Yams
 
-/// The hand-written emitter is checked against a real YAML parser (Yams, libyaml): the output must
-/// parse, and to the same values — strings stay strings, numbers numbers.
+/// The YAML output (JSON value tree → Yams nodes) is read back by the YAML parser: it must parse to
+/// the same values — strings stay strings, numbers numbers.
 final class YAMLTests: XCTestCase {
     private func fromYams(_ any: Any?) throws -> JSONValue {
         switch any {
@@ -29,7 +29,7 @@ final class YAMLTests: XCTestCase {
     }
 
     private func assertRoundTrip(_ value: JSONValue, file: StaticString = #filePath, line: UInt = #line) throws {
-        let text = emitYAML(value)
+        let text = try emitYAML(value)
         let parsed = try fromYams(try Yams.load(yaml: text))
         XCTAssertEqual(parsed, value, "YAML was:\n\(text)", file: file, line: line)
     }
@@ -64,7 +64,7 @@ final class YAMLTests: XCTestCase {
     /// A real API value with strings that YAML 1.1 would misread (versions, PCI addresses, "yes").
     func testNodeInfo() throws {
         let node = NodeInfo(
-            name: "yes", role: .hybrid, state: "Ready",
+            name: "yes", role: .hybrid, state: .ready,
             capabilities: NodeCapabilities(
                 cpuMillis: 2000, memoryBytes: 8 << 30,
                 gpus: [GPUDevice(vendor: "nvidia", model: "0x20b2", pciAddress: "0000:3b:00.0", index: 0,

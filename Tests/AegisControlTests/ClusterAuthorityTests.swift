@@ -39,16 +39,19 @@ final class ClusterAuthorityTests: XCTestCase {
         return (key, issued, peer)
     }
 
-    func assertAPIError(_ status: Int, containing text: String, file: StaticString = #filePath, line: UInt = #line,
-                        _ body: () throws -> Void) {
+    func assertControllerError(_ kind: ControllerError.Kind, containing text: String, file: StaticString = #filePath, line: UInt = #line,
+                               _ body: () throws -> Void) {
         do {
             try body()
-            XCTFail("expected APIError \(status)", file: file, line: line)
-        } catch let error as APIError {
-            XCTAssertEqual(error.status, status, error.description, file: file, line: line)
+            XCTFail("expected ControllerError \(kind)", file: file, line: line)
+        } catch let error as ControllerError {
+            // An invalid request matches whatever field it names (the status is what was asserted).
+            if case .invalid = kind, case .invalid = error.kind {} else {
+                XCTAssertEqual(error.kind, kind, error.description, file: file, line: line)
+            }
             XCTAssertTrue(error.description.contains(text), "\"\(error.description)\" lacks \"\(text)\"", file: file, line: line)
         } catch {
-            XCTFail("expected APIError \(status), got \(error)", file: file, line: line)
+            XCTFail("expected ControllerError \(kind), got \(error)", file: file, line: line)
         }
     }
 
@@ -88,7 +91,7 @@ final class ClusterAuthorityTests: XCTestCase {
         let otherKey = try NodeKey.generate(nodeName: "worker-2")
         XCTAssertNotEqual(otherKey.publicKeyFingerprint, key.publicKeyFingerprint)
 
-        assertAPIError(409, containing: otherKey.publicKeyFingerprint) {
+        assertControllerError(.conflict, containing: otherKey.publicKeyFingerprint) {
             _ = try self.authority.renew(verifiedNode: peer, csrPEM: try otherKey.makeCSRPEM())
         }
         // Nothing changed in the store.
@@ -98,7 +101,7 @@ final class ClusterAuthorityTests: XCTestCase {
 
         // A CSR for another name is refused too (the certificate names the node).
         let stranger = try NodeKey.generate(nodeName: "worker-9")
-        assertAPIError(400, containing: "worker") {
+        assertControllerError(.invalid(field: nil), containing: "worker") {
             _ = try self.authority.renew(verifiedNode: peer, csrPEM: try stranger.makeCSRPEM())
         }
     }
@@ -113,8 +116,8 @@ final class ClusterAuthorityTests: XCTestCase {
         let otherCertificate = try authority.ca.sign(csrPEM: try otherKey.makeCSRPEM(), nodeName: "worker-3", role: .worker)
         let otherPeer = try authority.ca.verifier.verifyNodeCertificate(otherCertificate)
         XCTAssertEqual(otherPeer.nodeName, "worker-3")
-        assertAPIError(403, containing: otherKey.publicKeyFingerprint) { try self.authority.authorize(peer: otherPeer) }
-        assertAPIError(403, containing: "pinned") {
+        assertControllerError(.forbidden, containing: otherKey.publicKeyFingerprint) { try self.authority.authorize(peer: otherPeer) }
+        assertControllerError(.forbidden, containing: "pinned") {
             _ = try self.authority.renew(verifiedNode: otherPeer, csrPEM: try otherKey.makeCSRPEM())
         }
         XCTAssertNoThrow(try authority.authorize(peer: peer), "the real node is unaffected")
@@ -125,8 +128,8 @@ final class ClusterAuthorityTests: XCTestCase {
         let (_, _, neighbour) = try join("worker-5")
         try store.removeIdentity(name: "worker-4")
 
-        assertAPIError(403, containing: "worker-4") { try self.authority.authorize(peer: peer) }
-        assertAPIError(403, containing: "no registered identity") {
+        assertControllerError(.forbidden, containing: "worker-4") { try self.authority.authorize(peer: peer) }
+        assertControllerError(.forbidden, containing: "no registered identity") {
             _ = try self.authority.renew(verifiedNode: peer, csrPEM: try key.makeCSRPEM())
         }
         XCTAssertNil(try store.identity(name: "worker-4"), "a refused renewal does not re-pin the name")
@@ -135,7 +138,7 @@ final class ClusterAuthorityTests: XCTestCase {
         // Joining again with a token (and a new key) lets the name back in; the old certificate stays out.
         let (_, _, rejoined) = try join("worker-4")
         XCTAssertNoThrow(try authority.authorize(peer: rejoined))
-        assertAPIError(403, containing: "pinned") { try self.authority.authorize(peer: peer) }
+        assertControllerError(.forbidden, containing: "pinned") { try self.authority.authorize(peer: peer) }
     }
 
     func testAuthorityReopensWithTheSameCA() throws {

@@ -14,7 +14,7 @@ import XCTest
 final class Outbox: Sendable {
     let messages = Mutex<[SessionMessage]>([])
     func record(_ m: SessionMessage) { messages.withLock { $0.append(m) } }
-    func of(_ type: SessionMessage.Kind) -> [SessionMessage] { messages.withLock { $0.filter { $0.type == type } } }
+    func of(_ type: SessionMessage.Kind) -> [SessionMessage] { messages.withLock { $0.filter { $0.kind == type } } }
 }
 
 final class ControllerLeaseTests: XCTestCase {
@@ -106,10 +106,10 @@ final class ControllerLeaseTests: XCTestCase {
         // w2 keeps renewing; w1 is silent.
         let tasks = monitorAndRenew("w2")
         defer { tasks.forEach { $0.cancel() } }
-        try await waitFor("w1 NotReady") { try await self.controller.node(name: "w1", caller: self.admin).state == "NotReady" }
+        try await waitFor("w1 NotReady") { try await self.controller.node(name: "w1", caller: self.admin).state == .notReady }
         let during = try await controller.workload(id: always.id, caller: admin)
         XCTAssertEqual(during.state, .running, "NotReady moves nothing")
-        try await waitFor("w1 Down") { try await self.controller.node(name: "w1", caller: self.admin).state == "Down" }
+        try await waitFor("w1 Down") { try await self.controller.node(name: "w1", caller: self.admin).state == .down }
         try await waitFor("agent moved") { try await self.controller.workload(id: always.id, caller: self.admin).node == "w2" }
         XCTAssertGreaterThanOrEqual(Date().timeIntervalSince(registeredAt), 0.8, "moved only after Down (0.6 s) + margin (0.2 s)")
         let moved = try await controller.workload(id: always.id, caller: admin)
@@ -165,11 +165,11 @@ final class ControllerLeaseTests: XCTestCase {
         let c = controller!
         let monitor = Task { await c.runLeaseMonitor() }
         defer { monitor.cancel() }
-        try await waitFor("NotReady") { try await self.controller.node(name: "w1", caller: self.admin).state == "NotReady" }
+        try await waitFor("NotReady") { try await self.controller.node(name: "w1", caller: self.admin).state == .notReady }
         let welcomes = box.of(.welcome).count
         _ = await controller.renewLease(node: "w1")
         let recovered = try await controller.node(name: "w1", caller: admin)
-        XCTAssertEqual(recovered.state, "Ready")
+        XCTAssertEqual(recovered.state, .ready)
         XCTAssertEqual(box.of(.welcome).count, welcomes + 1)
     }
 
@@ -216,7 +216,7 @@ final class ControllerLeaseTests: XCTestCase {
         defer { tasks.forEach { $0.cancel() } }
         // First outage: Down at 0.6 s, the grace wait is armed at 0.8 s (fires at 1.7 s); the node
         // comes back at 1.0 s and goes silent again.
-        try await waitFor("w1 Down") { try await self.controller.node(name: "w1", caller: self.admin).state == "Down" }
+        try await waitFor("w1 Down") { try await self.controller.node(name: "w1", caller: self.admin).state == .down }
         try await Task.sleep(for: .milliseconds(300))
         let renewedAt = Date()
         _ = await controller.renewLease(node: "w1")
@@ -241,4 +241,25 @@ final class ControllerLeaseTests: XCTestCase {
         XCTAssertEqual(after.state, .cancelled)
         XCTAssertEqual(after.generation, 1, "not placed again")
     }
+}
+
+/// The payload fields these tests read, as optionals of the frame they belong to.
+extension SessionMessage {
+    var version: Int? {
+        switch self {
+        case .hello(let v, _), .welcome(let v, _, _): v
+        default: nil
+        }
+    }
+    var lease: LeaseTerms? { if case .welcome(_, let lease, _) = self { lease } else { nil } }
+    var active: [PlacementRef]? { if case .welcome(_, _, let active) = self { active } else { nil } }
+    var workload: Workload? { if case .start(let command) = self { command.workload } else { nil } }
+    var placement: PlacementRef? {
+        switch self {
+        case .cancel(let p), .release(let p): p
+        default: nil
+        }
+    }
+    var request: WorkerRequest? { if case .request(_, let r) = self { r } else { nil } }
+    var seq: UInt64? { if case .request(let seq, _) = self { seq } else { nil } }
 }

@@ -1,3 +1,4 @@
+import AegisProtocol
 import Crypto
 import Foundation
 import Glibc

@@ -157,7 +157,7 @@ final class ClusterSchedulerTests: XCTestCase {
         XCTAssertEqual(c.place(req("w1", spec(cpu: 3000))).node, "n1")
         c.setCordoned(true, node: "n1")
         XCTAssertEqual(c.place(req("w2", spec(cpu: 500))).node, "n2")
-        c.setState("NotReady", node: "n2")
+        c.setState(.notReady, node: "n2")
         XCTAssertEqual(reason(c.place(req("w3", spec(cpu: 500)))),
                        "no node fits: n1: is cordoned; n2: is not Ready (state NotReady)")
         // Re-detection keeps tracked allocation; new capabilities apply.
@@ -168,7 +168,7 @@ final class ClusterSchedulerTests: XCTestCase {
         XCTAssertNil(c.reservation(for: "w1"), "reservations on a removed node are dropped")
         XCTAssertEqual(c.nodeCount, 1)
         XCTAssertNotNil(c.reservation(for: "w2"))
-        c.setState("Ready", node: "n2")
+        c.setState(.ready, node: "n2")
         XCTAssertEqual(c.place(req("w5", spec(cpu: 500))).node, "n2")
     }
 

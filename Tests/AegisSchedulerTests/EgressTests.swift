@@ -146,7 +146,7 @@ final class EgressTests: XCTestCase {
         var rng = TestRNG(state: 11)
         var nodes = randomCluster(500, rng: &rng).map { n -> NodeState in
             var n = n
-            n.state = "Ready"
+            n.state = .ready
             n.capabilities.cpuMillis = 64000
             n.capabilities.memoryBytes = 256 * GiB
             return n

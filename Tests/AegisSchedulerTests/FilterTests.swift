@@ -8,10 +8,10 @@ final class FilterTests: XCTestCase {
     let s = Scheduler()
 
     func testNotReadyAndCordoned() {
-        XCTAssertEqual(reason(s.place(req(), nodes: [node("n1", state: "NotReady")])),
+        XCTAssertEqual(reason(s.place(req(), nodes: [node("n1", state: .notReady)])),
                        "node n1 is not Ready (state NotReady)")
         XCTAssertEqual(reason(s.place(req(), nodes: [node("n1", cordoned: true)])), "node n1 is cordoned")
-        XCTAssertEqual(s.place(req(), nodes: [node("n1", state: "Down"), node("n2")]).node, "n2")
+        XCTAssertEqual(s.place(req(), nodes: [node("n1", state: .down), node("n2")]).node, "n2")
     }
 
     func testCPUReasonAndBoundary() {

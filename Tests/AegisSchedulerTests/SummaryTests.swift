@@ -5,7 +5,7 @@ import XCTest
 /// Pending reasons over many nodes: grouped, most common first, bounded in length.
 final class SummaryTests: XCTestCase {
     func testSeveralNodesAreListedByName() {
-        let nodes = [node("n1"), node("n2", state: "NotReady")]
+        let nodes = [node("n1"), node("n2", state: .notReady)]
         XCTAssertEqual(reason(Scheduler().place(req("w", spec(gpu: GPURequirement(vendor: "nvidia", count: 2))), nodes: nodes)),
                        "no node fits: n1: needs 2 nvidia GPUs, has 0 free; n2: is not Ready (state NotReady)")
     }
@@ -13,7 +13,7 @@ final class SummaryTests: XCTestCase {
     func testManyNodesAreGroupedMostCommonFirst() {
         var nodes: [NodeState] = []
         for i in 0..<40 { nodes.append(node("cpu\(i)", caps(cpu: 1000))) }
-        for i in 0..<10 { nodes.append(node("down\(i)", state: "Down")) }
+        for i in 0..<10 { nodes.append(node("down\(i)", state: .down)) }
         for i in 0..<5 { nodes.append(node("old\(i)", caps(runtimes: [RuntimeInfo(name: "python3", version: "3.8.10", path: "/p")]))) }
         nodes.append(node("cordoned", cordoned: true))
         let r = reason(Scheduler().place(req("w", spec(cpu: 4000, runtimes: [RuntimeRequirement(name: "python3", version: ">=3.10")])),

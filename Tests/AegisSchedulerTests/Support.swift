@@ -19,7 +19,7 @@ func caps(cpu: Int64 = 4000, memory: Int64 = 8 * GiB, gpus: [GPUDevice] = [],
 }
 
 func node(_ name: String, _ c: NodeCapabilities = caps(), allocated: Allocation = Allocation(),
-          state: String = "Ready", cordoned: Bool = false) -> NodeState {
+          state: NodeCondition = .ready, cordoned: Bool = false) -> NodeState {
     NodeState(name: name, capabilities: c, allocated: allocated, state: state, cordoned: cordoned)
 }
 
@@ -72,7 +72,7 @@ func randomCluster(_ count: Int, rng: inout TestRNG) -> [NodeState] {
                      gpus: gpus, runtimes: runtimes,
                      controllers: Int.random(in: 0..<10, using: &rng) == 0 ? [] : ["memory", "cpu", "pids"],
                      labels: ["zone": ["a", "b", "c"].randomElement(using: &rng)!])
-        return node(String(format0(i)), c, state: Int.random(in: 0..<20, using: &rng) == 0 ? "NotReady" : "Ready")
+        return node(String(format0(i)), c, state: Int.random(in: 0..<20, using: &rng) == 0 ? .notReady : .ready)
     }
 }
 

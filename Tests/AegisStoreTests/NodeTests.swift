@@ -19,7 +19,7 @@ final class NodeTests: StoreTestCase {
         defer { try? store.close() }
         let n1 = NodeInfo(name: "n1", role: .hybrid, capabilities: caps(), allocated: Allocation(cpuMillis: 500, agents: 1))
         XCTAssertEqual(try store.upsertNode(n1), n1)
-        try store.upsertNode(NodeInfo(name: "n0", role: .worker, state: "NotReady", capabilities: caps(cpu: 1000)))
+        try store.upsertNode(NodeInfo(name: "n0", role: .worker, state: .notReady, capabilities: caps(cpu: 1000)))
         XCTAssertEqual(try store.node(name: "n1"), n1)
         XCTAssertNil(try store.node(name: "n9"))
         XCTAssertEqual(try store.listNodes().map(\.name), ["n0", "n1"])
@@ -29,7 +29,7 @@ final class NodeTests: StoreTestCase {
         // Re-registration with new capabilities keeps the operator's cordon by default…
         var updated = n1
         updated.capabilities = caps(cpu: 4000)
-        updated.state = "Ready"
+        updated.state = .ready
         let kept = try store.upsertNode(updated)
         XCTAssertTrue(kept.cordoned)
         XCTAssertEqual(kept.capabilities.cpuMillis, 4000)
@@ -41,10 +41,10 @@ final class NodeTests: StoreTestCase {
         n2.cordoned = true
         XCTAssertTrue(try store.upsertNode(n2).cordoned)
 
-        try store.setNodeState(name: "n0", "Down")
-        XCTAssertEqual(try store.node(name: "n0")?.state, "Down")
+        try store.setNodeState(name: "n0", .down)
+        XCTAssertEqual(try store.node(name: "n0")?.state, .down)
         expectStoreError(.notFound, containing: "n9") { try store.setCordoned(name: "n9", true) }
-        expectStoreError(.notFound) { try store.setNodeState(name: "n9", "Ready") }
+        expectStoreError(.notFound) { try store.setNodeState(name: "n9", .ready) }
         try store.deleteNode(name: "n0")
         XCTAssertEqual(try store.listNodes().map(\.name), ["n1", "n2"])
         expectStoreError(.notFound) { try store.deleteNode(name: "n0") }

@@ -56,7 +56,7 @@ final class MultiNodeE2ETests: XCTestCase {
         let r = try controller.cli(["node", "ls", "-o", "json"])
         guard r.status == 0 else { throw NSError(domain: "node ls", code: Int(r.status), userInfo: [NSLocalizedDescriptionKey: r.stderr]) }
         struct List: Decodable { var items: [NodeInfo] }
-        return Dictionary(try JSONDecoder().decode(List.self, from: Data(r.stdout.utf8)).items.map { ($0.name, $0.state) }, uniquingKeysWith: { a, _ in a })
+        return Dictionary(try JSONDecoder().decode(List.self, from: Data(r.stdout.utf8)).items.map { ($0.name, $0.state.rawValue) }, uniquingKeysWith: { a, _ in a })
     }
 
     func workload(_ id: String) throws -> WorkloadDetail {
@@ -305,7 +305,7 @@ final class MultiNodeE2ETests: XCTestCase {
         XCTAssertGreaterThan(samples, 50)
         let d = try workload(id)
         XCTAssertEqual(d.workload.generation, 2)
-        XCTAssertTrue(d.events.contains { $0.type == "rescheduling" }, "\(d.events)")
+        XCTAssertTrue(d.events.contains { $0.type == .rescheduling }, "\(d.events)")
         let outcome = try String(contentsOfFile: workers["w1"]!.dataDir + "/sandboxes/\(id).g1/outcome.json", encoding: .utf8)
         XCTAssertTrue(outcome.contains("\"fenced\":true"), outcome)
         XCTAssertEqual(transitions("w1", to: "Down"), 1)
@@ -352,7 +352,7 @@ final class MultiNodeE2ETests: XCTestCase {
         XCTAssertEqual(d.workload.node, "w1")
         XCTAssertEqual(d.workload.generation, 1, "not moved")
         XCTAssertEqual(d.workload.restarts, 0, "not restarted")
-        XCTAssertEqual(d.events.filter { $0.type == "started" }.count, 1)
+        XCTAssertEqual(d.events.filter { $0.type == .started }.count, 1)
         XCTAssertEqual(transitions("w1", to: "NotReady"), 1)
         XCTAssertEqual(transitions("w1", to: "Ready"), 1)
         XCTAssertEqual(transitions("w1", to: "Down"), 0)
@@ -415,8 +415,8 @@ final class MultiNodeE2ETests: XCTestCase {
         XCTAssertEqual(down.status, 0, down.stderr)
         try waitFor("evicted agent running on w2", timeout: 30) { try self.running(moving, on: "w2") }
         let d = try workload(moving)
-        XCTAssertTrue(d.events.contains { $0.type == "evicted" }, "\(d.events)")
-        let afterEviction = d.events.drop { $0.type != "evicted" }
+        XCTAssertTrue(d.events.contains { $0.type == .evicted }, "\(d.events)")
+        let afterEviction = d.events.drop { $0.type != .evicted }
         XCTAssertFalse(afterEviction.contains { $0.message.contains("scheduled on w1") }, "never placed on the stopping worker: \(d.events)")
         XCTAssertEqual(CopySampler.count(["sleep", "36077"]), 1)
     }
@@ -435,7 +435,7 @@ final class MultiNodeE2ETests: XCTestCase {
         let d = try workload(id)
         XCTAssertEqual(d.workload.state, .succeeded, d.workload.reason ?? "")
         XCTAssertEqual(d.workload.generation, 1)
-        XCTAssertEqual(d.events.filter { $0.type == "started" }.count, 1)
+        XCTAssertEqual(d.events.filter { $0.type == .started }.count, 1)
         XCTAssertTrue(workers["w1"]!.log().contains("re-adopted sandbox"), workers["w1"]!.log())
         let logs = try controller.cli(["logs", id])
         XCTAssertEqual(logs.stdout, "before\nafter\n")
@@ -460,6 +460,6 @@ final class MultiNodeE2ETests: XCTestCase {
         XCTAssertEqual(d.workload.state, .succeeded, d.workload.reason ?? "")
         XCTAssertEqual(d.workload.generation, 1)
         XCTAssertEqual(d.workload.spec.name, "survivor")
-        XCTAssertEqual(d.events.filter { $0.type == "started" }.count, 1, "not restarted")
+        XCTAssertEqual(d.events.filter { $0.type == .started }.count, 1, "not restarted")
     }
 }

@@ -88,13 +88,13 @@ final class NodeOpsE2ETests: SingleNodeTestCase {
         XCTAssertEqual(requeued.workload.state, .pending)
         XCTAssertEqual(requeued.workload.generation, 1, "not placed again while cordoned")
         XCTAssertTrue(requeued.workload.reason?.contains("e2e-node is cordoned") == true, requeued.workload.reason ?? "no reason")
-        XCTAssertTrue(requeued.events.contains { $0.type == "drained" && $0.message.contains("drained from node e2e-node") },
+        XCTAssertTrue(requeued.events.contains { $0.type == .drained && $0.message.contains("drained from node e2e-node") },
                       "\(requeued.events)")
         XCTAssertEqual(requeued.workload.restarts, 0, "a drain is not a restart after a failure")
         let cancelled = try detail(never)
         XCTAssertEqual(cancelled.workload.state, .cancelled)
         XCTAssertEqual(cancelled.workload.reason, "drained from node e2e-node")
-        XCTAssertTrue(cancelled.events.contains { $0.type == "draining" }, "\(cancelled.events)")
+        XCTAssertTrue(cancelled.events.contains { $0.type == .draining }, "\(cancelled.events)")
 
         let ps = try node.cli(["ps", "--all", "-o", "json"])
         XCTAssertEqual(ps.status, 0, ps.stderr)

@@ -21,7 +21,7 @@ final class RestartBackoffE2ETests: SingleNodeTestCase {
         Thread.sleep(forTimeInterval: 9.5)
         let d = try node.workloadDetail(id)
         _ = try node.cli(["kill", id])
-        let starts = d.events.filter { $0.type == "started" }.map(\.timeMs)
+        let starts = d.events.filter { $0.type == .started }.map(\.timeMs)
         let gaps = zip(starts, starts.dropFirst()).map { Double($1 - $0) / 1000 }
         print("restart back-off: \(starts.count) starts in 9.5 s, gaps \(gaps.map { String(format: "%.2f", $0) }) s, restarts \(d.workload.restarts)")
         XCTAssertTrue((4...5).contains(starts.count), "starts at 0, 1, 3, 7 s expected: \(gaps)")

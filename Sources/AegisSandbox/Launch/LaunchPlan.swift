@@ -196,7 +196,7 @@ struct LaunchPlan {
         }
         let p: LinuxMountParameters
         do { p = try LinuxMountParameters.parse(type: m.type, options: m.options ?? []) } catch {
-            throw SandboxError(.invalidSpec, "mounts[\(i)].options: \(error)")
+            throw SandboxError(.invalidSpec, "mounts[\(i)].options: \(error)", underlying: error)
         }
         var out = aegis_mount()
         out.target = arena.string(m.destination)

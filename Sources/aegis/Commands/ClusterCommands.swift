@@ -159,17 +159,14 @@ struct TenantCommand: AsyncParsableCommand {
         var maxAgents: Int?
 
         func validate() throws {
-            if let c = maxCPU { try checkedFlag { try parseCPUMillis(c, flag: "--max-cpu") } }
-            if let m = maxMemory { try checkedFlag { try parseMemoryBytes(m, flag: "--max-memory") } }
+            _ = try checkedFlag { try tenantQuota(maxCPU: maxCPU, maxMemory: maxMemory, maxGPUs: maxGPUs, maxAgents: maxAgents) }
             if let g = maxGPUs { try checkFlagRange(g, 0...Bounds.maxQuotaGPUs, flag: "--max-gpus") }
             if let a = maxAgents { try checkFlagRange(a, 0...Bounds.maxQuotaAgents, flag: "--max-agents") }
         }
 
         func run() async throws {
             try await runVerb {
-                let quota = Quota(cpuMillis: try maxCPU.map { try parseCPUMillis($0, flag: "--max-cpu") },
-                                  memoryBytes: try maxMemory.map { try parseMemoryBytes($0, flag: "--max-memory") },
-                                  gpus: maxGPUs, runningAgents: maxAgents)
+                let quota = try tenantQuota(maxCPU: maxCPU, maxMemory: maxMemory, maxGPUs: maxGPUs, maxAgents: maxAgents)
                 let created = try await connection.client().createTenant(CreateTenantRequest(name: name, quota: quota))
                 writeStdout(created.token + "\n")
             }

@@ -69,6 +69,8 @@ func checkedFlag<T>(_ parse: () throws -> T) throws -> T {
         throw ValidationError(e.description)
     } catch let e as ClientError {
         throw ValidationError(e.message)
+    } catch let e as QuantityError {
+        throw ValidationError(e.description)
     }
 }
 

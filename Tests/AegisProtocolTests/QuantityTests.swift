@@ -1,6 +1,10 @@
-import AegisManifest
+// The quantity grammar (AegisProtocol Quantity.swift), as manifests use it: the field names here are
+// the manifest's; the CLI's flags go through the same functions (see QuantityGrammarTests in
+// AegisManifestTests for the same inputs through every entry point).
 import AegisProtocol
 import XCTest
+
+private let cpuField = "resources.cpu", memoryField = "resources.memory", timeoutField = "timeout"
 
 final class QuantityTests: XCTestCase {
     func testCPU() throws {
@@ -9,7 +13,7 @@ final class QuantityTests: XCTestCase {
             ("0.001", 1), ("1m", 1), (" 3 ", 3000), ("0.500", 500), ("64", 64_000),
         ]
         for (text, millis) in table {
-            XCTAssertEqual(try Quantity.cpuMillis(text), millis, text)
+            XCTAssertEqual(try Quantity.cpuMillis(text, field: cpuField), millis, text)
         }
         let bad: [(String, String)] = [
             ("abc", "is not a CPU quantity (use millicores like 500m, or cores like 0.5)"),
@@ -21,15 +25,15 @@ final class QuantityTests: XCTestCase {
             ("1000000001m", "out of range"), ("-500m", "out of range"), ("-.5", "out of range"),
         ]
         for (text, fragment) in bad {
-            XCTAssertThrowsError(try Quantity.cpuMillis(text), text) {
-                let e = $0 as? ManifestError
-                XCTAssertEqual(e?.path, "resources.cpu")
+            XCTAssertThrowsError(try Quantity.cpuMillis(text, field: cpuField), text) {
+                let e = $0 as? QuantityError
+                XCTAssertEqual(e?.field, "resources.cpu")
                 XCTAssertTrue(e?.message.contains(fragment) ?? false, "\(text): \($0)")
             }
         }
-        XCTAssertEqual("\(error { try Quantity.cpuMillis("abc") })",
+        XCTAssertEqual("\(error { try Quantity.cpuMillis("abc", field: cpuField) })",
                        "resources.cpu: \"abc\" is not a CPU quantity (use millicores like 500m, or cores like 0.5)")
-        XCTAssertEqual(error { try Quantity.cpuMillis("x", field: "--cpus") }.path, "--cpus")
+        XCTAssertEqual(error { try Quantity.cpuMillis("x", field: "--cpus") }.field, "--cpus")
     }
 
     func testMemory() throws {
@@ -40,7 +44,7 @@ final class QuantityTests: XCTestCase {
             ("100B", 100), ("0.1Ki", 103), ("0.5", 1), ("268435456", 268_435_456), (" 1Mi", 1 << 20),
         ]
         for (text, bytes) in table {
-            XCTAssertEqual(try Quantity.memoryBytes(text), bytes, text)
+            XCTAssertEqual(try Quantity.memoryBytes(text, field: memoryField), bytes, text)
         }
         let bad: [(String, String)] = [
             ("12x", "is not a memory quantity"), ("Mi", "is not a memory quantity"), ("1.2.3Gi", "is not a memory quantity"),
@@ -52,9 +56,9 @@ final class QuantityTests: XCTestCase {
             ("1125899906842625", "at most 1 PiB"), ("1.0000001Pi", "at most 1 PiB"), ("9223372036854775807", "at most 1 PiB"),
         ]
         for (text, fragment) in bad {
-            XCTAssertThrowsError(try Quantity.memoryBytes(text), text) {
-                let e = $0 as? ManifestError
-                XCTAssertEqual(e?.path, "resources.memory")
+            XCTAssertThrowsError(try Quantity.memoryBytes(text, field: memoryField), text) {
+                let e = $0 as? QuantityError
+                XCTAssertEqual(e?.field, "resources.memory")
                 XCTAssertTrue(e?.message.contains(fragment) ?? false, "\(text): \($0)")
             }
         }
@@ -66,7 +70,7 @@ final class QuantityTests: XCTestCase {
             ("1m30s", 90), ("100m", 6000), (" 45s ", 45), ("365d", 31_536_000), ("31536000", 31_536_000),
         ]
         for (text, seconds) in table {
-            XCTAssertEqual(try Quantity.durationSeconds(text), seconds, text)
+            XCTAssertEqual(try Quantity.durationSeconds(text, field: timeoutField), seconds, text)
         }
         let bad: [(String, String)] = [
             ("5 min", "is not a duration"), ("abc", "is not a duration"), ("", "is not a duration"), ("h", "is not a duration"),
@@ -78,23 +82,23 @@ final class QuantityTests: XCTestCase {
             ("31536001", "out of range"), ("365d1s", "out of range"), ("-1h", "out of range"),
         ]
         for (text, fragment) in bad {
-            XCTAssertThrowsError(try Quantity.durationSeconds(text), text) {
-                let e = $0 as? ManifestError
-                XCTAssertEqual(e?.path, "timeout")
+            XCTAssertThrowsError(try Quantity.durationSeconds(text, field: timeoutField), text) {
+                let e = $0 as? QuantityError
+                XCTAssertEqual(e?.field, "timeout")
                 XCTAssertTrue(e?.message.contains(fragment) ?? false, "\(text): \($0)")
             }
         }
     }
 
     func testBoundsAreWhatTheErrorsSay() throws {
-        XCTAssertEqual(try Quantity.cpuMillis("1000000"), Bounds.maxCPUMillis)
-        XCTAssertEqual(try Quantity.memoryBytes("1Pi"), Bounds.maxMemoryBytes)
-        XCTAssertEqual(try Quantity.durationSeconds("365d"), Bounds.maxTimeoutSeconds)
-        XCTAssertEqual("\(error { try Quantity.memoryBytes("9223372036854775807") })",
+        XCTAssertEqual(try Quantity.cpuMillis("1000000", field: cpuField), Bounds.maxCPUMillis)
+        XCTAssertEqual(try Quantity.memoryBytes("1Pi", field: memoryField), Bounds.maxMemoryBytes)
+        XCTAssertEqual(try Quantity.durationSeconds("365d", field: timeoutField), Bounds.maxTimeoutSeconds)
+        XCTAssertEqual("\(error { try Quantity.memoryBytes("9223372036854775807", field: memoryField) })",
                        "resources.memory: \"9223372036854775807\" is out of range: memory is at most 1 PiB (1125899906842624 bytes)")
         XCTAssertEqual("\(error { try Quantity.cpuMillis("-1", field: "--cpus") })",
                        "--cpus: \"-1\" is out of range: CPU is 1m to 1000000 cores (1000000000m)")
-        XCTAssertEqual("\(error { try Quantity.durationSeconds("9223372036854775807s") })",
+        XCTAssertEqual("\(error { try Quantity.durationSeconds("9223372036854775807s", field: timeoutField) })",
                        "timeout: \"9223372036854775807s\" is out of range: 1 s to 365 d (31536000 s)")
         // A caller's own maximum (join token TTL, drain timeout) is what the error names.
         XCTAssertEqual(try Quantity.durationSeconds("1d", field: "--timeout", maxSeconds: 86_400), 86_400)
@@ -102,15 +106,15 @@ final class QuantityTests: XCTestCase {
                        "--timeout: \"25h\" is out of range: 1 s to 1 d (86400 s)")
     }
 
-    private func error(_ body: () throws -> Any) -> ManifestError {
+    private func error(_ body: () throws -> Any) -> QuantityError {
         do {
             _ = try body()
-        } catch let e as ManifestError {
+        } catch let e as QuantityError {
             return e
         } catch {
             XCTFail("unexpected \(error)")
         }
         XCTFail("no error")
-        return ManifestError(path: "", message: "")
+        return QuantityError(field: "", message: "")
     }
 }

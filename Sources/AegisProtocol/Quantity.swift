@@ -1,23 +1,37 @@
-// Quantity.swift — CPU, memory and duration quantities as tenants write them.
+// Quantity.swift — the one grammar of CPU, memory and duration quantities: manifests, `aegis run`
+// and `aegis tenant create` flags, and `aegis up`'s durations all parse through it, so the same text
+// means the same everywhere and an error names the field or flag it came from.
 //
 // The CPU and memory forms follow Kubernetes' resource quantities (cores or `m` millicores; decimal
 // SI suffixes k M G T P E and binary suffixes Ki Mi Gi Ti Pi Ei). Durations use Go-style unit runs
 // ("1h30m"). Everything is exact integer arithmetic: no floating point touches a limit.
 
-import AegisProtocol
+/// A quantity that does not parse or is out of range: `field` is the manifest field or the flag
+/// (`"resources.memory"`, `"--max-memory"`); `description` reads `field: message`.
+public struct QuantityError: Error, CustomStringConvertible, Sendable, Equatable {
+    public var field: String
+    public var message: String
 
-/// Parsing of resource and time quantities. Every function throws `ManifestError` whose `path` is
-/// the `field` argument (defaults are the manifest fields), and rejects zero and malformed values;
-/// a value outside its range in `Bounds` (a negative one too) gets an error saying the range.
+    public init(field: String, message: String) {
+        self.field = field
+        self.message = message
+    }
+
+    public var description: String { "\(field): \(message)" }
+}
+
+/// Parsing of resource and time quantities. Every function throws `QuantityError` naming the
+/// `field` argument, and rejects zero and malformed values; a value outside its range in `Bounds`
+/// (a negative one too) gets an error saying the range.
 public enum Quantity {
     /// CPU in millicores, at most `Bounds.maxCPUMillis`: `"500m"` → 500, `"0.5"` → 500, `"2"` → 2000.
     /// The YAML number `2` arrives as its text `"2"`. Precision is one millicore: `"0.0005"` is an
     /// error, not rounded (the sandbox enforces it as cpu.max quota = millis × 100 µs per 100 ms).
-    /// - Throws: `ManifestError` at `field`, e.g. `resources.cpu: "abc" is not a CPU quantity …`.
-    public static func cpuMillis(_ s: String, field: String = "resources.cpu") throws -> Int64 {
+    /// - Throws: `QuantityError` at `field`, e.g. `resources.cpu: "abc" is not a CPU quantity …`.
+    public static func cpuMillis(_ s: String, field: String) throws(QuantityError) -> Int64 {
         let text = trimmed(s)
-        let bad = ManifestError(path: field, message: "\(quoted(s)) is not a CPU quantity (use millicores like 500m, or cores like 0.5)")
-        let outOfRange = ManifestError(path: field, message: "\(quoted(s)) is out of range: CPU is \(Bounds.cpuRangeText)")
+        let bad = QuantityError(field: field, message: "\(quoted(s)) is not a CPU quantity (use millicores like 500m, or cores like 0.5)")
+        let outOfRange = QuantityError(field: field, message: "\(quoted(s)) is out of range: CPU is \(Bounds.cpuRangeText)")
         if isNegativeNumber(text) { throw outOfRange }
         let value: Int64
         if text.hasSuffix("m") {
@@ -28,27 +42,32 @@ public enum Quantity {
         } else {
             guard let d = splitDecimal(text) else { throw bad }
             guard let v = try scaled(d, by: 1000, tooLarge: outOfRange, original: s, field: field, roundUp: false) else {
-                throw ManifestError(path: field, message: "\(quoted(s)) is finer than one millicore (1m = 0.001 cores)")
+                throw QuantityError(field: field, message: "\(quoted(s)) is finer than one millicore (1m = 0.001 cores)")
             }
             value = v
         }
-        guard value > 0 else { throw ManifestError(path: field, message: "\(quoted(s)) must be more than 0 (CPU is \(Bounds.cpuRangeText))") }
+        guard value > 0 else {
+            throw QuantityError(field: field, message: "\(quoted(s)) must be more than 0 (CPU is \(Bounds.cpuRangeText))")
+        }
         guard value <= Bounds.maxCPUMillis else { throw outOfRange }
         return value
     }
 
-    /// Memory in bytes, at most `Bounds.maxMemoryBytes` (1 PiB). Plain numbers are bytes (`"1024"`); decimal suffixes k/K, M, G, T, P, E are
+    /// Memory in bytes, at most `Bounds.maxMemoryBytes` (1 PiB). Plain numbers are bytes (`"1024"`);
+    /// decimal suffixes k/K, M, G, T, P, E are
     /// powers of 1000 (`"1G"` = 10^9); binary suffixes Ki, Mi, Gi, Ti, Pi, Ei are powers of 1024
     /// (`"256Mi"` = 268435456). A trailing `B` is allowed (`"512MB"`, `"1GiB"`, `"100B"`). Fractions
     /// are allowed with a suffix and round up to a whole byte (`"1.5Gi"` = 1610612736).
     /// Lowercase `m`/`g` are refused: in Kubernetes `m` means milli, in Docker it means MiB.
-    /// - Throws: `ManifestError` at `field`.
-    public static func memoryBytes(_ s: String, field: String = "resources.memory") throws -> Int64 {
+    /// - Throws: `QuantityError` at `field`.
+    public static func memoryBytes(_ s: String, field: String) throws(QuantityError) -> Int64 {
         let text = trimmed(s)
-        let bad = ManifestError(path: field, message: "\(quoted(s)) is not a memory quantity (use bytes like 268435456, or a suffix: 256Mi, 1Gi, 512M, 1G, 64Ki)")
-        let outOfRange = ManifestError(path: field, message: "\(quoted(s)) is out of range: memory is at most \(Bounds.maxMemoryText)")
+        let bad = QuantityError(field: field, message: "\(quoted(s)) is not a memory quantity "
+                                    + "(use bytes like 268435456, or a suffix: 256Mi, 1Gi, 512M, 1G, 64Ki)")
+        let outOfRange = QuantityError(field: field, message: "\(quoted(s)) is out of range: memory is at most \(Bounds.maxMemoryText)")
         if isNegativeNumber(text) {
-            throw ManifestError(path: field, message: "\(quoted(s)) is out of range: memory is more than 0 and at most \(Bounds.maxMemoryText)")
+            throw QuantityError(field: field,
+                                message: "\(quoted(s)) is out of range: memory is more than 0 and at most \(Bounds.maxMemoryText)")
         }
         let numberEnd = text.firstIndex(where: { !(isDigit($0) || $0 == ".") }) ?? text.endIndex
         let number = text[..<numberEnd]
@@ -57,66 +76,18 @@ public enum Quantity {
         if suffix.count > 1 && suffix.hasSuffix("B") { suffix.removeLast() } else if suffix == "B" { suffix = "" }
         if ["m", "g", "t", "mi", "gi", "mb", "gb", "mib", "gib"].contains(suffix) {
             let n = String(number)
-            throw ManifestError(path: field, message: "\(quoted(s)) is ambiguous: write \(n)Mi or \(n)Gi (powers of 1024), or \(n)M or \(n)G (powers of 1000)")
+            throw QuantityError(field: field, message: "\(quoted(s)) is ambiguous: write \(n)Mi or \(n)Gi (powers of 1024), "
+                                    + "or \(n)M or \(n)G (powers of 1000)")
         }
         guard let multiplier = memorySuffixes[suffix] else { throw bad }
         guard let value = try scaled(d, by: multiplier, tooLarge: outOfRange, original: s, field: field, roundUp: true) else { throw bad }
-        guard value > 0 else { throw ManifestError(path: field, message: "\(quoted(s)) must be more than 0") }
+        guard value > 0 else { throw QuantityError(field: field, message: "\(quoted(s)) must be more than 0") }
         guard value <= Bounds.maxMemoryBytes else { throw outOfRange }
         return value
     }
 
-    /// Duration in whole seconds: a plain number of seconds (`"300"`) or a run of number+unit pairs
-    /// with units d (86400 s), h, m, s in that order, each at most once (`"90s"`, `"5m"`, `"1h30m"`,
-    /// `"1d12h"`). Sub-second units (ms, us, ns) are refused: timeouts are enforced in seconds.
-    /// At most `maxSeconds` (default `Bounds.maxTimeoutSeconds`, 365 days).
-    /// - Throws: `ManifestError` at `field`.
-    public static func durationSeconds(_ s: String, field: String = "timeout",
-                                       maxSeconds: Int = Bounds.maxTimeoutSeconds) throws -> Int {
-        let text = trimmed(s)
-        let bad = ManifestError(path: field, message: "\(quoted(s)) is not a duration (use seconds like 300, or units like 90s, 5m, 1h30m, 1d)")
-        let outOfRange = ManifestError(path: field, message: "\(quoted(s)) is out of range: 1 s to \(durationText(maxSeconds))")
-        guard !text.isEmpty else { throw bad }
-        if isNegativeNumber(text) { throw outOfRange }
-        var total = 0
-        if text.allSatisfy(isDigit) {
-            guard let v = Int(text) else { throw outOfRange }
-            total = v
-        } else {
-            let units: [(Character, Int)] = [("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1)]
-            var nextUnit = 0
-            var rest = text[...]
-            while !rest.isEmpty {
-                let digitsEnd = rest.firstIndex(where: { !isDigit($0) }) ?? rest.endIndex
-                let digits = rest[..<digitsEnd]
-                rest = rest[digitsEnd...]
-                guard !digits.isEmpty, let unitChar = rest.first else { throw bad }
-                rest = rest.dropFirst()
-                if unitChar == "." { throw ManifestError(path: field, message: "\(quoted(s)): fractions are not supported, write 1m30s rather than 1.5m") }
-                if "uµn".contains(unitChar) || (unitChar == "m" && rest.first == "s") {
-                    throw ManifestError(path: field, message: "\(quoted(s)) is finer than one second; timeouts are whole seconds")
-                }
-                guard let u = units[nextUnit...].firstIndex(where: { $0.0 == unitChar }) else {
-                    if units.contains(where: { $0.0 == unitChar }) {
-                        throw ManifestError(path: field, message: "\(quoted(s)): units must come in the order d, h, m, s, each once")
-                    }
-                    throw bad
-                }
-                nextUnit = u + 1
-                guard let n = Int(digits) else { throw outOfRange }
-                let (part, o1) = n.multipliedReportingOverflow(by: units[u].1)
-                let (sum, o2) = total.addingReportingOverflow(part)
-                guard !o1, !o2 else { throw outOfRange }
-                total = sum
-            }
-        }
-        guard total > 0 else { throw ManifestError(path: field, message: "\(quoted(s)) must be more than 0") }
-        guard total <= maxSeconds else { throw outOfRange }
-        return total
-    }
-
     /// 31536000 → "365 d (31536000 s)", 86400 → "1 d (86400 s)", 90 → "90 s".
-    static func durationText(_ seconds: Int) -> String {
+    public static func durationText(_ seconds: Int) -> String {
         if seconds >= 86_400 && seconds % 86_400 == 0 { return "\(seconds / 86_400) d (\(seconds) s)" }
         return "\(seconds) s"
     }
@@ -130,7 +101,7 @@ public enum Quantity {
         "Ki": 1 << 10, "Mi": 1 << 20, "Gi": 1 << 30, "Ti": 1 << 40, "Pi": 1 << 50, "Ei": 1 << 60,
     ]
 
-    static func isDigit(_ c: Character) -> Bool { c >= "0" && c <= "9" }
+    public static func isDigit(_ c: Character) -> Bool { c >= "0" && c <= "9" }
 
     /// "-1", "-0.5", "-5m", "-1Gi": a minus sign before a number (out of range, not malformed).
     static func isNegativeNumber(_ text: Substring) -> Bool {
@@ -138,14 +109,16 @@ public enum Quantity {
         return isDigit(next) || next == "."
     }
 
-    static func trimmed(_ s: String) -> Substring {
+    /// `s` without leading and trailing spaces and tabs.
+    public static func trimmed(_ s: String) -> Substring {
         var t = s[...]
         while let f = t.first, f == " " || f == "\t" { t = t.dropFirst() }
         while let l = t.last, l == " " || l == "\t" { t = t.dropLast() }
         return t
     }
 
-    static func quoted(_ s: String) -> String {
+    /// `s` in double quotes for an error message, escaped, at most 80 characters.
+    public static func quoted(_ s: String) -> String {
         var out = "\""
         for c in s.unicodeScalars.prefix(80) {
             switch c {
@@ -172,8 +145,8 @@ public enum Quantity {
 
     /// whole.frac × multiplier, exactly. When the fraction leaves a remainder: rounds up if `roundUp`,
     /// else returns nil. Throws `tooLarge` on Int64 overflow.
-    static func scaled(_ d: (whole: Substring, frac: Substring), by multiplier: Int64, tooLarge: ManifestError,
-                       original: String, field: String, roundUp: Bool) throws -> Int64? {
+    static func scaled(_ d: (whole: Substring, frac: Substring), by multiplier: Int64, tooLarge: QuantityError,
+                       original: String, field: String, roundUp: Bool) throws(QuantityError) -> Int64? {
         var wholeValue: Int64 = 0
         if !d.whole.isEmpty {
             guard let v = Int64(d.whole) else { throw tooLarge }
@@ -184,7 +157,7 @@ public enum Quantity {
         let frac = d.frac.reversed().drop(while: { $0 == "0" }).reversed()  // "500" → "5"
         guard !frac.isEmpty else { return w }
         guard frac.count <= 18, let f = UInt64(String(frac)) else {
-            if roundUp { throw ManifestError(path: field, message: "\(quoted(original)) has too many decimal places") }
+            if roundUp { throw QuantityError(field: field, message: "\(quoted(original)) has too many decimal places") }
             return nil
         }
         var scale: UInt64 = 1
