@@ -148,6 +148,7 @@ let package = Package(
         .testTarget(name: "AegisClientTests", dependencies: ["AegisClient", "AegisProtocol", "Yams"]),
         .testTarget(name: "AegisStoreTests", dependencies: ["AegisStore", "AegisProtocol"]),
         .testTarget(name: "AegisControlTests", dependencies: ["AegisControl", "AegisStore", "AegisProtocol", "AegisPKI",
+                                                            .product(name: "GRDB", package: "GRDB.swift"),
                                                             .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "AegisNodeTests", dependencies: ["AegisNode", "AegisProtocol", "AegisSandbox", "AegisOCI"],
                     resources: [.copy("Fixtures")]),
