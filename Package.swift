@@ -61,7 +61,8 @@ let package = Package(
         .target(name: "AegisScheduler", dependencies: ["AegisProtocol"]),
         // Controller state in SQLite (GRDB, WAL, versioned migrations).
         .target(name: "AegisStore", dependencies: ["AegisProtocol", "AegisSystem", .product(name: "GRDB", package: "GRDB.swift"),
-                                                   .product(name: "Crypto", package: "swift-crypto")]),
+                                                   .product(name: "Crypto", package: "swift-crypto"),
+                                                   .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]),
         // Node networking for the egress mode: rtnetlink (bridge, veth, addresses, routes), held
         // network namespaces, address allocation, nftables policy through libnftables (dlopen'ed).
         .target(name: "AegisNet", dependencies: ["AegisProtocol", "AegisSystem"]),
@@ -135,6 +136,14 @@ let package = Package(
                                                              .product(name: "NIOSSL", package: "swift-nio-ssl"),
                                                              .product(name: "Logging", package: "swift-log")],
                           path: "Benchmarks/lease-bench"),
+        // Submissions accepted and placed per second through the HTTP API, in-process controller, 5,000 nodes.
+        .executableTarget(name: "submit-bench", dependencies: ["AegisAPI", "AegisControl", "AegisStore", "AegisProtocol",
+                                                              .product(name: "Hummingbird", package: "hummingbird"),
+                                                              .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                                                              .product(name: "NIOCore", package: "swift-nio"),
+                                                              .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                                                              .product(name: "Logging", package: "swift-log")],
+                          path: "Benchmarks/submit-bench"),
         // In-process spawn benchmark (the worker daemon's path).
         .executableTarget(name: "aegis-bench", dependencies: ["AegisSandbox", "AegisOCI", "AegisSeccomp", "AegisNet", "AegisSystem"], path: "Benchmarks/aegis-bench"),
 
@@ -145,6 +154,7 @@ let package = Package(
         .testTarget(name: "AegisProtocolTests", dependencies: ["AegisProtocol"]),
         .testTarget(name: "AegisStoreTests", dependencies: ["AegisStore", "AegisProtocol"]),
         .testTarget(name: "AegisControlTests", dependencies: ["AegisControl", "AegisStore", "AegisProtocol", "AegisPKI",
+                                                            .product(name: "GRDB", package: "GRDB.swift"),
                                                             .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "AegisNodeTests", dependencies: ["AegisNode", "AegisProtocol", "AegisSandbox", "AegisOCI", "AegisSystem"],
                     resources: [.copy("Fixtures")]),

@@ -91,7 +91,7 @@ extension Controller {
         if let current = scheduler.node(node) { state.state = current.state }
         scheduler.upsert(state)
         logger.info("node capabilities changed", metadata: ["node": "\(node)"])
-        await schedule()
+        await wakeScheduler()
     }
 
     func recovered(node: String) async {
@@ -100,17 +100,21 @@ extension Controller {
         _ = scheduler.setState(.ready, node: node)
         let active = activeWorkloads(node: node)
         await link.reconcile(active: active.map { ($0.id, $0.generation) })
-        await schedule()
+        await wakeScheduler()
     }
 
     /// Runs until cancelled: sleeps to the next lease deadline (at most 200 ms, so nodes registered
     /// meanwhile are never overslept), records the transitions and reschedules Down nodes whose
     /// grace plus margin has passed: Down + margin, or the node's advertised longest sandbox
-    /// grace (`NodeCapabilities.leaseGraceMs`) + margin when that is longer.
+    /// grace (`NodeCapabilities.leaseGraceMs`) + margin when that is longer. Run it through
+    /// `LeaseMonitor` (a Service) so that a ServiceGroup owns it.
     public func runLeaseMonitor() async {
+        // Down nodes waiting out a longer advertised grace: node → (outage, when to move its agents).
+        var deferred: [String: (episode: ContinuousClock.Instant?, due: ContinuousClock.Instant)] = [:]
         while !Task.isCancelled {
             let now = ContinuousClock.now
-            let wake = min(leases.nextDeadline() ?? now + .milliseconds(200), now + .milliseconds(200))
+            var wake = min(leases.nextDeadline() ?? now + .milliseconds(200), now + .milliseconds(200))
+            if let next = deferred.values.map(\.due).min() { wake = min(wake, next) }
             if wake > now { try? await Task.sleep(until: wake, clock: .continuous) }
             collectLeaseTransitions()
             for node in leases.nodesDueForReschedule(now: .now) {
@@ -124,12 +128,12 @@ extension Controller {
                 logger.warning("waiting for the node's longer lease grace before moving its agents",
                                metadata: ["node": "\(node)", "grace-ms": "\(graceMs)", "extra-ms": "\(extraMs)"])
                 // This outage only: a node that renews and goes Down again has another rescheduleAt.
-                let episode = leases.rescheduleAt(node: node)
-                Task {
-                    try? await Task.sleep(for: .milliseconds(extraMs))
-                    guard self.leases.state(node: node) == .down, self.leases.rescheduleAt(node: node) == episode else { return }
-                    await self.rescheduleAgents(ofDownNode: node)
-                }
+                deferred[node] = (leases.rescheduleAt(node: node), .now + .milliseconds(extraMs))
+            }
+            for (node, wait) in deferred where wait.due <= .now {
+                deferred[node] = nil
+                guard leases.state(node: node) == .down, leases.rescheduleAt(node: node) == wait.episode else { continue }
+                await rescheduleAgents(ofDownNode: node)
             }
         }
     }
@@ -174,6 +178,6 @@ extension Controller {
                 logger.error("rescheduling failed", metadata: ["workload": "\(w.id)", "error": "\(error)"])
             }
         }
-        await schedule()
+        await wakeScheduler()
     }
 }

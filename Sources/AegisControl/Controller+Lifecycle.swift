@@ -1,5 +1,5 @@
-// Controller+Lifecycle.swift — node registration, the scheduling pass, and what happens when a
-// worker reports a start, an exit or a loss (final states, restart policy, releases).
+// Controller+Lifecycle.swift — node registration and what happens when a worker reports a start,
+// an exit or a loss (final states, restart policy, releases). Scheduling: Controller+Scheduling.swift.
 import AegisProtocol
 import AegisScheduler
 import AegisStore
@@ -40,100 +40,6 @@ extension Controller {
         return events[placed...].contains { WorkloadEventType(stored: $0.type).requestsStop }
     }
 
-    /// One scheduling pass over the pending workloads, oldest first: quota, then placement.
-    /// Tenants and their active usage are read once per pass and updated as workloads are placed.
-    public func schedule() async {
-        guard let pending = try? store.listWorkloads(states: [.pending]), !pending.isEmpty else { return }
-        let tenants = Dictionary(((try? store.listTenants()) ?? []).map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
-        var usage: [String: Allocation] = [:]
-        for a in (try? store.listWorkloads(states: [.scheduled, .running])) ?? [] { add(a, to: &usage) }
-        let now = ControlStore.nowMs()
-        // In restart back-off: left for a later pass (RestartBackoffTimer wakes one when it is due).
-        for listed in pending where (listed.nextAttemptAtMs ?? 0) <= now {
-            // Each dispatch awaits its worker, and meanwhile the workload may have been cancelled or
-            // placed by another pass: only a workload still pending, as read now, is placed.
-            guard let w = try? store.workload(id: listed.id), w.state == .pending else { continue }
-            guard let tenant = tenants[w.spec.tenant] else {
-                setPending(w, "tenant \(w.spec.tenant) does not exist")
-                continue
-            }
-            if let reason = quotaCheck(tenantUsage: usage[tenant.name] ?? Allocation(), quota: tenant.quota,
-                                       request: w.spec.resources, tenant: tenant.name, defaults: scheduler.config.defaults) {
-                setPending(w, reason)
-                continue
-            }
-            switch scheduler.place(PlacementRequest(workloadID: w.id, spec: w.spec, tenant: w.spec.tenant)) {
-            case let .pending(reason):
-                setPending(w, reason)
-            case let .placed(node, gpus, _):
-                var placed = w
-                placed.gpus = gpus
-                add(placed, to: &usage)
-                await dispatch(w, node: node, gpus: gpus)
-            }
-        }
-    }
-
-    func setPending(_ w: Workload, _ reason: String) {
-        guard pendingReasons[w.id] != reason else { return }
-        pendingReasons[w.id] = reason
-        if let updated = try? store.update(id: w.id, event: .init(.pending, reason), { $0.reason = reason }) {
-            notify(updated)
-        }
-    }
-
-    /// What an active workload counts against its tenant's quota (cpu, memory, GPUs, one agent, and
-    /// one egress agent in network mode egress); unset cpu/memory count as the scheduler's default
-    /// reservation.
-    func add(_ w: Workload, to usage: inout [String: Allocation]) {
-        var u = usage[w.spec.tenant] ?? Allocation()
-        // Saturating: a workload stored before its values were bounded must not trap the pass.
-        u.cpuMillis = u.cpuMillis.saturatingAdding(w.spec.resources.cpuMillis ?? scheduler.config.defaults.cpuMillis)
-        u.memoryBytes = u.memoryBytes.saturatingAdding(w.spec.resources.memoryBytes ?? scheduler.config.defaults.memoryBytes)
-        u.gpus += w.gpus
-        u.agents = u.agents.saturatingAdding(1)
-        if w.spec.network == .egress { u.egressAgents = (u.egressAgents ?? 0) + 1 }
-        usage[w.spec.tenant] = u
-    }
-
-    func dispatch(_ w: Workload, node: String, gpus: [String]) async {
-        guard let link = workers[node], let info = scheduler.node(node) else { return }
-        let unenforced = Self.unenforcedLimits(w.spec.resources, info.capabilities.isolation)
-        pendingReasons[w.id] = nil
-        let placed: Workload
-        do {
-            placed = try store.update(id: w.id, event: .init(.scheduled, "scheduled on \(node)" + (gpus.isEmpty ? "" : " with GPUs \(gpus.joined(separator: ", "))"))) {
-                $0.state = .scheduled
-                $0.node = node
-                $0.generation += 1
-                $0.gpus = gpus
-                $0.reason = nil
-                $0.nextAttemptAtMs = nil
-                $0.unenforcedLimits = unenforced
-            }
-        } catch {
-            logger.error("store update failed", metadata: ["workload": "\(w.id)", "error": "\(error)"])
-            _ = scheduler.release(workload: w.id)
-            return
-        }
-        notify(placed)
-        let uid = (try? store.tenant(name: w.spec.tenant))?.uid ?? 65534
-        let devices = info.capabilities.gpus.filter { gpus.contains($0.pciAddress) }
-        var full = placed
-        full.spec.inputs = (try? store.inputs(id: w.id)) ?? [:]
-        await link.start(full, uid: uid, gpus: devices)
-    }
-
-    /// Limits the node cannot enforce but accepts (started with --allow-unenforced-limits).
-    static func unenforcedLimits(_ r: ResourceRequest, _ iso: IsolationFeatures) -> [String] {
-        guard iso.allowUnenforcedLimits else { return [] }
-        var out: [String] = []
-        if r.memoryBytes != nil && !iso.cgroupControllers.contains("memory") { out.append("memory") }
-        if r.cpuMillis != nil && !iso.cgroupControllers.contains("cpu") { out.append("cpu") }
-        if r.pids != nil && !iso.cgroupControllers.contains("pids") { out.append("pids") }
-        return out
-    }
-
     /// A worker's report. Reports about an older generation than the workload's current one are
     /// stale: the reporting worker is told to stop that copy and remove its sandbox, and nothing
     /// else changes.
@@ -166,7 +72,7 @@ extension Controller {
                 let recorded = Result { try finish(w, report: report) }
                 await link?.release(id: w.id, generation: generation)  // also when recording failed
                 try recorded.get()
-                await schedule()
+                await wakeScheduler()
             case let .failedToStart(_, _, error):
                 _ = scheduler.release(workload: w.id)
                 let u = try store.update(id: w.id, event: .init(.failed, "failed to start: \(error)")) {
@@ -176,7 +82,7 @@ extension Controller {
                 }
                 notify(u)
                 await link?.release(id: w.id, generation: w.generation)  // whatever a cut-short create left
-                await schedule()
+                await wakeScheduler()
             case .lost:
                 _ = scheduler.release(workload: w.id)
                 let u = try store.update(id: w.id, event: .init(.lost, "sandbox vanished without an outcome")) {
@@ -186,7 +92,7 @@ extension Controller {
                 }
                 notify(u)
                 await link?.release(id: w.id, generation: w.generation)  // its leaf and state dir may remain
-                await schedule()
+                await wakeScheduler()
             }
         } catch {
             logger.error("recording a worker event failed", metadata: ["workload": "\(w.id)", "error": "\(error)"])

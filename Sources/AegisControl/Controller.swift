@@ -34,6 +34,8 @@ public actor Controller {
     var workers: [String: any WorkerLink] = [:]
     /// Input size cap per submission, bytes.
     public let maxInputBytes: Int
+    /// The scheduling loop: whether a pass runs, and who waits for the next (Controller+Scheduling.swift).
+    var scheduling = SchedulingLoopState()
     /// Last pending reason per workload (to log a changed reason once, not on every pass).
     var pendingReasons: [String: String] = [:]
     /// Waiters for a workload's state changes (log followers want to know when it ends).

@@ -84,29 +84,40 @@ public final class RemoteWorkerLink: WorkerLink, Sendable {
         send(.welcome(version: NodeSession.version, lease: lease, active: active.map { PlacementRef(id: $0.id, generation: $0.generation) }))
     }
 
-    /// Asks the worker and waits for its reply.
+    /// Asks the worker and waits for its reply. The timeout is a child task of the request (no task
+    /// outlives it).
     /// - Throws: `RemoteWorkerError` when the session is closed or no reply came within `requestTimeout`.
     public func request(_ r: WorkerRequest) async throws -> WorkerReply {
         let timeout = requestTimeout
-        return try await withCheckedThrowingContinuation { (c: CheckedContinuation<WorkerReply, any Error>) in
-            let seq: UInt64? = state.withLock { s in
-                if s.closed != nil { return nil }
-                let seq = s.next
-                s.next += 1
-                s.waiters[seq] = c
-                return seq
+        let seq: UInt64? = state.withLock { s in
+            if s.closed != nil { return nil }
+            defer { s.next += 1 }
+            return s.next
+        }
+        guard let seq else { throw RemoteWorkerError("node \(node) is not connected") }
+        return try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                try await Task.sleep(for: timeout)
+                self.expire(seq: seq, reason: "did not answer within \(timeout)")
             }
-            guard let seq else {
-                c.resume(throwing: RemoteWorkerError("node \(node) is not connected"))
-                return
-            }
-            send(.request(seq: seq, r))
-            Task { [weak self] in
-                try? await Task.sleep(for: timeout)
-                guard let self, let w = self.state.withLock({ $0.waiters.removeValue(forKey: seq) }) else { return }
-                w.resume(throwing: RemoteWorkerError("node \(self.node) did not answer within \(timeout)"))
+            defer { group.cancelAll() }
+            return try await withCheckedThrowingContinuation { (c: CheckedContinuation<WorkerReply, any Error>) in
+                let closed: String? = state.withLock { s in
+                    if s.closed == nil { s.waiters[seq] = c }
+                    return s.closed
+                }
+                if let closed {
+                    c.resume(throwing: RemoteWorkerError("node \(node): \(closed)"))
+                    return
+                }
+                send(.request(seq: seq, r))
             }
         }
+    }
+
+    /// Fails the request `seq` if it still waits.
+    private func expire(seq: UInt64, reason: String) {
+        state.withLock { $0.waiters.removeValue(forKey: seq) }?.resume(throwing: RemoteWorkerError("node \(node) \(reason)"))
     }
 
     /// Hands a worker's `reply` to the request waiting for it (unknown seqs are dropped).

@@ -1,10 +1,12 @@
-// RestartBackoffTimer.swift — wakes the scheduling pass when a workload's restart back-off ends
-// (`Workload.nextAttemptAtMs`). Run it in the node's ServiceGroup: it ends with a graceful shutdown.
+// RestartBackoffTimer.swift — the scheduling loop's timer: wakes a pass when a workload's restart
+// back-off ends (`Workload.nextAttemptAtMs`) or when a pass that failed on the store is due again.
+// Run it in the node's ServiceGroup: it ends with a graceful shutdown.
 import AegisStore
 import ServiceLifecycle
 
-/// Sleeps until the earliest back-off among the pending workloads ends (looking again at least
-/// every `recheck`, so that a back-off set meanwhile is seen), then runs a scheduling pass.
+/// Sleeps until the earliest back-off among the pending workloads ends, or a failed pass is due
+/// again (looking again at least every `recheck`, so that a back-off set meanwhile is seen), then
+/// runs a scheduling pass.
 public struct RestartBackoffTimer: Service {
     let controller: Controller
     /// Longest sleep between two looks at the pending workloads.
@@ -21,7 +23,9 @@ public struct RestartBackoffTimer: Service {
         var handledUpTo: Int64 = 0
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
             let now = ControlStore.nowMs()
-            let due = await controller.nextRestartAttemptMs(after: handledUpTo)
+            let backoffEnds = await controller.nextRestartAttemptMs(after: handledUpTo)
+            let retry = await controller.schedulingRetryAtMs
+            let due = [backoffEnds, retry].compactMap { $0 }.min()
             if let due, due <= now {
                 handledUpTo = now
                 await controller.schedule()
@@ -36,7 +40,13 @@ public struct RestartBackoffTimer: Service {
 extension Controller {
     /// The earliest end of a restart back-off after `after` (Unix ms) among the pending workloads,
     /// nil if none.
+    /// A store failure is logged and answered "now": the pass it triggers retries the store.
     public func nextRestartAttemptMs(after: Int64) -> Int64? {
-        ((try? store.listWorkloads(states: [.pending])) ?? []).compactMap(\.nextAttemptAtMs).filter { $0 > after }.min()
+        do {
+            return try store.listWorkloads(states: [.pending]).compactMap(\.nextAttemptAtMs).filter { $0 > after }.min()
+        } catch {
+            logger.error("reading restart back-offs failed", metadata: ["error": "\(error)"])
+            return ControlStore.nowMs()
+        }
     }
 }

@@ -82,7 +82,7 @@ extension ControlStore {
             throw StoreError(.invalidArgument, "join token description contains control character U+\(String(bad.value, radix: 16, uppercase: true))")
         }
         let secret = Self.randomTokenText(length: Self.joinTokenSecretLength)
-        let hash = Self.joinSecretHash(secret)
+        let hash = hasher.hash(secret)
         return try write("create join token") { db in
             // 36^6 ids: a collision is rare but possible; draw again (the secret stays).
             for _ in 0..<16 {
@@ -135,7 +135,7 @@ extension ControlStore {
     ///   `StoreError(.database)`.
     @discardableResult
     public func validateJoinToken(id: String, secret: String, nowMs: Int64 = ControlStore.nowMs()) throws -> JoinTokenRecord {
-        let hash = Self.joinSecretHash(secret)
+        let hash = hasher.hash(secret)
         return try tokenTransaction("validate join token \(id)", writing: false) { db in try Self.checkJoinToken(db, id: id, hash: hash, nowMs: nowMs) }
     }
 
@@ -150,7 +150,7 @@ extension ControlStore {
     ///   `.invalidArgument`, `.database`.
     public func completeJoin(tokenID: String, secret: String, nodeName: String, fingerprint: String, role: NodeRole,
                              serial: String, nowMs: Int64 = ControlStore.nowMs()) throws -> (token: JoinTokenRecord, identity: NodeIdentityRecord) {
-        let hash = Self.joinSecretHash(secret)
+        let hash = hasher.hash(secret)
         return try tokenTransaction("complete join of node \(nodeName)", writing: true) { db in
             _ = try Self.checkJoinToken(db, id: tokenID, hash: hash, nowMs: nowMs)
             let identity = try Self.pinIdentity(db, name: nodeName, fingerprint: fingerprint, role: role, serial: serial,
@@ -163,7 +163,9 @@ extension ControlStore {
         }
     }
 
-    /// Lowercase hex SHA-256 of the secret's UTF-8 bytes (equal to AegisPKI's `JoinToken.secretHash`).
+    /// Lowercase hex SHA-256 of the secret's UTF-8 bytes (equal to AegisPKI's `JoinToken.secretHash`,
+    /// and to what the controller's `SHA256TokenHasher` stores). The store itself hashes join-token
+    /// secrets with its `TokenHasher`, as it does API tokens.
     public static func joinSecretHash(_ secret: String) -> String {
         hex(Array(SHA256.hash(data: Array(secret.utf8))))
     }

@@ -3,6 +3,7 @@
 // the loop never waits on SQLite and each decision is committed within `maxDelay` plus one commit.
 import GRDB
 import AegisProtocol
+import ServiceLifecycle
 
 /// One scheduler decision: run `workloadID` on `node` as placement `generation` with these GPUs.
 public struct Placement: Sendable, Equatable {
@@ -54,7 +55,7 @@ extension ControlStore {
             try update.execute(arguments: [p.node, p.generation, gpus, p.workloadID, p.generation])
             if db.changesCount == 1 {
                 let gpuText = p.gpus.isEmpty ? "" : ", gpus \(p.gpus.joined(separator: ","))"
-                try insertEvent(db, p.workloadID, WorkloadEvent(timeMs: nowMs, type: "Scheduled",
+                try insertEvent(db, p.workloadID, WorkloadEvent(timeMs: nowMs, type: WorkloadEventType.scheduled.rawValue,
                                                                 message: "placed on node \(p.node) (generation \(p.generation)\(gpuText))"))
             } else {
                 rejected.append(p.workloadID)
@@ -77,12 +78,16 @@ public struct PlacementWriterStats: Sendable, Equatable {
 }
 
 /// Group commit for scheduler decisions. `submit` only appends to a buffer; a commit starts when
-/// `maxBatch` decisions are waiting or the oldest has waited `maxDelay`, and decisions that arrive
-/// while a commit runs go into the next transaction right after it. A decision is therefore durable
-/// (SQLite WAL, synchronous=NORMAL) within `maxDelay` + commit time. A failed commit keeps the
-/// decisions and retries with backoff (`maxDelay`·2^n, at most 5 s); `flush()` reports the failure.
-/// Call `flush()` before dropping the writer: buffered decisions die with it.
-public actor PlacementWriter {
+/// `maxBatch` decisions are waiting, the oldest has waited `maxDelay`, or `flush()` asks, and
+/// decisions that arrive while a commit runs go into the next transaction right after it. A decision
+/// is therefore durable (SQLite WAL, synchronous=NORMAL) within `maxDelay` + commit time. A failed
+/// commit keeps the decisions and retries with backoff (`maxDelay`·2^n, at most 5 s); `flush()`
+/// reports the failure.
+///
+/// The writer is a Service: commits happen only while `run()` runs (in a ServiceGroup or a task
+/// group); it owns no other task. Cancelling `run()` commits what is buffered once more, then fails
+/// the waiting `flush()` calls.
+public actor PlacementWriter: Service {
     public nonisolated let maxBatch: Int
     public nonisolated let maxDelay: Duration
     private let store: ControlStore
@@ -92,10 +97,14 @@ public actor PlacementWriter {
     private var submitted: UInt64 = 0
     private var committed: UInt64 = 0
     private var transactions: UInt64 = 0
-    private var committing = false
-    private var timerArmed = false
     private var lastError: StoreError?
     private var consecutiveFailures = 0
+    /// After a failed commit: no commit before this instant (unless `flush()` asks).
+    private var retryAt: ContinuousClock.Instant?
+    /// `flush()` asked for a commit now.
+    private var flushAsked = false
+    /// The run loop waiting for work or a deadline; rung by `submit`, `flush` and its own timer.
+    private var doorbell: CheckedContinuation<Void, Never>?
     private var waiters: [(target: UInt64, continuation: CheckedContinuation<Void, any Error>)] = []
 
     /// - Parameters:
@@ -122,17 +131,18 @@ public actor PlacementWriter {
         if buffer.isEmpty { oldest = .now }
         buffer.append(contentsOf: placements)
         submitted += UInt64(placements.count)
-        if buffer.count >= maxBatch { startCommitting() } else { armTimer() }
+        ring()
     }
 
     /// Commits everything submitted before the call and waits for it (use at shutdown, or before a
-    /// write that must follow the placements).
+    /// write that must follow the placements). Needs `run()` running.
     /// - Throws: the `StoreError` of a failed commit covering those decisions (they stay buffered
-    ///   and are retried).
+    ///   and are retried); `CancellationError` when `run()` ended first.
     public func flush() async throws {
         let target = submitted
         if committed >= target { return }
-        startCommitting()
+        flushAsked = true
+        ring()
         try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, any Error>) in
             waiters.append((target, c))
         }
@@ -144,30 +154,50 @@ public actor PlacementWriter {
                              lastError: lastError?.description)
     }
 
-    /// Starts the one timer that begins a commit when the oldest buffered decision is `delay` old.
-    /// The timer holds the writer weakly: dropping the writer (after `flush()`) ends it.
-    private func armTimer(delay: Duration? = nil) {
-        guard !timerArmed, !committing, let oldest else { return }
-        timerArmed = true
-        let deadline = oldest + (delay ?? maxDelay)
-        Task { [weak self] in
-            try? await Task.sleep(until: deadline, clock: .continuous)
-            await self?.timerFired()
+    /// Commits buffered decisions as they become due, until cancelled.
+    public func run() async throws {
+        while !Task.isCancelled {
+            if let deadline = nextCommit(), deadline <= .now {
+                await commitBuffered()
+            } else {
+                await waitForDoorbell(until: nextCommit())
+            }
+        }
+        if !buffer.isEmpty { await commitBuffered() }
+        let left = waiters
+        waiters.removeAll()
+        for w in left { w.continuation.resume(throwing: CancellationError()) }
+    }
+
+    /// When the next commit is due: now for a full batch or a flush, the oldest decision's
+    /// deadline otherwise, the retry instant after a failure; nil with nothing buffered.
+    private func nextCommit() -> ContinuousClock.Instant? {
+        guard !buffer.isEmpty, let oldest else { return nil }
+        if flushAsked { return .now }
+        if let retryAt { return retryAt }
+        return buffer.count >= maxBatch ? .now : oldest + maxDelay
+    }
+
+    /// Sleeps until `deadline` (nil: until rung) or until `submit`/`flush` ring; the timer is a
+    /// child task, cancelled as soon as the wait ends.
+    private func waitForDoorbell(until deadline: ContinuousClock.Instant?) async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                try? await Task.sleep(until: deadline ?? .now + .seconds(3600), clock: .continuous)
+                await self.ring()
+            }
+            await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in doorbell = c }
+            group.cancelAll()
         }
     }
 
-    private func timerFired() {
-        timerArmed = false
-        startCommitting()
+    private func ring() {
+        doorbell?.resume()
+        doorbell = nil
     }
 
-    private func startCommitting() {
-        guard !committing, !buffer.isEmpty else { return }
-        committing = true
-        Task { await self.drain() }
-    }
-
-    private func drain() async {
+    private func commitBuffered() async {
+        flushAsked = false
         while !buffer.isEmpty {
             let n = min(buffer.count, maxBatch)
             let batch = Array(buffer.prefix(n))
@@ -179,6 +209,7 @@ public actor PlacementWriter {
                 transactions += 1
                 lastError = nil
                 consecutiveFailures = 0
+                retryAt = nil
                 if !rejected.isEmpty { onRejected?(rejected) }
                 let done = waiters.filter { $0.target <= committed }
                 waiters.removeAll { $0.target <= committed }
@@ -189,16 +220,13 @@ public actor PlacementWriter {
                 let failed = waiters
                 waiters.removeAll()
                 for w in failed { w.continuation.resume(throwing: e) }
-                committing = false
                 oldest = .now
                 // Retry with backoff: maxDelay · 2^failures, at most 5 s.
                 consecutiveFailures += 1
-                let backoff = maxDelay * (1 << min(consecutiveFailures, 7))
-                armTimer(delay: min(backoff, .seconds(5)))
+                retryAt = .now + min(maxDelay * (1 << min(consecutiveFailures, 7)), .seconds(5))
                 return
             }
         }
         oldest = nil
-        committing = false
     }
 }

@@ -98,9 +98,7 @@ final class NodeRuntime: Sendable {
                                     nodeCertificateValidity: nodeCertificateValidity)
         let node = NodeRuntime(paths: paths, name: name, role: role, store: store, controller: controller, worker: worker,
                                logger: logger, apiPort: apiPort, events: events)
-        node.pumpEvents()
         await controller.trackKnownNodes(except: role == .hybrid ? name : nil)
-        Task { await controller.runLeaseMonitor() }
         if let worker, let capabilities {
             try await controller.register(node: NodeInfo(name: name, role: .hybrid, capabilities: capabilities),
                                           link: LocalWorkerLink(worker: worker))
@@ -128,18 +126,14 @@ final class NodeRuntime: Sendable {
         print("aegis: admin token written to \(paths.adminToken)")
     }
 
-    /// Worker events are handled one at a time, in order.
-    private func pumpEvents() {
-        let controller = controller
-        let events = events
-        Task { for await e in events { await controller.handle(e) } }
-    }
-
     /// Serves the API on 127.0.0.1, on the unix socket and (with `listen`) over TLS on the cluster
     /// port until SIGTERM/SIGINT (agents keep running) or SIGUSR2 (`aegis down`: agents are
     /// stopped and recorded first). Stopping ends open log streams at once (an `error` event,
     /// "node is shutting down"); requests still running after `shutdownBackstop` are cancelled.
     func run(drainOnExit: Bool, listen: (host: String, port: Int)? = nil) async throws {
+        // Worker events are handled one at a time, in order, until the node has stopped its agents
+        // (the pump outlives the service group; it is cancelled when this function returns).
+        async let pumping: Void = WorkerEventPump(controller: controller, events: events).pump()
         let shutdown = ShutdownSignal()
         let router = APIServer.router(controller: controller, metrics: { NodeMetrics.shared.render() }, shutdown: shutdown)
         unlink(paths.socket)
@@ -158,7 +152,8 @@ final class NodeRuntime: Sendable {
                 log.info("API listening", metadata: ["socket": "\(socket)"])
             }, logger: Logger(label: "aegis.api"))
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: tcp), .init(service: unix),
-                                                                          .init(service: RestartBackoffTimer(controller: controller))]
+                                                                          .init(service: RestartBackoffTimer(controller: controller)),
+                                                                          .init(service: LeaseMonitor(controller: controller))]
         if let listen {
             // The controller's own authority: one load of <data-dir>/pki, the CA that join tokens pin.
             let ca: ClusterCA

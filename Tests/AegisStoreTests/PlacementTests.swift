@@ -58,10 +58,12 @@ final class PlacementTests: StoreTestCase {
         try store.bootstrap()
         let ids = try insertPending(store, count: 1000)
         let writer = PlacementWriter(store: store, maxBatch: 100, maxDelay: .milliseconds(50))
-        for chunk in stride(from: 0, to: ids.count, by: 37) {
-            await writer.submit(ids[chunk..<min(chunk + 37, ids.count)].map { Placement(workloadID: $0, node: "n1", generation: 1) })
+        try await whileRunning(writer) {
+            for chunk in stride(from: 0, to: ids.count, by: 37) {
+                await writer.submit(ids[chunk..<min(chunk + 37, ids.count)].map { Placement(workloadID: $0, node: "n1", generation: 1) })
+            }
+            try await writer.flush()
         }
-        try await writer.flush()
         let stats = await writer.stats()
         XCTAssertEqual(stats.submitted, 1000)
         XCTAssertEqual(stats.committed, 1000)
@@ -83,12 +85,14 @@ final class PlacementTests: StoreTestCase {
         let fresh = try ControlStore(path: dbPath, hasher: ToyHasher())
         defer { try? fresh.close() }
         let writer = PlacementWriter(store: store, maxBatch: 500, maxDelay: .milliseconds(50))
-        let start = ContinuousClock.now
-        await writer.submit(Placement(workloadID: ids[0], node: "n1", generation: 1))
         var seenAfter: Duration?
-        while ContinuousClock.now - start < .seconds(5) {
-            if try fresh.workload(id: ids[0])?.state == .scheduled { seenAfter = ContinuousClock.now - start; break }
-            try await Task.sleep(for: .milliseconds(2))
+        try await whileRunning(writer) {
+            let start = ContinuousClock.now
+            await writer.submit(Placement(workloadID: ids[0], node: "n1", generation: 1))
+            while ContinuousClock.now - start < .seconds(5) {
+                if try fresh.workload(id: ids[0])?.state == .scheduled { seenAfter = ContinuousClock.now - start; break }
+                try await Task.sleep(for: .milliseconds(2))
+            }
         }
         let latency = try XCTUnwrap(seenAfter, "a single decision was never committed without flush()")
         print("placement writer: single decision visible to another connection after \(latency) (maxDelay 50 ms)")
@@ -104,20 +108,22 @@ final class PlacementTests: StoreTestCase {
         try store.update(id: ids[1]) { $0.state = .cancelled }
         let box = Box()
         let writer = PlacementWriter(store: store, maxBatch: 10, maxDelay: .milliseconds(20), onRejected: { box.add($0) })
-        await writer.submit([Placement(workloadID: ids[0], node: "n1", generation: 1),
-                             Placement(workloadID: ids[1], node: "n1", generation: 1)])
-        try await writer.flush()
-        XCTAssertEqual(box.values, [ids[1]])
-        try await writer.flush()  // nothing pending: returns at once
-
-        try store.close()
-        await writer.submit(Placement(workloadID: ids[0], node: "n2", generation: 2))
-        do {
+        try await whileRunning(writer) {
+            await writer.submit([Placement(workloadID: ids[0], node: "n1", generation: 1),
+                                 Placement(workloadID: ids[1], node: "n1", generation: 1)])
             try await writer.flush()
-            XCTFail("flush after the store closed should fail")
-        } catch let e as StoreError {
-            XCTAssertEqual(e.kind, .database)
-            XCTAssertTrue(e.description.contains("placement"), e.description)
+            XCTAssertEqual(box.values, [ids[1]])
+            try await writer.flush()  // nothing pending: returns at once
+
+            try store.close()
+            await writer.submit(Placement(workloadID: ids[0], node: "n2", generation: 2))
+            do {
+                try await writer.flush()
+                XCTFail("flush after the store closed should fail")
+            } catch let e as StoreError {
+                XCTAssertEqual(e.kind, .database)
+                XCTAssertTrue(e.description.contains("placement"), e.description)
+            }
         }
         let stats = await writer.stats()
         XCTAssertEqual(stats.committed, 2)
@@ -136,10 +142,12 @@ final class PlacementTests: StoreTestCase {
 
         let writer = PlacementWriter(store: store, maxBatch: 500, maxDelay: .milliseconds(50))
         let t1 = ContinuousClock.now
-        for chunk in stride(from: 0, to: n, by: 500) {
-            await writer.submit(ids[chunk..<min(chunk + 500, n)].map { Placement(workloadID: $0, node: "n1", generation: 1) })
+        try await whileRunning(writer) {
+            for chunk in stride(from: 0, to: n, by: 500) {
+                await writer.submit(ids[chunk..<min(chunk + 500, n)].map { Placement(workloadID: $0, node: "n1", generation: 1) })
+            }
+            try await writer.flush()
         }
-        try await writer.flush()
         let writerTime = ContinuousClock.now - t1
 
         let t2 = ContinuousClock.now
@@ -160,5 +168,14 @@ final class PlacementTests: StoreTestCase {
             PlacementWriter \(rate(writerTime)) placements/s in \(stats.transactions) transactions; \
             recordPlacements direct, batches of 500: \(rate(directTime)) placements/s
             """)
+    }
+
+    /// Runs `body` while the writer's `run()` (its commit loop, a Service) runs in a child task.
+    func whileRunning(_ writer: PlacementWriter, _ body: () async throws -> Void) async throws {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await writer.run() }
+            defer { group.cancelAll() }
+            try await body()
+        }
     }
 }

@@ -1,0 +1,163 @@
+// submit-bench — submissions accepted and placed per second through the HTTP API, on an in-process
+// controller (real SQLite store in a temporary directory, the real API router served by
+// Hummingbird on 127.0.0.1) with `--nodes` registered nodes whose worker links acknowledge every
+// start at once. Each round POSTs `--submissions` workloads (`aegis run -- /bin/true` as JSON) from
+// `--concurrency` clients and counts the answers that came back placed (state `scheduled`).
+// Prints each round's rate and the median, in submissions per second.
+import AegisAPI
+import AegisControl
+import AegisProtocol
+import AegisStore
+import AsyncHTTPClient
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+import ServiceLifecycle
+
+struct Options {
+    var nodes = 5000
+    var submissions = 2000
+    var rounds = 5
+    var concurrency = 32
+}
+
+func parseOptions() -> Options {
+    var o = Options()
+    var args = CommandLine.arguments.dropFirst()
+    func number(_ flag: String) -> Int {
+        guard let v = args.popFirst(), let n = Int(v), n > 0 else { fatalError("\(flag) needs a positive number") }
+        return n
+    }
+    while let a = args.popFirst() {
+        switch a {
+        case "--nodes": o.nodes = number(a)
+        case "--submissions": o.submissions = number(a)
+        case "--rounds": o.rounds = number(a)
+        case "--concurrency": o.concurrency = number(a)
+        case "-h", "--help":
+            print("submit-bench [--nodes 5000] [--submissions 2000] [--rounds 5] [--concurrency 32]")
+            exit(0)
+        default:
+            FileHandle.standardError.write("unknown option \(a) (see --help)\n".data(using: .utf8)!)
+            exit(2)
+        }
+    }
+    return o
+}
+
+/// A worker that acknowledges every call at once and runs nothing.
+struct AcknowledgingLink: WorkerLink {
+    func start(_ workload: Workload, uid: UInt32, gpus: [GPUDevice]) async {}
+    func cancel(id: String, generation: Int64) async {}
+    func release(id: String, generation: Int64) async {}
+    func readLog(id: String, stream: LogStream, offset: Int64, maxBytes: Int) async -> LogChunk? { nil }
+    func outputs(id: String, outputDir: String) async -> [String] { [] }
+    func readOutput(id: String, outputDir: String, path: String) async throws -> [UInt8] { [] }
+    func reconcile(active: [(id: String, generation: Int64)]) async {}
+}
+
+/// POSTs `count` submissions from `concurrency` clients; returns how many came back placed.
+func submitRound(client: HTTPClient, url: String, token: String, count: Int, concurrency: Int) async throws -> Int {
+    let body = try JSONEncoder().encode(SubmitRequest(run: RunFlags(command: ["/bin/true"])))
+    let next = Counter()
+    return try await withThrowingTaskGroup(of: Int.self) { group in
+        for _ in 0..<concurrency {
+            group.addTask {
+                var placed = 0
+                while next.take() < count {
+                    var request = HTTPClientRequest(url: url)
+                    request.method = .POST
+                    request.headers.add(name: "Authorization", value: "Bearer \(token)")
+                    request.headers.add(name: "Content-Type", value: "application/json")
+                    request.body = .bytes(ByteBuffer(bytes: body))
+                    let response = try await client.execute(request, timeout: .seconds(60))
+                    let bytes = try await response.body.collect(upTo: 1 << 20)
+                    guard response.status == .created else {
+                        throw BenchError("HTTP \(response.status.code): \(String(buffer: bytes))")
+                    }
+                    let w = try JSONDecoder().decode(Workload.self, from: Data(buffer: bytes))
+                    if w.state == .scheduled { placed += 1 }
+                }
+                return placed
+            }
+        }
+        return try await group.reduce(0, +)
+    }
+}
+
+final class Counter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = 0
+    /// The next index (0, 1, 2, …).
+    func take() -> Int {
+        lock.lock()
+        defer { lock.unlock() }
+        value += 1
+        return value - 1
+    }
+}
+
+struct BenchError: Error, CustomStringConvertible {
+    let description: String
+    init(_ d: String) { description = d }
+}
+
+let options = parseOptions()
+let directory = FileManager.default.temporaryDirectory.appendingPathComponent("submit-bench-\(getpid())").path
+try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+defer { try? FileManager.default.removeItem(atPath: directory) }
+let store = try ControlStore(dataDirectory: directory + "/data", hasher: SHA256TokenHasher())
+_ = try store.bootstrap()
+let admin = try store.createToken(kind: .admin).secret
+var quiet = Logger(label: "submit-bench")
+quiet.logLevel = .error
+let controller = Controller(store: store, logger: quiet)
+let registerStart = ContinuousClock.now
+for i in 0..<options.nodes {
+    let caps = NodeCapabilities(cpuMillis: 64_000, memoryBytes: 256 << 30)
+    try await controller.register(node: NodeInfo(name: "node-\(i)", role: .worker, capabilities: caps), link: AcknowledgingLink())
+}
+print("registered \(options.nodes) nodes in \(ContinuousClock.now - registerStart)")
+
+let portBox = PortBox()
+let app = Application(router: APIServer.router(controller: controller),
+                      configuration: .init(address: .hostname("127.0.0.1", port: 0), serverName: "submit-bench"),
+                      onServerRunning: { channel in portBox.set(channel.localAddress?.port ?? 0) }, logger: quiet)
+let group = ServiceGroup(configuration: .init(services: [app], logger: quiet))
+
+final class PortBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var port = 0
+    func set(_ p: Int) { lock.lock(); port = p; lock.unlock() }
+    var value: Int { lock.lock(); defer { lock.unlock() }; return port }
+}
+
+try await withThrowingTaskGroup(of: Void.self) { tasks in
+    tasks.addTask { try await group.run() }
+    while portBox.value == 0 { try await Task.sleep(for: .milliseconds(10)) }
+    let url = "http://127.0.0.1:\(portBox.value)/v1/workloads"
+    var config = HTTPClient.Configuration()
+    config.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = options.concurrency
+    let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
+    var rates: [Double] = []
+    for round in 1...options.rounds {
+        let start = ContinuousClock.now
+        let placed = try await submitRound(client: client, url: url, token: admin, count: options.submissions,
+                                           concurrency: options.concurrency)
+        let seconds = Double((ContinuousClock.now - start).components.attoseconds) / 1e18
+            + Double((ContinuousClock.now - start).components.seconds)
+        let rate = Double(options.submissions) / seconds
+        rates.append(rate)
+        print(String(format: "round %d: %d submissions, %d placed, %.2f s, %.0f submissions/s", round, options.submissions,
+                     placed, seconds, rate))
+        guard placed == options.submissions else { throw BenchError("only \(placed) of \(options.submissions) were placed") }
+    }
+    try await client.shutdown()
+    let median = rates.sorted()[rates.count / 2]
+    print(String(format: "median: %.0f submissions/s accepted and placed (%d nodes, %d clients)", median, options.nodes,
+                 options.concurrency))
+    await group.triggerGracefulShutdown()
+    try await tasks.waitForAll()
+}
+try store.close()

@@ -1,0 +1,224 @@
+// Controller+Scheduling.swift — the one scheduling loop. Wake-ups (a submission, an exit, a node
+// registering, a capacity change, an uncordon, a restart back-off ending) ask for a pass; passes
+// never overlap: a wake-up during a pass makes the loop run exactly one more pass after it, however
+// many wake-ups came. The pass runs in the task of the caller that found the loop idle (the loop's
+// current driver); callers that asked meanwhile wait for the pass after it (or, from the worker
+// event path, do not wait at all).
+import AegisProtocol
+import AegisScheduler
+import AegisStore
+import Logging
+
+/// What the scheduling loop is doing (held by the controller actor).
+struct SchedulingLoopState {
+    /// A pass is running (someone is driving the loop).
+    var running = false
+    /// A wake-up came during the current pass: run one more.
+    var rerun = false
+    /// Callers waiting for a pass that begins after they asked.
+    var waiting: [CheckedContinuation<Void, Never>] = []
+    /// Passes that ended (completed or given up after retries).
+    var passes: UInt64 = 0
+    /// Consecutive passes that failed on the store; a later wake-up (or the timer service) retries.
+    var failures = 0
+    /// When a failed pass should be tried again (Unix ms), nil when the last pass succeeded.
+    var retryAtMs: Int64?
+}
+
+/// A dispatch found the workload no longer as the pass read it (cancelled, or placed meanwhile).
+struct WorkloadChangedSincePass: Error {}
+
+extension Controller {
+    /// Attempts of one pass when the store fails, with back-off `storeRetryBase`·2^n between them.
+    static let passAttempts = 3
+    static let storeRetryBase = Duration.milliseconds(50)
+
+    /// Asks the scheduling loop for a pass and waits until a pass that began after this call has
+    /// ended (so a submission returns placed when it can be placed). Never runs two passes at once.
+    public func schedule() async {
+        if scheduling.running {
+            scheduling.rerun = true
+            await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in scheduling.waiting.append(c) }
+            return
+        }
+        await driveSchedulingLoop()
+    }
+
+    /// Asks for a pass without waiting for the current one to end: the worker event path (an exit,
+    /// a capacity change) must not wait behind a pass that awaits that worker.
+    func wakeScheduler() async {
+        if scheduling.running {
+            scheduling.rerun = true
+            return
+        }
+        await driveSchedulingLoop()
+    }
+
+    /// Passes that ended since the controller started (each wake-up coalesced into at most one).
+    public var schedulingPasses: UInt64 { scheduling.passes }
+
+    /// When a pass that failed on the store is due again (Unix ms); nil when none failed.
+    public var schedulingRetryAtMs: Int64? { scheduling.retryAtMs }
+
+    private func driveSchedulingLoop() async {
+        scheduling.running = true
+        repeat {
+            scheduling.rerun = false
+            let served = scheduling.waiting
+            scheduling.waiting = []
+            await passRetryingStoreFailures()
+            scheduling.passes += 1
+            for c in served { c.resume() }
+        } while scheduling.rerun
+        scheduling.running = false
+    }
+
+    /// One pass; a store failure is logged and the pass retried with back-off, up to
+    /// `passAttempts`. After that the failure is left to `RestartBackoffTimer` (which retries at
+    /// `schedulingRetryAtMs`) and to the next wake-up: a failing store is never "nothing to do".
+    private func passRetryingStoreFailures() async {
+        for attempt in 1...Self.passAttempts {
+            do {
+                try await schedulingPass()
+                scheduling.failures = 0
+                scheduling.retryAtMs = nil
+                return
+            } catch {
+                scheduling.failures += 1
+                let delay = Self.storeRetryBase * (1 << min(scheduling.failures - 1, 6))
+                logger.error("scheduling pass failed", metadata: ["error": "\(error)", "attempt": "\(attempt)",
+                                                                   "retry-in-ms": "\(delay.milliseconds)"])
+                scheduling.retryAtMs = ControlStore.nowMs() + delay.milliseconds
+                if attempt < Self.passAttempts { try? await Task.sleep(for: delay) }
+            }
+        }
+    }
+
+    /// One scheduling pass over the pending workloads, oldest first: quota, then placement.
+    /// Tenants and their active usage are read once per pass and updated as workloads are placed
+    /// (exact, since no other pass runs meanwhile).
+    /// - Throws: store failures (the loop retries the pass).
+    func schedulingPass() async throws {
+        let pending = try store.listWorkloads(states: [.pending])
+        guard !pending.isEmpty else { return }
+        let tenants = Dictionary(try store.listTenants().map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        // Usage matters only to a tenant with a quota: only theirs is read (a pass stays cheap with
+        // thousands of agents running for tenants without one).
+        var usage: [String: Allocation] = [:]
+        for name in Set(pending.map(\.spec.tenant)) where tenants[name].map({ Self.limits($0.quota) }) == true {
+            for a in try store.listWorkloads(tenant: name, states: [.scheduled, .running]) { add(a, to: &usage) }
+        }
+        let now = ControlStore.nowMs()
+        for listed in pending {
+            // Each dispatch awaits its worker, and meanwhile the workload may have been cancelled:
+            // only a workload still pending, as read now, is placed.
+            guard let w = try store.workload(id: listed.id), w.state == .pending else { continue }
+            // In restart back-off: left for a later pass (RestartBackoffTimer wakes one when it is due).
+            guard (w.nextAttemptAtMs ?? 0) <= now else { continue }
+            guard let tenant = tenants[w.spec.tenant] else {
+                setPending(w, "tenant \(w.spec.tenant) does not exist")
+                continue
+            }
+            if let reason = quotaCheck(tenantUsage: usage[tenant.name] ?? Allocation(), quota: tenant.quota,
+                                       request: w.spec.resources, tenant: tenant.name, defaults: scheduler.config.defaults) {
+                setPending(w, reason)
+                continue
+            }
+            switch scheduler.place(PlacementRequest(workloadID: w.id, spec: w.spec, tenant: w.spec.tenant)) {
+            case let .pending(reason):
+                setPending(w, reason)
+            case let .placed(node, gpus, _):
+                var placed = w
+                placed.gpus = gpus
+                if try await dispatch(w, node: node, gpus: gpus, uid: tenant.uid) { add(placed, to: &usage) }
+            }
+        }
+    }
+
+    /// Whether a quota limits anything (nil fields are unlimited).
+    static func limits(_ q: Quota) -> Bool {
+        q.cpuMillis != nil || q.memoryBytes != nil || q.gpus != nil || q.runningAgents != nil
+    }
+
+    func setPending(_ w: Workload, _ reason: String) {
+        guard pendingReasons[w.id] != reason else { return }
+        do {
+            let updated = try store.update(id: w.id, event: .init(.pending, reason)) { $0.reason = reason }
+            pendingReasons[w.id] = reason
+            notify(updated)
+        } catch {
+            logger.error("recording a pending reason failed", metadata: ["workload": "\(w.id)", "error": "\(error)"])
+        }
+    }
+
+    /// What an active workload counts against its tenant's quota (cpu, memory, GPUs, one agent, and
+    /// one egress agent in network mode egress); unset cpu/memory count as the scheduler's default
+    /// reservation.
+    func add(_ w: Workload, to usage: inout [String: Allocation]) {
+        var u = usage[w.spec.tenant] ?? Allocation()
+        // Saturating: a workload stored before its values were bounded must not trap the pass.
+        u.cpuMillis = u.cpuMillis.saturatingAdding(w.spec.resources.cpuMillis ?? scheduler.config.defaults.cpuMillis)
+        u.memoryBytes = u.memoryBytes.saturatingAdding(w.spec.resources.memoryBytes ?? scheduler.config.defaults.memoryBytes)
+        u.gpus += w.gpus
+        u.agents = u.agents.saturatingAdding(1)
+        if w.spec.network == .egress { u.egressAgents = (u.egressAgents ?? 0) + 1 }
+        usage[w.spec.tenant] = u
+    }
+
+    /// Records the placement of `w` (read as pending at generation `w.generation`) on `node` as the
+    /// next generation and starts it there. The store update re-checks, in its transaction, that
+    /// the workload is still pending at that generation: otherwise nothing is started.
+    /// - Returns: whether the workload was placed and started.
+    /// - Throws: store failures (the reservation is released first).
+    func dispatch(_ w: Workload, node: String, gpus: [String], uid: UInt32) async throws -> Bool {
+        guard let link = workers[node], let info = scheduler.node(node) else {
+            _ = scheduler.release(workload: w.id)
+            return false
+        }
+        let unenforced = Self.unenforcedLimits(w.spec.resources, info.capabilities.isolation)
+        let placed: Workload
+        let inputs: [String: [UInt8]]
+        do {
+            inputs = try store.inputs(id: w.id)
+            let gpuText = gpus.isEmpty ? "" : " with GPUs \(gpus.joined(separator: ", "))"
+            placed = try store.update(id: w.id, event: .init(.scheduled, "scheduled on \(node)" + gpuText)) {
+                guard $0.state == .pending, $0.generation == w.generation else { throw WorkloadChangedSincePass() }
+                $0.state = .scheduled
+                $0.node = node
+                $0.generation += 1
+                $0.gpus = gpus
+                $0.reason = nil
+                $0.nextAttemptAtMs = nil
+                $0.unenforcedLimits = unenforced
+            }
+        } catch is WorkloadChangedSincePass {
+            _ = scheduler.release(workload: w.id)
+            return false
+        } catch {
+            _ = scheduler.release(workload: w.id)
+            throw error
+        }
+        pendingReasons[w.id] = nil
+        notify(placed)
+        let devices = info.capabilities.gpus.filter { gpus.contains($0.pciAddress) }
+        var full = placed
+        full.spec.inputs = inputs
+        await link.start(full, uid: uid, gpus: devices)
+        return true
+    }
+
+    /// Limits the node cannot enforce but accepts (started with --allow-unenforced-limits).
+    static func unenforcedLimits(_ r: ResourceRequest, _ iso: IsolationFeatures) -> [String] {
+        guard iso.allowUnenforcedLimits else { return [] }
+        var out: [String] = []
+        if r.memoryBytes != nil && !iso.cgroupControllers.contains("memory") { out.append("memory") }
+        if r.cpuMillis != nil && !iso.cgroupControllers.contains("cpu") { out.append("cpu") }
+        if r.pids != nil && !iso.cgroupControllers.contains("pids") { out.append("pids") }
+        return out
+    }
+}
+
+private extension Duration {
+    /// Whole milliseconds (truncated).
+    var milliseconds: Int64 { components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000 }
+}
