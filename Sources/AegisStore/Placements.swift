@@ -24,7 +24,7 @@ public struct Placement: Sendable, Equatable {
 
 extension ControlStore {
     /// Applies decisions in ONE write transaction. Each sets state `scheduled`, `node`,
-    /// `generation`, `gpus`, clears `reason`, and appends a "Scheduled" event — but only when the
+    /// `generation`, `gpus`, clears `reason`, and appends a "scheduled" event — but only when the
     /// stored generation is lower and the workload is not final (succeeded/failed/cancelled/lost).
     /// - Returns: ids refused (stale generation, final state, or unknown workload).
     /// - Throws: `.database` (nothing is applied then).

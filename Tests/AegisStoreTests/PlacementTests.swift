@@ -41,7 +41,7 @@ final class PlacementTests: StoreTestCase {
         XCTAssertEqual(w0.gpus, ["0000:3b:00.0"])
         XCTAssertNil(w0.reason)
         XCTAssertEqual(try store.events(workloadID: ids[0]),
-                       [WorkloadEvent(timeMs: 77, type: "Scheduled", message: "placed on node n1 (generation 1, gpus 0000:3b:00.0)")])
+                       [WorkloadEvent(timeMs: 77, type: "scheduled", message: "placed on node n1 (generation 1, gpus 0000:3b:00.0)")])
         XCTAssertEqual(try store.workload(id: ids[2])?.state, .cancelled)
         XCTAssertEqual(try store.events(workloadID: ids[2]), [])
 
