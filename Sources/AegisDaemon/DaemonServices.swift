@@ -8,6 +8,7 @@ import AegisNodeLink
 import AegisProtocol
 import Logging
 import ServiceLifecycle
+import Synchronization
 
 /// Hands the in-process worker's events to the controller, one at a time and in order. On
 /// graceful shutdown the stream is finished: events already queued are still handled.
@@ -72,17 +73,54 @@ struct ShutdownNotice: Service {
 }
 
 /// A worker's session with its controller until shutdown; one that ends for good (refused,
-/// protocol version) fires the stop latch and stops the node.
+/// protocol version) fires the stop latch and stops the node. On shutdown the session's task is
+/// cancelled and the service returns at once: the WebSocket's close handshake (up to seconds with
+/// a peer that does not answer) must not hold the node's exit, as a stop signal never did.
 struct ControllerSessionService: Service {
     let session: ControllerSession
     let latch: StopLatch
 
     func run() async {
-        if let fatal = await cancelWhenGracefulShutdown({ [session] in await session.run() }) { latch.fire(.sessionEnded(fatal)) }
+        let end = SessionEnd()
+        let running = Task { [session] in end.resolve(await session.run()) }  // cancelled on shutdown
+        let fatal = await withGracefulShutdownHandler {
+            await end.wait()
+        } onGracefulShutdown: {
+            running.cancel()
+            end.resolve(nil)
+        }
+        if let fatal { latch.fire(.sessionEnded(fatal)) }
     }
 
     var configuration: ServiceGroupConfiguration.ServiceConfiguration {
         .init(service: self, successTerminationBehavior: .gracefullyShutdownGroup)
+    }
+}
+
+/// The first of: the session's end (its fatal error, nil after a cancel) and a shutdown (nil).
+final class SessionEnd: Sendable {
+    private let state = Mutex<(ended: Bool, fatal: SessionError?, waiter: CheckedContinuation<SessionError?, Never>?)>((false, nil, nil))
+
+    func resolve(_ fatal: SessionError?) {
+        let waiter: CheckedContinuation<SessionError?, Never>? = state.withLock { s in
+            guard !s.ended else { return nil }
+            s.ended = true
+            s.fatal = fatal
+            defer { s.waiter = nil }
+            return s.waiter
+        }
+        waiter?.resume(returning: fatal)
+    }
+
+    func wait() async -> SessionError? {
+        await withCheckedContinuation { c in
+            let result: SessionError?? = state.withLock { s in
+                if s.ended { return .some(s.fatal) }
+                s.waiter = c
+                return .none
+            }
+            if let result { c.resume(returning: result) }
+        }
     }
 }
 
