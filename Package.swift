@@ -76,7 +76,9 @@ let package = Package(
                                                   .product(name: "Logging", package: "swift-log")]),
         // The worker's outbound session to its controller: mutual TLS (the node identity from the
         // join), one WebSocket multiplexing registration, lease renewals, commands, logs, files.
-        .target(name: "AegisNodeLink", dependencies: ["AegisNode", "AegisProtocol", "AegisPKI", "AegisSystem",
+        // Talks to a `NodeAgent` (the Worker conforms in AegisDaemon): links no sandbox runtime
+        // and no controller, so the edge daemon and the relay can reuse it.
+        .target(name: "AegisNodeLink", dependencies: ["AegisProtocol", "AegisPKI", "AegisSystem",
                                                       .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                                                       .product(name: "NIOSSL", package: "swift-nio-ssl"),
                                                       .product(name: "Logging", package: "swift-log")]),
@@ -97,21 +99,29 @@ let package = Package(
                                                      .product(name: "Prometheus", package: "swift-prometheus")]),
         // The CLI's client side: API client (AsyncHTTPClient over the unix socket or TCP), SSE parser,
         // table/YAML (Yams) formatting, quota flags, input-file collection.
-        .target(name: "AegisClient", dependencies: ["AegisProtocol", "AegisSystem", "Yams",
+        // Also the node side of joining (JoinClient, PinnedJoinTransport, join-token input).
+        .target(name: "AegisClient", dependencies: ["AegisProtocol", "AegisSystem", "AegisPKI", "Yams",
                                                     .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                                                    .product(name: "NIOSSL", package: "swift-nio-ssl"),
                                                     .product(name: "NIOCore", package: "swift-nio"),
                                                     .product(name: "NIOHTTP1", package: "swift-nio")]),
-        // `aegis`: CLI verbs over the API, and `aegis up` (hybrid node in one process).
+        // The node daemon as a library: `aegis up`'s validated NodeConfiguration, the controller /
+        // hybrid runtime (NodeRuntime) and the worker runtime (WorkerRuntime), every long-running
+        // loop a Service in one ServiceGroup; an in-process test harness (InProcessNode).
+        .target(name: "AegisDaemon", dependencies: ["AegisAPI", "AegisControl", "AegisNode", "AegisSandbox", "AegisNodeLink", "AegisNet", "AegisProtocol",
+                                                    "AegisScheduler", "AegisStore", "AegisMetrics", "AegisPKI", "AegisClient", "AegisSystem",
+                                                    .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                                                    .product(name: "Hummingbird", package: "hummingbird"),
+                                                    .product(name: "HummingbirdTLS", package: "hummingbird"),
+                                                    .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+                                                    .product(name: "NIOCore", package: "swift-nio"),
+                                                    .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                                                    .product(name: "Logging", package: "swift-log")]),
+        // `aegis`: argument parsing and printing only: CLI verbs over AegisClient, `aegis up` over AegisDaemon.
         .executableTarget(
             name: "aegis",
-            dependencies: ["AegisAPI", "AegisControl", "AegisNode", "AegisNodeLink", "AegisNet", "AegisManifest", "AegisProtocol", "AegisMetrics",
-                           "AegisClient", "AegisSystem",
+            dependencies: ["AegisDaemon", "AegisNodeLink", "AegisClient", "AegisManifest", "AegisProtocol",
                            .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                           .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                           .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                           .product(name: "HummingbirdTLS", package: "hummingbird"),
-                           .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
-                           .product(name: "NIOSSL", package: "swift-nio-ssl"), "AegisPKI",
                            .product(name: "Logging", package: "swift-log")]
         ),
         // The OCI runtime command line (runc-compatible flags).
@@ -156,6 +166,8 @@ let package = Package(
         .testTarget(name: "AegisControlTests", dependencies: ["AegisControl", "AegisStore", "AegisProtocol", "AegisPKI",
                                                             .product(name: "GRDB", package: "GRDB.swift"),
                                                             .product(name: "Logging", package: "swift-log")]),
+        .testTarget(name: "AegisDaemonTests", dependencies: ["AegisDaemon", "AegisClient", "AegisControl", "AegisNet", "AegisProtocol",
+                                                           "AegisScheduler", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "AegisNodeTests", dependencies: ["AegisNode", "AegisProtocol", "AegisSandbox", "AegisOCI", "AegisSystem"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "AegisCgroupTests", dependencies: ["AegisCgroup", "AegisSystem"]),

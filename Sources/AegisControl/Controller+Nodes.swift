@@ -15,7 +15,7 @@ import Logging
 extension Controller {
     /// Default and largest drain wait, seconds.
     public static let defaultDrainTimeoutSeconds = 300
-    public static let maxDrainTimeoutSeconds = 86_400
+    public static let maxDrainTimeoutSeconds = Bounds.maxDrainTimeoutSeconds
 
     /// Cordons a node: the scheduler places no new agent there (pending reason "node X is
     /// cordoned"); agents already there keep running. The flag is stored, so it survives a

@@ -1,6 +1,7 @@
 // ControllerServices.swift — the controller's long-running loops as swift-service-lifecycle
 // Services, so that the daemon owns them in its ServiceGroup (and tests can run them in one):
-// the lease monitor, the worker event pump, and the scheduling loop's timer (RestartBackoffTimer).
+// the lease monitor and the scheduling loop's timer (RestartBackoffTimer). The worker-event pump of
+// an in-process worker is the daemon's (AegisDaemon/DaemonServices.swift).
 import AegisProtocol
 import ServiceLifecycle
 
@@ -16,29 +17,5 @@ public struct LeaseMonitor: Service {
     public func run() async throws {
         let controller = controller
         try await cancelWhenGracefulShutdown { await controller.runLeaseMonitor() }
-    }
-}
-
-/// Hands the in-process worker's events (starts, exits, losses) to the controller one at a time,
-/// in order. It does not end on graceful shutdown: a node stopping its agents needs their exits
-/// recorded after its servers stopped. It ends when the stream finishes or its task is cancelled.
-public struct WorkerEventPump: Service {
-    let controller: Controller
-    let events: AsyncStream<WorkerEvent>
-
-    public init(controller: Controller, events: AsyncStream<WorkerEvent>) {
-        self.controller = controller
-        self.events = events
-    }
-
-    public func run() async throws {
-        await pump()
-    }
-
-    /// `run()` without `throws`, for an `async let` in the daemon.
-    public func pump() async {
-        for await event in events {
-            await controller.handle(event)
-        }
     }
 }

@@ -2,9 +2,8 @@
 // one outbound WebSocket over mutual TLS to the controller's cluster port (the worker never
 // listens), kept open and re-opened with backoff. It registers the node (hello), renews the lease
 // every `renewEvery`, refreshes the self-fencing lease file only when a renewal is acknowledged
-// (to the moment that renewal was sent), runs the controller's commands on the Worker and answers
-// its requests (logs, outputs); the Worker's events go the other way.
-import AegisNode
+// (to the moment that renewal was sent), runs the controller's commands on the node's agent
+// (`NodeAgent`) and answers its requests (logs, outputs); the agent's events go the other way.
 import AegisPKI
 import AegisProtocol
 import Foundation
@@ -13,12 +12,11 @@ import Logging
 import NIOCore
 import NIOSSL
 import Synchronization
-import AegisSystem
 
 public final class ControllerSession: Sendable {
     /// `wss://HOST:PORT/v1/cluster/session`.
     public let url: String
-    let worker: Worker
+    let agent: any NodeAgent
     /// The URL's host is an IP literal.
     let ipHost: Bool
     let logger: Logger
@@ -50,7 +48,7 @@ public final class ControllerSession: Sendable {
     /// certificate is used from the next one on.
     let identityDir: String
 
-    public init(server: String, identityDir: String, worker: Worker, node: NodeInfo, renewEveryMs: Int = 5_000, logger: Logger) throws {
+    public init(server: String, identityDir: String, agent: any NodeAgent, node: NodeInfo, renewEveryMs: Int = 5_000, logger: Logger) throws {
         self.identityDir = identityDir
         let tls = try Self.tlsConfiguration(identityDir: identityDir)
         var base = server
@@ -64,7 +62,7 @@ public final class ControllerSession: Sendable {
         ipHost = Self.isIPLiteral(host)
         sniHostname = ipHost ? "aegis-controller" : nil
         _ = tls  // checked now: a broken identity fails the start, not every reconnect
-        self.worker = worker
+        self.agent = agent
         self.node = Mutex(node)
         self.renewEveryMs = renewEveryMs
         self.logger = logger
@@ -144,10 +142,10 @@ public final class ControllerSession: Sendable {
 
     private func serve(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter) async throws {
         let (outgoing, queue) = AsyncStream<SessionMessage>.makeStream()
-        let helloSentAt = Worker.realtimeNs()
+        let helloSentAt = Self.realtimeNs()
         let terms = WelcomedTerms()
         // Every registration and capability update carries the longest sandbox grace (re-adopted ones included).
-        let grace = worker.longestLeaseGraceMs  // reads the sandbox records: not under the lock
+        let grace = agent.longestLeaseGraceMs  // reads the sandbox records: not under the lock
         let hello = node.withLock { n in
             n.capabilities.leaseGraceMs = grace
             return n
@@ -206,7 +204,7 @@ public final class ControllerSession: Sendable {
                 guard version == NodeSession.version else {
                     throw SessionError(.incompatibleVersion, "controller speaks node protocol \(version), this worker \(NodeSession.version)")
                 }
-                if let grace = worker.longestLeaseGraceMs, grace > lease.downAfterMs {
+                if let grace = agent.longestLeaseGraceMs, grace > lease.downAfterMs {
                     logger.warning("this worker's agents fence themselves later than the controller declares it Down: the controller waits for the longer grace before moving them",
                                    metadata: ["grace-ms": "\(grace)", "down-after-ms": "\(lease.downAfterMs)"])
                 }
@@ -215,7 +213,7 @@ public final class ControllerSession: Sendable {
                     return t == nil
                 }
                 if first {
-                    try? worker.renewLease(sentAtNs: helloSentAt)  // the first welcome acknowledges the hello
+                    try? agent.leaseAcknowledged(sentAtNs: helloSentAt)  // the first welcome acknowledges the hello
                     renewals.withLock { $0.lastAck = .now; $0.sentAt = [:] }
                 }
                 // Any sandbox not in `active` is a stale copy: the worker kills it. In order with the
@@ -239,7 +237,7 @@ public final class ControllerSession: Sendable {
                     r.sentAt = r.sentAt.filter { $0.key > seq }
                     return s
                 }
-                if let sentAt, state == .ready { try? worker.renewLease(sentAtNs: sentAt) }
+                if let sentAt, state == .ready { try? agent.leaseAcknowledged(sentAtNs: sentAt) }
             case .start, .cancel, .release:
                 commands.yield(m)
             case let .request(seq, r):
@@ -262,13 +260,13 @@ public final class ControllerSession: Sendable {
             var inputs: [String: [UInt8]] = [:]
             for (path, b64) in command.files { inputs[path] = Data(base64Encoded: b64).map { Array($0) } ?? [] }
             w.spec.inputs = inputs
-            await worker.startOffPool(Assignment(workload: w, uid: command.uid, gpus: command.gpus))
+            await agent.start(workload: w, uid: command.uid, gpus: command.gpus)
         case .cancel(let p):
-            worker.cancel(workloadID: p.id, generation: p.generation)
+            agent.cancel(workloadID: p.id, generation: p.generation)
         case .release(let p):
-            worker.release(workloadID: p.id, generation: p.generation)
+            agent.release(workloadID: p.id, generation: p.generation)
         case .welcome(_, _, let active):
-            worker.reconcile(active: active.map { ($0.id, $0.generation) })
+            agent.reconcile(active: active.map { ($0.id, $0.generation) })
         default:
             return
         }
@@ -281,7 +279,7 @@ public final class ControllerSession: Sendable {
             let (seq, lastAck): (UInt64, ContinuousClock.Instant) = renewals.withLock { r in
                 let seq = r.next
                 r.next += 1
-                r.sentAt[seq] = Worker.realtimeNs()
+                r.sentAt[seq] = Self.realtimeNs()
                 return (seq, r.lastAck)
             }
             if ContinuousClock.now - lastAck > .milliseconds(deadAfterMs) {
@@ -299,17 +297,19 @@ public final class ControllerSession: Sendable {
     /// The worker's capabilities as detected now: sent with the next renewal when they differ.
     public func capabilitiesDetected(_ c: NodeCapabilities) {
         var c = c
-        c.leaseGraceMs = worker.longestLeaseGraceMs
+        c.leaseGraceMs = agent.longestLeaseGraceMs
         guard node.withLock({ $0.capabilities != c }) else { return }
         changedCapabilities.withLock { $0 = c }
     }
 
-    /// Running sandboxes, MemAvailable and the 1-minute load average.
-    func liveCapacity() -> LiveCapacity {
-        let running = worker.runningSandboxes
-        let load = ProcFS.loadAverage1m()
-        return LiveCapacity(runningAgents: running, memoryAvailableBytes: ProcFS.memoryAvailableBytes(),
-                            loadMillis: load.map { Int64($0 * 1000) })
+    /// The agent's live capacity (running agents, MemAvailable, load).
+    func liveCapacity() -> LiveCapacity { agent.liveCapacity() }
+
+    /// CLOCK_REALTIME now, ns (the clock lease files are compared against).
+    static func realtimeNs() -> Int64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
     }
 
     /// Asks for a new certificate (same key) once 2/3 of the current one's validity has passed.
@@ -346,16 +346,16 @@ public final class ControllerSession: Sendable {
     func answer(_ r: WorkerRequest) -> WorkerReply {
         switch r.kind {
         case .log:
-            guard let chunk = worker.readLog(workloadID: r.workload, stream: r.stream ?? .stdout, offset: max(0, r.offset ?? 0),
+            guard let chunk = agent.readLog(workloadID: r.workload, stream: r.stream ?? .stdout, offset: max(0, r.offset ?? 0),
                                              maxBytes: min(max(0, r.maxBytes ?? (1 << 20)), 8 << 20)) else {
                 return WorkerReply(error: "no log for workload \(r.workload)")
             }
             return WorkerReply(data: Data(chunk.bytes).base64EncodedString(), size: chunk.size, start: chunk.start)
         case .outputs:
-            return WorkerReply(paths: worker.outputs(workloadID: r.workload, outputDir: r.outputDir ?? "output"))
+            return WorkerReply(paths: agent.outputs(workloadID: r.workload, outputDir: r.outputDir ?? "output"))
         case .output:
             do {
-                let chunk = try worker.readOutput(workloadID: r.workload, outputDir: r.outputDir ?? "output", path: r.path ?? "",
+                let chunk = try agent.readOutput(workloadID: r.workload, outputDir: r.outputDir ?? "output", path: r.path ?? "",
                                                   offset: max(0, r.offset ?? 0), maxBytes: min(max(1, r.maxBytes ?? (8 << 20)), 8 << 20))
                 return WorkerReply(data: Data(chunk.bytes).base64EncodedString(), size: chunk.size)
             } catch {

@@ -31,6 +31,8 @@ public enum Bounds {
     /// --reschedule-margin, --lease-grace): 24 h, in milliseconds. A worker's advertised lease grace
     /// is read no longer than this.
     public static let maxLeaseDurationMs = 86_400_000
+    /// Longest wait of a node drain (`aegis node drain --timeout`), seconds.
+    public static let maxDrainTimeoutSeconds = 86_400
     /// TCP ports: 0 (any free port, where a flag allows it) to 65535.
     public static let ports: ClosedRange<Int> = 0...65_535
 

@@ -23,17 +23,26 @@ extension Worker {
             $0.evicted.remove(id)
         }
         if removeSandbox(id) { return retainOutputs(workloadID: workloadID, generation: generation) }
-        Task { [weak self] in
-            for _ in 0..<60 {
-                try? await Task.sleep(for: Self.removalRetry)
-                guard let self else { return }
-                if self.removeSandbox(id) { return self.retainOutputs(workloadID: workloadID, generation: generation) }
-            }
-            self?.logger.error("sandbox not removed after a minute of retries", metadata: ["sandbox": "\(id)"])
-        }
+        retryRemoval(id, generation: generation, attemptsLeft: Self.removalAttempts)
     }
 
-    static var removalRetry: Duration { .seconds(1) }
+    /// Milliseconds between two attempts to remove a sandbox.
+    static var removalRetryMs: Int64 { 1_000 }
+    static var removalAttempts: Int { 60 }
+
+    /// Tries `removeSandbox(id)` again after `removalRetryMs`: a deadline on the monitor's thread
+    /// (the worker owns it; no task sleeps for it), re-armed until it succeeds or no attempt is left.
+    private func retryRemoval(_ id: String, generation: Int64, attemptsLeft: Int) {
+        monitor.at(unixMs: SandboxMonitor.nowUnixMs() + Self.removalRetryMs) { [weak self] in
+            guard let self else { return }
+            if self.removeSandbox(id) {
+                let workloadID = Self.parseSandboxID(id)?.0 ?? id
+                return self.retainOutputs(workloadID: workloadID, generation: generation)
+            }
+            if attemptsLeft > 1 { self.retryRemoval(id, generation: generation, attemptsLeft: attemptsLeft - 1); return }
+            self.logger.error("sandbox not removed after a minute of retries", metadata: ["sandbox": "\(id)"])
+        }
+    }
 
     /// Deletes sandbox `id` (kills what is left), then whatever remains of it without a record: its
     /// cgroup leaf and its state directory. Returns true when neither is left.

@@ -286,9 +286,8 @@ public final class Worker: Sendable {
 
     func stop(sandboxID id: String) {
         try? runtime.kill(id, signal: SIGTERM)
-        let grace = stopGraceSeconds
-        Task { [weak self] in
-            try? await Task.sleep(for: .seconds(grace))
+        // SIGKILL after the grace: a deadline on the monitor's thread, which the worker owns (no task sleeps for it).
+        monitor.at(unixMs: SandboxMonitor.nowUnixMs() + Int64(stopGraceSeconds) * 1000) { [weak self] in
             guard let self, let state = try? self.runtime.state(id), state.status != .stopped else { return }
             try? self.runtime.kill(id, signal: SIGKILL)
         }

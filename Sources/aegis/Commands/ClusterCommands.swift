@@ -1,7 +1,6 @@
 // ClusterCommands.swift — `aegis node ls|describe|cordon|uncordon|drain` (join and forget:
 // TokenCommands.swift) and `aegis tenant create|ls` (admin).
 import AegisClient
-import AegisControl
 import AegisManifest
 import AegisProtocol
 import ArgumentParser
@@ -87,32 +86,17 @@ extension NodeCommand {
         @Argument(help: "Node name.") var name: String
 
         func validate() throws {
-            try checkedFlag { try Quantity.durationSeconds(timeout, field: "--timeout", maxSeconds: Controller.maxDrainTimeoutSeconds) }
+            try checkedFlag { try Quantity.durationSeconds(timeout, field: "--timeout", maxSeconds: Bounds.maxDrainTimeoutSeconds) }
         }
 
         func run() async throws {
             try await runVerb {
-                let seconds = try Quantity.durationSeconds(timeout, field: "--timeout", maxSeconds: Controller.maxDrainTimeoutSeconds)
+                let seconds = try Quantity.durationSeconds(timeout, field: "--timeout", maxSeconds: Bounds.maxDrainTimeoutSeconds)
                 let client = try connection.client()
                 let node = name
                 // Progress on stderr while the drain request waits: the node's active agent count.
-                let progress = Task {
-                    var last = -1
-                    while !Task.isCancelled {
-                        if let n = try? await client.node(name: node), n.allocated.agents != last {
-                            last = n.allocated.agents
-                            writeStderr("draining node \(node): \(last) agent\(last == 1 ? "" : "s") still active\n")
-                        }
-                        try? await Task.sleep(for: .seconds(1))
-                    }
-                }
-                let result: DrainResponse
-                do {
-                    result = try await client.drain(node: node, timeoutSeconds: seconds)
-                    progress.cancel()
-                } catch {
-                    progress.cancel()
-                    throw error
+                let result = try await client.drain(node: node, timeoutSeconds: seconds) { agents in
+                    writeStderr("draining node \(node): \(agents) agent\(agents == 1 ? "" : "s") still active\n")
                 }
                 if try printStructured(result, format: output) {
                     if !result.complete { throw ExitCode(1) }

@@ -4,9 +4,6 @@ import AegisClient
 import AegisManifest
 import AegisProtocol
 import ArgumentParser
-import AsyncHTTPClient
-import NIOSSL
-import Synchronization
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -34,28 +31,7 @@ struct ConnectionOptions: ParsableArguments {
         let settings = try ConnectionSettings.resolve(dataDir: dataDir, server: server, token: token, tenant: tenant)
         let ca = caFile ?? ProcessInfo.processInfo.environment["AEGIS_CA_FILE"].flatMap { $0.isEmpty ? nil : $0 }
         guard let ca else { return APIClient(settings: settings) }
-        return APIClient(settings: settings, httpClient: try Self.httpClient(trusting: ca))
-    }
-
-    /// Clients by CA file: they live as long as the process (AsyncHTTPClient traps when a client
-    /// is deallocated without a shutdown).
-    static let clients = Mutex<[String: HTTPClient]>([:])
-
-    /// A process-lifetime HTTP client that trusts only `caFile` (never shut down, like the shared one).
-    static func httpClient(trusting caFile: String) throws -> HTTPClient {
-        guard access(caFile, R_OK) == 0 else { throw ValidationError("--ca-file \(caFile): \(String(cString: strerror(errno)))") }
-        var tls = TLSConfiguration.makeClientConfiguration()
-        do { tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(caFile)) } catch {
-            throw ValidationError("--ca-file \(caFile): not a PEM certificate (\(error))")
-        }
-        return clients.withLock { all in
-            if let existing = all[caFile] { return existing }
-            let client = HTTPClient(eventLoopGroupProvider: .singleton,
-                                    configuration: HTTPClient.Configuration(tlsConfiguration: tls, redirectConfiguration: .disallow,
-                                                                            timeout: .init(connect: .seconds(10), read: nil)))
-            all[caFile] = client
-            return client
-        }
+        return APIClient(settings: settings, httpClient: try checkedFlag { try APIClient.httpClient(trustingCAFile: ca) })
     }
 }
 

@@ -126,26 +126,10 @@ struct Run: AsyncParsableCommand {
     }
 
     func makeRequest() throws -> SubmitRequest {
-        if let file {
-            let text = String(decoding: try readLocalFile(file, limit: 4 << 20), as: UTF8.self)
-            let inputs = try collectManifestInputs(manifestPath: file, manifestText: text)
-            return SubmitRequest(manifest: text, manifestFile: file, inputs: base64Inputs(inputs))
-        }
-        let words = commandWords
-        var envList: [String] = []
-        for e in env {
-            if e.contains("=") {
-                envList.append(e)
-            } else if let v = processEnvironment(e) {
-                envList.append("\(e)=\(v)")
-            } else {
-                throw ClientError("--env \(e): no '=' and no such variable in this environment")
-            }
-        }
-        let flags = RunFlags(runtime: runtime, cpus: cpus, memory: memory, gpus: gpus, env: envList, name: name,
+        let flags = RunFlags(runtime: runtime, cpus: cpus, memory: memory, gpus: gpus, env: env, name: name,
                              restart: restart, timeout: timeout, network: network,
-                             allow: allow.isEmpty ? nil : allow, reach: reach.isEmpty ? nil : reach, command: words)
-        return SubmitRequest(run: flags, inputs: base64Inputs(try collectCommandInputs(command: words)))
+                             allow: allow.isEmpty ? nil : allow, reach: reach.isEmpty ? nil : reach, command: commandWords)
+        return try SubmitRequest.assemble(manifestFile: file, run: flags)
     }
 
     /// Streams stdout/stderr until the `exit` event; SIGINT cancels the agent once, a second one exits 130.

@@ -2,7 +2,6 @@
 // joining: `aegis node join` (fetch and pin the cluster CA, get a certificate for the node key) and
 // `aegis node forget` (unpin a node name, admin).
 import AegisClient
-import AegisControl
 import AegisManifest
 import AegisProtocol
 import ArgumentParser
@@ -114,7 +113,8 @@ extension NodeCommand {
 
         func run() async throws {
             try await runVerb {
-                let tokenText = try JoinTokenInput.resolve(flag: token, file: tokenFile)
+                if token != nil && tokenFile == nil { writeStderr(JoinTokenInput.commandLineWarning) }
+                let tokenText = try checkedFlag { try JoinTokenInput.resolve(flag: token, file: tokenFile) }
                 guard let tokenText, !tokenText.isEmpty else {
                     throw ValidationError("a join token is needed: --token-file, AEGIS_JOIN_TOKEN or --token (create one with `aegis token create`)")
                 }

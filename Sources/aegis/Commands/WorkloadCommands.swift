@@ -109,28 +109,7 @@ struct Cp: AsyncParsableCommand {
                 _ = try await client.download(id: id, path: path, to: 1, what: "stdout")
                 return
             }
-            let target = localFileKind(destination) == .directory
-                ? destination + (destination.hasSuffix("/") ? "" : "/") + lastPathComponent(path)
-                : destination
-            // Download into a temporary name next to the target, renamed into place when complete.
-            let partial = target + ".aegis-partial"
-            let fd = open(partial, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-            guard fd >= 0 else { throw ClientError("cannot create \(partial): \(Errno.current.explained)") }
-            var closed = false
-            do {
-                _ = try await client.download(id: id, path: path, to: fd, what: partial)
-                closed = true
-                guard close(fd) == 0 else { throw ClientError("cannot write \(partial): \(Errno.current.explained)") }
-            } catch {
-                if !closed { close(fd) }
-                unlink(partial)
-                throw error
-            }
-            guard rename(partial, target) == 0 else {
-                let e = errno
-                unlink(partial)
-                throw ClientError("cannot rename \(partial) to \(target): \(Errno(e).explained)")
-            }
+            try await client.downloadOutput(id: id, path: path, to: destination)
         }
     }
 }

@@ -1,27 +1,28 @@
-// JoinTransport.swift — how a joining node talks to the controller's cluster port over HTTPS
+// PinnedJoinTransport.swift — how a joining node talks to the controller's cluster port over HTTPS
 // before it trusts anything: the CA is fetched without verifying the server (JoinClient then checks
 // it against the token's pin before using it), and the join itself — which carries the token's
 // secret — goes over a connection that must chain to exactly that CA. Over http:// (the local API
 // port) both go through the plain client.
-import AegisClient
 import AegisProtocol
 import AsyncHTTPClient
 import Foundation
 import NIOSSL
 import Synchronization
 
-final class PinnedJoinTransport: ClusterJoinTransport {
-    let server: String
+/// The join over a cluster port whose CA is pinned by the join token.
+public final class PinnedJoinTransport: ClusterJoinTransport {
+    public let server: String
     private let fetched = Mutex<String?>(nil)
 
-    init(server: String) throws {
+    /// - Throws: `ClientError` for a server URL that `--server` would refuse.
+    public init(server: String) throws {
         _ = try ConnectionSettings.parseServer(server)  // the same URL rules as --server
         self.server = server
     }
 
-    var serverName: String { server }
+    public var serverName: String { server }
 
-    func clusterCA() async throws -> ClusterCAInfo {
+    public func clusterCA() async throws -> ClusterCAInfo {
         guard server.hasPrefix("https://") else { return try await APIClient.joining(server: server).clusterCA() }
         var tls = TLSConfiguration.makeClientConfiguration()
         tls.certificateVerification = .none  // not trusted yet: JoinClient compares it with the token's pin
@@ -30,7 +31,7 @@ final class PinnedJoinTransport: ClusterJoinTransport {
         return info
     }
 
-    func join(_ request: JoinRequest) async throws -> JoinResponse {
+    public func join(_ request: JoinRequest) async throws -> JoinResponse {
         guard server.hasPrefix("https://") else { return try await APIClient.joining(server: server).join(request) }
         guard let pem = fetched.withLock({ $0 }) else { throw ClientError("the cluster CA was not fetched before the join") }
         var tls = TLSConfiguration.makeClientConfiguration()

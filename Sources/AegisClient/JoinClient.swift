@@ -1,11 +1,9 @@
 // JoinClient.swift — the worker side of joining: fetch the cluster CA, check it against the join
 // token's pin before trusting anything, make (or reuse) the node key and a CSR, ask for a
 // certificate, verify what comes back against the pinned CA, and save node.key, node.crt and
-// ca.crt. The transport (`ClusterJoinTransport`) is plain HTTP today (AegisClient's APIClient)
-// and the TLS connection later.
-//
-// This file depends only on AegisProtocol and AegisPKI, so it can move to AegisClient
-// once that target depends on AegisPKI.
+// ca.crt. The transport (`ClusterJoinTransport`): APIClient over plain HTTP (the local API port),
+// PinnedJoinTransport over TLS (the controller's cluster port). It lives next to the API client so
+// that a worker links neither the store nor the scheduler.
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else

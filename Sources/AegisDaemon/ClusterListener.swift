@@ -10,21 +10,11 @@ import HummingbirdTLS
 import Logging
 import NIOSSL
 
-enum ClusterListener {
-    /// "HOST:PORT" → (host, port). IPv4, host names; port 0 = any free port.
-    /// - Throws: a message naming `--listen`.
-    static func parse(_ text: String) throws -> (host: String, port: Int) {
-        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else {
-            throw NodeStartError("--listen \(text): expected HOST:PORT (e.g. 0.0.0.0:7443)")
-        }
-        let host = String(text[..<colon])
-        guard !host.isEmpty else { throw NodeStartError("--listen \(text): the host is missing (use 0.0.0.0 for every address)") }
-        return (host, port)
-    }
-
+/// The cluster port's TLS set-up (`NodeConfiguration.parseListen` reads --listen).
+public enum ClusterListener {
     /// Names the server certificate covers: the node name, the listen host unless a wildcard,
     /// localhost, and every IPv4 address of this host.
-    static func serverHosts(name: String, listenHost: String) -> [String] {
+    public static func serverHosts(name: String, listenHost: String) -> [String] {
         var hosts = [name, "localhost", "127.0.0.1"]
         if listenHost != "0.0.0.0" && listenHost != "::" { hosts.append(listenHost) }
         var ifap: UnsafeMutablePointer<ifaddrs>?
@@ -49,7 +39,7 @@ enum ClusterListener {
 
     /// The TLS configuration: server certificate + key from the CA, client certificates optional
     /// but verified against the cluster CA when presented, TLS 1.2 at least.
-    static func tlsConfiguration(ca: ClusterCA, hosts: [String]) throws -> TLSConfiguration {
+    public static func tlsConfiguration(ca: ClusterCA, hosts: [String]) throws -> TLSConfiguration {
         let server = try ca.issueServerCertificate(hosts: hosts)
         let chain = try NIOSSLCertificate.fromPEMBytes(Array(server.certificatePEM.utf8)).map { NIOSSLCertificateSource.certificate($0) }
         let key = try NIOSSLPrivateKey(bytes: Array(server.privateKeyPEM.utf8), format: .pem)

@@ -13,7 +13,7 @@ enum NodeSetup {
         do {
             try FileSystem.makeDirectories(paths.dataDir, mode: 0o711)
         } catch {
-            throw NodeStartError("--data-dir \(paths.dataDir): cannot create \(error.path ?? paths.dataDir): \(error.errno.explained)")
+            throw NodeStartError("--data-dir \(paths.dataDir): cannot create \(error.path ?? paths.dataDir): \(error.errno.explained)", underlying: error)
         }
         var st = stat()
         guard stat(paths.dataDir, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR else {
@@ -23,7 +23,9 @@ enum NodeSetup {
            let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)), pid != getpid(), kill(pid, 0) == 0 {
             throw NodeStartError("another node (pid \(pid)) is running with data dir \(paths.dataDir)")
         }
-        try "\(getpid())\n".write(toFile: paths.pidFile, atomically: true, encoding: .utf8)
+        do { try "\(getpid())\n".write(toFile: paths.pidFile, atomically: true, encoding: .utf8) } catch {
+            throw NodeStartError("--data-dir \(paths.dataDir): cannot write \(paths.pidFile)", underlying: error)
+        }
     }
 
     /// Removes the pid file if it is this process's (a start that failed after claiming the dir).
@@ -34,14 +36,14 @@ enum NodeSetup {
         }
     }
 
-    /// Detects the worker's capabilities (cgroup controllers as its sandbox runtime sees them, egress).
-    /// - Parameter detectRoot: read /proc, /sys and /dev below this directory (fixture trees in tests).
-    static func detect(worker: Worker, labels: [String: String], allowUnenforcedLimits: Bool, detectRoot: String?,
-                       logger: Logger) async -> NodeCapabilities {
-        var options = DetectionOptions(root: detectRoot ?? "/", labels: labels, allowUnenforcedLimits: allowUnenforcedLimits)
+    /// Detects the worker's capabilities (cgroup controllers as its sandbox runtime sees them,
+    /// egress), with the configuration's labels; `detectRoot` reads /proc, /sys and /dev below a
+    /// fixture tree in tests.
+    static func detect(worker: Worker, configuration c: NodeConfiguration, logger: Logger) async -> NodeCapabilities {
+        var options = DetectionOptions(root: c.detectRoot ?? "/", labels: c.labels, allowUnenforcedLimits: c.allowUnenforcedLimits)
         options.cgroupControllersOverride = Array(worker.runtime.cgroups.availableControllers()).sorted()
         var capabilities = await CapabilityDetector(options: options, logger: Logger(label: "aegis.detect")).detect()
-        capabilities.isolation.allowUnenforcedLimits = allowUnenforcedLimits
+        capabilities.isolation.allowUnenforcedLimits = c.allowUnenforcedLimits
         capabilities.network = worker.networkCapability
         for w in capabilities.warnings { logger.warning("capability detection", metadata: ["detail": "\(w)"]) }
         return capabilities

@@ -1,0 +1,31 @@
+// LocalWorkerLink.swift — the in-process link from a hybrid node's controller to its own worker.
+import AegisControl
+import AegisNode
+import AegisProtocol
+import AegisSandbox
+import Dispatch
+
+struct LocalWorkerLink: WorkerLink {
+    let worker: Worker
+    /// Sandbox creation blocks (fork, namespaces, mounts): it runs here, off the controller's tasks
+    /// and the API's requests (a submission or a shutdown never waits for one; a create that never
+    /// returns holds one thread of this queue, not the node), as a remote worker's does; its
+    /// outcome comes back as a worker event.
+    static let launches = DispatchQueue(label: "aegis.worker.launch", attributes: .concurrent)
+
+    func start(_ workload: Workload, uid: UInt32, gpus: [GPUDevice]) async {
+        let worker = worker
+        Self.launches.async { worker.start(Assignment(workload: workload, uid: uid, gpus: gpus)) }
+    }
+    func cancel(id: String, generation: Int64) async { worker.cancel(workloadID: id, generation: generation) }
+    func release(id: String, generation: Int64) async { worker.release(workloadID: id, generation: generation) }
+    func readLog(id: String, stream: LogStream, offset: Int64, maxBytes: Int) async -> LogChunk? {
+        let chunk: CappedLogChunk? = worker.readLog(workloadID: id, stream: stream, offset: offset, maxBytes: maxBytes)
+        return chunk.map { LogChunk(bytes: $0.bytes, start: $0.start, size: $0.size) }
+    }
+    func outputs(id: String, outputDir: String) async -> [String] { worker.outputs(workloadID: id, outputDir: outputDir) }
+    func readOutput(id: String, outputDir: String, path: String) async throws -> [UInt8] {
+        try worker.readOutput(workloadID: id, outputDir: outputDir, path: path)
+    }
+    func reconcile(active: [(id: String, generation: Int64)]) async { worker.reconcile(active: active) }
+}

@@ -1,0 +1,177 @@
+// NodeRuntime.swift — a controller (store, scheduler, leases, API, the cluster port where remote
+// workers open their sessions) and, in a hybrid node, a worker in the same process (capability
+// detection, sandboxes) joined to it by an in-process WorkerLink. A worker-only node is
+// WorkerRuntime.swift.
+import AegisAPI
+import AegisControl
+import AegisMetrics
+import AegisNet
+import AegisNode
+import AegisPKI
+import AegisProtocol
+import AegisScheduler
+import HummingbirdWebSocket
+import AegisStore
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+import ServiceLifecycle
+
+/// A controller or hybrid node: start it, then `run` it until a stop (signal, `stop(drain:)`).
+public final class NodeRuntime: Sendable {
+    public let configuration: NodeConfiguration
+    public let store: ControlStore
+    public let controller: Controller
+    /// The in-process worker of a hybrid node; nil for a controller.
+    public let worker: Worker?
+    /// Whether this start wrote a new admin token file (the CLI says so).
+    public let adminTokenWritten: Bool
+    let logger: Logger
+    let events: AsyncStream<WorkerEvent>
+    let eventInput: AsyncStream<WorkerEvent>.Continuation
+    /// Fired by a stop signal or `stop(drain:)`.
+    public let stopLatch = StopLatch()
+
+    var paths: AegisPaths { configuration.paths }
+    var name: String { configuration.name }
+
+    private init(configuration: NodeConfiguration, store: ControlStore, controller: Controller, worker: Worker?, adminTokenWritten: Bool,
+                 logger: Logger, events: (AsyncStream<WorkerEvent>, AsyncStream<WorkerEvent>.Continuation)) {
+        self.configuration = configuration
+        self.store = store
+        self.controller = controller
+        self.worker = worker
+        self.adminTokenWritten = adminTokenWritten
+        self.logger = logger
+        self.events = events.0
+        self.eventInput = events.1
+    }
+
+    /// Claims the data directory, opens the state, writes the admin token on first start, and
+    /// starts the controller. A hybrid node also detects capabilities, starts the worker and
+    /// registers it (which re-adopts surviving sandboxes); a controller runs no worker and waits
+    /// for remote workers' sessions on the cluster port. A failed start leaves no pid file.
+    /// - Throws: `NodeStartError` (with the underlying store, sandbox or PKI error).
+    public static func start(_ configuration: NodeConfiguration, logger: Logger) async throws -> NodeRuntime {
+        precondition(configuration.role != .worker, "a worker node is a WorkerRuntime")
+        let paths = configuration.paths
+        try NodeSetup.claimDataDir(paths)
+        do {
+            return try await startClaimed(configuration, logger: logger)
+        } catch {
+            NodeSetup.releaseDataDir(paths)
+            throw error
+        }
+    }
+
+    private static func startClaimed(_ configuration: NodeConfiguration, logger: Logger) async throws -> NodeRuntime {
+        let c = configuration, paths = configuration.paths
+        let store: ControlStore
+        do {
+            store = try ControlStore(path: paths.database, hasher: SHA256TokenHasher())
+            _ = try store.bootstrap()
+        } catch { throw NodeStartError("cannot open the state in \(paths.database)", underlying: error) }
+        let tokenWritten = try ensureAdminToken(store, paths: paths, logger: logger)
+        let (events, continuation) = AsyncStream<WorkerEvent>.makeStream()
+        var worker: Worker?
+        var capabilities: NodeCapabilities?
+        if c.role == .hybrid {
+            let w = try Worker(paths: paths, logger: Logger(label: "aegis.worker"), cgroupParent: c.cgroupParent,
+                               logCapBytes: c.logCapBytes, egress: c.egress,
+                               outputRetentionSeconds: c.outputRetentionSeconds) { continuation.yield($0) }
+            worker = w
+            capabilities = await NodeSetup.detect(worker: w, configuration: c, logger: logger)
+        }
+        let tracker: LeaseTracker
+        do { tracker = try LeaseTracker(config: c.leases) } catch { throw NodeStartError("\(error)", underlying: error) }
+        let controller = Controller(store: store, schedulerConfig: c.scheduler, logger: Logger(label: "aegis.controller"), leases: tracker,
+                                    nodeCertificateValidity: c.nodeCertificateValiditySeconds)
+        let node = NodeRuntime(configuration: c, store: store, controller: controller, worker: worker, adminTokenWritten: tokenWritten,
+                               logger: logger, events: (events, continuation))
+        await controller.trackKnownNodes(except: c.role == .hybrid ? c.name : nil)
+        if let worker, let capabilities {
+            try await controller.register(node: NodeInfo(name: c.name, role: .hybrid, capabilities: capabilities),
+                                          link: LocalWorkerLink(worker: worker))
+            NodeSetup.logUp(name: c.name, role: c.role, paths: paths, capabilities: capabilities, worker: worker, logger: logger)
+        } else {
+            logger.info("node up", metadata: ["name": "\(c.name)", "role": "\(c.role.rawValue)", "data-dir": "\(paths.dataDir)"])
+        }
+        return node
+    }
+
+    /// The admin token file (0600) is written on first start; the store keeps only its hash.
+    /// Returns whether it was written now.
+    static func ensureAdminToken(_ store: ControlStore, paths: AegisPaths, logger: Logger) throws -> Bool {
+        if let existing = try? String(contentsOfFile: paths.adminToken, encoding: .utf8),
+           case .admin? = try store.authenticate(token: existing.trimmingCharacters(in: .whitespacesAndNewlines)) {
+            return false
+        }
+        let token = try store.createToken(kind: .admin)
+        let fd = open(paths.adminToken, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw NodeStartError("cannot write \(paths.adminToken): errno \(errno)", errno: errno) }
+        fchmod(fd, 0o600)
+        let line = token.secret + "\n"
+        _ = line.withCString { write(fd, $0, strlen($0)) }
+        close(fd)
+        logger.notice("admin token written", metadata: ["path": "\(paths.adminToken)"])
+        return true
+    }
+
+    /// Asks the node to stop, as SIGTERM (`drain: false`: agents keep running) or `aegis down`
+    /// (`drain: true`: agents are stopped and their final states recorded first) would.
+    public func stop(drain: Bool) { stopLatch.fire(.stop(drain: drain)) }
+
+    /// Runs the node's services in one ServiceGroup until a stop: the worker-event pump, the lease
+    /// monitor, the output retention sweeper, the restart back-off timer, the API on 127.0.0.1, the unix socket and (with
+    /// `listen`) the cluster port. Stopping ends open log streams at once (an `error` event, "node
+    /// is shutting down"); requests still running after `shutdownBackstop` are cancelled; then a
+    /// draining stop stops the agents; the store is closed last.
+    /// - Parameter handleSignals: SIGTERM/SIGINT stop the node (draining with `drainOnExit`),
+    ///   SIGUSR2 drains it; false in-process (tests), where `stop(drain:)` does.
+    /// - Throws: a server's error (its port taken, …), after the node stopped in order.
+    public func run(handleSignals: Bool = true) async throws {
+        let signals = handleSignals ? stopLatch.installSignalHandlers(drainOnTerm: configuration.drainOnExit) : []
+        defer { signals.forEach { $0.cancel() } }
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: WorkerEventPump(controller: controller, events: events, finish: { [eventInput] in eventInput.finish() })),
+            .init(service: LeaseMonitor(controller: controller)),
+        ]
+        if let worker {
+            services.append(.init(service: OutputRetentionSweeper(worker: worker)))
+            services.append(.init(service: AgentDrainService(latch: stopLatch) { [self] in await self.drainAgents(worker) }))
+        }
+        services.append(.init(service: RestartBackoffTimer(controller: controller)))
+        services.append(APIServersService(services: try await apiServices(), backstop: Self.shutdownBackstop, logger: logger).configuration)
+        services.append(StopRequestService(latch: stopLatch).configuration)
+        let group = ServiceGroup(configuration: ServiceGroupConfiguration(services: services, logger: logger))
+        var failure: (any Error)?
+        do { try await group.run() } catch { failure = error }
+        try? store.close()
+        unlink(paths.socket)
+        unlink(paths.pidFile)
+        unlink(paths.dataDir + "/cluster.port")
+        logger.info("node stopped", metadata: ["agents": "\(stopLatch.drains && worker != nil ? "stopped" : "left running")"])
+        if let failure { throw failure }
+    }
+
+    /// Stops every agent and waits until their final states are recorded; removes the egress
+    /// network when nothing of ours is left on it.
+    func drainAgents(_ worker: Worker) async {
+        logger.info("stopping agents")
+        for w in await controller.activeWorkloads(node: name) {
+            worker.cancel(workloadID: w.id, generation: w.generation)
+        }
+        await worker.stopAll()
+        for _ in 0..<200 where await !controller.activeWorkloads(node: name).isEmpty {
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        if let egress = worker.egress, egress.attached.isEmpty { egress.teardown() }
+    }
+}
+
+extension NodeRuntime {
+    /// How long the API servers may take to close their connections once stopping began; then the
+    /// requests still running (a `node drain` waiting for agents, …) are cancelled.
+    public static let shutdownBackstop: Duration = .milliseconds(700)
+}
