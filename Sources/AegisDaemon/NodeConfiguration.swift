@@ -104,7 +104,7 @@ public struct NodeConfiguration: Sendable {
         leaseGraceMs = try Self.duration(flags.leaseGrace ?? "40s", "--lease-grace")
         try Self.checkRoleFlags(flags, renewEveryMs: renewEveryMs, graceMs: leaseGraceMs)
         logCapBytes = try Self.logCapBytes(flags.logCap)
-        outputRetentionSeconds = try Self.outputRetentionSeconds(flags.outputRetention)
+        outputRetentionSeconds = try Self.parseOutputRetention(flags.outputRetention)
         leases = try Self.leaseConfig(flags, renewEveryMs: renewEveryMs)
         guard let strategy = ScoringStrategy(rawValue: flags.strategy) else { throw NodeConfigurationError("--strategy", "--strategy: binpack or spread") }
         scheduler = SchedulerConfig(strategy: strategy)
@@ -226,7 +226,7 @@ extension NodeConfiguration {
 
     /// --output-retention in seconds: "90s", "30m", "12h", "7d" (the quantity grammar of
     /// durations), 1 s to 365 d; default `Worker.defaultOutputRetentionSeconds` (24 h).
-    static func outputRetentionSeconds(_ text: String?) throws -> Int64 {
+    public static func parseOutputRetention(_ text: String?) throws -> Int64 {
         guard let text else { return Worker.defaultOutputRetentionSeconds }
         let ms: Int
         do { ms = try Quantity.durationMilliseconds(text, field: "--output-retention", maxMilliseconds: Bounds.maxTimeoutSeconds * 1000) } catch {

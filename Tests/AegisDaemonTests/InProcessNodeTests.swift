@@ -92,7 +92,7 @@ final class InProcessNodeTests: XCTestCase {
             $0.cgroupParent = cgroupParent
         }
         let deadline = ContinuousClock.now + .seconds(30)
-        while try await client.nodes().first(where: { $0.name == "w1" })?.state != "Ready" {
+        while try await client.nodes().first(where: { $0.name == "w1" })?.state != .ready {
             guard ContinuousClock.now < deadline else { return XCTFail("w1 never Ready: \(try await client.nodes())") }
             try await Task.sleep(for: .milliseconds(50))
         }
