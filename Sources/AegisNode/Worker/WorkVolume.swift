@@ -20,7 +20,7 @@ import Glibc
 #endif
 import AegisProtocol
 import AegisSandbox
-import CAegisSys
+import AegisSystem
 
 /// One placement's work volume: `<workload>/work.g<N>.img` and its note `work.g<N>.json`.
 struct WorkVolume: Codable, Equatable {
@@ -39,11 +39,7 @@ struct WorkVolume: Codable, Equatable {
 
     /// A loop device attached to an image; the device detaches itself once `fd` is closed and the
     /// sandbox's mount of it is gone (LO_FLAGS_AUTOCLEAR).
-    struct Attachment {
-        let fd: Int32
-        let index: Int32
-        var devicePath: String { "/dev/loop\(index)" }
-    }
+    typealias Attachment = Volumes.LoopDevice
 
     /// Writes the note, builds the image from `staging` (its tree, owners and modes) and attaches it
     /// to a loop device. On failure nothing is left (image, note, loop device).
@@ -58,10 +54,7 @@ struct WorkVolume: Codable, Equatable {
             defer { close(fd) }
             guard ftruncate(fd, off_t(sizeBytes)) == 0 else { throw SandboxError.system("ftruncate", image) }
             try Self.makeFileSystem(image: image, from: staging)
-            var index: Int32 = -1
-            let loop = aegis_sys_loop_attach(fd, 0, &index)
-            guard loop >= 0 else { throw SandboxError.system("attach loop device", image) }
-            return Attachment(fd: loop, index: index)
+            return try SandboxError.os(try Volumes.attachLoop(fd, readOnly: false, path: image))
         } catch {
             Self.remove(in: workloadDir, generation: generation)
             throw error
@@ -102,17 +95,10 @@ struct WorkVolume: Codable, Equatable {
         Self.waitUntilDetached(image: image)
         let fd = open(image, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
         guard fd >= 0 else { throw SandboxError.system("open", image) }
-        var index: Int32 = -1
-        let loop = aegis_sys_loop_attach(fd, 1, &index)
-        close(fd)
-        guard loop >= 0 else { throw SandboxError.system("attach loop device", image) }
-        var step: UnsafePointer<CChar>? = nil
-        let mount = aegis_sys_mount_detached("ext4", "/dev/loop\(index)", 1, &step)
-        let mountErrno = errno
-        close(loop)
-        guard mount >= 0 else {
-            throw SandboxError(.system, "work volume \(image): \(step.map { String(cString: $0) } ?? "mount"): errno \(mountErrno)")
-        }
+        defer { close(fd) }
+        let loop = try SandboxError.os(try Volumes.attachLoop(fd, readOnly: true, path: image))
+        defer { close(loop.fd) }
+        let mount = try SandboxError.os(try Volumes.mountDetached("ext4", source: loop.path, readOnly: true))
         defer { close(mount) }
         let complete = try TreeCopy.replace(destination, withOutputsOf: mount, outputDir: outputDir, budget: sizeBytes)
         Self.remove(in: workloadDir, generation: generation)

@@ -164,8 +164,8 @@ public final class Worker: Sendable {
         let volume = try createWorkVolume(w, staging: work)
         defer { if let volume { close(volume.fd) } }
         if let volume {
-            request.workDevice = volume.devicePath
-            if let rule = DeviceRules.allowRule(forNode: volume.devicePath) { request.allowedDevices.append(rule) }
+            request.workDevice = volume.path
+            if let rule = DeviceRules.allowRule(forNode: volume.path) { request.allowedDevices.append(rule) }
         }
         let attachment: EgressAttachment?
         do { attachment = try attachEgress(w, sandboxID: id) } catch {
