@@ -62,7 +62,9 @@ struct Options {
             case "--state-parent": o.stateParent = try value()
             case "--egress": o.egress = true
             case "--help", "-h":
-                print("usage: aegis-bench [--iterations N (200)] [--warmup N (20)] [--rootfs DIR] [--init] [--json FILE] [--phases] [--state-parent DIR (/tmp)] [--egress]")
+                print(
+                    "usage: aegis-bench [--iterations N (200)] [--warmup N (20)] [--rootfs DIR] [--init] [--json FILE] [--phases] [--state-parent DIR (/tmp)] [--egress]"
+                )
                 exit(0)
             default: throw BenchError(description: "unknown argument \"\(args[i])\" (see --help)")
             }
@@ -176,7 +178,9 @@ func measurePhases(_ spec: Spec, bundle: String) throws -> [String: Stats] {
     phases["config.json parse"] = try sample(50) { _ = try Spec.decode(configBytes) }
     phases["spec.validate"] = try sample(50) { try spec.validate() }
     phases["seccomp compile (cold)"] = try sample(20) { _ = try SeccompCompiler.compile(profile) }
-    phases["seccomp cache lookup"] = try sample(50) { _ = try SeccompProgramCache.shared.program(for: profile) { try SeccompCompiler.compile(profile) } }
+    phases["seccomp cache lookup"] = try sample(50) {
+        _ = try SeccompProgramCache.shared.program(for: profile) { try SeccompCompiler.compile(profile) }
+    }
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.sortedKeys]
     phases["profile JSON encode"] = try sample(50) { _ = try encoder.encode(profile) }
@@ -231,7 +235,9 @@ func run() throws {
         try runtime.delete(id)
         let t3 = now()
         guard outcome.exitCode == 0, outcome.error == nil else {
-            throw BenchError(description: "\(id): /bin/true exited \(outcome.exitCode) (signal \(outcome.signal), error \(String(describing: outcome.error)))")
+            throw BenchError(
+                description:
+                    "\(id): /bin/true exited \(outcome.exitCode) (signal \(outcome.signal), error \(String(describing: outcome.error)))")
         }
         if i >= options.warmup {
             create.append(ms(t1 - t0)); wait.append(ms(t2 - t1))
@@ -239,12 +245,15 @@ func run() throws {
         }
     }
 
-    var report = Report(iterations: options.iterations, warmup: options.warmup, useInit: options.useInit,
-                        stateRoot: work + "/state", createWait: Stats(createWait), create: Stats(create), wait: Stats(wait),
-                        delete: Stats(delete), phases: nil)
+    var report = Report(
+        iterations: options.iterations, warmup: options.warmup, useInit: options.useInit,
+        stateRoot: work + "/state", createWait: Stats(createWait), create: Stats(create), wait: Stats(wait),
+        delete: Stats(delete), phases: nil)
     if options.phases { report.phases = try measurePhases(spec, bundle: work) }
 
-    print("aegis-bench: in-process spawn of /bin/true, \(options.iterations) iterations after \(options.warmup) warm-up\(options.useInit ? ", with init" : "")")
+    print(
+        "aegis-bench: in-process spawn of /bin/true, \(options.iterations) iterations after \(options.warmup) warm-up\(options.useInit ? ", with init" : "")"
+    )
     print(report.createWait.line("create+wait"))
     print(report.create.line("  create (→execve)"))
     print(report.wait.line("  wait (→reaped)"))

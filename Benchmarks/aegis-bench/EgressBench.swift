@@ -11,10 +11,13 @@ import AegisOCI
 import AegisProtocol
 import AegisSandbox
 
-func runEgress(_ options: Options, runtime: SandboxRuntime, spec: Spec, work: String,
-               createOptions: SandboxCreateOptions) throws {
-    let net = try EgressNetwork(config: EgressConfig(subnet: IPv4Network("10.213.0.0/24")!, stateDir: work + "/net"),
-                                isLive: { _ in false })
+func runEgress(
+    _ options: Options, runtime: SandboxRuntime, spec: Spec, work: String,
+    createOptions: SandboxCreateOptions
+) throws {
+    let net = try EgressNetwork(
+        config: EgressConfig(subnet: IPv4Network("10.213.0.0/24")!, stateDir: work + "/net"),
+        isLive: { _ in false })
     let allow = try EgressNetwork.resolve([try EgressAllowEntry(parsing: "203.0.113.0/24:443/tcp")])
     var none: [Double] = [], egress: [Double] = [], attach: [Double] = [], detach: [Double] = []
     var noneStart: [Double] = [], egressStart: [Double] = []
@@ -32,7 +35,9 @@ func runEgress(_ options: Options, runtime: SandboxRuntime, spec: Spec, work: St
         let a = try net.attach(sandbox: id, allow: allow)
         let t1 = now()
         var s = spec
-        let namespaces = (spec.linux?.namespaces ?? []).map { $0.type == "network" ? LinuxNamespace(type: "network", path: a.netns.path) : $0 }
+        let namespaces = (spec.linux?.namespaces ?? []).map {
+            $0.type == "network" ? LinuxNamespace(type: "network", path: a.netns.path) : $0
+        }
         s.linux?.namespaces = namespaces
         try runtime.create(id: id, spec: s, bundle: work, options: createOptions)
         let tEgressStart = now() - t0

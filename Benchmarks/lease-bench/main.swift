@@ -42,11 +42,16 @@ struct Options {
             case "--controller-cpu": o.controllerCPU = args.next() ?? "0"
             case "--tracked": o.tracked = Int(args.next() ?? "") ?? o.tracked
             default:
-                FileHandle.standardError.write(Data("usage: lease-bench --aegis PATH [--sessions N] [--seconds S] [--window W] [--controller-cpu C] [--tracked NODES]\n".utf8))
+                FileHandle.standardError.write(
+                    Data(
+                        "usage: lease-bench --aegis PATH [--sessions N] [--seconds S] [--window W] [--controller-cpu C] [--tracked NODES]\n"
+                            .utf8))
                 exit(2)
             }
         }
-        if o.aegis.isEmpty { o.aegis = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("aegis").path }
+        if o.aegis.isEmpty {
+            o.aegis = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("aegis").path
+        }
         return o
     }
 }
@@ -66,8 +71,9 @@ func run(_ argv: [String], env: [String: String] = [:]) throws -> String {
     let errData = err.fileHandleForReading.readDataToEndOfFile()
     p.waitUntilExit()
     guard p.terminationStatus == 0 else {
-        throw NSError(domain: "lease-bench", code: Int(p.terminationStatus),
-                      userInfo: [NSLocalizedDescriptionKey: "\(argv.joined(separator: " ")): \(String(decoding: errData, as: UTF8.self))"])
+        throw NSError(
+            domain: "lease-bench", code: Int(p.terminationStatus),
+            userInfo: [NSLocalizedDescriptionKey: "\(argv.joined(separator: " ")): \(String(decoding: errData, as: UTF8.self))"])
     }
     return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
 }
@@ -93,8 +99,11 @@ final class ControllerProcess {
             try store.close()
         }
         process.executableURL = URL(fileURLWithPath: "/usr/bin/taskset")
-        process.arguments = ["-c", cpu, aegis, "up", "--role", "controller", "--data-dir", dir, "--api-port", "0",
-                             "--listen", "127.0.0.1:0", "--log-level", "warning", "--name", "bench-ctl"] + extra
+        process.arguments =
+            [
+                "-c", cpu, aegis, "up", "--role", "controller", "--data-dir", dir, "--api-port", "0",
+                "--listen", "127.0.0.1:0", "--log-level", "warning", "--name", "bench-ctl",
+            ] + extra
         FileManager.default.createFile(atPath: dir + "/controller.log", contents: nil)
         let log = FileHandle(forWritingAtPath: dir + "/controller.log")!
         process.standardOutput = log
@@ -103,12 +112,15 @@ final class ControllerProcess {
         for _ in 0..<300 where !FileManager.default.fileExists(atPath: dir + "/cluster.port") { usleep(50_000) }
     }
 
-    var port: String { ((try? String(contentsOfFile: dir + "/cluster.port", encoding: .utf8)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines) }
+    var port: String {
+        ((try? String(contentsOfFile: dir + "/cluster.port", encoding: .utf8)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+    }
 
     /// utime + stime of the controller, seconds.
     func cpuSeconds() -> Double {
         guard let stat = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/stat", encoding: .utf8),
-              let close = stat.lastIndex(of: ")") else { return 0 }
+            let close = stat.lastIndex(of: ")")
+        else { return 0 }
         let fields = stat[stat.index(after: close)...].split(separator: " ")
         let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
         return ((Double(fields[11]) ?? 0) + (Double(fields[12]) ?? 0)) / ticks
@@ -123,8 +135,10 @@ final class ControllerProcess {
         DispatchQueue.concurrentPerform(iterations: 8) { lane in
             for i in stride(from: lane, to: n, by: 8) {
                 do {
-                    _ = try run([aegis, "node", "join", "--server", "https://127.0.0.1:\(port)", "--token", token,
-                                 "--name", "bench-\(i)", "--dir", dirs[i]])
+                    _ = try run([
+                        aegis, "node", "join", "--server", "https://127.0.0.1:\(port)", "--token", token,
+                        "--name", "bench-\(i)", "--dir", dirs[i],
+                    ])
                 } catch { failures.withLock { $0.append("\(error)") } }
             }
         }
@@ -153,8 +167,10 @@ final class Counter: Sendable {
 
 /// One node's session: hello, wait for welcome, then keep `window` renewals in flight until
 /// `stopAt` (later renewals stop; with `hold` the connection stays open until then).
-func session(identity: String, name: String, port: String, window: Int, renewUntil: ContinuousClock.Instant,
-             holdUntil: ContinuousClock.Instant, counter: Counter) async throws {
+func session(
+    identity: String, name: String, port: String, window: Int, renewUntil: ContinuousClock.Instant,
+    holdUntil: ContinuousClock.Instant, counter: Counter
+) async throws {
     var tls = TLSConfiguration.makeClientConfiguration()
     tls.certificateChain = try NIOSSLCertificate.fromPEMFile(identity + "/node.crt").map { .certificate($0) }
     tls.privateKey = .privateKey(try NIOSSLPrivateKey(file: identity + "/node.key", format: .pem))
@@ -163,11 +179,14 @@ func session(identity: String, name: String, port: String, window: Int, renewUnt
     let config = WebSocketClientConfiguration(maxFrameSize: 1 << 20, sniHostname: "aegis-controller")
     var logger = Logger(label: "lease-bench")
     logger.logLevel = .critical
-    try await WebSocketClient.connect(url: "wss://127.0.0.1:\(port)\(NodeSession.path)", configuration: config,
-                                      tlsConfiguration: tls, logger: logger) { inbound, outbound, _ in
+    try await WebSocketClient.connect(
+        url: "wss://127.0.0.1:\(port)\(NodeSession.path)", configuration: config,
+        tlsConfiguration: tls, logger: logger
+    ) { inbound, outbound, _ in
         let encoder = JSONEncoder()
-        let hello = SessionMessage.hello(version: NodeSession.version,
-                                         node: NodeInfo(name: name, role: .worker, capabilities: NodeCapabilities(cpuMillis: 1000, memoryBytes: 1 << 30)))
+        let hello = SessionMessage.hello(
+            version: NodeSession.version,
+            node: NodeInfo(name: name, role: .worker, capabilities: NodeCapabilities(cpuMillis: 1000, memoryBytes: 1 << 30)))
         try await outbound.write(.text(String(decoding: try encoder.encode(hello), as: UTF8.self)))
         var seq: UInt64 = 0
         var inFlight = 0
@@ -201,8 +220,9 @@ func runSessions(_ identities: [String], port: String, window: Int, renewFor: Du
         for (i, dir) in identities.enumerated() {
             group.addTask {
                 do {
-                    try await session(identity: dir, name: "bench-\(i)", port: port, window: window, renewUntil: renewUntil,
-                                      holdUntil: holdUntil, counter: counter)
+                    try await session(
+                        identity: dir, name: "bench-\(i)", port: port, window: window, renewUntil: renewUntil,
+                        holdUntil: holdUntil, counter: counter)
                 } catch { FileHandle.standardError.write(Data("session bench-\(i): \(error)\n".utf8)) }
             }
         }
@@ -217,11 +237,14 @@ func median(_ xs: [Double]) -> Double {
 }
 
 let o = Options.parse()
-print("lease-bench: \(o.sessions) sessions, window \(o.window), \(o.seconds) s; controller pinned to CPU \(o.controllerCPU); \(o.tracked) more nodes in its lease tracker")
+print(
+    "lease-bench: \(o.sessions) sessions, window \(o.window), \(o.seconds) s; controller pinned to CPU \(o.controllerCPU); \(o.tracked) more nodes in its lease tracker"
+)
 
 // Phase 1: ingest.
-let ctl = try ControllerProcess(aegis: o.aegis, cpu: o.controllerCPU, extra: ["--not-ready-after", "120s", "--down-after", "240s"],
-                                tracked: o.tracked)
+let ctl = try ControllerProcess(
+    aegis: o.aegis, cpu: o.controllerCPU, extra: ["--not-ready-after", "120s", "--down-after", "240s"],
+    tracked: o.tracked)
 let identities = try ctl.joinNodes(o.sessions)
 let cpu0 = ctl.cpuSeconds()
 let t0 = ContinuousClock.now
@@ -233,15 +256,20 @@ let total = buckets.values.reduce(0, +)
 // Whole seconds strictly inside the run (the first includes the handshakes, the last the drain).
 let inner = buckets.filter { $0.key >= 1 && $0.key < o.seconds }.map { Double($0.value) }
 let wallSeconds = wall.inSeconds
-print(String(format: "ingest: %d renewals acknowledged in %.2f s = %.0f/s overall; median of 1-s buckets %.0f/s (min %.0f, max %.0f)",
-             total, wallSeconds, Double(total) / wallSeconds, median(inner), inner.min() ?? 0, inner.max() ?? 0))
-print(String(format: "controller CPU: %.2f s over %.2f s wall = %.0f%% of one core; %.1f µs CPU per renewal",
-             cpu, wallSeconds, 100 * cpu / wallSeconds, 1e6 * cpu / Double(max(total, 1))))
+print(
+    String(
+        format: "ingest: %d renewals acknowledged in %.2f s = %.0f/s overall; median of 1-s buckets %.0f/s (min %.0f, max %.0f)",
+        total, wallSeconds, Double(total) / wallSeconds, median(inner), inner.min() ?? 0, inner.max() ?? 0))
+print(
+    String(
+        format: "controller CPU: %.2f s over %.2f s wall = %.0f%% of one core; %.1f µs CPU per renewal",
+        cpu, wallSeconds, 100 * cpu / wallSeconds, 1e6 * cpu / Double(max(total, 1))))
 ctl.stop()
 
 // Phase 2: detection accuracy.
-let ctl2 = try ControllerProcess(aegis: o.aegis, cpu: o.controllerCPU,
-                                 extra: ["--lease-renew-every", "500ms", "--not-ready-after", "2s", "--down-after", "4s", "--reschedule-margin", "1s"])
+let ctl2 = try ControllerProcess(
+    aegis: o.aegis, cpu: o.controllerCPU,
+    extra: ["--lease-renew-every", "500ms", "--not-ready-after", "2s", "--down-after", "4s", "--reschedule-margin", "1s"])
 let ids2 = try ctl2.joinNodes(min(o.sessions, 20))
 _ = await runSessions(ids2, port: ctl2.port, window: 1, renewFor: .seconds(3), holdFor: .seconds(9))
 var late: [String: [Double]] = ["NotReady": [], "Down": []]
@@ -252,7 +280,9 @@ for line in ctl2.log().split(separator: "\n") {
 }
 for state in ["NotReady", "Down"] {
     let xs = late[state]!
-    print(String(format: "detection %@: %d transitions, lateness past the deadline median %.1f ms, max %.1f ms",
-                 state, xs.count, median(xs), xs.max() ?? -1))
+    print(
+        String(
+            format: "detection %@: %d transitions, lateness past the deadline median %.1f ms, max %.1f ms",
+            state, xs.count, median(xs), xs.max() ?? -1))
 }
 ctl2.stop()

@@ -49,18 +49,23 @@ func makeNodes(_ count: Int, rng: inout BenchRNG) -> [NodeState] {
             let model = isNvidia ? nvidia.randomElement(using: &rng)! : amd.randomElement(using: &rng)!
             let bus = String(i, radix: 16)
             gpus = (0..<gpuCount).map { k in
-                GPUDevice(vendor: isNvidia ? "nvidia" : "amd", model: model, pciAddress: "\(bus):\(String(k, radix: 16)):00.0",
-                          index: k, memoryBytes: 80 * GiB.toUInt64)
+                GPUDevice(
+                    vendor: isNvidia ? "nvidia" : "amd", model: model, pciAddress: "\(bus):\(String(k, radix: 16)):00.0",
+                    index: k, memoryBytes: 80 * GiB.toUInt64)
             }
         }
-        var runtimes = pythons.filter { _ in rng.chance(0.5) }.map { RuntimeInfo(name: "python3", version: $0, path: "/usr/bin/python\($0)") }
+        var runtimes = pythons.filter { _ in rng.chance(0.5) }.map {
+            RuntimeInfo(name: "python3", version: $0, path: "/usr/bin/python\($0)")
+        }
         if runtimes.isEmpty { runtimes.append(RuntimeInfo(name: "python3", version: "3.11.2", path: "/usr/bin/python3")) }
         runtimes += nodes.filter { _ in rng.chance(0.4) }.map { RuntimeInfo(name: "node", version: $0, path: "/usr/bin/node") }
         let iso = rng.weighted([(0, 90), (1, 6), (2, 4)])
-        let isolation = IsolationFeatures(cgroupControllers: iso == 0 ? ["cpu", "memory", "pids"] : [], seccomp: true,
-                                          userNamespaces: true, kernelVersion: "6.1.0", allowUnenforcedLimits: iso == 1)
-        let caps = NodeCapabilities(cpuMillis: cores * 1000, memoryBytes: memory, gpus: gpus, runtimes: runtimes,
-                                    isolation: isolation, labels: ["zone": zones.randomElement(using: &rng)!])
+        let isolation = IsolationFeatures(
+            cgroupControllers: iso == 0 ? ["cpu", "memory", "pids"] : [], seccomp: true,
+            userNamespaces: true, kernelVersion: "6.1.0", allowUnenforcedLimits: iso == 1)
+        let caps = NodeCapabilities(
+            cpuMillis: cores * 1000, memoryBytes: memory, gpus: gpus, runtimes: runtimes,
+            isolation: isolation, labels: ["zone": zones.randomElement(using: &rng)!])
         let state: NodeCondition = rng.chance(0.03) ? .notReady : .ready
         return NodeState(name: "node-\(i)", capabilities: caps, state: state, cordoned: rng.chance(0.01))
     }
@@ -85,21 +90,26 @@ func makeAgents(_ count: Int, rng: inout BenchRNG) -> [PlacementRequest] {
         default: break
         }
         let cpu: Int64? = rng.chance(0.3) ? nil : [250, 500, 1000, 2000, 4000, 8000].randomElement(using: &rng)!
-        let memory: Int64? = rng.chance(0.3) ? nil : [256 * MiB, 512 * MiB, GiB, 2 * GiB, 4 * GiB, 8 * GiB, 16 * GiB]
-            .randomElement(using: &rng)!
+        let memory: Int64? =
+            rng.chance(0.3)
+            ? nil
+            : [256 * MiB, 512 * MiB, GiB, 2 * GiB, 4 * GiB, 8 * GiB, 16 * GiB]
+                .randomElement(using: &rng)!
         var gpu: GPURequirement?
         if rng.chance(0.005) {
             gpu = GPURequirement(vendor: "nvidia", model: "H200", count: 1)
         } else if rng.chance(0.08) {
             let nv = rng.chance(0.75)
             let model: String? = rng.chance(0.6) ? nil : (nv ? ["a100", "h100"].randomElement(using: &rng)! : "mi300")
-            gpu = GPURequirement(vendor: nv ? "nvidia" : "amd", model: model,
-                                 count: rng.weighted([(1, 50), (2, 25), (4, 15), (8, 10)]))
+            gpu = GPURequirement(
+                vendor: nv ? "nvidia" : "amd", model: model,
+                count: rng.weighted([(1, 50), (2, 25), (4, 15), (8, 10)]))
         }
         let labels = rng.chance(0.2) ? ["zone": ["a", "b", "c", "d", "e"].randomElement(using: &rng)!] : [:]
-        let spec = WorkloadSpec(tenant: "tenant-\(i % 50)", name: "agent-\(i)", runtime: runtime, args: [runtime, "main"],
-                                resources: ResourceRequest(cpuMillis: cpu, memoryBytes: memory, pids: rng.chance(0.2) ? 256 : nil),
-                                requires: Requirements(runtimes: reqs, gpu: gpu, labels: labels))
+        let spec = WorkloadSpec(
+            tenant: "tenant-\(i % 50)", name: "agent-\(i)", runtime: runtime, args: [runtime, "main"],
+            resources: ResourceRequest(cpuMillis: cpu, memoryBytes: memory, pids: rng.chance(0.2) ? 256 : nil),
+            requires: Requirements(runtimes: reqs, gpu: gpu, labels: labels))
         return PlacementRequest(workloadID: "wl-\(i)", spec: spec)
     }
 }

@@ -33,8 +33,9 @@ func parseOptions() -> Options {
         case "--max-batch": o.maxBatch = Int(value(a))!
         case "--max-delay-ms": o.maxDelayMs = Int(value(a))!
         case "-h", "--help":
-            print("placement-bench [--nodes 5000] [--agents 10000] [--seed 1] [--json FILE] [--log-dir /var/tmp]"
-                + " [--max-batch 1000] [--max-delay-ms 10]")
+            print(
+                "placement-bench [--nodes 5000] [--agents 10000] [--seed 1] [--json FILE] [--log-dir /var/tmp]"
+                    + " [--max-batch 1000] [--max-delay-ms 10]")
             exit(0)
         default:
             FileHandle.standardError.write("unknown option \(a) (see --help)\n".data(using: .utf8)!)
@@ -156,15 +157,18 @@ func run(_ mode: String, _ config: SchedulerConfig, limit: String) -> (ModeResul
     lat.sort()
     let scores = decisions.compactMap(score)
     let placed = scores.count
-    return (ModeResult(mode: mode, feasibleLimit: limit, attempts: agents.count, placed: placed, pending: agents.count - placed,
-                       seconds: seconds, placementsPerSecond: Double(agents.count) / seconds,
-                       cpuSeconds: cpuSeconds, placementsPerCPUSecond: Double(agents.count) / cpuSeconds,
-                       latencyP50Us: percentile(lat, 0.5) / 1e3, latencyP99Us: percentile(lat, 0.99) / 1e3,
-                       latencyMaxUs: Double(lat.last ?? 0) / 1e3,
-                       meanScore: scores.reduce(0, +) / Double(max(1, placed)),
-                       nodesUsed: c.nodes.filter { $0.allocated.agents > 0 }.count,
-                       nodesVisitedPerPlacement: Double(c.stats.nodesVisited) / Double(agents.count), setupMs: setupMs),
-            decisions)
+    return (
+        ModeResult(
+            mode: mode, feasibleLimit: limit, attempts: agents.count, placed: placed, pending: agents.count - placed,
+            seconds: seconds, placementsPerSecond: Double(agents.count) / seconds,
+            cpuSeconds: cpuSeconds, placementsPerCPUSecond: Double(agents.count) / cpuSeconds,
+            latencyP50Us: percentile(lat, 0.5) / 1e3, latencyP99Us: percentile(lat, 0.99) / 1e3,
+            latencyMaxUs: Double(lat.last ?? 0) / 1e3,
+            meanScore: scores.reduce(0, +) / Double(max(1, placed)),
+            nodesUsed: c.nodes.filter { $0.allocated.agents > 0 }.count,
+            nodesVisitedPerPlacement: Double(c.stats.nodesVisited) / Double(agents.count), setupMs: setupMs),
+        decisions
+    )
 }
 
 /// A half-full cluster (first half of the agents placed exhaustively); the other half previewed on
@@ -203,11 +207,12 @@ func runPersisted(_ mode: String, _ config: SchedulerConfig) throws -> PersistRe
     let now = ControlStore.nowMs()
     for a in agents { try store.insertWorkload(Workload(id: a.workloadID, spec: a.spec, createdAtMs: now)) }
     var committed = 0
-    var committer = GroupCommitter(sink: { batch in
-        let placed = batch.compactMap { r in r.node.map { Placement(workloadID: r.workloadID, node: $0, generation: 1, gpus: r.gpus) } }
-        _ = try store.recordPlacements(placed)
-        committed += placed.count
-    }, maxBatch: opts.maxBatch, maxDelayNs: UInt64(opts.maxDelayMs) * 1_000_000)
+    var committer = GroupCommitter(
+        sink: { batch in
+            let placed = batch.compactMap { r in r.node.map { Placement(workloadID: r.workloadID, node: $0, generation: 1, gpus: r.gpus) } }
+            _ = try store.recordPlacements(placed)
+            committed += placed.count
+        }, maxBatch: opts.maxBatch, maxDelayNs: UInt64(opts.maxDelayMs) * 1_000_000)
     let c = ClusterScheduler(config: config, nodes: nodes)
     let t = monotonicNs()
     let cpu0 = threadCPUNs()
@@ -216,11 +221,15 @@ func runPersisted(_ mode: String, _ config: SchedulerConfig) throws -> PersistRe
         let now = monotonicNs()
         switch d {
         case .placed(let node, let gpus, let s):
-            try committer.add(PlacementRecord(workloadID: a.workloadID, tenant: a.tenant, node: node, gpus: gpus, score: s,
-                                              reason: nil, decidedAtNs: now))
+            try committer.add(
+                PlacementRecord(
+                    workloadID: a.workloadID, tenant: a.tenant, node: node, gpus: gpus, score: s,
+                    reason: nil, decidedAtNs: now))
         case .pending(let reason):
-            try committer.add(PlacementRecord(workloadID: a.workloadID, tenant: a.tenant, node: nil, gpus: [], score: 0,
-                                              reason: reason, decidedAtNs: now))
+            try committer.add(
+                PlacementRecord(
+                    workloadID: a.workloadID, tenant: a.tenant, node: nil, gpus: [], score: 0,
+                    reason: reason, decidedAtNs: now))
         }
     }
     try committer.flush()
@@ -228,13 +237,14 @@ func runPersisted(_ mode: String, _ config: SchedulerConfig) throws -> PersistRe
     let seconds = Double(monotonicNs() - t) / 1e9
     let lat = committer.latenciesNs.sorted()
     try store.close()
-    return PersistResult(mode: mode, sink: "SQLite WAL (AegisStore.recordPlacements, one transaction per batch, \(opts.logDir))", seconds: seconds,
-                         placementsPerSecond: Double(agents.count) / seconds, cpuSeconds: cpuSeconds,
-                         placementsPerCPUSecond: Double(agents.count) / cpuSeconds, flushes: committer.flushes,
-                         meanBatch: Double(agents.count) / Double(max(1, committer.flushes)),
-                         meanFlushMs: Double(committer.flushNs) / Double(max(1, committer.flushes)) / 1e6,
-                         durableP50Ms: percentile(lat, 0.5) / 1e6, durableP99Ms: percentile(lat, 0.99) / 1e6,
-                         durableMaxMs: Double(lat.last ?? 0) / 1e6, committedPlacements: committed)
+    return PersistResult(
+        mode: mode, sink: "SQLite WAL (AegisStore.recordPlacements, one transaction per batch, \(opts.logDir))", seconds: seconds,
+        placementsPerSecond: Double(agents.count) / seconds, cpuSeconds: cpuSeconds,
+        placementsPerCPUSecond: Double(agents.count) / cpuSeconds, flushes: committer.flushes,
+        meanBatch: Double(agents.count) / Double(max(1, committer.flushes)),
+        meanFlushMs: Double(committer.flushNs) / Double(max(1, committer.flushes)) / 1e6,
+        durableP50Ms: percentile(lat, 0.5) / 1e6, durableP99Ms: percentile(lat, 0.99) / 1e6,
+        durableMaxMs: Double(lat.last ?? 0) / 1e6, committedPlacements: committed)
 }
 
 let runs = modes.map { run($0.0, $0.1, limit: $0.2) }
@@ -259,12 +269,14 @@ do {
     exit(1)
 }
 
-let cpuModel = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))?
+let cpuModel =
+    (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))?
     .split(separator: "\n").first { $0.hasPrefix("model name") }?
     .split(separator: ":", maxSplits: 1).last.map { $0.trimmingCharacters(in: .whitespaces) } ?? "unknown"
-let report = Report(nodes: nodes.count, agents: agents.count, seed: opts.seed, cpu: cpuModel,
-                    strategy: exhaustiveConfig.strategy.rawValue, modes: runs.map(\.0), quality: quality,
-                    persistence: persistence)
+let report = Report(
+    nodes: nodes.count, agents: agents.count, seed: opts.seed, cpu: cpuModel,
+    strategy: exhaustiveConfig.strategy.rawValue, modes: runs.map(\.0), quality: quality,
+    persistence: persistence)
 
 func pad(_ s: String, _ w: Int) -> String { s.count >= w ? s : String(repeating: " ", count: w - s.count) + s }
 func f(_ x: Double, _ digits: Int = 1) -> String { String(format: "%.\(digits)f", x) }
@@ -272,32 +284,46 @@ func f(_ x: Double, _ digits: Int = 1) -> String { String(format: "%.\(digits)f"
 print("placement-bench: \(nodes.count) nodes, \(agents.count) agents, seed \(opts.seed), one thread, \(cpuModel)")
 print("")
 let widths = [11, 10, 7, 8, 9, 15, 8, 16, 8, 8, 9, 11, 11, 8]
-print(["mode", "limit", "placed", "pending", "CPU s", "placements/CPU-s", "wall s", "placements/wall-s",
-       "p50 µs", "p99 µs", "max µs", "mean score", "nodes used", "visits"].enumerated().map { pad($1, widths[$0]) }.joined())
+print(
+    [
+        "mode", "limit", "placed", "pending", "CPU s", "placements/CPU-s", "wall s", "placements/wall-s",
+        "p50 µs", "p99 µs", "max µs", "mean score", "nodes used", "visits",
+    ].enumerated().map { pad($1, widths[$0]) }.joined())
 for m in runs.map(\.0) {
-    print([m.mode, m.feasibleLimit, "\(m.placed)", "\(m.pending)", f(m.cpuSeconds, 3), f(m.placementsPerCPUSecond, 0),
-           f(m.seconds, 3), f(m.placementsPerSecond, 0), f(m.latencyP50Us), f(m.latencyP99Us), f(m.latencyMaxUs),
-           f(m.meanScore, 4), "\(m.nodesUsed)", f(m.nodesVisitedPerPlacement)].enumerated().map { pad($1, widths[$0]) }.joined())
+    print(
+        [
+            m.mode, m.feasibleLimit, "\(m.placed)", "\(m.pending)", f(m.cpuSeconds, 3), f(m.placementsPerCPUSecond, 0),
+            f(m.seconds, 3), f(m.placementsPerSecond, 0), f(m.latencyP50Us), f(m.latencyP99Us), f(m.latencyMaxUs),
+            f(m.meanScore, 4), "\(m.nodesUsed)", f(m.nodesVisitedPerPlacement),
+        ].enumerated().map { pad($1, widths[$0]) }.joined())
 }
 print("(latencies: CPU time per placement; visits: nodes checked per placement)")
 print("")
 print("quality of sampling vs exhaustive (bin-pack):")
 for q in quality {
-    print("  \(q.mode), end to end: left \(q.sampledPendingExhaustivePlaced) agents pending that exhaustive placed"
-        + " (\(f(q.sampledPendingExhaustivePlacedPercent, 2)) %); mean score ratio \(f(q.meanScoreRatio, 4))")
-    print("  \(q.mode), same state (\(q.sameStateAgents) agents on a half-full cluster): both placed \(q.sameStateBothPlaced),"
-        + " same node \(f(q.sameStateSameNodePercent)) %, mean score \(f(q.sameStateMeanScoreSampled, 4)) vs"
-        + " \(f(q.sameStateMeanScoreExhaustive, 4)) (ratio \(f(q.sameStateMeanScoreRatio, 4))),"
-        + " pending where exhaustive placed: \(q.sameStateSampledPendingExhaustivePlaced)")
+    print(
+        "  \(q.mode), end to end: left \(q.sampledPendingExhaustivePlaced) agents pending that exhaustive placed"
+            + " (\(f(q.sampledPendingExhaustivePlacedPercent, 2)) %); mean score ratio \(f(q.meanScoreRatio, 4))")
+    print(
+        "  \(q.mode), same state (\(q.sameStateAgents) agents on a half-full cluster): both placed \(q.sameStateBothPlaced),"
+            + " same node \(f(q.sameStateSameNodePercent)) %, mean score \(f(q.sameStateMeanScoreSampled, 4)) vs"
+            + " \(f(q.sameStateMeanScoreExhaustive, 4)) (ratio \(f(q.sameStateMeanScoreRatio, 4))),"
+            + " pending where exhaustive placed: \(q.sameStateSampledPendingExhaustivePlaced)")
 }
 print("")
 print("with persistence (group commit: ≤ \(opts.maxBatch) decisions or ≤ \(opts.maxDelayMs) ms, then one SQLite WAL transaction):")
 let pw = [11, 17, 18, 9, 11, 10, 15, 8, 8]
-print(["mode", "placements/CPU-s", "placements/wall-s", "flushes", "mean batch", "flush ms", "durable p50 ms", "p99 ms",
-       "max ms"].enumerated().map { pad($1, pw[$0]) }.joined())
+print(
+    [
+        "mode", "placements/CPU-s", "placements/wall-s", "flushes", "mean batch", "flush ms", "durable p50 ms", "p99 ms",
+        "max ms",
+    ].enumerated().map { pad($1, pw[$0]) }.joined())
 for p in persistence {
-    print([p.mode, f(p.placementsPerCPUSecond, 0), f(p.placementsPerSecond, 0), "\(p.flushes)", f(p.meanBatch),
-           f(p.meanFlushMs, 2), f(p.durableP50Ms, 2), f(p.durableP99Ms, 2), f(p.durableMaxMs, 2)]
+    print(
+        [
+            p.mode, f(p.placementsPerCPUSecond, 0), f(p.placementsPerSecond, 0), "\(p.flushes)", f(p.meanBatch),
+            f(p.meanFlushMs, 2), f(p.durableP50Ms, 2), f(p.durableP99Ms, 2), f(p.durableMaxMs, 2),
+        ]
         .enumerated().map { pad($1, pw[$0]) }.joined())
 }
 print("(durable: decision made → its batch's transaction committed, wall clock)")

@@ -121,9 +121,10 @@ for i in 0..<options.nodes {
 print("registered \(options.nodes) nodes in \(ContinuousClock.now - registerStart)")
 
 let portBox = PortBox()
-let app = Application(router: APIServer.router(controller: controller),
-                      configuration: .init(address: .hostname("127.0.0.1", port: 0), serverName: "submit-bench"),
-                      onServerRunning: { channel in portBox.set(channel.localAddress?.port ?? 0) }, logger: quiet)
+let app = Application(
+    router: APIServer.router(controller: controller),
+    configuration: .init(address: .hostname("127.0.0.1", port: 0), serverName: "submit-bench"),
+    onServerRunning: { channel in portBox.set(channel.localAddress?.port ?? 0) }, logger: quiet)
 let group = ServiceGroup(configuration: .init(services: [app], logger: quiet))
 
 final class PortBox: @unchecked Sendable {
@@ -143,20 +144,26 @@ try await withThrowingTaskGroup(of: Void.self) { tasks in
     var rates: [Double] = []
     for round in 1...options.rounds {
         let start = ContinuousClock.now
-        let placed = try await submitRound(client: client, url: url, token: admin, count: options.submissions,
-                                           concurrency: options.concurrency)
-        let seconds = Double((ContinuousClock.now - start).components.attoseconds) / 1e18
+        let placed = try await submitRound(
+            client: client, url: url, token: admin, count: options.submissions,
+            concurrency: options.concurrency)
+        let seconds =
+            Double((ContinuousClock.now - start).components.attoseconds) / 1e18
             + Double((ContinuousClock.now - start).components.seconds)
         let rate = Double(options.submissions) / seconds
         rates.append(rate)
-        print(String(format: "round %d: %d submissions, %d placed, %.2f s, %.0f submissions/s", round, options.submissions,
-                     placed, seconds, rate))
+        print(
+            String(
+                format: "round %d: %d submissions, %d placed, %.2f s, %.0f submissions/s", round, options.submissions,
+                placed, seconds, rate))
         guard placed == options.submissions else { throw BenchError("only \(placed) of \(options.submissions) were placed") }
     }
     try await client.shutdown()
     let median = rates.sorted()[rates.count / 2]
-    print(String(format: "median: %.0f submissions/s accepted and placed (%d nodes, %d clients)", median, options.nodes,
-                 options.concurrency))
+    print(
+        String(
+            format: "median: %.0f submissions/s accepted and placed (%d nodes, %d clients)", median, options.nodes,
+            options.concurrency))
     await group.triggerGracefulShutdown()
     try await tasks.waitForAll()
 }

@@ -12,19 +12,25 @@ public enum APIServer {
     /// The router for every /v1 route plus /metrics.
     /// - Parameter metrics: renders the Prometheus exposition for /metrics (admin only).
     /// - Parameter shutdown: once begun, open log streams end with an `error` event.
-    public static func router(controller: Controller, metrics: @escaping @Sendable () -> String = { "" },
-                              shutdown: ShutdownSignal = ShutdownSignal()) -> Router<BasicRequestContext> {
+    public static func router(
+        controller: Controller, metrics: @escaping @Sendable () -> String = { "" },
+        shutdown: ShutdownSignal = ShutdownSignal()
+    ) -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
         let v1 = router.group("v1")
 
         v1.get("whoami") { req, _ in
-            try await respond { let c = try await caller(req, controller); return json(WhoAmI(kind: c.isAdmin ? "admin" : "tenant", tenant: c.tenant)) }
+            try await respond {
+                let c = try await caller(req, controller); return json(WhoAmI(kind: c.isAdmin ? "admin" : "tenant", tenant: c.tenant))
+            }
         }
         v1.post("workloads") { req, ctx in
             try await respond {
                 let c = try await caller(req, controller)
-                let body = try await readBody(req, limit: BodyLimit.submissionBytes(maxInputBytes: controller.maxInputBytes),
-                                              what: "submission (manifest up to 1 MiB plus input files up to \(BodyLimit.describe(controller.maxInputBytes)), base64)")
+                let body = try await readBody(
+                    req, limit: BodyLimit.submissionBytes(maxInputBytes: controller.maxInputBytes),
+                    what: "submission (manifest up to 1 MiB plus input files up to \(BodyLimit.describe(controller.maxInputBytes)), base64)"
+                )
                 guard let submit = try? JSONDecoder().decode(SubmitRequest.self, from: Data(buffer: body)) else {
                     throw ControllerError.invalid("request body: not a SubmitRequest JSON document")
                 }
@@ -39,10 +45,13 @@ public enum APIServer {
                 let c = try await caller(req, controller)
                 var states: Set<WorkloadState>?
                 if let s = req.uri.queryParameters.get("state") {
-                    states = Set(try s.split(separator: ",").map { part in
-                        guard let st = WorkloadState(rawValue: String(part)) else { throw ControllerError.invalid("state: unknown state \"\(part)\"", field: "state") }
-                        return st
-                    })
+                    states = Set(
+                        try s.split(separator: ",").map { part in
+                            guard let st = WorkloadState(rawValue: String(part)) else {
+                                throw ControllerError.invalid("state: unknown state \"\(part)\"", field: "state")
+                            }
+                            return st
+                        })
                 }
                 return json(WorkloadList(items: try await controller.list(caller: c, states: states)))
             }
@@ -74,12 +83,15 @@ public enum APIServer {
                 let id = try ctx.parameters.require("id")
                 let path = ctx.parameters.getCatchAll().joined(separator: "/")
                 let bytes = try await controller.output(id: id, path: path, caller: c)
-                return Response(status: .ok, headers: [.contentType: "application/octet-stream"],
-                                body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+                return Response(
+                    status: .ok, headers: [.contentType: "application/octet-stream"],
+                    body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
             }
         }
         v1.get("nodes") { req, _ in
-            try await respond { let c = try await caller(req, controller); return json(NodeList(items: try await controller.nodes(caller: c))) }
+            try await respond {
+                let c = try await caller(req, controller); return json(NodeList(items: try await controller.nodes(caller: c)))
+            }
         }
         v1.get("nodes/:name") { req, ctx in
             try await respond {
@@ -98,7 +110,9 @@ public enum APIServer {
             }
         }
         v1.get("tenants") { req, _ in
-            try await respond { let c = try await caller(req, controller); return json(TenantList(items: try await controller.tenants(caller: c))) }
+            try await respond {
+                let c = try await caller(req, controller); return json(TenantList(items: try await controller.tenants(caller: c)))
+            }
         }
         joinRoutes(v1, controller: controller)
         nodeRoutes(v1, controller: controller)
@@ -106,8 +120,9 @@ public enum APIServer {
             try await respond {
                 let c = try await caller(req, controller)
                 guard c.isAdmin else { throw ControllerError.forbidden("metrics are admin-only") }
-                return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
-                                body: .init(byteBuffer: ByteBuffer(string: metrics())))
+                return Response(
+                    status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+                    body: .init(byteBuffer: ByteBuffer(string: metrics())))
             }
         }
         return router

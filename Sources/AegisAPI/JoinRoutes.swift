@@ -17,7 +17,9 @@ extension APIServer {
                 let body = try await readBody(req, limit: BodyLimit.documentBytes)
                 let request: JoinRequest
                 do { request = try JSONDecoder().decode(JoinRequest.self, from: Data(buffer: body)) } catch {
-                    throw ControllerError.invalid("request body: not a JoinRequest JSON document (token, nodeName, csrPEM, optional role): \(decodingProblem(error))", underlying: error)
+                    throw ControllerError.invalid(
+                        "request body: not a JoinRequest JSON document (token, nodeName, csrPEM, optional role): \(decodingProblem(error))",
+                        underlying: error)
                 }
                 return json(try await controller.join(request))
             }
@@ -41,7 +43,8 @@ extension APIServer {
                 let body = try await readBody(req, limit: BodyLimit.documentBytes)
                 let request: CreateJoinTokenRequest
                 do { request = try JSONDecoder().decode(CreateJoinTokenRequest.self, from: Data(buffer: body)) } catch {
-                    throw ControllerError.invalid("request body: not a CreateJoinTokenRequest JSON document: \(decodingProblem(error))", underlying: error)
+                    throw ControllerError.invalid(
+                        "request body: not a CreateJoinTokenRequest JSON document: \(decodingProblem(error))", underlying: error)
                 }
                 return json(try await controller.createJoinToken(request, caller: c), status: .created)
             }

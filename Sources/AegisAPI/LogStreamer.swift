@@ -21,10 +21,12 @@ struct LogStreamer: Sendable {
     func response() -> Response {
         var headers: HTTPFields = [.contentType: "text/event-stream", .cacheControl: "no-cache"]
         headers[HTTPField.Name("X-Accel-Buffering")!] = "no"
-        return Response(status: .ok, headers: headers, body: ResponseBody { writer in
-            try await stream(&writer)
-            try await writer.finish(nil)
-        })
+        return Response(
+            status: .ok, headers: headers,
+            body: ResponseBody { writer in
+                try await stream(&writer)
+                try await writer.finish(nil)
+            })
     }
 
     private func stream(_ writer: inout any ResponseBodyWriter) async throws {

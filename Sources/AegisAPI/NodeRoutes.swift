@@ -28,11 +28,14 @@ extension APIServer {
                 var request = DrainRequest()
                 if body.readableBytes > 0 {
                     do { request = try JSONDecoder().decode(DrainRequest.self, from: Data(buffer: body)) } catch {
-                        throw ControllerError.invalid("request body: not a DrainRequest JSON document: \(decodingProblem(error))", underlying: error)
+                        throw ControllerError.invalid(
+                            "request body: not a DrainRequest JSON document: \(decodingProblem(error))", underlying: error)
                     }
                 }
-                return json(try await controller.drain(name: try ctx.parameters.require("name"),
-                                                       timeoutSeconds: request.timeoutSeconds, caller: c))
+                return json(
+                    try await controller.drain(
+                        name: try ctx.parameters.require("name"),
+                        timeoutSeconds: request.timeoutSeconds, caller: c))
             }
         }
     }

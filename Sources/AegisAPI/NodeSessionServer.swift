@@ -19,8 +19,9 @@ public enum NodeSessionServer {
     /// WebSocket settings of the cluster port: frames up to `NodeSession.maxFrameBytes`, a ping
     /// every 5 s (a peer that misses a pong is disconnected).
     public static let configuration = HTTP1WebSocketUpgradeChannel.Configuration(
-        ws: WebSocketServerConfiguration(maxFrameSize: NodeSession.maxFrameBytes, autoPing: .enabled(timePeriod: .seconds(5)),
-                                         closeTimeout: .seconds(2)))
+        ws: WebSocketServerConfiguration(
+            maxFrameSize: NodeSession.maxFrameBytes, autoPing: .enabled(timePeriod: .seconds(5)),
+            closeTimeout: .seconds(2)))
 
     /// Sessions open per node name: a reconnect may overlap the old session briefly; more than
     /// `maxSessionsPerNode` (one certificate opening connection after connection, each able to
@@ -31,8 +32,10 @@ public enum NodeSessionServer {
     /// The `shouldUpgrade` of the cluster port's HTTP/1 + WebSocket server: requests for other paths
     /// are plain HTTP (the tenant API); a session request is upgraded, and a peer that fails the
     /// certificate checks gets one `error` frame naming the cause, then the close.
-    public static func shouldUpgrade(request: HTTPRequest, channel: any Channel, controller: Controller,
-                                     logger: Logger) async throws -> ShouldUpgradeResult<WebSocketDataHandler<HTTP1WebSocketUpgradeChannel.Context>> {
+    public static func shouldUpgrade(
+        request: HTTPRequest, channel: any Channel, controller: Controller,
+        logger: Logger
+    ) async throws -> ShouldUpgradeResult<WebSocketDataHandler<HTTP1WebSocketUpgradeChannel.Context>> {
         guard request.path?.split(separator: "?").first == Substring(NodeSession.path) else { return .dontUpgrade }
         let peer: Result<VerifiedNode, ControllerError>
         do {
@@ -61,7 +64,11 @@ public enum NodeSessionServer {
                     try? await outbound.close(.policyViolation, reason: nil)
                     return
                 }
-                defer { openSessions.withLock { o in o[node.nodeName, default: 1] -= 1; if o[node.nodeName] == 0 { o[node.nodeName] = nil } } }
+                defer {
+                    openSessions.withLock { o in
+                        o[node.nodeName, default: 1] -= 1; if o[node.nodeName] == 0 { o[node.nodeName] = nil }
+                    }
+                }
                 await run(node: node, inbound: inbound, outbound: outbound, controller: controller, logger: logger)
             }
         }
@@ -82,20 +89,24 @@ public enum NodeSessionServer {
         }
         try authority.authorize(peer: verified)
         guard verified.role == .worker || verified.role == .hybrid else {
-            throw ControllerError.forbidden("node \(verified.nodeName) has role \(verified.role.rawValue); only worker and hybrid nodes open sessions")
+            throw ControllerError.forbidden(
+                "node \(verified.nodeName) has role \(verified.role.rawValue); only worker and hybrid nodes open sessions")
         }
         return verified
     }
 
-    static func run(node peer: VerifiedNode, inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter,
-                    controller: Controller, logger: Logger) async {
+    static func run(
+        node peer: VerifiedNode, inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter,
+        controller: Controller, logger: Logger
+    ) async {
         let name = peer.nodeName
         let (outgoing, queue) = AsyncStream<SessionMessage>.makeStream()
-        let link = RemoteWorkerLink(node: name, lease: controller.leaseTerms, send: { queue.yield($0) },
-                                    onClose: { reason in
-                                        queue.yield(.error(message: reason))
-                                        queue.finish()
-                                    })
+        let link = RemoteWorkerLink(
+            node: name, lease: controller.leaseTerms, send: { queue.yield($0) },
+            onClose: { reason in
+                queue.yield(.error(message: reason))
+                queue.finish()
+            })
         await withTaskGroup(of: Void.self) { group in
             group.addTask {  // the only writer
                 let encoder = JSONEncoder()
@@ -120,7 +131,8 @@ public enum NodeSessionServer {
                             break
                         }
                         guard version == NodeSession.version else {
-                            link.close(reason: "node protocol version \(version) is not supported (controller speaks \(NodeSession.version))")
+                            link.close(
+                                reason: "node protocol version \(version) is not supported (controller speaks \(NodeSession.version))")
                             break
                         }
                         guard info.name == name else {

@@ -29,8 +29,9 @@ public enum Cgroup2Hierarchy {
                 return unescapeMountField(String(fields[4]))
             }
         }
-        throw CgroupError(code: .noCgroup2Mount, path: source,
-                          description: "cgroup: no cgroup2 file system is mounted (no entry of type cgroup2 in \(source))")
+        throw CgroupError(
+            code: .noCgroup2Mount, path: source,
+            description: "cgroup: no cgroup2 file system is mounted (no entry of type cgroup2 in \(source))")
     }
 
     /// Decodes the kernel's `\ooo` octal escapes (space, tab, newline, backslash) in a mountinfo field.
@@ -42,7 +43,8 @@ public enum Cgroup2Hierarchy {
         func octal(_ b: UInt8) -> UInt8? { (b >= 0x30 && b <= 0x37) ? b - 0x30 : nil }
         while i < bytes.count {
             if bytes[i] == 0x5C, i + 3 < bytes.count,
-               let a = octal(bytes[i + 1]), let b = octal(bytes[i + 2]), let c = octal(bytes[i + 3]) {
+                let a = octal(bytes[i + 1]), let b = octal(bytes[i + 2]), let c = octal(bytes[i + 3])
+            {
                 let value = UInt16(a) * 64 + UInt16(b) * 8 + UInt16(c)
                 if value <= 0xFF {
                     out.append(UInt8(value))
@@ -74,16 +76,19 @@ public enum Cgroup2Hierarchy {
             guard parts.count == 3, parts[0] == "0", parts[1].isEmpty else { continue }
             let path = String(parts[2])
             if path.hasSuffix(" (deleted)") {
-                throw CgroupError(code: .notACgroup, path: source,
-                                  description: "cgroup: own cgroup \(path) in \(source) has been deleted")
+                throw CgroupError(
+                    code: .notACgroup, path: source,
+                    description: "cgroup: own cgroup \(path) in \(source) has been deleted")
             }
             guard path.hasPrefix("/") else {
-                throw CgroupError(code: .parse, path: source,
-                                  description: "cgroup: malformed 0:: line \"\(line)\" in \(source)")
+                throw CgroupError(
+                    code: .parse, path: source,
+                    description: "cgroup: malformed 0:: line \"\(line)\" in \(source)")
             }
             return path
         }
-        throw CgroupError(code: .noUnifiedEntry, path: source,
-                          description: "cgroup: no cgroup v2 entry (\"0::/path\") in \(source)")
+        throw CgroupError(
+            code: .noUnifiedEntry, path: source,
+            description: "cgroup: no cgroup v2 entry (\"0::/path\") in \(source)")
     }
 }

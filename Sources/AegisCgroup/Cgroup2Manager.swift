@@ -52,14 +52,16 @@ public final class Cgroup2Manager: Sendable {
     ///   - ownCgroup: reads the calling process's cgroup path (`/proc/self/cgroup` by default);
     ///     injectable for tests of `plan()`.
     /// - Throws: `CgroupError` when `parent` contains "." or "..", or the own cgroup cannot be read.
-    public init(root: String,
-                parent: String? = nil,
-                opportunisticControllers: [String] = [],
-                busyRetry: BusyRetry = .default,
-                fileSystem: any CgroupFileSystem = SystemCgroupFileSystem(),
-                ownCgroup: @escaping @Sendable () throws(CgroupError) -> String = { () throws(CgroupError) -> String in
-                    try Cgroup2Hierarchy.ownCgroup()
-                }) throws(CgroupError) {
+    public init(
+        root: String,
+        parent: String? = nil,
+        opportunisticControllers: [String] = [],
+        busyRetry: BusyRetry = .default,
+        fileSystem: any CgroupFileSystem = SystemCgroupFileSystem(),
+        ownCgroup: @escaping @Sendable () throws(CgroupError) -> String = { () throws(CgroupError) -> String in
+            try Cgroup2Hierarchy.ownCgroup()
+        }
+    ) throws(CgroupError) {
         var trimmedRoot = root
         while trimmedRoot.count > 1 && trimmedRoot.hasSuffix("/") { trimmedRoot.removeLast() }
         self.root = trimmedRoot
@@ -153,7 +155,7 @@ public final class Cgroup2Manager: Sendable {
         guard case .moveSelf(let from, let to) = plan else { return plan }
         let dest = CgroupPath.join(root, try CgroupPath.relative(to))
         if !fs.exists(dest) {
-            do { try fs.makeDirectory(dest) } catch where error.errno == EEXIST {}
+            do { try fs.makeDirectory(dest) } catch  where error.errno == EEXIST {}
         }
         let me = String(getpid())
         try busyRetry.run { () throws(CgroupError) in try fs.write(dest + "/cgroup.procs", me) }
@@ -161,8 +163,11 @@ public final class Cgroup2Manager: Sendable {
         let others = parsePids(try fs.read(ownPath + "/cgroup.procs")).filter { $0 != getpid() }
         if !others.isEmpty {
             let list = others.map(String.init).joined(separator: ", ")
-            throw CgroupError(code: .syscall, path: ownPath, errno: EBUSY,
-                              description: "cgroup: moved the runtime into \(dest), but \(ownPath) still holds processes it did not start (pids \(list)); controllers cannot be enabled below it (cgroup-v2.rst \"No Internal Process Constraint\") and those processes are not moved")
+            throw CgroupError(
+                code: .syscall, path: ownPath, errno: EBUSY,
+                description:
+                    "cgroup: moved the runtime into \(dest), but \(ownPath) still holds processes it did not start (pids \(list)); controllers cannot be enabled below it (cgroup-v2.rst \"No Internal Process Constraint\") and those processes are not moved"
+            )
         }
         return plan
     }
@@ -207,13 +212,13 @@ public final class Cgroup2Manager: Sendable {
                     do throws(CgroupError) {
                         try fs.makeDirectory(dir)
                         created.append(dir)
-                    } catch where error.errno == EEXIST {}
+                    } catch  where error.errno == EEXIST {}
                 }
                 try enableControllers(in: dir, required: required)
             }
             do throws(CgroupError) {
                 try fs.makeDirectory(leaf)
-            } catch where error.errno == EEXIST {
+            } catch  where error.errno == EEXIST {
                 throw duplicate(leaf)
             }
             created.append(leaf)
@@ -221,8 +226,11 @@ public final class Cgroup2Manager: Sendable {
                 let file = leaf + "/" + setting.file
                 do throws(CgroupError) {
                     try busyRetry.run { () throws(CgroupError) in try fs.write(file, setting.value) }
-                } catch where error.errno == ENOENT {
-                    throw error.adding(hint: "\(setting.file) does not exist: the \(setting.controller) controller is not enabled for this cgroup or the kernel lacks this interface file")
+                } catch  where error.errno == ENOENT {
+                    throw error.adding(
+                        hint:
+                            "\(setting.file) does not exist: the \(setting.controller) controller is not enabled for this cgroup or the kernel lacks this interface file"
+                    )
                 }
             }
         } catch {
@@ -241,18 +249,21 @@ public final class Cgroup2Manager: Sendable {
         while path.count > 1 && path.hasSuffix("/") { path.removeLast() }
         let prefix = root == "/" ? "/" : root + "/"
         guard path.hasPrefix(prefix), path.count > prefix.count else {
-            throw CgroupError(code: .notACgroup, path: existingPath,
-                              description: "cgroup: \(existingPath) is not below the cgroup2 hierarchy \(root)")
+            throw CgroupError(
+                code: .notACgroup, path: existingPath,
+                description: "cgroup: \(existingPath) is not below the cgroup2 hierarchy \(root)")
         }
         let rel = try CgroupPath.relative(String(path.dropFirst(prefix.count)))
         let normalized = CgroupPath.join(root, rel)
         guard fs.exists(normalized) else {
-            throw CgroupError(code: .notFound, path: normalized, errno: ENOENT,
-                              description: "cgroup: \(normalized) does not exist")
+            throw CgroupError(
+                code: .notFound, path: normalized, errno: ENOENT,
+                description: "cgroup: \(normalized) does not exist")
         }
         guard fs.exists(normalized + "/cgroup.procs") else {
-            throw CgroupError(code: .notACgroup, path: normalized,
-                              description: "cgroup: \(normalized) is not a cgroup (no cgroup.procs)")
+            throw CgroupError(
+                code: .notACgroup, path: normalized,
+                description: "cgroup: \(normalized) is not a cgroup (no cgroup.procs)")
         }
         return SandboxCgroup(path: normalized, fileSystem: fs, busyRetry: busyRetry)
     }
@@ -265,8 +276,11 @@ public final class Cgroup2Manager: Sendable {
         let available = words(try fs.read(controllersFile))
         for controller in required where !available.contains(controller) {
             let listed = available.isEmpty ? "none" : available.joined(separator: " ")
-            throw CgroupError(code: .controllerUnavailable, path: controllersFile,
-                              description: "cgroup: \(controller) limit requested but the \(controller) controller is not available in \(controllersFile) (available: \(listed))")
+            throw CgroupError(
+                code: .controllerUnavailable, path: controllersFile,
+                description:
+                    "cgroup: \(controller) limit requested but the \(controller) controller is not available in \(controllersFile) (available: \(listed))"
+            )
         }
         var wanted = required
         for c in opportunisticControllers where available.contains(c) && !wanted.contains(c) { wanted.append(c) }
@@ -277,8 +291,11 @@ public final class Cgroup2Manager: Sendable {
         let value = missing.map { "+" + $0 }.joined(separator: " ")
         do {
             try busyRetry.run { () throws(CgroupError) in try fs.write(subtreeFile, value) }
-        } catch where error.errno == EBUSY {
-            throw error.adding(hint: "enabling \"\(value)\": \(dir) holds processes (cgroup-v2.rst \"No Internal Process Constraint\"); call prepare() or use a parent whose ancestors hold no processes")
+        } catch  where error.errno == EBUSY {
+            throw error.adding(
+                hint:
+                    "enabling \"\(value)\": \(dir) holds processes (cgroup-v2.rst \"No Internal Process Constraint\"); call prepare() or use a parent whose ancestors hold no processes"
+            )
         }
     }
 

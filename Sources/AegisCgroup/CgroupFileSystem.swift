@@ -43,8 +43,9 @@ public struct SystemCgroupFileSystem: CgroupFileSystem {
             if n >= 0 {
                 if n != bytes.count {
                     // Kernel cgroup files take the whole buffer or fail; a short write is unexpected.
-                    throw CgroupError(code: .syscall, path: path, errno: EIO,
-                                      description: "write \(path): short write (\(n) of \(bytes.count) bytes)")
+                    throw CgroupError(
+                        code: .syscall, path: path, errno: EIO,
+                        description: "write \(path): short write (\(n) of \(bytes.count) bytes)")
                 }
                 return
             }
@@ -74,8 +75,9 @@ enum CgroupPath {
     static func components(_ path: String) throws(CgroupError) -> [String] {
         let parts = path.split(separator: "/").map(String.init)
         for part in parts where part == "." || part == ".." {
-            throw CgroupError(code: .invalidArgument, path: path,
-                              description: "cgroup: path \"\(path)\" must not contain \".\" or \"..\" components")
+            throw CgroupError(
+                code: .invalidArgument, path: path,
+                description: "cgroup: path \"\(path)\" must not contain \".\" or \"..\" components")
         }
         return parts
     }

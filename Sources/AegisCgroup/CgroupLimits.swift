@@ -66,8 +66,10 @@ public struct CgroupLimits: Sendable, Equatable {
         }
     }
 
-    public init(memoryMax: Int64? = nil, memorySwapMax: Int64? = nil, cpuMax: CPUMax? = nil,
-                cpuWeight: UInt64? = nil, pidsMax: Int64? = nil) {
+    public init(
+        memoryMax: Int64? = nil, memorySwapMax: Int64? = nil, cpuMax: CPUMax? = nil,
+        cpuWeight: UInt64? = nil, pidsMax: Int64? = nil
+    ) {
         self.memoryMax = memoryMax
         self.memorySwapMax = memorySwapMax
         self.cpuMax = cpuMax

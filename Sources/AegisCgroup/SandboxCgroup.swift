@@ -57,7 +57,7 @@ public struct SandboxCgroup: Sendable {
         do {
             try fs.write(path + "/cgroup.kill", "1")
             return
-        } catch where error.errno == ENOENT && fs.exists(path) {
+        } catch  where error.errno == ENOENT && fs.exists(path) {
             // cgroup.kill missing (kernel < 5.14): signal pid by pid below.
         }
         let freezeFile = path + "/cgroup.freeze"
@@ -71,8 +71,9 @@ public struct SandboxCgroup: Sendable {
             if list.isEmpty { return }
             for pid in list { _ = Glibc.kill(pid, SIGKILL) }
             if ContinuousClock.now >= deadline {
-                throw CgroupError(code: .timeout, path: procsPath,
-                                  description: "cgroup: \(procsPath) still lists \(list.count) process(es) after SIGKILL for \(fallbackTimeout)")
+                throw CgroupError(
+                    code: .timeout, path: procsPath,
+                    description: "cgroup: \(procsPath) still lists \(list.count) process(es) after SIGKILL for \(fallbackTimeout)")
             }
             sleepFor(pause)
             pause = min(pause * 2, .milliseconds(50))
@@ -91,7 +92,7 @@ public struct SandboxCgroup: Sendable {
         let text: String
         do {
             text = try fs.read(file)
-        } catch where error.errno == ENOENT {
+        } catch  where error.errno == ENOENT {
             return false
         }
         guard let value = flatKeyed(text)["populated"] else {
@@ -122,15 +123,16 @@ public struct SandboxCgroup: Sendable {
         if try isPopulated() {
             try kill(fallbackTimeout: timeout)
             guard try waitEmpty(timeout: timeout) else {
-                throw CgroupError(code: .timeout, path: path,
-                                  description: "cgroup: \(path) still populated \(timeout) after kill; not removed")
+                throw CgroupError(
+                    code: .timeout, path: path,
+                    description: "cgroup: \(path) still populated \(timeout) after kill; not removed")
             }
         }
         do {
             try busyRetry.run { () throws(CgroupError) in try fs.removeDirectory(path) }
-        } catch where error.errno == ENOENT {
+        } catch  where error.errno == ENOENT {
             return
-        } catch where error.errno == EBUSY {
+        } catch  where error.errno == EBUSY {
             throw error.adding(hint: "the leaf still has processes or child cgroups")
         }
     }
@@ -156,8 +158,9 @@ public struct SandboxCgroup: Sendable {
         var pause = Duration.milliseconds(1)
         while flatKeyed(try fs.read(file))["frozen"] != want {
             if ContinuousClock.now >= deadline {
-                throw CgroupError(code: .timeout, path: file,
-                                  description: "cgroup: \(file) did not report \"frozen \(want)\" within \(timeout)")
+                throw CgroupError(
+                    code: .timeout, path: file,
+                    description: "cgroup: \(file) did not report \"frozen \(want)\" within \(timeout)")
             }
             sleepFor(pause)
             pause = min(pause * 2, .milliseconds(20))

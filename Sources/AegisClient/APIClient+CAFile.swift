@@ -22,9 +22,11 @@ extension APIClient {
         }
         return caFileClients.withLock { all in
             if let existing = all[caFile] { return existing }
-            let client = HTTPClient(eventLoopGroupProvider: .singleton,
-                                    configuration: HTTPClient.Configuration(tlsConfiguration: tls, redirectConfiguration: .disallow,
-                                                                            timeout: .init(connect: .seconds(10), read: nil)))
+            let client = HTTPClient(
+                eventLoopGroupProvider: .singleton,
+                configuration: HTTPClient.Configuration(
+                    tlsConfiguration: tls, redirectConfiguration: .disallow,
+                    timeout: .init(connect: .seconds(10), read: nil)))
             all[caFile] = client
             return client
         }

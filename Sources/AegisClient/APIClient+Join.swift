@@ -53,8 +53,9 @@ extension APIClient: ClusterJoinTransport {
 
     /// DELETE /v1/cluster/identities/{name} (admin): frees the name for a new key.
     public func removeNodeIdentity(name: String) async throws {
-        let response = try await execute(.DELETE, "/v1/cluster/identities/\(percentEncode(name))", body: nil,
-                                         accept: "application/json", deadline: .now() + .seconds(60))
+        let response = try await execute(
+            .DELETE, "/v1/cluster/identities/\(percentEncode(name))", body: nil,
+            accept: "application/json", deadline: .now() + .seconds(60))
         _ = try? await response.body.collect(upTo: 1 << 20)
     }
 }

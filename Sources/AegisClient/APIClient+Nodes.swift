@@ -21,8 +21,9 @@ extension APIClient {
     /// Errors: ErrorBody 400 (timeout out of range), 403 (tenant token), 404 (unknown node).
     public func drain(node name: String, timeoutSeconds: Int? = nil) async throws -> DrainResponse {
         let wait = Int64(timeoutSeconds ?? 300) + 30
-        return try await call(.POST, "/v1/nodes/\(percentEncode(name))/drain", body: DrainRequest(timeoutSeconds: timeoutSeconds),
-                              timeout: .seconds(wait))
+        return try await call(
+            .POST, "/v1/nodes/\(percentEncode(name))/drain", body: DrainRequest(timeoutSeconds: timeoutSeconds),
+            timeout: .seconds(wait))
     }
 }
 

@@ -15,7 +15,8 @@ extension APIClient {
     /// - Throws: ErrorBody (404 for a missing file), `ClientError` naming the file and errno.
     @discardableResult
     public func downloadOutput(id: String, path: String, to destination: String) async throws -> String {
-        let target = localFileKind(destination) == .directory
+        let target =
+            localFileKind(destination) == .directory
             ? destination + (destination.hasSuffix("/") ? "" : "/") + lastPathComponent(path)
             : destination
         let partial = target + ".aegis-partial"

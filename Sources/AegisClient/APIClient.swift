@@ -23,8 +23,9 @@ public struct APIClient: Sendable {
     /// as long as the process.
     public static let sharedHTTPClient = HTTPClient(
         eventLoopGroupProvider: .singleton,
-        configuration: HTTPClient.Configuration(redirectConfiguration: .disallow,
-                                                timeout: .init(connect: .seconds(10), read: nil)))
+        configuration: HTTPClient.Configuration(
+            redirectConfiguration: .disallow,
+            timeout: .init(connect: .seconds(10), read: nil)))
 
     public init(settings: ConnectionSettings, httpClient: HTTPClient = APIClient.sharedHTTPClient) {
         self.settings = settings
@@ -66,8 +67,9 @@ public struct APIClient: Sendable {
         return AsyncThrowingStream { continuation in
             let task = Task {
                 do {
-                    let response = try await self.execute(.GET, path, body: nil, accept: "text/event-stream",
-                                                          deadline: .distantFuture)
+                    let response = try await self.execute(
+                        .GET, path, body: nil, accept: "text/event-stream",
+                        deadline: .distantFuture)
                     var parser = SSEParser()
                     for try await buffer in response.body {
                         for event in parser.feed(buffer.readableBytesView) {
@@ -93,8 +95,9 @@ public struct APIClient: Sendable {
     /// - Throws: ErrorBody (404 for a missing file), `ClientError` for a write failure (`what`, errno).
     public func download(id: String, path: String, to fd: Int32, what: String) async throws -> Int64 {
         let route = "/v1/workloads/\(percentEncode(id))/files/\(percentEncode(path, keeping: "/"))"
-        let response = try await execute(.GET, route, body: nil, accept: "application/octet-stream",
-                                         deadline: .now() + .hours(1))
+        let response = try await execute(
+            .GET, route, body: nil, accept: "application/octet-stream",
+            deadline: .now() + .hours(1))
         var total: Int64 = 0
         for try await buffer in response.body {
             try writeAll(fd: fd, buffer.readableBytesView, what: what)
@@ -136,23 +139,28 @@ public struct APIClient: Sendable {
         try await call(method, path, body: Optional<String>.none, timeout: timeout)
     }
 
-    func call<B: Encodable, R: Decodable>(_ method: HTTPMethod, _ path: String, body: B?,
-                                                  timeout: TimeAmount = .seconds(60)) async throws -> R {
+    func call<B: Encodable, R: Decodable>(
+        _ method: HTTPMethod, _ path: String, body: B?,
+        timeout: TimeAmount = .seconds(60)
+    ) async throws -> R {
         let bytes = try body.map { try JSONEncoder().encode($0) }.map { [UInt8]($0) }
         let response = try await execute(method, path, body: bytes, accept: "application/json", deadline: .now() + timeout)
         let buffer = try await response.body.collect(upTo: 64 << 20)
         do {
             return try JSONDecoder().decode(R.self, from: Data(buffer.readableBytesView))
         } catch {
-            throw ClientError("unexpected answer to \(method.rawValue) \(path) from \(settings.endpoint.displayName): \(cliMessage(for: error))")
+            throw ClientError(
+                "unexpected answer to \(method.rawValue) \(path) from \(settings.endpoint.displayName): \(cliMessage(for: error))")
         }
     }
 
     /// Sends one request; returns the response when it is 2xx, else throws the decoded ErrorBody
     /// (or a `ClientError` with the HTTP status and the start of the body). An empty
     /// `settings.token` sends no Authorization header.
-    func execute(_ method: HTTPMethod, _ path: String, body: [UInt8]?, accept: String,
-                         deadline: NIODeadline) async throws -> HTTPClientResponse {
+    func execute(
+        _ method: HTTPMethod, _ path: String, body: [UInt8]?, accept: String,
+        deadline: NIODeadline
+    ) async throws -> HTTPClientResponse {
         var request = HTTPClientRequest(url: settings.endpoint.url(for: path))
         request.method = method
         // No token (a joining node): no Authorization header at all.
@@ -177,15 +185,17 @@ public struct APIClient: Sendable {
             if let e = try? JSONDecoder().decode(ErrorBody.self, from: Data(bytes)), !e.error.isEmpty { throw e }
             var text = String(decoding: bytes.prefix(200), as: UTF8.self).trimmingWhitespace()
             text = text.split(whereSeparator: { $0 == "\n" || $0 == "\r" }).joined(separator: " ")
-            throw ClientError("\(method.rawValue) \(path): HTTP \(response.status.code) \(response.status.reasonPhrase)"
-                              + (text.isEmpty ? "" : ": \(text)"))
+            throw ClientError(
+                "\(method.rawValue) \(path): HTTP \(response.status.code) \(response.status.reasonPhrase)"
+                    + (text.isEmpty ? "" : ": \(text)"))
         }
         return response
     }
 
     private func connectionError(_ error: any Error) -> any Error {
         if error is CancellationError { return error }
-        let refused = (error as? IOError).map { $0.errnoCode == ECONNREFUSED || $0.errnoCode == ENOENT } ?? false
+        let refused =
+            (error as? IOError).map { $0.errnoCode == ECONNREFUSED || $0.errnoCode == ENOENT } ?? false
             || String(describing: error).contains("refused")
         switch settings.endpoint {
         case .unixSocket(let path) where refused:

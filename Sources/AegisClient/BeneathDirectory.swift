@@ -21,7 +21,9 @@ final class BeneathDirectory {
         guard fd >= 0 else { throw ClientError("cannot open directory \(path): \(Errno.current.explained)") }
         self.path = path
         self.fd = fd
-        resolved = realpath(path, nil).map { p in defer { free(p) }; return String(cString: p) }
+        resolved = realpath(path, nil).map { p in
+            defer { free(p) }; return String(cString: p)
+        }
     }
 
     deinit { close(fd) }
@@ -33,8 +35,12 @@ final class BeneathDirectory {
     private func openBeneath(_ rel: String, flags: Int32) -> Int32 {
         let f = Syscall.openat2(fd, rel, flags: flags | O_CLOEXEC, resolve: Self.resolve)
         guard f < 0, errno == EXDEV, let root = resolved else { return f }
-        guard let target = realpath(path + "/" + rel, nil).map({ p in defer { free(p) }; return String(cString: p) }),
-              target.hasPrefix(root == "/" ? "/" : root + "/") else {
+        guard
+            let target = realpath(path + "/" + rel, nil).map({ p in
+                defer { free(p) }; return String(cString: p)
+            }),
+            target.hasPrefix(root == "/" ? "/" : root + "/")
+        else {
             errno = EXDEV  // realpath's own errno is not the answer
             return f
         }
@@ -60,7 +66,9 @@ final class BeneathDirectory {
     ///   unreadable, or larger than `limit`.
     func readRegular(_ rel: String, limit: Int) throws -> [UInt8] {
         let (type, _) = try kind(rel)
-        guard type == S_IFREG else { throw ClientError("input file \(rel) in \(path): \(Self.describe(type)), not a regular file; refused") }
+        guard type == S_IFREG else {
+            throw ClientError("input file \(rel) in \(path): \(Self.describe(type)), not a regular file; refused")
+        }
         // O_NONBLOCK: should it have been swapped for a FIFO meanwhile, the open doesn't hang (and fstat refuses it).
         let f = openBeneath(rel, flags: O_RDONLY | O_NONBLOCK | O_NOCTTY)
         guard f >= 0 else { throw refusal(rel, errno) }
@@ -74,7 +82,9 @@ final class BeneathDirectory {
 
     private func refusal(_ rel: String, _ e: Int32) -> ClientError {
         switch e {
-        case EXDEV: return ClientError("input file \(rel) is a symlink leading out of \(path); only files beneath the manifest's directory are uploaded")
+        case EXDEV:
+            return ClientError(
+                "input file \(rel) is a symlink leading out of \(path); only files beneath the manifest's directory are uploaded")
         case ELOOP: return ClientError("input file \(rel) in \(path): too many levels of symlinks")
         case ENOENT: return ClientError("input file \(rel) in \(path): missing (a dangling symlink?)")
         default: return ClientError("cannot open input file \(rel) in \(path): \(Errno(e).explained)")

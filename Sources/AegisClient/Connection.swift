@@ -36,7 +36,8 @@ public func percentEncode(_ text: String, keeping: String = "") -> String {
     let keep = Set(keeping.utf8)
     var out = ""
     for b in text.utf8 {
-        let unreserved = (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || (b >= 0x30 && b <= 0x39)
+        let unreserved =
+            (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || (b >= 0x30 && b <= 0x39)
             || b == 0x2D || b == 0x2E || b == 0x5F || b == 0x7E
         if unreserved || keep.contains(b) {
             out.unicodeScalars.append(Unicode.Scalar(b))
@@ -72,8 +73,10 @@ public struct ConnectionSettings: Sendable, Equatable {
     /// - Without a token, `<dataDir>/admin.token` is read (leading/trailing whitespace trimmed).
     /// - Throws: `ClientError` naming the missing socket ("no node running at … (start one with
     ///   `aegis up`)"), a bad server URL, or the unreadable token file with its errno.
-    public static func resolve(dataDir: String?, server: String?, token: String?, tenant: String?,
-                               environment: (String) -> String? = processEnvironment) throws -> ConnectionSettings {
+    public static func resolve(
+        dataDir: String?, server: String?, token: String?, tenant: String?,
+        environment: (String) -> String? = processEnvironment
+    ) throws -> ConnectionSettings {
         func nonEmpty(_ s: String?) -> String? { (s?.isEmpty ?? true) ? nil : s }
         let dir = nonEmpty(dataDir) ?? nonEmpty(environment("AEGIS_DATA_DIR")) ?? AegisPaths.defaultDataDir()
         let paths = AegisPaths(dataDir: dir)
@@ -109,7 +112,9 @@ public struct ConnectionSettings: Sendable, Equatable {
     public static func parseServer(_ text: String) throws -> APIEndpoint {
         if text.hasPrefix("unix://") {
             let path = String(text.dropFirst("unix://".count))
-            guard path.hasPrefix("/") else { throw ClientError("--server \(text): a unix socket URL needs an absolute path (unix:///path/aegis.sock)") }
+            guard path.hasPrefix("/") else {
+                throw ClientError("--server \(text): a unix socket URL needs an absolute path (unix:///path/aegis.sock)")
+            }
             return .unixSocket(path: path)
         }
         guard text.hasPrefix("http://") || text.hasPrefix("https://") else {
@@ -128,8 +133,9 @@ public struct ConnectionSettings: Sendable, Equatable {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         if fd < 0 {
             let e = errno
-            throw ClientError("cannot read the admin token \(path): \(Errno(e).explained); pass --token or set AEGIS_TOKEN"
-                              + (e == EACCES ? " (or run as the node's user)" : ""))
+            throw ClientError(
+                "cannot read the admin token \(path): \(Errno(e).explained); pass --token or set AEGIS_TOKEN"
+                    + (e == EACCES ? " (or run as the node's user)" : ""))
         }
         close(fd)
         let bytes = try readLocalFile(path, limit: 64 << 10)

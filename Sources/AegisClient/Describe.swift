@@ -49,7 +49,8 @@ public func describeWorkload(_ d: WorkloadDetail, nowMs: Int64) -> String {
     out.field("Node", w.node.map { "\($0) (placement generation \(w.generation))" } ?? "-")
     out.field("Runtime", s.runtime)
     out.field("Command", shellQuoted(s.args))
-    out.field("Created", formatTimestamp(ms: w.createdAtMs) + " (\(formatAge(milliseconds: nowMs.saturatingSubtracting(w.createdAtMs))) ago)")
+    out.field(
+        "Created", formatTimestamp(ms: w.createdAtMs) + " (\(formatAge(milliseconds: nowMs.saturatingSubtracting(w.createdAtMs))) ago)")
     if let st = w.startedAtMs { out.field("Started", formatTimestamp(ms: st)) }
     if let fin = w.finishedAtMs {
         let ran = w.startedAtMs.map { " (ran \(formatDuration(milliseconds: fin.saturatingSubtracting($0))))" } ?? ""
@@ -60,7 +61,10 @@ public func describeWorkload(_ d: WorkloadDetail, nowMs: Int64) -> String {
     out.field("Restarts", "\(w.restarts) (policy \(s.restart.rawValue))")
     if s.restart != .never {
         let b = s.restartBackoff ?? .standard
-        out.field("Restart back-off", "\(formatDuration(milliseconds: Int64(b.initialSeconds).saturatingMultiplied(by: 1000))) doubling to \(formatDuration(milliseconds: Int64(b.maxSeconds).saturatingMultiplied(by: 1000)))")
+        out.field(
+            "Restart back-off",
+            "\(formatDuration(milliseconds: Int64(b.initialSeconds).saturatingMultiplied(by: 1000))) doubling to \(formatDuration(milliseconds: Int64(b.maxSeconds).saturatingMultiplied(by: 1000)))"
+        )
     }
     if let next = w.nextAttemptAtMs, w.state == .pending {
         let wait = next > nowMs ? "in \(formatDuration(milliseconds: next - nowMs))" : "due now"
@@ -83,8 +87,10 @@ public func describeWorkload(_ d: WorkloadDetail, nowMs: Int64) -> String {
     out.field("PIDs", (r.pids.map(String.init) ?? "default") + (r.pids == nil ? "" : mark("pids")), indent: 2)
     out.field("GPUs", r.gpus == 0 ? "0" : "\(r.gpus)" + (w.gpus.isEmpty ? "" : ": " + w.gpus.joined(separator: ", ")), indent: 2)
     if !unenforced.isEmpty {
-        out.field("Not enforced", unenforced.sorted().joined(separator: ", ")
-                  + " (the node lacks the cgroup controller and runs with --allow-unenforced-limits)")
+        out.field(
+            "Not enforced",
+            unenforced.sorted().joined(separator: ", ")
+                + " (the node lacks the cgroup controller and runs with --allow-unenforced-limits)")
     }
 
     let q = s.requires
@@ -106,8 +112,11 @@ public func describeWorkload(_ d: WorkloadDetail, nowMs: Int64) -> String {
         out.field("Env", "")
         for k in s.env.keys.sorted() { out.field(k, s.env[k]!, indent: 2) }
     }
-    out.field("Inputs", s.inputs.isEmpty ? "none"
-              : s.inputs.keys.sorted().map { "\($0) (\(formatBytes(Int64(s.inputs[$0]!.count))))" }.joined(separator: ", "))
+    out.field(
+        "Inputs",
+        s.inputs.isEmpty
+            ? "none"
+            : s.inputs.keys.sorted().map { "\($0) (\(formatBytes(Int64(s.inputs[$0]!.count))))" }.joined(separator: ", "))
     out.field("Output dir", s.outputDir)
     out.field("Outputs", d.outputs.isEmpty ? "none" : "")
     for o in d.outputs.sorted() { out.raw("  " + o) }
@@ -135,10 +144,14 @@ public func describeNode(_ n: NodeInfo) -> String {
     out.field("State", n.state.rawValue + (n.cordoned ? " (cordoned: no new agents)" : ""))
     out.field("Kernel", c.isolation.kernelVersion.isEmpty ? "unknown" : c.isolation.kernelVersion)
     out.field("Resources", "")
-    out.field("CPU", "\(formatCPU(c.cpuMillis)) allocatable, \(formatCPU(n.allocated.cpuMillis)) allocated, "
-              + "\(formatCPU(c.cpuMillis.saturatingSubtracting(n.allocated.cpuMillis))) free", indent: 2)
-    out.field("Memory", "\(formatBytes(c.memoryBytes)) allocatable, \(formatBytes(n.allocated.memoryBytes)) allocated, "
-              + "\(formatBytes(c.memoryBytes.saturatingSubtracting(n.allocated.memoryBytes))) free", indent: 2)
+    out.field(
+        "CPU",
+        "\(formatCPU(c.cpuMillis)) allocatable, \(formatCPU(n.allocated.cpuMillis)) allocated, "
+            + "\(formatCPU(c.cpuMillis.saturatingSubtracting(n.allocated.cpuMillis))) free", indent: 2)
+    out.field(
+        "Memory",
+        "\(formatBytes(c.memoryBytes)) allocatable, \(formatBytes(n.allocated.memoryBytes)) allocated, "
+            + "\(formatBytes(c.memoryBytes.saturatingSubtracting(n.allocated.memoryBytes))) free", indent: 2)
     out.field("GPUs", "\(c.gpus.count) total, \(n.allocated.gpus.count) allocated", indent: 2)
     out.field("Agents", "\(n.allocated.agents) running", indent: 2)
     if let l = n.live {
@@ -176,9 +189,11 @@ public func describeNode(_ n: NodeInfo) -> String {
     out.field("cgroup v2 controllers", iso.cgroupControllers.isEmpty ? "none" : iso.cgroupControllers.joined(separator: " "), indent: 2)
     let limits = ["cpu", "memory", "pids"].map { "\($0) \(controllers.contains($0) ? "yes" : "NO")" }
     out.field("Enforceable limits", limits.joined(separator: ", "), indent: 2)
-    out.field("Unenforced limits", iso.allowUnenforcedLimits
-              ? "allowed (--allow-unenforced-limits: such limits are accepted and shown as not enforced)"
-              : "refused (a limit the node cannot enforce fails the placement)", indent: 2)
+    out.field(
+        "Unenforced limits",
+        iso.allowUnenforcedLimits
+            ? "allowed (--allow-unenforced-limits: such limits are accepted and shown as not enforced)"
+            : "refused (a limit the node cannot enforce fails the placement)", indent: 2)
     out.field("seccomp", iso.seccomp ? "yes" : "no", indent: 2)
     out.field("User namespaces", iso.userNamespaces ? "yes" : "no", indent: 2)
 

@@ -33,8 +33,10 @@ public func base64Inputs(_ files: InputFiles) -> [String: String] {
 /// - Throws: `ClientError` when the walk exceeds `maxEntries` (name the directory), a mentioned
 ///   file is refused or can't be read (its name, and errno), or the total exceeds `limit` (with
 ///   the largest files).
-public func collectManifestInputs(manifestPath: String, manifestText: String, limit: Int = maxUploadBytes,
-                                  maxEntries: Int = 20_000) throws -> InputFiles {
+public func collectManifestInputs(
+    manifestPath: String, manifestText: String, limit: Int = maxUploadBytes,
+    maxEntries: Int = 20_000
+) throws -> InputFiles {
     let dir: String
     if let slash = manifestPath.lastIndex(of: "/") {
         dir = slash == manifestPath.startIndex ? "/" : String(manifestPath[..<slash])
@@ -103,11 +105,13 @@ public func mentions(text: [UInt8], path: String) -> Bool {
     return false
 }
 
-private func walk(dir: String, relative: String, depth: Int, visited: inout Int, maxEntries: Int,
-                  into out: inout [String]) throws {
+private func walk(
+    dir: String, relative: String, depth: Int, visited: inout Int, maxEntries: Int,
+    into out: inout [String]
+) throws {
     guard let d = opendir(dir) else {
         if depth == 0 { throw ClientError("cannot list \(dir): \(Errno.current.explained)") }
-        return // an unreadable subdirectory can't hold a file we could upload anyway
+        return  // an unreadable subdirectory can't hold a file we could upload anyway
     }
     defer { closedir(d) }
     while let entry = readdir(d) {
@@ -117,7 +121,8 @@ private func walk(dir: String, relative: String, depth: Int, visited: inout Int,
         if name == "." || name == ".." { continue }
         visited += 1
         if visited > maxEntries {
-            throw ClientError("the manifest's directory has more than \(maxEntries) entries; put the manifest and its files in a directory of their own")
+            throw ClientError(
+                "the manifest's directory has more than \(maxEntries) entries; put the manifest and its files in a directory of their own")
         }
         let path = dir + "/" + name
         let rel = relative.isEmpty ? name : relative + "/" + name
@@ -139,7 +144,8 @@ private func readCapped(_ files: [String], in root: BeneathDirectory, limit: Int
     let total = sizes.reduce(Int64(0)) { $0 + $1.1 }
     if total > Int64(limit) {
         let largest = sizes.sorted { $0.1 > $1.1 }.prefix(3).map { "\($0.0) (\(formatBytes($0.1)))" }.joined(separator: ", ")
-        throw ClientError("input files total \(formatBytes(total)), over the \(formatBytes(Int64(limit))) upload limit (largest: \(largest))")
+        throw ClientError(
+            "input files total \(formatBytes(total)), over the \(formatBytes(Int64(limit))) upload limit (largest: \(largest))")
     }
     var out: InputFiles = [:]
     for rel in files { out[rel] = try root.readRegular(rel, limit: limit) }

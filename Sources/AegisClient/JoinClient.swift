@@ -88,13 +88,17 @@ public enum JoinClient {
     /// - Throws: `JoinClientError` naming the step (`.token`, `.fetchCA`, `.caMismatch` with the
     ///   expected and actual fingerprints, `.key`, `.join` with the controller's message, `.verify`,
     ///   `.save`).
-    public static func join(transport: some ClusterJoinTransport, token text: String, nodeName: String,
-                            role: AegisProtocol.NodeRole?, directory: String, now: @Sendable () -> Date = { Date() }) async throws -> JoinOutcome {
+    public static func join(
+        transport: some ClusterJoinTransport, token text: String, nodeName: String,
+        role: AegisProtocol.NodeRole?, directory: String, now: @Sendable () -> Date = { Date() }
+    ) async throws -> JoinOutcome {
         let server = transport.serverName
         let token: JoinToken
         do { token = try JoinToken(parsing: text) } catch let e as PKIError where e.code == .tokenPrefix {
-            throw JoinClientError(.token, "not a join token: join tokens start with \"\(JoinToken.prefix)\" (an API token cannot join a node; "
-                                  + "create a join token with `aegis token create`)")
+            throw JoinClientError(
+                .token,
+                "not a join token: join tokens start with \"\(JoinToken.prefix)\" (an API token cannot join a node; "
+                    + "create a join token with `aegis token create`)")
         } catch {
             throw JoinClientError(.token, "invalid join token: \(error)")
         }
@@ -146,8 +150,10 @@ public enum JoinClient {
                 throw JoinClientError(.verify, "\(server) issued a certificate for node \(verified.nodeName), not \(nodeName)")
             }
             guard verified.publicKeyFingerprint == key.publicKeyFingerprint else {
-                throw JoinClientError(.verify, "\(server) issued a certificate for key \(verified.publicKeyFingerprint), "
-                                      + "not this node's key \(key.publicKeyFingerprint)")
+                throw JoinClientError(
+                    .verify,
+                    "\(server) issued a certificate for key \(verified.publicKeyFingerprint), "
+                        + "not this node's key \(key.publicKeyFingerprint)")
             }
             identity = try key.identity(certificatePEM: response.certificatePEM)
         } catch let e as JoinClientError {
@@ -164,11 +170,12 @@ public enum JoinClient {
         } catch {
             throw JoinClientError(.save, "saving the node identity in \(directory): \(error)")
         }
-        return JoinOutcome(identity: identity, role: AegisProtocol.NodeRole(rawValue: identity.role.rawValue) ?? response.role,
-                           serial: response.serial, certificateFingerprint: identity.certificateFingerprint,
-                           keyFingerprint: key.publicKeyFingerprint, caFingerprint: token.caFingerprint,
-                           notValidAfter: identity.notValidAfter, reusedKey: reused,
-                           keyPath: directory + "/" + NodeIdentity.keyFileName,
-                           certificatePath: directory + "/" + NodeIdentity.certificateFileName, caPath: caPath)
+        return JoinOutcome(
+            identity: identity, role: AegisProtocol.NodeRole(rawValue: identity.role.rawValue) ?? response.role,
+            serial: response.serial, certificateFingerprint: identity.certificateFingerprint,
+            keyFingerprint: key.publicKeyFingerprint, caFingerprint: token.caFingerprint,
+            notValidAfter: identity.notValidAfter, reusedKey: reused,
+            keyPath: directory + "/" + NodeIdentity.keyFileName,
+            certificatePath: directory + "/" + NodeIdentity.certificateFileName, caPath: caPath)
     }
 }

@@ -13,7 +13,8 @@ import Glibc
 
 public enum JoinTokenInput {
     /// What the CLI prints when the token came from --token.
-    public static let commandLineWarning = "warning: --token on the command line is readable by every local user (ps, /proc/PID/cmdline) while this runs; use --token-file FILE or AEGIS_JOIN_TOKEN\n"
+    public static let commandLineWarning =
+        "warning: --token on the command line is readable by every local user (ps, /proc/PID/cmdline) while this runs; use --token-file FILE or AEGIS_JOIN_TOKEN\n"
 
     /// The token, or nil when none was given. - Throws: `ClientError` naming the flag, the file and errno.
     public static func resolve(flag: String?, file: String?) throws -> String? {

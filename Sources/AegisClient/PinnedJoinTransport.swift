@@ -43,9 +43,11 @@ public final class PinnedJoinTransport: ClusterJoinTransport {
     }
 
     private func withClient<T: Sendable>(_ tls: TLSConfiguration, _ body: (HTTPClient) async throws -> T) async throws -> T {
-        let client = HTTPClient(eventLoopGroupProvider: .singleton,
-                                configuration: HTTPClient.Configuration(tlsConfiguration: tls, redirectConfiguration: .disallow,
-                                                                        timeout: .init(connect: .seconds(10), read: .seconds(60))))
+        let client = HTTPClient(
+            eventLoopGroupProvider: .singleton,
+            configuration: HTTPClient.Configuration(
+                tlsConfiguration: tls, redirectConfiguration: .disallow,
+                timeout: .init(connect: .seconds(10), read: .seconds(60))))
         do {
             let r = try await body(client)
             try? await client.shutdown()

@@ -38,8 +38,10 @@ public func stateSummary(_ w: Workload) -> String {
 public func workloadTable(_ items: [Workload], nowMs: Int64) -> String {
     var t = TextTable(headers: ["ID", "NAME", "TENANT", "STATE", "NODE", "AGE", "EXIT"])
     for w in items {
-        t.add([w.id, w.spec.name, w.spec.tenant, w.state.rawValue, w.node ?? "-",
-               formatAge(milliseconds: nowMs.saturatingSubtracting(w.createdAtMs)), exitColumn(w)])
+        t.add([
+            w.id, w.spec.name, w.spec.tenant, w.state.rawValue, w.node ?? "-",
+            formatAge(milliseconds: nowMs.saturatingSubtracting(w.createdAtMs)), exitColumn(w),
+        ])
     }
     return t.render()
 }
@@ -50,11 +52,13 @@ public func nodeTable(_ items: [NodeInfo]) -> String {
     for n in items {
         let c = n.capabilities
         let runtimes = c.runtimes.map { "\($0.name) \($0.version)" }.joined(separator: ", ")
-        t.add([n.name, n.role.rawValue, n.state.rawValue + (n.cordoned ? ",Cordoned" : ""),
-               formatCPU(c.cpuMillis.saturatingSubtracting(n.allocated.cpuMillis)) + "/" + formatCPU(c.cpuMillis),
-               formatBytes(c.memoryBytes.saturatingSubtracting(n.allocated.memoryBytes)) + "/" + formatBytes(c.memoryBytes),
-               "\(c.gpus.count - n.allocated.gpus.count)/\(c.gpus.count)",
-               runtimes.isEmpty ? "-" : runtimes])
+        t.add([
+            n.name, n.role.rawValue, n.state.rawValue + (n.cordoned ? ",Cordoned" : ""),
+            formatCPU(c.cpuMillis.saturatingSubtracting(n.allocated.cpuMillis)) + "/" + formatCPU(c.cpuMillis),
+            formatBytes(c.memoryBytes.saturatingSubtracting(n.allocated.memoryBytes)) + "/" + formatBytes(c.memoryBytes),
+            "\(c.gpus.count - n.allocated.gpus.count)/\(c.gpus.count)",
+            runtimes.isEmpty ? "-" : runtimes,
+        ])
     }
     return t.render()
 }
@@ -64,9 +68,11 @@ public func tenantTable(_ items: [Tenant], nowMs: Int64) -> String {
     var t = TextTable(headers: ["NAME", "UID", "CPU", "MEMORY", "GPUS", "AGENTS", "AGE"])
     for x in items {
         let q = x.quota
-        t.add([x.name, String(x.uid), q.cpuMillis.map(formatCPU) ?? "-", q.memoryBytes.map(formatBytes) ?? "-",
-               q.gpus.map(String.init) ?? "-", q.runningAgents.map(String.init) ?? "-",
-               formatAge(milliseconds: nowMs.saturatingSubtracting(x.createdAtMs))])
+        t.add([
+            x.name, String(x.uid), q.cpuMillis.map(formatCPU) ?? "-", q.memoryBytes.map(formatBytes) ?? "-",
+            q.gpus.map(String.init) ?? "-", q.runningAgents.map(String.init) ?? "-",
+            formatAge(milliseconds: nowMs.saturatingSubtracting(x.createdAtMs)),
+        ])
     }
     return t.render()
 }
@@ -85,10 +91,12 @@ public func formatTimestamp(ms: Int64) -> String {
 /// are; others are single-quoted (a single quote inside becomes '\'').
 public func shellQuoted(_ args: [String]) -> String {
     args.map { a in
-        let safe = !a.isEmpty && a.unicodeScalars.allSatisfy { u in
-            (u.value >= 0x30 && u.value <= 0x39) || (u.value >= 0x41 && u.value <= 0x5A)
-                || (u.value >= 0x61 && u.value <= 0x7A) || "-_./=:,+@%".unicodeScalars.contains(u)
-        }
+        let safe =
+            !a.isEmpty
+            && a.unicodeScalars.allSatisfy { u in
+                (u.value >= 0x30 && u.value <= 0x39) || (u.value >= 0x41 && u.value <= 0x5A)
+                    || (u.value >= 0x61 && u.value <= 0x7A) || "-_./=:,+@%".unicodeScalars.contains(u)
+            }
         return safe ? a : "'" + a.replacingSingleQuotes() + "'"
     }.joined(separator: " ")
 }

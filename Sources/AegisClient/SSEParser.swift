@@ -65,7 +65,7 @@ public struct SSEParser: Sendable {
             guard sawData else { return nil }
             return SSEEvent(event: eventType.isEmpty ? "message" : eventType, data: dataLines.joined(separator: "\n"), id: lastID)
         }
-        if line.first == 0x3A { return nil } // ":" comment
+        if line.first == 0x3A { return nil }  // ":" comment
         let field: String
         var value: String
         if let colon = line.firstIndex(of: 0x3A) {
@@ -81,7 +81,7 @@ public struct SSEParser: Sendable {
         case "event": eventType = value
         case "data": dataLines.append(value); sawData = true
         case "id": if !value.contains("\0") { lastID = value }
-        default: value = "" // retry and unknown fields: ignored
+        default: value = ""  // retry and unknown fields: ignored
         }
         return nil
     }

@@ -47,8 +47,10 @@ public struct ClusterAuthority: Sendable {
     /// Issues a join token pinning this CA.
     /// - Returns: the full token text (`AEG1<fingerprint>::<id>.<secret>`, shown once) and its record.
     /// - Throws: `ControllerError` 400 for a TTL out of 1 s … 365 d or a bad description, 500 for store failures.
-    public func createJoinToken(role: AegisProtocol.NodeRole, ttlSeconds: Int64, description: String,
-                                nowMs: Int64 = ControlStore.nowMs()) throws(ControllerError) -> (token: String, record: JoinTokenRecord) {
+    public func createJoinToken(
+        role: AegisProtocol.NodeRole, ttlSeconds: Int64, description: String,
+        nowMs: Int64 = ControlStore.nowMs()
+    ) throws(ControllerError) -> (token: String, record: JoinTokenRecord) {
         let created: (record: JoinTokenRecord, secret: String)
         do {
             created = try store.createJoinToken(role: role, ttlSeconds: ttlSeconds, description: description, nowMs: nowMs)
@@ -61,8 +63,12 @@ public struct ClusterAuthority: Sendable {
         do { token = try JoinToken(caFingerprint: ca.fingerprint, id: created.record.id, secret: created.secret) } catch {
             throw .internalError("issued join token is malformed", underlying: error)
         }
-        logger.notice("join token created", metadata: ["token": "\(token.id)", "role": "\(role.rawValue)",
-                                                       "expires": "\(ControlStore.utcTimestamp(ms: created.record.expiresAtMs))"])
+        logger.notice(
+            "join token created",
+            metadata: [
+                "token": "\(token.id)", "role": "\(role.rawValue)",
+                "expires": "\(ControlStore.utcTimestamp(ms: created.record.expiresAtMs))",
+            ])
         return (token.description, created.record)
     }
 
@@ -93,20 +99,25 @@ public struct ClusterAuthority: Sendable {
     /// - Throws: `ControllerError` 401 (token malformed, other cluster's CA, unknown, wrong secret,
     ///   expired, revoked — the message names the token id and reason), 403 (role differs from the
     ///   token's), 400 (bad node name or CSR), 409 (name pinned to another key), 500.
-    public func join(token text: String, csrPEM: String, nodeName: String, role requested: AegisProtocol.NodeRole?,
-                     now: Date = Date()) throws(ControllerError) -> Issued {
+    public func join(
+        token text: String, csrPEM: String, nodeName: String, role requested: AegisProtocol.NodeRole?,
+        now: Date = Date()
+    ) throws(ControllerError) -> Issued {
         let token: JoinToken
         do { token = try JoinToken(parsing: text) } catch let error as PKIError {
             if error.code == .tokenPrefix {
-                throw ControllerError.unauthenticated("not a join token: join tokens start with \"\(JoinToken.prefix)\" (an API token cannot join a node; create one with `aegis token create`)")
+                throw ControllerError.unauthenticated(
+                    "not a join token: join tokens start with \"\(JoinToken.prefix)\" (an API token cannot join a node; create one with `aegis token create`)"
+                )
             }
             throw ControllerError.unauthenticated("malformed join token: \(error.description)", underlying: error)
         } catch {
             throw ControllerError.unauthenticated("malformed join token: \(error)", underlying: error)
         }
         guard token.caFingerprint == ca.fingerprint else {
-            throw ControllerError.unauthenticated("join token \(token.id) pins cluster CA \(token.caFingerprint), but this controller's CA is \(ca.fingerprint): "
-                           + "the token was issued by another cluster, or altered")
+            throw ControllerError.unauthenticated(
+                "join token \(token.id) pins cluster CA \(token.caFingerprint), but this controller's CA is \(ca.fingerprint): "
+                    + "the token was issued by another cluster, or altered")
         }
         let nowMs = Self.ms(now)
         let record: JoinTokenRecord
@@ -118,13 +129,18 @@ public struct ClusterAuthority: Sendable {
         }
         let issued = try sign(csrPEM: csrPEM, nodeName: nodeName, role: record.role, now: now)
         do {
-            _ = try store.completeJoin(tokenID: token.id, secret: token.secret, nodeName: nodeName, fingerprint: issued.keyFingerprint,
-                                       role: record.role, serial: issued.serial, nowMs: nowMs)
+            _ = try store.completeJoin(
+                tokenID: token.id, secret: token.secret, nodeName: nodeName, fingerprint: issued.keyFingerprint,
+                role: record.role, serial: issued.serial, nowMs: nowMs)
         } catch {
             throw Self.tokenError(error, tokenID: token.id)
         }
-        logger.notice("node joined", metadata: ["node": "\(nodeName)", "role": "\(record.role.rawValue)", "token": "\(token.id)",
-                                                "key": "\(issued.keyFingerprint)", "serial": "\(issued.serial)"])
+        logger.notice(
+            "node joined",
+            metadata: [
+                "node": "\(nodeName)", "role": "\(record.role.rawValue)", "token": "\(token.id)",
+                "key": "\(issued.keyFingerprint)", "serial": "\(issued.serial)",
+            ])
         return issued
     }
 
@@ -139,7 +155,9 @@ public struct ClusterAuthority: Sendable {
         try authorize(peer: verifiedNode)
         let pinned: NodeIdentityRecord
         do {
-            guard let record = try store.identity(name: name) else { throw ControllerError.forbidden("node \(name) has no registered identity") }
+            guard let record = try store.identity(name: name) else {
+                throw ControllerError.forbidden("node \(name) has no registered identity")
+            }
             pinned = record
         } catch let e as ControllerError {
             throw e
@@ -148,8 +166,9 @@ public struct ClusterAuthority: Sendable {
         }
         let issued = try sign(csrPEM: csrPEM, nodeName: name, role: pinned.role, now: now)
         guard issued.keyFingerprint == pinned.keyFingerprint else {
-            throw .conflict("renewal of node \(name) must keep its key: the CSR carries key \(issued.keyFingerprint), "
-                            + "the node is pinned to \(pinned.keyFingerprint)")
+            throw .conflict(
+                "renewal of node \(name) must keep its key: the CSR carries key \(issued.keyFingerprint), "
+                    + "the node is pinned to \(pinned.keyFingerprint)")
         }
         do {
             try store.recordRenewal(name: name, fingerprint: issued.keyFingerprint, serial: issued.serial, nowMs: Self.ms(now))
@@ -172,11 +191,14 @@ public struct ClusterAuthority: Sendable {
         let pinned: NodeIdentityRecord?
         do { pinned = try store.identity(name: peer.nodeName) } catch { throw .internalError(underlying: error) }
         guard let pinned else {
-            throw .forbidden("node \(peer.nodeName) has no registered identity (never joined, or removed); join it again: aegis up --role worker --token T --rejoin")
+            throw .forbidden(
+                "node \(peer.nodeName) has no registered identity (never joined, or removed); join it again: aegis up --role worker --token T --rejoin"
+            )
         }
         guard pinned.keyFingerprint == peer.publicKeyFingerprint else {
-            throw .forbidden("node \(peer.nodeName) presented a certificate for key \(peer.publicKeyFingerprint), "
-                             + "but the name is pinned to key \(pinned.keyFingerprint)")
+            throw .forbidden(
+                "node \(peer.nodeName) presented a certificate for key \(peer.publicKeyFingerprint), "
+                    + "but the name is pinned to key \(pinned.keyFingerprint)")
         }
     }
 
@@ -187,8 +209,9 @@ public struct ClusterAuthority: Sendable {
             let certificate = try ca.sign(csrPEM: csrPEM, nodeName: nodeName, role: role, validity: certificateValidity, now: now)
             let verified = try ca.verifier.verifyNodeCertificate(certificate, now: now)
             let pem = try certificate.serializeAsPEM().pemString
-            return Issued(certificatePEM: pem, caPEM: ca.certificatePEM, nodeName: nodeName, role: role, serial: verified.serialNumber,
-                          notValidAfter: verified.notValidAfter, keyFingerprint: verified.publicKeyFingerprint)
+            return Issued(
+                certificatePEM: pem, caPEM: ca.certificatePEM, nodeName: nodeName, role: role, serial: verified.serialNumber,
+                notValidAfter: verified.notValidAfter, keyFingerprint: verified.publicKeyFingerprint)
         } catch let e as PKIError {
             switch e.code {
             case .invalidNodeName:

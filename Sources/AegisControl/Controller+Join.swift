@@ -56,8 +56,9 @@ extension Controller {
     }
 
     static func response(_ issued: ClusterAuthority.Issued) -> JoinResponse {
-        JoinResponse(certificatePEM: issued.certificatePEM, caPEM: issued.caPEM, nodeName: issued.nodeName, role: issued.role,
-                     serial: issued.serial, notAfterMs: ClusterAuthority.ms(issued.notValidAfter))
+        JoinResponse(
+            certificatePEM: issued.certificatePEM, caPEM: issued.caPEM, nodeName: issued.nodeName, role: issued.role,
+            serial: issued.serial, notAfterMs: ClusterAuthority.ms(issued.notValidAfter))
     }
 
     // MARK: join tokens (admin)
@@ -70,9 +71,10 @@ extension Controller {
     public func createJoinToken(_ request: CreateJoinTokenRequest, caller: Caller) throws(ControllerError) -> CreateJoinTokenResponse {
         guard caller.isAdmin else { throw .forbidden("join tokens are admin-only") }
         let authority = try clusterAuthority()
-        let created = try authority.createJoinToken(role: request.role ?? .worker,
-                                                    ttlSeconds: request.ttlSeconds ?? Self.defaultJoinTokenTTLSeconds,
-                                                    description: request.description ?? "")
+        let created = try authority.createJoinToken(
+            role: request.role ?? .worker,
+            ttlSeconds: request.ttlSeconds ?? Self.defaultJoinTokenTTLSeconds,
+            description: request.description ?? "")
         return CreateJoinTokenResponse(token: created.token, info: created.record)
     }
 
@@ -116,7 +118,8 @@ extension Controller {
             try store.removeIdentity(name: name)
             logger.notice("node identity removed", metadata: ["node": "\(name)"])
             // Its open session, authenticated by the identity just removed, ends now.
-            (workers[name] as? RemoteWorkerLink)?.close(reason: "the identity of node \(name) was removed (aegis node forget); join it again with --token --rejoin")
+            (workers[name] as? RemoteWorkerLink)?.close(
+                reason: "the identity of node \(name) was removed (aegis node forget); join it again with --token --rejoin")
         } catch let e as StoreError where e.kind == .notFound {
             throw .notFound(e.message, underlying: e)
         } catch {

@@ -20,8 +20,9 @@ extension Controller {
     public nonisolated var leaseTerms: LeaseTerms {
         let c = leases.config
         func ms(_ d: Duration) -> Int { Int(d.wholeMilliseconds) }
-        return LeaseTerms(renewEveryMs: ms(c.renewEvery), notReadyAfterMs: ms(c.notReadyAfter), downAfterMs: ms(c.downAfter),
-                          rescheduleMarginMs: ms(c.rescheduleMargin))
+        return LeaseTerms(
+            renewEveryMs: ms(c.renewEvery), notReadyAfterMs: ms(c.notReadyAfter), downAfterMs: ms(c.downAfter),
+            rescheduleMarginMs: ms(c.rescheduleMargin))
     }
 
     /// Starts tracking the leases of the remote nodes the store knows (all but `localNode`), each
@@ -62,8 +63,10 @@ extension Controller {
     /// - Parameters:
     ///   - capacity: what the worker measured (kept in memory, shown by `node ls|describe`).
     ///   - capabilities: new capabilities when they changed (stored; the scheduler uses them).
-    public nonisolated func renewLease(node: String, now: ContinuousClock.Instant = .now, capacity: LiveCapacity? = nil,
-                                       capabilities: NodeCapabilities? = nil) async -> LeaseState? {
+    public nonisolated func renewLease(
+        node: String, now: ContinuousClock.Instant = .now, capacity: LiveCapacity? = nil,
+        capabilities: NodeCapabilities? = nil
+    ) async -> LeaseState? {
         let previous: LeaseState
         do { previous = try leases.renew(node: node, now: now) } catch { return nil }
         if var c = capacity {
@@ -125,8 +128,9 @@ extension Controller {
                 let graceMs = min(max(0, advertised), Bounds.maxLeaseDurationMs)
                 let extraMs = graceMs - leaseTerms.downAfterMs
                 guard extraMs > 0 else { await rescheduleAgents(ofDownNode: node); continue }
-                logger.warning("waiting for the node's longer lease grace before moving its agents",
-                               metadata: ["node": "\(node)", "grace-ms": "\(graceMs)", "extra-ms": "\(extraMs)"])
+                logger.warning(
+                    "waiting for the node's longer lease grace before moving its agents",
+                    metadata: ["node": "\(node)", "grace-ms": "\(graceMs)", "extra-ms": "\(extraMs)"])
                 // This outage only: a node that renews and goes Down again has another rescheduleAt.
                 deferred[node] = (leases.rescheduleAt(node: node), .now + .milliseconds(extraMs))
             }
@@ -146,8 +150,11 @@ extension Controller {
             try? store.setNodeState(name: t.node, t.to.condition)
             if t.to != .ready || workers[t.node] != nil { _ = scheduler.setState(t.to.condition, node: t.node) }
             let late = t.lateness.inMilliseconds
-            logger.warning("node \(t.to.rawValue)", metadata: [
-                "node": "\(t.node)", "from": "\(t.from.rawValue)", "late-ms": "\(String(format: "%.1f", late))"])
+            logger.warning(
+                "node \(t.to.rawValue)",
+                metadata: [
+                    "node": "\(t.node)", "from": "\(t.from.rawValue)", "late-ms": "\(String(format: "%.1f", late))",
+                ])
         }
     }
 
@@ -172,8 +179,9 @@ extension Controller {
                     notify(u)
                     continue
                 }
-                try requeueByPolicy(w, report: nil, events: (.rescheduling, .lost), otherwise: .lost,
-                                    reason: "node \(node) is Down (no lease renewal for \(leaseTerms.downAfterMs / 1000) s)", failure: true)
+                try requeueByPolicy(
+                    w, report: nil, events: (.rescheduling, .lost), otherwise: .lost,
+                    reason: "node \(node) is Down (no lease renewal for \(leaseTerms.downAfterMs / 1000) s)", failure: true)
             } catch {
                 logger.error("rescheduling failed", metadata: ["workload": "\(w.id)", "error": "\(error)"])
             }

@@ -25,8 +25,12 @@ extension Controller {
                 logger.error("cannot restore a reservation", metadata: ["workload": "\(w.id)", "error": "\(error)"])
             }
         }
-        logger.info("node registered", metadata: ["node": "\(info.name)", "role": "\(info.role.rawValue)",
-                                                  "active": "\(active.count)"])
+        logger.info(
+            "node registered",
+            metadata: [
+                "node": "\(info.name)", "role": "\(info.role.rawValue)",
+                "active": "\(active.count)",
+            ])
         await link.reconcile(active: active.map { ($0.id, $0.generation) })
         // A stop asked for while the node was away (kill, drain) is asked again.
         for w in active where stopRequested(w) { await link.cancel(id: w.id, generation: w.generation) }
@@ -36,7 +40,8 @@ extension Controller {
     /// Whether a stop (kill or drain) was requested since the workload's current placement.
     func stopRequested(_ w: Workload) -> Bool {
         guard let events = try? store.events(workloadID: w.id),
-              let placed = events.lastIndex(where: { WorkloadEventType(stored: $0.type) == .scheduled }) else { return false }
+            let placed = events.lastIndex(where: { WorkloadEventType(stored: $0.type) == .scheduled })
+        else { return false }
         return events[placed...].contains { WorkloadEventType(stored: $0.type).requestsStop }
     }
 
@@ -106,14 +111,23 @@ extension Controller {
         _ = scheduler.release(workload: w.id)
         let state: WorkloadState
         let reason: String
-        if r.cancelled { state = .cancelled; reason = "cancelled" }
-        else if r.timedOut { state = .failed; reason = "timeout of \(w.spec.timeoutSeconds ?? 0)s reached" }
-        else if r.fenced == true { state = .failed; reason = "stopped by self-fencing: node \(w.node ?? "?") lost its lease" }
-        else if r.oomKilled { state = .failed; reason = "OOM-killed (memory limit \(w.spec.resources.memoryBytes ?? 0) bytes)" }
-        else if let e = r.error { state = .failed; reason = e }
-        else if r.exitCode == 0 { state = .succeeded; reason = "exited with 0" }
-        else if r.signal != 0 { state = .failed; reason = "killed by signal \(r.signal)" }
-        else { state = .failed; reason = "exited with \(r.exitCode)" }
+        if r.cancelled {
+            state = .cancelled; reason = "cancelled"
+        } else if r.timedOut {
+            state = .failed; reason = "timeout of \(w.spec.timeoutSeconds ?? 0)s reached"
+        } else if r.fenced == true {
+            state = .failed; reason = "stopped by self-fencing: node \(w.node ?? "?") lost its lease"
+        } else if r.oomKilled {
+            state = .failed; reason = "OOM-killed (memory limit \(w.spec.resources.memoryBytes ?? 0) bytes)"
+        } else if let e = r.error {
+            state = .failed; reason = e
+        } else if r.exitCode == 0 {
+            state = .succeeded; reason = "exited with 0"
+        } else if r.signal != 0 {
+            state = .failed; reason = "killed by signal \(r.signal)"
+        } else {
+            state = .failed; reason = "exited with \(r.exitCode)"
+        }
 
         let restart = !r.cancelled && (w.spec.restart == .always || (w.spec.restart == .onFailure && state == .failed))
         let now = ControlStore.nowMs()
@@ -145,8 +159,9 @@ extension Controller {
     func finishEvicted(_ w: Workload, report r: ExitReport) throws {
         // The node is on its way down: nothing new goes there (a restart registers it Ready again).
         if let node = w.node { _ = scheduler.setState(.stopping, node: node) }
-        let u = try requeueByPolicy(w, report: r, events: (.evicted, .evicted), otherwise: .cancelled,
-                                    reason: "node \(w.node ?? "?") stopped with its agents (aegis down)")
+        let u = try requeueByPolicy(
+            w, report: r, events: (.evicted, .evicted), otherwise: .cancelled,
+            reason: "node \(w.node ?? "?") stopped with its agents (aegis down)")
         logger.info("workload evicted", metadata: ["workload": "\(w.id)", "state": "\(u.state.rawValue)"])
     }
 
@@ -156,8 +171,10 @@ extension Controller {
     /// - Parameter failure: count the requeue as a restart (a lost node is a failure; a drain or an
     ///   eviction, as in Kubernetes, is not).
     @discardableResult
-    func requeueByPolicy(_ w: Workload, report r: ExitReport?, events: (requeued: WorkloadEventType, ended: WorkloadEventType),
-                         otherwise final: WorkloadState, reason: String, failure: Bool = false) throws -> Workload {
+    func requeueByPolicy(
+        _ w: Workload, report r: ExitReport?, events: (requeued: WorkloadEventType, ended: WorkloadEventType),
+        otherwise final: WorkloadState, reason: String, failure: Bool = false
+    ) throws -> Workload {
         _ = scheduler.release(workload: w.id)
         let requeue = w.spec.restart == .always || w.spec.restart == .onFailure
         let message = requeue ? "\(reason); pending again (restart policy \(w.spec.restart.rawValue))" : reason

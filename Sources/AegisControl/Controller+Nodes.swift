@@ -85,9 +85,13 @@ extension Controller {
         let items = active.map { w -> DrainedAgent in
             let now = (try? store.workload(id: w.id)) ?? w
             let outcome: String
-            if now.generation != w.generation || now.state == .pending { outcome = "requeued" }
-            else if now.state.isFinal { outcome = now.state.rawValue }
-            else { outcome = "active" }
+            if now.generation != w.generation || now.state == .pending {
+                outcome = "requeued"
+            } else if now.state.isFinal {
+                outcome = now.state.rawValue
+            } else {
+                outcome = "active"
+            }
             return DrainedAgent(id: w.id, tenant: w.spec.tenant, name: w.spec.name, outcome: outcome, state: now.state, reason: now.reason)
         }
         // Agents that ended some other way (lost, failed to start) are no longer being drained.

@@ -86,8 +86,12 @@ extension Controller {
             } catch {
                 scheduling.failures += 1
                 let delay = Self.storeRetryBase * (1 << min(scheduling.failures - 1, 6))
-                logger.error("scheduling pass failed", metadata: ["error": "\(error)", "attempt": "\(attempt)",
-                                                                   "retry-in-ms": "\(delay.milliseconds)"])
+                logger.error(
+                    "scheduling pass failed",
+                    metadata: [
+                        "error": "\(error)", "attempt": "\(attempt)",
+                        "retry-in-ms": "\(delay.milliseconds)",
+                    ])
                 scheduling.retryAtMs = ControlStore.nowMs() + delay.milliseconds
                 if attempt < Self.passAttempts { try? await Task.sleep(for: delay) }
             }
@@ -119,8 +123,10 @@ extension Controller {
                 setPending(w, "tenant \(w.spec.tenant) does not exist")
                 continue
             }
-            if let reason = quotaCheck(tenantUsage: usage[tenant.name] ?? Allocation(), quota: tenant.quota,
-                                       request: w.spec.resources, tenant: tenant.name, defaults: scheduler.config.defaults) {
+            if let reason = quotaCheck(
+                tenantUsage: usage[tenant.name] ?? Allocation(), quota: tenant.quota,
+                request: w.spec.resources, tenant: tenant.name, defaults: scheduler.config.defaults)
+            {
                 setPending(w, reason)
                 continue
             }

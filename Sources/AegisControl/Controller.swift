@@ -55,9 +55,11 @@ public actor Controller {
 
     /// - Parameter pkiDirectory: where the cluster CA lives; default `pki/` next to the store's
     ///   database file (`<dataDir>/pki`, see `AegisPaths.pkiDir`).
-    public init(store: ControlStore, schedulerConfig: SchedulerConfig = SchedulerConfig(), logger: Logger,
-                maxInputBytes: Int = 16 << 20, pkiDirectory: String? = nil, leases: LeaseTracker? = nil,
-                nodeCertificateValidity: Double? = nil) {
+    public init(
+        store: ControlStore, schedulerConfig: SchedulerConfig = SchedulerConfig(), logger: Logger,
+        maxInputBytes: Int = 16 << 20, pkiDirectory: String? = nil, leases: LeaseTracker? = nil,
+        nodeCertificateValidity: Double? = nil
+    ) {
         self.nodeCertificateValidity = nodeCertificateValidity
         // The default LeaseConfig is valid by construction (5 s < 20 s < 40 s).
         self.leases = leases ?? (try! LeaseTracker())
@@ -128,11 +130,13 @@ public actor Controller {
         let spec: WorkloadSpec
         do {
             if req.manifest != nil && req.run != nil {
-                throw ControllerError.invalid("a submission takes a manifest or run flags, not both (the flags would be ignored)", field: "run")
+                throw ControllerError.invalid(
+                    "a submission takes a manifest or run flags, not both (the flags would be ignored)", field: "run")
             }
             if let manifest = req.manifest {
-                spec = try ManifestParser.parse(manifest, file: req.manifestFile ?? "manifest", inputs: inputs,
-                                                defaultTenant: caller.tenant, maxInputBytes: maxInputBytes)
+                spec = try ManifestParser.parse(
+                    manifest, file: req.manifestFile ?? "manifest", inputs: inputs,
+                    defaultTenant: caller.tenant, maxInputBytes: maxInputBytes)
             } else if let run = req.run {
                 spec = try run.spec(inputs: inputs, defaultTenant: caller.tenant, maxInputBytes: maxInputBytes)
             } else {
@@ -158,7 +162,8 @@ public actor Controller {
         let now = ControlStore.nowMs()
         let workload = Workload(id: ControlStore.newWorkloadID(nowMs: now), spec: spec, createdAtMs: now)
         do {
-            try store.insertWorkload(workload, event: .init(.submitted, "submitted by \(caller.isAdmin ? "admin" : "tenant \(caller.tenant)")", timeMs: now))
+            try store.insertWorkload(
+                workload, event: .init(.submitted, "submitted by \(caller.isAdmin ? "admin" : "tenant \(caller.tenant)")", timeMs: now))
         } catch {
             throw .internalError("store", underlying: error)
         }
@@ -182,7 +187,9 @@ public actor Controller {
 
     public func detail(id: String, caller: Caller) async throws(ControllerError) -> WorkloadDetail {
         let w = try workload(id: id, caller: caller)
-        let events = ((try? store.events(workloadID: id)) ?? []).map { AegisProtocol.WorkloadEvent(timeMs: $0.timeMs, type: WorkloadEventType(stored: $0.type), message: $0.message) }
+        let events = ((try? store.events(workloadID: id)) ?? []).map {
+            AegisProtocol.WorkloadEvent(timeMs: $0.timeMs, type: WorkloadEventType(stored: $0.type), message: $0.message)
+        }
         let outputs = await w.node.flatMap { workers[$0] }?.outputs(id: id, outputDir: w.spec.outputDir) ?? []
         return WorkloadDetail(workload: w, events: events, outputs: outputs)
     }

@@ -53,8 +53,10 @@ public struct LeaseConfig: Sendable, Equatable {
     /// rate differences and the supervisors' fence check interval.
     public var rescheduleMargin: Duration
 
-    public init(renewEvery: Duration = .seconds(5), notReadyAfter: Duration = .seconds(20),
-                downAfter: Duration = .seconds(40), rescheduleMargin: Duration = .seconds(10)) {
+    public init(
+        renewEvery: Duration = .seconds(5), notReadyAfter: Duration = .seconds(20),
+        downAfter: Duration = .seconds(40), rescheduleMargin: Duration = .seconds(10)
+    ) {
         self.renewEvery = renewEvery
         self.notReadyAfter = notReadyAfter
         self.downAfter = downAfter
@@ -73,12 +75,16 @@ public struct LeaseConfig: Sendable, Equatable {
             throw LeaseConfigError(field: "rescheduleMargin", message: "rescheduleMargin must not be negative, got \(rescheduleMargin)")
         }
         if renewEvery >= notReadyAfter {
-            throw LeaseConfigError(field: "renewEvery", message: "renewEvery (\(renewEvery)) must be shorter than notReadyAfter "
-                                   + "(\(notReadyAfter)), or every node flaps to NotReady between renewals")
+            throw LeaseConfigError(
+                field: "renewEvery",
+                message: "renewEvery (\(renewEvery)) must be shorter than notReadyAfter "
+                    + "(\(notReadyAfter)), or every node flaps to NotReady between renewals")
         }
         if notReadyAfter >= downAfter {
-            throw LeaseConfigError(field: "notReadyAfter", message: "notReadyAfter (\(notReadyAfter)) must be shorter than "
-                                   + "downAfter (\(downAfter))")
+            throw LeaseConfigError(
+                field: "notReadyAfter",
+                message: "notReadyAfter (\(notReadyAfter)) must be shorter than "
+                    + "downAfter (\(downAfter))")
         }
     }
 }
@@ -248,13 +254,15 @@ public final class LeaseTracker: Sendable {
         storage.withLock { s in
             s.slotOf.map { name, slot in
                 let n = s.nodes[slot]
-                let next: ContinuousClock.Instant? = switch n.state {
-                case .ready: n.last + s.config.notReadyAfter
-                case .notReady: n.last + s.config.downAfter
-                case .down: nil
-                }
-                return LeaseStatus(node: name, state: n.state, lastRenewal: n.last, nextTransitionAt: next,
-                                   rescheduleAt: n.state == .down ? n.last + s.config.downAfter + s.config.rescheduleMargin : nil)
+                let next: ContinuousClock.Instant? =
+                    switch n.state {
+                    case .ready: n.last + s.config.notReadyAfter
+                    case .notReady: n.last + s.config.downAfter
+                    case .down: nil
+                    }
+                return LeaseStatus(
+                    node: name, state: n.state, lastRenewal: n.last, nextTransitionAt: next,
+                    rescheduleAt: n.state == .down ? n.last + s.config.downAfter + s.config.rescheduleMargin : nil)
             }.sorted { $0.node < $1.node }
         }
     }
@@ -309,8 +317,9 @@ private struct Storage: Sendable {
         let slot: Int
         if let free = freeSlots.popLast() {
             slot = free
-            nodes[slot] = Node(name: node, last: now, state: .ready, rescheduleReported: false,
-                               generation: nodes[slot].generation &+ 1, inUse: true)
+            nodes[slot] = Node(
+                name: node, last: now, state: .ready, rescheduleReported: false,
+                generation: nodes[slot].generation &+ 1, inUse: true)
         } else {
             slot = nodes.count
             nodes.append(Node(name: node, last: now, state: .ready, rescheduleReported: false, generation: 0, inUse: true))
@@ -361,7 +370,8 @@ private struct Storage: Sendable {
     mutating func step(slot: Int, now: ContinuousClock.Instant, strict: Bool) {
         while nodes[slot].state != .down {
             let n = nodes[slot]
-            let (to, at): (LeaseState, ContinuousClock.Instant) = n.state == .ready
+            let (to, at): (LeaseState, ContinuousClock.Instant) =
+                n.state == .ready
                 ? (.notReady, n.last + config.notReadyAfter) : (.down, n.last + config.downAfter)
             guard strict ? at < now : at <= now else { return }
             nodes[slot].state = to

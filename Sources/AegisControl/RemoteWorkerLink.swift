@@ -23,13 +23,16 @@ public final class RemoteWorkerLink: WorkerLink, Sendable {
     public let requestTimeout: Duration
     private let send: @Sendable (SessionMessage) -> Void
     private let onClose: @Sendable (String) -> Void
-    private let state = Mutex<(next: UInt64, waiters: [UInt64: CheckedContinuation<WorkerReply, any Error>], closed: String?)>((1, [:], nil))
+    private let state = Mutex<(next: UInt64, waiters: [UInt64: CheckedContinuation<WorkerReply, any Error>], closed: String?)>(
+        (1, [:], nil))
 
     /// - Parameters:
     ///   - send: queues one message for the session's writer (never blocks).
     ///   - onClose: ends the session with a reason (when replaced by a newer session).
-    public init(node: String, lease: LeaseTerms, requestTimeout: Duration = .seconds(30),
-                send: @escaping @Sendable (SessionMessage) -> Void, onClose: @escaping @Sendable (String) -> Void = { _ in }) {
+    public init(
+        node: String, lease: LeaseTerms, requestTimeout: Duration = .seconds(30),
+        send: @escaping @Sendable (SessionMessage) -> Void, onClose: @escaping @Sendable (String) -> Void = { _ in }
+    ) {
         self.node = node
         self.lease = lease
         self.requestTimeout = requestTimeout
@@ -54,7 +57,8 @@ public final class RemoteWorkerLink: WorkerLink, Sendable {
 
     public func readLog(id: String, stream: LogStream, offset: Int64, maxBytes: Int) async -> LogChunk? {
         guard let r = try? await request(WorkerRequest(kind: .log, workload: id, stream: stream, offset: offset, maxBytes: maxBytes)),
-              r.error == nil, let size = r.size, let bytes = Data(base64Encoded: r.data ?? "") else { return nil }
+            r.error == nil, let size = r.size, let bytes = Data(base64Encoded: r.data ?? "")
+        else { return nil }
         return LogChunk(bytes: Array(bytes), start: r.start ?? offset, size: size)
     }
 
@@ -69,10 +73,14 @@ public final class RemoteWorkerLink: WorkerLink, Sendable {
     public func readOutput(id: String, outputDir: String, path: String) async throws -> [UInt8] {
         var out: [UInt8] = []
         while true {
-            let r = try await request(WorkerRequest(kind: .output, workload: id, offset: Int64(out.count),
-                                                    maxBytes: Self.outputChunkBytes, outputDir: outputDir, path: path))
+            let r = try await request(
+                WorkerRequest(
+                    kind: .output, workload: id, offset: Int64(out.count),
+                    maxBytes: Self.outputChunkBytes, outputDir: outputDir, path: path))
             if let e = r.error { throw RemoteWorkerError(e) }
-            guard let bytes = Data(base64Encoded: r.data ?? "") else { throw RemoteWorkerError("node \(node) sent output \(path) that is not base64") }
+            guard let bytes = Data(base64Encoded: r.data ?? "") else {
+                throw RemoteWorkerError("node \(node) sent output \(path) that is not base64")
+            }
             out += bytes
             // Done at the size the worker reports (an old worker sends the whole file and no size).
             if bytes.isEmpty || Int64(out.count) >= (r.size ?? Int64(out.count)) { return out }
@@ -81,7 +89,8 @@ public final class RemoteWorkerLink: WorkerLink, Sendable {
 
     /// Sends `welcome`: the protocol version, the lease terms and the placements to hold.
     public func reconcile(active: [(id: String, generation: Int64)]) async {
-        send(.welcome(version: NodeSession.version, lease: lease, active: active.map { PlacementRef(id: $0.id, generation: $0.generation) }))
+        send(
+            .welcome(version: NodeSession.version, lease: lease, active: active.map { PlacementRef(id: $0.id, generation: $0.generation) }))
     }
 
     /// Asks the worker and waits for its reply. The timeout is a child task of the request (no task

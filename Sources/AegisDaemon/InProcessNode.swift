@@ -21,8 +21,10 @@ public final class InProcessNode: Sendable {
     /// Starts a node with `configure` applied to the defaults of `aegis up` (API port 0, so any
     /// free port) and waits until its API answers (at most `timeout`).
     /// - Throws: `NodeConfigurationError`, `NodeStartError`, or a timeout as `NodeStartError`.
-    public static func start(dataDir: String, name: String = "in-process", role: NodeRole = .hybrid,
-                             timeout: Duration = .seconds(30), configure: (inout NodeFlags) -> Void = { _ in }) async throws -> InProcessNode {
+    public static func start(
+        dataDir: String, name: String = "in-process", role: NodeRole = .hybrid,
+        timeout: Duration = .seconds(30), configure: (inout NodeFlags) -> Void = { _ in }
+    ) async throws -> InProcessNode {
         var flags = NodeFlags()
         flags.dataDir = dataDir
         flags.name = name
@@ -45,8 +47,10 @@ public final class InProcessNode: Sendable {
 
     /// An admin client for the node's unix socket.
     public func client() throws -> APIClient {
-        APIClient(settings: try ConnectionSettings.resolve(dataDir: runtime.configuration.paths.dataDir, server: nil, token: nil,
-                                                           tenant: nil, environment: { _ in nil }))
+        APIClient(
+            settings: try ConnectionSettings.resolve(
+                dataDir: runtime.configuration.paths.dataDir, server: nil, token: nil,
+                tenant: nil, environment: { _ in nil }))
     }
 
     /// The node's TCP API port (0 until its server runs).
@@ -81,8 +85,10 @@ public final class InProcessWorker: Sendable {
     }
 
     /// - Throws: `NodeConfigurationError`, `NodeStartError`, `JoinClientError`.
-    public static func start(dataDir: String, name: String, join: String, token: String?,
-                             configure: (inout NodeFlags) -> Void = { _ in }) async throws -> InProcessWorker {
+    public static func start(
+        dataDir: String, name: String, join: String, token: String?,
+        configure: (inout NodeFlags) -> Void = { _ in }
+    ) async throws -> InProcessWorker {
         var flags = NodeFlags()
         flags.dataDir = dataDir
         flags.name = name

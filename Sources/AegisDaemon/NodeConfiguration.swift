@@ -106,7 +106,9 @@ public struct NodeConfiguration: Sendable {
         logCapBytes = try Self.logCapBytes(flags.logCap)
         outputRetentionSeconds = try Self.parseOutputRetention(flags.outputRetention)
         leases = try Self.leaseConfig(flags, renewEveryMs: renewEveryMs)
-        guard let strategy = ScoringStrategy(rawValue: flags.strategy) else { throw NodeConfigurationError("--strategy", "--strategy: binpack or spread") }
+        guard let strategy = ScoringStrategy(rawValue: flags.strategy) else {
+            throw NodeConfigurationError("--strategy", "--strategy: binpack or spread")
+        }
         scheduler = SchedulerConfig(strategy: strategy)
         labels = try Self.labels(flags.labels)
         let dataDir = flags.dataDir ?? AegisPaths.defaultDataDir()
@@ -136,23 +138,29 @@ extension NodeConfiguration {
     /// `--api-port`: 0…65535 (0: any free port).
     public static func checkAPIPort(_ port: Int) throws {
         guard Bounds.ports.contains(port) else {
-            throw NodeConfigurationError("--api-port", "--api-port \(port): out of range \(Bounds.ports.lowerBound)…\(Bounds.ports.upperBound) (0: any free port)")
+            throw NodeConfigurationError(
+                "--api-port", "--api-port \(port): out of range \(Bounds.ports.lowerBound)…\(Bounds.ports.upperBound) (0: any free port)")
         }
     }
 
     /// Which flags go with which role: a worker needs --join and takes no controller setting; a
     /// controller needs --listen and takes no worker setting; only a worker joins.
     static func checkRoleFlags(_ f: NodeFlags, renewEveryMs: Int, graceMs: Int) throws {
-        let controllerFlags = [("--not-ready-after", f.notReadyAfter), ("--down-after", f.downAfter), ("--reschedule-margin", f.rescheduleMargin)]
+        let controllerFlags = [
+            ("--not-ready-after", f.notReadyAfter), ("--down-after", f.downAfter), ("--reschedule-margin", f.rescheduleMargin),
+        ]
         switch f.role {
         case .worker:
             guard let join = f.join else {
                 throw NodeConfigurationError("--join", "--role worker needs --join https://HOST:PORT (the controller's cluster port)")
             }
             try checkJoinURL(join)
-            guard f.listen == nil else { throw NodeConfigurationError("--listen", "--listen: a worker serves no API; it connects out to --join") }
+            guard f.listen == nil else {
+                throw NodeConfigurationError("--listen", "--listen: a worker serves no API; it connects out to --join")
+            }
             guard graceMs > renewEveryMs else {
-                throw NodeConfigurationError("--lease-grace", "--lease-grace \(f.leaseGrace ?? "40s") must be longer than --lease-renew-every \(f.leaseRenewEvery)")
+                throw NodeConfigurationError(
+                    "--lease-grace", "--lease-grace \(f.leaseGrace ?? "40s") must be longer than --lease-renew-every \(f.leaseRenewEvery)")
             }
             if let (flag, _) = controllerFlags.first(where: { $0.1 != nil }) {
                 throw NodeConfigurationError(flag, "\(flag) is the controller's setting; a worker keeps to the controller's lease terms")
@@ -161,10 +169,12 @@ extension NodeConfiguration {
             guard f.listen != nil else {
                 throw NodeConfigurationError("--listen", "--role controller needs --listen HOST:PORT: workers connect to the cluster port")
             }
-            let workerOnly: [(String, Bool)] = [("--lease-grace", f.leaseGrace != nil), ("--cgroup-parent", f.cgroupParent != nil), ("--egress", f.egress),
-                                                ("--label", !f.labels.isEmpty), ("--allow-unenforced-limits", f.allowUnenforcedLimits),
-                                                ("--detect-root", f.detectRoot != nil), ("--drain-on-exit", f.drainOnExit),
-                                                ("--log-cap", f.logCap != nil), ("--output-retention", f.outputRetention != nil)]
+            let workerOnly: [(String, Bool)] = [
+                ("--lease-grace", f.leaseGrace != nil), ("--cgroup-parent", f.cgroupParent != nil), ("--egress", f.egress),
+                ("--label", !f.labels.isEmpty), ("--allow-unenforced-limits", f.allowUnenforcedLimits),
+                ("--detect-root", f.detectRoot != nil), ("--drain-on-exit", f.drainOnExit),
+                ("--log-cap", f.logCap != nil), ("--output-retention", f.outputRetention != nil),
+            ]
             if let (flag, _) = workerOnly.first(where: { $0.1 }) {
                 throw NodeConfigurationError(flag, "\(flag): a controller runs no agents (this flag is for workers and hybrid nodes)")
             }
@@ -188,17 +198,21 @@ extension NodeConfiguration {
     static func leaseConfig(_ f: NodeFlags, renewEveryMs: Int) throws -> LeaseConfig {
         let margin = try duration(f.rescheduleMargin ?? "10s", "--reschedule-margin")
         guard margin >= 1000 else {
-            throw NodeConfigurationError("--reschedule-margin", "--reschedule-margin \(f.rescheduleMargin ?? ""): at least 1s "
-                                         + "(it covers clock rate differences and the supervisors' once-a-second lease check)")
+            throw NodeConfigurationError(
+                "--reschedule-margin",
+                "--reschedule-margin \(f.rescheduleMargin ?? ""): at least 1s "
+                    + "(it covers clock rate differences and the supervisors' once-a-second lease check)")
         }
-        let leases = LeaseConfig(renewEvery: .milliseconds(renewEveryMs),
-                                 notReadyAfter: .milliseconds(try duration(f.notReadyAfter ?? "20s", "--not-ready-after")),
-                                 downAfter: .milliseconds(try duration(f.downAfter ?? "40s", "--down-after")),
-                                 rescheduleMargin: .milliseconds(margin))
+        let leases = LeaseConfig(
+            renewEvery: .milliseconds(renewEveryMs),
+            notReadyAfter: .milliseconds(try duration(f.notReadyAfter ?? "20s", "--not-ready-after")),
+            downAfter: .milliseconds(try duration(f.downAfter ?? "40s", "--down-after")),
+            rescheduleMargin: .milliseconds(margin))
         do { try leases.validate() } catch {
             let flag = ["renewEvery": "--lease-renew-every", "notReadyAfter": "--not-ready-after", "downAfter": "--down-after"][error.field]
-            throw NodeConfigurationError(flag ?? "--lease-renew-every",
-                                         "lease timing: \(error.message) (--lease-renew-every < --not-ready-after < --down-after)")
+            throw NodeConfigurationError(
+                flag ?? "--lease-renew-every",
+                "lease timing: \(error.message) (--lease-renew-every < --not-ready-after < --down-after)")
         }
         return leases
     }
@@ -207,7 +221,9 @@ extension NodeConfiguration {
     static func labels(_ given: [String]) throws -> [String: String] {
         var map: [String: String] = [:]
         for l in given {
-            guard let eq = l.firstIndex(of: "="), eq != l.startIndex else { throw NodeConfigurationError("--label", "--label \(l): expected KEY=VALUE") }
+            guard let eq = l.firstIndex(of: "="), eq != l.startIndex else {
+                throw NodeConfigurationError("--label", "--label \(l): expected KEY=VALUE")
+            }
             map[String(l[..<eq])] = String(l[l.index(after: eq)...])
         }
         return map
@@ -217,7 +233,9 @@ extension NodeConfiguration {
     static func logCapBytes(_ text: String?) throws -> Int {
         guard let text else { return Worker.defaultLogCapBytes }
         let bytes: Int64
-        do { bytes = try Quantity.memoryBytes(text, field: "--log-cap") } catch { throw NodeConfigurationError("--log-cap", error.description) }
+        do { bytes = try Quantity.memoryBytes(text, field: "--log-cap") } catch {
+            throw NodeConfigurationError("--log-cap", error.description)
+        }
         guard bytes >= Worker.minimumLogCapBytes, bytes <= 1 << 40 else {
             throw NodeConfigurationError("--log-cap", "--log-cap \(text): must be between \(Worker.minimumLogCapBytes) bytes (4Ki) and 1Ti")
         }
@@ -229,7 +247,9 @@ extension NodeConfiguration {
     public static func parseOutputRetention(_ text: String?) throws -> Int64 {
         guard let text else { return Worker.defaultOutputRetentionSeconds }
         let ms: Int
-        do { ms = try Quantity.durationMilliseconds(text, field: "--output-retention", maxMilliseconds: Bounds.maxTimeoutSeconds * 1000) } catch {
+        do {
+            ms = try Quantity.durationMilliseconds(text, field: "--output-retention", maxMilliseconds: Bounds.maxTimeoutSeconds * 1000)
+        } catch {
             throw NodeConfigurationError("--output-retention", error.description)
         }
         guard ms >= 1000 else { throw NodeConfigurationError("--output-retention", "--output-retention \(text): at least 1s") }
@@ -248,10 +268,14 @@ extension NodeConfiguration {
     /// `--join`: https://HOST[:PORT] with a port in 1...65535 and nothing after but an optional "/".
     public static func checkJoinURL(_ url: String) throws {
         func refuse(_ why: String) -> NodeConfigurationError { NodeConfigurationError("--join", "--join \(url): \(why)") }
-        guard url.hasPrefix("https://") else { throw refuse("expected https://HOST:PORT, the controller's cluster port (aegis up --listen)") }
+        guard url.hasPrefix("https://") else {
+            throw refuse("expected https://HOST:PORT, the controller's cluster port (aegis up --listen)")
+        }
         var authority = String(url.dropFirst("https://".count))
         while authority.hasSuffix("/") { authority.removeLast() }
-        guard !authority.isEmpty, !authority.contains("/"), !authority.contains("@") else { throw refuse("expected https://HOST:PORT with no path") }
+        guard !authority.isEmpty, !authority.contains("/"), !authority.contains("@") else {
+            throw refuse("expected https://HOST:PORT with no path")
+        }
         let portText: Substring?
         if authority.hasPrefix("[") {
             guard let close = authority.firstIndex(of: "]") else { throw refuse("unclosed [ in the IPv6 address") }
@@ -273,7 +297,9 @@ extension NodeConfiguration {
             throw NodeConfigurationError("--listen", "--listen \(text): expected HOST:PORT (e.g. 0.0.0.0:7443)")
         }
         let host = String(text[..<colon])
-        guard !host.isEmpty else { throw NodeConfigurationError("--listen", "--listen \(text): the host is missing (use 0.0.0.0 for every address)") }
+        guard !host.isEmpty else {
+            throw NodeConfigurationError("--listen", "--listen \(text): the host is missing (use 0.0.0.0 for every address)")
+        }
         return (host, port)
     }
 }

@@ -10,7 +10,8 @@ public enum NodeControl {
     @discardableResult
     public static func stop(paths: AegisPaths, keepAgents: Bool, timeout: Duration) throws -> Int32 {
         guard let text = try? String(contentsOfFile: paths.pidFile, encoding: .utf8),
-              let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)), kill(pid, 0) == 0 else {
+            let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)), kill(pid, 0) == 0
+        else {
             throw NodeStartError("no node running for \(paths.dataDir) (no live pid in \(paths.pidFile))")
         }
         kill(pid, keepAgents ? SIGTERM : SIGUSR2)

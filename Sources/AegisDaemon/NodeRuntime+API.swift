@@ -51,9 +51,10 @@ extension NodeRuntime {
         let controller = controller, log = logger
         return Application(
             router: router,
-            server: try .tls(.http1WebSocketUpgrade(configuration: NodeSessionServer.configuration) { request, channel, logger in
-                try await NodeSessionServer.shouldUpgrade(request: request, channel: channel, controller: controller, logger: logger)
-            }, tlsConfiguration: tls),
+            server: try .tls(
+                .http1WebSocketUpgrade(configuration: NodeSessionServer.configuration) { request, channel, logger in
+                    try await NodeSessionServer.shouldUpgrade(request: request, channel: channel, controller: controller, logger: logger)
+                }, tlsConfiguration: tls),
             configuration: .init(address: .hostname(listen.host, port: listen.port), serverName: "aegis"),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? 0

@@ -36,8 +36,10 @@ public final class NodeRuntime: Sendable {
     var paths: AegisPaths { configuration.paths }
     var name: String { configuration.name }
 
-    private init(configuration: NodeConfiguration, store: ControlStore, controller: Controller, worker: Worker?, adminTokenWritten: Bool,
-                 logger: Logger, events: (AsyncStream<WorkerEvent>, AsyncStream<WorkerEvent>.Continuation)) {
+    private init(
+        configuration: NodeConfiguration, store: ControlStore, controller: Controller, worker: Worker?, adminTokenWritten: Bool,
+        logger: Logger, events: (AsyncStream<WorkerEvent>, AsyncStream<WorkerEvent>.Continuation)
+    ) {
         self.configuration = configuration
         self.store = store
         self.controller = controller
@@ -77,22 +79,27 @@ public final class NodeRuntime: Sendable {
         var worker: Worker?
         var capabilities: NodeCapabilities?
         if c.role == .hybrid {
-            let w = try Worker(paths: paths, logger: Logger(label: "aegis.worker"), cgroupParent: c.cgroupParent,
-                               logCapBytes: c.logCapBytes, egress: c.egress,
-                               outputRetentionSeconds: c.outputRetentionSeconds) { continuation.yield($0) }
+            let w = try Worker(
+                paths: paths, logger: Logger(label: "aegis.worker"), cgroupParent: c.cgroupParent,
+                logCapBytes: c.logCapBytes, egress: c.egress,
+                outputRetentionSeconds: c.outputRetentionSeconds
+            ) { continuation.yield($0) }
             worker = w
             capabilities = await NodeSetup.detect(worker: w, configuration: c, logger: logger)
         }
         let tracker: LeaseTracker
         do { tracker = try LeaseTracker(config: c.leases) } catch { throw NodeStartError("\(error)", underlying: error) }
-        let controller = Controller(store: store, schedulerConfig: c.scheduler, logger: Logger(label: "aegis.controller"), leases: tracker,
-                                    nodeCertificateValidity: c.nodeCertificateValiditySeconds)
-        let node = NodeRuntime(configuration: c, store: store, controller: controller, worker: worker, adminTokenWritten: tokenWritten,
-                               logger: logger, events: (events, continuation))
+        let controller = Controller(
+            store: store, schedulerConfig: c.scheduler, logger: Logger(label: "aegis.controller"), leases: tracker,
+            nodeCertificateValidity: c.nodeCertificateValiditySeconds)
+        let node = NodeRuntime(
+            configuration: c, store: store, controller: controller, worker: worker, adminTokenWritten: tokenWritten,
+            logger: logger, events: (events, continuation))
         await controller.trackKnownNodes(except: c.role == .hybrid ? c.name : nil)
         if let worker, let capabilities {
-            try await controller.register(node: NodeInfo(name: c.name, role: .hybrid, capabilities: capabilities),
-                                          link: LocalWorkerLink(worker: worker))
+            try await controller.register(
+                node: NodeInfo(name: c.name, role: .hybrid, capabilities: capabilities),
+                link: LocalWorkerLink(worker: worker))
             NodeSetup.logUp(name: c.name, role: c.role, paths: paths, capabilities: capabilities, worker: worker, logger: logger)
         } else {
             logger.info("node up", metadata: ["name": "\(c.name)", "role": "\(c.role.rawValue)", "data-dir": "\(paths.dataDir)"])
@@ -104,7 +111,8 @@ public final class NodeRuntime: Sendable {
     /// Returns whether it was written now.
     static func ensureAdminToken(_ store: ControlStore, paths: AegisPaths, logger: Logger) throws -> Bool {
         if let existing = try? String(contentsOfFile: paths.adminToken, encoding: .utf8),
-           case .admin? = try store.authenticate(token: existing.trimmingCharacters(in: .whitespacesAndNewlines)) {
+            case .admin? = try store.authenticate(token: existing.trimmingCharacters(in: .whitespacesAndNewlines))
+        {
             return false
         }
         let token = try store.createToken(kind: .admin)

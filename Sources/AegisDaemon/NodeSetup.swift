@@ -13,14 +13,16 @@ enum NodeSetup {
         do {
             try FileSystem.makeDirectories(paths.dataDir, mode: 0o711)
         } catch {
-            throw NodeStartError("--data-dir \(paths.dataDir): cannot create \(error.path ?? paths.dataDir): \(error.errno.explained)", underlying: error)
+            throw NodeStartError(
+                "--data-dir \(paths.dataDir): cannot create \(error.path ?? paths.dataDir): \(error.errno.explained)", underlying: error)
         }
         var st = stat()
         guard stat(paths.dataDir, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR else {
             throw NodeStartError("--data-dir \(paths.dataDir): not a directory")
         }
         if let text = try? String(contentsOfFile: paths.pidFile, encoding: .utf8),
-           let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)), pid != getpid(), kill(pid, 0) == 0 {
+            let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)), pid != getpid(), kill(pid, 0) == 0
+        {
             throw NodeStartError("another node (pid \(pid)) is running with data dir \(paths.dataDir)")
         }
         do { try "\(getpid())\n".write(toFile: paths.pidFile, atomically: true, encoding: .utf8) } catch {
@@ -31,7 +33,8 @@ enum NodeSetup {
     /// Removes the pid file if it is this process's (a start that failed after claiming the dir).
     static func releaseDataDir(_ paths: AegisPaths) {
         if let text = try? String(contentsOfFile: paths.pidFile, encoding: .utf8),
-           Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)) == getpid() {
+            Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)) == getpid()
+        {
             unlink(paths.pidFile)
         }
     }
@@ -49,13 +52,17 @@ enum NodeSetup {
         return capabilities
     }
 
-    static func logUp(name: String, role: AegisProtocol.NodeRole, paths: AegisPaths, capabilities: NodeCapabilities, worker: Worker, logger: Logger) {
-        logger.info("node up", metadata: [
-            "name": "\(name)", "role": "\(role.rawValue)", "data-dir": "\(paths.dataDir)",
-            "cpu": "\(capabilities.cpuMillis)m", "memory": "\(capabilities.memoryBytes)", "gpus": "\(capabilities.gpus.count)",
-            "runtimes": "\(capabilities.runtimes.map { "\($0.name) \($0.version)" }.joined(separator: ", "))",
-            "cgroup-controllers": "\(capabilities.isolation.cgroupControllers.joined(separator: " "))",
-            "egress": "\(worker.networkCapability.egress ? worker.networkCapability.subnet ?? "yes" : "no")",
-        ])
+    static func logUp(
+        name: String, role: AegisProtocol.NodeRole, paths: AegisPaths, capabilities: NodeCapabilities, worker: Worker, logger: Logger
+    ) {
+        logger.info(
+            "node up",
+            metadata: [
+                "name": "\(name)", "role": "\(role.rawValue)", "data-dir": "\(paths.dataDir)",
+                "cpu": "\(capabilities.cpuMillis)m", "memory": "\(capabilities.memoryBytes)", "gpus": "\(capabilities.gpus.count)",
+                "runtimes": "\(capabilities.runtimes.map { "\($0.name) \($0.version)" }.joined(separator: ", "))",
+                "cgroup-controllers": "\(capabilities.isolation.cgroupControllers.joined(separator: " "))",
+                "egress": "\(worker.networkCapability.egress ? worker.networkCapability.subnet ?? "yes" : "no")",
+            ])
     }
 }

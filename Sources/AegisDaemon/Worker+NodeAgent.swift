@@ -24,7 +24,8 @@ extension Worker: NodeAgent {
     /// Running sandboxes, MemAvailable (bytes) and the 1-minute load average (thousandths).
     public func liveCapacity() -> LiveCapacity {
         let load = ProcFS.loadAverage1m()
-        return LiveCapacity(runningAgents: runningSandboxes, memoryAvailableBytes: ProcFS.memoryAvailableBytes(),
-                            loadMillis: load.map { Int64($0 * 1000) })
+        return LiveCapacity(
+            runningAgents: runningSandboxes, memoryAvailableBytes: ProcFS.memoryAvailableBytes(),
+            loadMillis: load.map { Int64($0 * 1000) })
     }
 }

@@ -44,7 +44,9 @@ public final class WorkerRuntime: Sendable {
         let paths = configuration.paths, name = configuration.name, dir = paths.identityDir
         let joined = access(dir + "/" + NodeIdentity.certificateFileName, F_OK) == 0 && !configuration.rejoin
         if !joined, configuration.joinToken?.isEmpty ?? true {
-            throw NodeStartError("node \(name) has not joined a cluster yet (no \(dir)/\(NodeIdentity.certificateFileName)): pass --token with a join token (`aegis token create --role worker` on the controller)")
+            throw NodeStartError(
+                "node \(name) has not joined a cluster yet (no \(dir)/\(NodeIdentity.certificateFileName)): pass --token with a join token (`aegis token create --role worker` on the controller)"
+            )
         }
         try NodeSetup.claimDataDir(paths)
         do {
@@ -58,22 +60,27 @@ public final class WorkerRuntime: Sendable {
     private static func startClaimed(_ c: NodeConfiguration, server: String, token: String?, logger: Logger) async throws -> WorkerRuntime {
         let paths = c.paths, dir = paths.identityDir
         if let token {
-            let outcome = try await JoinClient.join(transport: try PinnedJoinTransport(server: server), token: token,
-                                                    nodeName: c.name, role: .worker, directory: dir)
-            logger.notice("joined the cluster", metadata: ["node": "\(c.name)", "ca": "\(outcome.caFingerprint)", "serial": "\(outcome.serial)"])
+            let outcome = try await JoinClient.join(
+                transport: try PinnedJoinTransport(server: server), token: token,
+                nodeName: c.name, role: .worker, directory: dir)
+            logger.notice(
+                "joined the cluster", metadata: ["node": "\(c.name)", "ca": "\(outcome.caFingerprint)", "serial": "\(outcome.serial)"])
         }
         guard case .ready = try NodeIdentity.loadOrCreate(directory: dir, nodeName: c.name) else {
             throw NodeStartError("\(dir) holds a node key but no certificate (an interrupted join): run again with --token")
         }
         let sink = EventSink()
         let lease = WorkerLease(paths: paths, graceMs: c.leaseGraceMs, automatic: false)
-        let worker = try Worker(paths: paths, logger: Logger(label: "aegis.worker"), cgroupParent: c.cgroupParent,
-                                logCapBytes: c.logCapBytes, egress: c.egress, lease: lease,
-                                outputRetentionSeconds: c.outputRetentionSeconds) { sink.send($0) }
+        let worker = try Worker(
+            paths: paths, logger: Logger(label: "aegis.worker"), cgroupParent: c.cgroupParent,
+            logCapBytes: c.logCapBytes, egress: c.egress, lease: lease,
+            outputRetentionSeconds: c.outputRetentionSeconds
+        ) { sink.send($0) }
         let capabilities = await NodeSetup.detect(worker: worker, configuration: c, logger: logger)
-        let session = try ControllerSession(server: server, identityDir: dir, agent: worker,
-                                            node: NodeInfo(name: c.name, role: .worker, capabilities: capabilities),
-                                            renewEveryMs: c.renewEveryMs, logger: Logger(label: "aegis.session"))
+        let session = try ControllerSession(
+            server: server, identityDir: dir, agent: worker,
+            node: NodeInfo(name: c.name, role: .worker, capabilities: capabilities),
+            renewEveryMs: c.renewEveryMs, logger: Logger(label: "aegis.session"))
         sink.attach(session)
         NodeSetup.logUp(name: c.name, role: .worker, paths: paths, capabilities: capabilities, worker: worker, logger: logger)
         return WorkerRuntime(configuration: c, worker: worker, session: session, logger: logger)
@@ -93,9 +100,10 @@ public final class WorkerRuntime: Sendable {
         let services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             ControllerSessionService(session: session, latch: stopLatch).configuration,
             .init(service: OutputRetentionSweeper(worker: worker)),
-            .init(service: CapabilityRedetection(session: session, period: Self.redetectEvery) {
-                await NodeSetup.detect(worker: worker, configuration: c, logger: quiet)
-            }),
+            .init(
+                service: CapabilityRedetection(session: session, period: Self.redetectEvery) {
+                    await NodeSetup.detect(worker: worker, configuration: c, logger: quiet)
+                }),
             // Stops the agents while the session still runs, so their exits reach the controller.
             .init(service: AgentDrainService(latch: stopLatch) { [self] in await self.drainAgents() }),
             StopRequestService(latch: stopLatch).configuration,

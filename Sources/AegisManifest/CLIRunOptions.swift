@@ -31,9 +31,11 @@ public struct CLIRunOptions: Sendable, Equatable {
     /// Everything after `--`: the program (an uploaded file when `runtime` is given) and its arguments.
     public var command: [String]
 
-    public init(runtime: String? = nil, cpus: String? = nil, memory: String? = nil, gpus: Int? = nil, env: [String] = [],
-                name: String? = nil, restart: String? = nil, timeout: String? = nil, network: String? = nil,
-                allow: [String] = [], reach: [String] = [], command: [String]) {
+    public init(
+        runtime: String? = nil, cpus: String? = nil, memory: String? = nil, gpus: Int? = nil, env: [String] = [],
+        name: String? = nil, restart: String? = nil, timeout: String? = nil, network: String? = nil,
+        allow: [String] = [], reach: [String] = [], command: [String]
+    ) {
         self.runtime = runtime
         self.cpus = cpus
         self.memory = memory
@@ -49,12 +51,16 @@ public struct CLIRunOptions: Sendable, Equatable {
     }
 
     /// Builds the spec from command-line options. See `spec(inputs:defaultTenant:maxInputBytes:)`.
-    public static func fromCommandLine(runtime: String?, cpus: String?, memory: String?, gpus: Int?, env: [String],
-                                       name: String?, restart: String?, timeout: String?, command: [String],
-                                       inputs: [String: [UInt8]], defaultTenant: String) throws -> WorkloadSpec {
-        try CLIRunOptions(runtime: runtime, cpus: cpus, memory: memory, gpus: gpus, env: env, name: name,
-                          restart: restart, timeout: timeout, command: command)
-            .spec(inputs: inputs, defaultTenant: defaultTenant)
+    public static func fromCommandLine(
+        runtime: String?, cpus: String?, memory: String?, gpus: Int?, env: [String],
+        name: String?, restart: String?, timeout: String?, command: [String],
+        inputs: [String: [UInt8]], defaultTenant: String
+    ) throws -> WorkloadSpec {
+        try CLIRunOptions(
+            runtime: runtime, cpus: cpus, memory: memory, gpus: gpus, env: env, name: name,
+            restart: restart, timeout: timeout, command: command
+        )
+        .spec(inputs: inputs, defaultTenant: defaultTenant)
     }
 
     /// The spec these options describe.
@@ -66,10 +72,13 @@ public struct CLIRunOptions: Sendable, Equatable {
     /// `requires.reach`, both only with network egress. The output directory is `output`.
     /// - Throws: `ManifestError` whose `path` is the flag (`--memory`, `--env`, `--network`,
     ///   `--allow`, `--reach`, `--`), `file` nil.
-    public func spec(inputs: [String: [UInt8]], defaultTenant: String,
-                     maxInputBytes: Int = ManifestLimits.defaultMaxInputBytes) throws -> WorkloadSpec {
+    public func spec(
+        inputs: [String: [UInt8]], defaultTenant: String,
+        maxInputBytes: Int = ManifestLimits.defaultMaxInputBytes
+    ) throws -> WorkloadSpec {
         guard let program = command.first, !program.isEmpty else {
-            throw ManifestError(path: "--", message: "nothing to run: give the program after -- (e.g. aegis run --runtime python3 -- agent.py)")
+            throw ManifestError(
+                path: "--", message: "nothing to run: give the program after -- (e.g. aegis run --runtime python3 -- agent.py)")
         }
         let files = try SpecChecks.normalizedInputs(inputs, path: "inputs")
         try SpecChecks.checkTotalSize(files, max: maxInputBytes, path: "inputs")
@@ -115,7 +124,8 @@ public struct CLIRunOptions: Sendable, Equatable {
         var policy = RestartPolicy.never
         if let restart {
             guard let p = RestartPolicy(rawValue: restart) else {
-                throw ManifestError(path: "--restart", message: "\(Quantity.quoted(restart)) is not a restart policy (never, on-failure, always)")
+                throw ManifestError(
+                    path: "--restart", message: "\(Quantity.quoted(restart)) is not a restart policy (never, on-failure, always)")
             }
             policy = p
         }
@@ -125,24 +135,34 @@ public struct CLIRunOptions: Sendable, Equatable {
         var mode = NetworkMode.none
         if let network {
             guard let m = NetworkMode(rawValue: network) else {
-                throw ManifestError(path: "--network", message: "unknown network mode \(Quantity.quoted(network)) (\(NetworkMode.allCases.map(\.rawValue).joined(separator: ", ")))")
+                throw ManifestError(
+                    path: "--network",
+                    message:
+                        "unknown network mode \(Quantity.quoted(network)) (\(NetworkMode.allCases.map(\.rawValue).joined(separator: ", ")))"
+                )
             }
             mode = m
         }
         var egress: EgressSpec?
         if !allow.isEmpty {
-            guard mode == .egress else { throw ManifestError(path: "--allow", message: SpecChecks.egressOnly(network: mode, setting: "--network")) }
+            guard mode == .egress else {
+                throw ManifestError(path: "--allow", message: SpecChecks.egressOnly(network: mode, setting: "--network"))
+            }
             guard allow.count <= ManifestLimits.maxEgressAllowEntries else {
-                throw ManifestError(path: "--allow", message: "\(allow.count) entries, over the limit of \(ManifestLimits.maxEgressAllowEntries)")
+                throw ManifestError(
+                    path: "--allow", message: "\(allow.count) entries, over the limit of \(ManifestLimits.maxEgressAllowEntries)")
             }
             for entry in allow { try SpecChecks.allowEntry(entry, path: "--allow") }
             egress = EgressSpec(allow: allow)
         }
         var requires = Requirements()
         if !reach.isEmpty {
-            guard mode == .egress else { throw ManifestError(path: "--reach", message: SpecChecks.egressOnly(network: mode, setting: "--network")) }
+            guard mode == .egress else {
+                throw ManifestError(path: "--reach", message: SpecChecks.egressOnly(network: mode, setting: "--network"))
+            }
             guard reach.count <= ManifestLimits.maxReachLabels else {
-                throw ManifestError(path: "--reach", message: "\(reach.count) reach labels, over the limit of \(ManifestLimits.maxReachLabels)")
+                throw ManifestError(
+                    path: "--reach", message: "\(reach.count) reach labels, over the limit of \(ManifestLimits.maxReachLabels)")
             }
             var labels: [String] = []
             for label in reach {
@@ -152,9 +172,10 @@ public struct CLIRunOptions: Sendable, Equatable {
             requires.reach = labels
         }
 
-        return WorkloadSpec(tenant: defaultTenant, name: workloadName, runtime: runtimeName, args: args, env: environment,
-                            resources: resources, requires: requires, network: mode, egress: egress, inputs: files,
-                            timeoutSeconds: timeoutSeconds, restart: policy)
+        return WorkloadSpec(
+            tenant: defaultTenant, name: workloadName, runtime: runtimeName, args: args, env: environment,
+            resources: resources, requires: requires, network: mode, egress: egress, inputs: files,
+            timeoutSeconds: timeoutSeconds, restart: policy)
     }
 
     /// The argv of `--runtime R -- command…` (R not "command"):
@@ -179,12 +200,15 @@ public struct CLIRunOptions: Sendable, Equatable {
         let looksLikeScript = RuntimeCommands.runtime(forFile: program) != nil
         guard (program.contains("/") || looksLikeScript) && base != runtime && base != interpreter[0] else { return command }
         let outside = program.hasPrefix("/") || program.hasPrefix("~") || program.split(separator: "/").contains("..")
-        let why = outside
+        let why =
+            outside
             ? "it is outside the current directory, and only files in the current directory or below it are uploaded"
             : "no such file in the current directory"
-        throw ManifestError(path: "--", message: "\(Quantity.quoted(program)) was not uploaded: \(why); "
-            + "run aegis from a directory that contains the script (or copy it there) and give its relative path, "
-            + "or write a manifest next to it (aegis run -f agent.yaml)")
+        throw ManifestError(
+            path: "--",
+            message: "\(Quantity.quoted(program)) was not uploaded: \(why); "
+                + "run aegis from a directory that contains the script (or copy it there) and give its relative path, "
+                + "or write a manifest next to it (aegis run -f agent.yaml)")
     }
 
     /// A workload name from the program's last path component: lowercased, runs of other characters
@@ -211,11 +235,15 @@ extension RunFlags {
     /// reach included).
     /// - Throws: `ManifestError` whose `path` is the flag (`--network`, `--allow`, `--reach`,
     ///   `--memory`, …).
-    public func spec(inputs: [String: [UInt8]], defaultTenant: String,
-                     maxInputBytes: Int = ManifestLimits.defaultMaxInputBytes) throws -> WorkloadSpec {
-        try CLIRunOptions(runtime: runtime, cpus: cpus, memory: memory, gpus: gpus, env: env, name: name,
-                          restart: restart, timeout: timeout, network: network, allow: allow ?? [], reach: reach ?? [],
-                          command: command)
-            .spec(inputs: inputs, defaultTenant: defaultTenant, maxInputBytes: maxInputBytes)
+    public func spec(
+        inputs: [String: [UInt8]], defaultTenant: String,
+        maxInputBytes: Int = ManifestLimits.defaultMaxInputBytes
+    ) throws -> WorkloadSpec {
+        try CLIRunOptions(
+            runtime: runtime, cpus: cpus, memory: memory, gpus: gpus, env: env, name: name,
+            restart: restart, timeout: timeout, network: network, allow: allow ?? [], reach: reach ?? [],
+            command: command
+        )
+        .spec(inputs: inputs, defaultTenant: defaultTenant, maxInputBytes: maxInputBytes)
     }
 }

@@ -28,10 +28,15 @@ extension SpecChecks {
     /// a letter or digit ("internet", "corp-vpn", "lab.eu-1").
     static func reachLabel(_ label: String, path: String) throws {
         let u = Array(label.utf8)
-        let ok = (1...63).contains(u.count) && isLowerAlnum(u[0]) && isLowerAlnum(u[u.count - 1])
+        let ok =
+            (1...63).contains(u.count) && isLowerAlnum(u[0]) && isLowerAlnum(u[u.count - 1])
             && u.allSatisfy { isLowerAlnum($0) || $0 == 0x2D || $0 == 0x2E }
         guard ok else {
-            throw ManifestError(path: path, message: "\(Quantity.quoted(label)) is not a reach label: use 1-63 lowercase letters, digits, '-' and '.', starting and ending with a letter or digit (e.g. internet, corp-vpn)")
+            throw ManifestError(
+                path: path,
+                message:
+                    "\(Quantity.quoted(label)) is not a reach label: use 1-63 lowercase letters, digits, '-' and '.', starting and ending with a letter or digit (e.g. internet, corp-vpn)"
+            )
         }
     }
 

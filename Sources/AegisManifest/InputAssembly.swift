@@ -34,9 +34,11 @@ enum InputAssembly {
 
     /// - Parameters:
     ///   - anchor: where errors about the uploads as a whole point (files.inputs, or files, or root).
-    static func assemble(uploads raw: [String: [UInt8]], file: String?, fileField: Field?, listed: Field?, filesField: Field,
-                         script: (path: String, bytes: [UInt8])?, scriptField: Field?,
-                         outputDir: String, outputField: Field?, maxBytes: Int) throws -> [String: [UInt8]] {
+    static func assemble(
+        uploads raw: [String: [UInt8]], file: String?, fileField: Field?, listed: Field?, filesField: Field,
+        script: (path: String, bytes: [UInt8])?, scriptField: Field?,
+        outputDir: String, outputField: Field?, maxBytes: Int
+    ) throws -> [String: [UInt8]] {
         let anchor = Field((listed ?? filesField).node, path: inputsPath)
         let uploads = Uploads(try anchor.at { try SpecChecks.normalizedInputs(raw, path: inputsPath) })
         var used = Set<String>()
@@ -44,7 +46,9 @@ enum InputAssembly {
         if let file, let fileField {
             guard uploads.files[file] != nil else {
                 if !uploads.under(file).isEmpty { throw fileField.error("\(Quantity.quoted(file)) is a directory of uploads, not a file") }
-                throw fileField.error("\(Quantity.quoted(file)) was not uploaded (the CLI sends it from the manifest's directory; API callers put its content in inputs)")
+                throw fileField.error(
+                    "\(Quantity.quoted(file)) was not uploaded (the CLI sends it from the manifest's directory; API callers put its content in inputs)"
+                )
             }
             used.insert(file)
         }
@@ -56,7 +60,9 @@ enum InputAssembly {
                 if uploads.files[path] != nil { used.insert(path); matched = true }
                 for k in uploads.under(path) { used.insert(k); matched = true }
                 guard matched else {
-                    throw item.error("\(Quantity.quoted(path)) was not uploaded (the CLI sends it from the manifest's directory; API callers put its content in inputs)")
+                    throw item.error(
+                        "\(Quantity.quoted(path)) was not uploaded (the CLI sends it from the manifest's directory; API callers put its content in inputs)"
+                    )
                 }
             }
         }
@@ -67,7 +73,8 @@ enum InputAssembly {
         var out = uploads.files
         if let script {
             if out[script.path] != nil {
-                throw (scriptField ?? anchor).error("the script is written to \(script.path), which is also an uploaded file; rename that file")
+                throw (scriptField ?? anchor).error(
+                    "the script is written to \(script.path), which is also an uploaded file; rename that file")
             }
             out[script.path] = script.bytes
         }
@@ -77,7 +84,8 @@ enum InputAssembly {
         for component in outputDir.split(separator: "/") {
             prefix += (prefix.isEmpty ? "" : "/") + component
             if out[prefix] != nil {
-                throw outField.error("output directory \(Quantity.quoted(outputDir)) collides with the input file \(Quantity.quoted(prefix))")
+                throw outField.error(
+                    "output directory \(Quantity.quoted(outputDir)) collides with the input file \(Quantity.quoted(prefix))")
             }
         }
         try anchor.locate { try SpecChecks.checkTotalSize(out, max: maxBytes, path: inputsPath) }

@@ -34,8 +34,9 @@ enum KeyScan {
                     if let top = stack.last {
                         if top.isMapping && top.children % 2 == 0 && type != YAML_SCALAR_EVENT {
                             let what = type == YAML_ALIAS_EVENT ? "an alias" : type == YAML_SEQUENCE_START_EVENT ? "a list" : "a mapping"
-                            throw ManifestError(path: "", line: Int(event.start_mark.line) + 1, column: Int(event.start_mark.column) + 1,
-                                                message: "mapping keys must be plain names, found \(what) used as a key")
+                            throw ManifestError(
+                                path: "", line: Int(event.start_mark.line) + 1, column: Int(event.start_mark.column) + 1,
+                                message: "mapping keys must be plain names, found \(what) used as a key")
                         }
                         stack[stack.count - 1].children += 1
                     }

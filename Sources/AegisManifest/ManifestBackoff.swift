@@ -13,7 +13,9 @@ extension ManifestParser {
             let s = try v.at { try Quantity.durationSeconds(text, field: v.path) }
             let range = RestartBackoff.allowedSeconds
             guard range.contains(s) else {
-                throw v.error("\(Quantity.quoted(text)) is \(s) s; the restart back-off must be between \(range.lowerBound) s and \(range.upperBound / 3600) h")
+                throw v.error(
+                    "\(Quantity.quoted(text)) is \(s) s; the restart back-off must be between \(range.lowerBound) s and \(range.upperBound / 3600) h"
+                )
             }
             return s
         }

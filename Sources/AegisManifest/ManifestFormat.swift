@@ -102,7 +102,9 @@
 /// `--runtime`, an uploaded program is run by the runtime's interpreter; without it the command runs
 /// as given. The name defaults to the program's file name (`agent.py` → `agent-py`).
 public enum ManifestParser {
-    static let topLevelFields = ["tenant", "name", "runtime", "command", "args", "script", "file", "env",
-                                 "resources", "requires", "network", "egress", "files", "timeout", "restart",
-                                 "restartBackoff"]
+    static let topLevelFields = [
+        "tenant", "name", "runtime", "command", "args", "script", "file", "env",
+        "resources", "requires", "network", "egress", "files", "timeout", "restart",
+        "restartBackoff",
+    ]
 }

@@ -21,13 +21,19 @@ extension ManifestParser {
     ///   `inputs` holding the uploads (normalized paths) plus `main.<ext>` for an inline script.
     /// - Throws: `ManifestError` with `file`, the field `path`, and the line/column of the offending
     ///   node; YAML syntax errors carry libyaml's position and an empty path.
-    public static func parse(_ text: String, file: String = "manifest", inputs: [String: [UInt8]] = [:],
-                             defaultTenant: String,
-                             maxInputBytes: Int = ManifestLimits.defaultMaxInputBytes,
-                             maxManifestBytes: Int = ManifestLimits.defaultMaxManifestBytes) throws -> WorkloadSpec {
+    public static func parse(
+        _ text: String, file: String = "manifest", inputs: [String: [UInt8]] = [:],
+        defaultTenant: String,
+        maxInputBytes: Int = ManifestLimits.defaultMaxInputBytes,
+        maxManifestBytes: Int = ManifestLimits.defaultMaxManifestBytes
+    ) throws -> WorkloadSpec {
         do {
             guard text.utf8.count <= maxManifestBytes else {
-                throw ManifestError(path: "", message: "manifest is \(text.utf8.count) bytes, over the limit of \(maxManifestBytes) bytes; put large scripts or data in files.inputs")
+                throw ManifestError(
+                    path: "",
+                    message:
+                        "manifest is \(text.utf8.count) bytes, over the limit of \(maxManifestBytes) bytes; put large scripts or data in files.inputs"
+                )
             }
             let root = try compose(text)
             return try build(root, inputs: inputs, defaultTenant: defaultTenant, maxInputBytes: maxInputBytes)
@@ -72,13 +78,17 @@ extension ManifestParser {
     // MARK: - The document
 
     static func build(_ root: Field, inputs: [String: [UInt8]], defaultTenant: String, maxInputBytes: Int) throws -> WorkloadSpec {
-        guard case .mapping = root.node else { throw root.error("a manifest is a mapping of fields (name:, runtime:, …), found \(root.kind)") }
+        guard case .mapping = root.node else {
+            throw root.error("a manifest is a mapping of fields (name:, runtime:, …), found \(root.kind)")
+        }
         let f = try root.mapping(allowed: topLevelFields)
 
         if let t = f["tenant"] {
             let tenant = try t.scalar("a tenant name")
             guard tenant == defaultTenant else {
-                throw t.error("manifest is for tenant \(Quantity.quoted(tenant)), but the request comes from tenant \(Quantity.quoted(defaultTenant))")
+                throw t.error(
+                    "manifest is for tenant \(Quantity.quoted(tenant)), but the request comes from tenant \(Quantity.quoted(defaultTenant))"
+                )
             }
         }
         let nameField = try f.required("name", hint: " (a workload name like summarize)")
@@ -111,12 +121,14 @@ extension ManifestParser {
             runtime = try r.scalar("a runtime name")
             try r.locate { try SpecChecks.checkRuntime(runtime, path: r.path) }
         } else if script != nil {
-            throw ManifestError(path: "runtime", line: root.node.mark?.line, column: root.node.mark?.column,
-                                message: "required with script (python3, node, deno, bun, ruby, java, go, …)")
+            throw ManifestError(
+                path: "runtime", line: root.node.mark?.line, column: root.node.mark?.column,
+                message: "required with script (python3, node, deno, bun, ruby, java, go, …)")
         } else if let file {
             guard let implied = RuntimeCommands.runtime(forFile: file) else {
-                throw ManifestError(path: "runtime", line: root.node.mark?.line, column: root.node.mark?.column,
-                                    message: "required: the runtime of \(Quantity.quoted(file)) cannot be told from its extension")
+                throw ManifestError(
+                    path: "runtime", line: root.node.mark?.line, column: root.node.mark?.column,
+                    message: "required: the runtime of \(Quantity.quoted(file)) cannot be told from its extension")
             }
             runtime = implied
         } else if command != nil {
@@ -132,11 +144,14 @@ extension ManifestParser {
         var scriptInput: (path: String, bytes: [UInt8])?
         if runtime == RuntimeCommands.command {
             for key in ["script", "file"] {
-                if let x = f[key] { throw x.error("runtime \"command\" runs command as given; use a runtime such as python3 to run a \(key)") }
+                if let x = f[key] {
+                    throw x.error("runtime \"command\" runs command as given; use a runtime such as python3 to run a \(key)")
+                }
             }
             guard let command else {
-                throw ManifestError(path: "command", line: root.node.mark?.line, column: root.node.mark?.column,
-                                    message: "required with runtime \"command\" (the full argv, e.g. [python3, agent.py])")
+                throw ManifestError(
+                    path: "command", line: root.node.mark?.line, column: root.node.mark?.column,
+                    message: "required with runtime \"command\" (the full argv, e.g. [python3, agent.py])")
             }
             args = command + extraArgs
         } else {
@@ -148,8 +163,9 @@ extension ManifestParser {
             } else if let file {
                 args.append(file)
             } else if command == nil {
-                throw ManifestError(path: "runtime", line: f["runtime"]?.node.mark?.line, column: f["runtime"]?.node.mark?.column,
-                                    message: "runtime \(runtime) needs something to run: give script, file, or command")
+                throw ManifestError(
+                    path: "runtime", line: f["runtime"]?.node.mark?.line, column: f["runtime"]?.node.mark?.column,
+                    message: "runtime \(runtime) needs something to run: give script, file, or command")
             }
             args += extraArgs
         }
@@ -172,7 +188,8 @@ extension ManifestParser {
         if let n = f["network"] {
             let v = try n.scalar("a network mode")
             guard let mode = NetworkMode(rawValue: v) else {
-                throw n.error("\(Quantity.quoted(v)) is not a network mode (\(NetworkMode.allCases.map(\.rawValue).joined(separator: ", ")))")
+                throw n.error(
+                    "\(Quantity.quoted(v)) is not a network mode (\(NetworkMode.allCases.map(\.rawValue).joined(separator: ", ")))")
             }
             network = mode
         }
@@ -187,7 +204,9 @@ extension ManifestParser {
         var restart = RestartPolicy.never
         if let r = f["restart"] {
             let v = try r.scalar("a restart policy")
-            guard let policy = RestartPolicy(rawValue: v) else { throw r.error("\(Quantity.quoted(v)) is not a restart policy (never, on-failure, always)") }
+            guard let policy = RestartPolicy(rawValue: v) else {
+                throw r.error("\(Quantity.quoted(v)) is not a restart policy (never, on-failure, always)")
+            }
             restart = policy
         }
         let restartBackoff = try f["restartBackoff"].map { try readRestartBackoff($0) }
@@ -210,9 +229,10 @@ extension ManifestParser {
             maxBytes: maxInputBytes)
 
         try root.locate { try SpecChecks.checkArgvEnv(args: args, env: env, argsPath: "args", envPath: "env") }
-        return WorkloadSpec(tenant: defaultTenant, name: name, runtime: runtime, args: args, env: env,
-                            resources: resources, requires: requires, network: network, egress: egress, inputs: specInputs,
-                            outputDir: outputDir, timeoutSeconds: timeout, restart: restart,
-                            restartBackoff: restartBackoff)
+        return WorkloadSpec(
+            tenant: defaultTenant, name: name, runtime: runtime, args: args, env: env,
+            resources: resources, requires: requires, network: network, egress: egress, inputs: specInputs,
+            outputDir: outputDir, timeoutSeconds: timeout, restart: restart,
+            restartBackoff: restartBackoff)
     }
 }

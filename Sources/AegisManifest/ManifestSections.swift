@@ -111,10 +111,12 @@ extension ManifestParser {
         }
         if let l = f["labels"] {
             for (key, keyNode, value) in try l.pairs() {
-                let ok = (1...253).contains(key.utf8.count)
+                let ok =
+                    (1...253).contains(key.utf8.count)
                     && key.utf8.allSatisfy { RuntimeCommands.isLetter($0) || ($0 >= 0x30 && $0 <= 0x39) || "._/-".utf8.contains($0) }
                 guard ok else {
-                    throw Field(keyNode, path: value.path).error("\(Quantity.quoted(key)) is not a label name (letters, digits, '.', '_', '/', '-')")
+                    throw Field(keyNode, path: value.path).error(
+                        "\(Quantity.quoted(key)) is not a label name (letters, digits, '.', '_', '/', '-')")
                 }
                 let v = try value.scalar("a label value")
                 guard v.utf8.count <= 256 else { throw value.error("label value is longer than 256 bytes") }
@@ -172,12 +174,15 @@ enum VersionConstraint {
             c = Quantity.trimmed(String(c))
             let parts = c.split(separator: ".", omittingEmptySubsequences: false)
             var sawWildcard = false
-            let ok = !c.isEmpty && parts.count <= 4 && parts.allSatisfy { p in
-                if p == "*" || p == "x" { sawWildcard = true; return true }
-                return !sawWildcard && !p.isEmpty && p.count <= 9 && p.allSatisfy(Quantity.isDigit)
-            }
+            let ok =
+                !c.isEmpty && parts.count <= 4
+                && parts.allSatisfy { p in
+                    if p == "*" || p == "x" { sawWildcard = true; return true }
+                    return !sawWildcard && !p.isEmpty && p.count <= 9 && p.allSatisfy(Quantity.isDigit)
+                }
             guard ok else {
-                throw ManifestError(path: path, message: "\(Quantity.quoted(text)) is not a version constraint (e.g. >=3.10, ^20, 3.11.*, >=3.9,<4)")
+                throw ManifestError(
+                    path: path, message: "\(Quantity.quoted(text)) is not a version constraint (e.g. >=3.10, ^20, 3.11.*, >=3.9,<4)")
             }
         }
     }

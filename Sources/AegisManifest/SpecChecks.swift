@@ -27,7 +27,11 @@ enum SpecChecks {
         let u = Array(name.utf8)
         let ok = (1...63).contains(u.count) && isLowerAlnum(u[0]) && u.allSatisfy { isLowerAlnum($0) || $0 == 0x2D }
         guard ok else {
-            throw ManifestError(path: path, message: "\(Quantity.quoted(name)) is not a valid name: use 1-63 lowercase letters, digits and '-', starting with a letter or digit")
+            throw ManifestError(
+                path: path,
+                message:
+                    "\(Quantity.quoted(name)) is not a valid name: use 1-63 lowercase letters, digits and '-', starting with a letter or digit"
+            )
         }
     }
 
@@ -35,17 +39,23 @@ enum SpecChecks {
 
     static func checkRuntime(_ runtime: String, path: String) throws {
         guard runtime == RuntimeCommands.command || RuntimeCommands.isValidName(runtime) else {
-            throw ManifestError(path: path, message: "\(Quantity.quoted(runtime)) is not a runtime name (python3, node, deno, bun, ruby, java, go, … or \"command\")")
+            throw ManifestError(
+                path: path,
+                message: "\(Quantity.quoted(runtime)) is not a runtime name (python3, node, deno, bun, ruby, java, go, … or \"command\")")
         }
     }
 
     /// Environment variable names: `[A-Za-z_][A-Za-z0-9_]*` (POSIX.1-2017 XBD 8.1 portable names).
     static func checkEnvName(_ key: String, path: String) throws {
         let u = Array(key.utf8)
-        let ok = !u.isEmpty && !(u[0] >= 0x30 && u[0] <= 0x39)
+        let ok =
+            !u.isEmpty && !(u[0] >= 0x30 && u[0] <= 0x39)
             && u.allSatisfy { RuntimeCommands.isLetter($0) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x5F }
         guard ok else {
-            throw ManifestError(path: path, message: "\(Quantity.quoted(key)) is not a valid environment variable name (letters, digits and _, not starting with a digit)")
+            throw ManifestError(
+                path: path,
+                message:
+                    "\(Quantity.quoted(key)) is not a valid environment variable name (letters, digits and _, not starting with a digit)")
         }
     }
 
@@ -79,14 +89,18 @@ enum SpecChecks {
         for key in inputs.keys.sorted() {
             let n = try relativePath(key, path: path, what: "uploaded file")
             guard out[n] == nil else {
-                throw ManifestError(path: path, message: "uploaded files \(Quantity.quoted(key)) and another name the same path \(Quantity.quoted(n))")
+                throw ManifestError(
+                    path: path, message: "uploaded files \(Quantity.quoted(key)) and another name the same path \(Quantity.quoted(n))")
             }
             out[n] = inputs[key]
         }
         // A file may not also be a directory of another ("a" and "a/b").
         for key in out.keys.sorted() {
             for slash in key.indices where key[slash] == "/" && out[String(key[..<slash])] != nil {
-                throw ManifestError(path: path, message: "uploaded file \(Quantity.quoted(String(key[..<slash]))) is also used as a directory by \(Quantity.quoted(key))")
+                throw ManifestError(
+                    path: path,
+                    message:
+                        "uploaded file \(Quantity.quoted(String(key[..<slash]))) is also used as a directory by \(Quantity.quoted(key))")
             }
         }
         return out
@@ -95,7 +109,9 @@ enum SpecChecks {
     static func checkTotalSize(_ inputs: [String: [UInt8]], max: Int, path: String) throws {
         let total = inputs.values.reduce(0) { $0 + $1.count }
         guard total <= max else {
-            throw ManifestError(path: path, message: "inputs total \(total) bytes in \(inputs.count) file(s), over the limit of \(max) bytes (\(describeBytes(max)))")
+            throw ManifestError(
+                path: path,
+                message: "inputs total \(total) bytes in \(inputs.count) file(s), over the limit of \(max) bytes (\(describeBytes(max)))")
         }
     }
 
@@ -104,7 +120,9 @@ enum SpecChecks {
         var total = 0
         for (i, a) in args.enumerated() {
             guard a.utf8.count < ManifestLimits.maxArgStringBytes else {
-                throw ManifestError(path: "\(argsPath)[\(i)]", message: "argument is \(a.utf8.count) bytes; execve(2) refuses strings of 128 KiB or more (MAX_ARG_STRLEN)")
+                throw ManifestError(
+                    path: "\(argsPath)[\(i)]",
+                    message: "argument is \(a.utf8.count) bytes; execve(2) refuses strings of 128 KiB or more (MAX_ARG_STRLEN)")
             }
             guard !a.utf8.contains(0) else { throw ManifestError(path: "\(argsPath)[\(i)]", message: "argument contains a NUL byte") }
             total += a.utf8.count + 1
@@ -112,13 +130,19 @@ enum SpecChecks {
         for (k, v) in env {
             let size = k.utf8.count + 1 + v.utf8.count
             guard size < ManifestLimits.maxArgStringBytes else {
-                throw ManifestError(path: "\(envPath).\(k)", message: "\(k)=… is \(size) bytes; execve(2) refuses strings of 128 KiB or more (MAX_ARG_STRLEN)")
+                throw ManifestError(
+                    path: "\(envPath).\(k)",
+                    message: "\(k)=… is \(size) bytes; execve(2) refuses strings of 128 KiB or more (MAX_ARG_STRLEN)")
             }
             guard !v.utf8.contains(0) else { throw ManifestError(path: "\(envPath).\(k)", message: "value contains a NUL byte") }
             total += size + 1
         }
         guard total <= ManifestLimits.maxArgvEnvBytes else {
-            throw ManifestError(path: argsPath, message: "arguments and environment total \(total) bytes, over the limit of \(ManifestLimits.maxArgvEnvBytes) bytes (1 MiB); pass large data as an input file")
+            throw ManifestError(
+                path: argsPath,
+                message:
+                    "arguments and environment total \(total) bytes, over the limit of \(ManifestLimits.maxArgvEnvBytes) bytes (1 MiB); pass large data as an input file"
+            )
         }
     }
 

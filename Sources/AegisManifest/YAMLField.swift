@@ -120,8 +120,9 @@ struct Fields {
 
     func required(_ key: String, hint: String = "") throws -> Field {
         guard let v = self[key] else {
-            throw ManifestError(path: owner.child(key), line: owner.node.mark?.line, column: owner.node.mark?.column,
-                                message: "required field is missing" + hint)
+            throw ManifestError(
+                path: owner.child(key), line: owner.node.mark?.line, column: owner.node.mark?.column,
+                message: "required field is missing" + hint)
         }
         return v
     }

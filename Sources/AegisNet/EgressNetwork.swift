@@ -33,9 +33,11 @@ public struct EgressConfig: Sendable {
 
     public static let autoSubnets = ["10.213.0.0/16", "172.29.0.0/16", "192.168.213.0/24"].map { IPv4Network($0)! }
 
-    public init(bridge: String = "aegis0", subnet: IPv4Network? = nil, reach: [String] = [], stateDir: String,
-                resolvConf: String = "/etc/resolv.conf", resolvedUpstream: String = "/run/systemd/resolve/resolv.conf",
-                portPrefix: String = "aegv", denied: [IPv4Network] = [], lockDir: String = "/run/aegis") {
+    public init(
+        bridge: String = "aegis0", subnet: IPv4Network? = nil, reach: [String] = [], stateDir: String,
+        resolvConf: String = "/etc/resolv.conf", resolvedUpstream: String = "/run/systemd/resolve/resolv.conf",
+        portPrefix: String = "aegv", denied: [IPv4Network] = [], lockDir: String = "/run/aegis"
+    ) {
         self.bridge = bridge
         self.subnet = subnet
         self.reach = reach
@@ -105,7 +107,9 @@ public final class EgressNetwork: Sendable {
         if flock(fd, LOCK_EX | LOCK_NB) != 0 {
             let owner = (try? HostNet.readText(path))?.trimmingTrailingNewlines() ?? "?"
             close(fd)
-            throw NetError("egress lock \(path)", "another AEGIS node (pid \(owner)) owns egress in this network namespace (bridge, nft tables inet/bridge aegis)")
+            throw NetError(
+                "egress lock \(path)",
+                "another AEGIS node (pid \(owner)) owns egress in this network namespace (bridge, nft tables inet/bridge aegis)")
         }
         ftruncate(fd, 0)
         let pid = "\(getpid())\n"
@@ -131,7 +135,10 @@ public final class EgressNetwork: Sendable {
             self.resolvers = resolvers
             let existing = try route.link(named: config.bridge)
             if let b = existing, b.kind != "bridge" {
-                throw NetError("egress bridge \(config.bridge)", "an interface of that name exists and is not a bridge (kind \"\(b.kind.isEmpty ? "device" : b.kind)\"); choose another --egress-bridge")
+                throw NetError(
+                    "egress bridge \(config.bridge)",
+                    "an interface of that name exists and is not a bridge (kind \"\(b.kind.isEmpty ? "device" : b.kind)\"); choose another --egress-bridge"
+                )
             }
             let addrs = try route.addresses()
             let routes = try HostNet.routes()
@@ -145,12 +152,16 @@ public final class EgressNetwork: Sendable {
                         && !resolvers.nameservers.contains { cand.contains($0) }
                 }
                 guard chosen != nil else {
-                    throw NetError("choose egress subnet", "\(EgressConfig.autoSubnets.map(\.description).joined(separator: ", ")) all overlap host routes; set --egress-subnet")
+                    throw NetError(
+                        "choose egress subnet",
+                        "\(EgressConfig.autoSubnets.map(\.description).joined(separator: ", ")) all overlap host routes; set --egress-subnet"
+                    )
                 }
             }
             let net = chosen!
-            try Self.check(subnet: net, routes: routes, addresses: addrs, bridgeIndex: existing?.index,
-                           nameservers: resolvers.nameservers, bridge: config.bridge)
+            try Self.check(
+                subnet: net, routes: routes, addresses: addrs, bridgeIndex: existing?.index,
+                nameservers: resolvers.nameservers, bridge: config.bridge)
             subnet = net
             let gw = IPv4Address(net.address.value + 1)
             gateway = gw
@@ -158,10 +169,13 @@ public final class EgressNetwork: Sendable {
                 try route.addBridge(config.bridge)
                 created = true
             }
-            guard let bridge = try route.link(named: config.bridge) else { throw NetError("bridge \(config.bridge)", "missing after creation") }
+            guard let bridge = try route.link(named: config.bridge) else {
+                throw NetError("bridge \(config.bridge)", "missing after creation")
+            }
             if !bridge.isUp { try route.setUp(index: bridge.index, name: config.bridge) }
             for a in addrs where a.index == bridge.index && !(a.address == gw && a.prefix == net.prefix) {
-                try route.deleteAddress(index: bridge.index, a.address, prefix: a.prefix, name: config.bridge)  // an earlier subnet's gateway
+                // an earlier subnet's gateway
+                try route.deleteAddress(index: bridge.index, a.address, prefix: a.prefix, name: config.bridge)
             }
             if !addrs.contains(where: { $0.index == bridge.index && $0.address == gw && $0.prefix == net.prefix }) {
                 try route.addAddress(index: bridge.index, gw, prefix: net.prefix, name: config.bridge)
@@ -182,7 +196,8 @@ public final class EgressNetwork: Sendable {
                 let alive = isLive(rec.sandbox)
                 let ifname = Self.ifname(config.portPrefix, rec.address)
                 if alive && net.contains(rec.address) && rec.address != gw
-                    && links.contains(where: { $0.name == ifname && $0.master == bridge.index }) {
+                    && links.contains(where: { $0.name == ifname && $0.master == bridge.index })
+                {
                     live.append(rec)
                 } else {
                     if alive { lost.append(rec.sandbox) }
@@ -196,11 +211,16 @@ public final class EgressNetwork: Sendable {
                 try route.deleteLink(l.name)
             }
             let denied = try Self.denied(route, extra: config.denied)
-            try nft.run(EgressRuleset.base(bridge: config.bridge, subnet: net, denied: denied,
-                                           sandboxes: live.map { EgressRuleset.SandboxRules(ifname: Self.ifname(config.portPrefix, $0.address),
-                                                                                              address: $0.address, tag: $0.tag,
-                                                                                              allow: $0.allow, nameservers: $0.nameservers) },
-                                           portPrefix: config.portPrefix))
+            try nft.run(
+                EgressRuleset.base(
+                    bridge: config.bridge, subnet: net, denied: denied,
+                    sandboxes: live.map {
+                        EgressRuleset.SandboxRules(
+                            ifname: Self.ifname(config.portPrefix, $0.address),
+                            address: $0.address, tag: $0.tag,
+                            allow: $0.allow, nameservers: $0.nameservers)
+                    },
+                    portPrefix: config.portPrefix))
             host = Mutex(RouteSocketBox(s: route))
             state.withLock { s in
                 for r in live { s.used[r.address] = r.sandbox }
@@ -215,9 +235,11 @@ public final class EgressNetwork: Sendable {
 
     /// An explicit or chosen subnet must not hold always-denied addresses, the host's nameservers
     /// or addresses, nor overlap a route other than the bridge's own.
-    static func check(subnet net: IPv4Network, routes: [(network: IPv4Network, device: String)],
-                      addresses: [(index: Int32, address: IPv4Address, prefix: Int)], bridgeIndex: Int32?,
-                      nameservers: [IPv4Address], bridge: String) throws {
+    static func check(
+        subnet net: IPv4Network, routes: [(network: IPv4Network, device: String)],
+        addresses: [(index: Int32, address: IPv4Address, prefix: Int)], bridgeIndex: Int32?,
+        nameservers: [IPv4Address], bridge: String
+    ) throws {
         let op = "egress subnet \(net)"
         guard net.prefix <= 30 else { throw NetError(op, "needs at least /30 (network, gateway, one sandbox, broadcast)") }
         if let d = SpecialAddresses.alwaysDenied.first(where: { $0.network.overlaps(net) }) {
@@ -244,7 +266,6 @@ public final class EgressNetwork: Sendable {
         return out.sorted { $0.address < $1.address }
     }
 
-
     /// Upstream nameservers egress sandboxes get in their resolv.conf (empty: no DNS for them).
     public var nameservers: [IPv4Address] { resolvers.nameservers }
 
@@ -257,7 +278,6 @@ public final class EgressNetwork: Sendable {
 
     /// Sandboxes holding an address now.
     public var attached: [String] { state.withLock { Array($0.used.values) } }
-
 
     /// Resolves the allowlist (host names → their addresses now, each a /32).
     /// - Throws: `NetError` when a name doesn't resolve, `EgressEntryError` when it resolves to an
@@ -273,7 +293,9 @@ public final class EgressNetwork: Sendable {
                 for a in addrs {
                     let n = IPv4Network(a, prefix: 32)
                     if let d = SpecialAddresses.alwaysDeniedRange(containing: n) {
-                        throw EgressEntryError(entry: e.description, problem: "\(h) resolves to \(a), in \(d.network) (\(d.name)), which an egress agent can never reach")
+                        throw EgressEntryError(
+                            entry: e.description,
+                            problem: "\(h) resolves to \(a), in \(d.network) (\(d.name)), which an egress agent can never reach")
                     }
                     out.append(ResolvedAllow(network: n, ports: e.ports, proto: e.proto))
                 }
@@ -329,9 +351,12 @@ public final class EgressNetwork: Sendable {
                 defer { s.denied = denied }
                 return s.denied != denied
             }
-            try nft.run((changed ? EgressRuleset.setNodeAddresses(denied) : "")
-                        + EgressRuleset.addSandbox(EgressRuleset.SandboxRules(ifname: ifname, address: address, tag: tag, allow: allow,
-                                                                              nameservers: resolvers.nameservers), subnet: subnet))
+            try nft.run(
+                (changed ? EgressRuleset.setNodeAddresses(denied) : "")
+                    + EgressRuleset.addSandbox(
+                        EgressRuleset.SandboxRules(
+                            ifname: ifname, address: address, tag: tag, allow: allow,
+                            nameservers: resolvers.nameservers), subnet: subnet))
             return EgressAttachment(netns: ns, ifname: ifname, address: address, resolvConf: resolvPath(id))
         } catch {
             for u in undo.reversed() { u() }

@@ -43,52 +43,54 @@ public enum EgressRuleset {
     /// The whole ruleset: both tables recreated atomically, with the chains of `sandboxes` (so a
     /// node restart rebuilds its policy without a gap for the sandboxes it re-adopts).
     /// `denied`: the node's own addresses and operator-denied networks.
-    public static func base(bridge: String, subnet: IPv4Network, denied: [IPv4Network], sandboxes: [SandboxRules],
-                            portPrefix: String) -> String {
+    public static func base(
+        bridge: String, subnet: IPv4Network, denied: [IPv4Network], sandboxes: [SandboxRules],
+        portPrefix: String
+    ) -> String {
         let deniedSet = denied.isEmpty ? "" : " elements = { \(elements(denied)) };"
         var s = """
-        add table inet \(table)
-        delete table inet \(table)
-        add table bridge \(table)
-        delete table bridge \(table)
-        table inet \(table) {
-          set always_denied { type ipv4_addr; flags interval; elements = { \(elements(SpecialAddresses.alwaysDenied.map(\.network))) }; }
-          set non_public { type ipv4_addr; flags interval; elements = { \(elements(SpecialAddresses.nonPublic.map(\.network))) }; }
-          set node_addresses { type ipv4_addr; flags interval; auto-merge;\(deniedSet) }
-          map sandboxes { type ipv4_addr : verdict; }
-          map replies { type ipv4_addr : verdict; }
-          chain forward {
-            type filter hook forward priority filter; policy accept;
-            oifname "\(bridge)" ip daddr vmap @replies
-            oifname "\(bridge)" drop
-            iifname "\(bridge)" meta nfproto ipv6 drop
-            iifname "\(bridge)" ip saddr vmap @sandboxes
-            iifname "\(bridge)" drop
-          }
-          chain input {
-            type filter hook input priority filter; policy accept;
-            iifname "\(bridge)" ct state established,related accept
-            iifname "\(bridge)" \(reject)
-          }
-          chain output {
-            type filter hook output priority filter; policy accept;
-            oifname "\(bridge)" ct state established,related accept
-            oifname "\(bridge)" icmp type { destination-unreachable, time-exceeded, parameter-problem } accept
-            oifname "\(bridge)" drop
-          }
-          chain postrouting {
-            type nat hook postrouting priority srcnat; policy accept;
-            ip saddr \(subnet) oifname != "\(bridge)" masquerade
-          }
-        }
-        table bridge \(table) {
-          chain forward {
-            type filter hook forward priority filter; policy accept;
-            iifname "\(portPrefix)*" oifname "\(portPrefix)*" drop
-          }
-        }
+            add table inet \(table)
+            delete table inet \(table)
+            add table bridge \(table)
+            delete table bridge \(table)
+            table inet \(table) {
+              set always_denied { type ipv4_addr; flags interval; elements = { \(elements(SpecialAddresses.alwaysDenied.map(\.network))) }; }
+              set non_public { type ipv4_addr; flags interval; elements = { \(elements(SpecialAddresses.nonPublic.map(\.network))) }; }
+              set node_addresses { type ipv4_addr; flags interval; auto-merge;\(deniedSet) }
+              map sandboxes { type ipv4_addr : verdict; }
+              map replies { type ipv4_addr : verdict; }
+              chain forward {
+                type filter hook forward priority filter; policy accept;
+                oifname "\(bridge)" ip daddr vmap @replies
+                oifname "\(bridge)" drop
+                iifname "\(bridge)" meta nfproto ipv6 drop
+                iifname "\(bridge)" ip saddr vmap @sandboxes
+                iifname "\(bridge)" drop
+              }
+              chain input {
+                type filter hook input priority filter; policy accept;
+                iifname "\(bridge)" ct state established,related accept
+                iifname "\(bridge)" \(reject)
+              }
+              chain output {
+                type filter hook output priority filter; policy accept;
+                oifname "\(bridge)" ct state established,related accept
+                oifname "\(bridge)" icmp type { destination-unreachable, time-exceeded, parameter-problem } accept
+                oifname "\(bridge)" drop
+              }
+              chain postrouting {
+                type nat hook postrouting priority srcnat; policy accept;
+                ip saddr \(subnet) oifname != "\(bridge)" masquerade
+              }
+            }
+            table bridge \(table) {
+              chain forward {
+                type filter hook forward priority filter; policy accept;
+                iifname "\(portPrefix)*" oifname "\(portPrefix)*" drop
+              }
+            }
 
-        """
+            """
         for sb in sandboxes { s += addSandbox(sb, subnet: subnet) }
         return s
     }

@@ -40,32 +40,36 @@ public final class HeldNetns: @unchecked Sendable {
         box.disableIPv6 = disableIPv6
         let ctx = Unmanaged.passRetained(box).toOpaque()
         var tid = pthread_t()
-        let rc = pthread_create(&tid, nil, { raw in
-            let box = Unmanaged<Box>.fromOpaque(raw!).takeRetainedValue()
-            typealias UnshareFn = @convention(c) (Int32) -> Int32
-            guard let sym = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "unshare") else {  // RTLD_DEFAULT
-                box.error = NetError("dlsym unshare"); return nil
-            }
-            let unshare = unsafeBitCast(sym, to: UnshareFn.self)
-            guard unshare(0x4000_0000 /* CLONE_NEWNET */) == 0 else { box.error = NetError("unshare(CLONE_NEWNET)", errno: errno); return nil }
-            let ns = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC)
-            guard ns >= 0 else { box.error = NetError("open /proc/thread-self/ns/net", errno: errno); return nil }
-            let nl = socket(AF_NETLINK, Int32(SOCK_RAW.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-            guard nl >= 0 else {
-                box.error = NetError("socket(AF_NETLINK) in the new namespace", errno: errno)
-                close(ns)
-                return nil
-            }
-            if box.disableIPv6 {
-                for p in ["/proc/sys/net/ipv6/conf/all/disable_ipv6", "/proc/sys/net/ipv6/conf/default/disable_ipv6"] {
-                    let f = open(p, O_WRONLY | O_CLOEXEC)
-                    if f >= 0 { _ = write(f, "1", 1); close(f) }
+        let rc = pthread_create(
+            &tid, nil,
+            { raw in
+                let box = Unmanaged<Box>.fromOpaque(raw!).takeRetainedValue()
+                typealias UnshareFn = @convention(c) (Int32) -> Int32
+                guard let sym = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "unshare") else {  // RTLD_DEFAULT
+                    box.error = NetError("dlsym unshare"); return nil
                 }
-            }
-            box.nsfd = ns
-            box.nlfd = nl
-            return nil
-        }, ctx)
+                let unshare = unsafeBitCast(sym, to: UnshareFn.self)
+                guard unshare(0x4000_0000 /* CLONE_NEWNET */) == 0 else {
+                    box.error = NetError("unshare(CLONE_NEWNET)", errno: errno); return nil
+                }
+                let ns = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC)
+                guard ns >= 0 else { box.error = NetError("open /proc/thread-self/ns/net", errno: errno); return nil }
+                let nl = socket(AF_NETLINK, Int32(SOCK_RAW.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+                guard nl >= 0 else {
+                    box.error = NetError("socket(AF_NETLINK) in the new namespace", errno: errno)
+                    close(ns)
+                    return nil
+                }
+                if box.disableIPv6 {
+                    for p in ["/proc/sys/net/ipv6/conf/all/disable_ipv6", "/proc/sys/net/ipv6/conf/default/disable_ipv6"] {
+                        let f = open(p, O_WRONLY | O_CLOEXEC)
+                        if f >= 0 { _ = write(f, "1", 1); close(f) }
+                    }
+                }
+                box.nsfd = ns
+                box.nlfd = nl
+                return nil
+            }, ctx)
         guard rc == 0 else {
             Unmanaged<Box>.fromOpaque(ctx).release()
             throw NetError("pthread_create", errno: rc)

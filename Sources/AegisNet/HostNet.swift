@@ -26,9 +26,12 @@ public enum HostNet {
     /// Upstream IPv4 nameservers: those of `resolvConf` that are not loopback; when it lists only
     /// loopback stubs (systemd-resolved's 127.0.0.53), those of `/run/systemd/resolve/resolv.conf`.
     /// Also the `search` line, if any.
-    public static func upstreamResolvers(resolvConf: String = "/etc/resolv.conf",
-                                         resolvedUpstream: String = "/run/systemd/resolve/resolv.conf")
-        -> (nameservers: [IPv4Address], search: String?) {
+    public static func upstreamResolvers(
+        resolvConf: String = "/etc/resolv.conf",
+        resolvedUpstream: String = "/run/systemd/resolve/resolv.conf"
+    )
+        -> (nameservers: [IPv4Address], search: String?)
+    {
         func parse(_ path: String) -> ([IPv4Address], Bool, String?) {
             guard let text = try? readText(path) else { return ([], false, nil) }
             var ns: [IPv4Address] = [], sawLoopback = false, search: String?
@@ -80,7 +83,9 @@ public enum HostNet {
         var p = res
         while let ai = p {
             if ai.pointee.ai_family == AF_INET, let sa = ai.pointee.ai_addr {
-                let a = sa.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { IPv4Address(UInt32(bigEndian: $0.pointee.sin_addr.s_addr)) }
+                let a = sa.withMemoryRebound(to: sockaddr_in.self, capacity: 1) {
+                    IPv4Address(UInt32(bigEndian: $0.pointee.sin_addr.s_addr))
+                }
                 if !out.contains(a) { out.append(a) }
             }
             p = ai.pointee.ai_next

@@ -26,8 +26,9 @@ extension RouteSocket {
             let index = Int32(bitPattern: r.payload.dropFirst(4).u32)
             let flags = r.payload.dropFirst(8).u32
             let a = r.attributes(after: 16)
-            return LinkInfo(index: index, name: a[NL.iflaIfname]?.cString ?? "",
-                            master: Int32(bitPattern: a[NL.iflaMaster]?.u32 ?? 0), isUp: flags & NL.iffUp != 0)
+            return LinkInfo(
+                index: index, name: a[NL.iflaIfname]?.cString ?? "",
+                master: Int32(bitPattern: a[NL.iflaMaster]?.u32 ?? 0), isUp: flags & NL.iffUp != 0)
         }
     }
 
@@ -41,9 +42,10 @@ extension RouteSocket {
             guard let first = r.first, first.payload.count >= 16 else { return nil }
             let a = first.attributes(after: 16)
             let kind = a[NL.iflaLinkinfo].map { NLReply.parse($0)[NL.infoKind]?.cString ?? "" } ?? ""
-            return LinkInfo(index: Int32(bitPattern: first.payload.dropFirst(4).u32), name: name,
-                            master: Int32(bitPattern: a[NL.iflaMaster]?.u32 ?? 0),
-                            isUp: first.payload.dropFirst(8).u32 & NL.iffUp != 0, kind: kind)
+            return LinkInfo(
+                index: Int32(bitPattern: first.payload.dropFirst(4).u32), name: name,
+                master: Int32(bitPattern: a[NL.iflaMaster]?.u32 ?? 0),
+                isUp: first.payload.dropFirst(8).u32 & NL.iffUp != 0, kind: kind)
         } catch let e as NetError where e.errno == ENODEV {
             return nil
         }
@@ -152,8 +154,10 @@ extension RouteSocket {
     public func addDefaultRoute(via gateway: IPv4Address, index: Int32) throws {
         var m = NLMessage(type: NL.newRoute, flags: NL.request | NL.ack | NL.create | NL.excl)
         // struct rtmsg { family, dst_len, src_len, tos, table, protocol, scope, type, flags(u32) }
-        m.append([UInt8(AF_INET), 0, 0, 0, 254 /* RT_TABLE_MAIN */, 4 /* RTPROT_STATIC */,
-                  0 /* RT_SCOPE_UNIVERSE */, 1 /* RTN_UNICAST */, 0, 0, 0, 0])
+        m.append([
+            UInt8(AF_INET), 0, 0, 0, 254 /* RT_TABLE_MAIN */, 4 /* RTPROT_STATIC */,
+            0 /* RT_SCOPE_UNIVERSE */, 1 /* RTN_UNICAST */, 0, 0, 0, 0,
+        ])
         m.attr(NL.rtaGateway, ipv4: gateway.value)
         m.attr(NL.rtaOif, u32: UInt32(bitPattern: index))
         try run(m, "RTM_NEWROUTE default via \(gateway)")

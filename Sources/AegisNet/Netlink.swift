@@ -76,8 +76,12 @@ struct NLMessage {
 
     mutating func attr(_ type: UInt16, _ payload: [UInt8]) {
         var h = [UInt8](repeating: 0, count: 4)
-        withUnsafeBytes(of: UInt16(4 + payload.count)) { h[0] = $0[0]; h[1] = $0[1] }
-        withUnsafeBytes(of: type) { h[2] = $0[0]; h[3] = $0[1] }
+        withUnsafeBytes(of: UInt16(4 + payload.count)) {
+            h[0] = $0[0]; h[1] = $0[1]
+        }
+        withUnsafeBytes(of: type) {
+            h[2] = $0[0]; h[3] = $0[1]
+        }
         append(h + payload)
     }
 

@@ -48,17 +48,23 @@ public final class ControllerSession: Sendable {
     /// certificate is used from the next one on.
     let identityDir: String
 
-    public init(server: String, identityDir: String, agent: any NodeAgent, node: NodeInfo, renewEveryMs: Int = 5_000, logger: Logger) throws {
+    public init(server: String, identityDir: String, agent: any NodeAgent, node: NodeInfo, renewEveryMs: Int = 5_000, logger: Logger) throws
+    {
         self.identityDir = identityDir
         let tls = try Self.tlsConfiguration(identityDir: identityDir)
         var base = server
         while base.hasSuffix("/") { base.removeLast() }
-        guard base.hasPrefix("https://") else { throw SessionError(.invalidURL, "--join \(server): expected https://HOST:PORT (the controller's cluster port)") }
+        guard base.hasPrefix("https://") else {
+            throw SessionError(.invalidURL, "--join \(server): expected https://HOST:PORT (the controller's cluster port)")
+        }
         let authority = base.dropFirst("https://".count)
         url = "wss://" + authority + NodeSession.path
         var host = String(authority.split(separator: "/").first ?? "")
-        if host.hasPrefix("[") { host = String(host.dropFirst().prefix { $0 != "]" }) }
-        else if let colon = host.lastIndex(of: ":") { host = String(host[..<colon]) }
+        if host.hasPrefix("[") {
+            host = String(host.dropFirst().prefix { $0 != "]" })
+        } else if let colon = host.lastIndex(of: ":") {
+            host = String(host[..<colon])
+        }
         ipHost = Self.isIPLiteral(host)
         sniHostname = ipHost ? "aegis-controller" : nil
         _ = tls  // checked now: a broken identity fails the start, not every reconnect
@@ -128,8 +134,9 @@ public final class ControllerSession: Sendable {
     }
 
     private func connectOnce() async throws {
-        let config = WebSocketClientConfiguration(maxFrameSize: NodeSession.maxFrameBytes, closeTimeout: .seconds(2),
-                                                  autoPing: .enabled(timePeriod: .seconds(5)), sniHostname: sniHostname)
+        let config = WebSocketClientConfiguration(
+            maxFrameSize: NodeSession.maxFrameBytes, closeTimeout: .seconds(2),
+            autoPing: .enabled(timePeriod: .seconds(5)), sniHostname: sniHostname)
         var tls = try Self.tlsConfiguration(identityDir: identityDir)
         // An IP literal can't be sent as SNI (RFC 6066 §3) nor checked by NIOSSL as a host name:
         // the controller is then authenticated as a holder of a serverAuth certificate of the
@@ -190,8 +197,10 @@ public final class ControllerSession: Sendable {
         }
     }
 
-    private func read(_ inbound: WebSocketInboundStream, queue: AsyncStream<SessionMessage>.Continuation,
-                      commands: AsyncStream<SessionMessage>.Continuation, helloSentAt: Int64, terms: WelcomedTerms) async throws {
+    private func read(
+        _ inbound: WebSocketInboundStream, queue: AsyncStream<SessionMessage>.Continuation,
+        commands: AsyncStream<SessionMessage>.Continuation, helloSentAt: Int64, terms: WelcomedTerms
+    ) async throws {
         let decoder = JSONDecoder()  // one per session: frames are read one after another
         for try await message in inbound.messages(maxSize: NodeSession.maxFrameBytes) {
             guard case .text(let text) = message else { continue }
@@ -202,11 +211,13 @@ public final class ControllerSession: Sendable {
             switch m {
             case let .welcome(version, lease, active):
                 guard version == NodeSession.version else {
-                    throw SessionError(.incompatibleVersion, "controller speaks node protocol \(version), this worker \(NodeSession.version)")
+                    throw SessionError(
+                        .incompatibleVersion, "controller speaks node protocol \(version), this worker \(NodeSession.version)")
                 }
                 if let grace = agent.longestLeaseGraceMs, grace > lease.downAfterMs {
-                    logger.warning("this worker's agents fence themselves later than the controller declares it Down: the controller waits for the longer grace before moving them",
-                                   metadata: ["grace-ms": "\(grace)", "down-after-ms": "\(lease.downAfterMs)"])
+                    logger.warning(
+                        "this worker's agents fence themselves later than the controller declares it Down: the controller waits for the longer grace before moving them",
+                        metadata: ["grace-ms": "\(grace)", "down-after-ms": "\(lease.downAfterMs)"])
                 }
                 let first = terms.value.withLock { t in
                     defer { t = lease }
@@ -214,7 +225,9 @@ public final class ControllerSession: Sendable {
                 }
                 if first {
                     try? agent.leaseAcknowledged(sentAtNs: helloSentAt)  // the first welcome acknowledges the hello
-                    renewals.withLock { $0.lastAck = .now; $0.sentAt = [:] }
+                    renewals.withLock {
+                        $0.lastAck = .now; $0.sentAt = [:]
+                    }
                 }
                 // Any sandbox not in `active` is a stale copy: the worker kills it. In order with the
                 // commands (a start still running must be done before its sandbox is looked for).
@@ -285,9 +298,15 @@ public final class ControllerSession: Sendable {
             if ContinuousClock.now - lastAck > .milliseconds(deadAfterMs) {
                 throw SessionError(.leaseLapsed, "no lease acknowledgement for \(deadAfterMs) ms")
             }
-            let changed = changedCapabilities.withLock { c in defer { c = nil }; return c }
+            let changed = changedCapabilities.withLock { c in
+                defer { c = nil }; return c
+            }
             var update: NodeInfo?
-            if let changed { update = node.withLock { $0.capabilities = changed; return $0 } }
+            if let changed {
+                update = node.withLock {
+                    $0.capabilities = changed; return $0
+                }
+            }
             queue.yield(.renew(seq: seq, node: update, capacity: liveCapacity()))
             if seq % UInt64(max(1, 10_000 / everyMs)) == 0 { requestCertificateIfDue(queue) }  // every ~10 s (two small file reads)
             try await Task.sleep(for: .milliseconds(everyMs))
@@ -316,7 +335,8 @@ public final class ControllerSession: Sendable {
     func requestCertificateIfDue(_ queue: AsyncStream<SessionMessage>.Continuation) {
         // The identity files are read only once the remembered renewal date has come.
         if let due = renewalDue.withLock({ $0 }), Date() < due { return }
-        guard case .ready(let identity)? = try? NodeIdentity.loadOrCreate(directory: identityDir, nodeName: node.withLock({ $0.name })) else { return }
+        guard case .ready(let identity)? = try? NodeIdentity.loadOrCreate(directory: identityDir, nodeName: node.withLock({ $0.name }))
+        else { return }
         renewalDue.withLock { $0 = identity.renewalDate() }
         guard identity.needsRenewal(), let csr = try? identity.key.makeCSRPEM() else { return }
         logger.notice("renewing the node certificate", metadata: ["expires": "\(identity.notValidAfter)"])
@@ -333,7 +353,8 @@ public final class ControllerSession: Sendable {
             return
         }
         do {
-            guard case .ready(let current) = try NodeIdentity.loadOrCreate(directory: identityDir, nodeName: node.withLock({ $0.name })) else { return }
+            guard case .ready(let current) = try NodeIdentity.loadOrCreate(directory: identityDir, nodeName: node.withLock({ $0.name }))
+            else { return }
             let renewed = try current.key.identity(certificatePEM: pem)
             try renewed.save(directory: identityDir)
             renewalDue.withLock { $0 = renewed.renewalDate() }
@@ -346,8 +367,11 @@ public final class ControllerSession: Sendable {
     func answer(_ r: WorkerRequest) -> WorkerReply {
         switch r.kind {
         case .log:
-            guard let chunk = agent.readLog(workloadID: r.workload, stream: r.stream ?? .stdout, offset: max(0, r.offset ?? 0),
-                                             maxBytes: min(max(0, r.maxBytes ?? (1 << 20)), 8 << 20)) else {
+            guard
+                let chunk = agent.readLog(
+                    workloadID: r.workload, stream: r.stream ?? .stdout, offset: max(0, r.offset ?? 0),
+                    maxBytes: min(max(0, r.maxBytes ?? (1 << 20)), 8 << 20))
+            else {
                 return WorkerReply(error: "no log for workload \(r.workload)")
             }
             return WorkerReply(data: Data(chunk.bytes).base64EncodedString(), size: chunk.size, start: chunk.start)
@@ -355,8 +379,9 @@ public final class ControllerSession: Sendable {
             return WorkerReply(paths: agent.outputs(workloadID: r.workload, outputDir: r.outputDir ?? "output"))
         case .output:
             do {
-                let chunk = try agent.readOutput(workloadID: r.workload, outputDir: r.outputDir ?? "output", path: r.path ?? "",
-                                                  offset: max(0, r.offset ?? 0), maxBytes: min(max(1, r.maxBytes ?? (8 << 20)), 8 << 20))
+                let chunk = try agent.readOutput(
+                    workloadID: r.workload, outputDir: r.outputDir ?? "output", path: r.path ?? "",
+                    offset: max(0, r.offset ?? 0), maxBytes: min(max(1, r.maxBytes ?? (8 << 20)), 8 << 20))
                 return WorkerReply(data: Data(chunk.bytes).base64EncodedString(), size: chunk.size)
             } catch {
                 return WorkerReply(error: "\(error)")

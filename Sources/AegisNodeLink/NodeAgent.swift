@@ -38,7 +38,9 @@ public protocol NodeAgent: Sendable {
     func outputs(workloadID: String, outputDir: String) -> [String]
     /// Up to `maxBytes` of an output file from `offset` (bytes), and the file's size in bytes.
     /// - Throws: the agent's error for a missing file or a path outside `outputDir`.
-    func readOutput(workloadID: String, outputDir: String, path: String, offset: Int64, maxBytes: Int) throws -> (bytes: [UInt8], size: Int64)
+    func readOutput(
+        workloadID: String, outputDir: String, path: String, offset: Int64, maxBytes: Int
+    ) throws -> (bytes: [UInt8], size: Int64)
     /// The controller acknowledged a lease renewal sent at `sentAtNs` (CLOCK_REALTIME, ns): the
     /// self-fencing lease may be extended to that moment.
     func leaseAcknowledged(sentAtNs: Int64) throws

@@ -59,7 +59,7 @@ struct JSONParser {
 
     private mutating func parseObject() throws -> JSONValue {
         try enter()
-        i += 1 // {
+        i += 1  // {
         var object: [String: JSONValue] = [:]
         skipWhitespace()
         if peek(UInt8(ascii: "}")) { i += 1; depth -= 1; return .object(object) }
@@ -71,7 +71,7 @@ struct JSONParser {
             guard peek(UInt8(ascii: ":")) else { throw error(expecting: "':' after member name \"\(key)\"") }
             i += 1
             skipWhitespace()
-            object[key] = try parseValue() // a repeated name keeps the last value, as Go's decoder does
+            object[key] = try parseValue()  // a repeated name keeps the last value, as Go's decoder does
             skipWhitespace()
             if peek(UInt8(ascii: ",")) { i += 1; continue }
             if peek(UInt8(ascii: "}")) { i += 1; break }
@@ -83,7 +83,7 @@ struct JSONParser {
 
     private mutating func parseArray() throws -> JSONValue {
         try enter()
-        i += 1 // [
+        i += 1  // [
         var items: [JSONValue] = []
         skipWhitespace()
         if peek(UInt8(ascii: "]")) { i += 1; depth -= 1; return .array(items) }
@@ -101,7 +101,7 @@ struct JSONParser {
 
     private mutating func parseString() throws -> String {
         let start = i
-        i += 1 // opening quote
+        i += 1  // opening quote
         var out: [UInt8] = []
         while true {
             guard i < bytes.count else {
@@ -198,8 +198,10 @@ struct JSONParser {
         for (k, c) in text.enumerated() {
             guard i + k < bytes.count, bytes[i + k] == c else {
                 i += k
-                throw error(i < bytes.count ? "unexpected \(describe(bytes[i])) in literal '\(word)'"
-                                            : "unexpected end of input in literal '\(word)'")
+                throw error(
+                    i < bytes.count
+                        ? "unexpected \(describe(bytes[i])) in literal '\(word)'"
+                        : "unexpected end of input in literal '\(word)'")
             }
         }
         i += text.count
@@ -241,8 +243,7 @@ struct JSONParser {
         var line = 1
         var column = 1
         for b in bytes[0..<offset] {
-            if b == 0x0A { line += 1; column = 1 }
-            else if b & 0xC0 != 0x80 { column += 1 } // count scalars, not UTF-8 continuation bytes
+            if b == 0x0A { line += 1; column = 1 } else if b & 0xC0 != 0x80 { column += 1 }  // count scalars, not UTF-8 continuation bytes
         }
         return JSONSyntaxError(line: line, column: column, offset: offset, message: message)
     }

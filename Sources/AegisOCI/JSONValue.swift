@@ -79,12 +79,19 @@ extension JSONValue: Codable {
             return
         }
         let single = try decoder.singleValueContainer()
-        if single.decodeNil() { self = .null }
-        else if let b = try? single.decode(Bool.self) { self = .bool(b) }
-        else if let i = try? single.decode(Int64.self) { self = .number(String(i)) }
-        else if let u = try? single.decode(UInt64.self) { self = .number(String(u)) }
-        else if let d = try? single.decode(Double.self) { self = .number(String(d)) }
-        else { self = .string(try single.decode(String.self)) }
+        if single.decodeNil() {
+            self = .null
+        } else if let b = try? single.decode(Bool.self) {
+            self = .bool(b)
+        } else if let i = try? single.decode(Int64.self) {
+            self = .number(String(i))
+        } else if let u = try? single.decode(UInt64.self) {
+            self = .number(String(u))
+        } else if let d = try? single.decode(Double.self) {
+            self = .number(String(d))
+        } else {
+            self = .string(try single.decode(String.self))
+        }
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -95,9 +102,13 @@ extension JSONValue: Codable {
             var c = encoder.singleValueContainer(); try c.encode(b)
         case .number(let text):
             var c = encoder.singleValueContainer()
-            if let i = Int64(text) { try c.encode(i) }
-            else if let u = UInt64(text) { try c.encode(u) }
-            else { try c.encode(Double(text) ?? 0) }
+            if let i = Int64(text) {
+                try c.encode(i)
+            } else if let u = UInt64(text) {
+                try c.encode(u)
+            } else {
+                try c.encode(Double(text) ?? 0)
+            }
         case .string(let s):
             var c = encoder.singleValueContainer(); try c.encode(s)
         case .array(let items):
@@ -137,7 +148,7 @@ func jsonPath(_ codingPath: [any CodingKey]) -> String {
         if let index = key as? IndexCodingKey {
             out += "[\(index.index)]"
         } else if let n = key.intValue, key.stringValue == "Index \(n)" {
-            out += "[\(n)]" // array index key from another decoder
+            out += "[\(n)]"  // array index key from another decoder
         } else {
             out += jsonPathMember(key.stringValue, first: out.isEmpty)
         }
@@ -147,9 +158,11 @@ func jsonPath(_ codingPath: [any CodingKey]) -> String {
 
 /// One member step of a JSON path: `.name` for identifier-like names, `["some.key"]` otherwise.
 func jsonPathMember(_ name: String, first: Bool) -> String {
-    let identifierLike = !name.isEmpty && name.utf8.enumerated().allSatisfy { i, c in
-        (c >= 0x61 && c <= 0x7A) || (c >= 0x41 && c <= 0x5A) || c == 0x5F || (i > 0 && c >= 0x30 && c <= 0x39)
-    }
+    let identifierLike =
+        !name.isEmpty
+        && name.utf8.enumerated().allSatisfy { i, c in
+            (c >= 0x61 && c <= 0x7A) || (c >= 0x41 && c <= 0x5A) || c == 0x5F || (i > 0 && c >= 0x30 && c <= 0x39)
+        }
     if identifierLike { return first ? name : "." + name }
     var escaped = ""
     for ch in name.unicodeScalars {

@@ -34,12 +34,14 @@ public struct Linux: Codable, Sendable, Equatable {
     /// honoured, kept generic.
     public var netDevices: JSONValue?
 
-    public init(namespaces: [LinuxNamespace]? = nil, uidMappings: [LinuxIDMapping]? = nil,
-                gidMappings: [LinuxIDMapping]? = nil, sysctl: [String: String]? = nil,
-                resources: LinuxResources? = nil, cgroupsPath: String? = nil, seccomp: LinuxSeccomp? = nil,
-                rootfsPropagation: String? = nil, maskedPaths: [String]? = nil, readonlyPaths: [String]? = nil,
-                mountLabel: String? = nil, intelRdt: JSONValue? = nil, personality: JSONValue? = nil,
-                devices: [LinuxDevice]? = nil, timeOffsets: JSONValue? = nil, netDevices: JSONValue? = nil) {
+    public init(
+        namespaces: [LinuxNamespace]? = nil, uidMappings: [LinuxIDMapping]? = nil,
+        gidMappings: [LinuxIDMapping]? = nil, sysctl: [String: String]? = nil,
+        resources: LinuxResources? = nil, cgroupsPath: String? = nil, seccomp: LinuxSeccomp? = nil,
+        rootfsPropagation: String? = nil, maskedPaths: [String]? = nil, readonlyPaths: [String]? = nil,
+        mountLabel: String? = nil, intelRdt: JSONValue? = nil, personality: JSONValue? = nil,
+        devices: [LinuxDevice]? = nil, timeOffsets: JSONValue? = nil, netDevices: JSONValue? = nil
+    ) {
         self.namespaces = namespaces
         self.uidMappings = uidMappings
         self.gidMappings = gidMappings
@@ -115,8 +117,10 @@ public struct LinuxDevice: Codable, Sendable, Equatable {
     public var uid: UInt32?
     public var gid: UInt32?
 
-    public init(path: String, type: String, major: Int64? = nil, minor: Int64? = nil, fileMode: UInt32? = nil,
-                uid: UInt32? = nil, gid: UInt32? = nil) {
+    public init(
+        path: String, type: String, major: Int64? = nil, minor: Int64? = nil, fileMode: UInt32? = nil,
+        uid: UInt32? = nil, gid: UInt32? = nil
+    ) {
         self.path = path
         self.type = type
         self.major = major

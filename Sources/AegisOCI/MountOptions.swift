@@ -33,8 +33,10 @@ public struct LinuxMountParameters: Sendable, Equatable {
     /// mount(2) with MS_REMOUNT|MS_BIND (see `remountFlags`).
     public var needsRemount: Bool
 
-    public init(isBind: Bool = false, flags: UInt = 0, clearFlags: UInt = 0, propagation: UInt = 0,
-                data: String = "", needsRemount: Bool = false) {
+    public init(
+        isBind: Bool = false, flags: UInt = 0, clearFlags: UInt = 0, propagation: UInt = 0,
+        data: String = "", needsRemount: Bool = false
+    ) {
         self.isBind = isBind
         self.flags = flags
         self.clearFlags = clearFlags
@@ -61,8 +63,7 @@ public struct LinuxMountParameters: Sendable, Equatable {
                 throw MountOptionError(option: word, index: index, message: "empty mount option")
             }
             if let (clear, flag) = flagWords[word] {
-                if clear { p.flags &= ~flag; p.clearFlags |= flag }
-                else { p.flags |= flag; p.clearFlags &= ~flag }
+                if clear { p.flags &= ~flag; p.clearFlags |= flag } else { p.flags |= flag; p.clearFlags &= ~flag }
                 continue
             }
             if word == "bind" || word == "rbind" {
@@ -78,7 +79,8 @@ public struct LinuxMountParameters: Sendable, Equatable {
                 throw MountOptionError(option: word, index: index, message: "\"\(word)\" is not supported: \(reason)")
             }
             if word.hasPrefix("r"), flagWords[String(word.dropFirst())] != nil {
-                throw MountOptionError(option: word, index: index,
+                throw MountOptionError(
+                    option: word, index: index,
                     message: "\"\(word)\" is not supported: recursive mount attributes need mount_setattr(2)")
             }
             dataWords.append(word)

@@ -39,12 +39,14 @@ public struct Process: Codable, Sendable, Equatable {
     /// CPU affinity for `exec`'d processes (spec v1.2); never honoured, kept generic.
     public var execCPUAffinity: JSONValue?
 
-    public init(terminal: Bool? = nil, consoleSize: ConsoleSize? = nil, user: User = User(),
-                args: [String]? = nil, commandLine: String? = nil, env: [String]? = nil, cwd: String = "/",
-                capabilities: LinuxCapabilities? = nil, rlimits: [POSIXRlimit]? = nil,
-                noNewPrivileges: Bool? = nil, apparmorProfile: String? = nil, oomScoreAdj: Int? = nil,
-                selinuxLabel: String? = nil, ioPriority: JSONValue? = nil, scheduler: JSONValue? = nil,
-                execCPUAffinity: JSONValue? = nil) {
+    public init(
+        terminal: Bool? = nil, consoleSize: ConsoleSize? = nil, user: User = User(),
+        args: [String]? = nil, commandLine: String? = nil, env: [String]? = nil, cwd: String = "/",
+        capabilities: LinuxCapabilities? = nil, rlimits: [POSIXRlimit]? = nil,
+        noNewPrivileges: Bool? = nil, apparmorProfile: String? = nil, oomScoreAdj: Int? = nil,
+        selinuxLabel: String? = nil, ioPriority: JSONValue? = nil, scheduler: JSONValue? = nil,
+        execCPUAffinity: JSONValue? = nil
+    ) {
         self.terminal = terminal
         self.consoleSize = consoleSize
         self.user = user
@@ -65,7 +67,7 @@ public struct Process: Codable, Sendable, Equatable {
 
     private enum CodingKeys: String, CodingKey {
         case terminal, consoleSize, user, args, commandLine, env, cwd, capabilities, rlimits, noNewPrivileges,
-             apparmorProfile, oomScoreAdj, selinuxLabel, ioPriority, scheduler, execCPUAffinity
+            apparmorProfile, oomScoreAdj, selinuxLabel, ioPriority, scheduler, execCPUAffinity
     }
 
     public init(from decoder: any Decoder) throws {
@@ -112,8 +114,10 @@ public struct User: Codable, Sendable, Equatable {
     /// Windows-only user name; ignored on Linux.
     public var username: String?
 
-    public init(uid: UInt32 = 0, gid: UInt32 = 0, umask: UInt32? = nil, additionalGids: [UInt32]? = nil,
-                username: String? = nil) {
+    public init(
+        uid: UInt32 = 0, gid: UInt32 = 0, umask: UInt32? = nil, additionalGids: [UInt32]? = nil,
+        username: String? = nil
+    ) {
         self.uid = uid
         self.gid = gid
         self.umask = umask
@@ -130,8 +134,10 @@ public struct LinuxCapabilities: Codable, Sendable, Equatable {
     public var permitted: [String]?
     public var ambient: [String]?
 
-    public init(bounding: [String]? = nil, effective: [String]? = nil, inheritable: [String]? = nil,
-                permitted: [String]? = nil, ambient: [String]? = nil) {
+    public init(
+        bounding: [String]? = nil, effective: [String]? = nil, inheritable: [String]? = nil,
+        permitted: [String]? = nil, ambient: [String]? = nil
+    ) {
         self.bounding = bounding
         self.effective = effective
         self.inheritable = inheritable
@@ -141,8 +147,10 @@ public struct LinuxCapabilities: Codable, Sendable, Equatable {
 
     /// The five sets with their JSON key names, in spec order.
     public var sets: [(name: String, capabilities: [String]?)] {
-        [("bounding", bounding), ("effective", effective), ("inheritable", inheritable),
-         ("permitted", permitted), ("ambient", ambient)]
+        [
+            ("bounding", bounding), ("effective", effective), ("inheritable", inheritable),
+            ("permitted", permitted), ("ambient", ambient),
+        ]
     }
 
     /// Capability names by number, 0 (CAP_CHOWN) … 40 (CAP_CHECKPOINT_RESTORE), as in

@@ -25,7 +25,8 @@ public struct LinuxBlockIO: Sendable, Equatable {
     public init(_ value: JSONValue, path: String) throws {
         guard case .object(let o) = value else { throw SpecError(path: path, message: "expected an object") }
         for key in o.keys.sorted() where !(["weight", "weightDevice"] + Self.throttleKeys).contains(key) {
-            throw SpecError(path: "\(path).\(key)", message: key.contains("leafWeight") ? "not supported (cgroup v1 only)" : "unknown field")
+            throw SpecError(
+                path: "\(path).\(key)", message: key.contains("leafWeight") ? "not supported (cgroup v1 only)" : "unknown field")
         }
         if let w = o["weight"] { weight = try Self.weight(w, path: "\(path).weight") }
         if let list = o["weightDevice"] {
@@ -82,7 +83,8 @@ public struct LinuxHugepageLimit: Sendable, Equatable {
             let p = "\(path)[\(i)]"
             guard case .object(let o) = item else { throw SpecError(path: p, message: "expected an object") }
             guard case .string(let size)? = o["pageSize"], let unit = size.last(where: { $0.isLetter }), size.hasSuffix("B"),
-                  size.dropLast(2).allSatisfy(\.isNumber), !size.dropLast(2).isEmpty, "KMG".contains(size.dropLast().last ?? unit) else {
+                size.dropLast(2).allSatisfy(\.isNumber), !size.dropLast(2).isEmpty, "KMG".contains(size.dropLast().last ?? unit)
+            else {
                 throw SpecError(path: "\(p).pageSize", message: "expected a size such as \"2MB\" or \"1GB\"")
             }
             guard let limit = o["limit"]?.intValue, limit >= 0 else { throw SpecError(path: "\(p).limit", message: "required, bytes ≥ 0") }

@@ -18,9 +18,11 @@ public struct LinuxResources: Codable, Sendable, Equatable {
     /// Raw cgroup v2 interface files ("memory.high": "1G"); AEGIS rejects them.
     public var unified: [String: String]?
 
-    public init(devices: [LinuxDeviceCgroup]? = nil, memory: LinuxMemory? = nil, cpu: LinuxCPU? = nil,
-                pids: LinuxPids? = nil, blockIO: JSONValue? = nil, hugepageLimits: JSONValue? = nil,
-                network: JSONValue? = nil, rdma: JSONValue? = nil, unified: [String: String]? = nil) {
+    public init(
+        devices: [LinuxDeviceCgroup]? = nil, memory: LinuxMemory? = nil, cpu: LinuxCPU? = nil,
+        pids: LinuxPids? = nil, blockIO: JSONValue? = nil, hugepageLimits: JSONValue? = nil,
+        network: JSONValue? = nil, rdma: JSONValue? = nil, unified: [String: String]? = nil
+    ) {
         self.devices = devices
         self.memory = memory
         self.cpu = cpu
@@ -95,9 +97,11 @@ public struct LinuxMemory: Codable, Sendable, Equatable {
     /// Only meaningful for `update`; ignored.
     public var checkBeforeUpdate: Bool?
 
-    public init(limit: Int64? = nil, reservation: Int64? = nil, swap: Int64? = nil, kernel: Int64? = nil,
-                kernelTCP: Int64? = nil, swappiness: UInt64? = nil, disableOOMKiller: Bool? = nil,
-                useHierarchy: Bool? = nil, checkBeforeUpdate: Bool? = nil) {
+    public init(
+        limit: Int64? = nil, reservation: Int64? = nil, swap: Int64? = nil, kernel: Int64? = nil,
+        kernelTCP: Int64? = nil, swappiness: UInt64? = nil, disableOOMKiller: Bool? = nil,
+        useHierarchy: Bool? = nil, checkBeforeUpdate: Bool? = nil
+    ) {
         self.limit = limit
         self.reservation = reservation
         self.swap = swap
@@ -129,9 +133,11 @@ public struct LinuxCPU: Codable, Sendable, Equatable {
     /// cpu.idle (spec v1.1); AEGIS rejects a non-zero value.
     public var idle: Int64?
 
-    public init(shares: UInt64? = nil, quota: Int64? = nil, burst: UInt64? = nil, period: UInt64? = nil,
-                realtimeRuntime: Int64? = nil, realtimePeriod: UInt64? = nil, cpus: String? = nil,
-                mems: String? = nil, idle: Int64? = nil) {
+    public init(
+        shares: UInt64? = nil, quota: Int64? = nil, burst: UInt64? = nil, period: UInt64? = nil,
+        realtimeRuntime: Int64? = nil, realtimePeriod: UInt64? = nil, cpus: String? = nil,
+        mems: String? = nil, idle: Int64? = nil
+    ) {
         self.shares = shares
         self.quota = quota
         self.burst = burst

@@ -14,9 +14,11 @@ public struct LinuxSeccomp: Codable, Sendable, Equatable {
     public var listenerMetadata: String?
     public var syscalls: [LinuxSyscall]?
 
-    public init(defaultAction: String, defaultErrnoRet: UInt32? = nil, architectures: [String]? = nil,
-                flags: [String]? = nil, listenerPath: String? = nil, listenerMetadata: String? = nil,
-                syscalls: [LinuxSyscall]? = nil) {
+    public init(
+        defaultAction: String, defaultErrnoRet: UInt32? = nil, architectures: [String]? = nil,
+        flags: [String]? = nil, listenerPath: String? = nil, listenerMetadata: String? = nil,
+        syscalls: [LinuxSyscall]? = nil
+    ) {
         self.defaultAction = defaultAction
         self.defaultErrnoRet = defaultErrnoRet
         self.architectures = architectures

@@ -24,9 +24,11 @@ public struct Spec: Codable, Sendable, Equatable {
     /// Linux-specific configuration (config-linux.md).
     public var linux: Linux?
 
-    public init(ociVersion: String = Spec.currentVersion, process: Process? = nil, root: Root? = nil,
-                hostname: String? = nil, domainname: String? = nil, mounts: [Mount]? = nil,
-                hooks: Hooks? = nil, annotations: [String: String]? = nil, linux: Linux? = nil) {
+    public init(
+        ociVersion: String = Spec.currentVersion, process: Process? = nil, root: Root? = nil,
+        hostname: String? = nil, domainname: String? = nil, mounts: [Mount]? = nil,
+        hooks: Hooks? = nil, annotations: [String: String]? = nil, linux: Linux? = nil
+    ) {
         self.ociVersion = ociVersion
         self.process = process
         self.root = root
@@ -70,8 +72,10 @@ public struct Mount: Codable, Sendable, Equatable {
     public var uidMappings: [LinuxIDMapping]?
     public var gidMappings: [LinuxIDMapping]?
 
-    public init(destination: String, type: String? = nil, source: String? = nil, options: [String]? = nil,
-                uidMappings: [LinuxIDMapping]? = nil, gidMappings: [LinuxIDMapping]? = nil) {
+    public init(
+        destination: String, type: String? = nil, source: String? = nil, options: [String]? = nil,
+        uidMappings: [LinuxIDMapping]? = nil, gidMappings: [LinuxIDMapping]? = nil
+    ) {
         self.destination = destination
         self.type = type
         self.source = source
@@ -92,8 +96,10 @@ public struct Hooks: Codable, Sendable, Equatable {
     public var poststart: [Hook]?
     public var poststop: [Hook]?
 
-    public init(prestart: [Hook]? = nil, createRuntime: [Hook]? = nil, createContainer: [Hook]? = nil,
-                startContainer: [Hook]? = nil, poststart: [Hook]? = nil, poststop: [Hook]? = nil) {
+    public init(
+        prestart: [Hook]? = nil, createRuntime: [Hook]? = nil, createContainer: [Hook]? = nil,
+        startContainer: [Hook]? = nil, poststart: [Hook]? = nil, poststop: [Hook]? = nil
+    ) {
         self.prestart = prestart
         self.createRuntime = createRuntime
         self.createContainer = createContainer
@@ -104,8 +110,10 @@ public struct Hooks: Codable, Sendable, Equatable {
 
     /// The hook lists in lifecycle order, with their JSON key names.
     public var all: [(name: String, hooks: [Hook]?)] {
-        [("prestart", prestart), ("createRuntime", createRuntime), ("createContainer", createContainer),
-         ("startContainer", startContainer), ("poststart", poststart), ("poststop", poststop)]
+        [
+            ("prestart", prestart), ("createRuntime", createRuntime), ("createContainer", createContainer),
+            ("startContainer", startContainer), ("poststart", poststart), ("poststop", poststop),
+        ]
     }
 }
 

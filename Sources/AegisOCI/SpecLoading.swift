@@ -96,7 +96,7 @@ func decodeDocument<T: Decodable>(_ type: T.Type, _ bytes: [UInt8], file: String
 func describe(_ error: DecodingError) -> (path: String, detail: String) {
     switch error {
     case .keyNotFound(_, let context), .typeMismatch(_, let context),
-         .valueNotFound(_, let context), .dataCorrupted(let context):
+        .valueNotFound(_, let context), .dataCorrupted(let context):
         return (jsonPath(context.codingPath), context.debugDescription)
     @unknown default:
         return ("(top level)", String(describing: error))
@@ -105,8 +105,10 @@ func describe(_ error: DecodingError) -> (path: String, detail: String) {
 
 func encodeDocument<T: Encodable>(_ value: T, pretty: Bool) throws -> [UInt8] {
     let encoder = JSONEncoder()
-    encoder.outputFormatting = pretty ? [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
-                                      : [.sortedKeys, .withoutEscapingSlashes]
+    encoder.outputFormatting =
+        pretty
+        ? [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+        : [.sortedKeys, .withoutEscapingSlashes]
     return [UInt8](try encoder.encode(value))
 }
 

@@ -59,16 +59,23 @@ struct SpecValueDecoder: Decoder {
         return try T(from: SpecValueDecoder(value, codingPath: path))
     }
 
-    private static func unboxInteger<I: FixedWidthInteger>(_ type: I.Type, _ value: JSONValue,
-                                                          path: [any CodingKey]) throws -> I {
+    private static func unboxInteger<I: FixedWidthInteger>(
+        _ type: I.Type, _ value: JSONValue,
+        path: [any CodingKey]
+    ) throws -> I {
         guard case .number(let text) = value else { throw mismatch(type, "integer", value, path) }
         if let n = I(text, radix: 10) { return n }
         if text.utf8.contains(where: { $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "e") || $0 == UInt8(ascii: "E") }) {
-            throw DecodingError.typeMismatch(type, .init(codingPath: path,
-                debugDescription: "expected integer, found number \(text)"))
+            throw DecodingError.typeMismatch(
+                type,
+                .init(
+                    codingPath: path,
+                    debugDescription: "expected integer, found number \(text)"))
         }
-        throw DecodingError.dataCorrupted(.init(codingPath: path,
-            debugDescription: "expected integer in \(I.min)...\(I.max), found \(text)"))
+        throw DecodingError.dataCorrupted(
+            .init(
+                codingPath: path,
+                debugDescription: "expected integer in \(I.min)...\(I.max), found \(text)"))
     }
 
     static func mismatch(_ type: Any.Type, _ expected: String, _ value: JSONValue, _ path: [any CodingKey]) -> DecodingError {
@@ -89,8 +96,11 @@ struct SpecValueDecoder: Decoder {
 
         private func value(_ key: Key) throws -> JSONValue {
             guard let v = object[key.stringValue] else {
-                throw DecodingError.keyNotFound(key, .init(codingPath: codingPath,
-                    debugDescription: "missing required field \"\(key.stringValue)\""))
+                throw DecodingError.keyNotFound(
+                    key,
+                    .init(
+                        codingPath: codingPath,
+                        debugDescription: "missing required field \"\(key.stringValue)\""))
             }
             return v
         }
@@ -117,8 +127,11 @@ struct SpecValueDecoder: Decoder {
             try SpecValueDecoder.unbox(type, try value(key), path: codingPath + [key])
         }
 
-        func nestedContainer<NestedKey: CodingKey>(keyedBy type: NestedKey.Type, forKey key: Key) throws
-            -> KeyedDecodingContainer<NestedKey> {
+        func nestedContainer<NestedKey: CodingKey>(
+            keyedBy type: NestedKey.Type, forKey key: Key
+        ) throws
+            -> KeyedDecodingContainer<NestedKey>
+        {
             try SpecValueDecoder(try value(key), codingPath: codingPath + [key]).container(keyedBy: type)
         }
         func nestedUnkeyedContainer(forKey key: Key) throws -> any UnkeyedDecodingContainer {
@@ -147,8 +160,11 @@ struct SpecValueDecoder: Decoder {
 
         private mutating func next<T>(_ type: T.Type) throws -> (JSONValue, [any CodingKey]) {
             guard !isAtEnd else {
-                throw DecodingError.valueNotFound(type, .init(codingPath: codingPath + [IndexCodingKey(currentIndex)],
-                    debugDescription: "array has only \(items.count) elements"))
+                throw DecodingError.valueNotFound(
+                    type,
+                    .init(
+                        codingPath: codingPath + [IndexCodingKey(currentIndex)],
+                        debugDescription: "array has only \(items.count) elements"))
             }
             defer { currentIndex += 1 }
             return (items[currentIndex], codingPath + [IndexCodingKey(currentIndex)])
@@ -181,8 +197,11 @@ struct SpecValueDecoder: Decoder {
             return try SpecValueDecoder.unbox(type, v, path: path)
         }
 
-        mutating func nestedContainer<NestedKey: CodingKey>(keyedBy type: NestedKey.Type) throws
-            -> KeyedDecodingContainer<NestedKey> {
+        mutating func nestedContainer<NestedKey: CodingKey>(
+            keyedBy type: NestedKey.Type
+        ) throws
+            -> KeyedDecodingContainer<NestedKey>
+        {
             let (v, path) = try next([String: Any].self)
             return try SpecValueDecoder(v, codingPath: path).container(keyedBy: type)
         }

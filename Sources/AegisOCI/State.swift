@@ -15,8 +15,10 @@ public enum ContainerStatus: String, Codable, Sendable, Equatable, CaseIterable 
         let c = try decoder.singleValueContainer()
         let raw = try c.decode(String.self)
         guard let status = ContainerStatus(rawValue: raw) else {
-            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath,
-                debugDescription: "unknown status \"\(raw)\" (expected creating, created, running or stopped)"))
+            throw DecodingError.dataCorrupted(
+                .init(
+                    codingPath: decoder.codingPath,
+                    debugDescription: "unknown status \"\(raw)\" (expected creating, created, running or stopped)"))
         }
         self = status
     }
@@ -36,8 +38,10 @@ public struct ContainerState: Codable, Sendable, Equatable {
     /// The annotations of the container's config.json.
     public var annotations: [String: String]?
 
-    public init(ociVersion: String = Spec.currentVersion, id: String, status: ContainerStatus, pid: Int32? = nil,
-                bundle: String, annotations: [String: String]? = nil) {
+    public init(
+        ociVersion: String = Spec.currentVersion, id: String, status: ContainerStatus, pid: Int32? = nil,
+        bundle: String, annotations: [String: String]? = nil
+    ) {
         self.ociVersion = ociVersion
         self.id = id
         self.status = status

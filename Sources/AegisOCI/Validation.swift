@@ -81,8 +81,9 @@ extension Spec {
             throw SpecError(path: "process.args", message: "must contain at least the program to run")
         }
         if process.terminal == true {
-            throw SpecError(path: "process.terminal",
-                            message: "not supported: use passthrough stdio; --console-socket is not supported")
+            throw SpecError(
+                path: "process.terminal",
+                message: "not supported: use passthrough stdio; --console-socket is not supported")
         }
         if let line = process.commandLine, !line.isEmpty {
             throw SpecError(path: "process.commandLine", message: "is Windows-only; use process.args")
@@ -114,8 +115,9 @@ extension Spec {
                 throw SpecError(path: "process.rlimits[\(i)].type", message: "duplicate rlimit type \"\(rlimit.type)\"")
             }
             if rlimit.soft > rlimit.hard {
-                throw SpecError(path: "process.rlimits[\(i)].soft",
-                                message: "soft limit \(rlimit.soft) exceeds hard limit \(rlimit.hard)")
+                throw SpecError(
+                    path: "process.rlimits[\(i)].soft",
+                    message: "soft limit \(rlimit.soft) exceeds hard limit \(rlimit.hard)")
             }
         }
         if let profile = process.apparmorProfile, !profile.isEmpty {
@@ -127,8 +129,10 @@ extension Spec {
         if let label = process.selinuxLabel, !label.isEmpty {
             throw SpecError(path: "process.selinuxLabel", message: "SELinux is not supported")
         }
-        for (name, value) in [("ioPriority", process.ioPriority), ("scheduler", process.scheduler),
-                              ("execCPUAffinity", process.execCPUAffinity)] {
+        for (name, value) in [
+            ("ioPriority", process.ioPriority), ("scheduler", process.scheduler),
+            ("execCPUAffinity", process.execCPUAffinity),
+        ] {
             if let value, value.isMeaningful {
                 throw SpecError(path: "process.\(name)", message: "not supported")
             }
@@ -171,7 +175,8 @@ extension Linux {
                 throw SpecError(path: "linux.cgroupsPath", message: "must not contain \".\" or \"..\" components, got \"\(path)\"")
             }
             if !path.hasPrefix("/") && path.contains(":") {
-                throw SpecError(path: "linux.cgroupsPath", message: "the systemd \"slice:prefix:name\" form is not supported, got \"\(path)\"")
+                throw SpecError(
+                    path: "linux.cgroupsPath", message: "the systemd \"slice:prefix:name\" form is not supported, got \"\(path)\"")
             }
         }
         if let resources { try resources.validate() }
@@ -181,8 +186,9 @@ extension Linux {
                 throw SpecError(path: "linux.rootfsPropagation", message: "unknown propagation \"\(propagation)\"")
             }
             if !["private", "rprivate", "slave", "rslave", "shared", "rshared", "unbindable", "runbindable"].contains(propagation) {
-                throw SpecError(path: "linux.rootfsPropagation",
-                                message: "\"\(propagation)\" is not a propagation for the root (use [r]private, [r]slave, [r]shared or [r]unbindable)")
+                throw SpecError(
+                    path: "linux.rootfsPropagation",
+                    message: "\"\(propagation)\" is not a propagation for the root (use [r]private, [r]slave, [r]shared or [r]unbindable)")
             }
         }
         for (name, list) in [("maskedPaths", maskedPaths), ("readonlyPaths", readonlyPaths)] {
@@ -193,8 +199,10 @@ extension Linux {
         if let mountLabel, !mountLabel.isEmpty {
             throw SpecError(path: "linux.mountLabel", message: "SELinux mount labels are not supported")
         }
-        for (name, value) in [("intelRdt", intelRdt), ("personality", personality),
-                              ("timeOffsets", timeOffsets), ("netDevices", netDevices)] {
+        for (name, value) in [
+            ("intelRdt", intelRdt), ("personality", personality),
+            ("timeOffsets", timeOffsets), ("netDevices", netDevices),
+        ] {
             if let value, value.isMeaningful {
                 throw SpecError(path: "linux.\(name)", message: "not supported")
             }
@@ -226,20 +234,31 @@ extension Linux {
     /// with a network namespace, kernel.hostname/domainname with a uts namespace. Any other key
     /// would change the host and is refused by name.
     func validateSysctls() throws {
-        let ipc: Set<String> = ["kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall",
-                                "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced"]
+        let ipc: Set<String> = [
+            "kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall",
+            "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced",
+        ]
         for key in (sysctl ?? [:]).keys.sorted() {
             let path = "linux.sysctl.\(key)"
             let parts = key.split(separator: ".", omittingEmptySubsequences: false)
-            guard !parts.isEmpty, parts.allSatisfy({ !$0.isEmpty && $0.allSatisfy { $0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" } }) else {
+            guard !parts.isEmpty,
+                parts.allSatisfy({ !$0.isEmpty && $0.allSatisfy { $0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" } })
+            else {
                 throw SpecError(path: path, message: "not a sysctl name (dot-separated letters, digits, '_' and '-')")
             }
             let needs: String
-            if ipc.contains(key) || key.hasPrefix("fs.mqueue.") { needs = "ipc" }
-            else if key.hasPrefix("net.") { needs = "network" }
-            else if key == "kernel.hostname" || key == "kernel.domainname" { needs = "uts" }
-            else {
-                throw SpecError(path: path, message: "not a namespaced sysctl: it would change the host (allowed: kernel.msg*, kernel.sem, kernel.shm*, fs.mqueue.*, net.*, kernel.hostname, kernel.domainname)")
+            if ipc.contains(key) || key.hasPrefix("fs.mqueue.") {
+                needs = "ipc"
+            } else if key.hasPrefix("net.") {
+                needs = "network"
+            } else if key == "kernel.hostname" || key == "kernel.domainname" {
+                needs = "uts"
+            } else {
+                throw SpecError(
+                    path: path,
+                    message:
+                        "not a namespaced sysctl: it would change the host (allowed: kernel.msg*, kernel.sem, kernel.shm*, fs.mqueue.*, net.*, kernel.hostname, kernel.domainname)"
+                )
             }
             guard hasNamespace(needs) else {
                 throw SpecError(path: path, message: "needs a \(needs) namespace of the container's own (it would change the host's)")
@@ -266,11 +285,13 @@ extension Linux {
         }
         let joinsUser = (namespaces ?? []).contains { $0.type == "user" && !($0.path ?? "").isEmpty }
         if seen.contains("user"), !joinsUser,
-           let i = (namespaces ?? []).firstIndex(where: { $0.type != "user" && $0.type != "pid" && !($0.path ?? "").isEmpty }) {
+            let i = (namespaces ?? []).firstIndex(where: { $0.type != "user" && $0.type != "pid" && !($0.path ?? "").isEmpty })
+        {
             // The container process would setns(2) from inside its new user namespace, which holds
             // no capability over a namespace owned by another user namespace (EPERM).
-            throw SpecError(path: "linux.namespaces[\(i)].path",
-                            message: "joining a \((namespaces ?? [])[i].type) namespace together with a new user namespace is not supported")
+            throw SpecError(
+                path: "linux.namespaces[\(i)].path",
+                message: "joining a \((namespaces ?? [])[i].type) namespace together with a new user namespace is not supported")
         }
     }
 

@@ -34,13 +34,18 @@ extension LinuxResources {
             }
         }
         if let blockIO, blockIO.isMeaningful { _ = try LinuxBlockIO(blockIO, path: "\(base).blockIO") }
-        if let hugepageLimits, hugepageLimits.isMeaningful { _ = try LinuxHugepageLimit.list(hugepageLimits, path: "\(base).hugepageLimits") }
+        if let hugepageLimits, hugepageLimits.isMeaningful {
+            _ = try LinuxHugepageLimit.list(hugepageLimits, path: "\(base).hugepageLimits")
+        }
         for key in (unified ?? [:]).keys.sorted() {
             // "<controller>.<file>": an interface file of a controller, never a core cgroup.* file.
             let parts = key.split(separator: ".", maxSplits: 1)
             guard parts.count == 2, parts[0] != "cgroup", parts[0].allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }),
-                  !parts[1].isEmpty, !key.contains("/") else {
-                throw SpecError(path: "\(base).unified.\(key)", message: "not an interface file of a controller (\"<controller>.<file>\", not cgroup.*)")
+                !parts[1].isEmpty, !key.contains("/")
+            else {
+                throw SpecError(
+                    path: "\(base).unified.\(key)", message: "not an interface file of a controller (\"<controller>.<file>\", not cgroup.*)"
+                )
             }
         }
     }
@@ -72,8 +77,9 @@ extension LinuxMemory {
             throw SpecError(path: "\(base).swap", message: "a swap limit requires a finite memory.limit")
         }
         if swap != -1 && swap < limit {
-            throw SpecError(path: "\(base).swap",
-                            message: "memory+swap limit \(swap) is less than memory.limit \(limit) (swap counts memory plus swap)")
+            throw SpecError(
+                path: "\(base).swap",
+                message: "memory+swap limit \(swap) is less than memory.limit \(limit) (swap counts memory plus swap)")
         }
     }
 }
@@ -155,7 +161,8 @@ extension LinuxSeccomp {
             try Self.checkAction(rule.action, path: "\(path).action")
             for (j, arg) in (rule.args ?? []).enumerated() {
                 if arg.index > 5 {
-                    throw SpecError(path: "\(path).args[\(j)].index", message: "must be 0...5 (syscalls have six arguments), got \(arg.index)")
+                    throw SpecError(
+                        path: "\(path).args[\(j)].index", message: "must be 0...5 (syscalls have six arguments), got \(arg.index)")
                 }
                 if !Self.knownOperators.contains(arg.op) {
                     throw SpecError(path: "\(path).args[\(j)].op", message: "unknown seccomp operator \"\(arg.op)\"")

@@ -47,45 +47,54 @@ extension ClusterCA {
     /// - Throws: `PKIError` `.invalidCSRSignature`, `.unsupportedKeyAlgorithm`, `.invalidNodeName`,
     ///   `.nodeNameMismatch`, `.invalidHost` (bad IP literal), `.invalidValidity`, `.caNotValid`,
     ///   `.encoding`.
-    public func sign(csr: CertificateSigningRequest, nodeName: String, role: NodeRole,
-                     ipAddresses: [String] = [], serverAuth: Bool = false,
-                     validity: TimeInterval = defaultCertificateValidity,
-                     now: Date = Date()) throws -> Certificate {
+    public func sign(
+        csr: CertificateSigningRequest, nodeName: String, role: NodeRole,
+        ipAddresses: [String] = [], serverAuth: Bool = false,
+        validity: TimeInterval = defaultCertificateValidity,
+        now: Date = Date()
+    ) throws -> Certificate {
         guard csr.publicKey.isValidSignature(csr.signature, for: csr) else {
-            throw PKIError(code: .invalidCSRSignature,
-                           description: "CSR for \"\(nodeName)\" rejected: its signature does not verify with the public key it "
-                               + "carries (corrupted or tampered request)")
+            throw PKIError(
+                code: .invalidCSRSignature,
+                description: "CSR for \"\(nodeName)\" rejected: its signature does not verify with the public key it "
+                    + "carries (corrupted or tampered request)")
         }
         guard X509Support.isP256(csr.publicKey) else {
-            throw PKIError(code: .unsupportedKeyAlgorithm,
-                           description: "CSR for \"\(nodeName)\" rejected: key is \(csr.publicKey), only ECDSA P-256 is accepted")
+            throw PKIError(
+                code: .unsupportedKeyAlgorithm,
+                description: "CSR for \"\(nodeName)\" rejected: key is \(csr.publicKey), only ECDSA P-256 is accepted")
         }
         try NodeName.validate(nodeName)
         if let requested = X509Support.attribute(.RDNAttributeType.commonName, in: csr.subject), requested != nodeName {
-            throw PKIError(code: .nodeNameMismatch,
-                           description: "CSR subject CN \"\(requested)\" does not match node name \"\(nodeName)\"")
+            throw PKIError(
+                code: .nodeNameMismatch,
+                description: "CSR subject CN \"\(requested)\" does not match node name \"\(nodeName)\"")
         }
         let ips = try NodeName.subjectAlternativeNames(hosts: ipAddresses, ipOnly: true)
         var usages: [ExtendedKeyUsage.Usage] = [.clientAuth]
         if serverAuth { usages.append(.serverAuth) }
-        return try issue(publicKey: csr.publicKey, commonName: nodeName, role: role,
-                         alternativeNames: [.dnsName(nodeName)] + ips, usages: usages,
-                         validity: validity, now: now)
+        return try issue(
+            publicKey: csr.publicKey, commonName: nodeName, role: role,
+            alternativeNames: [.dnsName(nodeName)] + ips, usages: usages,
+            validity: validity, now: now)
     }
 
     /// Signs a PEM CSR (`-----BEGIN CERTIFICATE REQUEST-----`); see `sign(csr:...)`.
     ///
     /// - Throws: `PKIError` `.malformedInput` when the PEM does not parse, then as `sign(csr:...)`.
-    public func sign(csrPEM: String, nodeName: String, role: NodeRole,
-                     ipAddresses: [String] = [], serverAuth: Bool = false,
-                     validity: TimeInterval = defaultCertificateValidity,
-                     now: Date = Date()) throws -> Certificate {
+    public func sign(
+        csrPEM: String, nodeName: String, role: NodeRole,
+        ipAddresses: [String] = [], serverAuth: Bool = false,
+        validity: TimeInterval = defaultCertificateValidity,
+        now: Date = Date()
+    ) throws -> Certificate {
         let csr: CertificateSigningRequest
         do { csr = try CertificateSigningRequest(pemEncoded: csrPEM) } catch {
             throw PKIError.malformed("PEM certificate signing request for \"\(nodeName)\"", error)
         }
-        return try sign(csr: csr, nodeName: nodeName, role: role, ipAddresses: ipAddresses,
-                        serverAuth: serverAuth, validity: validity, now: now)
+        return try sign(
+            csr: csr, nodeName: nodeName, role: role, ipAddresses: ipAddresses,
+            serverAuth: serverAuth, validity: validity, now: now)
     }
 
     /// Creates a fresh P-256 key and a certificate for the controller's TLS listener.
@@ -103,18 +112,21 @@ extension ClusterCA {
     ///   - now: issue time.
     /// - Throws: `PKIError` `.invalidHost` (empty list or a bad entry), `.invalidNodeName`,
     ///   `.invalidValidity`, `.caNotValid`, `.encoding`.
-    public func issueServerCertificate(hosts: [String], commonName: String = "aegis-controller",
-                                       validity: TimeInterval = defaultCertificateValidity,
-                                       now: Date = Date()) throws -> ServerCredentials {
+    public func issueServerCertificate(
+        hosts: [String], commonName: String = "aegis-controller",
+        validity: TimeInterval = defaultCertificateValidity,
+        now: Date = Date()
+    ) throws -> ServerCredentials {
         guard !hosts.isEmpty else {
             throw PKIError(code: .invalidHost, description: "server certificate needs at least one host (DNS name or IP address)")
         }
         try NodeName.validate(commonName)
         let names = try NodeName.subjectAlternativeNames(hosts: hosts)
         let key = Certificate.PrivateKey(P256.Signing.PrivateKey())
-        let certificate = try issue(publicKey: key.publicKey, commonName: commonName, role: .controller,
-                                    alternativeNames: names, usages: [.serverAuth, .clientAuth],
-                                    validity: validity, now: now)
+        let certificate = try issue(
+            publicKey: key.publicKey, commonName: commonName, role: .controller,
+            alternativeNames: names, usages: [.serverAuth, .clientAuth],
+            validity: validity, now: now)
         return ServerCredentials(
             certificate: certificate, privateKey: key,
             certificatePEM: try PKIError.wrapping("PEM-encoding server certificate") { try certificate.serializeAsPEM().pemString },
@@ -122,9 +134,11 @@ extension ClusterCA {
     }
 
     /// Builds and signs an end-entity certificate for `publicKey`.
-    func issue(publicKey: Certificate.PublicKey, commonName: String, role: NodeRole,
-               alternativeNames: [GeneralName], usages: [ExtendedKeyUsage.Usage],
-               validity: TimeInterval, now: Date) throws -> Certificate {
+    func issue(
+        publicKey: Certificate.PublicKey, commonName: String, role: NodeRole,
+        alternativeNames: [GeneralName], usages: [ExtendedKeyUsage.Usage],
+        validity: TimeInterval, now: Date
+    ) throws -> Certificate {
         try X509Support.checkValidity(validity, what: "certificate")
         try checkUsable(now: now)
         let notBefore = X509Support.wholeSeconds(now - ClusterCA.clockSkewAllowance)

@@ -45,18 +45,25 @@ public struct ClusterCA: Sendable {
 
     init(certificate: Certificate, privateKey: Certificate.PrivateKey) throws {
         guard privateKey.publicKey == certificate.publicKey else {
-            throw PKIError(code: .keyCertificateMismatch,
-                           description: "CA private key does not belong to the CA certificate \"\(certificate.subject)\"")
+            throw PKIError(
+                code: .keyCertificateMismatch,
+                description: "CA private key does not belong to the CA certificate \"\(certificate.subject)\"")
         }
         guard X509Support.isP256(certificate.publicKey) else {
-            throw PKIError(code: .unsupportedKeyAlgorithm,
-                           description: "CA key is \(certificate.publicKey), only ECDSA P-256 is supported")
+            throw PKIError(
+                code: .unsupportedKeyAlgorithm,
+                description: "CA key is \(certificate.publicKey), only ECDSA P-256 is supported")
         }
-        guard case .isCertificateAuthority = try PKIError.wrapping("reading CA BasicConstraints", {
-            try certificate.extensions.basicConstraints
-        }) else {
-            throw PKIError(code: .notACertificateAuthority,
-                           description: "certificate \"\(certificate.subject)\" is not a CA (BasicConstraints CA:TRUE missing)")
+        guard
+            case .isCertificateAuthority = try PKIError.wrapping(
+                "reading CA BasicConstraints",
+                {
+                    try certificate.extensions.basicConstraints
+                })
+        else {
+            throw PKIError(
+                code: .notACertificateAuthority,
+                description: "certificate \"\(certificate.subject)\" is not a CA (BasicConstraints CA:TRUE missing)")
         }
         self.certificate = certificate
         self.privateKey = privateKey
@@ -92,9 +99,11 @@ public struct ClusterCA: Sendable {
     ///   - validity: lifetime in seconds from `now` (default `defaultValidity`, 3650 days).
     ///   - now: issue time; notBefore is `now - clockSkewAllowance`, truncated to whole seconds.
     /// - Throws: `PKIError` `.invalidValidity`, `.encoding`.
-    public static func create(commonName: String = "aegis-cluster-ca",
-                              validity: TimeInterval = defaultValidity,
-                              now: Date = Date()) throws -> ClusterCA {
+    public static func create(
+        commonName: String = "aegis-cluster-ca",
+        validity: TimeInterval = defaultValidity,
+        now: Date = Date()
+    ) throws -> ClusterCA {
         try X509Support.checkValidity(validity, what: "CA")
         guard !commonName.isEmpty else {
             throw PKIError(code: .encoding, description: "CA common name must not be empty")
@@ -132,17 +141,20 @@ public struct ClusterCA: Sendable {
     ///   and `ca.key` exists; `.syscall` (mkdir/open/link/fsync with errno); `.malformedInput` for
     ///   unparsable PEM; `.keyCertificateMismatch`; `.notACertificateAuthority`;
     ///   `.unsupportedKeyAlgorithm`.
-    public static func loadOrCreate(directory: String,
-                                    commonName: String = "aegis-cluster-ca",
-                                    validity: TimeInterval = defaultValidity,
-                                    now: Date = Date()) throws -> ClusterCA {
+    public static func loadOrCreate(
+        directory: String,
+        commonName: String = "aegis-cluster-ca",
+        validity: TimeInterval = defaultValidity,
+        now: Date = Date()
+    ) throws -> ClusterCA {
         if try PEMFiles.pairExists(directory: directory, keyName: keyFileName, certificateName: certificateFileName) {
             return try load(directory: directory)
         }
         let ca = try create(commonName: commonName, validity: validity, now: now)
         let keyPEM = try PKIError.wrapping("PEM-encoding CA key") { try ca.privateKey.serializeAsPEM().pemString }
-        try PEMFiles.writeNewPair(directory: directory, keyName: keyFileName, keyPEM: keyPEM + "\n",
-                                  certificateName: certificateFileName, certificatePEM: ca.certificatePEM + "\n")
+        try PEMFiles.writeNewPair(
+            directory: directory, keyName: keyFileName, keyPEM: keyPEM + "\n",
+            certificateName: certificateFileName, certificatePEM: ca.certificatePEM + "\n")
         return ca
     }
 
@@ -166,17 +178,19 @@ public struct ClusterCA: Sendable {
         do {
             return try ClusterCA(certificate: certificate, privateKey: key)
         } catch let error as PKIError where error.code == .keyCertificateMismatch {
-            throw PKIError(code: .keyCertificateMismatch, path: keyPath,
-                           description: "\(keyPath) does not hold the private key of \(certificatePath)")
+            throw PKIError(
+                code: .keyCertificateMismatch, path: keyPath,
+                description: "\(keyPath) does not hold the private key of \(certificatePath)")
         }
     }
 
     /// Throws `.caNotValid` unless `now` lies inside the CA's validity period.
     func checkUsable(now: Date) throws {
         if now < certificate.notValidBefore || now > certificate.notValidAfter {
-            throw PKIError(code: .caNotValid,
-                           description: "cluster CA \"\(commonName)\" is valid from \(utcTimestamp(certificate.notValidBefore)) "
-                               + "to \(utcTimestamp(certificate.notValidAfter)), not at \(utcTimestamp(now))")
+            throw PKIError(
+                code: .caNotValid,
+                description: "cluster CA \"\(commonName)\" is valid from \(utcTimestamp(certificate.notValidBefore)) "
+                    + "to \(utcTimestamp(certificate.notValidAfter)), not at \(utcTimestamp(now))")
         }
     }
 }

@@ -58,14 +58,16 @@ public struct JoinToken: Sendable, Equatable, CustomStringConvertible {
         let prefix = Array(Self.prefix.utf8)
         guard bytes.starts(with: prefix) else {
             let shown = String(decoding: bytes.prefix(prefix.count), as: UTF8.self)
-            throw PKIError(code: .tokenPrefix,
-                           description: "join token must start with \"\(Self.prefix)\", found \"\(shown)\"")
+            throw PKIError(
+                code: .tokenPrefix,
+                description: "join token must start with \"\(Self.prefix)\", found \"\(shown)\"")
         }
         let rest = bytes.dropFirst(prefix.count)
         let colon = UInt8(ascii: ":")
         var fingerprint = Array(rest.prefix { $0 != colon })
         if fingerprint.count > 64, (try? Self.checkFingerprint(Array(fingerprint.prefix(64)))) != nil,
-           fingerprint.dropFirst(64).contains(where: { !Self.isLowerHex($0) }) {
+            fingerprint.dropFirst(64).contains(where: { !Self.isLowerHex($0) })
+        {
             // 64 good hex characters followed by id/secret text: the "::" is what is missing.
             fingerprint = Array(fingerprint.prefix(64))
         } else {
@@ -73,13 +75,15 @@ public struct JoinToken: Sendable, Equatable, CustomStringConvertible {
         }
         let afterFingerprint = rest.dropFirst(fingerprint.count)
         guard afterFingerprint.starts(with: [colon, colon]) else {
-            throw PKIError(code: .tokenSeparator,
-                           description: "join token lacks \"::\" after the 64-character CA fingerprint")
+            throw PKIError(
+                code: .tokenSeparator,
+                description: "join token lacks \"::\" after the 64-character CA fingerprint")
         }
         let credential = afterFingerprint.dropFirst(2)
         guard let dot = credential.firstIndex(of: UInt8(ascii: ".")) else {
-            throw PKIError(code: .tokenSeparator,
-                           description: "join token lacks \".\" between the token id and the secret (expected <id>.<secret>)")
+            throw PKIError(
+                code: .tokenSeparator,
+                description: "join token lacks \".\" between the token id and the secret (expected <id>.<secret>)")
         }
         let id = String(decoding: credential[..<dot], as: UTF8.self)
         let secret = String(decoding: credential[credential.index(after: dot)...], as: UTF8.self)
@@ -90,8 +94,9 @@ public struct JoinToken: Sendable, Equatable, CustomStringConvertible {
     /// Linux, uniform over `[a-z0-9]`) pinning `caFingerprint`.
     /// - Throws: `PKIError` `.tokenFingerprint` when `caFingerprint` is not 64 lowercase hex.
     public static func generate(caFingerprint: String) throws -> JoinToken {
-        try JoinToken(caFingerprint: caFingerprint, id: randomString(length: idLength),
-                      secret: randomString(length: secretLength))
+        try JoinToken(
+            caFingerprint: caFingerprint, id: randomString(length: idLength),
+            secret: randomString(length: secretLength))
     }
 
     /// A new token pinning `ca` (cannot fail: the CA's fingerprint is well-formed).
@@ -132,9 +137,10 @@ public struct JoinToken: Sendable, Equatable, CustomStringConvertible {
     public func verifyCA(certificateDER: [UInt8]) throws {
         let actual = X509Support.sha256Hex(certificateDER)
         guard actual == caFingerprint else {
-            throw PKIError(code: .caFingerprintMismatch,
-                           description: "cluster CA certificate does not match the join token: expected SHA-256 \(caFingerprint), "
-                               + "got \(actual) — the controller is not the one that issued this token, or the CA was replaced")
+            throw PKIError(
+                code: .caFingerprintMismatch,
+                description: "cluster CA certificate does not match the join token: expected SHA-256 \(caFingerprint), "
+                    + "got \(actual) — the controller is not the one that issued this token, or the CA was replaced")
         }
     }
 
@@ -169,28 +175,32 @@ public struct JoinToken: Sendable, Equatable, CustomStringConvertible {
     static func checkFingerprint(_ bytes: [UInt8]) throws {
         for (offset, byte) in bytes.enumerated() {
             if !isLowerHex(byte) {
-                throw PKIError(code: .tokenFingerprint,
-                               description: "join token CA fingerprint has \(describe(byte)) at offset \(offset); "
-                                   + "expected lowercase hex [0-9a-f]")
+                throw PKIError(
+                    code: .tokenFingerprint,
+                    description: "join token CA fingerprint has \(describe(byte)) at offset \(offset); "
+                        + "expected lowercase hex [0-9a-f]")
             }
         }
         guard bytes.count == 64 else {
-            throw PKIError(code: .tokenFingerprint,
-                           description: "join token CA fingerprint has \(bytes.count) hex characters, expected 64 (SHA-256)")
+            throw PKIError(
+                code: .tokenFingerprint,
+                description: "join token CA fingerprint has \(bytes.count) hex characters, expected 64 (SHA-256)")
         }
     }
 
     static func checkPart(_ value: String, length: Int, code: PKIError.Code, name: String, echo: Bool) throws {
         let bytes = Array(value.utf8)
         for (offset, byte) in bytes.enumerated() where !alphabet.contains(byte) {
-            throw PKIError(code: code,
-                           description: "join token \(name) has \(echo ? describe(byte) : "a character outside [a-z0-9]") "
-                               + "at offset \(offset); allowed: [a-z0-9]")
+            throw PKIError(
+                code: code,
+                description: "join token \(name) has \(echo ? describe(byte) : "a character outside [a-z0-9]") "
+                    + "at offset \(offset); allowed: [a-z0-9]")
         }
         guard bytes.count == length else {
             let shown = echo ? " \"\(value)\"" : ""
-            throw PKIError(code: code,
-                           description: "join token \(name)\(shown) has \(bytes.count) characters, expected \(length)")
+            throw PKIError(
+                code: code,
+                description: "join token \(name)\(shown) has \(bytes.count) characters, expected \(length)")
         }
     }
 

@@ -28,8 +28,9 @@ public struct NodeKey: Sendable {
     public init(nodeName: String, privateKey: Certificate.PrivateKey) throws {
         try NodeName.validate(nodeName)
         guard X509Support.isP256(privateKey.publicKey) else {
-            throw PKIError(code: .unsupportedKeyAlgorithm,
-                           description: "node key is \(privateKey), only ECDSA P-256 is supported")
+            throw PKIError(
+                code: .unsupportedKeyAlgorithm,
+                description: "node key is \(privateKey), only ECDSA P-256 is supported")
         }
         self.nodeName = nodeName
         self.privateKey = privateKey
@@ -58,9 +59,10 @@ public struct NodeKey: Sendable {
     /// - Throws: `PKIError` `.encoding`.
     public func makeCSR() throws -> CertificateSigningRequest {
         try PKIError.wrapping("creating the CSR for \"\(nodeName)\"") {
-            try CertificateSigningRequest(version: .v1, subject: DistinguishedName { CommonName(nodeName) },
-                                          privateKey: privateKey, attributes: CertificateSigningRequest.Attributes(),
-                                          signatureAlgorithm: .ecdsaWithSHA256)
+            try CertificateSigningRequest(
+                version: .v1, subject: DistinguishedName { CommonName(nodeName) },
+                privateKey: privateKey, attributes: CertificateSigningRequest.Attributes(),
+                signatureAlgorithm: .ecdsaWithSHA256)
         }
     }
 
@@ -131,15 +133,17 @@ public struct NodeIdentity: Sendable {
 
     init(key: NodeKey, certificate: Certificate) throws {
         guard certificate.publicKey == key.privateKey.publicKey else {
-            throw PKIError(code: .keyCertificateMismatch,
-                           description: "certificate \"\(certificate.subject)\" does not carry the public key of node \"\(key.nodeName)\"")
+            throw PKIError(
+                code: .keyCertificateMismatch,
+                description: "certificate \"\(certificate.subject)\" does not carry the public key of node \"\(key.nodeName)\"")
         }
         guard let commonName = X509Support.attribute(.RDNAttributeType.commonName, in: certificate.subject) else {
             throw PKIError(code: .missingNodeName, description: "certificate \"\(certificate.subject)\" has no subject CN")
         }
         guard commonName == key.nodeName else {
-            throw PKIError(code: .nodeNameMismatch,
-                           description: "certificate is for node \"\(commonName)\", expected \"\(key.nodeName)\"")
+            throw PKIError(
+                code: .nodeNameMismatch,
+                description: "certificate is for node \"\(commonName)\", expected \"\(key.nodeName)\"")
         }
         self.key = key
         self.certificate = certificate
@@ -188,7 +192,8 @@ public struct NodeIdentity: Sendable {
         let key: NodeKey
         if haveKey {
             do { key = try NodeKey(nodeName: nodeName, privateKeyPEM: try PEMFiles.readText(keyPath)) } catch let error as PKIError
-                where error.code == .malformedInput {
+                where error.code == .malformedInput
+            {
                 throw PKIError(code: .malformedInput, path: keyPath, description: "\(keyPath): \(error.description)")
             }
         } else {

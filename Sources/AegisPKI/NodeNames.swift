@@ -36,7 +36,8 @@ public enum NodeName {
             if label.isEmpty { return "empty label (leading, trailing or doubled '.')" }
             if label.count > 63 { return "label of \(label.count) characters, at most 63 allowed" }
             for byte in label {
-                let ok = (byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z"))
+                let ok =
+                    (byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z"))
                     || (byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9")) || byte == UInt8(ascii: "-")
                 if !ok {
                     return "character '\(String(decoding: [byte], as: UTF8.self))' not allowed (only a-z, 0-9, '-', '.')"
@@ -47,7 +48,8 @@ public enum NodeName {
             }
         }
         if let top = bytes.split(separator: UInt8(ascii: ".")).last,
-           top.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) {
+            top.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") })
+        {
             return "last label \"\(String(decoding: top, as: UTF8.self))\" is all digits, which a host name never is "
                 + "(RFC 1123 §2.1); a malformed IP address?"
         }
@@ -84,8 +86,9 @@ public enum NodeName {
             } else {
                 let lower = host.lowercased()
                 if let reason = dnsNameProblem(lower) {
-                    throw PKIError(code: .invalidHost,
-                                   description: "invalid host \"\(host)\": not an IP literal, and as a DNS name: \(reason)")
+                    throw PKIError(
+                        code: .invalidHost,
+                        description: "invalid host \"\(host)\": not an IP literal, and as a DNS name: \(reason)")
                 }
                 entry = .dnsName(lower)
             }
@@ -168,8 +171,9 @@ enum X509Support {
     /// Throws `.invalidValidity` unless `seconds` is positive and finite.
     static func checkValidity(_ seconds: TimeInterval, what: String) throws {
         guard seconds.isFinite, seconds >= 1 else {
-            throw PKIError(code: .invalidValidity,
-                           description: "invalid \(what) validity \(seconds) s: must be a finite number of seconds ≥ 1")
+            throw PKIError(
+                code: .invalidValidity,
+                description: "invalid \(what) validity \(seconds) s: must be a finite number of seconds ≥ 1")
         }
     }
 }

@@ -68,13 +68,15 @@ enum PEMFiles {
         case (true, true): return true
         case (false, false): return false
         case (true, false):
-            throw PKIError(code: .incompleteFilePair, path: certificatePath,
-                           description: "\(certificatePath) is missing but \(keyPath) exists; "
-                               + "refusing to guess — restore \(certificateName) or remove \(keyName)")
+            throw PKIError(
+                code: .incompleteFilePair, path: certificatePath,
+                description: "\(certificatePath) is missing but \(keyPath) exists; "
+                    + "refusing to guess — restore \(certificateName) or remove \(keyName)")
         case (false, true):
-            throw PKIError(code: .incompleteFilePair, path: keyPath,
-                           description: "\(keyPath) is missing but \(certificatePath) exists; "
-                               + "refusing to guess — restore \(keyName) or remove \(certificateName)")
+            throw PKIError(
+                code: .incompleteFilePair, path: keyPath,
+                description: "\(keyPath) is missing but \(certificatePath) exists; "
+                    + "refusing to guess — restore \(keyName) or remove \(certificateName)")
         }
     }
 
@@ -82,8 +84,10 @@ enum PEMFiles {
     /// replacing existing files. Both are written to temporary names first; the key is published,
     /// then the certificate; if publishing the certificate fails the key is unlinked again, so the
     /// only torn state possible is a crash between the two link(2) calls, which `pairExists` reports.
-    static func writeNewPair(directory: String, keyName: String, keyPEM: String,
-                             certificateName: String, certificatePEM: String) throws {
+    static func writeNewPair(
+        directory: String, keyName: String, keyPEM: String,
+        certificateName: String, certificatePEM: String
+    ) throws {
         try ensureDirectory(directory)
         let keyPath = join(directory, keyName)
         let certificatePath = join(directory, certificateName)

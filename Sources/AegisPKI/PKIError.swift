@@ -93,8 +93,9 @@ public struct PKIError: Error, CustomStringConvertible, Equatable, Sendable {
     }
 
     static func syscall(_ step: String, _ path: String, errno: Int32) -> PKIError {
-        PKIError(code: .syscall, path: path, errno: errno,
-                 description: "\(step) \(path): \(Errno(errno))")
+        PKIError(
+            code: .syscall, path: path, errno: errno,
+            description: "\(step) \(path): \(Errno(errno))")
     }
 
     /// A failed call of the OS layer as `.syscall`, with its step, path and errno.
@@ -109,8 +110,9 @@ public struct PKIError: Error, CustomStringConvertible, Equatable, Sendable {
 
     static func malformed(_ what: String, path: String? = nil, _ underlying: any Error) -> PKIError {
         let location = path.map { " in \($0)" } ?? ""
-        return PKIError(code: .malformedInput, path: path,
-                        description: "cannot parse \(what)\(location): \(underlying)")
+        return PKIError(
+            code: .malformedInput, path: path,
+            description: "cannot parse \(what)\(location): \(underlying)")
     }
 
     static func encoding(_ step: String, _ underlying: any Error) -> PKIError {

@@ -62,8 +62,9 @@ public struct PKIVerifier: Sendable {
     public init(caCertificate: Certificate) throws {
         let constraints = try PKIError.wrapping("reading CA BasicConstraints") { try caCertificate.extensions.basicConstraints }
         guard case .isCertificateAuthority = constraints else {
-            throw PKIError(code: .notACertificateAuthority,
-                           description: "certificate \"\(caCertificate.subject)\" is not a CA (BasicConstraints CA:TRUE missing)")
+            throw PKIError(
+                code: .notACertificateAuthority,
+                description: "certificate \"\(caCertificate.subject)\" is not a CA (BasicConstraints CA:TRUE missing)")
         }
         self.caCertificate = caCertificate
         self.caFingerprint = X509Support.sha256Hex(try X509Support.der(caCertificate, what: "CA certificate"))
@@ -105,23 +106,28 @@ public struct PKIVerifier: Sendable {
     ///   - certificate: the peer's leaf certificate.
     ///   - purpose: the usage required (default `.clientAuth`).
     ///   - now: the check time.
-    public func verifyNodeCertificate(_ certificate: Certificate, purpose: Purpose = .clientAuth,
-                                      now: Date = Date()) throws -> VerifiedNode {
+    public func verifyNodeCertificate(
+        _ certificate: Certificate, purpose: Purpose = .clientAuth,
+        now: Date = Date()
+    ) throws -> VerifiedNode {
         let subject = certificate.subject.description
         if now < caCertificate.notValidBefore || now > caCertificate.notValidAfter {
-            throw PKIError(code: .caNotValid,
-                           description: "cluster CA \"\(caCertificate.subject)\" is valid from \(utcTimestamp(caCertificate.notValidBefore)) "
-                               + "to \(utcTimestamp(caCertificate.notValidAfter)), not at \(utcTimestamp(now))")
+            throw PKIError(
+                code: .caNotValid,
+                description: "cluster CA \"\(caCertificate.subject)\" is valid from \(utcTimestamp(caCertificate.notValidBefore)) "
+                    + "to \(utcTimestamp(caCertificate.notValidAfter)), not at \(utcTimestamp(now))")
         }
         guard certificate.issuer == caCertificate.subject else {
-            throw PKIError(code: .notSignedByClusterCA,
-                           description: "certificate \"\(subject)\" is not signed by this cluster CA: issuer \"\(certificate.issuer)\", "
-                               + "expected \"\(caCertificate.subject)\" (CA fingerprint \(caFingerprint))")
+            throw PKIError(
+                code: .notSignedByClusterCA,
+                description: "certificate \"\(subject)\" is not signed by this cluster CA: issuer \"\(certificate.issuer)\", "
+                    + "expected \"\(caCertificate.subject)\" (CA fingerprint \(caFingerprint))")
         }
         guard caCertificate.publicKey.isValidSignature(certificate.signature, for: certificate) else {
-            throw PKIError(code: .notSignedByClusterCA,
-                           description: "certificate \"\(subject)\" is not signed by this cluster CA: the signature does not verify "
-                               + "with the key of CA \"\(caCertificate.subject)\" (fingerprint \(caFingerprint))")
+            throw PKIError(
+                code: .notSignedByClusterCA,
+                description: "certificate \"\(subject)\" is not signed by this cluster CA: the signature does not verify "
+                    + "with the key of CA \"\(caCertificate.subject)\" (fingerprint \(caFingerprint))")
         }
         let extensions = certificate.extensions
         let constraints = try PKIError.wrapping("reading BasicConstraints") { try extensions.basicConstraints }
@@ -129,25 +135,29 @@ public struct PKIVerifier: Sendable {
             throw PKIError(code: .certificateIsCA, description: "certificate \"\(subject)\" is a CA certificate, not a node certificate")
         }
         if now < certificate.notValidBefore {
-            throw PKIError(code: .certificateNotYetValid,
-                           description: "certificate \"\(subject)\" is not valid before \(utcTimestamp(certificate.notValidBefore)) "
-                               + "(now \(utcTimestamp(now)))")
+            throw PKIError(
+                code: .certificateNotYetValid,
+                description: "certificate \"\(subject)\" is not valid before \(utcTimestamp(certificate.notValidBefore)) "
+                    + "(now \(utcTimestamp(now)))")
         }
         if now > certificate.notValidAfter {
-            throw PKIError(code: .certificateExpired,
-                           description: "certificate \"\(subject)\" expired at \(utcTimestamp(certificate.notValidAfter)) "
-                               + "(now \(utcTimestamp(now)))")
+            throw PKIError(
+                code: .certificateExpired,
+                description: "certificate \"\(subject)\" expired at \(utcTimestamp(certificate.notValidAfter)) "
+                    + "(now \(utcTimestamp(now)))")
         }
         for ext in extensions where ext.critical && !Self.understoodExtensions.contains(ext.oid) {
-            throw PKIError(code: .unhandledCriticalExtension,
-                           description: "certificate \"\(subject)\" has an unknown critical extension \(ext.oid)")
+            throw PKIError(
+                code: .unhandledCriticalExtension,
+                description: "certificate \"\(subject)\" has an unknown critical extension \(ext.oid)")
         }
         let usage = try PKIError.wrapping("reading ExtendedKeyUsage") { try extensions.extendedKeyUsage }
         let required: ExtendedKeyUsage.Usage = purpose == .clientAuth ? .clientAuth : .serverAuth
         guard let usage, usage.contains(required) else {
             let present = usage.map { "\($0)" } ?? "no ExtendedKeyUsage extension"
-            throw PKIError(code: .missingExtendedKeyUsage,
-                           description: "certificate \"\(subject)\" lacks extended key usage \(purpose.rawValue) (has \(present))")
+            throw PKIError(
+                code: .missingExtendedKeyUsage,
+                description: "certificate \"\(subject)\" lacks extended key usage \(purpose.rawValue) (has \(present))")
         }
         guard let nodeName = X509Support.attribute(.RDNAttributeType.commonName, in: certificate.subject) else {
             throw PKIError(code: .missingNodeName, description: "certificate \"\(subject)\" has no subject CN (node name)")
@@ -164,10 +174,11 @@ public struct PKIVerifier: Sendable {
             default: continue
             }
         }
-        return VerifiedNode(nodeName: nodeName, role: role, serialNumber: X509Support.hex(certificate.serialNumber.bytes),
-                            notValidBefore: certificate.notValidBefore, notValidAfter: certificate.notValidAfter,
-                            publicKeyFingerprint: try X509Support.publicKeyFingerprint(certificate.publicKey),
-                            dnsNames: dnsNames, ipAddresses: ipAddresses)
+        return VerifiedNode(
+            nodeName: nodeName, role: role, serialNumber: X509Support.hex(certificate.serialNumber.bytes),
+            notValidBefore: certificate.notValidBefore, notValidAfter: certificate.notValidAfter,
+            publicKeyFingerprint: try X509Support.publicKeyFingerprint(certificate.publicKey),
+            dnsNames: dnsNames, ipAddresses: ipAddresses)
     }
 
     /// `verifyNodeCertificate` on DER bytes (as TLS delivers peer certificates).
@@ -194,8 +205,10 @@ public struct PKIVerifier: Sendable {
     /// fixed time `now` and only this CA as root (version, expiry, basic and name constraints along
     /// the built chain). The explicit checks run first so failures carry a specific message.
     /// - Throws: as `verifyNodeCertificate`; `.chainValidationFailed` with the policy's reasons.
-    public func validateChain(_ certificate: Certificate, purpose: Purpose = .clientAuth,
-                              now: Date = Date()) async throws -> VerifiedNode {
+    public func validateChain(
+        _ certificate: Certificate, purpose: Purpose = .clientAuth,
+        now: Date = Date()
+    ) async throws -> VerifiedNode {
         let verified = try verifyNodeCertificate(certificate, purpose: purpose, now: now)
         var verifier = Verifier(rootCertificates: CertificateStore([caCertificate])) {
             RFC5280Policy(fixedExpiryValidationTime: now)
@@ -205,9 +218,10 @@ public struct PKIVerifier: Sendable {
             return verified
         case .couldNotValidate(let failures):
             let reasons = failures.map { "\($0.policyFailureReason)" }
-            throw PKIError(code: .chainValidationFailed,
-                           description: "certificate \"\(certificate.subject)\" failed RFC 5280 path validation to CA "
-                               + "\"\(caCertificate.subject)\": " + (reasons.isEmpty ? "no chain to the CA" : reasons.joined(separator: "; ")))
+            throw PKIError(
+                code: .chainValidationFailed,
+                description: "certificate \"\(certificate.subject)\" failed RFC 5280 path validation to CA "
+                    + "\"\(caCertificate.subject)\": " + (reasons.isEmpty ? "no chain to the CA" : reasons.joined(separator: "; ")))
         }
     }
 
@@ -216,9 +230,10 @@ public struct PKIVerifier: Sendable {
     static func role(of certificate: Certificate) throws -> NodeRole {
         let unit = X509Support.attribute(.RDNAttributeType.organizationalUnitName, in: certificate.subject)
         guard let unit, let role = NodeRole(rawValue: unit) else {
-            throw PKIError(code: .unknownRole,
-                           description: "certificate \"\(certificate.subject)\" has subject OU \(unit.map { "\"\($0)\"" } ?? "(none)"), "
-                               + "expected one of worker, controller, hybrid")
+            throw PKIError(
+                code: .unknownRole,
+                description: "certificate \"\(certificate.subject)\" has subject OU \(unit.map { "\"\($0)\"" } ?? "(none)"), "
+                    + "expected one of worker, controller, hybrid")
         }
         return role
     }

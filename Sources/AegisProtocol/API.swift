@@ -71,9 +71,11 @@ public struct RunFlags: Codable, Sendable, Equatable {
     public var reach: [String]?
     public var command: [String]
 
-    public init(runtime: String? = nil, cpus: String? = nil, memory: String? = nil, gpus: Int? = nil, env: [String] = [],
-                name: String? = nil, restart: String? = nil, timeout: String? = nil, network: String? = nil,
-                allow: [String]? = nil, reach: [String]? = nil, command: [String]) {
+    public init(
+        runtime: String? = nil, cpus: String? = nil, memory: String? = nil, gpus: Int? = nil, env: [String] = [],
+        name: String? = nil, restart: String? = nil, timeout: String? = nil, network: String? = nil,
+        allow: [String]? = nil, reach: [String]? = nil, command: [String]
+    ) {
         self.runtime = runtime
         self.cpus = cpus
         self.memory = memory

@@ -18,8 +18,10 @@ public struct GPUDevice: Codable, Sendable, Equatable, Hashable {
     /// Device nodes that give access to this GPU ("/dev/nvidia0", "/dev/dri/renderD128").
     public var deviceNodes: [String]
 
-    public init(vendor: String, model: String, pciAddress: String, index: Int? = nil, uuid: String? = nil,
-                memoryBytes: UInt64? = nil, deviceNodes: [String] = []) {
+    public init(
+        vendor: String, model: String, pciAddress: String, index: Int? = nil, uuid: String? = nil,
+        memoryBytes: UInt64? = nil, deviceNodes: [String] = []
+    ) {
         self.vendor = vendor
         self.model = model
         self.pciAddress = pciAddress
@@ -73,8 +75,10 @@ public struct IsolationFeatures: Codable, Sendable, Equatable {
     /// accepted and shown as not enforced.
     public var allowUnenforcedLimits: Bool
 
-    public init(cgroupControllers: [String] = [], seccomp: Bool = false, userNamespaces: Bool = false,
-                kernelVersion: String = "", allowUnenforcedLimits: Bool = false) {
+    public init(
+        cgroupControllers: [String] = [], seccomp: Bool = false, userNamespaces: Bool = false,
+        kernelVersion: String = "", allowUnenforcedLimits: Bool = false
+    ) {
         self.cgroupControllers = cgroupControllers
         self.seccomp = seccomp
         self.userNamespaces = userNamespaces
@@ -108,9 +112,11 @@ public struct NodeCapabilities: Codable, Sendable, Equatable {
     /// node only once this much has passed since the last renewal (plus its margin). nil: no lease.
     public var leaseGraceMs: Int?
 
-    public init(cpuMillis: Int64 = 0, memoryBytes: Int64 = 0, gpus: [GPUDevice] = [], runtimes: [RuntimeInfo] = [],
-                isolation: IsolationFeatures = IsolationFeatures(), labels: [String: String] = [:], warnings: [String] = [],
-                network: NetworkCapability? = nil, unavailableRuntimes: [UnavailableRuntime]? = nil) {
+    public init(
+        cpuMillis: Int64 = 0, memoryBytes: Int64 = 0, gpus: [GPUDevice] = [], runtimes: [RuntimeInfo] = [],
+        isolation: IsolationFeatures = IsolationFeatures(), labels: [String: String] = [:], warnings: [String] = [],
+        network: NetworkCapability? = nil, unavailableRuntimes: [UnavailableRuntime]? = nil
+    ) {
         self.cpuMillis = cpuMillis
         self.memoryBytes = memoryBytes
         self.gpus = gpus
@@ -147,8 +153,10 @@ public struct NodeInfo: Codable, Sendable, Equatable {
     /// What the node's last lease renewal reported (remote workers only; not stored).
     public var live: LiveCapacity?
 
-    public init(name: String, role: NodeRole, state: NodeCondition = .ready, cordoned: Bool = false,
-                capabilities: NodeCapabilities, allocated: Allocation = Allocation()) {
+    public init(
+        name: String, role: NodeRole, state: NodeCondition = .ready, cordoned: Bool = false,
+        capabilities: NodeCapabilities, allocated: Allocation = Allocation()
+    ) {
         self.name = name
         self.role = role
         self.state = state

@@ -15,7 +15,8 @@ public struct IPv4Address: Hashable, Comparable, Sendable, CustomStringConvertib
         var v: UInt32 = 0
         for p in parts {
             guard !p.isEmpty, p.count <= 3, p.allSatisfy({ $0.isASCII && $0.isNumber }),
-                  !(p.count > 1 && p.first == "0"), let n = UInt32(p), n <= 255 else { return nil }
+                !(p.count > 1 && p.first == "0"), let n = UInt32(p), n <= 255
+            else { return nil }
             v = v << 8 | n
         }
         value = v
@@ -172,7 +173,8 @@ public struct EgressAllowEntry: Sendable, Equatable, Hashable, CustomStringConve
             rest = rest[..<colon]
             let bounds = p.split(separator: "-", omittingEmptySubsequences: false)
             guard bounds.count <= 2, bounds.allSatisfy({ !$0.isEmpty && $0.allSatisfy { $0.isASCII && $0.isNumber } }),
-                  let lo = UInt16(bounds[0]), lo > 0 else {
+                let lo = UInt16(bounds[0]), lo > 0
+            else {
                 throw fail("port \"\(p)\" must be 1-65535 or a range like 8000-8100")
             }
             let hi = bounds.count == 2 ? UInt16(bounds[1]) : lo
@@ -192,10 +194,12 @@ public struct EgressAllowEntry: Sendable, Equatable, Hashable, CustomStringConve
             destination = .network(n)
         } else {
             let labels = dest.split(separator: ".", omittingEmptySubsequences: false)
-            guard dest.count <= 253, labels.allSatisfy({ l in
-                !l.isEmpty && l.count <= 63 && l.first != "-" && l.last != "-"
-                    && l.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") }
-            }) else { throw fail("\"\(dest)\" is neither an IPv4 address/CIDR nor a host name") }
+            guard dest.count <= 253,
+                labels.allSatisfy({ l in
+                    !l.isEmpty && l.count <= 63 && l.first != "-" && l.last != "-"
+                        && l.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") }
+                })
+            else { throw fail("\"\(dest)\" is neither an IPv4 address/CIDR nor a host name") }
             destination = .host(dest.lowercased())
         }
         self.ports = ports

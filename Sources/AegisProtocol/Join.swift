@@ -81,8 +81,10 @@ public struct JoinTokenInfo: Codable, Sendable, Equatable {
     /// Successful joins made with it.
     public var uses: Int
     public var lastUsedAtMs: Int64?
-    public init(id: String, role: NodeRole, description: String, createdAtMs: Int64, expiresAtMs: Int64,
-                revokedAtMs: Int64? = nil, uses: Int = 0, lastUsedAtMs: Int64? = nil) {
+    public init(
+        id: String, role: NodeRole, description: String, createdAtMs: Int64, expiresAtMs: Int64,
+        revokedAtMs: Int64? = nil, uses: Int = 0, lastUsedAtMs: Int64? = nil
+    ) {
         self.id = id
         self.role = role
         self.description = description
@@ -142,8 +144,10 @@ public struct NodeIdentityInfo: Codable, Sendable, Equatable {
     /// Id of the join token used by the first join (nil when registered otherwise).
     public var joinToken: String?
 
-    public init(name: String, keyFingerprint: String, role: NodeRole, firstJoinedAtMs: Int64, lastIssuedAtMs: Int64,
-                lastSerial: String? = nil, joinToken: String? = nil) {
+    public init(
+        name: String, keyFingerprint: String, role: NodeRole, firstJoinedAtMs: Int64, lastIssuedAtMs: Int64,
+        lastSerial: String? = nil, joinToken: String? = nil
+    ) {
         self.name = name
         self.keyFingerprint = keyFingerprint
         self.role = role

@@ -35,8 +35,10 @@ public struct ResourceRequest: Codable, Sendable, Equatable {
     /// Bytes: the size of /tmp, a tmpfs (its pages count against the memory limit). Nil: 1 GiB.
     public var tmpBytes: Int64?
 
-    public init(cpuMillis: Int64? = nil, memoryBytes: Int64? = nil, pids: Int64? = nil, gpus: Int = 0,
-                diskBytes: Int64? = nil, tmpBytes: Int64? = nil) {
+    public init(
+        cpuMillis: Int64? = nil, memoryBytes: Int64? = nil, pids: Int64? = nil, gpus: Int = 0,
+        diskBytes: Int64? = nil, tmpBytes: Int64? = nil
+    ) {
         self.cpuMillis = cpuMillis
         self.memoryBytes = memoryBytes
         self.pids = pids
@@ -78,8 +80,10 @@ public struct Requirements: Codable, Sendable, Equatable {
     /// Reachability labels the node must advertise ("internet", "corp-vpn"); egress agents only.
     public var reach: [String]?
 
-    public init(runtimes: [RuntimeRequirement] = [], gpu: GPURequirement? = nil, labels: [String: String] = [:],
-                reach: [String]? = nil) {
+    public init(
+        runtimes: [RuntimeRequirement] = [], gpu: GPURequirement? = nil, labels: [String: String] = [:],
+        reach: [String]? = nil
+    ) {
         self.runtimes = runtimes
         self.gpu = gpu
         self.labels = labels
@@ -111,11 +115,13 @@ public struct WorkloadSpec: Codable, Sendable, Equatable {
     /// Delay before each restart by `restart`; nil = `RestartBackoff.standard` (10 s doubling to 5 min).
     public var restartBackoff: RestartBackoff?
 
-    public init(tenant: String, name: String, runtime: String, args: [String], env: [String: String] = [:],
-                resources: ResourceRequest = ResourceRequest(), requires: Requirements = Requirements(),
-                network: NetworkMode = .none, egress: EgressSpec? = nil, inputs: [String: [UInt8]] = [:],
-                outputDir: String = "output", timeoutSeconds: Int? = nil, restart: RestartPolicy = .never,
-                restartBackoff: RestartBackoff? = nil) {
+    public init(
+        tenant: String, name: String, runtime: String, args: [String], env: [String: String] = [:],
+        resources: ResourceRequest = ResourceRequest(), requires: Requirements = Requirements(),
+        network: NetworkMode = .none, egress: EgressSpec? = nil, inputs: [String: [UInt8]] = [:],
+        outputDir: String = "output", timeoutSeconds: Int? = nil, restart: RestartPolicy = .never,
+        restartBackoff: RestartBackoff? = nil
+    ) {
         self.restartBackoff = restartBackoff
         self.tenant = tenant
         self.name = name
@@ -176,10 +182,12 @@ public struct Workload: Codable, Sendable, Equatable {
     /// `RestartBackoff.resetAfterSeconds`); nil = none.
     public var consecutiveExits: Int?
 
-    public init(id: String, spec: WorkloadSpec, state: WorkloadState = .pending, reason: String? = nil, node: String? = nil,
-                generation: Int64 = 0, exitCode: Int32? = nil, signal: Int32? = nil, oomKilled: Bool = false, restarts: Int = 0,
-                createdAtMs: Int64, startedAtMs: Int64? = nil, finishedAtMs: Int64? = nil,
-                unenforcedLimits: [String] = [], gpus: [String] = []) {
+    public init(
+        id: String, spec: WorkloadSpec, state: WorkloadState = .pending, reason: String? = nil, node: String? = nil,
+        generation: Int64 = 0, exitCode: Int32? = nil, signal: Int32? = nil, oomKilled: Bool = false, restarts: Int = 0,
+        createdAtMs: Int64, startedAtMs: Int64? = nil, finishedAtMs: Int64? = nil,
+        unenforcedLimits: [String] = [], gpus: [String] = []
+    ) {
         self.id = id
         self.spec = spec
         self.state = state

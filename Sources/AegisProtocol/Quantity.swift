@@ -62,12 +62,15 @@ public enum Quantity {
     /// - Throws: `QuantityError` at `field`.
     public static func memoryBytes(_ s: String, field: String) throws(QuantityError) -> Int64 {
         let text = trimmed(s)
-        let bad = QuantityError(field: field, message: "\(quoted(s)) is not a memory quantity "
-                                    + "(use bytes like 268435456, or a suffix: 256Mi, 1Gi, 512M, 1G, 64Ki)")
+        let bad = QuantityError(
+            field: field,
+            message: "\(quoted(s)) is not a memory quantity "
+                + "(use bytes like 268435456, or a suffix: 256Mi, 1Gi, 512M, 1G, 64Ki)")
         let outOfRange = QuantityError(field: field, message: "\(quoted(s)) is out of range: memory is at most \(Bounds.maxMemoryText)")
         if isNegativeNumber(text) {
-            throw QuantityError(field: field,
-                                message: "\(quoted(s)) is out of range: memory is more than 0 and at most \(Bounds.maxMemoryText)")
+            throw QuantityError(
+                field: field,
+                message: "\(quoted(s)) is out of range: memory is more than 0 and at most \(Bounds.maxMemoryText)")
         }
         let numberEnd = text.firstIndex(where: { !(isDigit($0) || $0 == ".") }) ?? text.endIndex
         let number = text[..<numberEnd]
@@ -76,8 +79,10 @@ public enum Quantity {
         if suffix.count > 1 && suffix.hasSuffix("B") { suffix.removeLast() } else if suffix == "B" { suffix = "" }
         if ["m", "g", "t", "mi", "gi", "mb", "gb", "mib", "gib"].contains(suffix) {
             let n = String(number)
-            throw QuantityError(field: field, message: "\(quoted(s)) is ambiguous: write \(n)Mi or \(n)Gi (powers of 1024), "
-                                    + "or \(n)M or \(n)G (powers of 1000)")
+            throw QuantityError(
+                field: field,
+                message: "\(quoted(s)) is ambiguous: write \(n)Mi or \(n)Gi (powers of 1024), "
+                    + "or \(n)M or \(n)G (powers of 1000)")
         }
         guard let multiplier = memorySuffixes[suffix] else { throw bad }
         guard let value = try scaled(d, by: multiplier, tooLarge: outOfRange, original: s, field: field, roundUp: true) else { throw bad }
@@ -145,8 +150,10 @@ public enum Quantity {
 
     /// whole.frac × multiplier, exactly. When the fraction leaves a remainder: rounds up if `roundUp`,
     /// else returns nil. Throws `tooLarge` on Int64 overflow.
-    static func scaled(_ d: (whole: Substring, frac: Substring), by multiplier: Int64, tooLarge: QuantityError,
-                       original: String, field: String, roundUp: Bool) throws(QuantityError) -> Int64? {
+    static func scaled(
+        _ d: (whole: Substring, frac: Substring), by multiplier: Int64, tooLarge: QuantityError,
+        original: String, field: String, roundUp: Bool
+    ) throws(QuantityError) -> Int64? {
         var wholeValue: Int64 = 0
         if !d.whole.isEmpty {
             guard let v = Int64(d.whole) else { throw tooLarge }

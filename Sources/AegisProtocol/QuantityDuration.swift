@@ -6,29 +6,37 @@ extension Quantity {
     /// Duration in whole seconds (ms and finer are refused: timeouts are enforced in seconds), at
     /// most `maxSeconds` (default `Bounds.maxTimeoutSeconds`, 365 days).
     /// - Throws: `QuantityError` at `field`, e.g. `timeout: "5x" is not a duration (…)`.
-    public static func durationSeconds(_ s: String, field: String,
-                                       maxSeconds: Int = Bounds.maxTimeoutSeconds) throws(QuantityError) -> Int {
-        let ms = try duration(s, field: field, wholeSeconds: true, allowZero: false, maxMs: Int64(maxSeconds) * 1000,
-                              rangeText: "1 s to \(durationText(maxSeconds))")
+    public static func durationSeconds(
+        _ s: String, field: String,
+        maxSeconds: Int = Bounds.maxTimeoutSeconds
+    ) throws(QuantityError) -> Int {
+        let ms = try duration(
+            s, field: field, wholeSeconds: true, allowZero: false, maxMs: Int64(maxSeconds) * 1000,
+            rangeText: "1 s to \(durationText(maxSeconds))")
         return Int(ms / 1000)
     }
 
     /// Duration in milliseconds, at most `maxMilliseconds` (default `Bounds.maxLeaseDurationMs`,
     /// 24 h); zero only with `allowZero`.
     /// - Throws: `QuantityError` at `field`.
-    public static func durationMilliseconds(_ s: String, field: String, maxMilliseconds: Int = Bounds.maxLeaseDurationMs,
-                                            allowZero: Bool = false) throws(QuantityError) -> Int {
+    public static func durationMilliseconds(
+        _ s: String, field: String, maxMilliseconds: Int = Bounds.maxLeaseDurationMs,
+        allowZero: Bool = false
+    ) throws(QuantityError) -> Int {
         let maxText = maxMilliseconds % 1000 == 0 ? durationText(maxMilliseconds / 1000) : "\(maxMilliseconds) ms"
-        let ms = try duration(s, field: field, wholeSeconds: false, allowZero: allowZero, maxMs: Int64(maxMilliseconds),
-                              rangeText: "\(allowZero ? "0" : "1 ms") to \(maxText)")
+        let ms = try duration(
+            s, field: field, wholeSeconds: false, allowZero: allowZero, maxMs: Int64(maxMilliseconds),
+            rangeText: "\(allowZero ? "0" : "1 ms") to \(maxText)")
         return Int(ms)
     }
 
     static let durationUnits: [(name: String, ms: Int64)] = [("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000), ("ms", 1)]
 
     /// The shared parser: milliseconds within 0/1 ms … `maxMs`.
-    static func duration(_ s: String, field: String, wholeSeconds: Bool, allowZero: Bool, maxMs: Int64,
-                         rangeText: String) throws(QuantityError) -> Int64 {
+    static func duration(
+        _ s: String, field: String, wholeSeconds: Bool, allowZero: Bool, maxMs: Int64,
+        rangeText: String
+    ) throws(QuantityError) -> Int64 {
         let text = trimmed(s)
         let example = wholeSeconds ? "90s, 5m, 1h30m, 1d" : "500ms, 5s, 2m, 1h30m"
         let bad = QuantityError(field: field, message: "\(quoted(s)) is not a duration (use seconds like 300, or units like \(example))")

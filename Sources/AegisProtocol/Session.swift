@@ -74,8 +74,10 @@ public struct WorkerRequest: Codable, Sendable, Equatable {
     public var outputDir: String?
     public var path: String?
 
-    public init(kind: Kind, workload: String, stream: LogStream? = nil, offset: Int64? = nil, maxBytes: Int? = nil,
-                outputDir: String? = nil, path: String? = nil) {
+    public init(
+        kind: Kind, workload: String, stream: LogStream? = nil, offset: Int64? = nil, maxBytes: Int? = nil,
+        outputDir: String? = nil, path: String? = nil
+    ) {
         self.kind = kind
         self.workload = workload
         self.stream = stream

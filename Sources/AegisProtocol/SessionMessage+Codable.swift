@@ -14,20 +14,24 @@ extension SessionMessage: Codable {
         case .hello:
             self = .hello(version: try c.decode(Int.self, forKey: .version), node: try c.decode(NodeInfo.self, forKey: .node))
         case .welcome:
-            self = .welcome(version: try c.decode(Int.self, forKey: .version), lease: try c.decode(LeaseTerms.self, forKey: .lease),
-                            active: try c.decodeIfPresent([PlacementRef].self, forKey: .active) ?? [])
+            self = .welcome(
+                version: try c.decode(Int.self, forKey: .version), lease: try c.decode(LeaseTerms.self, forKey: .lease),
+                active: try c.decodeIfPresent([PlacementRef].self, forKey: .active) ?? [])
         case .renew:
-            self = .renew(seq: try c.decode(UInt64.self, forKey: .seq), node: try c.decodeIfPresent(NodeInfo.self, forKey: .node),
-                          capacity: try c.decodeIfPresent(LiveCapacity.self, forKey: .capacity))
+            self = .renew(
+                seq: try c.decode(UInt64.self, forKey: .seq), node: try c.decodeIfPresent(NodeInfo.self, forKey: .node),
+                capacity: try c.decodeIfPresent(LiveCapacity.self, forKey: .capacity))
         case .renewed:
             self = .renewed(seq: try c.decode(UInt64.self, forKey: .seq), state: try c.decode(NodeCondition.self, forKey: .state))
         case .event:
             self = .event(try c.decode(WorkerEvent.self, forKey: .event))
         case .start:
-            self = .start(StartCommand(workload: try c.decode(Workload.self, forKey: .workload),
-                                       uid: try c.decodeIfPresent(UInt32.self, forKey: .uid) ?? 65534,
-                                       gpus: try c.decodeIfPresent([GPUDevice].self, forKey: .gpus) ?? [],
-                                       files: try c.decodeIfPresent([String: String].self, forKey: .files) ?? [:]))
+            self = .start(
+                StartCommand(
+                    workload: try c.decode(Workload.self, forKey: .workload),
+                    uid: try c.decodeIfPresent(UInt32.self, forKey: .uid) ?? 65534,
+                    gpus: try c.decodeIfPresent([GPUDevice].self, forKey: .gpus) ?? [],
+                    files: try c.decodeIfPresent([String: String].self, forKey: .files) ?? [:]))
         case .cancel:
             self = .cancel(try c.decode(PlacementRef.self, forKey: .placement))
         case .release:

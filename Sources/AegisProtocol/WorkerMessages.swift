@@ -27,9 +27,11 @@ public struct ExitReport: Codable, Sendable, Equatable {
     /// controller places it again by its restart policy, as after a drain.
     public var evicted: Bool?
 
-    public init(exitCode: Int32, signal: Int32 = 0, oomKilled: Bool = false, wallTimeUs: Int64 = 0, cpuTimeUs: Int64 = 0,
-                peakMemoryBytes: Int64? = nil, timedOut: Bool = false, cancelled: Bool = false, error: String? = nil,
-                fenced: Bool? = nil, evicted: Bool? = nil) {
+    public init(
+        exitCode: Int32, signal: Int32 = 0, oomKilled: Bool = false, wallTimeUs: Int64 = 0, cpuTimeUs: Int64 = 0,
+        peakMemoryBytes: Int64? = nil, timedOut: Bool = false, cancelled: Bool = false, error: String? = nil,
+        fenced: Bool? = nil, evicted: Bool? = nil
+    ) {
         self.exitCode = exitCode
         self.signal = signal
         self.oomKilled = oomKilled

@@ -32,8 +32,10 @@ public struct SandboxCreateOptions: Sendable {
     /// Grace for `leaseFile`, milliseconds (1 ... 86_400_000).
     public var leaseGraceMs: Int
 
-    public init(stdio: SandboxStdio = .inherit, useInit: Bool = false, deferStart: Bool = false,
-                forceCloneFallback: Bool = false, leaseFile: String? = nil, leaseGraceMs: Int = SandboxLease.defaultGraceMs) {
+    public init(
+        stdio: SandboxStdio = .inherit, useInit: Bool = false, deferStart: Bool = false,
+        forceCloneFallback: Bool = false, leaseFile: String? = nil, leaseGraceMs: Int = SandboxLease.defaultGraceMs
+    ) {
         self.stdio = stdio
         self.useInit = useInit
         self.deferStart = deferStart
@@ -67,9 +69,11 @@ public final class SandboxRuntime: Sendable {
     ///   - cgroupParent: cgroup2 path relative to the hierarchy root under which sandboxes get their
     ///     leaves; default `aegis/` under this process's own cgroup (Cgroup2Manager rules).
     /// - Throws: `SandboxError` when the cgroup2 hierarchy can't be found.
-    public init(stateRoot: String, cgroupParent: String? = nil,
-                supervisorPath: String? = SandboxRuntime.locateSupervisor(),
-                initPath: String? = SandboxRuntime.locateHelper("aegis-init", environment: "AEGIS_INIT")) throws {
+    public init(
+        stateRoot: String, cgroupParent: String? = nil,
+        supervisorPath: String? = SandboxRuntime.locateSupervisor(),
+        initPath: String? = SandboxRuntime.locateHelper("aegis-init", environment: "AEGIS_INIT")
+    ) throws {
         self.stateRoot = stateRoot
         self.supervisorPath = supervisorPath
         self.initImage = SandboxInitImage(path: initPath)
@@ -110,7 +114,9 @@ public final class SandboxRuntime: Sendable {
     /// - Throws: `SandboxError` naming the field, step and errno. On failure nothing is left behind:
     ///   no process, cgroup leaf or state directory.
     @discardableResult
-    public func create(id: String, spec: Spec, bundle: String, options: SandboxCreateOptions = SandboxCreateOptions()) throws -> SandboxRecord {
+    public func create(
+        id: String, spec: Spec, bundle: String, options: SandboxCreateOptions = SandboxCreateOptions()
+    ) throws -> SandboxRecord {
         try Self.validateID(id)
         let spec = Self.withoutSELinuxLabels(spec)
         do { try spec.validate() } catch { throw SandboxError(.invalidSpec, "\(error)", underlying: error) }
@@ -248,8 +254,9 @@ public final class SandboxRuntime: Sendable {
     public func state(_ id: String) throws -> ContainerState {
         let r = try record(id)
         let s = status(r)
-        return ContainerState(ociVersion: r.ociVersion, id: id, status: s, pid: s == .stopped ? 0 : r.pid,
-                              bundle: r.bundle, annotations: r.annotations)
+        return ContainerState(
+            ociVersion: r.ociVersion, id: id, status: s, pid: s == .stopped ? 0 : r.pid,
+            bundle: r.bundle, annotations: r.annotations)
     }
 
     /// outcome.json, once the supervisor wrote it.
@@ -292,8 +299,9 @@ public final class SandboxRuntime: Sendable {
 
     /// The state a hook gets on stdin (runtime.md § State) at a lifecycle point.
     func hookState(_ r: SandboxRecord, _ status: ContainerStatus) -> ContainerState {
-        ContainerState(ociVersion: r.ociVersion, id: r.id, status: status, pid: status == .stopped ? 0 : r.pid,
-                       bundle: r.bundle, annotations: r.annotations)
+        ContainerState(
+            ociVersion: r.ociVersion, id: r.id, status: status, pid: status == .stopped ? 0 : r.pid,
+            bundle: r.bundle, annotations: r.annotations)
     }
 
     /// prestart, createRuntime and createContainer after the container process is waiting at the
@@ -374,9 +382,14 @@ public final class SandboxRuntime: Sendable {
     }
 
     static func validateID(_ id: String) throws {
-        let ok = !id.isEmpty && id.count <= 128 && id.first != "." &&
-            id.utf8.allSatisfy { ($0 >= 48 && $0 <= 57) || ($0 >= 65 && $0 <= 90) || ($0 >= 97 && $0 <= 122) || $0 == 45 || $0 == 95 || $0 == 46 }
-        guard ok else { throw SandboxError(.invalidID, "invalid container id \"\(id)\": use 1-128 of [A-Za-z0-9_.-], not starting with '.'") }
+        let ok =
+            !id.isEmpty && id.count <= 128 && id.first != "."
+            && id.utf8.allSatisfy {
+                ($0 >= 48 && $0 <= 57) || ($0 >= 65 && $0 <= 90) || ($0 >= 97 && $0 <= 122) || $0 == 45 || $0 == 95 || $0 == 46
+            }
+        guard ok else {
+            throw SandboxError(.invalidID, "invalid container id \"\(id)\": use 1-128 of [A-Za-z0-9_.-], not starting with '.'")
+        }
     }
 
     func resolveRootfs(_ spec: Spec, bundle: String) throws -> String {

@@ -16,8 +16,10 @@ public struct Reservation: Sendable, Equatable, Codable {
     /// Holds one address of the node's egress subnet (network mode egress).
     public var egress: Bool
 
-    public init(node: String, cpuMillis: Int64, memoryBytes: Int64, gpus: [String] = [], score: Double = 0,
-                egress: Bool = false) {
+    public init(
+        node: String, cpuMillis: Int64, memoryBytes: Int64, gpus: [String] = [], score: Double = 0,
+        egress: Bool = false
+    ) {
         self.node = node
         self.cpuMillis = cpuMillis
         self.memoryBytes = memoryBytes
@@ -31,10 +33,11 @@ public struct Reservation: Sendable, Equatable, Codable {
     /// `egress` may be absent (reservations recorded before egress existed): false.
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        self.init(node: try c.decode(String.self, forKey: .node), cpuMillis: try c.decode(Int64.self, forKey: .cpuMillis),
-                  memoryBytes: try c.decode(Int64.self, forKey: .memoryBytes), gpus: try c.decode([String].self, forKey: .gpus),
-                  score: try c.decode(Double.self, forKey: .score),
-                  egress: try c.decodeIfPresent(Bool.self, forKey: .egress) ?? false)
+        self.init(
+            node: try c.decode(String.self, forKey: .node), cpuMillis: try c.decode(Int64.self, forKey: .cpuMillis),
+            memoryBytes: try c.decode(Int64.self, forKey: .memoryBytes), gpus: try c.decode([String].self, forKey: .gpus),
+            score: try c.decode(Double.self, forKey: .score),
+            egress: try c.decodeIfPresent(Bool.self, forKey: .egress) ?? false)
     }
 }
 
@@ -255,10 +258,12 @@ public final class ClusterScheduler {
     /// agents, nil elsewhere.
     func nodeState(_ s: Int) -> NodeState {
         let egress = egressUsed[s] > 0 || caps[s].network?.egress == true ? egressUsed[s] : nil
-        return NodeState(name: names[s], capabilities: caps[s],
-                         allocated: Allocation(cpuMillis: allocCPU[s], memoryBytes: allocMemory[s], gpus: takenAddresses(slot: s),
-                                               agents: agents[s], egressAgents: egress),
-                         state: states[s], cordoned: cordonedFlags[s])
+        return NodeState(
+            name: names[s], capabilities: caps[s],
+            allocated: Allocation(
+                cpuMillis: allocCPU[s], memoryBytes: allocMemory[s], gpus: takenAddresses(slot: s),
+                agents: agents[s], egressAgents: egress),
+            state: states[s], cordoned: cordonedFlags[s])
     }
 
     func takenAddresses(slot s: Int) -> [String] {

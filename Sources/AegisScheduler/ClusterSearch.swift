@@ -58,8 +58,9 @@ extension ClusterScheduler {
             allocMemory[s] = allocMemory[s].saturatingAdding(d.memory)
             agents[s] += 1
             if d.egress { egressUsed[s] += 1 }
-            reservations[req.workloadID] = Reservation(node: names[s], cpuMillis: d.cpu, memoryBytes: d.memory, gpus: gpus,
-                                                      score: best, egress: d.egress)
+            reservations[req.workloadID] = Reservation(
+                node: names[s], cpuMillis: d.cpu, memoryBytes: d.memory, gpus: gpus,
+                score: best, egress: d.egress)
             stats.placed += 1
         }
         return .placed(node: names[s], gpus: gpus, score: best)
@@ -91,10 +92,11 @@ extension ClusterScheduler {
                 let free = present[s] & ~taken[s]
                 if usesG && (match[s] & free).nonzeroBitCount < needG { return false }
                 if usesE && eUsed[s] >= eCap[s] { return false }
-                let score = Fit.score(strategy: strategy, penalty: penalty, table: table,
-                                      cpuCapacity: capC[s], cpuFreeAfter: freeC, memoryCapacity: capM[s], memoryFreeAfter: freeM,
-                                      gpuTotal: present[s].nonzeroBitCount, gpuFreeAfter: free.nonzeroBitCount - needG,
-                                      usesGPUs: usesG)
+                let score = Fit.score(
+                    strategy: strategy, penalty: penalty, table: table,
+                    cpuCapacity: capC[s], cpuFreeAfter: freeC, memoryCapacity: capM[s], memoryFreeAfter: freeM,
+                    gpuTotal: present[s].nonzeroBitCount, gpuFreeAfter: free.nonzeroBitCount - needG,
+                    usesGPUs: usesG)
                 if bestSlot < 0 || score > best || (score == best && nodeNames[s] < nodeNames[bestSlot]) {
                     best = score
                     bestSlot = s
@@ -134,9 +136,10 @@ extension ClusterScheduler {
     func pendingReason(_ d: Demand, _ entry: StaticEntry) -> String {
         let rejections = rejectionCodes(d, entry)
         return Feasibility.summarize(nodeCount: names.count, rejections: rejections, config: config) { s, code in
-            Feasibility.describe(code, d, node: names[s], caps: caps[s], state: states[s],
-                                 freeCPU: capCPU[s] - allocCPU[s], freeMemory: capMemory[s] - allocMemory[s],
-                                 egressUsed: egressUsed[s])
+            Feasibility.describe(
+                code, d, node: names[s], caps: caps[s], state: states[s],
+                freeCPU: capCPU[s] - allocCPU[s], freeMemory: capMemory[s] - allocMemory[s],
+                egressUsed: egressUsed[s])
         }
     }
 

@@ -94,7 +94,8 @@ struct Demand {
         }
         runtimes = rts
         labels = spec.requires.labels.sorted { $0.key < $1.key }.map { (key: $0.key, value: $0.value) }
-        isolation = (r.memoryBytes != nil ? IsolationBits.memory : 0) | (r.cpuMillis != nil ? IsolationBits.cpu : 0)
+        isolation =
+            (r.memoryBytes != nil ? IsolationBits.memory : 0) | (r.cpuMillis != nil ? IsolationBits.cpu : 0)
             | (r.pids != nil ? IsolationBits.pids : 0)
         egress = spec.network == .egress
         reach = spec.requires.reach.map { Array(Set($0)).sorted() } ?? []
@@ -201,8 +202,10 @@ enum Feasibility {
 
     /// The first filter the node fails, or nil when it fits. `isTaken(pci)` tells allocated GPUs;
     /// `egressUsed` is the number of egress agents already on the node.
-    static func rejection(_ d: Demand, caps: NodeCapabilities, state: NodeCondition, cordoned: Bool,
-                          freeCPU: Int64, freeMemory: Int64, egressUsed: Int, isTaken: (String) -> Bool) -> RejectCode? {
+    static func rejection(
+        _ d: Demand, caps: NodeCapabilities, state: NodeCondition, cordoned: Bool,
+        freeCPU: Int64, freeMemory: Int64, egressUsed: Int, isTaken: (String) -> Bool
+    ) -> RejectCode? {
         if state != .ready { return .notReady }
         if cordoned { return .cordoned }
         if let code = staticRejection(d, caps) { return code }
@@ -221,8 +224,10 @@ enum Feasibility {
     }
 
     /// The human reason for `code` on node `name`.
-    static func describe(_ code: RejectCode, _ d: Demand, node name: String, caps: NodeCapabilities, state: NodeCondition,
-                         freeCPU: Int64, freeMemory: Int64, egressUsed: Int) -> Rejection {
+    static func describe(
+        _ code: RejectCode, _ d: Demand, node name: String, caps: NodeCapabilities, state: NodeCondition,
+        freeCPU: Int64, freeMemory: Int64, egressUsed: Int
+    ) -> Rejection {
         switch code {
         case .notReady:
             return Rejection(node: name, filter: .state, need: "", have: "is not Ready (state \(state.rawValue))")
@@ -230,12 +235,14 @@ enum Feasibility {
             return Rejection(node: name, filter: .cordoned, need: "", have: "is cordoned")
         case .noEgress:
             let problem = caps.network?.egressProblem.flatMap { $0.isEmpty ? nil : $0 }
-            return Rejection(node: name, filter: .egress, need: "needs network egress",
-                             have: "has no egress" + (problem.map { " (\($0))" } ?? ""))
+            return Rejection(
+                node: name, filter: .egress, need: "needs network egress",
+                have: "has no egress" + (problem.map { " (\($0))" } ?? ""))
         case .reach(let i):
             let have = (caps.network?.reach ?? []).sorted()
-            return Rejection(node: name, filter: .reach, need: "needs reach=\(d.reach[i])",
-                             have: have.isEmpty ? "has no reach labels" : "has reach \(have.joined(separator: ", "))")
+            return Rejection(
+                node: name, filter: .reach, need: "needs reach=\(d.reach[i])",
+                have: have.isEmpty ? "has no reach labels" : "has reach \(have.joined(separator: ", "))")
         case .egressAddress:
             let total = egressCapacity(caps)
             let subnet = caps.network?.subnet.map { " of subnet \($0)" } ?? ""
@@ -244,7 +251,8 @@ enum Feasibility {
                 have = "has no egress addresses to give"
             } else {
                 // More agents than addresses: the node was re-detected with a smaller subnet.
-                have = (total == 1 ? "has its one address\(subnet) in use" : "has all \(total) addresses\(subnet) in use")
+                have =
+                    (total == 1 ? "has its one address\(subnet) in use" : "has all \(total) addresses\(subnet) in use")
                     + (egressUsed > total ? " (\(egressUsed) egress agents)" : "")
             }
             return Rejection(node: name, filter: .egressAddress, need: "needs an egress address", have: have)
@@ -256,30 +264,35 @@ enum Feasibility {
             let rt = d.runtimes[i]
             let versions = caps.runtimes.filter { $0.name == rt.name }.map(\.version)
             let have = versions.isEmpty ? "has no \(rt.name)" : "has \(rt.name) \(versions.joined(separator: ", "))"
-            return Rejection(node: name, filter: .runtime, need: "needs \(rt.name)" + (rt.text.map { " \($0)" } ?? ""),
-                             have: have)
+            return Rejection(
+                node: name, filter: .runtime, need: "needs \(rt.name)" + (rt.text.map { " \($0)" } ?? ""),
+                have: have)
         case .isolation(let bits):
             let names = IsolationBits.names(bits)
-            return Rejection(node: name, filter: .isolation,
-                             need: "needs \(names.joined(separator: " and ")) limit enforcement",
-                             have: "has no \(names.joined(separator: " or ")) cgroup controller",
-                             hint: "start it with --allow-unenforced-limits to run unenforced")
+            return Rejection(
+                node: name, filter: .isolation,
+                need: "needs \(names.joined(separator: " and ")) limit enforcement",
+                have: "has no \(names.joined(separator: " or ")) cgroup controller",
+                hint: "start it with --allow-unenforced-limits to run unenforced")
         case .gpu(let free, let total):
             let have = free == total ? "has \(free) free" : "has \(free) free of \(total)"
             return Rejection(node: name, filter: .gpu, need: "needs \(d.gpuPhrase)", have: have)
         case .cpu:
             return Rejection(node: name, filter: .cpu, need: "needs \(d.cpu)m CPU", have: "has \(max(0, freeCPU))m free")
         case .memory:
-            return Rejection(node: name, filter: .memory,
-                             need: "needs \(ByteText.format(d.memory, roundingUp: true)) memory",
-                             have: "has \(ByteText.format(max(0, freeMemory), roundingUp: false)) free")
+            return Rejection(
+                node: name, filter: .memory,
+                need: "needs \(ByteText.format(d.memory, roundingUp: true)) memory",
+                have: "has \(ByteText.format(max(0, freeMemory), roundingUp: false)) free")
         }
     }
 
     /// One line for a workload no node can take. `rejections` are in node order; `describe` makes the
     /// text for one of them (only the few that are shown are described).
-    static func summarize(nodeCount: Int, rejections: [(node: Int, code: RejectCode)], config: SchedulerConfig,
-                          describe: (Int, RejectCode) -> Rejection) -> String {
+    static func summarize(
+        nodeCount: Int, rejections: [(node: Int, code: RejectCode)], config: SchedulerConfig,
+        describe: (Int, RejectCode) -> Rejection
+    ) -> String {
         if nodeCount == 0 || rejections.isEmpty { return "no nodes registered" }
         if rejections.count == 1 { return describe(rejections[0].node, rejections[0].code).message }
         let listed = max(1, config.maxListedReasons)

@@ -29,19 +29,22 @@ public struct Scheduler: Sendable {
                 let taken = Set(n.allocated.gpus)
                 let freeCPU = n.capabilities.cpuMillis.saturatingSubtracting(n.allocated.cpuMillis)
                 let freeMem = n.capabilities.memoryBytes.saturatingSubtracting(n.allocated.memoryBytes)
-                if let code = Feasibility.rejection(d, caps: n.capabilities, state: n.state, cordoned: n.cordoned,
-                                                    freeCPU: freeCPU, freeMemory: freeMem,
-                                                    egressUsed: n.allocated.egressAgents ?? 0,
-                                                    isTaken: { taken.contains($0) }) {
+                if let code = Feasibility.rejection(
+                    d, caps: n.capabilities, state: n.state, cordoned: n.cordoned,
+                    freeCPU: freeCPU, freeMemory: freeMem,
+                    egressUsed: n.allocated.egressAgents ?? 0,
+                    isTaken: { taken.contains($0) })
+                {
                     rejections.append((i, code))
                     continue
                 }
                 let gpuFree = n.capabilities.gpus.reduce(0) { $0 + (taken.contains($1.pciAddress) ? 0 : 1) }
-                let s = Fit.score(strategy: config.strategy, penalty: config.gpuNodePenalty, table: table,
-                                  cpuCapacity: n.capabilities.cpuMillis, cpuFreeAfter: freeCPU - d.cpu,
-                                  memoryCapacity: n.capabilities.memoryBytes, memoryFreeAfter: freeMem - d.memory,
-                                  gpuTotal: n.capabilities.gpus.count, gpuFreeAfter: gpuFree - d.gpuCount,
-                                  usesGPUs: d.gpuCount > 0)
+                let s = Fit.score(
+                    strategy: config.strategy, penalty: config.gpuNodePenalty, table: table,
+                    cpuCapacity: n.capabilities.cpuMillis, cpuFreeAfter: freeCPU - d.cpu,
+                    memoryCapacity: n.capabilities.memoryBytes, memoryFreeAfter: freeMem - d.memory,
+                    gpuTotal: n.capabilities.gpus.count, gpuFreeAfter: gpuFree - d.gpuCount,
+                    usesGPUs: d.gpuCount > 0)
                 if Fit.better(s, n.name, than: best, bestIndex.map { nodes[$0].name }) {
                     best = s
                     bestIndex = i
@@ -49,14 +52,16 @@ public struct Scheduler: Sendable {
             }
         }
         guard let bi = bestIndex else {
-            return .pending(reason: Feasibility.summarize(nodeCount: nodes.count, rejections: rejections, config: config) {
-                i, code in
-                let n = nodes[i]
-                return Feasibility.describe(code, d, node: n.name, caps: n.capabilities, state: n.state,
-                                            freeCPU: n.capabilities.cpuMillis.saturatingSubtracting(n.allocated.cpuMillis),
-                                            freeMemory: n.capabilities.memoryBytes.saturatingSubtracting(n.allocated.memoryBytes),
-                                            egressUsed: n.allocated.egressAgents ?? 0)
-            })
+            return .pending(
+                reason: Feasibility.summarize(nodeCount: nodes.count, rejections: rejections, config: config) {
+                    i, code in
+                    let n = nodes[i]
+                    return Feasibility.describe(
+                        code, d, node: n.name, caps: n.capabilities, state: n.state,
+                        freeCPU: n.capabilities.cpuMillis.saturatingSubtracting(n.allocated.cpuMillis),
+                        freeMemory: n.capabilities.memoryBytes.saturatingSubtracting(n.allocated.memoryBytes),
+                        egressUsed: n.allocated.egressAgents ?? 0)
+                })
         }
         let node = nodes[bi]
         var gpus: [String] = []
@@ -77,11 +82,15 @@ public struct Scheduler: Sendable {
         let freeCPU = node.capabilities.cpuMillis.saturatingSubtracting(node.allocated.cpuMillis)
         let freeMem = node.capabilities.memoryBytes.saturatingSubtracting(node.allocated.memoryBytes)
         let egressUsed = node.allocated.egressAgents ?? 0
-        guard let code = Feasibility.rejection(d, caps: node.capabilities, state: node.state, cordoned: node.cordoned,
-                                               freeCPU: freeCPU, freeMemory: freeMem, egressUsed: egressUsed,
-                                               isTaken: { taken.contains($0) }) else { return nil }
-        return Feasibility.describe(code, d, node: node.name, caps: node.capabilities, state: node.state,
-                                    freeCPU: freeCPU, freeMemory: freeMem, egressUsed: egressUsed)
+        guard
+            let code = Feasibility.rejection(
+                d, caps: node.capabilities, state: node.state, cordoned: node.cordoned,
+                freeCPU: freeCPU, freeMemory: freeMem, egressUsed: egressUsed,
+                isTaken: { taken.contains($0) })
+        else { return nil }
+        return Feasibility.describe(
+            code, d, node: node.name, caps: node.capabilities, state: node.state,
+            freeCPU: freeCPU, freeMemory: freeMem, egressUsed: egressUsed)
     }
 
     /// What placing `req` reserves (defaults filled in): cpu millicores, memory bytes, GPU count.
@@ -102,8 +111,9 @@ public struct Scheduler: Sendable {
     public func quotaCheck(tenantUsage: Allocation, quota: Quota, request: PlacementRequest) -> String? {
         var resources = request.spec.resources
         resources.gpus = request.gpuCount
-        return AegisScheduler.quotaCheck(tenantUsage: tenantUsage, quota: quota, request: resources,
-                                         tenant: request.tenant, defaults: config.defaults)
+        return AegisScheduler.quotaCheck(
+            tenantUsage: tenantUsage, quota: quota, request: resources,
+            tenant: request.tenant, defaults: config.defaults)
     }
 }
 
@@ -113,8 +123,10 @@ public struct Scheduler: Sendable {
 /// `request.gpus`. Every exceeded limit is listed:
 /// "tenant acme: running agents 5/5; cpu 3500m used + 1000m requested > 4000m quota".
 /// Sums saturate at Int64.max (any value, even one no parser lets through, is compared, never trapped on).
-public func quotaCheck(tenantUsage: Allocation, quota: Quota, request: ResourceRequest, tenant: String? = nil,
-                       defaults: ResourceDefaults = ResourceDefaults()) -> String? {
+public func quotaCheck(
+    tenantUsage: Allocation, quota: Quota, request: ResourceRequest, tenant: String? = nil,
+    defaults: ResourceDefaults = ResourceDefaults()
+) -> String? {
     var over: [String] = []
     if let max = quota.runningAgents, tenantUsage.agents.saturatingAdding(1) > max {
         over.append("running agents \(tenantUsage.agents)/\(max)")
@@ -125,8 +137,9 @@ public func quotaCheck(tenantUsage: Allocation, quota: Quota, request: ResourceR
     }
     let mem = request.memoryBytes ?? defaults.memoryBytes
     if let max = quota.memoryBytes, tenantUsage.memoryBytes.saturatingAdding(mem) > max {
-        over.append("memory \(ByteText.format(tenantUsage.memoryBytes, roundingUp: true)) used + "
-            + "\(ByteText.format(mem, roundingUp: true)) requested > \(ByteText.format(max, roundingUp: false)) quota")
+        over.append(
+            "memory \(ByteText.format(tenantUsage.memoryBytes, roundingUp: true)) used + "
+                + "\(ByteText.format(mem, roundingUp: true)) requested > \(ByteText.format(max, roundingUp: false)) quota")
     }
     if let max = quota.gpus, request.gpus > 0, tenantUsage.gpus.count.saturatingAdding(request.gpus) > max {
         over.append("GPUs \(tenantUsage.gpus.count) used + \(request.gpus) requested > \(max) quota")

@@ -38,10 +38,13 @@ enum Fit {
     /// Score of placing on a node. Capacities and what stays free after placement; GPU counts are
     /// all GPUs of the node (not only the matching ones).
     @inline(__always)
-    static func score(strategy: ScoringStrategy, penalty: Double, table: UnsafeBufferPointer<Double>,
-                      cpuCapacity: Int64, cpuFreeAfter: Int64, memoryCapacity: Int64, memoryFreeAfter: Int64,
-                      gpuTotal: Int, gpuFreeAfter: Int, usesGPUs: Bool) -> Double {
-        var sum = pow10(freeFraction(cpuFreeAfter, cpuCapacity), table)
+    static func score(
+        strategy: ScoringStrategy, penalty: Double, table: UnsafeBufferPointer<Double>,
+        cpuCapacity: Int64, cpuFreeAfter: Int64, memoryCapacity: Int64, memoryFreeAfter: Int64,
+        gpuTotal: Int, gpuFreeAfter: Int, usesGPUs: Bool
+    ) -> Double {
+        var sum =
+            pow10(freeFraction(cpuFreeAfter, cpuCapacity), table)
             + pow10(freeFraction(memoryFreeAfter, memoryCapacity), table)
         var n = 2.0
         if usesGPUs && gpuTotal > 0 {

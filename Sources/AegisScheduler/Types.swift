@@ -19,8 +19,10 @@ public struct NodeState: Sendable, Equatable {
     /// A cordoned node keeps its agents but receives no new ones.
     public var cordoned: Bool
 
-    public init(name: String, capabilities: NodeCapabilities, allocated: Allocation = Allocation(),
-                state: NodeCondition = .ready, cordoned: Bool = false) {
+    public init(
+        name: String, capabilities: NodeCapabilities, allocated: Allocation = Allocation(),
+        state: NodeCondition = .ready, cordoned: Bool = false
+    ) {
         self.name = name
         self.capabilities = capabilities
         self.allocated = allocated
@@ -30,8 +32,9 @@ public struct NodeState: Sendable, Equatable {
 
     /// The scheduler's view of a node the controller knows (role is not used for placement).
     public init(_ info: NodeInfo) {
-        self.init(name: info.name, capabilities: info.capabilities, allocated: info.allocated,
-                  state: info.state, cordoned: info.cordoned)
+        self.init(
+            name: info.name, capabilities: info.capabilities, allocated: info.allocated,
+            state: info.state, cordoned: info.cordoned)
     }
 
     /// Ready and not cordoned.
@@ -143,9 +146,11 @@ public struct SchedulerConfig: Sendable, Equatable {
     /// Characters a pending reason may have (longer summaries are cut at a reason boundary).
     public var maxReasonLength: Int
 
-    public init(strategy: ScoringStrategy = .binpack, defaults: ResourceDefaults = ResourceDefaults(),
-                gpuNodePenalty: Double = 1, candidateLimit: CandidateLimit = .logarithmic(exhaustiveBelow: 100),
-                seed: UInt64 = 0x0AE6_15C4_ED01, maxListedReasons: Int = 3, maxReasonLength: Int = 400) {
+    public init(
+        strategy: ScoringStrategy = .binpack, defaults: ResourceDefaults = ResourceDefaults(),
+        gpuNodePenalty: Double = 1, candidateLimit: CandidateLimit = .logarithmic(exhaustiveBelow: 100),
+        seed: UInt64 = 0x0AE6_15C4_ED01, maxListedReasons: Int = 3, maxReasonLength: Int = 400
+    ) {
         self.strategy = strategy
         self.defaults = defaults
         self.gpuNodePenalty = gpuNodePenalty

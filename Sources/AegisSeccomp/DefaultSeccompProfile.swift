@@ -116,19 +116,26 @@ public enum DefaultSeccompProfile {
     public static let profile: LinuxSeccomp = {
         var syscalls: [LinuxSyscall] = [LinuxSyscall(names: allowed, action: "SCMP_ACT_ALLOW")]
         // clone without CLONE_NEW* flags (x86: flags are argument 0).
-        syscalls.append(LinuxSyscall(names: ["clone"], action: "SCMP_ACT_ALLOW", args: [
-            LinuxSeccompArg(index: 0, value: cloneNamespaceMask, valueTwo: 0, op: "SCMP_CMP_MASKED_EQ"),
-        ]))
+        syscalls.append(
+            LinuxSyscall(
+                names: ["clone"], action: "SCMP_ACT_ALLOW",
+                args: [
+                    LinuxSeccompArg(index: 0, value: cloneNamespaceMask, valueTwo: 0, op: "SCMP_CMP_MASKED_EQ")
+                ]))
         // personality: PER_LINUX, PER_LINUX32, UNAME26, UNAME26|PER_LINUX32, 0xffffffff (query).
         for value: UInt64 in [0x0, 0x8, 0x20000, 0x20008, 0xffff_ffff] {
-            syscalls.append(LinuxSyscall(names: ["personality"], action: "SCMP_ACT_ALLOW", args: [
-                LinuxSeccompArg(index: 0, value: value, op: "SCMP_CMP_EQ"),
-            ]))
+            syscalls.append(
+                LinuxSyscall(
+                    names: ["personality"], action: "SCMP_ACT_ALLOW",
+                    args: [
+                        LinuxSeccompArg(index: 0, value: value, op: "SCMP_CMP_EQ")
+                    ]))
         }
         syscalls.append(LinuxSyscall(names: ["clone3"], action: "SCMP_ACT_ERRNO", errnoRet: 38))
         syscalls.append(LinuxSyscall(names: denied, action: "SCMP_ACT_ERRNO", errnoRet: 1))
-        return LinuxSeccomp(defaultAction: "SCMP_ACT_ERRNO", defaultErrnoRet: 1,
-                            architectures: ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
-                            syscalls: syscalls)
+        return LinuxSeccomp(
+            defaultAction: "SCMP_ACT_ERRNO", defaultErrnoRet: 1,
+            architectures: ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+            syscalls: syscalls)
     }()
 }

@@ -31,35 +31,42 @@ public enum SeccompCompiler {
     /// - Throws: `SeccompError` naming the field: unknown action/arch/op/flag, errno out of range
     ///   (0…4095), argument index > 5, `SCMP_ACT_NOTIFY`/`listenerPath` (not supported), a failed
     ///   libseccomp call (with its errno), or a program longer than 4096 instructions.
-    public static func compile(_ profile: LinuxSeccomp, enosysForNewSyscalls: Bool = true,
-                               warn: (String) -> Void = { _ in }) throws -> SeccompProgram {
+    public static func compile(
+        _ profile: LinuxSeccomp, enosysForNewSyscalls: Bool = true,
+        warn: (String) -> Void = { _ in }
+    ) throws -> SeccompProgram {
         var warnings: [String] = []
 
         if profile.listenerPath != nil {
-            throw SeccompError(field: "linux.seccomp.listenerPath",
-                               message: "seccomp user notification (SCMP_ACT_NOTIFY) is not supported")
+            throw SeccompError(
+                field: "linux.seccomp.listenerPath",
+                message: "seccomp user notification (SCMP_ACT_NOTIFY) is not supported")
         }
-        let defaultAction = try action(profile.defaultAction, errnoRet: profile.defaultErrnoRet,
-                                       field: "linux.seccomp.defaultAction")
+        let defaultAction = try action(
+            profile.defaultAction, errnoRet: profile.defaultErrnoRet,
+            field: "linux.seccomp.defaultAction")
         let installFlags = try flags(profile.flags ?? [])
 
         guard let ctx = seccomp_init(defaultAction) else {
-            throw SeccompError(field: "linux.seccomp.defaultAction",
-                               message: "seccomp_init(\(profile.defaultAction)) failed")
+            throw SeccompError(
+                field: "linux.seccomp.defaultAction",
+                message: "seccomp_init(\(profile.defaultAction)) failed")
         }
         defer { seccomp_release(ctx) }
 
         var rc = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0)
         if rc < 0 {
-            throw SeccompError(field: "linux.seccomp",
-                               message: "seccomp_attr_set(SCMP_FLTATR_CTL_NNP, 0): \(Errno(-rc))")
+            throw SeccompError(
+                field: "linux.seccomp",
+                message: "seccomp_attr_set(SCMP_FLTATR_CTL_NNP, 0): \(Errno(-rc))")
         }
         // A binary tree of syscall numbers instead of a linear list: ~3x fewer instructions run per
         // syscall for a Docker-size allowlist (libseccomp ≥ 2.5, SCMP_FLTATR_CTL_OPTIMIZE = 2).
         rc = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_OPTIMIZE, 2)
         if rc < 0 {
-            throw SeccompError(field: "linux.seccomp",
-                               message: "seccomp_attr_set(SCMP_FLTATR_CTL_OPTIMIZE, 2): \(Errno(-rc))")
+            throw SeccompError(
+                field: "linux.seccomp",
+                message: "seccomp_attr_set(SCMP_FLTATR_CTL_OPTIMIZE, 2): \(Errno(-rc))")
         }
 
         var arches: [UInt32] = [seccomp_arch_native()]
@@ -97,8 +104,9 @@ public enum SeccompCompiler {
                     seccomp_rule_add_array(ctx, act, nr, UInt32($0.count), $0.baseAddress)
                 }
                 if rc < 0 {
-                    throw SeccompError(field: field,
-                                       message: "seccomp_rule_add(\(name), \(entry.action)): \(Errno(-rc))")
+                    throw SeccompError(
+                        field: field,
+                        message: "seccomp_rule_add(\(name), \(entry.action)): \(Errno(-rc))")
                 }
             }
         }
@@ -111,11 +119,13 @@ public enum SeccompCompiler {
         }
         let all = prefix + body
         guard all.count <= bpfMaxInstructions else {
-            throw SeccompError(field: "linux.seccomp",
-                               message: "the compiled filter has \(all.count) instructions, more than the kernel's limit of \(bpfMaxInstructions)")
+            throw SeccompError(
+                field: "linux.seccomp",
+                message: "the compiled filter has \(all.count) instructions, more than the kernel's limit of \(bpfMaxInstructions)")
         }
-        return SeccompProgram(instructions: all, enosysPrefixCount: prefix.count,
-                              installFlags: installFlags, warnings: warnings)
+        return SeccompProgram(
+            instructions: all, enosysPrefixCount: prefix.count,
+            installFlags: installFlags, warnings: warnings)
     }
 
     /// "2.5.4": the libseccomp this process is linked against.
@@ -136,8 +146,9 @@ public enum SeccompCompiler {
         }
         func noErrno(_ value: UInt32) throws -> UInt32 {
             if let errnoRet {
-                throw SeccompError(field: field,
-                                   message: "errnoRet \(errnoRet) is only valid with SCMP_ACT_ERRNO or SCMP_ACT_TRACE, not \(name)")
+                throw SeccompError(
+                    field: field,
+                    message: "errnoRet \(errnoRet) is only valid with SCMP_ACT_ERRNO or SCMP_ACT_TRACE, not \(name)")
             }
             return value
         }
@@ -228,8 +239,9 @@ public enum SeccompCompiler {
             let n = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress! + done, size - done) }
             if n < 0 && errno == EINTR { continue }
             guard n > 0 else {
-                throw SeccompError(field: "linux.seccomp",
-                                   message: "reading the exported filter: \(n < 0 ? Errno.current.description : "short read")")
+                throw SeccompError(
+                    field: "linux.seccomp",
+                    message: "reading the exported filter: \(n < 0 ? Errno.current.description : "short read")")
             }
             done += n
         }

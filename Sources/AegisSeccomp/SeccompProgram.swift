@@ -23,8 +23,10 @@ public struct SeccompProgram: Sendable, Equatable {
     /// Size of one serialized instruction in bytes.
     public static let instructionSize = 8
 
-    public init(instructions: [sock_filter], enosysPrefixCount: Int = 0, installFlags: UInt32 = 0,
-                warnings: [String] = []) {
+    public init(
+        instructions: [sock_filter], enosysPrefixCount: Int = 0, installFlags: UInt32 = 0,
+        warnings: [String] = []
+    ) {
         self.instructions = instructions
         self.enosysPrefixCount = enosysPrefixCount
         self.installFlags = installFlags
@@ -33,25 +35,30 @@ public struct SeccompProgram: Sendable, Equatable {
 
     /// Parses the raw form (`count * 8` bytes, host byte order), as written by
     /// `seccomp_export_bpf` or by `bytes`. Throws `SeccompError` when the size is not a multiple of 8.
-    public init(bytes: [UInt8], enosysPrefixCount: Int = 0, installFlags: UInt32 = 0,
-                warnings: [String] = []) throws {
+    public init(
+        bytes: [UInt8], enosysPrefixCount: Int = 0, installFlags: UInt32 = 0,
+        warnings: [String] = []
+    ) throws {
         guard bytes.count % Self.instructionSize == 0 else {
-            throw SeccompError(field: "seccomp program",
-                               message: "\(bytes.count) bytes is not a multiple of \(Self.instructionSize)")
+            throw SeccompError(
+                field: "seccomp program",
+                message: "\(bytes.count) bytes is not a multiple of \(Self.instructionSize)")
         }
         var insns: [sock_filter] = []
         insns.reserveCapacity(bytes.count / Self.instructionSize)
         var i = 0
         while i < bytes.count {
             let code = UInt16(bytes[i]) | UInt16(bytes[i + 1]) << 8
-            let k = UInt32(bytes[i + 4]) | UInt32(bytes[i + 5]) << 8 | UInt32(bytes[i + 6]) << 16
+            let k =
+                UInt32(bytes[i + 4]) | UInt32(bytes[i + 5]) << 8 | UInt32(bytes[i + 6]) << 16
                 | UInt32(bytes[i + 7]) << 24
             // sock_filter is host-endian; every Linux target Swift supports here is little-endian.
             insns.append(sock_filter(code: code, jt: bytes[i + 2], jf: bytes[i + 3], k: k))
             i += Self.instructionSize
         }
-        self.init(instructions: insns, enosysPrefixCount: enosysPrefixCount, installFlags: installFlags,
-                  warnings: warnings)
+        self.init(
+            instructions: insns, enosysPrefixCount: enosysPrefixCount, installFlags: installFlags,
+            warnings: warnings)
     }
 
     /// The raw form: 8 bytes per instruction, host (little-endian) byte order — what the kernel
@@ -90,7 +97,8 @@ public struct SeccompProgram: Sendable, Equatable {
 
     public static func == (a: SeccompProgram, b: SeccompProgram) -> Bool {
         guard a.enosysPrefixCount == b.enosysPrefixCount, a.installFlags == b.installFlags,
-              a.warnings == b.warnings, a.instructions.count == b.instructions.count else { return false }
+            a.warnings == b.warnings, a.instructions.count == b.instructions.count
+        else { return false }
         for (x, y) in zip(a.instructions, b.instructions)
         where x.code != y.code || x.jt != y.jt || x.jf != y.jf || x.k != y.k { return false }
         return true

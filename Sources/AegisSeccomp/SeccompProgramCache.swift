@@ -23,8 +23,10 @@ public final class SeccompProgramCache: Sendable {
     /// The program for `profile`, compiled by `SeccompCompiler.compile` on first use.
     /// `warn` is called only when the profile is actually compiled; the warnings are also kept in
     /// `SeccompProgram.warnings`. Throws `SeccompError` (compile errors are not cached).
-    public func program(for profile: LinuxSeccomp, enosysForNewSyscalls: Bool = true,
-                        warn: (String) -> Void = { _ in }) throws -> SeccompProgram {
+    public func program(
+        for profile: LinuxSeccomp, enosysForNewSyscalls: Bool = true,
+        warn: (String) -> Void = { _ in }
+    ) throws -> SeccompProgram {
         try program(for: profile, enosysForNewSyscalls: enosysForNewSyscalls) {
             try SeccompCompiler.compile(profile, enosysForNewSyscalls: enosysForNewSyscalls, warn: warn)
         }
@@ -32,8 +34,10 @@ public final class SeccompProgramCache: Sendable {
 
     /// The cached program for `profile`, or the one `produce` returns (which is then cached) —
     /// for callers with a second-level cache (e.g. compiled programs kept on disk).
-    public func program(for profile: LinuxSeccomp, enosysForNewSyscalls: Bool = true,
-                        produce: () throws -> SeccompProgram) throws -> SeccompProgram {
+    public func program(
+        for profile: LinuxSeccomp, enosysForNewSyscalls: Bool = true,
+        produce: () throws -> SeccompProgram
+    ) throws -> SeccompProgram {
         let key = Key(profile: profile, enosys: enosysForNewSyscalls)
         if let cached = storage.withLock({ $0[key] }) { return cached }
         let compiled = try produce()

@@ -83,14 +83,17 @@ public final class ControlStore: Sendable {
         do {
             let mode = try pool.read { try String.fetchOne($0, sql: "PRAGMA journal_mode") } ?? "?"
             guard mode.lowercased() == "wal" else {
-                throw StoreError(.database, "open \(path): journal_mode is \(mode), expected wal (file system without shared-memory support?)")
+                throw StoreError(
+                    .database, "open \(path): journal_mode is \(mode), expected wal (file system without shared-memory support?)")
             }
             let applied = try pool.read { try migrator.appliedIdentifiers($0) }
             let known = migrator.migrations
             let unknown = applied.subtracting(known).sorted()
             if !unknown.isEmpty {
-                throw StoreError(.schemaTooNew,
-                    "\(path) was written by a newer AEGIS: schema migrations \(unknown.joined(separator: ", ")) are unknown to this build (it knows \(known.joined(separator: ", "))); upgrade AEGIS or restore an older backup")
+                throw StoreError(
+                    .schemaTooNew,
+                    "\(path) was written by a newer AEGIS: schema migrations \(unknown.joined(separator: ", ")) are unknown to this build (it knows \(known.joined(separator: ", "))); upgrade AEGIS or restore an older backup"
+                )
             }
             try migrator.migrate(pool)
         } catch {
@@ -133,7 +136,9 @@ public final class ControlStore: Sendable {
     /// - Throws: `.invalidArgument` unless `name` is in `readablePragmas`.
     public func pragma(_ name: String) throws -> String? {
         guard Self.readablePragmas.contains(name) else {
-            throw StoreError(.invalidArgument, "pragma \"\(name)\" is not readable here; allowed: \(Self.readablePragmas.sorted().joined(separator: ", "))")
+            throw StoreError(
+                .invalidArgument,
+                "pragma \"\(name)\" is not readable here; allowed: \(Self.readablePragmas.sorted().joined(separator: ", "))")
         }
         do {
             return try pool.writeWithoutTransaction { try String.fetchOne($0, sql: "PRAGMA \(name)") }

@@ -70,16 +70,20 @@ extension ControlStore {
     ///   - description: free text, at most 200 characters, no control characters.
     /// - Returns: the record and the secret (shown once; only its hash is kept).
     /// - Throws: `StoreError(.invalidArgument)` for a TTL or description out of range, `.database`.
-    public func createJoinToken(role: NodeRole, ttlSeconds: Int64, description: String = "",
-                                nowMs: Int64 = ControlStore.nowMs()) throws -> (record: JoinTokenRecord, secret: String) {
+    public func createJoinToken(
+        role: NodeRole, ttlSeconds: Int64, description: String = "",
+        nowMs: Int64 = ControlStore.nowMs()
+    ) throws -> (record: JoinTokenRecord, secret: String) {
         guard ttlSeconds >= 1, ttlSeconds <= Bounds.maxJoinTokenTTLSeconds else {
-            throw StoreError(.invalidArgument, "join token ttl \(ttlSeconds) s is out of range: 1 s to 365 days (\(Bounds.maxJoinTokenTTLSeconds) s)")
+            throw StoreError(
+                .invalidArgument, "join token ttl \(ttlSeconds) s is out of range: 1 s to 365 days (\(Bounds.maxJoinTokenTTLSeconds) s)")
         }
         guard description.count <= 200 else {
             throw StoreError(.invalidArgument, "join token description is \(description.count) characters; at most 200 allowed")
         }
         if let bad = description.unicodeScalars.first(where: { $0.value < 0x20 || $0.value == 0x7f }) {
-            throw StoreError(.invalidArgument, "join token description contains control character U+\(String(bad.value, radix: 16, uppercase: true))")
+            throw StoreError(
+                .invalidArgument, "join token description contains control character U+\(String(bad.value, radix: 16, uppercase: true))")
         }
         let secret = Self.randomTokenText(length: Self.joinTokenSecretLength)
         let hash = hasher.hash(secret)
@@ -88,12 +92,14 @@ extension ControlStore {
             for _ in 0..<16 {
                 let id = Self.randomTokenText(length: Self.joinTokenIDLength)
                 if try Row.fetchOne(db, sql: "SELECT 1 FROM join_tokens WHERE id = ?", arguments: [id]) != nil { continue }
-                let record = JoinTokenRecord(id: id, role: role, description: description, createdAtMs: nowMs,
-                                             expiresAtMs: nowMs + ttlSeconds * 1000)
-                try db.execute(sql: """
-                    INSERT INTO join_tokens(id, secret_hash, role, description, created_ms, expires_ms, uses)
-                    VALUES (?, ?, ?, ?, ?, ?, 0)
-                    """, arguments: [id, hash, role.rawValue, description, nowMs, record.expiresAtMs])
+                let record = JoinTokenRecord(
+                    id: id, role: role, description: description, createdAtMs: nowMs,
+                    expiresAtMs: nowMs + ttlSeconds * 1000)
+                try db.execute(
+                    sql: """
+                        INSERT INTO join_tokens(id, secret_hash, role, description, created_ms, expires_ms, uses)
+                        VALUES (?, ?, ?, ?, ?, ?, 0)
+                        """, arguments: [id, hash, role.rawValue, description, nowMs, record.expiresAtMs])
                 return (record, secret)
             }
             throw StoreError(.database, "create join token: no free id after 16 random draws")
@@ -136,7 +142,9 @@ extension ControlStore {
     @discardableResult
     public func validateJoinToken(id: String, secret: String, nowMs: Int64 = ControlStore.nowMs()) throws -> JoinTokenRecord {
         let hash = hasher.hash(secret)
-        return try tokenTransaction("validate join token \(id)", writing: false) { db in try Self.checkJoinToken(db, id: id, hash: hash, nowMs: nowMs) }
+        return try tokenTransaction("validate join token \(id)", writing: false) { db in
+            try Self.checkJoinToken(db, id: id, hash: hash, nowMs: nowMs)
+        }
     }
 
     /// Completes a join in one transaction: validates the token again (it may have been revoked
@@ -148,13 +156,16 @@ extension ControlStore {
     /// - Returns: the token and identity records after the update.
     /// - Throws: `JoinTokenError`; `StoreError(.conflict)` when the name is pinned to another key;
     ///   `.invalidArgument`, `.database`.
-    public func completeJoin(tokenID: String, secret: String, nodeName: String, fingerprint: String, role: NodeRole,
-                             serial: String, nowMs: Int64 = ControlStore.nowMs()) throws -> (token: JoinTokenRecord, identity: NodeIdentityRecord) {
+    public func completeJoin(
+        tokenID: String, secret: String, nodeName: String, fingerprint: String, role: NodeRole,
+        serial: String, nowMs: Int64 = ControlStore.nowMs()
+    ) throws -> (token: JoinTokenRecord, identity: NodeIdentityRecord) {
         let hash = hasher.hash(secret)
         return try tokenTransaction("complete join of node \(nodeName)", writing: true) { db in
             _ = try Self.checkJoinToken(db, id: tokenID, hash: hash, nowMs: nowMs)
-            let identity = try Self.pinIdentity(db, name: nodeName, fingerprint: fingerprint, role: role, serial: serial,
-                                                tokenID: tokenID, nowMs: nowMs)
+            let identity = try Self.pinIdentity(
+                db, name: nodeName, fingerprint: fingerprint, role: role, serial: serial,
+                tokenID: tokenID, nowMs: nowMs)
             try db.execute(sql: "UPDATE join_tokens SET uses = uses + 1, last_used_ms = ? WHERE id = ?", arguments: [nowMs, tokenID])
             guard let token = try Self.fetchJoinToken(db, tokenID) else {
                 throw StoreError(.database, "join token \(tokenID) vanished during the join")
@@ -199,8 +210,11 @@ extension ControlStore {
     static let joinTokenColumns = "id, role, description, created_ms, expires_ms, revoked_ms, uses, last_used_ms"
 
     static func checkJoinToken(_ db: Database, id: String, hash: String, nowMs: Int64) throws -> JoinTokenRecord {
-        guard let row = try Row.fetchOne(db, sql: "SELECT secret_hash, \(joinTokenColumns) FROM join_tokens WHERE id = ?",
-                                         arguments: [id]) else {
+        guard
+            let row = try Row.fetchOne(
+                db, sql: "SELECT secret_hash, \(joinTokenColumns) FROM join_tokens WHERE id = ?",
+                arguments: [id])
+        else {
             throw JoinTokenError(tokenID: id, reason: .unknown, nowMs: nowMs)
         }
         let stored: String = row["secret_hash"]
@@ -221,9 +235,10 @@ extension ControlStore {
         guard let role = NodeRole(rawValue: roleText) else {
             throw StoreError(.encoding, "join token \(id): unknown role \"\(roleText)\" in the database")
         }
-        return JoinTokenRecord(id: id, role: role, description: row["description"], createdAtMs: row["created_ms"],
-                               expiresAtMs: row["expires_ms"], revokedAtMs: row["revoked_ms"], uses: row["uses"],
-                               lastUsedAtMs: row["last_used_ms"])
+        return JoinTokenRecord(
+            id: id, role: role, description: row["description"], createdAtMs: row["created_ms"],
+            expiresAtMs: row["expires_ms"], revokedAtMs: row["revoked_ms"], uses: row["uses"],
+            lastUsedAtMs: row["last_used_ms"])
     }
 
     /// Uniform over `[a-z0-9]` (rejection-free: `Int.random(in:using:)` is unbiased).

@@ -20,8 +20,10 @@ extension ControlStore {
     /// - Throws: `StoreError(.conflict)` "node n1 is already joined with another key (fingerprint …);
     ///   remove it first"; `.invalidArgument` for an empty name or a malformed fingerprint; `.database`.
     @discardableResult
-    public func registerIdentity(name: String, fingerprint: String, role: NodeRole, serial: String? = nil,
-                                 tokenID: String? = nil, nowMs: Int64 = ControlStore.nowMs()) throws -> NodeIdentityRecord {
+    public func registerIdentity(
+        name: String, fingerprint: String, role: NodeRole, serial: String? = nil,
+        tokenID: String? = nil, nowMs: Int64 = ControlStore.nowMs()
+    ) throws -> NodeIdentityRecord {
         try write("register identity of node \(name)") { db in
             try Self.pinIdentity(db, name: name, fingerprint: fingerprint, role: role, serial: serial, tokenID: tokenID, nowMs: nowMs)
         }
@@ -32,15 +34,21 @@ extension ControlStore {
     /// - Throws: `StoreError(.notFound)` when the name has no identity; `.conflict` when
     ///   `fingerprint` differs from the pinned key.
     @discardableResult
-    public func recordRenewal(name: String, fingerprint: String, serial: String,
-                              nowMs: Int64 = ControlStore.nowMs()) throws -> NodeIdentityRecord {
+    public func recordRenewal(
+        name: String, fingerprint: String, serial: String,
+        nowMs: Int64 = ControlStore.nowMs()
+    ) throws -> NodeIdentityRecord {
         try write("record renewal of node \(name)") { db in
             guard let current = try Self.fetchIdentity(db, name) else {
-                throw StoreError(.notFound, "node \(name) has no registered identity (never joined, or removed); join it again with a token")
+                throw StoreError(
+                    .notFound, "node \(name) has no registered identity (never joined, or removed); join it again with a token")
             }
-            guard current.keyFingerprint == fingerprint else { throw Self.keyConflict(name, pinned: current.keyFingerprint, presented: fingerprint) }
-            try db.execute(sql: "UPDATE node_identities SET last_serial = ?, last_issued_ms = ? WHERE name = ?",
-                           arguments: [serial, nowMs, name])
+            guard current.keyFingerprint == fingerprint else {
+                throw Self.keyConflict(name, pinned: current.keyFingerprint, presented: fingerprint)
+            }
+            try db.execute(
+                sql: "UPDATE node_identities SET last_serial = ?, last_issued_ms = ? WHERE name = ?",
+                arguments: [serial, nowMs, name])
             return try Self.fetchIdentity(db, name) ?? current
         }
     }
@@ -70,30 +78,42 @@ extension ControlStore {
 
     static let identityColumns = "name, key_fingerprint, role, first_joined_ms, last_issued_ms, last_serial, join_token"
 
-    static func pinIdentity(_ db: Database, name: String, fingerprint: String, role: NodeRole, serial: String?,
-                            tokenID: String?, nowMs: Int64) throws -> NodeIdentityRecord {
+    static func pinIdentity(
+        _ db: Database, name: String, fingerprint: String, role: NodeRole, serial: String?,
+        tokenID: String?, nowMs: Int64
+    ) throws -> NodeIdentityRecord {
         guard !name.isEmpty else { throw StoreError(.invalidArgument, "node identity needs a node name") }
         guard fingerprint.utf8.count == 64,
-              fingerprint.utf8.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) }) else {
-            throw StoreError(.invalidArgument, "node \(name): key fingerprint must be 64 lowercase hex characters (SHA-256), got \"\(fingerprint)\"")
+            fingerprint.utf8.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) })
+        else {
+            throw StoreError(
+                .invalidArgument, "node \(name): key fingerprint must be 64 lowercase hex characters (SHA-256), got \"\(fingerprint)\"")
         }
         if let current = try fetchIdentity(db, name) {
-            guard current.keyFingerprint == fingerprint else { throw keyConflict(name, pinned: current.keyFingerprint, presented: fingerprint) }
-            try db.execute(sql: "UPDATE node_identities SET role = ?, last_serial = COALESCE(?, last_serial), last_issued_ms = ? WHERE name = ?",
-                           arguments: [role.rawValue, serial, nowMs, name])
+            guard current.keyFingerprint == fingerprint else {
+                throw keyConflict(name, pinned: current.keyFingerprint, presented: fingerprint)
+            }
+            try db.execute(
+                sql: "UPDATE node_identities SET role = ?, last_serial = COALESCE(?, last_serial), last_issued_ms = ? WHERE name = ?",
+                arguments: [role.rawValue, serial, nowMs, name])
         } else {
-            try db.execute(sql: """
-                INSERT INTO node_identities(name, key_fingerprint, role, first_joined_ms, last_issued_ms, last_serial, join_token)
-                VALUES (?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [name, fingerprint, role.rawValue, nowMs, nowMs, serial, tokenID])
+            try db.execute(
+                sql: """
+                    INSERT INTO node_identities(name, key_fingerprint, role, first_joined_ms, last_issued_ms, last_serial, join_token)
+                    VALUES (?, ?, ?, ?, ?, ?, ?)
+                    """, arguments: [name, fingerprint, role.rawValue, nowMs, nowMs, serial, tokenID])
         }
-        guard let stored = try fetchIdentity(db, name) else { throw StoreError(.database, "identity of node \(name) vanished after writing it") }
+        guard let stored = try fetchIdentity(db, name) else {
+            throw StoreError(.database, "identity of node \(name) vanished after writing it")
+        }
         return stored
     }
 
     static func keyConflict(_ name: String, pinned: String, presented: String) -> StoreError {
-        StoreError(.conflict, "node \(name) is already joined with another key (fingerprint \(pinned); this request's key is \(presented)); "
-                   + "remove it first (`aegis node forget \(name)`) or join under another name")
+        StoreError(
+            .conflict,
+            "node \(name) is already joined with another key (fingerprint \(pinned); this request's key is \(presented)); "
+                + "remove it first (`aegis node forget \(name)`) or join under another name")
     }
 
     static func fetchIdentity(_ db: Database, _ name: String) throws -> NodeIdentityRecord? {
@@ -106,7 +126,8 @@ extension ControlStore {
         guard let role = NodeRole(rawValue: roleText) else {
             throw StoreError(.encoding, "node identity \(name): unknown role \"\(roleText)\" in the database")
         }
-        return NodeIdentityRecord(name: name, keyFingerprint: row["key_fingerprint"], role: role, firstJoinedAtMs: row["first_joined_ms"],
-                                  lastIssuedAtMs: row["last_issued_ms"], lastSerial: row["last_serial"], joinToken: row["join_token"])
+        return NodeIdentityRecord(
+            name: name, keyFingerprint: row["key_fingerprint"], role: role, firstJoinedAtMs: row["first_joined_ms"],
+            lastIssuedAtMs: row["last_issued_ms"], lastSerial: row["last_serial"], joinToken: row["join_token"])
     }
 }

@@ -12,12 +12,13 @@ extension ControlStore {
         let caps = try Self.encodeJSON(node.capabilities, "node \(node.name) capabilities")
         let alloc = try Self.encodeJSON(node.allocated, "node \(node.name) allocation")
         return try write("upsert node \(node.name)") { db in
-            try db.execute(sql: """
-                INSERT INTO nodes(name, role, state, cordoned, capabilities, allocated, updated_ms) VALUES (?, ?, ?, ?, ?, ?, ?)
-                ON CONFLICT(name) DO UPDATE SET role = excluded.role, state = excluded.state,
-                    cordoned = CASE WHEN ? THEN nodes.cordoned ELSE excluded.cordoned END,
-                    capabilities = excluded.capabilities, allocated = excluded.allocated, updated_ms = excluded.updated_ms
-                """, arguments: [node.name, node.role.rawValue, node.state.rawValue, node.cordoned, caps, alloc, nowMs, keepCordon])
+            try db.execute(
+                sql: """
+                    INSERT INTO nodes(name, role, state, cordoned, capabilities, allocated, updated_ms) VALUES (?, ?, ?, ?, ?, ?, ?)
+                    ON CONFLICT(name) DO UPDATE SET role = excluded.role, state = excluded.state,
+                        cordoned = CASE WHEN ? THEN nodes.cordoned ELSE excluded.cordoned END,
+                        capabilities = excluded.capabilities, allocated = excluded.allocated, updated_ms = excluded.updated_ms
+                    """, arguments: [node.name, node.role.rawValue, node.state.rawValue, node.cordoned, caps, alloc, nowMs, keepCordon])
             guard let n = try Self.fetchNode(db, node.name) else { throw StoreError(.database, "node \(node.name) vanished after upsert") }
             return n
         }
@@ -71,8 +72,9 @@ extension ControlStore {
         guard let role = NodeRole(rawValue: roleText) else {
             throw StoreError(.encoding, "node \(name): unknown role \"\(roleText)\" in the database")
         }
-        return NodeInfo(name: name, role: role, state: NodeCondition(stored: row["state"]), cordoned: row["cordoned"],
-                        capabilities: try decodeJSON(NodeCapabilities.self, row["capabilities"], "node \(name) capabilities"),
-                        allocated: try decodeJSON(Allocation.self, row["allocated"], "node \(name) allocation"))
+        return NodeInfo(
+            name: name, role: role, state: NodeCondition(stored: row["state"]), cordoned: row["cordoned"],
+            capabilities: try decodeJSON(NodeCapabilities.self, row["capabilities"], "node \(name) capabilities"),
+            allocated: try decodeJSON(Allocation.self, row["allocated"], "node \(name) allocation"))
     }
 }

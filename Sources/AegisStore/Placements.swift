@@ -44,10 +44,11 @@ extension ControlStore {
 
     static func applyPlacements(_ db: Database, _ placements: [Placement], _ nowMs: Int64) throws -> [String] {
         let finals = WorkloadState.allCases.filter(\.isFinal).map { "'\($0.rawValue)'" }.joined(separator: ",")
-        let update = try db.cachedStatement(sql: """
-            UPDATE workloads SET state = 'scheduled', node = ?, generation = ?, gpus = ?, reason = NULL
-            WHERE id = ? AND generation < ? AND state NOT IN (\(finals))
-            """)
+        let update = try db.cachedStatement(
+            sql: """
+                UPDATE workloads SET state = 'scheduled', node = ?, generation = ?, gpus = ?, reason = NULL
+                WHERE id = ? AND generation < ? AND state NOT IN (\(finals))
+                """)
         var rejected: [String] = []
         let encoder = makeEncoder()
         for p in placements {
@@ -55,8 +56,11 @@ extension ControlStore {
             try update.execute(arguments: [p.node, p.generation, gpus, p.workloadID, p.generation])
             if db.changesCount == 1 {
                 let gpuText = p.gpus.isEmpty ? "" : ", gpus \(p.gpus.joined(separator: ","))"
-                try insertEvent(db, p.workloadID, WorkloadEvent(timeMs: nowMs, type: WorkloadEventType.scheduled.rawValue,
-                                                                message: "placed on node \(p.node) (generation \(p.generation)\(gpuText))"))
+                try insertEvent(
+                    db, p.workloadID,
+                    WorkloadEvent(
+                        timeMs: nowMs, type: WorkloadEventType.scheduled.rawValue,
+                        message: "placed on node \(p.node) (generation \(p.generation)\(gpuText))"))
             } else {
                 rejected.append(p.workloadID)
             }
@@ -111,8 +115,10 @@ public actor PlacementWriter: Service {
     ///   - maxBatch: decisions per transaction (also the count that triggers an immediate commit), ≥ 1.
     ///   - maxDelay: longest time a decision waits in the buffer before a commit starts.
     ///   - onRejected: called (on the writer) with ids `recordPlacements` refused as stale.
-    public init(store: ControlStore, maxBatch: Int = 500, maxDelay: Duration = .milliseconds(50),
-                onRejected: (@Sendable ([String]) -> Void)? = nil) {
+    public init(
+        store: ControlStore, maxBatch: Int = 500, maxDelay: Duration = .milliseconds(50),
+        onRejected: (@Sendable ([String]) -> Void)? = nil
+    ) {
         self.store = store
         self.maxBatch = max(1, maxBatch)
         self.maxDelay = maxDelay
@@ -150,8 +156,9 @@ public actor PlacementWriter: Service {
 
     /// Current counters.
     public func stats() -> PlacementWriterStats {
-        PlacementWriterStats(submitted: submitted, committed: committed, transactions: transactions,
-                             lastError: lastError?.description)
+        PlacementWriterStats(
+            submitted: submitted, committed: committed, transactions: transactions,
+            lastError: lastError?.description)
     }
 
     /// Commits buffered decisions as they become due, until cancelled.

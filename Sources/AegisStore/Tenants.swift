@@ -49,12 +49,13 @@ extension ControlStore {
     @discardableResult
     public func setQuota(tenant name: String, _ quota: Quota) throws -> Tenant {
         try write("set quota of tenant \(name)") { db in
-            try db.execute(sql: """
-                UPDATE tenants SET quota_cpu_millis = ?, quota_memory_bytes = ?, quota_gpus = ?, quota_running_agents = ?
-                WHERE name = ?
-                """, arguments: [quota.cpuMillis, quota.memoryBytes, quota.gpus, quota.runningAgents, name])
+            try db.execute(
+                sql: """
+                    UPDATE tenants SET quota_cpu_millis = ?, quota_memory_bytes = ?, quota_gpus = ?, quota_running_agents = ?
+                    WHERE name = ?
+                    """, arguments: [quota.cpuMillis, quota.memoryBytes, quota.gpus, quota.runningAgents, name])
             guard db.changesCount == 1,
-                  let row = try Row.fetchOne(db, sql: "SELECT \(Self.tenantColumns) FROM tenants WHERE name = ?", arguments: [name])
+                let row = try Row.fetchOne(db, sql: "SELECT \(Self.tenantColumns) FROM tenants WHERE name = ?", arguments: [name])
             else { throw StoreError(.notFound, "tenant \(name) does not exist") }
             return Self.tenant(from: row)
         }
@@ -67,9 +68,12 @@ extension ControlStore {
         try write("delete tenant \(name)") { db in
             guard try Self.tenantExists(db, name) else { throw StoreError(.notFound, "tenant \(name) does not exist") }
             let finals = WorkloadState.allCases.filter(\.isFinal).map(\.rawValue)
-            let active = try Int.fetchOne(db, sql: """
-                SELECT COUNT(*) FROM workloads WHERE tenant = ? AND state NOT IN (\(finals.map { _ in "?" }.joined(separator: ",")))
-                """, arguments: StatementArguments([name] + finals)) ?? 0
+            let active =
+                try Int.fetchOne(
+                    db,
+                    sql: """
+                        SELECT COUNT(*) FROM workloads WHERE tenant = ? AND state NOT IN (\(finals.map { _ in "?" }.joined(separator: ",")))
+                        """, arguments: StatementArguments([name] + finals)) ?? 0
             if active > 0 {
                 throw StoreError(.conflict, "tenant \(name) has \(active) active workload(s); cancel them before deleting the tenant")
             }
@@ -82,10 +86,12 @@ extension ControlStore {
     static let tenantColumns = "name, uid, quota_cpu_millis, quota_memory_bytes, quota_gpus, quota_running_agents, created_ms"
 
     static func tenant(from row: Row) -> Tenant {
-        Tenant(name: row["name"],
-               quota: Quota(cpuMillis: row["quota_cpu_millis"], memoryBytes: row["quota_memory_bytes"],
-                            gpus: row["quota_gpus"], runningAgents: row["quota_running_agents"]),
-               uid: row["uid"], createdAtMs: row["created_ms"])
+        Tenant(
+            name: row["name"],
+            quota: Quota(
+                cpuMillis: row["quota_cpu_millis"], memoryBytes: row["quota_memory_bytes"],
+                gpus: row["quota_gpus"], runningAgents: row["quota_running_agents"]),
+            uid: row["uid"], createdAtMs: row["created_ms"])
     }
 
     static func tenantExists(_ db: Database, _ name: String) throws -> Bool {
@@ -98,13 +104,15 @@ extension ControlStore {
         guard uid64 < Int64(UInt32.max) else {
             throw StoreError(.conflict, "tenant uid space exhausted (next uid \(uid64) does not fit in 32 bits)")
         }
-        try db.execute(sql: "INSERT INTO counters(name, value) VALUES ('tenant_uid', ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value",
-                       arguments: [n + 1])
+        try db.execute(
+            sql: "INSERT INTO counters(name, value) VALUES ('tenant_uid', ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+            arguments: [n + 1])
         let t = Tenant(name: name, quota: quota, uid: UInt32(uid64), createdAtMs: nowMs)
-        try db.execute(sql: """
-            INSERT INTO tenants(name, uid, quota_cpu_millis, quota_memory_bytes, quota_gpus, quota_running_agents, created_ms)
-            VALUES (?, ?, ?, ?, ?, ?, ?)
-            """, arguments: [t.name, t.uid, quota.cpuMillis, quota.memoryBytes, quota.gpus, quota.runningAgents, nowMs])
+        try db.execute(
+            sql: """
+                INSERT INTO tenants(name, uid, quota_cpu_millis, quota_memory_bytes, quota_gpus, quota_running_agents, created_ms)
+                VALUES (?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [t.name, t.uid, quota.cpuMillis, quota.memoryBytes, quota.gpus, quota.runningAgents, nowMs])
         return t
     }
 }

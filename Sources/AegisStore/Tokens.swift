@@ -61,8 +61,10 @@ extension ControlStore {
     /// - Returns: the token id and the plaintext secret — shown once, never stored.
     /// - Throws: `.invalidArgument` (kind/tenant mismatch, or the hasher returned the secret
     ///   itself or an empty string), `.notFound` (tenant), `.database`.
-    public func createToken(kind: TokenKind, tenant: String? = nil,
-                            nowMs: Int64 = ControlStore.nowMs()) throws -> (id: String, secret: String) {
+    public func createToken(
+        kind: TokenKind, tenant: String? = nil,
+        nowMs: Int64 = ControlStore.nowMs()
+    ) throws -> (id: String, secret: String) {
         switch (kind, tenant) {
         case (.admin, .some(let t)):
             throw StoreError(.invalidArgument, "admin tokens have no tenant (got tenant \(t))")
@@ -75,12 +77,14 @@ extension ControlStore {
         let id = "tok-" + Self.hex((0..<6).map { _ in UInt8.random(in: .min ... .max, using: &rng) })
         let hash = hasher.hash(secret)
         guard !hash.isEmpty, !hash.contains(secret) else {
-            throw StoreError(.invalidArgument, "token hasher \(type(of: hasher)) returned an empty string or the secret itself; refusing to store it")
+            throw StoreError(
+                .invalidArgument, "token hasher \(type(of: hasher)) returned an empty string or the secret itself; refusing to store it")
         }
         try write("create \(kind.rawValue) token") { db in
             if let t = tenant, try !Self.tenantExists(db, t) { throw StoreError(.notFound, "tenant \(t) does not exist") }
-            try db.execute(sql: "INSERT INTO tokens(id, hash, kind, tenant, created_ms, revoked) VALUES (?, ?, ?, ?, ?, 0)",
-                           arguments: [id, hash, kind.rawValue, tenant, nowMs])
+            try db.execute(
+                sql: "INSERT INTO tokens(id, hash, kind, tenant, created_ms, revoked) VALUES (?, ?, ?, ?, ?, 0)",
+                arguments: [id, hash, kind.rawValue, tenant, nowMs])
         }
         return (id, secret)
     }
@@ -90,8 +94,11 @@ extension ControlStore {
     public func authenticate(token: String) throws -> Principal? {
         let hash = hasher.hash(token)
         return try read("authenticate token") { db in
-            guard let row = try Row.fetchOne(db, sql: "SELECT id, kind, tenant FROM tokens WHERE hash = ? AND revoked = 0",
-                                             arguments: [hash]) else { return nil }
+            guard
+                let row = try Row.fetchOne(
+                    db, sql: "SELECT id, kind, tenant FROM tokens WHERE hash = ? AND revoked = 0",
+                    arguments: [hash])
+            else { return nil }
             let id: String = row["id"]
             switch TokenKind(rawValue: row["kind"]) {
             case .admin: return .admin(tokenID: id)
@@ -122,8 +129,9 @@ extension ControlStore {
         sql += " ORDER BY created_ms, id"
         return try read("list tokens") { db in
             try Row.fetchAll(db, sql: sql, arguments: StatementArguments(args)).map { row in
-                TokenRecord(id: row["id"], hash: row["hash"], kind: TokenKind(rawValue: row["kind"]) ?? .tenant,
-                            tenant: row["tenant"], createdAtMs: row["created_ms"], revoked: row["revoked"])
+                TokenRecord(
+                    id: row["id"], hash: row["hash"], kind: TokenKind(rawValue: row["kind"]) ?? .tenant,
+                    tenant: row["tenant"], createdAtMs: row["created_ms"], revoked: row["revoked"])
             }
         }
     }

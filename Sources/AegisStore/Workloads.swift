@@ -52,14 +52,18 @@ extension ControlStore {
                 throw StoreError(.alreadyExists, "workload \(workload.id) already exists")
             }
             let w = workload
-            try db.execute(sql: """
-                INSERT INTO workloads(id, tenant, name, state, reason, node, generation, exit_code, signal, oom_killed,
-                                      restarts, created_ms, started_ms, finished_ms, unenforced_limits, gpus, spec,
-                                      next_attempt_ms, consecutive_exits)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [w.id, tenant, w.spec.name, w.state.rawValue, w.reason, w.node, w.generation, w.exitCode,
-                                 w.signal, w.oomKilled, w.restarts, w.createdAtMs, w.startedAtMs, w.finishedAtMs,
-                                 unenforced, gpus, specJSON, w.nextAttemptAtMs, w.consecutiveExits])
+            try db.execute(
+                sql: """
+                    INSERT INTO workloads(id, tenant, name, state, reason, node, generation, exit_code, signal, oom_killed,
+                                          restarts, created_ms, started_ms, finished_ms, unenforced_limits, gpus, spec,
+                                          next_attempt_ms, consecutive_exits)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [
+                    w.id, tenant, w.spec.name, w.state.rawValue, w.reason, w.node, w.generation, w.exitCode,
+                    w.signal, w.oomKilled, w.restarts, w.createdAtMs, w.startedAtMs, w.finishedAtMs,
+                    unenforced, gpus, specJSON, w.nextAttemptAtMs, w.consecutiveExits,
+                ])
             let stmt = try db.cachedStatement(sql: "INSERT INTO workload_inputs(workload_id, path, content) VALUES (?, ?, ?)")
             for (path, content) in w.spec.inputs.sorted(by: { $0.key < $1.key }) {
                 try stmt.execute(arguments: [w.id, path, Data(content)])
@@ -83,8 +87,10 @@ extension ControlStore {
     /// Workloads ordered by creation time (then id), without input contents.
     /// - Parameters: every filter is optional and they combine with AND; `states` empty = none match.
     ///   `limit` caps the number returned (the oldest first).
-    public func listWorkloads(tenant: String? = nil, states: Set<WorkloadState>? = nil, node: String? = nil,
-                              limit: Int? = nil) throws -> [Workload] {
+    public func listWorkloads(
+        tenant: String? = nil, states: Set<WorkloadState>? = nil, node: String? = nil,
+        limit: Int? = nil
+    ) throws -> [Workload] {
         let (whereSQL, args) = Self.workloadFilter(tenant: tenant, states: states, node: node)
         var sql = "SELECT \(Self.workloadColumns) FROM workloads\(whereSQL) ORDER BY created_ms, id"
         var all = args
@@ -122,16 +128,20 @@ extension ControlStore {
             }
             w.spec.inputs = [:]
             let encoder = Self.makeEncoder()
-            try db.execute(sql: """
-                UPDATE workloads SET name = ?, state = ?, reason = ?, node = ?, generation = ?, exit_code = ?, signal = ?,
-                    oom_killed = ?, restarts = ?, created_ms = ?, started_ms = ?, finished_ms = ?, unenforced_limits = ?,
-                    gpus = ?, spec = ?, next_attempt_ms = ?, consecutive_exits = ?
-                WHERE id = ?
-                """, arguments: [w.spec.name, w.state.rawValue, w.reason, w.node, w.generation, w.exitCode, w.signal,
-                                 w.oomKilled, w.restarts, w.createdAtMs, w.startedAtMs, w.finishedAtMs,
-                                 try Self.encodeJSON(w.unenforcedLimits, "workload \(id) unenforcedLimits", using: encoder),
-                                 try Self.encodeJSON(w.gpus, "workload \(id) gpus", using: encoder),
-                                 try Self.specJSON(w.spec, id, encoder), w.nextAttemptAtMs, w.consecutiveExits, id])
+            try db.execute(
+                sql: """
+                    UPDATE workloads SET name = ?, state = ?, reason = ?, node = ?, generation = ?, exit_code = ?, signal = ?,
+                        oom_killed = ?, restarts = ?, created_ms = ?, started_ms = ?, finished_ms = ?, unenforced_limits = ?,
+                        gpus = ?, spec = ?, next_attempt_ms = ?, consecutive_exits = ?
+                    WHERE id = ?
+                    """,
+                arguments: [
+                    w.spec.name, w.state.rawValue, w.reason, w.node, w.generation, w.exitCode, w.signal,
+                    w.oomKilled, w.restarts, w.createdAtMs, w.startedAtMs, w.finishedAtMs,
+                    try Self.encodeJSON(w.unenforcedLimits, "workload \(id) unenforcedLimits", using: encoder),
+                    try Self.encodeJSON(w.gpus, "workload \(id) gpus", using: encoder),
+                    try Self.specJSON(w.spec, id, encoder), w.nextAttemptAtMs, w.consecutiveExits, id,
+                ])
             if let event { try Self.insertEvent(db, id, event) }
             return w
         }
@@ -149,8 +159,10 @@ extension ControlStore {
     /// A workload's history, in insertion order (empty for an unknown id).
     public func events(workloadID: String) throws -> [WorkloadEvent] {
         try read("read events of workload \(workloadID)") { db in
-            try Row.fetchAll(db, sql: "SELECT time_ms, type, message FROM workload_events WHERE workload_id = ? ORDER BY seq",
-                             arguments: [workloadID]).map { WorkloadEvent(timeMs: $0["time_ms"], type: $0["type"], message: $0["message"]) }
+            try Row.fetchAll(
+                db, sql: "SELECT time_ms, type, message FROM workload_events WHERE workload_id = ? ORDER BY seq",
+                arguments: [workloadID]
+            ).map { WorkloadEvent(timeMs: $0["time_ms"], type: $0["type"], message: $0["message"]) }
         }
     }
 
@@ -192,23 +204,29 @@ extension ControlStore {
         guard let state = WorkloadState(rawValue: stateText) else {
             throw StoreError(.encoding, "workload \(id): unknown state \"\(stateText)\" in the database")
         }
-        var w = Workload(id: id, spec: try decode(WorkloadSpec.self, "spec"), state: state, reason: row["reason"],
-                         node: row["node"], generation: row["generation"], exitCode: row["exit_code"], signal: row["signal"],
-                         oomKilled: row["oom_killed"], restarts: row["restarts"], createdAtMs: row["created_ms"],
-                         startedAtMs: row["started_ms"], finishedAtMs: row["finished_ms"],
-                         unenforcedLimits: try decode([String].self, "unenforced_limits"), gpus: try decode([String].self, "gpus"))
+        var w = Workload(
+            id: id, spec: try decode(WorkloadSpec.self, "spec"), state: state, reason: row["reason"],
+            node: row["node"], generation: row["generation"], exitCode: row["exit_code"], signal: row["signal"],
+            oomKilled: row["oom_killed"], restarts: row["restarts"], createdAtMs: row["created_ms"],
+            startedAtMs: row["started_ms"], finishedAtMs: row["finished_ms"],
+            unenforcedLimits: try decode([String].self, "unenforced_limits"), gpus: try decode([String].self, "gpus"))
         w.nextAttemptAtMs = row["next_attempt_ms"]
         w.consecutiveExits = row["consecutive_exits"]
         return w
     }
 
-    static func workloadFilter(tenant: String?, states: Set<WorkloadState>?, node: String?)
-        -> (String, [(any DatabaseValueConvertible)?]) {
+    static func workloadFilter(
+        tenant: String?, states: Set<WorkloadState>?, node: String?
+    )
+        -> (String, [(any DatabaseValueConvertible)?])
+    {
         var clauses: [String] = []
         var args: [(any DatabaseValueConvertible)?] = []
         if let tenant { clauses.append("tenant = ?"); args.append(tenant) }
         if let states {
-            if states.isEmpty { clauses.append("0") } else {
+            if states.isEmpty {
+                clauses.append("0")
+            } else {
                 clauses.append("state IN (\(states.map { _ in "?" }.joined(separator: ",")))")
                 args += states.map(\.rawValue).sorted()
             }

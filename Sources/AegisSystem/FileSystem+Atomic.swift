@@ -16,16 +16,20 @@ extension FileSystem {
     ///     power loss (state of processes that don't survive one either).
     /// - Throws: `SystemError` naming the step ("open", "write", "fsync", "rename … to",
     ///   "fsync directory") and the errno.
-    public static func writeAtomically(_ path: String, _ bytes: [UInt8], mode: mode_t = 0o644,
-                                       replace: Bool = true, syncDirectory: Bool = true) throws(SystemError) {
+    public static func writeAtomically(
+        _ path: String, _ bytes: [UInt8], mode: mode_t = 0o644,
+        replace: Bool = true, syncDirectory: Bool = true
+    ) throws(SystemError) {
         let temp = try writeTemporary(for: path, bytes, mode: mode)
         try publish(temp, to: path, replace: replace)
         if syncDirectory { try self.syncDirectory(parentDirectory(of: path)) }
     }
 
     /// The same for UTF-8 text.
-    public static func writeAtomically(_ path: String, text: String, mode: mode_t = 0o644,
-                                       replace: Bool = true, syncDirectory: Bool = true) throws(SystemError) {
+    public static func writeAtomically(
+        _ path: String, text: String, mode: mode_t = 0o644,
+        replace: Bool = true, syncDirectory: Bool = true
+    ) throws(SystemError) {
         try writeAtomically(path, Array(text.utf8), mode: mode, replace: replace, syncDirectory: syncDirectory)
     }
 

@@ -37,7 +37,8 @@ public enum ProcFS {
     public static func meminfoValueBytes(_ meminfo: String, key: String) -> Int64? {
         let prefix = key + ":"
         guard let line = meminfo.split(separator: "\n").first(where: { $0.hasPrefix(prefix) }),
-              let kib = Int64(line.dropFirst(prefix.count).split(whereSeparator: { $0 == " " || $0 == "\t" }).first ?? "") else {
+            let kib = Int64(line.dropFirst(prefix.count).split(whereSeparator: { $0 == " " || $0 == "\t" }).first ?? "")
+        else {
             return nil
         }
         let (bytes, overflow) = kib.multipliedReportingOverflow(by: 1024)

@@ -35,8 +35,10 @@ public enum Syscall {
 
     /// openat2(2) (Linux >= 5.6): `path` relative to `directory` (a descriptor) under `resolve`.
     /// `flags` are open(2)'s; `mode` applies with O_CREAT.
-    public static func openat2(_ directory: Int32, _ path: String, flags: Int32, mode: mode_t = 0,
-                               resolve: ResolveFlags) -> Int32 {
+    public static func openat2(
+        _ directory: Int32, _ path: String, flags: Int32, mode: mode_t = 0,
+        resolve: ResolveFlags
+    ) -> Int32 {
         aegis_sys_openat2(directory, path, flags, mode, resolve.rawValue)
     }
 

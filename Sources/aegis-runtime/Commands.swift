@@ -17,12 +17,14 @@ struct AegisRuntimeCommand: ParsableCommand {
         commandName: "aegis-runtime",
         abstract: "AEGIS OCI runtime: namespaces, cgroup v2, seccomp and capabilities, no daemon.",
         discussion: """
-        Global flags (before the command): --root DIR (default /run/aegis-runtime), --log FILE, \
-        --log-format text|json.
-        """,
-        subcommands: [Create.self, Start.self, State.self, Kill.self, Delete.self, Run.self, Spec_.self,
-                      Unsupported.Exec.self, Unsupported.Ps.self, Unsupported.Pause.self,
-                      Unsupported.Resume.self, Unsupported.Features.self])
+            Global flags (before the command): --root DIR (default /run/aegis-runtime), --log FILE, \
+            --log-format text|json.
+            """,
+        subcommands: [
+            Create.self, Start.self, State.self, Kill.self, Delete.self, Run.self, Spec_.self,
+            Unsupported.Exec.self, Unsupported.Ps.self, Unsupported.Pause.self,
+            Unsupported.Resume.self, Unsupported.Features.self,
+        ])
 }
 
 /// Runs `body`, turning any error into one line on stderr (and the --log file) plus exit 1.
@@ -67,15 +69,17 @@ struct BundleOptions: ParsableArguments {
 }
 
 struct Create: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "create", abstract: "Create a container; its process waits for `start` before execve.")
+    static let configuration = CommandConfiguration(
+        commandName: "create", abstract: "Create a container; its process waits for `start` before execve.")
     @OptionGroup var options: BundleOptions
     @Argument var id: String
 
     func run() {
         let (spec, bundle) = options.load()
         let record = guarded {
-            try runtime().create(id: id, spec: spec, bundle: bundle,
-                                 options: SandboxCreateOptions(stdio: .inherit, useInit: options.useInit, deferStart: true))
+            try runtime().create(
+                id: id, spec: spec, bundle: bundle,
+                options: SandboxCreateOptions(stdio: .inherit, useInit: options.useInit, deferStart: true))
         }
         writePidFile(options.pidFile, record.pid)
     }
@@ -100,7 +104,8 @@ struct State: ParsableCommand {
 }
 
 struct Kill: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "kill", abstract: "Send a signal (default SIGTERM) to the container's process.")
+    static let configuration = CommandConfiguration(
+        commandName: "kill", abstract: "Send a signal (default SIGTERM) to the container's process.")
     @Argument var id: String
     @Argument var signal: String = "SIGTERM"
     func run() {
@@ -110,17 +115,21 @@ struct Kill: ParsableCommand {
 }
 
 struct Delete: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "delete", abstract: "Delete a container: kill what is left, remove its cgroup and state.")
+    static let configuration = CommandConfiguration(
+        commandName: "delete", abstract: "Delete a container: kill what is left, remove its cgroup and state.")
     @Flag(name: [.customShort("f"), .long], help: "Kill a running container first.") var force = false
     @Argument var id: String
     func run() { guarded { try runtime().delete(id, force: force) } }
 }
 
 struct Run: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "run", abstract: "Create and start a container, wait for it, delete it; exit with its status.")
+    static let configuration = CommandConfiguration(
+        commandName: "run", abstract: "Create and start a container, wait for it, delete it; exit with its status.")
     @OptionGroup var options: BundleOptions
     @Flag(name: [.customShort("d"), .long], help: "Return once started; leave the container running.") var detach = false
-    @Option(name: .customLong("outcome"), help: "Copy the outcome (exit status, OOM kill, CPU and memory accounting) as JSON to this file (AEGIS extension).")
+    @Option(
+        name: .customLong("outcome"),
+        help: "Copy the outcome (exit status, OOM kill, CPU and memory accounting) as JSON to this file (AEGIS extension).")
     var outcomeFile: String?
     @Argument var id: String
 
@@ -133,8 +142,9 @@ struct Run: ParsableCommand {
         if !detach { pthread_sigmask(SIG_BLOCK, &set, nil) }
         let rt = runtime()
         let record = guarded {
-            try rt.create(id: id, spec: spec, bundle: bundle,
-                          options: SandboxCreateOptions(stdio: .inherit, useInit: options.useInit, deferStart: false))
+            try rt.create(
+                id: id, spec: spec, bundle: bundle,
+                options: SandboxCreateOptions(stdio: .inherit, useInit: options.useInit, deferStart: false))
         }
         writePidFile(options.pidFile, record.pid)
         if detach { return }
@@ -159,11 +169,11 @@ struct Spec_: ParsableCommand {
         commandName: "spec",
         abstract: "Write a default config.json into the bundle directory.",
         discussion: """
-        Without --agent: a runc-like bundle config (rootfs "rootfs", process sh). With --agent: AEGIS's \
-        default agent profile (host /usr, /etc… read-only, /work read-write from --work, new pid/mount/\
-        uts/ipc/net/cgroup namespaces, no capabilities, default seccomp) running the given command; its \
-        skeleton root is created as BUNDLE/rootfs.
-        """)
+            Without --agent: a runc-like bundle config (rootfs "rootfs", process sh). With --agent: AEGIS's \
+            default agent profile (host /usr, /etc… read-only, /work read-write from --work, new pid/mount/\
+            uts/ipc/net/cgroup namespaces, no capabilities, default seccomp) running the given command; its \
+            skeleton root is created as BUNDLE/rootfs.
+            """)
     @Option(name: [.customShort("b"), .long]) var bundle: String = "."
     @Flag(help: "Use the AEGIS agent profile (AEGIS extension).") var agent = false
     @Option(help: "Agent: host directory bound read-write at /work.") var work: String?

@@ -67,9 +67,9 @@ struct Globals: Sendable {
         var tm = tm()
         var secs = ts.tv_sec
         gmtime_r(&secs, &tm)
-        let time = String(format4: Int(tm.tm_year) + 1900) + "-" + String(format2: Int(tm.tm_mon) + 1) + "-" +
-            String(format2: Int(tm.tm_mday)) + "T" + String(format2: Int(tm.tm_hour)) + ":" +
-            String(format2: Int(tm.tm_min)) + ":" + String(format2: Int(tm.tm_sec)) + "Z"
+        let time =
+            String(format4: Int(tm.tm_year) + 1900) + "-" + String(format2: Int(tm.tm_mon) + 1) + "-" + String(format2: Int(tm.tm_mday))
+            + "T" + String(format2: Int(tm.tm_hour)) + ":" + String(format2: Int(tm.tm_min)) + ":" + String(format2: Int(tm.tm_sec)) + "Z"
         let line: String
         if shared.logFormat == "json" {
             struct Entry: Encodable { let level: String; let msg: String; let time: String }

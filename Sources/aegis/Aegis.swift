@@ -6,6 +6,8 @@ struct Aegis: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "aegis",
         abstract: "AEGIS: run tenants' AI agents isolated on bare Linux hosts.",
-        subcommands: [Up.self, Down.self, Run.self, Ps.self, Logs.self, Kill.self, Describe.self, Cp.self,
-                      NodeCommand.self, TenantCommand.self, TokenCommand.self])
+        subcommands: [
+            Up.self, Down.self, Run.self, Ps.self, Logs.self, Kill.self, Describe.self, Cp.self,
+            NodeCommand.self, TenantCommand.self, TokenCommand.self,
+        ])
 }

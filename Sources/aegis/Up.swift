@@ -12,60 +12,106 @@ struct Up: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run a node in the foreground (default role hybrid: controller and worker in one process).",
         discussion: """
-        SIGTERM or SIGINT stop it gracefully: it stops accepting work, flushes state and exits; running agents keep \
-        running and are re-adopted on the next start. `aegis down` (or --drain-on-exit) stops the agents first.
-        """)
+            SIGTERM or SIGINT stop it gracefully: it stops accepting work, flushes state and exits; running agents keep \
+            running and are re-adopted on the next start. `aegis down` (or --drain-on-exit) stops the agents first.
+            """)
 
     @Option(help: "Data directory (default /var/lib/aegis as root, $XDG_DATA_HOME/aegis otherwise; env AEGIS_DATA_DIR).")
     var dataDir: String?
-    @Option(help: "Node role: hybrid (controller and worker in one process), controller (API, state, scheduling; runs no agents; needs --listen) or worker (runs agents for the controller given by --join; serves no API).")
+    @Option(
+        help:
+            "Node role: hybrid (controller and worker in one process), controller (API, state, scheduling; runs no agents; needs --listen) or worker (runs agents for the controller given by --join; serves no API)."
+    )
     var role: NodeRole = .hybrid
     @Option(help: "Worker: the controller's cluster port, https://HOST:PORT.") var join: String?
-    @Option(help: "Worker: join token for the first start (prefer --token-file or env AEGIS_JOIN_TOKEN: a command line is readable by every local user); later starts use the identity in <data-dir>/identity.")
+    @Option(
+        help:
+            "Worker: join token for the first start (prefer --token-file or env AEGIS_JOIN_TOKEN: a command line is readable by every local user); later starts use the identity in <data-dir>/identity."
+    )
     var token: String?
     @Option(help: "Worker: read the join token from this file (its first line).")
     var tokenFile: String?
     // Durations and ports are taken as values even with a leading '-', so that they get a range error.
-    @Option(parsing: .unconditional, help: "Lease renewal period (worker: how often it renews; controller: sent to workers). Units ms, s, m; at most 24h.")
+    @Option(
+        parsing: .unconditional,
+        help: "Lease renewal period (worker: how often it renews; controller: sent to workers). Units ms, s, m; at most 24h.")
     var leaseRenewEvery: String = "5s"
-    @Option(parsing: .unconditional, help: "Controller: a node is NotReady this long after its last lease renewal (default 20s).") var notReadyAfter: String?
-    @Option(parsing: .unconditional, help: "Controller: a node is Down this long after its last lease renewal (default 40s).") var downAfter: String?
-    @Option(parsing: .unconditional, help: "Controller: a Down node's agents are placed elsewhere this much later (default 10s; later still if the worker's grace is longer than --down-after).")
+    @Option(parsing: .unconditional, help: "Controller: a node is NotReady this long after its last lease renewal (default 20s).")
+    var notReadyAfter: String?
+    @Option(parsing: .unconditional, help: "Controller: a node is Down this long after its last lease renewal (default 40s).")
+    var downAfter: String?
+    @Option(
+        parsing: .unconditional,
+        help:
+            "Controller: a Down node's agents are placed elsewhere this much later (default 10s; later still if the worker's grace is longer than --down-after)."
+    )
     var rescheduleMargin: String?
-    @Option(parsing: .unconditional, help: "Worker: its agents are stopped by their own supervisors this long after the last acknowledged renewal (default 40s; keep it at most the controller's --down-after, or the controller waits for it before moving them).")
+    @Option(
+        parsing: .unconditional,
+        help:
+            "Worker: its agents are stopped by their own supervisors this long after the last acknowledged renewal (default 40s; keep it at most the controller's --down-after, or the controller waits for it before moving them)."
+    )
     var leaseGrace: String?
     @Flag(help: "Worker: join again with --token although <data-dir>/identity exists (keeps the node key; after `aegis node forget`).")
     var rejoin = false
-    @Option(help: ArgumentHelp("Read /proc, /sys and /dev for capability detection below this directory (fixture trees).", visibility: .hidden))
+    @Option(
+        help: ArgumentHelp("Read /proc, /sys and /dev for capability detection below this directory (fixture trees).", visibility: .hidden))
     var detectRoot: String?
-    @Option(parsing: .unconditional, help: ArgumentHelp("Controller: lifetime of issued node certificates (default 90 days; short values for renewal tests).", visibility: .hidden))
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp(
+            "Controller: lifetime of issued node certificates (default 90 days; short values for renewal tests).", visibility: .hidden))
     var nodeCertValidity: String?
     @Option(help: "Node name (default: the host name).") var name: String?
-    @Option(parsing: .unconditional, help: "TCP port of the API on 127.0.0.1, 0-65535 (0: any free port; the port is written to <data-dir>/api.port).")
+    @Option(
+        parsing: .unconditional,
+        help: "TCP port of the API on 127.0.0.1, 0-65535 (0: any free port; the port is written to <data-dir>/api.port).")
     var apiPort: Int = 7420
-    @Option(help: "Cluster port HOST:PORT: the API over TLS with a certificate from the cluster CA (<data-dir>/pki/ca.crt; clients use --ca-file). 0 as port: any free port, written to <data-dir>/cluster.port.")
+    @Option(
+        help:
+            "Cluster port HOST:PORT: the API over TLS with a certificate from the cluster CA (<data-dir>/pki/ca.crt; clients use --ca-file). 0 as port: any free port, written to <data-dir>/cluster.port."
+    )
     var listen: String?
     @Option(name: .customLong("label"), help: "Operator label KEY=VALUE advertised as a capability (repeatable).")
     var labels: [String] = []
     @Flag(help: "Accept limits this host can't enforce (no memory/cpu/pids cgroup controller); they are shown as not enforced.")
     var allowUnenforcedLimits = false
     @Flag(help: "On SIGTERM/SIGINT, stop every agent first and record its final state.") var drainOnExit = false
-    @Option(help: "cgroup2 path (relative to the hierarchy root) under which sandboxes get their leaves (default: aegis/ under the node's own cgroup).")
+    @Option(
+        help:
+            "cgroup2 path (relative to the hierarchy root) under which sandboxes get their leaves (default: aegis/ under the node's own cgroup)."
+    )
     var cgroupParent: String?
-    @Flag(help: "Enable network mode egress: bridge, source NAT out of the host's uplink, nftables policy (table inet/bridge aegis). Sets net.ipv4.ip_forward=1.")
+    @Flag(
+        help:
+            "Enable network mode egress: bridge, source NAT out of the host's uplink, nftables policy (table inet/bridge aegis). Sets net.ipv4.ip_forward=1."
+    )
     var egress = false
-    @Option(help: "IPv4 subnet for egress sandboxes (default: the first of 10.213.0.0/16, 172.29.0.0/16, 192.168.213.0/24 that overlaps no host route).")
+    @Option(
+        help:
+            "IPv4 subnet for egress sandboxes (default: the first of 10.213.0.0/16, 172.29.0.0/16, 192.168.213.0/24 that overlaps no host route)."
+    )
     var egressSubnet: String?
     @Option(help: "Bridge of egress sandboxes (default aegis0); an existing interface must be a bridge.") var egressBridge: String?
-    @Option(name: .customLong("egress-deny"), help: "A network egress agents may never reach, like the node's own addresses: its public (1:1 NAT) address, other nodes, management networks (CIDR, repeatable).")
+    @Option(
+        name: .customLong("egress-deny"),
+        help:
+            "A network egress agents may never reach, like the node's own addresses: its public (1:1 NAT) address, other nodes, management networks (CIDR, repeatable)."
+    )
     var egressDeny: [String] = []
     @Option(name: .customLong("reach"), help: "Reachability label advertised with egress, e.g. internet or corp-vpn (repeatable).")
     var reach: [String] = []
     @Option(help: "Scheduling strategy: binpack or spread.") var strategy: String = "binpack"
     @Option(help: "Log level: trace, debug, info, notice, warning, error.") var logLevel: String = "info"
-    @Option(help: "Worker: each agent's stdout and stderr history is kept at most this long, the oldest output dropped behind a marker line (default 16Mi; at least 4Ki).")
+    @Option(
+        help:
+            "Worker: each agent's stdout and stderr history is kept at most this long, the oldest output dropped behind a marker line (default 16Mi; at least 4Ki)."
+    )
     var logCap: String?
-    @Option(help: "Worker: how long an ended agent's logs and outputs stay on the node for `aegis logs` and `aegis cp` (default 24h; 1s to 365d, e.g. 90s, 30m, 12h).")
+    @Option(
+        help:
+            "Worker: how long an ended agent's logs and outputs stay on the node for `aegis logs` and `aegis cp` (default 24h; 1s to 365d, e.g. 90s, 30m, 12h)."
+    )
     var outputRetention: String?
 
     func validate() throws {

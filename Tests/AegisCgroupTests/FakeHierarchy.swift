@@ -162,7 +162,8 @@ final class FakeHierarchy: CgroupFileSystem, @unchecked Sendable {
     /// The cgroup (leading-slash form) whose cgroup.procs lists `pid`, as /proc/<pid>/cgroup would say.
     func cgroupOf(_ pid: Int32) -> String {
         lock.lock(); defer { lock.unlock() }
-        for (key, content) in files where key.hasSuffix("/cgroup.procs") && content.split(separator: "\n").contains(Substring(String(pid))) {
+        for (key, content) in files where key.hasSuffix("/cgroup.procs") && content.split(separator: "\n").contains(Substring(String(pid)))
+        {
             let dir = parentDir(key)
             return dir == root ? "/" : String(dir.dropFirst(root.count))
         }

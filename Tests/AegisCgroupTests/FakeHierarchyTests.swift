@@ -7,12 +7,14 @@ import XCTest
 /// never be moved for real).
 final class FakeHierarchyTests: XCTestCase {
     private let fastRetry = BusyRetry(attempts: 5, initialDelay: .milliseconds(1))
-    private let allLimits = CgroupLimits(memoryMax: 1 << 30, memorySwapMax: 256 << 20,
-                                         cpuMax: .init(quota: 50_000, period: 100_000), cpuWeight: 100, pidsMax: 64)
+    private let allLimits = CgroupLimits(
+        memoryMax: 1 << 30, memorySwapMax: 256 << 20,
+        cpuMax: .init(quota: 50_000, period: 100_000), cpuWeight: 100, pidsMax: 64)
 
     private func manager(_ fake: FakeHierarchy, parent: String? = "svc/aegis") throws -> Cgroup2Manager {
-        try Cgroup2Manager(root: fake.root, parent: parent, busyRetry: fastRetry, fileSystem: fake,
-                           ownCgroup: { () throws(CgroupError) -> String in fake.cgroupOf(getpid()) })
+        try Cgroup2Manager(
+            root: fake.root, parent: parent, busyRetry: fastRetry, fileSystem: fake,
+            ownCgroup: { () throws(CgroupError) -> String in fake.cgroupOf(getpid()) })
     }
 
     func testEnablesControllersInEveryAncestorButNotTheLeaf() throws {
@@ -42,11 +44,13 @@ final class FakeHierarchyTests: XCTestCase {
         let fake = FakeHierarchy(controllers: ["cpu", "memory", "pids"])
         _ = try manager(fake, parent: "p").create(id: "a", limits: CgroupLimits(pidsMax: 5))
         XCTAssertEqual(words(try fake.read("/fake/p/cgroup.subtree_control")), ["pids"])
-        let opportunistic = try Cgroup2Manager(root: "/fake", parent: "q", opportunisticControllers: ["memory", "rdma"],
-                                               busyRetry: fastRetry, fileSystem: fake)
+        let opportunistic = try Cgroup2Manager(
+            root: "/fake", parent: "q", opportunisticControllers: ["memory", "rdma"],
+            busyRetry: fastRetry, fileSystem: fake)
         let b = try opportunistic.create(id: "b", limits: CgroupLimits(pidsMax: 5))
-        XCTAssertEqual(Set(words(try fake.read("/fake/q/cgroup.subtree_control"))), ["pids", "memory"],
-                       "available opportunistic controllers are enabled, missing ones (rdma) skipped")
+        XCTAssertEqual(
+            Set(words(try fake.read("/fake/q/cgroup.subtree_control"))), ["pids", "memory"],
+            "available opportunistic controllers are enabled, missing ones (rdma) skipped")
         XCTAssertNotNil(b.memoryCurrent())
     }
 
@@ -75,8 +79,10 @@ final class FakeHierarchyTests: XCTestCase {
         let fake = FakeHierarchy(controllers: ["cpu", "hugetlb"])
         let error = assertCgroupError { try self.manager(fake).create(id: "x", limits: self.allLimits) }
         XCTAssertEqual(error?.code, .controllerUnavailable)
-        XCTAssertEqual(error?.description,
-                       "cgroup: memory limit requested but the memory controller is not available in /fake/cgroup.controllers (available: cpu hugetlb)")
+        XCTAssertEqual(
+            error?.description,
+            "cgroup: memory limit requested but the memory controller is not available in /fake/cgroup.controllers (available: cpu hugetlb)"
+        )
         XCTAssertEqual(fake.directories, [])
         XCTAssertEqual(fake.writes(to: "subtree_control").count, 0)
     }
@@ -87,8 +93,9 @@ final class FakeHierarchyTests: XCTestCase {
         fake.mkdirs("svc")  // pre-existing ancestor: must survive
         let error = assertCgroupError { try self.manager(fake).create(id: "x", limits: CgroupLimits(memoryMax: 1 << 20, memorySwapMax: 0)) }
         XCTAssertEqual(error?.errno, ENOENT)
-        XCTAssertTrue(error?.description.hasPrefix("write /fake/svc/aegis/x/memory.swap.max: ENOENT (2) — memory.swap.max does not exist") ?? false,
-                      error?.description ?? "")
+        XCTAssertTrue(
+            error?.description.hasPrefix("write /fake/svc/aegis/x/memory.swap.max: ENOENT (2) — memory.swap.max does not exist") ?? false,
+            error?.description ?? "")
         XCTAssertEqual(fake.directories, ["/fake/svc"])
     }
 

@@ -27,11 +27,11 @@ final class HierarchyTests: XCTestCase {
 
     func testParsesEscapedMountPointAndOptionalFields() throws {
         let sample = """
-        31 23 0:28 / /sys/fs/cgroup rw,relatime shared:9 - tmpfs tmpfs rw,mode=755
-        32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime shared:10 - cgroup cgroup rw,cpu
-        50 31 0:40 / /odd/a\\040-\\040b rw shared:11 master:2 - tmpfs none rw
-        41 31 0:38 / /sys/fs/cgroup/my\\040unified\\011tab rw,nosuid shared:12 master:3 - cgroup2 cgroup2 rw,nsdelegate
-        """
+            31 23 0:28 / /sys/fs/cgroup rw,relatime shared:9 - tmpfs tmpfs rw,mode=755
+            32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime shared:10 - cgroup cgroup rw,cpu
+            50 31 0:40 / /odd/a\\040-\\040b rw shared:11 master:2 - tmpfs none rw
+            41 31 0:38 / /sys/fs/cgroup/my\\040unified\\011tab rw,nosuid shared:12 master:3 - cgroup2 cgroup2 rw,nsdelegate
+            """
         XCTAssertEqual(try Cgroup2Hierarchy.parseMountinfo(sample), "/sys/fs/cgroup/my unified\ttab")
     }
 
@@ -58,9 +58,9 @@ final class HierarchyTests: XCTestCase {
 
     func testNoCgroup2MountIsAnError() {
         let v1Only = """
-        31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
-        35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
-        """
+            31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
+            35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
+            """
         let error = assertCgroupError { try Cgroup2Hierarchy.parseMountinfo(v1Only, source: "sample") }
         XCTAssertEqual(error?.code, .noCgroup2Mount)
         XCTAssertTrue(error?.description.contains("sample") ?? false)

@@ -68,8 +68,9 @@ final class HostCgroupTests: XCTestCase {
 
     /// Without cgroup.kill (kernel < 5.14, simulated) kill() signals every listed pid itself.
     func testKillFallbackWithoutCgroupKill() throws {
-        let fallback = try Cgroup2Manager(root: root, parent: parentName,
-                                          fileSystem: FailingWritesFileSystem(failName: "cgroup.kill", errno: ENOENT))
+        let fallback = try Cgroup2Manager(
+            root: root, parent: parentName,
+            fileSystem: FailingWritesFileSystem(failName: "cgroup.kill", errno: ENOENT))
         let leaf = try fallback.create(id: "old-kernel")
         let children = try (0..<3).map { _ in try Child(["/bin/sleep", "100"]) }
         for c in children { try String(c.pid).write(toFile: leaf.procsPath, atomically: false, encoding: .utf8) }
@@ -101,10 +102,15 @@ final class HostCgroupTests: XCTestCase {
                 let error = assertCgroupError { try nested.create(id: "with-\(controller)", limits: limits) }
                 XCTAssertEqual(error?.code, .controllerUnavailable)
                 XCTAssertEqual(error?.path, root + "/cgroup.controllers")
-                let listed = available.isEmpty ? "none" : try String(contentsOfFile: root + "/cgroup.controllers", encoding: .utf8)
-                    .split(separator: " ").map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }.joined(separator: " ")
-                XCTAssertEqual(error?.description,
-                               "cgroup: \(controller) limit requested but the \(controller) controller is not available in \(root)/cgroup.controllers (available: \(listed))")
+                let listed =
+                    available.isEmpty
+                    ? "none"
+                    : try String(contentsOfFile: root + "/cgroup.controllers", encoding: .utf8)
+                        .split(separator: " ").map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }.joined(separator: " ")
+                XCTAssertEqual(
+                    error?.description,
+                    "cgroup: \(controller) limit requested but the \(controller) controller is not available in \(root)/cgroup.controllers (available: \(listed))"
+                )
                 XCTAssertFalse(FileManager.default.fileExists(atPath: parentPath), "\(controller): parent left behind")
             }
         }

@@ -41,8 +41,9 @@ final class LimitsTests: XCTestCase {
     }
 
     func testSettingsAndRequiredControllers() {
-        let limits = CgroupLimits(memoryMax: 512 << 20, memorySwapMax: -1,
-                                  cpuMax: .init(quota: 50_000, period: 100_000), cpuWeight: 100, pidsMax: -1)
+        let limits = CgroupLimits(
+            memoryMax: 512 << 20, memorySwapMax: -1,
+            cpuMax: .init(quota: 50_000, period: 100_000), cpuWeight: 100, pidsMax: -1)
         XCTAssertEqual(limits.requiredControllers, ["memory", "cpu", "pids"])
         XCTAssertEqual(limits.settings.map(\.file), ["memory.max", "memory.swap.max", "cpu.max", "cpu.weight", "pids.max"])
         XCTAssertEqual(limits.settings.map(\.value), ["536870912", "max", "50000 100000", "100", "max"])
@@ -58,9 +59,11 @@ final class LimitsTests: XCTestCase {
     }
 
     func testValidationRejectsKernelInvalidValues() {
-        for bad in [CgroupLimits(memoryMax: -2), CgroupLimits(cpuWeight: 0), CgroupLimits(cpuWeight: 10_001),
-                    CgroupLimits(cpuMax: .init(quota: 0)), CgroupLimits(cpuMax: .init(quota: 1000, period: 999)),
-                    CgroupLimits(pidsMax: -5)] {
+        for bad in [
+            CgroupLimits(memoryMax: -2), CgroupLimits(cpuWeight: 0), CgroupLimits(cpuWeight: 10_001),
+            CgroupLimits(cpuMax: .init(quota: 0)), CgroupLimits(cpuMax: .init(quota: 1000, period: 999)),
+            CgroupLimits(pidsMax: -5),
+        ] {
             let error = assertCgroupError { try bad.validate() }
             XCTAssertEqual(error?.code, .invalidArgument, "\(bad)")
         }

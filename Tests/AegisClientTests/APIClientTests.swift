@@ -20,8 +20,9 @@ final class APIClientTests: XCTestCase {
     }
 
     private func sampleWorkload(state: WorkloadState = .pending, exitCode: Int32? = nil) -> Workload {
-        Workload(id: "w-1", spec: WorkloadSpec(tenant: "acme", name: "demo", runtime: "python3", args: ["python3", "a.py"]),
-                 state: state, exitCode: exitCode, createdAtMs: 1_700_000_000_000)
+        Workload(
+            id: "w-1", spec: WorkloadSpec(tenant: "acme", name: "demo", runtime: "python3", args: ["python3", "a.py"]),
+            state: state, exitCode: exitCode, createdAtMs: 1_700_000_000_000)
     }
 
     private func json(_ v: some Encodable) -> String { String(decoding: try! JSONEncoder().encode(v), as: UTF8.self) }
@@ -66,13 +67,15 @@ final class APIClientTests: XCTestCase {
         } catch {
             XCTAssertEqual(cliMessage(for: error), "GET /v1/nodes: HTTP 502 Bad Gateway: upstream exploded second line")
         }
-        XCTAssertEqual(cliMessage(for: ErrorBody(error: "must be positive", field: "resources.memory")), "resources.memory: must be positive")
+        XCTAssertEqual(
+            cliMessage(for: ErrorBody(error: "must be positive", field: "resources.memory")), "resources.memory: must be positive")
     }
 
     func testLogsStreamStopsAtExit() async throws {
         let final = json(sampleWorkload(state: .succeeded, exitCode: 0))
         // Events split across chunks at awkward places; an event after `exit` must not be delivered.
-        let body = ": hello\n\n" + encodeSSE(event: "stdout", text: "line 1\nline 2\n") + encodeSSE(event: "stderr", text: "warn\n")
+        let body =
+            ": hello\n\n" + encodeSSE(event: "stdout", text: "line 1\nline 2\n") + encodeSSE(event: "stderr", text: "warn\n")
             + encodeSSE(event: "progress", text: "unknown type") + encodeSSE(event: "stdout", text: "no newline")
             + encodeSSE(event: "exit", text: final) + encodeSSE(event: "stdout", text: "after exit\n")
         let bytes = Array(body.utf8)
@@ -92,8 +95,9 @@ final class APIClientTests: XCTestCase {
     func testDownloadStreamsToFile() async throws {
         let payload = (0..<200_000).map { UInt8(truncatingIfNeeded: $0 &* 31) }
         let client = try start { _ in
-            MiniServer.Response(contentType: "application/octet-stream",
-                                chunks: [Array(payload[..<70_000]), Array(payload[70_000...])])
+            MiniServer.Response(
+                contentType: "application/octet-stream",
+                chunks: [Array(payload[..<70_000]), Array(payload[70_000...])])
         }
         let out = dir.path + "/out.bin"
         let fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
@@ -107,11 +111,12 @@ final class APIClientTests: XCTestCase {
 
     func testStaleSocketIsReportedAsNoNode() async throws {
         let sock = dir.path + "/aegis.sock"
-        let fd = try bindUnixSocket(sock, listen: nil) // bound, never listening: connect gets ECONNREFUSED
+        let fd = try bindUnixSocket(sock, listen: nil)  // bound, never listening: connect gets ECONNREFUSED
         defer { close(fd) }
         // AsyncHTTPClient retries a refused connect until its connect timeout; keep that short here.
-        let http = HTTPClient(eventLoopGroupProvider: .singleton,
-                              configuration: .init(timeout: .init(connect: .milliseconds(300))))
+        let http = HTTPClient(
+            eventLoopGroupProvider: .singleton,
+            configuration: .init(timeout: .init(connect: .milliseconds(300))))
         let client = APIClient(settings: ConnectionSettings(endpoint: .unixSocket(path: sock), token: "t"), httpClient: http)
         var message = ""
         do {

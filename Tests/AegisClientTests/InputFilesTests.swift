@@ -55,8 +55,11 @@ final class InputFilesTests: XCTestCase {
         defer { dir.remove() }
         try dir.write("big.bin", String(repeating: "x", count: 3000))
         try dir.write("small.txt", "y")
-        XCTAssertThrowsError(try collectManifestInputs(manifestPath: dir.path + "/m.yaml", manifestText: "big.bin small.txt",
-                                                       limit: 2048)) { e in
+        XCTAssertThrowsError(
+            try collectManifestInputs(
+                manifestPath: dir.path + "/m.yaml", manifestText: "big.bin small.txt",
+                limit: 2048)
+        ) { e in
             XCTAssertTrue("\(e)".contains("over the 2Ki upload limit") && "\(e)".contains("big.bin (2.9Ki)"), "\(e)")
         }
         XCTAssertEqual(try collectManifestInputs(manifestPath: dir.path + "/m.yaml", manifestText: "small.txt", limit: 2048).count, 1)
@@ -79,8 +82,10 @@ final class InputFilesTests: XCTestCase {
         try dir.write("data/x.json", "{}")
         try dir.write("../outside-\(lastPathComponent(dir.path)).txt", "no")
         defer { unlink(dir.path + "/../outside-\(lastPathComponent(dir.path)).txt") }
-        let cmd = ["script.py", "--flag", "./data//x.json", "data", "nonexistent.txt", "/etc/hostname",
-                   "../outside-\(lastPathComponent(dir.path)).txt", "script.py"]
+        let cmd = [
+            "script.py", "--flag", "./data//x.json", "data", "nonexistent.txt", "/etc/hostname",
+            "../outside-\(lastPathComponent(dir.path)).txt", "script.py",
+        ]
         let files = try collectCommandInputs(command: cmd, baseDir: dir.path)
         XCTAssertEqual(files.keys.sorted(), ["data/x.json", "script.py"])
         XCTAssertEqual(files["script.py"], Array("print(1)".utf8))
@@ -102,9 +107,12 @@ final class InputFilesTests: XCTestCase {
         XCTAssertEqual(mknod(dir.path + "/null", S_IFCHR | 0o644, dev_t(0x103)), 0, "mknod needs root")  // 1:3, as /dev/null
         XCTAssertEqual(symlink("sub/data.txt", dir.path + "/inner-link"), 0)
         let manifest = dir.path + "/agent.yaml"
-        for (name, expected) in [("shadow", "symlink leading out of"), ("up", "symlink leading out of"),
-                                 ("pipe", "a FIFO, not a regular file"), ("null", "a character device, not a regular file")] {
-            XCTAssertThrowsError(try collectManifestInputs(manifestPath: manifest, manifestText: "file: sub/data.txt\nargs: [\(name)]")) { e in
+        for (name, expected) in [
+            ("shadow", "symlink leading out of"), ("up", "symlink leading out of"),
+            ("pipe", "a FIFO, not a regular file"), ("null", "a character device, not a regular file"),
+        ] {
+            XCTAssertThrowsError(try collectManifestInputs(manifestPath: manifest, manifestText: "file: sub/data.txt\nargs: [\(name)]")) {
+                e in
                 XCTAssertTrue("\(e)".contains("input file \(name) ") && "\(e)".contains(expected), "\(name): \(e)")
             }
         }

@@ -19,7 +19,8 @@ final class JoinClientAPITests: XCTestCase {
 
     func testJoiningClientSendsNoBearerToken() async throws {
         let sock = dir.path + "/aegis.sock"
-        let ca = ClusterCAInfo(caPEM: "-----BEGIN CERTIFICATE-----\nx\n-----END CERTIFICATE-----\n", fingerprint: String(repeating: "a", count: 64))
+        let ca = ClusterCAInfo(
+            caPEM: "-----BEGIN CERTIFICATE-----\nx\n-----END CERTIFICATE-----\n", fingerprint: String(repeating: "a", count: 64))
         let issued = JoinResponse(certificatePEM: "cert", caPEM: ca.caPEM, nodeName: "w1", role: .worker, serial: "01", notAfterMs: 5)
         let caJSON = json(ca), issuedJSON = json(issued)
         server = try MiniServer(socketPath: sock) { r in r.target == "/v1/cluster/ca" ? .json(caJSON) : .json(issuedJSON) }
@@ -66,16 +67,20 @@ final class JoinClientAPITests: XCTestCase {
     func testTokenTable() {
         let now: Int64 = 1_000_000_000
         let items = [
-            JoinTokenInfo(id: "abc123", role: .worker, description: "", createdAtMs: now - 60_000, expiresAtMs: now + 2 * 3_600_000, uses: 3),
-            JoinTokenInfo(id: "zz9zz9", role: .controller, description: "rack 4", createdAtMs: now - 90_000_000,
-                          expiresAtMs: now - 300_000, revokedAtMs: now - 120_000, uses: 0),
+            JoinTokenInfo(
+                id: "abc123", role: .worker, description: "", createdAtMs: now - 60_000, expiresAtMs: now + 2 * 3_600_000, uses: 3),
+            JoinTokenInfo(
+                id: "zz9zz9", role: .controller, description: "rack 4", createdAtMs: now - 90_000_000,
+                expiresAtMs: now - 300_000, revokedAtMs: now - 120_000, uses: 0),
         ]
         let lines = joinTokenTable(items, nowMs: now).split(separator: "\n").map(String.init)
         XCTAssertEqual(lines.count, 3)
         XCTAssertEqual(lines[0].split(separator: " ").map(String.init), ["ID", "ROLE", "EXPIRES", "USES", "REVOKED", "DESCRIPTION"])
-        XCTAssertEqual(lines[1].split(separator: " ", omittingEmptySubsequences: true).map(String.init),
-                       ["abc123", "worker", "in", "2h", "3", "no", "-"])
-        XCTAssertEqual(lines[2].split(separator: " ", omittingEmptySubsequences: true).map(String.init),
-                       ["zz9zz9", "controller", "expired", "5m", "ago", "0", "2m", "ago", "rack", "4"])
+        XCTAssertEqual(
+            lines[1].split(separator: " ", omittingEmptySubsequences: true).map(String.init),
+            ["abc123", "worker", "in", "2h", "3", "no", "-"])
+        XCTAssertEqual(
+            lines[2].split(separator: " ", omittingEmptySubsequences: true).map(String.init),
+            ["zz9zz9", "controller", "expired", "5m", "ago", "0", "2m", "ago", "rack", "4"])
     }
 }

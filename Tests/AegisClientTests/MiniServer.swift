@@ -32,7 +32,7 @@ final class MiniServer: @unchecked Sendable {
     struct Request: Sendable {
         var method: String
         var target: String
-        var headers: [String: String] // lowercased names
+        var headers: [String: String]  // lowercased names
         var body: [UInt8]
     }
     struct Response: Sendable {

@@ -56,18 +56,23 @@ final class QuantityGrammarTests: XCTestCase {
         XCTAssertTrue(message { try self.manifest(memory: "12x") }.contains("resources.memory: \"12x\" is not a memory quantity"))
         XCTAssertTrue(message { try self.manifest(memory: "12x") }.hasPrefix("g.yaml:3:"))
         XCTAssertTrue(message { try self.runFlags(memory: "12x") }.hasPrefix("--memory: \"12x\" is not a memory quantity"))
-        XCTAssertTrue(message { try tenantQuota(maxCPU: nil, maxMemory: "12x", maxGPUs: nil, maxAgents: nil) }
-            .hasPrefix("--max-memory: \"12x\" is not a memory quantity"))
-        XCTAssertTrue(message { try self.manifest(cpu: "-1") }
-            .contains("resources.cpu: \"-1\" is out of range: CPU is 1m to 1000000 cores"))
+        XCTAssertTrue(
+            message { try tenantQuota(maxCPU: nil, maxMemory: "12x", maxGPUs: nil, maxAgents: nil) }
+                .hasPrefix("--max-memory: \"12x\" is not a memory quantity"))
+        XCTAssertTrue(
+            message { try self.manifest(cpu: "-1") }
+                .contains("resources.cpu: \"-1\" is out of range: CPU is 1m to 1000000 cores"))
         XCTAssertTrue(message { try self.runFlags(cpus: "-1") }.hasPrefix("--cpus: \"-1\" is out of range: CPU is 1m to 1000000 cores"))
-        XCTAssertTrue(message { try tenantQuota(maxCPU: "-1", maxMemory: nil, maxGPUs: nil, maxAgents: nil) }
-            .hasPrefix("--max-cpu: \"-1\" is out of range: CPU is 1m to 1000000 cores"))
+        XCTAssertTrue(
+            message { try tenantQuota(maxCPU: "-1", maxMemory: nil, maxGPUs: nil, maxAgents: nil) }
+                .hasPrefix("--max-cpu: \"-1\" is out of range: CPU is 1m to 1000000 cores"))
         XCTAssertTrue(message { try self.manifest(timeout: "5 min") }.contains("timeout: \"5 min\" is not a duration"))
         XCTAssertTrue(message { try self.runFlags(timeout: "5 min") }.hasPrefix("--timeout: \"5 min\" is not a duration"))
-        XCTAssertEqual(message { try Quantity.durationMilliseconds("25h", field: "--down-after") },
-                       "--down-after: \"25h\" is out of range: 1 ms to 1 d (86400 s)")
-        XCTAssertEqual(message { try Quantity.durationMilliseconds("9223372036854775807s", field: "--lease-renew-every") },
-                       "--lease-renew-every: \"9223372036854775807s\" is out of range: 1 ms to 1 d (86400 s)")
+        XCTAssertEqual(
+            message { try Quantity.durationMilliseconds("25h", field: "--down-after") },
+            "--down-after: \"25h\" is out of range: 1 ms to 1 d (86400 s)")
+        XCTAssertEqual(
+            message { try Quantity.durationMilliseconds("9223372036854775807s", field: "--lease-renew-every") },
+            "--lease-renew-every: \"9223372036854775807s\" is out of range: 1 ms to 1 d (86400 s)")
     }
 }

@@ -18,8 +18,10 @@ final class QuantityTests: XCTestCase {
     /// The quota flags take the manifest grammar (AegisProtocol `Quantity`): "16." is refused as
     /// in a manifest, and a fraction of a byte rounds up ("1.5" → 2) as in a manifest.
     func testCPU() throws {
-        let cases: [(String, Int64)] = [("2", 2000), ("0.5", 500), (".25", 250), ("1.25", 1250), ("500m", 500), ("1m", 1),
-                                        (" 3 ", 3000), ("0.001", 1)]
+        let cases: [(String, Int64)] = [
+            ("2", 2000), ("0.5", 500), (".25", 250), ("1.25", 1250), ("500m", 500), ("1m", 1),
+            (" 3 ", 3000), ("0.001", 1),
+        ]
         for (text, want) in cases { XCTAssertEqual(try parseCPUMillis(text), want, text) }
         for bad in ["", "0", "0m", "-1", "1.0005", "abc", "m", "1.5m", "2 cpus", "1e3", ".", "1..2", "16."] {
             XCTAssertThrowsError(try parseCPUMillis(bad, flag: "--max-cpu"), bad) { e in
@@ -54,7 +56,7 @@ final class QuantityTests: XCTestCase {
         XCTAssertEqual(formatBytes(512), "512B")
         XCTAssertEqual(formatBytes(256 << 20), "256Mi")
         XCTAssertEqual(formatBytes(3 << 29), "1.5Gi")
-        XCTAssertEqual(formatBytes((1 << 30) - 1), "1023.9Mi") // truncated, never rounded up
+        XCTAssertEqual(formatBytes((1 << 30) - 1), "1023.9Mi")  // truncated, never rounded up
         XCTAssertEqual(formatAge(milliseconds: 59_999), "59s")
         XCTAssertEqual(formatAge(milliseconds: 3 * 3_600_000 + 5), "3h")
         XCTAssertEqual(formatAge(milliseconds: -5), "0s")

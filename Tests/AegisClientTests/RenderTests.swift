@@ -4,8 +4,9 @@ import XCTest
 
 final class RenderTests: XCTestCase {
     private func workload(_ state: WorkloadState, exit: Int32? = nil, signal: Int32? = nil, oom: Bool = false) -> Workload {
-        Workload(id: "w-\(state.rawValue)", spec: WorkloadSpec(tenant: "acme", name: "n", runtime: "command", args: ["true"]),
-                 state: state, exitCode: exit, signal: signal, oomKilled: oom, createdAtMs: 1_000)
+        Workload(
+            id: "w-\(state.rawValue)", spec: WorkloadSpec(tenant: "acme", name: "n", runtime: "command", args: ["true"]),
+            state: state, exitCode: exit, signal: signal, oomKilled: oom, createdAtMs: 1_000)
     }
 
     func testExitStatus() {
@@ -26,7 +27,9 @@ final class RenderTests: XCTestCase {
         var running = workload(.running)
         running.node = "n1"
         let text = workloadTable([running, workload(.succeeded, exit: 0)], nowMs: 1_000 + 125_000)
-        XCTAssertEqual(text, """
+        XCTAssertEqual(
+            text,
+            """
             ID            NAME   TENANT   STATE       NODE   AGE   EXIT
             w-running     n      acme     running     n1     2m    -
             w-succeeded   n      acme     succeeded   -      2m    0
@@ -42,8 +45,10 @@ final class RenderTests: XCTestCase {
         w.node = "n1"
         w.generation = 2
         w.startedAtMs = 2_000
-        let text = describeWorkload(WorkloadDetail(workload: w, events: [WorkloadEvent(timeMs: 1_500, type: .scheduled, message: "on n1")],
-                                                   outputs: ["result.json"]), nowMs: 10_000)
+        let text = describeWorkload(
+            WorkloadDetail(
+                workload: w, events: [WorkloadEvent(timeMs: 1_500, type: .scheduled, message: "on n1")],
+                outputs: ["result.json"]), nowMs: 10_000)
         let lines = text.split(separator: "\n").map(String.init)
         XCTAssertTrue(lines.contains { $0.hasPrefix("  Memory:") && $0.hasSuffix("256Mi   (NOT ENFORCED)") }, text)
         XCTAssertTrue(lines.contains { $0.hasPrefix("  CPU:") && $0.hasSuffix("500m") }, text)
@@ -59,7 +64,8 @@ final class RenderTests: XCTestCase {
             while i < l.endIndex && l[i] == " " { i = l.index(after: i) }
             return l.distance(from: l.startIndex, to: i)
         }
-        let valueColumns = Set(lines.filter { $0.hasPrefix("ID:") || $0.hasPrefix("Tenant:") || $0.hasPrefix("  Memory:") }.map(valueColumn))
+        let valueColumns = Set(
+            lines.filter { $0.hasPrefix("ID:") || $0.hasPrefix("Tenant:") || $0.hasPrefix("  Memory:") }.map(valueColumn))
         XCTAssertEqual(valueColumns.count, 1, text)
     }
 
@@ -87,13 +93,19 @@ final class RenderTests: XCTestCase {
     func testNodeTableAndDescribe() {
         let node = NodeInfo(
             name: "n1", role: .hybrid, cordoned: true,
-            capabilities: NodeCapabilities(cpuMillis: 2000, memoryBytes: 8 << 30,
-                                           gpus: [GPUDevice(vendor: "nvidia", model: "A100", pciAddress: "0000:3b:00.0", uuid: "GPU-x",
-                                                            deviceNodes: ["/dev/nvidia0"])],
-                                           runtimes: [RuntimeInfo(name: "python3", version: "3.11.2", path: "/usr/bin/python3")],
-                                           isolation: IsolationFeatures(cgroupControllers: ["pids"], allowUnenforcedLimits: true)),
+            capabilities: NodeCapabilities(
+                cpuMillis: 2000, memoryBytes: 8 << 30,
+                gpus: [
+                    GPUDevice(
+                        vendor: "nvidia", model: "A100", pciAddress: "0000:3b:00.0", uuid: "GPU-x",
+                        deviceNodes: ["/dev/nvidia0"])
+                ],
+                runtimes: [RuntimeInfo(name: "python3", version: "3.11.2", path: "/usr/bin/python3")],
+                isolation: IsolationFeatures(cgroupControllers: ["pids"], allowUnenforcedLimits: true)),
             allocated: Allocation(cpuMillis: 500, memoryBytes: 1 << 30, gpus: [], agents: 1))
-        XCTAssertEqual(nodeTable([node]), """
+        XCTAssertEqual(
+            nodeTable([node]),
+            """
             NAME   ROLE     STATE            CPU     MEMORY    GPUS   RUNTIMES
             n1     hybrid   Ready,Cordoned   1.5/2   7Gi/8Gi   1/1    python3 3.11.2
 
@@ -107,8 +119,11 @@ final class RenderTests: XCTestCase {
 
     func testDescribeNodeListsRuntimesAgentsCannotRunWithTheReason() {
         var caps = NodeCapabilities(runtimes: [RuntimeInfo(name: "python3", version: "3.11.2", path: "/usr/bin/python3")])
-        caps.unavailableRuntimes = [UnavailableRuntime(name: "python3", path: "/root/.pyenv/shims/python3",
-                                                       reason: "not visible to agents (outside /usr, /bin, /etc)")]
+        caps.unavailableRuntimes = [
+            UnavailableRuntime(
+                name: "python3", path: "/root/.pyenv/shims/python3",
+                reason: "not visible to agents (outside /usr, /bin, /etc)")
+        ]
         let text = describeNode(NodeInfo(name: "n1", role: .hybrid, capabilities: caps))
         let lines = text.split(separator: "\n").map(String.init)
         guard let at = lines.firstIndex(where: { $0.hasPrefix("  Not for agents:") }) else { return XCTFail(text) }

@@ -2,7 +2,8 @@ import AegisClient
 import XCTest
 
 final class SSEParserTests: XCTestCase {
-    private let stream = Array("""
+    private let stream = Array(
+        """
         : keep-alive\r
         event: stdout\r
         data: hello\r
@@ -62,7 +63,8 @@ final class SSEParserTests: XCTestCase {
         let texts = ["line\n", "a\nb", "\n\n", "", "no newline", "trailing two\n\n", "ünïcödé 🙂\n", "data: looks like a field\n"]
         for t in texts {
             var p = SSEParser()
-            XCTAssertEqual(p.feed(Array(encodeSSE(event: "stdout", text: t).utf8)), [SSEEvent(event: "stdout", data: t)], "text \(t.debugDescription)")
+            XCTAssertEqual(
+                p.feed(Array(encodeSSE(event: "stdout", text: t).utf8)), [SSEEvent(event: "stdout", data: t)], "text \(t.debugDescription)")
         }
     }
 }

@@ -5,14 +5,18 @@ final class TableTests: XCTestCase {
     func testAlignment() {
         var t = TextTable(headers: ["ID", "NAME", "EXIT"])
         t.add(["w-1", "a-much-longer-name", "0"])
-        t.add(["w-22", "b"])             // missing cell → empty, no trailing spaces
-        t.add(["w-3", "x\ny", "137", "extra"]) // newline flattened, extra cell dropped
+        t.add(["w-22", "b"])  // missing cell → empty, no trailing spaces
+        t.add(["w-3", "x\ny", "137", "extra"])  // newline flattened, extra cell dropped
         let lines = t.render().split(separator: "\n", omittingEmptySubsequences: false)
-        XCTAssertEqual(lines, ["ID     NAME                 EXIT",
-                               "w-1    a-much-longer-name   0",
-                               "w-22   b",
-                               "w-3    x y                  137",
-                               ""])
+        XCTAssertEqual(
+            lines,
+            [
+                "ID     NAME                 EXIT",
+                "w-1    a-much-longer-name   0",
+                "w-22   b",
+                "w-3    x y                  137",
+                "",
+            ])
         for l in lines { XCTAssertFalse(l.hasSuffix(" "), String(l)) }
     }
 

@@ -35,17 +35,20 @@ final class YAMLTests: XCTestCase {
     }
 
     func testTrickyScalars() throws {
-        let tricky = ["", " ", "yes", "No", "ON", "off", "y", "n", "true", "False", "null", "Null", "~", "0", "-1", "+1",
-                      "1.5", "1e3", ".5", ".inf", ".NaN", "0x1F", "0o17", "012", "1_000", "3.11.2", "0000:3b:00.0",
-                      "12:30:00", "2026-11-29", "a: b", "a:b", "key:", "# comment", "x #y", "- item", "-", "?", "? x",
-                      "[1, 2]", "{a: 1}", "*ref", "&anchor", "!tag", "|", ">", "'single'", "\"double\"", "%x", "@x", "`x",
-                      "line1\nline2", "tab\there", "trailing ", " leading", "back\\slash", "ünïcödé 🙂", "\u{7}bell",
-                      "<<", "=", "python3 >=3.10", "/dev/nvidia0", "GPU-5f2c0f7e-aaaa", "NVIDIA A100-SXM4-80GB", "plain words"]
+        let tricky = [
+            "", " ", "yes", "No", "ON", "off", "y", "n", "true", "False", "null", "Null", "~", "0", "-1", "+1",
+            "1.5", "1e3", ".5", ".inf", ".NaN", "0x1F", "0o17", "012", "1_000", "3.11.2", "0000:3b:00.0",
+            "12:30:00", "2026-11-29", "a: b", "a:b", "key:", "# comment", "x #y", "- item", "-", "?", "? x",
+            "[1, 2]", "{a: 1}", "*ref", "&anchor", "!tag", "|", ">", "'single'", "\"double\"", "%x", "@x", "`x",
+            "line1\nline2", "tab\there", "trailing ", " leading", "back\\slash", "ünïcödé 🙂", "\u{7}bell",
+            "<<", "=", "python3 >=3.10", "/dev/nvidia0", "GPU-5f2c0f7e-aaaa", "NVIDIA A100-SXM4-80GB", "plain words",
+        ]
         var object: [String: JSONValue] = [:]
         for (i, s) in tricky.enumerated() { object["k\(i)"] = .string(s) }
         try assertRoundTrip(.object(object))
         // The same strings as keys.
-        try assertRoundTrip(.object(Dictionary(uniqueKeysWithValues: tricky.enumerated().map { ($0.element, JSONValue.int(Int64($0.offset))) })))
+        try assertRoundTrip(
+            .object(Dictionary(uniqueKeysWithValues: tricky.enumerated().map { ($0.element, JSONValue.int(Int64($0.offset))) })))
         try assertRoundTrip(.array(tricky.map(JSONValue.string)))
     }
 
@@ -53,8 +56,10 @@ final class YAMLTests: XCTestCase {
         let v: JSONValue = .object([
             "empty": .object([:]), "list": .array([]), "n": .int(-42), "big": .int(Int64.max), "f": .double(0.25),
             "t": .bool(true), "nil": .null,
-            "nested": .array([.array([.int(1), .array([.string("deep")])]), .object(["a": .object(["b": .array([.null])])]),
-                              .array([]), .object([:])]),
+            "nested": .array([
+                .array([.int(1), .array([.string("deep")])]), .object(["a": .object(["b": .array([.null])])]),
+                .array([]), .object([:]),
+            ]),
         ])
         try assertRoundTrip(v)
         try assertRoundTrip(.string("top-level scalar"))
@@ -67,8 +72,11 @@ final class YAMLTests: XCTestCase {
             name: "yes", role: .hybrid, state: .ready,
             capabilities: NodeCapabilities(
                 cpuMillis: 2000, memoryBytes: 8 << 30,
-                gpus: [GPUDevice(vendor: "nvidia", model: "0x20b2", pciAddress: "0000:3b:00.0", index: 0,
-                                 uuid: "GPU-1", memoryBytes: 80 << 30, deviceNodes: ["/dev/nvidia0", "/dev/nvidiactl"])],
+                gpus: [
+                    GPUDevice(
+                        vendor: "nvidia", model: "0x20b2", pciAddress: "0000:3b:00.0", index: 0,
+                        uuid: "GPU-1", memoryBytes: 80 << 30, deviceNodes: ["/dev/nvidia0", "/dev/nvidiactl"])
+                ],
                 runtimes: [RuntimeInfo(name: "python3", version: "3.11", path: "/usr/bin/python3")],
                 isolation: IsolationFeatures(cgroupControllers: [], seccomp: true, userNamespaces: true, kernelVersion: "6.1.0-18-amd64"),
                 labels: ["zone": "on", "reach": "internet: yes"], warnings: ["nvidia-smi: timed out after 5 s"]),

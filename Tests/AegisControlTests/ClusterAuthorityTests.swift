@@ -39,14 +39,17 @@ final class ClusterAuthorityTests: XCTestCase {
         return (key, issued, peer)
     }
 
-    func assertControllerError(_ kind: ControllerError.Kind, containing text: String, file: StaticString = #filePath, line: UInt = #line,
-                               _ body: () throws -> Void) {
+    func assertControllerError(
+        _ kind: ControllerError.Kind, containing text: String, file: StaticString = #filePath, line: UInt = #line,
+        _ body: () throws -> Void
+    ) {
         do {
             try body()
             XCTFail("expected ControllerError \(kind)", file: file, line: line)
         } catch let error as ControllerError {
             // An invalid request matches whatever field it names (the status is what was asserted).
-            if case .invalid = kind, case .invalid = error.kind {} else {
+            if case .invalid = kind, case .invalid = error.kind {
+            } else {
                 XCTAssertEqual(error.kind, kind, error.description, file: file, line: line)
             }
             XCTAssertTrue(error.description.contains(text), "\"\(error.description)\" lacks \"\(text)\"", file: file, line: line)

@@ -28,8 +28,10 @@ final class ControllerLeaseTests: XCTestCase {
         directory = String(cString: made)
         store = try ControlStore(dataDirectory: directory + "/data", hasher: SHA256TokenHasher())
         _ = try store.bootstrap()
-        let leases = try LeaseTracker(config: LeaseConfig(renewEvery: .milliseconds(50), notReadyAfter: .milliseconds(300),
-                                                          downAfter: .milliseconds(600), rescheduleMargin: .milliseconds(200)))
+        let leases = try LeaseTracker(
+            config: LeaseConfig(
+                renewEvery: .milliseconds(50), notReadyAfter: .milliseconds(300),
+                downAfter: .milliseconds(600), rescheduleMargin: .milliseconds(200)))
         controller = Controller(store: store, logger: Logger(label: "test.controller"), leases: leases)
     }
 
@@ -59,13 +61,15 @@ final class ControllerLeaseTests: XCTestCase {
     /// The lease monitor, and `node` renewing every 50 ms (cancel both when done).
     func monitorAndRenew(_ node: String) -> [Task<Void, Never>] {
         let c = controller!
-        return [Task { await c.runLeaseMonitor() },
-                Task {
-                    while !Task.isCancelled {
-                        _ = await c.renewLease(node: node)
-                        try? await Task.sleep(for: .milliseconds(50))
-                    }
-                }]
+        return [
+            Task { await c.runLeaseMonitor() },
+            Task {
+                while !Task.isCancelled {
+                    _ = await c.renewLease(node: node)
+                    try? await Task.sleep(for: .milliseconds(50))
+                }
+            },
+        ]
     }
 
     func waitFor(_ what: String, timeout: Double = 5, _ check: () async throws -> Bool) async throws {

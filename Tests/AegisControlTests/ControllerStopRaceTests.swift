@@ -70,8 +70,9 @@ final class ControllerStopRaceTests: XCTestCase {
     }
 
     func register(_ link: any WorkerLink) async throws {
-        try await controller.register(node: NodeInfo(name: "n1", role: .hybrid, capabilities: NodeCapabilities(cpuMillis: 4000, memoryBytes: 8 << 30)),
-                                      link: link)
+        try await controller.register(
+            node: NodeInfo(name: "n1", role: .hybrid, capabilities: NodeCapabilities(cpuMillis: 4000, memoryBytes: 8 << 30)),
+            link: link)
     }
 
     func submit(_ command: [String] = ["sleep", "100"]) async throws -> Workload {

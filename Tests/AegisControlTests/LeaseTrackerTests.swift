@@ -110,10 +110,12 @@ final class LeaseTrackerTests: XCTestCase {
             if t == 45 { XCTAssertEqual(tracker.rescheduleAt(node: "w1"), at(50)) }
             t += 0.25
         }
-        XCTAssertEqual(transitions, [
-            LeaseTransition(node: "w1", from: .ready, to: .notReady, at: at(20), lateness: .zero),
-            LeaseTransition(node: "w1", from: .notReady, to: .down, at: at(40), lateness: .zero),
-        ])
+        XCTAssertEqual(
+            transitions,
+            [
+                LeaseTransition(node: "w1", from: .ready, to: .notReady, at: at(20), lateness: .zero),
+                LeaseTransition(node: "w1", from: .notReady, to: .down, at: at(40), lateness: .zero),
+            ])
         XCTAssertEqual(due.map(\.0), ["w1"], "reported once")
         XCTAssertEqual(due.first?.1, 50, "at last renewal + downAfter + margin")
         XCTAssertEqual(tracker.nodesDueForReschedule(now: at(60)), [])
@@ -138,15 +140,18 @@ final class LeaseTrackerTests: XCTestCase {
         tracker.register(node: "silent", now: at(0))
         tracker.register(node: "later", now: at(10))
         let transitions = tracker.tick(now: at(45))
-        XCTAssertEqual(transitions, [
-            LeaseTransition(node: "silent", from: .ready, to: .notReady, at: at(20), lateness: .seconds(25)),
-            LeaseTransition(node: "later", from: .ready, to: .notReady, at: at(30), lateness: .seconds(15)),
-            LeaseTransition(node: "silent", from: .notReady, to: .down, at: at(40), lateness: .seconds(5)),
-        ], "deadline order across nodes")
+        XCTAssertEqual(
+            transitions,
+            [
+                LeaseTransition(node: "silent", from: .ready, to: .notReady, at: at(20), lateness: .seconds(25)),
+                LeaseTransition(node: "later", from: .ready, to: .notReady, at: at(30), lateness: .seconds(15)),
+                LeaseTransition(node: "silent", from: .notReady, to: .down, at: at(40), lateness: .seconds(5)),
+            ], "deadline order across nodes")
         XCTAssertEqual(tracker.nodesDueForReschedule(now: at(45)), [], "reschedule waits for the margin")
         // A very late call reports everything due, reschedules included.
         XCTAssertEqual(tracker.nodesDueForReschedule(now: at(300)), ["silent", "later"])
-        XCTAssertEqual(tracker.tick(now: at(300)).map(\.node), ["later"], "the transition applied by nodesDueForReschedule is kept for tick")
+        XCTAssertEqual(
+            tracker.tick(now: at(300)).map(\.node), ["later"], "the transition applied by nodesDueForReschedule is kept for tick")
     }
 
     func testRenewalAfterAnUnnoticedDeadlineRecordsTheTruth() throws {
@@ -154,10 +159,12 @@ final class LeaseTrackerTests: XCTestCase {
         tracker.register(node: "w1", now: at(0))
         // No tick ran; the renewal at 25 s finds the NotReady deadline (20 s) passed.
         XCTAssertEqual(try tracker.renew(node: "w1", now: at(25)), .notReady)
-        XCTAssertEqual(tracker.tick(now: at(25)), [
-            LeaseTransition(node: "w1", from: .ready, to: .notReady, at: at(20), lateness: .seconds(5)),
-            LeaseTransition(node: "w1", from: .notReady, to: .ready, at: at(25), lateness: .zero),
-        ])
+        XCTAssertEqual(
+            tracker.tick(now: at(25)),
+            [
+                LeaseTransition(node: "w1", from: .ready, to: .notReady, at: at(20), lateness: .seconds(5)),
+                LeaseTransition(node: "w1", from: .notReady, to: .ready, at: at(25), lateness: .zero),
+            ])
         // Exactly at the deadline the renewal wins.
         XCTAssertEqual(try tracker.renew(node: "w1", now: at(45)), .ready)
         XCTAssertEqual(tracker.tick(now: at(45)), [])

@@ -11,8 +11,9 @@ final class LeaseTrackerTimingTests: XCTestCase {
     /// change state; the rest must go NotReady, Down and due for reschedule exactly once each, at
     /// their deadlines, noticed less than 1 s late.
     func testDetectionAccuracyWithRealClock() async throws {
-        let config = LeaseConfig(renewEvery: .milliseconds(100), notReadyAfter: .milliseconds(300),
-                                 downAfter: .milliseconds(600), rescheduleMargin: .milliseconds(100))
+        let config = LeaseConfig(
+            renewEvery: .milliseconds(100), notReadyAfter: .milliseconds(300),
+            downAfter: .milliseconds(600), rescheduleMargin: .milliseconds(100))
         let tracker = try LeaseTracker(config: config)
         let clock = ContinuousClock()
         let start = clock.now
@@ -71,9 +72,11 @@ final class LeaseTrackerTimingTests: XCTestCase {
         let median = lateness[lateness.count / 2]
         let p99 = lateness[min(lateness.count - 1, lateness.count * 99 / 100)]
         let worst = lateness.last ?? 0
-        print(String(format: "lease detection: %d events (%d transitions, %d reschedules), %d wake-ups, %d renew rounds; "
-                     + "lateness median %.3f ms, p99 %.3f ms, max %.3f ms",
-                     lateness.count, transitions.count, rescheduled.count, wakeups, renewRounds, median, p99, worst))
+        print(
+            String(
+                format: "lease detection: %d events (%d transitions, %d reschedules), %d wake-ups, %d renew rounds; "
+                    + "lateness median %.3f ms, p99 %.3f ms, max %.3f ms",
+                lateness.count, transitions.count, rescheduled.count, wakeups, renewRounds, median, p99, worst))
         XCTAssertLessThan(worst, 1000, "a NotReady/Down/reschedule was noticed \(worst) ms after its deadline")
     }
 
@@ -110,9 +113,11 @@ final class LeaseTrackerTimingTests: XCTestCase {
         }
         XCTAssertEqual(readyAnswers, calls)
         XCTAssertEqual(tracker.tick(now: t0 + .seconds(rounds) + .seconds(19)), [])
-        print(String(format: "lease renew: %d calls over %d nodes in %.3f s wall (%.0f renewals/s), %.3f s thread CPU "
-                     + "(%.0f renewals/s per core); first nextDeadline after them (moves %d heap entries) %.1f ms",
-                     calls, nodeCount, seconds, rate, cpuSeconds, cpuRate, nodeCount, Self.ms(settle)))
+        print(
+            String(
+                format: "lease renew: %d calls over %d nodes in %.3f s wall (%.0f renewals/s), %.3f s thread CPU "
+                    + "(%.0f renewals/s per core); first nextDeadline after them (moves %d heap entries) %.1f ms",
+                calls, nodeCount, seconds, rate, cpuSeconds, cpuRate, nodeCount, Self.ms(settle)))
         XCTAssertGreaterThanOrEqual(cpuRate, 100_000, "renew() is the heartbeat ingest path")
     }
 

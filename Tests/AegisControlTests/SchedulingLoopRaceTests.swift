@@ -111,8 +111,9 @@ final class SchedulingLoopRaceTests: XCTestCase {
 
     func testConcurrentSubmitsCancelsAndRegistrationsNeverStartAWorkloadTwice() async throws {
         let controller = controller!, admin = admin
-        _ = try await controller.createTenant(CreateTenantRequest(name: "race", quota: Quota(runningAgents: Self.quotaAgents)),
-                                              caller: admin)
+        _ = try await controller.createTenant(
+            CreateTenantRequest(name: "race", quota: Quota(runningAgents: Self.quotaAgents)),
+            caller: admin)
         let tenant = Caller(isAdmin: false, tenant: "race")
         let link = SuspendingLink()
         try await controller.register(node: Self.node("n0"), link: link)

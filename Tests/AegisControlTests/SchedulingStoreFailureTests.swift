@@ -58,8 +58,10 @@ final class SchedulingStoreFailureTests: XCTestCase {
         }
         let link = GatedLink()
         link.openGate()
-        try await controller.register(node: NodeInfo(name: "n1", role: .hybrid,
-                                                     capabilities: NodeCapabilities(cpuMillis: 4000, memoryBytes: 8 << 30)), link: link)
+        try await controller.register(
+            node: NodeInfo(
+                name: "n1", role: .hybrid,
+                capabilities: NodeCapabilities(cpuMillis: 4000, memoryBytes: 8 << 30)), link: link)
         XCTAssertEqual(try store.workload(id: w.id)?.state, .scheduled)
         let retryAfterRecovery = await controller.schedulingRetryAtMs
         XCTAssertNil(retryAfterRecovery)

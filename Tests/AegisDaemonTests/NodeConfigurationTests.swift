@@ -72,9 +72,18 @@ final class NodeConfigurationTests: XCTestCase {
     }
 
     func testLeaseFlagsAreConvertedAndTheirOrderIsChecked() throws {
-        let c = try NodeConfiguration(flags { $0.leaseRenewEvery = "1s"; $0.notReadyAfter = "3s"; $0.downAfter = "6s"; $0.rescheduleMargin = "2s" })
-        XCTAssertEqual(c.leases, LeaseConfig(renewEvery: .seconds(1), notReadyAfter: .seconds(3), downAfter: .seconds(6), rescheduleMargin: .seconds(2)))
-        XCTAssertEqual(refusal(flags { $0.notReadyAfter = "50s"; $0.downAfter = "40s" })?.flag, "--not-ready-after")
+        let c = try NodeConfiguration(
+            flags {
+                $0.leaseRenewEvery = "1s"; $0.notReadyAfter = "3s"; $0.downAfter = "6s"; $0.rescheduleMargin = "2s"
+            })
+        XCTAssertEqual(
+            c.leases,
+            LeaseConfig(renewEvery: .seconds(1), notReadyAfter: .seconds(3), downAfter: .seconds(6), rescheduleMargin: .seconds(2)))
+        XCTAssertEqual(
+            refusal(
+                flags {
+                    $0.notReadyAfter = "50s"; $0.downAfter = "40s"
+                })?.flag, "--not-ready-after")
         XCTAssertEqual(refusal(flags { $0.leaseRenewEvery = "30s" })?.flag, "--lease-renew-every")
         XCTAssertEqual(refusal(flags { $0.leaseRenewEvery = "0s" })?.flag, "--lease-renew-every")
         XCTAssertEqual(refusal(flags { $0.rescheduleMargin = "500ms" })?.flag, "--reschedule-margin")
@@ -84,12 +93,21 @@ final class NodeConfigurationTests: XCTestCase {
 
     func testAWorkerNeedsAnHTTPSJoinURLWithAPortInRange() throws {
         XCTAssertEqual(refusal(flags(.worker))?.flag, "--join")
-        for bad in ["http://127.0.0.1:1", "https://", "https://h:99999", "https://h:0", "https://h/path", "https://u@h:1", "https://[::1",
-                    "https://h:1:2", "https://[::1]x"] {
-            XCTAssertEqual(refusal(flags(.worker) { $0.join = bad; $0.token = "t" })?.flag, "--join", bad)
+        for bad in [
+            "http://127.0.0.1:1", "https://", "https://h:99999", "https://h:0", "https://h/path", "https://u@h:1", "https://[::1",
+            "https://h:1:2", "https://[::1]x",
+        ] {
+            XCTAssertEqual(
+                refusal(
+                    flags(.worker) {
+                        $0.join = bad; $0.token = "t"
+                    })?.flag, "--join", bad)
         }
         for good in ["https://10.0.0.1:7443", "https://controller.example:7443/", "https://[::1]:7443", "https://host"] {
-            let c = try NodeConfiguration(flags(.worker) { $0.join = good; $0.token = "t" }, hostName: "w")
+            let c = try NodeConfiguration(
+                flags(.worker) {
+                    $0.join = good; $0.token = "t"
+                }, hostName: "w")
             XCTAssertEqual(c.join, good)
             XCTAssertEqual(c.joinToken, "t")
         }
@@ -97,16 +115,30 @@ final class NodeConfigurationTests: XCTestCase {
 
     func testAWorkerTakesNoControllerSettingAndItsGraceOutlastsItsRenewals() throws {
         func worker(_ change: @escaping (inout NodeFlags) -> Void) -> NodeFlags {
-            flags(.worker) { $0.join = "https://127.0.0.1:1"; $0.token = "t"; change(&$0) }
+            flags(.worker) {
+                $0.join = "https://127.0.0.1:1"; $0.token = "t"; change(&$0)
+            }
         }
         XCTAssertEqual(refusal(worker { $0.listen = "0.0.0.0:7443" })?.flag, "--listen")
         XCTAssertEqual(refusal(worker { $0.downAfter = "60s" })?.flag, "--down-after")
         XCTAssertEqual(refusal(worker { $0.notReadyAfter = "10s" })?.flag, "--not-ready-after")
         XCTAssertEqual(refusal(worker { $0.rescheduleMargin = "10s" })?.flag, "--reschedule-margin")
-        XCTAssertEqual(refusal(worker { $0.leaseGrace = "2s"; $0.leaseRenewEvery = "5s" })?.flag, "--lease-grace")
+        XCTAssertEqual(
+            refusal(
+                worker {
+                    $0.leaseGrace = "2s"; $0.leaseRenewEvery = "5s"
+                })?.flag, "--lease-grace")
         XCTAssertEqual(try NodeConfiguration(worker { $0.leaseGrace = "90s" }).leaseGraceMs, 90_000)
-        XCTAssertEqual(refusal(worker { $0.token = "a"; $0.tokenFile = "/nonexistent" })?.flag, "--token-file")
-        XCTAssertEqual(refusal(worker { $0.token = nil; $0.tokenFile = "/nonexistent/token" })?.flag, "--token-file")
+        XCTAssertEqual(
+            refusal(
+                worker {
+                    $0.token = "a"; $0.tokenFile = "/nonexistent"
+                })?.flag, "--token-file")
+        XCTAssertEqual(
+            refusal(
+                worker {
+                    $0.token = nil; $0.tokenFile = "/nonexistent/token"
+                })?.flag, "--token-file")
     }
 
     func testAControllerNeedsListenAndTakesNoWorkerFlag() throws {
@@ -114,10 +146,15 @@ final class NodeConfigurationTests: XCTestCase {
         let workerOnly: [(String, (inout NodeFlags) -> Void)] = [
             ("--lease-grace", { $0.leaseGrace = "5s" }), ("--cgroup-parent", { $0.cgroupParent = "x" }), ("--egress", { $0.egress = true }),
             ("--label", { $0.labels = ["a=b"] }), ("--allow-unenforced-limits", { $0.allowUnenforcedLimits = true }),
-            ("--detect-root", { $0.detectRoot = "/tmp" }), ("--drain-on-exit", { $0.drainOnExit = true }), ("--log-cap", { $0.logCap = "1Mi" }),
+            ("--detect-root", { $0.detectRoot = "/tmp" }), ("--drain-on-exit", { $0.drainOnExit = true }),
+            ("--log-cap", { $0.logCap = "1Mi" }),
         ]
         for (flag, set) in workerOnly {
-            XCTAssertEqual(refusal(flags(.controller) { $0.listen = "127.0.0.1:0"; set(&$0) })?.flag, flag)
+            XCTAssertEqual(
+                refusal(
+                    flags(.controller) {
+                        $0.listen = "127.0.0.1:0"; set(&$0)
+                    })?.flag, flag)
         }
         let c = try NodeConfiguration(flags(.controller) { $0.listen = "127.0.0.1:0" })
         XCTAssertEqual(c.listen?.host, "127.0.0.1")
@@ -127,10 +164,26 @@ final class NodeConfigurationTests: XCTestCase {
     func testOnlyAWorkerJoins() throws {
         for role in [NodeRole.hybrid, .controller] {
             let listen = role == .controller ? "127.0.0.1:0" : nil
-            XCTAssertEqual(refusal(flags(role) { $0.listen = listen; $0.join = "https://127.0.0.1:1" })?.flag, "--join")
-            XCTAssertEqual(refusal(flags(role) { $0.listen = listen; $0.token = "t" })?.flag, "--token")
-            XCTAssertEqual(refusal(flags(role) { $0.listen = listen; $0.tokenFile = "f" })?.flag, "--token-file")
-            XCTAssertEqual(refusal(flags(role) { $0.listen = listen; $0.rejoin = true })?.flag, "--rejoin")
+            XCTAssertEqual(
+                refusal(
+                    flags(role) {
+                        $0.listen = listen; $0.join = "https://127.0.0.1:1"
+                    })?.flag, "--join")
+            XCTAssertEqual(
+                refusal(
+                    flags(role) {
+                        $0.listen = listen; $0.token = "t"
+                    })?.flag, "--token")
+            XCTAssertEqual(
+                refusal(
+                    flags(role) {
+                        $0.listen = listen; $0.tokenFile = "f"
+                    })?.flag, "--token-file")
+            XCTAssertEqual(
+                refusal(
+                    flags(role) {
+                        $0.listen = listen; $0.rejoin = true
+                    })?.flag, "--rejoin")
         }
         XCTAssertEqual(refusal(flags { $0.leaseGrace = "5s" })?.flag, "--lease-grace")
     }
@@ -149,7 +202,10 @@ final class NodeConfigurationTests: XCTestCase {
     }
 
     func testLabelsStrategyAndLogCap() throws {
-        let c = try NodeConfiguration(flags { $0.labels = ["zone=a", "tier=gpu=x"]; $0.strategy = "spread"; $0.logCap = "4Ki"; $0.logLevel = "debug" })
+        let c = try NodeConfiguration(
+            flags {
+                $0.labels = ["zone=a", "tier=gpu=x"]; $0.strategy = "spread"; $0.logCap = "4Ki"; $0.logLevel = "debug"
+            })
         XCTAssertEqual(c.labels, ["zone": "a", "tier": "gpu=x"])
         XCTAssertEqual(c.scheduler.strategy, .spread)
         XCTAssertEqual(c.logCapBytes, 4096)
@@ -170,7 +226,11 @@ final class NodeConfigurationTests: XCTestCase {
         for (flag, set) in needEgress {
             XCTAssertEqual(refusal(flags(.hybrid, set))?.flag, flag)
         }
-        func egress(_ change: @escaping (inout NodeFlags) -> Void) -> NodeFlags { flags { $0.egress = true; change(&$0) } }
+        func egress(_ change: @escaping (inout NodeFlags) -> Void) -> NodeFlags {
+            flags {
+                $0.egress = true; change(&$0)
+            }
+        }
         XCTAssertEqual(refusal(egress { $0.egressSubnet = "10.9.0.1/16" })?.flag, "--egress-subnet")
         XCTAssertEqual(refusal(egress { $0.egressSubnet = "10.9.0.0/31" })?.flag, "--egress-subnet")
         XCTAssertEqual(refusal(egress { $0.egressSubnet = "169.254.0.0/16" })?.flag, "--egress-subnet")
@@ -178,7 +238,10 @@ final class NodeConfigurationTests: XCTestCase {
         XCTAssertEqual(refusal(egress { $0.reach = ["-internet"] })?.flag, "--reach")
         XCTAssertEqual(refusal(egress { $0.reach = ["Internet"] })?.flag, "--reach")
         XCTAssertEqual(refusal(egress { $0.egressDeny = ["1.2.3.4/33"] })?.flag, "--egress-deny")
-        let c = try NodeConfiguration(egress { $0.egressSubnet = "10.9.0.0/16"; $0.reach = ["corp-vpn"]; $0.egressDeny = ["203.0.113.7"] })
+        let c = try NodeConfiguration(
+            egress {
+                $0.egressSubnet = "10.9.0.0/16"; $0.reach = ["corp-vpn"]; $0.egressDeny = ["203.0.113.7"]
+            })
         XCTAssertEqual(c.egress?.subnet, IPv4Network("10.9.0.0/16"))
         XCTAssertEqual(c.egress?.bridge, "aegis0")
         XCTAssertEqual(c.egress?.reach, ["corp-vpn"])
@@ -190,9 +253,16 @@ final class NodeConfigurationTests: XCTestCase {
         let path = NSTemporaryDirectory() + "aegis-token-\(getpid())"
         try "AEG1abc::id.secret\nsecond line\n".write(toFile: path, atomically: true, encoding: .utf8)
         defer { unlink(path) }
-        let c = try NodeConfiguration(flags(.worker) { $0.join = "https://127.0.0.1:1"; $0.tokenFile = path })
+        let c = try NodeConfiguration(
+            flags(.worker) {
+                $0.join = "https://127.0.0.1:1"; $0.tokenFile = path
+            })
         XCTAssertEqual(c.joinToken, "AEG1abc::id.secret")
         try "\n".write(toFile: path, atomically: true, encoding: .utf8)
-        XCTAssertEqual(refusal(flags(.worker) { $0.join = "https://127.0.0.1:1"; $0.tokenFile = path })?.flag, "--token-file")
+        XCTAssertEqual(
+            refusal(
+                flags(.worker) {
+                    $0.join = "https://127.0.0.1:1"; $0.tokenFile = path
+                })?.flag, "--token-file")
     }
 }

@@ -10,18 +10,21 @@ final class CLIRunOptionsTests: XCTestCase {
             runtime: "python3", cpus: "0.5", memory: "256M", gpus: 1, env: ["K=V", "EQ=a=b", "K=W", "EMPTY="],
             name: "n1", restart: "on-failure", timeout: "5m", command: ["./script.py", "a", "b"],
             inputs: ["script.py": script], defaultTenant: "acme")
-        XCTAssertEqual(spec, WorkloadSpec(
-            tenant: "acme", name: "n1", runtime: "python3", args: ["python3", "script.py", "a", "b"],
-            env: ["K": "W", "EQ": "a=b", "EMPTY": ""],
-            resources: ResourceRequest(cpuMillis: 500, memoryBytes: 256_000_000, gpus: 1),
-            inputs: ["script.py": script], timeoutSeconds: 300, restart: .onFailure))
+        XCTAssertEqual(
+            spec,
+            WorkloadSpec(
+                tenant: "acme", name: "n1", runtime: "python3", args: ["python3", "script.py", "a", "b"],
+                env: ["K": "W", "EQ": "a=b", "EMPTY": ""],
+                resources: ResourceRequest(cpuMillis: 500, memoryBytes: 256_000_000, gpus: 1),
+                inputs: ["script.py": script], timeoutSeconds: 300, restart: .onFailure))
     }
 
     func testDefaultsAndRuntimeForms() throws {
         // No runtime: the command runs as given; name from the program.
-        var spec = try CLIRunOptions.fromCommandLine(runtime: nil, cpus: nil, memory: nil, gpus: nil, env: [], name: nil,
-                                                     restart: nil, timeout: nil, command: ["/bin/echo", "hi"], inputs: [:],
-                                                     defaultTenant: "t")
+        var spec = try CLIRunOptions.fromCommandLine(
+            runtime: nil, cpus: nil, memory: nil, gpus: nil, env: [], name: nil,
+            restart: nil, timeout: nil, command: ["/bin/echo", "hi"], inputs: [:],
+            defaultTenant: "t")
         XCTAssertEqual(spec.runtime, "command")
         XCTAssertEqual(spec.args, ["/bin/echo", "hi"])
         XCTAssertEqual(spec.name, "echo")
@@ -33,7 +36,8 @@ final class CLIRunOptionsTests: XCTestCase {
         XCTAssertEqual(spec.args, ["python3", "-c", "print(1)"])
         XCTAssertEqual(spec.neededRuntimes, [RuntimeRequirement(name: "python3")])
         // deno and go get their subcommands; cpus as millicores.
-        spec = try CLIRunOptions(runtime: "deno", cpus: "250m", command: ["main.ts", "x"]).spec(inputs: ["main.ts": script], defaultTenant: "t")
+        spec = try CLIRunOptions(runtime: "deno", cpus: "250m", command: ["main.ts", "x"]).spec(
+            inputs: ["main.ts": script], defaultTenant: "t")
         XCTAssertEqual(spec.args, ["deno", "run", "main.ts", "x"])
         XCTAssertEqual(spec.resources.cpuMillis, 250)
         XCTAssertEqual(spec.name, "main-ts")
@@ -58,7 +62,8 @@ final class CLIRunOptionsTests: XCTestCase {
         XCTAssertEqual(try argv("python3", ["/usr/bin/python3", "-c", "1"]), ["/usr/bin/python3", "-c", "1"])
         XCTAssertEqual(try argv("python3", ["pytest", "-q"]), ["pytest", "-q"])
         // `-c …` is named after the runtime.
-        XCTAssertEqual(try CLIRunOptions(runtime: "python3", command: ["-c", "print(1)"]).spec(inputs: [:], defaultTenant: "t").name, "python3")
+        XCTAssertEqual(
+            try CLIRunOptions(runtime: "python3", command: ["-c", "print(1)"]).spec(inputs: [:], defaultTenant: "t").name, "python3")
     }
 
     /// A script outside the directory the CLI uploads from is an error that says how to include it.
@@ -98,11 +103,16 @@ final class CLIRunOptionsTests: XCTestCase {
         expect(CLIRunOptions(restart: "maybe", command: ["x"]), "--restart", "not a restart policy")
         expect(CLIRunOptions(timeout: "soon", command: ["x"]), "--timeout", "is not a duration")
         expect(CLIRunOptions(runtime: "no such", command: ["x"]), "--runtime", "is not a runtime name")
-        expect(CLIRunOptions(runtime: "python3", command: ["agent.py"]), "--", "\"agent.py\" was not uploaded: no such file in the current directory")
+        expect(
+            CLIRunOptions(runtime: "python3", command: ["agent.py"]), "--",
+            "\"agent.py\" was not uploaded: no such file in the current directory")
         expect(CLIRunOptions(command: ["x"]), inputs: ["../up": [1]], "inputs", "must not contain \"..\"")
         expect(CLIRunOptions(command: ["x", String(repeating: "a", count: 200_000)]), "--[1]", "MAX_ARG_STRLEN")
-        XCTAssertThrowsError(try CLIRunOptions(command: ["x"]).spec(inputs: ["a": [UInt8](repeating: 0, count: 100)], defaultTenant: "t",
-                                                                   maxInputBytes: 99)) {
+        XCTAssertThrowsError(
+            try CLIRunOptions(command: ["x"]).spec(
+                inputs: ["a": [UInt8](repeating: 0, count: 100)], defaultTenant: "t",
+                maxInputBytes: 99)
+        ) {
             XCTAssertEqual(($0 as? ManifestError)?.path, "inputs")
             XCTAssertTrue("\($0)".contains("inputs total 100 bytes in 1 file(s), over the limit of 99 bytes"), "\($0)")
         }

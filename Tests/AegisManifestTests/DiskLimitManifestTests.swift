@@ -15,8 +15,10 @@ final class DiskLimitManifestTests: XCTestCase {
     }
 
     func testOutOfRangeSizesNameTheField() {
-        for (text, field) in [("disk: 1Mi", "resources.disk"), ("disk: 17Ti", "resources.disk"), ("tmp: 1Ki", "resources.tmp"),
-                              ("disk: lots", "resources.disk"), ("tmp: -5Mi", "resources.tmp")] {
+        for (text, field) in [
+            ("disk: 1Mi", "resources.disk"), ("disk: 17Ti", "resources.disk"), ("tmp: 1Ki", "resources.tmp"),
+            ("disk: lots", "resources.disk"), ("tmp: -5Mi", "resources.tmp"),
+        ] {
             XCTAssertThrowsError(try ManifestParser.parse("name: a\ncommand: [echo]\nresources: {\(text)}\n", defaultTenant: "t"), text) {
                 XCTAssertEqual(($0 as? ManifestError)?.path, field, "\(text): \($0)")
             }

@@ -37,10 +37,13 @@ final class ManifestParserTests: XCTestCase {
             args: ["python3", "agent.py", "input.txt", "--verbose"],
             env: ["MODEL": "small", "DEBUG": "1", "EMPTY": ""],
             resources: ResourceRequest(cpuMillis: 500, memoryBytes: 256 * 1024 * 1024, pids: 128, gpus: 2),
-            requires: Requirements(runtimes: [RuntimeRequirement(name: "python3", version: ">=3.10"),
-                                              RuntimeRequirement(name: "node", version: "^20")],
-                                   gpu: GPURequirement(vendor: "nvidia", model: "A100", count: 2),
-                                   labels: ["zone": "lab-2"]),
+            requires: Requirements(
+                runtimes: [
+                    RuntimeRequirement(name: "python3", version: ">=3.10"),
+                    RuntimeRequirement(name: "node", version: "^20"),
+                ],
+                gpu: GPURequirement(vendor: "nvidia", model: "A100", count: 2),
+                labels: ["zone": "lab-2"]),
             network: .loopback, inputs: fullUploads, outputDir: "results",
             timeoutSeconds: 5400, restart: .onFailure)
     }
@@ -83,13 +86,15 @@ final class ManifestParserTests: XCTestCase {
             files: {inputs: [data]}
             timeout: 300
             """
-        let spec = try ManifestParser.parse(yaml, inputs: ["agent.py": Self.agentPy, "data/x.csv": Self.csv, "data/y/z.txt": Self.inputTxt],
-                                            defaultTenant: "t1")
+        let spec = try ManifestParser.parse(
+            yaml, inputs: ["agent.py": Self.agentPy, "data/x.csv": Self.csv, "data/y/z.txt": Self.inputTxt],
+            defaultTenant: "t1")
         XCTAssertEqual(spec.tenant, "t1")
         XCTAssertEqual(spec.runtime, "python3")
         XCTAssertEqual(spec.args, ["python3", "agent.py"])
         XCTAssertEqual(spec.resources, ResourceRequest(cpuMillis: 2000, memoryBytes: 1_000_000_000, gpus: 1))
-        XCTAssertEqual(spec.requires.runtimes, [RuntimeRequirement(name: "python3", version: ">=3.9,<4"), RuntimeRequirement(name: "ruby")])
+        XCTAssertEqual(
+            spec.requires.runtimes, [RuntimeRequirement(name: "python3", version: ">=3.9,<4"), RuntimeRequirement(name: "ruby")])
         XCTAssertEqual(spec.requires.gpu, GPURequirement(vendor: "amd", count: 1))
         XCTAssertEqual(Set(spec.inputs.keys), ["agent.py", "data/x.csv", "data/y/z.txt"])
         XCTAssertEqual(spec.timeoutSeconds, 300)
@@ -138,7 +143,8 @@ final class ManifestParserTests: XCTestCase {
         let text = try String(contentsOf: dir.appendingPathComponent("agent.yaml"), encoding: .utf8)
         let agent = try [UInt8](Data(contentsOf: dir.appendingPathComponent("agent.py")))
         let input = try [UInt8](Data(contentsOf: dir.appendingPathComponent("input.txt")))
-        let spec = try ManifestParser.parse(text, file: "agent.yaml", inputs: ["agent.py": agent, "input.txt": input], defaultTenant: "demo")
+        let spec = try ManifestParser.parse(
+            text, file: "agent.yaml", inputs: ["agent.py": agent, "input.txt": input], defaultTenant: "demo")
         XCTAssertEqual(spec.tenant, "demo")
         XCTAssertEqual(spec.runtime, "python3")
         XCTAssertEqual(spec.args, ["python3", "agent.py", "input.txt"])
@@ -155,7 +161,8 @@ final class ManifestParserTests: XCTestCase {
     }
 
     func testJSONEscapesAndByteOrderMark() throws {
-        let json = "\u{FEFF}{\"name\": \"esc\", \"command\": [\"echo\", \"a\\/b\", \"caf\\u00e9\", \"t\\tab\", \"q\\\"\"], \"env\": {\"N\": 1.5e3}}"
+        let json =
+            "\u{FEFF}{\"name\": \"esc\", \"command\": [\"echo\", \"a\\/b\", \"caf\\u00e9\", \"t\\tab\", \"q\\\"\"], \"env\": {\"N\": 1.5e3}}"
         let spec = try ManifestParser.parse(json, file: "a.json", defaultTenant: "t")
         XCTAssertEqual(spec.args, ["echo", "a/b", "café", "t\tab", "q\""])
         XCTAssertEqual(spec.env, ["N": "1.5e3"])

@@ -28,11 +28,13 @@ final class RestartBackoffTests: XCTestCase {
     func testManifestField() throws {
         let base = "name: a\nruntime: command\ncommand: [/bin/true]\nrestart: on-failure\n"
         XCTAssertNil(try parse(base).restartBackoff)
-        XCTAssertEqual(try parse(base + "restartBackoff: {initial: 1s, max: 1m}").restartBackoff,
-                       RestartBackoff(initialSeconds: 1, maxSeconds: 60))
+        XCTAssertEqual(
+            try parse(base + "restartBackoff: {initial: 1s, max: 1m}").restartBackoff,
+            RestartBackoff(initialSeconds: 1, maxSeconds: 60))
         XCTAssertEqual(try parse(base + "restartBackoff: {initial: 2s}").restartBackoff, RestartBackoff(initialSeconds: 2, maxSeconds: 300))
-        XCTAssertEqual(try parse(base + "restartBackoff: {initial: 10m}").restartBackoff, RestartBackoff(initialSeconds: 600, maxSeconds: 600),
-                       "an initial above the default max raises max with it")
+        XCTAssertEqual(
+            try parse(base + "restartBackoff: {initial: 10m}").restartBackoff, RestartBackoff(initialSeconds: 600, maxSeconds: 600),
+            "an initial above the default max raises max with it")
         XCTAssertEqual(try parse(base + "restartBackoff: {max: 1h}").restartBackoff, RestartBackoff(initialSeconds: 10, maxSeconds: 3600))
     }
 

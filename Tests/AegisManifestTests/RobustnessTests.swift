@@ -40,9 +40,11 @@ final class RobustnessTests: XCTestCase {
             XCTAssertThrowsError(try ManifestParser.parse(laughs() + "name: a\n", defaultTenant: "t")) {
                 XCTAssertEqual(($0 as? ManifestError)?.path, "x0")
             }
-            XCTAssertThrowsError(try ManifestParser.parse("name: a\ncommand: [echo]\nargs: &z [" +
-                                                          Array(repeating: "q", count: 10).joined(separator: ",") + "]\nenv: {A: *z}\n",
-                                                          defaultTenant: "t")) {
+            XCTAssertThrowsError(
+                try ManifestParser.parse(
+                    "name: a\ncommand: [echo]\nargs: &z [" + Array(repeating: "q", count: 10).joined(separator: ",") + "]\nenv: {A: *z}\n",
+                    defaultTenant: "t")
+            ) {
                 XCTAssertEqual(($0 as? ManifestError)?.path, "env.A")
             }
         }
@@ -59,7 +61,8 @@ final class RobustnessTests: XCTestCase {
     func testDeepNestingIsAnErrorNotACrash() async {
         // libyaml stops at 1000 levels; run off the main thread, where stacks are smaller.
         for depth in [900, 5000] {
-            let text = "name: a\ncommand: [echo]\nargs: " + String(repeating: "[", count: depth) + String(repeating: "]", count: depth) + "\n"
+            let text =
+                "name: a\ncommand: [echo]\nargs: " + String(repeating: "[", count: depth) + String(repeating: "]", count: depth) + "\n"
             let result = await Task.detached { () -> String in
                 do {
                     _ = try ManifestParser.parse(text, defaultTenant: "t")
@@ -81,7 +84,9 @@ final class RobustnessTests: XCTestCase {
         let text = "name: a\ncommand: [echo]\n#" + String(repeating: "c", count: 2000) + "\n"
         XCTAssertNoThrow(try ManifestParser.parse(text, defaultTenant: "t"))
         XCTAssertThrowsError(try ManifestParser.parse(text, file: "m.yaml", defaultTenant: "t", maxManifestBytes: 1024)) {
-            XCTAssertEqual("\($0)", "m.yaml: manifest is \(text.utf8.count) bytes, over the limit of 1024 bytes; put large scripts or data in files.inputs")
+            XCTAssertEqual(
+                "\($0)",
+                "m.yaml: manifest is \(text.utf8.count) bytes, over the limit of 1024 bytes; put large scripts or data in files.inputs")
         }
     }
 

@@ -35,35 +35,41 @@ final class EgressUnitTests: XCTestCase {
     }
 
     func testSandboxChainOrderAndMatches() {
-        let allow = [ResolvedAllow(network: IPv4Network("10.20.0.0/16")!, ports: 443...443, proto: .tcp),
-                     ResolvedAllow(network: IPv4Network("198.51.100.0/24")!, ports: 8000...8100, proto: nil),
-                     ResolvedAllow(network: IPv4Network("203.0.113.7/32")!, ports: nil, proto: .udp),
-                     ResolvedAllow(network: IPv4Network("192.0.2.0/24")!, ports: nil, proto: nil)]
-        let s = EgressRuleset.addSandbox(EgressRuleset.SandboxRules(ifname: "aegv0ad50002", address: IPv4Address("10.213.0.2")!,
-                                                                    tag: 0xbeef, allow: allow, nameservers: [IPv4Address("10.255.255.53")!]),
-                                         subnet: IPv4Network("10.213.0.0/16")!)
+        let allow = [
+            ResolvedAllow(network: IPv4Network("10.20.0.0/16")!, ports: 443...443, proto: .tcp),
+            ResolvedAllow(network: IPv4Network("198.51.100.0/24")!, ports: 8000...8100, proto: nil),
+            ResolvedAllow(network: IPv4Network("203.0.113.7/32")!, ports: nil, proto: .udp),
+            ResolvedAllow(network: IPv4Network("192.0.2.0/24")!, ports: nil, proto: nil),
+        ]
+        let s = EgressRuleset.addSandbox(
+            EgressRuleset.SandboxRules(
+                ifname: "aegv0ad50002", address: IPv4Address("10.213.0.2")!,
+                tag: 0xbeef, allow: allow, nameservers: [IPv4Address("10.255.255.53")!]),
+            subnet: IPv4Network("10.213.0.0/16")!)
         let lines = s.split(separator: "\n").map(String.init)
         let c = "add rule inet aegis aegv0ad50002", reject = "reject with icmpx admin-prohibited"
-        XCTAssertEqual(lines, [
-            "add chain inet aegis aegv0ad50002",
-            "\(c) ct state established,related ct mark 0xbeef accept",
-            "\(c) ct state established,related drop",
-            "\(c) ip daddr @always_denied \(reject)",
-            "\(c) ip daddr @node_addresses \(reject)",
-            "\(c) ip daddr 10.213.0.0/16 \(reject)",
-            "\(c) ip daddr { 10.255.255.53 } meta l4proto { tcp, udp } th dport 53 ct mark set 0xbeef accept",
-            "\(c) ip daddr 10.20.0.0/16 tcp dport 443 ct mark set 0xbeef accept",
-            "\(c) ip daddr 198.51.100.0/24 meta l4proto { tcp, udp } th dport 8000-8100 ct mark set 0xbeef accept",
-            "\(c) ip daddr 203.0.113.7/32 meta l4proto udp ct mark set 0xbeef accept",
-            "\(c) ip daddr 192.0.2.0/24 ct mark set 0xbeef accept",
-            "\(c) ip daddr @non_public \(reject)",
-            "\(c) ct mark set 0xbeef accept",
-            "add chain inet aegis aegv0ad50002_in",
-            "add rule inet aegis aegv0ad50002_in ct state established,related ct mark 0xbeef accept",
-            "add rule inet aegis aegv0ad50002_in drop",
-            "add element inet aegis sandboxes { 10.213.0.2 : jump aegv0ad50002 }",
-            "add element inet aegis replies { 10.213.0.2 : jump aegv0ad50002_in }",
-        ])
+        XCTAssertEqual(
+            lines,
+            [
+                "add chain inet aegis aegv0ad50002",
+                "\(c) ct state established,related ct mark 0xbeef accept",
+                "\(c) ct state established,related drop",
+                "\(c) ip daddr @always_denied \(reject)",
+                "\(c) ip daddr @node_addresses \(reject)",
+                "\(c) ip daddr 10.213.0.0/16 \(reject)",
+                "\(c) ip daddr { 10.255.255.53 } meta l4proto { tcp, udp } th dport 53 ct mark set 0xbeef accept",
+                "\(c) ip daddr 10.20.0.0/16 tcp dport 443 ct mark set 0xbeef accept",
+                "\(c) ip daddr 198.51.100.0/24 meta l4proto { tcp, udp } th dport 8000-8100 ct mark set 0xbeef accept",
+                "\(c) ip daddr 203.0.113.7/32 meta l4proto udp ct mark set 0xbeef accept",
+                "\(c) ip daddr 192.0.2.0/24 ct mark set 0xbeef accept",
+                "\(c) ip daddr @non_public \(reject)",
+                "\(c) ct mark set 0xbeef accept",
+                "add chain inet aegis aegv0ad50002_in",
+                "add rule inet aegis aegv0ad50002_in ct state established,related ct mark 0xbeef accept",
+                "add rule inet aegis aegv0ad50002_in drop",
+                "add element inet aegis sandboxes { 10.213.0.2 : jump aegv0ad50002 }",
+                "add element inet aegis replies { 10.213.0.2 : jump aegv0ad50002_in }",
+            ])
     }
 
     func testHostFiles() throws {
@@ -81,7 +87,8 @@ final class EgressUnitTests: XCTestCase {
         XCTAssertEqual(routes.map { "\($0.network) \($0.device)" }, ["192.0.2.0/24 eth0", "10.0.0.0/8 wg0"])
 
         try "nameserver 127.0.0.53\noptions edns0\nsearch corp.example\n".write(toFile: dir + "/stub", atomically: true, encoding: .utf8)
-        try "nameserver 10.0.0.2\nnameserver 192.168.1.1\nnameserver ::1\n".write(toFile: dir + "/upstream", atomically: true, encoding: .utf8)
+        try "nameserver 10.0.0.2\nnameserver 192.168.1.1\nnameserver ::1\n".write(
+            toFile: dir + "/upstream", atomically: true, encoding: .utf8)
         let r = HostNet.upstreamResolvers(resolvConf: dir + "/stub", resolvedUpstream: dir + "/upstream")
         XCTAssertEqual(r.nameservers, [IPv4Address("10.0.0.2")!, IPv4Address("192.168.1.1")!])
         XCTAssertEqual(r.search, "corp.example")

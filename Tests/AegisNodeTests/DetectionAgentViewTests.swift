@@ -39,20 +39,25 @@ final class DetectionAgentViewTests: XCTestCase {
 
     func testOnlyRuntimesAgentsCanRunAreAdvertisedAndTheOthersSayWhy() async throws {
         let probes = ["python3", "node", "ruby", "perl"].map { RuntimeProbe(name: $0, arguments: ["--version"]) }
-        let options = DetectionOptions(root: root, path: ["/root/.pyenv/shims", "/usr/local/bin", "/usr/sbin", "/usr/bin"],
-                                       nvidiaSMI: nil, runtimeProbes: probes)
+        let options = DetectionOptions(
+            root: root, path: ["/root/.pyenv/shims", "/usr/local/bin", "/usr/sbin", "/usr/bin"],
+            nvidiaSMI: nil, runtimeProbes: probes)
         let caps = await CapabilityDetector(options: options).detect()
 
-        XCTAssertEqual(caps.runtimes, [
-            RuntimeInfo(name: "python3", version: "3.11.2", path: "/usr/bin/python3"),
-            RuntimeInfo(name: "ruby", version: "3.1.2", path: "/usr/bin/ruby"),
-        ], "the shim (3.11.7) comes first on the daemon's PATH, but agents run /usr/bin/python3")
+        XCTAssertEqual(
+            caps.runtimes,
+            [
+                RuntimeInfo(name: "python3", version: "3.11.2", path: "/usr/bin/python3"),
+                RuntimeInfo(name: "ruby", version: "3.1.2", path: "/usr/bin/ruby"),
+            ], "the shim (3.11.7) comes first on the daemon's PATH, but agents run /usr/bin/python3")
         let outside = "not visible to agents (outside /usr, /bin, /sbin, /lib, /lib32, /lib64, /libx32, /etc)"
-        XCTAssertEqual(caps.unavailableRuntimes, [
-            UnavailableRuntime(name: "python3", path: "/root/.pyenv/shims/python3", reason: outside),
-            UnavailableRuntime(name: "node", path: "/usr/local/bin/node", reason: "a link to /opt/node/bin/node, " + outside),
-            UnavailableRuntime(name: "perl", path: "/usr/sbin/perl", reason: "not on the agents' PATH (/usr/local/bin:/usr/bin:/bin)"),
-        ])
+        XCTAssertEqual(
+            caps.unavailableRuntimes,
+            [
+                UnavailableRuntime(name: "python3", path: "/root/.pyenv/shims/python3", reason: outside),
+                UnavailableRuntime(name: "node", path: "/usr/local/bin/node", reason: "a link to /opt/node/bin/node, " + outside),
+                UnavailableRuntime(name: "perl", path: "/usr/sbin/perl", reason: "not on the agents' PATH (/usr/local/bin:/usr/bin:/bin)"),
+            ])
         XCTAssertEqual(caps.unavailableRuntimes?.first?.summary, "python3 at /root/.pyenv/shims/python3: " + outside)
         XCTAssertEqual(caps.warnings.filter { $0.contains("runtime") }, [], "\(caps.warnings)")
     }

@@ -10,10 +10,12 @@ final class DetectionDegradedTests: XCTestCase {
     override func tearDown() { fixtures.cleanUp() }
 
     static let t4 = [
-        GPUDevice(vendor: "nvidia", model: "Tesla T4", pciAddress: "0000:3b:00.0", index: 0,
-                  uuid: "GPU-1c0a7e55-0f2b-4c0e-8d0e-6b9e2a3b0001", deviceNodes: ["/dev/nvidia0"]),
-        GPUDevice(vendor: "nvidia", model: "Tesla T4", pciAddress: "0000:d8:00.0", index: 1,
-                  uuid: "GPU-1c0a7e55-0f2b-4c0e-8d0e-6b9e2a3b0002", deviceNodes: ["/dev/nvidia1"]),
+        GPUDevice(
+            vendor: "nvidia", model: "Tesla T4", pciAddress: "0000:3b:00.0", index: 0,
+            uuid: "GPU-1c0a7e55-0f2b-4c0e-8d0e-6b9e2a3b0001", deviceNodes: ["/dev/nvidia0"]),
+        GPUDevice(
+            vendor: "nvidia", model: "Tesla T4", pciAddress: "0000:d8:00.0", index: 1,
+            uuid: "GPU-1c0a7e55-0f2b-4c0e-8d0e-6b9e2a3b0002", deviceNodes: ["/dev/nvidia1"]),
     ]
 
     func testNoGPUHybridCgroups() async throws {
@@ -23,11 +25,16 @@ final class DetectionDegradedTests: XCTestCase {
         XCTAssertEqual(caps.runtimes, [])
         XCTAssertEqual(caps.cpuMillis, 1500, "v1 cpu.cfs_quota_us 150000 / period 100000 caps 4 CPUs")
         XCTAssertEqual(caps.memoryBytes, 4 * 1024 * 1024 * 1024, "v1 memory.limit_in_bytes caps 16 GB")
-        XCTAssertEqual(caps.isolation, IsolationFeatures(cgroupControllers: ["hugetlb"], seccomp: false,
-                                                         userNamespaces: false, kernelVersion: "4.19.0-26-amd64"))
-        XCTAssertEqual(caps.warnings, [
-            "cgroup: controllers memory, cpu, pids not available in /sys/fs/cgroup/unified/cgroup.controllers; those limits cannot be enforced",
-        ])
+        XCTAssertEqual(
+            caps.isolation,
+            IsolationFeatures(
+                cgroupControllers: ["hugetlb"], seccomp: false,
+                userNamespaces: false, kernelVersion: "4.19.0-26-amd64"))
+        XCTAssertEqual(
+            caps.warnings,
+            [
+                "cgroup: controllers memory, cpu, pids not available in /sys/fs/cgroup/unified/cgroup.controllers; those limits cannot be enforced"
+            ])
     }
 
     func testHangingNvidiaSMIIsKilledAndGPUsStayListed() async throws {
@@ -59,9 +66,11 @@ final class DetectionDegradedTests: XCTestCase {
         let caps = await CapabilityDetector(options: fixtureOptions(root, nvidiaSMI: "nvidia-smi-garbage")).detectGPUs()
         XCTAssertEqual(caps.gpus, Self.t4)
         XCTAssertEqual(caps.controlNodes, ["nvidia": ["/dev/nvidiactl", "/dev/nvidia-uvm"]])
-        XCTAssertEqual(caps.warnings, [
-            "nvidia-smi (/usr/bin/nvidia-smi-garbage): exited with status 9: NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver.; GPU attributes from sysfs/procfs only",
-        ])
+        XCTAssertEqual(
+            caps.warnings,
+            [
+                "nvidia-smi (/usr/bin/nvidia-smi-garbage): exited with status 9: NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver.; GPU attributes from sysfs/procfs only"
+            ])
     }
 
     func testPartialNvidiaSMIOutputEnrichesOnlyMatchingRows() async throws {

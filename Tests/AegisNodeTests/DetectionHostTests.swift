@@ -32,8 +32,9 @@ final class DetectionHostTests: XCTestCase {
         // A python3 first on this process's PATH outside the agents' view (a pyenv shim) is reported, not advertised.
         let daemons = try shell("command -v python3").trimmingCharacters(in: .whitespacesAndNewlines)
         if !["/usr/", "/bin/"].contains(where: { daemons.hasPrefix($0) }) {
-            XCTAssertTrue(caps.unavailableRuntimes?.contains { $0.name == "python3" && $0.path == daemons } == true,
-                          "\(daemons): \(caps.unavailableRuntimes ?? [])")
+            XCTAssertTrue(
+                caps.unavailableRuntimes?.contains { $0.name == "python3" && $0.path == daemons } == true,
+                "\(daemons): \(caps.unavailableRuntimes ?? [])")
         }
 
         // Kernel release.

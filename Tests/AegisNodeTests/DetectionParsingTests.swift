@@ -49,26 +49,30 @@ final class DetectionParsingTests: XCTestCase {
     }
 
     func testNvidiaSMIParse() {
-        let (rows, bad) = NvidiaSMI.parse("""
-        0, GPU-aaaa, NVIDIA H100 80GB HBM3, 81559, 00000000:18:00.0
-        1, [N/A], [Not Supported], [N/A], 00000000:2A:00.0
-        No devices were found
-        2, GPU-bbbb, X, 1, not-an-address
+        let (rows, bad) = NvidiaSMI.parse(
+            """
+            0, GPU-aaaa, NVIDIA H100 80GB HBM3, 81559, 00000000:18:00.0
+            1, [N/A], [Not Supported], [N/A], 00000000:2A:00.0
+            No devices were found
+            2, GPU-bbbb, X, 1, not-an-address
 
-        """)
-        XCTAssertEqual(rows, [
-            NvidiaSMIRow(index: 0, uuid: "GPU-aaaa", name: "NVIDIA H100 80GB HBM3", memoryMiB: 81559, pciAddress: "0000:18:00.0"),
-            NvidiaSMIRow(index: 1, uuid: nil, name: nil, memoryMiB: nil, pciAddress: "0000:2a:00.0"),
-        ])
+            """)
+        XCTAssertEqual(
+            rows,
+            [
+                NvidiaSMIRow(index: 0, uuid: "GPU-aaaa", name: "NVIDIA H100 80GB HBM3", memoryMiB: 81559, pciAddress: "0000:18:00.0"),
+                NvidiaSMIRow(index: 1, uuid: nil, name: nil, memoryMiB: nil, pciAddress: "0000:2a:00.0"),
+            ])
         XCTAssertEqual(bad, ["No devices were found", "2, GPU-bbbb, X, 1, not-an-address"])
     }
 
     func testCgroupMountinfoAndBindMountedSubtree() {
-        let mounts = CgroupView.parseMounts("""
-        29 24 0:26 /kubepods/pod1 /sys/fs/cgroup rw,nosuid shared:4 - cgroup2 cgroup2 rw,nsdelegate
-        35 31 0:32 / /sys/fs/cgroup/cpu\\040acct rw - cgroup cgroup rw,cpu,cpuacct
-        36 22 0:40 / /mnt/other rw - tmpfs tmpfs rw
-        """)
+        let mounts = CgroupView.parseMounts(
+            """
+            29 24 0:26 /kubepods/pod1 /sys/fs/cgroup rw,nosuid shared:4 - cgroup2 cgroup2 rw,nsdelegate
+            35 31 0:32 / /sys/fs/cgroup/cpu\\040acct rw - cgroup cgroup rw,cpu,cpuacct
+            36 22 0:40 / /mnt/other rw - tmpfs tmpfs rw
+            """)
         XCTAssertEqual(mounts.map(\.mountPoint), ["/sys/fs/cgroup", "/sys/fs/cgroup/cpu acct"])
         XCTAssertEqual(mounts[1].superOptions, ["rw", "cpu", "cpuacct"])
         // A subtree bind-mounted at the mount point: /proc/self/cgroup shows the full path.
@@ -79,8 +83,9 @@ final class DetectionParsingTests: XCTestCase {
     func testCommandRunnerKillsTheWholeProcessGroupOnTimeout() async {
         let start = ContinuousClock.now
         // The background sleep keeps stdout open; only a process-group kill ends the read.
-        let r = await CommandRunner.run("/bin/sh", arguments: ["-c", "echo started; sleep 62 & sleep 62; echo late"],
-                                        argv0: "sh", timeout: .milliseconds(300))
+        let r = await CommandRunner.run(
+            "/bin/sh", arguments: ["-c", "echo started; sleep 62 & sleep 62; echo late"],
+            argv0: "sh", timeout: .milliseconds(300))
         XCTAssertLessThan(start.duration(to: .now), .seconds(3))
         XCTAssertEqual(r.ending, .timedOut)
         XCTAssertEqual(r.stdout, "started\n")

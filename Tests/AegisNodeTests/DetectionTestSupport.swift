@@ -47,10 +47,13 @@ final class FixtureRoots: @unchecked Sendable {
 }
 
 /// Detection options for a fixture: PATH is the fixture's /usr/bin only.
-func fixtureOptions(_ root: String, nvidiaSMI: String? = "nvidia-smi", commandTimeout: Duration = .seconds(5),
-                    runtimeTimeout: Duration = .seconds(2), labels: [String: String] = [:]) -> DetectionOptions {
-    DetectionOptions(root: root, path: ["/usr/bin"], labels: labels, nvidiaSMI: nvidiaSMI,
-                     commandTimeout: commandTimeout, runtimeTimeout: runtimeTimeout)
+func fixtureOptions(
+    _ root: String, nvidiaSMI: String? = "nvidia-smi", commandTimeout: Duration = .seconds(5),
+    runtimeTimeout: Duration = .seconds(2), labels: [String: String] = [:]
+) -> DetectionOptions {
+    DetectionOptions(
+        root: root, path: ["/usr/bin"], labels: labels, nvidiaSMI: nvidiaSMI,
+        commandTimeout: commandTimeout, runtimeTimeout: runtimeTimeout)
 }
 
 /// Pids of live processes whose argv is exactly `argv` (e.g. ["sleep", "61"]).
@@ -59,8 +62,9 @@ func processes(withArgv argv: [String]) -> [Int32] {
     let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
     return entries.compactMap { entry -> Int32? in
         guard let pid = Int32(entry),
-              let data = FileManager.default.contents(atPath: "/proc/\(entry)/cmdline"),
-              String(decoding: data, as: UTF8.self) == wanted else { return nil }
+            let data = FileManager.default.contents(atPath: "/proc/\(entry)/cmdline"),
+            String(decoding: data, as: UTF8.self) == wanted
+        else { return nil }
         // Zombies keep no cmdline, so a match is a live process.
         return pid
     }

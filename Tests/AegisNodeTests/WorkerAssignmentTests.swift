@@ -9,8 +9,9 @@ import XCTest
 
 final class WorkerAssignmentTests: XCTestCase {
     func spec(gpus: Int = 0, memory: Int64? = nil, cpu: Int64? = nil, pids: Int64? = nil) -> WorkloadSpec {
-        WorkloadSpec(tenant: "t", name: "gpu-job", runtime: "python3", args: ["python3", "train.py"], env: ["A": "1"],
-                     resources: ResourceRequest(cpuMillis: cpu, memoryBytes: memory, pids: pids, gpus: gpus))
+        WorkloadSpec(
+            tenant: "t", name: "gpu-job", runtime: "python3", args: ["python3", "train.py"], env: ["A": "1"],
+            resources: ResourceRequest(cpuMillis: cpu, memoryBytes: memory, pids: pids, gpus: gpus))
     }
 
     func testAssignedGPUsAreBoundWithVisibilityVariables() throws {

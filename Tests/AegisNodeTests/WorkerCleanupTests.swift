@@ -41,8 +41,9 @@ final class WorkerCleanupTests: XCTestCase {
     /// A worker whose stop grace (SIGTERM to SIGKILL) is longer than any wait here: a stop that
     /// came only from the grace's SIGKILL would show.
     func makeWorker(_ events: WorkerLeaseTests.Events) throws -> Worker {
-        try Worker(paths: AegisPaths(dataDir: dataDir), logger: Logger(label: "cleanup-test"), cgroupParent: cgroupParent,
-                   stopGraceSeconds: 30, onEvent: { events.append($0) })
+        try Worker(
+            paths: AegisPaths(dataDir: dataDir), logger: Logger(label: "cleanup-test"), cgroupParent: cgroupParent,
+            stopGraceSeconds: 30, onEvent: { events.append($0) })
     }
 
     func sleeper(_ id: String) -> Assignment {
@@ -67,7 +68,9 @@ final class WorkerCleanupTests: XCTestCase {
         worker.cancel(workloadID: "early", generation: 1)
         let start = Date()
         worker.start(sleeper("early"))
-        let exited = events.wait(seconds: 8) { if case .exited(id: "early", _, _) = $0 { return true }; return false }
+        let exited = events.wait(seconds: 8) {
+            if case .exited(id: "early", _, _) = $0 { return true }; return false
+        }
         guard case let .exited(_, _, report)? = exited else { return XCTFail("a cancelled sleep 60 kept running: \(events.all)") }
         XCTAssertTrue(report.cancelled, "\(report)")
         XCTAssertEqual(report.signal, SIGTERM, "stopped by the cancel's SIGTERM, not a later SIGKILL: \(report)")
@@ -94,7 +97,10 @@ final class WorkerCleanupTests: XCTestCase {
         let events = WorkerLeaseTests.Events()
         var worker: Worker? = try makeWorker(events)
         worker?.start(sleeper("kept"))
-        XCTAssertNotNil(events.wait(seconds: 10) { if case .started(id: "kept", _, _) = $0 { return true }; return false }, "\(events.all)")
+        XCTAssertNotNil(
+            events.wait(seconds: 10) {
+                if case .started(id: "kept", _, _) = $0 { return true }; return false
+            }, "\(events.all)")
         // Leftovers of a worker that stopped in the middle of creates: a leaf with a process and no
         // state, an empty leaf, a state directory without state.json; and a cgroup that is no sandbox.
         let runtime = try XCTUnwrap(worker?.runtime)

@@ -47,8 +47,9 @@ final class WorkerLeaseTests: XCTestCase {
     }
 
     func makeWorker(lease: WorkerLease?, events: Events) throws -> Worker {
-        try Worker(paths: AegisPaths(dataDir: dataDir), logger: Logger(label: "lease-test"), cgroupParent: cgroupParent,
-                   lease: lease, onEvent: { events.append($0) })
+        try Worker(
+            paths: AegisPaths(dataDir: dataDir), logger: Logger(label: "lease-test"), cgroupParent: cgroupParent,
+            lease: lease, onEvent: { events.append($0) })
     }
 
     func sleeper(_ id: String, generation: Int64 = 1) -> Assignment {
@@ -81,7 +82,9 @@ final class WorkerLeaseTests: XCTestCase {
         let first = mtime(lease.path)
 
         worker.start(sleeper("w-fence"))
-        let started = events.wait(seconds: 10) { if case .started(id: "w-fence", _, _) = $0 { return true }; return false }
+        let started = events.wait(seconds: 10) {
+            if case .started(id: "w-fence", _, _) = $0 { return true }; return false
+        }
         XCTAssertNotNil(started, "agent did not start: \(events.all)")
         let sid = Worker.sandboxID("w-fence", 1)
         let record = try worker.runtime.record(sid)
@@ -92,14 +95,19 @@ final class WorkerLeaseTests: XCTestCase {
         usleep(2_500_000)
         XCTAssertGreaterThan(mtime(lease.path), first, "lease not refreshed")
         XCTAssertEqual(try worker.runtime.state(sid).status, .running)
-        XCTAssertTrue(events.all.allSatisfy { if case .exited = $0 { return false }; return true }, "\(events.all)")
+        XCTAssertTrue(
+            events.all.allSatisfy {
+                if case .exited = $0 { return false }; return true
+            }, "\(events.all)")
 
         // The controller stopped acknowledging: no more renewals → the supervisor fences the agent.
         worker.stopRenewingLease()
         XCTAssertFalse(worker.isRenewingLease)
         usleep(50_000)
         let last = mtime(lease.path)
-        let exited = events.wait(seconds: 6) { if case .exited(id: "w-fence", _, _) = $0 { return true }; return false }
+        let exited = events.wait(seconds: 6) {
+            if case .exited(id: "w-fence", _, _) = $0 { return true }; return false
+        }
         guard case let .exited(_, generation, report)? = exited else { return XCTFail("no exit reported: \(events.all)") }
         XCTAssertEqual(generation, 1)
         XCTAssertEqual(report.fenced, true, "\(report)")
@@ -114,13 +122,17 @@ final class WorkerLeaseTests: XCTestCase {
         // On a lapsed lease no new agent starts; one explicit renewal (an acknowledged lease) and
         // the worker starts agents again.
         worker.start(sleeper("w-after"))
-        let refused = events.wait(seconds: 5) { if case .failedToStart(id: "w-after", _, _) = $0 { return true }; return false }
+        let refused = events.wait(seconds: 5) {
+            if case .failedToStart(id: "w-after", _, _) = $0 { return true }; return false
+        }
         guard case let .failedToStart(_, _, error)? = refused else { return XCTFail("started on a lapsed lease: \(events.all)") }
         XCTAssertTrue(error.contains("lapsed"), error)
         try worker.renewLease()
         XCTAssertGreaterThan(mtime(lease.path), last)
         worker.start(sleeper("w-after", generation: 2))
-        let again = events.wait(seconds: 10) { if case .started(id: "w-after", generation: 2, _) = $0 { return true }; return false }
+        let again = events.wait(seconds: 10) {
+            if case .started(id: "w-after", generation: 2, _) = $0 { return true }; return false
+        }
         XCTAssertNotNil(again, "\(events.all)")
     }
 
@@ -131,8 +143,10 @@ final class WorkerLeaseTests: XCTestCase {
         XCTAssertFalse(worker.isRenewingLease)
         XCTAssertNoThrow(try worker.renewLease())
         XCTAssertEqual(access(dataDir + "/lease", F_OK), -1, "no lease file without a lease")
-        for bad in [WorkerLease(path: "relative"), WorkerLease(path: dataDir + "/l", graceMs: 0),
-                    WorkerLease(path: dataDir + "/l", graceMs: 1000, refreshEveryMs: 1000)] {
+        for bad in [
+            WorkerLease(path: "relative"), WorkerLease(path: dataDir + "/l", graceMs: 0),
+            WorkerLease(path: dataDir + "/l", graceMs: 1000, refreshEveryMs: 1000),
+        ] {
             XCTAssertThrowsError(try makeWorker(lease: bad, events: events)) { e in
                 XCTAssertEqual((e as? SandboxError)?.kind, .invalidSpec, "\(e)")
             }

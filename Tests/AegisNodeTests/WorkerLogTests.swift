@@ -53,8 +53,9 @@ final class WorkerLogTests: XCTestCase {
     }
 
     func makeWorker(capBytes: Int, recorder: Recorder) throws -> Worker {
-        try Worker(paths: recorder.paths, logger: Logger(label: "log-test"), cgroupParent: cgroupParent,
-                   logCapBytes: capBytes, onEvent: { recorder.record($0) })
+        try Worker(
+            paths: recorder.paths, logger: Logger(label: "log-test"), cgroupParent: cgroupParent,
+            logCapBytes: capBytes, onEvent: { recorder.record($0) })
     }
 
     func assignment(_ id: String, _ script: String) -> Assignment {
@@ -63,8 +64,10 @@ final class WorkerLogTests: XCTestCase {
     }
 
     /// Waits (polling every `everyMs`, calling `sample` each time) for the workload's exit report.
-    func waitForExit(_ id: String, _ recorder: Recorder, seconds: Double, everyMs: UInt32 = 10,
-                     sample: () -> Void = {}) -> (report: ExitReport, stdout: [UInt8], stderr: [UInt8])? {
+    func waitForExit(
+        _ id: String, _ recorder: Recorder, seconds: Double, everyMs: UInt32 = 10,
+        sample: () -> Void = {}
+    ) -> (report: ExitReport, stdout: [UInt8], stderr: [UInt8])? {
         let end = Date().addingTimeInterval(seconds)
         while Date() < end {
             if let e = recorder.exit(id) { return e }
@@ -96,7 +99,8 @@ final class WorkerLogTests: XCTestCase {
         let marker = Array("[aegis: ".utf8), tail = Array(" earlier bytes dropped]".utf8)
         if let head = lines.first, head.starts(with: marker) {
             guard head.reversed().starts(with: tail.reversed()),
-                  let n = Int64(String(decoding: head.dropFirst(marker.count).dropLast(tail.count), as: UTF8.self)) else {
+                let n = Int64(String(decoding: head.dropFirst(marker.count).dropLast(tail.count), as: UTF8.self))
+            else {
                 XCTFail("bad marker line: \(String(decoding: head, as: UTF8.self))", file: file, line: line); return nil
             }
             dropped = n
@@ -106,7 +110,8 @@ final class WorkerLogTests: XCTestCase {
             XCTFail("no numbered line in the log", file: file, line: line); return nil
         }
         for (i, l) in lines.enumerated() where Int(String(decoding: l, as: UTF8.self)) != first + i {
-            XCTFail("line \(i) after the marker is \"\(String(decoding: l, as: UTF8.self))\", expected \(first + i)", file: file, line: line)
+            XCTFail(
+                "line \(i) after the marker is \"\(String(decoding: l, as: UTF8.self))\", expected \(first + i)", file: file, line: line)
             return nil
         }
         XCTAssertEqual(first + lines.count - 1, last, "the last line", file: file, line: line)
@@ -115,7 +120,8 @@ final class WorkerLogTests: XCTestCase {
 
     static func vmHWMKiB(_ pid: Int32) -> Int? {
         guard let s = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
-              let l = s.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }) else { return nil }
+            let l = s.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") })
+        else { return nil }
         return Int(l.split(separator: " ", omittingEmptySubsequences: true)[1])
     }
 
@@ -158,9 +164,10 @@ final class WorkerLogTests: XCTestCase {
         let seconds = Date().timeIntervalSince(started)
         let hwmAfter = try XCTUnwrap(Self.vmHWMKiB(getpid()))
         let (report, stdout, _) = try XCTUnwrap(exit, "no exit reported")
-        print("2 GiB flood: \(String(format: "%.1f", seconds)) s; largest stdout.log seen \(maxFileBytes) bytes in \(samples) samples (cap \(cap));",
-              "test process VmHWM \(hwmBefore) -> \(hwmAfter) KiB; supervisor VmHWM \(supervisorHWM) KiB; log pump VmHWM \(pumpHWM) KiB;",
-              "stdout.log at exit \(stdout.count) bytes")
+        print(
+            "2 GiB flood: \(String(format: "%.1f", seconds)) s; largest stdout.log seen \(maxFileBytes) bytes in \(samples) samples (cap \(cap));",
+            "test process VmHWM \(hwmBefore) -> \(hwmAfter) KiB; supervisor VmHWM \(supervisorHWM) KiB; log pump VmHWM \(pumpHWM) KiB;",
+            "stdout.log at exit \(stdout.count) bytes")
         XCTAssertEqual(report.exitCode, 0, "\(report)")
         XCTAssertGreaterThan(samples, 100)
         XCTAssertLessThanOrEqual(maxFileBytes, Int64(cap + (1 << 20)), "log file above cap + 1 MiB")
@@ -192,7 +199,10 @@ final class WorkerLogTests: XCTestCase {
             ("w-small", "seq 1 100000; seq 1 5000 >&2", 100_000, 5000, false),
             // past the cap in one go, and then in bursts until the very end
             ("w-burst", "seq 1 1000000; seq 1 300000 >&2", 1_000_000, 300_000, true),
-            ("w-paced", "i=0; while [ $i -lt 40 ]; do seq $((i*25000+1)) $((i*25000+25000)); i=$((i+1)); sleep 0.02; done", 1_000_000, 0, true),
+            (
+                "w-paced", "i=0; while [ $i -lt 40 ]; do seq $((i*25000+1)) $((i*25000+25000)); i=$((i+1)); sleep 0.02; done", 1_000_000, 0,
+                true
+            ),
         ]
         defer { for r in runs { worker.release(workloadID: r.id, generation: 1) } }
         for r in runs { worker.start(assignment(r.id, r.script)) }

@@ -23,7 +23,8 @@ final class MountOptionsTests: XCTestCase {
     }
 
     func testDevpts() throws {
-        let p = try LinuxMountParameters.parse(type: "devpts",
+        let p = try LinuxMountParameters.parse(
+            type: "devpts",
             options: ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"])
         XCTAssertEqual(p.flags, nosuid | noexec)
         XCTAssertEqual(p.data, "newinstance,ptmxmode=0666,mode=0620,gid=5", "bare unknown words are data, in order")
@@ -98,8 +99,9 @@ final class MountOptionsTests: XCTestCase {
             XCTAssertEqual(p.propagation, flag, word)
             XCTAssertEqual(p.flags, 0, word)
         }
-        XCTAssertEqual(try LinuxMountParameters.parse(type: "tmpfs", options: ["shared", "rslave"]).propagation,
-                       UInt(MS_SLAVE) | rec, "last propagation word wins")
+        XCTAssertEqual(
+            try LinuxMountParameters.parse(type: "tmpfs", options: ["shared", "rslave"]).propagation,
+            UInt(MS_SLAVE) | rec, "last propagation word wins")
     }
 
     func testUnsupportedWordsAndMissingType() {
@@ -159,7 +161,8 @@ final class MountOptionsTests: XCTestCase {
             guard statvfs(cdst, &vfs) == 0, UInt(vfs.f_flag) & UInt(ST_RDONLY) == 0 else { return 11 }
             guard mount(nil, cdst, nil, p.remountFlags, nil) == 0 else { return 12 }
             guard statvfs(cdst, &vfs) == 0, UInt(vfs.f_flag) & UInt(ST_RDONLY) != 0,
-                  UInt(vfs.f_flag) & UInt(ST_NOSUID) != 0 else { return 13 }
+                UInt(vfs.f_flag) & UInt(ST_NOSUID) != 0
+            else { return 13 }
             return 0
         }
         XCTAssertEqual(result, 0, "child step failed (10 bind, 11 bind already ro, 12 remount, 13 not ro/nosuid)")
@@ -182,7 +185,7 @@ final class MountOptionsTests: XCTestCase {
         XCTAssertGreaterThan(pid, 0)
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-        XCTAssertEqual(status & 0x7F, 0, "child killed by signal \(status & 0x7F)") // WIFEXITED
-        return (status >> 8) & 0xFF                                                 // WEXITSTATUS
+        XCTAssertEqual(status & 0x7F, 0, "child killed by signal \(status & 0x7F)")  // WIFEXITED
+        return (status >> 8) & 0xFF  // WEXITSTATUS
     }
 }

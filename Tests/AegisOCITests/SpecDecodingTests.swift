@@ -20,8 +20,9 @@ final class SpecDecodingTests: XCTestCase {
         XCTAssertEqual(process.noNewPrivileges, true)
         XCTAssertEqual(spec.root, Root(path: "rootfs", readonly: true))
         XCTAssertEqual(spec.hostname, "runc")
-        XCTAssertEqual(spec.mounts?.map(\.destination),
-                       ["/proc", "/dev", "/dev/pts", "/dev/shm", "/dev/mqueue", "/sys", "/sys/fs/cgroup"])
+        XCTAssertEqual(
+            spec.mounts?.map(\.destination),
+            ["/proc", "/dev", "/dev/pts", "/dev/shm", "/dev/mqueue", "/sys", "/sys/fs/cgroup"])
         XCTAssertEqual(spec.mounts?[2].options, ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"])
         XCTAssertNil(spec.mounts?[0].options)
         let linux = try XCTUnwrap(spec.linux)
@@ -54,13 +55,14 @@ final class SpecDecodingTests: XCTestCase {
         XCTAssertEqual(try Spec.decode(Data(bytes)), spec)
 
         guard case .object(let top) = try JSONValue.parse(bytes),
-              case .object(let linux)? = top["linux"],
-              case .array(let uidMaps)? = linux["uidMappings"],
-              case .object(let map0)? = uidMaps.first,
-              case .object(let process)? = top["process"],
-              case .object(let resources)? = linux["resources"],
-              case .object(let memory)? = resources["memory"],
-              case .object(let seccomp)? = linux["seccomp"] else {
+            case .object(let linux)? = top["linux"],
+            case .array(let uidMaps)? = linux["uidMappings"],
+            case .object(let map0)? = uidMaps.first,
+            case .object(let process)? = top["process"],
+            case .object(let resources)? = linux["resources"],
+            case .object(let memory)? = resources["memory"],
+            case .object(let seccomp)? = linux["seccomp"]
+        else {
             return XCTFail("unexpected encoded shape: \(String(decoding: bytes, as: UTF8.self))")
         }
         XCTAssertEqual(Set(map0.keys), ["containerID", "hostID", "size"])
@@ -89,30 +91,41 @@ final class SpecDecodingTests: XCTestCase {
     }
 
     func testNullAndWrongContainerKinds() {
-        XCTAssertEqual(loadError(#"{"ociVersion":null}"#)?.reason,
-                       .invalidField(path: "ociVersion", detail: "expected string, found null"))
-        XCTAssertEqual(loadError(#"{"ociVersion":"1.0.0","mounts":{"destination":"/x"}}"#)?.reason,
-                       .invalidField(path: "mounts", detail: "expected array, found object"))
-        XCTAssertEqual(loadError(#"{"ociVersion":"1.0.0","process":{"args":"sh","cwd":"/"}}"#)?.reason,
-                       .invalidField(path: "process.args", detail: "expected array, found string"))
-        XCTAssertEqual(loadError(#"{"ociVersion":"1.0.0","root":{"path":"r","readonly":"yes"}}"#)?.reason,
-                       .invalidField(path: "root.readonly", detail: "expected boolean, found string"))
+        XCTAssertEqual(
+            loadError(#"{"ociVersion":null}"#)?.reason,
+            .invalidField(path: "ociVersion", detail: "expected string, found null"))
+        XCTAssertEqual(
+            loadError(#"{"ociVersion":"1.0.0","mounts":{"destination":"/x"}}"#)?.reason,
+            .invalidField(path: "mounts", detail: "expected array, found object"))
+        XCTAssertEqual(
+            loadError(#"{"ociVersion":"1.0.0","process":{"args":"sh","cwd":"/"}}"#)?.reason,
+            .invalidField(path: "process.args", detail: "expected array, found string"))
+        XCTAssertEqual(
+            loadError(#"{"ociVersion":"1.0.0","root":{"path":"r","readonly":"yes"}}"#)?.reason,
+            .invalidField(path: "root.readonly", detail: "expected boolean, found string"))
         XCTAssertEqual(loadError("[]")?.reason, .invalidField(path: "(top level)", detail: "expected object, found array"))
     }
 
     func testIntegerRangeAndFractionErrorsKeepThePath() {
-        XCTAssertEqual(loadError(#"{"ociVersion":"1","process":{"user":{"uid":-1,"gid":0},"cwd":"/"}}"#)?.reason,
-                       .invalidField(path: "process.user.uid", detail: "expected integer in 0...4294967295, found -1"))
-        XCTAssertEqual(loadError(#"{"ociVersion":"1","process":{"cwd":"/","rlimits":[{"type":"RLIMIT_CPU","hard":1.5,"soft":1}]}}"#)?.reason,
-                       .invalidField(path: "process.rlimits[0].hard", detail: "expected integer, found number 1.5"))
-        XCTAssertEqual(loadError(#"{"ociVersion":"1","linux":{"seccomp":{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["x"],"action":"SCMP_ACT_ERRNO","args":[{"index":0,"value":18446744073709551616,"op":"SCMP_CMP_EQ"}]}]}}}"#)?.reason,
-                       .invalidField(path: "linux.seccomp.syscalls[0].args[0].value",
-                                     detail: "expected integer in 0...18446744073709551615, found 18446744073709551616"))
+        XCTAssertEqual(
+            loadError(#"{"ociVersion":"1","process":{"user":{"uid":-1,"gid":0},"cwd":"/"}}"#)?.reason,
+            .invalidField(path: "process.user.uid", detail: "expected integer in 0...4294967295, found -1"))
+        XCTAssertEqual(
+            loadError(#"{"ociVersion":"1","process":{"cwd":"/","rlimits":[{"type":"RLIMIT_CPU","hard":1.5,"soft":1}]}}"#)?.reason,
+            .invalidField(path: "process.rlimits[0].hard", detail: "expected integer, found number 1.5"))
+        XCTAssertEqual(
+            loadError(
+                #"{"ociVersion":"1","linux":{"seccomp":{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["x"],"action":"SCMP_ACT_ERRNO","args":[{"index":0,"value":18446744073709551616,"op":"SCMP_CMP_EQ"}]}]}}}"#
+            )?.reason,
+            .invalidField(
+                path: "linux.seccomp.syscalls[0].args[0].value",
+                detail: "expected integer in 0...18446744073709551615, found 18446744073709551616"))
     }
 
     func testDictionaryKeysInPathsAreQuoted() {
-        XCTAssertEqual(loadError(#"{"ociVersion":"1","annotations":{"org.example.key":5}}"#)?.reason,
-                       .invalidField(path: #"annotations["org.example.key"]"#, detail: "expected string, found number 5"))
+        XCTAssertEqual(
+            loadError(#"{"ociVersion":"1","annotations":{"org.example.key":5}}"#)?.reason,
+            .invalidField(path: #"annotations["org.example.key"]"#, detail: "expected string, found number 5"))
     }
 
     func testMalformedJSONGivesLineAndColumn() throws {
@@ -172,8 +185,9 @@ final class SpecDecodingTests: XCTestCase {
         XCTAssertThrowsError(try Spec.load(bundle: dir)) { error in
             let e = error as? SpecLoadError
             XCTAssertEqual(e?.reason, .unreadable(step: "open", errno: ENOENT))
-            XCTAssertTrue(e?.description.hasPrefix("cannot read \(dir)/config.json: open: ENOENT (errno 2: ") ?? false,
-                          "\(error)")
+            XCTAssertTrue(
+                e?.description.hasPrefix("cannot read \(dir)/config.json: open: ENOENT (errno 2: ") ?? false,
+                "\(error)")
         }
         XCTAssertEqual(mkdir(dir + "/config.json", 0o755), 0)
         XCTAssertThrowsError(try Spec.load(bundle: dir)) { error in
@@ -207,16 +221,20 @@ func fullSpec() -> Spec {
             terminal: false, consoleSize: ConsoleSize(height: 24, width: 80),
             user: User(uid: 1000, gid: 1000, umask: 0o022, additionalGids: [5, 10], username: "agent"),
             args: ["/bin/agent", "--flag"], commandLine: nil, env: ["A=b"], cwd: "/work",
-            capabilities: LinuxCapabilities(bounding: ["CAP_KILL"], effective: ["CAP_KILL"], inheritable: [],
-                                            permitted: ["CAP_KILL"], ambient: []),
+            capabilities: LinuxCapabilities(
+                bounding: ["CAP_KILL"], effective: ["CAP_KILL"], inheritable: [],
+                permitted: ["CAP_KILL"], ambient: []),
             rlimits: [POSIXRlimit(type: "RLIMIT_NOFILE", hard: 4096, soft: 1024)],
             noNewPrivileges: true, apparmorProfile: "p", oomScoreAdj: -500, selinuxLabel: "l",
             ioPriority: .object(["class": .string("IOPRIO_CLASS_IDLE"), "priority": .number("4")]),
             scheduler: .object(["policy": .string("SCHED_BATCH")]), execCPUAffinity: .object(["initial": .string("0-3")])),
         root: Root(path: "/var/lib/rootfs", readonly: false),
         hostname: "agent", domainname: "example",
-        mounts: [Mount(destination: "/data", type: "bind", source: "/srv/data", options: ["rbind", "ro"],
-                       uidMappings: [LinuxIDMapping(containerID: 0, hostID: 100000, size: 65536)])],
+        mounts: [
+            Mount(
+                destination: "/data", type: "bind", source: "/srv/data", options: ["rbind", "ro"],
+                uidMappings: [LinuxIDMapping(containerID: 0, hostID: 100000, size: 65536)])
+        ],
         hooks: Hooks(prestart: [Hook(path: "/bin/true", args: ["true"], env: ["X=1"], timeout: 5)]),
         annotations: ["org.example.tenant": "t1"],
         linux: Linux(
@@ -226,17 +244,23 @@ func fullSpec() -> Spec {
             sysctl: ["net.ipv4.ip_forward": "1"],
             resources: LinuxResources(
                 devices: [LinuxDeviceCgroup(allow: true, type: "c", major: 1, minor: 3, access: "rw")],
-                memory: LinuxMemory(limit: 1 << 30, reservation: 1 << 29, swap: 1 << 31, kernel: -1, kernelTCP: -1,
-                                    swappiness: 60, disableOOMKiller: false, useHierarchy: true, checkBeforeUpdate: true),
-                cpu: LinuxCPU(shares: 1024, quota: 50000, burst: 0, period: 100000, realtimeRuntime: 0,
-                              realtimePeriod: 0, cpus: "0-1", mems: "0", idle: 0),
+                memory: LinuxMemory(
+                    limit: 1 << 30, reservation: 1 << 29, swap: 1 << 31, kernel: -1, kernelTCP: -1,
+                    swappiness: 60, disableOOMKiller: false, useHierarchy: true, checkBeforeUpdate: true),
+                cpu: LinuxCPU(
+                    shares: 1024, quota: 50000, burst: 0, period: 100000, realtimeRuntime: 0,
+                    realtimePeriod: 0, cpus: "0-1", mems: "0", idle: 0),
                 pids: LinuxPids(limit: 128), blockIO: .object(["weight": .number("500")]),
                 hugepageLimits: .array([]), network: .object(["classID": .null]), rdma: .object([:]), unified: ["memory.high": "1G"]),
-            cgroupsPath: "/aegis/t1", seccomp: LinuxSeccomp(
+            cgroupsPath: "/aegis/t1",
+            seccomp: LinuxSeccomp(
                 defaultAction: "SCMP_ACT_ERRNO", defaultErrnoRet: 1, architectures: ["SCMP_ARCH_X86_64"],
-                flags: ["SECCOMP_FILTER_FLAG_LOG"], syscalls: [LinuxSyscall(
-                    names: ["ioctl"], action: "SCMP_ACT_ALLOW",
-                    args: [LinuxSeccompArg(index: 1, value: 18_446_744_073_709_551_615, valueTwo: 7, op: "SCMP_CMP_MASKED_EQ")])]),
+                flags: ["SECCOMP_FILTER_FLAG_LOG"],
+                syscalls: [
+                    LinuxSyscall(
+                        names: ["ioctl"], action: "SCMP_ACT_ALLOW",
+                        args: [LinuxSeccompArg(index: 1, value: 18_446_744_073_709_551_615, valueTwo: 7, op: "SCMP_CMP_MASKED_EQ")])
+                ]),
             rootfsPropagation: "rslave", maskedPaths: ["/proc/kcore"], readonlyPaths: ["/proc/sys"], mountLabel: "m",
             intelRdt: .object(["closID": .string("x")]), personality: .object(["domain": .string("LINUX32")]),
             devices: [LinuxDevice(path: "/dev/fuse", type: "c", major: 10, minor: 229, fileMode: 0o666, uid: 0, gid: 0)],

@@ -3,8 +3,9 @@ import XCTest
 
 final class StateTests: XCTestCase {
     func testStateUsesRuntimeSpecKeys() throws {
-        let state = ContainerState(ociVersion: "1.2.0", id: "agent-1", status: .running, pid: 4242,
-                                   bundle: "/var/lib/aegis/bundles/agent-1", annotations: ["tenant": "t1"])
+        let state = ContainerState(
+            ociVersion: "1.2.0", id: "agent-1", status: .running, pid: 4242,
+            bundle: "/var/lib/aegis/bundles/agent-1", annotations: ["tenant": "t1"])
         let bytes = try state.jsonBytes()
         guard case .object(let object) = try JSONValue.parse(bytes) else { return XCTFail("not an object") }
         XCTAssertEqual(Set(object.keys), ["ociVersion", "id", "status", "pid", "bundle", "annotations"])
@@ -33,7 +34,8 @@ final class StateTests: XCTestCase {
     func testUnknownStatusIsNamed() {
         let json = #"{"ociVersion":"1.0.2","id":"x","status":"paused","bundle":"/b"}"#
         XCTAssertThrowsError(try ContainerState.decode(Array(json.utf8), file: "/run/aegis/x/state.json")) { error in
-            XCTAssertEqual("\(error)", "/run/aegis/x/state.json: status: unknown status \"paused\" (expected creating, created, running or stopped)")
+            XCTAssertEqual(
+                "\(error)", "/run/aegis/x/state.json: status: unknown status \"paused\" (expected creating, created, running or stopped)")
         }
         let badPid = #"{"ociVersion":"1.0.2","id":"x","status":"running","pid":"12","bundle":"/b"}"#
         XCTAssertThrowsError(try ContainerState.decode(Array(badPid.utf8))) { error in

@@ -27,10 +27,12 @@ final class ClusterCATests: XCTestCase {
         XCTAssertNotNil(try certificate.extensions.subjectKeyIdentifier)
 
         // Validity: back-dated by the skew allowance, lasting `validity` from now (whole seconds).
-        XCTAssertEqual(certificate.notValidBefore.timeIntervalSince1970,
-                       (now.timeIntervalSince1970 - ClusterCA.clockSkewAllowance).rounded(.down), accuracy: 0.001)
-        XCTAssertEqual(certificate.notValidAfter.timeIntervalSince1970,
-                       (now.timeIntervalSince1970 + 86_400 * 30).rounded(.down), accuracy: 0.001)
+        XCTAssertEqual(
+            certificate.notValidBefore.timeIntervalSince1970,
+            (now.timeIntervalSince1970 - ClusterCA.clockSkewAllowance).rounded(.down), accuracy: 0.001)
+        XCTAssertEqual(
+            certificate.notValidAfter.timeIntervalSince1970,
+            (now.timeIntervalSince1970 + 86_400 * 30).rounded(.down), accuracy: 0.001)
 
         // Fingerprint is SHA-256 of the DER, and the PEM carries that DER.
         let der = try derBytes(certificate)
@@ -64,8 +66,9 @@ final class ClusterCATests: XCTestCase {
             XCTAssertEqual(try fileMode(dir + "/ca.crt"), 0o644, "umask \(String(mask, radix: 8))")
             XCTAssertEqual(try fileMode(dir), 0o700)
             XCTAssertEqual(try directoryEntries(dir), ["ca.crt", "ca.key"], "no temporary files left behind")
-            XCTAssertEqual(try readFile(dir + "/ca.crt").trimmingCharacters(in: .whitespacesAndNewlines),
-                           ca.certificatePEM.trimmingCharacters(in: .whitespacesAndNewlines))
+            XCTAssertEqual(
+                try readFile(dir + "/ca.crt").trimmingCharacters(in: .whitespacesAndNewlines),
+                ca.certificatePEM.trimmingCharacters(in: .whitespacesAndNewlines))
             XCTAssertTrue(try readFile(dir + "/ca.key").hasPrefix("-----BEGIN PRIVATE KEY-----"))
         }
         XCTAssertEqual(try fileMode(temp.file("state")), 0o700, "missing parents created 0700")

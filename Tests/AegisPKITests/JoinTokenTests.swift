@@ -62,8 +62,9 @@ final class JoinTokenTests: XCTestCase {
         ]
         for (text, code, fragment) in cases {
             let error = assertPKIError(code) { try JoinToken(parsing: text) }
-            XCTAssertTrue(error?.description.contains(fragment) ?? false,
-                          "\(text): \"\(error?.description ?? "-")\" lacks \(fragment)")
+            XCTAssertTrue(
+                error?.description.contains(fragment) ?? false,
+                "\(text): \"\(error?.description ?? "-")\" lacks \(fragment)")
         }
         // The secret never appears in an error, even a partially wrong one.
         let leaky = assertPKIError(.tokenSecret) { try JoinToken(parsing: "AEG1\(fingerprint)::abc123.secretsecretsecre") }

@@ -26,8 +26,9 @@ final class NodeIdentityTests: XCTestCase {
             return XCTFail("still no certificate")
         }
         XCTAssertEqual(resumed.publicKeyFingerprint, key.publicKeyFingerprint)
-        XCTAssertEqual(try CertificateSigningRequest(pemEncoded: csrAgain).publicKey,
-                       try CertificateSigningRequest(pemEncoded: csrPEM).publicKey)
+        XCTAssertEqual(
+            try CertificateSigningRequest(pemEncoded: csrAgain).publicKey,
+            try CertificateSigningRequest(pemEncoded: csrPEM).publicKey)
 
         // The controller signs; the node stores the result.
         let certificate = try ca.sign(csrPEM: csrAgain, nodeName: "w1", role: .worker)

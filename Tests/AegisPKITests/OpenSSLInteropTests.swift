@@ -19,8 +19,10 @@ final class OpenSSLInteropTests: XCTestCase {
     }
 
     @discardableResult
-    func openSSL(_ arguments: [String], expectSuccess: Bool = true, file: StaticString = #filePath,
-                 line: UInt = #line) throws -> (status: Int32, output: String, stdout: Data) {
+    func openSSL(
+        _ arguments: [String], expectSuccess: Bool = true, file: StaticString = #filePath,
+        line: UInt = #line
+    ) throws -> (status: Int32, output: String, stdout: Data) {
         let result = try runProgram(openssl, arguments)
         let text = String(decoding: result.stdout, as: UTF8.self) + result.stderr
         if expectSuccess {
@@ -37,7 +39,8 @@ final class OpenSSLInteropTests: XCTestCase {
         let pki = temp.file("pki")
         let nodeDirectory = temp.file("node")
         let ca = try ClusterCA.loadOrCreate(directory: pki, commonName: "interop-ca")
-        guard case .needsCertificate(let key, let csrPEM) = try NodeIdentity.loadOrCreate(directory: nodeDirectory, nodeName: "worker-1") else {
+        guard case .needsCertificate(let key, let csrPEM) = try NodeIdentity.loadOrCreate(directory: nodeDirectory, nodeName: "worker-1")
+        else {
             return XCTFail("new node")
         }
         try writeFile(temp.file("node.csr"), csrPEM)
@@ -92,20 +95,29 @@ final class OpenSSLInteropTests: XCTestCase {
         XCTAssertTrue(text.contains("DNS:controller.example, IP Address:127.0.0.1, IP Address:0:0:0:0:0:0:0:1"), text)
         XCTAssertTrue(text.contains("TLS Web Server Authentication"), text)
         try openSSL(["verify", "-purpose", "sslserver", "-CAfile", temp.file("ca.crt"), temp.file("server.crt")])
-        try openSSL(["verify", "-purpose", "sslserver", "-verify_hostname", "controller.example",
-                     "-CAfile", temp.file("ca.crt"), temp.file("server.crt")])
-        try openSSL(["verify", "-purpose", "sslserver", "-verify_ip", "127.0.0.1",
-                     "-CAfile", temp.file("ca.crt"), temp.file("server.crt")])
-        try openSSL(["verify", "-purpose", "sslserver", "-verify_hostname", "elsewhere.example",
-                     "-CAfile", temp.file("ca.crt"), temp.file("server.crt")], expectSuccess: false)
+        try openSSL([
+            "verify", "-purpose", "sslserver", "-verify_hostname", "controller.example",
+            "-CAfile", temp.file("ca.crt"), temp.file("server.crt"),
+        ])
+        try openSSL([
+            "verify", "-purpose", "sslserver", "-verify_ip", "127.0.0.1",
+            "-CAfile", temp.file("ca.crt"), temp.file("server.crt"),
+        ])
+        try openSSL(
+            [
+                "verify", "-purpose", "sslserver", "-verify_hostname", "elsewhere.example",
+                "-CAfile", temp.file("ca.crt"), temp.file("server.crt"),
+            ], expectSuccess: false)
     }
 
     func testCSRMadeByOpenSSLIsSignedAndVerifies() throws {
         let temp = try TempDirectory()
         defer { temp.remove() }
         let ca = try ClusterCA.loadOrCreate(directory: temp.path)
-        try openSSL(["req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-                     "-subj", "/CN=ext-node", "-keyout", temp.file("ext.key"), "-out", temp.file("ext.csr")])
+        try openSSL([
+            "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+            "-subj", "/CN=ext-node", "-keyout", temp.file("ext.key"), "-out", temp.file("ext.csr"),
+        ])
         let certificate = try ca.sign(csrPEM: try readFile(temp.file("ext.csr")), nodeName: "ext-node", role: .hybrid)
         let verified = try ca.verifier.verifyNodeCertificate(certificate)
         XCTAssertEqual(verified.nodeName, "ext-node")
@@ -119,8 +131,10 @@ final class OpenSSLInteropTests: XCTestCase {
         try openSSL(["verify", "-purpose", "sslclient", "-CAfile", temp.file("ca.crt"), temp.file("ext.crt")])
 
         // An RSA CSR is refused (the cluster is P-256 only).
-        try openSSL(["req", "-new", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=rsa-node",
-                     "-keyout", temp.file("rsa.key"), "-out", temp.file("rsa.csr")])
+        try openSSL([
+            "req", "-new", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=rsa-node",
+            "-keyout", temp.file("rsa.key"), "-out", temp.file("rsa.csr"),
+        ])
         assertPKIError(.unsupportedKeyAlgorithm) {
             try ca.sign(csrPEM: try readFile(temp.file("rsa.csr")), nodeName: "rsa-node", role: .worker)
         }

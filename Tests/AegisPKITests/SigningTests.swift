@@ -11,8 +11,9 @@ final class SigningTests: XCTestCase {
         let now = Date()
         let ca = try ClusterCA.create(now: now)
         let (key, csrPEM) = try NodeIdentity.generate(nodeName: "worker-1")
-        let certificate = try ca.sign(csrPEM: csrPEM, nodeName: "worker-1", role: .worker,
-                                      ipAddresses: ["10.0.0.5", "fd00::1"], now: now)
+        let certificate = try ca.sign(
+            csrPEM: csrPEM, nodeName: "worker-1", role: .worker,
+            ipAddresses: ["10.0.0.5", "fd00::1"], now: now)
 
         let verified = try ca.verifier.verifyNodeCertificate(certificate, now: now)
         XCTAssertEqual(verified.nodeName, "worker-1")
@@ -37,8 +38,9 @@ final class SigningTests: XCTestCase {
         XCTAssertFalse(usages.contains(.serverAuth), "client-only unless asked")
         let aki = try XCTUnwrap(try certificate.extensions.authorityKeyIdentifier)
         XCTAssertEqual(aki.keyIdentifier, try ca.certificate.extensions.subjectKeyIdentifier?.keyIdentifier)
-        XCTAssertEqual(certificate.notValidAfter.timeIntervalSince(certificate.notValidBefore),
-                       ClusterCA.defaultCertificateValidity + ClusterCA.clockSkewAllowance, accuracy: 1)
+        XCTAssertEqual(
+            certificate.notValidAfter.timeIntervalSince(certificate.notValidBefore),
+            ClusterCA.defaultCertificateValidity + ClusterCA.clockSkewAllowance, accuracy: 1)
 
         // A client-only certificate is not a server certificate.
         let error = assertPKIError(.missingExtendedKeyUsage) {
@@ -92,8 +94,9 @@ final class SigningTests: XCTestCase {
         // Before notBefore (which is issue time minus the skew allowance).
         let early = issuedAt.addingTimeInterval(-ClusterCA.clockSkewAllowance - 10)
         assertPKIError(.certificateNotYetValid) { try ca.verifier.verifyNodeCertificate(expired, now: early) }
-        XCTAssertNoThrow(try ca.verifier.verifyNodeCertificate(expired, now: issuedAt.addingTimeInterval(-60)),
-                         "a minute of clock skew is tolerated")
+        XCTAssertNoThrow(
+            try ca.verifier.verifyNodeCertificate(expired, now: issuedAt.addingTimeInterval(-60)),
+            "a minute of clock skew is tolerated")
     }
 
     func testTamperedCSRIsRejected() throws {
@@ -146,8 +149,9 @@ final class SigningTests: XCTestCase {
 
     func testCSRWithANonP256KeyIsRejected() throws {
         let p384 = Certificate.PrivateKey(P384.Signing.PrivateKey())
-        let csr = try CertificateSigningRequest(version: .v1, subject: DistinguishedName { CommonName("p384") },
-                                                privateKey: p384, attributes: .init(), signatureAlgorithm: .ecdsaWithSHA384)
+        let csr = try CertificateSigningRequest(
+            version: .v1, subject: DistinguishedName { CommonName("p384") },
+            privateKey: p384, attributes: .init(), signatureAlgorithm: .ecdsaWithSHA384)
         let ca = try ClusterCA.create()
         assertPKIError(.unsupportedKeyAlgorithm) { try ca.sign(csr: csr, nodeName: "p384", role: .worker) }
     }
@@ -156,13 +160,15 @@ final class SigningTests: XCTestCase {
         let ca = try ClusterCA.create()
         let server = try ca.issueServerCertificate(hosts: ["controller.example", "127.0.0.1", "::1", "Localhost", "192.168.7.9"])
         let names = Array(try XCTUnwrap(try server.certificate.extensions.subjectAlternativeNames))
-        XCTAssertEqual(names, [
-            .dnsName("controller.example"),
-            .ipAddress(ASN1OctetString(contentBytes: [127, 0, 0, 1])),
-            .ipAddress(ASN1OctetString(contentBytes: [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1])),
-            .dnsName("localhost"),
-            .ipAddress(ASN1OctetString(contentBytes: [192, 168, 7, 9])),
-        ])
+        XCTAssertEqual(
+            names,
+            [
+                .dnsName("controller.example"),
+                .ipAddress(ASN1OctetString(contentBytes: [127, 0, 0, 1])),
+                .ipAddress(ASN1OctetString(contentBytes: [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1])),
+                .dnsName("localhost"),
+                .ipAddress(ASN1OctetString(contentBytes: [192, 168, 7, 9])),
+            ])
         let verified = try ca.verifier.verifyNodeCertificate(server.certificate, purpose: .serverAuth)
         XCTAssertEqual(verified.nodeName, "aegis-controller")
         XCTAssertEqual(verified.role, .controller)

@@ -65,8 +65,10 @@ extension Data {
 
 /// Asserts that `body` throws a `PKIError` with `code`, and returns it for further checks.
 @discardableResult
-func assertPKIError<T>(_ code: PKIError.Code, file: StaticString = #filePath, line: UInt = #line,
-                       _ body: () throws -> T) -> PKIError? {
+func assertPKIError<T>(
+    _ code: PKIError.Code, file: StaticString = #filePath, line: UInt = #line,
+    _ body: () throws -> T
+) -> PKIError? {
     do {
         let value = try body()
         XCTFail("expected PKIError \(code), got value \(value)", file: file, line: line)
@@ -82,8 +84,10 @@ func assertPKIError<T>(_ code: PKIError.Code, file: StaticString = #filePath, li
 
 /// Async variant of `assertPKIError`.
 @discardableResult
-func assertPKIErrorAsync<T>(_ code: PKIError.Code, file: StaticString = #filePath, line: UInt = #line,
-                            _ body: () async throws -> T) async -> PKIError? {
+func assertPKIErrorAsync<T>(
+    _ code: PKIError.Code, file: StaticString = #filePath, line: UInt = #line,
+    _ body: () async throws -> T
+) async -> PKIError? {
     do {
         let value = try await body()
         XCTFail("expected PKIError \(code), got value \(value)", file: file, line: line)

@@ -31,8 +31,9 @@ final class QuantityTests: XCTestCase {
                 XCTAssertTrue(e?.message.contains(fragment) ?? false, "\(text): \($0)")
             }
         }
-        XCTAssertEqual("\(error { try Quantity.cpuMillis("abc", field: cpuField) })",
-                       "resources.cpu: \"abc\" is not a CPU quantity (use millicores like 500m, or cores like 0.5)")
+        XCTAssertEqual(
+            "\(error { try Quantity.cpuMillis("abc", field: cpuField) })",
+            "resources.cpu: \"abc\" is not a CPU quantity (use millicores like 500m, or cores like 0.5)")
         XCTAssertEqual(error { try Quantity.cpuMillis("x", field: "--cpus") }.field, "--cpus")
     }
 
@@ -40,7 +41,8 @@ final class QuantityTests: XCTestCase {
         let table: [(String, Int64)] = [
             ("256Mi", 256 << 20), ("1Gi", 1 << 30), ("1G", 1_000_000_000), ("512M", 512_000_000), ("1024", 1024),
             ("1.5Gi", 3 << 29), ("128k", 128_000), ("64Ki", 65_536), ("2K", 2000), ("1Ti", 1 << 40), ("1T", 1_000_000_000_000),
-            ("1Pi", 1 << 50), ("1024Ti", 1 << 50), ("1125899906842624", 1 << 50), ("1P", 1_000_000_000_000_000), ("512MB", 512_000_000), ("1GiB", 1 << 30),
+            ("1Pi", 1 << 50), ("1024Ti", 1 << 50), ("1125899906842624", 1 << 50), ("1P", 1_000_000_000_000_000), ("512MB", 512_000_000),
+            ("1GiB", 1 << 30),
             ("100B", 100), ("0.1Ki", 103), ("0.5", 1), ("268435456", 268_435_456), (" 1Mi", 1 << 20),
         ]
         for (text, bytes) in table {
@@ -48,7 +50,8 @@ final class QuantityTests: XCTestCase {
         }
         let bad: [(String, String)] = [
             ("12x", "is not a memory quantity"), ("Mi", "is not a memory quantity"), ("1.2.3Gi", "is not a memory quantity"),
-            ("-1Gi", "is out of range: memory is more than 0 and at most 1 PiB"), ("1 Gi", "is not a memory quantity"), ("1iB", "is not a memory quantity"),
+            ("-1Gi", "is out of range: memory is more than 0 and at most 1 PiB"), ("1 Gi", "is not a memory quantity"),
+            ("1iB", "is not a memory quantity"),
             ("256m", "ambiguous: write 256Mi or 256Gi"), ("1g", "ambiguous"), ("2gb", "ambiguous"),
             ("0", "must be more than 0"), ("0Gi", "must be more than 0"),
             ("8Ei", "is out of range: memory is at most 1 PiB (1125899906842624 bytes)"), ("9.3E", "at most 1 PiB"),
@@ -94,16 +97,20 @@ final class QuantityTests: XCTestCase {
         XCTAssertEqual(try Quantity.cpuMillis("1000000", field: cpuField), Bounds.maxCPUMillis)
         XCTAssertEqual(try Quantity.memoryBytes("1Pi", field: memoryField), Bounds.maxMemoryBytes)
         XCTAssertEqual(try Quantity.durationSeconds("365d", field: timeoutField), Bounds.maxTimeoutSeconds)
-        XCTAssertEqual("\(error { try Quantity.memoryBytes("9223372036854775807", field: memoryField) })",
-                       "resources.memory: \"9223372036854775807\" is out of range: memory is at most 1 PiB (1125899906842624 bytes)")
-        XCTAssertEqual("\(error { try Quantity.cpuMillis("-1", field: "--cpus") })",
-                       "--cpus: \"-1\" is out of range: CPU is 1m to 1000000 cores (1000000000m)")
-        XCTAssertEqual("\(error { try Quantity.durationSeconds("9223372036854775807s", field: timeoutField) })",
-                       "timeout: \"9223372036854775807s\" is out of range: 1 s to 365 d (31536000 s)")
+        XCTAssertEqual(
+            "\(error { try Quantity.memoryBytes("9223372036854775807", field: memoryField) })",
+            "resources.memory: \"9223372036854775807\" is out of range: memory is at most 1 PiB (1125899906842624 bytes)")
+        XCTAssertEqual(
+            "\(error { try Quantity.cpuMillis("-1", field: "--cpus") })",
+            "--cpus: \"-1\" is out of range: CPU is 1m to 1000000 cores (1000000000m)")
+        XCTAssertEqual(
+            "\(error { try Quantity.durationSeconds("9223372036854775807s", field: timeoutField) })",
+            "timeout: \"9223372036854775807s\" is out of range: 1 s to 365 d (31536000 s)")
         // A caller's own maximum (join token TTL, drain timeout) is what the error names.
         XCTAssertEqual(try Quantity.durationSeconds("1d", field: "--timeout", maxSeconds: 86_400), 86_400)
-        XCTAssertEqual("\(error { try Quantity.durationSeconds("25h", field: "--timeout", maxSeconds: 86_400) })",
-                       "--timeout: \"25h\" is out of range: 1 s to 1 d (86400 s)")
+        XCTAssertEqual(
+            "\(error { try Quantity.durationSeconds("25h", field: "--timeout", maxSeconds: 86_400) })",
+            "--timeout: \"25h\" is out of range: 1 s to 1 d (86400 s)")
     }
 
     private func error(_ body: () throws -> Any) -> QuantityError {

@@ -11,8 +11,10 @@ final class AgentIsolationTests: SandboxTestCase {
         let (outcome, out, err) = try runAgent([probe, "attempts"], workDir: work)
         XCTAssertEqual(outcome.exitCode, 0, err)
         let r = parseProbe(out)
-        for name in ["unshare", "mount", "ptrace", "keyctl", "bpf", "reboot", "init_module", "setns",
-                     "kexec_load", "open_by_handle_at", "userfaultfd", "perf_event_open", "io_uring_setup", "clone_newuser"] {
+        for name in [
+            "unshare", "mount", "ptrace", "keyctl", "bpf", "reboot", "init_module", "setns",
+            "kexec_load", "open_by_handle_at", "userfaultfd", "perf_event_open", "io_uring_setup", "clone_newuser",
+        ] {
             XCTAssertEqual(r[name], "EPERM", "\(name) inside the sandbox: \(r[name] ?? "missing")\n\(out)")
         }
         XCTAssertEqual(r["nr1000"], "ENOSYS", "a syscall newer than the profile knows")
@@ -37,21 +39,25 @@ final class AgentIsolationTests: SandboxTestCase {
         let work = try makeWorkDir()
         let probe = try installProbe(in: work)
         let script = """
-        echo "pids $(ls /proc | grep -E '^[0-9]+$' | tr '\\n' ' ')"
-        echo "hostname $(\(probe) hostname)"
-        \(probe) caps
-        \(probe) id
-        echo "kcore $(cat /proc/kcore 2>/dev/null | wc -c) $(test -e /proc/kcore && echo present || echo absent)"
-        echo "netdev $(tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ' | tr '\\n' ' ')"
-        echo "routes $(tail -n +2 /proc/net/route | wc -l)"
-        echo "lo $(cat /sys/class/net/lo/operstate 2>/dev/null)"
-        """
+            echo "pids $(ls /proc | grep -E '^[0-9]+$' | tr '\\n' ' ')"
+            echo "hostname $(\(probe) hostname)"
+            \(probe) caps
+            \(probe) id
+            echo "kcore $(cat /proc/kcore 2>/dev/null | wc -c) $(test -e /proc/kcore && echo present || echo absent)"
+            echo "netdev $(tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ' | tr '\\n' ' ')"
+            echo "routes $(tail -n +2 /proc/net/route | wc -l)"
+            echo "lo $(cat /sys/class/net/lo/operstate 2>/dev/null)"
+            """
         let (outcome, out, err) = try runAgent(["/bin/sh", "-c", script], workDir: work)
         XCTAssertEqual(outcome.exitCode, 0, err)
-        let lines = Dictionary(out.split(separator: "\n").map { l -> (String, String) in
-            let p = l.split(separator: l.contains("\t") ? "\t" : " ", maxSplits: 1)
-            return (String(p[0]).trimmingCharacters(in: CharacterSet(charactersIn: ":")), p.count > 1 ? String(p[1]).trimmingCharacters(in: .whitespaces) : "")
-        }, uniquingKeysWith: { a, _ in a })
+        let lines = Dictionary(
+            out.split(separator: "\n").map { l -> (String, String) in
+                let p = l.split(separator: l.contains("\t") ? "\t" : " ", maxSplits: 1)
+                return (
+                    String(p[0]).trimmingCharacters(in: CharacterSet(charactersIn: ":")),
+                    p.count > 1 ? String(p[1]).trimmingCharacters(in: .whitespaces) : ""
+                )
+            }, uniquingKeysWith: { a, _ in a })
         // Only the sandbox's own processes: init (1), sh, and its children (ls/grep at most).
         let pids = (lines["pids"] ?? "").split(separator: " ").compactMap { Int($0) }
         XCTAssertTrue(pids.contains(1), out)
@@ -74,15 +80,15 @@ final class AgentIsolationTests: SandboxTestCase {
     func testFilesystemViewHidesHostSecretsAndIsReadOnly() throws {
         let work = try makeWorkDir()
         let script = """
-        for p in /root /home /var/lib /run /work/../root; do test -e $p && echo "visible $p"; done
-        echo "shadow $(cat /etc/shadow 2>&1 | wc -c)"
-        touch /usr/aegis-test 2>/dev/null && echo "usr writable"
-        touch /aegis-test 2>/dev/null && echo "root writable"
-        echo hi > /work/out.txt && echo "work writable"
-        echo hi > /tmp/t && echo "tmp writable"
-        echo "cwd $(pwd)"
-        test -r /etc/passwd && echo "etc readable"
-        """
+            for p in /root /home /var/lib /run /work/../root; do test -e $p && echo "visible $p"; done
+            echo "shadow $(cat /etc/shadow 2>&1 | wc -c)"
+            touch /usr/aegis-test 2>/dev/null && echo "usr writable"
+            touch /aegis-test 2>/dev/null && echo "root writable"
+            echo hi > /work/out.txt && echo "work writable"
+            echo hi > /tmp/t && echo "tmp writable"
+            echo "cwd $(pwd)"
+            test -r /etc/passwd && echo "etc readable"
+            """
         let (outcome, out, err) = try runAgent(["/bin/sh", "-c", script], workDir: work)
         XCTAssertEqual(outcome.exitCode, 0, err)
         XCTAssertFalse(out.contains("visible"), out)
@@ -109,7 +115,8 @@ final class AgentIsolationTests: SandboxTestCase {
         listen(listener, 1)
         withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { _ = getsockname(listener, $0, &len) } }
         let port = UInt16(bigEndian: addr.sin_port)
-        let py = "import socket\ns=socket.socket()\ntry:\n s.connect(('127.0.0.1',\(port)));print('connected')\nexcept OSError as e:\n print('refused',e.errno)"
+        let py =
+            "import socket\ns=socket.socket()\ntry:\n s.connect(('127.0.0.1',\(port)));print('connected')\nexcept OSError as e:\n print('refused',e.errno)"
         let (outcome, out, err) = try runAgent(["python3", "-c", py])
         XCTAssertEqual(outcome.exitCode, 0, err)
         XCTAssertTrue(out.hasPrefix("refused 111"), "host loopback reachable from the sandbox: \(out)")

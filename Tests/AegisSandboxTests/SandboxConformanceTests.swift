@@ -10,8 +10,9 @@ final class SandboxConformanceTests: SandboxTestCase {
     func testOOMScoreAdjAndNamespacedSysctlsApplyInsideOnly() throws {
         let hostShmmax = try String(contentsOfFile: "/proc/sys/kernel/shmmax", encoding: .utf8)
         let hostForward = try String(contentsOfFile: "/proc/sys/net/ipv4/ip_forward", encoding: .utf8)
-        var spec = try rootShellSpec("cat /proc/self/oom_score_adj /proc/sys/kernel/shmmax /proc/sys/net/ipv4/ip_forward",
-                                rootfs: tempDir + "/root-conf")
+        var spec = try rootShellSpec(
+            "cat /proc/self/oom_score_adj /proc/sys/kernel/shmmax /proc/sys/net/ipv4/ip_forward",
+            rootfs: tempDir + "/root-conf")
         spec.process!.oomScoreAdj = 345
         let wanted = hostForward.hasPrefix("1") ? "0" : "1"
         spec.linux!.sysctl = ["kernel.shmmax": "123456789", "net.ipv4.ip_forward": wanted]
@@ -35,8 +36,10 @@ final class SandboxHookTests: SandboxTestCase {
 
     func agentSpec(_ script: String, workDir: String, rootfs: String) throws -> Spec {
         try AgentProfile.prepareRootfs(at: rootfs)
-        return AgentProfile.spec(AgentSandboxRequest(args: ["/bin/sh", "-c", script], workDir: workDir,
-                                                     uid: Self.agentUID, gid: Self.agentUID), rootfs: rootfs)
+        return AgentProfile.spec(
+            AgentSandboxRequest(
+                args: ["/bin/sh", "-c", script], workDir: workDir,
+                uid: Self.agentUID, gid: Self.agentUID), rootfs: rootfs)
     }
 
     func testHooksRunInOrderWithStateAndInTheRightNamespaces() throws {
@@ -52,19 +55,23 @@ final class SandboxHookTests: SandboxTestCase {
             poststart: [sh("cat > \(tempDir)/poststart.json; echo poststart >> \(log)")],
             poststop: [sh("echo poststop >> \(log)")])
         let id = "hooks-\(UInt32.random(in: 0...UInt32.max))"
-        let record = try runtime.create(id: id, spec: spec, bundle: tempDir, options: SandboxCreateOptions(stdio: .logFiles, deferStart: true))
+        let record = try runtime.create(
+            id: id, spec: spec, bundle: tempDir, options: SandboxCreateOptions(stdio: .logFiles, deferStart: true))
         XCTAssertEqual(try String(contentsOfFile: log, encoding: .utf8), "prestart\ncreateRuntime\n")
         // The container's uts namespace (hostname "agent") and mount namespace (/work).
-        XCTAssertEqual(try String(contentsOfFile: work + "/cc-hostname", encoding: .utf8), "agent\n",
-                       "createContainer ran outside the container's namespaces")
-        let prestart = try JSONDecoder().decode(ContainerState.self, from: Data(contentsOf: URL(fileURLWithPath: tempDir + "/prestart.json")))
+        XCTAssertEqual(
+            try String(contentsOfFile: work + "/cc-hostname", encoding: .utf8), "agent\n",
+            "createContainer ran outside the container's namespaces")
+        let prestart = try JSONDecoder().decode(
+            ContainerState.self, from: Data(contentsOf: URL(fileURLWithPath: tempDir + "/prestart.json")))
         XCTAssertEqual(prestart.id, id)
         XCTAssertEqual(prestart.status, .created)
         XCTAssertEqual(prestart.pid, record.pid)
         XCTAssertEqual(prestart.bundle, tempDir)
         try runtime.start(id)
         XCTAssertEqual(try String(contentsOfFile: work + "/sc", encoding: .utf8), "startContainer\n")
-        let poststart = try JSONDecoder().decode(ContainerState.self, from: Data(contentsOf: URL(fileURLWithPath: tempDir + "/poststart.json")))
+        let poststart = try JSONDecoder().decode(
+            ContainerState.self, from: Data(contentsOf: URL(fileURLWithPath: tempDir + "/poststart.json")))
         XCTAssertEqual(poststart.status, .running)
         _ = try runtime.wait(id, timeout: .seconds(10))
         try runtime.delete(id)
@@ -114,7 +121,9 @@ final class SandboxNamespaceJoinTests: SandboxTestCase {
         try holder.run()
         defer { kill(holder.processIdentifier, SIGKILL); holder.waitUntilExit() }
         let kinds = ["ipc": "ipc", "uts": "uts", "network": "net", "pid": "pid", "mount": "mnt", "cgroup": "cgroup"]
-        func link(_ pid: Int32, _ ns: String) -> String? { try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/ns/\(ns)") }
+        func link(_ pid: Int32, _ ns: String) -> String? {
+            try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/ns/\(ns)")
+        }
         // unshare has switched once its ns links differ from ours (pid: pid_for_children).
         let deadline = ContinuousClock.now + .seconds(5)
         while link(holder.processIdentifier, "uts") == link(getpid(), "uts") && ContinuousClock.now < deadline { usleep(20_000) }
@@ -124,8 +133,10 @@ final class SandboxNamespaceJoinTests: SandboxTestCase {
         // must still be pivoted into the rootfs.
         try? FileManager.default.removeItem(atPath: rootfs + "/busybox")
         try FileManager.default.copyItem(atPath: "/bin/busybox", toPath: rootfs + "/busybox")
-        var spec = AgentProfile.spec(AgentSandboxRequest(args: ["/busybox", "sleep", "30"], workDir: try makeWorkDir(), uid: Self.agentUID,
-                                                         gid: Self.agentUID, hostname: "joined-uts"), rootfs: rootfs)
+        var spec = AgentProfile.spec(
+            AgentSandboxRequest(
+                args: ["/busybox", "sleep", "30"], workDir: try makeWorkDir(), uid: Self.agentUID,
+                gid: Self.agentUID, hostname: "joined-uts"), rootfs: rootfs)
         spec.linux!.namespaces = kinds.map { type, ns in
             LinuxNamespace(type: type, path: "/proc/\(holder.processIdentifier)/ns/\(ns == "pid" ? "pid_for_children" : ns)")
         }
@@ -154,15 +165,19 @@ final class SandboxNamespaceJoinTests: SandboxTestCase {
 final class SandboxDeviceNodeTests: SandboxTestCase {
 
     func testLinuxDevicesAreCreatedWithOwnerModeAndAllowedByTheDeviceCgroup() throws {
-        var spec = try rootShellSpec("stat -c '%F %t:%T %a %u:%g' /dev/zero2 /dev/sub/fifo; head -c 3 /dev/zero2 | od -An -tx1",
-                                rootfs: tempDir + "/root-devnodes")
-        spec.linux!.devices = [LinuxDevice(path: "/dev/zero2", type: "c", major: 1, minor: 5, fileMode: 0o644, uid: 7, gid: 8),
-                               LinuxDevice(path: "/dev/sub/fifo", type: "p", fileMode: 0o600)]
+        var spec = try rootShellSpec(
+            "stat -c '%F %t:%T %a %u:%g' /dev/zero2 /dev/sub/fifo; head -c 3 /dev/zero2 | od -An -tx1",
+            rootfs: tempDir + "/root-devnodes")
+        spec.linux!.devices = [
+            LinuxDevice(path: "/dev/zero2", type: "c", major: 1, minor: 5, fileMode: 0o644, uid: 7, gid: 8),
+            LinuxDevice(path: "/dev/sub/fifo", type: "p", fileMode: 0o600),
+        ]
         XCTAssertEqual(try runToCompletion(spec), "character special file 1:5 644 7:8\nfifo 0:0 600 0:0\n 00 00 00\n")
     }
 
     func testSharedRootPropagationIsApplied() throws {
-        var spec = try rootShellSpec("awk '$5 == \"/\"' /proc/self/mountinfo | grep -o 'shared:[0-9]*' | cut -d: -f1", rootfs: tempDir + "/root-prop")
+        var spec = try rootShellSpec(
+            "awk '$5 == \"/\"' /proc/self/mountinfo | grep -o 'shared:[0-9]*' | cut -d: -f1", rootfs: tempDir + "/root-prop")
         spec.linux!.rootfsPropagation = "rshared"
         XCTAssertEqual(try runToCompletion(spec), "shared\n")
         spec.linux!.rootfsPropagation = "unbindable"
@@ -176,26 +191,35 @@ final class SandboxResourceFileTests: SandboxTestCase {
         let r = LinuxResources(
             memory: LinuxMemory(reservation: 1 << 20),
             cpu: LinuxCPU(cpus: "0-1", mems: "0"),
-            blockIO: .object(["weight": .number("500"),
-                              "weightDevice": .array([.object(["major": .number("8"), "minor": .number("0"), "weight": .number("1000")])]),
-                              "throttleWriteIOPSDevice": .array([.object(["major": .number("8"), "minor": .number("16"), "rate": .number("300")])])]),
+            blockIO: .object([
+                "weight": .number("500"),
+                "weightDevice": .array([.object(["major": .number("8"), "minor": .number("0"), "weight": .number("1000")])]),
+                "throttleWriteIOPSDevice": .array([.object(["major": .number("8"), "minor": .number("16"), "rate": .number("300")])]),
+            ]),
             hugepageLimits: .array([.object(["pageSize": .string("2MB"), "limit": .number("4194304")])]),
             unified: ["memory.high": "1073741824"])
         let files = try ResourceFiles.limits(r).files.map { "\($0.file)=\($0.value)" }
-        XCTAssertEqual(files, ["memory.low=1048576", "cpuset.cpus=0-1", "cpuset.mems=0", "io.weight=default 4950",
-                               "io.weight=8:0 10000", "io.max=8:16 wiops=300", "hugetlb.2MB.max=4194304", "memory.high=1073741824"])
+        XCTAssertEqual(
+            files,
+            [
+                "memory.low=1048576", "cpuset.cpus=0-1", "cpuset.mems=0", "io.weight=default 4950",
+                "io.weight=8:0 10000", "io.max=8:16 wiops=300", "hugetlb.2MB.max=4194304", "memory.high=1073741824",
+            ])
         XCTAssertEqual(try ResourceFiles.limits(r).requiredControllers, ["memory", "cpuset", "io", "hugetlb"])
     }
 
     /// hugetlb is the one controller this host's cgroup2 hierarchy offers: the limit lands in the leaf.
     func testHugepageLimitIsWrittenToTheLeaf() throws {
-        guard (try? String(contentsOfFile: runtime.cgroups.root + "/cgroup.controllers", encoding: .utf8))?.contains("hugetlb") == true else {
+        guard (try? String(contentsOfFile: runtime.cgroups.root + "/cgroup.controllers", encoding: .utf8))?.contains("hugetlb") == true
+        else {
             throw XCTSkip("no hugetlb controller in this cgroup2 hierarchy (the VM tests cover the others)")
         }
         let rootfs = tempDir + "/root-huge"
         try AgentProfile.prepareRootfs(at: rootfs)
-        var spec = AgentProfile.spec(AgentSandboxRequest(args: ["sleep", "30"], workDir: try makeWorkDir(), uid: Self.agentUID,
-                                                         gid: Self.agentUID), rootfs: rootfs)
+        var spec = AgentProfile.spec(
+            AgentSandboxRequest(
+                args: ["sleep", "30"], workDir: try makeWorkDir(), uid: Self.agentUID,
+                gid: Self.agentUID), rootfs: rootfs)
         spec.linux!.resources!.hugepageLimits = .array([.object(["pageSize": .string("2MB"), "limit": .number("4194304")])])
         let id = "huge-\(UInt32.random(in: 0...UInt32.max))"
         createdIDs.append(id)
@@ -236,8 +260,11 @@ final class SandboxCreateFailureTests: SandboxTestCase {
         spec.linux!.gidMappings = [LinuxIDMapping(containerID: 0, hostID: 400_000, size: 1)]
         spec.mounts = spec.mounts!.filter { $0.type != "sysfs" }
         let id = "cred-\(UInt32.random(in: 0...UInt32.max))"
-        XCTAssertThrowsError(try runtime.create(id: id, spec: spec, bundle: tempDir,
-                                                options: SandboxCreateOptions(stdio: .logFiles, useInit: false, deferStart: true))) {
+        XCTAssertThrowsError(
+            try runtime.create(
+                id: id, spec: spec, bundle: tempDir,
+                options: SandboxCreateOptions(stdio: .logFiles, useInit: false, deferStart: true))
+        ) {
             XCTAssertEqual(($0 as? SandboxError)?.step, "setuid", "\($0)")
         }
         XCTAssertThrowsError(try runtime.record(id))
@@ -252,20 +279,26 @@ final class SandboxInheritedNamespaceTests: SandboxTestCase {
         let rootfs = tempDir + "/inherit-rootfs"
         try FileManager.default.createDirectory(atPath: rootfs, withIntermediateDirectories: true)
         try FileManager.default.copyItem(atPath: "/bin/busybox", toPath: rootfs + "/busybox")
-        var spec = Spec(process: Process(user: User(uid: 0, gid: 0), args: ["/busybox", "ls", "/"], env: ["PATH=/"], cwd: "/"),
-                        root: Root(path: rootfs), linux: Linux(namespaces: []))
+        var spec = Spec(
+            process: Process(user: User(uid: 0, gid: 0), args: ["/busybox", "ls", "/"], env: ["PATH=/"], cwd: "/"),
+            root: Root(path: rootfs), linux: Linux(namespaces: []))
         let id = "inherit-\(UInt32.random(in: 0...UInt32.max))"
         createdIDs.append(id)
-        let record = try runtime.create(id: id, spec: spec, bundle: tempDir, options: SandboxCreateOptions(stdio: .logFiles, deferStart: true))
+        let record = try runtime.create(
+            id: id, spec: spec, bundle: tempDir, options: SandboxCreateOptions(stdio: .logFiles, deferStart: true))
         for ns in ["mnt", "pid", "net", "ipc", "uts", "cgroup"] {
-            XCTAssertEqual(try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(record.pid)/ns/\(ns)"),
-                           try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/ns/\(ns)"), "\(ns) not inherited")
+            XCTAssertEqual(
+                try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(record.pid)/ns/\(ns)"),
+                try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/ns/\(ns)"), "\(ns) not inherited")
         }
         try runtime.start(id)
         _ = try XCTUnwrap(try runtime.wait(id, timeout: .seconds(10)))
-        XCTAssertEqual(try String(contentsOfFile: runtime.stateDirectory(id) + "/stdout.log", encoding: .utf8), "busybox\n", "not chroot'ed")
+        XCTAssertEqual(
+            try String(contentsOfFile: runtime.stateDirectory(id) + "/stdout.log", encoding: .utf8), "busybox\n", "not chroot'ed")
         spec.mounts = [Mount(destination: "/proc", type: "proc", source: "proc")]
-        XCTAssertThrowsError(try runtime.create(id: id + "-m", spec: spec, bundle: tempDir, options: SandboxCreateOptions(stdio: .logFiles))) {
+        XCTAssertThrowsError(
+            try runtime.create(id: id + "-m", spec: spec, bundle: tempDir, options: SandboxCreateOptions(stdio: .logFiles))
+        ) {
             XCTAssertTrue("\($0)".contains("mounts: needs a mount namespace of the container's own"), "\($0)")
         }
     }
@@ -288,16 +321,21 @@ final class SandboxHostNamespaceTests: SandboxTestCase {
         ]
         for holder in ["self", "thread-self", "\(getpid())", "1"] {
             for c in cases {
-                var spec = Spec(process: Process(user: User(uid: 0, gid: 0), args: ["/busybox", "true"], env: ["PATH=/"], cwd: "/"),
-                                root: Root(path: rootfs),
-                                linux: Linux(namespaces: [LinuxNamespace(type: "mount"), LinuxNamespace(type: c.type, path: "/proc/\(holder)/ns/\(c.ns)")]
-                                                .filter { !($0.type == "mount" && c.type == "mount" && $0.path == nil) }))
+                var spec = Spec(
+                    process: Process(user: User(uid: 0, gid: 0), args: ["/busybox", "true"], env: ["PATH=/"], cwd: "/"),
+                    root: Root(path: rootfs),
+                    linux: Linux(
+                        namespaces: [LinuxNamespace(type: "mount"), LinuxNamespace(type: c.type, path: "/proc/\(holder)/ns/\(c.ns)")]
+                            .filter { !($0.type == "mount" && c.type == "mount" && $0.path == nil) }))
                 c.change(&spec)
                 let id = "hostns-\(UInt32.random(in: 0...UInt32.max))"
-                XCTAssertThrowsError(try runtime.create(id: id, spec: spec, bundle: tempDir, options: SandboxCreateOptions(stdio: .logFiles)),
-                                     "\(c.type) of \(holder)") {
+                XCTAssertThrowsError(
+                    try runtime.create(id: id, spec: spec, bundle: tempDir, options: SandboxCreateOptions(stdio: .logFiles)),
+                    "\(c.type) of \(holder)"
+                ) {
                     // PID 1's namespaces may not even be openable here (EACCES in some sandboxes): refused either way.
-                    let refused = "\($0)".contains("a joined namespace must be the container's")
+                    let refused =
+                        "\($0)".contains("a joined namespace must be the container's")
                         || (holder == "1" && "\($0)".contains("open namespace (linux.namespaces path) /proc/1/ns/"))
                     XCTAssertTrue(refused, "\(c.type) of \(holder): \($0)")
                 }
@@ -314,10 +352,15 @@ final class SandboxHostNamespaceTests: SandboxTestCase {
         let rootfs = tempDir + "/chroot-rootfs"
         try FileManager.default.createDirectory(atPath: rootfs, withIntermediateDirectories: true)
         for cap in ["CAP_SYS_CHROOT", "CAP_SYS_ADMIN"] {
-            let spec = Spec(process: Process(user: User(uid: 0, gid: 0), args: ["/busybox", "true"], env: ["PATH=/"], cwd: "/",
-                                             capabilities: LinuxCapabilities(bounding: [cap], effective: [cap], inheritable: [], permitted: [cap], ambient: [])),
-                            root: Root(path: rootfs), linux: Linux(namespaces: [LinuxNamespace(type: "pid")]))
-            XCTAssertThrowsError(try runtime.create(id: "chroot-\(cap.lowercased())", spec: spec, bundle: tempDir, options: SandboxCreateOptions(stdio: .logFiles))) {
+            let spec = Spec(
+                process: Process(
+                    user: User(uid: 0, gid: 0), args: ["/busybox", "true"], env: ["PATH=/"], cwd: "/",
+                    capabilities: LinuxCapabilities(bounding: [cap], effective: [cap], inheritable: [], permitted: [cap], ambient: [])),
+                root: Root(path: rootfs), linux: Linux(namespaces: [LinuxNamespace(type: "pid")]))
+            XCTAssertThrowsError(
+                try runtime.create(
+                    id: "chroot-\(cap.lowercased())", spec: spec, bundle: tempDir, options: SandboxCreateOptions(stdio: .logFiles))
+            ) {
                 XCTAssertTrue("\($0)".contains("\(cap) with no mount namespace"), "\($0)")
             }
         }

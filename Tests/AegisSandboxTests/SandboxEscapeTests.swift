@@ -8,9 +8,11 @@ import AegisOCI
 
 final class SandboxEscapeTests: SandboxTestCase {
     /// Capabilities of runc's default spec: a root container as most bundles describe it.
-    static let rootCaps = ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL", "CAP_SETGID",
-                           "CAP_SETUID", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE", "CAP_NET_RAW", "CAP_SYS_CHROOT",
-                           "CAP_MKNOD", "CAP_AUDIT_WRITE", "CAP_SETFCAP"]
+    static let rootCaps = [
+        "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL", "CAP_SETGID",
+        "CAP_SETUID", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE", "CAP_NET_RAW", "CAP_SYS_CHROOT",
+        "CAP_MKNOD", "CAP_AUDIT_WRITE", "CAP_SETFCAP",
+    ]
 
     /// The agent profile's spec, or (asRoot) the same sandbox running as uid 0 with runc's default
     /// capabilities and without no_new_privs.
@@ -113,7 +115,8 @@ final class SandboxEscapeTests: SandboxTestCase {
     }
 
     func testDeviceCgroupDeniesNodesOutsideTheAllowlist() throws {
-        let script = "mknod /dev/blk b 7 0 && ( (exec 3</dev/blk) 2>/dev/null && echo OPENED || echo DENIED ); echo x > /dev/null && echo NULL-OK"
+        let script =
+            "mknod /dev/blk b 7 0 && ( (exec 3</dev/blk) 2>/dev/null && echo OPENED || echo DENIED ); echo x > /dev/null && echo NULL-OK"
         var s = try spec(["/bin/sh", "-c", script], rootfs: tempDir + "/root-dev", asRoot: true)
         XCTAssertEqual(try run(s), "DENIED\nNULL-OK\n")
         // The control: a spec that grants every device gets no program, and the same open works.

@@ -33,17 +33,22 @@ final class SandboxFencingTests: SandboxTestCase {
     }
 
     /// Starts `sleep 60` as an agent (with init), optionally under a lease.
-    func startSleeper(_ id: String, on rt: SandboxRuntime? = nil, lease: String?, graceMs: Int = 1500,
-                      deferStart: Bool = false, track: Bool = true) throws -> SandboxRecord {
+    func startSleeper(
+        _ id: String, on rt: SandboxRuntime? = nil, lease: String?, graceMs: Int = 1500,
+        deferStart: Bool = false, track: Bool = true
+    ) throws -> SandboxRecord {
         let rt = rt ?? runtime!
         let rootfs = tempDir + "/agent-root"
         try AgentProfile.prepareRootfs(at: rootfs)
-        let req = AgentSandboxRequest(args: ["sleep", "60"], workDir: try makeWorkDir(), uid: Self.agentUID,
-                                      gid: Self.agentUID, hostname: "fence-test")
+        let req = AgentSandboxRequest(
+            args: ["sleep", "60"], workDir: try makeWorkDir(), uid: Self.agentUID,
+            gid: Self.agentUID, hostname: "fence-test")
         if track { createdIDs.append(id) }
-        return try rt.create(id: id, spec: AgentProfile.spec(req, rootfs: rootfs), bundle: tempDir,
-                             options: SandboxCreateOptions(stdio: .logFiles, useInit: true, deferStart: deferStart,
-                                                           leaseFile: lease, leaseGraceMs: graceMs))
+        return try rt.create(
+            id: id, spec: AgentProfile.spec(req, rootfs: rootfs), bundle: tempDir,
+            options: SandboxCreateOptions(
+                stdio: .logFiles, useInit: true, deferStart: deferStart,
+                leaseFile: lease, leaseGraceMs: graceMs))
     }
 
     func populated(_ record: SandboxRecord) throws -> Bool {
@@ -84,12 +89,15 @@ final class SandboxFencingTests: SandboxTestCase {
     /// Stops refreshing (the caller already did) and checks that the fence fires after the
     /// deadline (last mtime + grace) and within `slackMs`; returns deadline → empty in ms.
     @discardableResult
-    func expectFenced(_ record: SandboxRecord, on rt: SandboxRuntime? = nil, lease: String, graceMs: Int,
-                      slackMs: Int64 = 1500, file: StaticString = #filePath, line: UInt = #line) throws -> Double {
+    func expectFenced(
+        _ record: SandboxRecord, on rt: SandboxRuntime? = nil, lease: String, graceMs: Int,
+        slackMs: Int64 = 1500, file: StaticString = #filePath, line: UInt = #line
+    ) throws -> Double {
         let rt = rt ?? runtime!
         let deadline = try mtimeNs(lease) + Int64(graceMs) * 1_000_000
         let empty = try waitUntilEmpty(record, limitNs: deadline + (slackMs + 3000) * 1_000_000)
-        let emptyAt = try XCTUnwrap(empty, "sandbox \(record.id) still populated \(slackMs + 3000) ms after the deadline", file: file, line: line)
+        let emptyAt = try XCTUnwrap(
+            empty, "sandbox \(record.id) still populated \(slackMs + 3000) ms after the deadline", file: file, line: line)
         let latencyMs = Double(emptyAt - deadline) / 1e6
         XCTAssertGreaterThanOrEqual(latencyMs, 0, "fenced before the lease lapsed", file: file, line: line)
         XCTAssertLessThanOrEqual(latencyMs, Double(slackMs), "fence later than grace + \(slackMs) ms", file: file, line: line)
@@ -154,7 +162,8 @@ final class SandboxFencingTests: SandboxTestCase {
         let removedAt = Self.realtimeNs()
         XCTAssertEqual(unlink(lease), 0)
         // A missing lease is lapsed at once: the next check (≤ 1 s) fences, long before the grace.
-        let emptyAt = try XCTUnwrap(try waitUntilEmpty(record, limitNs: removedAt + 3_000_000_000), "not fenced after the lease was deleted")
+        let emptyAt = try XCTUnwrap(
+            try waitUntilEmpty(record, limitNs: removedAt + 3_000_000_000), "not fenced after the lease was deleted")
         XCTAssertLessThanOrEqual(Double(emptyAt - removedAt) / 1e6, 1500)
         let outcome = try XCTUnwrap(try runtime.wait(record.id, timeout: .seconds(5)))
         XCTAssertEqual(outcome.fenced, true)
@@ -189,7 +198,9 @@ final class SandboxFencingTests: SandboxTestCase {
         // The lease is kept by another process (as the daemon would): SIGSTOP one, SIGKILL the other.
         var records: [SandboxRecord] = [], leases: [String] = [], refreshers: [Foundation.Process] = []
         defer {
-            for p in refreshers where p.isRunning { kill(p.processIdentifier, SIGKILL); kill(p.processIdentifier, SIGCONT); p.waitUntilExit() }
+            for p in refreshers where p.isRunning {
+                kill(p.processIdentifier, SIGKILL); kill(p.processIdentifier, SIGCONT); p.waitUntilExit()
+            }
         }
         for name in ["stopped", "killed"] {
             let lease = touchLease(tempDir + "/lease-\(name)")
@@ -220,8 +231,10 @@ final class SandboxFencingTests: SandboxTestCase {
     func testCreateRefusesAMissingLapsedOrRelativeLease() throws {
         let rootfs = tempDir + "/agent-root"
         try AgentProfile.prepareRootfs(at: rootfs)
-        let spec = AgentProfile.spec(AgentSandboxRequest(args: ["true"], workDir: try makeWorkDir(), uid: Self.agentUID,
-                                                         gid: Self.agentUID), rootfs: rootfs)
+        let spec = AgentProfile.spec(
+            AgentSandboxRequest(
+                args: ["true"], workDir: try makeWorkDir(), uid: Self.agentUID,
+                gid: Self.agentUID), rootfs: rootfs)
         let stale = touchLease(tempDir + "/lease-stale")
         var times = [timespec(tv_sec: time(nil) - 10, tv_nsec: 0), timespec(tv_sec: time(nil) - 10, tv_nsec: 0)]
         XCTAssertEqual(utimensat(AT_FDCWD, stale, &times, 0), 0)
@@ -233,9 +246,13 @@ final class SandboxFencingTests: SandboxTestCase {
         ]
         for (i, (path, grace, kind, text)) in cases.enumerated() {
             let id = "refused-\(i)-\(getpid())"
-            XCTAssertThrowsError(try runtime.create(id: id, spec: spec, bundle: tempDir,
-                                                    options: SandboxCreateOptions(stdio: .logFiles, useInit: true,
-                                                                                  leaseFile: path, leaseGraceMs: grace))) { e in
+            XCTAssertThrowsError(
+                try runtime.create(
+                    id: id, spec: spec, bundle: tempDir,
+                    options: SandboxCreateOptions(
+                        stdio: .logFiles, useInit: true,
+                        leaseFile: path, leaseGraceMs: grace))
+            ) { e in
                 let err = e as? SandboxError
                 XCTAssertEqual(err?.kind, kind, "\(e)")
                 XCTAssertTrue("\(e)".contains(text), "\(e)")
@@ -257,7 +274,9 @@ final class SandboxFencingTests: SandboxTestCase {
         let sorted = latencies.sorted()
         let median = (sorted[4] + sorted[5]) / 2
         let text = sorted.map { String(format: "%.1f", $0) }.joined(separator: " ")
-        print("fence latency (deadline -> cgroup empty), ms: median \(String(format: "%.1f", median)) min \(String(format: "%.1f", sorted.first!)) max \(String(format: "%.1f", sorted.last!)) [\(text)]")
+        print(
+            "fence latency (deadline -> cgroup empty), ms: median \(String(format: "%.1f", median)) min \(String(format: "%.1f", sorted.first!)) max \(String(format: "%.1f", sorted.last!)) [\(text)]"
+        )
         // The supervisor wakes 1 ms past the deadline: a median near the 1 s check period would
         // mean the deadline wake-up is broken (measured: 3.8-6.7 ms).
         XCTAssertLessThan(median, 200)
@@ -270,8 +289,9 @@ final class SandboxFencingTests: SandboxTestCase {
         try AgentProfile.prepareRootfs(at: rootfs)
         let req = AgentSandboxRequest(args: args, workDir: try makeWorkDir(), uid: Self.agentUID, gid: Self.agentUID)
         createdIDs.append(id)
-        try runtime.create(id: id, spec: AgentProfile.spec(req, rootfs: rootfs), bundle: tempDir,
-                           options: SandboxCreateOptions(stdio: .logFiles, useInit: true, leaseFile: lease, leaseGraceMs: 5000))
+        try runtime.create(
+            id: id, spec: AgentProfile.spec(req, rootfs: rootfs), bundle: tempDir,
+            options: SandboxCreateOptions(stdio: .logFiles, useInit: true, leaseFile: lease, leaseGraceMs: 5000))
         return try XCTUnwrap(try runtime.wait(id, timeout: .seconds(30)))
     }
 }

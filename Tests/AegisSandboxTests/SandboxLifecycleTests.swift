@@ -20,11 +20,13 @@ final class SandboxLifecycleTests: SandboxTestCase {
         let id = "term-\(getpid())"
         let rootfs = tempDir + "/agent-root"
         try AgentProfile.prepareRootfs(at: rootfs)
-        let req = AgentSandboxRequest(args: ["/bin/sh", "-c", "trap 'echo got-term; exit 42' TERM; echo ready; while :; do sleep 0.05; done"],
-                                      workDir: try makeWorkDir(), uid: Self.agentUID, gid: Self.agentUID)
+        let req = AgentSandboxRequest(
+            args: ["/bin/sh", "-c", "trap 'echo got-term; exit 42' TERM; echo ready; while :; do sleep 0.05; done"],
+            workDir: try makeWorkDir(), uid: Self.agentUID, gid: Self.agentUID)
         createdIDs.append(id)
-        try runtime.create(id: id, spec: AgentProfile.spec(req, rootfs: rootfs), bundle: tempDir,
-                           options: SandboxCreateOptions(stdio: .logFiles, useInit: true))
+        try runtime.create(
+            id: id, spec: AgentProfile.spec(req, rootfs: rootfs), bundle: tempDir,
+            options: SandboxCreateOptions(stdio: .logFiles, useInit: true))
         let log = runtime.stateDirectory(id) + "/stdout.log"
         for _ in 0..<200 where !((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").contains("ready") { usleep(10_000) }
         XCTAssertEqual(try runtime.state(id).status, .running)
@@ -47,11 +49,13 @@ final class SandboxLifecycleTests: SandboxTestCase {
         let id = "adopt-\(getpid())"
         let rootfs = tempDir + "/agent-root"
         try AgentProfile.prepareRootfs(at: rootfs)
-        let req = AgentSandboxRequest(args: ["/bin/sh", "-c", "sleep 1; exit 5"], workDir: try makeWorkDir(),
-                                      uid: Self.agentUID, gid: Self.agentUID)
+        let req = AgentSandboxRequest(
+            args: ["/bin/sh", "-c", "sleep 1; exit 5"], workDir: try makeWorkDir(),
+            uid: Self.agentUID, gid: Self.agentUID)
         createdIDs.append(id)
-        let record = try runtime.create(id: id, spec: AgentProfile.spec(req, rootfs: rootfs), bundle: tempDir,
-                                        options: SandboxCreateOptions(stdio: .logFiles, useInit: true))
+        let record = try runtime.create(
+            id: id, spec: AgentProfile.spec(req, rootfs: rootfs), bundle: tempDir,
+            options: SandboxCreateOptions(stdio: .logFiles, useInit: true))
         // A second runtime (as after a daemon restart) over the same state root.
         let other = try SandboxRuntime(stateRoot: runtime.stateRoot, cgroupParent: cgroupParent)
         XCTAssertEqual(other.list(), [id])
@@ -68,11 +72,13 @@ final class SandboxLifecycleTests: SandboxTestCase {
         let id = "fallback-\(getpid())"
         let rootfs = tempDir + "/agent-root"
         try AgentProfile.prepareRootfs(at: rootfs)
-        let req = AgentSandboxRequest(args: ["/bin/sh", "-c", "cat /proc/self/cgroup"], workDir: try makeWorkDir(),
-                                      uid: Self.agentUID, gid: Self.agentUID)
+        let req = AgentSandboxRequest(
+            args: ["/bin/sh", "-c", "cat /proc/self/cgroup"], workDir: try makeWorkDir(),
+            uid: Self.agentUID, gid: Self.agentUID)
         createdIDs.append(id)
-        let record = try runtime.create(id: id, spec: AgentProfile.spec(req, rootfs: rootfs), bundle: tempDir,
-                                        options: SandboxCreateOptions(stdio: .logFiles, forceCloneFallback: true))
+        let record = try runtime.create(
+            id: id, spec: AgentProfile.spec(req, rootfs: rootfs), bundle: tempDir,
+            options: SandboxCreateOptions(stdio: .logFiles, forceCloneFallback: true))
         XCTAssertFalse(record.usedClone3)
         _ = try runtime.wait(id, timeout: .seconds(10))
         // With a cgroup namespace rooted at the leaf, the process sees itself at "/".
@@ -87,8 +93,9 @@ final class SandboxLifecycleTests: SandboxTestCase {
         try AgentProfile.prepareRootfs(at: rootfs)
         let req = AgentSandboxRequest(args: ["/bin/true"], workDir: try makeWorkDir(), uid: Self.agentUID, gid: Self.agentUID)
         createdIDs.append(id)
-        let record = try runtime.create(id: id, spec: AgentProfile.spec(req, rootfs: rootfs), bundle: tempDir,
-                                        options: SandboxCreateOptions(stdio: .logFiles))
+        let record = try runtime.create(
+            id: id, spec: AgentProfile.spec(req, rootfs: rootfs), bundle: tempDir,
+            options: SandboxCreateOptions(stdio: .logFiles))
         XCTAssertTrue(record.usedClone3)
     }
 
@@ -117,8 +124,10 @@ final class SandboxLifecycleTests: SandboxTestCase {
         let id = "userns-\(getpid())"
         let rootfs = tempDir + "/agent-root"
         try AgentProfile.prepareRootfs(at: rootfs)
-        var spec = AgentProfile.spec(AgentSandboxRequest(args: ["/bin/sh", "-c", "cat /proc/self/uid_map; id -u"],
-                                                         workDir: try makeWorkDir(), uid: 0, gid: 0), rootfs: rootfs)
+        var spec = AgentProfile.spec(
+            AgentSandboxRequest(
+                args: ["/bin/sh", "-c", "cat /proc/self/uid_map; id -u"],
+                workDir: try makeWorkDir(), uid: 0, gid: 0), rootfs: rootfs)
         spec.linux?.namespaces?.append(LinuxNamespace(type: "user"))
         spec.linux?.uidMappings = [LinuxIDMapping(containerID: 0, hostID: 300000, size: 65536)]
         spec.linux?.gidMappings = [LinuxIDMapping(containerID: 0, hostID: 300000, size: 65536)]

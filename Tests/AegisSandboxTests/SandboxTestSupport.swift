@@ -43,17 +43,21 @@ class SandboxTestCase: XCTestCase {
     }
 
     /// Runs an agent under the default profile; returns (outcome, stdout, stderr).
-    func runAgent(_ args: [String], workDir: String? = nil, network: AgentSandboxRequest.Network = .none,
-                  resources: LinuxResources? = nil, useInit: Bool = true, timeout: Duration = .seconds(30),
-                  id: String? = nil) throws -> (SandboxOutcome, String, String) {
+    func runAgent(
+        _ args: [String], workDir: String? = nil, network: AgentSandboxRequest.Network = .none,
+        resources: LinuxResources? = nil, useInit: Bool = true, timeout: Duration = .seconds(30),
+        id: String? = nil
+    ) throws -> (SandboxOutcome, String, String) {
         let id = id ?? "agent-\(UInt32.random(in: 0...UInt32.max))"
         let rootfs = tempDir + "/agent-root"
         try AgentProfile.prepareRootfs(at: rootfs)
-        let request = AgentSandboxRequest(args: args, workDir: try workDir ?? makeWorkDir(), uid: Self.agentUID,
-                                          gid: Self.agentUID, hostname: "agent-test", network: network, resources: resources)
+        let request = AgentSandboxRequest(
+            args: args, workDir: try workDir ?? makeWorkDir(), uid: Self.agentUID,
+            gid: Self.agentUID, hostname: "agent-test", network: network, resources: resources)
         createdIDs.append(id)
-        try runtime.create(id: id, spec: AgentProfile.spec(request, rootfs: rootfs), bundle: tempDir,
-                           options: SandboxCreateOptions(stdio: .logFiles, useInit: useInit))
+        try runtime.create(
+            id: id, spec: AgentProfile.spec(request, rootfs: rootfs), bundle: tempDir,
+            options: SandboxCreateOptions(stdio: .logFiles, useInit: useInit))
         guard let outcome = try runtime.wait(id, timeout: timeout) else {
             XCTFail("agent \(id) did not finish within \(timeout)")
             throw SandboxError(.system, "timeout")
@@ -68,8 +72,10 @@ class SandboxTestCase: XCTestCase {
     /// no_new_privs: a root container as bundles describe one.
     func rootShellSpec(_ script: String, rootfs: String) throws -> Spec {
         try AgentProfile.prepareRootfs(at: rootfs)
-        var spec = AgentProfile.spec(AgentSandboxRequest(args: ["/bin/sh", "-c", script], workDir: try makeWorkDir(),
-                                                         uid: Self.agentUID, gid: Self.agentUID), rootfs: rootfs)
+        var spec = AgentProfile.spec(
+            AgentSandboxRequest(
+                args: ["/bin/sh", "-c", script], workDir: try makeWorkDir(),
+                uid: Self.agentUID, gid: Self.agentUID), rootfs: rootfs)
         spec.process!.user = User(uid: 0, gid: 0, additionalGids: [])
         spec.process!.noNewPrivileges = false
         return spec

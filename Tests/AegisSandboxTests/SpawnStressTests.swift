@@ -13,8 +13,9 @@ final class SpawnStressTests: SandboxTestCase {
         let rootfs = tempDir + "/root-stress"
         try AgentProfile.prepareRootfs(at: rootfs)
         let work = try makeWorkDir()
-        let spec = AgentProfile.spec(AgentSandboxRequest(args: ["/bin/true"], workDir: work, uid: Self.agentUID, gid: Self.agentUID),
-                                     rootfs: rootfs)
+        let spec = AgentProfile.spec(
+            AgentSandboxRequest(args: ["/bin/true"], workDir: work, uid: Self.agentUID, gid: Self.agentUID),
+            rootfs: rootfs)
         let stop = ManagedAtomicFlag()
         var allocators: [Thread] = []
         for _ in 0..<2 {
@@ -38,7 +39,9 @@ final class SpawnStressTests: SandboxTestCase {
                 let began = ContinuousClock.now
                 do {
                     try runtime.create(id: id, spec: spec, bundle: bundle, options: SandboxCreateOptions(stdio: .logFiles, useInit: true))
-                    guard let outcome = try runtime.wait(id, timeout: deadline) else { throw SandboxError(.system, "no outcome within \(deadline)") }
+                    guard let outcome = try runtime.wait(id, timeout: deadline) else {
+                        throw SandboxError(.system, "no outcome within \(deadline)")
+                    }
                     if outcome.exitCode != 0 { throw SandboxError(.system, "exit \(outcome.exitCode)") }
                     try runtime.delete(id)
                 } catch {
@@ -56,7 +59,9 @@ final class SpawnStressTests: SandboxTestCase {
         print("spawn-stress: \(total) spawns, slowest create→wait→delete \(slowest)")
         let leftDirs = try FileManager.default.contentsOfDirectory(atPath: runtime.stateRoot).filter { $0.hasPrefix("stress-") }
         XCTAssertEqual(leftDirs, [], "state directories outlived their sandboxes")
-        let leftLeaves = ((try? FileManager.default.contentsOfDirectory(atPath: runtime.cgroups.parentPath)) ?? []).filter { $0.hasPrefix("stress-") }
+        let leftLeaves = ((try? FileManager.default.contentsOfDirectory(atPath: runtime.cgroups.parentPath)) ?? []).filter {
+            $0.hasPrefix("stress-")
+        }
         XCTAssertEqual(leftLeaves, [], "cgroup leaves outlived their sandboxes")
     }
 }

@@ -6,14 +6,18 @@ final class ClusterSchedulerTests: XCTestCase {
     let exhaustive = SchedulerConfig(candidateLimit: .exhaustive)
 
     func gpuCluster() -> ClusterScheduler {
-        let mixed = [gpu("nvidia", "NVIDIA A100-SXM4-80GB", "0000:3b:00.0"), gpu("nvidia", "NVIDIA A100-SXM4-80GB", "0000:3c:00.0"),
-                     gpu("nvidia", "NVIDIA L4", "0000:3d:00.0"), gpu("amd", "AMD Instinct MI250X", "0000:5e:00.0")]
+        let mixed = [
+            gpu("nvidia", "NVIDIA A100-SXM4-80GB", "0000:3b:00.0"), gpu("nvidia", "NVIDIA A100-SXM4-80GB", "0000:3c:00.0"),
+            gpu("nvidia", "NVIDIA L4", "0000:3d:00.0"), gpu("amd", "AMD Instinct MI250X", "0000:5e:00.0"),
+        ]
         let a100s = [gpu("nvidia", "NVIDIA A100-SXM4-80GB", "0000:81:00.0"), gpu("nvidia", "NVIDIA A100-SXM4-80GB", "0000:82:00.0")]
-        return ClusterScheduler(config: exhaustive, nodes: [
-            node("g1", caps(cpu: 64000, memory: 256 * GiB, gpus: mixed)),
-            node("g2", caps(cpu: 64000, memory: 256 * GiB, gpus: a100s)),
-            node("c1", caps(cpu: 64000, memory: 256 * GiB)),
-        ])
+        return ClusterScheduler(
+            config: exhaustive,
+            nodes: [
+                node("g1", caps(cpu: 64000, memory: 256 * GiB, gpus: mixed)),
+                node("g2", caps(cpu: 64000, memory: 256 * GiB, gpus: a100s)),
+                node("c1", caps(cpu: 64000, memory: 256 * GiB)),
+            ])
     }
 
     func testGPUAssignmentPicksMatchingFreeGPUsAndNeverDoubleAssigns() throws {
@@ -24,8 +28,10 @@ final class ClusterSchedulerTests: XCTestCase {
         while true {
             let d = c.place(req("a100-\(i)", spec(gpu: GPURequirement(vendor: "nvidia", model: "a100"))))
             guard case .placed(let n, let gpus, _) = d else {
-                XCTAssertEqual(reason(d), "no node fits: g1: needs 1 nvidia GPU matching \"a100\", has 0 free of 2; "
-                    + "g2: needs 1 nvidia GPU matching \"a100\", has 0 free of 2; c1: needs 1 nvidia GPU matching \"a100\", has 0 free")
+                XCTAssertEqual(
+                    reason(d),
+                    "no node fits: g1: needs 1 nvidia GPU matching \"a100\", has 0 free of 2; "
+                        + "g2: needs 1 nvidia GPU matching \"a100\", has 0 free of 2; c1: needs 1 nvidia GPU matching \"a100\", has 0 free")
                 break
             }
             XCTAssertEqual(gpus.count, 1)
@@ -45,8 +51,15 @@ final class ClusterSchedulerTests: XCTestCase {
     }
 
     func testReleaseFreesCPUMemoryAndGPUs() throws {
-        let c = ClusterScheduler(config: exhaustive, nodes: [node("n1", caps(cpu: 2000, memory: 2 * GiB,
-                                                                             gpus: [gpu("nvidia", "NVIDIA L4", "0000:01:00.0")]))])
+        let c = ClusterScheduler(
+            config: exhaustive,
+            nodes: [
+                node(
+                    "n1",
+                    caps(
+                        cpu: 2000, memory: 2 * GiB,
+                        gpus: [gpu("nvidia", "NVIDIA L4", "0000:01:00.0")]))
+            ])
         let d = c.place(req("w1", spec(cpu: 2000, memory: 2 * GiB, gpus: 1)))
         XCTAssertEqual(d.gpus, ["0000:01:00.0"])
         XCTAssertEqual(c.node("n1")?.allocated, Allocation(cpuMillis: 2000, memoryBytes: 2 * GiB, gpus: ["0000:01:00.0"], agents: 1))
@@ -94,11 +107,12 @@ final class ClusterSchedulerTests: XCTestCase {
                     // Every node's reason, not only the few a summary shows.
                     let fast = cluster.rejectionCodes(d, cluster.staticEntry(d)).map(\.code)
                     let slow = snapshot.map { n in
-                        Feasibility.rejection(d, caps: n.capabilities, state: n.state, cordoned: n.cordoned,
-                                              freeCPU: n.capabilities.cpuMillis - n.allocated.cpuMillis,
-                                              freeMemory: n.capabilities.memoryBytes - n.allocated.memoryBytes,
-                                              egressUsed: n.allocated.egressAgents ?? 0,
-                                              isTaken: { n.allocated.gpus.contains($0) })
+                        Feasibility.rejection(
+                            d, caps: n.capabilities, state: n.state, cordoned: n.cordoned,
+                            freeCPU: n.capabilities.cpuMillis - n.allocated.cpuMillis,
+                            freeMemory: n.capabilities.memoryBytes - n.allocated.memoryBytes,
+                            egressUsed: n.allocated.egressAgents ?? 0,
+                            isTaken: { n.allocated.gpus.contains($0) })
                     }
                     XCTAssertEqual(fast, slow, "per-node reasons for workload \(i)")
                     checkedReasons += 1
@@ -141,14 +155,18 @@ final class ClusterSchedulerTests: XCTestCase {
         XCTAssertLessThan(visitedWhenPlaced / placed, 250, "sampling stops long before visiting all 1000 nodes")
 
         // Only one node has room: sampling keeps visiting until it finds it.
-        let full = ClusterScheduler(config: config, nodes: (0..<1000).map {
-            node(format0($0), caps(cpu: 1000), allocated: Allocation(cpuMillis: $0 == 321 ? 0 : 1000))
-        })
+        let full = ClusterScheduler(
+            config: config,
+            nodes: (0..<1000).map {
+                node(format0($0), caps(cpu: 1000), allocated: Allocation(cpuMillis: $0 == 321 ? 0 : 1000))
+            })
         XCTAssertEqual(full.place(req("w", spec(cpu: 500))).node, "n0321")
 
-        let needle = ClusterScheduler(config: config, nodes: (0..<1000).map {
-            node(format0($0), caps(labels: ["zone": $0 == 777 ? "needle" : "hay"]))
-        })
+        let needle = ClusterScheduler(
+            config: config,
+            nodes: (0..<1000).map {
+                node(format0($0), caps(labels: ["zone": $0 == 777 ? "needle" : "hay"]))
+            })
         XCTAssertEqual(needle.place(req("w", spec(labels: ["zone": "needle"]))).node, "n0777")
     }
 
@@ -158,8 +176,9 @@ final class ClusterSchedulerTests: XCTestCase {
         c.setCordoned(true, node: "n1")
         XCTAssertEqual(c.place(req("w2", spec(cpu: 500))).node, "n2")
         c.setState(.notReady, node: "n2")
-        XCTAssertEqual(reason(c.place(req("w3", spec(cpu: 500)))),
-                       "no node fits: n1: is cordoned; n2: is not Ready (state NotReady)")
+        XCTAssertEqual(
+            reason(c.place(req("w3", spec(cpu: 500)))),
+            "no node fits: n1: is cordoned; n2: is not Ready (state NotReady)")
         // Re-detection keeps tracked allocation; new capabilities apply.
         c.upsert(node("n1", caps(cpu: 16000, labels: ["zone": "z"])))
         XCTAssertEqual(c.node("n1")?.allocated.cpuMillis, 3000)
@@ -174,11 +193,19 @@ final class ClusterSchedulerTests: XCTestCase {
 
     func testRestoreRebuildsReservationsAndRefusesConflicts() throws {
         let c = gpuCluster()
-        try c.restore(workload: "old", reservation: Reservation(node: "g2", cpuMillis: 1000, memoryBytes: GiB,
-                                                                 gpus: ["0000:81:00.0"]))
+        try c.restore(
+            workload: "old",
+            reservation: Reservation(
+                node: "g2", cpuMillis: 1000, memoryBytes: GiB,
+                gpus: ["0000:81:00.0"]))
         XCTAssertEqual(c.node("g2")?.allocated, Allocation(cpuMillis: 1000, memoryBytes: GiB, gpus: ["0000:81:00.0"], agents: 1))
-        XCTAssertThrowsError(try c.restore(workload: "dup", reservation: Reservation(node: "g2", cpuMillis: 0, memoryBytes: 0,
-                                                                                      gpus: ["0000:81:00.0"]))) {
+        XCTAssertThrowsError(
+            try c.restore(
+                workload: "dup",
+                reservation: Reservation(
+                    node: "g2", cpuMillis: 0, memoryBytes: 0,
+                    gpus: ["0000:81:00.0"]))
+        ) {
             XCTAssertEqual("\($0)", "cannot restore reservation of workload dup: GPU 0000:81:00.0 on node g2 is already assigned")
         }
         XCTAssertThrowsError(try c.restore(workload: "x", reservation: Reservation(node: "nope", cpuMillis: 0, memoryBytes: 0))) {

@@ -25,26 +25,32 @@ final class EgressTests: XCTestCase {
 
     func testNoEgressReasonNamesTheNodesProblem() throws {
         let s = Scheduler()
-        XCTAssertEqual(reason(s.place(req("w", spec(network: .egress)), nodes: [node("n1", caps(network: bridgeFailed))])),
-                       "needs network egress; node n1 has no egress (bridge setup failed: RTM_NEWLINK: EPERM (1))")
-        XCTAssertEqual(reason(s.place(req("w", spec(network: .egress)), nodes: [node("n1")])),
-                       "needs network egress; node n1 has no egress")
+        XCTAssertEqual(
+            reason(s.place(req("w", spec(network: .egress)), nodes: [node("n1", caps(network: bridgeFailed))])),
+            "needs network egress; node n1 has no egress (bridge setup failed: RTM_NEWLINK: EPERM (1))")
+        XCTAssertEqual(
+            reason(s.place(req("w", spec(network: .egress)), nodes: [node("n1")])),
+            "needs network egress; node n1 has no egress")
         let nodes = [node("n1", caps(network: bridgeFailed)), node("n2")]
-        let expected = "no node fits: n1: needs network egress, has no egress (bridge setup failed: RTM_NEWLINK: EPERM (1)); "
+        let expected =
+            "no node fits: n1: needs network egress, has no egress (bridge setup failed: RTM_NEWLINK: EPERM (1)); "
             + "n2: needs network egress, has no egress"
         XCTAssertEqual(reason(s.place(req("w", spec(network: .egress)), nodes: nodes)), expected)
         XCTAssertEqual(reason(ClusterScheduler(config: exhaustive, nodes: nodes).place(req("w", spec(network: .egress)))), expected)
         let r = try XCTUnwrap(try s.rejection(req("w", spec(network: .egress)), node: nodes[0]))
         XCTAssertEqual(r.filter, .egress)
         // Egress is checked before the other static filters: it is what the operator must provide.
-        XCTAssertEqual(reason(s.place(req("w", spec(labels: ["zone": "b"], network: .egress)), nodes: [node("n2")])),
-                       "needs network egress; node n2 has no egress")
+        XCTAssertEqual(
+            reason(s.place(req("w", spec(labels: ["zone": "b"], network: .egress)), nodes: [node("n2")])),
+            "needs network egress; node n2 has no egress")
     }
 
     func testReachLabelsMustAllBeAdvertised() {
-        let nodes = [node("n1", caps(network: egressNet(reach: ["internet"]))),
-                     node("n2", caps(network: egressNet(reach: ["internet", "corp-vpn"]))),
-                     node("n3", caps(network: egressNet()))]
+        let nodes = [
+            node("n1", caps(network: egressNet(reach: ["internet"]))),
+            node("n2", caps(network: egressNet(reach: ["internet", "corp-vpn"]))),
+            node("n3", caps(network: egressNet())),
+        ]
         let s = Scheduler(config: exhaustive)
         let c = ClusterScheduler(config: exhaustive, nodes: nodes)
         let vpn = spec(network: .egress, reach: ["corp-vpn"])
@@ -56,7 +62,8 @@ final class EgressTests: XCTestCase {
         XCTAssertEqual(reason(s.place(req("w", vpn), nodes: [nodes[0]])), "needs reach=corp-vpn; node n1 has reach internet")
         XCTAssertEqual(reason(s.place(req("w", vpn), nodes: [nodes[2]])), "needs reach=corp-vpn; node n3 has no reach labels")
         let lab = spec(network: .egress, reach: ["lab"])
-        let expected = "no node fits: n1: needs reach=lab, has reach internet; n2: needs reach=lab, has reach corp-vpn, internet; "
+        let expected =
+            "no node fits: n1: needs reach=lab, has reach internet; n2: needs reach=lab, has reach corp-vpn, internet; "
             + "n3: needs reach=lab, has no reach labels"
         XCTAssertEqual(reason(s.place(req("w", lab), nodes: nodes)), expected)
         XCTAssertEqual(reason(c.place(req("w", lab))), expected)
@@ -88,15 +95,18 @@ final class EgressTests: XCTestCase {
     }
 
     func testFullNodeSendsEgressAgentsToTheNextOne() {
-        let c = ClusterScheduler(config: SchedulerConfig(strategy: .binpack, candidateLimit: .exhaustive), nodes: [
-            node("n1", caps(network: egressNet(slots: 1))), node("n2", caps(network: egressNet(slots: 1))),
-        ])
+        let c = ClusterScheduler(
+            config: SchedulerConfig(strategy: .binpack, candidateLimit: .exhaustive),
+            nodes: [
+                node("n1", caps(network: egressNet(slots: 1))), node("n2", caps(network: egressNet(slots: 1))),
+            ])
         let first = c.place(req("e1", spec(network: .egress))).node
         let second = c.place(req("e2", spec(network: .egress))).node
         XCTAssertEqual(Set([first, second].compactMap { $0 }), ["n1", "n2"], "bin-packing still cannot put two on one node")
-        XCTAssertEqual(reason(c.place(req("e3", spec(network: .egress)))),
-                       "no node fits: n1: needs an egress address, has its one address of subnet 10.213.0.0/29 in use; "
-                       + "n2: needs an egress address, has its one address of subnet 10.213.0.0/29 in use")
+        XCTAssertEqual(
+            reason(c.place(req("e3", spec(network: .egress)))),
+            "no node fits: n1: needs an egress address, has its one address of subnet 10.213.0.0/29 in use; "
+                + "n2: needs an egress address, has its one address of subnet 10.213.0.0/29 in use")
     }
 
     func testRestoredEgressReservationsCountAndOldRecordsDecode() throws {
@@ -124,18 +134,22 @@ final class EgressTests: XCTestCase {
         XCTAssertTrue(c.place(req("e1", spec(network: .egress))).isPlaced)
         c.upsert(node("n1", caps(network: egressNet(slots: 1))))
         XCTAssertEqual(c.node("n1")?.allocated.egressAgents, 1, "the count survives re-detection")
-        XCTAssertEqual(reason(c.place(req("e2", spec(network: .egress)))),
-                       "needs an egress address; node n1 has its one address of subnet 10.213.0.0/29 in use")
+        XCTAssertEqual(
+            reason(c.place(req("e2", spec(network: .egress)))),
+            "needs an egress address; node n1 has its one address of subnet 10.213.0.0/29 in use")
         c.upsert(node("n1", caps(network: egressNet(slots: 0))))
-        XCTAssertEqual(reason(c.place(req("e2", spec(network: .egress)))), "needs an egress address; node n1 has no egress addresses to give")
+        XCTAssertEqual(
+            reason(c.place(req("e2", spec(network: .egress)))), "needs an egress address; node n1 has no egress addresses to give")
         try c.restore(workload: "e0", reservation: Reservation(node: "n1", cpuMillis: 0, memoryBytes: 0, egress: true))
         c.upsert(node("n1", caps(network: egressNet(slots: 1))))
-        XCTAssertEqual(reason(c.place(req("e2", spec(network: .egress)))),
-                       "needs an egress address; node n1 has its one address of subnet 10.213.0.0/29 in use (2 egress agents)")
+        XCTAssertEqual(
+            reason(c.place(req("e2", spec(network: .egress)))),
+            "needs an egress address; node n1 has its one address of subnet 10.213.0.0/29 in use (2 egress agents)")
         c.release(workload: "e0")
         c.upsert(node("n1", caps(network: bridgeFailed)))
-        XCTAssertEqual(reason(c.place(req("e2", spec(network: .egress)))),
-                       "needs network egress; node n1 has no egress (bridge setup failed: RTM_NEWLINK: EPERM (1))")
+        XCTAssertEqual(
+            reason(c.place(req("e2", spec(network: .egress)))),
+            "needs network egress; node n1 has no egress (bridge setup failed: RTM_NEWLINK: EPERM (1))")
         XCTAssertEqual(c.node("n1")?.allocated.egressAgents, 1, "a node holding egress agents still reports them")
         c.release(workload: "e1")
         XCTAssertNil(c.node("n1")?.allocated.egressAgents, "nil on a node without egress and without egress agents")
@@ -175,8 +189,10 @@ final class EgressTests: XCTestCase {
             switch Int.random(in: 0..<4, using: &rng) {
             case 0: n.capabilities.network = nil
             case 1: n.capabilities.network = bridgeFailed
-            default: n.capabilities.network = egressNet(slots: Int.random(in: 0...3, using: &rng),
-                                                        reach: reachSets.randomElement(using: &rng)!)
+            default:
+                n.capabilities.network = egressNet(
+                    slots: Int.random(in: 0...3, using: &rng),
+                    reach: reachSets.randomElement(using: &rng)!)
             }
             return n
         }
@@ -198,11 +214,12 @@ final class EgressTests: XCTestCase {
             if !expected.isPlaced, let d = try? Demand(r.spec, defaults: config.defaults) {
                 let fast = cluster.rejectionCodes(d, cluster.staticEntry(d)).map(\.code)
                 let slow = snapshot.map { n in
-                    Feasibility.rejection(d, caps: n.capabilities, state: n.state, cordoned: n.cordoned,
-                                          freeCPU: n.capabilities.cpuMillis - n.allocated.cpuMillis,
-                                          freeMemory: n.capabilities.memoryBytes - n.allocated.memoryBytes,
-                                          egressUsed: n.allocated.egressAgents ?? 0,
-                                          isTaken: { n.allocated.gpus.contains($0) })
+                    Feasibility.rejection(
+                        d, caps: n.capabilities, state: n.state, cordoned: n.cordoned,
+                        freeCPU: n.capabilities.cpuMillis - n.allocated.cpuMillis,
+                        freeMemory: n.capabilities.memoryBytes - n.allocated.memoryBytes,
+                        egressUsed: n.allocated.egressAgents ?? 0,
+                        isTaken: { n.allocated.gpus.contains($0) })
                 }
                 XCTAssertEqual(fast, slow, "per-node reasons for workload \(i)")
             }

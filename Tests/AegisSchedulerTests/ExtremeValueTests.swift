@@ -8,14 +8,17 @@ final class ExtremeValueTests: XCTestCase {
     func testQuotaCheckAtInt64ExtremesReportsInsteadOfTrapping() {
         let full = Allocation(cpuMillis: .max, memoryBytes: .max, gpus: ["a"], agents: .max)
         let quota = Quota(cpuMillis: .max, memoryBytes: .max, gpus: .max, runningAgents: .max)
-        let reason = quotaCheck(tenantUsage: full, quota: quota,
-                                request: ResourceRequest(cpuMillis: .max, memoryBytes: .max, gpus: .max), tenant: "t")
+        let reason = quotaCheck(
+            tenantUsage: full, quota: quota,
+            request: ResourceRequest(cpuMillis: .max, memoryBytes: .max, gpus: .max), tenant: "t")
         // Saturated sums equal the quota, which is allowed; one more than the quota is not reachable.
         XCTAssertNil(reason)
         let tight = Quota(cpuMillis: Int64.max - 1, memoryBytes: Int64.max - 1, gpus: Int.max - 1, runningAgents: Int.max - 1)
-        let over = quotaCheck(tenantUsage: full, quota: tight,
-                              request: ResourceRequest(cpuMillis: .max, memoryBytes: .max, gpus: .max), tenant: "t")
-        XCTAssertEqual(over?.hasPrefix("tenant t: running agents \(Int.max)/\(Int.max - 1); cpu \(Int64.max)m used + "), true, over ?? "nil")
+        let over = quotaCheck(
+            tenantUsage: full, quota: tight,
+            request: ResourceRequest(cpuMillis: .max, memoryBytes: .max, gpus: .max), tenant: "t")
+        XCTAssertEqual(
+            over?.hasPrefix("tenant t: running agents \(Int.max)/\(Int.max - 1); cpu \(Int64.max)m used + "), true, over ?? "nil")
         XCTAssertEqual(over?.contains("memory 8388608 TiB used + 8388608 TiB requested > 8388607.9 TiB quota"), true, over ?? "nil")
         XCTAssertEqual(over?.contains("GPUs 1 used + \(Int.max) requested > \(Int.max - 1) quota"), true, over ?? "nil")
     }
@@ -26,11 +29,15 @@ final class ExtremeValueTests: XCTestCase {
         let quota = Quota(cpuMillis: 4000, memoryBytes: Bounds.maxMemoryBytes)
         let reason = quotaCheck(tenantUsage: usage, quota: quota, request: ResourceRequest(memoryBytes: .max), tenant: "acme")
         XCTAssertEqual(reason, "tenant acme: memory 128 MiB used + 8388608 TiB requested > 1024 TiB quota")
-        XCTAssertNil(quotaCheck(tenantUsage: usage, quota: quota,
-                                request: ResourceRequest(memoryBytes: Bounds.maxMemoryBytes - 128 * MiB)))
+        XCTAssertNil(
+            quotaCheck(
+                tenantUsage: usage, quota: quota,
+                request: ResourceRequest(memoryBytes: Bounds.maxMemoryBytes - 128 * MiB)))
         // Negative usage (never produced, but stored rows are not trusted) does not wrap either.
-        XCTAssertNil(quotaCheck(tenantUsage: Allocation(cpuMillis: .min, memoryBytes: .min), quota: quota,
-                                request: ResourceRequest(cpuMillis: .min, memoryBytes: .min)))
+        XCTAssertNil(
+            quotaCheck(
+                tenantUsage: Allocation(cpuMillis: .min, memoryBytes: .min), quota: quota,
+                request: ResourceRequest(cpuMillis: .min, memoryBytes: .min)))
     }
 
     func testRequestsOutsideTheBoundsArePendingAsInvalid() {
@@ -51,8 +58,9 @@ final class ExtremeValueTests: XCTestCase {
         }
         var long = spec()
         long.timeoutSeconds = .max
-        XCTAssertEqual(reason(s.place(req("w", long), nodes: nodes)),
-                       "invalid workload: timeout: \(Int.max) s is out of range: 1 s to 365 d (31536000 s)")
+        XCTAssertEqual(
+            reason(s.place(req("w", long), nodes: nodes)),
+            "invalid workload: timeout: \(Int.max) s is out of range: 1 s to 365 d (31536000 s)")
     }
 
     func testNodesReportingExtremeCapacitiesNeitherTrapNorTakeWork() {
@@ -103,11 +111,17 @@ final class ExtremeValueTests: XCTestCase {
     }
 
     func testQuotaAndSpecBounds() {
-        XCTAssertNoThrow(try Quota(cpuMillis: Bounds.maxCPUMillis, memoryBytes: Bounds.maxMemoryBytes,
-                                   gpus: Bounds.maxQuotaGPUs, runningAgents: 0).checkBounds())
+        XCTAssertNoThrow(
+            try Quota(
+                cpuMillis: Bounds.maxCPUMillis, memoryBytes: Bounds.maxMemoryBytes,
+                gpus: Bounds.maxQuotaGPUs, runningAgents: 0
+            ).checkBounds())
         let bad: [(Quota, String)] = [
             (Quota(cpuMillis: 0), "quota.cpuMillis: 0 is out of range: 1m to 1000000 cores (1000000000m)"),
-            (Quota(memoryBytes: Bounds.maxMemoryBytes + 1), "quota.memoryBytes: 1125899906842625 is out of range: 1 byte to 1 PiB (1125899906842624 bytes)"),
+            (
+                Quota(memoryBytes: Bounds.maxMemoryBytes + 1),
+                "quota.memoryBytes: 1125899906842625 is out of range: 1 byte to 1 PiB (1125899906842624 bytes)"
+            ),
             (Quota(gpus: -1), "quota.gpus: -1 is out of range: 0 to 1000000"),
             (Quota(runningAgents: .max), "quota.runningAgents: \(Int.max) is out of range: 0 to 1000000"),
         ]

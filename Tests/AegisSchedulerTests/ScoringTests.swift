@@ -5,8 +5,10 @@ import XCTest
 final class ScoringTests: XCTestCase {
     /// A half-used node and an empty one: bin-pack fills the used one, spread picks the empty one.
     func testBinpackAndSpreadChooseDifferentNodes() {
-        let nodes = [node("empty", caps(cpu: 8000, memory: 16 * GiB)),
-                     node("half", caps(cpu: 8000, memory: 16 * GiB), allocated: Allocation(cpuMillis: 4000, memoryBytes: 8 * GiB))]
+        let nodes = [
+            node("empty", caps(cpu: 8000, memory: 16 * GiB)),
+            node("half", caps(cpu: 8000, memory: 16 * GiB), allocated: Allocation(cpuMillis: 4000, memoryBytes: 8 * GiB)),
+        ]
         let r = req("w", spec(cpu: 1000, memory: GiB))
         let pack = Scheduler(config: SchedulerConfig(strategy: .binpack)).place(r, nodes: nodes)
         let spread = Scheduler(config: SchedulerConfig(strategy: .spread)).place(r, nodes: nodes)
@@ -30,8 +32,9 @@ final class ScoringTests: XCTestCase {
     }
 
     func testGPUNodesArePenalisedForCPUWork() {
-        let gpuNode = node("g1", caps(cpu: 8000, memory: 16 * GiB, gpus: [gpu("nvidia", "NVIDIA L4", "0000:01:00.0")]),
-                           allocated: Allocation(cpuMillis: 6000, memoryBytes: 12 * GiB))
+        let gpuNode = node(
+            "g1", caps(cpu: 8000, memory: 16 * GiB, gpus: [gpu("nvidia", "NVIDIA L4", "0000:01:00.0")]),
+            allocated: Allocation(cpuMillis: 6000, memoryBytes: 12 * GiB))
         let cpuNode = node("c1", caps(cpu: 8000, memory: 16 * GiB))
         let plain = req("w", spec(cpu: 500, memory: 512 * MiB))
         // Bin-pack alone would prefer the fuller GPU node; the penalty sends CPU work elsewhere.

@@ -6,8 +6,9 @@ import XCTest
 final class SummaryTests: XCTestCase {
     func testSeveralNodesAreListedByName() {
         let nodes = [node("n1"), node("n2", state: .notReady)]
-        XCTAssertEqual(reason(Scheduler().place(req("w", spec(gpu: GPURequirement(vendor: "nvidia", count: 2))), nodes: nodes)),
-                       "no node fits: n1: needs 2 nvidia GPUs, has 0 free; n2: is not Ready (state NotReady)")
+        XCTAssertEqual(
+            reason(Scheduler().place(req("w", spec(gpu: GPURequirement(vendor: "nvidia", count: 2))), nodes: nodes)),
+            "no node fits: n1: needs 2 nvidia GPUs, has 0 free; n2: is not Ready (state NotReady)")
     }
 
     func testManyNodesAreGroupedMostCommonFirst() {
@@ -16,11 +17,15 @@ final class SummaryTests: XCTestCase {
         for i in 0..<10 { nodes.append(node("down\(i)", state: .down)) }
         for i in 0..<5 { nodes.append(node("old\(i)", caps(runtimes: [RuntimeInfo(name: "python3", version: "3.8.10", path: "/p")]))) }
         nodes.append(node("cordoned", cordoned: true))
-        let r = reason(Scheduler().place(req("w", spec(cpu: 4000, runtimes: [RuntimeRequirement(name: "python3", version: ">=3.10")])),
-                                         nodes: nodes))
-        XCTAssertEqual(r, "no node fits (56 nodes): cpu0: needs 4000m CPU, has 1000m free (+39 like it); "
-            + "down0: is not Ready (state Down) (+9 like it); old0: needs python3 >=3.10, has python3 3.8.10 (+4 like it); "
-            + "… and 1 more")
+        let r = reason(
+            Scheduler().place(
+                req("w", spec(cpu: 4000, runtimes: [RuntimeRequirement(name: "python3", version: ">=3.10")])),
+                nodes: nodes))
+        XCTAssertEqual(
+            r,
+            "no node fits (56 nodes): cpu0: needs 4000m CPU, has 1000m free (+39 like it); "
+                + "down0: is not Ready (state Down) (+9 like it); old0: needs python3 >=3.10, has python3 3.8.10 (+4 like it); "
+                + "… and 1 more")
         // The cluster scheduler gives the same summary.
         let c = ClusterScheduler(config: SchedulerConfig(candidateLimit: .logarithmic(exhaustiveBelow: 10)), nodes: nodes)
         XCTAssertEqual(reason(c.place(req("w", spec(cpu: 4000, runtimes: [RuntimeRequirement(name: "python3", version: ">=3.10")])))), r)

@@ -9,26 +9,34 @@ func gpu(_ vendor: String, _ model: String, _ pci: String) -> GPUDevice {
     GPUDevice(vendor: vendor, model: model, pciAddress: pci)
 }
 
-func caps(cpu: Int64 = 4000, memory: Int64 = 8 * GiB, gpus: [GPUDevice] = [],
-          runtimes: [RuntimeInfo] = [RuntimeInfo(name: "python3", version: "3.11.2", path: "/usr/bin/python3")],
-          controllers: [String] = ["memory", "cpu", "pids"], allowUnenforced: Bool = false,
-          labels: [String: String] = [:], network: NetworkCapability? = nil) -> NodeCapabilities {
-    NodeCapabilities(cpuMillis: cpu, memoryBytes: memory, gpus: gpus, runtimes: runtimes,
-                     isolation: IsolationFeatures(cgroupControllers: controllers, allowUnenforcedLimits: allowUnenforced),
-                     labels: labels, network: network)
+func caps(
+    cpu: Int64 = 4000, memory: Int64 = 8 * GiB, gpus: [GPUDevice] = [],
+    runtimes: [RuntimeInfo] = [RuntimeInfo(name: "python3", version: "3.11.2", path: "/usr/bin/python3")],
+    controllers: [String] = ["memory", "cpu", "pids"], allowUnenforced: Bool = false,
+    labels: [String: String] = [:], network: NetworkCapability? = nil
+) -> NodeCapabilities {
+    NodeCapabilities(
+        cpuMillis: cpu, memoryBytes: memory, gpus: gpus, runtimes: runtimes,
+        isolation: IsolationFeatures(cgroupControllers: controllers, allowUnenforcedLimits: allowUnenforced),
+        labels: labels, network: network)
 }
 
-func node(_ name: String, _ c: NodeCapabilities = caps(), allocated: Allocation = Allocation(),
-          state: NodeCondition = .ready, cordoned: Bool = false) -> NodeState {
+func node(
+    _ name: String, _ c: NodeCapabilities = caps(), allocated: Allocation = Allocation(),
+    state: NodeCondition = .ready, cordoned: Bool = false
+) -> NodeState {
     NodeState(name: name, capabilities: c, allocated: allocated, state: state, cordoned: cordoned)
 }
 
-func spec(runtime: String = "python3", cpu: Int64? = nil, memory: Int64? = nil, pids: Int64? = nil, gpus: Int = 0,
-          gpu: GPURequirement? = nil, runtimes: [RuntimeRequirement] = [], labels: [String: String] = [:],
-          network: NetworkMode = .none, reach: [String]? = nil, tenant: String = "acme") -> WorkloadSpec {
-    WorkloadSpec(tenant: tenant, name: "agent", runtime: runtime, args: [runtime, "main"],
-                 resources: ResourceRequest(cpuMillis: cpu, memoryBytes: memory, pids: pids, gpus: gpus),
-                 requires: Requirements(runtimes: runtimes, gpu: gpu, labels: labels, reach: reach), network: network)
+func spec(
+    runtime: String = "python3", cpu: Int64? = nil, memory: Int64? = nil, pids: Int64? = nil, gpus: Int = 0,
+    gpu: GPURequirement? = nil, runtimes: [RuntimeRequirement] = [], labels: [String: String] = [:],
+    network: NetworkMode = .none, reach: [String]? = nil, tenant: String = "acme"
+) -> WorkloadSpec {
+    WorkloadSpec(
+        tenant: tenant, name: "agent", runtime: runtime, args: [runtime, "main"],
+        resources: ResourceRequest(cpuMillis: cpu, memoryBytes: memory, pids: pids, gpus: gpus),
+        requires: Requirements(runtimes: runtimes, gpu: gpu, labels: labels, reach: reach), network: network)
 }
 
 func req(_ id: String = "w1", _ s: WorkloadSpec = spec()) -> PlacementRequest {
@@ -66,12 +74,14 @@ func randomCluster(_ count: Int, rng: inout TestRNG) -> [NodeState] {
             let (v, m) = vendors.randomElement(using: &rng)!
             gpus = (0..<Int.random(in: 1...4, using: &rng)).map { gpu(v, m, "0000:\(String(i, radix: 16)):\($0).0") }
         }
-        let runtimes = [RuntimeInfo(name: "python3", version: pythons.randomElement(using: &rng)!, path: "/usr/bin/python3")]
+        let runtimes =
+            [RuntimeInfo(name: "python3", version: pythons.randomElement(using: &rng)!, path: "/usr/bin/python3")]
             + (Bool.random(using: &rng) ? [RuntimeInfo(name: "node", version: "20.11.1", path: "/usr/bin/node")] : [])
-        let c = caps(cpu: Int64.random(in: 1...16, using: &rng) * 1000, memory: Int64.random(in: 1...64, using: &rng) * GiB,
-                     gpus: gpus, runtimes: runtimes,
-                     controllers: Int.random(in: 0..<10, using: &rng) == 0 ? [] : ["memory", "cpu", "pids"],
-                     labels: ["zone": ["a", "b", "c"].randomElement(using: &rng)!])
+        let c = caps(
+            cpu: Int64.random(in: 1...16, using: &rng) * 1000, memory: Int64.random(in: 1...64, using: &rng) * GiB,
+            gpus: gpus, runtimes: runtimes,
+            controllers: Int.random(in: 0..<10, using: &rng) == 0 ? [] : ["memory", "cpu", "pids"],
+            labels: ["zone": ["a", "b", "c"].randomElement(using: &rng)!])
         return node(String(format0(i)), c, state: Int.random(in: 0..<20, using: &rng) == 0 ? .notReady : .ready)
     }
 }
@@ -85,12 +95,14 @@ func randomSpec(_ rng: inout TestRNG) -> WorkloadSpec {
     let constraints: [String?] = [nil, ">=3.10", "^3", "3.11", "~3.12", "<3.11"]
     var gpuReq: GPURequirement?
     if Int.random(in: 0..<6, using: &rng) == 0 {
-        gpuReq = GPURequirement(vendor: ["nvidia", "amd", nil].randomElement(using: &rng)!,
-                                model: [nil, "a100", "L4"].randomElement(using: &rng)!, count: Int.random(in: 1...2, using: &rng))
+        gpuReq = GPURequirement(
+            vendor: ["nvidia", "amd", nil].randomElement(using: &rng)!,
+            model: [nil, "a100", "L4"].randomElement(using: &rng)!, count: Int.random(in: 1...2, using: &rng))
     }
-    return spec(cpu: Bool.random(using: &rng) ? Int64.random(in: 1...40, using: &rng) * 100 : nil,
-                memory: Bool.random(using: &rng) ? Int64.random(in: 1...16, using: &rng) * 512 * MiB : nil,
-                gpu: gpuReq,
-                runtimes: [RuntimeRequirement(name: "python3", version: constraints.randomElement(using: &rng)!)],
-                labels: Int.random(in: 0..<4, using: &rng) == 0 ? ["zone": "b"] : [:])
+    return spec(
+        cpu: Bool.random(using: &rng) ? Int64.random(in: 1...40, using: &rng) * 100 : nil,
+        memory: Bool.random(using: &rng) ? Int64.random(in: 1...16, using: &rng) * 512 * MiB : nil,
+        gpu: gpuReq,
+        runtimes: [RuntimeRequirement(name: "python3", version: constraints.randomElement(using: &rng)!)],
+        labels: Int.random(in: 0..<4, using: &rng) == 0 ? ["zone": "b"] : [:])
 }

@@ -47,28 +47,28 @@ func runBPF(_ program: [sock_filter], _ data: SeccompData) throws -> UInt32 {
         func jump(_ taken: Bool) { pc += Int(taken ? insn.jt : insn.jf) }
         switch insn.code {
         case 0x20: guard let w = data.word(at: k) else { throw BPFError.badLoad(pc: pc - 1, offset: k) }; a = w  // ld [k]
-        case 0x00: a = k                      // ld #k
-        case 0x01: x = k                      // ldx #k
-        case 0x60: a = mem[Int(k)]            // ld M[k]
-        case 0x61: x = mem[Int(k)]            // ldx M[k]
-        case 0x02: mem[Int(k)] = a            // st M[k]
-        case 0x03: mem[Int(k)] = x            // stx M[k]
-        case 0x07: x = a                      // tax
-        case 0x87: a = x                      // txa
-        case 0x54: a &= k                     // and #k
-        case 0x44: a |= k                     // or #k
-        case 0x5c: a &= x                     // and x
-        case 0x05: pc += Int(k)               // ja
-        case 0x15: jump(a == k)               // jeq #k
-        case 0x25: jump(a > k)                // jgt #k
-        case 0x35: jump(a >= k)               // jge #k
-        case 0x45: jump(a & k != 0)           // jset #k
+        case 0x00: a = k  // ld #k
+        case 0x01: x = k  // ldx #k
+        case 0x60: a = mem[Int(k)]  // ld M[k]
+        case 0x61: x = mem[Int(k)]  // ldx M[k]
+        case 0x02: mem[Int(k)] = a  // st M[k]
+        case 0x03: mem[Int(k)] = x  // stx M[k]
+        case 0x07: x = a  // tax
+        case 0x87: a = x  // txa
+        case 0x54: a &= k  // and #k
+        case 0x44: a |= k  // or #k
+        case 0x5c: a &= x  // and x
+        case 0x05: pc += Int(k)  // ja
+        case 0x15: jump(a == k)  // jeq #k
+        case 0x25: jump(a > k)  // jgt #k
+        case 0x35: jump(a >= k)  // jge #k
+        case 0x45: jump(a & k != 0)  // jset #k
         case 0x1d: jump(a == x)
         case 0x2d: jump(a > x)
         case 0x3d: jump(a >= x)
         case 0x4d: jump(a & x != 0)
-        case 0x06: return k                   // ret #k
-        case 0x16: return a                   // ret a
+        case 0x06: return k  // ret #k
+        case 0x16: return a  // ret a
         default: throw BPFError.badInstruction(pc: pc - 1, code: insn.code)
         }
     }

@@ -10,7 +10,9 @@ final class SeccompCompilerTests: XCTestCase {
         let start = DispatchTime.now().uptimeNanoseconds
         let program = try SeccompCompiler.compile(DefaultSeccompProfile.profile) { warnings.append($0) }
         let micros = (DispatchTime.now().uptimeNanoseconds - start) / 1000
-        print("default profile: \(program.count) instructions (prefix \(program.enosysPrefixCount)), compiled in \(micros) µs with libseccomp \(SeccompCompiler.libseccompVersion)")
+        print(
+            "default profile: \(program.count) instructions (prefix \(program.enosysPrefixCount)), compiled in \(micros) µs with libseccomp \(SeccompCompiler.libseccompVersion)"
+        )
         XCTAssertEqual(warnings, [], "every name in the default profile should be known to libseccomp")
         XCTAssertEqual(program.warnings, warnings)
         XCTAssertGreaterThan(program.count, 50)
@@ -38,8 +40,9 @@ final class SeccompCompilerTests: XCTestCase {
             data.args[0] = arg0
             return try runBPF(program.instructions, data)
         }
-        let maxNamed = try XCTUnwrap(DefaultSeccompProfile.profile.syscalls?.flatMap(\.names)
-            .map { seccomp_syscall_resolve_name_arch(Audit.x86_64, $0) }.max())
+        let maxNamed = try XCTUnwrap(
+            DefaultSeccompProfile.profile.syscalls?.flatMap(\.names)
+                .map { seccomp_syscall_resolve_name_arch(Audit.x86_64, $0) }.max())
         // x86_64
         XCTAssertEqual(try decide(0), Ret.allow, "read")
         XCTAssertEqual(try decide(59), Ret.allow, "execve")
@@ -82,13 +85,15 @@ final class SeccompCompilerTests: XCTestCase {
         XCTAssertEqual(try runBPF(program.instructions, SeccompData(nr: 1000, arch: Audit.x86_64)), Ret.eperm)
         XCTAssertEqual(try runBPF(program.instructions, SeccompData(nr: 435, arch: Audit.x86_64)), Ret.enosys)
         let with = try SeccompCompiler.compile(DefaultSeccompProfile.profile)
-        XCTAssertEqual(Array(with.instructions[with.enosysPrefixCount...]).count, program.count,
-                       "the prefix is prepended to an unchanged libseccomp program")
+        XCTAssertEqual(
+            Array(with.instructions[with.enosysPrefixCount...]).count, program.count,
+            "the prefix is prepended to an unchanged libseccomp program")
     }
 
     func testX32WithoutX32InTheFilterIsLeftToLibseccomp() throws {
-        let profile = LinuxSeccomp(defaultAction: "SCMP_ACT_ERRNO", architectures: ["SCMP_ARCH_X86_64"],
-                                   syscalls: [LinuxSyscall(names: ["read", "getpid"], action: "SCMP_ACT_ALLOW")])
+        let profile = LinuxSeccomp(
+            defaultAction: "SCMP_ACT_ERRNO", architectures: ["SCMP_ARCH_X86_64"],
+            syscalls: [LinuxSyscall(names: ["read", "getpid"], action: "SCMP_ACT_ALLOW")])
         let program = try SeccompCompiler.compile(profile)
         XCTAssertEqual(try runBPF(program.instructions, SeccompData(nr: 39, arch: Audit.x86_64)), Ret.allow)
         XCTAssertEqual(try runBPF(program.instructions, SeccompData(nr: 40, arch: Audit.x86_64)), Ret.enosys)
@@ -101,8 +106,9 @@ final class SeccompCompilerTests: XCTestCase {
     #endif
 
     func testAllowDefaultHasNoPrefix() throws {
-        let profile = LinuxSeccomp(defaultAction: "SCMP_ACT_ALLOW",
-                                   syscalls: [LinuxSyscall(names: ["ptrace"], action: "SCMP_ACT_ERRNO")])
+        let profile = LinuxSeccomp(
+            defaultAction: "SCMP_ACT_ALLOW",
+            syscalls: [LinuxSyscall(names: ["ptrace"], action: "SCMP_ACT_ERRNO")])
         let program = try SeccompCompiler.compile(profile)
         XCTAssertEqual(program.enosysPrefixCount, 0)
         #if arch(x86_64)
@@ -112,9 +118,11 @@ final class SeccompCompilerTests: XCTestCase {
     }
 
     func testUnknownSyscallNameIsSkippedWithWarning() throws {
-        let profile = LinuxSeccomp(defaultAction: "SCMP_ACT_ERRNO", syscalls: [
-            LinuxSyscall(names: ["read", "aegis_no_such_syscall", "write"], action: "SCMP_ACT_ALLOW"),
-        ])
+        let profile = LinuxSeccomp(
+            defaultAction: "SCMP_ACT_ERRNO",
+            syscalls: [
+                LinuxSyscall(names: ["read", "aegis_no_such_syscall", "write"], action: "SCMP_ACT_ALLOW")
+            ])
         var warnings: [String] = []
         let program = try SeccompCompiler.compile(profile) { warnings.append($0) }
         XCTAssertEqual(warnings.count, 1)
@@ -127,8 +135,9 @@ final class SeccompCompilerTests: XCTestCase {
 
     func testRuleEqualToDefaultIsSkipped() throws {
         // libseccomp rejects such a rule with EACCES; the compiler drops it.
-        let base = LinuxSeccomp(defaultAction: "SCMP_ACT_ERRNO", defaultErrnoRet: 1,
-                                syscalls: [LinuxSyscall(names: ["read"], action: "SCMP_ACT_ALLOW")])
+        let base = LinuxSeccomp(
+            defaultAction: "SCMP_ACT_ERRNO", defaultErrnoRet: 1,
+            syscalls: [LinuxSyscall(names: ["read"], action: "SCMP_ACT_ALLOW")])
         var withDup = base
         withDup.syscalls?.append(LinuxSyscall(names: ["openat"], action: "SCMP_ACT_ERRNO", errnoRet: 1))
         let a = try SeccompCompiler.compile(base, enosysForNewSyscalls: false)
@@ -150,33 +159,70 @@ final class SeccompCompilerTests: XCTestCase {
         }
         let read = ["read"]
         let cases: [(LinuxSeccomp, String, String)] = [
-            (LinuxSeccomp(defaultAction: "SCMP_ACT_ERRNO", syscalls: [
-                LinuxSyscall(names: read, action: "SCMP_ACT_ALLOW"),
-                LinuxSyscall(names: ["write"], action: "SCMP_ACT_ERRNO", errnoRet: 70000)]),
-             "linux.seccomp.syscalls[1].action", "out of range"),
-            (LinuxSeccomp(defaultAction: "SCMP_ACT_ERRNO", syscalls: [
-                LinuxSyscall(names: read, action: "SCMP_ACT_ALLOW", args: [LinuxSeccompArg(index: 0, value: 1, op: "SCMP_CMP_BOGUS")])]),
-             "linux.seccomp.syscalls[0].args[0].op", "SCMP_CMP_BOGUS"),
-            (LinuxSeccomp(defaultAction: "SCMP_ACT_ERRNO", syscalls: [
-                LinuxSyscall(names: read, action: "SCMP_ACT_ALLOW", args: [LinuxSeccompArg(index: 6, value: 1, op: "SCMP_CMP_EQ")])]),
-             "linux.seccomp.syscalls[0].args[0].index", "0…5"),
-            (LinuxSeccomp(defaultAction: "SCMP_ACT_ERRNO", syscalls: [
-                LinuxSyscall(names: read, action: "SCMP_ACT_ALLOW", args: [
-                    LinuxSeccompArg(index: 0, value: 1, op: "SCMP_CMP_EQ"), LinuxSeccompArg(index: 0, value: 2, op: "SCMP_CMP_EQ")])]),
-             "linux.seccomp.syscalls[0]", "seccomp_rule_add(read, SCMP_ACT_ALLOW): EINVAL (22)"),
-            (LinuxSeccomp(defaultAction: "SCMP_ACT_ERRNO", syscalls: [LinuxSyscall(names: read, action: "SCMP_ACT_MAYBE")]),
-             "linux.seccomp.syscalls[0].action", "SCMP_ACT_MAYBE"),
-            (LinuxSeccomp(defaultAction: "SCMP_ACT_ERRNO", syscalls: [LinuxSyscall(names: read, action: "SCMP_ACT_ALLOW", errnoRet: 5)]),
-             "linux.seccomp.syscalls[0].action", "only valid with"),
-            (LinuxSeccomp(defaultAction: "SCMP_ACT_ERRNO", syscalls: [LinuxSyscall(names: [], action: "SCMP_ACT_ALLOW")]),
-             "linux.seccomp.syscalls[0].names", "empty"),
+            (
+                LinuxSeccomp(
+                    defaultAction: "SCMP_ACT_ERRNO",
+                    syscalls: [
+                        LinuxSyscall(names: read, action: "SCMP_ACT_ALLOW"),
+                        LinuxSyscall(names: ["write"], action: "SCMP_ACT_ERRNO", errnoRet: 70000),
+                    ]),
+                "linux.seccomp.syscalls[1].action", "out of range"
+            ),
+            (
+                LinuxSeccomp(
+                    defaultAction: "SCMP_ACT_ERRNO",
+                    syscalls: [
+                        LinuxSyscall(
+                            names: read, action: "SCMP_ACT_ALLOW", args: [LinuxSeccompArg(index: 0, value: 1, op: "SCMP_CMP_BOGUS")])
+                    ]),
+                "linux.seccomp.syscalls[0].args[0].op", "SCMP_CMP_BOGUS"
+            ),
+            (
+                LinuxSeccomp(
+                    defaultAction: "SCMP_ACT_ERRNO",
+                    syscalls: [
+                        LinuxSyscall(names: read, action: "SCMP_ACT_ALLOW", args: [LinuxSeccompArg(index: 6, value: 1, op: "SCMP_CMP_EQ")])
+                    ]),
+                "linux.seccomp.syscalls[0].args[0].index", "0…5"
+            ),
+            (
+                LinuxSeccomp(
+                    defaultAction: "SCMP_ACT_ERRNO",
+                    syscalls: [
+                        LinuxSyscall(
+                            names: read, action: "SCMP_ACT_ALLOW",
+                            args: [
+                                LinuxSeccompArg(index: 0, value: 1, op: "SCMP_CMP_EQ"),
+                                LinuxSeccompArg(index: 0, value: 2, op: "SCMP_CMP_EQ"),
+                            ])
+                    ]),
+                "linux.seccomp.syscalls[0]", "seccomp_rule_add(read, SCMP_ACT_ALLOW): EINVAL (22)"
+            ),
+            (
+                LinuxSeccomp(defaultAction: "SCMP_ACT_ERRNO", syscalls: [LinuxSyscall(names: read, action: "SCMP_ACT_MAYBE")]),
+                "linux.seccomp.syscalls[0].action", "SCMP_ACT_MAYBE"
+            ),
+            (
+                LinuxSeccomp(defaultAction: "SCMP_ACT_ERRNO", syscalls: [LinuxSyscall(names: read, action: "SCMP_ACT_ALLOW", errnoRet: 5)]),
+                "linux.seccomp.syscalls[0].action", "only valid with"
+            ),
+            (
+                LinuxSeccomp(defaultAction: "SCMP_ACT_ERRNO", syscalls: [LinuxSyscall(names: [], action: "SCMP_ACT_ALLOW")]),
+                "linux.seccomp.syscalls[0].names", "empty"
+            ),
             (LinuxSeccomp(defaultAction: "SCMP_ACT_NOPE"), "linux.seccomp.defaultAction", "SCMP_ACT_NOPE"),
-            (LinuxSeccomp(defaultAction: "SCMP_ACT_ERRNO", architectures: ["SCMP_ARCH_X86_64", "SCMP_ARCH_VAX"]),
-             "linux.seccomp.architectures[1]", "SCMP_ARCH_VAX"),
-            (LinuxSeccomp(defaultAction: "SCMP_ACT_ERRNO", flags: ["SECCOMP_FILTER_FLAG_NOPE"]),
-             "linux.seccomp.flags[0]", "SECCOMP_FILTER_FLAG_NOPE"),
-            (LinuxSeccomp(defaultAction: "SCMP_ACT_ERRNO", listenerPath: "/run/listener.sock"),
-             "linux.seccomp.listenerPath", "not supported"),
+            (
+                LinuxSeccomp(defaultAction: "SCMP_ACT_ERRNO", architectures: ["SCMP_ARCH_X86_64", "SCMP_ARCH_VAX"]),
+                "linux.seccomp.architectures[1]", "SCMP_ARCH_VAX"
+            ),
+            (
+                LinuxSeccomp(defaultAction: "SCMP_ACT_ERRNO", flags: ["SECCOMP_FILTER_FLAG_NOPE"]),
+                "linux.seccomp.flags[0]", "SECCOMP_FILTER_FLAG_NOPE"
+            ),
+            (
+                LinuxSeccomp(defaultAction: "SCMP_ACT_ERRNO", listenerPath: "/run/listener.sock"),
+                "linux.seccomp.listenerPath", "not supported"
+            ),
         ]
         for (profile, field, fragment) in cases {
             guard let e = error(profile) else { XCTFail("no error for \(field) (\(fragment))"); continue }
@@ -197,8 +243,9 @@ final class SeccompCompilerTests: XCTestCase {
                 LinuxSyscall(names: ["stat"], action: "SCMP_ACT_TRACE", errnoRet: 7),
                 LinuxSyscall(names: ["fstat"], action: "SCMP_ACT_KILL"),
                 LinuxSyscall(names: ["lstat"], action: "SCMP_ACT_KILL_THREAD"),
-                LinuxSyscall(names: ["mmap"], action: "SCMP_ACT_ALLOW",
-                             args: [LinuxSeccompArg(index: 1, value: 0xff, valueTwo: 0x10, op: "SCMP_CMP_MASKED_EQ")]),
+                LinuxSyscall(
+                    names: ["mmap"], action: "SCMP_ACT_ALLOW",
+                    args: [LinuxSeccompArg(index: 1, value: 0xff, valueTwo: 0x10, op: "SCMP_CMP_MASKED_EQ")]),
             ])
         let program = try SeccompCompiler.compile(profile)
         XCTAssertEqual(program.installFlags, 1 | 2 | 4)

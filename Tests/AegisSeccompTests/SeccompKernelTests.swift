@@ -66,9 +66,11 @@ final class SeccompKernelTests: XCTestCase {
         let file = try write(try SeccompCompiler.compile(DefaultSeccompProfile.profile))
         let r = try results(["--install-filter", file])
         print("under the default profile:", r.sorted { $0.key < $1.key })
-        for name in ["unshare", "mount", "ptrace", "keyctl", "bpf", "reboot", "init_module", "setns",
-                     "kexec_load", "open_by_handle_at", "userfaultfd", "perf_event_open", "io_uring_setup",
-                     "clone_newuser"] {
+        for name in [
+            "unshare", "mount", "ptrace", "keyctl", "bpf", "reboot", "init_module", "setns",
+            "kexec_load", "open_by_handle_at", "userfaultfd", "perf_event_open", "io_uring_setup",
+            "clone_newuser",
+        ] {
             XCTAssertEqual(r[name], "EPERM", name)
         }
         XCTAssertEqual(r["nr1000"], "ENOSYS")
@@ -121,20 +123,24 @@ final class SeccompKernelTests: XCTestCase {
 
     func testOrdinaryProgramsRunUnderTheDefaultProfile() throws {
         let file = try write(try SeccompCompiler.compile(DefaultSeccompProfile.profile))
-        let (sh, shStatus) = try run(["--install-filter", file, "--exec", "/bin/sh", "-c", "echo hi; ls / >/dev/null && cat /proc/self/status | grep -c Seccomp"])
+        let (sh, shStatus) = try run([
+            "--install-filter", file, "--exec", "/bin/sh", "-c", "echo hi; ls / >/dev/null && cat /proc/self/status | grep -c Seccomp",
+        ])
         XCTAssertEqual(shStatus, 0)
         XCTAssertEqual(sh, "hi\n2\n")
 
         // python3's subprocess uses posix_spawn → clone3, which gets ENOSYS, so glibc falls back to clone.
         if FileManager.default.isExecutableFile(atPath: "/usr/bin/python3") {
-            let script = "import subprocess, threading, json; t = threading.Thread(target=lambda: None); t.start(); t.join(); " +
-                "print(subprocess.run(['/bin/echo', 'child'], capture_output=True, text=True).stdout.strip(), json.dumps([1]))"
+            let script =
+                "import subprocess, threading, json; t = threading.Thread(target=lambda: None); t.start(); t.join(); "
+                + "print(subprocess.run(['/bin/echo', 'child'], capture_output=True, text=True).stdout.strip(), json.dumps([1]))"
             let (py, status) = try run(["--install-filter", file, "--exec", "/usr/bin/python3", "-c", script])
             XCTAssertEqual(status, 0)
             XCTAssertEqual(py, "child [1]\n")
         }
         if FileManager.default.isExecutableFile(atPath: "/usr/bin/node") {
-            let script = "const cp = require('child_process'); console.log(cp.execFileSync('/bin/echo', ['n']).toString().trim(), require('os').cpus().length > 0)"
+            let script =
+                "const cp = require('child_process'); console.log(cp.execFileSync('/bin/echo', ['n']).toString().trim(), require('os').cpus().length > 0)"
             let (node, status) = try run(["--install-filter", file, "--exec", "/usr/bin/node", "-e", script])
             XCTAssertEqual(status, 0)
             XCTAssertEqual(node, "n true\n")

@@ -21,8 +21,9 @@ final class SeccompProgramCacheTests: XCTestCase {
 
     func testKeyCoversEveryFieldAndTheOption() throws {
         let cache = SeccompProgramCache()
-        var profile = LinuxSeccomp(defaultAction: "SCMP_ACT_ERRNO",
-                                   syscalls: [LinuxSyscall(names: ["read"], action: "SCMP_ACT_ALLOW")])
+        var profile = LinuxSeccomp(
+            defaultAction: "SCMP_ACT_ERRNO",
+            syscalls: [LinuxSyscall(names: ["read"], action: "SCMP_ACT_ALLOW")])
         let a = try cache.program(for: profile)
         let noPrefix = try cache.program(for: profile, enosysForNewSyscalls: false)
         XCTAssertNotEqual(a, noPrefix)
@@ -39,8 +40,9 @@ final class SeccompProgramCacheTests: XCTestCase {
 
     func testWarningsAreReportedOnceAndKept() throws {
         let cache = SeccompProgramCache()
-        let profile = LinuxSeccomp(defaultAction: "SCMP_ACT_ERRNO",
-                                   syscalls: [LinuxSyscall(names: ["read", "aegis_nonexistent"], action: "SCMP_ACT_ALLOW")])
+        let profile = LinuxSeccomp(
+            defaultAction: "SCMP_ACT_ERRNO",
+            syscalls: [LinuxSyscall(names: ["read", "aegis_nonexistent"], action: "SCMP_ACT_ALLOW")])
         var seen = 0
         _ = try cache.program(for: profile) { _ in seen += 1 }
         let again = try cache.program(for: profile) { _ in seen += 1 }
@@ -59,8 +61,10 @@ final class SeccompProgramCacheTests: XCTestCase {
     func testCapacityBoundsTheCache() throws {
         let cache = SeccompProgramCache(capacity: 2)
         for errnoRet: UInt32 in [1, 2, 3, 4] {
-            _ = try cache.program(for: LinuxSeccomp(defaultAction: "SCMP_ACT_ERRNO", defaultErrnoRet: errnoRet,
-                                                    syscalls: [LinuxSyscall(names: ["read"], action: "SCMP_ACT_ALLOW")]))
+            _ = try cache.program(
+                for: LinuxSeccomp(
+                    defaultAction: "SCMP_ACT_ERRNO", defaultErrnoRet: errnoRet,
+                    syscalls: [LinuxSyscall(names: ["read"], action: "SCMP_ACT_ALLOW")]))
         }
         XCTAssertEqual(cache.count, 2)
     }

@@ -9,8 +9,10 @@ final class JoinTokenTests: StoreTestCase {
     let keyA = String(repeating: "a", count: 64)
     let keyB = String(repeating: "b", count: 64)
 
-    func expectTokenError(_ reason: JoinTokenError.Reason, containing texts: [String] = [], file: StaticString = #filePath, line: UInt = #line,
-                          _ body: () throws -> Void) {
+    func expectTokenError(
+        _ reason: JoinTokenError.Reason, containing texts: [String] = [], file: StaticString = #filePath, line: UInt = #line,
+        _ body: () throws -> Void
+    ) {
         do {
             try body()
             XCTFail("expected JoinTokenError(\(reason)) but the call succeeded", file: file, line: line)
@@ -30,7 +32,8 @@ final class JoinTokenTests: StoreTestCase {
         for t in [a, b] {
             XCTAssertEqual(t.record.id.count, 6)
             XCTAssertEqual(t.secret.count, 16)
-            XCTAssertTrue((t.record.id + t.secret).utf8.allSatisfy { ($0 >= 0x61 && $0 <= 0x7a) || ($0 >= 0x30 && $0 <= 0x39) }, t.record.id)
+            XCTAssertTrue(
+                (t.record.id + t.secret).utf8.allSatisfy { ($0 >= 0x61 && $0 <= 0x7a) || ($0 >= 0x30 && $0 <= 0x39) }, t.record.id)
         }
         XCTAssertNotEqual(a.record.id, b.record.id)
         XCTAssertNotEqual(a.secret, b.secret)
@@ -62,7 +65,9 @@ final class JoinTokenTests: StoreTestCase {
         expectStoreError(.invalidArgument, containing: "201 characters") {
             _ = try store.createJoinToken(role: .worker, ttlSeconds: 60, description: String(repeating: "x", count: 201))
         }
-        expectStoreError(.invalidArgument, containing: "U+A") { _ = try store.createJoinToken(role: .worker, ttlSeconds: 60, description: "a\nb") }
+        expectStoreError(.invalidArgument, containing: "U+A") {
+            _ = try store.createJoinToken(role: .worker, ttlSeconds: 60, description: "a\nb")
+        }
         XCTAssertEqual(try store.listJoinTokens(), [])
     }
 
@@ -78,7 +83,9 @@ final class JoinTokenTests: StoreTestCase {
             _ = try store.validateJoinToken(id: id, secret: wrong, nowMs: 1_700_000_000_001)
         }
         // Expiry is exclusive of the end instant; the message has both times in UTC.
-        expectTokenError(.expired(atMs: 1_700_000_010_000), containing: [id, "expired at 2023-11-14T22:13:30Z", "now 2023-11-14T22:13:31Z"]) {
+        expectTokenError(
+            .expired(atMs: 1_700_000_010_000), containing: [id, "expired at 2023-11-14T22:13:30Z", "now 2023-11-14T22:13:31Z"]
+        ) {
             _ = try store.validateJoinToken(id: id, secret: t.secret, nowMs: 1_700_000_011_000)
         }
         // A wrong secret on an expired token says only "wrong secret".
@@ -99,31 +106,38 @@ final class JoinTokenTests: StoreTestCase {
         let store = try openStore()
         defer { try? store.close() }
         let t = try store.createJoinToken(role: .worker, ttlSeconds: 3600, nowMs: 1_000)
-        let first = try store.completeJoin(tokenID: t.record.id, secret: t.secret, nodeName: "n1", fingerprint: keyA,
-                                           role: .worker, serial: "01", nowMs: 2_000)
+        let first = try store.completeJoin(
+            tokenID: t.record.id, secret: t.secret, nodeName: "n1", fingerprint: keyA,
+            role: .worker, serial: "01", nowMs: 2_000)
         XCTAssertEqual(first.token.uses, 1)
         XCTAssertEqual(first.token.lastUsedAtMs, 2_000)
-        XCTAssertEqual(first.identity, NodeIdentityRecord(name: "n1", keyFingerprint: keyA, role: .worker, firstJoinedAtMs: 2_000,
-                                                          lastIssuedAtMs: 2_000, lastSerial: "01", joinToken: t.record.id))
+        XCTAssertEqual(
+            first.identity,
+            NodeIdentityRecord(
+                name: "n1", keyFingerprint: keyA, role: .worker, firstJoinedAtMs: 2_000,
+                lastIssuedAtMs: 2_000, lastSerial: "01", joinToken: t.record.id))
         // Same name, same key: accepted, refreshed, counted.
-        let again = try store.completeJoin(tokenID: t.record.id, secret: t.secret, nodeName: "n1", fingerprint: keyA,
-                                           role: .worker, serial: "02", nowMs: 3_000)
+        let again = try store.completeJoin(
+            tokenID: t.record.id, secret: t.secret, nodeName: "n1", fingerprint: keyA,
+            role: .worker, serial: "02", nowMs: 3_000)
         XCTAssertEqual(again.token.uses, 2)
         XCTAssertEqual(again.identity.firstJoinedAtMs, 2_000)
         XCTAssertEqual(again.identity.lastIssuedAtMs, 3_000)
         XCTAssertEqual(again.identity.lastSerial, "02")
         // Same name, another key: refused with both fingerprints, and nothing is counted.
         expectStoreError(.conflict, containing: "node n1 is already joined with another key (fingerprint \(keyA)") {
-            _ = try store.completeJoin(tokenID: t.record.id, secret: t.secret, nodeName: "n1", fingerprint: keyB,
-                                       role: .worker, serial: "03", nowMs: 4_000)
+            _ = try store.completeJoin(
+                tokenID: t.record.id, secret: t.secret, nodeName: "n1", fingerprint: keyB,
+                role: .worker, serial: "03", nowMs: 4_000)
         }
         XCTAssertEqual(try store.joinToken(id: t.record.id)?.uses, 2)
         XCTAssertEqual(try store.identity(name: "n1")?.keyFingerprint, keyA)
         // A token revoked between validation and completion is caught inside the transaction.
         try store.revokeJoinToken(id: t.record.id, nowMs: 5_000)
         expectTokenError(.revoked(atMs: 5_000)) {
-            _ = try store.completeJoin(tokenID: t.record.id, secret: t.secret, nodeName: "n2", fingerprint: keyB,
-                                       role: .worker, serial: "04", nowMs: 6_000)
+            _ = try store.completeJoin(
+                tokenID: t.record.id, secret: t.secret, nodeName: "n2", fingerprint: keyB,
+                role: .worker, serial: "04", nowMs: 6_000)
         }
         XCTAssertNil(try store.identity(name: "n2"), "a refused join must not pin the name")
     }
@@ -138,7 +152,9 @@ final class JoinTokenTests: StoreTestCase {
         expectStoreError(.conflict, containing: "node w1 is already joined with another key (fingerprint \(keyA)") {
             try store.registerIdentity(name: "w1", fingerprint: keyB, role: .worker)
         }
-        expectStoreError(.invalidArgument, containing: "64 lowercase hex") { try store.registerIdentity(name: "w2", fingerprint: "ABC", role: .worker) }
+        expectStoreError(.invalidArgument, containing: "64 lowercase hex") {
+            try store.registerIdentity(name: "w2", fingerprint: "ABC", role: .worker)
+        }
         expectStoreError(.invalidArgument, containing: "64 lowercase hex") {
             try store.registerIdentity(name: "w2", fingerprint: String(repeating: "A", count: 64), role: .worker)
         }
@@ -160,7 +176,8 @@ final class JoinTokenTests: StoreTestCase {
         let store = try openStore()
         try store.bootstrap()
         let admin = try store.createToken(kind: .admin)
-        try store.executeRaw("""
+        try store.executeRaw(
+            """
             DROP TABLE join_tokens;
             DROP TABLE node_identities;
             DELETE FROM grdb_migrations WHERE identifier = 'v2';

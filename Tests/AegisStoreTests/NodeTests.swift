@@ -5,13 +5,18 @@ import AegisProtocol
 
 final class NodeTests: StoreTestCase {
     func caps(cpu: Int64 = 2000) -> NodeCapabilities {
-        NodeCapabilities(cpuMillis: cpu, memoryBytes: 4 << 30,
-                         gpus: [GPUDevice(vendor: "nvidia", model: "A100", pciAddress: "0000:3b:00.0", index: 0, uuid: "GPU-1",
-                                          memoryBytes: 80 << 30, deviceNodes: ["/dev/nvidia0"])],
-                         runtimes: [RuntimeInfo(name: "python3", version: "3.11.2", path: "/usr/bin/python3")],
-                         isolation: IsolationFeatures(cgroupControllers: ["memory", "pids"], seccomp: true, userNamespaces: true,
-                                                      kernelVersion: "6.1.0", allowUnenforcedLimits: false),
-                         labels: ["zone": "lab-2"], warnings: ["nvidia-smi: timed out after 5 s"])
+        NodeCapabilities(
+            cpuMillis: cpu, memoryBytes: 4 << 30,
+            gpus: [
+                GPUDevice(
+                    vendor: "nvidia", model: "A100", pciAddress: "0000:3b:00.0", index: 0, uuid: "GPU-1",
+                    memoryBytes: 80 << 30, deviceNodes: ["/dev/nvidia0"])
+            ],
+            runtimes: [RuntimeInfo(name: "python3", version: "3.11.2", path: "/usr/bin/python3")],
+            isolation: IsolationFeatures(
+                cgroupControllers: ["memory", "pids"], seccomp: true, userNamespaces: true,
+                kernelVersion: "6.1.0", allowUnenforcedLimits: false),
+            labels: ["zone": "lab-2"], warnings: ["nvidia-smi: timed out after 5 s"])
     }
 
     func testUpsertListGetCordon() throws {

@@ -27,12 +27,13 @@ final class PlacementTests: StoreTestCase {
         try store.bootstrap()
         let ids = try insertPending(store, count: 3)
         try store.update(id: ids[2]) { $0.state = .cancelled }
-        let rejected = try store.recordPlacements([
-            Placement(workloadID: ids[0], node: "n1", generation: 1, gpus: ["0000:3b:00.0"]),
-            Placement(workloadID: ids[1], node: "n2", generation: 1),
-            Placement(workloadID: ids[2], node: "n1", generation: 1),
-            Placement(workloadID: "a-unknown", node: "n1", generation: 1),
-        ], nowMs: 77)
+        let rejected = try store.recordPlacements(
+            [
+                Placement(workloadID: ids[0], node: "n1", generation: 1, gpus: ["0000:3b:00.0"]),
+                Placement(workloadID: ids[1], node: "n2", generation: 1),
+                Placement(workloadID: ids[2], node: "n1", generation: 1),
+                Placement(workloadID: "a-unknown", node: "n1", generation: 1),
+            ], nowMs: 77)
         XCTAssertEqual(rejected, [ids[2], "a-unknown"])
         let w0 = try XCTUnwrap(try store.workload(id: ids[0]))
         XCTAssertEqual(w0.state, .scheduled)
@@ -40,8 +41,9 @@ final class PlacementTests: StoreTestCase {
         XCTAssertEqual(w0.generation, 1)
         XCTAssertEqual(w0.gpus, ["0000:3b:00.0"])
         XCTAssertNil(w0.reason)
-        XCTAssertEqual(try store.events(workloadID: ids[0]),
-                       [WorkloadEvent(timeMs: 77, type: "scheduled", message: "placed on node n1 (generation 1, gpus 0000:3b:00.0)")])
+        XCTAssertEqual(
+            try store.events(workloadID: ids[0]),
+            [WorkloadEvent(timeMs: 77, type: "scheduled", message: "placed on node n1 (generation 1, gpus 0000:3b:00.0)")])
         XCTAssertEqual(try store.workload(id: ids[2])?.state, .cancelled)
         XCTAssertEqual(try store.events(workloadID: ids[2]), [])
 
@@ -109,8 +111,10 @@ final class PlacementTests: StoreTestCase {
         let box = Box()
         let writer = PlacementWriter(store: store, maxBatch: 10, maxDelay: .milliseconds(20), onRejected: { box.add($0) })
         try await whileRunning(writer) {
-            await writer.submit([Placement(workloadID: ids[0], node: "n1", generation: 1),
-                                 Placement(workloadID: ids[1], node: "n1", generation: 1)])
+            await writer.submit([
+                Placement(workloadID: ids[0], node: "n1", generation: 1),
+                Placement(workloadID: ids[1], node: "n1", generation: 1),
+            ])
             try await writer.flush()
             XCTAssertEqual(box.values, [ids[1]])
             try await writer.flush()  // nothing pending: returns at once
@@ -152,9 +156,10 @@ final class PlacementTests: StoreTestCase {
 
         let t2 = ContinuousClock.now
         for chunk in stride(from: 0, to: n, by: 500) {
-            let rejected = try store.recordPlacements(ids[chunk..<min(chunk + 500, n)].map {
-                Placement(workloadID: $0, node: "n2", generation: 2)
-            })
+            let rejected = try store.recordPlacements(
+                ids[chunk..<min(chunk + 500, n)].map {
+                    Placement(workloadID: $0, node: "n2", generation: 2)
+                })
             XCTAssertEqual(rejected, [])
         }
         let directTime = ContinuousClock.now - t2
@@ -163,7 +168,8 @@ final class PlacementTests: StoreTestCase {
         XCTAssertEqual(try store.events(workloadID: ids[n - 1]).count, 2)
         func rate(_ d: Duration) -> Int { Int(Double(n) / (Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18)) }
         let stats = await writer.stats()
-        print("""
+        print(
+            """
             store throughput (\(n) workloads): insert \(rate(insertTime))/s (one transaction each); \
             PlacementWriter \(rate(writerTime)) placements/s in \(stats.transactions) transactions; \
             recordPlacements direct, batches of 500: \(rate(directTime)) placements/s

@@ -49,7 +49,8 @@ final class SchemaTests: StoreTestCase {
     func testNewerSchemaIsRefused() throws {
         let store = try openStore()
         try store.bootstrap()
-        try store.executeRaw("""
+        try store.executeRaw(
+            """
             INSERT INTO grdb_migrations(identifier) VALUES ('v99');
             ALTER TABLE tenants ADD COLUMN future_column TEXT DEFAULT 'x';
             """)

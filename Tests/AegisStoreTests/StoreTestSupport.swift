@@ -53,14 +53,17 @@ class StoreTestCase: XCTestCase {
     }
 
     func spec(tenant: String = "default", name: String = "agent", inputs: [String: [UInt8]] = [:]) -> WorkloadSpec {
-        WorkloadSpec(tenant: tenant, name: name, runtime: "python3", args: ["python3", "main.py"], env: ["K": "v"],
-                     resources: ResourceRequest(cpuMillis: 500, memoryBytes: 256 << 20, pids: 64, gpus: 0),
-                     requires: Requirements(runtimes: [RuntimeRequirement(name: "python3", version: ">=3.10")], labels: ["zone": "a"]),
-                     inputs: inputs, timeoutSeconds: 60, restart: .onFailure)
+        WorkloadSpec(
+            tenant: tenant, name: name, runtime: "python3", args: ["python3", "main.py"], env: ["K": "v"],
+            resources: ResourceRequest(cpuMillis: 500, memoryBytes: 256 << 20, pids: 64, gpus: 0),
+            requires: Requirements(runtimes: [RuntimeRequirement(name: "python3", version: ">=3.10")], labels: ["zone": "a"]),
+            inputs: inputs, timeoutSeconds: 60, restart: .onFailure)
     }
 
-    func expectStoreError(_ kind: StoreError.Kind, containing text: String? = nil, file: StaticString = #filePath, line: UInt = #line,
-                          _ body: () throws -> Void) {
+    func expectStoreError(
+        _ kind: StoreError.Kind, containing text: String? = nil, file: StaticString = #filePath, line: UInt = #line,
+        _ body: () throws -> Void
+    ) {
         do {
             try body()
             XCTFail("expected StoreError(.\(kind)) but the call succeeded", file: file, line: line)

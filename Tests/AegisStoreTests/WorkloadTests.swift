@@ -11,8 +11,9 @@ final class WorkloadTests: StoreTestCase {
         try store.bootstrap()
         let big = (0..<200_000).map { UInt8(truncatingIfNeeded: $0 &* 31) }
         let inputs: [String: [UInt8]] = ["main.py": Array("print('hi')\n".utf8), "data/blob.bin": big, "empty.txt": []]
-        let w = Workload(id: ControlStore.newWorkloadID(nowMs: 1_700_000_000_000), spec: spec(inputs: inputs),
-                         createdAtMs: 1_700_000_000_000, unenforcedLimits: ["memory"])
+        let w = Workload(
+            id: ControlStore.newWorkloadID(nowMs: 1_700_000_000_000), spec: spec(inputs: inputs),
+            createdAtMs: 1_700_000_000_000, unenforcedLimits: ["memory"])
         try store.insertWorkload(w, event: WorkloadEvent(timeMs: 1, type: "Submitted", message: "by default"))
 
         var expectedLight = w
@@ -57,8 +58,10 @@ final class WorkloadTests: StoreTestCase {
         for (i, (tenant, state, node)) in plan.enumerated() {
             let id = ControlStore.newWorkloadID(nowMs: 1_000 + Int64(i))
             ids.append(id)
-            try store.insertWorkload(Workload(id: id, spec: spec(tenant: tenant, name: "w\(i)"), state: state, node: node,
-                                              createdAtMs: 1_000 + Int64(i)))
+            try store.insertWorkload(
+                Workload(
+                    id: id, spec: spec(tenant: tenant, name: "w\(i)"), state: state, node: node,
+                    createdAtMs: 1_000 + Int64(i)))
         }
         XCTAssertEqual(try store.listWorkloads().map(\.id), ids)
         XCTAssertEqual(ids, ids.sorted(), "ids sort by creation time")
@@ -118,10 +121,11 @@ final class WorkloadTests: StoreTestCase {
 
         // A throwing mutation writes nothing (neither row nor event).
         struct Abort: Error {}
-        XCTAssertThrowsError(try store.update(id: id, event: WorkloadEvent(type: "Bad", message: "")) { w in
-            w.state = .pending
-            throw Abort()
-        })
+        XCTAssertThrowsError(
+            try store.update(id: id, event: WorkloadEvent(type: "Bad", message: "")) { w in
+                w.state = .pending
+                throw Abort()
+            })
         XCTAssertEqual(try store.workload(id: id)?.state, .failed)
         XCTAssertEqual(try store.events(workloadID: id).count, 4)
 

@@ -13,7 +13,8 @@ final class AgentFilesE2ETests: SingleNodeTestCase {
         let id = r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         let deadline = Date().addingTimeInterval(30)
         while Date() < deadline {
-            let d = try JSONDecoder().decode(WorkloadDetail.self, from: node.http("GET", "/v1/workloads/\(id)", token: node.adminToken()).body)
+            let d = try JSONDecoder().decode(
+                WorkloadDetail.self, from: node.http("GET", "/v1/workloads/\(id)", token: node.adminToken()).body)
             if d.workload.state.isFinal { return id }
             usleep(100_000)
         }
@@ -22,7 +23,10 @@ final class AgentFilesE2ETests: SingleNodeTestCase {
     }
 
     func testOutputSymlinksPlantedByTheAgentNeverLeadOntoTheHost() throws {
-        let id = try run(["--", "sh", "-c", "mkdir -p output/sub && echo real > output/sub/ok.txt && ln -s / output/host && ln -s /etc/hostname output/name"])
+        let id = try run([
+            "--", "sh", "-c",
+            "mkdir -p output/sub && echo real > output/sub/ok.txt && ln -s / output/host && ln -s /etc/hostname output/name",
+        ])
         let d = try JSONDecoder().decode(WorkloadDetail.self, from: node.http("GET", "/v1/workloads/\(id)", token: node.adminToken()).body)
         XCTAssertEqual(d.outputs, ["sub/ok.txt"], "links are not listed")
         let dest = node.dataDir + "/copied"
@@ -36,7 +40,8 @@ final class AgentFilesE2ETests: SingleNodeTestCase {
 
         // The whole output directory replaced by a link to /etc.
         let swapped = try run(["--", "sh", "-c", "rm -rf output && ln -s /etc output"])
-        let s = try JSONDecoder().decode(WorkloadDetail.self, from: node.http("GET", "/v1/workloads/\(swapped)", token: node.adminToken()).body)
+        let s = try JSONDecoder().decode(
+            WorkloadDetail.self, from: node.http("GET", "/v1/workloads/\(swapped)", token: node.adminToken()).body)
         XCTAssertEqual(s.outputs, [], "nothing of /etc is listed")
         XCTAssertNotEqual(try node.cli(["cp", "\(swapped):hostname", node.dataDir + "/stolen"]).status, 0)
     }
@@ -66,7 +71,8 @@ final class AgentFilesE2ETests: SingleNodeTestCase {
         let deadline = Date().addingTimeInterval(30)
         var restarts = 0
         while Date() < deadline && restarts < 2 {
-            let d = try JSONDecoder().decode(WorkloadDetail.self, from: node.http("GET", "/v1/workloads/\(id)", token: node.adminToken()).body)
+            let d = try JSONDecoder().decode(
+                WorkloadDetail.self, from: node.http("GET", "/v1/workloads/\(id)", token: node.adminToken()).body)
             restarts = d.workload.restarts
             usleep(100_000)
         }

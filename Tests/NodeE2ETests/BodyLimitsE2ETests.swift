@@ -23,11 +23,13 @@ final class BodyLimitsE2ETests: SingleNodeTestCase {
         let targets: [(String, RawHTTPTarget)] = [("unix", .unix(path: node.dataDir + "/aegis.sock")), ("tcp", .tcp(port: node.port))]
         for (name, target) in targets {
             for declare in [true, false] {
-                let sub = try RawHTTP.post(target, path: "/v1/workloads", token: node.adminToken(), bodyBytes: 80 << 20, declareLength: declare)
+                let sub = try RawHTTP.post(
+                    target, path: "/v1/workloads", token: node.adminToken(), bodyBytes: 80 << 20, declareLength: declare)
                 XCTAssertEqual(sub.status, 413, "\(name) declared=\(declare)")
                 let e = try JSONDecoder().decode(ErrorBody.self, from: sub.body)
                 XCTAssertTrue(e.error.contains("limit") && e.error.contains("MiB"), "\(name): \(e.error)")
-                let tenant = try RawHTTP.post(target, path: "/v1/tenants", token: node.adminToken(), bodyBytes: 3 << 20, declareLength: declare)
+                let tenant = try RawHTTP.post(
+                    target, path: "/v1/tenants", token: node.adminToken(), bodyBytes: 3 << 20, declareLength: declare)
                 XCTAssertEqual(tenant.status, 413, "\(name) declared=\(declare)")
                 XCTAssertTrue(try JSONDecoder().decode(ErrorBody.self, from: tenant.body).error.contains("over the 1 MiB limit"))
             }
@@ -49,7 +51,9 @@ final class BodyLimitsE2ETests: SingleNodeTestCase {
         }
         let after = try vmHWMKiB(pid)
         let limitKiB = ((1 << 20) + (16 << 20) / 3 * 4) / 1024
-        print("6 concurrent 60 MB bodies: VmHWM \(before) KiB → \(after) KiB (+\((after - before) / 1024) MiB; route limit \(limitKiB / 1024) MiB)")
+        print(
+            "6 concurrent 60 MB bodies: VmHWM \(before) KiB → \(after) KiB (+\((after - before) / 1024) MiB; route limit \(limitKiB / 1024) MiB)"
+        )
         XCTAssertEqual(statuses.all, Array(repeating: 413, count: 6))
         XCTAssertLessThan(after - before, 6 * limitKiB + 48 * 1024)
     }

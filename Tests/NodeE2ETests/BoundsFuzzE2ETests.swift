@@ -61,10 +61,12 @@ final class BoundsFuzzE2ETests: XCTestCase {
     }
 
     /// A JSON number-ish token for an Int field: edges of Int64 and JSON's own forms.
-    static let jsonNumbers = ["9223372036854775807", "9223372036854775808", "-9223372036854775808", "-9223372036854775809",
-                              "1e308", "-1e308", "1.5", "-1", "0", "1", "1024", "1025", "86400", "86401", "31536000",
-                              "31536001", "1000000", "1000001", "1125899906842624", "1125899906842625", "1000000000",
-                              "1000000001", "null", "\"7\"", "NaN"]
+    static let jsonNumbers = [
+        "9223372036854775807", "9223372036854775808", "-9223372036854775808", "-9223372036854775809",
+        "1e308", "-1e308", "1.5", "-1", "0", "1", "1024", "1025", "86400", "86401", "31536000",
+        "31536001", "1000000", "1000001", "1125899906842624", "1125899906842625", "1000000000",
+        "1000000001", "null", "\"7\"", "NaN",
+    ]
 
     static func jsonNumber(_ rng: inout SeededGenerator) -> String {
         rng.next() % 4 == 0 ? String(Int64(bitPattern: rng.next())) : jsonNumbers.randomElement(using: &rng)!
@@ -85,8 +87,11 @@ final class BoundsFuzzE2ETests: XCTestCase {
     }
 
     /// One request of case `i`: method, path, token and JSON body.
-    static func request(_ i: Int, _ rng: inout SeededGenerator, admin: String, tenant: String)
-        -> (method: String, path: String, token: String, body: String) {
+    static func request(
+        _ i: Int, _ rng: inout SeededGenerator, admin: String, tenant: String
+    )
+        -> (method: String, path: String, token: String, body: String)
+    {
         let token = rng.next() % 2 == 0 ? admin : tenant
         switch rng.next() % 10 {
         case 0...5:
@@ -118,10 +123,13 @@ final class BoundsFuzzE2ETests: XCTestCase {
     func testBoundaryAndRandomNumbersAreAnswered2xxOr4xxAndTheNodeStaysUp() throws {
         let admin = node.adminToken()
         // A tenant with the largest quotas: its submissions go through the quota arithmetic.
-        let created = try node.http("POST", "/v1/tenants", token: admin, body: Data("""
-            {"name": "fuzz", "quota": {"cpuMillis": \(Bounds.maxCPUMillis), "memoryBytes": \(Bounds.maxMemoryBytes),
-             "gpus": \(Bounds.maxQuotaGPUs), "runningAgents": \(Bounds.maxQuotaAgents)}}
-            """.utf8))
+        let created = try node.http(
+            "POST", "/v1/tenants", token: admin,
+            body: Data(
+                """
+                {"name": "fuzz", "quota": {"cpuMillis": \(Bounds.maxCPUMillis), "memoryBytes": \(Bounds.maxMemoryBytes),
+                 "gpus": \(Bounds.maxQuotaGPUs), "runningAgents": \(Bounds.maxQuotaAgents)}}
+                """.utf8))
         XCTAssertEqual(created.status, 201, String(decoding: created.body, as: UTF8.self))
         let tenantToken = try JSONDecoder().decode(CreateTenantResponse.self, from: created.body).token
         // Something in use, so that every quota sum has two non-zero terms.
@@ -152,8 +160,9 @@ final class BoundsFuzzE2ETests: XCTestCase {
                 break
             }
             statuses[answer.status, default: 0] += 1
-            XCTAssertTrue((200..<500).contains(answer.status),
-                          "case \(i) \(r.path) \(r.body): HTTP \(answer.status) \(String(decoding: answer.body, as: UTF8.self))")
+            XCTAssertTrue(
+                (200..<500).contains(answer.status),
+                "case \(i) \(r.path) \(r.body): HTTP \(answer.status) \(String(decoding: answer.body, as: UTF8.self))")
             XCTAssertTrue(node.process?.isRunning == true, "node died at case \(i): \(r.body)\n\(node.nodeLog().suffix(3000))")
             if node.process?.isRunning != true { break }
             done += 1
@@ -191,9 +200,12 @@ final class BoundsFuzzE2ETests: XCTestCase {
     /// quota tenant's next valid submission is still accepted.
     func testReportedOverflowsAreRefusedWithTheRange() throws {
         let admin = node.adminToken()
-        let created = try node.http("POST", "/v1/tenants", token: admin, body: Data("""
-            {"name": "quota", "quota": {"memoryBytes": 1073741824, "cpuMillis": 2000}}
-            """.utf8))
+        let created = try node.http(
+            "POST", "/v1/tenants", token: admin,
+            body: Data(
+                """
+                {"name": "quota", "quota": {"memoryBytes": 1073741824, "cpuMillis": 2000}}
+                """.utf8))
         XCTAssertEqual(created.status, 201, String(decoding: created.body, as: UTF8.self))
         let token = try JSONDecoder().decode(CreateTenantResponse.self, from: created.body).token
         let sleeper = try startSleeper(token: token)
@@ -212,9 +224,12 @@ final class BoundsFuzzE2ETests: XCTestCase {
             XCTAssertEqual(error.field, c.field, error.error)
             XCTAssertTrue(error.error.contains(c.fragment), error.error)
         }
-        let quota = try node.http("POST", "/v1/tenants", token: admin, body: Data("""
-            {"name": "huge", "quota": {"memoryBytes": 9223372036854775807}}
-            """.utf8))
+        let quota = try node.http(
+            "POST", "/v1/tenants", token: admin,
+            body: Data(
+                """
+                {"name": "huge", "quota": {"memoryBytes": 9223372036854775807}}
+                """.utf8))
         XCTAssertEqual(quota.status, 400)
         XCTAssertEqual(try JSONDecoder().decode(ErrorBody.self, from: quota.body).field, "quota.memoryBytes")
         let ok = try JSONEncoder().encode(SubmitRequest(manifest: "name: fine\ncommand: [\"true\"]\nresources: {memory: 512Mi, cpu: 1}\n"))
@@ -230,8 +245,10 @@ final class BoundsFuzzE2ETests: XCTestCase {
         let cases: [([String], [String])] = [
             (["up", "--data-dir", elsewhere, "--api-port", "99999"], ["--api-port 99999: out of range 0…65535"]),
             (["up", "--data-dir", elsewhere, "--api-port", "-1"], ["--api-port -1: out of range 0…65535"]),
-            (["up", "--data-dir", elsewhere, "--lease-renew-every", "9223372036854775807s"],
-             ["--lease-renew-every: \"9223372036854775807s\" is out of range: 1 ms to 1 d"]),
+            (
+                ["up", "--data-dir", elsewhere, "--lease-renew-every", "9223372036854775807s"],
+                ["--lease-renew-every: \"9223372036854775807s\" is out of range: 1 ms to 1 d"]
+            ),
             (["run", "--cpus=-1", "--", "true"], ["--cpus: \"-1\" is out of range: CPU is 1m to 1000000 cores (1000000000m)"]),
             (["run", "--cpus", "-1", "--", "true"], ["--cpus: \"-1\" is out of range"]),
             (["run", "--memory=99999999Ei", "--", "true"], ["--memory: \"99999999Ei\" is out of range: memory is at most 1 PiB"]),
@@ -267,18 +284,22 @@ final class BoundsFuzzE2ETests: XCTestCase {
         XCTAssertEqual(submitted.status, 0, submitted.stderr)
         let id = submitted.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         node.stop()
-        try sh(["sqlite3", node.dataDir + "/aegis.db", """
+        try sh([
+            "sqlite3", node.dataDir + "/aegis.db",
+            """
             UPDATE workloads SET spec = json_set(spec, '$.resources.memoryBytes', \(Int64(1) << 60),
                                                        '$.timeoutSeconds', \(Int64.max)) WHERE id = '\(id)'
-            """])
+            """,
+        ])
         try node.start()
         let described = try node.cli(["describe", id])
         XCTAssertEqual(described.status, 0, described.stderr)
         let lines = described.stdout.split(separator: "\n")
         XCTAssertTrue(lines.contains { $0.hasPrefix("  Memory:") && $0.hasSuffix(" 1Ei") }, described.stdout)
         XCTAssertTrue(lines.contains { $0.hasPrefix("Timeout:") && $0.hasSuffix("d07h") }, described.stdout)
-        XCTAssertTrue(lines.contains { $0.hasPrefix("Reason:") && $0.contains("resources.memoryBytes: 1152921504606846976 is out of range") },
-                      described.stdout)
+        XCTAssertTrue(
+            lines.contains { $0.hasPrefix("Reason:") && $0.contains("resources.memoryBytes: 1152921504606846976 is out of range") },
+            described.stdout)
         XCTAssertEqual(try node.cli(["ps"]).status, 0)
         XCTAssertTrue(node.process?.isRunning == true, node.nodeLog())
     }

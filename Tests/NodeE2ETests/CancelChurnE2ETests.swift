@@ -21,8 +21,10 @@ final class CancelChurnE2ETests: SingleNodeTestCase {
         }
     }
 
-    static func request(_ session: URLSession, port: Int, token: String, _ method: String, _ path: String,
-                        body: Data? = nil) -> (status: Int, body: Data) {
+    static func request(
+        _ session: URLSession, port: Int, token: String, _ method: String, _ path: String,
+        body: Data? = nil
+    ) -> (status: Int, body: Data) {
         var req = URLRequest(url: URL(string: "http://127.0.0.1:\(port)\(path)")!)
         req.httpMethod = method
         req.httpBody = body
@@ -62,8 +64,9 @@ final class CancelChurnE2ETests: SingleNodeTestCase {
         var generator = SystemRandomNumberGenerator()
         // Every third agent would run 30 s unless cancelled; the others end by themselves soon.
         let plans: [(cancelAfterMs: Int?, command: [String])] = (0..<total).map { i in
-            i % 3 == 0 ? (Int.random(in: 0...1500, using: &generator), ["sleep", "30"])
-                       : (nil, i % 2 == 0 ? ["true"] : ["sleep", "0.\(Int.random(in: 1...5, using: &generator))"])
+            i % 3 == 0
+                ? (Int.random(in: 0...1500, using: &generator), ["sleep", "30"])
+                : (nil, i % 2 == 0 ? ["true"] : ["sleep", "0.\(Int.random(in: 1...5, using: &generator))"])
         }
         let started = Date()
         let ids = Locked<[Int: String]>([:])
@@ -86,7 +89,9 @@ final class CancelChurnE2ETests: SingleNodeTestCase {
         let group = DispatchGroup()
         for i in 0..<total {
             group.enter()
-            Thread { submitAndMaybeCancel(i); group.leave() }.start()
+            Thread {
+                submitAndMaybeCancel(i); group.leave()
+            }.start()
         }
         XCTAssertEqual(group.wait(timeout: .now() + 60), .success, "submissions did not finish")
         let submitted = ids.withLock { $0 }
@@ -122,10 +127,14 @@ final class CancelChurnE2ETests: SingleNodeTestCase {
             usleep(100_000)
             left = leftovers()
         }
-        XCTAssertEqual(left, [], "leftovers after all \(total) workloads ended (a workload still scheduled above is one "
-                       + "whose sandbox create never returned)\n\(node.nodeLog())")
+        XCTAssertEqual(
+            left, [],
+            "leftovers after all \(total) workloads ended (a workload still scheduled above is one "
+                + "whose sandbox create never returned)\n\(node.nodeLog())")
         let elapsed = Date().timeIntervalSince(started)
-        print("churn: \(total) workloads, states \(states.map { "\($0.key.rawValue) \($0.value)" }.sorted()), \(String(format: "%.1f", elapsed)) s")
+        print(
+            "churn: \(total) workloads, states \(states.map { "\($0.key.rawValue) \($0.value)" }.sorted()), \(String(format: "%.1f", elapsed)) s"
+        )
         XCTAssertLessThan(elapsed, 110)
     }
 }

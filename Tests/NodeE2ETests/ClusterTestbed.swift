@@ -73,8 +73,11 @@ final class WorkerProcess {
     func start(join: String, token: String?, extra: [String] = []) throws {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/nsenter")
-        p.arguments = ["--net=/run/netns/\(netns)", "--", binary, "up", "--role", "worker", "--name", name, "--data-dir", dataDir,
-                       "--join", join, "--cgroup-parent", cgroupParent, "--log-level", "info"]
+        p.arguments =
+            [
+                "--net=/run/netns/\(netns)", "--", binary, "up", "--role", "worker", "--name", name, "--data-dir", dataDir,
+                "--join", join, "--cgroup-parent", cgroupParent, "--log-level", "info",
+            ]
             + (token.map { ["--token", $0] } ?? []) + extra
         let logPath = dataDir + "/node.log"
         if !FileManager.default.fileExists(atPath: logPath) { FileManager.default.createFile(atPath: logPath, contents: nil) }

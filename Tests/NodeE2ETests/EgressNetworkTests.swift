@@ -36,19 +36,23 @@ final class EgressNetworkTests: XCTestCase {
 
             XCTAssertEqual(try connect(from: a.netns.path, to: "203.0.113.10", port: 8080), "ok allowed")
             XCTAssertEqual(try connect(from: a.netns.path, to: "203.0.113.10", port: 8081), "refused")
-            XCTAssertEqual(try connect(from: b.netns.path, to: "203.0.113.10", port: 8080), "refused",
-                           "TEST-NET is not public: only an allowlist entry opens it")
+            XCTAssertEqual(
+                try connect(from: b.netns.path, to: "203.0.113.10", port: 8080), "refused",
+                "TEST-NET is not public: only an allowlist entry opens it")
             XCTAssertEqual(try connect(from: a.netns.path, to: "169.254.169.254", port: 80), "refused")
             XCTAssertEqual(try connect(from: a.netns.path, to: "198.51.100.2", port: 9000), "refused", "node's uplink address")
             XCTAssertEqual(try connect(from: a.netns.path, to: "10.213.0.1", port: 9000), "refused", "node's bridge address")
             XCTAssertEqual(try connect(from: a.netns.path, to: "127.0.0.1", port: 9000), "refused", "own loopback, not the node's")
-            XCTAssertNotEqual(try connect(from: a.netns.path, to: b.address.description, port: 7000).prefix(2), "ok",
-                              "sandboxes can't reach each other")
-            XCTAssertEqual(try connect(from: "/run/netns/\(bed.node)", to: b.address.description, port: 7000), "timeout",
-                           "the node's own processes (and network: host agents) can't open connections into a sandbox")
+            XCTAssertNotEqual(
+                try connect(from: a.netns.path, to: b.address.description, port: 7000).prefix(2), "ok",
+                "sandboxes can't reach each other")
+            XCTAssertEqual(
+                try connect(from: "/run/netns/\(bed.node)", to: b.address.description, port: 7000), "timeout",
+                "the node's own processes (and network: host agents) can't open connections into a sandbox")
             try sh(["ip", "-n", bed.outside, "route", "add", "10.213.0.0/24", "via", "198.51.100.2"])
-            XCTAssertEqual(try connect(from: "/run/netns/\(bed.outside)", to: b.address.description, port: 7000),
-                           "timeout", "nothing from outside enters a sandbox")
+            XCTAssertEqual(
+                try connect(from: "/run/netns/\(bed.outside)", to: b.address.description, port: 7000),
+                "timeout", "nothing from outside enters a sandbox")
 
             let rules = try net.listRuleset()
             XCTAssertTrue(rules.contains("chain \(a.ifname)"), rules)
@@ -115,14 +119,14 @@ final class EgressNetworkTests: XCTestCase {
     /// A UDP exchange from `port` to 203.0.113.10:9999 inside `netns`: "reply" or "timeout".
     func udpExchange(from netns: String, port: Int) throws -> String {
         let code = """
-        import socket
-        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("0.0.0.0", \(port))); s.settimeout(1.5)
-        s.sendto(b"hi", ("203.0.113.10", 9999))
-        try:
-            s.recvfrom(64); print("reply")
-        except socket.timeout: print("timeout")
-        except OSError as e: print("error", e.errno)
-        """
+            import socket
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("0.0.0.0", \(port))); s.settimeout(1.5)
+            s.sendto(b"hi", ("203.0.113.10", 9999))
+            try:
+                s.recvfrom(64); print("reply")
+            except socket.timeout: print("timeout")
+            except OSError as e: print("error", e.errno)
+            """
         return try sh(["nsenter", "--net=\(netns)", "--", "python3", "-c", code]).trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
@@ -130,12 +134,15 @@ final class EgressNetworkTests: XCTestCase {
         let bed = try Testbed()
         let echo = Process()
         echo.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
-        echo.arguments = ["netns", "exec", bed.outside, "python3", "-c", """
+        echo.arguments = [
+            "netns", "exec", bed.outside, "python3", "-c",
+            """
             import socket
             s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("203.0.113.10", 9999))
             while True:
                 d, a = s.recvfrom(64); s.sendto(b"echo", a)
-            """]
+            """,
+        ]
         try echo.run()
         defer { echo.terminate(); echo.waitUntilExit() }
         usleep(300_000)
@@ -149,8 +156,9 @@ final class EgressNetworkTests: XCTestCase {
             a = nil
             let b = try net.attach(sandbox: "b.g1", allow: [])
             XCTAssertEqual(b.address, address)
-            XCTAssertEqual(try udpExchange(from: b.netns.path, port: 6000), "timeout",
-                           "B (no allowlist) must not ride A's conntrack entry for the same address and port")
+            XCTAssertEqual(
+                try udpExchange(from: b.netns.path, port: 6000), "timeout",
+                "B (no allowlist) must not ride A's conntrack entry for the same address and port")
         }
     }
 

@@ -25,29 +25,29 @@ final class EgressNodeE2ETests: XCTestCase {
 
     /// Agent script: prints its own address, then the result of each HOST:PORT in argv.
     static let probe = """
-    import socket, sys
-    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.connect(("203.0.113.10", 9))
-    print("addr", u.getsockname()[0], flush=True)
-    for t in sys.argv[1:]:
-        h, p = t.rsplit(":", 1)
-        s = socket.socket(); s.settimeout(1.5)
-        try:
-            s.connect((h, int(p))); r = "ok " + s.recv(64).decode().strip()
-        except socket.timeout: r = "timeout"
-        except ConnectionRefusedError: r = "refused"
-        except OSError as e: r = "refused" if e.errno == 113 else "error %s" % e.errno
-        print(t, r, flush=True)
-    """
+        import socket, sys
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.connect(("203.0.113.10", 9))
+        print("addr", u.getsockname()[0], flush=True)
+        for t in sys.argv[1:]:
+            h, p = t.rsplit(":", 1)
+            s = socket.socket(); s.settimeout(1.5)
+            try:
+                s.connect((h, int(p))); r = "ok " + s.recv(64).decode().strip()
+            except socket.timeout: r = "timeout"
+            except ConnectionRefusedError: r = "refused"
+            except OSError as e: r = "refused" if e.errno == 113 else "error %s" % e.errno
+            print(t, r, flush=True)
+        """
 
     /// A server agent: prints its address, answers on :7000 for 60 s.
     static let server = """
-    import socket
-    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.connect(("203.0.113.10", 9))
-    print("addr", u.getsockname()[0], flush=True)
-    s = socket.socket(); s.bind(("0.0.0.0", 7000)); s.listen(4); s.settimeout(60)
-    while True:
-        c, _ = s.accept(); c.sendall(b"sandbox-b\\n"); c.close()
-    """
+        import socket
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.connect(("203.0.113.10", 9))
+        print("addr", u.getsockname()[0], flush=True)
+        s = socket.socket(); s.bind(("0.0.0.0", 7000)); s.listen(4); s.settimeout(60)
+        while True:
+            c, _ = s.accept(); c.sendall(b"sandbox-b\\n"); c.close()
+        """
 
     func results(_ out: String) -> [String: String] {
         var r: [String: String] = [:]
@@ -115,10 +115,12 @@ final class EgressNodeE2ETests: XCTestCase {
         }
         XCTAssertTrue(bAddr.hasPrefix("10.213.0."), "peer address \(bAddr)")
 
-        let a = try node.cli(["run", "--network", "egress", "--allow", "203.0.113.10:8080/tcp", "--", "python3", "-c", Self.probe,
-                              "203.0.113.10:8080", "203.0.113.10:8081", "169.254.169.254:80", "198.51.100.2:9000",
-                              "10.213.0.1:9000", "127.0.0.1:9000", "\(bAddr):7000",
-                              "127.0.0.1:\(node.port)", "10.213.0.1:\(node.port)", "198.51.100.2:\(node.port)"])
+        let a = try node.cli([
+            "run", "--network", "egress", "--allow", "203.0.113.10:8080/tcp", "--", "python3", "-c", Self.probe,
+            "203.0.113.10:8080", "203.0.113.10:8081", "169.254.169.254:80", "198.51.100.2:9000",
+            "10.213.0.1:9000", "127.0.0.1:9000", "\(bAddr):7000",
+            "127.0.0.1:\(node.port)", "10.213.0.1:\(node.port)", "198.51.100.2:\(node.port)",
+        ])
         XCTAssertEqual(a.status, 0, a.stderr)
         let r = results(a.stdout)
         XCTAssertEqual(r["203.0.113.10:8080"], "ok allowed", a.stdout)
@@ -129,7 +131,8 @@ final class EgressNodeE2ETests: XCTestCase {
         XCTAssertEqual(r["127.0.0.1:9000"], "refused", "loopback is the sandbox's own, not the node's")
         XCTAssertNotEqual(r["\(bAddr):7000"]?.prefix(2), "ok", "another agent's sandbox")
         for target in ["127.0.0.1", "10.213.0.1", "198.51.100.2"] {
-            XCTAssertEqual(r["\(target):\(node.port)"], "refused", "the node's API port (127.0.0.1:\(node.port) in its namespace) via \(target)")
+            XCTAssertEqual(
+                r["\(target):\(node.port)"], "refused", "the node's API port (127.0.0.1:\(node.port) in its namespace) via \(target)")
         }
         XCTAssertNotNil(r["\(bAddr):7000"], a.stdout)
         // The resolver the agent sees: the host's upstream nameservers, never a loopback stub.

@@ -78,8 +78,10 @@ final class JoinE2ETests: XCTestCase {
 
     /// A P-256 key (`<work>/<name>.key`) and CSR made by openssl; returns the CSR PEM.
     func opensslCSR(subject: String, name: String) throws -> String {
-        try sh(["openssl", "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj", subject,
-                "-keyout", "\(work)/\(name).key", "-out", "\(work)/\(name).csr"])
+        try sh([
+            "openssl", "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj", subject,
+            "-keyout", "\(work)/\(name).key", "-out", "\(work)/\(name).csr",
+        ])
         return try String(contentsOfFile: "\(work)/\(name).csr", encoding: .utf8)
     }
 
@@ -93,7 +95,9 @@ final class JoinE2ETests: XCTestCase {
         let token = try createToken(["--role", "worker"])
         let file = work + "/join.token"
         try (token + "\n").write(toFile: file, atomically: true, encoding: .utf8)
-        let fromFile = try node.cli(["node", "join", "--server", server, "--token-file", file, "--name", "wf", "--dir", work + "/wf", "-o", "json"])
+        let fromFile = try node.cli([
+            "node", "join", "--server", server, "--token-file", file, "--name", "wf", "--dir", work + "/wf", "-o", "json",
+        ])
         XCTAssertEqual(try decodeJoin(fromFile).node, "wf")
         XCTAssertFalse(fromFile.stderr.contains("warning"), fromFile.stderr)
         let onCommandLine = try join(token, name: "wc", dir: work + "/wc")
@@ -110,8 +114,9 @@ final class JoinE2ETests: XCTestCase {
         XCTAssertEqual(caAnswer.status, 200)
         let ca = try JSONDecoder().decode(ClusterCAInfo.self, from: caAnswer.body)
         let caFile = node.dataDir + "/pki/ca.crt"
-        XCTAssertEqual(try String(contentsOfFile: caFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines),
-                       ca.caPEM.trimmingCharacters(in: .whitespacesAndNewlines))
+        XCTAssertEqual(
+            try String(contentsOfFile: caFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines),
+            ca.caPEM.trimmingCharacters(in: .whitespacesAndNewlines))
         XCTAssertEqual(ca.fingerprint, try opensslSHA256(["x509", "-in", caFile]))
 
         let token = try createToken(["--role", "worker", "--ttl", "2h", "--description", "e2e workers"])
@@ -140,9 +145,12 @@ final class JoinE2ETests: XCTestCase {
         XCTAssertEqual(listed.first?.uses, 1)
         XCTAssertEqual(listed.first?.description, "e2e workers")
         let table = try node.cli(["token", "ls"])
-        XCTAssertTrue(table.stdout.hasPrefix("ID ") && table.stdout.contains("EXPIRES") && table.stdout.contains("USES")
-                      && table.stdout.contains("REVOKED"), table.stdout)
-        for output in [table.stdout, try node.cli(["token", "ls", "-o", "yaml"]).stdout, try node.cli(["token", "ls", "-o", "json"]).stdout] {
+        XCTAssertTrue(
+            table.stdout.hasPrefix("ID ") && table.stdout.contains("EXPIRES") && table.stdout.contains("USES")
+                && table.stdout.contains("REVOKED"), table.stdout)
+        for output in [
+            table.stdout, try node.cli(["token", "ls", "-o", "yaml"]).stdout, try node.cli(["token", "ls", "-o", "json"]).stdout,
+        ] {
             XCTAssertTrue(output.contains(id), output)
             XCTAssertFalse(output.contains(secret), "a listing shows the secret: \(output)")
         }
@@ -167,15 +175,17 @@ final class JoinE2ETests: XCTestCase {
 
         // An openssl-made CSR without a CN for a new name is accepted; the answer verifies with openssl too.
         let w2CSR = try opensslCSR(subject: "/O=aegis-e2e", name: "w2")
-        let w2 = try node.http("POST", "/v1/cluster/join", token: nil,
-                               body: try JSONEncoder().encode(JoinRequest(token: token, nodeName: "w2", role: .worker, csrPEM: w2CSR)))
+        let w2 = try node.http(
+            "POST", "/v1/cluster/join", token: nil,
+            body: try JSONEncoder().encode(JoinRequest(token: token, nodeName: "w2", role: .worker, csrPEM: w2CSR)))
         XCTAssertEqual(w2.status, 200, String(decoding: w2.body, as: UTF8.self))
         let issued = try JSONDecoder().decode(JoinResponse.self, from: w2.body)
         try issued.certificatePEM.write(toFile: work + "/w2.crt", atomically: true, encoding: .utf8)
         XCTAssertTrue(try sh(["openssl", "verify", "-CAfile", caFile, work + "/w2.crt"]).contains("OK"))
         let w2Subject = try sh(["openssl", "x509", "-in", work + "/w2.crt", "-noout", "-subject", "-nameopt", "sep_multiline"])
-        XCTAssertTrue(w2Subject.contains("CN=w2") && w2Subject.contains("OU=worker") && !w2Subject.contains("aegis-e2e"),
-                      "the CA decides the subject: \(w2Subject)")
+        XCTAssertTrue(
+            w2Subject.contains("CN=w2") && w2Subject.contains("OU=worker") && !w2Subject.contains("aegis-e2e"),
+            "the CA decides the subject: \(w2Subject)")
 
         // The identities the controller pinned; forgetting w1 lets the other key join.
         let ids = try node.http("GET", "/v1/cluster/identities", token: node.adminToken())
@@ -183,8 +193,9 @@ final class JoinE2ETests: XCTestCase {
         XCTAssertEqual(identities.map(\.name), ["w1", "w2"])
         XCTAssertEqual(identities.first?.keyFingerprint, first.keySHA256)
         XCTAssertEqual(identities.first?.lastSerial, again.serial)
-        XCTAssertEqual(identities.last?.keyFingerprint, try opensslSHA256(["pkey", "-in", work + "/w2.key", "-pubout"]),
-                       "w2 is pinned to the key of openssl's CSR")
+        XCTAssertEqual(
+            identities.last?.keyFingerprint, try opensslSHA256(["pkey", "-in", work + "/w2.key", "-pubout"]),
+            "w2 is pinned to the key of openssl's CSR")
         let forget = try node.cli(["node", "forget", "w1"])
         XCTAssertEqual(forget.status, 0, forget.stderr)
         let rejoined = try decodeJoin(try join(token, name: "w1", dir: d2))
@@ -237,7 +248,11 @@ final class JoinE2ETests: XCTestCase {
         XCTAssertEqual(try postJoin(JoinRequest(token: token, nodeName: "n1", role: .controller, csrPEM: csr)).status, 403)
 
         // Bad CSR, bad node name, CSR for another name: 400.
-        XCTAssertEqual(try postJoin(JoinRequest(token: token, nodeName: "n1", csrPEM: "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n")).status, 400)
+        XCTAssertEqual(
+            try postJoin(
+                JoinRequest(
+                    token: token, nodeName: "n1", csrPEM: "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n")
+            ).status, 400)
         let badName = try postJoin(JoinRequest(token: token, nodeName: "N_1", csrPEM: csr))
         XCTAssertEqual(badName.status, 400, badName.error)
         XCTAssertTrue(badName.error.contains("N_1"), badName.error)
@@ -248,7 +263,8 @@ final class JoinE2ETests: XCTestCase {
         // API tokens are not join tokens, and join tokens are not API tokens.
         let adminAsJoin = try join(node.adminToken(), name: "n1", dir: dir)
         XCTAssertTrue(adminAsJoin.stderr.contains("not a join token"), adminAsJoin.stderr)
-        XCTAssertFalse(adminAsJoin.stderr.contains(String(node.adminToken().prefix(4))), "no part of the API token is echoed: \(adminAsJoin.stderr)")
+        XCTAssertFalse(
+            adminAsJoin.stderr.contains(String(node.adminToken().prefix(4))), "no part of the API token is echoed: \(adminAsJoin.stderr)")
         let adminOverHTTP = try postJoin(JoinRequest(token: node.adminToken(), nodeName: "n1", csrPEM: csr))
         XCTAssertEqual(adminOverHTTP.status, 401)
         XCTAssertTrue(adminOverHTTP.error.contains("not a join token"), adminOverHTTP.error)

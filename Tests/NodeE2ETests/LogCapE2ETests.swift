@@ -42,15 +42,17 @@ final class LogCapE2ETests: XCTestCase {
         lines.removeLast()
         for l in lines {
             if l.hasPrefix("[aegis: "), l.hasSuffix(" earlier bytes dropped]"),
-               let n = Int64(l.dropFirst(8).dropLast(23)) {
+                let n = Int64(l.dropFirst(8).dropLast(23))
+            {
                 pendingDrop = (pendingDrop ?? 0) + n
                 markers += 1
                 continue
             }
             guard let k = Int(l) else { XCTFail("\(what): unexpected line \"\(l)\"", file: file, line: line); return markers }
             if let drop = pendingDrop {
-                XCTAssertEqual(Self.seqBytes(k - 1) - Self.seqBytes(next - 1), drop,
-                               "\(what): the marker before line \(k) does not count the lines \(next)..<\(k)", file: file, line: line)
+                XCTAssertEqual(
+                    Self.seqBytes(k - 1) - Self.seqBytes(next - 1), drop,
+                    "\(what): the marker before line \(k) does not count the lines \(next)..<\(k)", file: file, line: line)
                 pendingDrop = nil
             } else if k != next {
                 XCTFail("\(what): line \(k) where \(next) was due, without a marker", file: file, line: line)

@@ -15,7 +15,9 @@ final class MultiNodeE2ETests: XCTestCase {
     var controller: NodeHarness!
     var workers: [String: WorkerProcess] = [:]
 
-    static let fastController = ["--lease-renew-every", "500ms", "--not-ready-after", "3s", "--down-after", "6s", "--reschedule-margin", "2s"]
+    static let fastController = [
+        "--lease-renew-every", "500ms", "--not-ready-after", "3s", "--down-after", "6s", "--reschedule-margin", "2s",
+    ]
     static let fastWorker = ["--lease-grace", "6s"]
 
     override func tearDown() {
@@ -27,15 +29,17 @@ final class MultiNodeE2ETests: XCTestCase {
     /// Starts the controller in "ctl" (cluster port on its address) and the named workers.
     func startCluster(_ names: [String], fast: Bool = true, workerArgs: [String: [String]] = [:]) throws {
         bed = try ClusterTestbed(["ctl"] + names)
-        controller = try NodeHarness(extraArgs: ["--role", "controller", "--listen", "0.0.0.0:7443"] + (fast ? Self.fastController : []),
-                                     netns: bed.ns("ctl"))
+        controller = try NodeHarness(
+            extraArgs: ["--role", "controller", "--listen", "0.0.0.0:7443"] + (fast ? Self.fastController : []),
+            netns: bed.ns("ctl"))
         try controller.start()
         for n in names { try startWorker(n, extra: (fast ? Self.fastWorker : []) + (workerArgs[n] ?? [])) }
         try waitFor("workers Ready", timeout: 60) { Set(try self.nodeStates().filter { $0.value == "Ready" }.keys) == Set(names) }
     }
 
     var joinURL: String {
-        let port = (try? String(contentsOfFile: controller.dataDir + "/cluster.port", encoding: .utf8))?
+        let port =
+            (try? String(contentsOfFile: controller.dataDir + "/cluster.port", encoding: .utf8))?
             .trimmingCharacters(in: .whitespacesAndNewlines) ?? "0"
         return "https://\(bed.address("ctl")):\(port)"
     }
@@ -56,7 +60,9 @@ final class MultiNodeE2ETests: XCTestCase {
         let r = try controller.cli(["node", "ls", "-o", "json"])
         guard r.status == 0 else { throw NSError(domain: "node ls", code: Int(r.status), userInfo: [NSLocalizedDescriptionKey: r.stderr]) }
         struct List: Decodable { var items: [NodeInfo] }
-        return Dictionary(try JSONDecoder().decode(List.self, from: Data(r.stdout.utf8)).items.map { ($0.name, $0.state.rawValue) }, uniquingKeysWith: { a, _ in a })
+        return Dictionary(
+            try JSONDecoder().decode(List.self, from: Data(r.stdout.utf8)).items.map { ($0.name, $0.state.rawValue) },
+            uniquingKeysWith: { a, _ in a })
     }
 
     func workload(_ id: String) throws -> WorkloadDetail {
@@ -71,13 +77,16 @@ final class MultiNodeE2ETests: XCTestCase {
         return r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
-    func waitFor(_ what: String, timeout: TimeInterval, file: StaticString = #filePath, line: UInt = #line, _ check: () throws -> Bool) throws {
+    func waitFor(
+        _ what: String, timeout: TimeInterval, file: StaticString = #filePath, line: UInt = #line, _ check: () throws -> Bool
+    ) throws {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
             if (try? check()) == true { return }
             usleep(100_000)
         }
-        XCTFail("timed out after \(timeout) s waiting for \(what)\ncontroller log:\n\(controller.nodeLog().suffix(3000))\n"
+        XCTFail(
+            "timed out after \(timeout) s waiting for \(what)\ncontroller log:\n\(controller.nodeLog().suffix(3000))\n"
                 + workers.map { "worker \($0.key) log:\n\($0.value.log().suffix(2000))" }.joined(separator: "\n"), file: file, line: line)
         throw XCTSkip("gave up waiting for \(what)")
     }
@@ -118,14 +127,18 @@ final class MultiNodeE2ETests: XCTestCase {
         let good = try token()
         let (prefix, rest) = (good.components(separatedBy: "::")[0], good.components(separatedBy: "::")[1])
         let id = rest.split(separator: ".")[0]
-        XCTAssertTrue(try failingJoin("bad", token: "\(prefix)::\(id).wrongsecretwrongsecret").contains("join token"),
-                      "a wrong secret is refused")
+        XCTAssertTrue(
+            try failingJoin("bad", token: "\(prefix)::\(id).wrongsecretwrongsecret").contains("join token"),
+            "a wrong secret is refused")
         let mismatch = "AEG1" + String(repeating: "ab", count: 32) + "::" + rest
         let log = try failingJoin("mismatch", token: mismatch)
-        XCTAssertTrue(log.contains(String(repeating: "ab", count: 32)) && log.contains(String(prefix.dropFirst(4))),
-                      "a CA mismatch names both fingerprints: \(log)")
+        XCTAssertTrue(
+            log.contains(String(repeating: "ab", count: 32)) && log.contains(String(prefix.dropFirst(4))),
+            "a CA mismatch names both fingerprints: \(log)")
         let revoked = try token()
-        XCTAssertEqual(try controller.cli(["token", "revoke", revoked.components(separatedBy: "::")[1].split(separator: ".").map(String.init)[0]]).status, 0)
+        XCTAssertEqual(
+            try controller.cli(["token", "revoke", revoked.components(separatedBy: "::")[1].split(separator: ".").map(String.init)[0]])
+                .status, 0)
         XCTAssertTrue(try failingJoin("revoked", token: revoked).contains("revoked"))
         XCTAssertEqual(Set(try nodeStates().keys), ["w1"], "no refused node registered")
 
@@ -189,8 +202,9 @@ final class MultiNodeE2ETests: XCTestCase {
     /// passed, and a restart after the first certificate expired connects with the renewed one.
     func testTheNodeCertificateIsRenewedOverTheSessionBeforeItExpires() throws {
         bed = try ClusterTestbed(["ctl", "w1"])
-        controller = try NodeHarness(extraArgs: ["--role", "controller", "--listen", "0.0.0.0:7443", "--node-cert-validity", "30s"]
-                                     + Self.fastController, netns: bed.ns("ctl"))
+        controller = try NodeHarness(
+            extraArgs: ["--role", "controller", "--listen", "0.0.0.0:7443", "--node-cert-validity", "30s"]
+                + Self.fastController, netns: bed.ns("ctl"))
         try controller.start()
         try startWorker("w1", extra: Self.fastWorker)
         try waitFor("w1 Ready", timeout: 30) { try self.nodeStates()["w1"] == "Ready" }
@@ -263,9 +277,12 @@ final class MultiNodeE2ETests: XCTestCase {
         XCTAssertEqual(try controller.cli(["cp", "\(copied?.id ?? "?"):out.txt", work + "/back.txt"]).status, 0)
         XCTAssertEqual(try String(contentsOfFile: work + "/back.txt", encoding: .utf8), "through the session\n")
         // 30 MiB: more than one frame may carry; it travels in 4 MiB chunks.
-        let big = try controller.cli(["run", "--", "sh", "-c", "head -c 31457280 /dev/urandom > output/big.bin && sha256sum output/big.bin"])
+        let big = try controller.cli([
+            "run", "--", "sh", "-c", "head -c 31457280 /dev/urandom > output/big.bin && sha256sum output/big.bin",
+        ])
         XCTAssertEqual(big.status, 0, big.stderr)
-        let bigID = try JSONDecoder().decode(WorkloadList.self, from: Data(try controller.cli(["ps", "-a", "-o", "json"]).stdout.utf8))
+        let bigID =
+            try JSONDecoder().decode(WorkloadList.self, from: Data(try controller.cli(["ps", "-a", "-o", "json"]).stdout.utf8))
             .items.first { $0.spec.args.last?.contains("big.bin") == true }?.id ?? "?"
         let bigCopy = try controller.cli(["cp", "\(bigID):big.bin", work + "/big.bin"], timeout: 120)
         XCTAssertEqual(bigCopy.status, 0, bigCopy.stderr)
@@ -417,7 +434,8 @@ final class MultiNodeE2ETests: XCTestCase {
         let d = try workload(moving)
         XCTAssertTrue(d.events.contains { $0.type == .evicted }, "\(d.events)")
         let afterEviction = d.events.drop { $0.type != .evicted }
-        XCTAssertFalse(afterEviction.contains { $0.message.contains("scheduled on w1") }, "never placed on the stopping worker: \(d.events)")
+        XCTAssertFalse(
+            afterEviction.contains { $0.message.contains("scheduled on w1") }, "never placed on the stopping worker: \(d.events)")
         XCTAssertEqual(CopySampler.count(["sleep", "36077"]), 1)
     }
 

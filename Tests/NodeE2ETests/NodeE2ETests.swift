@@ -30,17 +30,17 @@ final class NodeE2ETests: SingleNodeTestCase {
 
     func testDefaultAgentHasNoWayOut() throws {
         let script = """
-        import os, socket
-        print("ifaces", sorted(l.split(":")[0].strip() for l in open("/proc/net/dev").readlines()[2:]))
-        print("routes", len(open("/proc/net/route").readlines()) - 1)
-        s = socket.socket()
-        try:
-            s.connect(("127.0.0.1", \(node.port))); print("api reachable")
-        except OSError as e:
-            print("api refused", e.errno)
-        print("procs", sorted(int(p) for p in os.listdir("/proc") if p.isdigit()))
-        print("uid", os.getuid())
-        """
+            import os, socket
+            print("ifaces", sorted(l.split(":")[0].strip() for l in open("/proc/net/dev").readlines()[2:]))
+            print("routes", len(open("/proc/net/route").readlines()) - 1)
+            s = socket.socket()
+            try:
+                s.connect(("127.0.0.1", \(node.port))); print("api reachable")
+            except OSError as e:
+                print("api refused", e.errno)
+            print("procs", sorted(int(p) for p in os.listdir("/proc") if p.isdigit()))
+            print("uid", os.getuid())
+            """
         try script.write(toFile: node.dataDir + "/probe.py", atomically: true, encoding: .utf8)
         let r = try node.cli(["run", "--runtime", "python3", "--", "probe.py"], cwd: node.dataDir)
         XCTAssertEqual(r.status, 0, r.stderr)
@@ -60,7 +60,8 @@ final class NodeE2ETests: SingleNodeTestCase {
         let tokenA = a.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         let tokenB = b.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         XCTAssertEqual(tokenA.count, 64)
-        let sub = try node.cli(["run", "--detach", "--", "sleep", "30"], env: ["AEGIS_TOKEN": tokenA, "AEGIS_SERVER": "http://127.0.0.1:\(node.port)"])
+        let sub = try node.cli(
+            ["run", "--detach", "--", "sleep", "30"], env: ["AEGIS_TOKEN": tokenA, "AEGIS_SERVER": "http://127.0.0.1:\(node.port)"])
         XCTAssertEqual(sub.status, 0, sub.stderr)
         let id = sub.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         XCTAssertTrue(id.hasPrefix("a-"), sub.stdout)
@@ -76,8 +77,10 @@ final class NodeE2ETests: SingleNodeTestCase {
         XCTAssertEqual(try node.http("GET", "/v1/nodes", token: tokenA).status, 403, "nodes are admin-only")
         XCTAssertEqual(try node.http("GET", "/v1/workloads/\(id)", token: tokenA, headers: ["X-Aegis-Tenant": "beta"]).status, 403)
         // The admin acts for a tenant with X-Aegis-Tenant.
-        XCTAssertEqual(try node.http("GET", "/v1/workloads/\(id)", token: node.adminToken(), headers: ["X-Aegis-Tenant": "alpha"]).status, 200)
-        XCTAssertEqual(try node.http("GET", "/v1/workloads/\(id)", token: node.adminToken()).status, 404, "admin defaults to tenant default")
+        XCTAssertEqual(
+            try node.http("GET", "/v1/workloads/\(id)", token: node.adminToken(), headers: ["X-Aegis-Tenant": "alpha"]).status, 200)
+        XCTAssertEqual(
+            try node.http("GET", "/v1/workloads/\(id)", token: node.adminToken()).status, 404, "admin defaults to tenant default")
 
         let kill = try node.cli(["kill", id], env: ["AEGIS_TOKEN": tokenA, "AEGIS_SERVER": "http://127.0.0.1:\(node.port)"])
         XCTAssertEqual(kill.status, 0, kill.stderr)
@@ -91,7 +94,8 @@ final class NodeE2ETests: SingleNodeTestCase {
         // This host has no memory/cpu/pids controller: the example's limits keep it pending with a reason.
         XCTAssertEqual(sub.status, 0, sub.stderr)
         let id = sub.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-        let pending = try JSONDecoder().decode(WorkloadDetail.self, from: node.http("GET", "/v1/workloads/\(id)", token: node.adminToken()).body)
+        let pending = try JSONDecoder().decode(
+            WorkloadDetail.self, from: node.http("GET", "/v1/workloads/\(id)", token: node.adminToken()).body)
         if pending.workload.state == .pending {
             XCTAssertTrue(pending.workload.reason?.contains("controller") == true, pending.workload.reason ?? "")
             _ = try node.cli(["kill", id])
@@ -118,7 +122,8 @@ final class NodeE2ETests: SingleNodeTestCase {
     func testInvalidManifestNamesFieldAndLine() throws {
         let dir = node.dataDir + "/bad"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        try "name: bad\nruntime: command\ncommand: [\"true\"]\nresources:\n  memory: 12x\n".write(toFile: dir + "/agent.yaml", atomically: true, encoding: .utf8)
+        try "name: bad\nruntime: command\ncommand: [\"true\"]\nresources:\n  memory: 12x\n".write(
+            toFile: dir + "/agent.yaml", atomically: true, encoding: .utf8)
         let r = try node.cli(["run", "-f", "agent.yaml"], cwd: dir)
         XCTAssertNotEqual(r.status, 0)
         XCTAssertTrue(r.stderr.contains("resources.memory") && r.stderr.contains(":5:"), r.stderr)
@@ -127,11 +132,15 @@ final class NodeE2ETests: SingleNodeTestCase {
     func testQuotaKeepsAgentPendingWithReason() throws {
         let t = try node.cli(["tenant", "create", "gamma", "--max-agents", "1"])
         XCTAssertEqual(t.status, 0, t.stderr)
-        let env = ["AEGIS_TOKEN": t.stdout.trimmingCharacters(in: .whitespacesAndNewlines), "AEGIS_SERVER": "http://127.0.0.1:\(node.port)"]
+        let env = [
+            "AEGIS_TOKEN": t.stdout.trimmingCharacters(in: .whitespacesAndNewlines), "AEGIS_SERVER": "http://127.0.0.1:\(node.port)",
+        ]
         let first = try node.cli(["run", "--detach", "--", "sleep", "30"], env: env)
         let second = try node.cli(["run", "--detach", "--", "sleep", "30"], env: env)
         let id2 = second.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-        let w = try JSONDecoder().decode(WorkloadDetail.self, from: node.http("GET", "/v1/workloads/\(id2)", token: env["AEGIS_TOKEN"]).body).workload
+        let w = try JSONDecoder().decode(
+            WorkloadDetail.self, from: node.http("GET", "/v1/workloads/\(id2)", token: env["AEGIS_TOKEN"]).body
+        ).workload
         XCTAssertEqual(w.state, .pending)
         XCTAssertTrue(w.reason?.contains("running agents 1/1") == true, w.reason ?? "")
         // When the first ends, the second is scheduled.
@@ -140,7 +149,9 @@ final class NodeE2ETests: SingleNodeTestCase {
         var state = WorkloadState.pending
         while Date() < deadline && state == .pending {
             usleep(100_000)
-            state = try JSONDecoder().decode(WorkloadDetail.self, from: node.http("GET", "/v1/workloads/\(id2)", token: env["AEGIS_TOKEN"]).body).workload.state
+            state = try JSONDecoder().decode(
+                WorkloadDetail.self, from: node.http("GET", "/v1/workloads/\(id2)", token: env["AEGIS_TOKEN"]).body
+            ).workload.state
         }
         XCTAssertNotEqual(state, .pending)
         _ = try node.cli(["kill", id2], env: env)
@@ -150,7 +161,10 @@ final class NodeE2ETests: SingleNodeTestCase {
         let sub = try node.cli(["run", "--detach", "--", "/bin/sh", "-c", "sleep 2; echo survived"])
         let id = sub.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         let deadline = Date().addingTimeInterval(10)
-        while Date() < deadline, (try? JSONDecoder().decode(WorkloadDetail.self, from: node.http("GET", "/v1/workloads/\(id)", token: node.adminToken()).body).workload.state) != .running {
+        while Date() < deadline,
+            (try? JSONDecoder().decode(WorkloadDetail.self, from: node.http("GET", "/v1/workloads/\(id)", token: node.adminToken()).body)
+                .workload.state) != .running
+        {
             usleep(50_000)
         }
         node.stop()  // SIGTERM: the agent keeps running
@@ -168,7 +182,10 @@ final class NodeE2ETests: SingleNodeTestCase {
         let sub = try node.cli(["run", "--detach", "--", "sleep", "60"])
         let id = sub.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         let deadline = Date().addingTimeInterval(10)
-        while Date() < deadline, (try? JSONDecoder().decode(WorkloadDetail.self, from: node.http("GET", "/v1/workloads/\(id)", token: node.adminToken()).body).workload.state) != .running {
+        while Date() < deadline,
+            (try? JSONDecoder().decode(WorkloadDetail.self, from: node.http("GET", "/v1/workloads/\(id)", token: node.adminToken()).body)
+                .workload.state) != .running
+        {
             usleep(50_000)
         }
         node.stop()
@@ -194,7 +211,8 @@ final class NodeE2ETests: SingleNodeTestCase {
         XCTAssertEqual(down.status, 0, down.stderr)
         node.process?.waitUntilExit()
         try node.start()
-        let w = try JSONDecoder().decode(WorkloadDetail.self, from: node.http("GET", "/v1/workloads/\(id)", token: node.adminToken()).body).workload
+        let w = try JSONDecoder().decode(WorkloadDetail.self, from: node.http("GET", "/v1/workloads/\(id)", token: node.adminToken()).body)
+            .workload
         XCTAssertEqual(w.state, .cancelled, "drained agents are stopped and recorded: \(w.state) \(w.reason ?? "")")
     }
 

@@ -49,16 +49,19 @@ final class NodeHarness {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: binary)
         let runsAgents = !zip(extraArgs, extraArgs.dropFirst()).contains { $0 == ("--role", "controller") }
-        p.arguments = ["up", "--data-dir", dataDir, "--api-port", "0", "--name", "e2e-node", "--log-level", "warning"]
+        p.arguments =
+            ["up", "--data-dir", dataDir, "--api-port", "0", "--name", "e2e-node", "--log-level", "warning"]
             + (runsAgents ? ["--cgroup-parent", cgroupParent] : []) + extraArgs
         if let netns {
             p.executableURL = URL(fileURLWithPath: "/usr/bin/nsenter")
             p.arguments = ["--net=/run/netns/\(netns)", "--", binary] + p.arguments!
         }
-        let log = FileHandle(forWritingAtPath: dataDir + "/node.log") ?? {
-            FileManager.default.createFile(atPath: dataDir + "/node.log", contents: nil)
-            return FileHandle(forWritingAtPath: dataDir + "/node.log")!
-        }()
+        let log =
+            FileHandle(forWritingAtPath: dataDir + "/node.log")
+            ?? {
+                FileManager.default.createFile(atPath: dataDir + "/node.log", contents: nil)
+                return FileHandle(forWritingAtPath: dataDir + "/node.log")!
+            }()
         log.seekToEndOfFile()
         p.standardOutput = log
         p.standardError = log
@@ -67,8 +70,10 @@ final class NodeHarness {
         port = 0
         let deadline = Date().addingTimeInterval(30)
         while Date() < deadline {
-            if let text = try? String(contentsOfFile: dataDir + "/api.port", encoding: .utf8), let port = Int(text.trimmingCharacters(in: .whitespacesAndNewlines)),
-               FileManager.default.fileExists(atPath: dataDir + "/aegis.sock") {
+            if let text = try? String(contentsOfFile: dataDir + "/api.port", encoding: .utf8),
+                let port = Int(text.trimmingCharacters(in: .whitespacesAndNewlines)),
+                FileManager.default.fileExists(atPath: dataDir + "/aegis.sock")
+            {
                 self.port = port
                 if netns != nil {
                     if (try? cli(["ps"], timeout: 10).status) == 0 { return }
@@ -124,13 +129,21 @@ final class NodeHarness {
         p.waitUntilExit()
         let outData = FileManager.default.contents(atPath: outPath) ?? Data()
         let errData = FileManager.default.contents(atPath: errPath) ?? Data()
-        return CommandResult(status: p.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
-                             stderr: String(decoding: errData, as: UTF8.self))
+        return CommandResult(
+            status: p.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
+            stderr: String(decoding: errData, as: UTF8.self))
     }
 
     /// One HTTP request to the TCP listener.
-    func http(_ method: String, _ path: String, token: String?, body: Data? = nil, headers: [String: String] = [:]) throws -> (status: Int, body: Data) {
-        let p = port != 0 ? port : Int((try? String(contentsOfFile: dataDir + "/api.port", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? 0
+    func http(
+        _ method: String, _ path: String, token: String?, body: Data? = nil, headers: [String: String] = [:]
+    ) throws -> (status: Int, body: Data) {
+        let p =
+            port != 0
+            ? port
+            : Int(
+                (try? String(contentsOfFile: dataDir + "/api.port", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+            ) ?? 0
         var req = URLRequest(url: URL(string: "http://127.0.0.1:\(p)\(path)")!)
         req.httpMethod = method
         req.httpBody = body

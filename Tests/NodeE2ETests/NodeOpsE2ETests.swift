@@ -14,16 +14,19 @@ final class NodeOpsE2ETests: SingleNodeTestCase {
 
     /// Polls the workload until `until` holds (or fails after `seconds`); returns the last state.
     @discardableResult
-    func wait(_ id: String, seconds: Double = 30, file: StaticString = #filePath, line: UInt = #line,
-              until: (Workload) -> Bool) throws -> Workload {
+    func wait(
+        _ id: String, seconds: Double = 30, file: StaticString = #filePath, line: UInt = #line,
+        until: (Workload) -> Bool
+    ) throws -> Workload {
         let deadline = Date().addingTimeInterval(seconds)
         var w = try detail(id).workload
         while !until(w) && Date() < deadline {
             usleep(100_000)
             w = try detail(id).workload
         }
-        XCTAssertTrue(until(w), "workload \(id) stayed \(w.state.rawValue) (\(w.reason ?? "no reason"))\n\(node.nodeLog())",
-                      file: file, line: line)
+        XCTAssertTrue(
+            until(w), "workload \(id) stayed \(w.state.rawValue) (\(w.reason ?? "no reason"))\n\(node.nodeLog())",
+            file: file, line: line)
         return w
     }
 
@@ -88,8 +91,9 @@ final class NodeOpsE2ETests: SingleNodeTestCase {
         XCTAssertEqual(requeued.workload.state, .pending)
         XCTAssertEqual(requeued.workload.generation, 1, "not placed again while cordoned")
         XCTAssertTrue(requeued.workload.reason?.contains("e2e-node is cordoned") == true, requeued.workload.reason ?? "no reason")
-        XCTAssertTrue(requeued.events.contains { $0.type == .drained && $0.message.contains("drained from node e2e-node") },
-                      "\(requeued.events)")
+        XCTAssertTrue(
+            requeued.events.contains { $0.type == .drained && $0.message.contains("drained from node e2e-node") },
+            "\(requeued.events)")
         XCTAssertEqual(requeued.workload.restarts, 0, "a drain is not a restart after a failure")
         let cancelled = try detail(never)
         XCTAssertEqual(cancelled.workload.state, .cancelled)
@@ -136,7 +140,8 @@ final class NodeOpsE2ETests: SingleNodeTestCase {
         XCTAssertEqual(bad.status, 400, String(decoding: bad.body, as: UTF8.self))
         XCTAssertFalse(try nodeInfo().cordoned, "a refused drain must not cordon")
 
-        let cli = try node.cli(["node", "cordon", "e2e-node"], env: ["AEGIS_TOKEN": tenantToken, "AEGIS_SERVER": "http://127.0.0.1:\(node.port)"])
+        let cli = try node.cli(
+            ["node", "cordon", "e2e-node"], env: ["AEGIS_TOKEN": tenantToken, "AEGIS_SERVER": "http://127.0.0.1:\(node.port)"])
         XCTAssertEqual(cli.status, 1)
         XCTAssertTrue(cli.stderr.contains("admin-only"), cli.stderr)
 

@@ -60,8 +60,10 @@ final class RuntimeArgsE2ETests: XCTestCase {
         XCTAssertEqual(inAgent.stdout, advertised.version + "\n", "advertised \(advertised), the agent runs another")
         let shim = "/root/.pyenv/shims/python3"
         if FileManager.default.isExecutableFile(atPath: shim),
-           ProcessInfo.processInfo.environment["PATH"]?.split(separator: ":").first(where: {
-               FileManager.default.isExecutableFile(atPath: "\($0)/python3") }) == "/root/.pyenv/shims" {
+            ProcessInfo.processInfo.environment["PATH"]?.split(separator: ":").first(where: {
+                FileManager.default.isExecutableFile(atPath: "\($0)/python3")
+            }) == "/root/.pyenv/shims"
+        {
             let text = try node.cli(["node", "describe", "e2e-node"]).stdout
             XCTAssertTrue(text.contains("python3 at \(shim): not visible to agents (outside /usr, /bin"), text)
         }

@@ -18,8 +18,10 @@ final class SmallDefectsE2ETests: SingleNodeTestCase {
     }
 
     func testAManifestAndRunFlagsTogetherAreRefused() throws {
-        let body = try JSONEncoder().encode(SubmitRequest(manifest: "name: x\ncommand: [\"true\"]\n", manifestFile: "a.yaml",
-                                                          run: RunFlags(command: ["false"])))
+        let body = try JSONEncoder().encode(
+            SubmitRequest(
+                manifest: "name: x\ncommand: [\"true\"]\n", manifestFile: "a.yaml",
+                run: RunFlags(command: ["false"])))
         let r = try node.http("POST", "/v1/workloads", token: node.adminToken(), body: body)
         XCTAssertEqual(r.status, 400)
         XCTAssertTrue(String(decoding: r.body, as: UTF8.self).contains("not both"), String(decoding: r.body, as: UTF8.self))
@@ -33,10 +35,12 @@ final class SmallDefectsE2ETests: SingleNodeTestCase {
         // A second node on the first one's API port: the bind fails and its data dir keeps no pid file.
         let other = NSTemporaryDirectory() + "aegis-e2e-port-\(UInt32.random(in: 0...UInt32.max))"
         defer { try? FileManager.default.removeItem(atPath: other) }
-        let clash = try node.cli(["up", "--data-dir", other, "--api-port", "\(node.port)", "--cgroup-parent", node.cgroupParent + "-b"],
-                                 timeout: 60)
+        let clash = try node.cli(
+            ["up", "--data-dir", other, "--api-port", "\(node.port)", "--cgroup-parent", node.cgroupParent + "-b"],
+            timeout: 60)
         XCTAssertNotEqual(clash.status, 0)
-        XCTAssertFalse(FileManager.default.fileExists(atPath: other + "/aegis.pid"), "a stale pid file after a failed start: \(clash.stderr)")
+        XCTAssertFalse(
+            FileManager.default.fileExists(atPath: other + "/aegis.pid"), "a stale pid file after a failed start: \(clash.stderr)")
         removeCgroupSubtree(node.cgroupParent + "-b")
     }
 }

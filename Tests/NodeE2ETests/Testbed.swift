@@ -18,7 +18,8 @@ func sh(_ args: [String], allowFailure: Bool = false, file: StaticString = #file
     p.waitUntilExit()
     let text = String(decoding: o, as: UTF8.self)
     if p.terminationStatus != 0 && !allowFailure {
-        XCTFail("\(args.joined(separator: " ")) exited \(p.terminationStatus): \(String(decoding: e, as: UTF8.self))", file: file, line: line)
+        XCTFail(
+            "\(args.joined(separator: " ")) exited \(p.terminationStatus): \(String(decoding: e, as: UTF8.self))", file: file, line: line)
         throw NSError(domain: "sh", code: Int(p.terminationStatus))
     }
     return text
@@ -28,16 +29,16 @@ func sh(_ args: [String], allowFailure: Bool = false, file: StaticString = #file
 /// policy's ICMP admin-prohibited), "timeout" or "error <errno>".
 func connect(from netns: String, to host: String, port: Int, timeout: Double = 1.5) throws -> String {
     let code = """
-    import socket,sys
-    s=socket.socket(); s.settimeout(\(timeout))
-    try:
-        s.connect(("\(host)",\(port))); print("ok", s.recv(64).decode().strip())
-    except socket.timeout: print("timeout")
-    except ConnectionRefusedError: print("refused")
-    except OSError as e:
-        # EHOSTUNREACH (113): the policy's ICMP admin-prohibited reject
-        print("refused" if e.errno == 113 else "error %s" % e.errno)
-    """
+        import socket,sys
+        s=socket.socket(); s.settimeout(\(timeout))
+        try:
+            s.connect(("\(host)",\(port))); print("ok", s.recv(64).decode().strip())
+        except socket.timeout: print("timeout")
+        except ConnectionRefusedError: print("refused")
+        except OSError as e:
+            # EHOSTUNREACH (113): the policy's ICMP admin-prohibited reject
+            print("refused" if e.errno == 113 else "error %s" % e.errno)
+        """
     return try sh(["nsenter", "--net=\(netns)", "--", "python3", "-c", code]).trimmingCharacters(in: .whitespacesAndNewlines)
 }
 
@@ -76,12 +77,12 @@ final class Testbed {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
         let code = """
-        import socket
-        s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("\(host)",\(port))); s.listen(16)
-        print("ready", flush=True)
-        while True:
-            c,_=s.accept(); c.sendall(b"\(reply)\\n"); c.close()
-        """
+            import socket
+            s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("\(host)",\(port))); s.listen(16)
+            print("ready", flush=True)
+            while True:
+                c,_=s.accept(); c.sendall(b"\(reply)\\n"); c.close()
+            """
         p.arguments = ["netns", "exec", ns, "python3", "-c", code]
         let out = Pipe()
         p.standardOutput = out

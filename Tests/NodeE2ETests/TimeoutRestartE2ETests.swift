@@ -10,12 +10,13 @@ final class TimeoutRestartE2ETests: SingleNodeTestCase {
 
     /// Without a restart: stopped at its deadline, which is written next to the placement.
     func testTimeoutStopsTheAgentAtItsDeadline() throws {
-        let id = try node.submit(manifest: """
-            name: sleeper
-            runtime: command
-            command: [sleep, "60"]
-            timeout: 2s
-            """)
+        let id = try node.submit(
+            manifest: """
+                name: sleeper
+                runtime: command
+                command: [sleep, "60"]
+                timeout: 2s
+                """)
         let running = try node.waitFor(id, timeout: 10) { $0.state == .running }
         XCTAssertEqual(running.state, .running)
         let stored = try XCTUnwrap(FileManager.default.contents(atPath: node.dataDir + "/workloads/\(id)/deadline.json"))
@@ -35,12 +36,13 @@ final class TimeoutRestartE2ETests: SingleNodeTestCase {
     /// `timeout: 6s`, the node stopped after ~1 s and started again after the deadline passed: the
     /// agent is stopped at once with the timeout as its reason.
     func timeoutAcrossRestart(signal: Int32) throws {
-        let id = try node.submit(manifest: """
-            name: sleeper
-            runtime: command
-            command: [sleep, "60"]
-            timeout: 6s
-            """)
+        let id = try node.submit(
+            manifest: """
+                name: sleeper
+                runtime: command
+                command: [sleep, "60"]
+                timeout: 6s
+                """)
         let running = try node.waitFor(id, timeout: 10) { $0.state == .running }
         XCTAssertEqual(running.state, .running)
         let started = Date()
@@ -56,7 +58,8 @@ final class TimeoutRestartE2ETests: SingleNodeTestCase {
         let restarted = Date()
         let w = try node.waitFor(id, timeout: 15) { $0.state.isFinal }
         let took = Date().timeIntervalSince(restarted)
-        print("timeout after restart (signal \(signal)): ended \(String(format: "%.1f", took)) s after the node came back: \(w.reason ?? "")")
+        print(
+            "timeout after restart (signal \(signal)): ended \(String(format: "%.1f", took)) s after the node came back: \(w.reason ?? "")")
         XCTAssertEqual(w.state, .failed, w.reason ?? "")
         XCTAssertEqual(w.reason, "timeout of 6s reached")
         XCTAssertLessThan(took, 4, "a passed deadline stops the agent at once (SIGTERM, sleep dies)")

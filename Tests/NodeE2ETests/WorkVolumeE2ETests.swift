@@ -17,15 +17,16 @@ final class WorkVolumeE2ETests: SingleNodeTestCase {
     }
 
     func testFillingWorkOrTmpGetsENOSPCAndOnlyTheOutputsStayOnTheNode() throws {
-        let id = try node.submit(manifest: """
-        name: filler
-        runtime: command
-        command: [sh, -c, "dd if=/dev/zero of=/work/big bs=1M count=100 2>&1; echo dd=$?; rm /work/big; echo scratch > /work/scratch; mkdir -p output; echo kept > output/result.txt; \
-        grep ' /work ' /proc/self/mountinfo; dd if=/dev/zero of=/tmp/t bs=1M count=40 2>&1; echo tmp=$?; df -k /work /tmp"]
-        resources:
-          disk: 32Mi
-          tmp: 16Mi
-        """)
+        let id = try node.submit(
+            manifest: """
+                name: filler
+                runtime: command
+                command: [sh, -c, "dd if=/dev/zero of=/work/big bs=1M count=100 2>&1; echo dd=$?; rm /work/big; echo scratch > /work/scratch; mkdir -p output; echo kept > output/result.txt; \
+                grep ' /work ' /proc/self/mountinfo; dd if=/dev/zero of=/tmp/t bs=1M count=40 2>&1; echo tmp=$?; df -k /work /tmp"]
+                resources:
+                  disk: 32Mi
+                  tmp: 16Mi
+                """)
         let w = try node.waitFor(id, timeout: 60) { $0.state.isFinal }
         XCTAssertEqual(w.state, .succeeded, (try? logs(id)) ?? "")
         let out = try logs(id)
@@ -50,11 +51,12 @@ final class WorkVolumeE2ETests: SingleNodeTestCase {
     }
 
     func testOutputsOfARunningAgentAreReadFromItsVolume() throws {
-        let id = try node.submit(manifest: """
-        name: live
-        runtime: command
-        command: [sh, -c, "mkdir -p output && echo live > output/now.txt && sleep 30"]
-        """)
+        let id = try node.submit(
+            manifest: """
+                name: live
+                runtime: command
+                command: [sh, -c, "mkdir -p output && echo live > output/now.txt && sleep 30"]
+                """)
         let dest = node.dataDir + "/live-copy"
         let deadline = Date().addingTimeInterval(20)
         var copied = false
@@ -71,13 +73,14 @@ final class WorkVolumeE2ETests: SingleNodeTestCase {
     /// A sparse file costs the agent no blocks but has any apparent size: the copy stops at the
     /// volume's size instead of writing a terabyte of zeros onto the node's disk.
     func testASparseOutputIsCutAtTheVolumeSize() throws {
-        let id = try node.submit(manifest: """
-        name: sparse
-        runtime: command
-        command: [sh, -c, "mkdir -p output && truncate -s 1T output/huge && ls -l output"]
-        resources:
-          disk: 32Mi
-        """)
+        let id = try node.submit(
+            manifest: """
+                name: sparse
+                runtime: command
+                command: [sh, -c, "mkdir -p output && truncate -s 1T output/huge && ls -l output"]
+                resources:
+                  disk: 32Mi
+                """)
         XCTAssertEqual(try node.waitFor(id, timeout: 60) { $0.state.isFinal }.state, .succeeded, (try? logs(id)) ?? "")
         let copy = node.dataDir + "/workloads/\(id)/work/output/huge"
         let deadline = Date().addingTimeInterval(15)  // the copy follows the end's report
@@ -88,13 +91,15 @@ final class WorkVolumeE2ETests: SingleNodeTestCase {
     }
 
     func testADiskSizeOutOfRangeIsRefusedNamingTheField() throws {
-        let body = try JSONEncoder().encode(SubmitRequest(manifest: """
-        name: tiny
-        runtime: command
-        command: [true]
-        resources:
-          disk: 1Ki
-        """, manifestFile: "agent.yaml"))
+        let body = try JSONEncoder().encode(
+            SubmitRequest(
+                manifest: """
+                    name: tiny
+                    runtime: command
+                    command: [true]
+                    resources:
+                      disk: 1Ki
+                    """, manifestFile: "agent.yaml"))
         let r = try node.http("POST", "/v1/workloads", token: node.adminToken(), body: body)
         XCTAssertEqual(r.status, 400)
         XCTAssertTrue(String(decoding: r.body, as: UTF8.self).contains("resources.disk"), String(decoding: r.body, as: UTF8.self))
@@ -107,11 +112,12 @@ final class OutputRetentionE2ETests: XCTestCase {
         let node = try NodeHarness(extraArgs: ["--output-retention", "2s"])
         try node.start()
         defer { node.stop() }
-        let id = try node.submit(manifest: """
-        name: short
-        runtime: command
-        command: [sh, -c, "mkdir -p output && echo x > output/a"]
-        """)
+        let id = try node.submit(
+            manifest: """
+                name: short
+                runtime: command
+                command: [sh, -c, "mkdir -p output && echo x > output/a"]
+                """)
         XCTAssertEqual(try node.waitFor(id, timeout: 30) { $0.state.isFinal }.state, .succeeded)
         let dir = node.dataDir + "/workloads/" + id
         let deadline = Date().addingTimeInterval(15)

@@ -6,8 +6,10 @@ import AegisOCI
 
 final class BadInputTests: RuntimeTestCase {
     /// `create` from a bundle edited by `edit` must fail cleanly, mentioning `needles`.
-    func assertCreateFails(_ name: String, mentions needles: [String], edit: (inout Spec) throws -> Void,
-                           file: StaticString = #filePath, line: UInt = #line) throws {
+    func assertCreateFails(
+        _ name: String, mentions needles: [String], edit: (inout Spec) throws -> Void,
+        file: StaticString = #filePath, line: UInt = #line
+    ) throws {
         let id = newID(name)
         let bundle = try makeBundle("bundle-\(name)", edit: edit)
         let r = try aegis(["create", "--bundle", bundle, id])
@@ -61,8 +63,10 @@ final class BadInputTests: RuntimeTestCase {
     func testOverlappingUidMapsRefusedByKernel() throws {
         try assertCreateFails("baduid", mentions: ["uid_map"]) { spec in
             spec.linux?.namespaces?.append(LinuxNamespace(type: "user"))
-            spec.linux?.uidMappings = [LinuxIDMapping(containerID: 0, hostID: 0, size: 1),
-                                       LinuxIDMapping(containerID: 0, hostID: 1, size: 1)]
+            spec.linux?.uidMappings = [
+                LinuxIDMapping(containerID: 0, hostID: 0, size: 1),
+                LinuxIDMapping(containerID: 0, hostID: 1, size: 1),
+            ]
             spec.linux?.gidMappings = [LinuxIDMapping(containerID: 0, hostID: 0, size: 1)]
         }
     }

@@ -58,8 +58,9 @@ final class IsolationTests: RuntimeTestCase {
         let pids = ps.compactMap { Int($0.split(separator: " ").first ?? "") }
         XCTAssertEqual(pids.count, ps.count, "unparsable ps output: \(ps)")
         XCTAssertEqual(Set(pids), [1, 2], "processes outside the sandbox are visible: \(ps)")
-        XCTAssertTrue(ps.first { $0.split(separator: " ").first == "1" }?.contains("marker-\(m)") == true,
-                      "PID 1 is not the container's command: \(ps)")
+        XCTAssertTrue(
+            ps.first { $0.split(separator: " ").first == "1" }?.contains("marker-\(m)") == true,
+            "PID 1 is not the container's command: \(ps)")
 
         XCTAssertEqual(s["hostname"], [hostname])
 

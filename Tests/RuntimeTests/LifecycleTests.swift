@@ -69,7 +69,8 @@ final class LifecycleTests: RuntimeTestCase {
         _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
         var buf = [UInt8](repeating: 0, count: 4096)
         let n = read(fd, &buf, buf.count)
-        XCTAssertTrue(n > 0 && String(decoding: buf[0..<n], as: UTF8.self).contains("hello-\(m)"), "container stdout did not reach the pipe")
+        XCTAssertTrue(
+            n > 0 && String(decoding: buf[0..<n], as: UTF8.self).contains("hello-\(m)"), "container stdout did not reach the pipe")
 
         // kill on a stopped container fails, naming it.
         let again = try aegis(["kill", id, "SIGTERM"])

@@ -44,7 +44,8 @@ class RuntimeTestCase: XCTestCase {
                 let candidate = dir + "/aegis-runtime"
                 var isDir: ObjCBool = false
                 if FileManager.default.fileExists(atPath: candidate, isDirectory: &isDir), !isDir.boolValue,
-                   FileManager.default.isExecutableFile(atPath: candidate) {
+                    FileManager.default.isExecutableFile(atPath: candidate)
+                {
                     return candidate
                 }
             }
@@ -56,8 +57,10 @@ class RuntimeTestCase: XCTestCase {
     static let busybox: String? = ["/bin/busybox", "/usr/bin/busybox"].first { FileManager.default.isExecutableFile(atPath: $0) }
 
     /// Applets linked into each test rootfs.
-    static let applets = ["sh", "ls", "cat", "ps", "echo", "true", "false", "sleep", "id", "hostname", "grep",
-                          "wc", "kill", "test", "["]
+    static let applets = [
+        "sh", "ls", "cat", "ps", "echo", "true", "false", "sleep", "id", "hostname", "grep",
+        "wc", "kill", "test", "[",
+    ]
 
     /// The cgroup2 mount point (from /proc/self/mountinfo).
     static let cgroupMount: String = {
@@ -77,7 +80,8 @@ class RuntimeTestCase: XCTestCase {
     static let cgroupParentRelative: String = {
         var own = "/"
         if let text = try? String(contentsOfFile: "/proc/self/cgroup", encoding: .utf8),
-           let line = text.split(separator: "\n").first(where: { $0.hasPrefix("0::") }) {
+            let line = text.split(separator: "\n").first(where: { $0.hasPrefix("0::") })
+        {
             own = String(line.dropFirst(3))
         }
         if own.hasSuffix("/supervisor") { own = String(own.dropLast("/supervisor".count)) }
@@ -173,8 +177,10 @@ class RuntimeTestCase: XCTestCase {
     /// Runs `aegis-runtime --root <root> ARGS`, stdout/stderr captured through files (a container
     /// inherits them and may outlive the command). Fails the test and kills it after `timeout` s.
     @discardableResult
-    func aegis(_ args: [String], globals: [String] = [], timeout: Double = 30,
-               file: StaticString = #filePath, line: UInt = #line) throws -> CommandResult {
+    func aegis(
+        _ args: [String], globals: [String] = [], timeout: Double = 30,
+        file: StaticString = #filePath, line: UInt = #line
+    ) throws -> CommandResult {
         let p = try launch(args, globals: globals)
         return try finish(p, timeout: timeout, file: file, line: line)
     }
@@ -215,11 +221,12 @@ class RuntimeTestCase: XCTestCase {
             XCTFail("aegis-runtime \(l.process.arguments ?? []) did not exit within \(timeout) s", file: file, line: line)
         }
         l.process.waitUntilExit()
-        return CommandResult(status: l.process.terminationStatus,
-                             signaled: l.process.terminationReason == .uncaughtSignal,
-                             stdout: (try? String(contentsOfFile: l.stdoutPath, encoding: .utf8)) ?? "",
-                             stderr: (try? String(contentsOfFile: l.stderrPath, encoding: .utf8)) ?? "",
-                             seconds: seconds)
+        return CommandResult(
+            status: l.process.terminationStatus,
+            signaled: l.process.terminationReason == .uncaughtSignal,
+            stdout: (try? String(contentsOfFile: l.stdoutPath, encoding: .utf8)) ?? "",
+            stderr: (try? String(contentsOfFile: l.stderrPath, encoding: .utf8)) ?? "",
+            seconds: seconds)
     }
 
     // MARK: - state
@@ -256,7 +263,8 @@ class RuntimeTestCase: XCTestCase {
 
     func pidAlive(_ pid: Int32) -> Bool {
         guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-              let close = stat.lastIndex(of: ")") else { return false }
+            let close = stat.lastIndex(of: ")")
+        else { return false }
         let state = stat[stat.index(after: close)...].split(separator: " ").first
         return state != "Z" && state != "X"
     }
@@ -289,8 +297,10 @@ class RuntimeTestCase: XCTestCase {
 
     /// Asserts a failed command printed exactly one error line containing every `needles` entry
     /// and left no state dir, cgroup leaf or process for `id`.
-    func assertCleanFailure(_ r: CommandResult, id: String?, mentions needles: [String],
-                            file: StaticString = #filePath, line: UInt = #line) {
+    func assertCleanFailure(
+        _ r: CommandResult, id: String?, mentions needles: [String],
+        file: StaticString = #filePath, line: UInt = #line
+    ) {
         XCTAssertNotEqual(r.status, 0, "expected failure, stdout: \(r.stdout)", file: file, line: line)
         XCTAssertFalse(r.signaled, "killed by signal \(r.status)", file: file, line: line)
         XCTAssertEqual(r.stderrLines.count, 1, "expected exactly one error line, got: \(r.stderr)", file: file, line: line)

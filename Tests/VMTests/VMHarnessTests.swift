@@ -74,28 +74,35 @@ struct VMBoots: Sendable {
             try guestScript.write(to: script, atomically: true, encoding: .utf8)
             try fm.setAttributes([.posixPermissions: 0o755], ofItemAtPath: script.path)
         } catch {
-            let failed = VMRunResult(status: -1, stdout: "", stderr: "test setup in \(work.path) failed: \(error)",
-                                     seconds: 0, resultFiles: [:])
-            return VMBoots(main: failed, hung: failed, expectedStatus: expected, payload: payload,
-                           hungName: hungName, hangTimeout: hangTimeout)
+            let failed = VMRunResult(
+                status: -1, stdout: "", stderr: "test setup in \(work.path) failed: \(error)",
+                seconds: 0, resultFiles: [:])
+            return VMBoots(
+                main: failed, hung: failed, expectedStatus: expected, payload: payload,
+                hungName: hungName, hangTimeout: hangTimeout)
         }
-        let hung = VMLaunch(work: work, tag: "hung", arguments: [
-            "--quiet", "--name", hungName, "--timeout", String(hangTimeout), "--guest-timeout", "0",
-            "--", "sleep", "1000",
-        ])
-        let main = VMLaunch(work: work, tag: "main", arguments: [
-            "--quiet", "--timeout", "240", "--results", results.path,
-            "--copy", "\(script.path):/tmp/guest-check.sh",
-            "--env", "AEGIS_TEST_STATUS=\(expected)", "--env", "AEGIS_TEST_PAYLOAD=\(payload)",
-            "--", "/tmp/guest-check.sh",
-        ])
+        let hung = VMLaunch(
+            work: work, tag: "hung",
+            arguments: [
+                "--quiet", "--name", hungName, "--timeout", String(hangTimeout), "--guest-timeout", "0",
+                "--", "sleep", "1000",
+            ])
+        let main = VMLaunch(
+            work: work, tag: "main",
+            arguments: [
+                "--quiet", "--timeout", "240", "--results", results.path,
+                "--copy", "\(script.path):/tmp/guest-check.sh",
+                "--env", "AEGIS_TEST_STATUS=\(expected)", "--env", "AEGIS_TEST_PAYLOAD=\(payload)",
+                "--", "/tmp/guest-check.sh",
+            ])
         var mainResult = main.finish()
         let hungResult = hung.finish()
         for name in (try? fm.contentsOfDirectory(atPath: results.path)) ?? [] {
             mainResult.resultFiles[name] = try? String(contentsOf: results.appendingPathComponent(name), encoding: .utf8)
         }
-        return VMBoots(main: mainResult, hung: hungResult, expectedStatus: expected, payload: payload,
-                       hungName: hungName, hangTimeout: hangTimeout)
+        return VMBoots(
+            main: mainResult, hung: hungResult, expectedStatus: expected, payload: payload,
+            hungName: hungName, hangTimeout: hangTimeout)
     }
 }
 
@@ -127,8 +134,9 @@ final class VMLaunch {
         if let launchError { return VMRunResult(status: -1, stdout: "", stderr: launchError, seconds: 0, resultFiles: [:]) }
         process.waitUntilExit()
         let read = { (u: URL) in (try? String(contentsOf: u, encoding: .utf8)) ?? "" }
-        return VMRunResult(status: process.terminationStatus, stdout: read(out), stderr: read(err),
-                           seconds: Date().timeIntervalSince(start), resultFiles: [:])
+        return VMRunResult(
+            status: process.terminationStatus, stdout: read(out), stderr: read(err),
+            seconds: Date().timeIntervalSince(start), resultFiles: [:])
     }
 }
 
@@ -157,8 +165,9 @@ final class VMHarnessTests: XCTestCase {
     private func fact(_ key: String, file: StaticString = #filePath, line: UInt = #line) throws -> String {
         let prefix = key + "="
         guard let l = main.stdout.split(separator: "\n").first(where: { $0.hasPrefix(prefix) }) else {
-            XCTFail("guest printed no \(key)= line; status \(main.status)\nstdout:\n\(main.stdout)\nstderr:\n\(main.stderr)",
-                    file: file, line: line)
+            XCTFail(
+                "guest printed no \(key)= line; status \(main.status)\nstdout:\n\(main.stdout)\nstderr:\n\(main.stderr)",
+                file: file, line: line)
             throw MissingFact(key: key)
         }
         return String(l.dropFirst(prefix.count))
@@ -166,8 +175,9 @@ final class VMHarnessTests: XCTestCase {
 
     func testGuestRunsDebian61Kernel() throws {
         let release = try fact("uname")
-        XCTAssertNotNil(release.range(of: #"^6\.1\.[0-9]+-[0-9]+-amd64$"#, options: .regularExpression),
-                        "guest kernel release \(release) is not Debian's 6.1 amd64 flavour")
+        XCTAssertNotNil(
+            release.range(of: #"^6\.1\.[0-9]+-[0-9]+-amd64$"#, options: .regularExpression),
+            "guest kernel release \(release) is not Debian's 6.1 amd64 flavour")
         let version = try fact("procversion")
         XCTAssertTrue(version.contains("Debian"), "/proc/version does not name Debian: \(version)")
         var host = utsname()
@@ -210,13 +220,15 @@ final class VMHarnessTests: XCTestCase {
     }
 
     func testResultsFileAndCopiedScriptRoundTrip() {
-        XCTAssertEqual(main.resultFiles["payload.txt"], Self.boots.payload + "\n",
-                       "payload.txt missing or wrong; files: \(main.resultFiles.keys.sorted()); stderr:\n\(main.stderr)")
+        XCTAssertEqual(
+            main.resultFiles["payload.txt"], Self.boots.payload + "\n",
+            "payload.txt missing or wrong; files: \(main.resultFiles.keys.sorted()); stderr:\n\(main.stderr)")
     }
 
     func testExitStatusPropagates() {
-        XCTAssertEqual(main.status, Self.boots.expectedStatus,
-                       "vm-run exit status; stderr:\n\(main.stderr)")
+        XCTAssertEqual(
+            main.status, Self.boots.expectedStatus,
+            "vm-run exit status; stderr:\n\(main.stderr)")
         XCTAssertLessThan(main.seconds, 120, "one boot took \(main.seconds) s")
     }
 

@@ -41,16 +41,19 @@ enum LimitFixture {
     }
 
     /// Writes bundle `name` with an agent spec; returns its directory.
-    static func bundle(_ base: String, _ name: String, args: [String], resources: LinuxResources?,
-                       change: (inout Spec) -> Void = { _ in }) throws -> String {
+    static func bundle(
+        _ base: String, _ name: String, args: [String], resources: LinuxResources?,
+        change: (inout Spec) -> Void = { _ in }
+    ) throws -> String {
         let fm = FileManager.default
         let dir = base + "/bundles/" + name
         let work = base + "/work/" + name
         try fm.createDirectory(atPath: dir, withIntermediateDirectories: true)
         try fm.createDirectory(atPath: work, withIntermediateDirectories: true)
         chown(work, agentUID, agentUID)
-        let request = AgentSandboxRequest(args: args, workDir: work, uid: agentUID, gid: agentUID,
-                                          hostname: "vm-agent", resources: resources)
+        let request = AgentSandboxRequest(
+            args: args, workDir: work, uid: agentUID, gid: agentUID,
+            hostname: "vm-agent", resources: resources)
         var spec = AgentProfile.spec(request, rootfs: base + "/rootfs")
         change(&spec)
         try Data(try spec.jsonBytes(pretty: true)).write(to: URL(fileURLWithPath: dir + "/config.json"))
@@ -67,7 +70,9 @@ enum LimitFixture {
         }
         guard let runtime = runtimeBinary() else { return failed("aegis-runtime not found next to the test bundle") }
         let supervisor = URL(fileURLWithPath: runtime).deletingLastPathComponent().appendingPathComponent("aegis-supervisor").path
-        guard FileManager.default.isExecutableFile(atPath: supervisor) else { return failed("aegis-supervisor not found next to \(runtime)") }
+        guard FileManager.default.isExecutableFile(atPath: supervisor) else {
+            return failed("aegis-supervisor not found next to \(runtime)")
+        }
         let initBinary = URL(fileURLWithPath: runtime).deletingLastPathComponent().appendingPathComponent("aegis-init").path
         guard FileManager.default.isExecutableFile(atPath: initBinary) else { return failed("aegis-init not found next to \(runtime)") }
         do {
@@ -75,35 +80,52 @@ enum LimitFixture {
             try AgentProfile.prepareRootfs(at: base + "/rootfs")
             try compileProbe(to: base + "/aegis-probe")
             let mib: Int64 = 1 << 20
-            _ = try bundle(base, "oom", args: ["python3", "-c", "b = b'a' * (256 << 20); print(len(b))"],
-                           resources: LinuxResources(memory: LinuxMemory(limit: 32 * mib, swap: 32 * mib)))
+            _ = try bundle(
+                base, "oom", args: ["python3", "-c", "b = b'a' * (256 << 20); print(len(b))"],
+                resources: LinuxResources(memory: LinuxMemory(limit: 32 * mib, swap: 32 * mib)))
             // `sleep` is forked before the bomb: once the bomb holds every pid the main shell must
             // not need a fork to stay alive (its exit would end the sandbox before the sample).
-            _ = try bundle(base, "forkbomb", args: ["/bin/sh", "-c", ": bomb-\(getpid()); sleep 60 & f() { f | f & }; f; wait"],
-                           resources: LinuxResources(pids: LinuxPids(limit: 32)))
-            _ = try bundle(base, "cpu", args: ["timeout", "2", "/bin/sh", "-c", "while :; do :; done"],
-                           resources: LinuxResources(cpu: LinuxCPU(quota: 20000, period: 100000)))
-            _ = try bundle(base, "readback", args: ["sleep", "30"],
-                           resources: LinuxResources(memory: LinuxMemory(limit: 64 * mib, swap: 64 * mib),
-                                                     cpu: LinuxCPU(shares: 1024), pids: LinuxPids(limit: 100)))
+            _ = try bundle(
+                base, "forkbomb", args: ["/bin/sh", "-c", ": bomb-\(getpid()); sleep 60 & f() { f | f & }; f; wait"],
+                resources: LinuxResources(pids: LinuxPids(limit: 32)))
+            _ = try bundle(
+                base, "cpu", args: ["timeout", "2", "/bin/sh", "-c", "while :; do :; done"],
+                resources: LinuxResources(cpu: LinuxCPU(quota: 20000, period: 100000)))
+            _ = try bundle(
+                base, "readback", args: ["sleep", "30"],
+                resources: LinuxResources(
+                    memory: LinuxMemory(limit: 64 * mib, swap: 64 * mib),
+                    cpu: LinuxCPU(shares: 1024), pids: LinuxPids(limit: 100)))
             _ = try bundle(base, "nested", args: ["/bin/true"], resources: LinuxResources(pids: LinuxPids(limit: 64)))
             _ = try bundle(base, "probe", args: ["/work/aegis-probe", "attempts"], resources: nil)
-            _ = try bundle(base, "caps", args: ["/bin/sh", "-c", "/work/aegis-probe caps; /work/aegis-probe id; hostname; ls /proc | grep -cE '^[0-9]+$'; tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' '"],
-                           resources: nil)
+            _ = try bundle(
+                base, "caps",
+                args: [
+                    "/bin/sh", "-c",
+                    "/work/aegis-probe caps; /work/aegis-probe id; hostname; ls /proc | grep -cE '^[0-9]+$'; tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' '",
+                ],
+                resources: nil)
             // The device cgroup (a BPF program on the leaf) on a kernel with cgroup2 only: a root
             // container holding CAP_MKNOD makes a block node but can't open it; /dev/null works.
-            _ = try bundle(base, "devices", args: ["/bin/sh", "-c",
-                           "mknod /dev/blk b 7 0 && ( (exec 3</dev/blk) 2>/dev/null && echo OPENED || echo DENIED ); echo x > /dev/null && echo NULL-OK"],
-                           resources: nil) { spec in
+            _ = try bundle(
+                base, "devices",
+                args: [
+                    "/bin/sh", "-c",
+                    "mknod /dev/blk b 7 0 && ( (exec 3</dev/blk) 2>/dev/null && echo OPENED || echo DENIED ); echo x > /dev/null && echo NULL-OK",
+                ],
+                resources: nil
+            ) { spec in
                 spec.process!.user = User(uid: 0, gid: 0, additionalGids: [])
-                spec.process!.capabilities = LinuxCapabilities(bounding: ["CAP_MKNOD"], effective: ["CAP_MKNOD"], inheritable: [],
-                                                               permitted: ["CAP_MKNOD"], ambient: [])
+                spec.process!.capabilities = LinuxCapabilities(
+                    bounding: ["CAP_MKNOD"], effective: ["CAP_MKNOD"], inheritable: [],
+                    permitted: ["CAP_MKNOD"], ambient: [])
             }
             // PID 1 with --init is aegis-init from its sealed memfd.
             _ = try bundle(base, "init", args: ["/bin/sh", "-c", "cat /proc/1/comm; readlink /proc/1/exe"], resources: nil) { spec in
                 spec.process!.user = User(uid: 0, gid: 0, additionalGids: [])
-                spec.process!.capabilities = LinuxCapabilities(bounding: ["CAP_SYS_PTRACE"], effective: ["CAP_SYS_PTRACE"], inheritable: [],
-                                                               permitted: ["CAP_SYS_PTRACE"], ambient: [])
+                spec.process!.capabilities = LinuxCapabilities(
+                    bounding: ["CAP_SYS_PTRACE"], effective: ["CAP_SYS_PTRACE"], inheritable: [],
+                    permitted: ["CAP_SYS_PTRACE"], ambient: [])
             }
             // The probe binary lives in each probe-using bundle's work dir.
             for name in ["probe", "caps"] {
@@ -118,11 +140,14 @@ enum LimitFixture {
         } catch {
             return failed("test setup in \(base) failed: \(error)")
         }
-        let launch = VMLaunch(work: URL(fileURLWithPath: base), tag: "limits",
-                              arguments: ["--timeout", "420", "--results", results, "--copy", base + "/checks.sh",
-                                          "--copy", runtime + ":/run/aegis-bin/aegis-runtime",
-                                          "--copy", supervisor + ":/run/aegis-bin/aegis-supervisor",
-                                          "--copy", initBinary + ":/run/aegis-bin/aegis-init", "--", "/tmp/checks.sh"])
+        let launch = VMLaunch(
+            work: URL(fileURLWithPath: base), tag: "limits",
+            arguments: [
+                "--timeout", "420", "--results", results, "--copy", base + "/checks.sh",
+                "--copy", runtime + ":/run/aegis-bin/aegis-runtime",
+                "--copy", supervisor + ":/run/aegis-bin/aegis-supervisor",
+                "--copy", initBinary + ":/run/aegis-bin/aegis-init", "--", "/tmp/checks.sh",
+            ])
         let result = launch.finish()
         var files: [String: String] = [:]
         for name in (try? fm.contentsOfDirectory(atPath: results)) ?? [] {
@@ -289,8 +314,10 @@ final class VMLimitTests: XCTestCase {
             let p = line.split(separator: " ", maxSplits: 1)
             if p.count == 2 { r[String(p[0])] = String(p[1]) }
         }
-        for name in ["unshare", "mount", "ptrace", "keyctl", "bpf", "reboot", "init_module", "setns",
-                     "kexec_load", "open_by_handle_at", "userfaultfd", "perf_event_open", "clone_newuser"] {
+        for name in [
+            "unshare", "mount", "ptrace", "keyctl", "bpf", "reboot", "init_module", "setns",
+            "kexec_load", "open_by_handle_at", "userfaultfd", "perf_event_open", "clone_newuser",
+        ] {
             XCTAssertEqual(r[name], "EPERM", "\(name) on the 6.1 kernel")
         }
         XCTAssertEqual(r["nr1000"], "ENOSYS")

@@ -39,8 +39,9 @@ public struct CapabilityDetector: Sendable {
     /// Takes at most about max(commandTimeout, runtimeTimeout) plus file-read time.
     public func detect() async -> NodeCapabilities {
         async let gpuResult = detectGPUs()
-        async let runtimeResult = RuntimeScan.scan(files, path: options.path, view: options.agentView,
-                                                   probes: options.runtimeProbes, timeout: options.runtimeTimeout)
+        async let runtimeResult = RuntimeScan.scan(
+            files, path: options.path, view: options.agentView,
+            probes: options.runtimeProbes, timeout: options.runtimeTimeout)
         var warnings: [String] = []
         let cgroups = CgroupView.read(files, warnings: &warnings)
         let cpu = cpuMillis(cgroups, warnings: &warnings)
@@ -51,9 +52,10 @@ public struct CapabilityDetector: Sendable {
         warnings += gpus.warnings + runtimes.warnings
         for w in warnings { logger.warning("capability detection: \(w)") }
         for u in runtimes.unavailable { logger.notice("runtime not advertised: \(u.summary)") }
-        return NodeCapabilities(cpuMillis: cpu, memoryBytes: memory, gpus: gpus.gpus, runtimes: runtimes.runtimes,
-                                isolation: isolation, labels: options.labels, warnings: warnings,
-                                unavailableRuntimes: runtimes.unavailable)
+        return NodeCapabilities(
+            cpuMillis: cpu, memoryBytes: memory, gpus: gpus.gpus, runtimes: runtimes.runtimes,
+            isolation: isolation, labels: options.labels, warnings: warnings,
+            unavailableRuntimes: runtimes.unavailable)
     }
 
     /// GPUs from `<root>/sys/bus/pci/devices/*/{vendor,class,device}` (NVIDIA 0x10de and AMD 0x1002
@@ -66,9 +68,11 @@ public struct CapabilityDetector: Sendable {
     public func detectGPUs() async -> GPUDetectionResult {
         var result = GPUScan.scan(files)
         if result.gpus.contains(where: { $0.vendor == GPUVendor.nvidia }), let smi = options.nvidiaSMI,
-           let hostPath = files.which(smi, path: options.path) {
-            result.warnings += await NvidiaSMI.enrich(&result.gpus, executable: files.real(hostPath), hostPath: hostPath,
-                                                      timeout: options.commandTimeout)
+            let hostPath = files.which(smi, path: options.path)
+        {
+            result.warnings += await NvidiaSMI.enrich(
+                &result.gpus, executable: files.real(hostPath), hostPath: hostPath,
+                timeout: options.commandTimeout)
         }
         return result
     }
@@ -137,7 +141,9 @@ public struct CapabilityDetector: Sendable {
             features.cgroupControllers = usable.controllers
             let missing = ["memory", "cpu", "pids"].filter { !usable.controllers.contains($0) }
             if !missing.isEmpty {
-                warnings.append("cgroup: controllers \(missing.joined(separator: ", ")) not available in \(usable.directory)/cgroup.controllers; those limits cannot be enforced")
+                warnings.append(
+                    "cgroup: controllers \(missing.joined(separator: ", ")) not available in \(usable.directory)/cgroup.controllers; those limits cannot be enforced"
+                )
             }
         } else if cgroups.v2 != nil {
             warnings.append("cgroup: cannot read cgroup.controllers of the sandboxes' parent or any ancestor")

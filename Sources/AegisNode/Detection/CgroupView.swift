@@ -35,8 +35,10 @@ struct CgroupView: Sendable {
             guard f.count >= 10, let dash = f[6...].firstIndex(of: "-"), dash + 3 < f.count else { continue }
             let type = f[dash + 1]
             guard type == "cgroup2" || type == "cgroup" else { continue }
-            mounts.append(CgroupMount(mountPoint: unescapeOctal(f[4]), mountRoot: unescapeOctal(f[3]), fsType: type,
-                                      superOptions: f[dash + 3].split(separator: ",").map(String.init)))
+            mounts.append(
+                CgroupMount(
+                    mountPoint: unescapeOctal(f[4]), mountRoot: unescapeOctal(f[3]), fsType: type,
+                    superOptions: f[dash + 3].split(separator: ",").map(String.init)))
         }
         return mounts
     }
@@ -49,7 +51,8 @@ struct CgroupView: Sendable {
         func oct(_ x: UInt8) -> UInt8? { x >= 0x30 && x <= 0x37 ? x - 0x30 : nil }
         while i < b.count {
             if b[i] == 0x5C, i + 3 < b.count, let x = oct(b[i + 1]), let y = oct(b[i + 2]), let z = oct(b[i + 3]),
-               Int(x) * 64 + Int(y) * 8 + Int(z) <= 255 {
+                Int(x) * 64 + Int(y) * 8 + Int(z) <= 255
+            {
                 out.append(x * 64 + y * 8 + z)
                 i += 4
             } else {
@@ -153,7 +156,8 @@ struct CgroupView: Sendable {
         if let (mount, path) = v1["cpu"] {
             for dir in Self.chain(mount, path) {
                 if let q = files.readTrimmed(dir + "/cpu.cfs_quota_us").flatMap({ Int64($0) }),
-                   let p = files.readTrimmed(dir + "/cpu.cfs_period_us").flatMap({ Int64($0) }) {
+                    let p = files.readTrimmed(dir + "/cpu.cfs_period_us").flatMap({ Int64($0) })
+                {
                     take(q, p)
                 }
             }

@@ -105,8 +105,11 @@ enum CommandRunner {
         func drain(_ i: Int) {
             let n = buffer.withUnsafeMutableBytes { Glibc.read(fds[i], $0.baseAddress, $0.count) }
             if n > 0 {
-                if i == 0 { if out.count < outputCap { out.append(contentsOf: buffer[0..<min(n, outputCap - out.count)]) } }
-                else if err.count < outputCap { err.append(contentsOf: buffer[0..<min(n, outputCap - err.count)]) }
+                if i == 0 {
+                    if out.count < outputCap { out.append(contentsOf: buffer[0..<min(n, outputCap - out.count)]) }
+                } else if err.count < outputCap {
+                    err.append(contentsOf: buffer[0..<min(n, outputCap - err.count)])
+                }
             } else if n == 0 || (errno != EINTR && errno != EAGAIN) {
                 open[i] = false
             }
@@ -152,9 +155,10 @@ enum CommandRunner {
         } else {
             ending = .signaled(status & 0x7f)
         }
-        return CommandResult(ending: ending,
-                             stdout: String(decoding: out, as: UTF8.self),
-                             stderr: String(decoding: err, as: UTF8.self))
+        return CommandResult(
+            ending: ending,
+            stdout: String(decoding: out, as: UTF8.self),
+            stderr: String(decoding: err, as: UTF8.self))
     }
 
     /// One-line reason for a failed probe ("timed out after 2 s", "exited with status 9: <stderr>").

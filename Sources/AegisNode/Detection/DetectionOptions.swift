@@ -35,16 +35,18 @@ public struct DetectionOptions: Sendable {
 
     /// - Parameters:
     ///   - path: nil = the `PATH` environment variable of this process (see `environmentPATH()`).
-    public init(root: String = "/",
-                path: [String]? = nil,
-                labels: [String: String] = [:],
-                nvidiaSMI: String? = "nvidia-smi",
-                commandTimeout: Duration = .seconds(5),
-                runtimeTimeout: Duration = .seconds(2),
-                allowUnenforcedLimits: Bool = false,
-                cgroupControllersOverride: [String]? = nil,
-                runtimeProbes: [RuntimeProbe] = RuntimeProbe.defaults,
-                agentView: AgentView = .agentProfile) {
+    public init(
+        root: String = "/",
+        path: [String]? = nil,
+        labels: [String: String] = [:],
+        nvidiaSMI: String? = "nvidia-smi",
+        commandTimeout: Duration = .seconds(5),
+        runtimeTimeout: Duration = .seconds(2),
+        allowUnenforcedLimits: Bool = false,
+        cgroupControllersOverride: [String]? = nil,
+        runtimeProbes: [RuntimeProbe] = RuntimeProbe.defaults,
+        agentView: AgentView = .agentProfile
+    ) {
         self.root = root
         self.path = path ?? Self.environmentPATH()
         self.labels = labels
@@ -78,8 +80,9 @@ public struct AgentView: Sendable, Equatable {
     }
 
     /// The agent profile's view: `AgentProfile.systemDirectories` and `AgentProfile.defaultPATH`.
-    public static let agentProfile = AgentView(directories: AgentProfile.systemDirectories,
-                                               path: AgentProfile.defaultPATH.split(separator: ":").map(String.init))
+    public static let agentProfile = AgentView(
+        directories: AgentProfile.systemDirectories,
+        path: AgentProfile.defaultPATH.split(separator: ":").map(String.init))
 
     /// Whether an absolute path (symlinks already resolved) lies in one of `directories`.
     public func contains(_ path: String) -> Bool {

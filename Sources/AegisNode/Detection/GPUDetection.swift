@@ -63,8 +63,9 @@ public func normalizePCIAddress(_ address: String) -> String? {
     let bus = parts[parts.count - 2]
     let devfn = parts[parts.count - 1].split(separator: ".")
     guard let domain = UInt32(domainText, radix: 16), domain <= 0xffff,
-          let b = UInt8(bus, radix: 16), devfn.count == 2,
-          let d = UInt8(devfn[0], radix: 16), d < 32, let f = UInt8(devfn[1], radix: 16), f < 8 else { return nil }
+        let b = UInt8(bus, radix: 16), devfn.count == 2,
+        let d = UInt8(devfn[0], radix: 16), d < 32, let f = UInt8(devfn[1], radix: 16), f < 8
+    else { return nil }
     func hex(_ v: UInt32, _ width: Int) -> String {
         let s = String(v, radix: 16)
         return String(repeating: "0", count: max(0, width - s.count)) + s
@@ -99,8 +100,9 @@ enum GPUScan {
         for entry in entries {
             let dir = pciDevices + "/" + entry
             guard let vendorID = files.readTrimmed(dir + "/vendor").flatMap(parseHex),
-                  let classCode = files.readTrimmed(dir + "/class").flatMap(parseHex),
-                  let vendor = GPUVendor.classify(vendorID: vendorID, classCode: classCode) else { continue }
+                let classCode = files.readTrimmed(dir + "/class").flatMap(parseHex),
+                let vendor = GPUVendor.classify(vendorID: vendorID, classCode: classCode)
+            else { continue }
             let address = normalizePCIAddress(entry) ?? entry
             let deviceID = files.readTrimmed(dir + "/device") ?? "unknown"
             var gpu = GPUDevice(vendor: vendor, model: deviceID, pciAddress: address)
@@ -153,7 +155,8 @@ enum GPUScan {
             byAddress[address] = gpu
         }
         for (address, gpu) in byAddress where gpu.vendor == GPUVendor.nvidia && !seenInProc.contains(address) {
-            result.warnings.append("gpu: nvidia \(address): no \(nvidiaProc)/\(address)/information (driver not loaded?); index and device node unknown")
+            result.warnings.append(
+                "gpu: nvidia \(address): no \(nvidiaProc)/\(address)/information (driver not loaded?); index and device node unknown")
         }
 
         result.gpus = byAddress.values.sorted {

@@ -35,9 +35,11 @@ enum NvidiaSMI {
             func known(_ s: String) -> String? {
                 s.isEmpty || s.hasPrefix("[") || s == "N/A" ? nil : s
             }
-            rows.append(NvidiaSMIRow(index: Int(f[0]), uuid: known(f[1]).flatMap { $0.hasPrefix("GPU-") ? $0 : nil },
-                                     name: known(f[2]), memoryMiB: known(f[3]).flatMap { UInt64($0) },
-                                     pciAddress: address))
+            rows.append(
+                NvidiaSMIRow(
+                    index: Int(f[0]), uuid: known(f[1]).flatMap { $0.hasPrefix("GPU-") ? $0 : nil },
+                    name: known(f[2]), memoryMiB: known(f[3]).flatMap { UInt64($0) },
+                    pciAddress: address))
         }
         return (rows, bad)
     }
@@ -47,7 +49,9 @@ enum NvidiaSMI {
         let result = await CommandRunner.run(executable, arguments: arguments, argv0: "nvidia-smi", timeout: timeout)
         var warnings: [String] = []
         guard result.succeeded else {
-            return ["nvidia-smi (\(hostPath)): \(CommandRunner.failureReason(result, timeout: timeout)); GPU attributes from sysfs/procfs only"]
+            return [
+                "nvidia-smi (\(hostPath)): \(CommandRunner.failureReason(result, timeout: timeout)); GPU attributes from sysfs/procfs only"
+            ]
         }
         let (rows, bad) = parse(result.stdout)
         if !bad.isEmpty {

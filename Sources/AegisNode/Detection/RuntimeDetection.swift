@@ -72,8 +72,11 @@ enum RuntimeScan {
     /// comes from running it. A probe found on the daemon's `path` somewhere agents can't run it (a
     /// pyenv shim in root's home, a link out of the view) is reported as unavailable with the reason.
     /// Returns runtimes in probe order, the unavailable ones, and warnings of failed probes.
-    static func scan(_ files: HostFiles, path: [String], view: AgentView, probes: [RuntimeProbe], timeout: Duration) async
-        -> (runtimes: [RuntimeInfo], unavailable: [UnavailableRuntime], warnings: [String]) {
+    static func scan(
+        _ files: HostFiles, path: [String], view: AgentView, probes: [RuntimeProbe], timeout: Duration
+    ) async
+        -> (runtimes: [RuntimeInfo], unavailable: [UnavailableRuntime], warnings: [String])
+    {
         var found: [(Int, RuntimeProbe, String)] = []
         var unavailable: [UnavailableRuntime] = []
         for (i, probe) in probes.enumerated() {
@@ -98,8 +101,11 @@ enum RuntimeScan {
     /// Where agents find `name` (a host path on the agent's PATH whose target they can see), and the
     /// copies they can't use: the agent's own hit when it links out of the view, and the daemon's
     /// hit when it differs from the agent's.
-    static func locate(_ name: String, files: HostFiles, daemonPath: [String], view: AgentView)
-        -> (usable: String?, unavailable: [UnavailableRuntime]) {
+    static func locate(
+        _ name: String, files: HostFiles, daemonPath: [String], view: AgentView
+    )
+        -> (usable: String?, unavailable: [UnavailableRuntime])
+    {
         var unavailable: [UnavailableRuntime] = []
         var usable: String?
         let agentHit = files.which(name, path: view.path)
@@ -109,27 +115,36 @@ enum RuntimeScan {
                 usable = agentHit
             } else {
                 let to = agentTarget.map { "a link to \($0), " } ?? ""
-                unavailable.append(UnavailableRuntime(name: name, path: agentHit,
-                                                      reason: "\(to)not visible to agents (outside \(view.directoryList))"))
+                unavailable.append(
+                    UnavailableRuntime(
+                        name: name, path: agentHit,
+                        reason: "\(to)not visible to agents (outside \(view.directoryList))"))
             }
         }
         if let daemonHit = files.which(name, path: daemonPath), daemonHit != agentHit {
             let target = files.resolve(daemonHit)
             if target == nil || !view.contains(target!) {
-                unavailable.append(UnavailableRuntime(name: name, path: daemonHit,
-                                                      reason: "not visible to agents (outside \(view.directoryList))"))
+                unavailable.append(
+                    UnavailableRuntime(
+                        name: name, path: daemonHit,
+                        reason: "not visible to agents (outside \(view.directoryList))"))
             } else if target != agentTarget || usable == nil {
                 let theirs = usable.map { "; agents run \($0)" } ?? ""
-                unavailable.append(UnavailableRuntime(name: name, path: daemonHit,
-                                                      reason: "not on the agents' PATH (\(view.path.joined(separator: ":")))\(theirs)"))
+                unavailable.append(
+                    UnavailableRuntime(
+                        name: name, path: daemonHit,
+                        reason: "not on the agents' PATH (\(view.path.joined(separator: ":")))\(theirs)"))
             }
         }
         return (usable, unavailable)
     }
 
     /// Runs the probe's version command; the runtime, or a warning naming the failure.
-    static func version(_ probe: RuntimeProbe, files: HostFiles, hostPath: String, timeout: Duration) async
-        -> (runtime: RuntimeInfo?, warning: String?) {
+    static func version(
+        _ probe: RuntimeProbe, files: HostFiles, hostPath: String, timeout: Duration
+    ) async
+        -> (runtime: RuntimeInfo?, warning: String?)
+    {
         let r = await CommandRunner.run(files.real(hostPath), arguments: probe.arguments, argv0: probe.name, timeout: timeout)
         let command = ([probe.name] + probe.arguments).joined(separator: " ")
         guard r.succeeded else {

@@ -136,11 +136,13 @@ final class Thread: @unchecked Sendable {
     func start() {
         let box = Unmanaged.passRetained(self)
         var tid = pthread_t()
-        pthread_create(&tid, nil, { arg in
-            let me = Unmanaged<Thread>.fromOpaque(arg!).takeRetainedValue()
-            me.body()
-            return nil
-        }, box.toOpaque())
+        pthread_create(
+            &tid, nil,
+            { arg in
+                let me = Unmanaged<Thread>.fromOpaque(arg!).takeRetainedValue()
+                me.body()
+                return nil
+            }, box.toOpaque())
         pthread_detach(tid)
     }
 }

@@ -73,8 +73,10 @@ struct WorkVolume: Codable, Equatable {
     /// mke2fs: ext4 without a journal (the volume is scratch: lost with its placement), no blocks
     /// reserved for root, inode tables initialised lazily, populated from `staging` (-d).
     static func makeFileSystem(image: String, from staging: String) throws {
-        let args = ["-t", "ext4", "-q", "-F", "-O", "^has_journal", "-m", "0", "-L", "aegis-work",
-                    "-E", "lazy_itable_init=1,nodiscard", "-d", staging, image]
+        let args = [
+            "-t", "ext4", "-q", "-F", "-O", "^has_journal", "-m", "0", "-L", "aegis-work",
+            "-E", "lazy_itable_init=1,nodiscard", "-d", staging, image,
+        ]
         let exe = mke2fsPath ?? "/usr/sbin/mke2fs"
         let r = CommandRunner.runBlocking(exe, arguments: args, argv0: "mke2fs", timeout: .seconds(60))
         guard r.succeeded else {
@@ -122,7 +124,8 @@ struct WorkVolume: Codable, Equatable {
         while let e = readdir(d) {
             let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
             guard name.hasPrefix("loop"),
-                  let data = FileManager.default.contents(atPath: "/sys/block/\(name)/loop/backing_file") else { continue }
+                let data = FileManager.default.contents(atPath: "/sys/block/\(name)/loop/backing_file")
+            else { continue }
             if String(decoding: data, as: UTF8.self).split(separator: "\n").first.map(String.init) == path { return true }
         }
         return false
@@ -147,7 +150,8 @@ struct WorkVolume: Codable, Equatable {
     /// The note of `generation`'s volume, or nil when that placement had none.
     static func load(from workloadDir: String, generation: Int64) -> WorkVolume? {
         guard let data = FileManager.default.contents(atPath: notePath(workloadDir, generation)),
-              let v = try? JSONDecoder().decode(WorkVolume.self, from: data), v.generation == generation else { return nil }
+            let v = try? JSONDecoder().decode(WorkVolume.self, from: data), v.generation == generation
+        else { return nil }
         return v
     }
 }

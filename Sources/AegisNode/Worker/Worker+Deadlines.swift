@@ -44,7 +44,8 @@ struct TimeoutDeadline: Codable, Equatable {
     /// The deadline stored for `generation`, or nil (none, unreadable, or another generation's).
     static func load(from workloadDir: String, generation: Int64) -> TimeoutDeadline? {
         guard let data = FileManager.default.contents(atPath: workloadDir + "/" + fileName),
-              let d = try? JSONDecoder().decode(TimeoutDeadline.self, from: data), d.generation == generation else { return nil }
+            let d = try? JSONDecoder().decode(TimeoutDeadline.self, from: data), d.generation == generation
+        else { return nil }
         return d
     }
 }

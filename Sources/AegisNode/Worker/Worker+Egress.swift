@@ -9,8 +9,11 @@ import AegisSandbox
 import Logging
 
 extension Worker {
-    static func setUpEgress(_ config: EgressConfig?, runtime: SandboxRuntime, logger: Logger)
-        -> (EgressNetwork?, NetworkCapability) {
+    static func setUpEgress(
+        _ config: EgressConfig?, runtime: SandboxRuntime, logger: Logger
+    )
+        -> (EgressNetwork?, NetworkCapability)
+    {
         guard let config else {
             return (nil, NetworkCapability(egress: false, egressProblem: "egress is not enabled on this node (aegis up --egress)"))
         }
@@ -19,9 +22,13 @@ extension Worker {
                 guard let record = try? runtime.record(sid) else { return false }
                 return runtime.status(record) != .stopped
             }
-            logger.info("egress ready", metadata: ["bridge": "\(config.bridge)", "subnet": "\(net.subnet)",
-                                                   "slots": "\(net.slots)", "re-adopted": "\(net.attached.count)",
-                                                   "nameservers": "\(net.nameservers.map(\.description).joined(separator: " "))"])
+            logger.info(
+                "egress ready",
+                metadata: [
+                    "bridge": "\(config.bridge)", "subnet": "\(net.subnet)",
+                    "slots": "\(net.slots)", "re-adopted": "\(net.attached.count)",
+                    "nameservers": "\(net.nameservers.map(\.description).joined(separator: " "))",
+                ])
             for sid in net.lost {
                 // Its veth is gone or its address is outside the subnet now: it has no way out,
                 // so it is stopped and its restart policy decides (it'd otherwise run cut off).
@@ -29,7 +36,9 @@ extension Worker {
                 try? runtime.kill(sid, signal: SIGKILL)
             }
             if net.nameservers.isEmpty {
-                logger.warning("egress agents get no DNS: the host lists no non-loopback IPv4 nameserver (/etc/resolv.conf, /run/systemd/resolve/resolv.conf)")
+                logger.warning(
+                    "egress agents get no DNS: the host lists no non-loopback IPv4 nameserver (/etc/resolv.conf, /run/systemd/resolve/resolv.conf)"
+                )
             }
             return (net, net.capability)
         } catch {

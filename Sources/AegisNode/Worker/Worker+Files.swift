@@ -57,7 +57,9 @@ extension Worker {
         for p in parts {
             prefix += (prefix.isEmpty ? "" : "/") + p
             if mkdirat(fd, prefix, 0o700) == 0 {
-                guard fchownat(fd, prefix, uid, uid, AT_SYMLINK_NOFOLLOW) == 0 else { throw SandboxError.system("fchownat", base + "/" + prefix) }
+                guard fchownat(fd, prefix, uid, uid, AT_SYMLINK_NOFOLLOW) == 0 else {
+                    throw SandboxError.system("fchownat", base + "/" + prefix)
+                }
             } else if errno != EEXIST {
                 throw SandboxError.system("mkdirat", base + "/" + prefix)
             }
@@ -82,13 +84,15 @@ extension Worker {
     private func openLiveWorkVolume(workloadID: String) -> Int32 {
         for sid in runtime.list() {
             guard let (wid, generation) = Self.parseSandboxID(sid), wid == workloadID,
-                  WorkVolume.load(from: paths.workloadDir(wid), generation: generation) != nil,
-                  let record = try? runtime.record(sid), runtime.status(record) == .running else { continue }
+                WorkVolume.load(from: paths.workloadDir(wid), generation: generation) != nil,
+                let record = try? runtime.record(sid), runtime.status(record) == .running
+            else { continue }
             let root = open("/proc/\(record.pid)/root", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
             guard root >= 0 else { continue }
             defer { close(root) }
             guard runtime.status(record) == .running else { continue }
-            let work = Syscall.openat2(root, String(AgentProfile.workMount.dropFirst()), flags: O_RDONLY | O_DIRECTORY | O_CLOEXEC, resolve: Self.beneath)
+            let work = Syscall.openat2(
+                root, String(AgentProfile.workMount.dropFirst()), flags: O_RDONLY | O_DIRECTORY | O_CLOEXEC, resolve: Self.beneath)
             if work >= 0 { return work }
         }
         return -1
@@ -133,8 +137,10 @@ extension Worker {
 
     /// Up to `maxBytes` of an output file from `offset`, and the file's size (for transfers in
     /// chunks over a worker's session). Same confinement and errors as `readOutput(workloadID:outputDir:path:)`.
-    public func readOutput(workloadID: String, outputDir: String, path: String, offset: Int64,
-                           maxBytes: Int) throws -> (bytes: [UInt8], size: Int64) {
+    public func readOutput(
+        workloadID: String, outputDir: String, path: String, offset: Int64,
+        maxBytes: Int
+    ) throws -> (bytes: [UInt8], size: Int64) {
         guard !path.isEmpty, !path.hasPrefix("/"), !path.split(separator: "/").contains("..") else {
             throw SandboxError(.invalidSpec, "path \"\(path)\": must be relative and stay inside \(outputDir)")
         }

@@ -64,7 +64,8 @@ final class LeaseKeeper: Sendable {
             throw SandboxError(.invalidSpec, "lease.graceMs: must be 1...\(SandboxLease.maxGraceMs) ms, got \(lease.graceMs)")
         }
         guard lease.refreshEveryMs > 0, lease.refreshEveryMs < lease.graceMs else {
-            throw SandboxError(.invalidSpec, "lease.refreshEveryMs: must be 1...\(lease.graceMs - 1) ms (below the grace), got \(lease.refreshEveryMs)")
+            throw SandboxError(
+                .invalidSpec, "lease.refreshEveryMs: must be 1...\(lease.graceMs - 1) ms (below the grace), got \(lease.refreshEveryMs)")
         }
         self.lease = lease
         self.logger = logger
@@ -84,8 +85,10 @@ final class LeaseKeeper: Sendable {
         try state.withLock { s in
             guard sentAtNs > s.lastSentAtNs else { return }
             if access(lease.path, F_OK) != 0 { try SandboxError.os(try FileSystem.writeAtomically(lease.path, [], mode: 0o644)) }
-            var times = [timespec(tv_sec: Int(sentAtNs / 1_000_000_000), tv_nsec: Int(sentAtNs % 1_000_000_000)),
-                         timespec(tv_sec: Int(sentAtNs / 1_000_000_000), tv_nsec: Int(sentAtNs % 1_000_000_000))]
+            var times = [
+                timespec(tv_sec: Int(sentAtNs / 1_000_000_000), tv_nsec: Int(sentAtNs % 1_000_000_000)),
+                timespec(tv_sec: Int(sentAtNs / 1_000_000_000), tv_nsec: Int(sentAtNs % 1_000_000_000)),
+            ]
             guard utimensat(AT_FDCWD, lease.path, &times, 0) == 0 else { throw SandboxError.system("utimensat", lease.path) }
             s.lastSentAtNs = sentAtNs
         }
@@ -192,7 +195,8 @@ extension Worker {
     /// What `runtime.create` gets for every sandbox: capped logs in `logDirectory`, the lease file
     /// and its grace.
     func createOptions(logDirectory: String) -> SandboxCreateOptions {
-        SandboxCreateOptions(stdio: .cappedLogs(directory: logDirectory, capBytes: logCapBytes), useInit: true,
-                             leaseFile: lease?.path, leaseGraceMs: lease?.graceMs ?? SandboxLease.defaultGraceMs)
+        SandboxCreateOptions(
+            stdio: .cappedLogs(directory: logDirectory, capBytes: logCapBytes), useInit: true,
+            leaseFile: lease?.path, leaseGraceMs: lease?.graceMs ?? SandboxLease.defaultGraceMs)
     }
 }

@@ -23,12 +23,14 @@ extension Worker {
         if let volume = WorkVolume.load(from: dir, generation: generation) {
             do {
                 if try !volume.retainOutputs(in: dir, destination: dir + "/work") {
-                    logger.warning("outputs cut at the work volume's size (sparse files)",
-                                   metadata: ["workload": "\(workloadID)", "bytes": "\(volume.sizeBytes)"])
+                    logger.warning(
+                        "outputs cut at the work volume's size (sparse files)",
+                        metadata: ["workload": "\(workloadID)", "bytes": "\(volume.sizeBytes)"])
                 }
             } catch {
-                logger.error("outputs not copied out of the work volume; kept for a retry at start-up",
-                             metadata: ["workload": "\(workloadID)", "error": "\(error)"])
+                logger.error(
+                    "outputs not copied out of the work volume; kept for a retry at start-up",
+                    metadata: ["workload": "\(workloadID)", "error": "\(error)"])
                 return
             }
         }
@@ -44,8 +46,9 @@ extension Worker {
         for name in directoryNames(paths.workloads) {
             for entry in directoryNames(paths.workloadDir(name), directories: false) {
                 guard entry.hasPrefix("work.g"), entry.hasSuffix(".json"),
-                      let generation = Int64(entry.dropFirst(6).dropLast(5)),
-                      !recorded.contains(Self.sandboxID(name, generation)) else { continue }
+                    let generation = Int64(entry.dropFirst(6).dropLast(5)),
+                    !recorded.contains(Self.sandboxID(name, generation))
+                else { continue }
                 retainOutputs(workloadID: name, generation: generation)
             }
         }

@@ -81,10 +81,12 @@ public final class Worker: Sendable {
     /// - Parameter logCapBytes: see `logCapBytes`; at least `CappedLog.minimumCapBytes`.
     /// - Throws: `SandboxError` when the sandbox runtime can't be set up (no cgroup2 hierarchy), the
     ///   log cap is too small, or the lease is invalid or its file can't be written.
-    public init(paths: AegisPaths, logger: Logger, cgroupParent: String? = nil, logCapBytes: Int = Worker.defaultLogCapBytes,
-                stopGraceSeconds: Int = 5, egress egressConfig: EgressConfig? = nil, lease: WorkerLease? = nil,
-                outputRetentionSeconds: Int64 = Worker.defaultOutputRetentionSeconds,
-                onEvent: @escaping @Sendable (WorkerEvent) -> Void) throws {
+    public init(
+        paths: AegisPaths, logger: Logger, cgroupParent: String? = nil, logCapBytes: Int = Worker.defaultLogCapBytes,
+        stopGraceSeconds: Int = 5, egress egressConfig: EgressConfig? = nil, lease: WorkerLease? = nil,
+        outputRetentionSeconds: Int64 = Worker.defaultOutputRetentionSeconds,
+        onEvent: @escaping @Sendable (WorkerEvent) -> Void
+    ) throws {
         guard logCapBytes >= CappedLog.minimumCapBytes else {
             throw SandboxError(.invalidSpec, "log cap \(logCapBytes) bytes: must be at least \(CappedLog.minimumCapBytes)")
         }
@@ -95,8 +97,9 @@ public final class Worker: Sendable {
         self.outputRetentionSeconds = outputRetentionSeconds
         self.onEvent = onEvent
         if let problem = WorkVolume.unsupportedReason() {
-            logger.warning("per-agent disk limits are not enforced: /work is a directory of the node's disk",
-                           metadata: ["reason": "\(problem)"])
+            logger.warning(
+                "per-agent disk limits are not enforced: /work is a directory of the node's disk",
+                metadata: ["reason": "\(problem)"])
             workVolumesSupported = false
         } else {
             workVolumesSupported = true
@@ -120,7 +123,8 @@ public final class Worker: Sendable {
 
     static func parseSandboxID(_ s: String) -> (String, Int64)? {
         guard let dot = s.lastIndex(of: "."), s[s.index(after: dot)...].hasPrefix("g"),
-              let g = Int64(s[s.index(dot, offsetBy: 2)...]) else { return nil }
+            let g = Int64(s[s.index(dot, offsetBy: 2)...])
+        else { return nil }
         return (String(s[..<dot]), g)
     }
 
@@ -196,8 +200,9 @@ public final class Worker: Sendable {
     /// mke2fs (/work is then a directory of the node's disk, without a size limit; logged at start).
     private func createWorkVolume(_ w: Workload, staging: String) throws -> WorkVolume.Attachment? {
         guard workVolumesSupported else { return nil }
-        let volume = WorkVolume(generation: w.generation, outputDir: w.spec.outputDir,
-                                sizeBytes: w.spec.resources.diskBytes ?? WorkVolume.defaultSizeBytes)
+        let volume = WorkVolume(
+            generation: w.generation, outputDir: w.spec.outputDir,
+            sizeBytes: w.spec.resources.diskBytes ?? WorkVolume.defaultSizeBytes)
         return try volume.create(in: paths.workloadDir(w.id), from: staging)
     }
 
@@ -239,10 +244,11 @@ public final class Worker: Sendable {
         case .egress: network = .egress
         case .none: network = .none
         }
-        return AgentSandboxRequest(args: s.args, env: env, workDir: workDir, uid: a.uid, gid: a.uid,
-                                   hostname: s.name, network: network,
-                                   resources: res == LinuxResources() ? nil : res, extraMounts: mounts,
-                                   allowedDevices: allowed, tmpSizeBytes: s.resources.tmpBytes)
+        return AgentSandboxRequest(
+            args: s.args, env: env, workDir: workDir, uid: a.uid, gid: a.uid,
+            hostname: s.name, network: network,
+            resources: res == LinuxResources() ? nil : res, extraMounts: mounts,
+            allowedDevices: allowed, tmpSizeBytes: s.resources.tmpBytes)
     }
 
     private func watch(_ record: SandboxRecord, workloadID: String, generation: Int64) {

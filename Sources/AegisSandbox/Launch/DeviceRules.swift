@@ -15,12 +15,14 @@ public enum DeviceRules {
     /// Allowed for every sandbox: mknod of any node (opening it is what is checked, as runc), and
     /// read/write/mknod of /dev/null (1:3), zero (1:5), full (1:7), random (1:8), urandom (1:9),
     /// tty (5:0), console (5:1), ptmx (5:2) and the pseudo-terminals (136:*).
-    public static let defaultAllowed: [LinuxDeviceCgroup] = [
-        LinuxDeviceCgroup(allow: true, type: "c", access: "m"),
-        LinuxDeviceCgroup(allow: true, type: "b", access: "m"),
-    ] + [(1, 3), (1, 5), (1, 7), (1, 8), (1, 9), (5, 0), (5, 1), (5, 2), (136, -1)].map {
-        LinuxDeviceCgroup(allow: true, type: "c", major: $0.0, minor: $0.1, access: "rwm")
-    }
+    public static let defaultAllowed: [LinuxDeviceCgroup] =
+        [
+            LinuxDeviceCgroup(allow: true, type: "c", access: "m"),
+            LinuxDeviceCgroup(allow: true, type: "b", access: "m"),
+        ]
+        + [(1, 3), (1, 5), (1, 7), (1, 8), (1, 9), (5, 0), (5, 1), (5, 2), (136, -1)].map {
+            LinuxDeviceCgroup(allow: true, type: "c", major: $0.0, minor: $0.1, access: "rwm")
+        }
 
     /// An rw rule for the device node at `path` (its type and major:minor from stat(2)), or nil
     /// when it isn't a device node.
@@ -33,8 +35,9 @@ public enum DeviceRules {
         let dev = UInt64(st.st_rdev)
         let major = ((dev >> 8) & 0xfff) | ((dev >> 32) & ~UInt64(0xfff))
         let minor = (dev & 0xff) | ((dev >> 12) & ~UInt64(0xff))
-        return LinuxDeviceCgroup(allow: true, type: kind == S_IFCHR ? "c" : "b",
-                                 major: Int64(major), minor: Int64(minor), access: "rw")
+        return LinuxDeviceCgroup(
+            allow: true, type: kind == S_IFCHR ? "c" : "b",
+            major: Int64(major), minor: Int64(minor), access: "rw")
     }
 
     /// The rules to enforce, or nil when they grant every device (no program is attached then).
@@ -67,17 +70,21 @@ public enum DeviceRules {
             }
             if (r.access ?? "").isEmpty { access = UInt32(AEGIS_DEV_ACCESS_ALL) }
             let type: UInt8 = r.type == "b" ? UInt8(ascii: "b") : r.type == "c" ? UInt8(ascii: "c") : UInt8(ascii: "a")
-            return aegis_device_rule(allow: r.allow ? 1 : 0, type: CChar(bitPattern: type),
-                                     major: r.major ?? -1, minor: r.minor ?? -1, access: access)
+            return aegis_device_rule(
+                allow: r.allow ? 1 : 0, type: CChar(bitPattern: type),
+                major: r.major ?? -1, minor: r.minor ?? -1, access: access)
         }
         var detail = [CChar](repeating: 0, count: 512)
-        let rc = raw.withUnsafeBufferPointer { aegis_device_filter_attach(cgroupFD, $0.baseAddress, Int32($0.count), &detail, detail.count) }
+        let rc = raw.withUnsafeBufferPointer {
+            aegis_device_filter_attach(cgroupFD, $0.baseAddress, Int32($0.count), &detail, detail.count)
+        }
         guard rc == 0 else {
             let e = errno
             let text = String(decoding: detail.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
             let call = text.isEmpty ? "bpf" : text
-            throw SandboxError(.system, "linux.resources.devices: device cgroup program: \(call): \(Errno(e).explained)",
-                               step: "device cgroup", errno: e)
+            throw SandboxError(
+                .system, "linux.resources.devices: device cgroup program: \(call): \(Errno(e).explained)",
+                step: "device cgroup", errno: e)
         }
     }
 }

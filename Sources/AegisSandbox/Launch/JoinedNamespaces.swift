@@ -35,10 +35,15 @@ enum JoinedNamespaces {
                 var other = stat()
                 // pid: a process's pid_for_children is what a child would join.
                 let candidates = type == UInt64(CLONE_NEWPID) ? ["pid", "pid_for_children"] : [name]
-                for c in candidates where stat("/proc/\(holder)/ns/\(c)", &other) == 0
-                    && other.st_dev == joined.st_dev && other.st_ino == joined.st_ino {
+                for c in candidates
+                where stat("/proc/\(holder)/ns/\(c)", &other) == 0
+                    && other.st_dev == joined.st_dev && other.st_ino == joined.st_ino
+                {
                     let whose = holder == "self" ? "the runtime's own" : "the host's (PID 1's)"
-                    throw SandboxError(.invalidSpec, "linux.namespaces: path \(path) is \(whose) \(name) namespace; a joined namespace must be the container's (to share the runtime's, leave the type out)")
+                    throw SandboxError(
+                        .invalidSpec,
+                        "linux.namespaces: path \(path) is \(whose) \(name) namespace; a joined namespace must be the container's (to share the runtime's, leave the type out)"
+                    )
                 }
             }
         }

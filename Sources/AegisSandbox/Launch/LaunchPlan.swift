@@ -112,7 +112,10 @@ struct LaunchPlan {
             if spec.root?.readonly == true { needs.append("root.readonly") }
             if !specDevices.isEmpty { needs.append("linux.devices") }
             if let field = needs.first {
-                throw SandboxError(.invalidSpec, "\(field): needs a mount namespace of the container's own (linux.namespaces lists none; mounting in the runtime's would change the host)")
+                throw SandboxError(
+                    .invalidSpec,
+                    "\(field): needs a mount namespace of the container's own (linux.namespaces lists none; mounting in the runtime's would change the host)"
+                )
             }
             c.chroot_rootfs = rootfs != "/" ? 1 : 0
         }
@@ -173,8 +176,12 @@ struct LaunchPlan {
             // Only chroot'ed, in the runtime's mount namespace: CAP_SYS_CHROOT leaves a chroot
             // (chroot to a subdirectory, then climb) and CAP_SYS_ADMIN mounts in the host's namespace.
             let all = c.cap_bounding | c.cap_effective | c.cap_permitted | c.cap_inheritable | c.cap_ambient
-            for (bit, name) in [(UInt64(CAP_SYS_CHROOT), "CAP_SYS_CHROOT"), (UInt64(CAP_SYS_ADMIN), "CAP_SYS_ADMIN")] where all & (1 << bit) != 0 {
-                throw SandboxError(.invalidSpec, "process.capabilities: \(name) with no mount namespace of the container's own would let it leave its chroot or mount on the host; give it a mount namespace or drop \(name)")
+            for (bit, name) in [(UInt64(CAP_SYS_CHROOT), "CAP_SYS_CHROOT"), (UInt64(CAP_SYS_ADMIN), "CAP_SYS_ADMIN")]
+            where all & (1 << bit) != 0 {
+                throw SandboxError(
+                    .invalidSpec,
+                    "process.capabilities: \(name) with no mount namespace of the container's own would let it leave its chroot or mount on the host; give it a mount namespace or drop \(name)"
+                )
             }
         }
         c.last_cap = Self.lastCap
@@ -253,8 +260,9 @@ struct LaunchPlan {
             let kind: UInt32 = d.type == "b" ? UInt32(S_IFBLK) : d.type == "p" ? UInt32(S_IFIFO) : UInt32(S_IFCHR)
             let major = UInt64(d.major ?? 0), minor = UInt64(d.minor ?? 0)
             let rdev = ((major & 0xfffff000) << 32) | ((major & 0xfff) << 8) | ((minor & 0xffffff00) << 12) | (minor & 0xff)
-            return aegis_dev_node(path: arena.string(d.path), mode: kind | ((d.fileMode ?? 0o666) & 0o7777), rdev: rdev,
-                                  uid: d.uid ?? 0, gid: d.gid ?? 0)
+            return aegis_dev_node(
+                path: arena.string(d.path), mode: kind | ((d.fileMode ?? 0o666) & 0o7777), rdev: rdev,
+                uid: d.uid ?? 0, gid: d.gid ?? 0)
         }
     }
 

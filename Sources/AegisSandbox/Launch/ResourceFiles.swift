@@ -13,7 +13,9 @@ enum ResourceFiles {
         if let m = r.memory {
             if let limit = m.limit { l.memoryMax = limit < 0 ? -1 : limit }
             if let swap = m.swap { l.memorySwapMax = CgroupLimits.swapOnly(ociSwap: swap, ociLimit: m.limit ?? -1) }
-            if let low = m.reservation { l.files.append(.init(controller: "memory", file: "memory.low", value: low < 0 ? "max" : String(low))) }
+            if let low = m.reservation {
+                l.files.append(.init(controller: "memory", file: "memory.low", value: low < 0 ? "max" : String(low)))
+            }
         }
         if let cpu = r.cpu {
             if cpu.quota != nil || cpu.period != nil {
@@ -50,11 +52,16 @@ enum ResourceFiles {
         for d in b.weightDevices {
             out.append(.init(controller: "io", file: "io.weight", value: "\(d.major):\(d.minor) \(ioWeight(d.weight))"))
         }
-        let names = ["throttleReadBpsDevice": "rbps", "throttleWriteBpsDevice": "wbps",
-                     "throttleReadIOPSDevice": "riops", "throttleWriteIOPSDevice": "wiops"]
+        let names = [
+            "throttleReadBpsDevice": "rbps", "throttleWriteBpsDevice": "wbps",
+            "throttleReadIOPSDevice": "riops", "throttleWriteIOPSDevice": "wiops",
+        ]
         for (key, rates) in b.throttles {
             for r in rates {
-                out.append(.init(controller: "io", file: "io.max", value: "\(r.major):\(r.minor) \(names[key]!)=\(r.rate == 0 ? "max" : String(r.rate))"))
+                out.append(
+                    .init(
+                        controller: "io", file: "io.max",
+                        value: "\(r.major):\(r.minor) \(names[key]!)=\(r.rate == 0 ? "max" : String(r.rate))"))
             }
         }
         return out

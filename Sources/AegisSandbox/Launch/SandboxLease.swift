@@ -38,7 +38,9 @@ public enum SandboxLease {
         }
         let age = try ageMs(path: path)
         guard age <= Int64(graceMs) else {
-            throw SandboxError(.wrongState, "lease \(path) lapsed: last renewed \(age) ms ago, grace \(graceMs) ms (this node is fenced; no sandbox may start)")
+            throw SandboxError(
+                .wrongState,
+                "lease \(path) lapsed: last renewed \(age) ms ago, grace \(graceMs) ms (this node is fenced; no sandbox may start)")
         }
     }
 }

@@ -55,15 +55,17 @@ struct SeccompDiskCache: Sendable {
             return Int(bytes[off]) | Int(bytes[off + 1]) << 8 | Int(bytes[off + 2]) << 16 | Int(bytes[off + 3]) << 24
         }
         guard let flags = u32(), let prefix = u32(), let jsonLength = u32(), off + jsonLength <= bytes.count,
-              Array(bytes[off..<off + jsonLength]) == identity else { return nil }
+            Array(bytes[off..<off + jsonLength]) == identity
+        else { return nil }
         off += jsonLength
         guard let warningsLength = u32(), off + warningsLength <= bytes.count else { return nil }
         let warningText = String(decoding: bytes[off..<off + warningsLength], as: UTF8.self)
         off += warningsLength
         guard let count = u32(), count > 0, off + count * 8 == bytes.count else { return nil }
         let warnings = warningText.isEmpty ? [] : warningText.split(separator: "\n").map(String.init)
-        return try? SeccompProgram(bytes: Array(bytes[off...]), enosysPrefixCount: prefix, installFlags: UInt32(flags),
-                                   warnings: warnings)
+        return try? SeccompProgram(
+            bytes: Array(bytes[off...]), enosysPrefixCount: prefix, installFlags: UInt32(flags),
+            warnings: warnings)
     }
 
     func store(_ program: SeccompProgram, identity: [UInt8], path: String) {

@@ -59,8 +59,9 @@ enum HookRunner {
         var result = aegis_hook_result()
         let timeoutMs = hook.timeout.map { Int32(clamping: max(1, $0) * 1000) } ?? 0
         let rc = state.withUnsafeBytes { bytes in
-            aegis_run_hook(hook.path, arena.stringArray(args), arena.stringArray(hook.env ?? []),
-                           bytes.baseAddress, bytes.count, nsPid, timeoutMs, &result)
+            aegis_run_hook(
+                hook.path, arena.stringArray(args), arena.stringArray(hook.env ?? []),
+                bytes.baseAddress, bytes.count, nsPid, timeoutMs, &result)
         }
         withExtendedLifetime(arena) {}
         if rc != 0 { return SandboxError.shim(step: result.step, err: result.err, detail: result.detail).description }

@@ -61,11 +61,13 @@ public struct AgentSandboxRequest: Sendable, Equatable {
     /// other node, also one bound in by mistake.
     public var allowedDevices: [LinuxDeviceCgroup]
 
-    public init(args: [String], env: [String] = [], workDir: String, uid: UInt32, gid: UInt32,
-                hostname: String = "agent", network: Network = .none, resources: LinuxResources? = nil,
-                extraMounts: [Mount] = [], extraMaskedPaths: [String] = [], netnsPath: String? = nil,
-                resolvConf: String? = nil, allowedDevices: [LinuxDeviceCgroup] = [], workDevice: String? = nil,
-                tmpSizeBytes: Int64? = nil) {
+    public init(
+        args: [String], env: [String] = [], workDir: String, uid: UInt32, gid: UInt32,
+        hostname: String = "agent", network: Network = .none, resources: LinuxResources? = nil,
+        extraMounts: [Mount] = [], extraMaskedPaths: [String] = [], netnsPath: String? = nil,
+        resolvConf: String? = nil, allowedDevices: [LinuxDeviceCgroup] = [], workDevice: String? = nil,
+        tmpSizeBytes: Int64? = nil
+    ) {
         self.args = args
         self.env = env
         self.workDir = workDir
@@ -149,7 +151,8 @@ public enum AgentProfile {
         }
         mounts += r.extraMounts
         if r.network == .egress, let rc = r.resolvConf {
-            mounts.append(Mount(destination: "/etc/resolv.conf", type: "bind", source: rc, options: ["bind", "ro", "nosuid", "nodev", "noexec"]))
+            mounts.append(
+                Mount(destination: "/etc/resolv.conf", type: "bind", source: rc, options: ["bind", "ro", "nosuid", "nodev", "noexec"]))
         }
 
         var env = r.env

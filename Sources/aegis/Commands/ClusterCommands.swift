@@ -29,7 +29,9 @@ struct NodeCommand: AsyncParsableCommand {
     struct Show: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "describe",
-            abstract: "Show a node's capabilities: GPUs, runtimes, isolation features (cgroup controllers, unenforced limits), network (egress, subnet, egress addresses used, reach labels), labels, warnings.")
+            abstract:
+                "Show a node's capabilities: GPUs, runtimes, isolation features (cgroup controllers, unenforced limits), network (egress, subnet, egress addresses used, reach labels), labels, warnings."
+        )
 
         @OptionGroup var connection: ConnectionOptions
         @Option(name: [.short, .long], help: "text, json or yaml.") var output: OutputFormat = .table
@@ -77,10 +79,14 @@ extension NodeCommand {
 
     struct Drain: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Cordon a node and stop its agents: those with restart policy on-failure or always become pending again, the others end cancelled (\"drained from node NAME\"). Waits until none is active; exits 1 when --timeout passes first.")
+            abstract:
+                "Cordon a node and stop its agents: those with restart policy on-failure or always become pending again, the others end cancelled (\"drained from node NAME\"). Waits until none is active; exits 1 when --timeout passes first."
+        )
 
         @OptionGroup var connection: ConnectionOptions
-        @Option(parsing: .unconditional, help: ArgumentHelp("How long to wait for the agents to stop: 90s, 2m, 1h (at most 24h).", valueName: "duration"))
+        @Option(
+            parsing: .unconditional,
+            help: ArgumentHelp("How long to wait for the agents to stop: 90s, 2m, 1h (at most 24h).", valueName: "duration"))
         var timeout: String = "5m"
         @Option(name: [.short, .long], help: "table, json or yaml (the summary).") var output: OutputFormat = .table
         @Argument(help: "Node name.") var name: String
@@ -105,11 +111,14 @@ extension NodeCommand {
                 let moved = result.items.filter { $0.outcome == "requeued" }.count
                 let stopped = result.items.filter { $0.outcome == "cancelled" }.count
                 if !result.items.isEmpty { writeStdout(drainTable(result.items)) }
-                writeStdout("node \(result.node.name) cordoned; \(result.items.count) agent\(result.items.count == 1 ? "" : "s") drained "
-                            + "(\(moved) requeued, \(stopped) cancelled) in \(formatDuration(milliseconds: result.waitedMs))\n")
+                writeStdout(
+                    "node \(result.node.name) cordoned; \(result.items.count) agent\(result.items.count == 1 ? "" : "s") drained "
+                        + "(\(moved) requeued, \(stopped) cancelled) in \(formatDuration(milliseconds: result.waitedMs))\n")
                 if !result.complete {
                     let left = result.items.filter { $0.outcome == "active" }.map(\.id)
-                    writeStderr("aegis: drain of node \(result.node.name) timed out after \(timeout): still active: \(left.joined(separator: ", "))\n")
+                    writeStderr(
+                        "aegis: drain of node \(result.node.name) timed out after \(timeout): still active: \(left.joined(separator: ", "))\n"
+                    )
                     throw ExitCode(1)
                 }
             }
@@ -129,17 +138,21 @@ struct TenantCommand: AsyncParsableCommand {
         @OptionGroup var connection: ConnectionOptions
         @Argument(help: "Tenant name.") var name: String
         // Numbers are taken as values even with a leading '-', so that they get a range error.
-        @Option(name: .customLong("max-cpu"), parsing: .unconditional,
-                help: ArgumentHelp("CPU quota: 4, 0.5, 500m (at most \(Bounds.maxCPUMillis / 1000) cores).", valueName: "cpus"))
+        @Option(
+            name: .customLong("max-cpu"), parsing: .unconditional,
+            help: ArgumentHelp("CPU quota: 4, 0.5, 500m (at most \(Bounds.maxCPUMillis / 1000) cores).", valueName: "cpus"))
         var maxCPU: String?
-        @Option(name: .customLong("max-memory"), parsing: .unconditional,
-                help: ArgumentHelp("Memory quota: 8Gi, 512Mi, 2G (k/M/G = 1000ⁿ, Ki/Mi/Gi = 1024ⁿ; at most 1Pi).", valueName: "size"))
+        @Option(
+            name: .customLong("max-memory"), parsing: .unconditional,
+            help: ArgumentHelp("Memory quota: 8Gi, 512Mi, 2G (k/M/G = 1000ⁿ, Ki/Mi/Gi = 1024ⁿ; at most 1Pi).", valueName: "size"))
         var maxMemory: String?
-        @Option(name: .customLong("max-gpus"), parsing: .unconditional,
-                help: ArgumentHelp("GPU quota (0-\(Bounds.maxQuotaGPUs)).", valueName: "n"))
+        @Option(
+            name: .customLong("max-gpus"), parsing: .unconditional,
+            help: ArgumentHelp("GPU quota (0-\(Bounds.maxQuotaGPUs)).", valueName: "n"))
         var maxGPUs: Int?
-        @Option(name: .customLong("max-agents"), parsing: .unconditional,
-                help: ArgumentHelp("Running agents quota (0-\(Bounds.maxQuotaAgents)).", valueName: "n"))
+        @Option(
+            name: .customLong("max-agents"), parsing: .unconditional,
+            help: ArgumentHelp("Running agents quota (0-\(Bounds.maxQuotaAgents)).", valueName: "n"))
         var maxAgents: Int?
 
         func validate() throws {

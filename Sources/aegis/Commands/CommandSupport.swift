@@ -15,7 +15,10 @@ struct ConnectionOptions: ParsableArguments {
     @Option(name: .customLong("data-dir"), help: ArgumentHelp("The local node's data directory (env AEGIS_DATA_DIR).", valueName: "dir"))
     var dataDir: String?
 
-    @Option(help: ArgumentHelp("API URL: http://HOST:PORT, https://…, or unix:///PATH (env AEGIS_SERVER). Default: the local node's socket.", valueName: "url"))
+    @Option(
+        help: ArgumentHelp(
+            "API URL: http://HOST:PORT, https://…, or unix:///PATH (env AEGIS_SERVER). Default: the local node's socket.", valueName: "url")
+    )
     var server: String?
 
     @Option(help: ArgumentHelp("API token (env AEGIS_TOKEN). Default: the local node's admin token.", valueName: "token"))
@@ -24,7 +27,11 @@ struct ConnectionOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Act for this tenant (admin token only; env AEGIS_TENANT).", valueName: "name"))
     var tenant: String?
 
-    @Option(name: .customLong("ca-file"), help: ArgumentHelp("For https:// servers: trust this CA certificate (PEM), e.g. the cluster CA <data-dir>/pki/ca.crt of the controller (env AEGIS_CA_FILE).", valueName: "file"))
+    @Option(
+        name: .customLong("ca-file"),
+        help: ArgumentHelp(
+            "For https:// servers: trust this CA certificate (PEM), e.g. the cluster CA <data-dir>/pki/ca.crt of the controller (env AEGIS_CA_FILE).",
+            valueName: "file"))
     var caFile: String?
 
     func client() throws -> APIClient {
@@ -87,7 +94,7 @@ func runVerb(_ body: () async throws -> Void) async throws {
     } catch is CancellationError {
         throw ExitCode(130)
     } catch let e as ClientError where e.errnoCode == EPIPE {
-        throw ExitCode(0) // stdout's reader went away (`| head`): not an error
+        throw ExitCode(0)  // stdout's reader went away (`| head`): not an error
     } catch {
         writeStderr("aegis: \(cliMessage(for: error))\n")
         throw ExitCode(1)
@@ -103,7 +110,7 @@ func writeFD(_ fd: Int32, _ bytes: [UInt8]) {
     do {
         try writeAll(fd: fd, bytes, what: fd == 1 ? "stdout" : "stderr")
     } catch let e as ClientError where e.errnoCode == EPIPE {
-        exit(fd == 1 ? 0 : 1) // the reader went away (`| head`)
+        exit(fd == 1 ? 0 : 1)  // the reader went away (`| head`)
     } catch {
         // Nowhere left to report a stdout/stderr failure.
     }

@@ -31,7 +31,9 @@ struct Run: AsyncParsableCommand {
 
     // Numbers are taken as values even with a leading '-' (`--cpus -1`), so that they get a range
     // error rather than "missing value".
-    @Option(parsing: .unconditional, help: ArgumentHelp("CPU limit: 0.5, 2, 500m (at most \(Bounds.maxCPUMillis / 1000) cores).", valueName: "cpus"))
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp("CPU limit: 0.5, 2, 500m (at most \(Bounds.maxCPUMillis / 1000) cores).", valueName: "cpus"))
     var cpus: String?
 
     @Option(parsing: .unconditional, help: ArgumentHelp("Memory limit: 256Mi, 1Gi, 512M (1Mi to 1Pi).", valueName: "size"))
@@ -40,8 +42,9 @@ struct Run: AsyncParsableCommand {
     @Option(parsing: .unconditional, help: ArgumentHelp("Whole GPUs, assigned exclusively (0-\(Bounds.maxAgentGPUs)).", valueName: "n"))
     var gpus: Int?
 
-    @Option(name: [.customShort("e"), .customLong("env")],
-            help: ArgumentHelp("Environment variable K=V (K alone takes this shell's value); repeatable.", valueName: "k=v"))
+    @Option(
+        name: [.customShort("e"), .customLong("env")],
+        help: ArgumentHelp("Environment variable K=V (K alone takes this shell's value); repeatable.", valueName: "k=v"))
     var env: [String] = []
 
     @Option(help: ArgumentHelp("Agent name.", valueName: "name"))
@@ -53,13 +56,21 @@ struct Run: AsyncParsableCommand {
     @Option(parsing: .unconditional, help: ArgumentHelp("Time limit: 30s, 5m, 2h (at most 365d).", valueName: "duration"))
     var timeout: String?
 
-    @Option(help: ArgumentHelp("Network: none, loopback, host (admin only), egress (routed out through the node; public destinations plus --allow).", valueName: "mode"))
+    @Option(
+        help: ArgumentHelp(
+            "Network: none, loopback, host (admin only), egress (routed out through the node; public destinations plus --allow).",
+            valueName: "mode"))
     var network: String?
 
-    @Option(help: ArgumentHelp("With --network egress: also allow DEST[:PORT[-PORT]][/tcp|/udp], DEST an IPv4 address, CIDR or host name (10.20.0.0/16:443/tcp, api.example.com:443); repeatable.", valueName: "entry"))
+    @Option(
+        help: ArgumentHelp(
+            "With --network egress: also allow DEST[:PORT[-PORT]][/tcp|/udp], DEST an IPv4 address, CIDR or host name (10.20.0.0/16:443/tcp, api.example.com:443); repeatable.",
+            valueName: "entry"))
     var allow: [String] = []
 
-    @Option(help: ArgumentHelp("With --network egress: a reachability label the node must advertise (internet, corp-vpn); repeatable.", valueName: "label"))
+    @Option(
+        help: ArgumentHelp(
+            "With --network egress: a reachability label the node must advertise (internet, corp-vpn); repeatable.", valueName: "label"))
     var reach: [String] = []
 
     @Flag(name: [.customShort("d"), .long], help: "Print the workload id and return instead of streaming.")
@@ -77,11 +88,13 @@ struct Run: AsyncParsableCommand {
         if file != nil && !words.isEmpty { throw ValidationError("give either -f MANIFEST or a command, not both") }
         if file == nil && words.isEmpty { throw ValidationError("nothing to run: give -f MANIFEST or -- COMMAND ARGS…") }
         if file != nil {
-            let given = [("--runtime", runtime != nil), ("--cpus", cpus != nil), ("--memory", memory != nil),
-                         ("--gpus", gpus != nil), ("--env", !env.isEmpty), ("--name", name != nil),
-                         ("--restart", restart != nil), ("--timeout", timeout != nil), ("--network", network != nil),
-                         ("--allow", !allow.isEmpty), ("--reach", !reach.isEmpty)]
-                .filter { $0.1 }.map { $0.0 }
+            let given = [
+                ("--runtime", runtime != nil), ("--cpus", cpus != nil), ("--memory", memory != nil),
+                ("--gpus", gpus != nil), ("--env", !env.isEmpty), ("--name", name != nil),
+                ("--restart", restart != nil), ("--timeout", timeout != nil), ("--network", network != nil),
+                ("--allow", !allow.isEmpty), ("--reach", !reach.isEmpty),
+            ]
+            .filter { $0.1 }.map { $0.0 }
             if !given.isEmpty {
                 throw ValidationError("\(given.joined(separator: ", ")) can't be combined with -f; set them in the manifest")
             }
@@ -126,9 +139,10 @@ struct Run: AsyncParsableCommand {
     }
 
     func makeRequest() throws -> SubmitRequest {
-        let flags = RunFlags(runtime: runtime, cpus: cpus, memory: memory, gpus: gpus, env: env, name: name,
-                             restart: restart, timeout: timeout, network: network,
-                             allow: allow.isEmpty ? nil : allow, reach: reach.isEmpty ? nil : reach, command: commandWords)
+        let flags = RunFlags(
+            runtime: runtime, cpus: cpus, memory: memory, gpus: gpus, env: env, name: name,
+            restart: restart, timeout: timeout, network: network,
+            allow: allow.isEmpty ? nil : allow, reach: reach.isEmpty ? nil : reach, command: commandWords)
         return try SubmitRequest.assemble(manifestFile: file, run: flags)
     }
 
@@ -168,7 +182,7 @@ struct Run: AsyncParsableCommand {
 final class InterruptHandler: @unchecked Sendable {
     private let queue = DispatchQueue(label: "aegis.sigint")
     private let source: DispatchSourceSignal
-    private var count = 0 // only touched on `queue`
+    private var count = 0  // only touched on `queue`
 
     init(_ onSignal: @escaping @Sendable (Int) -> Void) {
         signal(SIGINT, SIG_IGN)

@@ -16,13 +16,14 @@ struct TokenCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Create a join token; prints it (the only line on stdout; it is shown once).",
             discussion: """
-            The token AEG1<ca-sha256>::<id>.<secret> pins the cluster CA: a node joining with it checks the \
-            controller's CA against it before trusting it. Give it to `aegis node join --token`.
-            """)
+                The token AEG1<ca-sha256>::<id>.<secret> pins the cluster CA: a node joining with it checks the \
+                controller's CA against it before trusting it. Give it to `aegis node join --token`.
+                """)
 
         @OptionGroup var connection: ConnectionOptions
         @Option(help: "Role of nodes joining with it.") var role: NodeRole = .worker
-        @Option(parsing: .unconditional, help: ArgumentHelp("Lifetime: 24h, 30m, 7d, 1h30m or seconds (at most 365d).", valueName: "duration"))
+        @Option(
+            parsing: .unconditional, help: ArgumentHelp("Lifetime: 24h, 30m, 7d, 1h30m or seconds (at most 365d).", valueName: "duration"))
         var ttl: String = "24h"
         @Option(help: ArgumentHelp("A note shown by `aegis token ls` (at most 200 characters).", valueName: "text"))
         var description: String?
@@ -77,21 +78,25 @@ extension NodeCommand {
         static let configuration = CommandConfiguration(
             abstract: "Join this node to a cluster: get a certificate for its key from the controller.",
             discussion: """
-            Fetches the controller's cluster CA and checks it against the CA fingerprint inside the token before \
-            trusting it, creates the node key (or reuses the one in --dir, so a retry or re-join keeps the key the \
-            controller pinned for this name), sends a certificate request, verifies the certificate against the pinned \
-            CA and saves node.key (0600), node.crt and ca.crt in --dir. Prints the certificate's SHA-256 fingerprint. \
-            Also useful to pre-provision a worker's identity.
-            """)
+                Fetches the controller's cluster CA and checks it against the CA fingerprint inside the token before \
+                trusting it, creates the node key (or reuses the one in --dir, so a retry or re-join keeps the key the \
+                controller pinned for this name), sends a certificate request, verifies the certificate against the pinned \
+                CA and saves node.key (0600), node.crt and ca.crt in --dir. Prints the certificate's SHA-256 fingerprint. \
+                Also useful to pre-provision a worker's identity.
+                """)
 
         @Option(help: ArgumentHelp("The controller's API: http://HOST:PORT.", valueName: "url")) var server: String
-        @Option(help: ArgumentHelp("The join token from `aegis token create` (prefer --token-file or env AEGIS_JOIN_TOKEN).", valueName: "token"))
+        @Option(
+            help: ArgumentHelp(
+                "The join token from `aegis token create` (prefer --token-file or env AEGIS_JOIN_TOKEN).", valueName: "token"))
         var token: String?
         @Option(help: ArgumentHelp("Read the join token from this file (its first line).", valueName: "file"))
         var tokenFile: String?
         @Option(help: ArgumentHelp("Node name (default: the host name, lowercased).", valueName: "name")) var name: String?
         @Option(help: ArgumentHelp("Identity directory (default <data-dir>/identity).", valueName: "dir")) var dir: String?
-        @Option(name: .customLong("data-dir"), help: ArgumentHelp("Data directory for the default --dir (env AEGIS_DATA_DIR).", valueName: "dir"))
+        @Option(
+            name: .customLong("data-dir"),
+            help: ArgumentHelp("Data directory for the default --dir (env AEGIS_DATA_DIR).", valueName: "dir"))
         var dataDir: String?
         @Option(help: "Expected role; default: the token's.") var role: NodeRole?
         @Option(name: [.short, .long], help: "text, json or yaml.") var output: OutputFormat = .table
@@ -116,20 +121,24 @@ extension NodeCommand {
                 if token != nil && tokenFile == nil { writeStderr(JoinTokenInput.commandLineWarning) }
                 let tokenText = try checkedFlag { try JoinTokenInput.resolve(flag: token, file: tokenFile) }
                 guard let tokenText, !tokenText.isEmpty else {
-                    throw ValidationError("a join token is needed: --token-file, AEGIS_JOIN_TOKEN or --token (create one with `aegis token create`)")
+                    throw ValidationError(
+                        "a join token is needed: --token-file, AEGIS_JOIN_TOKEN or --token (create one with `aegis token create`)")
                 }
                 let nodeName = name ?? ProcessInfo.processInfo.hostName.lowercased()
                 let directory = dir ?? AegisPaths(dataDir: dataDir ?? AegisPaths.defaultDataDir()).identityDir
                 let transport = try PinnedJoinTransport(server: server)
-                let joined = try await JoinClient.join(transport: transport, token: tokenText, nodeName: nodeName,
-                                                       role: role, directory: directory)
-                let result = Result(node: nodeName, role: joined.role, server: transport.serverName,
-                                    certificate: joined.certificatePath, certificateSHA256: joined.certificateFingerprint,
-                                    serial: joined.serial, expiresAtMs: Int64(joined.notValidAfter.timeIntervalSince1970 * 1000),
-                                    key: joined.keyPath, keySHA256: joined.keyFingerprint, keyReused: joined.reusedKey,
-                                    ca: joined.caPath, caSHA256: joined.caFingerprint)
+                let joined = try await JoinClient.join(
+                    transport: transport, token: tokenText, nodeName: nodeName,
+                    role: role, directory: directory)
+                let result = Result(
+                    node: nodeName, role: joined.role, server: transport.serverName,
+                    certificate: joined.certificatePath, certificateSHA256: joined.certificateFingerprint,
+                    serial: joined.serial, expiresAtMs: Int64(joined.notValidAfter.timeIntervalSince1970 * 1000),
+                    key: joined.keyPath, keySHA256: joined.keyFingerprint, keyReused: joined.reusedKey,
+                    ca: joined.caPath, caSHA256: joined.caFingerprint)
                 if try printStructured(result, format: output) { return }
-                writeStdout("""
+                writeStdout(
+                    """
                     joined node \(nodeName) as \(result.role.rawValue) at \(result.server)
                     certificate  \(result.certificate)  sha256 \(result.certificateSHA256)
                                  serial \(result.serial), expires \(formatTimestamp(ms: result.expiresAtMs))

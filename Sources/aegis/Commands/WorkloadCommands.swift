@@ -65,7 +65,8 @@ struct Kill: AsyncParsableCommand {
 
 struct Describe: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Show an agent in detail: spec, state and reason, node, times, limits (and which are not enforced), GPUs, events, outputs.")
+        abstract:
+            "Show an agent in detail: spec, state and reason, node, times, limits (and which are not enforced), GPUs, events, outputs.")
 
     @OptionGroup var connection: ConnectionOptions
     @Option(name: [.short, .long], help: "text, json or yaml.") var output: OutputFormat = .table
@@ -94,7 +95,8 @@ struct Cp: AsyncParsableCommand {
 
     func validate() throws {
         guard let colon = source.firstIndex(of: ":"), colon != source.startIndex,
-              source.index(after: colon) != source.endIndex else {
+            source.index(after: colon) != source.endIndex
+        else {
             throw ValidationError("\(source): expected ID:PATH (e.g. w-1a2b:result.json)")
         }
     }
