@@ -21,10 +21,10 @@ final class TreeCopyTests: XCTestCase {
         try text.write(toFile: path, atomically: false, encoding: .utf8)
     }
 
-    func copy(budget: Int64 = 1 << 30) throws -> (complete: Bool, files: [String]) {
+    func copy(budget: Int64 = 1 << 30, entries: Int64 = 1 << 20) throws -> (complete: Bool, files: [String]) {
         let fd = open(root + "/volume", O_RDONLY | O_DIRECTORY)
         defer { close(fd) }
-        let complete = try TreeCopy.replace(root + "/dest", withOutputsOf: fd, outputDir: "output", budget: budget)
+        let complete = try TreeCopy.replace(root + "/dest", withOutputsOf: fd, outputDir: "output", budget: .init(bytes: budget, entries: entries))
         let files = (FileManager.default.enumerator(atPath: root + "/dest")?.allObjects as? [String] ?? []).sorted()
         return (complete, files)
     }
@@ -50,6 +50,15 @@ final class TreeCopyTests: XCTestCase {
         symlink(root + "/elsewhere", root + "/volume/output")
         let r = try copy()
         XCTAssertEqual(r.files, [])
+    }
+
+    /// Hard links cost the agent one inode; the copy creates at most as many entries as allowed.
+    func testHardLinksAreNotMultipliedPastTheEntryBudget() throws {
+        try write("x", root + "/volume/output/f")
+        for i in 0..<50 { XCTAssertEqual(link(root + "/volume/output/f", root + "/volume/output/l\(i)"), 0) }
+        let r = try copy(entries: 10)
+        XCTAssertFalse(r.complete)
+        XCTAssertEqual(r.files.count, 1 + 10, "the output dir and ten files: \(r.files)")
     }
 
     func testTheCopyStopsAtTheBudget() throws {

@@ -21,7 +21,7 @@ final class WorkVolumeE2ETests: SingleNodeTestCase {
             manifest: """
                 name: filler
                 runtime: command
-                command: [sh, -c, "dd if=/dev/zero of=/work/big bs=1M count=100 2>&1; echo dd=$?; rm /work/big; echo scratch > /work/scratch; mkdir -p output; echo kept > output/result.txt; \
+                command: [sh, -c, "echo hi > rel.txt && echo cwd-writable; dd if=/dev/zero of=/work/big bs=1M count=100 2>&1; echo dd=$?; rm /work/big; echo scratch > /work/scratch; mkdir -p output; echo kept > output/result.txt; \
                 grep ' /work ' /proc/self/mountinfo; dd if=/dev/zero of=/tmp/t bs=1M count=40 2>&1; echo tmp=$?; df -k /work /tmp"]
                 resources:
                   disk: 32Mi
@@ -30,7 +30,9 @@ final class WorkVolumeE2ETests: SingleNodeTestCase {
         let w = try node.waitFor(id, timeout: 60) { $0.state.isFinal }
         XCTAssertEqual(w.state, .succeeded, (try? logs(id)) ?? "")
         let out = try logs(id)
-        XCTAssertTrue(out.contains("No space left on device"), out)
+        XCTAssertTrue(out.contains("cwd-writable"), "the agent owns /work:\n\(out)")
+        XCTAssertTrue(out.contains("dd: error writing '/work/big': No space left on device"), out)
+        XCTAssertTrue(out.contains("dd: error writing '/tmp/t': No space left on device"), out)
         XCTAssertTrue(out.contains("dd=1"), "dd into /work failed:\n\(out)")
         XCTAssertTrue(out.contains("tmp=1"), "dd into /tmp failed:\n\(out)")
         let mountinfo = out.split(separator: "\n").first { $0.contains(" /work ") } ?? ""
@@ -87,7 +89,7 @@ final class WorkVolumeE2ETests: SingleNodeTestCase {
         while Date() < deadline && !node.nodeLog().contains("outputs cut") { usleep(100_000) }
         let size = (try FileManager.default.attributesOfItem(atPath: copy)[.size] as? Int) ?? -1
         XCTAssertLessThanOrEqual(size, 32 << 20)
-        XCTAssertTrue(node.nodeLog().contains("outputs cut at the work volume's size"), node.nodeLog())
+        XCTAssertTrue(node.nodeLog().contains("outputs cut at what the agent used"), node.nodeLog())
     }
 
     func testADiskSizeOutOfRangeIsRefusedNamingTheField() throws {

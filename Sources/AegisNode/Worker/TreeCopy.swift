@@ -14,13 +14,22 @@ import AegisSystem
 enum TreeCopy {
     static let maxDepth = 64
 
+    /// What a copy may still create on the node: bytes written and entries (files and
+    /// directories). Set from what the agent really used in its volume (allocated blocks, inodes),
+    /// so neither sparse files nor hard links are multiplied onto the node's disk.
+    struct Budget {
+        var bytes: Int64
+        var entries: Int64
+        var exhausted: Bool { bytes <= 0 || entries <= 0 }
+    }
+
     /// Replaces `destination` with a directory holding `outputDir` copied from the file system
     /// whose root is `rootFD`. A missing output directory copies nothing (the destination is then
     /// an empty work directory).
     /// - Throws: `SandboxError(.system)` naming the step and path.
-    /// - Returns: false when the copy stopped at `budget` bytes (the rest is not copied).
+    /// - Returns: false when the copy stopped at the budget (the rest is not copied).
     @discardableResult
-    static func replace(_ destination: String, withOutputsOf rootFD: Int32, outputDir: String, budget: Int64) throws -> Bool {
+    static func replace(_ destination: String, withOutputsOf rootFD: Int32, outputDir: String, budget: Budget) throws -> Bool {
         var st = stat()
         if lstat(destination, &st) == 0 {
             let old = destination + ".old"
@@ -39,7 +48,7 @@ enum TreeCopy {
         defer { close(target) }
         var left = budget
         try copyDirectory(from: source, to: target, path: destination + "/" + outputDir, depth: 0, budget: &left)
-        return left > 0
+        return !left.exhausted
     }
 
     /// mkdir -p of `relative` beneath `fd`; returns the last directory's fd.
@@ -59,22 +68,26 @@ enum TreeCopy {
         return current
     }
 
-    private static func copyDirectory(from source: Int32, to target: Int32, path: String, depth: Int, budget: inout Int64) throws {
-        guard depth < maxDepth, budget > 0 else { return }
+    private static func copyDirectory(from source: Int32, to target: Int32, path: String, depth: Int, budget: inout Budget) throws {
+        guard depth < maxDepth, !budget.exhausted else { return }
         let listing = dup(source)
         guard listing >= 0, let d = fdopendir(listing) else { throw SandboxError.system("opendir", path) }
         defer { closedir(d) }
         while let e = readdir(d) {
             let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
             if name == "." || name == ".." { continue }
+            guard !budget.exhausted else { return }
             var st = stat()
             guard fstatat(source, name, &st, AT_SYMLINK_NOFOLLOW) == 0 else { continue }
             switch st.st_mode & S_IFMT {
-            case S_IFREG: try copyFile(name, from: source, to: target, path: path + "/" + name, budget: &budget)
+            case S_IFREG:
+                budget.entries -= 1
+                try copyFile(name, from: source, to: target, path: path + "/" + name, budget: &budget.bytes)
             case S_IFDIR:
                 let sub = openat(source, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
                 guard sub >= 0 else { continue }
                 defer { close(sub) }
+                budget.entries -= 1
                 guard mkdirat(target, name, 0o700) == 0 else { throw SandboxError.system("mkdirat", path + "/" + name) }
                 let out = openat(target, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
                 guard out >= 0 else { throw SandboxError.system("openat", path + "/" + name) }

@@ -30,6 +30,8 @@ struct WorkVolume: Codable, Equatable {
     var outputDir: String
     /// Size of the image (the file system's capacity), bytes.
     var sizeBytes: Int64
+    /// Owner of the volume's root directory (the agent's uid and gid).
+    var owner: UInt32
 
     /// The size of /work when the manifest gives none: 4 GiB.
     static let defaultSizeBytes: Int64 = 4 << 30
@@ -53,7 +55,7 @@ struct WorkVolume: Codable, Equatable {
             guard fd >= 0 else { throw SandboxError.system("open", image) }
             defer { close(fd) }
             guard ftruncate(fd, off_t(sizeBytes)) == 0 else { throw SandboxError.system("ftruncate", image) }
-            try Self.makeFileSystem(image: image, from: staging)
+            try Self.makeFileSystem(image: image, from: staging, owner: owner)
             return try SandboxError.os(try Volumes.attachLoop(fd, readOnly: false, path: image))
         } catch {
             Self.remove(in: workloadDir, generation: generation)
@@ -71,11 +73,12 @@ struct WorkVolume: Codable, Equatable {
     static var mke2fsPath: String? { ["/usr/sbin/mke2fs", "/sbin/mke2fs"].first { access($0, X_OK) == 0 } }
 
     /// mke2fs: ext4 without a journal (the volume is scratch: lost with its placement), no blocks
-    /// reserved for root, inode tables initialised lazily, populated from `staging` (-d).
-    static func makeFileSystem(image: String, from staging: String) throws {
+    /// reserved for root, inode tables initialised lazily, populated from `staging` (-d), its root
+    /// directory owned by `owner` (mke2fs -d doesn't carry the staging root's owner over).
+    static func makeFileSystem(image: String, from staging: String, owner: UInt32) throws {
         let args = [
             "-t", "ext4", "-q", "-F", "-O", "^has_journal", "-m", "0", "-L", "aegis-work",
-            "-E", "lazy_itable_init=1,nodiscard", "-d", staging, image,
+            "-E", "lazy_itable_init=1,nodiscard,root_owner=\(owner):\(owner)", "-d", staging, image,
         ]
         let exe = mke2fsPath ?? "/usr/sbin/mke2fs"
         let r = CommandRunner.runBlocking(exe, arguments: args, argv0: "mke2fs", timeout: .seconds(60))
@@ -88,8 +91,10 @@ struct WorkVolume: Codable, Equatable {
     /// Copies the output directory out of the image into `destination` (created afresh, 0700;
     /// whatever was there is removed), then deletes the image and its note. A missing image (an
     /// earlier release did it) is no error.
-    /// - Returns: false when the outputs were cut at the volume's size (sparse files).
-    /// - Throws: `SandboxError(.system)` naming the step; the image is then kept for a retry.
+    /// The copy creates at most what the agent used in the volume (its allocated bytes and inodes:
+    /// `TreeCopy.Budget`).
+    /// - Returns: false when the outputs were cut at that budget (sparse files, hard links).
+    /// - Throws: `SandboxError(.system)` naming the step.
     @discardableResult
     func retainOutputs(in workloadDir: String, destination: String) throws -> Bool {
         let image = Self.imagePath(workloadDir, generation)
@@ -102,7 +107,12 @@ struct WorkVolume: Codable, Equatable {
         defer { close(loop.fd) }
         let mount = try SandboxError.os(try Volumes.mountDetached("ext4", source: loop.path, readOnly: true))
         defer { close(mount) }
-        let complete = try TreeCopy.replace(destination, withOutputsOf: mount, outputDir: outputDir, budget: sizeBytes)
+        var fs = statvfs()
+        guard fstatvfs(mount, &fs) == 0 else { throw SandboxError.system("fstatvfs", image) }
+        let usedBytes = Int64(fs.f_blocks - fs.f_bfree) * Int64(fs.f_frsize)
+        let usedInodes = Int64(fs.f_files - fs.f_ffree)
+        let budget = TreeCopy.Budget(bytes: usedBytes, entries: usedInodes)
+        let complete = try TreeCopy.replace(destination, withOutputsOf: mount, outputDir: outputDir, budget: budget)
         Self.remove(in: workloadDir, generation: generation)
         return complete
     }

@@ -16,22 +16,35 @@ extension Worker {
     static let endedMarker = "ended"
 
     /// After sandbox `generation` of `workloadID` is removed: copies its outputs out of its work
-    /// volume (deleting the volume) and marks the workload directory ended. A copy that fails keeps
-    /// the image; start-up tries again (`retainLeftoverVolumes`).
+    /// volume (deleting the volume) and marks the workload directory ended — on `outputCopies`, a
+    /// serial queue, never on the caller's thread (the controller's event path, start-up). A copy
+    /// that fails is not retried: what it copied and the image are removed (the error is logged).
     func retainOutputs(workloadID: String, generation: Int64) {
+        outputCopies.async { [self] in copyOutputs(workloadID: workloadID, generation: generation) }
+    }
+
+    /// Waits until every copy queued so far is done, when `workloadDir` still has a volume (a new
+    /// placement must not have its work directory replaced under a running copy).
+    func waitForOutputCopies(workloadDir: String) {
+        guard directoryNames(workloadDir, directories: false).contains(where: { $0.hasPrefix("work.g") }) else { return }
+        outputCopies.sync {}
+    }
+
+    private func copyOutputs(workloadID: String, generation: Int64) {
         let dir = paths.workloadDir(workloadID)
         if let volume = WorkVolume.load(from: dir, generation: generation) {
             do {
                 if try !volume.retainOutputs(in: dir, destination: dir + "/work") {
                     logger.warning(
-                        "outputs cut at the work volume's size (sparse files)",
+                        "outputs cut at what the agent used in its work volume (sparse files, hard links)",
                         metadata: ["workload": "\(workloadID)", "bytes": "\(volume.sizeBytes)"])
                 }
             } catch {
                 logger.error(
-                    "outputs not copied out of the work volume; kept for a retry at start-up",
+                    "outputs not copied out of the work volume; removed",
                     metadata: ["workload": "\(workloadID)", "error": "\(error)"])
-                return
+                FileSystem.removeTree(dir + "/work")
+                WorkVolume.remove(in: dir, generation: generation)
             }
         }
         let marker = dir + "/" + Self.endedMarker

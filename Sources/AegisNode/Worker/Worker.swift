@@ -12,6 +12,7 @@ import Foundation
 import Glibc
 #endif
 import AegisNet
+import Dispatch
 import AegisOCI
 import AegisProtocol
 import AegisSandbox
@@ -70,6 +71,8 @@ public final class Worker: Sendable {
     /// How long the logs and outputs of an ended placement stay on the node (for `aegis logs` and
     /// `aegis cp`), seconds; then its workload directory is removed (`removeExpiredWorkloads`).
     public let outputRetentionSeconds: Int64
+    /// Copies of ended placements' outputs out of their volumes, one at a time, off every caller.
+    let outputCopies = DispatchQueue(label: "aegis.worker.output-copies")
     /// Default `outputRetentionSeconds`: 24 h.
     public static let defaultOutputRetentionSeconds: Int64 = 86_400
 
@@ -160,12 +163,13 @@ public final class Worker: Sendable {
         let w = a.workload
         let dir = paths.workloadDir(w.id)
         try SandboxError.os(try FileSystem.makeDirectories(dir, mode: 0o711))
+        waitForOutputCopies(workloadDir: dir)
         unlink(dir + "/" + Self.endedMarker)
         let work = try prepareWorkDirectory(a)
 
         var request = Self.request(a, workDir: work)
         // The sandbox's mount holds the loop device from `create` on; this fd only until then.
-        let volume = try createWorkVolume(w, staging: work)
+        let volume = try createWorkVolume(w, uid: a.uid, staging: work)
         defer { if let volume { close(volume.fd) } }
         if let volume {
             request.workDevice = volume.path
@@ -198,11 +202,11 @@ public final class Worker: Sendable {
 
     /// The placement's /work volume (`WorkVolume`), or nil on a node without loop devices or
     /// mke2fs (/work is then a directory of the node's disk, without a size limit; logged at start).
-    private func createWorkVolume(_ w: Workload, staging: String) throws -> WorkVolume.Attachment? {
+    private func createWorkVolume(_ w: Workload, uid: UInt32, staging: String) throws -> WorkVolume.Attachment? {
         guard workVolumesSupported else { return nil }
         let volume = WorkVolume(
             generation: w.generation, outputDir: w.spec.outputDir,
-            sizeBytes: w.spec.resources.diskBytes ?? WorkVolume.defaultSizeBytes)
+            sizeBytes: w.spec.resources.diskBytes ?? WorkVolume.defaultSizeBytes, owner: uid)
         return try volume.create(in: paths.workloadDir(w.id), from: staging)
     }
 
