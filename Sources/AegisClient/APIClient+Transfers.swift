@@ -10,7 +10,8 @@ import Glibc
 
 extension APIClient {
     /// Downloads output file `path` of workload `id` to `destination` (a directory: the file's
-    /// name inside it). The bytes go to `<target>.aegis-partial`, renamed over the target once complete.
+    /// name inside it). The bytes go to `<target>.aegis-partial`, renamed over the target once
+    /// complete; a target that is a device, FIFO or socket is written into instead.
     /// - Returns: the path written.
     /// - Throws: ErrorBody (404 for a missing file), `ClientError` naming the file and errno.
     @discardableResult
@@ -19,6 +20,16 @@ extension APIClient {
             localFileKind(destination) == .directory
             ? destination + (destination.hasSuffix("/") ? "" : "/") + lastPathComponent(path)
             : destination
+        let kind = localFileKind(target)
+        if kind != .regular && kind != .missing {
+            // A device, FIFO or socket (`aegis cp ID:f /dev/null`): written into, as cp(1) does —
+            // never replaced by a regular file.
+            let fd = open(target, O_WRONLY | O_CLOEXEC)
+            guard fd >= 0 else { throw ClientError("cannot open \(target): \(Errno(errno).explained)", errno: errno) }
+            defer { close(fd) }
+            _ = try await download(id: id, path: path, to: fd, what: target)
+            return target
+        }
         let partial = target + ".aegis-partial"
         let fd = open(partial, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw ClientError("cannot create \(partial): \(Errno(errno).explained)", errno: errno) }

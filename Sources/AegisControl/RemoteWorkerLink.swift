@@ -70,6 +70,9 @@ public final class RemoteWorkerLink: WorkerLink, Sendable {
     public static let outputChunkBytes = 4 << 20
 
     /// The file in chunks of `outputChunkBytes` (each a request/reply), until its size is reached.
+    /// Largest output file read whole through a session: 1 GiB.
+    public static let maxOutputBytes = 1 << 30
+
     public func readOutput(id: String, outputDir: String, path: String) async throws -> [UInt8] {
         var out: [UInt8] = []
         while true {
@@ -82,6 +85,11 @@ public final class RemoteWorkerLink: WorkerLink, Sendable {
                 throw RemoteWorkerError("node \(node) sent output \(path) that is not base64")
             }
             out += bytes
+            // Held in memory: a sparse file costs an agent nothing and could have any size.
+            if let size = r.size, size > Int64(Self.maxOutputBytes) {
+                throw RemoteWorkerError(
+                    "output \(path) is \(size) bytes: above the \(Self.maxOutputBytes >> 20) MiB one read holds in memory")
+            }
             // Done at the size the worker reports (an old worker sends the whole file and no size).
             if bytes.isEmpty || Int64(out.count) >= (r.size ?? Int64(out.count)) { return out }
         }

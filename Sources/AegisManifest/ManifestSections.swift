@@ -36,10 +36,14 @@ extension ManifestParser {
             r.gpus = try integer(g, in: 0...Bounds.maxAgentGPUs, what: "a whole number of GPUs")
         }
         if let d = f["disk"] {
-            r.diskBytes = try size(d, in: Bounds.diskRange, rangeText: "16Mi to 16Ti")
+            r.diskBytes = try size(d, in: Bounds.diskRange, rangeText: "16Mi to 8Ti")
         }
         if let t = f["tmp"] {
-            r.tmpBytes = try size(t, in: Bounds.tmpRange, rangeText: "1Mi to 1Pi")
+            let bytes = try size(t, in: Bounds.tmpRange, rangeText: "1Mi to 64Gi")
+            if let memory = r.memoryBytes, bytes > memory {
+                throw t.error("\(Quantity.quoted(try t.scalar("a size"))) is more than resources.memory: /tmp is memory (tmpfs)")
+            }
+            r.tmpBytes = bytes
         }
         return (r, f["gpus"])
     }

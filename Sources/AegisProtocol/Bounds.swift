@@ -14,9 +14,10 @@ public enum Bounds {
     /// Largest pids limit: PID_MAX_LIMIT on 64-bit Linux (include/linux/threads.h), 4 194 304.
     public static let maxPids: Int64 = 4_194_304
     /// Size of an agent's /work volume: 16 MiB (room for ext4's own metadata) to 16 TiB.
-    public static let diskRange: ClosedRange<Int64> = (16 << 20)...(1 << 44)
-    /// Size of an agent's /tmp (tmpfs): 1 MiB to the memory bound.
-    public static let tmpRange: ClosedRange<Int64> = (1 << 20)...maxMemoryBytes
+    public static let diskRange: ClosedRange<Int64> = (16 << 20)...(8 << 40)
+    /// Size of an agent's /tmp (tmpfs): 1 MiB to 64 GiB, and not above the agent's memory limit
+    /// when it has one (tmpfs pages are memory).
+    public static let tmpRange: ClosedRange<Int64> = (1 << 20)...(64 << 30)
     /// Most GPUs one agent may ask for (`resources.gpus`, `requires.gpu.count`, `--gpus`).
     public static let maxAgentGPUs = 1024
     /// Largest GPU quota of a tenant.
@@ -97,10 +98,10 @@ extension ResourceRequest {
             throw OutOfRangeError(field: "resources.gpus", message: "\(gpus) is out of range: 0 to \(Bounds.maxAgentGPUs)")
         }
         if let v = diskBytes, !Bounds.diskRange.contains(v) {
-            throw OutOfRangeError(field: "resources.diskBytes", message: "\(v) is out of range: 16 MiB to 16 TiB")
+            throw OutOfRangeError(field: "resources.diskBytes", message: "\(v) is out of range: 16 MiB to 8 TiB")
         }
         if let v = tmpBytes, !Bounds.tmpRange.contains(v) {
-            throw OutOfRangeError(field: "resources.tmpBytes", message: "\(v) is out of range: 1 MiB to \(Bounds.maxMemoryText)")
+            throw OutOfRangeError(field: "resources.tmpBytes", message: "\(v) is out of range: 1 MiB to 64 GiB")
         }
     }
 }

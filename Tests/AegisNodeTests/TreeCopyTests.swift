@@ -24,7 +24,8 @@ final class TreeCopyTests: XCTestCase {
     func copy(budget: Int64 = 1 << 30, entries: Int64 = 1 << 20) throws -> (complete: Bool, files: [String]) {
         let fd = open(root + "/volume", O_RDONLY | O_DIRECTORY)
         defer { close(fd) }
-        let complete = try TreeCopy.replace(root + "/dest", withOutputsOf: fd, outputDir: "output", budget: .init(bytes: budget, entries: entries))
+        let complete = try TreeCopy.replace(
+            root + "/dest", withOutputsOf: fd, outputDir: "output", budget: .init(bytes: budget, entries: entries))
         let files = (FileManager.default.enumerator(atPath: root + "/dest")?.allObjects as? [String] ?? []).sorted()
         return (complete, files)
     }

@@ -44,6 +44,19 @@ final class WorkVolumeE2ETests: SingleNodeTestCase {
         let cp = try node.cli(["cp", "\(id):result.txt", dest])
         XCTAssertEqual(cp.status, 0, cp.stderr)
         XCTAssertEqual(try String(contentsOfFile: dest, encoding: .utf8), "kept\n")
+        // A special file as the target is written into, not replaced (cp(1); `aegis cp … /dev/null`).
+        let fifo = node.dataDir + "/fifo"
+        XCTAssertEqual(mkfifo(fifo, 0o600), 0)
+        let reader = Process()
+        reader.executableURL = URL(fileURLWithPath: "/bin/sh")
+        reader.arguments = ["-c", "cat \(fifo) > \(fifo).out"]
+        try reader.run()
+        XCTAssertEqual(try node.cli(["cp", "\(id):result.txt", fifo]).status, 0)
+        reader.waitUntilExit()
+        XCTAssertEqual(try String(contentsOfFile: fifo + ".out", encoding: .utf8), "kept\n")
+        var st = stat()
+        XCTAssertEqual(lstat(fifo, &st), 0)
+        XCTAssertEqual(st.st_mode & S_IFMT, S_IFIFO, "still a FIFO")
         let dir = node.dataDir + "/workloads/" + id
         let entries = try FileManager.default.contentsOfDirectory(atPath: dir)
         XCTAssertFalse(entries.contains { $0.hasPrefix("work.g") }, "image and note deleted: \(entries)")
@@ -90,6 +103,23 @@ final class WorkVolumeE2ETests: SingleNodeTestCase {
         let size = (try FileManager.default.attributesOfItem(atPath: copy)[.size] as? Int) ?? -1
         XCTAssertLessThanOrEqual(size, 32 << 20)
         XCTAssertTrue(node.nodeLog().contains("outputs cut at what the agent used"), node.nodeLog())
+    }
+
+    /// Images are sparse: a volume the node's disk can't back is refused at start (no overcommit).
+    func testAVolumeTheNodesDiskCantBackIsNotAdmitted() throws {
+        let id = try node.submit(
+            manifest: """
+                name: huge
+                runtime: command
+                command: [true]
+                resources:
+                  disk: 8Ti
+                """)
+        let w = try node.waitFor(id, timeout: 30) { $0.state.isFinal }
+        XCTAssertEqual(w.state, .failed)
+        XCTAssertTrue((w.reason ?? "").contains("not admitted"), w.reason ?? "")
+        let entries = try FileManager.default.contentsOfDirectory(atPath: node.dataDir + "/workloads/" + id)
+        XCTAssertFalse(entries.contains { $0.hasPrefix("work.g") }, "nothing left: \(entries)")
     }
 
     func testADiskSizeOutOfRangeIsRefusedNamingTheField() throws {

@@ -1,5 +1,5 @@
 // WorkVolume.swift — an agent's /work as a file system of its own: an ext4 file system in a sparse
-// image file the size of the manifest's `resources.disk` (default `WorkVolume.defaultSizeBytes`),
+// image file the size of the manifest's `resources.disk` (default `WorkVolume.defaultSizeBytes`, 1 GiB),
 // on a loop device, mounted at /work inside the sandbox's mount namespace only. An agent that fills
 // it gets ENOSPC; the node's disk holds at most the image's size for it. The image is built by
 // mke2fs from the prepared work directory (inputs and output directory, owned by the tenant's
@@ -33,8 +33,8 @@ struct WorkVolume: Codable, Equatable {
     /// Owner of the volume's root directory (the agent's uid and gid).
     var owner: UInt32
 
-    /// The size of /work when the manifest gives none: 4 GiB.
-    static let defaultSizeBytes: Int64 = 4 << 30
+    /// The size of /work when the manifest gives none: 1 GiB.
+    static let defaultSizeBytes: Int64 = 1 << 30
 
     static func imagePath(_ workloadDir: String, _ generation: Int64) -> String { workloadDir + "/work.g\(generation).img" }
     static func notePath(_ workloadDir: String, _ generation: Int64) -> String { workloadDir + "/work.g\(generation).json" }
@@ -43,14 +43,14 @@ struct WorkVolume: Codable, Equatable {
     /// sandbox's mount of it is gone (LO_FLAGS_AUTOCLEAR).
     typealias Attachment = Volumes.LoopDevice
 
-    /// Writes the note, builds the image from `staging` (its tree, owners and modes) and attaches it
+    /// Admits the volume (`admit`: the node's disk must back it), builds the image from `staging` (its tree, owners and modes) and attaches it
     /// to a loop device. On failure nothing is left (image, note, loop device).
     /// - Throws: `SandboxError(.system)` naming the step and errno, or `.step` for mke2fs's failure
     ///   with its message.
-    func create(in workloadDir: String, from staging: String) throws -> Attachment {
+    func create(in workloadDir: String, workloads: String, from staging: String) throws -> Attachment {
         let image = Self.imagePath(workloadDir, generation)
         do {
-            try saveNote(in: workloadDir)
+            try admit(in: workloadDir, workloads: workloads)
             let fd = open(image, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o600)
             guard fd >= 0 else { throw SandboxError.system("open", image) }
             defer { close(fd) }
@@ -147,7 +147,7 @@ struct WorkVolume: Codable, Equatable {
         unlink(notePath(workloadDir, generation))
     }
 
-    private func saveNote(in workloadDir: String) throws {
+    func saveNote(in workloadDir: String) throws {
         let data = try JSONEncoder().encode(self)
         let path = Self.notePath(workloadDir, generation)
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o600)

@@ -130,10 +130,20 @@ extension Worker {
     /// same way), so neither ".." nor a symlink anywhere on the path — planted by the agent before
     /// or during the read — leads out of it.
     /// - Throws: `SandboxError(.invalidSpec)` for an absolute or escaping path,
-    ///   `SandboxError(.notFound)` when there is no such regular file (or a link is on the path).
+    ///   `SandboxError(.notFound)` when there is no such regular file (or a link is on the path),
+    ///   `SandboxError(.unsupported)` for a file above `maxWholeOutputBytes` (the read is held in
+    ///   memory: a sparse file costs an agent nothing and could have any size).
     public func readOutput(workloadID: String, outputDir: String, path: String) throws -> [UInt8] {
-        try readOutput(workloadID: workloadID, outputDir: outputDir, path: path, offset: 0, maxBytes: Int.max).bytes
+        let limit = Self.maxWholeOutputBytes
+        let read = try readOutput(workloadID: workloadID, outputDir: outputDir, path: path, offset: 0, maxBytes: limit + 1)
+        guard read.size <= Int64(limit) else {
+            throw SandboxError(.unsupported, "output \(path) is \(read.size) bytes: above the \(limit >> 20) MiB one read holds in memory")
+        }
+        return read.bytes
     }
+
+    /// Largest output file read whole (an in-process worker's `aegis cp`): 1 GiB.
+    public static let maxWholeOutputBytes = 1 << 30
 
     /// Up to `maxBytes` of an output file from `offset`, and the file's size (for transfers in
     /// chunks over a worker's session). Same confinement and errors as `readOutput(workloadID:outputDir:path:)`.

@@ -207,7 +207,7 @@ public final class Worker: Sendable {
         let volume = WorkVolume(
             generation: w.generation, outputDir: w.spec.outputDir,
             sizeBytes: w.spec.resources.diskBytes ?? WorkVolume.defaultSizeBytes, owner: uid)
-        return try volume.create(in: paths.workloadDir(w.id), from: staging)
+        return try volume.create(in: paths.workloadDir(w.id), workloads: paths.workloads, from: staging)
     }
 
     /// The agent-profile request for an assignment: limits (minus those the node can't enforce),
