@@ -70,8 +70,13 @@ extension Worker {
     /// sandbox's work volume while there is one, else on the node's disk (where `release` copies
     /// the outputs when the placement ends).
     private func openOutputDirectory(workloadID: String, outputDir: String) -> Int32 {
-        let live = openLiveWorkVolume(workloadID: workloadID)
-        let work = live >= 0 ? live : open(paths.workloadDir(workloadID) + "/work", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        var work = openLiveWorkVolume(workloadID: workloadID)
+        if work < 0 {
+            // Just ended: its outputs may still be in the volume (release not called yet) or on
+            // their way out of it.
+            settleEndedVolumes(workloadID: workloadID)
+            work = open(paths.workloadDir(workloadID) + "/work", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        }
         guard work >= 0 else { return -1 }
         defer { close(work) }
         return Syscall.openat2(work, outputDir, flags: O_RDONLY | O_DIRECTORY | O_CLOEXEC, resolve: Self.beneath)

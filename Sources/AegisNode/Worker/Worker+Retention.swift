@@ -30,6 +30,22 @@ extension Worker {
         outputCopies.sync {}
     }
 
+    /// Before a read of `workloadID`'s outputs from the node's disk: copies out, now, the volumes
+    /// of its sandboxes that have stopped (a read right after the end can come before `release`),
+    /// and waits for copies already queued. A placement being created (no record yet) or running
+    /// is left alone.
+    func settleEndedVolumes(workloadID: String) {
+        let dir = paths.workloadDir(workloadID)
+        for sid in runtime.list() {
+            guard let (wid, generation) = Self.parseSandboxID(sid), wid == workloadID,
+                WorkVolume.load(from: dir, generation: generation) != nil,
+                let record = try? runtime.record(sid), runtime.status(record) == .stopped
+            else { continue }
+            outputCopies.sync { copyOutputs(workloadID: workloadID, generation: generation) }
+        }
+        waitForOutputCopies(workloadDir: dir)
+    }
+
     private func copyOutputs(workloadID: String, generation: Int64) {
         let dir = paths.workloadDir(workloadID)
         if let volume = WorkVolume.load(from: dir, generation: generation) {
