@@ -1,7 +1,8 @@
 // Sink.swift — committing decisions in group commits.
 //
-// A sink receives a batch of decisions and returns once they are committed (main.swift passes
-// AegisStore.recordPlacements: one SQLite WAL transaction per batch; the store's synchronous=NORMAL
+// A sink receives a batch of decisions and returns once they are committed (main.swift passes the
+// controller's own path: PlacementWriter.commit on a SQLiteStateStore, one SQLite WAL transaction
+// per batch, run on the store's queue; the store's synchronous=NORMAL
 // survives a process crash, a power loss can lose what the last checkpoint didn't cover). The group
 // committer calls it when a batch is big enough or its oldest decision has waited long enough.
 
@@ -11,6 +12,7 @@ import Glibc
 import Darwin
 #endif
 import AegisScheduler
+import Foundation
 
 /// One decision to persist.
 struct PlacementRecord: Sendable {
@@ -27,7 +29,7 @@ struct PlacementRecord: Sendable {
 }
 
 /// Makes a batch durable; returns only when every record in it is.
-typealias PlacementSink = ([PlacementRecord]) throws -> Void
+typealias PlacementSink = ([PlacementRecord]) async throws -> Void
 
 func monotonicNs() -> UInt64 {
     var ts = timespec()
@@ -62,19 +64,27 @@ struct GroupCommitter {
         buffer.reserveCapacity(maxBatch)
     }
 
-    mutating func add(_ r: PlacementRecord) throws {
+    mutating func add(_ r: PlacementRecord) async throws {
         buffer.append(r)
-        if buffer.count >= maxBatch || r.decidedAtNs - buffer[0].decidedAtNs >= maxDelayNs { try flush() }
+        if buffer.count >= maxBatch || r.decidedAtNs - buffer[0].decidedAtNs >= maxDelayNs { try await flush() }
     }
 
-    mutating func flush() throws {
+    mutating func flush() async throws {
         if buffer.isEmpty { return }
         let start = monotonicNs()
-        try sink(buffer)
+        try await sink(buffer)
         let done = monotonicNs()
         flushes += 1
         flushNs += done - start
         for r in buffer { latenciesNs.append(done - r.decidedAtNs) }
         buffer.removeAll(keepingCapacity: true)
     }
+}
+
+/// Placements the store applied, counted from the sink (a @Sendable closure).
+final class CommitCounter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var count = 0
+    func add(_ n: Int) { lock.lock(); count += n; lock.unlock() }
+    var value: Int { lock.lock(); defer { lock.unlock() }; return count }
 }

@@ -197,7 +197,7 @@ func sameState(_ configs: [SchedulerConfig]) -> [(agents: Int, both: Int, sameNo
     }
 }
 
-func runPersisted(_ mode: String, _ config: SchedulerConfig) throws -> PersistResult {
+func runPersisted(_ mode: String, _ config: SchedulerConfig) async throws -> PersistResult {
     // Decisions go to the controller's real store: a SQLite file in WAL mode (AegisStore), one
     // transaction per group commit. The agents are inserted first (not timed), as the API would.
     let path = "\(opts.logDir)/placement-bench-\(getpid())-\(mode).db"
@@ -206,12 +206,14 @@ func runPersisted(_ mode: String, _ config: SchedulerConfig) throws -> PersistRe
     for t in Set(agents.map(\.tenant)) { _ = try store.createTenant(name: t) }
     let now = ControlStore.nowMs()
     for a in agents { try store.insertWorkload(Workload(id: a.workloadID, spec: a.spec, createdAtMs: now)) }
-    var committed = 0
+    // The controller's path: its PlacementWriter (group commit) on the async store.
+    let writer = PlacementWriter(store: SQLiteStateStore(store))
+    let counter = CommitCounter()
     var committer = GroupCommitter(
         sink: { batch in
             let placed = batch.compactMap { r in r.node.map { Placement(workloadID: r.workloadID, node: $0, generation: 1, gpus: r.gpus) } }
-            _ = try store.recordPlacements(placed)
-            committed += placed.count
+            let refused = try await writer.commit(placed)
+            counter.add(placed.count - refused.count)
         }, maxBatch: opts.maxBatch, maxDelayNs: UInt64(opts.maxDelayMs) * 1_000_000)
     let c = ClusterScheduler(config: config, nodes: nodes)
     let t = monotonicNs()
@@ -221,30 +223,31 @@ func runPersisted(_ mode: String, _ config: SchedulerConfig) throws -> PersistRe
         let now = monotonicNs()
         switch d {
         case .placed(let node, let gpus, let s):
-            try committer.add(
+            try await committer.add(
                 PlacementRecord(
                     workloadID: a.workloadID, tenant: a.tenant, node: node, gpus: gpus, score: s,
                     reason: nil, decidedAtNs: now))
         case .pending(let reason):
-            try committer.add(
+            try await committer.add(
                 PlacementRecord(
                     workloadID: a.workloadID, tenant: a.tenant, node: nil, gpus: [], score: 0,
                     reason: reason, decidedAtNs: now))
         }
     }
-    try committer.flush()
+    try await committer.flush()
     let cpuSeconds = Double(threadCPUNs() - cpu0) / 1e9
     let seconds = Double(monotonicNs() - t) / 1e9
     let lat = committer.latenciesNs.sorted()
     try store.close()
     return PersistResult(
-        mode: mode, sink: "SQLite WAL (AegisStore.recordPlacements, one transaction per batch, \(opts.logDir))", seconds: seconds,
+        mode: mode, sink: "SQLite WAL (PlacementWriter.commit on SQLiteStateStore, one transaction per batch, \(opts.logDir))",
+        seconds: seconds,
         placementsPerSecond: Double(agents.count) / seconds, cpuSeconds: cpuSeconds,
         placementsPerCPUSecond: Double(agents.count) / cpuSeconds, flushes: committer.flushes,
         meanBatch: Double(agents.count) / Double(max(1, committer.flushes)),
         meanFlushMs: Double(committer.flushNs) / Double(max(1, committer.flushes)) / 1e6,
         durableP50Ms: percentile(lat, 0.5) / 1e6, durableP99Ms: percentile(lat, 0.99) / 1e6,
-        durableMaxMs: Double(lat.last ?? 0) / 1e6, committedPlacements: committed)
+        durableMaxMs: Double(lat.last ?? 0) / 1e6, committedPlacements: counter.value)
 }
 
 let runs = modes.map { run($0.0, $0.1, limit: $0.2) }
@@ -263,7 +266,9 @@ let quality: [QualityResult] = zip(runs.dropFirst(), sameStates).map { r, same i
 }
 let persistence: [PersistResult]
 do {
-    persistence = try modes.map { try runPersisted($0.0, $0.1) }
+    var collected: [PersistResult] = []
+    for m in modes { collected.append(try await runPersisted(m.0, m.1)) }
+    persistence = collected
 } catch {
     FileHandle.standardError.write("persistence run failed: \(error)\n".data(using: .utf8)!)
     exit(1)

@@ -112,7 +112,7 @@ _ = try store.bootstrap()
 let admin = try store.createToken(kind: .admin).secret
 var quiet = Logger(label: "submit-bench")
 quiet.logLevel = .error
-let controller = Controller(store: store, logger: quiet)
+let controller = Controller(store: SQLiteStateStore(store), logger: quiet)
 let registerStart = ContinuousClock.now
 for i in 0..<options.nodes {
     let caps = NodeCapabilities(cpuMillis: 64_000, memoryBytes: 256 << 30)

@@ -87,7 +87,7 @@ public enum NodeSessionServer {
         } catch {
             throw ControllerError.forbidden("client certificate refused: \(error)", underlying: error)
         }
-        try authority.authorize(peer: verified)
+        try await authority.authorize(peer: verified)
         guard verified.role == .worker || verified.role == .hybrid else {
             throw ControllerError.forbidden(
                 "node \(verified.nodeName) has role \(verified.role.rawValue); only worker and hybrid nodes open sessions")

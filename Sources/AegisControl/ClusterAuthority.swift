@@ -18,7 +18,7 @@ public struct ClusterAuthority: Sendable {
     /// The CA (certificate and key).
     public let ca: ClusterCA
     /// Where the join tokens and identities are kept.
-    public let store: ControlStore
+    public let store: any ControlStateStore
     let logger: Logger
 
     /// Lifetime of issued node certificates, seconds (default `ClusterCA.defaultCertificateValidity`, 90 days).
@@ -29,7 +29,7 @@ public struct ClusterAuthority: Sendable {
     /// Hex SHA-256 of the CA certificate DER (what join tokens pin).
     public var fingerprint: String { ca.fingerprint }
 
-    public init(ca: ClusterCA, store: ControlStore, logger: Logger) {
+    public init(ca: ClusterCA, store: any ControlStateStore, logger: Logger) {
         self.ca = ca
         self.store = store
         self.logger = logger
@@ -38,7 +38,7 @@ public struct ClusterAuthority: Sendable {
     /// Loads the CA from `directory` (`ca.crt`, `ca.key`) or creates it there on first start
     /// (`ClusterCA.loadOrCreate`: directory 0700, key 0600, never overwrites).
     /// - Throws: `PKIError` (file pair incomplete, unreadable, key mismatch, …).
-    public static func open(directory: String, store: ControlStore, logger: Logger) throws -> ClusterAuthority {
+    public static func open(directory: String, store: any ControlStateStore, logger: Logger) throws -> ClusterAuthority {
         ClusterAuthority(ca: try ClusterCA.loadOrCreate(directory: directory), store: store, logger: logger)
     }
 
@@ -50,10 +50,10 @@ public struct ClusterAuthority: Sendable {
     public func createJoinToken(
         role: AegisProtocol.NodeRole, ttlSeconds: Int64, description: String,
         nowMs: Int64 = ControlStore.nowMs()
-    ) throws(ControllerError) -> (token: String, record: JoinTokenRecord) {
+    ) async throws(ControllerError) -> (token: String, record: JoinTokenRecord) {
         let created: (record: JoinTokenRecord, secret: String)
         do {
-            created = try store.createJoinToken(role: role, ttlSeconds: ttlSeconds, description: description, nowMs: nowMs)
+            created = try await store.createJoinToken(role: role, ttlSeconds: ttlSeconds, description: description, nowMs: nowMs)
         } catch let e as StoreError where e.kind == .invalidArgument {
             throw .invalid(e.message, underlying: e)
         } catch {
@@ -102,7 +102,7 @@ public struct ClusterAuthority: Sendable {
     public func join(
         token text: String, csrPEM: String, nodeName: String, role requested: AegisProtocol.NodeRole?,
         now: Date = Date()
-    ) throws(ControllerError) -> Issued {
+    ) async throws(ControllerError) -> Issued {
         let token: JoinToken
         do { token = try JoinToken(parsing: text) } catch let error as PKIError {
             if error.code == .tokenPrefix {
@@ -121,7 +121,7 @@ public struct ClusterAuthority: Sendable {
         }
         let nowMs = Self.ms(now)
         let record: JoinTokenRecord
-        do { record = try store.validateJoinToken(id: token.id, secret: token.secret, nowMs: nowMs) } catch {
+        do { record = try await store.validateJoinToken(id: token.id, secret: token.secret, nowMs: nowMs) } catch {
             throw Self.tokenError(error, tokenID: token.id)
         }
         if let requested, requested != record.role {
@@ -129,7 +129,7 @@ public struct ClusterAuthority: Sendable {
         }
         let issued = try sign(csrPEM: csrPEM, nodeName: nodeName, role: record.role, now: now)
         do {
-            _ = try store.completeJoin(
+            _ = try await store.completeJoin(
                 tokenID: token.id, secret: token.secret, nodeName: nodeName, fingerprint: issued.keyFingerprint,
                 role: record.role, serial: issued.serial, nowMs: nowMs)
         } catch {
@@ -150,12 +150,12 @@ public struct ClusterAuthority: Sendable {
     /// role is the identity's.
     /// - Throws: `ControllerError` 403 (no identity for the name, or the presented certificate's key is
     ///   not the pinned one), 409 (the CSR's key differs), 400 (bad CSR), 500.
-    public func renew(verifiedNode: VerifiedNode, csrPEM: String, now: Date = Date()) throws(ControllerError) -> Issued {
+    public func renew(verifiedNode: VerifiedNode, csrPEM: String, now: Date = Date()) async throws(ControllerError) -> Issued {
         let name = verifiedNode.nodeName
-        try authorize(peer: verifiedNode)
+        try await authorize(peer: verifiedNode)
         let pinned: NodeIdentityRecord
         do {
-            guard let record = try store.identity(name: name) else {
+            guard let record = try await store.identity(name: name) else {
                 throw ControllerError.forbidden("node \(name) has no registered identity")
             }
             pinned = record
@@ -171,7 +171,7 @@ public struct ClusterAuthority: Sendable {
                     + "the node is pinned to \(pinned.keyFingerprint)")
         }
         do {
-            try store.recordRenewal(name: name, fingerprint: issued.keyFingerprint, serial: issued.serial, nowMs: Self.ms(now))
+            try await store.recordRenewal(name: name, fingerprint: issued.keyFingerprint, serial: issued.serial, nowMs: Self.ms(now))
         } catch let e as StoreError where e.kind == .conflict {
             throw .conflict(e.message, underlying: e)
         } catch let e as StoreError where e.kind == .notFound {
@@ -187,9 +187,9 @@ public struct ClusterAuthority: Sendable {
     /// pinned to that certificate's key: removing a node's identity (`aegis node forget`) thus
     /// locks out its existing certificates too. For the TLS worker connection.
     /// - Throws: `ControllerError` 403 naming the node and both key fingerprints, 500 for store failures.
-    public func authorize(peer: VerifiedNode) throws(ControllerError) {
+    public func authorize(peer: VerifiedNode) async throws(ControllerError) {
         let pinned: NodeIdentityRecord?
-        do { pinned = try store.identity(name: peer.nodeName) } catch { throw .internalError(underlying: error) }
+        do { pinned = try await store.identity(name: peer.nodeName) } catch { throw .internalError(underlying: error) }
         guard let pinned else {
             throw .forbidden(
                 "node \(peer.nodeName) has no registered identity (never joined, or removed); join it again: aegis up --role worker --token T --rejoin"

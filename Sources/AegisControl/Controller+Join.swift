@@ -11,11 +11,10 @@ import AegisStore
 import Logging
 
 extension Controller {
-    /// `<directory of storePath>/pki`.
-    static func defaultPKIDirectory(storePath: String) -> String {
-        guard let slash = storePath.lastIndex(of: "/") else { return "pki" }
-        let dir = String(storePath[..<slash])
-        return (dir.isEmpty ? "" : dir) + "/pki"
+    /// `<the store's data directory>/pki`; `pki` (relative) for a store without local files.
+    static func defaultPKIDirectory(dataDirectory: String?) -> String {
+        guard let dir = dataDirectory else { return "pki" }
+        return (dir == "/" ? "" : dir) + "/pki"
     }
 
     /// The cluster authority: the CA in `pkiDirectory` is loaded, or created on the first call
@@ -44,7 +43,7 @@ extension Controller {
     /// `POST /v1/cluster/join`: see `ClusterAuthority.join`. Signing runs off the actor.
     public nonisolated func join(_ request: JoinRequest) async throws(ControllerError) -> JoinResponse {
         let authority = try await clusterAuthority()
-        let issued = try authority.join(token: request.token, csrPEM: request.csrPEM, nodeName: request.nodeName, role: request.role)
+        let issued = try await authority.join(token: request.token, csrPEM: request.csrPEM, nodeName: request.nodeName, role: request.role)
         return Self.response(issued)
     }
 
@@ -52,7 +51,7 @@ extension Controller {
     /// see `ClusterAuthority.renew`.
     public nonisolated func renew(verifiedNode: VerifiedNode, csrPEM: String) async throws(ControllerError) -> JoinResponse {
         let authority = try await clusterAuthority()
-        return Self.response(try authority.renew(verifiedNode: verifiedNode, csrPEM: csrPEM))
+        return Self.response(try await authority.renew(verifiedNode: verifiedNode, csrPEM: csrPEM))
     }
 
     static func response(_ issued: ClusterAuthority.Issued) -> JoinResponse {
@@ -68,10 +67,11 @@ extension Controller {
 
     /// `POST /v1/tokens`: a join token for `role` (default worker), TTL default 24 h.
     /// - Throws: 403 for non-admins, 400 for a TTL or description out of range.
-    public func createJoinToken(_ request: CreateJoinTokenRequest, caller: Caller) throws(ControllerError) -> CreateJoinTokenResponse {
+    public func createJoinToken(_ request: CreateJoinTokenRequest, caller: Caller) async throws(ControllerError) -> CreateJoinTokenResponse
+    {
         guard caller.isAdmin else { throw .forbidden("join tokens are admin-only") }
-        let authority = try clusterAuthority()
-        let created = try authority.createJoinToken(
+        let authority = try await clusterAuthority()
+        let created = try await authority.createJoinToken(
             role: request.role ?? .worker,
             ttlSeconds: request.ttlSeconds ?? Self.defaultJoinTokenTTLSeconds,
             description: request.description ?? "")
@@ -79,16 +79,16 @@ extension Controller {
     }
 
     /// `GET /v1/tokens`: every join token, oldest first, without secrets.
-    public func joinTokens(caller: Caller) throws(ControllerError) -> [JoinTokenInfo] {
+    public func joinTokens(caller: Caller) async throws(ControllerError) -> [JoinTokenInfo] {
         guard caller.isAdmin else { throw .forbidden("join tokens are admin-only") }
-        do { return try store.listJoinTokens() } catch { throw .internalError(underlying: error) }
+        do { return try await store.listJoinTokens() } catch { throw .internalError(underlying: error) }
     }
 
     /// `DELETE /v1/tokens/{id}`: revokes a join token (idempotent). - Throws: 404 for an unknown id.
-    public func revokeJoinToken(id: String, caller: Caller) throws(ControllerError) -> JoinTokenInfo {
+    public func revokeJoinToken(id: String, caller: Caller) async throws(ControllerError) -> JoinTokenInfo {
         guard caller.isAdmin else { throw .forbidden("join tokens are admin-only") }
         do {
-            let record = try store.revokeJoinToken(id: id)
+            let record = try await store.revokeJoinToken(id: id)
             logger.notice("join token revoked", metadata: ["token": "\(id)"])
             return record
         } catch let e as StoreError where e.kind == .notFound {
@@ -101,10 +101,10 @@ extension Controller {
     // MARK: node identities (admin)
 
     /// `GET /v1/cluster/identities`: node names and their pinned keys.
-    public func identities(caller: Caller) throws(ControllerError) -> [NodeIdentityInfo] {
+    public func identities(caller: Caller) async throws(ControllerError) -> [NodeIdentityInfo] {
         guard caller.isAdmin else { throw .forbidden("node identities are admin-only") }
         do {
-            return try store.listIdentities()
+            return try await store.listIdentities()
         } catch {
             throw .internalError(underlying: error)
         }
@@ -112,10 +112,10 @@ extension Controller {
 
     /// `DELETE /v1/cluster/identities/{name}`: unpins a node name so it can join with a new key.
     /// Certificates already issued stay valid until they expire. - Throws: 404.
-    public func removeIdentity(name: String, caller: Caller) throws(ControllerError) {
+    public func removeIdentity(name: String, caller: Caller) async throws(ControllerError) {
         guard caller.isAdmin else { throw .forbidden("node identities are admin-only") }
         do {
-            try store.removeIdentity(name: name)
+            try await store.removeIdentity(name: name)
             logger.notice("node identity removed", metadata: ["node": "\(name)"])
             // Its open session, authenticated by the identity just removed, ends now.
             (workers[name] as? RemoteWorkerLink)?.close(

@@ -28,9 +28,9 @@ extension Controller {
     /// Starts tracking the leases of the remote nodes the store knows (all but `localNode`), each
     /// as if it had just renewed: after a controller restart a worker gets the full grace to
     /// reconnect before it is declared NotReady, Down, and its agents moved.
-    public func trackKnownNodes(except localNode: String?) {
+    public func trackKnownNodes(except localNode: String?) async {
         let now = ContinuousClock.now
-        for n in (try? store.listNodes()) ?? [] where n.name != localNode && n.role != .controller {
+        for n in (try? await store.listNodes()) ?? [] where n.name != localNode && n.role != .controller {
             leases.register(node: n.name, now: now)
         }
     }
@@ -43,7 +43,7 @@ extension Controller {
             previous.close(reason: "replaced by a new session of node \(info.name)")
         }
         leases.register(node: info.name, now: .now)
-        collectLeaseTransitions()
+        await collectLeaseTransitions()
         try await register(node: info, link: link)
     }
 
@@ -81,12 +81,12 @@ extension Controller {
     /// A worker's capabilities changed (a runtime installed, a GPU gone): stored and handed to the
     /// scheduler; pending agents may now fit.
     func updateCapabilities(node: String, _ capabilities: NodeCapabilities) async {
-        guard var info = try? store.node(name: node) else { return }
+        guard var info = try? await store.node(name: node) else { return }
         let grace = info.capabilities.leaseGraceMs
         info.capabilities = capabilities
         // The grace is the worker's to raise or lower at registration; an update without it keeps it.
         if capabilities.leaseGraceMs == nil { info.capabilities.leaseGraceMs = grace }
-        do { info = try store.upsertNode(info) } catch {
+        do { info = try await store.upsertNode(info) } catch {
             logger.error("storing new capabilities failed", metadata: ["node": "\(node)", "error": "\(error)"])
             return
         }
@@ -98,10 +98,10 @@ extension Controller {
     }
 
     func recovered(node: String) async {
-        collectLeaseTransitions()
+        await collectLeaseTransitions()
         guard let link = workers[node] else { return }
         _ = scheduler.setState(.ready, node: node)
-        let active = activeWorkloads(node: node)
+        let active = await activeWorkloads(node: node)
         await link.reconcile(active: active.map { ($0.id, $0.generation) })
         await wakeScheduler()
     }
@@ -119,12 +119,12 @@ extension Controller {
             var wake = min(leases.nextDeadline() ?? now + .milliseconds(200), now + .milliseconds(200))
             if let next = deferred.values.map(\.due).min() { wake = min(wake, next) }
             if wake > now { try? await Task.sleep(until: wake, clock: .continuous) }
-            collectLeaseTransitions()
+            await collectLeaseTransitions()
             for node in leases.nodesDueForReschedule(now: .now) {
                 // A worker whose sandboxes fence later than Down (a longer --lease-grace, or
                 // sandboxes re-adopted from a start with one) is waited for: grace + margin.
                 // The grace is the worker's word: read it within 0…24 h so no sum or sleep overflows.
-                let advertised = (try? store.node(name: node))?.capabilities.leaseGraceMs ?? 0
+                let advertised = (try? await store.node(name: node))?.capabilities.leaseGraceMs ?? 0
                 let graceMs = min(max(0, advertised), Bounds.maxLeaseDurationMs)
                 let extraMs = graceMs - leaseTerms.downAfterMs
                 guard extraMs > 0 else { await rescheduleAgents(ofDownNode: node); continue }
@@ -145,9 +145,9 @@ extension Controller {
     /// Applies the transitions the tracker has recorded: node state in the store and the scheduler
     /// (only Ready nodes receive work), one warning log line each (recoveries included: an
     /// operator wants both ends of an outage).
-    func collectLeaseTransitions() {
+    func collectLeaseTransitions() async {
         for t in leases.tick(now: .now) {
-            try? store.setNodeState(name: t.node, t.to.condition)
+            try? await store.setNodeState(name: t.node, t.to.condition)
             if t.to != .ready || workers[t.node] != nil { _ = scheduler.setState(t.to.condition, node: t.node) }
             let late = t.lateness.inMilliseconds
             logger.warning(
@@ -162,16 +162,19 @@ extension Controller {
     /// are placed again according to their restart policy (on-failure and always: pending, with a
     /// new generation when placed; never: lost).
     public func rescheduleAgents(ofDownNode node: String) async {
-        let active = activeWorkloads(node: node)
+        let active = await activeWorkloads(node: node)
         if !active.isEmpty {
             logger.warning("rescheduling the agents of a Down node", metadata: ["node": "\(node)", "agents": "\(active.count)"])
         }
         for w in active {
             drains[w.id] = nil
             do {
-                if stopRequested(w) {  // killed while the node was away: it ends here, not elsewhere
+                if await stopRequested(w) {  // killed while the node was away: it ends here, not elsewhere
                     _ = scheduler.release(workload: w.id)
-                    let u = try store.update(id: w.id, event: .init(.cancelled, "cancelled; node \(node) went Down before it stopped")) {
+                    let u = try await store.update(
+                        id: w.id, event: .init(.cancelled, "cancelled; node \(node) went Down before it stopped")
+                    ) {
+                        try Self.expectUnchanged($0, since: w)
                         $0.state = .cancelled
                         $0.finishedAtMs = ControlStore.nowMs()
                         $0.reason = "cancelled"
@@ -179,7 +182,7 @@ extension Controller {
                     notify(u)
                     continue
                 }
-                try requeueByPolicy(
+                try await requeueByPolicy(
                     w, report: nil, events: (.rescheduling, .lost), otherwise: .lost,
                     reason: "node \(node) is Down (no lease renewal for \(leaseTerms.downAfterMs / 1000) s)", failure: true)
             } catch {

@@ -11,10 +11,10 @@ extension Controller {
     /// egress agent), and lets the worker reconcile them.
     public func register(node info: NodeInfo, link: any WorkerLink) async throws {
         var info = info
-        let stored = try store.upsertNode(info)
+        let stored = try await store.upsertNode(info)
         info.cordoned = stored.cordoned
         workers[info.name] = link
-        let active = try store.listWorkloads(states: [.scheduled, .running], node: info.name)
+        let active = try await store.listWorkloads(states: [.scheduled, .running], node: info.name)
         scheduler.upsert(NodeState(info))
         let sizing = Scheduler(config: scheduler.config)
         for w in active where scheduler.reservation(for: w.id) == nil {
@@ -33,13 +33,13 @@ extension Controller {
             ])
         await link.reconcile(active: active.map { ($0.id, $0.generation) })
         // A stop asked for while the node was away (kill, drain) is asked again.
-        for w in active where stopRequested(w) { await link.cancel(id: w.id, generation: w.generation) }
+        for w in active where await stopRequested(w) { await link.cancel(id: w.id, generation: w.generation) }
         await schedule()
     }
 
     /// Whether a stop (kill or drain) was requested since the workload's current placement.
-    func stopRequested(_ w: Workload) -> Bool {
-        guard let events = try? store.events(workloadID: w.id),
+    func stopRequested(_ w: Workload) async -> Bool {
+        guard let events = try? await store.events(workloadID: w.id),
             let placed = events.lastIndex(where: { WorkloadEventType(stored: $0.type) == .scheduled })
         else { return false }
         return events[placed...].contains { WorkloadEventType(stored: $0.type).requestsStop }
@@ -51,7 +51,7 @@ extension Controller {
     /// - Parameter node: the node that reported it (a remote worker's session); nil: the
     ///   workload's current node (the in-process worker).
     public func handle(_ event: WorkerEvent, from node: String? = nil) async {
-        guard let w = try? store.workload(id: event.workloadID) else { return }
+        guard let w = try? await store.workload(id: event.workloadID) else { return }
         let link = (node ?? w.node).flatMap { workers[$0] }
         // Only the node the workload is placed on reports on it; anything else is a stale copy (or
         // a worker speaking about another node's agent, which must change nothing).
@@ -65,22 +65,25 @@ extension Controller {
             switch event {
             case let .started(_, _, pid):
                 if w.state == .running { return }  // re-reported after a reconnect: already recorded
-                let u = try store.update(id: w.id, event: .init(.started, "started (pid \(pid))")) {
+                let u = try await store.update(id: w.id, event: .init(.started, "started (pid \(pid))")) {
+                    try Self.expectUnchanged($0, since: w)
                     $0.state = .running
                     $0.startedAtMs = ControlStore.nowMs()
                 }
                 notify(u)
                 // Asked to stop (kill, drain) while it was being started: the worker may have had
                 // nothing to signal yet, so ask again.
-                if drains[w.id] != nil || stopRequested(w) { await link?.cancel(id: w.id, generation: w.generation) }
+                if drains[w.id] != nil ? true : await stopRequested(w) { await link?.cancel(id: w.id, generation: w.generation) }
             case let .exited(_, generation, report):
-                let recorded = Result { try finish(w, report: report) }
+                let recorded: Result<Void, any Error>
+                do { recorded = .success(try await finish(w, report: report)) } catch { recorded = .failure(error) }
                 await link?.release(id: w.id, generation: generation)  // also when recording failed
                 try recorded.get()
                 await wakeScheduler()
             case let .failedToStart(_, _, error):
                 _ = scheduler.release(workload: w.id)
-                let u = try store.update(id: w.id, event: .init(.failed, "failed to start: \(error)")) {
+                let u = try await store.update(id: w.id, event: .init(.failed, "failed to start: \(error)")) {
+                    try Self.expectUnchanged($0, since: w)
                     $0.state = .failed
                     $0.reason = "failed to start: \(error)"
                     $0.finishedAtMs = ControlStore.nowMs()
@@ -90,7 +93,8 @@ extension Controller {
                 await wakeScheduler()
             case .lost:
                 _ = scheduler.release(workload: w.id)
-                let u = try store.update(id: w.id, event: .init(.lost, "sandbox vanished without an outcome")) {
+                let u = try await store.update(id: w.id, event: .init(.lost, "sandbox vanished without an outcome")) {
+                    try Self.expectUnchanged($0, since: w)
                     $0.state = .lost
                     $0.reason = "sandbox vanished without an outcome"
                     $0.finishedAtMs = ControlStore.nowMs()
@@ -99,15 +103,18 @@ extension Controller {
                 await link?.release(id: w.id, generation: w.generation)  // its leaf and state dir may remain
                 await wakeScheduler()
             }
+        } catch is WorkloadChangedSincePass {
+            // Another path (a cancel, a Down node, a newer placement) changed it first: that one stands.
+            logger.debug("worker event about a workload that changed meanwhile", metadata: ["workload": "\(w.id)"])
         } catch {
             logger.error("recording a worker event failed", metadata: ["workload": "\(w.id)", "error": "\(error)"])
         }
     }
 
     /// Final state from an exit report, then the restart policy.
-    func finish(_ w: Workload, report r: ExitReport) throws {
-        if try finishDrained(w, report: r) { return }
-        if r.evicted == true { return try finishEvicted(w, report: r) }
+    func finish(_ w: Workload, report r: ExitReport) async throws {
+        if try await finishDrained(w, report: r) { return }
+        if r.evicted == true { return try await finishEvicted(w, report: r) }
         _ = scheduler.release(workload: w.id)
         let state: WorkloadState
         let reason: String
@@ -134,7 +141,9 @@ extension Controller {
         let exits = RestartBackoff.exits(previous: w.consecutiveExits ?? 0, ranMs: w.startedAtMs.map { now - $0 })
         let delay = (w.spec.restartBackoff ?? .standard).delaySeconds(afterExits: exits)
         let message = restart ? "\(reason); next attempt in \(delay)s (restart back-off)" : reason
-        let u = try store.update(id: w.id, event: .init(restart ? .restarting : WorkloadEventType(final: state) ?? .failed, message)) {
+        let u = try await store.update(id: w.id, event: .init(restart ? .restarting : WorkloadEventType(final: state) ?? .failed, message))
+        {
+            try Self.expectUnchanged($0, since: w)
             $0.exitCode = r.exitCode
             $0.signal = r.signal == 0 ? nil : r.signal
             $0.oomKilled = r.oomKilled
@@ -156,10 +165,10 @@ extension Controller {
 
     /// Its worker was shut down with its agents: placed again by restart policy (on-failure,
     /// always: pending; never: cancelled), with reason "node X stopped".
-    func finishEvicted(_ w: Workload, report r: ExitReport) throws {
+    func finishEvicted(_ w: Workload, report r: ExitReport) async throws {
         // The node is on its way down: nothing new goes there (a restart registers it Ready again).
         if let node = w.node { _ = scheduler.setState(.stopping, node: node) }
-        let u = try requeueByPolicy(
+        let u = try await requeueByPolicy(
             w, report: r, events: (.evicted, .evicted), otherwise: .cancelled,
             reason: "node \(w.node ?? "?") stopped with its agents (aegis down)")
         logger.info("workload evicted", metadata: ["workload": "\(w.id)", "state": "\(u.state.rawValue)"])
@@ -174,11 +183,12 @@ extension Controller {
     func requeueByPolicy(
         _ w: Workload, report r: ExitReport?, events: (requeued: WorkloadEventType, ended: WorkloadEventType),
         otherwise final: WorkloadState, reason: String, failure: Bool = false
-    ) throws -> Workload {
+    ) async throws -> Workload {
         _ = scheduler.release(workload: w.id)
         let requeue = w.spec.restart == .always || w.spec.restart == .onFailure
         let message = requeue ? "\(reason); pending again (restart policy \(w.spec.restart.rawValue))" : reason
-        let u = try store.update(id: w.id, event: .init(requeue ? events.requeued : events.ended, message)) {
+        let u = try await store.update(id: w.id, event: .init(requeue ? events.requeued : events.ended, message)) {
+            try Self.expectUnchanged($0, since: w)
             if let r {
                 $0.exitCode = r.exitCode
                 $0.signal = r.signal == 0 ? nil : r.signal
@@ -195,8 +205,8 @@ extension Controller {
     }
 
     /// The workloads placed on `node` that have not ended (what `aegis down` waits for).
-    public func activeWorkloads(node: String) -> [Workload] {
-        (try? store.listWorkloads(states: [.scheduled, .running], node: node)) ?? []
+    public func activeWorkloads(node: String) async -> [Workload] {
+        (try? await store.listWorkloads(states: [.scheduled, .running], node: node)) ?? []
     }
 }
 

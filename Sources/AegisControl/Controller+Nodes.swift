@@ -21,23 +21,23 @@ extension Controller {
     /// cordoned"); agents already there keep running. The flag is stored, so it survives a
     /// controller restart and the node re-registering.
     /// - Throws: `.forbidden` for a tenant caller, `.notFound` for an unknown node.
-    public func cordon(name: String, caller: Caller) throws(ControllerError) -> NodeInfo {
+    public func cordon(name: String, caller: Caller) async throws(ControllerError) -> NodeInfo {
         guard caller.isAdmin else { throw .forbidden("cordoning nodes is admin-only") }
-        return try setCordon(name: name, true)
+        return try await setCordon(name: name, true)
     }
 
     /// Uncordons a node and runs a scheduling pass (pending agents may now be placed there).
     /// - Throws: `.forbidden` for a tenant caller, `.notFound` for an unknown node.
     public func uncordon(name: String, caller: Caller) async throws(ControllerError) -> NodeInfo {
         guard caller.isAdmin else { throw .forbidden("uncordoning nodes is admin-only") }
-        _ = try setCordon(name: name, false)
+        _ = try await setCordon(name: name, false)
         await schedule()
-        return try node(name: name, caller: caller)
+        return try await node(name: name, caller: caller)
     }
 
-    func setCordon(name: String, _ cordoned: Bool) throws(ControllerError) -> NodeInfo {
+    func setCordon(name: String, _ cordoned: Bool) async throws(ControllerError) -> NodeInfo {
         do {
-            try store.setCordoned(name: name, cordoned)
+            try await store.setCordoned(name: name, cordoned)
         } catch let e as StoreError where e.kind == .notFound {
             throw .notFound("node \(name) not found")
         } catch {
@@ -45,7 +45,7 @@ extension Controller {
         }
         scheduler.setCordoned(cordoned, node: name)
         logger.info(cordoned ? "node cordoned" : "node uncordoned", metadata: ["node": "\(name)"])
-        guard let n = try? store.node(name: name) else { throw .notFound("node \(name) not found") }
+        guard let n = try? await store.node(name: name) else { throw .notFound("node \(name) not found") }
         return withAllocation(n)
     }
 
@@ -67,23 +67,24 @@ extension Controller {
             throw .invalid("timeoutSeconds: \(timeout) is outside 1…\(Self.maxDrainTimeoutSeconds)", field: "timeoutSeconds")
         }
         let start = ControlStore.nowMs()
-        _ = try setCordon(name: name, true)
-        let active = activeWorkloads(node: name)
+        _ = try await setCordon(name: name, true)
+        let active = await activeWorkloads(node: name)
         logger.info("draining node", metadata: ["node": "\(name)", "agents": "\(active.count)"])
         for w in active {
             drains[w.id] = name
-            try? store.appendEvent(workloadID: w.id, .init(.draining, "draining from node \(name): stop requested"))
+            try? await store.appendEvent(workloadID: w.id, .init(.draining, "draining from node \(name): stop requested"))
             await workers[name]?.cancel(id: w.id, generation: w.generation)
         }
         let deadline = start + Int64(timeout) * 1000
         // A cancelled request (the node is stopping) answers with what it has instead of spinning.
-        while !activeWorkloads(node: name).isEmpty && ControlStore.nowMs() < deadline && !Task.isCancelled {
+        while await !activeWorkloads(node: name).isEmpty && ControlStore.nowMs() < deadline && !Task.isCancelled {
             try? await Task.sleep(for: .milliseconds(100))
         }
         // Re-queued agents get their current pending reason ("node X is cordoned") before we answer.
         await schedule()
-        let items = active.map { w -> DrainedAgent in
-            let now = (try? store.workload(id: w.id)) ?? w
+        var items: [DrainedAgent] = []
+        for w in active {
+            let now = (try? await store.workload(id: w.id)) ?? w
             let outcome: String
             if now.generation != w.generation || now.state == .pending {
                 outcome = "requeued"
@@ -92,22 +93,24 @@ extension Controller {
             } else {
                 outcome = "active"
             }
-            return DrainedAgent(id: w.id, tenant: w.spec.tenant, name: w.spec.name, outcome: outcome, state: now.state, reason: now.reason)
+            items.append(
+                DrainedAgent(id: w.id, tenant: w.spec.tenant, name: w.spec.name, outcome: outcome, state: now.state, reason: now.reason))
         }
         // Agents that ended some other way (lost, failed to start) are no longer being drained.
         for i in items where i.outcome != "active" { drains[i.id] = nil }
         let complete = !items.contains { $0.outcome == "active" }
         logger.info(complete ? "node drained" : "drain timed out", metadata: ["node": "\(name)", "agents": "\(items.count)"])
-        guard let n = try? store.node(name: name) else { throw .notFound("node \(name) not found") }
+        guard let n = try? await store.node(name: name) else { throw .notFound("node \(name) not found") }
         return DrainResponse(node: withAllocation(n), items: items, complete: complete, waitedMs: ControlStore.nowMs() - start)
     }
 
     /// Records the exit of an agent a drain stopped; false when `w` is not being drained or exited
     /// on its own (then the usual final state and restart policy apply).
-    func finishDrained(_ w: Workload, report r: ExitReport) throws -> Bool {
+    func finishDrained(_ w: Workload, report r: ExitReport) async throws -> Bool {
         guard let node = drains.removeValue(forKey: w.id) else { return false }
         guard r.cancelled else { return false }
-        let u = try requeueByPolicy(w, report: r, events: (.drained, .drained), otherwise: .cancelled, reason: "drained from node \(node)")
+        let u = try await requeueByPolicy(
+            w, report: r, events: (.drained, .drained), otherwise: .cancelled, reason: "drained from node \(node)")
         logger.info("workload drained", metadata: ["workload": "\(w.id)", "node": "\(node)", "state": "\(u.state.rawValue)"])
         notify(u)
         return true

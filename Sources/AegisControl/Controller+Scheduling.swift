@@ -25,7 +25,8 @@ struct SchedulingLoopState {
     var retryAtMs: Int64?
 }
 
-/// A dispatch found the workload no longer as the pass read it (cancelled, or placed meanwhile).
+/// A store update found the workload no longer as its caller read it (cancelled, ended, or placed
+/// again meanwhile): the update is not applied, and the other change stands.
 struct WorkloadChangedSincePass: Error {}
 
 extension Controller {
@@ -98,47 +99,125 @@ extension Controller {
         }
     }
 
-    /// One scheduling pass over the pending workloads, oldest first: quota, then placement.
-    /// Tenants and their active usage are read once per pass and updated as workloads are placed
-    /// (exact, since no other pass runs meanwhile).
-    /// - Throws: store failures (the loop retries the pass).
+    /// One scheduling pass over the pending workloads, oldest first: quota, then placement. The
+    /// pass decides every placement in memory, commits them all in one store transaction through
+    /// `placementWriter` (each only if the workload is still pending at the generation read), and
+    /// then starts the committed ones. Tenants and their active usage are read once per pass and
+    /// updated as workloads are placed (exact, since no other pass runs meanwhile).
+    /// - Throws: store failures (the loop retries the pass; no reservation is kept then).
     func schedulingPass() async throws {
-        let pending = try store.listWorkloads(states: [.pending])
+        let pending = try await store.listWorkloads(states: [.pending])
         guard !pending.isEmpty else { return }
-        let tenants = Dictionary(try store.listTenants().map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        let tenants = Dictionary(try await store.listTenants().map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         // Usage matters only to a tenant with a quota: only theirs is read (a pass stays cheap with
         // thousands of agents running for tenants without one).
         var usage: [String: Allocation] = [:]
         for name in Set(pending.map(\.spec.tenant)) where tenants[name].map({ Self.limits($0.quota) }) == true {
-            for a in try store.listWorkloads(tenant: name, states: [.scheduled, .running]) { add(a, to: &usage) }
+            for a in try await store.listWorkloads(tenant: name, states: [.scheduled, .running]) { add(a, to: &usage) }
         }
         let now = ControlStore.nowMs()
-        for listed in pending {
-            // Each dispatch awaits its worker, and meanwhile the workload may have been cancelled:
-            // only a workload still pending, as read now, is placed.
-            guard let w = try store.workload(id: listed.id), w.state == .pending else { continue }
+        var decisions: [Decision] = []
+        for w in pending {
             // In restart back-off: left for a later pass (RestartBackoffTimer wakes one when it is due).
             guard (w.nextAttemptAtMs ?? 0) <= now else { continue }
             guard let tenant = tenants[w.spec.tenant] else {
-                setPending(w, "tenant \(w.spec.tenant) does not exist")
+                await setPending(w, "tenant \(w.spec.tenant) does not exist")
                 continue
             }
             if let reason = quotaCheck(
                 tenantUsage: usage[tenant.name] ?? Allocation(), quota: tenant.quota,
                 request: w.spec.resources, tenant: tenant.name, defaults: scheduler.config.defaults)
             {
-                setPending(w, reason)
+                await setPending(w, reason)
                 continue
             }
             switch scheduler.place(PlacementRequest(workloadID: w.id, spec: w.spec, tenant: w.spec.tenant)) {
             case let .pending(reason):
-                setPending(w, reason)
+                await setPending(w, reason)
             case let .placed(node, gpus, _):
-                var placed = w
-                placed.gpus = gpus
-                if try await dispatch(w, node: node, gpus: gpus, uid: tenant.uid) { add(placed, to: &usage) }
+                guard let decision = decide(w, node: node, gpus: gpus, uid: tenant.uid) else { continue }
+                decisions.append(decision)
+                add(decision.placed, to: &usage)
             }
         }
+        try await commitAndStart(decisions)
+    }
+
+    /// A placement decided by a pass: the workload as it will be stored, and what its start needs.
+    struct Decision {
+        var placed: Workload
+        var uid: UInt32
+        var link: any WorkerLink
+        var devices: [GPUDevice]
+        var placement: Placement {
+            Placement(
+                workloadID: placed.id, node: placed.node ?? "", generation: placed.generation, gpus: placed.gpus,
+                unenforcedLimits: placed.unenforcedLimits)
+        }
+    }
+
+    /// The placement of `w` (read as pending at `w.generation`) on `node` as the next generation;
+    /// nil (reservation released) when the node's worker is gone.
+    func decide(_ w: Workload, node: String, gpus: [String], uid: UInt32) -> Decision? {
+        guard let link = workers[node], let info = scheduler.node(node) else {
+            _ = scheduler.release(workload: w.id)
+            return nil
+        }
+        var placed = w
+        placed.state = .scheduled
+        placed.node = node
+        placed.generation += 1
+        placed.gpus = gpus
+        placed.reason = nil
+        placed.nextAttemptAtMs = nil
+        placed.unenforcedLimits = Self.unenforcedLimits(w.spec.resources, info.capabilities.isolation)
+        let devices = info.capabilities.gpus.filter { gpus.contains($0.pciAddress) }
+        return Decision(placed: placed, uid: uid, link: link, devices: devices)
+    }
+
+    /// Commits the pass's decisions in one transaction, then starts each committed one on its
+    /// worker. A refused decision (cancelled or placed meanwhile) releases its reservation and
+    /// starts nothing; a failed commit releases them all and throws. One cancelled after the commit
+    /// but before its start was sent is not started (`cancel` ends it and takes it off `starting`).
+    func commitAndStart(_ decisions: [Decision]) async throws {
+        guard !decisions.isEmpty else { return }
+        let refused: Set<String>
+        do {
+            refused = Set(try await placementWriter.commit(decisions.map(\.placement)))
+        } catch {
+            for d in decisions { _ = scheduler.release(workload: d.placed.id) }
+            throw error
+        }
+        var committed: [Decision] = []
+        for d in decisions {
+            if refused.contains(d.placed.id) {
+                _ = scheduler.release(workload: d.placed.id)
+                continue
+            }
+            committed.append(d)
+            starting.insert(d.placed.id)
+            pendingReasons[d.placed.id] = nil
+            notify(d.placed)
+        }
+        for d in committed where starting.contains(d.placed.id) {
+            var full = d.placed
+            do { full.spec.inputs = try await store.inputs(id: d.placed.id) } catch {
+                // Placed, not started: the worker's reconcile at its next registration, or a
+                // Down node's rescheduling, deals with it; its files are never dropped silently.
+                starting.remove(d.placed.id)
+                logger.error("reading inputs failed; not started", metadata: ["workload": "\(d.placed.id)", "error": "\(error)"])
+                continue
+            }
+            // Cancelled while its inputs were read: not started.
+            guard starting.remove(d.placed.id) != nil else { continue }
+            await d.link.start(full, uid: d.uid, gpus: d.devices)
+        }
+    }
+
+    /// Throws `WorkloadChangedSincePass` unless `current` (the stored workload, inside an update) is
+    /// still at `w`'s generation and has not ended.
+    static func expectUnchanged(_ current: Workload, since w: Workload) throws {
+        guard current.generation == w.generation, !current.state.isFinal else { throw WorkloadChangedSincePass() }
     }
 
     /// Whether a quota limits anything (nil fields are unlimited).
@@ -146,12 +225,18 @@ extension Controller {
         q.cpuMillis != nil || q.memoryBytes != nil || q.gpus != nil || q.runningAgents != nil
     }
 
-    func setPending(_ w: Workload, _ reason: String) {
+    func setPending(_ w: Workload, _ reason: String) async {
         guard pendingReasons[w.id] != reason else { return }
+        let generation = w.generation
         do {
-            let updated = try store.update(id: w.id, event: .init(.pending, reason)) { $0.reason = reason }
+            let updated = try await store.update(id: w.id, event: .init(.pending, reason)) {
+                guard $0.state == .pending, $0.generation == generation else { throw WorkloadChangedSincePass() }
+                $0.reason = reason
+            }
             pendingReasons[w.id] = reason
             notify(updated)
+        } catch is WorkloadChangedSincePass {
+            return
         } catch {
             logger.error("recording a pending reason failed", metadata: ["workload": "\(w.id)", "error": "\(error)"])
         }
@@ -169,48 +254,6 @@ extension Controller {
         u.agents = u.agents.saturatingAdding(1)
         if w.spec.network == .egress { u.egressAgents = (u.egressAgents ?? 0) + 1 }
         usage[w.spec.tenant] = u
-    }
-
-    /// Records the placement of `w` (read as pending at generation `w.generation`) on `node` as the
-    /// next generation and starts it there. The store update re-checks, in its transaction, that
-    /// the workload is still pending at that generation: otherwise nothing is started.
-    /// - Returns: whether the workload was placed and started.
-    /// - Throws: store failures (the reservation is released first).
-    func dispatch(_ w: Workload, node: String, gpus: [String], uid: UInt32) async throws -> Bool {
-        guard let link = workers[node], let info = scheduler.node(node) else {
-            _ = scheduler.release(workload: w.id)
-            return false
-        }
-        let unenforced = Self.unenforcedLimits(w.spec.resources, info.capabilities.isolation)
-        let placed: Workload
-        let inputs: [String: [UInt8]]
-        do {
-            inputs = try store.inputs(id: w.id)
-            let gpuText = gpus.isEmpty ? "" : " with GPUs \(gpus.joined(separator: ", "))"
-            placed = try store.update(id: w.id, event: .init(.scheduled, "scheduled on \(node)" + gpuText)) {
-                guard $0.state == .pending, $0.generation == w.generation else { throw WorkloadChangedSincePass() }
-                $0.state = .scheduled
-                $0.node = node
-                $0.generation += 1
-                $0.gpus = gpus
-                $0.reason = nil
-                $0.nextAttemptAtMs = nil
-                $0.unenforcedLimits = unenforced
-            }
-        } catch is WorkloadChangedSincePass {
-            _ = scheduler.release(workload: w.id)
-            return false
-        } catch {
-            _ = scheduler.release(workload: w.id)
-            throw error
-        }
-        pendingReasons[w.id] = nil
-        notify(placed)
-        let devices = info.capabilities.gpus.filter { gpus.contains($0.pciAddress) }
-        var full = placed
-        full.spec.inputs = inputs
-        await link.start(full, uid: uid, gpus: devices)
-        return true
     }
 
     /// Limits the node cannot enforce but accepts (started with --allow-unenforced-limits).

@@ -27,7 +27,7 @@ public struct SHA256TokenHasher: TokenHasher {
 
 /// The controller of a cluster (in a hybrid node: of the local node only).
 public actor Controller {
-    public let store: ControlStore
+    public let store: any ControlStateStore
     let scheduler: ClusterScheduler
     let logger: Logger
     /// Workers by node name.
@@ -52,11 +52,18 @@ public actor Controller {
     public nonisolated let leases: LeaseTracker
     /// What each remote node's last renewal reported (in memory only: a renewal never writes the store).
     nonisolated let live = Mutex<[String: LiveCapacity]>([:])
+    /// Group commit of scheduling decisions: one store transaction per scheduling pass.
+    let placementWriter: PlacementWriter
+    /// Submissions waiting for their first scheduling pass, with their latest stored state.
+    var submitting: [String: Workload] = [:]
+    /// Placements committed by the running pass whose start has not been sent to their worker yet
+    /// (a cancel ends them in the store and the pass does not start them).
+    var starting: Set<String> = []
 
     /// - Parameter pkiDirectory: where the cluster CA lives; default `pki/` next to the store's
     ///   database file (`<dataDir>/pki`, see `AegisPaths.pkiDir`).
     public init(
-        store: ControlStore, schedulerConfig: SchedulerConfig = SchedulerConfig(), logger: Logger,
+        store: any ControlStateStore, schedulerConfig: SchedulerConfig = SchedulerConfig(), logger: Logger,
         maxInputBytes: Int = 16 << 20, pkiDirectory: String? = nil, leases: LeaseTracker? = nil,
         nodeCertificateValidity: Double? = nil
     ) {
@@ -67,21 +74,22 @@ public actor Controller {
         self.scheduler = ClusterScheduler(config: schedulerConfig)
         self.logger = logger
         self.maxInputBytes = maxInputBytes
-        self.pkiDirectory = pkiDirectory ?? Controller.defaultPKIDirectory(storePath: store.path)
+        self.pkiDirectory = pkiDirectory ?? Controller.defaultPKIDirectory(dataDirectory: store.dataDirectory)
+        self.placementWriter = PlacementWriter(store: store)
     }
 
     // MARK: auth
 
     /// Resolves a bearer token (and an admin's `X-Aegis-Tenant`) to a caller.
-    public func authenticate(token: String?, actAs: String?) throws(ControllerError) -> Caller {
+    public func authenticate(token: String?, actAs: String?) async throws(ControllerError) -> Caller {
         guard let token, !token.isEmpty else { throw .unauthenticated }
         let principal: Principal?
-        do { principal = try store.authenticate(token: token) } catch { throw .internalError("token lookup", underlying: error) }
+        do { principal = try await store.authenticate(token: token) } catch { throw .internalError("token lookup", underlying: error) }
         switch principal {
         case nil: throw .unauthenticated
         case .admin?:
             let tenant = actAs ?? ControlStore.defaultTenant
-            guard (try? store.tenant(name: tenant)) != nil else { throw .notFound("tenant \"\(tenant)\" does not exist") }
+            guard (try? await store.tenant(name: tenant)) != nil else { throw .notFound("tenant \"\(tenant)\" does not exist") }
             return Caller(isAdmin: true, tenant: tenant)
         case .tenant(let name, _)?:
             if let actAs, actAs != name { throw .forbidden("a tenant token acts only for its own tenant (\(name))") }
@@ -93,12 +101,12 @@ public actor Controller {
 
     /// `POST /v1/tenants`. - Throws: 403 for non-admins, 400 for a bad name or a quota value
     /// outside `Bounds` (field `quota.cpuMillis`, …), 409 for an existing tenant.
-    public func createTenant(_ req: CreateTenantRequest, caller: Caller) throws(ControllerError) -> CreateTenantResponse {
+    public func createTenant(_ req: CreateTenantRequest, caller: Caller) async throws(ControllerError) -> CreateTenantResponse {
         guard caller.isAdmin else { throw .forbidden("tenants are admin-only") }
         do { try req.quota?.checkBounds() } catch { throw .invalid(error.description, field: error.field, underlying: error) }
         do {
-            let tenant = try store.createTenant(name: req.name, quota: req.quota ?? Quota())
-            let token = try store.createToken(kind: .tenant, tenant: tenant.name)
+            let tenant = try await store.createTenant(name: req.name, quota: req.quota ?? Quota())
+            let token = try await store.createToken(kind: .tenant, tenant: tenant.name)
             logger.info("tenant created", metadata: ["tenant": "\(tenant.name)", "uid": "\(tenant.uid)"])
             return CreateTenantResponse(tenant: tenant, token: token.secret)
         } catch let e as StoreError {
@@ -108,9 +116,9 @@ public actor Controller {
         }
     }
 
-    public func tenants(caller: Caller) throws(ControllerError) -> [Tenant] {
+    public func tenants(caller: Caller) async throws(ControllerError) -> [Tenant] {
         guard caller.isAdmin else { throw .forbidden("tenants are admin-only") }
-        do { return try store.listTenants() } catch { throw .internalError(underlying: error) }
+        do { return try await store.listTenants() } catch { throw .internalError(underlying: error) }
     }
 
     // MARK: workloads
@@ -161,33 +169,38 @@ public actor Controller {
         }
         let now = ControlStore.nowMs()
         let workload = Workload(id: ControlStore.newWorkloadID(nowMs: now), spec: spec, createdAtMs: now)
+        // Every stored change of it from now on reaches `notify`, which keeps the latest here, so
+        // the answer needs no read of the store. Set before the insert: a pass running meanwhile
+        // may place it before this task resumes.
+        submitting[workload.id] = workload
         do {
-            try store.insertWorkload(
+            try await store.insertWorkload(
                 workload, event: .init(.submitted, "submitted by \(caller.isAdmin ? "admin" : "tenant \(caller.tenant)")", timeMs: now))
         } catch {
+            submitting[workload.id] = nil
             throw .internalError("store", underlying: error)
         }
         logger.info("workload submitted", metadata: ["workload": "\(workload.id)", "tenant": "\(spec.tenant)", "name": "\(spec.name)"])
         await schedule()
-        return (try? store.workload(id: workload.id)) ?? workload
+        return submitting.removeValue(forKey: workload.id) ?? workload
     }
 
     /// The caller's workloads (another tenant's never appear).
-    public func list(caller: Caller, states: Set<WorkloadState>? = nil) throws(ControllerError) -> [Workload] {
-        do { return try store.listWorkloads(tenant: caller.tenant, states: states) } catch { throw .internalError(underlying: error) }
+    public func list(caller: Caller, states: Set<WorkloadState>? = nil) async throws(ControllerError) -> [Workload] {
+        do { return try await store.listWorkloads(tenant: caller.tenant, states: states) } catch { throw .internalError(underlying: error) }
     }
 
     /// One workload of the caller's tenant; 404 otherwise (also for another tenant's).
-    public func workload(id: String, caller: Caller) throws(ControllerError) -> Workload {
+    public func workload(id: String, caller: Caller) async throws(ControllerError) -> Workload {
         let w: Workload?
-        do { w = try store.workload(id: id) } catch { throw .internalError(underlying: error) }
+        do { w = try await store.workload(id: id) } catch { throw .internalError(underlying: error) }
         guard let w, w.spec.tenant == caller.tenant else { throw .notFound("workload \(id) not found") }
         return w
     }
 
     public func detail(id: String, caller: Caller) async throws(ControllerError) -> WorkloadDetail {
-        let w = try workload(id: id, caller: caller)
-        let events = ((try? store.events(workloadID: id)) ?? []).map {
+        let w = try await workload(id: id, caller: caller)
+        let events = ((try? await store.events(workloadID: id)) ?? []).map {
             AegisProtocol.WorkloadEvent(timeMs: $0.timeMs, type: WorkloadEventType(stored: $0.type), message: $0.message)
         }
         let outputs = await w.node.flatMap { workers[$0] }?.outputs(id: id, outputDir: w.spec.outputDir) ?? []
@@ -197,11 +210,14 @@ public actor Controller {
     /// Cancels: a pending workload ends at once; a running one gets SIGTERM (then SIGKILL) and
     /// ends when its exit is reported.
     public func cancel(id: String, caller: Caller) async throws(ControllerError) -> Workload {
-        let w = try workload(id: id, caller: caller)
+        let w = try await workload(id: id, caller: caller)
         if w.state.isFinal { return w }
         do {
             if w.state == .pending {
-                let done = try store.update(id: id, event: .init(.cancelled, "cancelled while pending")) {
+                // Only while still pending at this generation: a pass may place it meanwhile.
+                let generation = w.generation
+                let done = try await store.update(id: id, event: .init(.cancelled, "cancelled while pending")) {
+                    guard $0.state == .pending, $0.generation == generation else { throw WorkloadChangedSincePass() }
                     $0.state = .cancelled
                     $0.finishedAtMs = ControlStore.nowMs()
                     $0.reason = "cancelled"
@@ -210,12 +226,32 @@ public actor Controller {
                 notify(done)
                 return done
             }
-            try store.appendEvent(workloadID: id, .init(.cancelling, "stop requested"))
+        } catch is WorkloadChangedSincePass {
+            return try await cancel(id: id, caller: caller)  // placed meanwhile: stopped as placed
         } catch {
             throw .internalError(underlying: error)
         }
+        if starting.remove(id) != nil {
+            // Placed by the running pass but not sent to its worker: it never starts.
+            _ = scheduler.release(workload: id)
+            do {
+                let done = try await store.update(id: id, event: .init(.cancelled, "cancelled before it started")) {
+                    try Self.expectUnchanged($0, since: w)
+                    $0.state = .cancelled
+                    $0.finishedAtMs = ControlStore.nowMs()
+                    $0.reason = "cancelled"
+                }
+                notify(done)
+                return done
+            } catch {
+                throw .internalError(underlying: error)
+            }
+        }
+        do { try await store.appendEvent(workloadID: id, .init(.cancelling, "stop requested")) } catch {
+            throw .internalError(underlying: error)
+        }
         if let node = w.node, let link = workers[node] { await link.cancel(id: id, generation: w.generation) }
-        return (try? store.workload(id: id)) ?? w
+        return (try? await store.workload(id: id)) ?? w
     }
 
     /// Up to `maxBytes` of the workload's log history from `offset` (bytes), from the worker that
@@ -228,7 +264,7 @@ public actor Controller {
     }
 
     public func output(id: String, path: String, caller: Caller) async throws(ControllerError) -> [UInt8] {
-        let w = try workload(id: id, caller: caller)
+        let w = try await workload(id: id, caller: caller)
         guard let node = w.node else { throw .notFound("workload \(id) has no outputs") }
         guard let link = workers[node] else { throw .unavailable("node \(node), which holds the outputs of \(id), is not connected") }
         do { return try await link.readOutput(id: id, outputDir: w.spec.outputDir, path: path) } catch {
@@ -237,9 +273,9 @@ public actor Controller {
     }
 
     /// A stream of the workload's states, ending after its final state.
-    public func watch(id: String) -> AsyncStream<Workload> {
+    public func watch(id: String) async -> AsyncStream<Workload> {
         let (stream, continuation) = AsyncStream<Workload>.makeStream()
-        if let w = try? store.workload(id: id) {
+        if let w = try? await store.workload(id: id) {
             continuation.yield(w)
             if w.state.isFinal { continuation.finish(); return stream }
         }
@@ -248,6 +284,7 @@ public actor Controller {
     }
 
     func notify(_ w: Workload) {
+        if submitting[w.id] != nil { submitting[w.id] = w }
         guard let list = watchers[w.id] else { return }
         for c in list {
             c.yield(w)
@@ -258,14 +295,14 @@ public actor Controller {
 
     // MARK: nodes
 
-    public func nodes(caller: Caller) throws(ControllerError) -> [NodeInfo] {
+    public func nodes(caller: Caller) async throws(ControllerError) -> [NodeInfo] {
         guard caller.isAdmin else { throw .forbidden("nodes are admin-only") }
-        do { return try store.listNodes().map { withAllocation($0) } } catch { throw .internalError(underlying: error) }
+        do { return try await store.listNodes().map { withAllocation($0) } } catch { throw .internalError(underlying: error) }
     }
 
-    public func node(name: String, caller: Caller) throws(ControllerError) -> NodeInfo {
+    public func node(name: String, caller: Caller) async throws(ControllerError) -> NodeInfo {
         guard caller.isAdmin else { throw .forbidden("nodes are admin-only") }
-        guard let n = try? store.node(name: name) else { throw .notFound("node \(name) not found") }
+        guard let n = try? await store.node(name: name) else { throw .notFound("node \(name) not found") }
         return withAllocation(n)
     }
 

@@ -41,9 +41,9 @@ extension Controller {
     /// The earliest end of a restart back-off after `after` (Unix ms) among the pending workloads,
     /// nil if none.
     /// A store failure is logged and answered "now": the pass it triggers retries the store.
-    public func nextRestartAttemptMs(after: Int64) -> Int64? {
+    public func nextRestartAttemptMs(after: Int64) async -> Int64? {
         do {
-            return try store.listWorkloads(states: [.pending]).compactMap(\.nextAttemptAtMs).filter { $0 > after }.min()
+            return try await store.listWorkloads(states: [.pending]).compactMap(\.nextAttemptAtMs).filter { $0 > after }.min()
         } catch {
             logger.error("reading restart back-offs failed", metadata: ["error": "\(error)"])
             return ControlStore.nowMs()

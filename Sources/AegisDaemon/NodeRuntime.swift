@@ -90,7 +90,7 @@ public final class NodeRuntime: Sendable {
         let tracker: LeaseTracker
         do { tracker = try LeaseTracker(config: c.leases) } catch { throw NodeStartError("\(error)", underlying: error) }
         let controller = Controller(
-            store: store, schedulerConfig: c.scheduler, logger: Logger(label: "aegis.controller"), leases: tracker,
+            store: SQLiteStateStore(store), schedulerConfig: c.scheduler, logger: Logger(label: "aegis.controller"), leases: tracker,
             nodeCertificateValidity: c.nodeCertificateValiditySeconds)
         let node = NodeRuntime(
             configuration: c, store: store, controller: controller, worker: worker, adminTokenWritten: tokenWritten,

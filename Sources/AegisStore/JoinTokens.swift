@@ -91,7 +91,7 @@ extension ControlStore {
             // 36^6 ids: a collision is rare but possible; draw again (the secret stays).
             for _ in 0..<16 {
                 let id = Self.randomTokenText(length: Self.joinTokenIDLength)
-                if try Row.fetchOne(db, sql: "SELECT 1 FROM join_tokens WHERE id = ?", arguments: [id]) != nil { continue }
+                if try Row.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM join_tokens WHERE id = ?"), arguments: [id]) != nil { continue }
                 let record = JoinTokenRecord(
                     id: id, role: role, description: description, createdAtMs: nowMs,
                     expiresAtMs: nowMs + ttlSeconds * 1000)
@@ -109,7 +109,7 @@ extension ControlStore {
     /// Join tokens, oldest first (expired and revoked ones included: they are kept for audit).
     public func listJoinTokens() throws -> [JoinTokenRecord] {
         try read("list join tokens") { db in
-            try Row.fetchAll(db, sql: "SELECT \(Self.joinTokenColumns) FROM join_tokens ORDER BY created_ms, id")
+            try Row.fetchAll(db.cachedStatement(sql: "SELECT \(Self.joinTokenColumns) FROM join_tokens ORDER BY created_ms, id"))
                 .map(Self.joinToken(from:))
         }
     }
@@ -125,7 +125,9 @@ extension ControlStore {
     @discardableResult
     public func revokeJoinToken(id: String, nowMs: Int64 = ControlStore.nowMs()) throws -> JoinTokenRecord {
         try write("revoke join token \(id)") { db in
-            try db.execute(sql: "UPDATE join_tokens SET revoked_ms = COALESCE(revoked_ms, ?) WHERE id = ?", arguments: [nowMs, id])
+            try db.cachedStatement(sql: "UPDATE join_tokens SET revoked_ms = COALESCE(revoked_ms, ?) WHERE id = ?").execute(arguments: [
+                nowMs, id,
+            ])
             guard db.changesCount > 0, let record = try Self.fetchJoinToken(db, id) else {
                 throw StoreError(.notFound, "join token \(id) does not exist")
             }
@@ -166,7 +168,9 @@ extension ControlStore {
             let identity = try Self.pinIdentity(
                 db, name: nodeName, fingerprint: fingerprint, role: role, serial: serial,
                 tokenID: tokenID, nowMs: nowMs)
-            try db.execute(sql: "UPDATE join_tokens SET uses = uses + 1, last_used_ms = ? WHERE id = ?", arguments: [nowMs, tokenID])
+            try db.cachedStatement(sql: "UPDATE join_tokens SET uses = uses + 1, last_used_ms = ? WHERE id = ?").execute(arguments: [
+                nowMs, tokenID,
+            ])
             guard let token = try Self.fetchJoinToken(db, tokenID) else {
                 throw StoreError(.database, "join token \(tokenID) vanished during the join")
             }
@@ -226,7 +230,8 @@ extension ControlStore {
     }
 
     static func fetchJoinToken(_ db: Database, _ id: String) throws -> JoinTokenRecord? {
-        try Row.fetchOne(db, sql: "SELECT \(joinTokenColumns) FROM join_tokens WHERE id = ?", arguments: [id]).map(joinToken(from:))
+        try Row.fetchOne(db.cachedStatement(sql: "SELECT \(joinTokenColumns) FROM join_tokens WHERE id = ?"), arguments: [id]).map(
+            joinToken(from:))
     }
 
     static func joinToken(from row: Row) throws -> JoinTokenRecord {

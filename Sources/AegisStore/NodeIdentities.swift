@@ -61,7 +61,8 @@ extension ControlStore {
     /// All node identities, ordered by name.
     public func listIdentities() throws -> [NodeIdentityRecord] {
         try read("list node identities") { db in
-            try Row.fetchAll(db, sql: "SELECT \(Self.identityColumns) FROM node_identities ORDER BY name").map(Self.identity(from:))
+            try Row.fetchAll(db.cachedStatement(sql: "SELECT \(Self.identityColumns) FROM node_identities ORDER BY name")).map(
+                Self.identity(from:))
         }
     }
 
@@ -69,7 +70,7 @@ extension ControlStore {
     /// - Throws: `StoreError(.notFound)`.
     public func removeIdentity(name: String) throws {
         try write("remove identity of node \(name)") { db in
-            try db.execute(sql: "DELETE FROM node_identities WHERE name = ?", arguments: [name])
+            try db.cachedStatement(sql: "DELETE FROM node_identities WHERE name = ?").execute(arguments: [name])
             if db.changesCount == 0 { throw StoreError(.notFound, "node \(name) has no registered identity") }
         }
     }
@@ -117,7 +118,8 @@ extension ControlStore {
     }
 
     static func fetchIdentity(_ db: Database, _ name: String) throws -> NodeIdentityRecord? {
-        try Row.fetchOne(db, sql: "SELECT \(identityColumns) FROM node_identities WHERE name = ?", arguments: [name]).map(identity(from:))
+        try Row.fetchOne(db.cachedStatement(sql: "SELECT \(identityColumns) FROM node_identities WHERE name = ?"), arguments: [name]).map(
+            identity(from:))
     }
 
     static func identity(from row: Row) throws -> NodeIdentityRecord {

@@ -32,14 +32,14 @@ extension ControlStore {
     /// All nodes, ordered by name.
     public func listNodes() throws -> [NodeInfo] {
         try read("list nodes") { db in
-            try Row.fetchAll(db, sql: "SELECT \(Self.nodeColumns) FROM nodes ORDER BY name").map(Self.node(from:))
+            try Row.fetchAll(db.cachedStatement(sql: "SELECT \(Self.nodeColumns) FROM nodes ORDER BY name")).map(Self.node(from:))
         }
     }
 
     /// Sets or clears the cordon (a cordoned node gets no new placements). - Throws: `.notFound`.
     public func setCordoned(name: String, _ cordoned: Bool) throws {
         try write("cordon node \(name)") { db in
-            try db.execute(sql: "UPDATE nodes SET cordoned = ? WHERE name = ?", arguments: [cordoned, name])
+            try db.cachedStatement(sql: "UPDATE nodes SET cordoned = ? WHERE name = ?").execute(arguments: [cordoned, name])
             if db.changesCount == 0 { throw StoreError(.notFound, "node \(name) does not exist") }
         }
     }
@@ -47,7 +47,9 @@ extension ControlStore {
     /// Sets the node's condition (stored as its raw string). - Throws: `.notFound`.
     public func setNodeState(name: String, _ state: NodeCondition, nowMs: Int64 = ControlStore.nowMs()) throws {
         try write("set state of node \(name)") { db in
-            try db.execute(sql: "UPDATE nodes SET state = ?, updated_ms = ? WHERE name = ?", arguments: [state.rawValue, nowMs, name])
+            try db.cachedStatement(sql: "UPDATE nodes SET state = ?, updated_ms = ? WHERE name = ?").execute(arguments: [
+                state.rawValue, nowMs, name,
+            ])
             if db.changesCount == 0 { throw StoreError(.notFound, "node \(name) does not exist") }
         }
     }
@@ -55,7 +57,7 @@ extension ControlStore {
     /// Forgets a node. - Throws: `.notFound`.
     public func deleteNode(name: String) throws {
         try write("delete node \(name)") { db in
-            try db.execute(sql: "DELETE FROM nodes WHERE name = ?", arguments: [name])
+            try db.cachedStatement(sql: "DELETE FROM nodes WHERE name = ?").execute(arguments: [name])
             if db.changesCount == 0 { throw StoreError(.notFound, "node \(name) does not exist") }
         }
     }
@@ -63,7 +65,7 @@ extension ControlStore {
     static let nodeColumns = "name, role, state, cordoned, capabilities, allocated"
 
     static func fetchNode(_ db: Database, _ name: String) throws -> NodeInfo? {
-        try Row.fetchOne(db, sql: "SELECT \(nodeColumns) FROM nodes WHERE name = ?", arguments: [name]).map(node(from:))
+        try Row.fetchOne(db.cachedStatement(sql: "SELECT \(nodeColumns) FROM nodes WHERE name = ?"), arguments: [name]).map(node(from:))
     }
 
     static func node(from row: Row) throws -> NodeInfo {

@@ -13,18 +13,22 @@ public struct Placement: Sendable, Equatable {
     public var generation: Int64
     /// Assigned GPUs (PCI addresses).
     public var gpus: [String]
+    /// Limits the node accepts but cannot enforce (`Workload.unenforcedLimits`).
+    public var unenforcedLimits: [String]
 
-    public init(workloadID: String, node: String, generation: Int64, gpus: [String] = []) {
+    public init(workloadID: String, node: String, generation: Int64, gpus: [String] = [], unenforcedLimits: [String] = []) {
         self.workloadID = workloadID
         self.node = node
         self.generation = generation
         self.gpus = gpus
+        self.unenforcedLimits = unenforcedLimits
     }
 }
 
 extension ControlStore {
     /// Applies decisions in ONE write transaction. Each sets state `scheduled`, `node`,
-    /// `generation`, `gpus`, clears `reason`, and appends a "scheduled" event — but only when the
+    /// `generation`, `gpus`, `unenforcedLimits`, clears `reason` and the restart back-off
+    /// (`nextAttemptAtMs`), and appends a "scheduled" event — but only when the
     /// stored generation is lower and the workload is not final (succeeded/failed/cancelled/lost).
     /// - Returns: ids refused (stale generation, final state, or unknown workload).
     /// - Throws: `.database` (nothing is applied then).
@@ -33,27 +37,22 @@ extension ControlStore {
         try write("record \(placements.count) placement(s)") { try Self.applyPlacements($0, placements, nowMs) }
     }
 
-    /// Async form for callers on the cooperative pool: the transaction runs on GRDB's writer queue.
-    func recordPlacementsAsync(_ placements: [Placement], nowMs: Int64 = ControlStore.nowMs()) async throws -> [String] {
-        do {
-            return try await pool.write { try Self.applyPlacements($0, placements, nowMs) }
-        } catch {
-            throw StoreError.wrapping(error, "record \(placements.count) placement(s)")
-        }
-    }
-
     static func applyPlacements(_ db: Database, _ placements: [Placement], _ nowMs: Int64) throws -> [String] {
         let finals = WorkloadState.allCases.filter(\.isFinal).map { "'\($0.rawValue)'" }.joined(separator: ",")
         let update = try db.cachedStatement(
             sql: """
-                UPDATE workloads SET state = 'scheduled', node = ?, generation = ?, gpus = ?, reason = NULL
+                UPDATE workloads SET state = 'scheduled', node = ?, generation = ?, gpus = ?, reason = NULL,
+                    next_attempt_ms = NULL, unenforced_limits = ?
                 WHERE id = ? AND generation < ? AND state NOT IN (\(finals))
                 """)
         var rejected: [String] = []
         let encoder = makeEncoder()
         for p in placements {
             let gpus = p.gpus.isEmpty ? "[]" : try encodeJSON(p.gpus, "placement of \(p.workloadID) gpus", using: encoder)
-            try update.execute(arguments: [p.node, p.generation, gpus, p.workloadID, p.generation])
+            let unenforced =
+                p.unenforcedLimits.isEmpty
+                ? "[]" : try encodeJSON(p.unenforcedLimits, "placement of \(p.workloadID) unenforcedLimits", using: encoder)
+            try update.execute(arguments: [p.node, p.generation, gpus, unenforced, p.workloadID, p.generation])
             if db.changesCount == 1 {
                 let gpuText = p.gpus.isEmpty ? "" : ", gpus \(p.gpus.joined(separator: ","))"
                 try insertEvent(
@@ -94,7 +93,7 @@ public struct PlacementWriterStats: Sendable, Equatable {
 public actor PlacementWriter: Service {
     public nonisolated let maxBatch: Int
     public nonisolated let maxDelay: Duration
-    private let store: ControlStore
+    private let store: any ControlStateStore
     private let onRejected: (@Sendable ([String]) -> Void)?
     private var buffer: [Placement] = []
     private var oldest: ContinuousClock.Instant?
@@ -110,13 +109,17 @@ public actor PlacementWriter: Service {
     /// The run loop waiting for work or a deadline; rung by `submit`, `flush` and its own timer.
     private var doorbell: CheckedContinuation<Void, Never>?
     private var waiters: [(target: UInt64, continuation: CheckedContinuation<Void, any Error>)] = []
+    /// `commit(_:)`: a commit is running (its caller, or the caller it handed over to, holds it).
+    private var committing = false
+    /// `commit(_:)` calls waiting for the running commit to end, oldest first.
+    private var queued: [QueuedCommit] = []
 
     /// - Parameters:
     ///   - maxBatch: decisions per transaction (also the count that triggers an immediate commit), ≥ 1.
     ///   - maxDelay: longest time a decision waits in the buffer before a commit starts.
     ///   - onRejected: called (on the writer) with ids `recordPlacements` refused as stale.
     public init(
-        store: ControlStore, maxBatch: Int = 500, maxDelay: Duration = .milliseconds(50),
+        store: any ControlStateStore, maxBatch: Int = 500, maxDelay: Duration = .milliseconds(50),
         onRejected: (@Sendable ([String]) -> Void)? = nil
     ) {
         self.store = store
@@ -151,6 +154,57 @@ public actor PlacementWriter: Service {
         ring()
         try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, any Error>) in
             waiters.append((target, c))
+        }
+    }
+
+    /// Commits `placements` and returns the ids refused (stale generation, final state, unknown),
+    /// with group commit and no timer: when no commit is running the caller commits at once; calls
+    /// that arrive while one runs wait, and the first of them then commits all the waiting
+    /// decisions (up to `maxBatch` beyond its own) in one transaction. This is the controller's
+    /// path (one transaction per scheduling pass, shared when passes overlap with other callers)
+    /// and the one placement-bench measures. Needs no `run()`.
+    /// - Throws: the `StoreError` of the transaction that held them (nothing of it is applied; the
+    ///   decisions are not kept: the caller decides whether to retry).
+    public func commit(_ placements: [Placement]) async throws -> [String] {
+        guard !placements.isEmpty else { return [] }
+        submitted += UInt64(placements.count)
+        if committing {
+            let turn = try await withCheckedThrowingContinuation { (c: CheckedContinuation<CommitTurn, any Error>) in
+                queued.append(QueuedCommit(placements: placements, continuation: c))
+            }
+            if case let .done(rejected) = turn { return rejected }
+            // .lead: the previous committer handed over; `committing` stayed true.
+        }
+        committing = true
+        var batch = placements
+        var joined: [QueuedCommit] = []
+        while let next = queued.first, batch.count + next.placements.count <= maxBatch {
+            batch += next.placements
+            joined.append(queued.removeFirst())
+        }
+        let outcome: Result<Set<String>, StoreError>
+        do {
+            outcome = .success(Set(try await store.recordPlacements(batch)))
+            committed += UInt64(batch.count)
+            transactions += 1
+            lastError = nil
+        } catch {
+            let e = StoreError.wrapping(error, "placement writer: commit of \(batch.count) decision(s)")
+            lastError = e
+            outcome = .failure(e)
+        }
+        if queued.isEmpty {
+            committing = false
+        } else {
+            queued.removeFirst().continuation.resume(returning: .lead)
+        }
+        switch outcome {
+        case let .success(rejected):
+            for q in joined { q.continuation.resume(returning: .done(q.placements.map(\.workloadID).filter(rejected.contains))) }
+            return placements.map(\.workloadID).filter(rejected.contains)
+        case let .failure(e):
+            for q in joined { q.continuation.resume(throwing: e) }
+            throw e
         }
     }
 
@@ -209,7 +263,7 @@ public actor PlacementWriter: Service {
             let n = min(buffer.count, maxBatch)
             let batch = Array(buffer.prefix(n))
             do {
-                let rejected = try await store.recordPlacementsAsync(batch)
+                let rejected = try await store.recordPlacements(batch)
                 // Only appends happened during the await: the first n are still this batch.
                 buffer.removeFirst(n)
                 committed += UInt64(n)
@@ -236,4 +290,16 @@ public actor PlacementWriter: Service {
         }
         oldest = nil
     }
+}
+
+/// What a waiting `commit(_:)` call is told: its decisions were committed (with these refused), or
+/// it now commits the waiting ones itself.
+private enum CommitTurn: Sendable {
+    case done([String])
+    case lead
+}
+
+private struct QueuedCommit {
+    let placements: [Placement]
+    let continuation: CheckedContinuation<CommitTurn, any Error>
 }

@@ -34,14 +34,15 @@ extension ControlStore {
     /// The tenant named `name`, or nil.
     public func tenant(name: String) throws -> Tenant? {
         try read("read tenant \(name)") { db in
-            try Row.fetchOne(db, sql: "SELECT \(Self.tenantColumns) FROM tenants WHERE name = ?", arguments: [name]).map(Self.tenant(from:))
+            try Row.fetchOne(db.cachedStatement(sql: "SELECT \(Self.tenantColumns) FROM tenants WHERE name = ?"), arguments: [name]).map(
+                Self.tenant(from:))
         }
     }
 
     /// All tenants, ordered by name.
     public func listTenants() throws -> [Tenant] {
         try read("list tenants") { db in
-            try Row.fetchAll(db, sql: "SELECT \(Self.tenantColumns) FROM tenants ORDER BY name").map(Self.tenant(from:))
+            try Row.fetchAll(db.cachedStatement(sql: "SELECT \(Self.tenantColumns) FROM tenants ORDER BY name")).map(Self.tenant(from:))
         }
     }
 
@@ -55,7 +56,8 @@ extension ControlStore {
                     WHERE name = ?
                     """, arguments: [quota.cpuMillis, quota.memoryBytes, quota.gpus, quota.runningAgents, name])
             guard db.changesCount == 1,
-                let row = try Row.fetchOne(db, sql: "SELECT \(Self.tenantColumns) FROM tenants WHERE name = ?", arguments: [name])
+                let row = try Row.fetchOne(
+                    db.cachedStatement(sql: "SELECT \(Self.tenantColumns) FROM tenants WHERE name = ?"), arguments: [name])
             else { throw StoreError(.notFound, "tenant \(name) does not exist") }
             return Self.tenant(from: row)
         }
@@ -77,7 +79,7 @@ extension ControlStore {
             if active > 0 {
                 throw StoreError(.conflict, "tenant \(name) has \(active) active workload(s); cancel them before deleting the tenant")
             }
-            try db.execute(sql: "DELETE FROM tenants WHERE name = ?", arguments: [name])
+            try db.cachedStatement(sql: "DELETE FROM tenants WHERE name = ?").execute(arguments: [name])
         }
     }
 
@@ -95,11 +97,11 @@ extension ControlStore {
     }
 
     static func tenantExists(_ db: Database, _ name: String) throws -> Bool {
-        try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM tenants WHERE name = ?)", arguments: [name]) ?? false
+        try Bool.fetchOne(db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM tenants WHERE name = ?)"), arguments: [name]) ?? false
     }
 
     static func insertTenant(_ db: Database, name: String, quota: Quota, nowMs: Int64) throws -> Tenant {
-        let n = try Int64.fetchOne(db, sql: "SELECT value FROM counters WHERE name = 'tenant_uid'") ?? 0
+        let n = try Int64.fetchOne(db.cachedStatement(sql: "SELECT value FROM counters WHERE name = 'tenant_uid'")) ?? 0
         let uid64 = Int64(tenantUIDBase) + n * Int64(tenantUIDStride)
         guard uid64 < Int64(UInt32.max) else {
             throw StoreError(.conflict, "tenant uid space exhausted (next uid \(uid64) does not fit in 32 bits)")

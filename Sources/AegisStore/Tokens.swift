@@ -96,7 +96,7 @@ extension ControlStore {
         return try read("authenticate token") { db in
             guard
                 let row = try Row.fetchOne(
-                    db, sql: "SELECT id, kind, tenant FROM tokens WHERE hash = ? AND revoked = 0",
+                    db.cachedStatement(sql: "SELECT id, kind, tenant FROM tokens WHERE hash = ? AND revoked = 0"),
                     arguments: [hash])
             else { return nil }
             let id: String = row["id"]
@@ -114,7 +114,7 @@ extension ControlStore {
     /// - Throws: `.notFound` when no token has that id.
     public func revokeToken(id: String) throws {
         try write("revoke token \(id)") { db in
-            try db.execute(sql: "UPDATE tokens SET revoked = 1 WHERE id = ?", arguments: [id])
+            try db.cachedStatement(sql: "UPDATE tokens SET revoked = 1 WHERE id = ?").execute(arguments: [id])
             if db.changesCount == 0 { throw StoreError(.notFound, "token \(id) does not exist") }
         }
     }
@@ -128,7 +128,7 @@ extension ControlStore {
         if !includeRevoked { sql += " AND revoked = 0" }
         sql += " ORDER BY created_ms, id"
         return try read("list tokens") { db in
-            try Row.fetchAll(db, sql: sql, arguments: StatementArguments(args)).map { row in
+            try Row.fetchAll(db.cachedStatement(sql: sql), arguments: StatementArguments(args)).map { row in
                 TokenRecord(
                     id: row["id"], hash: row["hash"], kind: TokenKind(rawValue: row["kind"]) ?? .tenant,
                     tenant: row["tenant"], createdAtMs: row["created_ms"], revoked: row["revoked"])

@@ -48,17 +48,20 @@ extension ControlStore {
         try write("insert workload \(workload.id)") { db in
             let tenant = workload.spec.tenant
             guard try Self.tenantExists(db, tenant) else { throw StoreError(.notFound, "tenant \(tenant) does not exist") }
-            if try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM workloads WHERE id = ?)", arguments: [workload.id]) == true {
+            if try Bool.fetchOne(db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM workloads WHERE id = ?)"), arguments: [workload.id])
+                == true
+            {
                 throw StoreError(.alreadyExists, "workload \(workload.id) already exists")
             }
             let w = workload
-            try db.execute(
+            try db.cachedStatement(
                 sql: """
                     INSERT INTO workloads(id, tenant, name, state, reason, node, generation, exit_code, signal, oom_killed,
                                           restarts, created_ms, started_ms, finished_ms, unenforced_limits, gpus, spec,
                                           next_attempt_ms, consecutive_exits)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """,
+                    """
+            ).execute(
                 arguments: [
                     w.id, tenant, w.spec.name, w.state.rawValue, w.reason, w.node, w.generation, w.exitCode,
                     w.signal, w.oomKilled, w.restarts, w.createdAtMs, w.startedAtMs, w.finishedAtMs,
@@ -76,7 +79,9 @@ extension ControlStore {
     /// `inputs(id:)` or pass true to load the files.
     public func workload(id: String, includeInputs: Bool = false) throws -> Workload? {
         try read("read workload \(id)") { db in
-            guard let row = try Row.fetchOne(db, sql: "SELECT \(Self.workloadColumns) FROM workloads WHERE id = ?", arguments: [id])
+            guard
+                let row = try Row.fetchOne(
+                    db.cachedStatement(sql: "SELECT \(Self.workloadColumns) FROM workloads WHERE id = ?"), arguments: [id])
             else { return nil }
             var w = try Self.workload(from: row, JSONDecoder())
             if includeInputs { w.spec.inputs = try Self.loadInputs(db, id) }
@@ -97,7 +102,9 @@ extension ControlStore {
         if let limit { sql += " LIMIT ?"; all.append(limit) }
         return try read("list workloads") { db in
             let decoder = JSONDecoder()
-            return try Row.fetchAll(db, sql: sql, arguments: StatementArguments(all)).map { try Self.workload(from: $0, decoder) }
+            return try Row.fetchAll(db.cachedStatement(sql: sql), arguments: StatementArguments(all)).map {
+                try Self.workload(from: $0, decoder)
+            }
         }
     }
 
@@ -105,7 +112,7 @@ extension ControlStore {
     public func countWorkloads(tenant: String? = nil, states: Set<WorkloadState>? = nil, node: String? = nil) throws -> Int {
         let (whereSQL, args) = Self.workloadFilter(tenant: tenant, states: states, node: node)
         return try read("count workloads") { db in
-            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM workloads\(whereSQL)", arguments: StatementArguments(args)) ?? 0
+            try Int.fetchOne(db.cachedStatement(sql: "SELECT COUNT(*) FROM workloads\(whereSQL)"), arguments: StatementArguments(args)) ?? 0
         }
     }
 
@@ -116,8 +123,27 @@ extension ControlStore {
     ///   `mutate` throws (nothing is written then).
     @discardableResult
     public func update(id: String, event: WorkloadEvent? = nil, _ mutate: (inout Workload) throws -> Void) throws -> Workload {
+        // An error of `mutate` is the caller's own (e.g. "changed since read"): rethrown as is,
+        // not wrapped as a database failure.
+        var mutateError: (any Error)?
+        do {
+            return try updateRow(id: id, event: event) { w in
+                do { try mutate(&w) } catch {
+                    mutateError = error
+                    throw error
+                }
+            }
+        } catch {
+            if let mutateError { throw mutateError }
+            throw error
+        }
+    }
+
+    private func updateRow(id: String, event: WorkloadEvent?, _ mutate: (inout Workload) throws -> Void) throws -> Workload {
         try write("update workload \(id)") { db in
-            guard let row = try Row.fetchOne(db, sql: "SELECT \(Self.workloadColumns) FROM workloads WHERE id = ?", arguments: [id])
+            guard
+                let row = try Row.fetchOne(
+                    db.cachedStatement(sql: "SELECT \(Self.workloadColumns) FROM workloads WHERE id = ?"), arguments: [id])
             else { throw StoreError(.notFound, "workload \(id) does not exist") }
             let old = try Self.workload(from: row, JSONDecoder())
             var w = old
@@ -128,13 +154,14 @@ extension ControlStore {
             }
             w.spec.inputs = [:]
             let encoder = Self.makeEncoder()
-            try db.execute(
+            try db.cachedStatement(
                 sql: """
                     UPDATE workloads SET name = ?, state = ?, reason = ?, node = ?, generation = ?, exit_code = ?, signal = ?,
                         oom_killed = ?, restarts = ?, created_ms = ?, started_ms = ?, finished_ms = ?, unenforced_limits = ?,
                         gpus = ?, spec = ?, next_attempt_ms = ?, consecutive_exits = ?
                     WHERE id = ?
-                    """,
+                    """
+            ).execute(
                 arguments: [
                     w.spec.name, w.state.rawValue, w.reason, w.node, w.generation, w.exitCode, w.signal,
                     w.oomKilled, w.restarts, w.createdAtMs, w.startedAtMs, w.finishedAtMs,
@@ -150,7 +177,9 @@ extension ControlStore {
     /// Appends a history line. - Throws: `.notFound` when the workload does not exist.
     public func appendEvent(workloadID: String, _ event: WorkloadEvent) throws {
         try write("append event to workload \(workloadID)") { db in
-            guard try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM workloads WHERE id = ?)", arguments: [workloadID]) == true
+            guard
+                try Bool.fetchOne(db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM workloads WHERE id = ?)"), arguments: [workloadID])
+                    == true
             else { throw StoreError(.notFound, "workload \(workloadID) does not exist") }
             try Self.insertEvent(db, workloadID, event)
         }
@@ -174,7 +203,7 @@ extension ControlStore {
     /// Deletes a workload with its inputs and events. - Throws: `.notFound`.
     public func deleteWorkload(id: String) throws {
         try write("delete workload \(id)") { db in
-            try db.execute(sql: "DELETE FROM workloads WHERE id = ?", arguments: [id])
+            try db.cachedStatement(sql: "DELETE FROM workloads WHERE id = ?").execute(arguments: [id])
             if db.changesCount == 0 { throw StoreError(.notFound, "workload \(id) does not exist") }
         }
     }
@@ -242,7 +271,9 @@ extension ControlStore {
 
     static func loadInputs(_ db: Database, _ id: String) throws -> [String: [UInt8]] {
         var out: [String: [UInt8]] = [:]
-        for row in try Row.fetchAll(db, sql: "SELECT path, content FROM workload_inputs WHERE workload_id = ?", arguments: [id]) {
+        for row in try Row.fetchAll(
+            db.cachedStatement(sql: "SELECT path, content FROM workload_inputs WHERE workload_id = ?"), arguments: [id])
+        {
             let data: Data = row["content"]
             out[row["path"]] = [UInt8](data)
         }

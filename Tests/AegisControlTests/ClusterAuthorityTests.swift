@@ -19,7 +19,8 @@ final class ClusterAuthorityTests: XCTestCase {
         guard let made = mkdtemp(&template) else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
         directory = String(cString: made)
         store = try ControlStore(dataDirectory: directory + "/data", hasher: SHA256TokenHasher())
-        authority = try ClusterAuthority.open(directory: directory + "/pki", store: store, logger: Logger(label: "test.authority"))
+        authority = try ClusterAuthority.open(
+            directory: directory + "/pki", store: SQLiteStateStore(store), logger: Logger(label: "test.authority"))
     }
 
     override func tearDownWithError() throws {
@@ -31,20 +32,20 @@ final class ClusterAuthorityTests: XCTestCase {
 
     /// Joins `name` with a fresh key through a real join token; returns the key and the verified
     /// certificate it received (what the TLS layer would hand to the controller).
-    func join(_ name: String) throws -> (key: NodeKey, issued: ClusterAuthority.Issued, peer: VerifiedNode) {
-        let token = try authority.createJoinToken(role: .worker, ttlSeconds: 600, description: "test \(name)").token
+    func join(_ name: String) async throws -> (key: NodeKey, issued: ClusterAuthority.Issued, peer: VerifiedNode) {
+        let token = try await authority.createJoinToken(role: .worker, ttlSeconds: 600, description: "test \(name)").token
         let (key, csrPEM) = try NodeIdentity.generate(nodeName: name)
-        let issued = try authority.join(token: token, csrPEM: csrPEM, nodeName: name, role: .worker)
+        let issued = try await authority.join(token: token, csrPEM: csrPEM, nodeName: name, role: .worker)
         let peer = try authority.ca.verifier.verifyNodeCertificate(pem: issued.certificatePEM)
         return (key, issued, peer)
     }
 
     func assertControllerError(
         _ kind: ControllerError.Kind, containing text: String, file: StaticString = #filePath, line: UInt = #line,
-        _ body: () throws -> Void
-    ) {
+        _ body: () async throws -> Void
+    ) async {
         do {
-            try body()
+            try await body()
             XCTFail("expected ControllerError \(kind)", file: file, line: line)
         } catch let error as ControllerError {
             // An invalid request matches whatever field it names (the status is what was asserted).
@@ -58,12 +59,12 @@ final class ClusterAuthorityTests: XCTestCase {
         }
     }
 
-    func testRenewalWithTheSameKeyIssuesANewCertificate() throws {
-        let (key, first, peer) = try join("worker-1")
+    func testRenewalWithTheSameKeyIssuesANewCertificate() async throws {
+        let (key, first, peer) = try await join("worker-1")
         XCTAssertEqual(peer.nodeName, "worker-1")
         XCTAssertEqual(peer.publicKeyFingerprint, key.publicKeyFingerprint)
 
-        let renewed = try authority.renew(verifiedNode: peer, csrPEM: try key.makeCSRPEM())
+        let renewed = try await authority.renew(verifiedNode: peer, csrPEM: try key.makeCSRPEM())
         XCTAssertNotEqual(renewed.serial, first.serial, "a new certificate")
         XCTAssertNotEqual(renewed.certificatePEM, first.certificatePEM)
         XCTAssertEqual(renewed.keyFingerprint, key.publicKeyFingerprint, "same key")
@@ -85,17 +86,17 @@ final class ClusterAuthorityTests: XCTestCase {
         XCTAssertEqual(record.keyFingerprint, key.publicKeyFingerprint)
 
         // The renewed certificate can itself be used to renew.
-        let again = try authority.renew(verifiedNode: verified, csrPEM: try key.makeCSRPEM())
+        let again = try await authority.renew(verifiedNode: verified, csrPEM: try key.makeCSRPEM())
         XCTAssertNotEqual(again.serial, renewed.serial)
     }
 
-    func testRenewalWithADifferentKeyIsRefused() throws {
-        let (key, first, peer) = try join("worker-2")
+    func testRenewalWithADifferentKeyIsRefused() async throws {
+        let (key, first, peer) = try await join("worker-2")
         let otherKey = try NodeKey.generate(nodeName: "worker-2")
         XCTAssertNotEqual(otherKey.publicKeyFingerprint, key.publicKeyFingerprint)
 
-        assertControllerError(.conflict, containing: otherKey.publicKeyFingerprint) {
-            _ = try self.authority.renew(verifiedNode: peer, csrPEM: try otherKey.makeCSRPEM())
+        await assertControllerError(.conflict, containing: otherKey.publicKeyFingerprint) {
+            _ = try await self.authority.renew(verifiedNode: peer, csrPEM: try otherKey.makeCSRPEM())
         }
         // Nothing changed in the store.
         let record = try XCTUnwrap(try store.identity(name: "worker-2"))
@@ -104,14 +105,14 @@ final class ClusterAuthorityTests: XCTestCase {
 
         // A CSR for another name is refused too (the certificate names the node).
         let stranger = try NodeKey.generate(nodeName: "worker-9")
-        assertControllerError(.invalid(field: nil), containing: "worker") {
-            _ = try self.authority.renew(verifiedNode: peer, csrPEM: try stranger.makeCSRPEM())
+        await assertControllerError(.invalid(field: nil), containing: "worker") {
+            _ = try await self.authority.renew(verifiedNode: peer, csrPEM: try stranger.makeCSRPEM())
         }
     }
 
-    func testAuthorizeAcceptsThePinnedKeyOnly() throws {
-        let (_, _, peer) = try join("worker-3")
-        XCTAssertNoThrow(try authority.authorize(peer: peer))
+    func testAuthorizeAcceptsThePinnedKeyOnly() async throws {
+        let (_, _, peer) = try await join("worker-3")
+        try await authority.authorize(peer: peer)
 
         // A certificate signed by this CA for the same name but another key (e.g. issued before a
         // forget and re-join, or leaked) is refused, and cannot be used to renew.
@@ -119,39 +120,42 @@ final class ClusterAuthorityTests: XCTestCase {
         let otherCertificate = try authority.ca.sign(csrPEM: try otherKey.makeCSRPEM(), nodeName: "worker-3", role: .worker)
         let otherPeer = try authority.ca.verifier.verifyNodeCertificate(otherCertificate)
         XCTAssertEqual(otherPeer.nodeName, "worker-3")
-        assertControllerError(.forbidden, containing: otherKey.publicKeyFingerprint) { try self.authority.authorize(peer: otherPeer) }
-        assertControllerError(.forbidden, containing: "pinned") {
-            _ = try self.authority.renew(verifiedNode: otherPeer, csrPEM: try otherKey.makeCSRPEM())
+        await assertControllerError(.forbidden, containing: otherKey.publicKeyFingerprint) {
+            try await self.authority.authorize(peer: otherPeer)
         }
-        XCTAssertNoThrow(try authority.authorize(peer: peer), "the real node is unaffected")
+        await assertControllerError(.forbidden, containing: "pinned") {
+            _ = try await self.authority.renew(verifiedNode: otherPeer, csrPEM: try otherKey.makeCSRPEM())
+        }
+        try await authority.authorize(peer: peer)
     }
 
-    func testForgottenNodeIsLockedOut() throws {
-        let (key, _, peer) = try join("worker-4")
-        let (_, _, neighbour) = try join("worker-5")
+    func testForgottenNodeIsLockedOut() async throws {
+        let (key, _, peer) = try await join("worker-4")
+        let (_, _, neighbour) = try await join("worker-5")
         try store.removeIdentity(name: "worker-4")
 
-        assertControllerError(.forbidden, containing: "worker-4") { try self.authority.authorize(peer: peer) }
-        assertControllerError(.forbidden, containing: "no registered identity") {
-            _ = try self.authority.renew(verifiedNode: peer, csrPEM: try key.makeCSRPEM())
+        await assertControllerError(.forbidden, containing: "worker-4") { try await self.authority.authorize(peer: peer) }
+        await assertControllerError(.forbidden, containing: "no registered identity") {
+            _ = try await self.authority.renew(verifiedNode: peer, csrPEM: try key.makeCSRPEM())
         }
         XCTAssertNil(try store.identity(name: "worker-4"), "a refused renewal does not re-pin the name")
-        XCTAssertNoThrow(try authority.authorize(peer: neighbour), "other nodes are unaffected")
+        try await authority.authorize(peer: neighbour)
 
         // Joining again with a token (and a new key) lets the name back in; the old certificate stays out.
-        let (_, _, rejoined) = try join("worker-4")
-        XCTAssertNoThrow(try authority.authorize(peer: rejoined))
-        assertControllerError(.forbidden, containing: "pinned") { try self.authority.authorize(peer: peer) }
+        let (_, _, rejoined) = try await join("worker-4")
+        try await authority.authorize(peer: rejoined)
+        await assertControllerError(.forbidden, containing: "pinned") { try await self.authority.authorize(peer: peer) }
     }
 
-    func testAuthorityReopensWithTheSameCA() throws {
-        let (_, _, peer) = try join("worker-6")
-        let reopened = try ClusterAuthority.open(directory: directory + "/pki", store: store, logger: Logger(label: "test.reopen"))
+    func testAuthorityReopensWithTheSameCA() async throws {
+        let (_, _, peer) = try await join("worker-6")
+        let reopened = try ClusterAuthority.open(
+            directory: directory + "/pki", store: SQLiteStateStore(store), logger: Logger(label: "test.reopen"))
         XCTAssertEqual(reopened.fingerprint, authority.fingerprint)
         XCTAssertEqual(reopened.caPEM, authority.caPEM)
-        XCTAssertNoThrow(try reopened.authorize(peer: peer))
+        try await reopened.authorize(peer: peer)
         // A certificate issued before the restart still verifies against the reloaded CA.
-        let seven = try join("worker-7")
+        let seven = try await join("worker-7")
         XCTAssertEqual(try reopened.ca.verifier.verifyNodeCertificate(pem: seven.issued.certificatePEM).nodeName, "worker-7")
     }
 }

@@ -32,7 +32,7 @@ final class ControllerLeaseTests: XCTestCase {
             config: LeaseConfig(
                 renewEvery: .milliseconds(50), notReadyAfter: .milliseconds(300),
                 downAfter: .milliseconds(600), rescheduleMargin: .milliseconds(200)))
-        controller = Controller(store: store, logger: Logger(label: "test.controller"), leases: leases)
+        controller = Controller(store: SQLiteStateStore(store), logger: Logger(label: "test.controller"), leases: leases)
     }
 
     override func tearDownWithError() throws {

@@ -59,7 +59,8 @@ final class ControllerStopRaceTests: XCTestCase {
         directory = String(cString: made)
         store = try ControlStore(dataDirectory: directory + "/data", hasher: SHA256TokenHasher())
         _ = try store.bootstrap()
-        controller = Controller(store: store, logger: Logger(label: "test.controller"), leases: try LeaseTracker(config: LeaseConfig()))
+        controller = Controller(
+            store: SQLiteStateStore(store), logger: Logger(label: "test.controller"), leases: try LeaseTracker(config: LeaseConfig()))
     }
 
     override func tearDownWithError() throws {

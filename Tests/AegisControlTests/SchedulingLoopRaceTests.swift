@@ -95,7 +95,8 @@ final class SchedulingLoopRaceTests: XCTestCase {
         directory = String(cString: made)
         store = try ControlStore(dataDirectory: directory + "/data", hasher: SHA256TokenHasher())
         _ = try store.bootstrap()
-        controller = Controller(store: store, logger: Logger(label: "test.controller"), leases: try LeaseTracker(config: LeaseConfig()))
+        controller = Controller(
+            store: SQLiteStateStore(store), logger: Logger(label: "test.controller"), leases: try LeaseTracker(config: LeaseConfig()))
     }
 
     override func tearDownWithError() throws {

@@ -29,7 +29,8 @@ final class SchedulingStoreFailureTests: XCTestCase {
     }
 
     func testAnUnreadablePendingListIsRetriedNotTakenForNothingToDo() async throws {
-        let controller = Controller(store: store, logger: Logger(label: "test.controller"), leases: try LeaseTracker(config: LeaseConfig()))
+        let controller = Controller(
+            store: SQLiteStateStore(store), logger: Logger(label: "test.controller"), leases: try LeaseTracker(config: LeaseConfig()))
         let admin = Caller(isAdmin: true, tenant: "default")
         // No node yet: the submission stays pending.
         let w = try await controller.submit(SubmitRequest(run: RunFlags(command: ["true"])), caller: admin)

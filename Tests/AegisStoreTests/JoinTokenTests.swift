@@ -11,10 +11,10 @@ final class JoinTokenTests: StoreTestCase {
 
     func expectTokenError(
         _ reason: JoinTokenError.Reason, containing texts: [String] = [], file: StaticString = #filePath, line: UInt = #line,
-        _ body: () throws -> Void
-    ) {
+        _ body: () async throws -> Void
+    ) async {
         do {
-            try body()
+            try await body()
             XCTFail("expected JoinTokenError(\(reason)) but the call succeeded", file: file, line: line)
         } catch let e as JoinTokenError {
             XCTAssertEqual(e.reason, reason, "\(e)", file: file, line: line)
@@ -24,8 +24,8 @@ final class JoinTokenTests: StoreTestCase {
         }
     }
 
-    func testCreateListAndTheSecretIsNeverStored() throws {
-        let store = try openStore()
+    func testCreateListAndTheSecretIsNeverStored() async throws {
+        let store = try openSQLite()
         defer { try? store.close() }
         let a = try store.createJoinToken(role: .worker, ttlSeconds: 3600, description: "rack 4", nowMs: 10_000)
         let b = try store.createJoinToken(role: .controller, ttlSeconds: 60, nowMs: 20_000)
@@ -51,62 +51,63 @@ final class JoinTokenTests: StoreTestCase {
         XCTAssertEqual(ControlStore.joinSecretHash("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
         let expectedHash = ToyHasher().hash(a.secret)
         XCTAssertTrue(bytes.contains(subsequence: Array(expectedHash.utf8)), "the secret's TokenHasher hash should be stored")
-        let reopened = try openStore()
+        let reopened = try openSQLite()
         defer { try? reopened.close() }
         XCTAssertEqual(try reopened.listJoinTokens().map(\.id), [a.record.id, b.record.id])
         XCTAssertEqual(try reopened.validateJoinToken(id: a.record.id, secret: a.secret, nowMs: 11_000).description, "rack 4")
     }
 
-    func testArgumentsAreChecked() throws {
+    func testArgumentsAreChecked() async throws {
         let store = try openStore()
-        defer { try? store.close() }
-        expectStoreError(.invalidArgument, containing: "ttl 0") { _ = try store.createJoinToken(role: .worker, ttlSeconds: 0) }
-        expectStoreError(.invalidArgument, containing: "365 days") { _ = try store.createJoinToken(role: .worker, ttlSeconds: 31_536_001) }
-        expectStoreError(.invalidArgument, containing: "201 characters") {
-            _ = try store.createJoinToken(role: .worker, ttlSeconds: 60, description: String(repeating: "x", count: 201))
+        await expectStoreError(.invalidArgument, containing: "ttl 0") { _ = try await store.createJoinToken(role: .worker, ttlSeconds: 0) }
+        await expectStoreError(.invalidArgument, containing: "365 days") {
+            _ = try await store.createJoinToken(role: .worker, ttlSeconds: 31_536_001)
         }
-        expectStoreError(.invalidArgument, containing: "U+A") {
-            _ = try store.createJoinToken(role: .worker, ttlSeconds: 60, description: "a\nb")
+        await expectStoreError(.invalidArgument, containing: "201 characters") {
+            _ = try await store.createJoinToken(role: .worker, ttlSeconds: 60, description: String(repeating: "x", count: 201))
         }
-        XCTAssertEqual(try store.listJoinTokens(), [])
+        await expectStoreError(.invalidArgument, containing: "U+A") {
+            _ = try await store.createJoinToken(role: .worker, ttlSeconds: 60, description: "a\nb")
+        }
+        await assertEqual(try await store.listJoinTokens(), [])
     }
 
-    func testValidationNamesTheReasonAndChecksTheSecretFirst() throws {
+    func testValidationNamesTheReasonAndChecksTheSecretFirst() async throws {
         let store = try openStore()
-        defer { try? store.close() }
-        let t = try store.createJoinToken(role: .worker, ttlSeconds: 10, nowMs: 1_700_000_000_000)
+        let t = try await store.createJoinToken(role: .worker, ttlSeconds: 10, nowMs: 1_700_000_000_000)
         let id = t.record.id
-        XCTAssertEqual(try store.validateJoinToken(id: id, secret: t.secret, nowMs: 1_700_000_009_999).id, id)
-        expectTokenError(.unknown, containing: ["zzzzzz", "unknown"]) { _ = try store.validateJoinToken(id: "zzzzzz", secret: t.secret) }
+        await assertEqual(try await store.validateJoinToken(id: id, secret: t.secret, nowMs: 1_700_000_009_999).id, id)
+        await expectTokenError(.unknown, containing: ["zzzzzz", "unknown"]) {
+            _ = try await store.validateJoinToken(id: "zzzzzz", secret: t.secret)
+        }
         let wrong = String(t.secret.reversed()) == t.secret ? "0123456789abcdef" : String(t.secret.reversed())
-        expectTokenError(.wrongSecret, containing: [id, "secret does not match"]) {
-            _ = try store.validateJoinToken(id: id, secret: wrong, nowMs: 1_700_000_000_001)
+        await expectTokenError(.wrongSecret, containing: [id, "secret does not match"]) {
+            _ = try await store.validateJoinToken(id: id, secret: wrong, nowMs: 1_700_000_000_001)
         }
         // Expiry is exclusive of the end instant; the message has both times in UTC.
-        expectTokenError(
+        await expectTokenError(
             .expired(atMs: 1_700_000_010_000), containing: [id, "expired at 2023-11-14T22:13:30Z", "now 2023-11-14T22:13:31Z"]
         ) {
-            _ = try store.validateJoinToken(id: id, secret: t.secret, nowMs: 1_700_000_011_000)
+            _ = try await store.validateJoinToken(id: id, secret: t.secret, nowMs: 1_700_000_011_000)
         }
         // A wrong secret on an expired token says only "wrong secret".
-        expectTokenError(.wrongSecret) { _ = try store.validateJoinToken(id: id, secret: wrong, nowMs: 1_700_000_011_000) }
+        await expectTokenError(.wrongSecret) { _ = try await store.validateJoinToken(id: id, secret: wrong, nowMs: 1_700_000_011_000) }
 
-        let r = try store.createJoinToken(role: .worker, ttlSeconds: 3600, nowMs: 1_700_000_000_000)
-        let revoked = try store.revokeJoinToken(id: r.record.id, nowMs: 1_700_000_100_000)
+        let r = try await store.createJoinToken(role: .worker, ttlSeconds: 3600, nowMs: 1_700_000_000_000)
+        let revoked = try await store.revokeJoinToken(id: r.record.id, nowMs: 1_700_000_100_000)
         XCTAssertEqual(revoked.revokedAtMs, 1_700_000_100_000)
         // Idempotent: the first revocation time stays.
-        XCTAssertEqual(try store.revokeJoinToken(id: r.record.id, nowMs: 1_700_000_200_000).revokedAtMs, 1_700_000_100_000)
-        expectTokenError(.revoked(atMs: 1_700_000_100_000), containing: [r.record.id, "revoked at 2023-11-14T22:15:00Z"]) {
-            _ = try store.validateJoinToken(id: r.record.id, secret: r.secret, nowMs: 1_700_000_150_000)
+        await assertEqual(try await store.revokeJoinToken(id: r.record.id, nowMs: 1_700_000_200_000).revokedAtMs, 1_700_000_100_000)
+        await expectTokenError(.revoked(atMs: 1_700_000_100_000), containing: [r.record.id, "revoked at 2023-11-14T22:15:00Z"]) {
+            _ = try await store.validateJoinToken(id: r.record.id, secret: r.secret, nowMs: 1_700_000_150_000)
         }
-        expectStoreError(.notFound, containing: "nope00") { _ = try store.revokeJoinToken(id: "nope00") }
+        await expectStoreError(.notFound, containing: "nope00") { _ = try await store.revokeJoinToken(id: "nope00") }
     }
 
-    func testCompleteJoinCountsUsesAndPinsTheKey() throws {
+    func testCompleteJoinCountsUsesAndPinsTheKey() async throws {
         let store = try openStore()
-        defer { try? store.close() }
-        let t = try store.createJoinToken(role: .worker, ttlSeconds: 3600, nowMs: 1_000)
-        let first = try store.completeJoin(
+        let t = try await store.createJoinToken(role: .worker, ttlSeconds: 3600, nowMs: 1_000)
+        let first = try await store.completeJoin(
             tokenID: t.record.id, secret: t.secret, nodeName: "n1", fingerprint: keyA,
             role: .worker, serial: "01", nowMs: 2_000)
         XCTAssertEqual(first.token.uses, 1)
@@ -117,7 +118,7 @@ final class JoinTokenTests: StoreTestCase {
                 name: "n1", keyFingerprint: keyA, role: .worker, firstJoinedAtMs: 2_000,
                 lastIssuedAtMs: 2_000, lastSerial: "01", joinToken: t.record.id))
         // Same name, same key: accepted, refreshed, counted.
-        let again = try store.completeJoin(
+        let again = try await store.completeJoin(
             tokenID: t.record.id, secret: t.secret, nodeName: "n1", fingerprint: keyA,
             role: .worker, serial: "02", nowMs: 3_000)
         XCTAssertEqual(again.token.uses, 2)
@@ -125,55 +126,56 @@ final class JoinTokenTests: StoreTestCase {
         XCTAssertEqual(again.identity.lastIssuedAtMs, 3_000)
         XCTAssertEqual(again.identity.lastSerial, "02")
         // Same name, another key: refused with both fingerprints, and nothing is counted.
-        expectStoreError(.conflict, containing: "node n1 is already joined with another key (fingerprint \(keyA)") {
-            _ = try store.completeJoin(
+        await expectStoreError(.conflict, containing: "node n1 is already joined with another key (fingerprint \(keyA)") {
+            _ = try await store.completeJoin(
                 tokenID: t.record.id, secret: t.secret, nodeName: "n1", fingerprint: keyB,
                 role: .worker, serial: "03", nowMs: 4_000)
         }
-        XCTAssertEqual(try store.joinToken(id: t.record.id)?.uses, 2)
-        XCTAssertEqual(try store.identity(name: "n1")?.keyFingerprint, keyA)
+        await assertEqual(try await store.joinToken(id: t.record.id)?.uses, 2)
+        await assertEqual(try await store.identity(name: "n1")?.keyFingerprint, keyA)
         // A token revoked between validation and completion is caught inside the transaction.
-        try store.revokeJoinToken(id: t.record.id, nowMs: 5_000)
-        expectTokenError(.revoked(atMs: 5_000)) {
-            _ = try store.completeJoin(
+        try await store.revokeJoinToken(id: t.record.id, nowMs: 5_000)
+        await expectTokenError(.revoked(atMs: 5_000)) {
+            _ = try await store.completeJoin(
                 tokenID: t.record.id, secret: t.secret, nodeName: "n2", fingerprint: keyB,
                 role: .worker, serial: "04", nowMs: 6_000)
         }
-        XCTAssertNil(try store.identity(name: "n2"), "a refused join must not pin the name")
+        await assertNil(try await store.identity(name: "n2"), "a refused join must not pin the name")
     }
 
-    func testIdentityPinningRenewalAndRemoval() throws {
+    func testIdentityPinningRenewalAndRemoval() async throws {
         let store = try openStore()
-        defer { try? store.close() }
-        let a = try store.registerIdentity(name: "w1", fingerprint: keyA, role: .worker, serial: "aa", nowMs: 100)
+        let a = try await store.registerIdentity(name: "w1", fingerprint: keyA, role: .worker, serial: "aa", nowMs: 100)
         XCTAssertNil(a.joinToken)
-        try store.registerIdentity(name: "w0", fingerprint: keyB, role: .hybrid, nowMs: 50)
-        XCTAssertEqual(try store.listIdentities().map(\.name), ["w0", "w1"])
-        expectStoreError(.conflict, containing: "node w1 is already joined with another key (fingerprint \(keyA)") {
-            try store.registerIdentity(name: "w1", fingerprint: keyB, role: .worker)
+        try await store.registerIdentity(name: "w0", fingerprint: keyB, role: .hybrid, nowMs: 50)
+        await assertEqual(try await store.listIdentities().map(\.name), ["w0", "w1"])
+        await expectStoreError(.conflict, containing: "node w1 is already joined with another key (fingerprint \(keyA)") {
+            try await store.registerIdentity(name: "w1", fingerprint: keyB, role: .worker)
         }
-        expectStoreError(.invalidArgument, containing: "64 lowercase hex") {
-            try store.registerIdentity(name: "w2", fingerprint: "ABC", role: .worker)
+        await expectStoreError(.invalidArgument, containing: "64 lowercase hex") {
+            try await store.registerIdentity(name: "w2", fingerprint: "ABC", role: .worker)
         }
-        expectStoreError(.invalidArgument, containing: "64 lowercase hex") {
-            try store.registerIdentity(name: "w2", fingerprint: String(repeating: "A", count: 64), role: .worker)
+        await expectStoreError(.invalidArgument, containing: "64 lowercase hex") {
+            try await store.registerIdentity(name: "w2", fingerprint: String(repeating: "A", count: 64), role: .worker)
         }
-        let renewed = try store.recordRenewal(name: "w1", fingerprint: keyA, serial: "bb", nowMs: 200)
+        let renewed = try await store.recordRenewal(name: "w1", fingerprint: keyA, serial: "bb", nowMs: 200)
         XCTAssertEqual(renewed.lastSerial, "bb")
         XCTAssertEqual(renewed.lastIssuedAtMs, 200)
         XCTAssertEqual(renewed.firstJoinedAtMs, 100)
-        expectStoreError(.conflict, containing: keyB) { try store.recordRenewal(name: "w1", fingerprint: keyB, serial: "cc") }
-        expectStoreError(.notFound, containing: "ghost") { try store.recordRenewal(name: "ghost", fingerprint: keyA, serial: "cc") }
-        try store.removeIdentity(name: "w1")
-        XCTAssertNil(try store.identity(name: "w1"))
-        expectStoreError(.notFound) { try store.removeIdentity(name: "w1") }
+        await expectStoreError(.conflict, containing: keyB) { try await store.recordRenewal(name: "w1", fingerprint: keyB, serial: "cc") }
+        await expectStoreError(.notFound, containing: "ghost") {
+            try await store.recordRenewal(name: "ghost", fingerprint: keyA, serial: "cc")
+        }
+        try await store.removeIdentity(name: "w1")
+        await assertNil(try await store.identity(name: "w1"))
+        await expectStoreError(.notFound) { try await store.removeIdentity(name: "w1") }
         // After removal the name can be pinned to a new key.
-        XCTAssertEqual(try store.registerIdentity(name: "w1", fingerprint: keyB, role: .worker, nowMs: 300).firstJoinedAtMs, 300)
+        await assertEqual(try await store.registerIdentity(name: "w1", fingerprint: keyB, role: .worker, nowMs: 300).firstJoinedAtMs, 300)
     }
 
     /// A v1 database (as the previous release left it) gains the v2 tables on open and keeps its data.
-    func testV1DatabaseIsMigratedToV2() throws {
-        let store = try openStore()
+    func testV1DatabaseIsMigratedToV2() async throws {
+        let store = try openSQLite()
         try store.bootstrap()
         let admin = try store.createToken(kind: .admin)
         try store.executeRaw(
@@ -187,7 +189,7 @@ final class JoinTokenTests: StoreTestCase {
             """)
         XCTAssertEqual(try store.schemaVersions(), ["v1"])
         try store.close()
-        let upgraded = try openStore()
+        let upgraded = try openSQLite()
         defer { try? upgraded.close() }
         XCTAssertEqual(try upgraded.schemaVersions(), ["v1", "v2", "v3-restart-backoff"])
         XCTAssertEqual(try upgraded.authenticate(token: admin.secret), .admin(tokenID: admin.id))

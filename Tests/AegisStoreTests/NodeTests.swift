@@ -19,46 +19,45 @@ final class NodeTests: StoreTestCase {
             labels: ["zone": "lab-2"], warnings: ["nvidia-smi: timed out after 5 s"])
     }
 
-    func testUpsertListGetCordon() throws {
+    func testUpsertListGetCordon() async throws {
         let store = try openStore()
-        defer { try? store.close() }
         let n1 = NodeInfo(name: "n1", role: .hybrid, capabilities: caps(), allocated: Allocation(cpuMillis: 500, agents: 1))
-        XCTAssertEqual(try store.upsertNode(n1), n1)
-        try store.upsertNode(NodeInfo(name: "n0", role: .worker, state: .notReady, capabilities: caps(cpu: 1000)))
-        XCTAssertEqual(try store.node(name: "n1"), n1)
-        XCTAssertNil(try store.node(name: "n9"))
-        XCTAssertEqual(try store.listNodes().map(\.name), ["n0", "n1"])
+        await assertEqual(try await store.upsertNode(n1), n1)
+        try await store.upsertNode(NodeInfo(name: "n0", role: .worker, state: .notReady, capabilities: caps(cpu: 1000)))
+        await assertEqual(try await store.node(name: "n1"), n1)
+        await assertNil(try await store.node(name: "n9"))
+        await assertEqual(try await store.listNodes().map(\.name), ["n0", "n1"])
 
-        try store.setCordoned(name: "n1", true)
-        XCTAssertEqual(try store.node(name: "n1")?.cordoned, true)
+        try await store.setCordoned(name: "n1", true)
+        await assertEqual(try await store.node(name: "n1")?.cordoned, true)
         // Re-registration with new capabilities keeps the operator's cordon by default…
         var updated = n1
         updated.capabilities = caps(cpu: 4000)
         updated.state = .ready
-        let kept = try store.upsertNode(updated)
+        let kept = try await store.upsertNode(updated)
         XCTAssertTrue(kept.cordoned)
         XCTAssertEqual(kept.capabilities.cpuMillis, 4000)
         // …and replaces it when asked to.
-        XCTAssertFalse(try store.upsertNode(updated, keepCordon: false).cordoned)
+        await assertFalse(try await store.upsertNode(updated, keepCordon: false).cordoned)
         // A new node takes the flag it is given.
         var n2 = n1
         n2.name = "n2"
         n2.cordoned = true
-        XCTAssertTrue(try store.upsertNode(n2).cordoned)
+        await assertTrue(try await store.upsertNode(n2).cordoned)
 
-        try store.setNodeState(name: "n0", .down)
-        XCTAssertEqual(try store.node(name: "n0")?.state, .down)
-        expectStoreError(.notFound, containing: "n9") { try store.setCordoned(name: "n9", true) }
-        expectStoreError(.notFound) { try store.setNodeState(name: "n9", .ready) }
-        try store.deleteNode(name: "n0")
-        XCTAssertEqual(try store.listNodes().map(\.name), ["n1", "n2"])
-        expectStoreError(.notFound) { try store.deleteNode(name: "n0") }
+        try await store.setNodeState(name: "n0", .down)
+        await assertEqual(try await store.node(name: "n0")?.state, .down)
+        await expectStoreError(.notFound, containing: "n9") { try await store.setCordoned(name: "n9", true) }
+        await expectStoreError(.notFound) { try await store.setNodeState(name: "n9", .ready) }
+        try await store.deleteNode(name: "n0")
+        await assertEqual(try await store.listNodes().map(\.name), ["n1", "n2"])
+        await expectStoreError(.notFound) { try await store.deleteNode(name: "n0") }
     }
 
     /// `aegis node cordon` sets the flag with `setCordoned`; it must survive closing the database
     /// (a controller restart) and the node re-registering after that, and uncordon must too.
-    func testCordonSurvivesReopenAndReRegistration() throws {
-        var store: ControlStore? = try openStore()
+    func testCordonSurvivesReopenAndReRegistration() async throws {
+        var store: ControlStore? = try openSQLite()
         let n1 = NodeInfo(name: "n1", role: .hybrid, capabilities: caps())
         try store!.upsertNode(n1)
         try store!.upsertNode(NodeInfo(name: "n2", role: .worker, capabilities: caps()))
@@ -66,7 +65,7 @@ final class NodeTests: StoreTestCase {
         try store!.close()
         store = nil
 
-        var again: ControlStore? = try openStore()
+        var again: ControlStore? = try openSQLite()
         XCTAssertEqual(try again!.node(name: "n1")?.cordoned, true)
         XCTAssertEqual(try again!.node(name: "n2")?.cordoned, false, "only the cordoned node carries the flag")
         // The node re-registers after the restart with what it detects (cordoned: false).
@@ -74,12 +73,12 @@ final class NodeTests: StoreTestCase {
         try again!.close()
         again = nil
 
-        let third = try openStore()
+        let third = try openSQLite()
         XCTAssertEqual(try third.node(name: "n1")?.cordoned, true)
         XCTAssertEqual(try third.node(name: "n1")?.capabilities.cpuMillis, 3000)
         try third.setCordoned(name: "n1", false)
         try third.close()
-        let fourth = try openStore()
+        let fourth = try openSQLite()
         defer { try? fourth.close() }
         XCTAssertEqual(try fourth.node(name: "n1")?.cordoned, false)
     }

@@ -13,21 +13,22 @@ final class PlacementTests: StoreTestCase {
         var values: [String] { lock.lock(); defer { lock.unlock() }; return items }
     }
 
-    func insertPending(_ store: ControlStore, count: Int) throws -> [String] {
-        try (0..<count).map { i in
+    func insertPending(_ store: any ControlStateStore, count: Int) async throws -> [String] {
+        var ids: [String] = []
+        for i in 0..<count {
             let id = ControlStore.newWorkloadID()
-            try store.insertWorkload(Workload(id: id, spec: spec(name: "w\(i)"), reason: "waiting", createdAtMs: Int64(i)))
-            return id
+            try await store.insertWorkload(Workload(id: id, spec: spec(name: "w\(i)"), reason: "waiting", createdAtMs: Int64(i)))
+            ids.append(id)
         }
+        return ids
     }
 
-    func testRecordPlacementsAppliesAndRefusesStale() throws {
+    func testRecordPlacementsAppliesAndRefusesStale() async throws {
         let store = try openStore()
-        defer { try? store.close() }
-        try store.bootstrap()
-        let ids = try insertPending(store, count: 3)
-        try store.update(id: ids[2]) { $0.state = .cancelled }
-        let rejected = try store.recordPlacements(
+        try await store.bootstrap()
+        let ids = try await insertPending(store, count: 3)
+        try await store.update(id: ids[2]) { $0.state = .cancelled }
+        let rejected = try await store.recordPlacements(
             [
                 Placement(workloadID: ids[0], node: "n1", generation: 1, gpus: ["0000:3b:00.0"]),
                 Placement(workloadID: ids[1], node: "n2", generation: 1),
@@ -35,30 +36,30 @@ final class PlacementTests: StoreTestCase {
                 Placement(workloadID: "a-unknown", node: "n1", generation: 1),
             ], nowMs: 77)
         XCTAssertEqual(rejected, [ids[2], "a-unknown"])
-        let w0 = try XCTUnwrap(try store.workload(id: ids[0]))
+        let w0 = try await unwrap(try await store.workload(id: ids[0]))
         XCTAssertEqual(w0.state, .scheduled)
         XCTAssertEqual(w0.node, "n1")
         XCTAssertEqual(w0.generation, 1)
         XCTAssertEqual(w0.gpus, ["0000:3b:00.0"])
         XCTAssertNil(w0.reason)
-        XCTAssertEqual(
-            try store.events(workloadID: ids[0]),
+        await assertEqual(
+            try await store.events(workloadID: ids[0]),
             [WorkloadEvent(timeMs: 77, type: "scheduled", message: "placed on node n1 (generation 1, gpus 0000:3b:00.0)")])
-        XCTAssertEqual(try store.workload(id: ids[2])?.state, .cancelled)
-        XCTAssertEqual(try store.events(workloadID: ids[2]), [])
+        await assertEqual(try await store.workload(id: ids[2])?.state, .cancelled)
+        await assertEqual(try await store.events(workloadID: ids[2]), [])
 
         // Same or lower generation is stale; a higher one re-places.
-        XCTAssertEqual(try store.recordPlacements([Placement(workloadID: ids[1], node: "n9", generation: 1)]), [ids[1]])
-        XCTAssertEqual(try store.workload(id: ids[1])?.node, "n2")
-        XCTAssertEqual(try store.recordPlacements([Placement(workloadID: ids[1], node: "n3", generation: 2)]), [])
-        XCTAssertEqual(try store.workload(id: ids[1])?.node, "n3")
-        XCTAssertEqual(try store.workload(id: ids[1])?.generation, 2)
+        await assertEqual(try await store.recordPlacements([Placement(workloadID: ids[1], node: "n9", generation: 1)]), [ids[1]])
+        await assertEqual(try await store.workload(id: ids[1])?.node, "n2")
+        await assertEqual(try await store.recordPlacements([Placement(workloadID: ids[1], node: "n3", generation: 2)]), [])
+        await assertEqual(try await store.workload(id: ids[1])?.node, "n3")
+        await assertEqual(try await store.workload(id: ids[1])?.generation, 2)
     }
 
     func testWriterFlushIsVisibleToAFreshConnection() async throws {
         let store = try openStore()
-        try store.bootstrap()
-        let ids = try insertPending(store, count: 1000)
+        try await store.bootstrap()
+        let ids = try await insertPending(store, count: 1000)
         let writer = PlacementWriter(store: store, maxBatch: 100, maxDelay: .milliseconds(50))
         try await whileRunning(writer) {
             for chunk in stride(from: 0, to: ids.count, by: 37) {
@@ -76,14 +77,13 @@ final class PlacementTests: StoreTestCase {
         defer { try? fresh.close() }
         XCTAssertEqual(try fresh.countWorkloads(states: [.scheduled], node: "n1"), 1000)
         XCTAssertEqual(try fresh.countWorkloads(states: [.pending]), 0)
-        try store.close()
+        try await store.close()
     }
 
     func testWriterCommitsOnItsOwnWithinTheDeadline() async throws {
         let store = try openStore()
-        defer { try? store.close() }
-        try store.bootstrap()
-        let ids = try insertPending(store, count: 1)
+        try await store.bootstrap()
+        let ids = try await insertPending(store, count: 1)
         let fresh = try ControlStore(path: dbPath, hasher: ToyHasher())
         defer { try? fresh.close() }
         let writer = PlacementWriter(store: store, maxBatch: 500, maxDelay: .milliseconds(50))
@@ -105,9 +105,9 @@ final class PlacementTests: StoreTestCase {
 
     func testWriterReportsRejectedAndFailures() async throws {
         let store = try openStore()
-        try store.bootstrap()
-        let ids = try insertPending(store, count: 2)
-        try store.update(id: ids[1]) { $0.state = .cancelled }
+        try await store.bootstrap()
+        let ids = try await insertPending(store, count: 2)
+        try await store.update(id: ids[1]) { $0.state = .cancelled }
         let box = Box()
         let writer = PlacementWriter(store: store, maxBatch: 10, maxDelay: .milliseconds(20), onRejected: { box.add($0) })
         try await whileRunning(writer) {
@@ -119,7 +119,7 @@ final class PlacementTests: StoreTestCase {
             XCTAssertEqual(box.values, [ids[1]])
             try await writer.flush()  // nothing pending: returns at once
 
-            try store.close()
+            try await store.close()
             await writer.submit(Placement(workloadID: ids[0], node: "n2", generation: 2))
             do {
                 try await writer.flush()
@@ -135,13 +135,68 @@ final class PlacementTests: StoreTestCase {
         XCTAssertNotNil(stats.lastError)
     }
 
+    /// The controller's path: concurrent `commit` calls share transactions (group commit without a
+    /// timer), and each caller gets back the refusals among its own decisions only.
+    func testCommitGroupsConcurrentCallersAndAnswersEachItsOwn() async throws {
+        let store = try openStore()
+        try await store.bootstrap()
+        let callers = 40, each = 10
+        let ids = try await insertPending(store, count: callers * each)
+        // The first decision of every caller is for a workload cancelled meanwhile: refused.
+        for c in 0..<callers { try await store.update(id: ids[c * each]) { $0.state = .cancelled } }
+        let writer = PlacementWriter(store: store, maxBatch: 120)
+        let answers = try await withThrowingTaskGroup(of: (Int, [String]).self) { group in
+            for c in 0..<callers {
+                let mine = Array(ids[c * each..<(c + 1) * each])
+                group.addTask { (c, try await writer.commit(mine.map { Placement(workloadID: $0, node: "n1", generation: 1) })) }
+            }
+            var out: [Int: [String]] = [:]
+            for try await (c, refused) in group { out[c] = refused }
+            return out
+        }
+        XCTAssertEqual(answers.count, callers)
+        for c in 0..<callers { XCTAssertEqual(answers[c], [ids[c * each]], "caller \(c) gets its own refusal only") }
+        let stats = await writer.stats()
+        XCTAssertEqual(stats.committed, UInt64(callers * each))
+        XCTAssertLessThan(stats.transactions, UInt64(callers), "waiting callers share a transaction")
+        XCTAssertGreaterThanOrEqual(stats.transactions, UInt64(callers * each / 120), "at most maxBatch decisions per transaction")
+        await assertEqual(try await store.countWorkloads(states: [.scheduled], node: "n1"), callers * (each - 1))
+        await assertEqual(try await store.countWorkloads(states: [.cancelled]), callers)
+    }
+
+    /// A failed transaction fails every caller whose decisions it held, applies none of them, and
+    /// the next call commits again.
+    func testCommitFailureReachesItsCallersAndKeepsNothing() async throws {
+        let store = try openStore()
+        try await store.bootstrap()
+        let ids = try await insertPending(store, count: 2)
+        let writer = PlacementWriter(store: store)
+        // A decision the store cannot encode is impossible to build; a closed store fails the commit.
+        try await store.close()
+        do {
+            _ = try await writer.commit([Placement(workloadID: ids[0], node: "n1", generation: 1)])
+            XCTFail("a commit on a closed store must fail")
+        } catch let e as StoreError {
+            XCTAssertEqual(e.kind, .database)
+            XCTAssertTrue(e.description.contains("placement"), e.description)
+        }
+        let stats = await writer.stats()
+        XCTAssertEqual(stats.committed, 0)
+        XCTAssertNotNil(stats.lastError)
+        let reopened = try openStore()
+        await assertEqual(try await reopened.workload(id: ids[0])?.state, .pending, "nothing of the failed commit applied")
+        let writer2 = PlacementWriter(store: reopened)
+        let refused = try await writer2.commit([Placement(workloadID: ids[0], node: "n1", generation: 1)])
+        XCTAssertEqual(refused, [])
+        await assertEqual(try await reopened.workload(id: ids[0])?.state, .scheduled)
+    }
+
     func testPlacementThroughput() async throws {
         let store = try openStore()
-        defer { try? store.close() }
-        try store.bootstrap()
+        try await store.bootstrap()
         let n = 10_000
         let t0 = ContinuousClock.now
-        let ids = try insertPending(store, count: n)
+        let ids = try await insertPending(store, count: n)
         let insertTime = ContinuousClock.now - t0
 
         let writer = PlacementWriter(store: store, maxBatch: 500, maxDelay: .milliseconds(50))
@@ -156,7 +211,7 @@ final class PlacementTests: StoreTestCase {
 
         let t2 = ContinuousClock.now
         for chunk in stride(from: 0, to: n, by: 500) {
-            let rejected = try store.recordPlacements(
+            let rejected = try await store.recordPlacements(
                 ids[chunk..<min(chunk + 500, n)].map {
                     Placement(workloadID: $0, node: "n2", generation: 2)
                 })
@@ -164,8 +219,8 @@ final class PlacementTests: StoreTestCase {
         }
         let directTime = ContinuousClock.now - t2
 
-        XCTAssertEqual(try store.countWorkloads(states: [.scheduled], node: "n2"), n)
-        XCTAssertEqual(try store.events(workloadID: ids[n - 1]).count, 2)
+        await assertEqual(try await store.countWorkloads(states: [.scheduled], node: "n2"), n)
+        await assertEqual(try await store.events(workloadID: ids[n - 1]).count, 2)
         func rate(_ d: Duration) -> Int { Int(Double(n) / (Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18)) }
         let stats = await writer.stats()
         print(

@@ -5,8 +5,8 @@ import Foundation
 import AegisProtocol
 
 final class SchemaTests: StoreTestCase {
-    func testMigratesEmptyFileAndConfiguresWAL() throws {
-        let store = try openStore()
+    func testMigratesEmptyFileAndConfiguresWAL() async throws {
+        let store = try openSQLite()
         defer { try? store.close() }
         XCTAssertEqual(store.path, dbPath)
         XCTAssertEqual(try store.schemaVersions(), ["v1", "v2", "v3-restart-backoff"])
@@ -21,11 +21,11 @@ final class SchemaTests: StoreTestCase {
         XCTAssertEqual(try store.listNodes(), [])
         XCTAssertTrue(FileManager.default.fileExists(atPath: dbPath + "-wal"))
         XCTAssertEqual(try store.pragma("quick_check"), "ok")
-        expectStoreError(.invalidArgument) { _ = try store.pragma("journal_mode; DROP TABLE tenants") }
-        expectStoreError(.invalidArgument, containing: "wal_checkpoint") { _ = try store.pragma("wal_checkpoint") }
+        await expectStoreError(.invalidArgument) { _ = try store.pragma("journal_mode; DROP TABLE tenants") }
+        await expectStoreError(.invalidArgument, containing: "wal_checkpoint") { _ = try store.pragma("wal_checkpoint") }
     }
 
-    func testDatabaseFileIsPrivate() throws {
+    func testDatabaseFileIsPrivate() async throws {
         let nested = dir + "/data"
         let store = try ControlStore(dataDirectory: nested, hasher: ToyHasher())
         defer { try? store.close() }
@@ -39,15 +39,15 @@ final class SchemaTests: StoreTestCase {
         }
     }
 
-    func testReopeningMigratedFileIsANoOp() throws {
-        try openStore().close()
-        let again = try openStore()
+    func testReopeningMigratedFileIsANoOp() async throws {
+        try openSQLite().close()
+        let again = try openSQLite()
         defer { try? again.close() }
         XCTAssertEqual(try again.schemaVersions(), ["v1", "v2", "v3-restart-backoff"])
     }
 
-    func testNewerSchemaIsRefused() throws {
-        let store = try openStore()
+    func testNewerSchemaIsRefused() async throws {
+        let store = try openSQLite()
         try store.bootstrap()
         try store.executeRaw(
             """
@@ -55,7 +55,7 @@ final class SchemaTests: StoreTestCase {
             ALTER TABLE tenants ADD COLUMN future_column TEXT DEFAULT 'x';
             """)
         try store.close()
-        expectStoreError(.schemaTooNew, containing: "v99") { _ = try openStore() }
+        await expectStoreError(.schemaTooNew, containing: "v99") { _ = try openSQLite() }
         // The refused open did not touch the data: removing the foreign migration makes it open again.
         let raw = Process()
         raw.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
@@ -64,27 +64,27 @@ final class SchemaTests: StoreTestCase {
             try raw.run()
             raw.waitUntilExit()
             XCTAssertEqual(raw.terminationStatus, 0)
-            let reopened = try openStore()
+            let reopened = try openSQLite()
             defer { try? reopened.close() }
             XCTAssertEqual(try reopened.tenant(name: "default")?.uid, ControlStore.tenantUIDBase)
         }
     }
 
-    func testNotADatabaseNamesTheFile() throws {
+    func testNotADatabaseNamesTheFile() async throws {
         let junk = Array(repeating: UInt8(ascii: "z"), count: 8192)
         FileManager.default.createFile(atPath: dbPath, contents: Data(junk))
-        expectStoreError(.database, containing: dbPath) { _ = try openStore() }
+        await expectStoreError(.database, containing: dbPath) { _ = try openSQLite() }
     }
 
-    func testUnwritableDirectoryNamesErrno() throws {
-        expectStoreError(.database, containing: "ENOENT") {
+    func testUnwritableDirectoryNamesErrno() async throws {
+        await expectStoreError(.database, containing: "ENOENT") {
             _ = try ControlStore(path: dir + "/missing/sub/aegis.db", hasher: ToyHasher())
         }
     }
 
-    func testClosedStoreThrows() throws {
-        let store = try openStore()
+    func testClosedStoreThrows() async throws {
+        let store = try openSQLite()
         try store.close()
-        expectStoreError(.database) { _ = try store.listTenants() }
+        await expectStoreError(.database) { _ = try store.listTenants() }
     }
 }

@@ -1,4 +1,11 @@
-// StoreTestSupport.swift — temp directories, a deterministic test hasher, spec builders.
+// StoreTestSupport.swift — the conformance suite's harness: the backend under test, temp
+// directories, a deterministic test hasher, spec builders, async assertions.
+//
+// Every test that takes its store from `openStore()` is part of the ControlStateStore conformance
+// suite: it talks to the store only through the protocol, and every backend must pass it. The
+// backend is chosen by AEGIS_STORE_BACKEND (default and today's only value: sqlite; the PostgreSQL
+// backend adds "postgres"). Tests that need SQLite's file (`openSQLite()`, `fileBytes()`) check
+// what only that backend promises.
 import XCTest
 import Foundation
 @testable import AegisStore
@@ -33,15 +40,38 @@ class StoreTestCase: XCTestCase {
         dir = String(cString: template.withUnsafeBufferPointer { $0.baseAddress! })
     }
 
-    override func tearDownWithError() throws {
+    override func tearDown() async throws {
+        for s in opened { try? await s.close() }
+        opened = []
         if !dir.isEmpty { try? FileManager.default.removeItem(atPath: dir) }
     }
 
     var dbPath: String { dir + "/aegis.db" }
+    /// Stores `openStore()` handed out, closed in tearDown.
+    var opened: [any ControlStateStore] = []
 
-    func openStore() throws -> ControlStore {
+    /// The backend this run tests (AEGIS_STORE_BACKEND, default sqlite).
+    static var backend: String { ProcessInfo.processInfo.environment["AEGIS_STORE_BACKEND"] ?? "sqlite" }
+
+    /// A store of the backend under test, closed in tearDown. The first call in a test gets an empty
+    /// database; later calls in the same test open that same database again (a restart).
+    func openStore() throws -> any ControlStateStore {
+        let store: any ControlStateStore
+        switch Self.backend {
+        case "sqlite": store = SQLiteStateStore(try openSQLite())
+        case let other: throw XCTSkip("AEGIS_STORE_BACKEND=\(other): no such backend in this build (known: sqlite)")
+        }
+        opened.append(store)
+        return store
+    }
+
+    /// The SQLite file itself, for what only that backend promises (file mode, WAL, migrations).
+    func openSQLite() throws -> ControlStore {
         try ControlStore(dataDirectory: dir, hasher: ToyHasher())
     }
+
+    /// The SQLite database behind `store`, nil for another backend.
+    func sqlite(_ store: any ControlStateStore) -> ControlStore? { (store as? SQLiteStateStore)?.database }
 
     /// Bytes of the database file and its WAL (whatever exists).
     func fileBytes() throws -> [UInt8] {
@@ -62,10 +92,10 @@ class StoreTestCase: XCTestCase {
 
     func expectStoreError(
         _ kind: StoreError.Kind, containing text: String? = nil, file: StaticString = #filePath, line: UInt = #line,
-        _ body: () throws -> Void
-    ) {
+        _ body: () async throws -> Void
+    ) async {
         do {
-            try body()
+            try await body()
             XCTFail("expected StoreError(.\(kind)) but the call succeeded", file: file, line: line)
         } catch let e as StoreError {
             XCTAssertEqual(e.kind, kind, "\(e)", file: file, line: line)
@@ -87,4 +117,68 @@ extension Array where Element == UInt8 {
         }
         return false
     }
+}
+
+// MARK: async assertions (XCTest's autoclosures cannot await)
+
+func assertEqual<T: Equatable>(
+    _ a: @autoclosure () async throws -> T, _ b: @autoclosure () async throws -> T, _ message: String = "",
+    file: StaticString = #filePath, line: UInt = #line
+) async {
+    do {
+        let x = try await a()
+        let y = try await b()
+        XCTAssertEqual(x, y, message, file: file, line: line)
+    } catch { XCTFail("threw \(error) \(message)", file: file, line: line) }
+}
+
+func assertNil<T>(
+    _ a: @autoclosure () async throws -> T?, _ message: String = "", file: StaticString = #filePath, line: UInt = #line
+) async {
+    do {
+        let value = try await a()
+        XCTAssertNil(value, message, file: file, line: line)
+    } catch {
+        XCTFail("threw \(error) \(message)", file: file, line: line)
+    }
+}
+
+func assertNotNil<T>(
+    _ a: @autoclosure () async throws -> T?, _ message: String = "", file: StaticString = #filePath, line: UInt = #line
+) async {
+    do {
+        let value = try await a()
+        XCTAssertNotNil(value, message, file: file, line: line)
+    } catch {
+        XCTFail("threw \(error) \(message)", file: file, line: line)
+    }
+}
+
+func assertTrue(
+    _ a: @autoclosure () async throws -> Bool, _ message: String = "", file: StaticString = #filePath, line: UInt = #line
+) async {
+    do {
+        let value = try await a()
+        XCTAssertTrue(value, message, file: file, line: line)
+    } catch {
+        XCTFail("threw \(error) \(message)", file: file, line: line)
+    }
+}
+
+func assertFalse(
+    _ a: @autoclosure () async throws -> Bool, _ message: String = "", file: StaticString = #filePath, line: UInt = #line
+) async {
+    do {
+        let value = try await a()
+        XCTAssertFalse(value, message, file: file, line: line)
+    } catch {
+        XCTFail("threw \(error) \(message)", file: file, line: line)
+    }
+}
+
+func unwrap<T>(
+    _ a: @autoclosure () async throws -> T?, _ message: String = "", file: StaticString = #filePath, line: UInt = #line
+) async throws -> T {
+    let value = try await a()
+    return try XCTUnwrap(value, message, file: file, line: line)
 }

@@ -5,8 +5,8 @@ import Foundation
 import AegisProtocol
 
 final class WorkloadTests: StoreTestCase {
-    func testInsertGetAndInputsStoredSeparately() throws {
-        let store = try openStore()
+    func testInsertGetAndInputsStoredSeparately() async throws {
+        let store = try openSQLite()
         defer { try? store.close() }
         try store.bootstrap()
         let big = (0..<200_000).map { UInt8(truncatingIfNeeded: $0 &* 31) }
@@ -32,24 +32,22 @@ final class WorkloadTests: StoreTestCase {
         XCTAssertTrue(bytes.contains(subsequence: Array(big[1000..<1064])), "input blob should be in the file")
     }
 
-    func testInsertErrors() throws {
+    func testInsertErrors() async throws {
         let store = try openStore()
-        defer { try? store.close() }
-        try store.bootstrap()
+        try await store.bootstrap()
         let w = Workload(id: "a-1", spec: spec(), createdAtMs: 1)
-        try store.insertWorkload(w)
-        expectStoreError(.alreadyExists, containing: "a-1") { try store.insertWorkload(w) }
-        expectStoreError(.notFound, containing: "tenant ghost") {
-            try store.insertWorkload(Workload(id: "a-2", spec: spec(tenant: "ghost"), createdAtMs: 1))
+        try await store.insertWorkload(w)
+        await expectStoreError(.alreadyExists, containing: "a-1") { try await store.insertWorkload(w) }
+        await expectStoreError(.notFound, containing: "tenant ghost") {
+            try await store.insertWorkload(Workload(id: "a-2", spec: spec(tenant: "ghost"), createdAtMs: 1))
         }
-        XCTAssertEqual(try store.countWorkloads(), 1)
+        await assertEqual(try await store.countWorkloads(), 1)
     }
 
-    func testListFiltersAndOrder() throws {
+    func testListFiltersAndOrder() async throws {
         let store = try openStore()
-        defer { try? store.close() }
-        try store.bootstrap()
-        try store.createTenant(name: "acme")
+        try await store.bootstrap()
+        try await store.createTenant(name: "acme")
         let plan: [(String, WorkloadState, String?)] = [
             ("default", .pending, nil), ("acme", .running, "n1"), ("default", .running, "n2"),
             ("acme", .succeeded, "n1"), ("acme", .pending, nil), ("default", .failed, "n1"),
@@ -58,43 +56,42 @@ final class WorkloadTests: StoreTestCase {
         for (i, (tenant, state, node)) in plan.enumerated() {
             let id = ControlStore.newWorkloadID(nowMs: 1_000 + Int64(i))
             ids.append(id)
-            try store.insertWorkload(
+            try await store.insertWorkload(
                 Workload(
                     id: id, spec: spec(tenant: tenant, name: "w\(i)"), state: state, node: node,
                     createdAtMs: 1_000 + Int64(i)))
         }
-        XCTAssertEqual(try store.listWorkloads().map(\.id), ids)
+        await assertEqual(try await store.listWorkloads().map(\.id), ids)
         XCTAssertEqual(ids, ids.sorted(), "ids sort by creation time")
-        XCTAssertEqual(try store.listWorkloads(tenant: "acme").map(\.spec.name), ["w1", "w3", "w4"])
-        XCTAssertEqual(try store.listWorkloads(states: [.pending]).map(\.spec.name), ["w0", "w4"])
-        XCTAssertEqual(try store.listWorkloads(states: [.running, .failed]).map(\.spec.name), ["w1", "w2", "w5"])
-        XCTAssertEqual(try store.listWorkloads(tenant: "default", states: [.running, .pending]).map(\.spec.name), ["w0", "w2"])
-        XCTAssertEqual(try store.listWorkloads(node: "n1").map(\.spec.name), ["w1", "w3", "w5"])
-        XCTAssertEqual(try store.listWorkloads(states: []), [])
-        XCTAssertEqual(try store.listWorkloads(limit: 2).map(\.spec.name), ["w0", "w1"])
-        XCTAssertEqual(try store.countWorkloads(tenant: "acme", states: [.pending, .running]), 2)
-        XCTAssertEqual(try store.countWorkloads(node: "n1"), 3)
+        await assertEqual(try await store.listWorkloads(tenant: "acme").map(\.spec.name), ["w1", "w3", "w4"])
+        await assertEqual(try await store.listWorkloads(states: [.pending]).map(\.spec.name), ["w0", "w4"])
+        await assertEqual(try await store.listWorkloads(states: [.running, .failed]).map(\.spec.name), ["w1", "w2", "w5"])
+        await assertEqual(try await store.listWorkloads(tenant: "default", states: [.running, .pending]).map(\.spec.name), ["w0", "w2"])
+        await assertEqual(try await store.listWorkloads(node: "n1").map(\.spec.name), ["w1", "w3", "w5"])
+        await assertEqual(try await store.listWorkloads(states: []), [])
+        await assertEqual(try await store.listWorkloads(limit: 2).map(\.spec.name), ["w0", "w1"])
+        await assertEqual(try await store.countWorkloads(tenant: "acme", states: [.pending, .running]), 2)
+        await assertEqual(try await store.countWorkloads(node: "n1"), 3)
     }
 
-    func testUpdateTransitionsAndEvents() throws {
+    func testUpdateTransitionsAndEvents() async throws {
         let store = try openStore()
-        defer { try? store.close() }
-        try store.bootstrap()
+        try await store.bootstrap()
         let id = ControlStore.newWorkloadID()
-        try store.insertWorkload(Workload(id: id, spec: spec(inputs: ["in.txt": [9]]), reason: "no node has python3", createdAtMs: 1))
-        let scheduled = try store.update(id: id, event: WorkloadEvent(timeMs: 2, type: "Scheduled", message: "n1")) {
+        try await store.insertWorkload(Workload(id: id, spec: spec(inputs: ["in.txt": [9]]), reason: "no node has python3", createdAtMs: 1))
+        let scheduled = try await store.update(id: id, event: WorkloadEvent(timeMs: 2, type: "Scheduled", message: "n1")) {
             $0.state = .scheduled; $0.node = "n1"; $0.generation = 1; $0.reason = nil; $0.gpus = ["0000:3b:00.0"]
         }
         XCTAssertEqual(scheduled.state, .scheduled)
-        try store.update(id: id, event: WorkloadEvent(timeMs: 3, type: "Started", message: "pid 42")) {
+        try await store.update(id: id, event: WorkloadEvent(timeMs: 3, type: "Started", message: "pid 42")) {
             $0.state = .running; $0.startedAtMs = 3
         }
-        let final = try store.update(id: id, event: WorkloadEvent(timeMs: 4, type: "Exited", message: "OOM killed")) {
+        let final = try await store.update(id: id, event: WorkloadEvent(timeMs: 4, type: "Exited", message: "OOM killed")) {
             $0.state = .failed; $0.exitCode = 137; $0.signal = 9; $0.oomKilled = true; $0.finishedAtMs = 4
             $0.restarts = 2; $0.unenforcedLimits = ["pids"]; $0.reason = "out of memory"
             $0.nextAttemptAtMs = 40_004; $0.consecutiveExits = 3
         }
-        let stored = try XCTUnwrap(try store.workload(id: id))
+        let stored = try await unwrap(try await store.workload(id: id))
         XCTAssertEqual(stored, final)
         XCTAssertEqual(stored.state, .failed)
         XCTAssertEqual(stored.exitCode, 137)
@@ -109,31 +106,35 @@ final class WorkloadTests: StoreTestCase {
         XCTAssertEqual(stored.finishedAtMs, 4)
         XCTAssertEqual(stored.restarts, 2)
         XCTAssertEqual(stored.unenforcedLimits, ["pids"])
-        XCTAssertEqual(try store.events(workloadID: id).map(\.type), ["Scheduled", "Started", "Exited"])
-        XCTAssertEqual(try store.inputs(id: id), ["in.txt": [9]], "updates never touch inputs")
+        await assertEqual(try await store.events(workloadID: id).map(\.type), ["Scheduled", "Started", "Exited"])
+        await assertEqual(try await store.inputs(id: id), ["in.txt": [9]], "updates never touch inputs")
 
-        try store.appendEvent(workloadID: id, WorkloadEvent(timeMs: 5, type: "Note", message: "logs kept"))
-        XCTAssertEqual(try store.events(workloadID: id).last, WorkloadEvent(timeMs: 5, type: "Note", message: "logs kept"))
-        expectStoreError(.notFound) { try store.appendEvent(workloadID: "a-ghost", WorkloadEvent(type: "X", message: "")) }
-        expectStoreError(.notFound) { try store.update(id: "a-ghost") { $0.state = .running } }
-        expectStoreError(.invalidArgument, containing: "id") { try store.update(id: id) { $0.id = "a-other" } }
-        expectStoreError(.invalidArgument, containing: "tenant") { try store.update(id: id) { $0.spec.tenant = "acme" } }
+        try await store.appendEvent(workloadID: id, WorkloadEvent(timeMs: 5, type: "Note", message: "logs kept"))
+        await assertEqual(try await store.events(workloadID: id).last, WorkloadEvent(timeMs: 5, type: "Note", message: "logs kept"))
+        await expectStoreError(.notFound) { try await store.appendEvent(workloadID: "a-ghost", WorkloadEvent(type: "X", message: "")) }
+        await expectStoreError(.notFound) { try await store.update(id: "a-ghost") { $0.state = .running } }
+        await expectStoreError(.invalidArgument, containing: "id") { try await store.update(id: id) { $0.id = "a-other" } }
+        await expectStoreError(.invalidArgument, containing: "tenant") { try await store.update(id: id) { $0.spec.tenant = "acme" } }
 
         // A throwing mutation writes nothing (neither row nor event).
         struct Abort: Error {}
-        XCTAssertThrowsError(
-            try store.update(id: id, event: WorkloadEvent(type: "Bad", message: "")) { w in
+        do {
+            try await store.update(id: id, event: WorkloadEvent(type: "Bad", message: "")) { w in
                 w.state = .pending
                 throw Abort()
-            })
-        XCTAssertEqual(try store.workload(id: id)?.state, .failed)
-        XCTAssertEqual(try store.events(workloadID: id).count, 4)
+            }
+            XCTFail("a throwing mutation must fail the update")
+        } catch {
+            XCTAssertTrue(error is Abort, "the mutation's own error comes back as is, got \(error)")
+        }
+        await assertEqual(try await store.workload(id: id)?.state, .failed)
+        await assertEqual(try await store.events(workloadID: id).count, 4)
 
-        try store.deleteWorkload(id: id)
-        XCTAssertNil(try store.workload(id: id))
-        XCTAssertEqual(try store.events(workloadID: id), [])
-        XCTAssertEqual(try store.inputs(id: id), [:])
-        expectStoreError(.notFound) { try store.deleteWorkload(id: id) }
+        try await store.deleteWorkload(id: id)
+        await assertNil(try await store.workload(id: id))
+        await assertEqual(try await store.events(workloadID: id), [])
+        await assertEqual(try await store.inputs(id: id), [:])
+        await expectStoreError(.notFound) { try await store.deleteWorkload(id: id) }
     }
 
     func testWorkloadIDs() {
@@ -149,14 +150,14 @@ final class WorkloadTests: StoreTestCase {
         XCTAssertTrue(same.allSatisfy { $0.hasPrefix("a-000000001a") })
     }
 
-    func testDamagedRowIsReportedNotCrashed() throws {
-        let store = try openStore()
+    func testDamagedRowIsReportedNotCrashed() async throws {
+        let store = try openSQLite()
         defer { try? store.close() }
         try store.bootstrap()
         try store.insertWorkload(Workload(id: "a-x", spec: spec(), createdAtMs: 1))
         try store.executeRaw("UPDATE workloads SET state = 'exploded' WHERE id = 'a-x'")
-        expectStoreError(.encoding, containing: "exploded") { _ = try store.workload(id: "a-x") }
+        await expectStoreError(.encoding, containing: "exploded") { _ = try store.workload(id: "a-x") }
         try store.executeRaw("UPDATE workloads SET state = 'pending', spec = '{' WHERE id = 'a-x'")
-        expectStoreError(.encoding, containing: "a-x") { _ = try store.listWorkloads() }
+        await expectStoreError(.encoding, containing: "a-x") { _ = try store.listWorkloads() }
     }
 }

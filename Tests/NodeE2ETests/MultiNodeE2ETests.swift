@@ -435,7 +435,7 @@ final class MultiNodeE2ETests: XCTestCase {
         XCTAssertTrue(d.events.contains { $0.type == .evicted }, "\(d.events)")
         let afterEviction = d.events.drop { $0.type != .evicted }
         XCTAssertFalse(
-            afterEviction.contains { $0.message.contains("scheduled on w1") }, "never placed on the stopping worker: \(d.events)")
+            afterEviction.contains { $0.message.contains("placed on node w1") }, "never placed on the stopping worker: \(d.events)")
         XCTAssertEqual(CopySampler.count(["sleep", "36077"]), 1)
     }
 
