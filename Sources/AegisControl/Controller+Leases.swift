@@ -170,7 +170,6 @@ extension Controller {
             drains[w.id] = nil
             do {
                 if await stopRequested(w) {  // killed while the node was away: it ends here, not elsewhere
-                    _ = scheduler.release(workload: w.id)
                     let u = try await store.update(
                         id: w.id, event: .init(.cancelled, "cancelled; node \(node) went Down before it stopped")
                     ) {
@@ -179,12 +178,15 @@ extension Controller {
                         $0.finishedAtMs = ControlStore.nowMs()
                         $0.reason = "cancelled"
                     }
+                    releaseReservation(w.id)
                     notify(u)
                     continue
                 }
                 try await requeueByPolicy(
                     w, report: nil, events: (.rescheduling, .lost), otherwise: .lost,
                     reason: "node \(node) is Down (no lease renewal for \(leaseTerms.downAfterMs / 1000) s)", failure: true)
+            } catch is WorkloadChangedSincePass {
+                continue  // ended or placed again meanwhile: that change stands
             } catch {
                 logger.error("rescheduling failed", metadata: ["workload": "\(w.id)", "error": "\(error)"])
             }

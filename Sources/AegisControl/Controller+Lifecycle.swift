@@ -14,7 +14,14 @@ extension Controller {
         let stored = try await store.upsertNode(info)
         info.cordoned = stored.cordoned
         workers[info.name] = link
-        let active = try await store.listWorkloads(states: [.scheduled, .running], node: info.name)
+        // A workload that ends while the list is read would get its reservation back below (and
+        // keep it forever): read again when a reservation was released meanwhile.
+        var active: [Workload] = []
+        for _ in 1...5 {
+            let before = releases
+            active = try await store.listWorkloads(states: [.scheduled, .running], node: info.name)
+            if releases == before { break }
+        }
         scheduler.upsert(NodeState(info))
         let sizing = Scheduler(config: scheduler.config)
         for w in active where scheduler.reservation(for: w.id) == nil {
@@ -31,7 +38,9 @@ extension Controller {
                 "node": "\(info.name)", "role": "\(info.role.rawValue)",
                 "active": "\(active.count)",
             ])
-        await link.reconcile(active: active.map { ($0.id, $0.generation) })
+        // A placement the running pass has yet to start is not the worker's to know yet (it would
+        // report it lost).
+        await link.reconcile(active: active.filter { starting[$0.id] != $0.generation }.map { ($0.id, $0.generation) })
         // A stop asked for while the node was away (kill, drain) is asked again.
         for w in active where await stopRequested(w) { await link.cancel(id: w.id, generation: w.generation) }
         await schedule()
@@ -81,24 +90,24 @@ extension Controller {
                 try recorded.get()
                 await wakeScheduler()
             case let .failedToStart(_, _, error):
-                _ = scheduler.release(workload: w.id)
                 let u = try await store.update(id: w.id, event: .init(.failed, "failed to start: \(error)")) {
                     try Self.expectUnchanged($0, since: w)
                     $0.state = .failed
                     $0.reason = "failed to start: \(error)"
                     $0.finishedAtMs = ControlStore.nowMs()
                 }
+                releaseReservation(w.id)
                 notify(u)
                 await link?.release(id: w.id, generation: w.generation)  // whatever a cut-short create left
                 await wakeScheduler()
             case .lost:
-                _ = scheduler.release(workload: w.id)
                 let u = try await store.update(id: w.id, event: .init(.lost, "sandbox vanished without an outcome")) {
                     try Self.expectUnchanged($0, since: w)
                     $0.state = .lost
                     $0.reason = "sandbox vanished without an outcome"
                     $0.finishedAtMs = ControlStore.nowMs()
                 }
+                releaseReservation(w.id)
                 notify(u)
                 await link?.release(id: w.id, generation: w.generation)  // its leaf and state dir may remain
                 await wakeScheduler()
@@ -115,7 +124,6 @@ extension Controller {
     func finish(_ w: Workload, report r: ExitReport) async throws {
         if try await finishDrained(w, report: r) { return }
         if r.evicted == true { return try await finishEvicted(w, report: r) }
-        _ = scheduler.release(workload: w.id)
         let state: WorkloadState
         let reason: String
         if r.cancelled {
@@ -159,6 +167,7 @@ extension Controller {
                 $0.reason = reason
             }
         }
+        releaseReservation(w.id)  // only now: a refused update (changed meanwhile) keeps a newer placement's
         logger.info("workload ended", metadata: ["workload": "\(w.id)", "state": "\(u.state.rawValue)", "reason": "\(reason)"])
         notify(u)
     }
@@ -184,7 +193,6 @@ extension Controller {
         _ w: Workload, report r: ExitReport?, events: (requeued: WorkloadEventType, ended: WorkloadEventType),
         otherwise final: WorkloadState, reason: String, failure: Bool = false
     ) async throws -> Workload {
-        _ = scheduler.release(workload: w.id)
         let requeue = w.spec.restart == .always || w.spec.restart == .onFailure
         let message = requeue ? "\(reason); pending again (restart policy \(w.spec.restart.rawValue))" : reason
         let u = try await store.update(id: w.id, event: .init(requeue ? events.requeued : events.ended, message)) {
@@ -199,6 +207,7 @@ extension Controller {
             $0.reason = reason
             if requeue && failure { $0.restarts += 1 }
         }
+        releaseReservation(w.id)
         pendingReasons[w.id] = nil
         notify(u)
         return u

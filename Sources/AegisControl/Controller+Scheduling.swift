@@ -147,20 +147,19 @@ extension Controller {
     struct Decision {
         var placed: Workload
         var uid: UInt32
-        var link: any WorkerLink
         var devices: [GPUDevice]
         var placement: Placement {
             Placement(
                 workloadID: placed.id, node: placed.node ?? "", generation: placed.generation, gpus: placed.gpus,
-                unenforcedLimits: placed.unenforcedLimits)
+                unenforcedLimits: placed.unenforcedLimits, onlyIfPending: true)
         }
     }
 
     /// The placement of `w` (read as pending at `w.generation`) on `node` as the next generation;
     /// nil (reservation released) when the node's worker is gone.
     func decide(_ w: Workload, node: String, gpus: [String], uid: UInt32) -> Decision? {
-        guard let link = workers[node], let info = scheduler.node(node) else {
-            _ = scheduler.release(workload: w.id)
+        guard workers[node] != nil, let info = scheduler.node(node) else {
+            releaseReservation(w.id)
             return nil
         }
         var placed = w
@@ -172,52 +171,70 @@ extension Controller {
         placed.nextAttemptAtMs = nil
         placed.unenforcedLimits = Self.unenforcedLimits(w.spec.resources, info.capabilities.isolation)
         let devices = info.capabilities.gpus.filter { gpus.contains($0.pciAddress) }
-        return Decision(placed: placed, uid: uid, link: link, devices: devices)
+        return Decision(placed: placed, uid: uid, devices: devices)
     }
 
-    /// Commits the pass's decisions in one transaction, then starts each committed one on its
-    /// worker. A refused decision (cancelled or placed meanwhile) releases its reservation and
-    /// starts nothing; a failed commit releases them all and throws. One cancelled after the commit
-    /// but before its start was sent is not started (`cancel` ends it and takes it off `starting`).
+    /// Reads each decision's inputs (they never change), commits the decisions in one transaction,
+    /// then starts each committed one on its node's current worker link. A decision whose inputs
+    /// cannot be read stays pending (reservation released; the next pass tries again); a refused
+    /// one (cancelled or changed meanwhile) releases its reservation and starts nothing; a failed
+    /// commit releases them all and throws. Between the commit and its start a placement sits in
+    /// `starting`; any other stored change of it (a cancel, an event, a requeue) takes it off, and
+    /// then it is not started.
     func commitAndStart(_ decisions: [Decision]) async throws {
-        guard !decisions.isEmpty else { return }
+        var ready: [Decision] = []
+        for var d in decisions {
+            do {
+                d.placed.spec.inputs = try await store.inputs(id: d.placed.id)
+                ready.append(d)
+            } catch {
+                releaseReservation(d.placed.id)
+                logger.error("reading inputs failed; left pending", metadata: ["workload": "\(d.placed.id)", "error": "\(error)"])
+            }
+        }
+        guard !ready.isEmpty else { return }
         let refused: Set<String>
         do {
-            refused = Set(try await placementWriter.commit(decisions.map(\.placement)))
+            refused = Set(try await placementWriter.commit(ready.map(\.placement)))
         } catch {
-            for d in decisions { _ = scheduler.release(workload: d.placed.id) }
+            for d in ready { releaseReservation(d.placed.id) }
             throw error
         }
         var committed: [Decision] = []
-        for d in decisions {
+        for d in ready {
             if refused.contains(d.placed.id) {
-                _ = scheduler.release(workload: d.placed.id)
+                releaseReservation(d.placed.id)
                 continue
             }
             committed.append(d)
-            starting.insert(d.placed.id)
+            starting[d.placed.id] = d.placed.generation
             pendingReasons[d.placed.id] = nil
-            notify(d.placed)
+            var stored = d.placed
+            stored.spec.inputs = [:]
+            notify(stored)
         }
-        for d in committed where starting.contains(d.placed.id) {
-            var full = d.placed
-            do { full.spec.inputs = try await store.inputs(id: d.placed.id) } catch {
-                // Placed, not started: the worker's reconcile at its next registration, or a
-                // Down node's rescheduling, deals with it; its files are never dropped silently.
-                starting.remove(d.placed.id)
-                logger.error("reading inputs failed; not started", metadata: ["workload": "\(d.placed.id)", "error": "\(error)"])
-                continue
-            }
-            // Cancelled while its inputs were read: not started.
-            guard starting.remove(d.placed.id) != nil else { continue }
-            await d.link.start(full, uid: d.uid, gpus: d.devices)
+        for d in committed {
+            // Still the placement this pass made, and its node still connected (otherwise its
+            // next registration reconciles it, or a Down node's rescheduling moves it).
+            guard starting.removeValue(forKey: d.placed.id) == d.placed.generation,
+                let link = d.placed.node.flatMap({ workers[$0] })
+            else { continue }
+            await link.start(d.placed, uid: d.uid, gpus: d.devices)
         }
     }
 
+    /// Gives a workload's reservation back to the scheduler (and counts it: see `releases`).
+    func releaseReservation(_ id: String) {
+        releases &+= 1
+        _ = scheduler.release(workload: id)
+    }
+
     /// Throws `WorkloadChangedSincePass` unless `current` (the stored workload, inside an update) is
-    /// still at `w`'s generation and has not ended.
+    /// still at `w`'s generation, has not ended and was not requeued since `w` was read.
     static func expectUnchanged(_ current: Workload, since w: Workload) throws {
         guard current.generation == w.generation, !current.state.isFinal else { throw WorkloadChangedSincePass() }
+        // Requeued (pending again at the same generation): a report of the old copy changes nothing.
+        if current.state == .pending && w.state != .pending { throw WorkloadChangedSincePass() }
     }
 
     /// Whether a quota limits anything (nil fields are unlimited).

@@ -56,9 +56,13 @@ public actor Controller {
     let placementWriter: PlacementWriter
     /// Submissions waiting for their first scheduling pass, with their latest stored state.
     var submitting: [String: Workload] = [:]
-    /// Placements committed by the running pass whose start has not been sent to their worker yet
-    /// (a cancel ends them in the store and the pass does not start them).
-    var starting: Set<String> = []
+    /// Placements committed by the running pass whose start has not been sent to their worker yet:
+    /// workload id → placed generation. Any stored change of the workload other than that
+    /// placement takes it off (`notify`), and the pass starts only what is still here.
+    var starting: [String: Int64] = [:]
+    /// Reservations released since start (`releaseReservation`): a reader of the active workloads
+    /// that saw this change while it read knows its list may hold workloads that ended meanwhile.
+    var releases: UInt64 = 0
 
     /// - Parameter pkiDirectory: where the cluster CA lives; default `pki/` next to the store's
     ///   database file (`<dataDir>/pki`, see `AegisPaths.pkiDir`).
@@ -231,9 +235,9 @@ public actor Controller {
         } catch {
             throw .internalError(underlying: error)
         }
-        if starting.remove(id) != nil {
+        if starting[id] == w.generation {
             // Placed by the running pass but not sent to its worker: it never starts.
-            _ = scheduler.release(workload: id)
+            starting[id] = nil
             do {
                 let done = try await store.update(id: id, event: .init(.cancelled, "cancelled before it started")) {
                     try Self.expectUnchanged($0, since: w)
@@ -241,8 +245,11 @@ public actor Controller {
                     $0.finishedAtMs = ControlStore.nowMs()
                     $0.reason = "cancelled"
                 }
+                releaseReservation(id)
                 notify(done)
                 return done
+            } catch is WorkloadChangedSincePass {
+                return try await cancel(id: id, caller: caller)  // changed meanwhile: cancelled as it is now
             } catch {
                 throw .internalError(underlying: error)
             }
@@ -285,6 +292,7 @@ public actor Controller {
 
     func notify(_ w: Workload) {
         if submitting[w.id] != nil { submitting[w.id] = w }
+        if let g = starting[w.id], !(w.state == .scheduled && w.generation == g) { starting[w.id] = nil }
         guard let list = watchers[w.id] else { return }
         for c in list {
             c.yield(w)

@@ -15,21 +15,29 @@ public struct Placement: Sendable, Equatable {
     public var gpus: [String]
     /// Limits the node accepts but cannot enforce (`Workload.unenforcedLimits`).
     public var unenforcedLimits: [String]
+    /// Apply only to a workload that is still `pending` (the controller's rule: a pass places
+    /// only what it read as pending, and a workload that started meanwhile is not placed again).
+    public var onlyIfPending: Bool
 
-    public init(workloadID: String, node: String, generation: Int64, gpus: [String] = [], unenforcedLimits: [String] = []) {
+    public init(
+        workloadID: String, node: String, generation: Int64, gpus: [String] = [], unenforcedLimits: [String] = [],
+        onlyIfPending: Bool = false
+    ) {
         self.workloadID = workloadID
         self.node = node
         self.generation = generation
         self.gpus = gpus
         self.unenforcedLimits = unenforcedLimits
+        self.onlyIfPending = onlyIfPending
     }
 }
 
 extension ControlStore {
     /// Applies decisions in ONE write transaction. Each sets state `scheduled`, `node`,
     /// `generation`, `gpus`, `unenforcedLimits`, clears `reason` and the restart back-off
-    /// (`nextAttemptAtMs`), and appends a "scheduled" event — but only when the
-    /// stored generation is lower and the workload is not final (succeeded/failed/cancelled/lost).
+    /// (`nextAttemptAtMs`), and appends a "scheduled" event — but only when the stored generation
+    /// is lower, the workload is not final (succeeded/failed/cancelled/lost) and, with
+    /// `onlyIfPending`, it is pending.
     /// - Returns: ids refused (stale generation, final state, or unknown workload).
     /// - Throws: `.database` (nothing is applied then).
     @discardableResult
@@ -43,7 +51,7 @@ extension ControlStore {
             sql: """
                 UPDATE workloads SET state = 'scheduled', node = ?, generation = ?, gpus = ?, reason = NULL,
                     next_attempt_ms = NULL, unenforced_limits = ?
-                WHERE id = ? AND generation < ? AND state NOT IN (\(finals))
+                WHERE id = ? AND generation < ? AND state NOT IN (\(finals)) AND (? = 0 OR state = 'pending')
                 """)
         var rejected: [String] = []
         let encoder = makeEncoder()
@@ -52,7 +60,7 @@ extension ControlStore {
             let unenforced =
                 p.unenforcedLimits.isEmpty
                 ? "[]" : try encodeJSON(p.unenforcedLimits, "placement of \(p.workloadID) unenforcedLimits", using: encoder)
-            try update.execute(arguments: [p.node, p.generation, gpus, unenforced, p.workloadID, p.generation])
+            try update.execute(arguments: [p.node, p.generation, gpus, unenforced, p.workloadID, p.generation, p.onlyIfPending])
             if db.changesCount == 1 {
                 let gpuText = p.gpus.isEmpty ? "" : ", gpus \(p.gpus.joined(separator: ","))"
                 try insertEvent(
@@ -109,6 +117,10 @@ public actor PlacementWriter: Service {
     /// The run loop waiting for work or a deadline; rung by `submit`, `flush` and its own timer.
     private var doorbell: CheckedContinuation<Void, Never>?
     private var waiters: [(target: UInt64, continuation: CheckedContinuation<Void, any Error>)] = []
+    /// `commit(_:)`'s counters (added to the buffered path's in `stats()`).
+    private var directSubmitted: UInt64 = 0
+    private var directCommitted: UInt64 = 0
+    private var directTransactions: UInt64 = 0
     /// `commit(_:)`: a commit is running (its caller, or the caller it handed over to, holds it).
     private var committing = false
     /// `commit(_:)` calls waiting for the running commit to end, oldest first.
@@ -167,7 +179,8 @@ public actor PlacementWriter: Service {
     ///   decisions are not kept: the caller decides whether to retry).
     public func commit(_ placements: [Placement]) async throws -> [String] {
         guard !placements.isEmpty else { return [] }
-        submitted += UInt64(placements.count)
+        // Counted apart from the buffered path's counters, which `flush()` waits on.
+        directSubmitted += UInt64(placements.count)
         if committing {
             let turn = try await withCheckedThrowingContinuation { (c: CheckedContinuation<CommitTurn, any Error>) in
                 queued.append(QueuedCommit(placements: placements, continuation: c))
@@ -185,8 +198,8 @@ public actor PlacementWriter: Service {
         let outcome: Result<Set<String>, StoreError>
         do {
             outcome = .success(Set(try await store.recordPlacements(batch)))
-            committed += UInt64(batch.count)
-            transactions += 1
+            directCommitted += UInt64(batch.count)
+            directTransactions += 1
             lastError = nil
         } catch {
             let e = StoreError.wrapping(error, "placement writer: commit of \(batch.count) decision(s)")
@@ -211,8 +224,8 @@ public actor PlacementWriter: Service {
     /// Current counters.
     public func stats() -> PlacementWriterStats {
         PlacementWriterStats(
-            submitted: submitted, committed: committed, transactions: transactions,
-            lastError: lastError?.description)
+            submitted: submitted + directSubmitted, committed: committed + directCommitted,
+            transactions: transactions + directTransactions, lastError: lastError?.description)
     }
 
     /// Commits buffered decisions as they become due, until cancelled.

@@ -135,6 +135,24 @@ final class PlacementTests: StoreTestCase {
         XCTAssertNotNil(stats.lastError)
     }
 
+    /// The controller's rule: a placement marked `onlyIfPending` does not apply to a workload that
+    /// started (or was placed) meanwhile at the generation the pass read, even though its own
+    /// generation is higher.
+    func testOnlyIfPendingRefusesAWorkloadThatIsNoLongerPending() async throws {
+        let store = try openStore()
+        try await store.bootstrap()
+        let ids = try await insertPending(store, count: 2)
+        try await store.update(id: ids[0]) { $0.state = .running }  // e.g. an old copy reported started
+        let refused = try await store.recordPlacements([
+            Placement(workloadID: ids[0], node: "n2", generation: 1, onlyIfPending: true),
+            Placement(workloadID: ids[1], node: "n2", generation: 1, onlyIfPending: true),
+        ])
+        XCTAssertEqual(refused, [ids[0]])
+        await assertEqual(try await store.workload(id: ids[0])?.state, .running)
+        await assertNil(try await store.workload(id: ids[0])?.node)
+        await assertEqual(try await store.workload(id: ids[1])?.node, "n2")
+    }
+
     /// The controller's path: concurrent `commit` calls share transactions (group commit without a
     /// timer), and each caller gets back the refusals among its own decisions only.
     func testCommitGroupsConcurrentCallersAndAnswersEachItsOwn() async throws {

@@ -286,6 +286,7 @@ final class MultiNodeE2ETests: XCTestCase {
             .items.first { $0.spec.args.last?.contains("big.bin") == true }?.id ?? "?"
         let bigCopy = try controller.cli(["cp", "\(bigID):big.bin", work + "/big.bin"], timeout: 120)
         XCTAssertEqual(bigCopy.status, 0, bigCopy.stderr)
+        if bigCopy.status != 0 { print("DEBUG-CTL\n" + controller.nodeLog() + "\nDEBUG-W1\n" + (workers["w1"]?.log() ?? "")) }
         let sum = try sh(["sha256sum", work + "/big.bin"]).split(separator: " ").first.map(String.init) ?? ""
         XCTAssertTrue(big.stdout.hasPrefix(sum) && !sum.isEmpty, "\(big.stdout) vs \(sum)")
 
