@@ -54,6 +54,8 @@ public actor Controller {
     nonisolated let live = Mutex<[String: LiveCapacity]>([:])
     /// Group commit of scheduling decisions: one store transaction per scheduling pass.
     let placementWriter: PlacementWriter
+    /// Group commit of submissions: concurrent submits share one store transaction.
+    let submissionWriter: GroupCommit<NewWorkload, StoreError?>
     /// Submissions waiting for their first scheduling pass, with their latest stored state.
     var submitting: [String: Workload] = [:]
     /// Placements committed by the running pass whose start has not been sent to their worker yet:
@@ -80,6 +82,7 @@ public actor Controller {
         self.maxInputBytes = maxInputBytes
         self.pkiDirectory = pkiDirectory ?? Controller.defaultPKIDirectory(dataDirectory: store.dataDirectory)
         self.placementWriter = PlacementWriter(store: store)
+        self.submissionWriter = GroupCommit("submissions") { try await store.insertWorkloads($0) }
     }
 
     // MARK: auth
@@ -178,8 +181,11 @@ public actor Controller {
         // may place it before this task resumes.
         submitting[workload.id] = workload
         do {
-            try await store.insertWorkload(
-                workload, event: .init(.submitted, "submitted by \(caller.isAdmin ? "admin" : "tenant \(caller.tenant)")", timeMs: now))
+            // Concurrent submissions share one transaction (group commit).
+            let event = WorkloadEvent(.submitted, "submitted by \(caller.isAdmin ? "admin" : "tenant \(caller.tenant)")", timeMs: now)
+            if let refused = try await submissionWriter.commit([NewWorkload(workload, event: event)]).first ?? nil {
+                throw refused
+            }
         } catch {
             submitting[workload.id] = nil
             throw .internalError("store", underlying: error)

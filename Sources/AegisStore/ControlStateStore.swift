@@ -86,6 +86,10 @@ public protocol ControlStateStore: AnyObject, Sendable {
     // MARK: workloads
     /// - Throws: `.notFound` (tenant), `.alreadyExists` (id).
     func insertWorkload(_ workload: Workload, event: WorkloadEvent?) async throws
+    /// Stores new workloads in ONE transaction; one outcome per workload, in order: nil when
+    /// stored, the `.notFound` (tenant) or `.alreadyExists` (id) that kept it out (the others are
+    /// stored all the same). - Throws: `.encoding`, `.database` (then none is stored).
+    func insertWorkloads(_ new: [NewWorkload]) async throws -> [StoreError?]
     func workload(id: String, includeInputs: Bool) async throws -> Workload?
     /// Oldest first; nil filters match everything; `limit` caps the count.
     func listWorkloads(tenant: String?, states: Set<WorkloadState>?, node: String?, limit: Int?) async throws -> [Workload]

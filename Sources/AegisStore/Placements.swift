@@ -117,14 +117,8 @@ public actor PlacementWriter: Service {
     /// The run loop waiting for work or a deadline; rung by `submit`, `flush` and its own timer.
     private var doorbell: CheckedContinuation<Void, Never>?
     private var waiters: [(target: UInt64, continuation: CheckedContinuation<Void, any Error>)] = []
-    /// `commit(_:)`'s counters (added to the buffered path's in `stats()`).
-    private var directSubmitted: UInt64 = 0
-    private var directCommitted: UInt64 = 0
-    private var directTransactions: UInt64 = 0
-    /// `commit(_:)`: a commit is running (its caller, or the caller it handed over to, holds it).
-    private var committing = false
-    /// `commit(_:)` calls waiting for the running commit to end, oldest first.
-    private var queued: [QueuedCommit] = []
+    /// `commit(_:)`: group commit without a timer (its counters are added to these in `stats()`).
+    private let direct: GroupCommit<Placement, Bool>
 
     /// - Parameters:
     ///   - maxBatch: decisions per transaction (also the count that triggers an immediate commit), ≥ 1.
@@ -138,6 +132,10 @@ public actor PlacementWriter: Service {
         self.maxBatch = max(1, maxBatch)
         self.maxDelay = maxDelay
         self.onRejected = onRejected
+        self.direct = GroupCommit("placement writer", maxBatch: maxBatch) { batch in
+            let refused = Set(try await store.recordPlacements(batch))
+            return batch.map { refused.contains($0.workloadID) }
+        }
     }
 
     /// Buffers one decision; never waits on SQLite.
@@ -172,60 +170,22 @@ public actor PlacementWriter: Service {
     /// Commits `placements` and returns the ids refused (stale generation, final state, unknown),
     /// with group commit and no timer: when no commit is running the caller commits at once; calls
     /// that arrive while one runs wait, and the first of them then commits all the waiting
-    /// decisions (up to `maxBatch` beyond its own) in one transaction. This is the controller's
+    /// decisions (up to `maxBatch`) in one transaction (`GroupCommit`). This is the controller's
     /// path (one transaction per scheduling pass, shared when passes overlap with other callers)
     /// and the one placement-bench measures. Needs no `run()`.
     /// - Throws: the `StoreError` of the transaction that held them (nothing of it is applied; the
     ///   decisions are not kept: the caller decides whether to retry).
-    public func commit(_ placements: [Placement]) async throws -> [String] {
-        guard !placements.isEmpty else { return [] }
-        // Counted apart from the buffered path's counters, which `flush()` waits on.
-        directSubmitted += UInt64(placements.count)
-        if committing {
-            let turn = try await withCheckedThrowingContinuation { (c: CheckedContinuation<CommitTurn, any Error>) in
-                queued.append(QueuedCommit(placements: placements, continuation: c))
-            }
-            if case let .done(rejected) = turn { return rejected }
-            // .lead: the previous committer handed over; `committing` stayed true.
-        }
-        committing = true
-        var batch = placements
-        var joined: [QueuedCommit] = []
-        while let next = queued.first, batch.count + next.placements.count <= maxBatch {
-            batch += next.placements
-            joined.append(queued.removeFirst())
-        }
-        let outcome: Result<Set<String>, StoreError>
-        do {
-            outcome = .success(Set(try await store.recordPlacements(batch)))
-            directCommitted += UInt64(batch.count)
-            directTransactions += 1
-            lastError = nil
-        } catch {
-            let e = StoreError.wrapping(error, "placement writer: commit of \(batch.count) decision(s)")
-            lastError = e
-            outcome = .failure(e)
-        }
-        if queued.isEmpty {
-            committing = false
-        } else {
-            queued.removeFirst().continuation.resume(returning: .lead)
-        }
-        switch outcome {
-        case let .success(rejected):
-            for q in joined { q.continuation.resume(returning: .done(q.placements.map(\.workloadID).filter(rejected.contains))) }
-            return placements.map(\.workloadID).filter(rejected.contains)
-        case let .failure(e):
-            for q in joined { q.continuation.resume(throwing: e) }
-            throw e
-        }
+    public nonisolated func commit(_ placements: [Placement]) async throws -> [String] {
+        let refused = try await direct.commit(placements)
+        return zip(placements, refused).filter(\.1).map(\.0.workloadID)
     }
 
     /// Current counters.
-    public func stats() -> PlacementWriterStats {
-        PlacementWriterStats(
-            submitted: submitted + directSubmitted, committed: committed + directCommitted,
-            transactions: transactions + directTransactions, lastError: lastError?.description)
+    public func stats() async -> PlacementWriterStats {
+        let d = await direct.stats()
+        return PlacementWriterStats(
+            submitted: submitted + d.submitted, committed: committed + d.applied,
+            transactions: transactions + d.batches, lastError: lastError?.description ?? d.lastError)
     }
 
     /// Commits buffered decisions as they become due, until cancelled.
@@ -303,16 +263,4 @@ public actor PlacementWriter: Service {
         }
         oldest = nil
     }
-}
-
-/// What a waiting `commit(_:)` call is told: its decisions were committed (with these refused), or
-/// it now commits the waiting ones itself.
-private enum CommitTurn: Sendable {
-    case done([String])
-    case lead
-}
-
-private struct QueuedCommit {
-    let placements: [Placement]
-    let continuation: CheckedContinuation<CommitTurn, any Error>
 }

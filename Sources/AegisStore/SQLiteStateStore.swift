@@ -127,6 +127,9 @@ public final class SQLiteStateStore: ControlStateStore {
     public func insertWorkload(_ workload: Workload, event: WorkloadEvent?) async throws {
         try await run { try $0.insertWorkload(workload, event: event) }
     }
+    public func insertWorkloads(_ new: [NewWorkload]) async throws -> [StoreError?] {
+        try await run { try $0.insertWorkloads(new) }
+    }
     public func workload(id: String, includeInputs: Bool) async throws -> Workload? {
         try await run { try $0.workload(id: id, includeInputs: includeInputs) }
     }

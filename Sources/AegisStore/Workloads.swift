@@ -23,6 +23,17 @@ public struct WorkloadEvent: Codable, Sendable, Equatable {
     }
 }
 
+/// A workload to store and its first history line (`ControlStateStore.insertWorkloads`).
+public struct NewWorkload: Sendable {
+    public var workload: Workload
+    public var event: WorkloadEvent?
+
+    public init(_ workload: Workload, event: WorkloadEvent? = nil) {
+        self.workload = workload
+        self.event = event
+    }
+}
+
 extension ControlStore {
     /// A new workload id: "a-" + 10 Crockford-base32 digits of the Unix time in ms + 6 random
     /// base32 digits (30 bits). Ids sort by creation time (to the millisecond) as plain strings.
@@ -41,38 +52,73 @@ extension ControlStore {
     /// spec without them. `event`, if given, is its first history line (same transaction).
     /// - Throws: `.notFound` (spec.tenant does not exist), `.alreadyExists` (id taken), `.database`.
     public func insertWorkload(_ workload: Workload, event: WorkloadEvent? = nil) throws {
+        let columns = try Self.encodedColumns(workload, Self.makeEncoder())
+        try write("insert workload \(workload.id)") { db in try Self.insertRow(db, workload, event, columns) }
+    }
+
+    /// Stores new workloads in ONE transaction, each as `insertWorkload` would. Returns one outcome
+    /// per workload, in order: nil when stored; the `.notFound` (tenant) or `.alreadyExists` (id,
+    /// also a repeat within the batch) that kept it out, the others being stored all the same.
+    /// - Throws: `.encoding`, `.database` (then nothing is stored).
+    public func insertWorkloads(_ new: [NewWorkload]) throws -> [StoreError?] {
         let encoder = Self.makeEncoder()
-        let specJSON = try Self.specJSON(workload.spec, workload.id, encoder)
-        let unenforced = try Self.encodeJSON(workload.unenforcedLimits, "workload \(workload.id) unenforcedLimits", using: encoder)
-        let gpus = try Self.encodeJSON(workload.gpus, "workload \(workload.id) gpus", using: encoder)
-        try write("insert workload \(workload.id)") { db in
-            let tenant = workload.spec.tenant
-            guard try Self.tenantExists(db, tenant) else { throw StoreError(.notFound, "tenant \(tenant) does not exist") }
-            if try Bool.fetchOne(db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM workloads WHERE id = ?)"), arguments: [workload.id])
-                == true
-            {
-                throw StoreError(.alreadyExists, "workload \(workload.id) already exists")
+        let columns = try new.map { try Self.encodedColumns($0.workload, encoder) }
+        return try write("insert \(new.count) workload(s)") { db in
+            var outcomes: [StoreError?] = []
+            for (n, c) in zip(new, columns) {
+                do {
+                    try Self.insertRow(db, n.workload, n.event, c)
+                    outcomes.append(nil)
+                } catch let e as StoreError where e.kind == .notFound || e.kind == .alreadyExists {
+                    outcomes.append(e)  // refused before anything of it was written
+                }
             }
-            let w = workload
-            try db.cachedStatement(
-                sql: """
-                    INSERT INTO workloads(id, tenant, name, state, reason, node, generation, exit_code, signal, oom_killed,
-                                          restarts, created_ms, started_ms, finished_ms, unenforced_limits, gpus, spec,
-                                          next_attempt_ms, consecutive_exits)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """
-            ).execute(
-                arguments: [
-                    w.id, tenant, w.spec.name, w.state.rawValue, w.reason, w.node, w.generation, w.exitCode,
-                    w.signal, w.oomKilled, w.restarts, w.createdAtMs, w.startedAtMs, w.finishedAtMs,
-                    unenforced, gpus, specJSON, w.nextAttemptAtMs, w.consecutiveExits,
-                ])
-            let stmt = try db.cachedStatement(sql: "INSERT INTO workload_inputs(workload_id, path, content) VALUES (?, ?, ?)")
-            for (path, content) in w.spec.inputs.sorted(by: { $0.key < $1.key }) {
-                try stmt.execute(arguments: [w.id, path, Data(content)])
-            }
-            if let event { try Self.insertEvent(db, w.id, event) }
+            return outcomes
         }
+    }
+
+    /// The JSON columns of a workload row.
+    struct EncodedColumns {
+        var spec: String
+        var unenforced: String
+        var gpus: String
+    }
+
+    static func encodedColumns(_ w: Workload, _ encoder: JSONEncoder) throws -> EncodedColumns {
+        EncodedColumns(
+            spec: try specJSON(w.spec, w.id, encoder),
+            unenforced: try encodeJSON(w.unenforcedLimits, "workload \(w.id) unenforcedLimits", using: encoder),
+            gpus: try encodeJSON(w.gpus, "workload \(w.id) gpus", using: encoder))
+    }
+
+    /// Inserts one workload row, its inputs and its first event; checks tenant and id first (a
+    /// refusal writes nothing).
+    static func insertRow(_ db: Database, _ w: Workload, _ event: WorkloadEvent?, _ c: EncodedColumns) throws {
+        let tenant = w.spec.tenant
+        guard try tenantExists(db, tenant) else { throw StoreError(.notFound, "tenant \(tenant) does not exist") }
+        if try Bool.fetchOne(db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM workloads WHERE id = ?)"), arguments: [w.id])
+            == true
+        {
+            throw StoreError(.alreadyExists, "workload \(w.id) already exists")
+        }
+        try db.cachedStatement(
+            sql: """
+                INSERT INTO workloads(id, tenant, name, state, reason, node, generation, exit_code, signal, oom_killed,
+                                      restarts, created_ms, started_ms, finished_ms, unenforced_limits, gpus, spec,
+                                      next_attempt_ms, consecutive_exits)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """
+        ).execute(
+            arguments: [
+                w.id, tenant, w.spec.name, w.state.rawValue, w.reason, w.node, w.generation, w.exitCode,
+                w.signal, w.oomKilled, w.restarts, w.createdAtMs, w.startedAtMs, w.finishedAtMs,
+                c.unenforced, c.gpus, c.spec, w.nextAttemptAtMs, w.consecutiveExits,
+            ])
+        let stmt = try db.cachedStatement(sql: "INSERT INTO workload_inputs(workload_id, path, content) VALUES (?, ?, ?)")
+        for (path, content) in w.spec.inputs.sorted(by: { $0.key < $1.key }) {
+            try stmt.execute(arguments: [w.id, path, Data(content)])
+        }
+        if let event { try insertEvent(db, w.id, event) }
     }
 
     /// The workload, or nil. With `includeInputs` false (default) `spec.inputs` is empty; use

@@ -44,6 +44,37 @@ final class WorkloadTests: StoreTestCase {
         await assertEqual(try await store.countWorkloads(), 1)
     }
 
+    /// Submissions in one transaction: each refused one (unknown tenant, id taken — also by an
+    /// earlier entry of the same batch) gets its own error, the others are stored with their event.
+    func testInsertWorkloadsStoresEachOrNamesWhyNot() async throws {
+        let store = try openStore()
+        try await store.bootstrap()
+        try await store.insertWorkload(Workload(id: "a-taken", spec: spec(), createdAtMs: 1))
+        let batch = [
+            NewWorkload(
+                Workload(id: "a-1", spec: spec(name: "one"), createdAtMs: 2),
+                event: WorkloadEvent(timeMs: 2, type: "submitted", message: "1")),
+            NewWorkload(Workload(id: "a-2", spec: spec(tenant: "ghost"), createdAtMs: 3)),
+            NewWorkload(Workload(id: "a-taken", spec: spec(), createdAtMs: 4)),
+            NewWorkload(Workload(id: "a-3", spec: spec(name: "three", inputs: ["in.txt": [1, 2, 3]]), createdAtMs: 5)),
+            NewWorkload(Workload(id: "a-3", spec: spec(name: "again"), createdAtMs: 6)),
+        ]
+        let outcomes = try await store.insertWorkloads(batch)
+        XCTAssertEqual(outcomes.count, 5)
+        XCTAssertNil(outcomes[0] ?? nil)
+        XCTAssertEqual(outcomes[1]?.kind, .notFound)
+        XCTAssertTrue(outcomes[1]?.description.contains("ghost") == true, "\(String(describing: outcomes[1]))")
+        XCTAssertEqual(outcomes[2]?.kind, .alreadyExists)
+        XCTAssertNil(outcomes[3] ?? nil)
+        XCTAssertEqual(outcomes[4]?.kind, .alreadyExists, "a repeat within the batch is refused too")
+        await assertEqual(try await store.workload(id: "a-1")?.spec.name, "one")
+        await assertEqual(try await store.events(workloadID: "a-1").map(\.message), ["1"])
+        await assertNil(try await store.workload(id: "a-2"))
+        await assertEqual(try await store.workload(id: "a-3")?.spec.name, "three")
+        await assertEqual(try await store.inputs(id: "a-3"), ["in.txt": [1, 2, 3]])
+        await assertEqual(try await store.countWorkloads(), 3)
+    }
+
     func testListFiltersAndOrder() async throws {
         let store = try openStore()
         try await store.bootstrap()
