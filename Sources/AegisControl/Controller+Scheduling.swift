@@ -174,25 +174,24 @@ extension Controller {
         return Decision(placed: placed, uid: uid, devices: devices)
     }
 
-    /// Reads each decision's inputs (they never change), commits the decisions in one transaction,
-    /// then starts each committed one on its node's current worker link. A decision whose inputs
-    /// cannot be read stays pending (reservation released; the next pass tries again); a refused
+    /// Reads the decisions' inputs (they never change) in one read, commits the decisions in one
+    /// transaction, then starts each committed one on its node's current worker link. When the
+    /// inputs cannot be read nothing is placed (reservations released; the pass fails and is
+    /// retried); a refused
     /// one (cancelled or changed meanwhile) releases its reservation and starts nothing; a failed
     /// commit releases them all and throws. Between the commit and its start a placement sits in
     /// `starting`; any other stored change of it (a cancel, an event, a requeue) takes it off, and
     /// then it is not started.
     func commitAndStart(_ decisions: [Decision]) async throws {
-        var ready: [Decision] = []
-        for var d in decisions {
-            do {
-                d.placed.spec.inputs = try await store.inputs(id: d.placed.id)
-                ready.append(d)
-            } catch {
-                releaseReservation(d.placed.id)
-                logger.error("reading inputs failed; left pending", metadata: ["workload": "\(d.placed.id)", "error": "\(error)"])
-            }
+        guard !decisions.isEmpty else { return }
+        var ready = decisions
+        do {
+            let inputs = try await store.inputs(ids: decisions.map(\.placed.id))
+            for i in ready.indices { ready[i].placed.spec.inputs = inputs[ready[i].placed.id] ?? [:] }
+        } catch {
+            for d in decisions { releaseReservation(d.placed.id) }
+            throw error
         }
-        guard !ready.isEmpty else { return }
         let refused: Set<String>
         do {
             refused = Set(try await placementWriter.commit(ready.map(\.placement)))

@@ -104,6 +104,8 @@ public protocol ControlStateStore: AnyObject, Sendable {
     func events(workloadID: String) async throws -> [WorkloadEvent]
     /// The workload's input files (name → bytes).
     func inputs(id: String) async throws -> [String: [UInt8]]
+    /// The input files of several workloads in one read: id → (name → bytes), empty for none.
+    func inputs(ids: [String]) async throws -> [String: [String: [UInt8]]]
     /// - Throws: `.notFound`.
     func deleteWorkload(id: String) async throws
 

@@ -149,6 +149,9 @@ public final class SQLiteStateStore: ControlStateStore {
     }
     public func events(workloadID: String) async throws -> [WorkloadEvent] { try await run { try $0.events(workloadID: workloadID) } }
     public func inputs(id: String) async throws -> [String: [UInt8]] { try await run { try $0.inputs(id: id) } }
+    public func inputs(ids: [String]) async throws -> [String: [String: [UInt8]]] {
+        try await run { try $0.inputs(ids: ids) }
+    }
     public func deleteWorkload(id: String) async throws { try await run { try $0.deleteWorkload(id: id) } }
 
     // MARK: placements

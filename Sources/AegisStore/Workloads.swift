@@ -246,6 +246,16 @@ extension ControlStore {
         try read("read inputs of workload \(id)") { try Self.loadInputs($0, id) }
     }
 
+    /// The input files of several workloads in one read: id → (name → bytes); a workload without
+    /// inputs (or unknown) maps to an empty dictionary.
+    public func inputs(ids: [String]) throws -> [String: [String: [UInt8]]] {
+        try read("read inputs of \(ids.count) workload(s)") { db in
+            var out: [String: [String: [UInt8]]] = [:]
+            for id in ids { out[id] = try Self.loadInputs(db, id) }
+            return out
+        }
+    }
+
     /// Deletes a workload with its inputs and events. - Throws: `.notFound`.
     public func deleteWorkload(id: String) throws {
         try write("delete workload \(id)") { db in

@@ -72,6 +72,8 @@ final class WorkloadTests: StoreTestCase {
         await assertNil(try await store.workload(id: "a-2"))
         await assertEqual(try await store.workload(id: "a-3")?.spec.name, "three")
         await assertEqual(try await store.inputs(id: "a-3"), ["in.txt": [1, 2, 3]])
+        await assertEqual(
+            try await store.inputs(ids: ["a-3", "a-1", "a-nope"]), ["a-3": ["in.txt": [1, 2, 3]], "a-1": [:], "a-nope": [:]])
         await assertEqual(try await store.countWorkloads(), 3)
     }
 
