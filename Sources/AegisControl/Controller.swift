@@ -56,6 +56,8 @@ public actor Controller {
     let placementWriter: PlacementWriter
     /// Group commit of submissions: concurrent submits share one store transaction.
     let submissionWriter: GroupCommit<NewWorkload, StoreError?>
+    /// Callers resolved from a token (SHA-256) and act-as tenant, until a Unix ms (`authenticate`).
+    var authenticated: [String: (caller: Caller, untilMs: Int64)] = [:]
     /// Submissions waiting for their first scheduling pass, with their latest stored state.
     var submitting: [String: Workload] = [:]
     /// Placements committed by the running pass whose start has not been sent to their worker yet:
@@ -87,9 +89,26 @@ public actor Controller {
 
     // MARK: auth
 
-    /// Resolves a bearer token (and an admin's `X-Aegis-Tenant`) to a caller.
+    /// How long a resolved caller is reused without asking the store again (ms). No API revokes an
+    /// API token or deletes a tenant today; when one does, it must drop `authenticated` too (and
+    /// other controllers see the change within this bound).
+    public static let authenticationCacheMs: Int64 = 5_000
+
+    /// Resolves a bearer token (and an admin's `X-Aegis-Tenant`) to a caller. A resolved caller is
+    /// kept for `authenticationCacheMs`, keyed by the token's SHA-256 (never the token); a refusal
+    /// is never kept, so a new token or tenant works at once.
     public func authenticate(token: String?, actAs: String?) async throws(ControllerError) -> Caller {
         guard let token, !token.isEmpty else { throw .unauthenticated }
+        let key = SHA256TokenHasher().hash(token) + "\u{0}" + (actAs ?? "")
+        let now = ControlStore.nowMs()
+        if let hit = authenticated[key], hit.untilMs > now { return hit.caller }
+        let caller = try await resolve(token: token, actAs: actAs)
+        if authenticated.count >= 10_000 { authenticated = authenticated.filter { $0.value.untilMs > now } }
+        if authenticated.count < 10_000 { authenticated[key] = (caller, now + Self.authenticationCacheMs) }
+        return caller
+    }
+
+    private func resolve(token: String, actAs: String?) async throws(ControllerError) -> Caller {
         let principal: Principal?
         do { principal = try await store.authenticate(token: token) } catch { throw .internalError("token lookup", underlying: error) }
         switch principal {
