@@ -4,6 +4,10 @@
 // start at once. Each round POSTs `--submissions` workloads (`aegis run -- /bin/true` as JSON) from
 // `--concurrency` clients and counts the answers that came back placed (state `scheduled`).
 // Prints each round's rate and the median, in submissions per second.
+//
+// Split mode (Benchmarks/submit-bench-split.sh): `--serve FILE` runs only the controller and its
+// API (writes "URL TOKEN" to FILE, runs until SIGTERM), `--client URL --token T` only the
+// clients, so that each can have a core of its own.
 import AegisAPI
 import AegisControl
 import AegisProtocol
@@ -20,6 +24,11 @@ struct Options {
     var submissions = 2000
     var rounds = 5
     var concurrency = 32
+    /// Serve only; write "URL TOKEN" here.
+    var serveFile: String?
+    /// Client only: the API's base URL and an admin token.
+    var clientURL: String?
+    var token: String?
 }
 
 func parseOptions() -> Options {
@@ -35,8 +44,13 @@ func parseOptions() -> Options {
         case "--submissions": o.submissions = number(a)
         case "--rounds": o.rounds = number(a)
         case "--concurrency": o.concurrency = number(a)
+        case "--serve": o.serveFile = args.popFirst()
+        case "--client": o.clientURL = args.popFirst()
+        case "--token": o.token = args.popFirst()
         case "-h", "--help":
-            print("submit-bench [--nodes 5000] [--submissions 2000] [--rounds 5] [--concurrency 32]")
+            print(
+                "submit-bench [--nodes 5000] [--submissions 2000] [--rounds 5] [--concurrency 32] [--serve FILE | --client URL --token T]"
+            )
             exit(0)
         default:
             FileHandle.standardError.write("unknown option \(a) (see --help)\n".data(using: .utf8)!)
@@ -104,14 +118,55 @@ struct BenchError: Error, CustomStringConvertible {
 }
 
 let options = parseOptions()
+var quiet = Logger(label: "submit-bench")
+quiet.logLevel = .error
+
+/// Runs the rounds against `base` (the API's base URL) and prints each and the median.
+func runRounds(base: String, token: String) async throws {
+    var config = HTTPClient.Configuration()
+    config.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = options.concurrency
+    let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
+    var rates: [Double] = []
+    do {
+        for round in 1...options.rounds {
+            let start = ContinuousClock.now
+            let placed = try await submitRound(
+                client: client, url: base + "/v1/workloads", token: token, count: options.submissions,
+                concurrency: options.concurrency)
+            let elapsed = ContinuousClock.now - start
+            let seconds = Double(elapsed.components.attoseconds) / 1e18 + Double(elapsed.components.seconds)
+            let rate = Double(options.submissions) / seconds
+            rates.append(rate)
+            print(
+                String(
+                    format: "round %d: %d submissions, %d placed, %.2f s, %.0f submissions/s", round, options.submissions,
+                    placed, seconds, rate))
+            guard placed == options.submissions else { throw BenchError("only \(placed) of \(options.submissions) were placed") }
+        }
+    } catch {
+        try? await client.shutdown()
+        throw error
+    }
+    try await client.shutdown()
+    let median = rates.sorted()[rates.count / 2]
+    print(
+        String(
+            format: "median: %.0f submissions/s accepted and placed (%d nodes, %d clients)", median, options.nodes,
+            options.concurrency))
+}
+
+if let url = options.clientURL {
+    guard let token = options.token else { throw BenchError("--client needs --token") }
+    try await runRounds(base: url, token: token)
+    exit(0)
+}
+
 let directory = FileManager.default.temporaryDirectory.appendingPathComponent("submit-bench-\(getpid())").path
 try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
 defer { try? FileManager.default.removeItem(atPath: directory) }
 let store = try ControlStore(dataDirectory: directory + "/data", hasher: SHA256TokenHasher())
 _ = try store.bootstrap()
 let admin = try store.createToken(kind: .admin).secret
-var quiet = Logger(label: "submit-bench")
-quiet.logLevel = .error
 let controller = Controller(store: SQLiteStateStore(store), logger: quiet)
 let registerStart = ContinuousClock.now
 for i in 0..<options.nodes {
@@ -120,13 +175,6 @@ for i in 0..<options.nodes {
 }
 print("registered \(options.nodes) nodes in \(ContinuousClock.now - registerStart)")
 
-let portBox = PortBox()
-let app = Application(
-    router: APIServer.router(controller: controller),
-    configuration: .init(address: .hostname("127.0.0.1", port: 0), serverName: "submit-bench"),
-    onServerRunning: { channel in portBox.set(channel.localAddress?.port ?? 0) }, logger: quiet)
-let group = ServiceGroup(configuration: .init(services: [app], logger: quiet))
-
 final class PortBox: @unchecked Sendable {
     private let lock = NSLock()
     private var port = 0
@@ -134,37 +182,25 @@ final class PortBox: @unchecked Sendable {
     var value: Int { lock.lock(); defer { lock.unlock() }; return port }
 }
 
+let portBox = PortBox()
+let app = Application(
+    router: APIServer.router(controller: controller),
+    configuration: .init(address: .hostname("127.0.0.1", port: 0), serverName: "submit-bench"),
+    onServerRunning: { channel in portBox.set(channel.localAddress?.port ?? 0) }, logger: quiet)
+let group = ServiceGroup(configuration: .init(services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: quiet))
+
 try await withThrowingTaskGroup(of: Void.self) { tasks in
     tasks.addTask { try await group.run() }
     while portBox.value == 0 { try await Task.sleep(for: .milliseconds(10)) }
-    let url = "http://127.0.0.1:\(portBox.value)/v1/workloads"
-    var config = HTTPClient.Configuration()
-    config.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = options.concurrency
-    let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
-    var rates: [Double] = []
-    for round in 1...options.rounds {
-        let start = ContinuousClock.now
-        let placed = try await submitRound(
-            client: client, url: url, token: admin, count: options.submissions,
-            concurrency: options.concurrency)
-        let seconds =
-            Double((ContinuousClock.now - start).components.attoseconds) / 1e18
-            + Double((ContinuousClock.now - start).components.seconds)
-        let rate = Double(options.submissions) / seconds
-        rates.append(rate)
-        print(
-            String(
-                format: "round %d: %d submissions, %d placed, %.2f s, %.0f submissions/s", round, options.submissions,
-                placed, seconds, rate))
-        guard placed == options.submissions else { throw BenchError("only \(placed) of \(options.submissions) were placed") }
+    let base = "http://127.0.0.1:\(portBox.value)"
+    if let file = options.serveFile {
+        // Serve until SIGTERM; the file appears whole (rename) once the API listens.
+        try "\(base) \(admin)\n".write(toFile: file + ".tmp", atomically: false, encoding: .utf8)
+        try FileManager.default.moveItem(atPath: file + ".tmp", toPath: file)
+    } else {
+        try await runRounds(base: base, token: admin)
+        await group.triggerGracefulShutdown()
     }
-    try await client.shutdown()
-    let median = rates.sorted()[rates.count / 2]
-    print(
-        String(
-            format: "median: %.0f submissions/s accepted and placed (%d nodes, %d clients)", median, options.nodes,
-            options.concurrency))
-    await group.triggerGracefulShutdown()
     try await tasks.waitForAll()
 }
 try store.close()
