@@ -176,12 +176,11 @@ extension Controller {
 
     /// Reads the decisions' inputs (they never change) in one read, commits the decisions in one
     /// transaction, then starts each committed one on its node's current worker link. When the
-    /// inputs cannot be read nothing is placed (reservations released; the pass fails and is
-    /// retried); a refused
-    /// one (cancelled or changed meanwhile) releases its reservation and starts nothing; a failed
-    /// commit releases them all and throws. Between the commit and its start a placement sits in
-    /// `starting`; any other stored change of it (a cancel, an event, a requeue) takes it off, and
-    /// then it is not started.
+    /// inputs cannot be read or the commit fails, nothing is placed (reservations released; the
+    /// error fails the pass, which is retried); a refused decision (cancelled or changed
+    /// meanwhile) releases its reservation and starts nothing. Between the commit and its start a
+    /// placement sits in `starting`; any other stored change of it (a cancel, an event, a requeue)
+    /// takes it off, and then it is not started.
     func commitAndStart(_ decisions: [Decision]) async throws {
         guard !decisions.isEmpty else { return }
         var ready = decisions
