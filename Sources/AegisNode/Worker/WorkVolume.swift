@@ -149,12 +149,8 @@ struct WorkVolume: Codable, Equatable {
 
     func saveNote(in workloadDir: String) throws {
         let data = try JSONEncoder().encode(self)
-        let path = Self.notePath(workloadDir, generation)
-        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o600)
-        guard fd >= 0 else { throw SandboxError.system("open", path) }
-        defer { close(fd) }
-        let n = data.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        guard n == data.count, fsync(fd) == 0 else { throw SandboxError.system("write", path) }
+        try SandboxError.os(
+            try FileSystem.writeAtomically(Self.notePath(workloadDir, generation), Array(data), mode: 0o600, syncDirectory: false))
     }
 
     /// The note of `generation`'s volume, or nil when that placement had none.

@@ -12,6 +12,8 @@ import Foundation
 import Glibc
 #endif
 import AegisProtocol
+import AegisSandbox
+import AegisSystem
 import Logging
 
 /// When a placement's timeout ends.
@@ -26,19 +28,11 @@ struct TimeoutDeadline: Codable, Equatable {
     static let fileName = "deadline.json"
 
     /// Written atomically (temporary file, fsync, rename) into the workload's directory.
+    /// - Throws: `SandboxError(.system)` naming the step, the file and the errno.
     func save(in workloadDir: String) throws {
         let data = try JSONEncoder().encode(self)
-        let path = workloadDir + "/" + Self.fileName, temp = path + ".tmp"
-        let fd = open(temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw DeadlineFileError(path: temp, errno: errno) }
-        let written = data.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        let synced = fsync(fd) == 0
-        close(fd)
-        guard written == data.count, synced, rename(temp, path) == 0 else {
-            let e = errno
-            unlink(temp)
-            throw DeadlineFileError(path: path, errno: e)
-        }
+        try SandboxError.os(
+            try FileSystem.writeAtomically(workloadDir + "/" + Self.fileName, Array(data), mode: 0o600, syncDirectory: false))
     }
 
     /// The deadline stored for `generation`, or nil (none, unreadable, or another generation's).
@@ -48,12 +42,6 @@ struct TimeoutDeadline: Codable, Equatable {
         else { return nil }
         return d
     }
-}
-
-struct DeadlineFileError: Error, CustomStringConvertible {
-    let path: String
-    let errno: Int32
-    var description: String { "cannot write the timeout deadline \(path): errno \(errno)" }
 }
 
 extension Worker {
