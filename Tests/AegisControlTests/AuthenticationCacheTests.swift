@@ -9,23 +9,7 @@ import Glibc
 import Logging
 import XCTest
 
-final class AuthenticationCacheTests: XCTestCase {
-    var directory = ""
-    var store: ControlStore!
-
-    override func setUpWithError() throws {
-        var template = Array("/tmp/aegis-authcache-test.XXXXXX".utf8CString)
-        guard let made = mkdtemp(&template) else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
-        directory = String(cString: made)
-        store = try ControlStore(dataDirectory: directory + "/data", hasher: SHA256TokenHasher())
-        _ = try store.bootstrap()
-    }
-
-    override func tearDownWithError() throws {
-        try? store?.close()
-        store = nil
-        if !directory.isEmpty { try FileManager.default.removeItem(atPath: directory) }
-    }
+final class AuthenticationCacheTests: StoreBackedTestCase {
 
     func testAResolvedCallerIsReusedAndARefusalIsNot() async throws {
         let controller = Controller(store: SQLiteStateStore(store), logger: Logger(label: "test.controller"))

@@ -9,25 +9,18 @@ import Glibc
 import Logging
 import XCTest
 
-final class ClusterAuthorityTests: XCTestCase {
-    var directory = ""
-    var store: ControlStore!
+final class ClusterAuthorityTests: StoreBackedTestCase {
     var authority: ClusterAuthority!
 
     override func setUpWithError() throws {
-        var template = Array("/tmp/aegis-authority-test.XXXXXX".utf8CString)
-        guard let made = mkdtemp(&template) else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
-        directory = String(cString: made)
-        store = try ControlStore(dataDirectory: directory + "/data", hasher: SHA256TokenHasher())
+        try super.setUpWithError()
         authority = try ClusterAuthority.open(
             directory: directory + "/pki", store: SQLiteStateStore(store), logger: Logger(label: "test.authority"))
     }
 
     override func tearDownWithError() throws {
-        try? store?.close()
-        store = nil
         authority = nil
-        if !directory.isEmpty { try FileManager.default.removeItem(atPath: directory) }
+        try super.tearDownWithError()
     }
 
     /// Joins `name` with a fresh key through a real join token; returns the key and the verified

@@ -17,17 +17,11 @@ final class Outbox: Sendable {
     func of(_ type: SessionMessage.Kind) -> [SessionMessage] { messages.withLock { $0.filter { $0.kind == type } } }
 }
 
-final class ControllerLeaseTests: XCTestCase {
-    var directory = ""
-    var store: ControlStore!
+final class ControllerLeaseTests: StoreBackedTestCase {
     var controller: Controller!
 
     override func setUpWithError() throws {
-        var template = Array("/tmp/aegis-lease-test.XXXXXX".utf8CString)
-        guard let made = mkdtemp(&template) else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
-        directory = String(cString: made)
-        store = try ControlStore(dataDirectory: directory + "/data", hasher: SHA256TokenHasher())
-        _ = try store.bootstrap()
+        try super.setUpWithError()
         let leases = try LeaseTracker(
             config: LeaseConfig(
                 renewEvery: .milliseconds(50), notReadyAfter: .milliseconds(300),
@@ -37,9 +31,7 @@ final class ControllerLeaseTests: XCTestCase {
 
     override func tearDownWithError() throws {
         controller = nil
-        try? store?.close()
-        store = nil
-        if !directory.isEmpty { try FileManager.default.removeItem(atPath: directory) }
+        try super.tearDownWithError()
     }
 
     let admin = Caller(isAdmin: true, tenant: "default")

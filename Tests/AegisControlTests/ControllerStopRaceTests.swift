@@ -47,27 +47,19 @@ final class GatedLink: WorkerLink, Sendable {
     func reconcile(active: [(id: String, generation: Int64)]) async {}
 }
 
-final class ControllerStopRaceTests: XCTestCase {
-    var directory = ""
-    var store: ControlStore!
+final class ControllerStopRaceTests: StoreBackedTestCase {
     var controller: Controller!
     let admin = Caller(isAdmin: true, tenant: "default")
 
     override func setUpWithError() throws {
-        var template = Array("/tmp/aegis-stoprace-test.XXXXXX".utf8CString)
-        guard let made = mkdtemp(&template) else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
-        directory = String(cString: made)
-        store = try ControlStore(dataDirectory: directory + "/data", hasher: SHA256TokenHasher())
-        _ = try store.bootstrap()
+        try super.setUpWithError()
         controller = Controller(
             store: SQLiteStateStore(store), logger: Logger(label: "test.controller"), leases: try LeaseTracker(config: LeaseConfig()))
     }
 
     override func tearDownWithError() throws {
         controller = nil
-        try? store?.close()
-        store = nil
-        if !directory.isEmpty { try FileManager.default.removeItem(atPath: directory) }
+        try super.tearDownWithError()
     }
 
     func register(_ link: any WorkerLink) async throws {

@@ -82,28 +82,20 @@ final class SubmittedIDs: Sendable {
     let ids = Mutex<[String]>([])
 }
 
-final class SchedulingLoopRaceTests: XCTestCase {
-    var directory = ""
-    var store: ControlStore!
+final class SchedulingLoopRaceTests: StoreBackedTestCase {
     var controller: Controller!
     let admin = Caller(isAdmin: true, tenant: "default")
     static let quotaAgents = 150
 
     override func setUpWithError() throws {
-        var template = Array("/tmp/aegis-schedloop-test.XXXXXX".utf8CString)
-        guard let made = mkdtemp(&template) else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
-        directory = String(cString: made)
-        store = try ControlStore(dataDirectory: directory + "/data", hasher: SHA256TokenHasher())
-        _ = try store.bootstrap()
+        try super.setUpWithError()
         controller = Controller(
             store: SQLiteStateStore(store), logger: Logger(label: "test.controller"), leases: try LeaseTracker(config: LeaseConfig()))
     }
 
     override func tearDownWithError() throws {
         controller = nil
-        try? store?.close()
-        store = nil
-        if !directory.isEmpty { try FileManager.default.removeItem(atPath: directory) }
+        try super.tearDownWithError()
     }
 
     static func node(_ name: String) -> NodeInfo {

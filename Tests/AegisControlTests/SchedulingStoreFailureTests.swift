@@ -10,23 +10,7 @@ import Glibc
 import Logging
 import XCTest
 
-final class SchedulingStoreFailureTests: XCTestCase {
-    var directory = ""
-    var store: ControlStore!
-
-    override func setUpWithError() throws {
-        var template = Array("/tmp/aegis-schedfail-test.XXXXXX".utf8CString)
-        guard let made = mkdtemp(&template) else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
-        directory = String(cString: made)
-        store = try ControlStore(dataDirectory: directory + "/data", hasher: SHA256TokenHasher())
-        _ = try store.bootstrap()
-    }
-
-    override func tearDownWithError() throws {
-        try? store?.close()
-        store = nil
-        if !directory.isEmpty { try FileManager.default.removeItem(atPath: directory) }
-    }
+final class SchedulingStoreFailureTests: StoreBackedTestCase {
 
     func testAnUnreadablePendingListIsRetriedNotTakenForNothingToDo() async throws {
         let controller = Controller(

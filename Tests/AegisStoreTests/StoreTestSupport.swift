@@ -121,59 +121,44 @@ extension Array where Element == UInt8 {
 
 // MARK: async assertions (XCTest's autoclosures cannot await)
 
+/// Awaits `a`; a throw is recorded as the assertion's failure and gives nil.
+func awaited<T>(
+    _ a: () async throws -> T, _ message: String, file: StaticString, line: UInt
+) async -> T? {
+    do { return try await a() } catch {
+        XCTFail("threw \(error) \(message)", file: file, line: line)
+        return nil
+    }
+}
+
 func assertEqual<T: Equatable>(
     _ a: @autoclosure () async throws -> T, _ b: @autoclosure () async throws -> T, _ message: String = "",
     file: StaticString = #filePath, line: UInt = #line
 ) async {
-    do {
-        let x = try await a()
-        let y = try await b()
-        XCTAssertEqual(x, y, message, file: file, line: line)
-    } catch { XCTFail("threw \(error) \(message)", file: file, line: line) }
+    guard let x = await awaited(a, message, file: file, line: line), let y = await awaited(b, message, file: file, line: line)
+    else { return }
+    XCTAssertEqual(x, y, message, file: file, line: line)
 }
 
 func assertNil<T>(
     _ a: @autoclosure () async throws -> T?, _ message: String = "", file: StaticString = #filePath, line: UInt = #line
 ) async {
-    do {
-        let value = try await a()
-        XCTAssertNil(value, message, file: file, line: line)
-    } catch {
-        XCTFail("threw \(error) \(message)", file: file, line: line)
-    }
-}
-
-func assertNotNil<T>(
-    _ a: @autoclosure () async throws -> T?, _ message: String = "", file: StaticString = #filePath, line: UInt = #line
-) async {
-    do {
-        let value = try await a()
-        XCTAssertNotNil(value, message, file: file, line: line)
-    } catch {
-        XCTFail("threw \(error) \(message)", file: file, line: line)
-    }
+    guard let value = await awaited(a, message, file: file, line: line) else { return }
+    XCTAssertNil(value, message, file: file, line: line)
 }
 
 func assertTrue(
     _ a: @autoclosure () async throws -> Bool, _ message: String = "", file: StaticString = #filePath, line: UInt = #line
 ) async {
-    do {
-        let value = try await a()
-        XCTAssertTrue(value, message, file: file, line: line)
-    } catch {
-        XCTFail("threw \(error) \(message)", file: file, line: line)
-    }
+    guard let value = await awaited(a, message, file: file, line: line) else { return }
+    XCTAssertTrue(value, message, file: file, line: line)
 }
 
 func assertFalse(
     _ a: @autoclosure () async throws -> Bool, _ message: String = "", file: StaticString = #filePath, line: UInt = #line
 ) async {
-    do {
-        let value = try await a()
-        XCTAssertFalse(value, message, file: file, line: line)
-    } catch {
-        XCTFail("threw \(error) \(message)", file: file, line: line)
-    }
+    guard let value = await awaited(a, message, file: file, line: line) else { return }
+    XCTAssertFalse(value, message, file: file, line: line)
 }
 
 func unwrap<T>(
