@@ -12,6 +12,16 @@ struct LocalWorkerLink: WorkerLink {
     /// returns holds one thread of this queue, not the node), as a remote worker's does; its
     /// outcome comes back as a worker event.
     static let launches = DispatchQueue(label: "aegis.worker.launch", attributes: .concurrent)
+    /// Log and output reads block on the disk (and an output read of an agent that just ended
+    /// first copies its volume out): they run here, not on a Swift concurrency thread.
+    static let files = DispatchQueue(label: "aegis.worker.files", attributes: .concurrent)
+
+    /// Runs a blocking worker call on `files` and resumes the caller with its result.
+    private static func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            files.async { continuation.resume(with: Result { try body() }) }
+        }
+    }
 
     func start(_ workload: Workload, uid: UInt32, gpus: [GPUDevice]) async {
         let worker = worker
@@ -20,12 +30,19 @@ struct LocalWorkerLink: WorkerLink {
     func cancel(id: String, generation: Int64) async { worker.cancel(workloadID: id, generation: generation) }
     func release(id: String, generation: Int64) async { worker.release(workloadID: id, generation: generation) }
     func readLog(id: String, stream: LogStream, offset: Int64, maxBytes: Int) async -> LogChunk? {
-        let chunk: CappedLogChunk? = worker.readLog(workloadID: id, stream: stream, offset: offset, maxBytes: maxBytes)
+        let worker = worker
+        let chunk = try? await Self.offPool { () -> CappedLogChunk? in
+            worker.readLog(workloadID: id, stream: stream, offset: offset, maxBytes: maxBytes)
+        }
         return chunk.map { LogChunk(bytes: $0.bytes, start: $0.start, size: $0.size) }
     }
-    func outputs(id: String, outputDir: String) async -> [String] { worker.outputs(workloadID: id, outputDir: outputDir) }
+    func outputs(id: String, outputDir: String) async -> [String] {
+        let worker = worker
+        return (try? await Self.offPool { worker.outputs(workloadID: id, outputDir: outputDir) }) ?? []
+    }
     func readOutput(id: String, outputDir: String, path: String) async throws -> [UInt8] {
-        try worker.readOutput(workloadID: id, outputDir: outputDir, path: path)
+        let worker = worker
+        return try await Self.offPool { try worker.readOutput(workloadID: id, outputDir: outputDir, path: path) }
     }
     func reconcile(active: [(id: String, generation: Int64)]) async { worker.reconcile(active: active) }
 }

@@ -14,6 +14,8 @@ import NIOSSL
 import Synchronization
 
 public final class ControllerSession: Sendable {
+    /// Where requests (log chunks, output listings and files) are answered: blocking reads.
+    static let answers = DispatchQueue(label: "aegis.session.answers", attributes: .concurrent)
     /// `wss://HOST:PORT/v1/cluster/session`.
     public let url: String
     let agent: any NodeAgent
@@ -254,7 +256,9 @@ public final class ControllerSession: Sendable {
             case .start, .cancel, .release:
                 commands.yield(m)
             case let .request(seq, r):
-                Task { queue.yield(.reply(seq: seq, self.answer(r))) }
+                // Answers read the disk (and may first copy a just-ended agent's volume out): off
+                // the concurrency pool, which keeps serving renewals and frames meanwhile.
+                Self.answers.async { queue.yield(.reply(seq: seq, self.answer(r))) }
             case .certificate(_, let outcome):
                 saveCertificate(outcome)
             case .error(let message):
