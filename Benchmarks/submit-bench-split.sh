@@ -3,11 +3,16 @@
 # CPU 1 and the HTTP clients in a second process on CPU 0, so the rate is what one core of
 # controller sustains (the plain submit-bench runs both in one process).
 # Usage: Benchmarks/submit-bench-split.sh [--nodes 5000] [--submissions 2000] [--rounds 3] [--concurrency 32]
+# SUBMIT_BENCH=PATH runs that submit-bench binary (e.g. one built from another commit) instead of
+# building this checkout's.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
-swift build -c release --product submit-bench >/dev/null
-bin=.build/release/submit-bench
+bin=${SUBMIT_BENCH:-}
+if [ -z "$bin" ]; then
+    swift build -c release --product submit-bench >/dev/null
+    bin=.build/release/submit-bench
+fi
 work=$(mktemp -d /tmp/submit-bench-split.XXXXXX)
 server=
 cleanup() {

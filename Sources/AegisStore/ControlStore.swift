@@ -44,6 +44,8 @@ public final class ControlStore: Sendable {
     public let path: String
     let pool: DatabasePool
     let hasher: any TokenHasher
+    /// Decoded specs by the stored text they came from (a re-read row skips its JSON decode).
+    let specs = SpecCache()
 
     /// Opens (creating if missing, mode 0600) the database at `path` and applies migrations.
     /// - Parameters:

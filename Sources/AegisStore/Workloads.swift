@@ -54,6 +54,7 @@ extension ControlStore {
     public func insertWorkload(_ workload: Workload, event: WorkloadEvent? = nil) throws {
         let columns = try Self.encodedColumns(workload, Self.makeEncoder())
         try write("insert workload \(workload.id)") { db in try Self.insertRow(db, workload, event, columns) }
+        rememberSpec(of: workload, text: columns.spec)
     }
 
     /// Stores new workloads in ONE transaction, each as `insertWorkload` would. Returns one outcome
@@ -68,6 +69,7 @@ extension ControlStore {
             for (n, c) in zip(new, columns) {
                 do {
                     try Self.insertRow(db, n.workload, n.event, c)
+                    rememberSpec(of: n.workload, text: c.spec)
                     outcomes.append(nil)
                 } catch let e as StoreError where e.kind == .notFound || e.kind == .alreadyExists {
                     outcomes.append(e)  // refused before anything of it was written
@@ -129,7 +131,7 @@ extension ControlStore {
                 let row = try Row.fetchOne(
                     db.cachedStatement(sql: "SELECT \(Self.workloadColumns) FROM workloads WHERE id = ?"), arguments: [id])
             else { return nil }
-            var w = try Self.workload(from: row, JSONDecoder())
+            var w = try workload(from: row, JSONDecoder())
             if includeInputs { w.spec.inputs = try Self.loadInputs(db, id) }
             return w
         }
@@ -149,7 +151,7 @@ extension ControlStore {
         return try read("list workloads") { db in
             let decoder = JSONDecoder()
             return try Row.fetchAll(db.cachedStatement(sql: sql), arguments: StatementArguments(all)).map {
-                try Self.workload(from: $0, decoder)
+                try workload(from: $0, decoder)
             }
         }
     }
@@ -191,7 +193,8 @@ extension ControlStore {
                 let row = try Row.fetchOne(
                     db.cachedStatement(sql: "SELECT \(Self.workloadColumns) FROM workloads WHERE id = ?"), arguments: [id])
             else { throw StoreError(.notFound, "workload \(id) does not exist") }
-            let old = try Self.workload(from: row, JSONDecoder())
+            let old = try workload(from: row, JSONDecoder())
+            let oldSpecText: String = row["spec"]
             var w = old
             try mutate(&w)
             guard w.id == old.id else { throw StoreError(.invalidArgument, "workload \(id): update may not change the id (to \(w.id))") }
@@ -200,6 +203,8 @@ extension ControlStore {
             }
             w.spec.inputs = [:]
             let encoder = Self.makeEncoder()
+            // Specs rarely change in an update (a state change, a placement): the stored text is kept.
+            let specText = w.spec == old.spec ? oldSpecText : try Self.specJSON(w.spec, id, encoder)
             try db.cachedStatement(
                 sql: """
                     UPDATE workloads SET name = ?, state = ?, reason = ?, node = ?, generation = ?, exit_code = ?, signal = ?,
@@ -213,9 +218,10 @@ extension ControlStore {
                     w.oomKilled, w.restarts, w.createdAtMs, w.startedAtMs, w.finishedAtMs,
                     try Self.encodeJSON(w.unenforcedLimits, "workload \(id) unenforcedLimits", using: encoder),
                     try Self.encodeJSON(w.gpus, "workload \(id) gpus", using: encoder),
-                    try Self.specJSON(w.spec, id, encoder), w.nextAttemptAtMs, w.consecutiveExits, id,
+                    specText, w.nextAttemptAtMs, w.consecutiveExits, id,
                 ])
             if let event { try Self.insertEvent(db, id, event) }
+            if specText != oldSpecText { specs.remember(id: id, text: specText, spec: w.spec) }
             return w
         }
     }
@@ -261,6 +267,7 @@ extension ControlStore {
         try write("delete workload \(id)") { db in
             try db.cachedStatement(sql: "DELETE FROM workloads WHERE id = ?").execute(arguments: [id])
             if db.changesCount == 0 { throw StoreError(.notFound, "workload \(id) does not exist") }
+            specs.forget(id: id)
         }
     }
 
@@ -277,20 +284,36 @@ extension ControlStore {
         return try encodeJSON(s, "workload \(id) spec", using: encoder)
     }
 
-    static func workload(from row: Row, _ decoder: JSONDecoder) throws -> Workload {
+    /// Caches the spec of a workload just stored as `text` (inputs are not part of it).
+    func rememberSpec(of w: Workload, text: String) {
+        var spec = w.spec
+        spec.inputs = [:]
+        specs.remember(id: w.id, text: text, spec: spec)
+    }
+
+    /// A workload row decoded; its spec comes from `specs` when the row's text is the cached text.
+    func workload(from row: Row, _ decoder: JSONDecoder) throws -> Workload {
         let id: String = row["id"]
-        func decode<T: Decodable>(_ t: T.Type, _ column: String) throws -> T {
-            let text: String = row[column]
+        func decode<T: Decodable>(_ t: T.Type, _ column: String, _ text: String) throws -> T {
             do { return try decoder.decode(t, from: Data(text.utf8)) } catch {
                 throw StoreError(.encoding, "workload \(id) column \(column): stored JSON does not decode as \(T.self): \(error)")
             }
+        }
+        func decode<T: Decodable>(_ t: T.Type, _ column: String) throws -> T { try decode(t, column, row[column]) }
+        let specText: String = row["spec"]
+        let spec: WorkloadSpec
+        if let cached = specs.spec(id: id, text: specText) {
+            spec = cached
+        } else {
+            spec = try decode(WorkloadSpec.self, "spec", specText)
+            specs.remember(id: id, text: specText, spec: spec)
         }
         let stateText: String = row["state"]
         guard let state = WorkloadState(rawValue: stateText) else {
             throw StoreError(.encoding, "workload \(id): unknown state \"\(stateText)\" in the database")
         }
         var w = Workload(
-            id: id, spec: try decode(WorkloadSpec.self, "spec"), state: state, reason: row["reason"],
+            id: id, spec: spec, state: state, reason: row["reason"],
             node: row["node"], generation: row["generation"], exitCode: row["exit_code"], signal: row["signal"],
             oomKilled: row["oom_killed"], restarts: row["restarts"], createdAtMs: row["created_ms"],
             startedAtMs: row["started_ms"], finishedAtMs: row["finished_ms"],

@@ -193,4 +193,23 @@ final class WorkloadTests: StoreTestCase {
         try store.executeRaw("UPDATE workloads SET state = 'pending', spec = '{' WHERE id = 'a-x'")
         await expectStoreError(.encoding, containing: "a-x") { _ = try store.listWorkloads() }
     }
+
+    /// Specs are decoded once and reused while the stored text is the same; a row changed behind
+    /// the store is decoded from its new text, never answered from the cache.
+    func testSpecCacheNeverAnswersForChangedText() async throws {
+        let store = try openSQLite()
+        defer { try? store.close() }
+        try store.bootstrap()
+        try store.insertWorkload(Workload(id: "a-c", spec: spec(), createdAtMs: 1))
+        XCTAssertEqual(store.specs.count, 1, "the inserted spec is cached")
+        XCTAssertEqual(try store.listWorkloads().first?.spec.args, spec().args)
+        try store.executeRaw("UPDATE workloads SET spec = json_set(spec, '$.args', json_array('changed')) WHERE id = 'a-c'")
+        XCTAssertEqual(try store.workload(id: "a-c")?.spec.args, ["changed"])
+        XCTAssertEqual(try store.listWorkloads().first?.spec.args, ["changed"])
+        // An update that leaves the spec alone keeps the stored text (and the cached decode).
+        try store.update(id: "a-c") { $0.reason = "r" }
+        XCTAssertEqual(try store.workload(id: "a-c")?.spec.args, ["changed"])
+        try store.deleteWorkload(id: "a-c")
+        XCTAssertEqual(store.specs.count, 0)
+    }
 }
