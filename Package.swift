@@ -55,6 +55,17 @@ let package = Package(
         .target(name: "AegisProtocol"),
         // Sandboxes: create/start/kill/wait/delete/re-adopt, state dirs, the default agent profile.
         .target(name: "AegisSandbox", dependencies: ["CAegisShim", "AegisSystem", "AegisOCI", "AegisCgroup", "AegisSeccomp"]),
+        // libarchive's reader (tar, gzip, zstd) for image layers; Debian's libarchive-dev.
+        .systemLibrary(name: "CArchive", path: "Sources/CArchive", pkgConfig: "libarchive", providers: [.apt(["libarchive-dev"])]),
+        // OCI images: references, registry client (distribution spec), OCI layouts and archives,
+        // the content-addressed blob store, layer unpacking beneath the rootfs, image GC.
+        .target(name: "AegisImage", dependencies: ["AegisSystem", "CArchive",
+                                                   .product(name: "Crypto", package: "swift-crypto"),
+                                                   .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                                                   .product(name: "NIOCore", package: "swift-nio"),
+                                                   .product(name: "NIOHTTP1", package: "swift-nio"),
+                                                   .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                                                   .product(name: "Logging", package: "swift-log")]),
         // Agent manifests (YAML/JSON) → validated WorkloadSpec, errors with field and line.
         .target(name: "AegisManifest", dependencies: ["AegisProtocol", "Yams"]),
         // Placement: feasibility filter → score (bin-pack / spread), pending reasons, quotas.
@@ -176,6 +187,8 @@ let package = Package(
         .testTarget(name: "AegisSeccompTests", dependencies: ["AegisSeccomp", "AegisOCI", "CAegisShim"]),
         .testTarget(name: "AegisSandboxTests", dependencies: ["AegisSandbox", "AegisOCI", "CAegisShim", "AegisSystem"]),
         .testTarget(name: "AegisSystemTests", dependencies: ["AegisSystem"]),
+        // Image pulls from a real registry (Debian's docker-registry) and hostile layers.
+        .testTarget(name: "AegisImageTests", dependencies: ["AegisImage", "AegisSystem", "CArchive"]),
         .testTarget(name: "RuntimeTests", dependencies: ["AegisOCI"]),
         // A real `aegis up` node driven through the CLI and over HTTP.
         .testTarget(name: "NodeE2ETests", dependencies: ["AegisProtocol", "AegisNet"]),

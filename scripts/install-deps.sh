@@ -2,7 +2,8 @@
 # Installs what AEGIS needs on Debian 12 (as root): the C libraries the shim links, the tools the
 # tests use (nftables + libnftables1 for network mode egress), and (with --vm) the VM harness's qemu + Debian kernel. Safe to run again.
 set -euo pipefail
-packages=(libseccomp-dev libcap-dev busybox-static iproute2 procps python3 gcc libc6-dev nftables libnftables1 util-linux)
+packages=(libseccomp-dev libcap-dev libarchive-dev busybox-static iproute2 procps python3 gcc libc6-dev nftables libnftables1 util-linux
+          docker-registry skopeo umoci zstd openssl)
 [[ "${1:-}" == "--bench" ]] && packages+=(bubblewrap crun hyperfine)
 missing=()
 for p in "${packages[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p"); done

@@ -20,6 +20,9 @@ public struct ResolveFlags: OptionSet, Sendable, Hashable {
     /// Keep the lookup below the directory descriptor: "..", absolute paths and symlinks that
     /// would leave it fail with EXDEV.
     public static let beneath = ResolveFlags(rawValue: UInt64(AEGIS_SYS_RESOLVE_BENEATH))
+    /// Treat the directory as "/" for the lookup: "..", absolute paths and absolute symlinks
+    /// resolve inside it, as they would for a process chrooted there (image rootfs content).
+    public static let inRoot = ResolveFlags(rawValue: UInt64(AEGIS_SYS_RESOLVE_IN_ROOT))
 
     /// Below the directory, no symlinks of any kind: the set for directories an untrusted
     /// process can write to.
@@ -32,6 +35,14 @@ public enum Syscall {
     /// O_PATH (Swift's Glibc import leaves out this GNU flag): a descriptor that locates a file
     /// without opening it (no FIFO blocks, no device opens).
     public static let O_PATH = Int32(AEGIS_SYS_O_PATH)
+    /// AT_EMPTY_PATH (GNU): the *at call acts on the descriptor itself, e.g. linkat(2) of an O_PATH
+    /// descriptor (needs CAP_DAC_READ_SEARCH).
+    public static let AT_EMPTY_PATH = Int32(AEGIS_SYS_AT_EMPTY_PATH)
+
+    /// fsetxattr(2) (declared in <sys/xattr.h>, which Swift's Glibc module does not include).
+    public static func setExtendedAttribute(_ fd: Int32, _ name: String, _ value: UnsafeRawBufferPointer) -> Int32 {
+        fsetxattr(fd, name, value.baseAddress, value.count, 0)
+    }
 
     /// openat2(2) (Linux >= 5.6): `path` relative to `directory` (a descriptor) under `resolve`.
     /// `flags` are open(2)'s; `mode` applies with O_CREAT.

@@ -9,16 +9,20 @@
 // signalfd_siginfo): modules that need them import CAegisSys for nothing else.
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
+#include <sys/xattr.h>
 
 /// RESOLVE_* flags of openat2(2), from <linux/openat2.h>.
 #define AEGIS_SYS_RESOLVE_NO_XDEV 0x01
 #define AEGIS_SYS_RESOLVE_NO_MAGICLINKS 0x02
 #define AEGIS_SYS_RESOLVE_NO_SYMLINKS 0x04
 #define AEGIS_SYS_RESOLVE_BENEATH 0x08
+#define AEGIS_SYS_RESOLVE_IN_ROOT 0x10
 
 /// O_PATH (Linux, <asm-generic/fcntl.h>; Swift's Glibc import leaves out this GNU flag): a
 /// descriptor that locates a file without opening it for reading (no FIFO blocks, no device opens).
 #define AEGIS_SYS_O_PATH 010000000
+/// AT_EMPTY_PATH (<fcntl.h>, a GNU flag): operate on the descriptor itself (linkat of an O_PATH fd).
+#define AEGIS_SYS_AT_EMPTY_PATH 0x1000
 
 /// openat2(2) (Linux >= 5.6; Glibc 2.36 has no wrapper). `resolve`: AEGIS_SYS_RESOLVE_* flags;
 /// RESOLVE_BENEATH fails with EXDEV when the lookup (".." or a symlink, absolute ones included)

@@ -1,0 +1,114 @@
+// LayoutSource.swift — images from an OCI image layout directory (`oci:DIR[:TAG]`, image-spec
+// image-layout.md) or from a tar of one (`oci-archive:FILE[:TAG]`), for air-gapped hosts. The
+// layout is untrusted like a registry: every file is opened beneath its directory without
+// following symlinks, documents are size-capped, and every byte is checked against its digest.
+import AegisSystem
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
+
+public struct LayoutSource: ImageSource {
+    public let directory: String
+    public let tag: String?
+    public var name: String { "OCI layout \(directory)" }
+
+    public init(directory: String, tag: String?) {
+        self.directory = directory
+        self.tag = tag
+    }
+
+    /// Unpacks the archive at `path` into `scratch` (a new directory the caller removes after
+    /// the pull) with the same rules as image layers, and reads it as a layout.
+    public static func extractingArchive(_ path: String, tag: String?, into scratch: String) throws(ImageError) -> LayoutSource {
+        do { try FileSystem.makeDirectories(scratch, mode: 0o700) } catch {
+            throw ImageError(.io, "oci-archive \(path): scratch directory", underlying: error)
+        }
+        let unpacker = try LayerUnpacker(rootfs: scratch, limits: UnpackLimits(maxBytes: 64 << 30, maxEntries: 100_000))
+        try unpacker.apply(layerAt: path, what: "oci-archive \(path)")
+        return LayoutSource(directory: scratch, tag: tag)
+    }
+
+    /// Opens `relative` beneath the layout directory: no "..", no symlink, no other mount's magic.
+    private func openBeneath(_ relative: String) throws(ImageError) -> Int32 {
+        let dir = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard dir >= 0 else { throw ImageError(.notFound, "\(name): cannot open", underlying: SystemError("open", directory)) }
+        defer { close(dir) }
+        let fd = Syscall.openat2(dir, relative, flags: O_RDONLY | O_CLOEXEC | O_NOFOLLOW, resolve: .strictlyBeneath)
+        guard fd >= 0 else {
+            let e = SystemError("openat2", "\(directory)/\(relative)")
+            throw ImageError(e.errno.code == ENOENT ? .notFound : .io, "\(name): \(relative)", underlying: e)
+        }
+        return fd
+    }
+
+    private func readBeneath(_ relative: String, limit: Int) throws(ImageError) -> [UInt8] {
+        let fd = try openBeneath(relative)
+        defer { close(fd) }
+        var out: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw ImageError(.io, "\(name): read \(relative)", underlying: SystemError("read", relative))
+            }
+            if n == 0 { return out }
+            out += chunk[0..<n]
+            guard out.count <= limit else { throw ImageError(.limitExceeded, "\(name): \(relative) is larger than \(limit) bytes") }
+        }
+    }
+
+    private func blobPath(_ d: Digest) -> String { "blobs/\(d.algorithm.rawValue)/\(d.hex)" }
+
+    public func fetchRoot() async throws(ImageError) -> FetchedManifest {
+        let index = try ImageIndex.decode(try readBeneath("index.json", limit: maxManifestBytes), "\(name): index.json")
+        let refName = "org.opencontainers.image.ref.name"
+        let candidates = tag.map { t in index.manifests.filter { $0.annotations?[refName] == t } } ?? index.manifests
+        guard let chosen = candidates.first, candidates.count == 1 else {
+            let tags = index.manifests.compactMap { $0.annotations?[refName] }
+            if let tag {
+                throw ImageError(
+                    .notFound, "\(name): no image tagged \(tag) (tags: \(tags.isEmpty ? "none" : tags.joined(separator: ", ")))")
+            }
+            throw ImageError(
+                .invalidReference,
+                "\(name) holds \(index.manifests.count) images: name one with :TAG (tags: \(tags.joined(separator: ", ")))")
+        }
+        return try await fetchManifest(chosen)
+    }
+
+    public func fetchManifest(_ descriptor: Descriptor) async throws(ImageError) -> FetchedManifest {
+        guard descriptor.size <= Int64(maxManifestBytes) else {
+            throw ImageError(.limitExceeded, "\(name): manifest \(descriptor.digest) is \(descriptor.size) bytes")
+        }
+        let bytes = try readBeneath(blobPath(descriptor.digest), limit: maxManifestBytes)
+        var h = DigestHasher(descriptor.digest.algorithm)
+        bytes.withUnsafeBytes { h.update($0) }
+        guard h.finalize() == descriptor.digest, Int64(bytes.count) == descriptor.size else {
+            throw ImageError(.digestMismatch, "\(name): manifest \(descriptor.digest) does not match its digest or size")
+        }
+        return FetchedManifest(mediaType: descriptor.mediaType, bytes: bytes, digest: descriptor.digest)
+    }
+
+    public func fetchBlob(_ descriptor: Descriptor, into writer: BlobWriter) async throws(ImageError) {
+        let fd = try openBeneath(blobPath(descriptor.digest))
+        defer { close(fd) }
+        let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
+        defer { chunk.deallocate() }
+        while true {
+            let n = read(fd, chunk.baseAddress, chunk.count)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw ImageError(
+                    .io, "\(name): read blob \(descriptor.digest)", underlying: SystemError("read", blobPath(descriptor.digest)))
+            }
+            if n == 0 { return }
+            try writer.write(UnsafeRawBufferPointer(rebasing: chunk[0..<n]))
+        }
+    }
+}
