@@ -131,7 +131,7 @@ let package = Package(
         // `aegis`: argument parsing and printing only: CLI verbs over AegisClient, `aegis up` over AegisDaemon.
         .executableTarget(
             name: "aegis",
-            dependencies: ["AegisDaemon", "AegisNodeLink", "AegisClient", "AegisManifest", "AegisProtocol",
+            dependencies: ["AegisDaemon", "AegisNodeLink", "AegisClient", "AegisManifest", "AegisProtocol", "AegisImage",
                            .product(name: "ArgumentParser", package: "swift-argument-parser"),
                            .product(name: "Logging", package: "swift-log")]
         ),
@@ -188,7 +188,7 @@ let package = Package(
         .testTarget(name: "AegisSandboxTests", dependencies: ["AegisSandbox", "AegisOCI", "CAegisShim", "AegisSystem"]),
         .testTarget(name: "AegisSystemTests", dependencies: ["AegisSystem"]),
         // Image pulls from a real registry (Debian's docker-registry) and hostile layers.
-        .testTarget(name: "AegisImageTests", dependencies: ["AegisImage", "AegisSystem", "CArchive"]),
+        .testTarget(name: "AegisImageTests", dependencies: ["AegisImage", "AegisSystem", "CArchive"], exclude: ["Fixtures"]),
         .testTarget(name: "RuntimeTests", dependencies: ["AegisOCI"]),
         // A real `aegis up` node driven through the CLI and over HTTP.
         .testTarget(name: "NodeE2ETests", dependencies: ["AegisProtocol", "AegisNet"]),
