@@ -25,7 +25,8 @@ final class RegistryPullTests: XCTestCase {
         let layout = "\(dir)/layout"
         // gzip and zstd layers as OCI manifests; the gzip image again as Docker schema 2 (skopeo converts).
         for (tag, extra) in [("gz", [String]()), ("zst", ["--compression", "zstd"])] {
-            try ImageFixtures.makeImage(at: layout, tag: tag, layers: [LayoutPullTests.baseLayer, LayoutPullTests.upperLayer], extra: extra)
+            try ImageFixtures.makeImage(
+                at: layout, tag: tag, layers: [LayoutPullTests.baseLayer, LayoutPullTests.upperLayer], extra: extra)
             try registry.push(layout: layout, tag: tag, to: "team/agent:\(tag)")
         }
         try registry.push(layout: layout, tag: "gz", to: "team/agent:v2s2", ["--format", "v2s2"])
@@ -36,7 +37,9 @@ final class RegistryPullTests: XCTestCase {
         XCTAssertEqual(byDigest.manifestDigest, byTag.manifestDigest)
         try ImageFixtures.run(["umoci", "unpack", "--image", "\(layout):gz", "\(dir)/bundle"])
         let skipped: Set<String> = ["dev/null", "fifo"]
-        let theirs = try ImageFixtures.describeTree("\(dir)/bundle/rootfs").filter { !skipped.contains(String($0.split(separator: " ")[0])) }
+        let theirs = try ImageFixtures.describeTree("\(dir)/bundle/rootfs").filter {
+            !skipped.contains(String($0.split(separator: " ")[0]))
+        }
         XCTAssertEqual(try ImageFixtures.describeTree(store.rootfsPath(byTag)), theirs)
         for tag in ["zst", "v2s2"] {
             let r = try await store.pull("\(registry.host)/team/agent:\(tag)", options: options)

@@ -39,7 +39,8 @@ struct ImagePull: AsyncParsableCommand {
         help: ArgumentHelp("Credentials: a docker-style auth.json ({\"auths\": {\"HOST\": {\"auth\": …}}}).", valueName: "file"))
     var authFile: String?
     @Option(
-        name: .customLong("registry-ca"), help: ArgumentHelp("Trust this CA (PEM) for HTTPS registries, besides the system's.", valueName: "file"))
+        name: .customLong("registry-ca"),
+        help: ArgumentHelp("Trust this CA (PEM) for HTTPS registries, besides the system's.", valueName: "file"))
     var caFile: String?
     @Option(
         name: .customLong("insecure-registry"),
@@ -59,7 +60,8 @@ struct ImagePull: AsyncParsableCommand {
                 writeStdout("\(record.manifestDigest)\n")
             } else {
                 writeStdout(
-                    "pulled \(record.reference): \(record.manifestDigest), \(record.layers.count) layer(s), \(formatBytes(record.sizeBytes))\n")
+                    "pulled \(record.reference): \(record.manifestDigest), \(record.layers.count) layer(s), \(formatBytes(record.sizeBytes))\n"
+                )
             }
         }
     }
