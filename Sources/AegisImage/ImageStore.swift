@@ -94,7 +94,7 @@ public final class ImageStore: Sendable {
 
         let key = Digest.sha256(manifest.layers.map(\.digest.description).joined(separator: "\n").utf8).hex
         progress(.unpacking(layers: manifest.layers.count))
-        try await unpackIfMissing(key: key, layers: manifest.layers, what: what)
+        try await unpackIfMissing(key: key, layers: manifest.layers, diffIDs: config.rootfs.diff_ids, what: what)
 
         let record = ImageRecord(
             reference: reference.description, manifestDigest: fetched.digest, configDigest: manifest.config.digest,
@@ -139,7 +139,7 @@ public final class ImageStore: Sendable {
         }
     }
 
-    private func unpackIfMissing(key: String, layers: [Descriptor], what: String) async throws(ImageError) {
+    private func unpackIfMissing(key: String, layers: [Descriptor], diffIDs: [Digest], what: String) async throws(ImageError) {
         let final = "\(root)/rootfs/\(key)"
         if (try? FileSystem.exists(final)) == true { return }
         try await locked("rootfs-\(key)") { () throws(ImageError) in
@@ -150,7 +150,8 @@ public final class ImageStore: Sendable {
             do throws(ImageError) {
                 let unpacker = try LayerUnpacker(rootfs: scratch, limits: limits)
                 for (i, layer) in layers.enumerated() {
-                    try unpacker.apply(layerAt: blobs.path(of: layer.digest), what: "\(what): layer \(i + 1) \(layer.digest)")
+                    try unpacker.apply(
+                        layerAt: blobs.path(of: layer.digest), diffID: diffIDs[i], what: "\(what): layer \(i + 1) \(layer.digest)")
                 }
                 chmod(scratch, 0o755)
                 guard rename(scratch, final) == 0 else {

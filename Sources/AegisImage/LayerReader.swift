@@ -25,20 +25,103 @@ struct LayerEntry {
     var xattrs: [(name: String, value: [UInt8])]
 }
 
+/// The decompressed bytes of a layer, read through libarchive's gzip/zstd filters (the "raw"
+/// format: no archive parsing) and hashed as they pass, so the tar stream can be checked against
+/// the config's diff_id (image-spec config.md `rootfs.diff_ids`) without a second pass.
+final class DecompressedStream {
+    let archive: OpaquePointer
+    private(set) var hasher = DigestHasher(.sha256)
+    private(set) var failure: String?
+
+    init(fd: Int32, what: String) throws(ImageError) {
+        guard let a = archive_read_new() else { throw ImageError(.io, "\(what): libarchive could not allocate a reader") }
+        archive = a
+        archive_read_support_filter_gzip(a)
+        archive_read_support_filter_zstd(a)
+        archive_read_support_format_raw(a)
+        var entry: OpaquePointer?
+        guard archive_read_open_fd(a, fd, 1 << 16) == ARCHIVE_OK, archive_read_next_header(a, &entry) == ARCHIVE_OK else {
+            let message = archive_error_string(a).map { String(cString: $0) } ?? "errno \(archive_errno(a))"
+            archive_read_free(a)
+            throw ImageError(.invalidManifest, "\(what): not a tar, tar+gzip or tar+zstd stream: \(message)")
+        }
+    }
+
+    deinit { archive_read_free(archive) }
+
+    /// The next decompressed block (hashed), or an empty one at the end; nil after a failure.
+    func next() -> UnsafeRawBufferPointer? {
+        var buffer: UnsafeRawPointer?
+        var size = 0
+        var offset: la_int64_t = 0
+        let r = archive_read_data_block(archive, &buffer, &size, &offset)
+        if r == ARCHIVE_EOF { return UnsafeRawBufferPointer(start: nil, count: 0) }
+        guard r == ARCHIVE_OK || r == ARCHIVE_WARN else {
+            failure = archive_error_string(archive).map { String(cString: $0) } ?? "errno \(archive_errno(archive))"
+            return nil
+        }
+        let block = UnsafeRawBufferPointer(start: buffer, count: size)
+        hasher.update(block)
+        return block
+    }
+
+    /// Reads (and hashes) whatever follows the tar's end-of-archive blocks.
+    func drain() -> Bool {
+        while let block = next() {
+            if block.count == 0 { return true }
+        }
+        return false
+    }
+}
+
+/// libarchive read callback of the tar reader: the next block of the decompressed stream.
+private func readDecompressed(
+    _ archive: OpaquePointer?, _ context: UnsafeMutableRawPointer?, _ buffer: UnsafeMutablePointer<UnsafeRawPointer?>?
+) -> la_ssize_t {
+    let stream = Unmanaged<DecompressedStream>.fromOpaque(context!).takeUnretainedValue()
+    guard let block = stream.next() else { return -1 }  // the reason is in stream.failure
+    buffer?.pointee = block.baseAddress
+    return block.count
+}
+
 /// A libarchive reader over one file descriptor. Not thread-safe; one layer at a time.
 final class LayerReader {
     private let archive: OpaquePointer
     private let what: String
+    /// With a diff_id to check: the decompressing first stage (the tar reader parses its output).
+    private let stream: DecompressedStream?
+    private let diffID: Digest?
 
-    /// Opens `fd` (kept open by the caller until `close`) as a tar stream compressed as `compression`.
-    init(fd: Int32, what: String) throws(ImageError) {
+    /// Opens `fd` (kept open by the caller until the reader is gone) as a tar stream, plain or
+    /// compressed with gzip or zstd. With `diffID`, `finish()` checks the decompressed stream's
+    /// digest against it.
+    init(fd: Int32, what: String, diffID: Digest? = nil) throws(ImageError) {
         guard let a = archive_read_new() else { throw ImageError(.io, "\(what): libarchive could not allocate a reader") }
         archive = a
         self.what = what
-        archive_read_support_filter_gzip(a)
-        archive_read_support_filter_zstd(a)
+        self.diffID = diffID
         archive_read_support_format_tar(a)
-        guard archive_read_open_fd(a, fd, 1 << 16) == ARCHIVE_OK else {
+        let opened: Int32
+        if let diffID {
+            guard diffID.algorithm == .sha256 else {
+                archive_read_free(a)
+                throw ImageError(.unsupported, "\(what): diff_id \(diffID) is not sha256")
+            }
+            do {
+                let s = try DecompressedStream(fd: fd, what: what)
+                stream = s
+            } catch {
+                archive_read_free(a)
+                throw error
+            }
+            opened = archive_read_open(a, Unmanaged.passUnretained(stream!).toOpaque(), nil, readDecompressed, nil)
+        } else {
+            stream = nil
+            archive_read_support_filter_gzip(a)
+            archive_read_support_filter_zstd(a)
+            opened = archive_read_open_fd(a, fd, 1 << 16)
+        }
+        guard opened == ARCHIVE_OK else {
             let message = errorText()
             archive_read_free(a)
             throw ImageError(.invalidManifest, "\(what): not a tar, tar+gzip or tar+zstd stream: \(message)")
@@ -47,8 +130,21 @@ final class LayerReader {
 
     deinit { archive_read_free(archive) }
 
+    /// After the last entry: the whole decompressed stream must hash to the diff_id.
+    func finish() throws(ImageError) {
+        guard let stream, let diffID else { return }
+        guard stream.drain() else {
+            throw ImageError(.invalidManifest, "\(what): damaged compressed stream: \(stream.failure ?? "?")")
+        }
+        let got = stream.hasher.finalize()
+        guard got == diffID else {
+            throw ImageError(.digestMismatch, "\(what): the uncompressed layer hashes to \(got), the config's diff_id is \(diffID)")
+        }
+    }
+
     private func errorText() -> String {
-        archive_error_string(archive).map { String(cString: $0) } ?? "errno \(archive_errno(archive))"
+        if let failure = stream?.failure { return "decompression: \(failure)" }
+        return archive_error_string(archive).map { String(cString: $0) } ?? "errno \(archive_errno(archive))"
     }
 
     /// The next entry's header, nil at the end of the archive.

@@ -46,11 +46,12 @@ public final class LayerUnpacker {
     }
 
     /// Applies the layer stored at `blobPath`; `what` names it in errors ("layer 2 sha256:…").
-    public func apply(layerAt blobPath: String, what: String) throws(ImageError) {
+    /// With `diffID` (the config's `rootfs.diff_ids` entry) the uncompressed stream must hash to it.
+    public func apply(layerAt blobPath: String, diffID: Digest? = nil, what: String) throws(ImageError) {
         let fd = open(blobPath, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw ImageError(.io, what, underlying: SystemError("open", blobPath)) }
         defer { close(fd) }
-        let reader = try LayerReader(fd: fd, what: what)
+        let reader = try LayerReader(fd: fd, what: what, diffID: diffID)
         writtenThisLayer = []
         while let entry = try reader.next() {
             report.entries += 1
@@ -59,6 +60,7 @@ public final class LayerUnpacker {
             }
             try applyEntry(entry, reader, what)
         }
+        try reader.finish()
     }
 
     /// The cleaned components of an entry name: "./a//b/" → ["a", "b"]; a leading "/" is dropped

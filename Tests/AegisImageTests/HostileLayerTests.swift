@@ -147,6 +147,13 @@ final class HostileLayerTests: XCTestCase {
         XCTAssertEqual(store.blobs.list().filter { store.blobs.path(of: $0).hasSuffix(String(try! layerBlob(missing).suffix(64))) }, [])
     }
 
+    func testLayerNotMatchingTheConfigsDiffIDFails() async throws {
+        let layout = "\(dir)/lying-config"
+        try ImageFixtures.makeImage(at: layout, layers: [[["path": "f", "type": "file", "content": "x"]]], extra: ["--wrong-diff-id"])
+        await expectImageError(.digestMismatch, containing: "the uncompressed layer hashes to sha256:") { try await self.pull(layout) }
+        try assertNothingLeft()
+    }
+
     func testLayoutSymlinkedBlobIsNotFollowed() async throws {
         let layout = try hostile([[["path": "f", "type": "file", "content": "x"]]])
         let blob = try layerBlob(layout)

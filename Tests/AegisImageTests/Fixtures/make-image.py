@@ -14,7 +14,7 @@ Each --layer is a JSON file holding a list of tar entries, written in order exac
 Usage: make-image.py OUT_LAYOUT --tag latest --layer l1.json [--layer-tar t.tar] ...
        [--compression gzip|zstd|none] [--docker] [--platforms linux/amd64,linux/arm64]
        [--env K=V ...] [--cmd JSON] [--entrypoint JSON] [--workdir DIR] [--user U]
-       [--archive FILE.tar]  (also write the layout as an oci-archive tar)
+       [--archive FILE.tar]  (also write the layout as an oci-archive tar) [--wrong-diff-id]
 Prints the manifest digest (of the first platform) on stdout.
 """
 import argparse, gzip, hashlib, io, json, os, subprocess, sys, tarfile
@@ -90,6 +90,7 @@ def main():
     p.add_argument("--workdir")
     p.add_argument("--user")
     p.add_argument("--archive")
+    p.add_argument("--wrong-diff-id", action="store_true", help="the config lies about layer 1's uncompressed digest")
     a = p.parse_args()
     os.makedirs(os.path.join(a.out, "blobs", "sha256"), exist_ok=True)
     layers = []
@@ -111,6 +112,8 @@ def main():
         diff_ids.append("sha256:" + hashlib.sha256(raw).hexdigest())
         d, n = add_blob(a.out, compress(raw, a.compression))
         layer_descs.append({"mediaType": layer_type, "digest": d, "size": n})
+    if a.wrong_diff_id:
+        diff_ids[0] = "sha256:" + hashlib.sha256(b"not this layer").hexdigest()
     manifests = []
     for plat in a.platforms.split(","):
         os_, arch = plat.split("/")
