@@ -22,7 +22,7 @@ extension ImageStore {
             var rng = SystemRandomNumberGenerator()
             let scratch = "\(root)/ingest/archive.\(getpid()).\(rng.next() as UInt64)"
             defer { FileSystem.removeTree(scratch) }
-            let source = try LayoutSource.extractingArchive(path, tag: tag, into: scratch)
+            let source = try LayoutSource.extractingArchive(path, tag: tag, into: scratch, limits: limits)
             return try await pull(ref, from: source, progress: progress)
         }
     }

@@ -73,7 +73,14 @@ public final class ImageStore: Sendable {
             fetched = try await source.fetchManifest(try index.manifest(for: platform, "\(what): index \(fetched.digest)"))
         }
         let manifest = try ImageManifest.decode(fetched.bytes, "\(what): manifest \(fetched.digest)")
-        let total = manifest.layers.reduce(manifest.config.size) { $0 + $1.size }
+        var total = manifest.config.size
+        for layer in manifest.layers {
+            guard layer.size <= limits.maxBytes - total else {
+                throw ImageError(
+                    .limitExceeded, "\(what): its blobs declare more than the \(limits.maxBytes) bytes an image may have (nothing fetched)")
+            }
+            total += layer.size
+        }
         progress(.resolved(manifest: fetched.digest, layers: manifest.layers.count, bytes: total))
 
         try await fetchBlob(manifest.config, from: source, progress: progress)
@@ -227,6 +234,15 @@ public final class ImageStore: Sendable {
             }
             for name in Self.names(in: "\(root)/ingest") where Self.isAbandonedDownload(name) {
                 FileSystem.removeTree("\(root)/ingest/\(name)")
+            }
+            // Lock files of blobs and rootfs that are gone, unless someone holds one now.
+            let blobHexes = Set(blobs.list().map(\.hex))
+            let rootfsNames = Set(Self.names(in: "\(root)/rootfs"))
+            for name in Self.names(in: "\(root)/locks") {
+                let stale =
+                    (name.hasPrefix("blob-") && !blobHexes.contains(String(name.dropFirst(5))))
+                    || (name.hasPrefix("rootfs-") && !rootfsNames.contains(String(name.dropFirst(7))))
+                if stale && !Self.isLocked("\(root)/locks/\(name)") { unlink("\(root)/locks/\(name)") }
             }
             return report
         }

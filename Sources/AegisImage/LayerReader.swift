@@ -42,8 +42,7 @@ final class DecompressedStream {
         var entry: OpaquePointer?
         guard archive_read_open_fd(a, fd, 1 << 16) == ARCHIVE_OK, archive_read_next_header(a, &entry) == ARCHIVE_OK else {
             let message = archive_error_string(a).map { String(cString: $0) } ?? "errno \(archive_errno(a))"
-            archive_read_free(a)
-            throw ImageError(.invalidManifest, "\(what): not a tar, tar+gzip or tar+zstd stream: \(message)")
+            throw ImageError(.invalidManifest, "\(what): not a tar, tar+gzip or tar+zstd stream: \(message)")  // deinit frees
         }
     }
 
@@ -95,7 +94,7 @@ final class LayerReader {
     /// Opens `fd` (kept open by the caller until the reader is gone) as a tar stream, plain or
     /// compressed with gzip or zstd. With `diffID`, `finish()` checks the decompressed stream's
     /// digest against it.
-    init(fd: Int32, what: String, diffID: Digest? = nil) throws(ImageError) {
+    init(fd: Int32, what: String, diffID: Digest? = nil, allowCompression: Bool = true) throws(ImageError) {
         guard let a = archive_read_new() else { throw ImageError(.io, "\(what): libarchive could not allocate a reader") }
         archive = a
         self.what = what
@@ -117,13 +116,14 @@ final class LayerReader {
             opened = archive_read_open(a, Unmanaged.passUnretained(stream!).toOpaque(), nil, readDecompressed, nil)
         } else {
             stream = nil
-            archive_read_support_filter_gzip(a)
-            archive_read_support_filter_zstd(a)
+            if allowCompression {
+                archive_read_support_filter_gzip(a)
+                archive_read_support_filter_zstd(a)
+            }
             opened = archive_read_open_fd(a, fd, 1 << 16)
         }
         guard opened == ARCHIVE_OK else {
-            let message = errorText()
-            archive_read_free(a)
+            let message = errorText()  // every property is set: deinit frees the reader
             throw ImageError(.invalidManifest, "\(what): not a tar, tar+gzip or tar+zstd stream: \(message)")
         }
     }
@@ -175,6 +175,8 @@ final class LayerReader {
             default: kind = .other
             }
         }
+        let size = archive_entry_size_is_set(e) != 0 ? archive_entry_size(e) : 0
+        guard size >= 0 else { throw ImageError(.unsafeLayer, "\(what): entry \(path) declares a negative size (\(size))") }
         if (kind == .hardlink || kind == .symlink) && linkTarget == nil {
             throw ImageError(.unsafeLayer, "\(what): entry \(path): its link target is missing or not UTF-8")
         }
@@ -191,7 +193,7 @@ final class LayerReader {
         }
         return LayerEntry(
             path: path, kind: kind, mode: archive_entry_perm(e) & 0o7777, uid: UInt32(clamping: archive_entry_uid(e)),
-            gid: UInt32(clamping: archive_entry_gid(e)), size: archive_entry_size_is_set(e) != 0 ? archive_entry_size(e) : 0,
+            gid: UInt32(clamping: archive_entry_gid(e)), size: size,
             linkTarget: linkTarget, mtimeSeconds: Int(archive_entry_mtime(e)), mtimeNanoseconds: Int(archive_entry_mtime_nsec(e)),
             xattrs: xattrs)
     }

@@ -15,12 +15,18 @@ import Glibc
 public struct UnpackLimits: Sendable {
     /// Bytes of regular-file content (logical sizes: a sparse file counts in full). Default 8 GiB.
     public var maxBytes: Int64
-    /// Tar entries, whiteouts included. Default 1,000,000.
+    /// Tar entries, whiteouts included, plus the parent directories created for them. Default 1,000,000.
     public var maxEntries: Int
+    /// Directory depth below the rootfs (resolved, symlinks followed). Default 128.
+    public var maxDepth: Int
+    /// Bytes of entry names of one layer (kept while it applies, for opaque whiteouts). Default 64 MiB.
+    public var maxNameBytesPerLayer: Int
 
-    public init(maxBytes: Int64 = 8 << 30, maxEntries: Int = 1_000_000) {
+    public init(maxBytes: Int64 = 8 << 30, maxEntries: Int = 1_000_000, maxDepth: Int = 128, maxNameBytesPerLayer: Int = 64 << 20) {
         self.maxBytes = maxBytes
         self.maxEntries = maxEntries
+        self.maxDepth = maxDepth
+        self.maxNameBytesPerLayer = maxNameBytesPerLayer
     }
 }
 
@@ -37,12 +43,18 @@ public final class LayerUnpacker {
     private let root: RootDirectory
     private let limits: UnpackLimits
     public private(set) var report = UnpackReport()
-    /// Paths written by the layer being applied (an opaque whiteout keeps them).
+    /// Paths written by the layer being applied (an opaque whiteout keeps them), their bytes, and
+    /// the directories already made opaque by it.
     private var writtenThisLayer: Set<String> = []
+    private var writtenNameBytes = 0
+    private var opaqueThisLayer: Set<String> = []
+    /// Whether layers may be gzip or zstd compressed (an OCI archive itself must be a plain tar).
+    private let allowCompression: Bool
 
-    public init(rootfs: String, limits: UnpackLimits = UnpackLimits()) throws(ImageError) {
-        root = try RootDirectory(path: rootfs)
+    public init(rootfs: String, limits: UnpackLimits = UnpackLimits(), allowCompression: Bool = true) throws(ImageError) {
+        root = try RootDirectory(path: rootfs, maxDepth: limits.maxDepth)
         self.limits = limits
+        self.allowCompression = allowCompression
     }
 
     /// Applies the layer stored at `blobPath`; `what` names it in errors ("layer 2 sha256:…").
@@ -51,14 +63,17 @@ public final class LayerUnpacker {
         let fd = open(blobPath, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw ImageError(.io, what, underlying: SystemError("open", blobPath)) }
         defer { close(fd) }
-        let reader = try LayerReader(fd: fd, what: what, diffID: diffID)
+        let reader = try LayerReader(fd: fd, what: what, diffID: diffID, allowCompression: allowCompression)
         writtenThisLayer = []
+        writtenNameBytes = 0
+        opaqueThisLayer = []
         while let entry = try reader.next() {
             report.entries += 1
-            guard report.entries <= limits.maxEntries else {
-                throw ImageError(.limitExceeded, "\(what): more than \(limits.maxEntries) entries in the image")
-            }
             try applyEntry(entry, reader, what)
+            guard report.entries + root.directoriesCreated <= limits.maxEntries else {
+                throw ImageError(
+                    .limitExceeded, "\(what): more than \(limits.maxEntries) entries in the image (directories it implies included)")
+            }
         }
         try reader.finish()
     }
@@ -84,18 +99,23 @@ public final class LayerUnpacker {
         }
         let parent = try root.directory(parentParts)
         let joined = parts.joined(separator: "/")
-        writtenThisLayer.insert(joined)
+        if writtenThisLayer.insert(joined).inserted {
+            writtenNameBytes += joined.utf8.count
+            guard writtenNameBytes <= limits.maxNameBytesPerLayer else {
+                throw ImageError(.limitExceeded, "\(what): entry names of one layer exceed \(limits.maxNameBytesPerLayer) bytes")
+            }
+        }
         switch e.kind {
         case .directory:
             try makeDirectory(e, name: name, in: parent, joined)
         case .file:
-            report.bytes += e.size
-            guard report.bytes <= limits.maxBytes else {
+            guard e.size <= limits.maxBytes - report.bytes else {
                 throw ImageError(
                     .limitExceeded,
                     "\(what): entry \(e.path) (\(e.size) bytes) takes the image past its \(limits.maxBytes)-byte unpack limit (a decompression bomb?)"
                 )
             }
+            report.bytes += e.size
             try root.remove(name, in: parent)
             try writeFile(e, name: name, in: parent, reader, joined)
         case .symlink:
@@ -119,6 +139,10 @@ public final class LayerUnpacker {
             root.fd, dirPath.isEmpty ? "." : dirPath, flags: O_RDONLY | O_DIRECTORY | O_CLOEXEC, resolve: [.inRoot, .noMagicLinks])
         guard parent >= 0 else { return }  // nothing below to hide
         if name == ".wh..wh..opq" {
+            guard opaqueThisLayer.insert(dirPath).inserted else {  // lower entries are already gone
+                close(parent)
+                return
+            }
             let prefix = dirPath.isEmpty ? "" : dirPath + "/"
             let kept = writtenThisLayer
             try root.removeChildren(of: parent, keeping: { kept.contains(prefix + $0) })  // closes parent
@@ -137,12 +161,14 @@ public final class LayerUnpacker {
         if fstatat(parent, name, &st, AT_SYMLINK_NOFOLLOW) == 0, (st.st_mode & S_IFMT) != S_IFDIR {
             try root.remove(name, in: parent)
         }
-        if mkdirat(parent, name, 0o700) != 0 && errno != EEXIST {
+        let created = mkdirat(parent, name, 0o700) == 0
+        if !created && errno != EEXIST {
             throw ImageError(.io, "directory \(joined)", underlying: SystemError("mkdirat", joined))
         }
         let d = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
         guard d >= 0 else { throw ImageError(.io, "directory \(joined)", underlying: SystemError("openat", joined)) }
         defer { close(d) }
+        if created { try root.recordCreated(d, in: parent, joined) }
         applyMetadata(e, fd: d, joined)
     }
 
@@ -152,7 +178,7 @@ public final class LayerUnpacker {
         defer { close(f) }
         var end: Int64 = 0
         try reader.readData { (offset, bytes) throws(ImageError) in
-            guard offset + Int64(bytes.count) <= e.size else {
+            guard offset >= 0, Int64(bytes.count) <= e.size - offset else {
                 throw ImageError(.unsafeLayer, "file \(joined): more data than its declared \(e.size) bytes")
             }
             var done = 0
@@ -191,11 +217,18 @@ public final class LayerUnpacker {
         }
     }
 
-    /// Owner, mode (after chown, which clears setuid bits), xattrs and mtime of an open file.
+    /// Owner, mode (set after chown, which would clear setuid bits: they are kept as the image has
+    /// them; sandboxes mount images nosuid), `user.*` xattrs and mtime of an open file. Other
+    /// xattr namespaces (`security.capability`, `system.posix_acl_*`, `trusted.overlay.*`, …) are
+    /// dropped with a warning: they would grant what mode and owner do not show.
     private func applyMetadata(_ e: LayerEntry, fd: Int32, _ joined: String) {
         fchown(fd, e.uid, e.gid)
         fchmod(fd, e.mode)
         for (name, value) in e.xattrs {
+            guard name.hasPrefix("user.") else {
+                report.warnings.append("\(joined): xattr \(name) dropped (only user.* xattrs are kept)")
+                continue
+            }
             let r = value.withUnsafeBytes { Syscall.setExtendedAttribute(fd, name, $0) }
             if r != 0 { report.warnings.append("\(joined): xattr \(name) not set: \(Errno.current.explained)") }
         }

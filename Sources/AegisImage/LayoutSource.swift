@@ -22,13 +22,16 @@ public struct LayoutSource: ImageSource {
         self.tag = tag
     }
 
-    /// Unpacks the archive at `path` into `scratch` (a new directory the caller removes after
-    /// the pull) with the same rules as image layers, and reads it as a layout.
-    public static func extractingArchive(_ path: String, tag: String?, into scratch: String) throws(ImageError) -> LayoutSource {
+    /// Unpacks the archive at `path` (a plain tar: an archive of compressed blobs is not
+    /// compressed again) into `scratch` (a new directory the caller removes after the pull) with
+    /// the same rules and `limits` as image layers, and reads it as a layout.
+    public static func extractingArchive(
+        _ path: String, tag: String?, into scratch: String, limits: UnpackLimits = UnpackLimits()
+    ) throws(ImageError) -> LayoutSource {
         do { try FileSystem.makeDirectories(scratch, mode: 0o700) } catch {
             throw ImageError(.io, "oci-archive \(path): scratch directory", underlying: error)
         }
-        let unpacker = try LayerUnpacker(rootfs: scratch, limits: UnpackLimits(maxBytes: 64 << 30, maxEntries: 100_000))
+        let unpacker = try LayerUnpacker(rootfs: scratch, limits: limits, allowCompression: false)
         try unpacker.apply(layerAt: path, what: "oci-archive \(path)")
         return LayoutSource(directory: scratch, tag: tag)
     }

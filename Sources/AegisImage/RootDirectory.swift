@@ -15,10 +15,36 @@ final class RootDirectory {
     /// (a removal can replace a directory on that path), closed when the next one is opened.
     private var cachedParent: (path: String, fd: Int32, valid: Bool)?
 
-    init(path: String) throws(ImageError) {
+    /// Directories may be at most this deep below the root (counted on the resolved directory,
+    /// so symlinks do not add depth unnoticed): keeps removal and path lengths bounded.
+    let maxDepth: Int
+    /// Directories this root created (explicit entries and missing parents): they count as entries.
+    private(set) var directoriesCreated = 0
+    /// Depth below the root of every directory created here, by inode (the root is 0).
+    private var depths: [ino_t: Int] = [:]
+
+    init(path: String, maxDepth: Int) throws(ImageError) {
         self.path = path
+        self.maxDepth = maxDepth
         fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
         guard fd >= 0 else { throw ImageError(.io, "open rootfs", underlying: SystemError("open", path)) }
+        depths[Self.inode(fd)] = 0
+    }
+
+    static func inode(_ fd: Int32) -> ino_t {
+        var st = stat()
+        return fstat(fd, &st) == 0 ? st.st_ino : 0
+    }
+
+    /// Records `child` (a directory just created in `parent`) one level below it; throws
+    /// `.limitExceeded` past `maxDepth`.
+    func recordCreated(_ child: Int32, in parent: Int32, _ name: String) throws(ImageError) {
+        let depth = (depths[Self.inode(parent)] ?? maxDepth) + 1
+        guard depth <= maxDepth else {
+            throw ImageError(.limitExceeded, "directory \(name) would be \(depth) levels deep in the rootfs (at most \(maxDepth))")
+        }
+        depths[Self.inode(child)] = depth
+        directoriesCreated += 1
     }
 
     deinit {
@@ -56,12 +82,19 @@ final class RootDirectory {
         for i in components.indices {
             let name = components[i]
             let sub = components[components.startIndex...i].joined(separator: "/")
-            if mkdirat(parent, name, 0o755) != 0 && errno != EEXIST {
+            let created = mkdirat(parent, name, 0o755) == 0
+            if !created && errno != EEXIST {
                 throw ImageError(.io, "create /\(sub) in the rootfs", underlying: SystemError("mkdirat", sub))
             }
             let next = Syscall.openat2(fd, sub, flags: flags, resolve: [.inRoot, .noMagicLinks])
             guard next >= 0 else {
                 throw ImageError(.unsafeLayer, "/\(sub) in the rootfs is not a directory", underlying: SystemError("openat2", sub))
+            }
+            if created {
+                do { try recordCreated(next, in: parent, sub) } catch {
+                    close(next)
+                    throw error
+                }
             }
             if ownsParent { close(parent) }
             parent = next

@@ -147,6 +147,76 @@ final class HostileLayerTests: XCTestCase {
         XCTAssertEqual(store.blobs.list().filter { store.blobs.path(of: $0).hasSuffix(String(try! layerBlob(missing).suffix(64))) }, [])
     }
 
+    func testDirectoriesTooDeepEvenThroughSymlinksFail() async throws {
+        let deepOK = String(repeating: "a/", count: 100) + "f"
+        let ok = try hostile([[["path": deepOK, "type": "file", "content": "x"]]])
+        _ = try await pull(ok)
+        let tooDeep = try hostile([[["path": String(repeating: "b/", count: 130) + "f", "type": "file"]]])
+        await expectImageError(.limitExceeded, containing: "levels deep in the rootfs (at most 128)") { try await self.pull(tooDeep) }
+        // A symlink to a deep directory, then more levels below the link: depth is counted resolved.
+        let hop = try hostile([
+            [
+                ["path": String(repeating: "c/", count: 100) + "f", "type": "file"],
+                ["path": "s", "type": "symlink", "target": String(repeating: "c/", count: 99) + "c"],
+                ["path": "s/" + String(repeating: "d/", count: 40) + "f", "type": "file"],
+            ]
+        ])
+        await expectImageError(.limitExceeded, containing: "at most 128") { try await self.pull(hop) }
+        XCTAssertEqual(try store.list().count, 1, "only the first image")
+    }
+
+    func testImpliedParentDirectoriesCountAsEntries() async throws {
+        let entries: [LayerEntrySpec] = (0..<100).map { ["path": "\($0)/" + String(repeating: "a/", count: 120) + "f", "type": "file"] }
+        let layout = try hostile([entries])
+        await expectImageError(.limitExceeded, containing: "directories it implies included") { try await self.pull(layout) }
+        try assertNothingLeft()
+    }
+
+    func testRepeatedOpaqueWhiteoutsStayLinear() async throws {
+        let files: [LayerEntrySpec] = (0..<3000).map { ["path": "d/\($0)", "type": "file"] }
+        let opaques: [LayerEntrySpec] = (0..<3000).map { _ in ["path": "d/.wh..wh..opq", "type": "file"] }
+        let layout = try hostile([files, opaques])
+        let start = Date()
+        let record = try await pull(layout)
+        XCTAssertLessThan(Date().timeIntervalSince(start), 20, "3,000 repeated opaque whiteouts must not cost 3,000 directory scans")
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: "\(store.rootfsPath(record))/d"), [])
+    }
+
+    func testOnlyUserXattrsAreKept() async throws {
+        let layout = try hostile([
+            [
+                [
+                    "path": "f", "type": "file", "content": "x",
+                    "xattrs": ["user.ok": "1", "security.capability": "\u{1}", "trusted.overlay.opaque": "y"],
+                ]
+            ]
+        ])
+        let record = try await pull(layout)
+        let listed = try ImageFixtures.run([
+            "python3", "-c", "import os,sys; print(sorted(os.listxattr(sys.argv[1])))", "\(store.rootfsPath(record))/f",
+        ])
+        XCTAssertEqual(listed, "['user.ok']\n")
+    }
+
+    func testBlobsLargerThanTheImageLimitAreNotFetched() async throws {
+        let big = "\(dir)/big"
+        try ImageFixtures.makeImage(
+            at: big, layers: [[["path": "z", "type": "zeros", "size": 70 << 20]]], extra: ["--compression", "none"])
+        await expectImageError(.limitExceeded, containing: "nothing fetched") { try await self.pull(big) }
+        try assertNothingLeft()
+        XCTAssertEqual(store.blobs.list().count, 0)
+    }
+
+    func testCompressedOCIArchiveIsRefused() async throws {
+        let layout = "\(dir)/l"
+        try ImageFixtures.makeImage(at: layout, layers: [[["path": "f", "type": "file"]]], extra: ["--archive", "\(dir)/a.tar"])
+        try ImageFixtures.run(["zstd", "-q", "\(dir)/a.tar", "-o", "\(dir)/a.tar.zst"])
+        await expectImageError(.invalidManifest, containing: "not a tar") {
+            try await self.store.pull("oci-archive:\(self.dir)/a.tar.zst")
+        }
+        try assertNothingLeft()
+    }
+
     func testLayerNotMatchingTheConfigsDiffIDFails() async throws {
         let layout = "\(dir)/lying-config"
         try ImageFixtures.makeImage(at: layout, layers: [[["path": "f", "type": "file", "content": "x"]]], extra: ["--wrong-diff-id"])
