@@ -168,9 +168,9 @@ public enum NodeSessionServer {
                     }
                 }
             } catch {
-                logger.info("worker session read ended", metadata: ["node": "\(name)", "error": "\(error)"])
+                link.close(reason: "reading the session failed: \(error)")
             }
-            link.close(reason: "session ended")  // ends the writer once it has sent what is queued (a refusal's reason)
+            link.close(reason: "the worker closed the session")  // ends the writer once it has sent what is queued (a refusal's reason)
             if registered { await controller.detach(node: name, link: link) }
             await group.waitForAll()
         }

@@ -53,7 +53,7 @@ extension Controller {
         guard let current = workers[node] as? RemoteWorkerLink, current === link else { return }
         workers[node] = nil
         _ = scheduler.setState(.disconnected, node: node)
-        logger.warning("worker session ended", metadata: ["node": "\(node)"])
+        logger.warning("worker session ended", metadata: ["node": "\(node)", "reason": "\(link.closedReason ?? "?")"])
     }
 
     /// A renewal from `node`'s session, received at `now`. O(1) on the hot path; a node that was

@@ -142,6 +142,9 @@ public final class RemoteWorkerLink: WorkerLink, Sendable {
         state.withLock { $0.waiters.removeValue(forKey: seq) }?.resume(returning: reply)
     }
 
+    /// Why the session ended (the first `close` reason), nil while it is open.
+    public var closedReason: String? { state.withLock { $0.closed } }
+
     /// Fails every waiting request and refuses new ones; ends the session with `reason`.
     public func close(reason: String) {
         let waiters: [CheckedContinuation<WorkerReply, any Error>] = state.withLock { s in
