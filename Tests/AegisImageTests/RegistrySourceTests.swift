@@ -152,7 +152,8 @@ final class RegistrySourceTests: XCTestCase {
         try await trusted.fetchBlob(manifest.config, into: writer)
         try writer.commit()
 
-        let untrusted = try RegistrySource(reference: reference, options: RegistryOptions(requestTimeout: .seconds(2)))
+        // Long enough for a cold TLS handshake to fail at least once (else the error is the deadline, not the certificate).
+        let untrusted = try RegistrySource(reference: reference, options: RegistryOptions(requestTimeout: .seconds(5)))
         let error = await imageError { _ = try await untrusted.fetchRoot() }
         XCTAssertEqual(error?.kind, .transport)
         XCTAssertTrue(String(describing: error?.underlying).contains("CERTIFICATE_VERIFY_FAILED"), "\(String(describing: error))")
