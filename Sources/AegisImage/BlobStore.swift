@@ -33,16 +33,9 @@ public final class BlobStore: Sendable {
 
     /// Digests of every stored blob.
     public func list() -> [Digest] {
-        var out: [Digest] = []
-        for alg in [Digest.Algorithm.sha256, .sha512] {
-            guard let dir = opendir("\(root)/blobs/\(alg.rawValue)") else { continue }
-            defer { closedir(dir) }
-            while let e = readdir(dir) {
-                let name = withUnsafeBytes(of: e.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
-                if let d = try? Digest(parsing: "\(alg.rawValue):\(name)") { out.append(d) }
-            }
+        [Digest.Algorithm.sha256, .sha512].flatMap { alg in
+            FileSystem.entryNames(in: "\(root)/blobs/\(alg.rawValue)").compactMap { try? Digest(parsing: "\(alg.rawValue):\($0)") }
         }
-        return out
     }
 
     /// Deletes a blob (no error when it is already gone).
@@ -57,11 +50,7 @@ public final class BlobStore: Sendable {
         do { bytes = try FileSystem.readBytes(path(of: d.digest), limit: limit + 1) } catch {
             throw ImageError(.io, "read blob \(d.digest)", underlying: error)
         }
-        var h = DigestHasher(d.digest.algorithm)
-        bytes.withUnsafeBytes { h.update($0) }
-        guard Int64(bytes.count) == d.size, h.finalize() == d.digest else {
-            throw ImageError(.digestMismatch, "stored blob \(d.digest) no longer matches its digest (removed)")
-        }
+        try d.verify(bytes, "stored blob \(d.digest)")
         return bytes
     }
 
@@ -70,14 +59,15 @@ public final class BlobStore: Sendable {
         try BlobWriter(store: self, expected: d)
     }
 
-    /// Runs `body` holding an exclusive lock named `key` (a digest) across threads and processes:
-    /// a second pull of the same blob or image waits and then finds the work done.
-    public func withLock<T>(_ key: String, _ body: () async throws -> T) async throws -> T {
+    /// Runs `body` holding the lock named `key` across threads and processes (flock(2) on
+    /// `locks/<key>`, polled every 20 ms): exclusive, or `shared` with other shared holders. A
+    /// second pull of the same blob or image waits and then finds the work done.
+    public func withLock<T>(_ key: String, shared: Bool = false, _ body: () async throws -> T) async throws -> T {
         let lockPath = "\(root)/locks/\(key)"
         let fd = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw ImageError(.io, "open lock", underlying: SystemError("open", lockPath)) }
         defer { close(fd) }
-        while flock(fd, LOCK_EX | LOCK_NB) != 0 {
+        while flock(fd, (shared ? LOCK_SH : LOCK_EX) | LOCK_NB) != 0 {
             guard errno == EWOULDBLOCK || errno == EINTR else { throw ImageError(.io, "lock", underlying: SystemError("flock", lockPath)) }
             try await Task.sleep(for: .milliseconds(20))
         }

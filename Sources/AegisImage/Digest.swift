@@ -37,9 +37,11 @@ public struct Digest: Hashable, Sendable, Codable, CustomStringConvertible, Comp
         self.hex = hex
     }
 
-    /// The sha256 digest of `bytes`.
-    public static func sha256(_ bytes: some Sequence<UInt8>) -> Digest {
-        Digest(algorithm: .sha256, hex: hexString(SHA256.hash(data: Array(bytes))))
+    /// The digest of `bytes` with `algorithm`.
+    public static func of(_ bytes: [UInt8], _ algorithm: Algorithm = .sha256) -> Digest {
+        var hasher = DigestHasher(algorithm)
+        bytes.withUnsafeBytes { hasher.update($0) }
+        return hasher.finalize()
     }
 
     public var description: String { "\(algorithm.rawValue):\(hex)" }

@@ -47,6 +47,17 @@ public struct Descriptor: Codable, Hashable, Sendable {
     }
 }
 
+extension Descriptor {
+    /// Throws `.digestMismatch` (naming `what`) unless `bytes` have this descriptor's size and digest.
+    func verify(_ bytes: [UInt8], _ what: String) throws(ImageError) {
+        let actual = Digest.of(bytes, digest.algorithm)
+        guard Int64(bytes.count) == size, actual == digest else {
+            throw ImageError(
+                .digestMismatch, "\(what): \(bytes.count) bytes hashing to \(actual), the descriptor declares \(size) bytes of \(digest)")
+        }
+    }
+}
+
 public struct Platform: Codable, Hashable, Sendable {
     public var architecture: String
     public var os: String

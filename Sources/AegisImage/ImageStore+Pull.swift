@@ -19,11 +19,14 @@ extension ImageStore {
         case let .layout(path, tag):
             return try await pull(ref, from: LayoutSource(directory: path, tag: tag), progress: progress)
         case let .archive(path, tag):
-            var rng = SystemRandomNumberGenerator()
-            let scratch = "\(root)/ingest/archive.\(getpid()).\(rng.next() as UInt64)"
-            defer { FileSystem.removeTree(scratch) }
-            let source = try LayoutSource.extractingArchive(path, tag: tag, into: scratch, limits: limits)
-            return try await pull(ref, from: source, progress: progress)
+            // The extracted archive is a download of this pull: prune must not take it meanwhile.
+            return try await locked("gc", shared: true) { () throws(ImageError) in
+                var rng = SystemRandomNumberGenerator()
+                let scratch = "\(root)/ingest/archive.\(getpid()).\(rng.next() as UInt64)"
+                defer { FileSystem.removeTree(scratch) }
+                let source = try LayoutSource.extractingArchive(path, tag: tag, into: scratch, limits: limits)
+                return try await pullHoldingGC(ref, from: source, progress: progress)
+            }
         }
     }
 }

@@ -5,6 +5,9 @@
 // unpacks into a scratch directory that becomes the rootfs by rename only when every layer applied:
 // an interrupted or refused pull leaves no usable partial image.
 //
+// Pulls hold the store's "gc" lock shared and `prune` holds it exclusively, so a prune never
+// removes the blobs, downloads or scratch directory of a pull in progress.
+//
 // The rootfs key is the sha256 of the manifest's layer digests, not the config digest: the layer
 // blobs are what was verified, so two images can share a rootfs only when their verified layers
 // are the same (a config copied from another image cannot make a pull reuse that image's rootfs).
@@ -40,6 +43,9 @@ public enum PullProgress: Sendable {
     case blobBytes(Digest, written: Int64, size: Int64)
     case blobDone(Digest, alreadyStored: Bool)
     case unpacking(layers: Int)
+    /// Entries not reproduced (device nodes, FIFOs, dropped xattrs): the first
+    /// `UnpackReport.maxWarnings` lines and how many more there were. Only when it unpacked.
+    case unpacked(warnings: [String], leftOut: Int)
     case done(ImageRecord)
 }
 
@@ -66,6 +72,16 @@ public final class ImageStore: Sendable {
         _ reference: ImageReference, from source: any ImageSource, platform: Platform = .node,
         progress: @escaping @Sendable (PullProgress) -> Void = { _ in }
     ) async throws(ImageError) -> ImageRecord {
+        try await locked("gc", shared: true) { () throws(ImageError) in
+            try await pullHoldingGC(reference, from: source, platform: platform, progress: progress)
+        }
+    }
+
+    /// `pull`, the caller holding "gc" shared.
+    func pullHoldingGC(
+        _ reference: ImageReference, from source: any ImageSource, platform: Platform = .node,
+        progress: @escaping @Sendable (PullProgress) -> Void
+    ) async throws(ImageError) -> ImageRecord {
         let what = "image \(reference)"
         var fetched = try await source.fetchRoot()
         if MediaType.isIndex(fetched.mediaType) || (!MediaType.isManifest(fetched.mediaType) && Self.looksLikeIndex(fetched.bytes)) {
@@ -73,6 +89,11 @@ public final class ImageStore: Sendable {
             fetched = try await source.fetchManifest(try index.manifest(for: platform, "\(what): index \(fetched.digest)"))
         }
         let manifest = try ImageManifest.decode(fetched.bytes, "\(what): manifest \(fetched.digest)")
+        guard manifest.config.size <= Int64(maxManifestBytes) else {
+            throw ImageError(
+                .limitExceeded,
+                "\(what): its config declares \(manifest.config.size) bytes, more than \(maxManifestBytes) (nothing fetched)")
+        }
         var total = manifest.config.size
         for layer in manifest.layers {
             guard layer.size <= limits.maxBytes - total else {
@@ -99,14 +120,14 @@ public final class ImageStore: Sendable {
         }
         for layer in manifest.layers { try await fetchBlob(layer, from: source, progress: progress) }
 
-        let key = Digest.sha256(manifest.layers.map(\.digest.description).joined(separator: "\n").utf8).hex
+        let key = Digest.of(Array(manifest.layers.map(\.digest.description).joined(separator: "\n").utf8)).hex
         progress(.unpacking(layers: manifest.layers.count))
-        try await unpackIfMissing(key: key, layers: manifest.layers, diffIDs: config.rootfs.diff_ids, what: what)
+        try await unpackIfMissing(key: key, layers: manifest.layers, diffIDs: config.rootfs.diff_ids, what: what, progress: progress)
 
         let record = ImageRecord(
             reference: reference.description, manifestDigest: fetched.digest, configDigest: manifest.config.digest,
             layers: manifest.layers, rootfsKey: key, config: config, sizeBytes: total, pulledAtMs: Self.nowMs())
-        try await updateRecords { records in
+        try await updateRecords { (records) throws(ImageError) in
             records.removeAll { $0.reference == record.reference }
             records.append(record)
         }
@@ -146,7 +167,9 @@ public final class ImageStore: Sendable {
         }
     }
 
-    private func unpackIfMissing(key: String, layers: [Descriptor], diffIDs: [Digest], what: String) async throws(ImageError) {
+    private func unpackIfMissing(
+        key: String, layers: [Descriptor], diffIDs: [Digest], what: String, progress: @Sendable (PullProgress) -> Void
+    ) async throws(ImageError) {
         let final = "\(root)/rootfs/\(key)"
         if (try? FileSystem.exists(final)) == true { return }
         try await locked("rootfs-\(key)") { () throws(ImageError) in
@@ -164,6 +187,7 @@ public final class ImageStore: Sendable {
                 guard rename(scratch, final) == 0 else {
                     throw ImageError(.io, "\(what): unpack", underlying: SystemError("rename to", final))
                 }
+                progress(.unpacked(warnings: unpacker.report.warnings, leftOut: unpacker.report.warningsLeftOut))
             } catch {
                 FileSystem.removeTree(scratch)
                 throw error
@@ -184,8 +208,9 @@ public final class ImageStore: Sendable {
     }
 
     /// The record of `reference` (as given to pull, or a manifest digest, or a unique prefix of one).
-    public func find(_ reference: String) throws(ImageError) -> ImageRecord? {
-        let all = try list()
+    public func find(_ reference: String) throws(ImageError) -> ImageRecord? { Self.find(reference, in: try list()) }
+
+    static func find(_ reference: String, in all: [ImageRecord]) -> ImageRecord? {
         let normalized = (try? ImageReference(parsing: reference))?.description
         if let hit = all.first(where: { $0.reference == reference || $0.reference == normalized }) { return hit }
         let byDigest = all.filter { $0.manifestDigest.description.hasPrefix(reference) || $0.manifestDigest.hex.hasPrefix(reference) }
@@ -195,13 +220,14 @@ public final class ImageStore: Sendable {
     /// Forgets a reference; its blobs and rootfs go at the next `prune` unless another image uses them.
     /// - Throws: `.notFound`; `.inUse` when `inUse` holds its rootfs key (a live sandbox runs on it).
     public func remove(_ reference: String, inUse: Set<String> = []) async throws(ImageError) -> ImageRecord {
-        guard let record = try find(reference) else { throw ImageError(.notFound, "no image \(reference) on this node") }
-        let others = try list().filter { $0.reference != record.reference }
-        if inUse.contains(record.rootfsKey) && !others.contains(where: { $0.rootfsKey == record.rootfsKey }) {
-            throw ImageError(.inUse, "image \(record.reference) is used by a running sandbox")
+        try await updateRecords { (records) throws(ImageError) in
+            guard let record = Self.find(reference, in: records) else { throw ImageError(.notFound, "no image \(reference) on this node") }
+            records.removeAll { $0.reference == record.reference }
+            if inUse.contains(record.rootfsKey) && !records.contains(where: { $0.rootfsKey == record.rootfsKey }) {
+                throw ImageError(.inUse, "image \(record.reference) is used by a running sandbox")
+            }
+            return record
         }
-        try await updateRecords { $0.removeAll { $0.reference == record.reference } }
-        return record
     }
 
     /// What `prune` removed.
@@ -212,12 +238,12 @@ public final class ImageStore: Sendable {
     }
 
     /// Removes blobs and rootfs directories no record names and no live sandbox uses (`inUse`:
-    /// rootfs keys), plus downloads and unpack scratch left by interrupted pulls.
+    /// rootfs keys), plus what interrupted pulls left (downloads, unpack scratch, lock files).
+    /// Waits for pulls in progress and holds new ones off meanwhile ("gc" held exclusively).
     public func prune(inUse: Set<String> = []) async throws(ImageError) -> PruneReport {
-        try await locked("images") { () throws(ImageError) in
+        try await locked("gc") { () throws(ImageError) in
             let records = try list()
-            var keepBlobs = Set(records.flatMap { [$0.manifestDigest, $0.configDigest] + $0.layers.map(\.digest) })
-            keepBlobs.formUnion(records.map(\.manifestDigest))
+            let keepBlobs = Set(records.flatMap { [$0.configDigest] + $0.layers.map(\.digest) })
             let keepRootfs = Set(records.map(\.rootfsKey)).union(inUse)
             var report = PruneReport()
             for d in blobs.list() where !keepBlobs.contains(d) {
@@ -226,78 +252,42 @@ public final class ImageStore: Sendable {
                 blobs.remove(d)
                 report.blobs += 1
             }
-            for name in Self.names(in: "\(root)/rootfs") where !keepRootfs.contains(name) {
-                // An unpack in progress holds its lock; only abandoned scratch directories go.
-                if name.hasPrefix(".unpack-") && Self.isLocked("\(root)/locks/rootfs-\(name.dropFirst(8).prefix(64))") { continue }
+            for name in FileSystem.entryNames(in: "\(root)/rootfs") where !keepRootfs.contains(name) {
                 FileSystem.removeTree("\(root)/rootfs/\(name)")
                 report.rootfs += 1
             }
-            for name in Self.names(in: "\(root)/ingest") where Self.isAbandonedDownload(name) {
-                FileSystem.removeTree("\(root)/ingest/\(name)")
-            }
-            // Lock files of blobs and rootfs that are gone, unless someone holds one now.
-            let blobHexes = Set(blobs.list().map(\.hex))
-            let rootfsNames = Set(Self.names(in: "\(root)/rootfs"))
-            for name in Self.names(in: "\(root)/locks") {
-                let stale =
-                    (name.hasPrefix("blob-") && !blobHexes.contains(String(name.dropFirst(5))))
-                    || (name.hasPrefix("rootfs-") && !rootfsNames.contains(String(name.dropFirst(7))))
-                if stale && !Self.isLocked("\(root)/locks/\(name)") { unlink("\(root)/locks/\(name)") }
+            // No pull runs now: every download and every per-blob or per-rootfs lock file is a leftover.
+            for name in FileSystem.entryNames(in: "\(root)/ingest") { FileSystem.removeTree("\(root)/ingest/\(name)") }
+            for name in FileSystem.entryNames(in: "\(root)/locks") where name.hasPrefix("blob-") || name.hasPrefix("rootfs-") {
+                unlink("\(root)/locks/\(name)")
             }
             return report
         }
     }
 
-    private func updateRecords(_ change: (inout [ImageRecord]) -> Void) async throws(ImageError) {
+    /// Reads, changes and rewrites images.json under the "images" lock; nothing is written when
+    /// `change` throws.
+    @discardableResult
+    private func updateRecords<T>(_ change: (inout [ImageRecord]) throws(ImageError) -> T) async throws(ImageError) -> T {
         try await locked("images") { () throws(ImageError) in
             var records = try list()
-            change(&records)
+            let result = try change(&records)
             let path = "\(root)/images.json"
             do {
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.sortedKeys]
                 try FileSystem.writeAtomically(path, Array(try encoder.encode(records)), mode: 0o600)
             } catch { throw ImageError(.io, "write \(path)", underlying: error) }
+            return result
         }
     }
 
-    private func locked<T>(_ key: String, _ body: () async throws(ImageError) -> T) async throws(ImageError) -> T {
+    func locked<T>(_ key: String, shared: Bool = false, _ body: () async throws(ImageError) -> T) async throws(ImageError) -> T {
         do {
-            return try await blobs.withLock(key) { try await body() }
+            return try await blobs.withLock(key, shared: shared) { try await body() }
         } catch let e as ImageError { throw e } catch {
             throw ImageError(.io, "lock \(key)", underlying: error)
         }
-    }
-
-    static func names(in dir: String) -> [String] {
-        guard let d = opendir(dir) else { return [] }
-        defer { closedir(d) }
-        var out: [String] = []
-        while let e = readdir(d) {
-            let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
-            if name != "." && name != ".." { out.append(name) }
-        }
-        return out
-    }
-
-    /// A lock file someone holds now (a pull in progress in this or another process).
-    static func isLocked(_ path: String) -> Bool {
-        let fd = open(path, O_RDWR | O_CLOEXEC)
-        guard fd >= 0 else { return false }
-        defer { close(fd) }
-        if flock(fd, LOCK_EX | LOCK_NB) == 0 {
-            flock(fd, LOCK_UN)
-            return false
-        }
-        return true
-    }
-
-    /// `<hex>.<pid>.<n>` (a download) or `archive.<pid>.<n>` (an extracted OCI archive) of a
-    /// process that no longer runs.
-    static func isAbandonedDownload(_ name: String) -> Bool {
-        let parts = name.split(separator: ".")
-        guard parts.count == 3, let pid = Int32(parts[1]) else { return true }
-        return kill(pid, 0) != 0 && errno == ESRCH
     }
 
     static func nowMs() -> Int64 {

@@ -1,6 +1,7 @@
-// LayerReader.swift — reads a layer's tar entries through libarchive (tar/pax/GNU formats; gzip,
-// zstd or no compression — no other filter, no external program). It only decodes: what an entry
-// asks for is decided and written by LayerUnpacker, beneath the rootfs.
+// LayerReader.swift — reads tar entries through libarchive (tar/pax/GNU formats): an image layer
+// (gzip, zstd or no compression — no other filter, no external program — hashed against its
+// diff_id) or a plain tar (an OCI archive). It only decodes: what an entry asks for is decided and
+// written by LayerUnpacker, beneath the rootfs.
 import AegisSystem
 import CArchive
 #if canImport(Glibc)
@@ -91,10 +92,10 @@ final class LayerReader {
     private let stream: DecompressedStream?
     private let diffID: Digest?
 
-    /// Opens `fd` (kept open by the caller until the reader is gone) as a tar stream, plain or
-    /// compressed with gzip or zstd. With `diffID`, `finish()` checks the decompressed stream's
-    /// digest against it.
-    init(fd: Int32, what: String, diffID: Digest? = nil, allowCompression: Bool = true) throws(ImageError) {
+    /// Opens `fd` (kept open by the caller until the reader is gone). With `diffID`: an image
+    /// layer, plain or compressed with gzip or zstd, whose decompressed stream `finish()` checks
+    /// against it. Without: a plain, uncompressed tar.
+    init(fd: Int32, what: String, diffID: Digest?) throws(ImageError) {
         guard let a = archive_read_new() else { throw ImageError(.io, "\(what): libarchive could not allocate a reader") }
         archive = a
         self.what = what
@@ -116,15 +117,13 @@ final class LayerReader {
             opened = archive_read_open(a, Unmanaged.passUnretained(stream!).toOpaque(), nil, readDecompressed, nil)
         } else {
             stream = nil
-            if allowCompression {
-                archive_read_support_filter_gzip(a)
-                archive_read_support_filter_zstd(a)
-            }
             opened = archive_read_open_fd(a, fd, 1 << 16)
         }
         guard opened == ARCHIVE_OK else {
             let message = errorText()  // every property is set: deinit frees the reader
-            throw ImageError(.invalidManifest, "\(what): not a tar, tar+gzip or tar+zstd stream: \(message)")
+            throw ImageError(
+                .invalidManifest,
+                "\(what): not a tar\(diffID == nil ? " (it must be plain, uncompressed)" : ", tar+gzip or tar+zstd stream"): \(message)")
         }
     }
 

@@ -34,8 +34,15 @@ public struct UnpackLimits: Sendable {
 public struct UnpackReport: Sendable {
     public var entries = 0
     public var bytes: Int64 = 0
-    /// One line per entry not reproduced ("layer 2: skipped device node dev/null").
+    /// One line per entry not reproduced ("layer 2: skipped device node dev/null"), the first
+    /// `maxWarnings`; `warningsLeftOut` counts the others (an image may hold a million of them).
     public var warnings: [String] = []
+    public var warningsLeftOut = 0
+    public static let maxWarnings = 100
+
+    mutating func warn(_ line: String) {
+        if warnings.count < Self.maxWarnings { warnings.append(line) } else { warningsLeftOut += 1 }
+    }
 }
 
 /// Unpacks layers into a rootfs directory (which should be new and empty).
@@ -48,22 +55,20 @@ public final class LayerUnpacker {
     private var writtenThisLayer: Set<String> = []
     private var writtenNameBytes = 0
     private var opaqueThisLayer: Set<String> = []
-    /// Whether layers may be gzip or zstd compressed (an OCI archive itself must be a plain tar).
-    private let allowCompression: Bool
 
-    public init(rootfs: String, limits: UnpackLimits = UnpackLimits(), allowCompression: Bool = true) throws(ImageError) {
+    public init(rootfs: String, limits: UnpackLimits = UnpackLimits()) throws(ImageError) {
         root = try RootDirectory(path: rootfs, maxDepth: limits.maxDepth)
         self.limits = limits
-        self.allowCompression = allowCompression
     }
 
-    /// Applies the layer stored at `blobPath`; `what` names it in errors ("layer 2 sha256:…").
-    /// With `diffID` (the config's `rootfs.diff_ids` entry) the uncompressed stream must hash to it.
-    public func apply(layerAt blobPath: String, diffID: Digest? = nil, what: String) throws(ImageError) {
+    /// Applies the tar at `blobPath`; `what` names it in errors ("layer 2 sha256:…"). With
+    /// `diffID` (the config's `rootfs.diff_ids` entry) it is an image layer — gzip, zstd or plain —
+    /// whose uncompressed stream must hash to it; without, a plain tar (an OCI archive).
+    public func apply(layerAt blobPath: String, diffID: Digest?, what: String) throws(ImageError) {
         let fd = open(blobPath, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw ImageError(.io, what, underlying: SystemError("open", blobPath)) }
         defer { close(fd) }
-        let reader = try LayerReader(fd: fd, what: what, diffID: diffID, allowCompression: allowCompression)
+        let reader = try LayerReader(fd: fd, what: what, diffID: diffID)
         writtenThisLayer = []
         writtenNameBytes = 0
         opaqueThisLayer = []
@@ -128,8 +133,7 @@ public final class LayerUnpacker {
         case .hardlink:
             try makeHardLink(e, name: name, in: parent, joined, what)
         case .fifo, .device, .other:
-            report.warnings.append(
-                "\(what): skipped \(e.kind == .fifo ? "FIFO" : e.kind == .device ? "device node" : "special file") \(joined)")
+            report.warn("\(what): skipped \(e.kind == .fifo ? "FIFO" : e.kind == .device ? "device node" : "special file") \(joined)")
         }
     }
 
@@ -226,22 +230,24 @@ public final class LayerUnpacker {
         fchmod(fd, e.mode)
         for (name, value) in e.xattrs {
             guard name.hasPrefix("user.") else {
-                report.warnings.append("\(joined): xattr \(name) dropped (only user.* xattrs are kept)")
+                report.warn("\(joined): xattr \(name) dropped (only user.* xattrs are kept)")
                 continue
             }
             let r = value.withUnsafeBytes { Syscall.setExtendedAttribute(fd, name, $0) }
-            if r != 0 { report.warnings.append("\(joined): xattr \(name) not set: \(Errno.current.explained)") }
+            if r != 0 { report.warn("\(joined): xattr \(name) not set: \(Errno.current.explained)") }
         }
-        var times = [
-            timespec(tv_sec: e.mtimeSeconds, tv_nsec: e.mtimeNanoseconds), timespec(tv_sec: e.mtimeSeconds, tv_nsec: e.mtimeNanoseconds),
-        ]
+        var times = Self.times(e)
         futimens(fd, &times)
     }
 
     private func setTimes(_ e: LayerEntry, name: String, in parent: Int32) {
-        var times = [
-            timespec(tv_sec: e.mtimeSeconds, tv_nsec: e.mtimeNanoseconds), timespec(tv_sec: e.mtimeSeconds, tv_nsec: e.mtimeNanoseconds),
-        ]
+        var times = Self.times(e)
         utimensat(parent, name, &times, AT_SYMLINK_NOFOLLOW)
+    }
+
+    /// Access and modification time, both the entry's mtime (tar keeps no other).
+    private static func times(_ e: LayerEntry) -> [timespec] {
+        let mtime = timespec(tv_sec: e.mtimeSeconds, tv_nsec: e.mtimeNanoseconds)
+        return [mtime, mtime]
     }
 }

@@ -31,8 +31,7 @@ public struct LayoutSource: ImageSource {
         do { try FileSystem.makeDirectories(scratch, mode: 0o700) } catch {
             throw ImageError(.io, "oci-archive \(path): scratch directory", underlying: error)
         }
-        let unpacker = try LayerUnpacker(rootfs: scratch, limits: limits, allowCompression: false)
-        try unpacker.apply(layerAt: path, what: "oci-archive \(path)")
+        try LayerUnpacker(rootfs: scratch, limits: limits).apply(layerAt: path, diffID: nil, what: "oci-archive \(path)")
         return LayoutSource(directory: scratch, tag: tag)
     }
 
@@ -52,17 +51,8 @@ public struct LayoutSource: ImageSource {
     private func readBeneath(_ relative: String, limit: Int) throws(ImageError) -> [UInt8] {
         let fd = try openBeneath(relative)
         defer { close(fd) }
-        var out: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 1 << 16)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw ImageError(.io, "\(name): read \(relative)", underlying: SystemError("read", relative))
-            }
-            if n == 0 { return out }
-            out += chunk[0..<n]
-            guard out.count <= limit else { throw ImageError(.limitExceeded, "\(name): \(relative) is larger than \(limit) bytes") }
+        do { return try FileSystem.readBytes(fd: fd, path: "\(directory)/\(relative)", limit: limit) } catch {
+            throw ImageError(error.errno.code == EFBIG ? .limitExceeded : .io, "\(name): \(relative)", underlying: error)
         }
     }
 
@@ -90,11 +80,7 @@ public struct LayoutSource: ImageSource {
             throw ImageError(.limitExceeded, "\(name): manifest \(descriptor.digest) is \(descriptor.size) bytes")
         }
         let bytes = try readBeneath(blobPath(descriptor.digest), limit: maxManifestBytes)
-        var h = DigestHasher(descriptor.digest.algorithm)
-        bytes.withUnsafeBytes { h.update($0) }
-        guard h.finalize() == descriptor.digest, Int64(bytes.count) == descriptor.size else {
-            throw ImageError(.digestMismatch, "\(name): manifest \(descriptor.digest) does not match its digest or size")
-        }
+        try descriptor.verify(bytes, "\(name): manifest \(descriptor.digest)")
         return FetchedManifest(mediaType: descriptor.mediaType, bytes: bytes, digest: descriptor.digest)
     }
 

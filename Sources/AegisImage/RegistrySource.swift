@@ -104,21 +104,21 @@ public struct RegistrySource: ImageSource {
         let context = "\(reference): fetch manifest \(name)"
         let (mediaType, bytes, response) = try await fetchDocument(name, context: context)
         if let digest {
-            let actual = Self.digest(of: bytes, digest.algorithm)
+            let actual = Digest.of(bytes, digest.algorithm)
             guard actual == digest else {
                 throw ImageError(.digestMismatch, "\(context): registry \(host) sent content that hashes to \(actual)")
             }
             return FetchedManifest(mediaType: mediaType, bytes: bytes, digest: digest)
         }
         if let declared = response.headers.first(name: "Docker-Content-Digest"), let claimed = try? Digest(parsing: declared) {
-            let actual = Self.digest(of: bytes, claimed.algorithm)
+            let actual = Digest.of(bytes, claimed.algorithm)
             guard actual == claimed else {
                 throw ImageError(
                     .digestMismatch,
                     "\(context): registry \(host) declares Docker-Content-Digest \(claimed), the content hashes to \(actual)")
             }
         }
-        return FetchedManifest(mediaType: mediaType, bytes: bytes, digest: Digest.sha256(bytes))
+        return FetchedManifest(mediaType: mediaType, bytes: bytes, digest: Digest.of(bytes))
     }
 
     public func fetchManifest(_ descriptor: Descriptor) async throws(ImageError) -> FetchedManifest {
@@ -129,13 +129,7 @@ public struct RegistrySource: ImageSource {
                 "\(context): its descriptor declares \(descriptor.size) bytes, more than the \(maxManifestBytes) a manifest may have")
         }
         let (mediaType, bytes, _) = try await fetchDocument(descriptor.digest.description, context: context)
-        let actual = Self.digest(of: bytes, descriptor.digest.algorithm)
-        guard Int64(bytes.count) == descriptor.size, actual == descriptor.digest else {
-            throw ImageError(
-                .digestMismatch,
-                "\(context): registry \(host) sent \(bytes.count) bytes hashing to \(actual) (the descriptor declares \(descriptor.size) bytes)"
-            )
-        }
+        try descriptor.verify(bytes, "\(context): registry \(host) sent")
         return FetchedManifest(mediaType: mediaType, bytes: bytes, digest: descriptor.digest)
     }
 
@@ -255,12 +249,6 @@ public struct RegistrySource: ImageSource {
         var tls = TLSConfiguration.makeClientConfiguration()
         tls.additionalTrustRoots = [.certificates(certificates)]
         return tls
-    }
-
-    static func digest(of bytes: [UInt8], _ algorithm: Digest.Algorithm) -> Digest {
-        var hasher = DigestHasher(algorithm)
-        bytes.withUnsafeBytes { hasher.update($0) }
-        return hasher.finalize()
     }
 }
 

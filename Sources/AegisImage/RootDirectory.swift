@@ -137,11 +137,6 @@ final class RootDirectory {
             throw ImageError(.io, "list a directory of the rootfs", underlying: SystemError("fdopendir"))
         }
         defer { closedir(stream) }
-        var names: [String] = []
-        while let e = readdir(stream) {
-            let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
-            if name != "." && name != ".." && !keeping(name) { names.append(name) }
-        }
-        for name in names { try remove(name, in: dirfd(stream)) }
+        for name in FileSystem.entryNames(stream) where !keeping(name) { try remove(name, in: dirfd(stream)) }
     }
 }

@@ -13,6 +13,13 @@ public enum FileSystem {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw SystemError("open", path) }
         defer { close(fd) }
+        return try readBytes(fd: fd, path: path, limit: limit)
+    }
+
+    /// Reads what is left of the open file `fd` (its owner closes it); `path` names it in errors.
+    /// - Parameter limit: largest size accepted, in bytes; more fails with EFBIG.
+    /// - Throws: `SystemError` ("read") with the errno.
+    public static func readBytes(fd: Int32, path: String, limit: Int = .max) throws(SystemError) -> [UInt8] {
         var out: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 64 * 1024)
         while true {
@@ -25,6 +32,23 @@ public enum FileSystem {
             out.append(contentsOf: buffer[0..<n])
             if out.count > limit { throw SystemError("read (file larger than \(limit) bytes)", path, code: EFBIG) }
         }
+    }
+
+    /// The names in an open directory stream, "." and ".." left out (readdir from where it is).
+    public static func entryNames(_ dir: OpaquePointer) -> [String] {
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names
+    }
+
+    /// The names in the directory at `path` ("." and ".." left out); empty when it can't be opened.
+    public static func entryNames(in path: String) -> [String] {
+        guard let dir = opendir(path) else { return [] }
+        defer { closedir(dir) }
+        return entryNames(dir)
     }
 
     /// Reads the whole file at `path` as UTF-8 (invalid sequences replaced).
@@ -84,12 +108,7 @@ public enum FileSystem {
             return
         }
         defer { closedir(dir) }
-        var names: [String] = []
-        while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
-            if name != "." && name != ".." { names.append(name) }
-        }
-        for name in names {
+        for name in entryNames(dir) {
             var st = stat()
             guard fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 else { continue }
             guard (st.st_mode & S_IFMT) == S_IFDIR else {

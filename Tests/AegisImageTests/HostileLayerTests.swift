@@ -5,15 +5,13 @@ import AegisImage
 import Foundation
 import XCTest
 
-final class HostileLayerTests: XCTestCase {
-    var dir = ""
-    var store: ImageStore!
+final class HostileLayerTests: ImageStoreTestCase {
     /// A directory outside the store that hostile entries aim at.
     var outside = ""
+    override var limits: UnpackLimits { UnpackLimits(maxBytes: 64 << 20, maxEntries: 10_000) }
 
     override func setUpWithError() throws {
-        dir = try ImageFixtures.temporaryDirectory(self)
-        store = try ImageStore(root: "\(dir)/store", limits: UnpackLimits(maxBytes: 64 << 20, maxEntries: 10_000))
+        try super.setUpWithError()
         outside = try ImageFixtures.temporaryDirectory(self)
     }
 

@@ -14,25 +14,37 @@ typealias LayerEntrySpec = [String: Any]
 enum ImageFixtures {
     static let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/make-image.py").path
 
-    /// Runs a program, returning stdout; fails the test with stderr when it exits non-zero.
+    /// Runs a program (looked up in PATH) in `cwd`, returning its stdout; throws with its stderr
+    /// when it exits non-zero. stderr goes to a file, so a chatty program never blocks on a full pipe
+    /// while stdout is read.
     @discardableResult
-    static func run(_ argv: [String], file: StaticString = #filePath, line: UInt = #line) throws -> String {
+    static func runBytes(_ argv: [String], cwd: String? = nil) throws -> [UInt8] {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         p.arguments = argv
+        if let cwd { p.currentDirectoryURL = URL(fileURLWithPath: cwd) }
         let out = Pipe()
-        let err = Pipe()
+        let stderrPath = NSTemporaryDirectory() + "aegis-fixture-stderr-\(UUID().uuidString)"
+        _ = FileManager.default.createFile(atPath: stderrPath, contents: nil)
+        defer { try? FileManager.default.removeItem(atPath: stderrPath) }
+        let err = try FileHandle(forWritingTo: URL(fileURLWithPath: stderrPath))
         p.standardOutput = out
         p.standardError = err
         try p.run()
         let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = err.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
+        try? err.close()
         guard p.terminationStatus == 0 else {
-            throw FixtureError(
-                description: "\(argv.joined(separator: " ")) exited \(p.terminationStatus): \(String(decoding: stderr, as: UTF8.self))")
+            let stderr = (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? ""
+            throw FixtureError(description: "\(argv.joined(separator: " ")) exited \(p.terminationStatus): \(stderr)")
         }
-        return String(decoding: stdout, as: UTF8.self)
+        return Array(stdout)
+    }
+
+    /// `runBytes` with stdout as text.
+    @discardableResult
+    static func run(_ argv: [String], cwd: String? = nil) throws -> String {
+        String(decoding: try runBytes(argv, cwd: cwd), as: UTF8.self)
     }
 
     /// Writes an OCI layout at `dir` holding `layers` tagged `tag`; returns the manifest digest.
@@ -84,18 +96,38 @@ enum ImageFixtures {
     }
 }
 
+/// The ImageError `body` throws; a test failure (and nil) when it throws nothing or something else.
+func imageError<T>(file: StaticString = #filePath, line: UInt = #line, _ body: () async throws -> T) async -> ImageError? {
+    do {
+        _ = try await body()
+        XCTFail("expected an ImageError", file: file, line: line)
+    } catch let error as ImageError {
+        return error
+    } catch {
+        XCTFail("expected an ImageError, got \(error)", file: file, line: line)
+    }
+    return nil
+}
+
 /// Asserts `body` throws an ImageError of `kind` whose text contains `text`.
 func expectImageError<T>(
     _ kind: ImageError.Kind, containing text: String, file: StaticString = #filePath, line: UInt = #line,
     _ body: () async throws -> T
 ) async {
-    do {
-        _ = try await body()
-        XCTFail("expected an ImageError(\(kind)) containing \"\(text)\"", file: file, line: line)
-    } catch let e as ImageError {
-        XCTAssertEqual(e.kind, kind, "\(e)", file: file, line: line)
-        XCTAssertTrue(e.description.contains(text), "\"\(e)\" does not contain \"\(text)\"", file: file, line: line)
-    } catch {
-        XCTFail("expected an ImageError, got \(error)", file: file, line: line)
+    guard let e = await imageError(file: file, line: line, body) else { return }
+    XCTAssertEqual(e.kind, kind, "\(e)", file: file, line: line)
+    XCTAssertTrue(e.description.contains(text), "\"\(e)\" does not contain \"\(text)\"", file: file, line: line)
+}
+
+/// A test case with a fresh directory and an image store in it (`limits` as the test sets them).
+class ImageStoreTestCase: XCTestCase {
+    var dir = ""
+    var store: ImageStore!
+    /// Limits of the store `setUp` opens (a subclass overrides them).
+    var limits: UnpackLimits { UnpackLimits() }
+
+    override func setUpWithError() throws {
+        dir = try ImageFixtures.temporaryDirectory(self)
+        store = try ImageStore(root: "\(dir)/store", limits: limits)
     }
 }

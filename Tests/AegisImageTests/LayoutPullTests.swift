@@ -5,15 +5,7 @@ import AegisImage
 import Foundation
 import XCTest
 
-final class LayoutPullTests: XCTestCase {
-    var dir = ""
-    var store: ImageStore!
-
-    override func setUpWithError() throws {
-        dir = try ImageFixtures.temporaryDirectory(self)
-        store = try ImageStore(root: "\(dir)/store")
-    }
-
+final class LayoutPullTests: ImageStoreTestCase {
     /// Two layers exercising every entry kind and both whiteout forms.
     nonisolated(unsafe) static let baseLayer: [LayerEntrySpec] = [
         ["path": "etc", "type": "dir"],
@@ -41,7 +33,16 @@ final class LayoutPullTests: XCTestCase {
     func testPullFromLayoutMatchesUmociFileByFile() async throws {
         let layout = "\(dir)/layout"
         try ImageFixtures.makeImage(at: layout, tag: "v1", layers: [Self.baseLayer, Self.upperLayer])
+        let warnings = StartCounter()
         let record = try await store.pull(try ImageReference(parsing: "oci:\(layout):v1"), from: LayoutSource(directory: layout, tag: "v1"))
+        {
+            if case let .unpacked(lines, leftOut) = $0 {
+                for line in lines { warnings.add(line) }
+                XCTAssertEqual(leftOut, 0)
+            }
+        }
+        let reported = warnings.counts.keys.sorted().joined(separator: "\n")
+        XCTAssertTrue(reported.contains("skipped device node dev/null") && reported.contains("skipped FIFO fifo"), reported)
         let ours = store.rootfsPath(record)
         XCTAssertEqual(try String(contentsOfFile: "\(ours)/etc/hello", encoding: .utf8), "replaced\n")
         XCTAssertEqual(try String(contentsOfFile: "\(ours)/usr/bin/via-symlink", encoding: .utf8), "through bin -> usr/bin")
@@ -150,6 +151,35 @@ final class LayoutPullTests: XCTestCase {
         XCTAssertTrue(FileManager.default.fileExists(atPath: store.rootfsPath(ra)))
         await expectImageError(.notFound, containing: "no image oci:\(a)") { try await self.store.remove("oci:\(a)") }
     }
+}
+
+extension LayoutPullTests {
+    /// Prune waits for a pull in progress (the "gc" lock it holds shared) and leaves its download
+    /// alone; once the pull is over, prune takes what it left.
+    func testPruneWaitsForAPullInProgress() async throws {
+        let download = "\(dir)/store/ingest/\(String(repeating: "a", count: 64)).1.1"
+        let pruned = PruneProbe()
+        let store = self.store!
+        let prune = try await store.blobs.withLock("gc", shared: true) {
+            FileManager.default.createFile(atPath: download, contents: Data("partial".utf8))
+            let prune = Task { pruned.set(try await store.prune()) }
+            try await Task.sleep(for: .milliseconds(300))
+            XCTAssertNil(pruned.report, "prune ran while a pull held the store")
+            XCTAssertTrue(FileManager.default.fileExists(atPath: download), "a download in progress was removed")
+            return prune  // it goes on once the lock is released
+        }
+        try await prune.value
+        XCTAssertNotNil(pruned.report, "prune did not run after the pull ended")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: download), "the leftover download stays")
+    }
+}
+
+/// What a concurrent prune reported, once it did.
+final class PruneProbe: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: ImageStore.PruneReport?
+    func set(_ r: ImageStore.PruneReport) { lock.withLock { value = r } }
+    var report: ImageStore.PruneReport? { lock.withLock { value } }
 }
 
 /// Counts events across concurrent pulls.

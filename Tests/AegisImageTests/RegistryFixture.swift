@@ -13,7 +13,6 @@ final class RegistryFixture {
     enum Flavour { case plain, tls, token, basicWithRedirect }
 
     static let registryBinary = "/usr/bin/docker-registry"
-    static let makeImageScript = URL(fileURLWithPath: #filePath).deletingLastPathComponent().path + "/Fixtures/make-image.py"
     static let username = "alice"
     static let password = "correct horse:battery"
 
@@ -71,11 +70,10 @@ final class RegistryFixture {
     /// Builds an OCI layout with make-image.py; returns the manifest digest it prints.
     @discardableResult
     func makeImage(layout: String, tag: String, _ arguments: [String] = []) throws -> String {
-        let layer = "\(directory)/layer-\(tag).json"
-        let entries = #"[{"path": "etc", "type": "dir"}, {"path": "etc/hello", "type": "file", "content": "hello from \#(tag)\n"}]"#
-        try entries.write(toFile: layer, atomically: true, encoding: .utf8)
-        let output = try run("python3", [Self.makeImageScript, layout, "--tag", tag, "--layer", layer] + arguments)
-        return String(decoding: output, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        let layer: [LayerEntrySpec] = [
+            ["path": "etc", "type": "dir"], ["path": "etc/hello", "type": "file", "content": "hello from \(tag)\n"],
+        ]
+        return try ImageFixtures.makeImage(at: layout, tag: tag, layers: [layer], extra: arguments)
     }
 
     /// A tar holding one file of `size` random bytes (a layer gzip cannot shrink).
@@ -258,29 +256,10 @@ final class RegistryFixture {
         throw RegistryFixtureError("nothing listens on \(hostPort); \(log):\n\(self.log(log))")
     }
 
-    /// Runs a program found in PATH; its stdout, or RegistryFixtureError with stderr when it fails.
+    /// Runs a program found in PATH in the fixture's directory; its stdout (ImageFixtures.runBytes).
     @discardableResult
     func run(_ program: String, _ arguments: [String]) throws -> [UInt8] {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [program] + arguments
-        process.currentDirectoryURL = URL(fileURLWithPath: directory)
-        let stdout = Pipe()
-        let stderrPath = "\(directory)/stderr-\(UInt32.random(in: 0...UInt32.max)).txt"
-        _ = FileManager.default.createFile(atPath: stderrPath, contents: nil)
-        let stderr = try FileHandle(forWritingTo: URL(fileURLWithPath: stderrPath))
-        process.standardOutput = stdout
-        process.standardError = stderr
-        try process.run()
-        let output = stdout.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        try? stderr.close()
-        defer { try? FileManager.default.removeItem(atPath: stderrPath) }
-        guard process.terminationStatus == 0 else {
-            let message = (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? ""
-            throw RegistryFixtureError("\(program) \(arguments.joined(separator: " ")) exited \(process.terminationStatus): \(message)")
-        }
-        return Array(output)
+        try ImageFixtures.runBytes([program] + arguments, cwd: directory)
     }
 
     private static func freePort() throws -> UInt16 {

@@ -5,15 +5,7 @@ import AegisImage
 import Foundation
 import XCTest
 
-final class RegistryPullTests: XCTestCase {
-    var dir = ""
-    var store: ImageStore!
-
-    override func setUpWithError() throws {
-        dir = try ImageFixtures.temporaryDirectory(self)
-        store = try ImageStore(root: "\(dir)/store")
-    }
-
+final class RegistryPullTests: ImageStoreTestCase {
     private func start(_ flavour: RegistryFixture.Flavour) throws -> RegistryFixture {
         let registry = try RegistryFixture.start(flavour)
         addTeardownBlock { registry.stop() }

@@ -29,7 +29,7 @@ final class RegistrySourceTests: XCTestCase {
         let byTag = try await source(registry, "aegis/test:v1").fetchRoot()
         XCTAssertEqual(byTag.mediaType, MediaType.ociManifest)
         XCTAssertEqual(byTag.bytes, served)
-        XCTAssertEqual(byTag.digest, Digest.sha256(served))
+        XCTAssertEqual(byTag.digest, Digest.of(served))
         XCTAssertEqual(byTag.digest.description, madeDigest)
 
         for reference in ["aegis/test@\(madeDigest)", "aegis/test:v1@\(madeDigest)"] {
@@ -48,7 +48,7 @@ final class RegistrySourceTests: XCTestCase {
         try registry.push(layout: layout, tag: "v1", to: "aegis/docker:v1", ["--format", "v2s2"])
         let root = try await source(registry, "aegis/docker:v1").fetchRoot()
         XCTAssertEqual(root.mediaType, MediaType.dockerManifest)
-        XCTAssertEqual(root.digest, Digest.sha256(try registry.inspectRaw("aegis/docker:v1")))
+        XCTAssertEqual(root.digest, Digest.of(try registry.inspectRaw("aegis/docker:v1")))
         let manifest = try JSONDecoder().decode(ImageManifest.self, from: Data(root.bytes))
         XCTAssertEqual(manifest.config.mediaType, MediaType.dockerConfig)
         XCTAssertEqual(manifest.layers.map(\.mediaType), [MediaType.dockerLayerGzip])
@@ -105,7 +105,7 @@ final class RegistrySourceTests: XCTestCase {
         XCTAssertTrue(repository?.message.contains("404") ?? false, "\(String(describing: repository))")
 
         let store = try BlobStore(root: "\(registry.directory)/store")
-        let missing = Descriptor(mediaType: MediaType.ociLayerGzip, digest: Digest.sha256(Array("absent".utf8)), size: 6)
+        let missing = Descriptor(mediaType: MediaType.ociLayerGzip, digest: Digest.of(Array("absent".utf8)), size: 6)
         let writer = try store.writer(for: missing)
         let blob = await imageError { try await self.source(registry, "aegis/test:v1").fetchBlob(missing, into: writer) }
         XCTAssertEqual(blob?.kind, .notFound)
@@ -336,18 +336,6 @@ final class RegistrySourceTests: XCTestCase {
         let imageSource = try source(registry, "aegis/big:v1", authFile: authFile)
         let root = try await imageSource.fetchRoot()
         return (imageSource, try JSONDecoder().decode(ImageManifest.self, from: Data(root.bytes)), layout)
-    }
-
-    private func imageError(_ body: () async throws -> Void, file: StaticString = #filePath, line: UInt = #line) async -> ImageError? {
-        do {
-            try await body()
-            XCTFail("expected an ImageError", file: file, line: line)
-        } catch let error as ImageError {
-            return error
-        } catch {
-            XCTFail("expected an ImageError, got \(error)", file: file, line: line)
-        }
-        return nil
     }
 
     private func assertStoreEmpty(_ store: BlobStore, file: StaticString = #filePath, line: UInt = #line) {

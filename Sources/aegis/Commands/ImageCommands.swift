@@ -82,6 +82,12 @@ final class PullDisplay: Sendable {
     init(enabled: Bool) { self.enabled = enabled }
 
     func show(_ event: PullProgress) {
+        if case let .unpacked(warnings, leftOut) = event {  // on stderr, quiet or not
+            var text = warnings.map { "aegis: warning: \($0)\n" }.joined()
+            if leftOut > 0 { text += "aegis: warning: \(leftOut) more entries not reproduced\n" }
+            if !text.isEmpty { writeStderr((enabled ? "\r\u{1B}[K" : "") + text) }
+            return
+        }
         guard enabled else { return }
         let line: String? = state.withLock { s in
             switch event {
@@ -95,7 +101,7 @@ final class PullDisplay: Sendable {
                 s.lastDrawMs = now
             case let .blobDone(d, _): s.done.insert(d.description)
             case .unpacking: return "\r\u{1B}[Kunpacking \(s.layers) layer(s)…"
-            case .blobStarted, .done: return nil
+            case .blobStarted, .unpacked, .done: return nil
             }
             let got = s.written.values.reduce(0, +)
             return "\r\u{1B}[K\(s.done.count)/\(s.layers + 1) blobs, \(formatBytes(got)) of \(formatBytes(s.total))"
@@ -120,19 +126,11 @@ struct ImageList: AsyncParsableCommand {
             for r in records {
                 table.add([
                     r.reference, String(r.manifestDigest.hex.prefix(12)), "\(r.layers.count)", formatBytes(r.sizeBytes),
-                    formatAge(nowMs() - r.pulledAtMs),
+                    formatAge(milliseconds: nowMs().saturatingSubtracting(r.pulledAtMs)) + " ago",
                 ])
             }
             writeStdout(table.render())
         }
-    }
-
-    func formatAge(_ ms: Int64) -> String {
-        let s = max(0, ms / 1000)
-        if s < 120 { return "\(s)s ago" }
-        if s < 7200 { return "\(s / 60)m ago" }
-        if s < 172_800 { return "\(s / 3600)h ago" }
-        return "\(s / 86400)d ago"
     }
 }
 
