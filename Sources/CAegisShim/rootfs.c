@@ -1,8 +1,9 @@
 // rootfs.c — the container's filesystem, in the container process before pivot_root: the rootfs
-// bound onto itself, the spec's mounts, /dev nodes and symlinks, linux.devices, masked and
-// read-only paths, pivot_root and the root's final propagation and read-only flag. Every path the
-// spec controls is created or opened beneath the rootfs (openat2 RESOLVE_IN_ROOT, magic links
-// refused), never through a symlink out of it. Raw system calls only (see aegis_shim.h).
+// bound onto itself (or a file system such as an image's overlay mounted on it), the spec's mounts,
+// /dev nodes and symlinks, linux.devices, masked and read-only paths, pivot_root and the root's
+// final propagation and read-only flag. Every path the spec controls is created or opened beneath
+// the rootfs (openat2 RESOLVE_IN_ROOT, magic links refused), never through a symlink out of it.
+// Raw system calls only (see aegis_shim.h).
 #include "internal.h"
 #include <errno.h>
 #include <fcntl.h>
@@ -266,7 +267,14 @@ void shim_setup_filesystem(const struct aegis_spawn_config *cfg, int *devnull_ou
 
     unsigned long prop = cfg->root_propagation ? cfg->root_propagation : (MS_PRIVATE | MS_REC);
     if (mount(NULL, "/", NULL, prop, NULL) < 0) shim_fail(AEGIS_STEP_ROOT_PROPAGATION, "/");
-    if (mount(cfg->rootfs, cfg->rootfs, NULL, MS_BIND | MS_REC, NULL) < 0) shim_fail(AEGIS_STEP_ROOTFS_BIND, cfg->rootfs);
+    if (cfg->root_mount) {
+        // The root is a file system of its own (an image's overlay: read-only layers and the
+        // sandbox's upper), mounted on the rootfs directory inside this mount namespace only.
+        const struct aegis_mount *m = cfg->root_mount;
+        if (mount(m->source, cfg->rootfs, m->fstype, m->flags, m->data) < 0) shim_fail(AEGIS_STEP_ROOTFS_MOUNT, m->fstype);
+    } else if (mount(cfg->rootfs, cfg->rootfs, NULL, MS_BIND | MS_REC, NULL) < 0) {
+        shim_fail(AEGIS_STEP_ROOTFS_BIND, cfg->rootfs);
+    }
     int rootfd = open(cfg->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (rootfd < 0) shim_fail(AEGIS_STEP_ROOTFS_BIND, cfg->rootfs);
     for (int i = 0; i < cfg->n_mounts; i++) mount_one(cfg, rootfd, &cfg->mounts[i]);

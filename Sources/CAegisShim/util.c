@@ -171,6 +171,7 @@ static const char *const step_names[AEGIS_STEP_COUNT] = {
     [AEGIS_STEP_EXECVE] = "execve",
     [AEGIS_STEP_SUPERVISOR] = "supervisor",
     [AEGIS_STEP_CGROUP_KILL] = "cgroup.kill",
+    [AEGIS_STEP_ROOTFS_MOUNT] = "rootfs mount",
 };
 
 const char *aegis_step_name(int step) {

@@ -78,7 +78,18 @@ struct LaunchPlan {
         var mounts: [aegis_mount] = []
         var devTmpfs = false
         for (i, m) in (spec.mounts ?? []).enumerated() {
-            mounts.append(try mount(m, index: i, bundle: bundle))
+            let parsed = try mount(m, index: i, bundle: bundle)
+            if m.destination == "/" {
+                // An AEGIS extension (runc has none): the root's own file system, e.g. an image's
+                // overlay, mounted on root.path in the sandbox's mount namespace before any other.
+                guard i == 0, parsed.kind == Int32(AEGIS_MOUNT_FS.rawValue) else {
+                    throw SandboxError(
+                        .invalidSpec, "mounts[\(i)].destination: \"/\" must be the first mount and a file system (e.g. overlay), not a bind")
+                }
+                c.root_mount = arena.array([parsed])
+                continue
+            }
+            mounts.append(parsed)
             if m.destination == "/dev" && m.type == "tmpfs" { devTmpfs = true }
         }
         c.mounts = arena.array(mounts)

@@ -60,14 +60,17 @@ public struct AgentSandboxRequest: Sendable, Equatable {
     /// assigned GPUs' nodes (`DeviceRules.allowRule(forNode:)`). The device cgroup denies every
     /// other node, also one bound in by mistake.
     public var allowedDevices: [LinuxDeviceCgroup]
+    /// The root from an OCI image instead of the host's system directories (`ImageRoot`).
+    public var image: ImageRoot?
 
     public init(
         args: [String], env: [String] = [], workDir: String, uid: UInt32, gid: UInt32,
         hostname: String = "agent", network: Network = .none, resources: LinuxResources? = nil,
         extraMounts: [Mount] = [], extraMaskedPaths: [String] = [], netnsPath: String? = nil,
         resolvConf: String? = nil, allowedDevices: [LinuxDeviceCgroup] = [], workDevice: String? = nil,
-        tmpSizeBytes: Int64? = nil
+        tmpSizeBytes: Int64? = nil, image: ImageRoot? = nil
     ) {
+        self.image = image
         self.args = args
         self.env = env
         self.workDir = workDir
@@ -124,6 +127,9 @@ public enum AgentProfile {
         }
     }
 
+    /// The name of a `KEY=VALUE` environment entry.
+    static func variableName(_ entry: String) -> Substring { entry.prefix(while: { $0 != "=" }) }
+
     /// RLIMIT_NOFILE 65536, or this process's hard limit when lower (raising a hard limit needs
     /// CAP_SYS_RESOURCE, which a daemon may lack).
     static func nofileLimit() -> POSIXRlimit {
@@ -133,13 +139,27 @@ public enum AgentProfile {
         return POSIXRlimit(type: "RLIMIT_NOFILE", hard: n, soft: n)
     }
 
-    /// The OCI spec of an agent sandbox whose skeleton root is at `rootfs` (see `prepareRootfs`).
+    /// The OCI spec of an agent sandbox whose skeleton root is at `rootfs` (see `prepareRootfs`),
+    /// or, with `r.image`, whose root is that image's overlay (`rootfs` unused; `ImageRoot.prepare`
+    /// made its directories).
     public static func spec(_ r: AgentSandboxRequest, rootfs: String) -> Spec {
         var mounts: [Mount] = []
-        for dir in systemDirectories {
-            var st = stat()
-            guard lstat(dir, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR else { continue }
-            mounts.append(Mount(destination: dir, type: "bind", source: dir, options: ["rbind", "ro", "nosuid", "nodev"]))
+        var root = Root(path: rootfs, readonly: true)
+        var cwd = workMount
+        var env = r.env
+        if let image = r.image {
+            mounts.append(image.rootMount())
+            root = Root(path: image.mountPoint, readonly: image.mode == .readOnly)
+            cwd = image.workingDir ?? workMount
+            // The image's Env below the request's: a request entry replaces the image's of that name.
+            let given = Set(env.map(variableName))
+            env = image.env.filter { !given.contains(variableName($0)) } + env
+        } else {
+            for dir in systemDirectories {
+                var st = stat()
+                guard lstat(dir, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR else { continue }
+                mounts.append(Mount(destination: dir, type: "bind", source: dir, options: ["rbind", "ro", "nosuid", "nodev"]))
+            }
         }
         mounts += DefaultBundleSpec.standardMounts()
         let tmpSize = r.tmpSizeBytes.map { "size=\($0)" } ?? "size=1g"
@@ -155,9 +175,9 @@ public enum AgentProfile {
                 Mount(destination: "/etc/resolv.conf", type: "bind", source: rc, options: ["bind", "ro", "nosuid", "nodev", "noexec"]))
         }
 
-        var env = r.env
         let defaults = ["PATH=\(defaultPATH)", "HOME=\(workMount)", "LANG=C.UTF-8", "TMPDIR=/tmp"]
-        for d in defaults where !env.contains(where: { $0.hasPrefix(d.prefix(while: { $0 != "=" }) + "=") }) { env.append(d) }
+        let present = Set(env.map(variableName))
+        for d in defaults where !present.contains(variableName(d)) { env.append(d) }
 
         var namespaces = ["pid", "mount", "uts", "ipc", "cgroup"].map { LinuxNamespace(type: $0) }
         if r.network == .egress {
@@ -171,11 +191,11 @@ public enum AgentProfile {
         return Spec(
             process: Process(
                 user: User(uid: r.uid, gid: r.gid, additionalGids: []),
-                args: r.args, env: env, cwd: workMount,
+                args: r.args, env: env, cwd: cwd,
                 capabilities: LinuxCapabilities(bounding: none, effective: none, inheritable: none, permitted: none, ambient: none),
                 rlimits: [nofileLimit()],
                 noNewPrivileges: true),
-            root: Root(path: rootfs, readonly: true),
+            root: root,
             hostname: r.hostname,
             mounts: mounts,
             linux: Linux(

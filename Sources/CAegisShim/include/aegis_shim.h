@@ -91,6 +91,7 @@ enum aegis_step {
     AEGIS_STEP_EXECVE,
     AEGIS_STEP_SUPERVISOR,       // supervisor-side failure (report channel)
     AEGIS_STEP_CGROUP_KILL,      // supervisor: write "1" to cgroup.kill when fencing
+    AEGIS_STEP_ROOTFS_MOUNT,     // a file system mounted as the root (root_mount; e.g. overlay)
     AEGIS_STEP_COUNT
 };
 
@@ -164,6 +165,8 @@ struct aegis_spawn_config {
     unsigned long root_propagation;// MS_PRIVATE|MS_REC by default, or MS_SLAVE|MS_REC, during the set-up
     unsigned long root_propagation_final; // applied to "/" after pivot_root (MS_SHARED, MS_UNBINDABLE
                                    // [+MS_REC]: pivot_root refuses them earlier), or 0
+    const struct aegis_mount *root_mount; // a spec mount at "/" (e.g. an image's overlay): mounted
+                                   // on `rootfs` in place of binding it onto itself, or NULL
     const struct aegis_mount *mounts; int n_mounts;
     const struct aegis_device *devices; int n_devices;  // bound into /dev when /dev is a tmpfs
     int setup_dev_symlinks;        // /dev/fd, /dev/std{in,out,err}, /dev/ptmx, /dev/core
