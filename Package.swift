@@ -59,81 +59,123 @@ let package = Package(
         .systemLibrary(name: "CArchive", path: "Sources/CArchive", pkgConfig: "libarchive", providers: [.apt(["libarchive-dev"])]),
         // OCI images: references, registry client (distribution spec), OCI layouts and archives,
         // the content-addressed blob store, layer unpacking beneath the rootfs, image GC.
-        .target(name: "AegisImage", dependencies: ["AegisSystem", "CArchive",
-                                                   .product(name: "Crypto", package: "swift-crypto"),
-                                                   .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                                                   .product(name: "NIOCore", package: "swift-nio"),
-                                                   .product(name: "NIOHTTP1", package: "swift-nio"),
-                                                   .product(name: "NIOSSL", package: "swift-nio-ssl"),
-                                                   .product(name: "Logging", package: "swift-log")]),
+        .target(
+            name: "AegisImage",
+            dependencies: [
+                "AegisSystem", "CArchive",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
         // Agent manifests (YAML/JSON) → validated WorkloadSpec, errors with field and line.
         .target(name: "AegisManifest", dependencies: ["AegisProtocol", "Yams"]),
         // Placement: feasibility filter → score (bin-pack / spread), pending reasons, quotas.
         .target(name: "AegisScheduler", dependencies: ["AegisProtocol"]),
         // Controller state in SQLite (GRDB, WAL, versioned migrations).
-        .target(name: "AegisStore", dependencies: ["AegisProtocol", "AegisSystem", .product(name: "GRDB", package: "GRDB.swift"),
-                                                   .product(name: "Crypto", package: "swift-crypto"),
-                                                   .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]),
+        .target(
+            name: "AegisStore",
+            dependencies: [
+                "AegisProtocol", "AegisSystem", .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]),
         // Node networking for the egress mode: rtnetlink (bridge, veth, addresses, routes), held
         // network namespaces, address allocation, nftables policy through libnftables (dlopen'ed).
         .target(name: "AegisNet", dependencies: ["AegisProtocol", "AegisSystem"]),
         // Cluster PKI: the cluster CA, node keys and CSRs, signing, join tokens that pin the CA.
-        .target(name: "AegisPKI", dependencies: ["AegisProtocol", "AegisSystem", .product(name: "X509", package: "swift-certificates"),
-                                                 .product(name: "SwiftASN1", package: "swift-asn1"),
-                                                 .product(name: "Crypto", package: "swift-crypto")]),
+        .target(
+            name: "AegisPKI",
+            dependencies: [
+                "AegisProtocol", "AegisSystem", .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]),
         // The worker: capability detection, agents run through AegisSandbox, logs, re-adoption.
-        .target(name: "AegisNode", dependencies: ["AegisProtocol", "AegisSystem", "CAegisSys", "AegisSandbox", "AegisOCI", "AegisNet",
-                                                  .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                                                  .product(name: "Logging", package: "swift-log")]),
+        .target(
+            name: "AegisNode",
+            dependencies: [
+                "AegisProtocol", "AegisSystem", "CAegisSys", "AegisSandbox", "AegisOCI", "AegisNet", "AegisImage",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
         // The worker's outbound session to its controller: mutual TLS (the node identity from the
         // join), one WebSocket multiplexing registration, lease renewals, commands, logs, files.
         // Talks to a `NodeAgent` (the Worker conforms in AegisDaemon): links no sandbox runtime
         // and no controller, so the edge daemon and the relay can reuse it.
-        .target(name: "AegisNodeLink", dependencies: ["AegisProtocol", "AegisPKI", "AegisSystem",
-                                                      .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
-                                                      .product(name: "NIOSSL", package: "swift-nio-ssl"),
-                                                      .product(name: "Logging", package: "swift-log")]),
+        .target(
+            name: "AegisNodeLink",
+            dependencies: [
+                "AegisProtocol", "AegisPKI", "AegisSystem",
+                .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
         // The controller: tenants, auth, quotas, scheduling loop, workload lifecycle.
-        .target(name: "AegisControl", dependencies: ["AegisProtocol", "AegisStore", "AegisScheduler", "AegisManifest", "AegisPKI", "AegisSystem",
-                                                     .product(name: "Crypto", package: "swift-crypto"),
-                                                     .product(name: "Logging", package: "swift-log"),
-                                                     .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]),
+        .target(
+            name: "AegisControl",
+            dependencies: [
+                "AegisProtocol", "AegisStore", "AegisScheduler", "AegisManifest", "AegisPKI", "AegisSystem",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]),
         // The tenant-facing HTTP API (what a gateway sidecar will front), Hummingbird 2.
-        .target(name: "AegisAPI", dependencies: ["AegisControl", "AegisProtocol", "AegisPKI",
-                                                 .product(name: "Hummingbird", package: "hummingbird"),
-                                                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
-                                                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
-                                                 .product(name: "HTTPTypes", package: "swift-http-types"),
-                                                 .product(name: "Logging", package: "swift-log")]),
+        .target(
+            name: "AegisAPI",
+            dependencies: [
+                "AegisControl", "AegisProtocol", "AegisPKI",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
         // Prometheus metrics (the metrics sidecar's source).
-        .target(name: "AegisMetrics", dependencies: [.product(name: "Metrics", package: "swift-metrics"),
-                                                     .product(name: "Prometheus", package: "swift-prometheus")]),
+        .target(
+            name: "AegisMetrics",
+            dependencies: [
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ]),
         // The CLI's client side: API client (AsyncHTTPClient over the unix socket or TCP), SSE parser,
         // table/YAML (Yams) formatting, quota flags, input-file collection.
         // Also the node side of joining (JoinClient, PinnedJoinTransport, join-token input).
-        .target(name: "AegisClient", dependencies: ["AegisProtocol", "AegisSystem", "AegisPKI", "Yams",
-                                                    .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                                                    .product(name: "NIOSSL", package: "swift-nio-ssl"),
-                                                    .product(name: "NIOCore", package: "swift-nio"),
-                                                    .product(name: "NIOHTTP1", package: "swift-nio")]),
+        .target(
+            name: "AegisClient",
+            dependencies: [
+                "AegisProtocol", "AegisSystem", "AegisPKI", "Yams",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]),
         // The node daemon as a library: `aegis up`'s validated NodeConfiguration, the controller /
         // hybrid runtime (NodeRuntime) and the worker runtime (WorkerRuntime), every long-running
         // loop a Service in one ServiceGroup; an in-process test harness (InProcessNode).
-        .target(name: "AegisDaemon", dependencies: ["AegisAPI", "AegisControl", "AegisNode", "AegisSandbox", "AegisNodeLink", "AegisNet", "AegisProtocol",
-                                                    "AegisScheduler", "AegisStore", "AegisMetrics", "AegisPKI", "AegisClient", "AegisSystem",
-                                                    .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                                                    .product(name: "Hummingbird", package: "hummingbird"),
-                                                    .product(name: "HummingbirdTLS", package: "hummingbird"),
-                                                    .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
-                                                    .product(name: "NIOCore", package: "swift-nio"),
-                                                    .product(name: "NIOSSL", package: "swift-nio-ssl"),
-                                                    .product(name: "Logging", package: "swift-log")]),
+        .target(
+            name: "AegisDaemon",
+            dependencies: [
+                "AegisAPI", "AegisControl", "AegisNode", "AegisImage", "AegisSandbox", "AegisNodeLink", "AegisNet", "AegisProtocol",
+                "AegisScheduler", "AegisStore", "AegisMetrics", "AegisPKI", "AegisClient", "AegisSystem",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
         // `aegis`: argument parsing and printing only: CLI verbs over AegisClient, `aegis up` over AegisDaemon.
         .executableTarget(
             name: "aegis",
-            dependencies: ["AegisDaemon", "AegisNodeLink", "AegisClient", "AegisManifest", "AegisProtocol", "AegisImage",
-                           .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                           .product(name: "Logging", package: "swift-log")]
+            dependencies: [
+                "AegisDaemon", "AegisNodeLink", "AegisClient", "AegisManifest", "AegisProtocol", "AegisImage",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         // The OCI runtime command line (runc-compatible flags).
         .executableTarget(
@@ -144,29 +186,41 @@ let package = Package(
         .executableTarget(name: "aegis-supervisor", dependencies: ["CAegisShim"], path: "Sources/aegis-supervisor"),
         // PID 1 of agent sandboxes, exec'ed from a sealed memfd: statically linked, so that no
         // library of the sandbox's rootfs is loaded and nothing of the daemon shows in /proc/1.
-        .executableTarget(name: "aegis-init", path: "Sources/aegis-init", cSettings: [.define("_GNU_SOURCE")],
-                          linkerSettings: [.unsafeFlags(["-static-executable"])]),
+        .executableTarget(
+            name: "aegis-init", path: "Sources/aegis-init", cSettings: [.define("_GNU_SOURCE")],
+            linkerSettings: [.unsafeFlags(["-static-executable"])]),
         // Test helper run inside sandboxes: attempts denied syscalls and prints each errno.
         .executableTarget(name: "aegis-probe", path: "Sources/aegis-probe", cSettings: [.define("_GNU_SOURCE")]),
         // Scheduler throughput and quality over 5,000 simulated nodes, decisions persisted in SQLite.
-        .executableTarget(name: "placement-bench", dependencies: ["AegisScheduler", "AegisProtocol", "AegisStore"],
-                          path: "Benchmarks/placement-bench", exclude: ["README.md"]),
+        .executableTarget(
+            name: "placement-bench", dependencies: ["AegisScheduler", "AegisProtocol", "AegisStore"],
+            path: "Benchmarks/placement-bench", exclude: ["README.md"]),
         // Lease renewals through the controller's real TLS listener and node protocol; detection lateness.
-        .executableTarget(name: "lease-bench", dependencies: ["AegisProtocol", "AegisStore", "AegisSystem",
-                                                             .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
-                                                             .product(name: "NIOSSL", package: "swift-nio-ssl"),
-                                                             .product(name: "Logging", package: "swift-log")],
-                          path: "Benchmarks/lease-bench"),
+        .executableTarget(
+            name: "lease-bench",
+            dependencies: [
+                "AegisProtocol", "AegisStore", "AegisSystem",
+                .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Benchmarks/lease-bench"),
         // Submissions accepted and placed per second through the HTTP API, in-process controller, 5,000 nodes.
-        .executableTarget(name: "submit-bench", dependencies: ["AegisAPI", "AegisControl", "AegisStore", "AegisProtocol",
-                                                              .product(name: "Hummingbird", package: "hummingbird"),
-                                                              .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                                                              .product(name: "NIOCore", package: "swift-nio"),
-                                                              .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                                                              .product(name: "Logging", package: "swift-log")],
-                          path: "Benchmarks/submit-bench"),
+        .executableTarget(
+            name: "submit-bench",
+            dependencies: [
+                "AegisAPI", "AegisControl", "AegisStore", "AegisProtocol",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Benchmarks/submit-bench"),
         // In-process spawn benchmark (the worker daemon's path).
-        .executableTarget(name: "aegis-bench", dependencies: ["AegisSandbox", "AegisOCI", "AegisSeccomp", "AegisNet", "AegisSystem"], path: "Benchmarks/aegis-bench"),
+        .executableTarget(
+            name: "aegis-bench", dependencies: ["AegisSandbox", "AegisOCI", "AegisSeccomp", "AegisNet", "AegisSystem"],
+            path: "Benchmarks/aegis-bench"),
 
         .testTarget(name: "AegisOCITests", dependencies: ["AegisOCI"]),
         .testTarget(name: "AegisManifestTests", dependencies: ["AegisManifest", "AegisProtocol"]),
@@ -174,13 +228,22 @@ let package = Package(
         .testTarget(name: "AegisClientTests", dependencies: ["AegisClient", "AegisManifest", "AegisProtocol", "AegisSystem", "Yams"]),
         .testTarget(name: "AegisProtocolTests", dependencies: ["AegisProtocol"]),
         .testTarget(name: "AegisStoreTests", dependencies: ["AegisStore", "AegisProtocol"]),
-        .testTarget(name: "AegisControlTests", dependencies: ["AegisControl", "AegisStore", "AegisProtocol", "AegisPKI",
-                                                            .product(name: "GRDB", package: "GRDB.swift"),
-                                                            .product(name: "Logging", package: "swift-log")]),
-        .testTarget(name: "AegisDaemonTests", dependencies: ["AegisDaemon", "AegisClient", "AegisControl", "AegisNet", "AegisProtocol",
-                                                           "AegisScheduler", .product(name: "Logging", package: "swift-log")]),
-        .testTarget(name: "AegisNodeTests", dependencies: ["AegisNode", "AegisProtocol", "AegisSandbox", "AegisOCI", "AegisSystem"],
-                    resources: [.copy("Fixtures")]),
+        .testTarget(
+            name: "AegisControlTests",
+            dependencies: [
+                "AegisControl", "AegisStore", "AegisProtocol", "AegisPKI",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .testTarget(
+            name: "AegisDaemonTests",
+            dependencies: [
+                "AegisDaemon", "AegisClient", "AegisControl", "AegisNet", "AegisProtocol",
+                "AegisScheduler", .product(name: "Logging", package: "swift-log"),
+            ]),
+        .testTarget(
+            name: "AegisNodeTests", dependencies: ["AegisNode", "AegisProtocol", "AegisSandbox", "AegisOCI", "AegisSystem"],
+            resources: [.copy("Fixtures")]),
         .testTarget(name: "AegisCgroupTests", dependencies: ["AegisCgroup", "AegisSystem"]),
         .testTarget(name: "AegisNetTests", dependencies: ["AegisNet", "AegisProtocol"]),
         .testTarget(name: "AegisPKITests", dependencies: ["AegisPKI", "AegisProtocol"]),

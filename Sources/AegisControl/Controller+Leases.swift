@@ -78,9 +78,9 @@ extension Controller {
         return .ready
     }
 
-    /// A worker's capabilities changed (a runtime installed, a GPU gone): stored and handed to the
-    /// scheduler; pending agents may now fit.
-    func updateCapabilities(node: String, _ capabilities: NodeCapabilities) async {
+    /// A worker's capabilities changed (a runtime installed, a GPU gone, an image pulled): stored
+    /// and handed to the scheduler; pending agents may now fit.
+    public func updateCapabilities(node: String, _ capabilities: NodeCapabilities) async {
         guard var info = try? await store.node(name: node) else { return }
         let grace = info.capabilities.leaseGraceMs
         info.capabilities = capabilities

@@ -100,6 +100,10 @@ extension Controller {
                 notify(u)
                 await link?.release(id: w.id, generation: w.generation)  // whatever a cut-short create left
                 await wakeScheduler()
+            case let .imagePullFailed(_, _, error, retryable):
+                try await imagePullFailed(w, error: error, retryable: retryable)
+                await link?.release(id: w.id, generation: w.generation)
+                await wakeScheduler()
             case .lost:
                 let u = try await store.update(id: w.id, event: .init(.lost, "sandbox vanished without an outcome")) {
                     try Self.expectUnchanged($0, since: w)
@@ -172,6 +176,36 @@ extension Controller {
         notify(u)
     }
 
+    /// Its image could not be pulled: pending again after the back-off (`restartBackoff`, as for
+    /// restarts), counted in `consecutiveExits`, while the failure may pass and fewer than
+    /// `Bounds.maxImagePullAttempts` attempts failed (Kubernetes' ImagePullBackOff); failed with
+    /// the pull's error otherwise.
+    func imagePullFailed(_ w: Workload, error: String, retryable: Bool) async throws {
+        let attempts = (w.consecutiveExits ?? 0) + 1
+        let retry = retryable && attempts < Bounds.maxImagePullAttempts
+        let delay = (w.spec.restartBackoff ?? .standard).delaySeconds(afterExits: attempts)
+        let now = ControlStore.nowMs()
+        let reason =
+            retry
+            ? "ImagePullBackOff: \(error) (attempt \(attempts) of \(Bounds.maxImagePullAttempts); next in \(delay)s)"
+            : "image pull failed\(retryable ? " \(attempts) times" : ""): \(error)"
+        let u = try await store.update(id: w.id, event: .init(retry ? .imagePullBackOff : .failed, reason)) {
+            try Self.expectUnchanged($0, since: w)
+            $0.reason = reason
+            $0.consecutiveExits = attempts
+            if retry {
+                $0.state = .pending
+                $0.nextAttemptAtMs = now + Int64(delay) * 1000
+            } else {
+                $0.state = .failed
+                $0.finishedAtMs = now
+            }
+        }
+        releaseReservation(w.id)
+        logger.info("image pull failed", metadata: ["workload": "\(w.id)", "state": "\(u.state.rawValue)", "error": "\(error)"])
+        notify(u)
+    }
+
     /// Its worker was shut down with its agents: placed again by restart policy (on-failure,
     /// always: pending; never: cancelled), with reason "node X stopped".
     func finishEvicted(_ w: Workload, report r: ExitReport) async throws {
@@ -222,7 +256,7 @@ extension Controller {
 extension WorkerEvent {
     var isExit: Bool {
         switch self {
-        case .exited, .lost, .failedToStart: return true
+        case .exited, .lost, .failedToStart, .imagePullFailed: return true
         case .started: return false
         }
     }

@@ -4,6 +4,7 @@
 // and its capability re-detection.
 import AegisAPI
 import AegisControl
+import AegisNode
 import AegisNodeLink
 import AegisProtocol
 import Logging
@@ -126,6 +127,24 @@ struct CapabilityRedetection: Service {
             do { try await cancelWhenGracefulShutdown { [period] in try await Task.sleep(for: period) } } catch { return }
             if Task.isShuttingDownGracefully || Task.isCancelled { return }
             session.capabilitiesDetected(await detect())
+        }
+    }
+}
+
+/// Starts the assignments that wait for their image (`Worker.submit`): each pull runs as a child
+/// task of this service (concurrent pulls of one image share its download in the store), then
+/// the sandbox starts; a stop cancels the pulls in progress.
+struct ImageStartService: Service {
+    let worker: Worker
+    /// Called after a pull changed the store: advertises the node's images.
+    let pulled: @Sendable () async -> Void
+
+    func run() async {
+        await withDiscardingTaskGroup { group in
+            for await assignment in worker.imageStarts.cancelOnGracefulShutdown() {
+                group.addTask { [worker, pulled] in await worker.startFromImage(assignment, pulled: pulled) }
+            }
+            group.cancelAll()
         }
     }
 }

@@ -25,7 +25,10 @@ struct LocalWorkerLink: WorkerLink {
 
     func start(_ workload: Workload, uid: UInt32, gpus: [GPUDevice]) async {
         let worker = worker
-        Self.launches.async { worker.start(Assignment(workload: workload, uid: uid, gpus: gpus)) }
+        let assignment = Assignment(workload: workload, uid: uid, gpus: gpus)
+        // One with an image waits for its pull in the node's image service, not on a thread here.
+        if workload.spec.image != nil { return await worker.submit(assignment) }
+        Self.launches.async { worker.start(assignment) }
     }
     func cancel(id: String, generation: Int64) async { worker.cancel(workloadID: id, generation: generation) }
     func release(id: String, generation: Int64) async { worker.release(workloadID: id, generation: generation) }

@@ -3,10 +3,12 @@
 // ports, which flags go with which role, egress settings, labels, the log cap. Errors name the flag.
 import AegisClient
 import AegisControl
+import AegisImage
 import AegisNet
 import AegisNode
 import AegisProtocol
 import AegisScheduler
+import AegisSystem
 import Foundation
 import Logging
 
@@ -41,6 +43,9 @@ public struct NodeFlags: Sendable {
     public var logLevel: String = "info"
     public var logCap: String?
     public var outputRetention: String?
+    public var insecureRegistries: [String] = []
+    public var registryCA: String?
+    public var registryAuth: String?
 
     public init() {}
 }
@@ -93,6 +98,8 @@ public struct NodeConfiguration: Sendable {
     /// Worker: how long an ended placement's logs and outputs stay on the node, seconds.
     public var outputRetentionSeconds: Int64
     public var logLevel: Logger.Level
+    /// Worker: how image pulls reach registries (`--insecure-registry`, `--registry-ca`, `--registry-auth`).
+    public var registry: RegistryOptions
 
     /// Checks every rule; reads the join token (--token-file, AEGIS_JOIN_TOKEN) for a worker.
     /// - Parameter hostName: the default node name (lowercased).
@@ -131,6 +138,12 @@ public struct NodeConfiguration: Sendable {
         apiPort = flags.apiPort
         name = flags.name ?? hostName.lowercased()
         logLevel = Logger.Level(rawValue: flags.logLevel) ?? .info
+        for (flag, file) in [("--registry-ca", flags.registryCA), ("--registry-auth", flags.registryAuth)] {
+            if let file, access(file, R_OK) != 0 { throw NodeConfigurationError(flag, "\(flag) \(file): \(Errno.current.explained)") }
+        }
+        registry = RegistryOptions(
+            insecureRegistries: Set(flags.insecureRegistries), caFile: flags.registryCA, authFile: flags.registryAuth,
+            userAgent: "aegis-worker")
     }
 }
 
@@ -174,6 +187,8 @@ extension NodeConfiguration {
                 ("--label", !f.labels.isEmpty), ("--allow-unenforced-limits", f.allowUnenforcedLimits),
                 ("--detect-root", f.detectRoot != nil), ("--drain-on-exit", f.drainOnExit),
                 ("--log-cap", f.logCap != nil), ("--output-retention", f.outputRetention != nil),
+                ("--insecure-registry", !f.insecureRegistries.isEmpty), ("--registry-ca", f.registryCA != nil),
+                ("--registry-auth", f.registryAuth != nil),
             ]
             if let (flag, _) = workerOnly.first(where: { $0.1 }) {
                 throw NodeConfigurationError(flag, "\(flag): a controller runs no agents (this flag is for workers and hybrid nodes)")

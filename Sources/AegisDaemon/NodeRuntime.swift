@@ -82,7 +82,8 @@ public final class NodeRuntime: Sendable {
             let w = try Worker(
                 paths: paths, logger: Logger(label: "aegis.worker"), cgroupParent: c.cgroupParent,
                 logCapBytes: c.logCapBytes, egress: c.egress,
-                outputRetentionSeconds: c.outputRetentionSeconds
+                outputRetentionSeconds: c.outputRetentionSeconds, images: try NodeSetup.imageStore(paths),
+                registryOptions: c.registry
             ) { continuation.yield($0) }
             worker = w
             capabilities = await NodeSetup.detect(worker: w, configuration: c, logger: logger)
@@ -147,6 +148,12 @@ public final class NodeRuntime: Sendable {
         ]
         if let worker {
             services.append(.init(service: OutputRetentionSweeper(worker: worker)))
+            let (controller, c, name) = (controller, configuration, configuration.name)
+            let pulled: @Sendable () async -> Void = {
+                let capabilities = await NodeSetup.detect(worker: worker, configuration: c, logger: Logger(label: "aegis.detect"))
+                await controller.updateCapabilities(node: name, capabilities)
+            }
+            services.append(.init(service: ImageStartService(worker: worker, pulled: pulled)))
             services.append(.init(service: AgentDrainService(latch: stopLatch) { [self] in await self.drainAgents(worker) }))
         }
         services.append(.init(service: RestartBackoffTimer(controller: controller)))

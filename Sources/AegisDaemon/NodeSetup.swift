@@ -1,12 +1,13 @@
 // NodeSetup.swift — what every node role shares at start: claiming the data directory (one node
 // per data dir, by its pid file), capability detection for a worker, and the "node up" log line.
+import AegisImage
 import AegisNode
 import AegisProtocol
 import Foundation
 import Logging
 import AegisSystem
 
-enum NodeSetup {
+public enum NodeSetup {
     /// Creates the data directory (0711) and writes the pid file.
     /// - Throws: `NodeStartError` when another live node holds the directory.
     static func claimDataDir(_ paths: AegisPaths) throws {
@@ -48,8 +49,19 @@ enum NodeSetup {
         var capabilities = await CapabilityDetector(options: options, logger: Logger(label: "aegis.detect")).detect()
         capabilities.isolation.allowUnenforcedLimits = c.allowUnenforcedLimits
         capabilities.network = worker.networkCapability
+        capabilities.images = worker.heldImages()
         for w in capabilities.warnings { logger.warning("capability detection", metadata: ["detail": "\(w)"]) }
         return capabilities
+    }
+
+    /// Rootfs keys of the images the placements under `dataDir` run from: what `aegis image rm`
+    /// and `prune` must keep (`Worker.imagesInUse`).
+    public static func imagesInUse(dataDir: String) -> Set<String> { Worker.imagesInUse(paths: AegisPaths(dataDir: dataDir)) }
+
+    /// The node's image store, `<data-dir>/images`.
+    /// - Throws: `NodeStartError` when its directories can't be created.
+    static func imageStore(_ paths: AegisPaths) throws -> ImageStore {
+        do { return try ImageStore(root: paths.images) } catch { throw NodeStartError("image store: \(error)", underlying: error) }
     }
 
     static func logUp(

@@ -9,7 +9,7 @@ import Foundation
 
 extension Worker: NodeAgent {
     public func start(workload: Workload, uid: UInt32, gpus: [GPUDevice]) async {
-        await startOffPool(Assignment(workload: workload, uid: uid, gpus: gpus))
+        await submit(Assignment(workload: workload, uid: uid, gpus: gpus))
     }
 
     public func readLog(workloadID: String, stream: LogStream, offset: Int64, maxBytes: Int) -> AgentLogChunk? {

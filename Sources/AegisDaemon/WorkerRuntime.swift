@@ -74,7 +74,7 @@ public final class WorkerRuntime: Sendable {
         let worker = try Worker(
             paths: paths, logger: Logger(label: "aegis.worker"), cgroupParent: c.cgroupParent,
             logCapBytes: c.logCapBytes, egress: c.egress, lease: lease,
-            outputRetentionSeconds: c.outputRetentionSeconds
+            outputRetentionSeconds: c.outputRetentionSeconds, images: try NodeSetup.imageStore(paths), registryOptions: c.registry
         ) { sink.send($0) }
         let capabilities = await NodeSetup.detect(worker: worker, configuration: c, logger: logger)
         let session = try ControllerSession(
@@ -103,6 +103,10 @@ public final class WorkerRuntime: Sendable {
             .init(
                 service: CapabilityRedetection(session: session, period: Self.redetectEvery) {
                     await NodeSetup.detect(worker: worker, configuration: c, logger: quiet)
+                }),
+            .init(
+                service: ImageStartService(worker: worker) { [session] in
+                    session.capabilitiesDetected(await NodeSetup.detect(worker: worker, configuration: c, logger: quiet))
                 }),
             // Stops the agents while the session still runs, so their exits reach the controller.
             .init(service: AgentDrainService(latch: stopLatch) { [self] in await self.drainAgents() }),

@@ -82,6 +82,29 @@ public enum ImageReference: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
+    /// Every spelling of this reference that parses to it: the normalized form, and for Docker
+    /// Hub the `docker.io/`, host-less and (for `library/`) short forms, each also without
+    /// `:latest` when that tag was implied. What a node advertises, so a manifest's `image:` as
+    /// the user wrote it finds the nodes holding the image.
+    public var names: [String] {
+        guard case let .registry(host, repository, tag, digest) = self else { return [description] }
+        var repositories = ["\(host)/\(repository)"]
+        if host == "registry-1.docker.io" {
+            repositories += ["docker.io/\(repository)", repository]
+            if repository.hasPrefix("library/") {
+                let short = String(repository.dropFirst(8))
+                repositories += ["docker.io/\(short)", short]
+            }
+        }
+        var out: [String] = []
+        for r in repositories {
+            let suffix = digest.map { "@\($0)" } ?? ""
+            if let tag { out.append("\(r):\(tag)\(suffix)") }
+            if tag == "latest" || tag == nil { out.append(r + suffix) }
+        }
+        return out
+    }
+
     static func isValidTag(_ tag: String) -> Bool {
         let u = Array(tag.utf8)
         guard !u.isEmpty, u.count <= 128 else { return false }

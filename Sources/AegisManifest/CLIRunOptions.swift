@@ -28,14 +28,25 @@ public struct CLIRunOptions: Sendable, Equatable {
     public var allow: [String]
     /// `--reach`: reachability labels the node must advertise (network egress only).
     public var reach: [String]
-    /// Everything after `--`: the program (an uploaded file when `runtime` is given) and its arguments.
+    /// Everything after `--`: the program (an uploaded file when `runtime` is given) and its
+    /// arguments; may be empty with `image` (its Entrypoint and Cmd run).
     public var command: [String]
+    /// `--image`: run from this OCI image (`ImageSpec.reference`).
+    public var image: String?
+    /// `--image-pull-policy`: IfNotPresent, Always, Never; nil = Kubernetes' default for the tag.
+    public var imagePullPolicy: String?
+    /// `--rootfs`: read-only (default) or overlay (`ImageRootfsMode`).
+    public var rootfs: String?
 
     public init(
         runtime: String? = nil, cpus: String? = nil, memory: String? = nil, gpus: Int? = nil, env: [String] = [],
         name: String? = nil, restart: String? = nil, timeout: String? = nil, network: String? = nil,
-        allow: [String] = [], reach: [String] = [], command: [String]
+        allow: [String] = [], reach: [String] = [], command: [String], image: String? = nil,
+        imagePullPolicy: String? = nil, rootfs: String? = nil
     ) {
+        self.image = image
+        self.imagePullPolicy = imagePullPolicy
+        self.rootfs = rootfs
         self.runtime = runtime
         self.cpus = cpus
         self.memory = memory
@@ -76,7 +87,9 @@ public struct CLIRunOptions: Sendable, Equatable {
         inputs: [String: [UInt8]], defaultTenant: String,
         maxInputBytes: Int = ManifestLimits.defaultMaxInputBytes
     ) throws -> WorkloadSpec {
-        guard let program = command.first, !program.isEmpty else {
+        let imageSpec = try readImage()
+        // With an image and nothing after --, the image's Entrypoint and Cmd run.
+        guard let program = command.first ?? imageSpec.map({ Self.imageName($0.reference) }), !program.isEmpty else {
             throw ManifestError(
                 path: "--", message: "nothing to run: give the program after -- (e.g. aegis run --runtime python3 -- agent.py)")
         }
@@ -88,7 +101,7 @@ public struct CLIRunOptions: Sendable, Equatable {
         if let runtime {
             try SpecChecks.checkRuntime(runtime, path: "--runtime")
             runtimeName = runtime
-            if runtime != RuntimeCommands.command {
+            if runtime != RuntimeCommands.command && !command.isEmpty {
                 args = try Self.runtimeArgv(runtime: runtime, command: command, files: files)
             }
         }
@@ -175,7 +188,47 @@ public struct CLIRunOptions: Sendable, Equatable {
         return WorkloadSpec(
             tenant: defaultTenant, name: workloadName, runtime: runtimeName, args: args, env: environment,
             resources: resources, requires: requires, network: mode, egress: egress, inputs: files,
-            timeoutSeconds: timeoutSeconds, restart: policy)
+            timeoutSeconds: timeoutSeconds, restart: policy, image: imageSpec)
+    }
+
+    /// `--image`, `--image-pull-policy`, `--rootfs`; nil without `--image` (the other two are then errors).
+    func readImage() throws -> ImageSpec? {
+        guard let image else {
+            if imagePullPolicy != nil { throw ManifestError(path: "--image-pull-policy", message: "needs --image") }
+            if rootfs != nil { throw ManifestError(path: "--rootfs", message: "needs --image") }
+            return nil
+        }
+        try ManifestParser.checkImageReference(image, path: "--image")
+        var policy: ImagePullPolicy?
+        if let imagePullPolicy {
+            guard let p = ImagePullPolicy(rawValue: imagePullPolicy) else {
+                throw ManifestError(
+                    path: "--image-pull-policy",
+                    message:
+                        "\(Quantity.quoted(imagePullPolicy)) is not a pull policy (\(ImagePullPolicy.allCases.map(\.rawValue).joined(separator: ", ")))"
+                )
+            }
+            policy = p
+        }
+        var mode = ImageRootfsMode.readOnly
+        if let rootfs {
+            guard let m = ImageRootfsMode(rawValue: rootfs) else {
+                throw ManifestError(
+                    path: "--rootfs",
+                    message:
+                        "\(Quantity.quoted(rootfs)) is not a rootfs mode (\(ImageRootfsMode.allCases.map(\.rawValue).joined(separator: ", ")))"
+                )
+            }
+            mode = m
+        }
+        return ImageSpec(reference: image, pullPolicy: policy, rootfs: mode, useEntrypoint: command.isEmpty)
+    }
+
+    /// The repository's last component of an image reference (`python` of `docker.io/library/python:3.12`).
+    static func imageName(_ reference: String) -> String {
+        let path = reference.split(separator: "@").first.map(String.init) ?? reference
+        let last = path.split(separator: "/").last.map(String.init) ?? path
+        return last.split(separator: ":").first.map(String.init) ?? last
     }
 
     /// The argv of `--runtime R -- command…` (R not "command"):
@@ -242,7 +295,7 @@ extension RunFlags {
         try CLIRunOptions(
             runtime: runtime, cpus: cpus, memory: memory, gpus: gpus, env: env, name: name,
             restart: restart, timeout: timeout, network: network, allow: allow ?? [], reach: reach ?? [],
-            command: command
+            command: command, image: image, imagePullPolicy: imagePullPolicy, rootfs: rootfs
         )
         .spec(inputs: inputs, defaultTenant: defaultTenant, maxInputBytes: maxInputBytes)
     }

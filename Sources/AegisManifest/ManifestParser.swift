@@ -102,6 +102,7 @@ extension ManifestParser {
             command = argv
         }
         let extraArgs = try f["args"]?.strings("a list of strings") ?? []
+        var image = try readImage(f)
         var script: String?
         if let s = f["script"] {
             let text = try s.scalar("the script's text")
@@ -131,7 +132,7 @@ extension ManifestParser {
                     message: "required: the runtime of \(Quantity.quoted(file)) cannot be told from its extension")
             }
             runtime = implied
-        } else if command != nil {
+        } else if command != nil || image != nil {
             runtime = RuntimeCommands.command
         } else {
             _ = try f.required("runtime", hint: " (give runtime with script or file, or a command to run)")
@@ -148,7 +149,11 @@ extension ManifestParser {
                     throw x.error("runtime \"command\" runs command as given; use a runtime such as python3 to run a \(key)")
                 }
             }
-            guard let command else {
+            if command == nil, image != nil {
+                // The image's Entrypoint runs, with args in place of its Cmd when given.
+                image?.useEntrypoint = true
+            }
+            guard let command = command ?? (image != nil ? [] : nil) else {
                 throw ManifestError(
                     path: "command", line: root.node.mark?.line, column: root.node.mark?.column,
                     message: "required with runtime \"command\" (the full argv, e.g. [python3, agent.py])")
@@ -233,6 +238,6 @@ extension ManifestParser {
             tenant: defaultTenant, name: name, runtime: runtime, args: args, env: env,
             resources: resources, requires: requires, network: network, egress: egress, inputs: specInputs,
             outputDir: outputDir, timeoutSeconds: timeout, restart: restart,
-            restartBackoff: restartBackoff)
+            restartBackoff: restartBackoff, image: image)
     }
 }

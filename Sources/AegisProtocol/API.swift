@@ -70,12 +70,20 @@ public struct RunFlags: Codable, Sendable, Equatable {
     /// `--reach`: reachability labels the node must advertise; network egress only.
     public var reach: [String]?
     public var command: [String]
+    /// `--image`, `--image-pull-policy`, `--rootfs` (see `ImageSpec`).
+    public var image: String?
+    public var imagePullPolicy: String?
+    public var rootfs: String?
 
     public init(
         runtime: String? = nil, cpus: String? = nil, memory: String? = nil, gpus: Int? = nil, env: [String] = [],
         name: String? = nil, restart: String? = nil, timeout: String? = nil, network: String? = nil,
-        allow: [String]? = nil, reach: [String]? = nil, command: [String]
+        allow: [String]? = nil, reach: [String]? = nil, command: [String], image: String? = nil,
+        imagePullPolicy: String? = nil, rootfs: String? = nil
     ) {
+        self.image = image
+        self.imagePullPolicy = imagePullPolicy
+        self.rootfs = rootfs
         self.runtime = runtime
         self.cpus = cpus
         self.memory = memory

@@ -20,6 +20,8 @@ public enum Bounds {
     public static let tmpRange: ClosedRange<Int64> = (1 << 20)...(64 << 30)
     /// Most GPUs one agent may ask for (`resources.gpus`, `requires.gpu.count`, `--gpus`).
     public static let maxAgentGPUs = 1024
+    /// Attempts to pull a workload's image before it fails (ImagePullBackOff between them).
+    public static let maxImagePullAttempts = 5
     /// Largest GPU quota of a tenant.
     public static let maxQuotaGPUs = 1_000_000
     /// Largest running-agents quota of a tenant.

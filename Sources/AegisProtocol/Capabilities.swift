@@ -111,6 +111,11 @@ public struct NodeCapabilities: Codable, Sendable, Equatable {
     /// sandboxes it re-adopted from an earlier start). The controller moves the agents of a Down
     /// node only once this much has passed since the last renewal (plus its margin). nil: no lease.
     public var leaseGraceMs: Int?
+    /// The OCI images the node holds, by every spelling of their references (`python:3.12` and
+    /// `registry-1.docker.io/library/python:3.12` alike). The scheduler prefers these nodes for
+    /// workloads from one of them (a locality score, never a filter). nil from nodes without an
+    /// image store.
+    public var images: [String]?
 
     public init(
         cpuMillis: Int64 = 0, memoryBytes: Int64 = 0, gpus: [GPUDevice] = [], runtimes: [RuntimeInfo] = [],

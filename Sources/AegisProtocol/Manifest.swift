@@ -113,15 +113,19 @@ public struct WorkloadSpec: Codable, Sendable, Equatable {
     public var timeoutSeconds: Int?
     public var restart: RestartPolicy
     /// Delay before each restart by `restart`; nil = `RestartBackoff.standard` (10 s doubling to 5 min).
+    /// Also the delay between image pull attempts (`ImagePullBackOff`).
     public var restartBackoff: RestartBackoff?
+    /// The OCI image whose rootfs replaces the host's system directories; nil = the host profile.
+    public var image: ImageSpec?
 
     public init(
         tenant: String, name: String, runtime: String, args: [String], env: [String: String] = [:],
         resources: ResourceRequest = ResourceRequest(), requires: Requirements = Requirements(),
         network: NetworkMode = .none, egress: EgressSpec? = nil, inputs: [String: [UInt8]] = [:],
         outputDir: String = "output", timeoutSeconds: Int? = nil, restart: RestartPolicy = .never,
-        restartBackoff: RestartBackoff? = nil
+        restartBackoff: RestartBackoff? = nil, image: ImageSpec? = nil
     ) {
+        self.image = image
         self.restartBackoff = restartBackoff
         self.tenant = tenant
         self.name = name
@@ -138,10 +142,13 @@ public struct WorkloadSpec: Codable, Sendable, Equatable {
         self.restart = restart
     }
 
-    /// The runtimes this spec needs: its own runtime (unless "command") plus explicit requirements.
+    /// The runtimes this spec needs of the node: its own runtime (unless "command", or the image
+    /// brings it) plus explicit requirements.
     public var neededRuntimes: [RuntimeRequirement] {
         var r = requires.runtimes
-        if runtime != "command" && !r.contains(where: { $0.name == runtime }) { r.append(RuntimeRequirement(name: runtime)) }
+        if runtime != "command" && image == nil && !r.contains(where: { $0.name == runtime }) {
+            r.append(RuntimeRequirement(name: runtime))
+        }
         return r
     }
 }

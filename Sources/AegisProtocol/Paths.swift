@@ -10,6 +10,7 @@ import Glibc
 ///   api.port        the TCP port of the 127.0.0.1 listener
 ///   sandboxes/      the worker's sandbox state directories
 ///   workloads/<id>/ working directory (inputs, outputs) and logs of each workload
+///   images/         the image store (AegisImage.ImageStore)
 public struct AegisPaths: Sendable, Equatable {
     public var dataDir: String
 
@@ -33,5 +34,7 @@ public struct AegisPaths: Sendable, Equatable {
     public var pidFile: String { dataDir + "/aegis.pid" }
     public var sandboxes: String { dataDir + "/sandboxes" }
     public var workloads: String { dataDir + "/workloads" }
+    /// The image store (blobs, unpacked rootfs, records).
+    public var images: String { dataDir + "/images" }
     public func workloadDir(_ id: String) -> String { workloads + "/" + id }
 }

@@ -39,6 +39,9 @@ public enum WorkloadEventType: String, Codable, Sendable, CaseIterable {
     case rescheduling
     /// Ended and placed again by its restart policy (after the back-off).
     case restarting
+    /// Its image could not be pulled: pending again, retried after the back-off (Kubernetes'
+    /// ImagePullBackOff).
+    case imagePullBackOff
     /// A kind this version does not know (written by a newer controller).
     case unknown
 

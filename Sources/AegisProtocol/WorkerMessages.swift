@@ -53,16 +53,25 @@ public enum WorkerEvent: Codable, Sendable, Equatable {
     case failedToStart(id: String, generation: Int64, error: String)
     /// The sandbox vanished without an outcome.
     case lost(id: String, generation: Int64)
+    /// The workload's image could not be pulled (nothing was started). `error` names the
+    /// reference, the step and the registry's answer; `retryable`: a later attempt may succeed
+    /// (a connection, a registry error, a missing tag), unlike a bad reference, policy Never
+    /// without the image, or content refused as unsafe.
+    case imagePullFailed(id: String, generation: Int64, error: String, retryable: Bool)
 
     public var workloadID: String {
         switch self {
-        case let .started(id, _, _), let .exited(id, _, _), let .failedToStart(id, _, _), let .lost(id, _): return id
+        case let .started(id, _, _), let .exited(id, _, _), let .failedToStart(id, _, _), let .lost(id, _),
+            let .imagePullFailed(id, _, _, _):
+            return id
         }
     }
 
     public var generation: Int64 {
         switch self {
-        case let .started(_, g, _), let .exited(_, g, _), let .failedToStart(_, g, _), let .lost(_, g): return g
+        case let .started(_, g, _), let .exited(_, g, _), let .failedToStart(_, g, _), let .lost(_, g),
+            let .imagePullFailed(_, g, _, _):
+            return g
         }
     }
 }

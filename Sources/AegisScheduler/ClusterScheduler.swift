@@ -90,6 +90,8 @@ public final class ClusterScheduler {
     /// vendor + model filter → per slot, bits of the matching GPUs.
     var gpuMatchMasks: [String: [UInt64]] = [:]
     var staticEntries: [String: StaticEntry] = [:]
+    /// Image reference → bit s = slot s holds it (`imageHolders`).
+    var imageHolderMasks: [String: [UInt64]] = [:]
     var rngState: UInt64
 
     public init(config: SchedulerConfig = SchedulerConfig(), nodes: [NodeState] = []) {
@@ -285,6 +287,7 @@ public final class ClusterScheduler {
         componentMasks.removeAll(keepingCapacity: true)
         gpuMatchMasks.removeAll(keepingCapacity: true)
         staticEntries.removeAll(keepingCapacity: true)
+        imageHolderMasks.removeAll(keepingCapacity: true)
     }
 }
 

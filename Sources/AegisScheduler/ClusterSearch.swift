@@ -66,6 +66,15 @@ extension ClusterScheduler {
         return .placed(node: names[s], gpus: gpus, score: best)
     }
 
+    /// Bit s = node slot s holds `image` (`NodeCapabilities.images`), cached like the static masks.
+    func imageHolders(_ image: String) -> [UInt64] {
+        if let cached = imageHolderMasks[image] { return cached }
+        var mask = [UInt64](repeating: 0, count: (names.count + 63) / 64)
+        for s in 0..<names.count where caps[s].images?.contains(image) == true { mask[s >> 6] |= UInt64(1) << UInt64(s & 63) }
+        imageHolderMasks[image] = mask
+        return mask
+    }
+
     /// The best feasible slot (-1 when none) and its score. Separate from `search` so the local column
     /// copies are gone before `search` writes to the columns (no copy-on-write of a whole column).
     func scan(_ d: Demand, _ entry: StaticEntry, limit: Int?) -> (slot: Int, score: Double) {
@@ -76,6 +85,8 @@ extension ClusterScheduler {
         let eUsed = egressUsed, eCap = egressCap
         let needC = d.cpu, needM = d.memory, needG = d.gpuCount, usesG = d.gpuCount > 0, usesE = d.egress
         let strategy = config.strategy, penalty = config.gpuNodePenalty
+        // Slots holding the workload's image get the locality bonus (an empty mask: no image).
+        let holders = d.image.map { imageHolders($0) } ?? [], bonus = config.imageLocalityBonus
         var best = -Double.infinity, bestSlot = -1, visited = 0, feasible = 0
 
         Fit.pow10Table.withUnsafeBufferPointer { table in
@@ -92,11 +103,12 @@ extension ClusterScheduler {
                 let free = present[s] & ~taken[s]
                 if usesG && (match[s] & free).nonzeroBitCount < needG { return false }
                 if usesE && eUsed[s] >= eCap[s] { return false }
-                let score = Fit.score(
+                var score = Fit.score(
                     strategy: strategy, penalty: penalty, table: table,
                     cpuCapacity: capC[s], cpuFreeAfter: freeC, memoryCapacity: capM[s], memoryFreeAfter: freeM,
                     gpuTotal: present[s].nonzeroBitCount, gpuFreeAfter: free.nonzeroBitCount - needG,
                     usesGPUs: usesG)
+                if !holders.isEmpty && holders[s >> 6] & (UInt64(1) << UInt64(s & 63)) != 0 { score += bonus }
                 if bestSlot < 0 || score > best || (score == best && nodeNames[s] < nodeNames[bestSlot]) {
                     best = score
                     bestSlot = s

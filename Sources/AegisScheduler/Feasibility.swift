@@ -64,6 +64,8 @@ struct Demand {
     /// Identifies egress + reach + labels + runtimes + isolation + GPU hardware; "" when there is
     /// none of them.
     var staticKey: String
+    /// The image reference as the workload names it (scored, not filtered: `imageLocalityBonus`).
+    var image: String?
 
     init(_ spec: WorkloadSpec, defaults: ResourceDefaults) throws {
         let r = spec.resources
@@ -99,6 +101,7 @@ struct Demand {
             | (r.pids != nil ? IsolationBits.pids : 0)
         egress = spec.network == .egress
         reach = spec.requires.reach.map { Array(Set($0)).sorted() } ?? []
+        image = spec.image?.reference
         staticKey = ""
         staticKey = componentKeys.joined(separator: "\u{1E}")
     }
@@ -113,6 +116,12 @@ struct Demand {
         if isolation != 0 { keys.append("i\u{1F}\(isolation)") }
         if gpuCount > 0 { keys.append("g\u{1F}\(gpuVendor ?? "")\u{1F}\(gpuModel ?? "")\u{1F}\(gpuCount)") }
         return keys
+    }
+
+    /// `bonus` when `caps` holds this workload's image, else 0.
+    func imageLocality(_ caps: NodeCapabilities, bonus: Double) -> Double {
+        guard let image, let held = caps.images, held.contains(image) else { return 0 }
+        return bonus
     }
 
     @inline(__always)

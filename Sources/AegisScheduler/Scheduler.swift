@@ -39,12 +39,13 @@ public struct Scheduler: Sendable {
                     continue
                 }
                 let gpuFree = n.capabilities.gpus.reduce(0) { $0 + (taken.contains($1.pciAddress) ? 0 : 1) }
-                let s = Fit.score(
-                    strategy: config.strategy, penalty: config.gpuNodePenalty, table: table,
-                    cpuCapacity: n.capabilities.cpuMillis, cpuFreeAfter: freeCPU - d.cpu,
-                    memoryCapacity: n.capabilities.memoryBytes, memoryFreeAfter: freeMem - d.memory,
-                    gpuTotal: n.capabilities.gpus.count, gpuFreeAfter: gpuFree - d.gpuCount,
-                    usesGPUs: d.gpuCount > 0)
+                let s =
+                    Fit.score(
+                        strategy: config.strategy, penalty: config.gpuNodePenalty, table: table,
+                        cpuCapacity: n.capabilities.cpuMillis, cpuFreeAfter: freeCPU - d.cpu,
+                        memoryCapacity: n.capabilities.memoryBytes, memoryFreeAfter: freeMem - d.memory,
+                        gpuTotal: n.capabilities.gpus.count, gpuFreeAfter: gpuFree - d.gpuCount,
+                        usesGPUs: d.gpuCount > 0) + d.imageLocality(n.capabilities, bonus: config.imageLocalityBonus)
                 if Fit.better(s, n.name, than: best, bestIndex.map { nodes[$0].name }) {
                     best = s
                     bestIndex = i

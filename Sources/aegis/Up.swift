@@ -113,6 +113,12 @@ struct Up: AsyncParsableCommand {
             "Worker: how long an ended agent's logs and outputs stay on the node for `aegis logs` and `aegis cp` (default 24h; 1s to 365d, e.g. 90s, 30m, 12h)."
     )
     var outputRetention: String?
+    @Option(help: ArgumentHelp("Worker: speak plain HTTP to this image registry HOST[:PORT] (repeatable).", valueName: "host"))
+    var insecureRegistry: [String] = []
+    @Option(help: ArgumentHelp("Worker: trust this CA (PEM) for HTTPS image registries, besides the system's.", valueName: "file"))
+    var registryCa: String?
+    @Option(help: ArgumentHelp("Worker: registry credentials, a docker-style auth.json.", valueName: "file"))
+    var registryAuth: String?
 
     func validate() throws {
         do { try NodeConfiguration.checkAPIPort(apiPort) } catch { throw ValidationError("\(error)") }
@@ -150,6 +156,9 @@ struct Up: AsyncParsableCommand {
         f.logLevel = logLevel
         f.logCap = logCap
         f.outputRetention = outputRetention
+        f.insecureRegistries = insecureRegistry
+        f.registryCA = registryCa
+        f.registryAuth = registryAuth
         return f
     }
 

@@ -111,7 +111,8 @@ final class ImageRootTests: SandboxTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: image + "/data/x"), "the shared image rootfs was written")
         XCTAssertEqual(try String(contentsOfFile: image + "/opt/app/README", encoding: .utf8), "from the image\n")
         // A second sandbox on the same rootfs sees the image, not the first one's writes.
-        let (b, outB, errB) = try runInImage("test -e /data/x && echo seen || echo clean; cat /opt/app/README", imageRootfs: image, mode: .overlay)
+        let (b, outB, errB) = try runInImage(
+            "test -e /data/x && echo seen || echo clean; cat /opt/app/README", imageRootfs: image, mode: .overlay)
         XCTAssertEqual(b.exitCode, 0, errB)
         XCTAssertEqual(outB, "clean\nfrom the image\n")
     }
@@ -187,6 +188,27 @@ final class ImageRootTests: SandboxTestCase {
         XCTAssertEqual(lines["NoNewPrivs"], "1")
         XCTAssertEqual(lines["Seccomp"], "2")
         XCTAssertEqual(r["uid"], "\(Self.agentUID) \(Self.agentUID) \(Self.agentUID)", out)
+    }
+
+    func testARootMountMustComeFirstAndBeAFileSystem() throws {
+        let image = try makeImageRootfs()
+        let skeleton = tempDir + "/skeleton"
+        try AgentProfile.prepareImageSkeleton(at: skeleton)
+        let root = ImageRoot(imageRootfs: image, skeleton: skeleton, scratch: tempDir + "/scratch-order")
+        try root.prepare()
+        let request = AgentSandboxRequest(
+            args: ["/bin/true"], workDir: try makeWorkDir(), uid: Self.agentUID, gid: Self.agentUID, image: root)
+        var late = AgentProfile.spec(request, rootfs: "/unused")
+        late.mounts!.append(late.mounts!.removeFirst())
+        var bind = AgentProfile.spec(request, rootfs: "/unused")
+        bind.mounts![0] = Mount(destination: "/", type: "bind", source: image, options: ["rbind"])
+        for (i, spec) in [late, bind].enumerated() {
+            let id = "img-bad-\(i)-\(UInt32.random(in: 0...UInt32.max))"
+            XCTAssertThrowsError(try runtime.create(id: id, spec: spec, bundle: tempDir, options: SandboxCreateOptions(stdio: .logFiles))) {
+                XCTAssertTrue("\($0)".contains("must be the first mount and a file system"), "\($0)")
+            }
+            XCTAssertFalse(runtime.list().contains(id), "a refused spec left a sandbox behind")
+        }
     }
 
     func testAPathOverlayfsCannotCarryIsRefusedBeforeAnythingIsCreated() throws {

@@ -22,7 +22,10 @@ extension Worker {
             $0.cancelled.remove(id)
             $0.evicted.remove(id)
         }
-        if removeSandbox(id) { return retainOutputs(workloadID: workloadID, generation: generation) }
+        if removeSandbox(id) {
+            removeImageScratch(workloadID, generation: generation)
+            return retainOutputs(workloadID: workloadID, generation: generation)
+        }
         retryRemoval(id, generation: generation, attemptsLeft: Self.removalAttempts)
     }
 
@@ -37,6 +40,7 @@ extension Worker {
             guard let self else { return }
             if self.removeSandbox(id) {
                 let workloadID = Self.parseSandboxID(id)?.0 ?? id
+                self.removeImageScratch(workloadID, generation: generation)
                 return self.retainOutputs(workloadID: workloadID, generation: generation)
             }
             if attemptsLeft > 1 { self.retryRemoval(id, generation: generation, attemptsLeft: attemptsLeft - 1); return }

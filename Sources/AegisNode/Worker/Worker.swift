@@ -11,6 +11,7 @@ import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
+import AegisImage
 import AegisNet
 import Dispatch
 import AegisOCI
@@ -27,11 +28,14 @@ public struct Assignment: Sendable {
     public var uid: UInt32
     /// The GPUs assigned, with their device nodes.
     public var gpus: [GPUDevice]
+    /// The workload's image once pulled (`Worker.startFromImage`); nil: the host profile.
+    public var image: PulledImage?
 
-    public init(workload: Workload, uid: UInt32, gpus: [GPUDevice] = []) {
+    public init(workload: Workload, uid: UInt32, gpus: [GPUDevice] = [], image: PulledImage? = nil) {
         self.workload = workload
         self.uid = uid
         self.gpus = gpus
+        self.image = image
     }
 }
 
@@ -75,6 +79,13 @@ public final class Worker: Sendable {
     let outputCopies = DispatchQueue(label: "aegis.worker.output-copies")
     /// Default `outputRetentionSeconds`: 24 h.
     public static let defaultOutputRetentionSeconds: Int64 = 86_400
+    /// The node's image store (`<data-dir>/images`); nil: workloads with an image fail to start.
+    public let images: ImageStore?
+    /// How this worker reaches registries (insecure ones, CA file, auth file).
+    public let registryOptions: RegistryOptions
+    /// Assignments waiting for their image (`submit`), drained by the node's image service.
+    public let imageStarts: AsyncStream<Assignment>
+    let imageStartInput: AsyncStream<Assignment>.Continuation
 
     /// - Parameter egress: enables network mode `egress` (bridge, NAT, nftables); its setup
     ///   re-adopts the namespaces of live sandboxes and removes every other leftover. A failure is
@@ -88,8 +99,12 @@ public final class Worker: Sendable {
         paths: AegisPaths, logger: Logger, cgroupParent: String? = nil, logCapBytes: Int = Worker.defaultLogCapBytes,
         stopGraceSeconds: Int = 5, egress egressConfig: EgressConfig? = nil, lease: WorkerLease? = nil,
         outputRetentionSeconds: Int64 = Worker.defaultOutputRetentionSeconds,
+        images: ImageStore? = nil, registryOptions: RegistryOptions = RegistryOptions(),
         onEvent: @escaping @Sendable (WorkerEvent) -> Void
     ) throws {
+        self.images = images
+        self.registryOptions = registryOptions
+        (imageStarts, imageStartInput) = AsyncStream<Assignment>.makeStream()
         guard logCapBytes >= CappedLog.minimumCapBytes else {
             throw SandboxError(.invalidSpec, "log cap \(logCapBytes) bytes: must be at least \(CappedLog.minimumCapBytes)")
         }
@@ -113,6 +128,7 @@ public final class Worker: Sendable {
         leaseKeeper = try lease.map { try LeaseKeeper($0, logger: logger) }
         runtime = try SandboxRuntime(stateRoot: paths.sandboxes, cgroupParent: cgroupParent)
         try AgentProfile.prepareRootfs(at: paths.sandboxes + "/.agent-root")
+        try AgentProfile.prepareImageSkeleton(at: paths.sandboxes + "/.image-skeleton")
         (egress, networkCapability) = Self.setUpEgress(egressConfig, runtime: runtime, logger: logger)
         removeUnrecordedSandboxes()
         retainLeftoverVolumes()
@@ -154,6 +170,7 @@ public final class Worker: Sendable {
             let pid = try launch(a, sandboxID: id)
             onEvent(.started(id: w.id, generation: w.generation, pid: pid))
         } catch {
+            removeImageScratch(w.id, generation: w.generation)
             logger.warning("workload failed to start", metadata: ["workload": "\(w.id)", "error": "\(error)"])
             onEvent(.failedToStart(id: w.id, generation: w.generation, error: "\(error)"))
         }
@@ -168,6 +185,10 @@ public final class Worker: Sendable {
         let work = try prepareWorkDirectory(a)
 
         var request = Self.request(a, workDir: work)
+        if let image = a.image {
+            request.args = try Self.imageArgv(w.spec, image: image)
+            request.image = try imageRoot(a, image: image)
+        }
         // The sandbox's mount holds the loop device from `create` on; this fd only until then.
         let volume = try createWorkVolume(w, uid: a.uid, staging: work)
         defer { if let volume { close(volume.fd) } }

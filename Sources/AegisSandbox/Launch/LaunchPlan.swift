@@ -84,7 +84,8 @@ struct LaunchPlan {
                 // overlay, mounted on root.path in the sandbox's mount namespace before any other.
                 guard i == 0, parsed.kind == Int32(AEGIS_MOUNT_FS.rawValue) else {
                     throw SandboxError(
-                        .invalidSpec, "mounts[\(i)].destination: \"/\" must be the first mount and a file system (e.g. overlay), not a bind")
+                        .invalidSpec, "mounts[\(i)].destination: \"/\" must be the first mount and a file system (e.g. overlay), not a bind"
+                    )
                 }
                 c.root_mount = arena.array([parsed])
                 continue

@@ -37,7 +37,9 @@ public struct ImageRoot: Sendable, Equatable {
     /// The image config's `WorkingDir` (absolute), or nil: /work.
     public var workingDir: String?
 
-    public init(imageRootfs: String, skeleton: String, scratch: String, mode: Mode = .readOnly, env: [String] = [], workingDir: String? = nil) {
+    public init(
+        imageRootfs: String, skeleton: String, scratch: String, mode: Mode = .readOnly, env: [String] = [], workingDir: String? = nil
+    ) {
         self.imageRootfs = imageRootfs
         self.skeleton = skeleton
         self.scratch = scratch

@@ -2,6 +2,7 @@
 // `<data-dir>/images`, used directly (as `crictl` does against its node's store). Parsing and
 // printing only; AegisImage does the work.
 import AegisClient
+import AegisDaemon
 import AegisImage
 import AegisProtocol
 import ArgumentParser
@@ -22,10 +23,12 @@ struct ImageStoreOptions: ParsableArguments {
     @Option(name: .customLong("data-dir"), help: ArgumentHelp("The node's data directory (env AEGIS_DATA_DIR).", valueName: "dir"))
     var dataDir: String?
 
-    func open() throws -> ImageStore {
-        let dir = dataDir ?? AegisPaths.defaultDataDir()
-        return try ImageStore(root: "\(dir)/images")
-    }
+    var directory: String { dataDir ?? AegisPaths.defaultDataDir() }
+
+    func open() throws -> ImageStore { try ImageStore(root: AegisPaths(dataDir: directory).images) }
+
+    /// The unpacked images this node's placements run from (kept by rm and prune).
+    func inUse() -> Set<String> { NodeSetup.imagesInUse(dataDir: directory) }
 }
 
 struct ImagePull: AsyncParsableCommand {
@@ -145,7 +148,7 @@ struct ImageRemove: AsyncParsableCommand {
         try await runVerb {
             let images = try store.open()
             for ref in references {
-                let removed = try await images.remove(ref)
+                let removed = try await images.remove(ref, inUse: store.inUse())
                 writeStdout("removed \(removed.reference)\n")
             }
         }
@@ -160,7 +163,7 @@ struct ImagePrune: AsyncParsableCommand {
 
     func run() async throws {
         try await runVerb {
-            let report = try await store.open().prune()
+            let report = try await store.open().prune(inUse: store.inUse())
             writeStdout("removed \(report.blobs) blob(s) (\(formatBytes(report.bytes))) and \(report.rootfs) unpacked image(s)\n")
         }
     }

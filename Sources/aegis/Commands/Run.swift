@@ -78,6 +78,19 @@ struct Run: AsyncParsableCommand {
 
     // Plain positional words, and after `--` everything (so `--help` stays help and a mistyped
     // option is an error rather than part of the command).
+    @Option(help: ArgumentHelp("Run from this OCI image (python:3.12-slim, oci:DIR[:TAG], oci-archive:FILE[:TAG]).", valueName: "ref"))
+    var image: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "When the node pulls --image: IfNotPresent, Always, Never (default: Always for :latest or no tag).", valueName: "policy"))
+    var imagePullPolicy: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "The image's root: read-only (default; /work and /tmp writable) or overlay (a private writable layer).", valueName: "mode"))
+    var rootfs: String?
+
     @Argument(help: ArgumentHelp("The command and its arguments; put them after -- when any starts with '-'.", valueName: "command"))
     var command: [String] = []
 
@@ -86,13 +99,16 @@ struct Run: AsyncParsableCommand {
     func validate() throws {
         let words = commandWords
         if file != nil && !words.isEmpty { throw ValidationError("give either -f MANIFEST or a command, not both") }
-        if file == nil && words.isEmpty { throw ValidationError("nothing to run: give -f MANIFEST or -- COMMAND ARGS…") }
+        if file == nil && words.isEmpty && image == nil {
+            throw ValidationError("nothing to run: give -f MANIFEST, --image REF or -- COMMAND ARGS…")
+        }
         if file != nil {
             let given = [
                 ("--runtime", runtime != nil), ("--cpus", cpus != nil), ("--memory", memory != nil),
                 ("--gpus", gpus != nil), ("--env", !env.isEmpty), ("--name", name != nil),
                 ("--restart", restart != nil), ("--timeout", timeout != nil), ("--network", network != nil),
-                ("--allow", !allow.isEmpty), ("--reach", !reach.isEmpty),
+                ("--allow", !allow.isEmpty), ("--reach", !reach.isEmpty), ("--image", image != nil),
+                ("--image-pull-policy", imagePullPolicy != nil), ("--rootfs", rootfs != nil),
             ]
             .filter { $0.1 }.map { $0.0 }
             if !given.isEmpty {
@@ -142,7 +158,8 @@ struct Run: AsyncParsableCommand {
         let flags = RunFlags(
             runtime: runtime, cpus: cpus, memory: memory, gpus: gpus, env: env, name: name,
             restart: restart, timeout: timeout, network: network,
-            allow: allow.isEmpty ? nil : allow, reach: reach.isEmpty ? nil : reach, command: commandWords)
+            allow: allow.isEmpty ? nil : allow, reach: reach.isEmpty ? nil : reach, command: commandWords,
+            image: image, imagePullPolicy: imagePullPolicy, rootfs: rootfs)
         return try SubmitRequest.assemble(manifestFile: file, run: flags)
     }
 

@@ -1,0 +1,57 @@
+// ManifestImage.swift — `image: REF`, `imagePullPolicy: IfNotPresent|Always|Never` and
+// `rootfs: read-only|overlay` (AegisProtocol/ImageSpec.swift). The reference is checked here only
+// for its shape (one line of printable text); the worker parses it fully when it pulls, and a
+// reference it can't parse ends the workload with that error.
+import AegisProtocol
+
+extension ManifestParser {
+    /// The longest image reference, bytes (an `oci:` path included).
+    static let maxImageReferenceBytes = 4096
+
+    /// Reads the image fields of a manifest's top-level mapping; nil when `image` is absent (then
+    /// `imagePullPolicy` and `rootfs` are errors). `useEntrypoint` is decided by the caller.
+    static func readImage(_ f: Fields) throws -> ImageSpec? {
+        guard let field = f["image"] else {
+            for key in ["imagePullPolicy", "rootfs"] {
+                if let x = f[key] { throw x.error("needs image: (\(key) applies to a workload run from an image)") }
+            }
+            return nil
+        }
+        let reference = try field.scalar(
+            "an image reference (e.g. python:3.12-slim, registry.example:5000/agents/py@sha256:…, oci:/srv/images/py:1)")
+        try field.locate { try checkImageReference(reference, path: field.path) }
+        var policy: ImagePullPolicy?
+        if let p = f["imagePullPolicy"] {
+            let v = try p.scalar("a pull policy")
+            guard let parsed = ImagePullPolicy(rawValue: v) else {
+                throw p.error(
+                    "\(Quantity.quoted(v)) is not a pull policy (\(ImagePullPolicy.allCases.map(\.rawValue).joined(separator: ", ")))")
+            }
+            policy = parsed
+        }
+        var mode = ImageRootfsMode.readOnly
+        if let r = f["rootfs"] {
+            let v = try r.scalar("a rootfs mode")
+            guard let parsed = ImageRootfsMode(rawValue: v) else {
+                throw r.error(
+                    "\(Quantity.quoted(v)) is not a rootfs mode (\(ImageRootfsMode.allCases.map(\.rawValue).joined(separator: ", ")))")
+            }
+            mode = parsed
+        }
+        return ImageSpec(reference: reference, pullPolicy: policy, rootfs: mode)
+    }
+
+    /// The shape of an image reference: non-empty, at most `maxImageReferenceBytes`, no spaces or
+    /// control characters, not an option.
+    static func checkImageReference(_ reference: String, path: String) throws {
+        guard !reference.isEmpty else { throw ManifestError(path: path, message: "image reference is empty") }
+        guard reference.utf8.count <= maxImageReferenceBytes else {
+            throw ManifestError(path: path, message: "image reference is \(reference.utf8.count) bytes, over \(maxImageReferenceBytes)")
+        }
+        guard !reference.hasPrefix("-"), !reference.unicodeScalars.contains(where: { $0.value <= 0x20 || $0.value == 0x7f }) else {
+            throw ManifestError(
+                path: path, message: "\(Quantity.quoted(reference)) is not an image reference (spaces, control characters or a leading '-')"
+            )
+        }
+    }
+}

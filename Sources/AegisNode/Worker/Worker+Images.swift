@@ -1,0 +1,148 @@
+// Worker+Images.swift — placements that run from an OCI image: the pull by the workload's policy
+// (off the launch threads: pulls are async and may take minutes), the sandbox's image root, and
+// which unpacked images live sandboxes use (so `prune` keeps them).
+//
+// A placement's image scratch (`<workload dir>/rootfs.g<generation>`: the overlay's mount point
+// and upper) records the rootfs key it runs on in `image-key`; it is removed when the placement is
+// released, so an image is in use exactly while some scratch names it.
+#if canImport(Glibc)
+import Glibc
+#endif
+import AegisImage
+import AegisProtocol
+import AegisSandbox
+import AegisSystem
+
+/// The image a placement runs from, as pulled: where its rootfs is and its config.
+public struct PulledImage: Sendable {
+    public var record: ImageRecord
+    public var rootfs: String
+
+    public init(record: ImageRecord, rootfs: String) {
+        self.record = record
+        self.rootfs = rootfs
+    }
+}
+
+extension Worker {
+    /// The shared skeleton layer of image sandboxes (`AgentProfile.prepareImageSkeleton`).
+    var imageSkeleton: String { paths.sandboxes + "/.image-skeleton" }
+
+    /// The image scratch of one placement.
+    func imageScratch(_ workloadID: String, generation: Int64) -> String {
+        paths.workloadDir(workloadID) + "/rootfs.g\(generation)"
+    }
+
+    /// Starts an assignment: at once when it has no image; otherwise hands it to the image queue
+    /// (`imageStarts`, drained by the node's image service through `startFromImage`).
+    public func submit(_ a: Assignment) async {
+        if a.workload.spec.image == nil { return await startOffPool(a) }
+        imageStartInput.yield(a)
+    }
+
+    /// Pulls the assignment's image by its policy, then starts it (`startOffPool`). A pull that
+    /// fails reports `.imagePullFailed` and starts nothing.
+    /// - Parameter pulled: called after the store changed (to advertise the node's images).
+    public func startFromImage(_ a: Assignment, pulled: @Sendable () async -> Void = {}) async {
+        guard let spec = a.workload.spec.image else { return await startOffPool(a) }
+        let w = a.workload
+        do {
+            var resolved = a
+            let (image, changed) = try await pullImage(spec)
+            if changed { await pulled() }
+            resolved.image = image
+            await startOffPool(resolved)
+        } catch {
+            logger.warning("image pull failed", metadata: ["workload": "\(w.id)", "image": "\(spec.reference)", "error": "\(error)"])
+            // Policy Never: only an operator's `aegis image pull` on this node can help.
+            let retryable = spec.pullPolicy != .never && Self.retryable(error)
+            onEvent(.imagePullFailed(id: w.id, generation: w.generation, error: error.description, retryable: retryable))
+        }
+    }
+
+    /// The names of the images this node holds, advertised for the scheduler's locality score
+    /// (`NodeCapabilities.images`): every spelling of each image's reference
+    /// (`ImageReference.names`: `python:3.12` and `docker.io/library/python:3.12` alike).
+    public func heldImages() -> [String] {
+        guard let records = try? images?.list() else { return [] }
+        let names = records.flatMap { r in (try? ImageReference(parsing: r.reference))?.names ?? [r.reference] }
+        return Array(Set(names)).sorted()
+    }
+
+    /// The image of `spec` on this node, pulled first when its policy says so.
+    /// - Throws: `ImageError`; `.notFound` for policy Never without the image, `.unsupported`
+    ///   when this worker has no image store.
+    /// - Returns: the image, and whether it was pulled (the store may have changed).
+    func pullImage(_ spec: ImageSpec) async throws(ImageError) -> (PulledImage, pulled: Bool) {
+        guard let images else { throw ImageError(.unsupported, "image \(spec.reference): this worker has no image store") }
+        if spec.pullPolicy != .always, let record = try images.find(spec.reference) {
+            return (PulledImage(record: record, rootfs: images.rootfsPath(record)), false)
+        }
+        guard spec.pullPolicy != .never else {
+            throw ImageError(
+                .notFound, "image \(spec.reference) is not on this node and imagePullPolicy is Never (aegis image pull it there)")
+        }
+        let record = try await images.pull(spec.reference, options: registryOptions)
+        return (PulledImage(record: record, rootfs: images.rootfsPath(record)), true)
+    }
+
+    /// Whether a later attempt may succeed: connections, registry answers, a missing tag or
+    /// credentials and local I/O may change; a bad reference, content refused as unsafe or
+    /// unsupported, or a mismatching digest will not.
+    static func retryable(_ error: ImageError) -> Bool {
+        switch error.kind {
+        case .transport, .registry, .notFound, .unauthorized, .io: return true
+        case .invalidReference, .digestMismatch, .invalidManifest, .unsupported, .unsafeLayer, .limitExceeded, .inUse: return false
+        }
+    }
+
+    /// The sandbox root of a placement from `image`, its scratch prepared and its key recorded.
+    /// - Throws: `SandboxError` naming the directory or file.
+    func imageRoot(_ a: Assignment, image: PulledImage) throws -> ImageRoot {
+        let w = a.workload
+        let config = image.record.config.config
+        let root = ImageRoot(
+            imageRootfs: image.rootfs, skeleton: imageSkeleton, scratch: imageScratch(w.id, generation: w.generation),
+            mode: w.spec.image?.rootfs == .overlay ? .overlay : .readOnly, env: config?.Env ?? [],
+            workingDir: config?.WorkingDir.flatMap { $0.hasPrefix("/") ? $0 : nil })
+        try root.prepare()
+        do { try FileSystem.writeAtomically(root.scratch + "/image-key", Array(image.record.rootfsKey.utf8), mode: 0o600) } catch {
+            throw SandboxError(.system, "record the image of \(root.scratch)", underlying: error)
+        }
+        return root
+    }
+
+    /// The argv of a placement from `image`: the workload's, or the image's Entrypoint and Cmd
+    /// (`ImageSpec.argv`).
+    /// - Throws: `SandboxError` when that leaves nothing to run.
+    static func imageArgv(_ spec: WorkloadSpec, image: PulledImage) throws -> [String] {
+        let config = image.record.config.config
+        let argv = spec.image?.argv(args: spec.args, entrypoint: config?.Entrypoint, cmd: config?.Cmd) ?? spec.args
+        guard !argv.isEmpty else {
+            throw SandboxError(
+                .invalidSpec, "image \(image.record.reference) has no Entrypoint or Cmd and the workload gives no command")
+        }
+        return argv
+    }
+
+    /// Removes a released placement's image scratch (its overlay upper included).
+    func removeImageScratch(_ workloadID: String, generation: Int64) {
+        let dir = imageScratch(workloadID, generation: generation)
+        if access(dir, F_OK) == 0 { FileSystem.removeTree(dir) }
+    }
+
+    /// Rootfs keys of the images placements on this node run from (see the file's header);
+    /// what `ImageStore.prune(inUse:)` and `remove(_:inUse:)` must keep.
+    public static func imagesInUse(paths: AegisPaths) -> Set<String> {
+        var keys = Set<String>()
+        for workload in FileSystem.entryNames(in: paths.workloads) {
+            let dir = paths.workloadDir(workload)
+            for name in FileSystem.entryNames(in: dir) where name.hasPrefix("rootfs.g") {
+                if let bytes = try? FileSystem.readBytes(dir + "/" + name + "/image-key", limit: 256) {
+                    keys.insert(String(decoding: bytes, as: UTF8.self))
+                }
+            }
+        }
+        return keys
+    }
+}
