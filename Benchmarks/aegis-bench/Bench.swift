@@ -37,6 +37,8 @@ struct Options {
     var stateParent = "/tmp"
     /// Compare network egress with none (interleaved); run it inside a throwaway network namespace.
     var egress = false
+    /// Compare a sandbox from an image (overlay root) with the host profile (interleaved).
+    var image = false
 
     static func parse(_ args: [String]) throws -> Options {
         var o = Options()
@@ -61,9 +63,10 @@ struct Options {
             case "--phases": o.phases = true
             case "--state-parent": o.stateParent = try value()
             case "--egress": o.egress = true
+            case "--image": o.image = true
             case "--help", "-h":
                 print(
-                    "usage: aegis-bench [--iterations N (200)] [--warmup N (20)] [--rootfs DIR] [--init] [--json FILE] [--phases] [--state-parent DIR (/tmp)] [--egress]"
+                    "usage: aegis-bench [--iterations N (200)] [--warmup N (20)] [--rootfs DIR] [--init] [--json FILE] [--phases] [--state-parent DIR (/tmp)] [--egress] [--image]"
                 )
                 exit(0)
             default: throw BenchError(description: "unknown argument \"\(args[i])\" (see --help)")
@@ -219,6 +222,10 @@ func run() throws {
     let createOptions = SandboxCreateOptions(stdio: stdio, useInit: options.useInit, deferStart: false)
     if options.egress {
         try runEgress(options, runtime: runtime, spec: spec, work: work, createOptions: createOptions)
+        return
+    }
+    if options.image {
+        try runImage(options, runtime: runtime, work: work, imageRootfs: rootfs, createOptions: createOptions)
         return
     }
 

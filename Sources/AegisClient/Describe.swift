@@ -48,7 +48,15 @@ public func describeWorkload(_ d: WorkloadDetail, nowMs: Int64) -> String {
     if let reason = w.reason, !reason.isEmpty { out.field("Reason", reason) }
     out.field("Node", w.node.map { "\($0) (placement generation \(w.generation))" } ?? "-")
     out.field("Runtime", s.runtime)
-    out.field("Command", shellQuoted(s.args))
+    if let image = s.image {
+        out.field("Image", "\(image.reference) (pull \(image.pullPolicy.rawValue), rootfs \(image.rootfs.rawValue))")
+        out.field(
+            "Command",
+            image.useEntrypoint ? "the image's Entrypoint, then " + (s.args.isEmpty ? "its Cmd" : shellQuoted(s.args)) : shellQuoted(s.args)
+        )
+    } else {
+        out.field("Command", shellQuoted(s.args))
+    }
     out.field(
         "Created", formatTimestamp(ms: w.createdAtMs) + " (\(formatAge(milliseconds: nowMs.saturatingSubtracting(w.createdAtMs))) ago)")
     if let st = w.startedAtMs { out.field("Started", formatTimestamp(ms: st)) }
@@ -68,7 +76,8 @@ public func describeWorkload(_ d: WorkloadDetail, nowMs: Int64) -> String {
     }
     if let next = w.nextAttemptAtMs, w.state == .pending {
         let wait = next > nowMs ? "in \(formatDuration(milliseconds: next - nowMs))" : "due now"
-        out.field("Next attempt", formatTimestamp(ms: next) + " (\(wait), restart back-off)")
+        let why = w.reason?.hasPrefix("ImagePullBackOff") == true ? "image pull back-off" : "restart back-off"
+        out.field("Next attempt", formatTimestamp(ms: next) + " (\(wait), \(why))")
     }
     out.field("Timeout", s.timeoutSeconds.map { formatDuration(milliseconds: Int64($0).saturatingMultiplied(by: 1000)) } ?? "none")
     out.field("Network", s.network.rawValue)

@@ -180,6 +180,8 @@ final class ImageWorkloadE2ETests: SingleNodeTestCase {
         let backingOff = try node.waitFor(id, timeout: 30) { $0.reason?.hasPrefix("ImagePullBackOff") == true }
         XCTAssertEqual(backingOff.state, .pending, backingOff.reason ?? "")
         XCTAssertTrue(backingOff.reason?.contains(reference) == true, backingOff.reason ?? "")
+        let described = try node.cli(["describe", id]).stdout
+        XCTAssertTrue(described.contains("Image") && described.contains("\(reference) (pull IfNotPresent, rootfs read-only)"), described)
         let w = try node.waitFor(id, timeout: 60) { $0.state.isFinal }
         XCTAssertEqual(w.state, .failed)
         let reason = w.reason ?? ""
