@@ -11,7 +11,9 @@ import AegisOCI
 import AegisSandbox
 import AegisSystem
 
-func runImage(_ options: Options, runtime: SandboxRuntime, work: String, imageRootfs: String, createOptions: SandboxCreateOptions)
+func runImage(
+    _ options: Options, runtime: SandboxRuntime, work: String, imageRootfs: String, createOptions: SandboxCreateOptions
+)
     throws
 {
     let hostRoot = work + "/agent-root", skeleton = work + "/image-skeleton", agentWork = work + "/agent-work"
