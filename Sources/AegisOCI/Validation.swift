@@ -145,9 +145,11 @@ extension Spec {
             guard mount.destination.hasPrefix("/") else {
                 throw SpecError(path: "\(path).destination", message: "must be an absolute path, got \"\(mount.destination)\"")
             }
-            if !(mount.uidMappings ?? []).isEmpty || !(mount.gidMappings ?? []).isEmpty {
+            // AEGIS extension: the overlay at "/" (an image's root) may ID-map its image layer.
+            let isRootOverlay = i == 0 && mount.destination == "/" && mount.type == "overlay"
+            if !isRootOverlay && (!(mount.uidMappings ?? []).isEmpty || !(mount.gidMappings ?? []).isEmpty) {
                 let field = (mount.uidMappings ?? []).isEmpty ? "gidMappings" : "uidMappings"
-                throw SpecError(path: "\(path).\(field)", message: "ID-mapped mounts are not supported")
+                throw SpecError(path: "\(path).\(field)", message: "ID-mapped mounts are not supported (only on an overlay at \"/\")")
             }
             let params: LinuxMountParameters
             do {

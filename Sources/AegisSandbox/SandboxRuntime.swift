@@ -152,6 +152,13 @@ public final class SandboxRuntime: Sendable {
             c.state_dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
             guard c.state_dir_fd >= 0 else { throw SandboxError.system("open", dir) }
             fds.append(c.state_dir_fd)
+            if let idmap = plan.rootIdmap {
+                var r = aegis_idmap_result()
+                let fd = aegis_idmap_userns(idmap.uidMap, idmap.gidMap, &r)
+                guard fd >= 0 else { throw SandboxError.shim(step: r.step, err: r.err, detail: r.detail) }
+                fds.append(fd)
+                c.root_idmap_userns_fd = fd
+            }
             let joinFDs = try JoinedNamespaces.open(plan.joinedNamespaces, opened: &fds)
             c.join_fds = plan.arena.array(joinFDs)
             c.join_types = plan.arena.array(plan.joinedNamespaces.map(\.type))

@@ -101,25 +101,68 @@ public enum FileSystem {
         return rmdir(path) == 0
     }
 
-    /// Removes everything below the directory `fd` (which it closes) that is on `device`.
-    private static func removeContents(of fd: Int32, device: dev_t) {
-        guard let dir = fdopendir(fd) else {
-            close(fd)
-            return
-        }
-        defer { closedir(dir) }
-        for name in entryNames(dir) {
-            var st = stat()
-            guard fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 else { continue }
-            guard (st.st_mode & S_IFMT) == S_IFDIR else {
-                unlinkat(fd, name, 0)
+    /// Removes everything below the directory `top` (which it closes) that is on `device`.
+    /// Depth-first without recursion and with one directory open at a time, so no depth (an agent
+    /// can nest directories tens of thousands deep) exhausts the stack or the descriptors: each
+    /// level keeps only its unvisited subdirectory names; going back up opens "..", which must be
+    /// the directory it came from (same device and inode), or the removal stops there.
+    private static func removeContents(of top: Int32, device: dev_t) {
+        var fd = top
+        var pending = clearFiles(fd, device: device)
+        var stack: [(name: String, parent: (dev_t, ino_t), pending: [String])] = []
+        while true {
+            if let name = pending.popLast() {
+                var own = stat()
+                let child = openat(fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+                guard child >= 0 else { continue }
+                guard fstat(fd, &own) == 0 else {
+                    close(child)
+                    continue
+                }
+                stack.append((name, (own.st_dev, own.st_ino), pending))
+                close(fd)
+                fd = child
+                pending = clearFiles(fd, device: device)
                 continue
             }
-            guard st.st_dev == device else { continue }
-            let child = openat(fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-            if child >= 0 { removeContents(of: child, device: device) }
-            unlinkat(fd, name, AT_REMOVEDIR)
+            guard let up = stack.popLast() else {
+                close(fd)
+                return
+            }
+            let parent = openat(fd, "..", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+            close(fd)
+            var st = stat()
+            guard parent >= 0, fstat(parent, &st) == 0, st.st_dev == up.parent.0, st.st_ino == up.parent.1 else {
+                if parent >= 0 { close(parent) }
+                return
+            }
+            unlinkat(parent, up.name, AT_REMOVEDIR)
+            fd = parent
+            pending = up.pending
         }
+    }
+
+    /// Unlinks every entry of directory `fd` that is not a directory; returns the names of its
+    /// subdirectories on `device` (mount points of other file systems are left alone).
+    private static func clearFiles(_ fd: Int32, device: dev_t) -> [String] {
+        let copy = dup(fd)
+        guard copy >= 0, let dir = fdopendir(copy) else {
+            if copy >= 0 { close(copy) }
+            return []
+        }
+        let names = entryNames(dir)
+        closedir(dir)
+        var directories: [String] = []
+        for name in names {
+            var st = stat()
+            guard fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 else { continue }
+            if (st.st_mode & S_IFMT) != S_IFDIR {
+                unlinkat(fd, name, 0)
+            } else if st.st_dev == device {
+                directories.append(name)
+            }
+        }
+        return directories
     }
 
     /// The directory part of `path`: "/a/b" → "/a", "/a" → "/", "b" → ".".

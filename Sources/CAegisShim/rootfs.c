@@ -237,6 +237,22 @@ static void mask_paths(const struct aegis_spawn_config *cfg, int rootfd, int dev
     }
 }
 
+/// Covers directory `path` with an ID-mapped clone of its own mount (open_tree OPEN_TREE_CLONE,
+/// mount_setattr MOUNT_ATTR_IDMAP with `userns_fd`, move_mount onto `path`), read-only, nosuid,
+/// nodev. Only this (private) mount namespace sees it; the directory itself is not changed.
+static void idmap_in_place(const char *path, int userns_fd) {
+    int tree = (int)syscall(SYS_open_tree, AT_FDCWD, path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+    if (tree < 0) shim_fail(AEGIS_STEP_IDMAP, "open_tree of the image rootfs");
+    struct mount_attr attr;
+    memset(&attr, 0, sizeof attr);
+    attr.attr_set = MOUNT_ATTR_IDMAP | MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
+    attr.userns_fd = (unsigned long long)userns_fd;
+    if (syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH, &attr, sizeof attr) < 0) shim_fail(AEGIS_STEP_IDMAP, "mount_setattr MOUNT_ATTR_IDMAP");
+    if (syscall(SYS_move_mount, tree, "", AT_FDCWD, path, MOVE_MOUNT_F_EMPTY_PATH) < 0) shim_fail(AEGIS_STEP_IDMAP, "move_mount onto the image rootfs");
+    close(tree);
+    close(userns_fd);
+}
+
 void shim_setup_filesystem(const struct aegis_spawn_config *cfg, int *devnull_out, int *fifo_out) {
     // Descriptors needed after pivot_root, opened while the host's view is still visible.
     int devnull = open("/dev/null", O_PATH | O_CLOEXEC);
@@ -271,6 +287,7 @@ void shim_setup_filesystem(const struct aegis_spawn_config *cfg, int *devnull_ou
         // The root is a file system of its own (an image's overlay: read-only layers and the
         // sandbox's upper), mounted on the rootfs directory inside this mount namespace only.
         const struct aegis_mount *m = cfg->root_mount;
+        if (cfg->root_idmap_path) idmap_in_place(cfg->root_idmap_path, cfg->root_idmap_userns_fd);
         if (mount(m->source, cfg->rootfs, m->fstype, m->flags, m->data) < 0) shim_fail(AEGIS_STEP_ROOTFS_MOUNT, m->fstype);
     } else if (mount(cfg->rootfs, cfg->rootfs, NULL, MS_BIND | MS_REC, NULL) < 0) {
         shim_fail(AEGIS_STEP_ROOTFS_BIND, cfg->rootfs);

@@ -79,10 +79,10 @@ static void supervisor_main(const struct aegis_spawn_config *cfg, int rep_w) {
     (void)setsid();  // outlive the caller's session and terminal
     shim_reset_signals();
     int logs = cfg->log_cap_bytes > 0;
-    int keep[10 + AEGIS_MAX_JOIN] = { rep_w, cfg->stdin_fd, cfg->stdout_fd, cfg->stderr_fd, cfg->cgroup_fd, cfg->state_dir_fd,
+    int keep[11 + AEGIS_MAX_JOIN] = { rep_w, cfg->stdin_fd, cfg->stdout_fd, cfg->stderr_fd, cfg->cgroup_fd, cfg->state_dir_fd,
                                       cfg->init_fd, logs ? cfg->log_stdout_fd : -1, logs ? cfg->log_stderr_fd : -1,
-                                      logs ? cfg->log_dir_fd : -1 };
-    int n_keep = 10;
+                                      logs ? cfg->log_dir_fd : -1, cfg->root_idmap_path ? cfg->root_idmap_userns_fd : -1 };
+    int n_keep = 11;
     for (int i = 0; i < cfg->n_join && i < AEGIS_MAX_JOIN; i++) keep[n_keep++] = cfg->join_fds[i];
     (void)shim_close_except(keep, n_keep);  // drop descriptors other threads of the caller had open
 
@@ -130,6 +130,7 @@ static void supervisor_main(const struct aegis_spawn_config *cfg, int rep_w) {
     }
     close(sync_p[0]); close(err_p[1]); if (status_p[1] >= 0) close(status_p[1]);
     for (int i = 0; i < cfg->n_join; i++) close(cfg->join_fds[i]);  // only the child joins them; don't pin them
+    if (cfg->root_idmap_path) close(cfg->root_idmap_userns_fd);      // likewise, only the child maps with it
     // Keep no copy of the caller's stdio: `create` must be able to exit while a reader waits.
     int null = open("/dev/null", O_RDWR | O_CLOEXEC);
     int cfg_stdio[3] = { cfg->stdin_fd, cfg->stdout_fd, cfg->stderr_fd };

@@ -172,6 +172,7 @@ static const char *const step_names[AEGIS_STEP_COUNT] = {
     [AEGIS_STEP_SUPERVISOR] = "supervisor",
     [AEGIS_STEP_CGROUP_KILL] = "cgroup.kill",
     [AEGIS_STEP_ROOTFS_MOUNT] = "rootfs mount",
+    [AEGIS_STEP_IDMAP] = "idmap",
 };
 
 const char *aegis_step_name(int step) {

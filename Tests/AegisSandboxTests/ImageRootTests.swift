@@ -7,7 +7,7 @@ import XCTest
 import AegisOCI
 
 final class ImageRootTests: SandboxTestCase {
-    static let applets = ["sh", "cat", "ls", "touch", "echo", "id", "env", "pwd", "test", "mkdir", "wc", "head", "readlink"]
+    static let applets = ["sh", "cat", "ls", "touch", "echo", "id", "env", "pwd", "test", "mkdir", "wc", "head", "readlink", "stat"]
 
     /// A busybox image rootfs as the store unpacks one: /bin/busybox and applet links, a secret
     /// /etc/shadow, a world-writable /data, /opt/app, and a static probe at /usr/bin/aegis-probe.
@@ -42,14 +42,15 @@ final class ImageRootTests: SandboxTestCase {
     /// Runs `script` (busybox sh) in a sandbox on `imageRootfs`; returns (outcome, stdout, stderr).
     func runInImage(
         _ script: String, imageRootfs: String, mode: ImageRoot.Mode = .readOnly, env: [String] = [],
-        imageEnv: [String] = ["PATH=/bin:/usr/bin"], workingDir: String? = nil, scratch: String? = nil
+        imageEnv: [String] = ["PATH=/bin:/usr/bin"], workingDir: String? = nil, scratch: String? = nil,
+        owner: ImageRoot.Owner? = nil
     ) throws -> (SandboxOutcome, String, String) {
         let id = "img-\(UInt32.random(in: 0...UInt32.max))"
         let skeleton = tempDir + "/skeleton"
         try AgentProfile.prepareImageSkeleton(at: skeleton)
         let image = ImageRoot(
             imageRootfs: imageRootfs, skeleton: skeleton, scratch: scratch ?? tempDir + "/scratch-" + id, mode: mode,
-            env: imageEnv, workingDir: workingDir)
+            env: imageEnv, workingDir: workingDir, owner: owner)
         try image.prepare()
         let request = AgentSandboxRequest(
             args: ["/bin/sh", "-c", script], env: env, workDir: try makeWorkDir(), uid: Self.agentUID, gid: Self.agentUID,
@@ -188,6 +189,36 @@ final class ImageRootTests: SandboxTestCase {
         XCTAssertEqual(lines["NoNewPrivs"], "1")
         XCTAssertEqual(lines["Seccomp"], "2")
         XCTAssertEqual(r["uid"], "\(Self.agentUID) \(Self.agentUID) \(Self.agentUID)", out)
+    }
+
+    func testTheImageUsersFilesAreTheAgentsThroughAnIDMappedLayer() throws {
+        let image = try makeImageRootfs()
+        try FileManager.default.createDirectory(atPath: image + "/home/app", withIntermediateDirectories: true)
+        chown(image + "/home/app", 1000, 1000)
+        FileManager.default.createFile(atPath: image + "/opt/app/other", contents: Data("x".utf8))
+        chown(image + "/opt/app/other", 2000, 2000)
+        let agent = Self.agentUID
+        let script = "stat -c '%n %u %g' /opt/app/README /home/app /opt/app/other /proc; echo hi > /home/app/note && echo wrote"
+        // The image's User is 1000: its files are the agent's, root's stay root's, others are nobody's.
+        let app = ImageRoot.Owner(imageUID: 1000, imageGID: 1000, uid: agent, gid: agent)
+        let (o, out, err) = try runInImage(script, imageRootfs: image, mode: .overlay, owner: app)
+        XCTAssertEqual(o.exitCode, 0, err)
+        XCTAssertEqual(
+            out, "/opt/app/README 0 0\n/home/app \(agent) \(agent)\n/opt/app/other 65534 65534\n/proc 0 0\nwrote\n",
+            "through the mapped layer")
+        var st = stat()
+        XCTAssertEqual(lstat(image + "/home/app/note", &st), -1, "the shared rootfs was written")
+        XCTAssertEqual(stat(image + "/home/app", &st), 0)
+        XCTAssertEqual(st.st_uid, 1000, "the image's own files keep their owner on disk")
+        // No User: the image's root files are the agent's (read-only mode: still nothing writable).
+        let root = ImageRoot.Owner(imageUID: 0, imageGID: 0, uid: agent, gid: agent)
+        let (o2, out2, err2) = try runInImage(
+            "stat -c '%u' /opt/app/README; touch /opt/app/x 2>/dev/null || echo read-only", imageRootfs: image, owner: root)
+        XCTAssertEqual(o2.exitCode, 0, err2)
+        XCTAssertEqual(out2, "\(agent)\nread-only\n")
+        // Without an owner the image's ids show as they are.
+        let (_, out3, _) = try runInImage("stat -c '%u' /home/app", imageRootfs: image)
+        XCTAssertEqual(out3, "1000\n")
     }
 
     func testARootMountMustComeFirstAndBeAFileSystem() throws {

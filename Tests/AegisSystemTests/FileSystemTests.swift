@@ -140,3 +140,35 @@ extension FileSystemTests {
         XCTAssertEqual(temp.entries(temp.file("tree")), ["mnt"])
     }
 }
+
+extension FileSystemTests {
+    /// An agent can nest directories far deeper than a recursive removal's stack allows (an
+    /// attack pass crashed the node at 12,000 levels): removal is iterative, one directory open.
+    func testRemoveTreeOfADirectoryChain40000Deep() throws {
+        try FileSystem.makeDirectories(temp.file("deep"))
+        var fd = open(temp.file("deep"), O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        for i in 0..<40_000 {
+            XCTAssertEqual(mkdirat(fd, "d", 0o755), 0)
+            if i % 1000 == 0 { XCTAssertGreaterThanOrEqual(openat(fd, "f\(i)", O_CREAT | O_WRONLY | O_CLOEXEC, 0o644).closing(), 0) }
+            let next = openat(fd, "d", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            close(fd)
+            fd = next
+        }
+        close(fd)
+        for i in 0..<50 { try FileSystem.makeDirectories(temp.file("deep/wide\(i)/x")) }
+        let before = Self.openDescriptors()
+        XCTAssertTrue(FileSystem.removeTree(temp.file("deep")))
+        XCTAssertEqual(temp.entries(), [])
+        XCTAssertEqual(Self.openDescriptors(), before, "descriptors leaked")
+    }
+
+    static func openDescriptors() -> Int { FileSystem.entryNames(in: "/proc/self/fd").count }
+}
+
+extension Int32 {
+    /// Closes a descriptor just made, returning it (for "was it made?" checks).
+    fileprivate func closing() -> Int32 {
+        if self >= 0 { close(self) }
+        return self
+    }
+}

@@ -42,13 +42,15 @@ final class ImageWorkloadE2ETests: SingleNodeTestCase {
                 "content": "GREETING = 'hello from the venv'\n",
             ],
             ["path": "usr/bin/python3", "type": "symlink", "target": "python3.11"],
+            ["path": "etc/passwd", "type": "file", "content": "root:x:0:0::/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n"],
+            ["path": "home/app", "type": "dir", "uid": 1000, "gid": 1000, "mode": 0o755],
         ]
         let venvSpec = dir + "/venv.json"
         try JSONSerialization.data(withJSONObject: venv).write(to: URL(fileURLWithPath: venvSpec))
         try run([
             "python3", repoRoot + "/Tests/AegisImageTests/Fixtures/make-image.py", dir + "/layout", "--tag", "py",
             "--layer-tar", tar, "--layer", venvSpec, "--compression", "none", "--env", "PATH=/opt/venv/bin:/usr/bin:/bin",
-            "--entrypoint", #"["python3", "-c"]"#, "--cmd", #"["import agentkit; print(agentkit.GREETING)"]"#,
+            "--entrypoint", #"["python3", "-c"]"#, "--cmd", #"["import agentkit; print(agentkit.GREETING)"]"#, "--user", "app",
         ])
         return dir + "/layout"
     }
@@ -66,6 +68,13 @@ final class ImageWorkloadE2ETests: SingleNodeTestCase {
         }
         guard bound else { throw CocoaError(.fileWriteUnknown) }
         return Int(UInt16(bigEndian: addr.sin_port))
+    }
+
+    override class func tearDown() {
+        if case let .success(layout) = pythonImage {
+            try? FileManager.default.removeItem(atPath: (layout as NSString).deletingLastPathComponent)
+        }
+        super.tearDown()
     }
 
     @discardableResult
@@ -120,6 +129,36 @@ final class ImageWorkloadE2ETests: SingleNodeTestCase {
         XCTAssertTrue(out.contains("usr Read-only file system"), out)
         XCTAssertTrue(out.contains("setuid Operation not permitted"), out)
         XCTAssertTrue(out.contains("pids 2"), "only init and the agent: \(out)")
+    }
+
+    func testTheImageUsersHomeIsTheAgentsAndOverlayModeWritesStayPrivate() throws {
+        let script = """
+            import os
+            st = os.stat("/home/app")
+            print("owner", st.st_uid == os.getuid(), st.st_gid == os.getgid())
+            open("/home/app/cache", "w").write("mine")
+            print("wrote", open("/home/app/cache").read())
+            """
+        let manifest = { (mode: String) in
+            "name: home-\(mode)\nimage: \(try self.reference())\nrootfs: \(mode)\nruntime: python3\nscript: |\n"
+                + script.split(separator: "\n").map { "  " + $0 }.joined(separator: "\n") + "\n"
+        }
+        let overlay = try node.submit(manifest: try manifest("overlay"))
+        let w = try node.waitFor(overlay, timeout: 60) { $0.state.isFinal }
+        let out = try logs(overlay)
+        let err = try node.cli(["logs", overlay]).stderr
+        XCTAssertEqual(w.state, .succeeded, "\(w.reason ?? "") \(out) \(err)")
+        XCTAssertEqual(out, "owner True True\nwrote mine\n", "the image's User (app, 1000) is mapped onto the agent's uid")
+        let rootfs = node.dataDir + "/images/rootfs"
+        let key = try XCTUnwrap(try FileManager.default.contentsOfDirectory(atPath: rootfs).first)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: "\(rootfs)/\(key)/home/app/cache"), "the shared rootfs was written")
+        // Read-only: the same write fails, the ownership holds.
+        let readOnly = try node.submit(manifest: try manifest("read-only"))
+        let r = try node.waitFor(readOnly, timeout: 60) { $0.state.isFinal }
+        XCTAssertEqual(r.state, .failed)
+        XCTAssertEqual(try logs(readOnly), "owner True True\n")
+        let readOnlyErr = try node.cli(["logs", readOnly]).stderr
+        XCTAssertTrue(readOnlyErr.contains("Read-only file system"), readOnlyErr)
     }
 
     func testTheImagesEntrypointAndCmdRunAndArgsReplaceTheCmd() throws {

@@ -97,14 +97,21 @@ extension Worker {
     }
 
     /// The sandbox root of a placement from `image`, its scratch prepared and its key recorded.
-    /// - Throws: `SandboxError` naming the directory or file.
+    /// The image's `User` (resolved in its own /etc/passwd and /etc/group) is mapped onto the
+    /// agent's uid: its files are the agent's (`ImageRoot.Owner`).
+    /// - Throws: `SandboxError` naming the directory or file, or the user the image can't resolve.
     func imageRoot(_ a: Assignment, image: PulledImage) throws -> ImageRoot {
         let w = a.workload
         let config = image.record.config.config
+        let user: ImageUser
+        do { user = try ImageUser.resolve(config?.User, rootfs: image.rootfs) } catch {
+            throw SandboxError(.invalidSpec, "image \(image.record.reference): \(error)", underlying: error)
+        }
         let root = ImageRoot(
             imageRootfs: image.rootfs, skeleton: imageSkeleton, scratch: imageScratch(w.id, generation: w.generation),
             mode: w.spec.image?.rootfs == .overlay ? .overlay : .readOnly, env: config?.Env ?? [],
-            workingDir: config?.WorkingDir.flatMap { $0.hasPrefix("/") ? $0 : nil })
+            workingDir: config?.WorkingDir.flatMap { $0.hasPrefix("/") ? $0 : nil },
+            owner: ImageRoot.Owner(imageUID: user.uid, imageGID: user.gid, uid: a.uid, gid: a.uid))
         try root.prepare()
         do { try FileSystem.writeAtomically(root.scratch + "/image-key", Array(image.record.rootfsKey.utf8), mode: 0o600) } catch {
             throw SandboxError(.system, "record the image of \(root.scratch)", underlying: error)

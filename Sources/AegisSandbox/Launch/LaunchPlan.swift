@@ -35,6 +35,10 @@ struct LaunchPlan {
     /// linux.namespaces[].path: the namespaces to join, as (CLONE_NEW* type, path); the caller opens
     /// them (`config.join_fds`).
     var joinedNamespaces: [(type: UInt64, path: String)] = []
+    /// The root mount's ID mapping (its `uidMappings`/`gidMappings`): the overlay's lowest layer
+    /// (`path`) is ID-mapped by a user namespace with these maps, which the caller creates
+    /// (`config.root_idmap_userns_fd`).
+    var rootIdmap: (path: String, uidMap: String, gidMap: String)?
 
     /// Builds the plan. Throws `SandboxError.invalidSpec` naming the field for what the shim can't do.
     init(spec: Spec, bundle: String, rootfs: String, compiler: (LinuxSeccomp) throws -> SeccompProgram) throws {
@@ -88,6 +92,8 @@ struct LaunchPlan {
                     )
                 }
                 c.root_mount = arena.array([parsed])
+                rootIdmap = try Self.rootIdmap(m)
+                if let rootIdmap { c.root_idmap_path = arena.string(rootIdmap.path) }
                 continue
             }
             mounts.append(parsed)
@@ -242,6 +248,24 @@ struct LaunchPlan {
             out.source = arena.string(m.source ?? fstype)
         }
         return out
+    }
+
+    /// The ID mapping of the root mount's lowest overlay layer (AEGIS: `uidMappings`/`gidMappings`
+    /// on the overlay at "/" map its last `lowerdir`, the image), or nil without mappings.
+    /// - Throws: `.invalidSpec` when only one of the two is given, the mount is not an overlay, or
+    ///   it names no lowerdir.
+    static func rootIdmap(_ m: Mount) throws -> (path: String, uidMap: String, gidMap: String)? {
+        let uids = m.uidMappings ?? [], gids = m.gidMappings ?? []
+        if uids.isEmpty && gids.isEmpty { return nil }
+        guard !uids.isEmpty, !gids.isEmpty else {
+            throw SandboxError(.invalidSpec, "mounts[0]: an ID mapping needs both uidMappings and gidMappings")
+        }
+        guard m.type == "overlay", let lower = (m.options ?? []).last(where: { $0.hasPrefix("lowerdir=") }),
+            let lowest = lower.dropFirst("lowerdir=".count).split(separator: ":").last, lowest.hasPrefix("/")
+        else {
+            throw SandboxError(.invalidSpec, "mounts[0]: uidMappings apply to an overlay's lowest lowerdir (an absolute path); none given")
+        }
+        return (String(lowest), idMap(uids) ?? "", idMap(gids) ?? "")
     }
 
     static func idMap(_ maps: [LinuxIDMapping]?) -> String? {

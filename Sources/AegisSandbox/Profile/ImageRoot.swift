@@ -36,10 +36,35 @@ public struct ImageRoot: Sendable, Equatable {
     public var env: [String]
     /// The image config's `WorkingDir` (absolute), or nil: /work.
     public var workingDir: String?
+    /// Whose files in the image become the agent's: through an ID-mapped mount of the image layer
+    /// (in the sandbox's mount namespace only), files the image gives to `imageUID`/`imageGID` (its
+    /// `User`; 0 when it names none) appear owned by `uid`/`gid`, the agent's; root stays root when
+    /// the image user is not root; every other owner appears as the overflow id (65534). Nil: the
+    /// image's owners unchanged.
+    public var owner: Owner?
+
+    /// The image user's ids and the agent's.
+    public struct Owner: Sendable, Equatable {
+        public var imageUID: UInt32, imageGID: UInt32, uid: UInt32, gid: UInt32
+        public init(imageUID: UInt32, imageGID: UInt32, uid: UInt32, gid: UInt32) {
+            self.imageUID = imageUID
+            self.imageGID = imageGID
+            self.uid = uid
+            self.gid = gid
+        }
+
+        /// "image id → agent id", plus root → root when the image id is not root.
+        static func mappings(image: UInt32, agent: UInt32) -> [LinuxIDMapping] {
+            let mine = LinuxIDMapping(containerID: image, hostID: agent, size: 1)
+            return image == 0 || agent == 0 ? [mine] : [LinuxIDMapping(containerID: 0, hostID: 0, size: 1), mine]
+        }
+    }
 
     public init(
-        imageRootfs: String, skeleton: String, scratch: String, mode: Mode = .readOnly, env: [String] = [], workingDir: String? = nil
+        imageRootfs: String, skeleton: String, scratch: String, mode: Mode = .readOnly, env: [String] = [], workingDir: String? = nil,
+        owner: Owner? = nil
     ) {
+        self.owner = owner
         self.imageRootfs = imageRootfs
         self.skeleton = skeleton
         self.scratch = scratch
@@ -73,7 +98,11 @@ public struct ImageRoot: Sendable, Equatable {
     public func rootMount() -> Mount {
         var options = ["nosuid", "nodev", "lowerdir=\(skeleton):\(imageRootfs)"]
         if mode == .overlay { options += ["upperdir=\(scratch)/upper", "workdir=\(scratch)/work"] }
-        return Mount(destination: "/", type: "overlay", source: "overlay", options: options)
+        guard let owner else { return Mount(destination: "/", type: "overlay", source: "overlay", options: options) }
+        return Mount(
+            destination: "/", type: "overlay", source: "overlay", options: options,
+            uidMappings: Owner.mappings(image: owner.imageUID, agent: owner.uid),
+            gidMappings: Owner.mappings(image: owner.imageGID, agent: owner.gid))
     }
 }
 

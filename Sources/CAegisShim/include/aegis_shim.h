@@ -92,6 +92,7 @@ enum aegis_step {
     AEGIS_STEP_SUPERVISOR,       // supervisor-side failure (report channel)
     AEGIS_STEP_CGROUP_KILL,      // supervisor: write "1" to cgroup.kill when fencing
     AEGIS_STEP_ROOTFS_MOUNT,     // a file system mounted as the root (root_mount; e.g. overlay)
+    AEGIS_STEP_IDMAP,            // an ID-mapped mount: its user namespace, open_tree, mount_setattr, move_mount
     AEGIS_STEP_COUNT
 };
 
@@ -167,6 +168,10 @@ struct aegis_spawn_config {
                                    // [+MS_REC]: pivot_root refuses them earlier), or 0
     const struct aegis_mount *root_mount; // a spec mount at "/" (e.g. an image's overlay): mounted
                                    // on `rootfs` in place of binding it onto itself, or NULL
+    const char *root_idmap_path;   // with root_mount: this directory (the overlay's lowest layer)
+                                   // is first covered by an ID-mapped clone of itself (this mount
+                                   // namespace only), mapped by the user namespace root_idmap_userns_fd
+    int root_idmap_userns_fd;
     const struct aegis_mount *mounts; int n_mounts;
     const struct aegis_device *devices; int n_devices;  // bound into /dev when /dev is a tmpfs
     int setup_dev_symlinks;        // /dev/fd, /dev/std{in,out,err}, /dev/ptmx, /dev/core
@@ -297,6 +302,18 @@ int aegis_start(const char *exec_fifo, struct aegis_spawn_result *result);
 void aegis_supervise(pid_t pid, int err_fd, int status_fd, int cgroup_fd, int state_dir_fd,
                      int64_t started_at_ns, const char *lease_file, int lease_grace_ms,
                      const struct aegis_log_sink *logs) __attribute__((noreturn));
+
+/// Result of aegis_idmap_userns: on failure the step, errno and detail.
+struct aegis_idmap_result {
+    int step;
+    int err;
+    char detail[AEGIS_DETAIL_MAX];
+};
+
+/// A user namespace whose uid_map and gid_map are `uid_map` and `gid_map` (lines "INSIDE OUTSIDE
+/// COUNT\n"), for ID-mapped mounts: a file whose on-disk owner is INSIDE+k appears owned by
+/// OUTSIDE+k through such a mount. Returns its fd (O_CLOEXEC), or -1 with `res` filled.
+int aegis_idmap_userns(const char *uid_map, const char *gid_map, struct aegis_idmap_result *res);
 
 /// Result of aegis_run_hook.
 struct aegis_hook_result {
