@@ -180,7 +180,26 @@ extension Controller {
     /// restarts), counted in `consecutiveExits`, while the failure may pass and fewer than
     /// `Bounds.maxImagePullAttempts` attempts failed (Kubernetes' ImagePullBackOff); failed with
     /// the pull's error otherwise.
+    ///
+    /// A kill or a drain asked for while the image was pulled ends it as a stop would have
+    /// (cancelled; drained by its restart policy), not with another attempt.
     func imagePullFailed(_ w: Workload, error: String, retryable: Bool) async throws {
+        if let node = drains.removeValue(forKey: w.id) {
+            try await requeueByPolicy(
+                w, report: nil, events: (.drained, .drained), otherwise: .cancelled,
+                reason: "drained from node \(node) while its image was pulled")
+            return
+        }
+        if await stopRequested(w) {
+            let u = try await store.update(id: w.id, event: .init(.cancelled, "cancelled while its image was pulled")) {
+                try Self.expectUnchanged($0, since: w)
+                $0.state = .cancelled
+                $0.reason = "cancelled"
+                $0.finishedAtMs = ControlStore.nowMs()
+            }
+            releaseReservation(w.id)
+            return notify(u)
+        }
         let attempts = (w.consecutiveExits ?? 0) + 1
         let retry = retryable && attempts < Bounds.maxImagePullAttempts
         let delay = (w.spec.restartBackoff ?? .standard).delaySeconds(afterExits: attempts)

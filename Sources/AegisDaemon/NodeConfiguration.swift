@@ -46,6 +46,7 @@ public struct NodeFlags: Sendable {
     public var insecureRegistries: [String] = []
     public var registryCA: String?
     public var registryAuth: String?
+    public var localImages: [String] = []
 
     public init() {}
 }
@@ -100,6 +101,8 @@ public struct NodeConfiguration: Sendable {
     public var logLevel: Logger.Level
     /// Worker: how image pulls reach registries (`--insecure-registry`, `--registry-ca`, `--registry-auth`).
     public var registry: RegistryOptions
+    /// Worker: directories beneath which workloads may name `oci:`/`oci-archive:` images (`--local-images`).
+    public var localImageDirectories: [String]
 
     /// Checks every rule; reads the join token (--token-file, AEGIS_JOIN_TOKEN) for a worker.
     /// - Parameter hostName: the default node name (lowercased).
@@ -141,6 +144,13 @@ public struct NodeConfiguration: Sendable {
         for (flag, file) in [("--registry-ca", flags.registryCA), ("--registry-auth", flags.registryAuth)] {
             if let file, access(file, R_OK) != 0 { throw NodeConfigurationError(flag, "\(flag) \(file): \(Errno.current.explained)") }
         }
+        for dir in flags.localImages {
+            var st = stat()
+            guard dir.hasPrefix("/"), stat(dir, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR else {
+                throw NodeConfigurationError("--local-images", "--local-images \(dir): not an absolute path of a directory")
+            }
+        }
+        localImageDirectories = flags.localImages
         registry = RegistryOptions(
             insecureRegistries: Set(flags.insecureRegistries), caFile: flags.registryCA, authFile: flags.registryAuth,
             userAgent: "aegis-worker")
@@ -188,7 +198,7 @@ extension NodeConfiguration {
                 ("--detect-root", f.detectRoot != nil), ("--drain-on-exit", f.drainOnExit),
                 ("--log-cap", f.logCap != nil), ("--output-retention", f.outputRetention != nil),
                 ("--insecure-registry", !f.insecureRegistries.isEmpty), ("--registry-ca", f.registryCA != nil),
-                ("--registry-auth", f.registryAuth != nil),
+                ("--registry-auth", f.registryAuth != nil), ("--local-images", !f.localImages.isEmpty),
             ]
             if let (flag, _) = workerOnly.first(where: { $0.1 }) {
                 throw NodeConfigurationError(flag, "\(flag): a controller runs no agents (this flag is for workers and hybrid nodes)")

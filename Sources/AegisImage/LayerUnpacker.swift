@@ -65,9 +65,14 @@ public final class LayerUnpacker {
     /// `diffID` (the config's `rootfs.diff_ids` entry) it is an image layer — gzip, zstd or plain —
     /// whose uncompressed stream must hash to it; without, a plain tar (an OCI archive).
     public func apply(layerAt blobPath: String, diffID: Digest?, what: String) throws(ImageError) {
-        let fd = open(blobPath, O_RDONLY | O_CLOEXEC)
+        // O_NONBLOCK: a FIFO named as a layer or archive must not hang the pull; only files are read.
+        let fd = open(blobPath, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else { throw ImageError(.io, what, underlying: SystemError("open", blobPath)) }
         defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
+            throw ImageError(.invalidManifest, "\(what): \(blobPath) is not a regular file")
+        }
         let reader = try LayerReader(fd: fd, what: what, diffID: diffID)
         writtenThisLayer = []
         writtenNameBytes = 0

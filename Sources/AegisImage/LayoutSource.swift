@@ -40,10 +40,16 @@ public struct LayoutSource: ImageSource {
         let dir = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard dir >= 0 else { throw ImageError(.notFound, "\(name): cannot open", underlying: SystemError("open", directory)) }
         defer { close(dir) }
-        let fd = Syscall.openat2(dir, relative, flags: O_RDONLY | O_CLOEXEC | O_NOFOLLOW, resolve: .strictlyBeneath)
+        let fd = Syscall.openat2(dir, relative, flags: O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, resolve: .strictlyBeneath)
         guard fd >= 0 else {
             let e = SystemError("openat2", "\(directory)/\(relative)")
             throw ImageError(e.errno.code == ENOENT ? .notFound : .io, "\(name): \(relative)", underlying: e)
+        }
+        // A FIFO or device in a layout must not hang or feed the pull: regular files only.
+        var st = stat()
+        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
+            close(fd)
+            throw ImageError(.invalidManifest, "\(name): \(relative) is not a regular file")
         }
         return fd
     }

@@ -253,6 +253,16 @@ static void idmap_in_place(const char *path, int userns_fd) {
     close(userns_fd);
 }
 
+/// The overlay's writable layer in a tmpfs of the sandbox's own: mounted on `dir` (private to this
+/// mount namespace; its pages are charged to the sandbox's memory cgroup as they are written),
+/// with `upper` (the root directory of the merged tree: 0755) and `work` (overlayfs's, 0700).
+static void upper_tmpfs(const char *dir, const char *data) {
+    if (mount("tmpfs", dir, "tmpfs", MS_NOSUID | MS_NODEV, data) < 0) shim_fail(AEGIS_STEP_ROOTFS_MOUNT, "tmpfs for the overlay's upper layer");
+    int fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0 || mkdirat(fd, "upper", 0755) < 0 || mkdirat(fd, "work", 0700) < 0) shim_fail(AEGIS_STEP_ROOTFS_MOUNT, "upper and work directories");
+    close(fd);
+}
+
 void shim_setup_filesystem(const struct aegis_spawn_config *cfg, int *devnull_out, int *fifo_out) {
     // Descriptors needed after pivot_root, opened while the host's view is still visible.
     int devnull = open("/dev/null", O_PATH | O_CLOEXEC);
@@ -288,6 +298,7 @@ void shim_setup_filesystem(const struct aegis_spawn_config *cfg, int *devnull_ou
         // sandbox's upper), mounted on the rootfs directory inside this mount namespace only.
         const struct aegis_mount *m = cfg->root_mount;
         if (cfg->root_idmap_path) idmap_in_place(cfg->root_idmap_path, cfg->root_idmap_userns_fd);
+        if (cfg->root_upper_tmpfs) upper_tmpfs(cfg->root_upper_tmpfs, cfg->root_upper_tmpfs_data);
         if (mount(m->source, cfg->rootfs, m->fstype, m->flags, m->data) < 0) shim_fail(AEGIS_STEP_ROOTFS_MOUNT, m->fstype);
     } else if (mount(cfg->rootfs, cfg->rootfs, NULL, MS_BIND | MS_REC, NULL) < 0) {
         shim_fail(AEGIS_STEP_ROOTFS_BIND, cfg->rootfs);

@@ -119,6 +119,11 @@ struct Up: AsyncParsableCommand {
     var registryCa: String?
     @Option(help: ArgumentHelp("Worker: registry credentials, a docker-style auth.json.", valueName: "file"))
     var registryAuth: String?
+    @Option(
+        help: ArgumentHelp(
+            "Worker: workloads may name oci:/oci-archive: images only beneath this directory (repeatable; default none).",
+            valueName: "dir"))
+    var localImages: [String] = []
 
     func validate() throws {
         do { try NodeConfiguration.checkAPIPort(apiPort) } catch { throw ValidationError("\(error)") }
@@ -159,6 +164,7 @@ struct Up: AsyncParsableCommand {
         f.insecureRegistries = insecureRegistry
         f.registryCA = registryCa
         f.registryAuth = registryAuth
+        f.localImages = localImages
         return f
     }
 

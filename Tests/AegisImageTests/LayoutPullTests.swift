@@ -2,6 +2,7 @@
 // equals umoci's file by file, whiteouts and opaque directories apply, every compression works,
 // platforms resolve, concurrent pulls share downloads, and prune keeps what is in use.
 import AegisImage
+import AegisSystem
 import Foundation
 import XCTest
 
@@ -98,6 +99,33 @@ final class LayoutPullTests: ImageStoreTestCase {
         XCTAssertEqual(record.config.config?.User, "1000")
         await expectImageError(.notFound, containing: "no image tagged nope (tags: t)") {
             try await self.store.pull(try ImageReference(parsing: "oci:\(layout):nope"), from: LayoutSource(directory: layout, tag: "nope"))
+        }
+    }
+
+    func testFIFOsAndDevicesAreRefusedWithoutBlocking() async throws {
+        // A FIFO as an archive, as a layout's index.json and as a blob: each is an error at once
+        // (an open without O_NONBLOCK would wait for a writer forever).
+        XCTAssertEqual(mkfifo("\(dir)/fifo.tar", 0o600), 0)
+        await expectImageError(.invalidManifest, containing: "is not a regular file") {
+            try await self.store.pull("oci-archive:\(self.dir)/fifo.tar")
+        }
+        await expectImageError(.invalidManifest, containing: "is not a regular file") {
+            try await self.store.pull("oci-archive:/dev/zero")
+        }
+        let layout = "\(dir)/layout"
+        try ImageFixtures.makeImage(at: layout, tag: "t", layers: [Self.baseLayer])
+        let blobs = "\(layout)/blobs/sha256"
+        for name in FileSystem.entryNames(in: blobs) where try FileSystem.readBytes("\(blobs)/\(name)").starts(with: [0x1f, 0x8b]) {
+            unlink("\(blobs)/\(name)")
+            XCTAssertEqual(mkfifo("\(blobs)/\(name)", 0o600), 0)  // the layer blob
+        }
+        await expectImageError(.invalidManifest, containing: "is not a regular file") {
+            try await self.store.pull("oci:\(layout):t")
+        }
+        unlink("\(layout)/index.json")
+        XCTAssertEqual(mkfifo("\(layout)/index.json", 0o600), 0)
+        await expectImageError(.invalidManifest, containing: "index.json is not a regular file") {
+            try await self.store.pull("oci:\(layout):t")
         }
     }
 

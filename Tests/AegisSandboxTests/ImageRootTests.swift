@@ -108,7 +108,8 @@ final class ImageRootTests: SandboxTestCase {
             scratch: scratchA)
         XCTAssertEqual(a.exitCode, 0, errA)
         XCTAssertEqual(outA, "mine\n")
-        XCTAssertEqual(try String(contentsOfFile: scratchA + "/upper/data/x", encoding: .utf8), "mine\n", "the write is in the upper")
+        XCTAssertEqual(
+            try FileManager.default.contentsOfDirectory(atPath: scratchA + "/rw"), [], "the upper is a tmpfs of the sandbox's own")
         XCTAssertFalse(FileManager.default.fileExists(atPath: image + "/data/x"), "the shared image rootfs was written")
         XCTAssertEqual(try String(contentsOfFile: image + "/opt/app/README", encoding: .utf8), "from the image\n")
         // A second sandbox on the same rootfs sees the image, not the first one's writes.
@@ -116,6 +117,29 @@ final class ImageRootTests: SandboxTestCase {
             "test -e /data/x && echo seen || echo clean; cat /opt/app/README", imageRootfs: image, mode: .overlay)
         XCTAssertEqual(b.exitCode, 0, errB)
         XCTAssertEqual(outB, "clean\nfrom the image\n")
+    }
+
+    func testTheOverlaysUpperIsBoundedByItsTmpfs() throws {
+        let image = try makeImageRootfs()
+        let skeleton = tempDir + "/skeleton"
+        try AgentProfile.prepareImageSkeleton(at: skeleton)
+        let root = ImageRoot(
+            imageRootfs: image, skeleton: skeleton, scratch: tempDir + "/scratch-full", mode: .overlay, upperSizeBytes: 4 << 20)
+        try root.prepare()
+        let script = "head -c 8388608 /dev/zero > /data/big; echo rc=$?; stat -c %s /data/big"
+        let request = AgentSandboxRequest(
+            args: ["/bin/sh", "-c", script], env: ["PATH=/bin"], workDir: try makeWorkDir(), uid: Self.agentUID, gid: Self.agentUID,
+            image: root)
+        let id = "img-full-\(UInt32.random(in: 0...UInt32.max))"
+        createdIDs.append(id)
+        try runtime.create(
+            id: id, spec: AgentProfile.spec(request, rootfs: ""), bundle: tempDir, options: SandboxCreateOptions(stdio: .logFiles))
+        _ = try XCTUnwrap(try runtime.wait(id, timeout: .seconds(30)))
+        let out = try String(contentsOfFile: runtime.stateDirectory(id) + "/stdout.log", encoding: .utf8)
+        let lines = out.split(separator: "\n")
+        XCTAssertEqual(lines.first, "rc=1", "the write past the upper's size failed: \(out)")
+        XCTAssertLessThanOrEqual(Int(lines.last ?? "") ?? .max, 4 << 20, out)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: root.scratch + "/rw"), [], "nothing reached the node's disk")
     }
 
     func testTwoSandboxesRunAtOnceOnOneImageRootfs() throws {

@@ -93,6 +93,32 @@ final class ImageWorkloadE2ETests: SingleNodeTestCase {
 
     func reference() throws -> String { "oci:" + (try Self.pythonImage.get()) + ":py" }
 
+    /// The node may read local images only beneath the directory the test builds them in.
+    override func setUpWithError() throws {
+        let layout = try Self.pythonImage.get()
+        node = try NodeHarness(extraArgs: ["--local-images", (layout as NSString).deletingLastPathComponent])
+        try node.start()
+    }
+
+    func testALocalSourceOutsideTheNodesDirectoriesIsRefusedAtOnce() throws {
+        let outside = NSTemporaryDirectory() + "aegis-e2e-outside-\(getpid())"
+        try FileManager.default.createDirectory(atPath: outside, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: outside) }
+        // A symlink from inside the allowed directory to outside it counts as outside.
+        let allowed = ((try Self.pythonImage.get()) as NSString).deletingLastPathComponent
+        let link = allowed + "/escape"
+        unlink(link)
+        XCTAssertEqual(symlink(outside, link), 0)
+        defer { unlink(link) }
+        XCTAssertEqual(mkfifo(outside + "/fifo", 0o600), 0)
+        for reference in ["oci:\(outside)", "oci-archive:\(outside)/fifo", "oci:\(link)", "oci-archive:/etc/shadow"] {
+            let id = try node.submit(manifest: "name: local\nimage: \(reference)\ncommand: [/bin/true]\n")
+            let w = try node.waitFor(id, timeout: 20) { $0.state.isFinal }
+            XCTAssertEqual(w.state, .failed, reference)
+            XCTAssertTrue(w.reason?.contains("not beneath the node's local image directories") == true, "\(reference): \(w.reason ?? "")")
+        }
+    }
+
     func logs(_ id: String) throws -> String { try node.cli(["logs", id]).stdout }
 
     func testAnAgentWithItsOwnPythonPackagesRunsIsolatedFromItsImage() throws {
@@ -228,6 +254,33 @@ final class ImageWorkloadE2ETests: SingleNodeTestCase {
         XCTAssertTrue(reason.contains(reference) && reason.contains("404"), reason)
         let events = try node.workloadDetail(id).events.filter { $0.type == .imagePullBackOff }
         XCTAssertEqual(events.count, Bounds.maxImagePullAttempts - 1, "\(events)")
+    }
+
+    func testAKillDuringAPullCancelsItAndNothingStarts() throws {
+        // A "registry" that accepts connections and never answers: the pull waits.
+        let port = try Self.freePort()
+        let silent = Process()
+        silent.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        silent.arguments = [
+            "-c",
+            "import socket\ns = socket.socket(); s.bind(('127.0.0.1', \(port))); s.listen(64); held = []\nwhile True: held.append(s.accept())",
+        ]
+        try silent.run()
+        defer { silent.terminate() }
+        usleep(300_000)
+        node.stop()
+        node = try NodeHarness(extraArgs: ["--insecure-registry", "127.0.0.1:\(port)"])
+        try node.start()
+        let id = try node.submit(manifest: "name: slow\nimage: 127.0.0.1:\(port)/agents/slow:1\ncommand: [/bin/true]\n")
+        XCTAssertEqual(try node.waitFor(id, timeout: 10) { $0.state == .scheduled }.state, .scheduled)
+        usleep(500_000)
+        let killedAt = Date()
+        XCTAssertEqual(try node.cli(["kill", id]).status, 0)
+        let w = try node.waitFor(id, timeout: 20) { $0.state.isFinal }
+        XCTAssertEqual(w.state, .cancelled, w.reason ?? "")
+        XCTAssertLessThan(Date().timeIntervalSince(killedAt), 10, "the pull was not cancelled")
+        let events = try node.workloadDetail(id).events.map(\.type)
+        XCTAssertFalse(events.contains(.imagePullBackOff) || events.contains(.started), "\(events)")
     }
 
     func testPolicyNeverWithoutTheImageFailsAtOnce() throws {

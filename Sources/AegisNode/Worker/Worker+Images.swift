@@ -46,17 +46,36 @@ extension Worker {
     public func startFromImage(_ a: Assignment, pulled: @Sendable () async -> Void = {}) async {
         guard let spec = a.workload.spec.image else { return await startOffPool(a) }
         let w = a.workload
+        let id = Self.sandboxID(w.id, w.generation)
+        let stopped = { [self] in flags.withLock { $0.cancelled.contains(id) } }
         do {
             var resolved = a
-            let (image, changed) = try await pullImage(spec)
+            // The pull as a task a kill can cancel (`cancel` → `pullCancellers`), awaited here.
+            let pull = Task { [self] () async throws -> (PulledImage, pulled: Bool) in try await pullImage(spec) }
+            pullCancellers.withLock { $0[id] = { pull.cancel() } }
+            defer { _ = pullCancellers.withLock { $0.removeValue(forKey: id) } }
+            if stopped() { pull.cancel() }
+            let (image, changed) = try await withTaskCancellationHandler {
+                try await pull.value
+            } onCancel: {
+                pull.cancel()
+            }
             if changed { await pulled() }
+            // Killed (or drained) while the image was pulled: nothing starts.
+            if stopped() {
+                onEvent(.imagePullFailed(id: w.id, generation: w.generation, error: "stopped before it started", retryable: false))
+                return
+            }
             resolved.image = image
             await startOffPool(resolved)
+        } catch  where stopped() {
+            onEvent(.imagePullFailed(id: w.id, generation: w.generation, error: "stopped while its image was pulled", retryable: false))
         } catch {
-            logger.warning("image pull failed", metadata: ["workload": "\(w.id)", "image": "\(spec.reference)", "error": "\(error)"])
+            let e = error as? ImageError ?? ImageError(.transport, "image \(spec.reference): pull interrupted", underlying: error)
+            logger.warning("image pull failed", metadata: ["workload": "\(w.id)", "image": "\(spec.reference)", "error": "\(e)"])
             // Policy Never: only an operator's `aegis image pull` on this node can help.
-            let retryable = spec.pullPolicy != .never && Self.retryable(error)
-            onEvent(.imagePullFailed(id: w.id, generation: w.generation, error: error.description, retryable: retryable))
+            let retryable = spec.pullPolicy != .never && Self.retryable(e)
+            onEvent(.imagePullFailed(id: w.id, generation: w.generation, error: e.description, retryable: retryable))
         }
     }
 
@@ -75,6 +94,7 @@ extension Worker {
     /// - Returns: the image, and whether it was pulled (the store may have changed).
     func pullImage(_ spec: ImageSpec) async throws(ImageError) -> (PulledImage, pulled: Bool) {
         guard let images else { throw ImageError(.unsupported, "image \(spec.reference): this worker has no image store") }
+        try checkLocalSource(try ImageReference(parsing: spec.reference))
         if spec.pullPolicy != .always, let record = try images.find(spec.reference) {
             return (PulledImage(record: record, rootfs: images.rootfsPath(record)), false)
         }
@@ -84,6 +104,30 @@ extension Worker {
         }
         let record = try await images.pull(spec.reference, options: registryOptions)
         return (PulledImage(record: record, rootfs: images.rootfsPath(record)), true)
+    }
+
+    /// A workload may name a local source (`oci:`, `oci-archive:`) only beneath one of the node's
+    /// `localImageDirectories` (real paths compared, so a symlink can't lead out): the worker
+    /// reads as root, and a tenant must not make it open host files.
+    /// - Throws: `.invalidReference` naming the path and the allowed directories.
+    func checkLocalSource(_ reference: ImageReference) throws(ImageError) {
+        let path: String
+        switch reference {
+        case .registry: return
+        case let .layout(p, _), let .archive(p, _): path = p
+        }
+        let allowed =
+            localImageDirectories.isEmpty ? "none are (aegis up --local-images DIR)" : localImageDirectories.joined(separator: ", ")
+        guard let real = realpath(path, nil) else {
+            throw ImageError(
+                .invalidReference, "image \(reference): \(path) is not beneath the node's local image directories (\(allowed))")
+        }
+        defer { free(real) }
+        let resolved = String(cString: real)
+        guard localImageDirectories.contains(where: { resolved.hasPrefix($0.hasSuffix("/") ? $0 : $0 + "/") }) else {
+            throw ImageError(
+                .invalidReference, "image \(reference): \(path) is not beneath the node's local image directories (\(allowed))")
+        }
     }
 
     /// Whether a later attempt may succeed: connections, registry answers, a missing tag or
@@ -111,7 +155,8 @@ extension Worker {
             imageRootfs: image.rootfs, skeleton: imageSkeleton, scratch: imageScratch(w.id, generation: w.generation),
             mode: w.spec.image?.rootfs == .overlay ? .overlay : .readOnly, env: config?.Env ?? [],
             workingDir: config?.WorkingDir.flatMap { $0.hasPrefix("/") ? $0 : nil },
-            owner: ImageRoot.Owner(imageUID: user.uid, imageGID: user.gid, uid: a.uid, gid: a.uid))
+            owner: ImageRoot.Owner(imageUID: user.uid, imageGID: user.gid, uid: a.uid, gid: a.uid),
+            upperSizeBytes: w.spec.resources.tmpBytes ?? ImageRoot.defaultUpperSizeBytes)
         try root.prepare()
         do { try FileSystem.writeAtomically(root.scratch + "/image-key", Array(image.record.rootfsKey.utf8), mode: 0o600) } catch {
             throw SandboxError(.system, "record the image of \(root.scratch)", underlying: error)

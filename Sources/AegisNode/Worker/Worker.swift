@@ -83,9 +83,14 @@ public final class Worker: Sendable {
     public let images: ImageStore?
     /// How this worker reaches registries (insecure ones, CA file, auth file).
     public let registryOptions: RegistryOptions
+    /// Directories (real paths) beneath which workloads may name local image sources (`oci:`,
+    /// `oci-archive:`); empty: none.
+    public let localImageDirectories: [String]
     /// Assignments waiting for their image (`submit`), drained by the node's image service.
     public let imageStarts: AsyncStream<Assignment>
     let imageStartInput: AsyncStream<Assignment>.Continuation
+    /// Pulls in progress by sandbox id: cancelling one stops the pull (a kill before the start).
+    let pullCancellers = Mutex<[String: @Sendable () -> Void]>([:])
 
     /// - Parameter egress: enables network mode `egress` (bridge, NAT, nftables); its setup
     ///   re-adopts the namespaces of live sandboxes and removes every other leftover. A failure is
@@ -99,10 +104,15 @@ public final class Worker: Sendable {
         paths: AegisPaths, logger: Logger, cgroupParent: String? = nil, logCapBytes: Int = Worker.defaultLogCapBytes,
         stopGraceSeconds: Int = 5, egress egressConfig: EgressConfig? = nil, lease: WorkerLease? = nil,
         outputRetentionSeconds: Int64 = Worker.defaultOutputRetentionSeconds,
-        images: ImageStore? = nil, registryOptions: RegistryOptions = RegistryOptions(),
+        images: ImageStore? = nil, registryOptions: RegistryOptions = RegistryOptions(), localImageDirectories: [String] = [],
         onEvent: @escaping @Sendable (WorkerEvent) -> Void
     ) throws {
         self.images = images
+        self.localImageDirectories = localImageDirectories.compactMap { dir in
+            guard let real = realpath(dir, nil) else { return nil }
+            defer { free(real) }
+            return String(cString: real)
+        }
         self.registryOptions = registryOptions
         (imageStarts, imageStartInput) = AsyncStream<Assignment>.makeStream()
         guard logCapBytes >= CappedLog.minimumCapBytes else {
@@ -312,6 +322,7 @@ public final class Worker: Sendable {
     public func cancel(workloadID: String, generation: Int64) {
         let id = Self.sandboxID(workloadID, generation)
         _ = flags.withLock { $0.cancelled.insert(id) }
+        pullCancellers.withLock { $0[id] }?()
         stop(sandboxID: id)
     }
 

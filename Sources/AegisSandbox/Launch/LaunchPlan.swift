@@ -81,7 +81,9 @@ struct LaunchPlan {
         (c.root_propagation, c.root_propagation_final) = try Self.propagation(linux.rootfsPropagation)
         var mounts: [aegis_mount] = []
         var devTmpfs = false
-        for (i, m) in (spec.mounts ?? []).enumerated() {
+        for (i, given) in (spec.mounts ?? []).enumerated() {
+            var m = given
+            if m.destination == "/" { try takeTmpfsUpper(&m, into: &c) }
             let parsed = try mount(m, index: i, bundle: bundle)
             if m.destination == "/" {
                 // An AEGIS extension (runc has none): the root's own file system, e.g. an image's
@@ -248,6 +250,31 @@ struct LaunchPlan {
             out.source = arena.string(m.source ?? fstype)
         }
         return out
+    }
+
+    /// AEGIS option of the overlay at "/": `x-aegis.tmpfs-upper=BYTES` puts its `upperdir` and
+    /// `workdir` (which must share a parent directory) in a tmpfs of that size, mounted on that
+    /// parent in the sandbox's mount namespace first.
+    static let tmpfsUpperOption = "x-aegis.tmpfs-upper"
+
+    /// Removes `tmpfsUpperOption` from the root mount's options and sets the shim's tmpfs upper.
+    /// - Throws: `.invalidSpec` for a size that is not a positive integer, or an upperdir and a
+    ///   workdir in different directories.
+    private mutating func takeTmpfsUpper(_ m: inout Mount, into c: inout aegis_spawn_config) throws {
+        let prefix = Self.tmpfsUpperOption + "="
+        guard let option = m.options?.first(where: { $0.hasPrefix(prefix) }) else { return }
+        m.options?.removeAll { $0.hasPrefix(prefix) }
+        guard let size = Int64(option.dropFirst(prefix.count)), size > 0 else {
+            throw SandboxError(.invalidSpec, "mounts[0].options: \(option): the size must be a positive number of bytes")
+        }
+        func dir(_ key: String) -> String? {
+            m.options?.first { $0.hasPrefix(key + "=") }.map { FileSystem.parentDirectory(of: String($0.dropFirst(key.count + 1))) }
+        }
+        guard let upper = dir("upperdir"), upper == dir("workdir"), upper.hasPrefix("/") else {
+            throw SandboxError(.invalidSpec, "mounts[0].options: \(option) needs an upperdir and a workdir in one absolute directory")
+        }
+        c.root_upper_tmpfs = arena.string(upper)
+        c.root_upper_tmpfs_data = arena.string("size=\(size),mode=0700")
     }
 
     /// The ID mapping of the root mount's lowest overlay layer (AEGIS: `uidMappings`/`gidMappings`

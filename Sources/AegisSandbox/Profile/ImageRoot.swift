@@ -20,7 +20,8 @@ public struct ImageRoot: Sendable, Equatable {
     public enum Mode: String, Sendable, Equatable, CaseIterable {
         /// Read-only; only /work and /tmp are writable (the default, as for the host profile).
         case readOnly = "read-only"
-        /// A private writable upper layer on the node's disk, removed with the sandbox.
+        /// A private writable upper layer in a tmpfs of the sandbox's own (`upperSizeBytes`,
+        /// charged to its memory cgroup), gone with the sandbox.
         case overlay
     }
 
@@ -42,6 +43,11 @@ public struct ImageRoot: Sendable, Equatable {
     /// the image user is not root; every other owner appears as the overflow id (65534). Nil: the
     /// image's owners unchanged.
     public var owner: Owner?
+    /// Mode `overlay`: the size of the tmpfs holding the upper layer, bytes (everything the agent
+    /// writes outside /work and /tmp).
+    public var upperSizeBytes: Int64
+    /// Default `upperSizeBytes`: 1 GiB (as /tmp's).
+    public static let defaultUpperSizeBytes: Int64 = 1 << 30
 
     /// The image user's ids and the agent's.
     public struct Owner: Sendable, Equatable {
@@ -62,9 +68,10 @@ public struct ImageRoot: Sendable, Equatable {
 
     public init(
         imageRootfs: String, skeleton: String, scratch: String, mode: Mode = .readOnly, env: [String] = [], workingDir: String? = nil,
-        owner: Owner? = nil
+        owner: Owner? = nil, upperSizeBytes: Int64 = ImageRoot.defaultUpperSizeBytes
     ) {
         self.owner = owner
+        self.upperSizeBytes = upperSizeBytes
         self.imageRootfs = imageRootfs
         self.skeleton = skeleton
         self.scratch = scratch
@@ -85,19 +92,25 @@ public struct ImageRoot: Sendable, Equatable {
             throw SandboxError(.invalidSpec, "image root: \(p) holds ',', ':' or '\\', which overlayfs options cannot carry")
         }
         var dirs = [scratch, mountPoint]
-        if mode == .overlay { dirs += [scratch + "/upper", scratch + "/work"] }
+        if mode == .overlay { dirs.append(upperFileSystem) }
         for d in dirs {
             try SandboxError.os(try FileSystem.makeDirectories(d, mode: 0o700))
         }
-        // The upper's root becomes the overlay's root directory: it must be traversable.
-        if mode == .overlay, chmod(scratch + "/upper", 0o755) != 0 { throw SandboxError.system("chmod", scratch + "/upper") }
     }
+
+    /// Mode `overlay`: where the sandbox mounts the tmpfs holding `upper` and `work`.
+    var upperFileSystem: String { scratch + "/rw" }
 
     /// The spec's first mount: the overlay at "/" (see `LaunchPlan`'s root mount); `prepare()`
     /// checked its paths.
     public func rootMount() -> Mount {
         var options = ["nosuid", "nodev", "lowerdir=\(skeleton):\(imageRootfs)"]
-        if mode == .overlay { options += ["upperdir=\(scratch)/upper", "workdir=\(scratch)/work"] }
+        if mode == .overlay {
+            options += [
+                "upperdir=\(upperFileSystem)/upper", "workdir=\(upperFileSystem)/work",
+                "\(LaunchPlan.tmpfsUpperOption)=\(upperSizeBytes)",
+            ]
+        }
         guard let owner else { return Mount(destination: "/", type: "overlay", source: "overlay", options: options) }
         return Mount(
             destination: "/", type: "overlay", source: "overlay", options: options,

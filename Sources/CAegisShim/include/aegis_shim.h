@@ -172,6 +172,9 @@ struct aegis_spawn_config {
                                    // is first covered by an ID-mapped clone of itself (this mount
                                    // namespace only), mapped by the user namespace root_idmap_userns_fd
     int root_idmap_userns_fd;
+    const char *root_upper_tmpfs;  // with root_mount: a tmpfs mounted here first (this mount
+                                   // namespace only), holding the overlay's upper/ and work/
+    const char *root_upper_tmpfs_data;  // its mount data ("size=N,mode=0700")
     const struct aegis_mount *mounts; int n_mounts;
     const struct aegis_device *devices; int n_devices;  // bound into /dev when /dev is a tmpfs
     int setup_dev_symlinks;        // /dev/fd, /dev/std{in,out,err}, /dev/ptmx, /dev/core
