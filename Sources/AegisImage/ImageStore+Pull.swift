@@ -24,7 +24,10 @@ extension ImageStore {
                 var rng = SystemRandomNumberGenerator()
                 let scratch = "\(root)/ingest/archive.\(getpid()).\(rng.next() as UInt64)"
                 defer { FileSystem.removeTree(scratch) }
-                let source = try LayoutSource.extractingArchive(path, tag: tag, into: scratch, limits: limits)
+                let limits = limits
+                let source = try await Self.offPool { () throws(ImageError) in
+                    try LayoutSource.extractingArchive(path, tag: tag, into: scratch, limits: limits)
+                }
                 return try await pullHoldingGC(ref, from: source, progress: progress)
             }
         }

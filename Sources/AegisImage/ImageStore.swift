@@ -12,6 +12,7 @@
 // blobs are what was verified, so two images can share a rootfs only when their verified layers
 // are the same (a config copied from another image cannot make a pull reuse that image's rootfs).
 import AegisSystem
+import Dispatch
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
@@ -178,22 +179,40 @@ public final class ImageStore: Sendable {
             let scratch = "\(root)/rootfs/.unpack-\(key)-\(rng.next() as UInt64)"
             guard mkdir(scratch, 0o755) == 0 else { throw ImageError(.io, "\(what): unpack", underlying: SystemError("mkdir", scratch)) }
             do throws(ImageError) {
-                let unpacker = try LayerUnpacker(rootfs: scratch, limits: limits)
-                for (i, layer) in layers.enumerated() {
-                    try unpacker.apply(
-                        layerAt: blobs.path(of: layer.digest), diffID: diffIDs[i], what: "\(what): layer \(i + 1) \(layer.digest)")
+                let (limits, blobs) = (limits, blobs)
+                let report = try await Self.offPool { () throws(ImageError) -> UnpackReport in
+                    let unpacker = try LayerUnpacker(rootfs: scratch, limits: limits)
+                    for (i, layer) in layers.enumerated() {
+                        try unpacker.apply(
+                            layerAt: blobs.path(of: layer.digest), diffID: diffIDs[i], what: "\(what): layer \(i + 1) \(layer.digest)")
+                    }
+                    return unpacker.report
                 }
                 chmod(scratch, 0o755)
                 guard rename(scratch, final) == 0 else {
                     throw ImageError(.io, "\(what): unpack", underlying: SystemError("rename to", final))
                 }
-                progress(.unpacked(warnings: unpacker.report.warnings, leftOut: unpacker.report.warningsLeftOut))
+                progress(.unpacked(warnings: report.warnings, leftOut: report.warningsLeftOut))
             } catch {
                 FileSystem.removeTree(scratch)
                 throw error
             }
         }
     }
+
+    /// Runs blocking file work (unpacking a layer reads and writes for seconds) on a dispatch
+    /// queue's thread, not on one of the few threads of Swift's cooperative pool, which the node's
+    /// API and lease renewals share.
+    static func offPool<T: Sendable>(_ body: @escaping @Sendable () throws(ImageError) -> T) async throws(ImageError) -> T {
+        let result = await withCheckedContinuation { (done: CheckedContinuation<Result<T, ImageError>, Never>) in
+            blockingWork.async {
+                do throws(ImageError) { done.resume(returning: .success(try body())) } catch { done.resume(returning: .failure(error)) }
+            }
+        }
+        return try result.get()
+    }
+
+    static let blockingWork = DispatchQueue(label: "aegis.image.unpack", attributes: .concurrent)
 
     // MARK: - records
 
@@ -221,7 +240,17 @@ public final class ImageStore: Sendable {
     /// - Throws: `.notFound`; `.inUse` when `inUse` holds its rootfs key (a live sandbox runs on it).
     public func remove(_ reference: String, inUse: Set<String> = []) async throws(ImageError) -> ImageRecord {
         try await updateRecords { (records) throws(ImageError) in
-            guard let record = Self.find(reference, in: records) else { throw ImageError(.notFound, "no image \(reference) on this node") }
+            guard let record = Self.find(reference, in: records) else {
+                let prefixed = records.filter {
+                    $0.manifestDigest.hex.hasPrefix(reference) || $0.manifestDigest.description.hasPrefix(reference)
+                }
+                if prefixed.count > 1 {
+                    throw ImageError(
+                        .notFound,
+                        "\(reference) is an ambiguous digest prefix: it matches \(prefixed.map(\.reference).joined(separator: ", "))")
+                }
+                throw ImageError(.notFound, "no image \(reference) on this node")
+            }
             records.removeAll { $0.reference == record.reference }
             if inUse.contains(record.rootfsKey) && !records.contains(where: { $0.rootfsKey == record.rootfsKey }) {
                 throw ImageError(.inUse, "image \(record.reference) is used by a running sandbox")

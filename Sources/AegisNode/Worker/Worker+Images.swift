@@ -153,7 +153,7 @@ extension Worker {
         }
         let root = ImageRoot(
             imageRootfs: image.rootfs, skeleton: imageSkeleton, scratch: imageScratch(w.id, generation: w.generation),
-            mode: w.spec.image?.rootfs == .overlay ? .overlay : .readOnly, env: config?.Env ?? [],
+            mode: w.spec.image?.rootfs == .overlay ? .overlay : .readOnly, env: Self.validEnv(config?.Env ?? []),
             workingDir: config?.WorkingDir.flatMap { $0.hasPrefix("/") ? $0 : nil },
             owner: ImageRoot.Owner(imageUID: user.uid, imageGID: user.gid, uid: a.uid, gid: a.uid),
             upperSizeBytes: w.spec.resources.tmpBytes ?? ImageRoot.defaultUpperSizeBytes)
@@ -162,6 +162,12 @@ extension Worker {
             throw SandboxError(.system, "record the image of \(root.scratch)", underlying: error)
         }
         return root
+    }
+
+    /// The image's `Env` entries that are `KEY=VALUE` with a non-empty key (others are dropped, as
+    /// an entry without "=" would fail every start).
+    static func validEnv(_ env: [String]) -> [String] {
+        env.filter { entry in entry.firstIndex(of: "=").map { $0 != entry.startIndex } ?? false }
     }
 
     /// The argv of a placement from `image`: the workload's, or the image's Entrypoint and Cmd
