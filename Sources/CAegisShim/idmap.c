@@ -1,7 +1,9 @@
 // idmap.c — the user namespace an ID-mapped mount takes its mapping from (mount_setattr(2)
-// MOUNT_ATTR_IDMAP needs one as an fd): a short-lived child unshares a user namespace and waits;
-// the caller writes its uid_map and gid_map, opens /proc/PID/ns/user and lets it exit. Raw system
-// calls only in the child (the caller is multi-threaded).
+// MOUNT_ATTR_IDMAP needs one as an fd): a short-lived child unshares a user namespace and stops
+// itself (SIGSTOP); the caller, seeing it stopped (waitpid WUNTRACED), writes its uid_map and
+// gid_map, opens /proc/PID/ns/user and kills it. No pipe is involved: a descriptor copied into a
+// process another thread forks meanwhile could otherwise keep an end open and hang the handshake.
+// Raw system calls only in the child (the caller is multi-threaded).
 #include "internal.h"
 #include <errno.h>
 #include <fcntl.h>
@@ -12,12 +14,17 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+static void proc_path(char p[64], pid_t pid, const char *name) {
+    char num[24];
+    shim_strlcpy(p, "/proc/", 64);
+    shim_strlcat(p, shim_itoa(pid, num), 64);
+    shim_strlcat(p, "/", 64);
+    shim_strlcat(p, name, 64);
+}
+
 static int write_proc(pid_t pid, const char *name, const char *text, struct aegis_idmap_result *res, int step) {
-    char p[64], num[24];
-    shim_strlcpy(p, "/proc/", sizeof p);
-    shim_strlcat(p, shim_itoa(pid, num), sizeof p);
-    shim_strlcat(p, "/", sizeof p);
-    shim_strlcat(p, name, sizeof p);
+    char p[64];
+    proc_path(p, pid, name);
     int fd = open(p, O_WRONLY | O_CLOEXEC);
     size_t len = shim_strlen(text);
     if (fd < 0 || write(fd, text, len) != (ssize_t)len) {
@@ -33,42 +40,33 @@ static int write_proc(pid_t pid, const char *name, const char *text, struct aegi
 
 int aegis_idmap_userns(const char *uid_map, const char *gid_map, struct aegis_idmap_result *res) {
     memset(res, 0, sizeof *res);
-    int ready[2] = { -1, -1 }, release[2] = { -1, -1 };
-    int ns = -1;
-    if (pipe2(ready, O_CLOEXEC) < 0 || pipe2(release, O_CLOEXEC) < 0) { res->step = AEGIS_STEP_PIPE; res->err = errno; goto out; }
     pid_t pid = (pid_t)syscall(SYS_clone, (unsigned long)SIGCHLD, NULL, NULL, NULL, NULL);
-    if (pid < 0) { res->step = AEGIS_STEP_FORK; res->err = errno; goto out; }
-    if (pid == 0) {
-        // Only this end of each pipe: the parent's close of `release` must reach read() as EOF.
-        close(release[1]);
-        close(ready[0]);
-        char c = syscall(SYS_unshare, CLONE_NEWUSER) == 0 ? 1 : 0;
-        (void)!write(ready[1], &c, 1);
-        (void)!read(release[0], &c, 1);
-        syscall(SYS_exit_group, 0);
+    if (pid < 0) {
+        res->step = AEGIS_STEP_FORK;
+        res->err = errno;
+        return -1;
     }
-    close(ready[1]); ready[1] = -1;
-    close(release[0]); release[0] = -1;
-    char ok = 0;
-    if (read(ready[0], &ok, 1) != 1 || !ok) {
+    if (pid == 0) {
+        if (syscall(SYS_unshare, CLONE_NEWUSER) != 0) syscall(SYS_exit_group, 1);
+        syscall(SYS_kill, syscall(SYS_getpid), SIGSTOP);
+        syscall(SYS_exit_group, 0);  // continued or killed: either way done
+    }
+    int status = 0, ns = -1;
+    while (waitpid(pid, &status, WUNTRACED) < 0 && errno == EINTR) {}
+    if (!WIFSTOPPED(status)) {
         res->step = AEGIS_STEP_IDMAP;
         res->err = EPERM;
-        shim_strlcpy(res->detail, "unshare(CLONE_NEWUSER)", sizeof res->detail);
-    } else if (write_proc(pid, "uid_map", uid_map, res, AEGIS_STEP_UID_MAP) == 0 &&
-               write_proc(pid, "gid_map", gid_map, res, AEGIS_STEP_GID_MAP) == 0) {
-        char p[64], num[24];
-        shim_strlcpy(p, "/proc/", sizeof p);
-        shim_strlcat(p, shim_itoa(pid, num), sizeof p);
-        shim_strlcat(p, "/ns/user", sizeof p);
+        shim_strlcpy(res->detail, "unshare(CLONE_NEWUSER) in the mapping's helper", sizeof res->detail);
+        return -1;  // it exited: already reaped
+    }
+    if (write_proc(pid, "uid_map", uid_map, res, AEGIS_STEP_UID_MAP) == 0 &&
+        write_proc(pid, "gid_map", gid_map, res, AEGIS_STEP_GID_MAP) == 0) {
+        char p[64];
+        proc_path(p, pid, "ns/user");
         ns = open(p, O_RDONLY | O_CLOEXEC);
         if (ns < 0) { res->step = AEGIS_STEP_IDMAP; res->err = errno; shim_strlcpy(res->detail, p, sizeof res->detail); }
     }
-    close(release[1]); release[1] = -1;  // the child exits
+    kill(pid, SIGKILL);
     while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {}
-out:
-    for (int i = 0; i < 2; i++) {
-        if (ready[i] >= 0) close(ready[i]);
-        if (release[i] >= 0) close(release[i]);
-    }
     return ns;
 }

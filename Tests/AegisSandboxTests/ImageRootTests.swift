@@ -2,6 +2,7 @@
 // mount namespace, read-only and overlay modes, the image's Env and WorkingDir, two sandboxes on
 // one rootfs, a hostile rootfs's symlinked mount points, and the profile's isolation unchanged.
 import Foundation
+import Synchronization
 import XCTest
 @testable import AegisSandbox
 import AegisOCI
@@ -243,6 +244,42 @@ final class ImageRootTests: SandboxTestCase {
         // Without an owner the image's ids show as they are.
         let (_, out3, _) = try runInImage("stat -c '%u' /home/app", imageRootfs: image)
         XCTAssertEqual(out3, "1000\n")
+    }
+
+    /// ID-mapped starts from many threads at once (each makes a helper process for its mapping
+    /// while the others fork theirs): none may wait on another's helper.
+    func testConcurrentIDMappedStartsDoNotWaitOnEachOther() throws {
+        let image = try makeImageRootfs()
+        let skeleton = tempDir + "/skeleton"
+        try AgentProfile.prepareImageSkeleton(at: skeleton)
+        let count = 12
+        let owner = ImageRoot.Owner(imageUID: 0, imageGID: 0, uid: Self.agentUID, gid: Self.agentUID)
+        let ids = (0..<count).map { "img-conc-\($0)-\(UInt32.random(in: 0...UInt32.max))" }
+        createdIDs += ids
+        let specs = try ids.map { id -> Spec in
+            let root = ImageRoot(imageRootfs: image, skeleton: skeleton, scratch: tempDir + "/scratch-\(id)", owner: owner)
+            try root.prepare()
+            let request = AgentSandboxRequest(
+                args: ["/bin/sh", "-c", "stat -c %u /opt/app/README"], env: ["PATH=/bin"], workDir: try makeWorkDir(),
+                uid: Self.agentUID, gid: Self.agentUID, image: root)
+            return AgentProfile.spec(request, rootfs: "")
+        }
+        let failures = Mutex<[String]>([])
+        let done = DispatchSemaphore(value: 0)
+        DispatchQueue.global().async { [runtime, tempDir] in
+            DispatchQueue.concurrentPerform(iterations: count) { i in
+                do {
+                    try runtime!.create(id: ids[i], spec: specs[i], bundle: tempDir, options: SandboxCreateOptions(stdio: .logFiles))
+                } catch { failures.withLock { $0.append("\(ids[i]): \(error)") } }
+            }
+            done.signal()
+        }
+        XCTAssertEqual(done.wait(timeout: .now() + 60), .success, "concurrent ID-mapped creates hung")
+        XCTAssertEqual(failures.withLock { $0 }, [])
+        for id in ids {
+            _ = try XCTUnwrap(try runtime.wait(id, timeout: .seconds(30)))
+            XCTAssertEqual(try String(contentsOfFile: runtime.stateDirectory(id) + "/stdout.log", encoding: .utf8), "\(Self.agentUID)\n")
+        }
     }
 
     func testARootMountMustComeFirstAndBeAFileSystem() throws {
