@@ -47,6 +47,8 @@ public struct NodeFlags: Sendable {
     public var registryCA: String?
     public var registryAuth: String?
     public var localImages: [String] = []
+    public var imageGCHighThreshold: Int = 85
+    public var imageGCLowThreshold: Int = 80
 
     public init() {}
 }
@@ -103,6 +105,8 @@ public struct NodeConfiguration: Sendable {
     public var registry: RegistryOptions
     /// Worker: directories beneath which workloads may name `oci:`/`oci-archive:` images (`--local-images`).
     public var localImageDirectories: [String]
+    /// Worker: automatic image garbage collection (`--image-gc-high-threshold`, `--image-gc-low-threshold`).
+    public var imageGC: ImageGCPolicy
 
     /// Checks every rule; reads the join token (--token-file, AEGIS_JOIN_TOKEN) for a worker.
     /// - Parameter hostName: the default node name (lowercased).
@@ -151,6 +155,15 @@ public struct NodeConfiguration: Sendable {
             }
         }
         localImageDirectories = flags.localImages
+        guard (0...100).contains(flags.imageGCHighThreshold), (0...100).contains(flags.imageGCLowThreshold),
+            flags.imageGCLowThreshold <= flags.imageGCHighThreshold
+        else {
+            throw NodeConfigurationError(
+                "--image-gc-high-threshold",
+                "--image-gc-high-threshold \(flags.imageGCHighThreshold) and --image-gc-low-threshold \(flags.imageGCLowThreshold): percents of 0…100, low not above high"
+            )
+        }
+        imageGC = ImageGCPolicy(highPercent: flags.imageGCHighThreshold, lowPercent: flags.imageGCLowThreshold)
         registry = RegistryOptions(
             insecureRegistries: Set(flags.insecureRegistries), caFile: flags.registryCA, authFile: flags.registryAuth,
             userAgent: "aegis-worker")

@@ -83,7 +83,8 @@ public final class NodeRuntime: Sendable {
                 paths: paths, logger: Logger(label: "aegis.worker"), cgroupParent: c.cgroupParent,
                 logCapBytes: c.logCapBytes, egress: c.egress,
                 outputRetentionSeconds: c.outputRetentionSeconds, images: try NodeSetup.imageStore(paths),
-                registryOptions: c.registry, localImageDirectories: c.localImageDirectories
+                registryOptions: c.registry, localImageDirectories: c.localImageDirectories,
+                imageGC: c.imageGC
             ) { continuation.yield($0) }
             worker = w
             capabilities = await NodeSetup.detect(worker: w, configuration: c, logger: logger)

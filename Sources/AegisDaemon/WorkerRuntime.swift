@@ -75,7 +75,8 @@ public final class WorkerRuntime: Sendable {
             paths: paths, logger: Logger(label: "aegis.worker"), cgroupParent: c.cgroupParent,
             logCapBytes: c.logCapBytes, egress: c.egress, lease: lease,
             outputRetentionSeconds: c.outputRetentionSeconds, images: try NodeSetup.imageStore(paths), registryOptions: c.registry,
-            localImageDirectories: c.localImageDirectories
+            localImageDirectories: c.localImageDirectories,
+            imageGC: c.imageGC
         ) { sink.send($0) }
         let capabilities = await NodeSetup.detect(worker: worker, configuration: c, logger: logger)
         let session = try ControllerSession(

@@ -259,6 +259,28 @@ public final class ImageStore: Sendable {
         }
     }
 
+    /// Automatic garbage collection (the kubelet's image GC): while `enough()` is false, forgets
+    /// the oldest-pulled image whose rootfs no live sandbox uses (`inUse`, rootfs keys) and prunes
+    /// what that freed. Stops when `enough()` holds or nothing unused is left.
+    /// - Returns: the records removed, oldest first.
+    public func collectGarbage(inUse: Set<String>, until enough: () -> Bool) async throws(ImageError) -> [ImageRecord] {
+        var removed: [ImageRecord] = []
+        while !enough() {
+            let oldest = try await updateRecords { (records) throws(ImageError) -> ImageRecord? in
+                guard
+                    let i = records.indices.filter({ !inUse.contains(records[$0].rootfsKey) }).min(by: {
+                        records[$0].pulledAtMs < records[$1].pulledAtMs
+                    })
+                else { return nil }
+                return records.remove(at: i)
+            }
+            guard let oldest else { break }
+            removed.append(oldest)
+            _ = try await prune(inUse: inUse)
+        }
+        return removed
+    }
+
     /// What `prune` removed.
     public struct PruneReport: Sendable {
         public var blobs = 0

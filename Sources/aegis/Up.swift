@@ -124,6 +124,13 @@ struct Up: AsyncParsableCommand {
             "Worker: workloads may name oci:/oci-archive: images only beneath this directory (repeatable; default none).",
             valueName: "dir"))
     var localImages: [String] = []
+    @Option(
+        help: ArgumentHelp(
+            "Worker: when the image store's file system is this full (percent), unused images are removed, oldest first…",
+            valueName: "pct"))
+    var imageGcHighThreshold: Int = 85
+    @Option(help: ArgumentHelp("…until it is below this (percent).", valueName: "pct"))
+    var imageGcLowThreshold: Int = 80
 
     func validate() throws {
         do { try NodeConfiguration.checkAPIPort(apiPort) } catch { throw ValidationError("\(error)") }
@@ -165,6 +172,8 @@ struct Up: AsyncParsableCommand {
         f.registryCA = registryCa
         f.registryAuth = registryAuth
         f.localImages = localImages
+        f.imageGCHighThreshold = imageGcHighThreshold
+        f.imageGCLowThreshold = imageGcLowThreshold
         return f
     }
 

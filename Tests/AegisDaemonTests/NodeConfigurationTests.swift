@@ -266,3 +266,35 @@ final class NodeConfigurationTests: XCTestCase {
                 })?.flag, "--token-file")
     }
 }
+
+extension NodeConfigurationTests {
+    func testImageFlags() throws {
+        let c = try NodeConfiguration(
+            flags {
+                $0.insecureRegistries = ["127.0.0.1:5000"]
+                $0.localImages = ["/tmp"]
+                $0.imageGCHighThreshold = 90
+                $0.imageGCLowThreshold = 70
+            }, hostName: "host")
+        XCTAssertEqual(c.registry.insecureRegistries, ["127.0.0.1:5000"])
+        XCTAssertEqual(c.localImageDirectories, ["/tmp"])
+        XCTAssertEqual([c.imageGC.highPercent, c.imageGC.lowPercent], [90, 70])
+        let defaults = try NodeConfiguration(flags(), hostName: "host").imageGC
+        XCTAssertEqual([defaults.highPercent, defaults.lowPercent], [85, 80], "kubelet's defaults")
+        XCTAssertEqual(refusal(flags { $0.localImages = ["relative/dir"] })?.flag, "--local-images")
+        XCTAssertEqual(refusal(flags { $0.localImages = ["/etc/hostname"] })?.flag, "--local-images")
+        XCTAssertEqual(refusal(flags { $0.registryCA = "/nonexistent/ca.pem" })?.flag, "--registry-ca")
+        XCTAssertEqual(refusal(flags { $0.imageGCLowThreshold = 90 })?.flag, "--image-gc-high-threshold", "low above high")
+        XCTAssertEqual(refusal(flags { $0.imageGCHighThreshold = 101 })?.flag, "--image-gc-high-threshold")
+        for (flag, set) in [
+            ("--insecure-registry", { (f: inout NodeFlags) in f.insecureRegistries = ["x:1"] }),
+            ("--local-images", { (f: inout NodeFlags) in f.localImages = ["/tmp"] }),
+        ] {
+            XCTAssertEqual(
+                refusal(
+                    flags(.controller) {
+                        $0.listen = "127.0.0.1:0"; set(&$0)
+                    })?.flag, flag, "a controller pulls nothing")
+        }
+    }
+}

@@ -184,6 +184,31 @@ final class LayoutPullTests: ImageStoreTestCase {
 extension LayoutPullTests {
     /// Prune waits for a pull in progress (the "gc" lock it holds shared) and leaves its download
     /// alone; once the pull is over, prune takes what it left.
+    func testGarbageCollectionRemovesTheOldestUnusedImagesFirst() async throws {
+        var records: [ImageRecord] = []
+        for (i, name) in ["a", "b", "c"].enumerated() {
+            let layout = "\(dir)/\(name)"
+            try ImageFixtures.makeImage(at: layout, layers: [[["path": "only-\(name)", "type": "file", "content": name]]])
+            records.append(
+                try await store.pull(try ImageReference(parsing: "oci:\(layout)"), from: LayoutSource(directory: layout, tag: nil)))
+            if i < 2 { usleep(5_000) }  // distinct pull times
+        }
+        // b runs: a goes first (oldest), then c; b never, even when more is asked for.
+        var rounds = 0
+        let removed = try await store.collectGarbage(inUse: [records[1].rootfsKey]) {
+            rounds += 1
+            return rounds > 5
+        }
+        XCTAssertEqual(removed.map(\.reference), ["oci:\(dir)/a", "oci:\(dir)/c"], "oldest unused first, then nothing left to take")
+        XCTAssertEqual(try store.list().map(\.reference), ["oci:\(dir)/b"])
+        XCTAssertFalse(FileManager.default.fileExists(atPath: store.rootfsPath(records[0])))
+        XCTAssertFalse(store.blobs.has(records[2].layers[0]), "what it freed is pruned")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: store.rootfsPath(records[1])))
+        // Enough at once: nothing is removed.
+        let none = try await store.collectGarbage(inUse: []) { true }
+        XCTAssertEqual(none.count, 0)
+    }
+
     func testPruneWaitsForAPullInProgress() async throws {
         let download = "\(dir)/store/ingest/\(String(repeating: "a", count: 64)).1.1"
         let pruned = PruneProbe()

@@ -55,6 +55,46 @@ final class ImageWorkloadE2ETests: SingleNodeTestCase {
         return dir + "/layout"
     }
 
+    /// A busybox image (`oci:…/busybox:bb`) next to the Python one, for a second image.
+    static let busyboxImage: Result<String, any Error> = Result {
+        let dir = ((try pythonImage.get()) as NSString).deletingLastPathComponent
+        let tree = dir + "/bb-tree"
+        try FileManager.default.createDirectory(atPath: tree + "/bin", withIntermediateDirectories: true)
+        try? FileManager.default.removeItem(atPath: tree + "/bin/busybox")
+        try FileManager.default.copyItem(atPath: "/bin/busybox", toPath: tree + "/bin/busybox")
+        _ = symlink("busybox", tree + "/bin/sh")
+        try run(["/usr/bin/tar", "-cf", dir + "/bb.tar", "-C", tree, "."])
+        try run([
+            "python3", repoRoot + "/Tests/AegisImageTests/Fixtures/make-image.py", dir + "/busybox", "--tag", "bb",
+            "--layer-tar", dir + "/bb.tar", "--compression", "none", "--env", "PATH=/bin",
+        ])
+        return "oci:" + dir + "/busybox:bb"
+    }
+
+    func testImageGarbageCollectionRemovesUnusedImagesAfterAPull() throws {
+        // Thresholds 0/0: every pull collects every image no placement uses.
+        node.stop()
+        let layout = try Self.pythonImage.get()
+        node = try NodeHarness(extraArgs: [
+            "--local-images", (layout as NSString).deletingLastPathComponent, "--image-gc-high-threshold", "0",
+            "--image-gc-low-threshold", "0",
+        ])
+        try node.start()
+        let first = try node.submit(manifest: "name: first\nimage: \(try reference())\n")
+        XCTAssertEqual(try node.waitFor(first, timeout: 60) { $0.state.isFinal }.state, .succeeded)
+        let ls = { try self.node.cli(["image", "ls", "--data-dir", self.node.dataDir]).stdout }
+        let before = try ls()
+        XCTAssertTrue(before.contains("/layout:py"), before)
+        usleep(500_000)  // the ended placement is released (its scratch removed)
+        let second = try node.submit(manifest: "name: second\nimage: \(try Self.busyboxImage.get())\ncommand: [sh, -c, 'echo second']\n")
+        let w = try node.waitFor(second, timeout: 60) { $0.state.isFinal }
+        XCTAssertEqual(w.state, .succeeded, w.reason ?? "")
+        let after = try ls()
+        XCTAssertFalse(after.contains("/layout:py"), "the unused image stayed: \(after)")
+        XCTAssertTrue(after.contains("/busybox:bb"), "the image just pulled was collected: \(after)")
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: node.dataDir + "/images/rootfs").count, 1)
+    }
+
     /// A TCP port free on 127.0.0.1 a moment ago.
     static func freePort() throws -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)

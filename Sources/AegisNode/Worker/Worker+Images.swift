@@ -60,7 +60,14 @@ extension Worker {
             } onCancel: {
                 pull.cancel()
             }
-            if changed { await pulled() }
+            // Kept from garbage collection until its sandbox exists and records the image itself.
+            let key = image.record.rootfsKey
+            startingImages.withLock { $0[key, default: 0] += 1 }
+            defer { startingImages.withLock { $0[key] = $0[key]! > 1 ? $0[key]! - 1 : nil } }
+            if changed {
+                await collectImageGarbage()
+                await pulled()
+            }
             // Killed (or drained) while the image was pulled: nothing starts.
             if stopped() {
                 onEvent(.imagePullFailed(id: w.id, generation: w.generation, error: "stopped before it started", retryable: false))
@@ -104,6 +111,28 @@ extension Worker {
         }
         let record = try await images.pull(spec.reference, options: registryOptions)
         return (PulledImage(record: record, rootfs: images.rootfsPath(record)), true)
+    }
+
+    /// After a pull: when the image store's file system is at least `imageGC.highPercent` full,
+    /// forgets and prunes the oldest-pulled images no placement uses (nor any being started) until
+    /// it is below `imageGC.lowPercent` (the kubelet's image GC).
+    func collectImageGarbage() async {
+        guard let images, let gc = imageGC, let used = Self.usedPercent(images.root), used >= Double(gc.highPercent) else { return }
+        let inUse = Self.imagesInUse(paths: paths).union(startingImages.withLock { Set($0.keys) })
+        do {
+            let removed = try await images.collectGarbage(inUse: inUse) { (Self.usedPercent(images.root) ?? 0) < Double(gc.lowPercent) }
+            logger.notice(
+                "image garbage collection", metadata: ["used-percent": "\(Int(used))", "removed": "\(removed.map(\.reference))"])
+        } catch {
+            logger.warning("image garbage collection failed", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// How full the file system holding `path` is, percent of its blocks (statvfs), or nil.
+    static func usedPercent(_ path: String) -> Double? {
+        var st = statvfs()
+        guard statvfs(path, &st) == 0, st.f_blocks > 0 else { return nil }
+        return Double(st.f_blocks - st.f_bfree) * 100 / Double(st.f_blocks)
     }
 
     /// A workload may name a local source (`oci:`, `oci-archive:`) only beneath one of the node's

@@ -21,6 +21,18 @@ import Logging
 import Synchronization
 import AegisSystem
 
+/// When the worker collects unused images (the kubelet's `--image-gc-high-threshold` and
+/// `--image-gc-low-threshold`): from `highPercent` use of the image store's file system down to
+/// below `lowPercent`.
+public struct ImageGCPolicy: Sendable, Equatable {
+    public var highPercent: Int
+    public var lowPercent: Int
+    public init(highPercent: Int = 85, lowPercent: Int = 80) {
+        self.highPercent = highPercent
+        self.lowPercent = lowPercent
+    }
+}
+
 /// One placement handed to a worker.
 public struct Assignment: Sendable {
     public var workload: Workload
@@ -86,11 +98,16 @@ public final class Worker: Sendable {
     /// Directories (real paths) beneath which workloads may name local image sources (`oci:`,
     /// `oci-archive:`); empty: none.
     public let localImageDirectories: [String]
+    /// Automatic image garbage collection after pulls (nil: only `aegis image prune`).
+    public let imageGC: ImageGCPolicy?
     /// Assignments waiting for their image (`submit`), drained by the node's image service.
     public let imageStarts: AsyncStream<Assignment>
     let imageStartInput: AsyncStream<Assignment>.Continuation
     /// Pulls in progress by sandbox id: cancelling one stops the pull (a kill before the start).
     let pullCancellers = Mutex<[String: @Sendable () -> Void]>([:])
+    /// Rootfs keys of images pulled for starts whose sandbox doesn't exist yet, with their count:
+    /// garbage collection keeps them.
+    let startingImages = Mutex<[String: Int]>([:])
 
     /// - Parameter egress: enables network mode `egress` (bridge, NAT, nftables); its setup
     ///   re-adopts the namespaces of live sandboxes and removes every other leftover. A failure is
@@ -105,9 +122,10 @@ public final class Worker: Sendable {
         stopGraceSeconds: Int = 5, egress egressConfig: EgressConfig? = nil, lease: WorkerLease? = nil,
         outputRetentionSeconds: Int64 = Worker.defaultOutputRetentionSeconds,
         images: ImageStore? = nil, registryOptions: RegistryOptions = RegistryOptions(), localImageDirectories: [String] = [],
-        onEvent: @escaping @Sendable (WorkerEvent) -> Void
+        imageGC: ImageGCPolicy? = nil, onEvent: @escaping @Sendable (WorkerEvent) -> Void
     ) throws {
         self.images = images
+        self.imageGC = imageGC
         self.localImageDirectories = localImageDirectories.compactMap { dir in
             guard let real = realpath(dir, nil) else { return nil }
             defer { free(real) }
