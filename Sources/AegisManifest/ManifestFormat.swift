@@ -105,6 +105,6 @@ public enum ManifestParser {
     static let topLevelFields = [
         "tenant", "name", "runtime", "command", "args", "script", "file", "env",
         "resources", "requires", "network", "egress", "files", "timeout", "restart",
-        "restartBackoff", "image", "imagePullPolicy", "rootfs",
+        "restartBackoff", "image", "imagePullPolicy", "rootfs", "workingDir", "user",
     ]
 }

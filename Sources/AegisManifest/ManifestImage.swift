@@ -1,5 +1,6 @@
-// ManifestImage.swift — `image: REF`, `imagePullPolicy: IfNotPresent|Always|Never` and
-// `rootfs: read-only|overlay` (AegisProtocol/ImageSpec.swift). The reference is checked here only
+// ManifestImage.swift — `image: REF`, `imagePullPolicy: IfNotPresent|Always|Never`,
+// `rootfs: read-only|overlay`, and `workingDir:` / `user:` overriding the image config's
+// (AegisProtocol/ImageSpec.swift). The reference is checked here only
 // for its shape (one line of printable text); the worker parses it fully when it pulls, and a
 // reference it can't parse ends the workload with that error.
 import AegisProtocol
@@ -12,7 +13,7 @@ extension ManifestParser {
     /// `imagePullPolicy` and `rootfs` are errors). `useEntrypoint` is decided by the caller.
     static func readImage(_ f: Fields) throws -> ImageSpec? {
         guard let field = f["image"] else {
-            for key in ["imagePullPolicy", "rootfs"] {
+            for key in ["imagePullPolicy", "rootfs", "workingDir", "user"] {
                 if let x = f[key] { throw x.error("needs image: (\(key) applies to a workload run from an image)") }
             }
             return nil
@@ -38,7 +39,25 @@ extension ManifestParser {
             }
             mode = parsed
         }
-        return ImageSpec(reference: reference, pullPolicy: policy, rootfs: mode)
+        var spec = ImageSpec(reference: reference, pullPolicy: policy, rootfs: mode)
+        if let w = f["workingDir"] {
+            let dir = try w.scalar("an absolute directory in the image")
+            guard dir.hasPrefix("/"), !dir.utf8.contains(0), dir.utf8.count <= 4096 else {
+                throw w.error("\(Quantity.quoted(dir)) is not an absolute path (the working directory inside the image)")
+            }
+            spec.workingDir = dir
+        }
+        if let u = f["user"] {
+            let user = try u.scalar("a user of the image (NAME, UID, NAME:GROUP or UID:GID)")
+            let parts = user.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
+            guard !user.isEmpty,
+                parts.allSatisfy({
+                    !$0.isEmpty && $0.utf8.count <= 64 && $0.allSatisfy { $0.isLetter || $0.isNumber || "_-.".contains($0) }
+                })
+            else { throw u.error("\(Quantity.quoted(user)) is not NAME, UID, NAME:GROUP or UID:GID") }
+            spec.user = user
+        }
+        return spec
     }
 
     /// The shape of an image reference: non-empty, at most `maxImageReferenceBytes`, no spaces or

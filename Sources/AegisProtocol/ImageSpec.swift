@@ -39,6 +39,11 @@ public struct ImageSpec: Codable, Sendable, Equatable {
     /// The image's `Entrypoint` runs, followed by the workload's `args` or, when it has none, the
     /// image's `Cmd` (Kubernetes: `args` without `command`). False: `args` is the whole argv.
     public var useEntrypoint: Bool
+    /// Replaces the image config's `WorkingDir` (absolute); nil: the image's, else /work.
+    public var workingDir: String?
+    /// Replaces the image config's `User` (`NAME`, `UID`, `NAME:GROUP`, `UID:GID`, resolved in the
+    /// image): whose files become the agent's. The agent always runs as its tenant's uid.
+    public var user: String?
 
     public init(reference: String, pullPolicy: ImagePullPolicy? = nil, rootfs: ImageRootfsMode = .readOnly, useEntrypoint: Bool = false) {
         self.reference = reference

@@ -43,6 +43,17 @@ final class ImageManifestTests: XCTestCase {
         XCTAssertEqual(script.neededRuntimes, [], "the node needs no python3 of its own")
     }
 
+    func testWorkingDirAndUserOverrideTheImages() throws {
+        let s = try parse("name: a\nimage: py:1\nworkingDir: /srv/app\nuser: app:staff\n")
+        XCTAssertEqual(s.image?.workingDir, "/srv/app")
+        XCTAssertEqual(s.image?.user, "app:staff")
+        XCTAssertNil(try parse("name: a\nimage: py:1\n").image?.user)
+        XCTAssertEqual(manifestError("name: a\nimage: py:1\nworkingDir: srv\n")?.path, "workingDir")
+        XCTAssertEqual(manifestError("name: a\nimage: py:1\nuser: 'a b'\n")?.path, "user")
+        XCTAssertEqual(manifestError("name: a\nimage: py:1\nuser: 'app:'\n")?.path, "user")
+        XCTAssertTrue(manifestError("name: a\ncommand: [/bin/true]\nuser: app\n")?.message.contains("needs image") == true)
+    }
+
     func testDefaultPullPolicyIsKubernetes() {
         XCTAssertEqual(ImagePullPolicy.defaultPolicy(for: "python"), .always)
         XCTAssertEqual(ImagePullPolicy.defaultPolicy(for: "python:latest"), .always)

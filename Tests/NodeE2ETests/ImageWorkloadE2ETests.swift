@@ -227,6 +227,16 @@ final class ImageWorkloadE2ETests: SingleNodeTestCase {
         XCTAssertTrue(readOnlyErr.contains("Read-only file system"), readOnlyErr)
     }
 
+    func testTheManifestsUserAndWorkingDirReplaceTheImages() throws {
+        // user root: the image's root files are the agent's, app's (1000) are nobody's.
+        let script = "import os; print(os.getcwd(), os.stat('/usr/bin/python3.11').st_uid == os.getuid(), os.stat('/home/app').st_uid)"
+        let id = try node.submit(
+            manifest: "name: override\nimage: \(try reference())\nuser: root\nworkingDir: /opt/venv\nargs: [\"\(script)\"]\n")
+        let w = try node.waitFor(id, timeout: 60) { $0.state.isFinal }
+        XCTAssertEqual(w.state, .succeeded, w.reason ?? "")
+        XCTAssertEqual(try logs(id), "/opt/venv True 65534\n")
+    }
+
     func testTheImagesEntrypointAndCmdRunAndArgsReplaceTheCmd() throws {
         let ref = try reference()
         let plain = try node.submit(manifest: "name: entry\nimage: \(ref)\n")

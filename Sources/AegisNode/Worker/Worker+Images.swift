@@ -177,13 +177,13 @@ extension Worker {
         let w = a.workload
         let config = image.record.config.config
         let user: ImageUser
-        do { user = try ImageUser.resolve(config?.User, rootfs: image.rootfs) } catch {
+        do { user = try ImageUser.resolve(w.spec.image?.user ?? config?.User, rootfs: image.rootfs) } catch {
             throw SandboxError(.invalidSpec, "image \(image.record.reference): \(error)", underlying: error)
         }
         let root = ImageRoot(
             imageRootfs: image.rootfs, skeleton: imageSkeleton, scratch: imageScratch(w.id, generation: w.generation),
             mode: w.spec.image?.rootfs == .overlay ? .overlay : .readOnly, env: Self.validEnv(config?.Env ?? []),
-            workingDir: config?.WorkingDir.flatMap { $0.hasPrefix("/") ? $0 : nil },
+            workingDir: w.spec.image?.workingDir ?? config?.WorkingDir.flatMap { $0.hasPrefix("/") ? $0 : nil },
             owner: ImageRoot.Owner(imageUID: user.uid, imageGID: user.gid, uid: a.uid, gid: a.uid),
             upperSizeBytes: w.spec.resources.tmpBytes ?? ImageRoot.defaultUpperSizeBytes)
         try root.prepare()
