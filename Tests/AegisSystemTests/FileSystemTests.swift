@@ -159,7 +159,8 @@ extension FileSystemTests {
         let before = Self.openDescriptors()
         XCTAssertTrue(FileSystem.removeTree(temp.file("deep")))
         XCTAssertEqual(temp.entries(), [])
-        XCTAssertEqual(Self.openDescriptors(), before, "descriptors leaked")
+        // Other threads of the test process may close descriptors meanwhile, never one of ours.
+        XCTAssertLessThanOrEqual(Self.openDescriptors(), before, "descriptors leaked")
     }
 
     static func openDescriptors() -> Int { FileSystem.entryNames(in: "/proc/self/fd").count }
