@@ -199,28 +199,10 @@ public struct CLIRunOptions: Sendable, Equatable {
             return nil
         }
         try ManifestParser.checkImageReference(image, path: "--image")
-        var policy: ImagePullPolicy?
-        if let imagePullPolicy {
-            guard let p = ImagePullPolicy(rawValue: imagePullPolicy) else {
-                throw ManifestError(
-                    path: "--image-pull-policy",
-                    message:
-                        "\(Quantity.quoted(imagePullPolicy)) is not a pull policy (\(ImagePullPolicy.allCases.map(\.rawValue).joined(separator: ", ")))"
-                )
-            }
-            policy = p
+        let policy = try imagePullPolicy.map {
+            try ManifestParser.choice($0, ImagePullPolicy.self, "a pull policy", path: "--image-pull-policy")
         }
-        var mode = ImageRootfsMode.readOnly
-        if let rootfs {
-            guard let m = ImageRootfsMode(rawValue: rootfs) else {
-                throw ManifestError(
-                    path: "--rootfs",
-                    message:
-                        "\(Quantity.quoted(rootfs)) is not a rootfs mode (\(ImageRootfsMode.allCases.map(\.rawValue).joined(separator: ", ")))"
-                )
-            }
-            mode = m
-        }
+        let mode = try rootfs.map { try ManifestParser.choice($0, ImageRootfsMode.self, "a rootfs mode", path: "--rootfs") } ?? .readOnly
         return ImageSpec(reference: image, pullPolicy: policy, rootfs: mode, useEntrypoint: command.isEmpty)
     }
 

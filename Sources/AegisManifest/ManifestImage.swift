@@ -21,25 +21,13 @@ extension ManifestParser {
         let reference = try field.scalar(
             "an image reference (e.g. python:3.12-slim, registry.example:5000/agents/py@sha256:…, oci:/srv/images/py:1)")
         try field.locate { try checkImageReference(reference, path: field.path) }
-        var policy: ImagePullPolicy?
-        if let p = f["imagePullPolicy"] {
-            let v = try p.scalar("a pull policy")
-            guard let parsed = ImagePullPolicy(rawValue: v) else {
-                throw p.error(
-                    "\(Quantity.quoted(v)) is not a pull policy (\(ImagePullPolicy.allCases.map(\.rawValue).joined(separator: ", ")))")
-            }
-            policy = parsed
+        let policy = try f["imagePullPolicy"].map { p in
+            try p.at { try choice(try p.scalar("a pull policy"), ImagePullPolicy.self, "a pull policy", path: p.path) }
         }
-        var mode = ImageRootfsMode.readOnly
-        if let r = f["rootfs"] {
-            let v = try r.scalar("a rootfs mode")
-            guard let parsed = ImageRootfsMode(rawValue: v) else {
-                throw r.error(
-                    "\(Quantity.quoted(v)) is not a rootfs mode (\(ImageRootfsMode.allCases.map(\.rawValue).joined(separator: ", ")))")
-            }
-            mode = parsed
+        let mode = try f["rootfs"].map { r in
+            try r.at { try choice(try r.scalar("a rootfs mode"), ImageRootfsMode.self, "a rootfs mode", path: r.path) }
         }
-        var spec = ImageSpec(reference: reference, pullPolicy: policy, rootfs: mode)
+        var spec = ImageSpec(reference: reference, pullPolicy: policy, rootfs: mode ?? .readOnly)
         if let w = f["workingDir"] {
             let dir = try w.scalar("an absolute directory in the image")
             guard dir.hasPrefix("/"), !dir.utf8.contains(0), dir.utf8.count <= 4096 else {
@@ -58,6 +46,16 @@ extension ManifestParser {
             spec.user = user
         }
         return spec
+    }
+
+    /// The case of `T` named `text`, or an error at `path` listing them (`what`: "a pull policy").
+    static func choice<T: RawRepresentable & CaseIterable>(_ text: String, _: T.Type, _ what: String, path: String) throws -> T
+    where T.RawValue == String {
+        guard let value = T(rawValue: text) else {
+            throw ManifestError(
+                path: path, message: "\(Quantity.quoted(text)) is not \(what) (\(T.allCases.map(\.rawValue).joined(separator: ", ")))")
+        }
+        return value
     }
 
     /// The shape of an image reference: non-empty, at most `maxImageReferenceBytes`, no spaces or

@@ -3,7 +3,8 @@
 // which unpacked images live sandboxes use (so `prune` keeps them).
 //
 // A placement's image scratch (`<workload dir>/rootfs.g<generation>`: the overlay's mount point
-// and upper) records the rootfs key it runs on in `image-key`; it is removed when the placement is
+// and, in mode overlay, the mount point of its upper's tmpfs) records the rootfs key it runs on in
+// `image-key`; it is removed when the placement is
 // released, so an image is in use exactly while some scratch names it.
 #if canImport(Glibc)
 import Glibc
@@ -63,7 +64,12 @@ extension Worker {
             // Kept from garbage collection until its sandbox exists and records the image itself.
             let key = image.record.rootfsKey
             startingImages.withLock { $0[key, default: 0] += 1 }
-            defer { startingImages.withLock { $0[key] = $0[key]! > 1 ? $0[key]! - 1 : nil } }
+            defer {
+                startingImages.withLock {
+                    $0[key, default: 1] -= 1
+                    if $0[key] == 0 { $0[key] = nil }
+                }
+            }
             if changed {
                 await collectImageGarbage()
                 await pulled()
@@ -145,15 +151,13 @@ extension Worker {
         case .registry: return
         case let .layout(p, _), let .archive(p, _): path = p
         }
-        let allowed =
-            localImageDirectories.isEmpty ? "none are (aegis up --local-images DIR)" : localImageDirectories.joined(separator: ", ")
-        guard let real = realpath(path, nil) else {
-            throw ImageError(
-                .invalidReference, "image \(reference): \(path) is not beneath the node's local image directories (\(allowed))")
+        let resolved = realpath(path, nil).map { real in
+            defer { free(real) }
+            return String(cString: real)
         }
-        defer { free(real) }
-        let resolved = String(cString: real)
-        guard localImageDirectories.contains(where: { resolved.hasPrefix($0.hasSuffix("/") ? $0 : $0 + "/") }) else {
+        guard let resolved, localImageDirectories.contains(where: { resolved.hasPrefix($0.hasSuffix("/") ? $0 : $0 + "/") }) else {
+            let allowed =
+                localImageDirectories.isEmpty ? "none are (aegis up --local-images DIR)" : localImageDirectories.joined(separator: ", ")
             throw ImageError(
                 .invalidReference, "image \(reference): \(path) is not beneath the node's local image directories (\(allowed))")
         }

@@ -30,7 +30,8 @@ public struct ImageRoot: Sendable, Equatable {
     /// The skeleton of mount points (`AgentProfile.prepareImageSkeleton`), shared by all sandboxes.
     public var skeleton: String
     /// A directory of this sandbox's own: `root` (the mount point of the overlay) and, in mode
-    /// `overlay`, `upper` and `work`. Created by `prepare()`.
+    /// `overlay`, `rw` (where the sandbox mounts the tmpfs holding `upper` and `work`). Created by
+    /// `prepare()`.
     public var scratch: String
     public var mode: Mode
     /// The image config's `Env` (`KEY=VALUE`), below the request's own entries.
