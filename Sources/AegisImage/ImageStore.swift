@@ -260,25 +260,33 @@ public final class ImageStore: Sendable {
     }
 
     /// Automatic garbage collection (the kubelet's image GC): while `enough()` is false, forgets
-    /// the oldest-pulled image whose rootfs no live sandbox uses (`inUse`, rootfs keys) and prunes
-    /// what that freed. Stops when `enough()` holds or nothing unused is left.
+    /// the oldest-pulled image whose rootfs no live sandbox uses (`inUse()`, rootfs keys, asked
+    /// anew each round) and prunes what that freed. Stops when `enough()` holds or nothing unused
+    /// is left. Holds "gc" exclusively throughout, so it never runs between a `holdingImages`
+    /// caller's lookup and the pin it records there.
     /// - Returns: the records removed, oldest first.
-    public func collectGarbage(inUse: Set<String>, until enough: () -> Bool) async throws(ImageError) -> [ImageRecord] {
-        var removed: [ImageRecord] = []
-        while !enough() {
-            let oldest = try await updateRecords { (records) throws(ImageError) -> ImageRecord? in
-                guard
-                    let i = records.indices.filter({ !inUse.contains(records[$0].rootfsKey) }).min(by: {
-                        records[$0].pulledAtMs < records[$1].pulledAtMs
-                    })
-                else { return nil }
-                return records.remove(at: i)
+    public func collectGarbage(inUse: () -> Set<String>, until enough: () -> Bool) async throws(ImageError) -> [ImageRecord] {
+        try await locked("gc") { () throws(ImageError) in
+            var removed: [ImageRecord] = []
+            while !enough() {
+                let keep = inUse()
+                let oldest = try await updateRecords { (records) throws(ImageError) -> ImageRecord? in
+                    let unused = records.indices.filter { !keep.contains(records[$0].rootfsKey) }
+                    guard let i = unused.min(by: { records[$0].pulledAtMs < records[$1].pulledAtMs }) else { return nil }
+                    return records.remove(at: i)
+                }
+                guard let oldest else { break }
+                removed.append(oldest)
+                _ = try pruneHoldingGC(inUse: keep)
             }
-            guard let oldest else { break }
-            removed.append(oldest)
-            _ = try await prune(inUse: inUse)
+            return removed
         }
-        return removed
+    }
+
+    /// Runs `body` holding "gc" shared: no `prune` or `collectGarbage` runs meanwhile, so an image
+    /// found in it stays until the caller records it in use (pulls hold it the same way).
+    public func holdingImages<T>(_ body: () async throws(ImageError) -> T) async throws(ImageError) -> T {
+        try await locked("gc", shared: true, body)
     }
 
     /// What `prune` removed.
@@ -292,28 +300,31 @@ public final class ImageStore: Sendable {
     /// rootfs keys), plus what interrupted pulls left (downloads, unpack scratch, lock files).
     /// Waits for pulls in progress and holds new ones off meanwhile ("gc" held exclusively).
     public func prune(inUse: Set<String> = []) async throws(ImageError) -> PruneReport {
-        try await locked("gc") { () throws(ImageError) in
-            let records = try list()
-            let keepBlobs = Set(records.flatMap { [$0.configDigest] + $0.layers.map(\.digest) })
-            let keepRootfs = Set(records.map(\.rootfsKey)).union(inUse)
-            var report = PruneReport()
-            for d in blobs.list() where !keepBlobs.contains(d) {
-                var st = stat()
-                if lstat(blobs.path(of: d), &st) == 0 { report.bytes += Int64(st.st_size) }
-                blobs.remove(d)
-                report.blobs += 1
-            }
-            for name in FileSystem.entryNames(in: "\(root)/rootfs") where !keepRootfs.contains(name) {
-                FileSystem.removeTree("\(root)/rootfs/\(name)")
-                report.rootfs += 1
-            }
-            // No pull runs now: every download and every per-blob or per-rootfs lock file is a leftover.
-            for name in FileSystem.entryNames(in: "\(root)/ingest") { FileSystem.removeTree("\(root)/ingest/\(name)") }
-            for name in FileSystem.entryNames(in: "\(root)/locks") where name.hasPrefix("blob-") || name.hasPrefix("rootfs-") {
-                unlink("\(root)/locks/\(name)")
-            }
-            return report
+        try await locked("gc") { () throws(ImageError) in try pruneHoldingGC(inUse: inUse) }
+    }
+
+    /// `prune`, the caller holding "gc" exclusively.
+    func pruneHoldingGC(inUse: Set<String>) throws(ImageError) -> PruneReport {
+        let records = try list()
+        let keepBlobs = Set(records.flatMap { [$0.configDigest] + $0.layers.map(\.digest) })
+        let keepRootfs = Set(records.map(\.rootfsKey)).union(inUse)
+        var report = PruneReport()
+        for d in blobs.list() where !keepBlobs.contains(d) {
+            var st = stat()
+            if lstat(blobs.path(of: d), &st) == 0 { report.bytes += Int64(st.st_size) }
+            blobs.remove(d)
+            report.blobs += 1
         }
+        for name in FileSystem.entryNames(in: "\(root)/rootfs") where !keepRootfs.contains(name) {
+            FileSystem.removeTree("\(root)/rootfs/\(name)")
+            report.rootfs += 1
+        }
+        // No pull runs now: every download and every per-blob or per-rootfs lock file is a leftover.
+        for name in FileSystem.entryNames(in: "\(root)/ingest") { FileSystem.removeTree("\(root)/ingest/\(name)") }
+        for name in FileSystem.entryNames(in: "\(root)/locks") where name.hasPrefix("blob-") || name.hasPrefix("rootfs-") {
+            unlink("\(root)/locks/\(name)")
+        }
+        return report
     }
 
     /// Reads, changes and rewrites images.json under the "images" lock; nothing is written when

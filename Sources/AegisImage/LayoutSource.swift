@@ -43,7 +43,10 @@ public struct LayoutSource: ImageSource {
         let fd = Syscall.openat2(dir, relative, flags: O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, resolve: .strictlyBeneath)
         guard fd >= 0 else {
             let e = SystemError("openat2", "\(directory)/\(relative)")
-            throw ImageError(e.errno.code == ENOENT ? .notFound : .io, "\(name): \(relative)", underlying: e)
+            // A symlink or ".." out of the layout is refused for good, not retried as I/O.
+            let kind: ImageError.Kind =
+                e.errno.code == ENOENT ? .notFound : (e.errno.code == ELOOP || e.errno.code == EXDEV ? .unsafeLayer : .io)
+            throw ImageError(kind, "\(name): \(relative)", underlying: e)
         }
         // A FIFO or device in a layout must not hang or feed the pull: regular files only.
         var st = stat()

@@ -314,7 +314,9 @@ void shim_setup_filesystem(const struct aegis_spawn_config *cfg, int *devnull_ou
     if (cfg->root_propagation_final && mount(NULL, "/", NULL, cfg->root_propagation_final, NULL) < 0)
         shim_fail(AEGIS_STEP_ROOT_PROPAGATION, "/ (after pivot_root)");
     if (cfg->root_readonly) {
-        unsigned long f = MS_RDONLY | ((cfg->clone_flags & CLONE_NEWUSER) ? locked_flags("/") : 0);
+        // The root mount's own flags kept (nosuid, nodev of an image's overlay): a bind remount
+        // replaces them all (and in a user namespace may not drop the locked ones).
+        unsigned long f = MS_RDONLY | locked_flags("/");
         if (mount(NULL, "/", NULL, MS_BIND | MS_REMOUNT | f, NULL) < 0) shim_fail(AEGIS_STEP_ROOT_READONLY, "/");
     }
 }

@@ -195,7 +195,7 @@ extension LayoutPullTests {
         }
         // b runs: a goes first (oldest), then c; b never, even when more is asked for.
         var rounds = 0
-        let removed = try await store.collectGarbage(inUse: [records[1].rootfsKey]) {
+        let removed = try await store.collectGarbage(inUse: { [records[1].rootfsKey] }) {
             rounds += 1
             return rounds > 5
         }
@@ -205,7 +205,7 @@ extension LayoutPullTests {
         XCTAssertFalse(store.blobs.has(records[2].layers[0]), "what it freed is pruned")
         XCTAssertTrue(FileManager.default.fileExists(atPath: store.rootfsPath(records[1])))
         // Enough at once: nothing is removed.
-        let none = try await store.collectGarbage(inUse: []) { true }
+        let none = try await store.collectGarbage(inUse: { [] }) { true }
         XCTAssertEqual(none.count, 0)
     }
 

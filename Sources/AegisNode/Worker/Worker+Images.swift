@@ -61,9 +61,9 @@ extension Worker {
             } onCancel: {
                 pull.cancel()
             }
-            // Kept from garbage collection until its sandbox exists and records the image itself.
+            // Pinned by `pullImage` (kept from garbage collection) until its sandbox exists and
+            // records the image itself.
             let key = image.record.rootfsKey
-            startingImages.withLock { $0[key, default: 0] += 1 }
             defer {
                 startingImages.withLock {
                     $0[key, default: 1] -= 1
@@ -105,18 +105,26 @@ extension Worker {
     /// - Throws: `ImageError`; `.notFound` for policy Never without the image, `.unsupported`
     ///   when this worker has no image store.
     /// - Returns: the image, and whether it was pulled (the store may have changed).
+    /// The image comes back pinned in `startingImages` (the caller unpins it once its sandbox
+    /// records the image): lookup, pull and pin happen while the store's garbage collection is held
+    /// off, so no collection can take the image in between.
     func pullImage(_ spec: ImageSpec) async throws(ImageError) -> (PulledImage, pulled: Bool) {
         guard let images else { throw ImageError(.unsupported, "image \(spec.reference): this worker has no image store") }
         try checkLocalSource(try ImageReference(parsing: spec.reference))
-        if spec.pullPolicy != .always, let record = try images.find(spec.reference) {
-            return (PulledImage(record: record, rootfs: images.rootfsPath(record)), false)
+        return try await images.holdingImages { () throws(ImageError) in
+            var record: ImageRecord? = spec.pullPolicy == .always ? nil : try images.find(spec.reference)
+            let pulled = record == nil
+            if record == nil {
+                guard spec.pullPolicy != .never else {
+                    throw ImageError(
+                        .notFound, "image \(spec.reference) is not on this node and imagePullPolicy is Never (aegis image pull it there)")
+                }
+                record = try await images.pull(spec.reference, options: registryOptions)
+            }
+            let image = PulledImage(record: record!, rootfs: images.rootfsPath(record!))
+            startingImages.withLock { $0[image.record.rootfsKey, default: 0] += 1 }
+            return (image, pulled)
         }
-        guard spec.pullPolicy != .never else {
-            throw ImageError(
-                .notFound, "image \(spec.reference) is not on this node and imagePullPolicy is Never (aegis image pull it there)")
-        }
-        let record = try await images.pull(spec.reference, options: registryOptions)
-        return (PulledImage(record: record, rootfs: images.rootfsPath(record)), true)
     }
 
     /// After a pull: when the image store's file system is at least `imageGC.highPercent` full,
@@ -124,9 +132,10 @@ extension Worker {
     /// it is below `imageGC.lowPercent` (the kubelet's image GC).
     func collectImageGarbage() async {
         guard let images, let gc = imageGC, let used = Self.usedPercent(images.root), used >= Double(gc.highPercent) else { return }
-        let inUse = Self.imagesInUse(paths: paths).union(startingImages.withLock { Set($0.keys) })
         do {
-            let removed = try await images.collectGarbage(inUse: inUse) { (Self.usedPercent(images.root) ?? 0) < Double(gc.lowPercent) }
+            let removed = try await images.collectGarbage(
+                inUse: { Self.imagesInUse(paths: self.paths).union(self.startingImages.withLock { Set($0.keys) }) },
+                until: { (Self.usedPercent(images.root) ?? 0) < Double(gc.lowPercent) })
             logger.notice(
                 "image garbage collection", metadata: ["used-percent": "\(Int(used))", "removed": "\(removed.map(\.reference))"])
         } catch {
