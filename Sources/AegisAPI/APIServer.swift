@@ -37,7 +37,9 @@ public enum APIServer {
                 if let manifest = submit.manifest, manifest.utf8.count > BodyLimit.documentBytes {
                     throw BodyLimit.tooLarge("manifest of \(manifest.utf8.count) bytes", limit: BodyLimit.documentBytes)
                 }
-                return json(try await controller.submit(submit, caller: c), status: .created)
+                let answer = try await controller.submitEncoded(submit, caller: c)
+                let encoder = CompactJSONEncoder(writing: Array(answer.specJSON.utf8), for: WorkloadSpec.self)
+                return json(answer.workload, status: .created, encoder: encoder)
             }
         }
         v1.get("workloads") { req, _ in
@@ -144,10 +146,8 @@ public enum APIServer {
         }
     }
 
-    static func json<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok) -> Response {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        let data = (try? encoder.encode(value)) ?? Data("{}".utf8)
-        return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    static func json<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok, encoder: CompactJSONEncoder = .init()) -> Response {
+        let bytes = (try? encoder.encode(value)) ?? Array("{}".utf8)
+        return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
     }
 }

@@ -18,11 +18,22 @@ import Synchronization
 public struct SHA256TokenHasher: TokenHasher {
     public init() {}
     public func hash(_ token: String) -> String {
-        SHA256.hash(data: Array(token.utf8)).map { byte in
-            let s = String(byte, radix: 16)
-            return s.count == 1 ? "0" + s : s
-        }.joined()
+        let digits = Array("0123456789abcdef".utf8)
+        var hex: [UInt8] = []
+        hex.reserveCapacity(64)
+        for byte in SHA256.hash(data: Array(token.utf8)) {
+            hex.append(digits[Int(byte >> 4)])
+            hex.append(digits[Int(byte & 0xF)])
+        }
+        return String(decoding: hex, as: UTF8.self)
     }
+}
+
+/// A submission's answer: the workload as it stands (without input files) and its spec's JSON as
+/// stored, encoded once for the row and the answer.
+public struct SubmittedWorkload: Sendable {
+    public var workload: Workload
+    public var specJSON: String
 }
 
 /// The controller of a cluster (in a hybrid node: of the local node only).
@@ -149,8 +160,15 @@ public actor Controller {
 
     // MARK: workloads
 
-    /// Validates and stores a submission, then schedules. Returns the workload as it stands.
+    /// Validates and stores a submission, then schedules. Returns the workload as it stands
+    /// (without its input files).
     public func submit(_ req: SubmitRequest, caller: Caller) async throws(ControllerError) -> Workload {
+        try await submitEncoded(req, caller: caller).workload
+    }
+
+    /// `submit`, also returning the spec's JSON as stored (the API writes it into the answer
+    /// instead of encoding the spec a second time).
+    public func submitEncoded(_ req: SubmitRequest, caller: Caller) async throws(ControllerError) -> SubmittedWorkload {
         var inputs: [String: [UInt8]] = [:]
         var total = 0
         for (path, b64) in req.inputs {
@@ -193,6 +211,10 @@ public actor Controller {
         if spec.network == .host && !caller.isAdmin {
             throw .forbidden("network: host is admin-only (it exposes the host's loopback services)")
         }
+        let specJSON: String
+        do { specJSON = try ControlStore.storedSpecJSON(spec) } catch {
+            throw .invalid("spec: cannot encode JSON: \(error)", underlying: error)
+        }
         let now = ControlStore.nowMs()
         let workload = Workload(id: ControlStore.newWorkloadID(nowMs: now), spec: spec, createdAtMs: now)
         // Every stored change of it from now on reaches `notify`, which keeps the latest here, so
@@ -202,7 +224,8 @@ public actor Controller {
         do {
             // Concurrent submissions share one transaction (group commit).
             let event = WorkloadEvent(.submitted, "submitted by \(caller.isAdmin ? "admin" : "tenant \(caller.tenant)")", timeMs: now)
-            if let refused = try await submissionWriter.commit([NewWorkload(workload, event: event)]).first ?? nil {
+            let new = NewWorkload(workload, event: event, specJSON: specJSON)
+            if let refused = try await submissionWriter.commit([new]).first ?? nil {
                 throw refused
             }
         } catch {
@@ -211,7 +234,9 @@ public actor Controller {
         }
         logger.info("workload submitted", metadata: ["workload": "\(workload.id)", "tenant": "\(spec.tenant)", "name": "\(spec.name)"])
         await schedule()
-        return submitting.removeValue(forKey: workload.id) ?? workload
+        var answer = submitting.removeValue(forKey: workload.id) ?? workload
+        answer.spec.inputs = [:]
+        return SubmittedWorkload(workload: answer, specJSON: specJSON)
     }
 
     /// The caller's workloads (another tenant's never appear).

@@ -183,17 +183,14 @@ public final class ControlStore: Sendable {
         do { return try pool.write(body) } catch { throw StoreError.wrapping(error, what) }
     }
 
-    /// A JSON encoder with sorted keys (stable bytes for equal values).
-    static func makeEncoder() -> JSONEncoder {
-        let enc = JSONEncoder()
-        enc.outputFormatting = [.sortedKeys]
-        return enc
-    }
+    /// The encoder of stored JSON columns: compact, keys in declaration order and dictionaries'
+    /// keys sorted, so equal values give equal bytes (`CompactJSONEncoder`).
+    static func makeEncoder() -> CompactJSONEncoder { CompactJSONEncoder() }
 
-    static func encodeJSON<T: Encodable>(_ value: T, _ what: String, using encoder: JSONEncoder? = nil) throws -> String {
+    static func encodeJSON<T: Encodable>(_ value: T, _ what: String, using encoder: CompactJSONEncoder? = nil) throws -> String {
         let enc = encoder ?? makeEncoder()
         do {
-            return String(decoding: try enc.encode(value), as: UTF8.self)
+            return try enc.encodeString(value)
         } catch {
             throw StoreError(.encoding, "\(what): cannot encode JSON: \(error)")
         }

@@ -27,10 +27,14 @@ public struct WorkloadEvent: Codable, Sendable, Equatable {
 public struct NewWorkload: Sendable {
     public var workload: Workload
     public var event: WorkloadEvent?
+    /// The spec's stored JSON when the caller has it already: `CompactJSONEncoder`'s encoding of
+    /// `workload.spec` without its inputs (the controller encodes it once for the row and its answer).
+    public var specJSON: String?
 
-    public init(_ workload: Workload, event: WorkloadEvent? = nil) {
+    public init(_ workload: Workload, event: WorkloadEvent? = nil, specJSON: String? = nil) {
         self.workload = workload
         self.event = event
+        self.specJSON = specJSON
     }
 }
 
@@ -53,7 +57,10 @@ extension ControlStore {
     /// - Throws: `.notFound` (spec.tenant does not exist), `.alreadyExists` (id taken), `.database`.
     public func insertWorkload(_ workload: Workload, event: WorkloadEvent? = nil) throws {
         let columns = try Self.encodedColumns(workload, Self.makeEncoder())
-        try write("insert workload \(workload.id)") { db in try Self.insertRow(db, workload, event, columns) }
+        try write("insert workload \(workload.id)") { db in
+            var tenants: [String: Bool] = [:]
+            try Self.insertRow(db, workload, event, columns, tenants: &tenants)
+        }
         rememberSpec(of: workload, text: columns.spec)
     }
 
@@ -63,12 +70,13 @@ extension ControlStore {
     /// - Throws: `.encoding`, `.database` (then nothing is stored).
     public func insertWorkloads(_ new: [NewWorkload]) throws -> [StoreError?] {
         let encoder = Self.makeEncoder()
-        let columns = try new.map { try Self.encodedColumns($0.workload, encoder) }
+        let columns = try new.map { try Self.encodedColumns($0.workload, encoder, specJSON: $0.specJSON) }
         return try write("insert \(new.count) workload(s)") { db in
             var outcomes: [StoreError?] = []
+            var tenants: [String: Bool] = [:]  // whether it exists, asked once per tenant in the batch
             for (n, c) in zip(new, columns) {
                 do {
-                    try Self.insertRow(db, n.workload, n.event, c)
+                    try Self.insertRow(db, n.workload, n.event, c, tenants: &tenants)
                     rememberSpec(of: n.workload, text: c.spec)
                     outcomes.append(nil)
                 } catch let e as StoreError where e.kind == .notFound || e.kind == .alreadyExists {
@@ -86,18 +94,28 @@ extension ControlStore {
         var gpus: String
     }
 
-    static func encodedColumns(_ w: Workload, _ encoder: JSONEncoder) throws -> EncodedColumns {
+    static func encodedColumns(_ w: Workload, _ encoder: CompactJSONEncoder, specJSON known: String? = nil) throws -> EncodedColumns {
         EncodedColumns(
-            spec: try specJSON(w.spec, w.id, encoder),
-            unenforced: try encodeJSON(w.unenforcedLimits, "workload \(w.id) unenforcedLimits", using: encoder),
-            gpus: try encodeJSON(w.gpus, "workload \(w.id) gpus", using: encoder))
+            spec: try known ?? specJSON(w.spec, w.id),
+            unenforced: try stringsJSON(w.unenforcedLimits, "workload \(w.id) unenforcedLimits", encoder),
+            gpus: try stringsJSON(w.gpus, "workload \(w.id) gpus", encoder))
+    }
+
+    /// A JSON array of strings (the common empty one without the encoder).
+    static func stringsJSON(_ strings: [String], _ what: String, _ encoder: CompactJSONEncoder) throws -> String {
+        strings.isEmpty ? "[]" : try encodeJSON(strings, what, using: encoder)
     }
 
     /// Inserts one workload row, its inputs and its first event; checks tenant and id first (a
     /// refusal writes nothing).
-    static func insertRow(_ db: Database, _ w: Workload, _ event: WorkloadEvent?, _ c: EncodedColumns) throws {
+    /// `tenants` remembers, within one transaction, which tenants exist.
+    static func insertRow(
+        _ db: Database, _ w: Workload, _ event: WorkloadEvent?, _ c: EncodedColumns, tenants: inout [String: Bool]
+    ) throws {
         let tenant = w.spec.tenant
-        guard try tenantExists(db, tenant) else { throw StoreError(.notFound, "tenant \(tenant) does not exist") }
+        let exists = try tenants[tenant] ?? tenantExists(db, tenant)
+        tenants[tenant] = exists
+        guard exists else { throw StoreError(.notFound, "tenant \(tenant) does not exist") }
         if try Bool.fetchOne(db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM workloads WHERE id = ?)"), arguments: [w.id])
             == true
         {
@@ -194,7 +212,7 @@ extension ControlStore {
                     db.cachedStatement(sql: "SELECT \(Self.workloadColumns) FROM workloads WHERE id = ?"), arguments: [id])
             else { throw StoreError(.notFound, "workload \(id) does not exist") }
             let old = try workload(from: row, JSONDecoder())
-            let oldSpecText: String = row["spec"]
+            let oldSpecText: String = row[WorkloadColumn.spec.rawValue]
             var w = old
             try mutate(&w)
             guard w.id == old.id else { throw StoreError(.invalidArgument, "workload \(id): update may not change the id (to \(w.id))") }
@@ -204,7 +222,7 @@ extension ControlStore {
             w.spec.inputs = [:]
             let encoder = Self.makeEncoder()
             // Specs rarely change in an update (a state change, a placement): the stored text is kept.
-            let specText = w.spec == old.spec ? oldSpecText : try Self.specJSON(w.spec, id, encoder)
+            let specText = w.spec == old.spec ? oldSpecText : try Self.specJSON(w.spec, id)
             try db.cachedStatement(
                 sql: """
                     UPDATE workloads SET name = ?, state = ?, reason = ?, node = ?, generation = ?, exit_code = ?, signal = ?,
@@ -216,8 +234,8 @@ extension ControlStore {
                 arguments: [
                     w.spec.name, w.state.rawValue, w.reason, w.node, w.generation, w.exitCode, w.signal,
                     w.oomKilled, w.restarts, w.createdAtMs, w.startedAtMs, w.finishedAtMs,
-                    try Self.encodeJSON(w.unenforcedLimits, "workload \(id) unenforcedLimits", using: encoder),
-                    try Self.encodeJSON(w.gpus, "workload \(id) gpus", using: encoder),
+                    try Self.stringsJSON(w.unenforcedLimits, "workload \(id) unenforcedLimits", encoder),
+                    try Self.stringsJSON(w.gpus, "workload \(id) gpus", encoder),
                     specText, w.nextAttemptAtMs, w.consecutiveExits, id,
                 ])
             if let event { try Self.insertEvent(db, id, event) }
@@ -278,10 +296,16 @@ extension ControlStore {
         finished_ms, unenforced_limits, gpus, spec, next_attempt_ms, consecutive_exits
         """
 
-    static func specJSON(_ spec: WorkloadSpec, _ id: String, _ encoder: JSONEncoder) throws -> String {
+    static func specJSON(_ spec: WorkloadSpec, _ id: String) throws -> String {
+        do { return try storedSpecJSON(spec) } catch { throw StoreError(.encoding, "workload \(id) spec: cannot encode JSON: \(error)") }
+    }
+
+    /// The JSON a workload row stores for `spec`: compact, without the input files (they have a
+    /// table of their own).
+    public static func storedSpecJSON(_ spec: WorkloadSpec) throws -> String {
         var s = spec
         s.inputs = [:]
-        return try encodeJSON(s, "workload \(id) spec", using: encoder)
+        return try CompactJSONEncoder().encodeString(s)
     }
 
     /// Caches the spec of a workload just stored as `text` (inputs are not part of it).
@@ -292,15 +316,28 @@ extension ControlStore {
     }
 
     /// A workload row decoded; its spec comes from `specs` when the row's text is the cached text.
+    /// The columns `workloadColumns` selects, by position (a row is read by index: GRDB's lookup
+    /// by name lower-cases the name on every call).
+    enum WorkloadColumn: Int {
+        case id, state, reason, node, generation, exitCode, signal, oomKilled, restarts, createdMs, startedMs
+        case finishedMs, unenforcedLimits, gpus, spec, nextAttemptMs, consecutiveExits
+    }
+
+    /// A workload from a row of `SELECT \(workloadColumns)`.
     func workload(from row: Row, _ decoder: JSONDecoder) throws -> Workload {
-        let id: String = row["id"]
+        typealias C = WorkloadColumn
+        let id: String = row[C.id.rawValue]
         func decode<T: Decodable>(_ t: T.Type, _ column: String, _ text: String) throws -> T {
             do { return try decoder.decode(t, from: Data(text.utf8)) } catch {
                 throw StoreError(.encoding, "workload \(id) column \(column): stored JSON does not decode as \(T.self): \(error)")
             }
         }
-        func decode<T: Decodable>(_ t: T.Type, _ column: String) throws -> T { try decode(t, column, row[column]) }
-        let specText: String = row["spec"]
+        /// A JSON array of strings; the common empty one without a decoder.
+        func strings(_ c: WorkloadColumn, _ name: String) throws -> [String] {
+            let text: String = row[c.rawValue]
+            return text == "[]" ? [] : try decode([String].self, name, text)
+        }
+        let specText: String = row[C.spec.rawValue]
         let spec: WorkloadSpec
         if let cached = specs.spec(id: id, text: specText) {
             spec = cached
@@ -308,18 +345,19 @@ extension ControlStore {
             spec = try decode(WorkloadSpec.self, "spec", specText)
             specs.remember(id: id, text: specText, spec: spec)
         }
-        let stateText: String = row["state"]
+        let stateText: String = row[C.state.rawValue]
         guard let state = WorkloadState(rawValue: stateText) else {
             throw StoreError(.encoding, "workload \(id): unknown state \"\(stateText)\" in the database")
         }
         var w = Workload(
-            id: id, spec: spec, state: state, reason: row["reason"],
-            node: row["node"], generation: row["generation"], exitCode: row["exit_code"], signal: row["signal"],
-            oomKilled: row["oom_killed"], restarts: row["restarts"], createdAtMs: row["created_ms"],
-            startedAtMs: row["started_ms"], finishedAtMs: row["finished_ms"],
-            unenforcedLimits: try decode([String].self, "unenforced_limits"), gpus: try decode([String].self, "gpus"))
-        w.nextAttemptAtMs = row["next_attempt_ms"]
-        w.consecutiveExits = row["consecutive_exits"]
+            id: id, spec: spec, state: state, reason: row[C.reason.rawValue],
+            node: row[C.node.rawValue], generation: row[C.generation.rawValue], exitCode: row[C.exitCode.rawValue],
+            signal: row[C.signal.rawValue],
+            oomKilled: row[C.oomKilled.rawValue], restarts: row[C.restarts.rawValue], createdAtMs: row[C.createdMs.rawValue],
+            startedAtMs: row[C.startedMs.rawValue], finishedAtMs: row[C.finishedMs.rawValue],
+            unenforcedLimits: try strings(.unenforcedLimits, "unenforced_limits"), gpus: try strings(.gpus, "gpus"))
+        w.nextAttemptAtMs = row[C.nextAttemptMs.rawValue]
+        w.consecutiveExits = row[C.consecutiveExits.rawValue]
         return w
     }
 
