@@ -168,6 +168,15 @@ let package = Package(
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
+        // Pods on a bare host, as a kubelet runs a static pod: Pod YAML (the Kubernetes v1 fields AEGIS
+        // honours, every other one refused) → an infra holder of the shared namespaces and one sandbox
+        // per container; probes, restarts with back-off, ordered stop, state on disk, re-adoption.
+        .target(
+            name: "AegisPod",
+            dependencies: [
+                "AegisManifest", "AegisProtocol", "AegisSandbox", "AegisImage", "AegisOCI", "AegisSystem", "Yams",
+                .product(name: "Logging", package: "swift-log"),
+            ]),
         // `aegis`: argument parsing and printing only: CLI verbs over AegisClient, `aegis up` over AegisDaemon.
         .executableTarget(
             name: "aegis",
@@ -228,6 +237,7 @@ let package = Package(
         .testTarget(name: "AegisClientTests", dependencies: ["AegisClient", "AegisManifest", "AegisProtocol", "AegisSystem", "Yams"]),
         .testTarget(name: "AegisProtocolTests", dependencies: ["AegisProtocol"]),
         .testTarget(name: "AegisStoreTests", dependencies: ["AegisStore", "AegisProtocol"]),
+        .testTarget(name: "AegisPodTests", dependencies: ["AegisPod", "AegisManifest", "AegisProtocol", "AegisSystem"]),
         .testTarget(
             name: "AegisControlTests",
             dependencies: [
