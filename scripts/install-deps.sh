@@ -14,6 +14,11 @@ if ((${#missing[@]})); then
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
     }
 fi
+# Kubernetes' own schema check of pod/aegis-controller.yaml (Tests/AegisPodTests, PyPI).
+if ! command -v kubernetes-validate >/dev/null; then
+    python3 -m pip install -q kubernetes-validate==1.37.0 2>/dev/null ||
+        python3 -m pip install -q --break-system-packages kubernetes-validate==1.37.0
+fi
 if [[ "${1:-}" == "--vm" ]]; then
     "$(dirname "$0")/../Tests/VM/install-deps.sh"
 fi

@@ -9,8 +9,9 @@
 
 import CYaml
 
-enum KeyScan {
-    static func check(_ text: String) throws {
+public enum KeyScan {
+    /// Throws `ManifestError` at the first collection or alias used as a mapping key.
+    public static func check(_ text: String) throws {
         var parser = yaml_parser_t()
         guard yaml_parser_initialize(&parser) == 1 else {
             throw ManifestError(path: "", message: "cannot initialize the YAML parser (out of memory)")

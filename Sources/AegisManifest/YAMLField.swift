@@ -4,22 +4,22 @@
 import AegisProtocol
 import Yams
 
-/// A node plus the dotted path that led to it.
-struct Field {
-    let node: Node
-    let path: String
+/// A node plus the dotted path that led to it. Public for AegisPod's Pod manifests.
+public struct Field {
+    public let node: Node
+    public let path: String
 
-    init(_ node: Node, path: String) {
+    public init(_ node: Node, path: String) {
         self.node = node
         self.path = path
     }
 
-    func error(_ message: String) -> ManifestError {
+    public func error(_ message: String) -> ManifestError {
         ManifestError(path: path, line: node.mark?.line, column: node.mark?.column, message: message)
     }
 
     /// Re-anchors an error thrown by a helper that knew the path but not the position.
-    func locate(_ body: () throws -> Void) throws {
+    public func locate(_ body: () throws -> Void) throws {
         do { try body() } catch var e as ManifestError {
             if e.line == nil { e.line = node.mark?.line; e.column = node.mark?.column }
             throw e
@@ -28,22 +28,22 @@ struct Field {
         }
     }
 
-    func at<T>(_ body: () throws -> T) throws -> T {
+    public func at<T>(_ body: () throws -> T) throws -> T {
         var result: T?
         try locate { result = try body() }
         return result!
     }
 
-    func child(_ key: String) -> String { path.isEmpty ? key : path + "." + key }
+    public func child(_ key: String) -> String { path.isEmpty ? key : path + "." + key }
 
-    var isNull: Bool {
+    public var isNull: Bool {
         // A plain `~`, `null` or empty value; the resolved tag of a quoted "null" is str.
         if case .scalar = node { return node.tag.rawValue == Tag.Name.null.rawValue }
         return false
     }
 
     /// What the node is, for "expected X, found Y" messages.
-    var kind: String {
+    public var kind: String {
         switch node {
         case .mapping: return "a mapping"
         case .sequence: return "a list"
@@ -54,25 +54,25 @@ struct Field {
 
     /// The text of a scalar (numbers and booleans as written: `2`, `0.5`, `yes`).
     /// - Throws: when the node is null, a list or a mapping.
-    func scalar(_ what: String = "a value") throws -> String {
+    public func scalar(_ what: String = "a value") throws -> String {
         guard case .scalar(let s) = node, !isNull else { throw error("expected \(what), found \(kind)") }
         return s.string
     }
 
     /// A list of scalars; a scalar alone is refused (argv lists must be explicit).
-    func strings(_ what: String = "a list of strings") throws -> [String] {
+    public func strings(_ what: String = "a list of strings") throws -> [String] {
         guard case .sequence(let seq) = node else { throw error("expected \(what), found \(kind)") }
         return try seq.enumerated().map { i, n in try Field(n, path: "\(path)[\(i)]").scalar("a string") }
     }
 
     /// The items of a list, each with its indexed path.
-    func items(_ what: String = "a list") throws -> [Field] {
+    public func items(_ what: String = "a list") throws -> [Field] {
         guard case .sequence(let seq) = node else { throw error("expected \(what), found \(kind)") }
         return seq.enumerated().map { i, n in Field(n, path: "\(path)[\(i)]") }
     }
 
     /// A mapping whose keys must all be in `allowed` (else "unknown field (did you mean …?)").
-    func mapping(allowed: [String]) throws -> Fields {
+    public func mapping(allowed: [String]) throws -> Fields {
         let entries = try pairs()
         for (key, keyNode, _) in entries where !allowed.contains(key) {
             var message = "unknown field"
@@ -87,7 +87,7 @@ struct Field {
     }
 
     /// A mapping with free-form keys and scalar values (env, labels): key, key node, value field.
-    func pairs() throws -> [(key: String, keyNode: Node, value: Field)] {
+    public func pairs() throws -> [(key: String, keyNode: Node, value: Field)] {
         guard case .mapping(let map) = node else { throw error("expected a mapping, found \(kind)") }
         var seen = Set<String>()
         var out: [(key: String, keyNode: Node, value: Field)] = []
@@ -106,19 +106,19 @@ struct Field {
 }
 
 /// The entries of a checked mapping.
-struct Fields {
-    let owner: Field
-    let entries: [(key: String, keyNode: Node, value: Field)]
+public struct Fields {
+    public let owner: Field
+    public let entries: [(key: String, keyNode: Node, value: Field)]
 
     /// The value at `key`, or nil when absent or null (`key:` with nothing after it).
-    subscript(_ key: String) -> Field? {
+    public subscript(_ key: String) -> Field? {
         guard let v = entries.first(where: { $0.key == key })?.value, !v.isNull else { return nil }
         return v
     }
 
-    func has(_ key: String) -> Bool { self[key] != nil }
+    public func has(_ key: String) -> Bool { self[key] != nil }
 
-    func required(_ key: String, hint: String = "") throws -> Field {
+    public func required(_ key: String, hint: String = "") throws -> Field {
         guard let v = self[key] else {
             throw ManifestError(
                 path: owner.child(key), line: owner.node.mark?.line, column: owner.node.mark?.column,
@@ -129,7 +129,7 @@ struct Fields {
 }
 
 /// "Did you mean …?" by Levenshtein distance, plus a few common synonyms.
-enum Suggest {
+public enum Suggest {
     static let synonyms: [String: String] = [
         "environment": "env", "cmd": "command", "argv": "args", "arguments": "args", "limits": "resources",
         "cpus": "cpu", "mem": "memory", "gpu": "gpus", "requirements": "requires", "input": "inputs",
@@ -137,7 +137,7 @@ enum Suggest {
         "networking": "network", "entrypoint": "command", "language": "runtime",
     ]
 
-    static func closest(to key: String, in allowed: [String]) -> String? {
+    public static func closest(to key: String, in allowed: [String]) -> String? {
         if let s = synonyms[key], allowed.contains(s) { return s }
         let lower = key.lowercased()
         var best: (String, Int)?
