@@ -174,16 +174,18 @@ let package = Package(
         .target(
             name: "AegisPod",
             dependencies: [
-                "AegisManifest", "AegisProtocol", "AegisSandbox", "AegisImage", "AegisOCI", "AegisSystem", "Yams",
+                "AegisManifest", "AegisProtocol", "AegisSandbox", "AegisSeccomp", "AegisImage", "AegisOCI", "AegisSystem", "Yams",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
         // `aegis`: argument parsing and printing only: CLI verbs over AegisClient, `aegis up` over AegisDaemon.
         .executableTarget(
             name: "aegis",
             dependencies: [
-                "AegisDaemon", "AegisNodeLink", "AegisClient", "AegisManifest", "AegisProtocol", "AegisImage",
+                "AegisDaemon", "AegisNodeLink", "AegisClient", "AegisManifest", "AegisProtocol", "AegisImage", "AegisPod",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         // The OCI runtime command line (runc-compatible flags).

@@ -36,5 +36,7 @@ public struct AegisPaths: Sendable, Equatable {
     public var workloads: String { dataDir + "/workloads" }
     /// The image store (blobs, unpacked rootfs, records).
     public var images: String { dataDir + "/images" }
+    /// Pods run by `aegis pod run` (one directory each, see AegisPod's PodPaths).
+    public var pods: String { dataDir + "/pods" }
     public func workloadDir(_ id: String) -> String { workloads + "/" + id }
 }

@@ -53,6 +53,10 @@ public enum Syscall {
         aegis_sys_openat2(directory, path, flags, mode, resolve.rawValue)
     }
 
+    /// setns(2): the calling thread joins the namespace `fd` refers to (`nstype` a CLONE_NEW* flag
+    /// or 0). Only the calling thread changes: run it on a thread of its own.
+    public static func setns(_ fd: Int32, _ nstype: Int32) -> Int32 { aegis_sys_setns(fd, nstype) }
+
     /// pidfd_open(2) (Linux >= 5.3): a descriptor that refers to process `pid` and becomes
     /// readable (POLLIN) when it exits; it never refers to a later process that reuses the pid.
     public static func pidfdOpen(_ pid: pid_t) -> Int32 { aegis_sys_pidfd_open(pid, 0) }

@@ -12,6 +12,8 @@ int aegis_sys_openat2(int dirfd, const char *path, int flags, unsigned int mode,
     return (int)syscall(SYS_openat2, dirfd, path, &how, sizeof how);
 }
 
+int aegis_sys_setns(int fd, int nstype) { return (int)syscall(SYS_setns, fd, nstype); }
+
 int aegis_sys_pidfd_open(pid_t pid, unsigned int flags) { return (int)syscall(SYS_pidfd_open, pid, flags); }
 
 int aegis_sys_pidfd_send_signal(int pidfd, int sig) {

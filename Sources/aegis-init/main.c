@@ -9,9 +9,13 @@
 // SIGUSR2 to the agent, reaps zombies, and when the agent ends writes its raw wait status to
 // STATUS_FD (read by the supervisor) and exits with the agent's code (128+N for a signal). The kernel
 // then kills whatever is left in the namespace.
+//
+// argv: aegis-init pause — the infra process of a pod (AegisPod): it only holds the pod's shared
+// namespaces. It reaps whatever ends up as its child and exits 0 on SIGTERM, SIGINT or SIGHUP.
 #include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -24,7 +28,24 @@ static long parse_long(const char *s, int *ok) {
     return v;
 }
 
+/// The pod infra holder: wait for signals, reap orphans, exit 0 when told to stop.
+static int pause_forever(void) {
+    (void)prctl(PR_SET_NAME, "aegis-pause", 0, 0, 0);
+    sigset_t all;
+    sigfillset(&all);
+    (void)sigprocmask(SIG_BLOCK, &all, NULL);
+    for (;;) {
+        siginfo_t si;
+        int sig = sigwaitinfo(&all, &si);
+        if (sig == SIGTERM || sig == SIGINT || sig == SIGHUP) return 0;
+        if (sig == SIGCHLD) {
+            while (waitpid(-1, NULL, WNOHANG) > 0) {}
+        }
+    }
+}
+
 int main(int argc, char **argv) {
+    if (argc == 2 && strcmp(argv[1], "pause") == 0) return pause_forever();
     int ok1 = 0, ok2 = 0;
     pid_t agent = argc == 3 ? (pid_t)parse_long(argv[1], &ok1) : 0;
     int status_fd = argc == 3 ? (int)parse_long(argv[2], &ok2) : -1;

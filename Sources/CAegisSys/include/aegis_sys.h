@@ -29,6 +29,9 @@
 /// would leave `dirfd`. Returns the fd, or -1 + errno.
 int aegis_sys_openat2(int dirfd, const char *path, int flags, unsigned int mode, unsigned long long resolve);
 
+/// setns(2): joins the namespace of `fd` (calling thread only). -1 + errno.
+int aegis_sys_setns(int fd, int nstype);
+
 /// pidfd_open(2) (Linux >= 5.3) and pidfd_send_signal(2) (no info, no flags). -1 + errno.
 int aegis_sys_pidfd_open(pid_t pid, unsigned int flags);
 int aegis_sys_pidfd_send_signal(int pidfd, int sig);
