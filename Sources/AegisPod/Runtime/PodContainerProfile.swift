@@ -54,12 +54,18 @@ public enum PodContainerProfile {
     /// The argv: `command` replaces the image's Entrypoint and drops its Cmd; `args` replaces the
     /// Cmd (Kubernetes: "Define a Command and Arguments for a Container").
     /// - Throws: `PodError(.sandbox)` when that leaves nothing to run.
-    public static func argv(_ c: ContainerSpec, entrypoint: [String]?, cmd: [String]?) throws(PodError) -> [String] {
+    /// `$(NAME)` in `command` and `args` is replaced by the container's variables (`variables`,
+    /// see `EnvExpansion`); the image's Entrypoint and Cmd are taken as written.
+    public static func argv(
+        _ c: ContainerSpec, entrypoint: [String]?, cmd: [String]?, variables: [String: String] = [:]
+    ) throws(PodError) -> [String] {
+        let command = c.command.map { $0.map { EnvExpansion.expand($0, variables) } }
+        let args = c.args.map { $0.map { EnvExpansion.expand($0, variables) } }
         let argv: [String]
-        if let command = c.command {
-            argv = command + (c.args ?? [])
+        if let command {
+            argv = command + (args ?? [])
         } else {
-            argv = (entrypoint ?? []) + (c.args ?? cmd ?? [])
+            argv = (entrypoint ?? []) + (args ?? cmd ?? [])
         }
         guard let first = argv.first, !first.isEmpty else {
             throw PodError(.sandbox, "container \(c.name): the image has no Entrypoint or Cmd and the container gives no command")
@@ -72,7 +78,7 @@ public enum PodContainerProfile {
     public static func environment(_ c: ContainerSpec, imageEnv: [String], hostname: String) -> [String] {
         var names = Set<Substring>()
         var out: [String] = []
-        let given = c.env.map { "\($0.name)=\($0.value)" }
+        let given = EnvExpansion.expand(env: c.env).map { "\($0.name)=\($0.value)" }
         for entry in given.reversed() where names.insert(name(entry)).inserted { out.insert(entry, at: 0) }
         for entry in imageEnv.reversed() where entry.contains("=") && names.insert(name(entry)).inserted { out.insert(entry, at: 0) }
         if !names.contains("PATH") { out.append("PATH=\(defaultPATH)") }
@@ -125,6 +131,7 @@ public enum PodContainerProfile {
     public static func spec(_ c: ContainerSpec, _ i: PodContainerInputs, user: ImageUser, root: ImageRoot) -> Spec {
         let s = c.securityContext
         let config = i.image.config.config
+        let env = environment(c, imageEnv: config?.Env ?? [], hostname: i.hostname)
         var mounts = [root.rootMount()] + DefaultBundleSpec.standardMounts()
         for m in c.volumeMounts {
             guard let source = i.volumes[m.name] else { continue }  // validated: every mount names a volume
@@ -151,8 +158,8 @@ public enum PodContainerProfile {
         return Spec(
             process: Process(
                 user: User(uid: user.uid, gid: user.gid, additionalGids: []),
-                args: (try? argv(c, entrypoint: config?.Entrypoint, cmd: config?.Cmd)) ?? [],
-                env: environment(c, imageEnv: config?.Env ?? [], hostname: i.hostname),
+                args: (try? argv(c, entrypoint: config?.Entrypoint, cmd: config?.Cmd, variables: EnvExpansion.variables(c.env))) ?? [],
+                env: env,
                 cwd: c.workingDir ?? root.workingDir ?? "/",
                 capabilities: LinuxCapabilities(bounding: caps, effective: caps, inheritable: [], permitted: caps, ambient: []),
                 rlimits: [nofileLimit()],
