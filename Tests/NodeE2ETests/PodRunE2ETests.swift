@@ -70,13 +70,16 @@ final class PodRunE2ETests: XCTestCase {
         return p
     }
 
-    /// Waits until `aegis pod ls` shows the pod Running with both containers ready.
-    func waitRunning(file: StaticString = #filePath, line: UInt = #line) throws {
+    /// Waits until `aegis pod ls` shows the pod Running with both containers ready, served by
+    /// `runner`.
+    func waitRunning(_ runner: Process, file: StaticString = #filePath, line: UInt = #line) throws {
         let deadline = Date().addingTimeInterval(30)
         var last = ""
         while Date() < deadline {
             last = try node.cli(["pod", "ls", "--data-dir", node.dataDir]).stdout
-            if last.contains("web") && last.contains("Running") && last.contains("2/2") { return }
+            if last.contains("web") && last.contains("Running") && last.contains("2/2") && last.contains(" \(runner.processIdentifier)") {
+                return
+            }
             usleep(200_000)
         }
         XCTFail(
@@ -101,7 +104,7 @@ final class PodRunE2ETests: XCTestCase {
         let file = node.dataDir + "/web.yaml"
         try manifest().write(toFile: file, atomically: true, encoding: .utf8)
         let first = try startRunner(file)
-        try waitRunning()
+        try waitRunning(first)
         let before = try sandboxPids()
         XCTAssertEqual(Set(before.keys), ["web.infra.1", "web.side.1", "web.main.1"])
         kill(first.processIdentifier, SIGKILL)
@@ -109,7 +112,7 @@ final class PodRunE2ETests: XCTestCase {
         for (id, pid) in before { XCTAssertEqual(kill(pid, 0), 0, "\(id) died with its runner") }
 
         let second = try startRunner(file)
-        try waitRunning()
+        try waitRunning(second)
         sleep(2)  // a few ticks and probes of the new runner
         XCTAssertEqual(try sandboxPids(), before, "the second runner started new copies")
         let described = try node.cli(["pod", "describe", "--data-dir", node.dataDir, "web"]).stdout
@@ -127,6 +130,31 @@ final class PodRunE2ETests: XCTestCase {
             events.range(of: needle)?.lowerBound
         }
         XCTAssertTrue(order.allSatisfy { $0 != nil } && order[0]! < order[1]! && order[1]! < order[2]!, events)
+    }
+
+    func testAChangedManifestReplacesThePodInsteadOfAdoptingIt() throws {
+        let file = node.dataDir + "/web.yaml"
+        try manifest().write(toFile: file, atomically: true, encoding: .utf8)
+        let first = try startRunner(file)
+        try waitRunning(first)
+        let before = try sandboxPids()
+        kill(first.processIdentifier, SIGKILL)
+        first.waitUntilExit()
+        try manifest().replacingOccurrences(of: "sleep 1; done", with: "sleep 2; done").write(
+            toFile: file, atomically: true, encoding: .utf8)
+        let second = try startRunner(file)
+        try waitRunning(second)
+        let after = try sandboxPids()
+        for (id, pid) in before {
+            XCTAssertNotEqual(after[id], pid, "\(id) of the old manifest still runs");
+            XCTAssertNotEqual(
+                kill(pid, 0), 0,
+                "\(id): \(pid) alive; \((try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8))?.prefix(200) ?? "")")
+        }
+        let described = try node.cli(["pod", "describe", "--data-dir", node.dataDir, "web"]).stdout
+        XCTAssertTrue(described.contains("the manifest changed"), described)
+        XCTAssertEqual(try node.cli(["pod", "stop", "--data-dir", node.dataDir, "web"], timeout: 30).status, 0)
+        second.waitUntilExit()
     }
 
     func testABadManifestIsOneErrorNamingTheFieldAndCreatesNothing() throws {

@@ -114,13 +114,22 @@ public actor PodRunner: Service {
             close(lockFD)
             throw error
         }
-        if var previous = loaded, previous.containers.map(\.name) == names, !previous.phase.isFinal {
+        // Re-adopt only the same manifest (the kubelet's pod hash): a changed one replaces the pod.
+        let sameManifest = (try? FileSystem.readText(paths.manifest, limit: 1 << 20)) == manifestText
+        if var previous = loaded, sameManifest, previous.containers.map(\.name) == names, !previous.phase.isFinal {
             previous.runnerPid = me
             previous.runnerStartTime = myStart
-            previous.events.append("runner \(me) re-adopted the pod")
+            previous.events.append("\(Self.nowMs()) runner \(me) re-adopted the pod")
             record = previous
         } else {
             record = PodRecord(name: paths.name, runnerPid: me, runnerStartTime: myStart, createdAtMs: Self.nowMs(), containers: names)
+            let leftovers = sandboxes.list()
+            for id in leftovers { try? sandboxes.delete(id, force: true) }
+            if !leftovers.isEmpty {
+                record.events.append(
+                    "\(Self.nowMs()) the manifest changed: the previous pod's sandboxes were removed (\(leftovers.joined(separator: ", ")))"
+                )
+            }
         }
         do {
             try FileSystem.writeAtomically(paths.manifest, text: manifestText, mode: 0o600)
