@@ -117,7 +117,7 @@ let package = Package(
         .target(
             name: "AegisControl",
             dependencies: [
-                "AegisProtocol", "AegisStore", "AegisScheduler", "AegisManifest", "AegisPKI", "AegisSystem",
+                "AegisProtocol", "AegisStore", "AegisScheduler", "AegisManifest", "AegisPKI", "AegisSystem", "AegisMetrics",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -126,7 +126,7 @@ let package = Package(
         .target(
             name: "AegisAPI",
             dependencies: [
-                "AegisControl", "AegisProtocol", "AegisPKI",
+                "AegisControl", "AegisProtocol", "AegisPKI", "AegisMetrics",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -137,6 +137,7 @@ let package = Package(
         .target(
             name: "AegisMetrics",
             dependencies: [
+                "AegisProtocol",
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]),
@@ -243,9 +244,12 @@ let package = Package(
         .testTarget(
             name: "AegisControlTests",
             dependencies: [
-                "AegisControl", "AegisStore", "AegisProtocol", "AegisPKI",
+                "AegisControl", "AegisStore", "AegisProtocol", "AegisPKI", "AegisMetrics", "AegisAPI",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
         .testTarget(
             name: "AegisDaemonTests",

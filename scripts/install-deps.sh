@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs what AEGIS needs on Debian 12 (as root): the C libraries the shim links, the tools the
-# tests use (nftables + libnftables1 for network mode egress), and (with --vm) the VM harness's qemu + Debian kernel. Safe to run again.
+# tests use (nftables + libnftables1 for network mode egress; prometheus + promtool for the metrics
+# tests), and (with --vm) the VM harness's qemu + Debian kernel. Safe to run again.
 set -euo pipefail
 packages=(libseccomp-dev libcap-dev libarchive-dev busybox-static iproute2 procps python3 gcc libc6-dev nftables libnftables1 util-linux
-          docker-registry skopeo umoci zstd openssl)
+          docker-registry skopeo umoci zstd openssl prometheus)
 [[ "${1:-}" == "--bench" ]] && packages+=(bubblewrap crun hyperfine time)
 missing=()
 for p in "${packages[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p"); done

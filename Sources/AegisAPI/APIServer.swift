@@ -9,14 +9,16 @@ import Hummingbird
 import Logging
 
 public enum APIServer {
-    /// The router for every /v1 route plus /metrics.
-    /// - Parameter metrics: renders the Prometheus exposition for /metrics (admin only).
+    /// The router for every /v1 route plus /metrics (admin only: the controller's series,
+    /// `controller.metrics`, content-negotiated; MetricsRoutes.swift). With metrics, every request
+    /// is counted by route template, method and status.
     /// - Parameter shutdown: once begun, open log streams end with an `error` event.
     public static func router(
-        controller: Controller, metrics: @escaping @Sendable () -> String = { "" },
-        shutdown: ShutdownSignal = ShutdownSignal()
+        controller: Controller, shutdown: ShutdownSignal = ShutdownSignal()
     ) -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
+        // Before any route: middleware applies to the routes added after it.
+        if let metrics = controller.metrics { router.add(middleware: RequestMetricsMiddleware(metrics: metrics)) }
         let v1 = router.group("v1")
 
         v1.get("whoami") { req, _ in
@@ -118,15 +120,7 @@ public enum APIServer {
         }
         joinRoutes(v1, controller: controller)
         nodeRoutes(v1, controller: controller)
-        router.get("metrics") { req, _ in
-            try await respond {
-                let c = try await caller(req, controller)
-                guard c.isAdmin else { throw ControllerError.forbidden("metrics are admin-only") }
-                return Response(
-                    status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
-                    body: .init(byteBuffer: ByteBuffer(string: metrics())))
-            }
-        }
+        metricsRoute(router, controller: controller)
         return router
     }
 

@@ -69,6 +69,7 @@ extension Controller {
     ) async -> LeaseState? {
         let previous: LeaseState
         do { previous = try leases.renew(node: node, now: now) } catch { return nil }
+        metrics?.recordLeaseRenewal()
         if var c = capacity {
             c.reportedAtMs = ControlStore.nowMs()
             live.withLock { $0[node] = c }
@@ -148,6 +149,7 @@ extension Controller {
     func collectLeaseTransitions() async {
         for t in leases.tick(now: .now) {
             try? await store.setNodeState(name: t.node, t.to.condition)
+            metrics?.recordNodeTransition(to: t.to.condition)
             if t.to != .ready || workers[t.node] != nil { _ = scheduler.setState(t.to.condition, node: t.node) }
             let late = t.lateness.inMilliseconds
             logger.warning(
@@ -182,9 +184,10 @@ extension Controller {
                     notify(u)
                     continue
                 }
-                try await requeueByPolicy(
+                let u = try await requeueByPolicy(
                     w, report: nil, events: (.rescheduling, .lost), otherwise: .lost,
                     reason: "node \(node) is Down (no lease renewal for \(leaseTerms.downAfterMs / 1000) s)", failure: true)
+                if u.state == .pending { metrics?.recordRescheduled() }
             } catch is WorkloadChangedSincePass {
                 continue  // ended or placed again meanwhile: that change stands
             } catch {

@@ -70,6 +70,7 @@ extension Controller {
             if event.isExit { await link?.release(id: event.workloadID, generation: event.generation) }
             return
         }
+        recordDispatchOutcome(event)
         do {
             switch event {
             case let .started(_, _, pid):

@@ -80,7 +80,9 @@ extension Controller {
     private func passRetryingStoreFailures() async {
         for attempt in 1...Self.passAttempts {
             do {
+                let started = ContinuousClock.now
                 try await schedulingPass()
+                metrics?.recordSchedulingPass(since: started)
                 scheduling.failures = 0
                 scheduling.retryAtMs = nil
                 return
@@ -107,7 +109,7 @@ extension Controller {
     /// - Throws: store failures (the loop retries the pass; no reservation is kept then).
     func schedulingPass() async throws {
         let pending = try await store.listWorkloads(states: [.pending])
-        guard !pending.isEmpty else { return }
+        guard !pending.isEmpty else { return recordPending([], placed: []) }
         let tenants = Dictionary(try await store.listTenants().map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         // Usage matters only to a tenant with a quota: only theirs is read (a pass stays cheap with
         // thousands of agents running for tenants without one).
@@ -141,6 +143,7 @@ extension Controller {
             }
         }
         try await commitAndStart(decisions)
+        recordPending(pending, placed: decisions)
     }
 
     /// A placement decided by a pass: the workload as it will be stored, and what its start needs.
@@ -211,12 +214,14 @@ extension Controller {
             stored.spec.inputs = [:]
             notify(stored)
         }
+        metrics?.recordPlacements(committed.count)
         for d in committed {
             // Still the placement this pass made, and its node still connected (otherwise its
             // next registration reconciles it, or a Down node's rescheduling moves it).
             guard starting.removeValue(forKey: d.placed.id) == d.placed.generation,
                 let link = d.placed.node.flatMap({ workers[$0] })
             else { continue }
+            metrics?.recordDispatch(workload: d.placed.id, generation: d.placed.generation)
             await link.start(d.placed, uid: d.uid, gpus: d.devices)
         }
     }

@@ -6,6 +6,7 @@ import FoundationEssentials
 import Foundation
 #endif
 import AegisManifest
+import AegisMetrics
 import AegisProtocol
 import AegisScheduler
 import AegisStore
@@ -78,14 +79,20 @@ public actor Controller {
     /// Reservations released since start (`releaseReservation`): a reader of the active workloads
     /// that saw this change while it read knows its list may hold workloads that ended meanwhile.
     var releases: UInt64 = 0
+    /// The controller's Prometheus series (Controller+Metrics.swift); nil: none recorded.
+    public nonisolated let metrics: ControllerMetrics?
 
     /// - Parameter pkiDirectory: where the cluster CA lives; default `pki/` next to the store's
     ///   database file (`<dataDir>/pki`, see `AegisPaths.pkiDir`).
+    /// - Parameter metrics: where to record the controller's series (nil: nowhere).
     public init(
         store: any ControlStateStore, schedulerConfig: SchedulerConfig = SchedulerConfig(), logger: Logger,
         maxInputBytes: Int = 16 << 20, pkiDirectory: String? = nil, leases: LeaseTracker? = nil,
-        nodeCertificateValidity: Double? = nil
+        nodeCertificateValidity: Double? = nil, metrics: ControllerMetrics? = nil
     ) {
+        // With metrics, every store write is timed (MeteredStateStore, Controller+Metrics.swift).
+        let store: any ControlStateStore = metrics.map { MeteredStateStore(store, metrics: $0) } ?? store
+        self.metrics = metrics
         self.nodeCertificateValidity = nodeCertificateValidity
         // The default LeaseConfig is valid by construction (5 s < 20 s < 40 s).
         self.leases = leases ?? (try! LeaseTracker())

@@ -3,7 +3,6 @@
 // session upgrade), then the shutdown notice (last started, first stopped).
 import AegisAPI
 import AegisControl
-import AegisMetrics
 import AegisPKI
 import Foundation
 import Hummingbird
@@ -16,7 +15,7 @@ import ServiceLifecycle
 extension NodeRuntime {
     func apiServices() async throws -> [ServiceGroupConfiguration.ServiceConfiguration] {
         let shutdown = ShutdownSignal()
-        let router = APIServer.router(controller: controller, metrics: { NodeMetrics.shared.render() }, shutdown: shutdown)
+        let router = APIServer.router(controller: controller, shutdown: shutdown)
         unlink(paths.socket)
         let portFile = paths.portFile, socket = paths.socket, log = logger
         let tcp = Application(

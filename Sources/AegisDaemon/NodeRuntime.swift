@@ -93,7 +93,7 @@ public final class NodeRuntime: Sendable {
         do { tracker = try LeaseTracker(config: c.leases) } catch { throw NodeStartError("\(error)", underlying: error) }
         let controller = Controller(
             store: SQLiteStateStore(store), schedulerConfig: c.scheduler, logger: Logger(label: "aegis.controller"), leases: tracker,
-            nodeCertificateValidity: c.nodeCertificateValiditySeconds)
+            nodeCertificateValidity: c.nodeCertificateValiditySeconds, metrics: ControllerMetrics())
         let node = NodeRuntime(
             configuration: c, store: store, controller: controller, worker: worker, adminTokenWritten: tokenWritten,
             logger: logger, events: (events, continuation))
