@@ -221,7 +221,7 @@ let package = Package(
         .executableTarget(
             name: "submit-bench",
             dependencies: [
-                "AegisAPI", "AegisControl", "AegisStore", "AegisProtocol",
+                "AegisAPI", "AegisControl", "AegisStore", "AegisProtocol", "AegisMetrics",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),

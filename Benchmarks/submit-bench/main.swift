@@ -10,6 +10,7 @@
 // clients, so that each can have a core of its own.
 import AegisAPI
 import AegisControl
+import AegisMetrics
 import AegisProtocol
 import AegisStore
 import AsyncHTTPClient
@@ -167,7 +168,8 @@ defer { try? FileManager.default.removeItem(atPath: directory) }
 let store = try ControlStore(dataDirectory: directory + "/data", hasher: SHA256TokenHasher())
 _ = try store.bootstrap()
 let admin = try store.createToken(kind: .admin).secret
-let controller = Controller(store: SQLiteStateStore(store), logger: quiet)
+// With the series `aegis up` records (store writes timed, API requests counted): the real path.
+let controller = Controller(store: SQLiteStateStore(store), logger: quiet, metrics: ControllerMetrics())
 let registerStart = ContinuousClock.now
 for i in 0..<options.nodes {
     let caps = NodeCapabilities(cpuMillis: 64_000, memoryBytes: 256 << 30)

@@ -37,14 +37,15 @@ extension APIServer {
     /// The request's body, at most `limit` bytes: refused with 413 (JSON error naming `what` and
     /// the limit) when its Content-Length is larger, or as soon as more than `limit` bytes arrive
     /// (at most one more chunk is held).
-    static func readBody(_ req: Request, limit: Int, what: String = "request body") async throws -> ByteBuffer {
+    /// `what` names the body in the 413's message (built only then).
+    static func readBody(_ req: Request, limit: Int, what: @autoclosure () -> String = "request body") async throws -> ByteBuffer {
         if let declared = req.headers[.contentLength].flatMap({ Int($0) }), declared > limit {
-            throw BodyLimit.tooLarge("\(what) of \(declared) bytes", limit: limit)
+            throw BodyLimit.tooLarge("\(what()) of \(declared) bytes", limit: limit)
         }
         var collected = ByteBuffer()
         for try await chunk in req.body {
             guard collected.readableBytes + chunk.readableBytes <= limit else {
-                throw BodyLimit.tooLarge(what, limit: limit)
+                throw BodyLimit.tooLarge(what(), limit: limit)
             }
             var chunk = chunk
             collected.writeBuffer(&chunk)
