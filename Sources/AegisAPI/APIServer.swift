@@ -29,10 +29,10 @@ public enum APIServer {
         v1.post("workloads") { req, ctx in
             try await respond {
                 let c = try await caller(req, controller)
+                let maxInput = await controller.maxInputBytes
                 let body = try await readBody(
-                    req, limit: BodyLimit.submissionBytes(maxInputBytes: controller.maxInputBytes),
-                    what: "submission (manifest up to 1 MiB plus input files up to \(BodyLimit.describe(controller.maxInputBytes)), base64)"
-                )
+                    req, limit: BodyLimit.submissionBytes(maxInputBytes: maxInput),
+                    what: "submission (manifest up to 1 MiB plus input files up to \(BodyLimit.describe(maxInput)), base64)")
                 guard let submit = try? JSONDecoder().decode(SubmitRequest.self, from: Data(buffer: body)) else {
                     throw ControllerError.invalid("request body: not a SubmitRequest JSON document")
                 }
