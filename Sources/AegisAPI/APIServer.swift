@@ -29,7 +29,7 @@ public enum APIServer {
         v1.post("workloads") { req, ctx in
             try await respond {
                 let c = try await caller(req, controller)
-                let maxInput = await controller.maxInputBytes
+                let maxInput = controller.maxInputBytes
                 let body = try await readBody(
                     req, limit: BodyLimit.submissionBytes(maxInputBytes: maxInput),
                     what: "submission (manifest up to 1 MiB plus input files up to \(BodyLimit.describe(maxInput)), base64)")

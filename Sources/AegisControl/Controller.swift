@@ -45,7 +45,7 @@ public actor Controller {
     /// Workers by node name.
     var workers: [String: any WorkerLink] = [:]
     /// Input size cap per submission, bytes.
-    public let maxInputBytes: Int
+    public nonisolated let maxInputBytes: Int
     /// The scheduling loop: whether a pass runs, and who waits for the next (Controller+Scheduling.swift).
     var scheduling = SchedulingLoopState()
     /// Last pending reason per workload (to log a changed reason once, not on every pass).
