@@ -137,6 +137,8 @@ public final class SandboxRuntime: Sendable {
             let plan = try LaunchPlan(spec: spec, bundle: bundle, rootfs: rootfs) { profile in
                 try self.seccompProgram(profile)
             }
+            // What a later `exec` needs of this spec (the spec itself is not kept).
+            try SandboxExecConfig(spec: spec, plan: plan).write(directory: dir)
             var c = plan.config
             do {
                 _ = try cgroups.prepare()

@@ -31,6 +31,8 @@
 static int g_err_fd = -1;   // error pipe to the supervisor
 static int g_fifo_fd = -1;  // exec FIFO (write side) once `start` opened it
 
+void shim_set_error_fd(int fd) { g_err_fd = fd; }
+
 void shim_fail(int step, const char *detail) {
     int err = errno;
     shim_send_error(g_err_fd, step, err, detail);
@@ -53,7 +55,7 @@ static int open_in_container(int rootfd, const char *path, int flags) {
 
 /// chdir to process.cwd, resolved inside the container's root only (CVE-2024-21626: a cwd of
 /// /proc/self/fd/N must not reach a descriptor of the host). Runs after close_range.
-static void enter_cwd(const struct aegis_spawn_config *cfg, int rootfd) {
+void shim_enter_cwd(const struct aegis_spawn_config *cfg, int rootfd) {
     if (!cfg->cwd) return;
     int fd = shim_open_in_root(rootfd, cfg->cwd, O_PATH | O_DIRECTORY);
     if (fd < 0 || fchdir(fd) < 0) shim_fail(AEGIS_STEP_CWD, cfg->cwd);
@@ -76,7 +78,7 @@ static int exec_candidate(int rootfd, const char *path, int *eacces) {
 
 /// Resolves argv[0] through the spec's PATH (as execvpe would, but with the spec's environment),
 /// every candidate looked up inside the container only (see open_in_container).
-static void lookup_exec(const struct aegis_spawn_config *cfg, int rootfd, char *out, size_t size) {
+void shim_lookup_exec(const struct aegis_spawn_config *cfg, int rootfd, char *out, size_t size) {
     const char *name = cfg->argv[0];
     int saw_eacces = 0;
     for (const char *c = name; *c; c++) if (*c == '/') {
@@ -105,13 +107,13 @@ static void lookup_exec(const struct aegis_spawn_config *cfg, int rootfd, char *
     shim_fail(AEGIS_STEP_EXEC_LOOKUP, name);
 }
 
-static void load_seccomp(const struct aegis_spawn_config *cfg) {
+void shim_load_seccomp(const struct aegis_spawn_config *cfg) {
     if (!cfg->seccomp_filter) return;
     struct sock_fprog prog = { .len = cfg->seccomp_len, .filter = (struct sock_filter *)cfg->seccomp_filter };
     if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, cfg->seccomp_flags, &prog) < 0) shim_fail(AEGIS_STEP_SECCOMP, "");
 }
 
-static void set_credentials(const struct aegis_spawn_config *cfg) {
+void shim_set_credentials(const struct aegis_spawn_config *cfg) {
     char num[24];
     // The bounding set first: dropping needs CAP_SETPCAP, which the later capset may remove.
     for (int c = 0; c <= cfg->last_cap && c < 64; c++) {
@@ -157,7 +159,7 @@ static void loopback_up(void) {
     close(s);
 }
 
-static void setup_stdio(const struct aegis_spawn_config *cfg) {
+void shim_setup_stdio(const struct aegis_spawn_config *cfg) {
     int src[3] = { cfg->stdin_fd, cfg->stdout_fd, cfg->stderr_fd }, tmp[3];
     // Move the sources out of the way first, so that e.g. stdout_fd == 0 can't be clobbered.
     for (int i = 0; i < 3; i++) {
@@ -254,7 +256,7 @@ void shim_child_main(const struct aegis_spawn_config *cfg, const struct shim_chi
         (void)syscall(SYS_setresuid, 0, 0, 0);
     }
     if (setsid() < 0 && errno != EPERM) shim_fail(AEGIS_STEP_SETSID, "");
-    setup_stdio(cfg);
+    shim_setup_stdio(cfg);
 
     if (cfg->has_oom_score_adj) {
         char num[24];
@@ -280,17 +282,17 @@ void shim_child_main(const struct aegis_spawn_config *cfg, const struct shim_chi
     if (shim_close_except(keep, 4) < 0) shim_fail(AEGIS_STEP_CLOSE_RANGE, "");
     int rootfd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (rootfd < 0) shim_fail(AEGIS_STEP_CWD, "/");
-    enter_cwd(cfg, rootfd);
+    shim_enter_cwd(cfg, rootfd);
     char exe[4096];
-    lookup_exec(cfg, rootfd, exe, sizeof exe);
+    shim_lookup_exec(cfg, rootfd, exe, sizeof exe);
     close(rootfd);
 
     // Without an init the process's identity is final before the exec FIFO, so that a failing
     // setuid or capset is reported by `create`, as runc does. Without no_new_privs the filter is
     // loaded first, while CAP_SYS_ADMIN is still held (it must then allow the remaining steps).
     if (!cfg->use_init) {
-        if (!cfg->no_new_privs) load_seccomp(cfg);
-        set_credentials(cfg);
+        if (!cfg->no_new_privs) shim_load_seccomp(cfg);
+        shim_set_credentials(cfg);
     }
 
     if (fifo_path >= 0) {
@@ -312,14 +314,14 @@ void shim_child_main(const struct aegis_spawn_config *cfg, const struct shim_chi
     if (cfg->use_init) {
         // Without no_new_privs, an unprivileged process can't install a filter: load it while we
         // still hold CAP_SYS_ADMIN (the filter then has to allow the remaining steps, as with runc).
-        if (!cfg->no_new_privs) load_seccomp(cfg);
+        if (!cfg->no_new_privs) shim_load_seccomp(cfg);
         start_agent_under_init(cfg, fds);
     }
     if (fds->status_w >= 0) close(fds->status_w);
     shim_reset_signals();
-    if (cfg->use_init) set_credentials(cfg);
+    if (cfg->use_init) shim_set_credentials(cfg);
     if (cfg->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) shim_fail(AEGIS_STEP_NO_NEW_PRIVS, "");
-    if (cfg->no_new_privs) load_seccomp(cfg);
+    if (cfg->no_new_privs) shim_load_seccomp(cfg);
     execve(exe, (char *const *)cfg->argv, (char *const *)cfg->envp);
     shim_fail(AEGIS_STEP_EXECVE, exe);
 }

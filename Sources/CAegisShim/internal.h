@@ -11,6 +11,7 @@ enum aegis_msg_kind {
     AEGIS_MSG_ERROR = 1,   // a step failed: step, err, detail
     AEGIS_MSG_READY = 2,   // create mode: waiting on the exec FIFO for `start`
     AEGIS_MSG_EXECED = 3,  // supervisor → caller: the process reached execve
+    AEGIS_MSG_CHILD = 4,   // exec's joiner → caller: the pid of the process it cloned (`pid`)
 };
 
 struct aegis_msg {
@@ -59,6 +60,20 @@ void shim_child_main(const struct aegis_spawn_config *cfg, const struct shim_chi
 void shim_fail(int step, const char *detail) __attribute__((noreturn));
 /// 1 when the spec joins a namespace of `type` (CLONE_NEW*) by path.
 int shim_joins(const struct aegis_spawn_config *cfg, uint64_t type);
+/// Where shim_fail reports (the container process's error pipe; exec.c sets its own).
+void shim_set_error_fd(int fd);
+// The process's own steps, shared by the container process and `exec` (exec.c), so that an exec'd
+// process is confined by the very same code. Each reports its failure through shim_fail.
+/// dup2 of stdin_fd/stdout_fd/stderr_fd onto 0, 1, 2 (-1: /dev/null).
+void shim_setup_stdio(const struct aegis_spawn_config *cfg);
+/// chdir to process.cwd resolved beneath `rootfd` (RESOLVE_IN_ROOT; after close_range).
+void shim_enter_cwd(const struct aegis_spawn_config *cfg, int rootfd);
+/// argv[0] through path_env, every candidate resolved inside the root, into `out`.
+void shim_lookup_exec(const struct aegis_spawn_config *cfg, int rootfd, char *out, size_t size);
+/// Installs the compiled seccomp program (none: nothing).
+void shim_load_seccomp(const struct aegis_spawn_config *cfg);
+/// Bounding set, groups, gid, uid, capset, ambient set.
+void shim_set_credentials(const struct aegis_spawn_config *cfg);
 
 // rootfs.c — the container's filesystem, before and through pivot_root.
 /// Opens `target` (absolute, container view) beneath `rootfd` with openat2 RESOLVE_IN_ROOT |

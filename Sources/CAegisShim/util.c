@@ -173,6 +173,8 @@ static const char *const step_names[AEGIS_STEP_COUNT] = {
     [AEGIS_STEP_CGROUP_KILL] = "cgroup.kill",
     [AEGIS_STEP_ROOTFS_MOUNT] = "rootfs mount",
     [AEGIS_STEP_IDMAP] = "idmap",
+    [AEGIS_STEP_DUMPABLE] = "dumpable",
+    [AEGIS_STEP_CHROOT] = "chroot",
 };
 
 const char *aegis_step_name(int step) {

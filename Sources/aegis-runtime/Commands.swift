@@ -11,6 +11,7 @@ import ArgumentParser
 import AegisOCI
 import AegisSandbox
 import AegisSystem
+import CAegisSys  // <sys/signalfd.h>
 
 struct AegisRuntimeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -21,8 +22,8 @@ struct AegisRuntimeCommand: ParsableCommand {
             --log-format text|json.
             """,
         subcommands: [
-            Create.self, Start.self, State.self, Kill.self, Delete.self, Run.self, Spec_.self,
-            Unsupported.Exec.self, Unsupported.Ps.self, Unsupported.Pause.self,
+            Create.self, Start.self, State.self, Kill.self, Delete.self, Run.self, Exec.self, Spec_.self,
+            Unsupported.Ps.self, Unsupported.Pause.self,
             Unsupported.Resume.self, Unsupported.Features.self,
         ])
 }
@@ -162,6 +163,113 @@ struct Run: ParsableCommand {
     }
 }
 
+struct Exec: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "exec", abstract: "Run a process inside a running container; exit with its status.",
+        discussion: """
+            runc's exec: the process joins the container's namespaces and cgroup with exactly its \
+            capabilities, no_new_privs, seccomp filter and rlimits. ARGS (or --process) name the program; \
+            --env adds to the container's environment. Signals are forwarded to it. Not supported: \
+            --tty, --console-socket, --cap, --no-new-privs, --apparmor, --process-label, --preserve-fds, \
+            --cgroup.
+            """)
+    @Option(name: [.customShort("p"), .long], help: "process.json: the OCI process (args, env, cwd, user) to run.")
+    var process: String?
+    @Option(name: [.customShort("e"), .long], help: "Add KEY=VALUE to the environment (repeatable).") var env: [String] = []
+    @Option(name: .long, help: "Working directory inside the container.") var cwd: String?
+    @Option(name: [.customShort("u"), .long], help: "Run as uid[:gid] (the container's user namespace).") var user: String?
+    @Option(name: [.customShort("g"), .customLong("additional-gids")], help: "Additional gid (repeatable).")
+    var additionalGids: [UInt32] = []
+    @Flag(name: [.customShort("d"), .long], help: "Return once it started; leave it running.") var detach = false
+    @Option(name: .customLong("pid-file"), help: "Write the process's pid to this file.") var pidFile: String?
+    @Flag(name: [.customShort("t"), .long], help: "Not supported.") var tty = false
+    @Option(name: .customLong("console-socket"), help: "Not supported.") var consoleSocket: String?
+    @Option(name: [.customShort("c"), .long], help: "Not supported.") var cap: [String] = []
+    @Flag(name: .customLong("no-new-privs"), help: "Not supported.") var noNewPrivs = false
+    @Option(name: .customLong("apparmor"), help: "Not supported.") var apparmor: String?
+    @Option(name: .customLong("process-label"), help: "Not supported.") var processLabel: String?
+    @Option(name: .customLong("preserve-fds"), help: "Not supported.") var preserveFds: Int?
+    @Option(name: .customLong("cgroup"), help: "Not supported.") var cgroup: String?
+    @Argument var id: String
+    @Argument(parsing: .captureForPassthrough, help: "The command and its arguments.") var args: [String] = []
+
+    func run() {
+        refuseUnsupported()
+        let rt = runtime()
+        let options = guarded { try execOptions(rt.execDefaults(id)) }
+        var set = sigset_t()
+        sigemptyset(&set)
+        for s in Signals.forwarded { sigaddset(&set, s) }
+        if !detach { pthread_sigmask(SIG_BLOCK, &set, nil) }
+        let child = guarded { try rt.startExec(id, options) }
+        writePidFile(pidFile, child.pid)
+        if detach { return child.detach() }
+        forwardSignals(set, to: child)
+        Foundation_exit(child.wait().exitCode)
+    }
+
+    func refuseUnsupported() {
+        let refused: [(Bool, String)] = [
+            (tty, "--tty (a terminal) is not supported"), (consoleSocket != nil, "--console-socket is not supported"),
+            (!cap.isEmpty, "--cap is refused: an exec'd process gets exactly the container's capabilities"),
+            (noNewPrivs, "--no-new-privs is not supported (no_new_privs is the container's)"),
+            (apparmor != nil, "--apparmor is not supported"), (processLabel != nil, "--process-label is not supported"),
+            (preserveFds != nil, "--preserve-fds is not supported"), (cgroup != nil, "--cgroup is not supported"),
+        ]
+        if let (_, message) = refused.first(where: { $0.0 }) { Globals.fail(message) }
+    }
+
+    /// runc's rules: the container's process, replaced by --process, then the flags on top.
+    func execOptions(_ defaults: SandboxExecDefaults) throws -> SandboxExecOptions {
+        var o = SandboxExecOptions(args: args.first == "--" ? Array(args.dropFirst()) : args, env: defaults.env)
+        if let path = process {
+            let p = try JSONDecoder().decode(AegisOCI.Process.self, from: Data(try FileSystem.readBytes(absolute(path))))
+            if p.terminal == true { Globals.fail("\(path): terminal: true is not supported") }
+            if o.args.isEmpty { o.args = p.args ?? [] }
+            o.env = p.env ?? []
+            if !p.cwd.isEmpty { o.cwd = p.cwd }
+            o.user = User(uid: p.user.uid, gid: p.user.gid, additionalGids: p.user.additionalGids ?? [])
+            if p.capabilities != nil || p.noNewPrivileges != nil || p.rlimits != nil || p.oomScoreAdj != nil {
+                let warning = "\(path): capabilities, noNewPrivileges, rlimits and oomScoreAdj ignored: exec uses the container's"
+                Globals.log(level: "warning", warning)
+                _ = "aegis-runtime: warning: \(warning)\n".withCString { write(2, $0, strlen($0)) }
+            }
+        }
+        guard !o.args.isEmpty else { Globals.fail("exec: name the command to run (ARGS or --process)") }
+        o.env = (o.env ?? []) + env
+        if let cwd { o.cwd = cwd }
+        if let user {
+            let parts = user.split(separator: ":", omittingEmptySubsequences: false)
+            guard parts.count <= 2, let uid = UInt32(parts[0]), parts.count == 1 || UInt32(parts[1]) != nil else {
+                Globals.fail("--user \"\(user)\": expected uid[:gid] (numbers)")
+            }
+            let base = o.user ?? defaults.user
+            o.user = User(uid: uid, gid: parts.count == 2 ? UInt32(parts[1])! : base.gid, additionalGids: base.additionalGids)
+        }
+        if !additionalGids.isEmpty {
+            let base = o.user ?? defaults.user
+            o.user = User(uid: base.uid, gid: base.gid, additionalGids: additionalGids)
+        }
+        return o
+    }
+
+    /// Until the process exits, forwards the blocked `signals` to it (poll on its pidfd and a signalfd).
+    func forwardSignals(_ signals: sigset_t, to child: SandboxExecProcess) {
+        var set = signals
+        let sfd = signalfd(-1, &set, Int32(SFD_CLOEXEC))
+        guard sfd >= 0 else { return }
+        defer { close(sfd) }
+        var fds = [pollfd(fd: child.descriptor, events: Int16(POLLIN), revents: 0), pollfd(fd: sfd, events: Int16(POLLIN), revents: 0)]
+        while fds[0].revents == 0 {
+            if poll(&fds, 2, -1) < 0 { if errno == EINTR { continue }; return }
+            var info = signalfd_siginfo()
+            if fds[1].revents != 0 && read(sfd, &info, MemoryLayout<signalfd_siginfo>.size) == MemoryLayout<signalfd_siginfo>.size {
+                try? child.signal(Int32(info.ssi_signo))
+            }
+        }
+    }
+}
+
 @inline(__always) func Foundation_exit(_ code: Int32) -> Never { exit(code) }
 
 struct Spec_: ParsableCommand {
@@ -204,11 +312,6 @@ struct Spec_: ParsableCommand {
 
 enum Unsupported {
     static func fail(_ what: String) -> Never { Globals.fail("\(what) is not supported by aegis-runtime") }
-    struct Exec: ParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "exec", abstract: "Not supported.")
-        @Argument(parsing: .allUnrecognized) var rest: [String] = []
-        func run() { Unsupported.fail("exec") }
-    }
     struct Ps: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "ps", abstract: "Not supported.")
         @Argument(parsing: .allUnrecognized) var rest: [String] = []

@@ -5,6 +5,10 @@
 //   state.json    SandboxRecord (written once the container process exists, atomically)
 //   exec.fifo     present between `create` and `start` (runc's exec FIFO)
 //   outcome.json  SandboxOutcome, written by the supervisor when the process has ended
+//   exec.json     SandboxExecConfig, mode 0600, written before the container process exists: what
+//                 `exec` needs of the spec (process user, env, cwd, the five capability sets,
+//                 no_new_privs, rlimits, the compiled seccomp program, whether the root is only
+//                 chroot'ed), so that an exec'd process is confined as the container's own
 //   stdout.log, stderr.log   when stdio goes to log files
 //   rootfs/       the default profile's generated root (bind-mount points only)
 #if canImport(FoundationEssentials)

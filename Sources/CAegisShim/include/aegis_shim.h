@@ -93,6 +93,8 @@ enum aegis_step {
     AEGIS_STEP_CGROUP_KILL,      // supervisor: write "1" to cgroup.kill when fencing
     AEGIS_STEP_ROOTFS_MOUNT,     // a file system mounted as the root (root_mount; e.g. overlay)
     AEGIS_STEP_IDMAP,            // an ID-mapped mount: its user namespace, open_tree, mount_setattr, move_mount
+    AEGIS_STEP_DUMPABLE,         // exec: prctl(PR_SET_DUMPABLE, 0) before joining the container
+    AEGIS_STEP_CHROOT,           // exec: chroot to the container process's root (no mount namespace of its own)
     AEGIS_STEP_COUNT
 };
 
@@ -333,6 +335,48 @@ struct aegis_hook_result {
 /// when the hook ran (see status/timed_out), -1 with step/err/detail when it could not be started.
 int aegis_run_hook(const char *path, const char *const argv[], const char *const envp[], const void *state, size_t state_len,
                    pid_t ns_pid, int timeout_ms, struct aegis_hook_result *res);
+
+/// `exec` (runc exec): a further process in a running sandbox. Swift verified the container's
+/// process (its pidfd, opened before its start time was checked) and opened its cgroup leaf; the
+/// shim runs what lies between clone and execve (exec.c):
+///
+///   caller ──clone──> joiner: dumpable 0 → close_range → oom_score_adj → setns(pidfd, ns_flags)
+///                     → [chroot to root_fd] → clone3(CLONE_PARENT | CLONE_INTO_CGROUP) → reports
+///                     the child's pid, lets it go, exits
+///   caller's child:   in the container's pid namespace and cgroup: setns(pidfd, cgroup) → setsid →
+///                     stdio → rlimits → close_range → cwd (in-root) → exec lookup (in-root) →
+///                     [seccomp] → credentials → no_new_privs → seccomp → execve
+///
+/// The child is the caller's (CLONE_PARENT): the caller waits for it. Both stay non-dumpable until
+/// execve, so no process of the container can reach them (ptrace, /proc/PID/{root,cwd,fd,exe}:
+/// CVE-2016-9962) while they hold the runtime's privileges.
+struct aegis_exec_config {
+    const struct aegis_spawn_config *process; // the process: stdin_fd/stdout_fd/stderr_fd (open, never
+                                   // -1), has_oom_score_adj/oom_score_adj, rlimits, cwd, argv, envp,
+                                   // path_env, uid, gid, additional_gids, setgroups_deny,
+                                   // no_new_privs, cap_*, last_cap, seccomp_*; other fields unused
+    int pidfd;                     // pidfd of the container's process (namespaces are joined through it)
+    uint64_t ns_flags;             // CLONE_NEW* joined by the joiner in one setns(pidfd): mnt, pid, ipc,
+                                   // uts, net, and user when the container's differs from the caller's
+    int join_cgroupns;             // 1: the child joins the cgroup namespace, once it is in the cgroup
+    int cgroup_fd;                 // O_DIRECTORY fd of the sandbox's cgroup leaf, or -1
+    int root_fd;                   // directory to chroot into (the container process's root when
+                                   // it has no mount namespace of its own), or -1
+    int setup_timeout_ms;          // the set-up must reach execve within this (0: AEGIS_SPAWN_TIMEOUT_MS)
+};
+
+/// Result of aegis_exec_start.
+struct aegis_exec_result {
+    pid_t pid;                     // the exec'd process (the caller's child), host pid; 0 on failure
+    int step;                      // on failure: enum aegis_step, errno and detail
+    int err;
+    char detail[AEGIS_DETAIL_MAX];
+};
+
+/// Starts the process of `cfg` inside the sandbox. Returns 0 once it reached execve (the caller then
+/// waits for `res->pid`, its child), or -1 with step/err/detail; on failure no process is left
+/// (the joiner and the child are killed and reaped) and every descriptor the call made is closed.
+int aegis_exec_start(const struct aegis_exec_config *cfg, struct aegis_exec_result *res);
 
 /// One device cgroup rule (OCI linux.resources.devices[], after defaults were added by Swift).
 #define AEGIS_DEV_ACCESS_MKNOD 1   // BPF_DEVCG_ACC_MKNOD
