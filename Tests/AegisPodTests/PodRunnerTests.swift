@@ -37,7 +37,7 @@ final class PodRunnerTests: XCTestCase {
         let tree = dir + "/tree"
         try FileManager.default.createDirectory(atPath: tree + "/bin", withIntermediateDirectories: true)
         try FileManager.default.copyItem(atPath: "/bin/busybox", toPath: tree + "/bin/busybox")
-        for applet in ["sh", "sleep", "httpd", "wget", "echo", "cat", "mkdir", "hostname", "kill", "true", "false", "ls"] {
+        for applet in ["sh", "sleep", "httpd", "wget", "echo", "cat", "mkdir", "hostname", "kill", "true", "false", "ls", "test", "touch"] {
             _ = symlink("busybox", tree + "/bin/" + applet)
         }
         try run(["/usr/bin/tar", "-cf", dir + "/bb.tar", "-C", tree, "."])
@@ -205,6 +205,48 @@ final class PodRunnerTests: XCTestCase {
             let r = await runner.currentRecord()
             XCTAssertGreaterThan(index(r.events, "container side: LivenessProbeFailed: stopping it"), -1)
             XCTAssertGreaterThan(index(r.events, "(LivenessProbeFailed)"), -1)
+            XCTAssertEqual(r[container: "main"]?.restartCount, 0)
+            runner.requestStop()
+            try await group.waitForAll()
+        }
+    }
+
+    func testExecProbesRunInsideTheContainer() async throws {
+        let image = try Self.busybox.get()
+        // /tmp/ready exists only in the main container's own root: a probe that sees it ran there.
+        let yaml = """
+            apiVersion: v1
+            kind: Pod
+            metadata: {name: execprobe}
+            spec:
+              terminationGracePeriodSeconds: 1
+              containers:
+                - name: main
+                  image: "\(image)"
+                  command: [sh, -c, 'sleep 1 && touch /tmp/ready && exec sleep 100']
+                  readinessProbe:
+                    exec: {command: [test, -f, /tmp/ready]}
+                    periodSeconds: 1
+                - name: doomed
+                  image: "\(image)"
+                  command: [sleep, '100']
+                  livenessProbe:
+                    exec: {command: ['false']}
+                    periodSeconds: 1
+                    failureThreshold: 2
+            """
+        let runner = try runner(yaml)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await runner.serve() }
+            try await waitUntil(runner, "main running, not yet ready") { $0[container: "main"]?.phase == .running }
+            let early = await runner.currentRecord()[container: "main"]?.ready
+            XCTAssertEqual(early, false)
+            try await waitUntil(runner, "main ready once the file exists") { $0[container: "main"]?.ready == true }
+            try await waitUntil(runner, "doomed restarted by its exec liveness probe", seconds: 30) {
+                ($0[container: "doomed"]?.restartCount ?? 0) >= 1
+            }
+            let r = await runner.currentRecord()
+            XCTAssertGreaterThan(index(r.events, "container doomed: LivenessProbeFailed"), -1)
             XCTAssertEqual(r[container: "main"]?.restartCount, 0)
             runner.requestStop()
             try await group.waitForAll()

@@ -94,10 +94,8 @@ extension PodRunner {
         var out: [String] = []
         for (name, p) in [("startupProbe", c.startupProbe), ("readinessProbe", c.readinessProbe), ("livenessProbe", c.livenessProbe)] {
             guard let p else { continue }
-            switch p.handler {
-            case .exec: out.append("\(path).\(name).exec")
-            case let .httpGet(_, _, _, scheme, _) where scheme != "HTTP": out.append("\(path).\(name).httpGet.scheme \(scheme)")
-            default: break
+            if case let .httpGet(_, _, _, scheme, _) = p.handler, scheme != "HTTP" {
+                out.append("\(path).\(name).httpGet.scheme \(scheme)")
             }
         }
         return out

@@ -72,6 +72,7 @@ extension PodRunner {
     /// The infra died: every container goes (the namespaces they joined are gone with it) and the
     /// pod starts over, init containers included, as the kubelet does when a pod sandbox changes.
     func resetAfterInfraLoss() {
+        announcedReady = false
         for c in allContainers {
             guard var rec = record[container: c.name] else { continue }
             if rec.attempt > 0 { removeAttempt(c.name, attempt: rec.attempt) }
@@ -246,6 +247,11 @@ extension PodRunner {
             stopRequested = true  // the sidecars and the infra go as in a stop
         } else {
             record.phase = .running
+            let ready = record.containers.filter { c in manifest.spec.containers.contains { $0.name == c.name } || c.phase == .running }
+            if !announcedReady && ready.allSatisfy(\.ready) {
+                announcedReady = true
+                event("pod ready: every container ready")
+            }
         }
     }
 }

@@ -80,6 +80,8 @@ public actor PodRunner: Service {
     /// The phase the pod ends in once stopped: Succeeded/Failed when its containers ended by
     /// themselves, nil (Stopped) when asked to stop.
     var endPhase: PodPhase?
+    /// "pod ready" was logged (once per infra generation).
+    var announcedReady = false
 
     /// Opens the pod (its cgroup is `pods/<name>` under the default parent of this process's
     /// cgroup, every container's leaf and the infra's below it): parses nothing (the manifest is given), takes the pod's lock, prepares its

@@ -4,6 +4,8 @@
 // in a row fail it, `successThreshold` successes in a row pass it. A failed startup or liveness
 // probe restarts that container alone; readiness only sets `ready`.
 //
+// exec runs the command inside the container (SandboxRuntime.exec: its namespaces, cgroup,
+// capabilities, seccomp and user) and passes on exit 0 within the timeout.
 // httpGet and tcpSocket connect from inside the pod's network namespace (the socket is made on a
 // short-lived thread that entered it with setns), so a pod with its own loopback-only namespace is
 // probed on that loopback, as the kubelet probes the pod IP. Probes block the runner's loop for at
@@ -11,6 +13,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import AegisSandbox
 import AegisSystem
 
 /// A probe's progress for one container (in memory only).
@@ -98,8 +101,13 @@ extension PodRunner {
             return ProbeSocket.httpGet(
                 host: host ?? "127.0.0.1", port: port, path: path, headers: headers.map { ($0.name, $0.value) }, netns: netns,
                 timeoutMs: timeoutMs)
-        case .exec:
-            return false  // refused before the pod starts (`PodRunner.unsupportedProbes`)
+        case let .exec(command):
+            // Run inside the container, exactly as confined as its own process (SandboxRuntime.exec).
+            guard let rec = record[container: container] else { return false }
+            let options = SandboxExecOptions(
+                args: command, stdio: .descriptors(stdin: -1, stdout: -1, stderr: -1), timeout: .seconds(p.timeoutSeconds))
+            guard let result = try? sandboxes.exec(paths.sandboxID(container, attempt: rec.attempt), options) else { return false }
+            return !result.timedOut && result.exitCode == 0
         }
     }
 }
