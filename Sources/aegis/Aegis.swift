@@ -8,6 +8,6 @@ struct Aegis: AsyncParsableCommand {
         abstract: "AEGIS: run tenants' AI agents isolated on bare Linux hosts.",
         subcommands: [
             Up.self, Down.self, Run.self, Ps.self, Logs.self, Kill.self, Describe.self, Cp.self,
-            NodeCommand.self, TenantCommand.self, TokenCommand.self, ImageCommand.self, PodCommand.self,
+            NodeCommand.self, TenantCommand.self, TokenCommand.self, ImageCommand.self, PodCommand.self, GatewayCommand.self,
         ])
 }

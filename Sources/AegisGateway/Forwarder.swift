@@ -1,0 +1,213 @@
+// Forwarder.swift — every HTTP request that is not a session upgrade, forwarded to the controller's
+// socket: checks first (identity, body size, fair limits), then the request streamed up through
+// AsyncHTTPClient and the response streamed down chunk by chunk as it arrives (an SSE log stream
+// reaches the client event by event); nothing is buffered whole. Refusals are JSON `ErrorBody`s.
+import AegisProtocol
+import AsyncHTTPClient
+import Foundation
+import HTTPTypes
+import HummingbirdCore
+import Logging
+import NIOCore
+import NIOHTTP1
+
+struct Forwarder: Sendable {
+    let upstream: Upstream
+    let limits: FairLimits
+    let maxBodyBytes: Int
+    let accessLog: AccessLogSink
+    let logger: Logger
+
+    /// A response the gateway makes itself; `close` ends the connection after it (the client may
+    /// still be sending a body nobody will read).
+    struct Reply: Error {
+        var status: HTTPResponse.Status
+        var message: String
+        var headers = HTTPFields()
+        var close = false
+    }
+
+    /// The controller did not send a response head within the timeout.
+    struct HeadTimeout: Error {}
+    /// Thrown after a response to end the connection (HummingbirdCore closes it).
+    struct CloseConnection: Error {}
+
+    /// Answers `request` (HummingbirdCore's responder of the TLS port).
+    func respond(
+        _ request: Request, _ writer: consuming ResponseWriter, channel: any Channel, identity: ClientIdentity, gone: ClientGoneSignal
+    ) async throws {
+        let id = ForwardedHeaders.requestID(request.headers)
+        let remoteIP = channel.remoteAddress?.ipAddress ?? "unknown"
+        var record = AccessRecord(
+            requestID: id, remote: remoteIP, method: request.method.rawValue, path: request.uri.path, clientCN: identity.commonName)
+        let admission: RateLimiter.Admission?
+        do { admission = try await admit(request, identity: identity, remoteIP: remoteIP, record: &record) } catch let reply as Reply {
+            try await send(reply, requestID: id, writer: writer, record: &record)
+            return
+        }
+        defer { admission?.release() }
+        let response: HTTPClientResponse
+        let progress: BodyProgress
+        do {
+            if request.headers[.expect]?.lowercased() == "100-continue" {
+                try await writer.writeInformationalHead(HTTPResponse(status: .continue))
+            }
+            (response, progress) = try await forward(request, requestID: id, identity: identity, record: &record)
+        } catch let reply as Reply {
+            try await send(reply, requestID: id, writer: writer, record: &record)
+            return
+        } catch {
+            record.status = 499  // as nginx logs a client that left before the answer
+            record.error = "the client left before the answer: \(error)"
+            record.emit(to: accessLog)
+            throw error
+        }
+        try await stream(response, progress: progress, requestID: id, writer: writer, gone: gone, record: &record)
+        if let length = ForwardedHeaders.bodyLength(request.headers), progress.endedAt == nil {
+            // The controller answered before reading the whole body. A body of known length is
+            // drained by HummingbirdCore once the upload has stopped reading it; otherwise the
+            // connection ends here.
+            guard case .known = length, await progress.detach(within: .seconds(5)) else { throw CloseConnection() }
+        }
+    }
+
+    /// The checks before anything goes upstream.
+    /// - Throws: `Reply` with 403, 400, 307, 413 or 429.
+    private func admit(
+        _ request: Request, identity: ClientIdentity, remoteIP: String, record: inout AccessRecord
+    ) async throws
+        -> RateLimiter.Admission?
+    {
+        if case .refused(let reason) = identity { throw Reply(status: .forbidden, message: reason) }
+        guard let target = request.head.path, target.hasPrefix("/") else {
+            throw Reply(status: .badRequest, message: "the request target must be a path (origin form)")
+        }
+        if request.uri.path == NodeSession.path, request.headers[.upgrade]?.lowercased() == "websocket" {
+            // An upgrade after other requests on a kept-alive connection: only a connection's first
+            // request can become a session, so the client is sent to a fresh one.
+            throw Reply(
+                status: .temporaryRedirect, message: "open the session on a new connection", headers: [.location: target], close: true)
+        }
+        switch ForwardedHeaders.bodyLength(request.headers) {
+        case .invalid:
+            throw Reply(status: .badRequest, message: "Content-Length is not a number", close: true)
+        case .known(let n) where n > maxBodyBytes:
+            throw Reply(status: .contentTooLarge, message: "request body of \(n) bytes: over the \(maxBodyBytes)-byte limit", close: true)
+        default:
+            break
+        }
+        do {
+            let (admission, key) = try await limits.admit(path: request.uri.path, headers: request.headers, remoteIP: remoteIP)
+            record.limitKey = key
+            return admission
+        } catch {
+            throw Reply(
+                status: .tooManyRequests, message: "rate limited: \(error.reason); retry after \(error.retryAfter) s",
+                headers: [.retryAfter: "\(error.retryAfter)"])
+        }
+    }
+
+    /// Sends the request upstream; returns the response once its head is in.
+    /// - Throws: `Reply` 413 (the streamed body passed the limit), 504 (no response head in time),
+    ///   502 (anything else between here and the controller); CancellationError when the client left.
+    private func forward(
+        _ request: Request, requestID: String, identity: ClientIdentity, record: inout AccessRecord
+    ) async throws
+        -> (HTTPClientResponse, BodyProgress)
+    {
+        var up = HTTPClientRequest(url: upstream.url(path: request.head.path ?? "/"))
+        up.method = HTTPMethod(rawValue: request.method.rawValue)
+        up.headers = ForwardedHeaders.upstream(request.headers, identity: identity, requestID: requestID)
+        let progress: BodyProgress
+        switch ForwardedHeaders.bodyLength(request.headers) {
+        case .known(let n):
+            progress = BodyProgress()
+            up.body = .stream(LimitedBody(base: request.body, limit: maxBodyBytes, progress: progress), length: .known(Int64(n)))
+        case .chunked:
+            progress = BodyProgress()
+            up.body = .stream(LimitedBody(base: request.body, limit: maxBodyBytes, progress: progress), length: .unknown)
+        case .invalid, nil:
+            progress = .none()
+        }
+        do {
+            return (try await execute(up, progress: progress), progress)
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch {
+            record.bytesIn = progress.bytes
+            if progress.exceeded {
+                throw Reply(status: .contentTooLarge, message: "request body over the \(maxBodyBytes)-byte limit", close: true)
+            }
+            if error is HeadTimeout {
+                throw Reply(
+                    status: .gatewayTimeout, message: "the controller sent no response within \(upstream.headTimeout)", close: true)
+            }
+            throw Reply(status: .badGateway, message: "the controller at \(upstream.socketPath) did not answer: \(error)", close: true)
+        }
+    }
+
+    /// `client.execute`, raced against the response-head timeout, which starts once the request
+    /// body has been sent.
+    private func execute(_ request: HTTPClientRequest, progress: BodyProgress) async throws -> HTTPClientResponse {
+        let client = upstream.client, timeout = upstream.headTimeout
+        return try await withThrowingTaskGroup(of: HTTPClientResponse.self) { group in
+            group.addTask { try await client.execute(request, deadline: .distantFuture) }
+            group.addTask {
+                while true {
+                    try await Task.sleep(until: (progress.endedAt ?? .now) + timeout, clock: .continuous)
+                    if let ended = progress.endedAt, ContinuousClock.now >= ended + timeout { throw HeadTimeout() }
+                }
+            }
+            defer { group.cancelAll() }
+            guard let response = try await group.next() else { throw HeadTimeout() }
+            return response
+        }
+    }
+
+    /// Streams the controller's response to the client, then writes the access-log line. An
+    /// open-ended body (no Content-Length: SSE) ends as soon as the client leaves.
+    private func stream(
+        _ response: HTTPClientResponse, progress: BodyProgress, requestID: String, writer: consuming ResponseWriter,
+        gone: ClientGoneSignal, record: inout AccessRecord
+    ) async throws {
+        var head = HTTPResponse(status: .init(code: Int(response.status.code), reasonPhrase: response.status.reasonPhrase))
+        head.headerFields = ForwardedHeaders.downstream(response.headers, requestID: requestID)
+        record.status = head.status.code
+        do {
+            var body = try await writer.writeHead(head)
+            if response.headers["content-length"].isEmpty {
+                record.bytesOut = try await StreamRelay.relay(response.body, to: body, until: gone)
+            } else {
+                for try await chunk in response.body {
+                    record.bytesOut += chunk.readableBytes
+                    try await body.write(chunk)
+                }
+                try await body.finish(nil)
+            }
+            record.bytesIn = progress.bytes
+            record.emit(to: accessLog)
+        } catch {
+            record.bytesIn = progress.bytes
+            record.error = "response cut short: \(error)"
+            record.emit(to: accessLog)
+            throw error
+        }
+    }
+
+    /// Writes a reply of the gateway's own (JSON `ErrorBody`) and its access-log line.
+    func send(_ reply: Reply, requestID: String, writer: consuming ResponseWriter, record: inout AccessRecord) async throws {
+        let json = (try? CompactJSONEncoder().encode(ErrorBody(error: reply.message))) ?? Array("{}".utf8)
+        var fields = reply.headers
+        fields[.contentType] = "application/json"
+        fields[.contentLength] = "\(json.count)"
+        fields[ForwardedHeaders.requestID] = requestID
+        if reply.close { fields[.connection] = "close" }
+        record.status = reply.status.code
+        record.bytesOut = json.count
+        record.error = reply.message
+        record.emit(to: accessLog)
+        try await writer.write(
+            response: HTTPResponse(status: reply.status, headerFields: fields), body: ResponseBody(byteBuffer: ByteBuffer(bytes: json)))
+        if reply.close { throw CloseConnection() }
+    }
+}
