@@ -134,13 +134,22 @@ let package = Package(
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
-        // Prometheus metrics (the metrics sidecar's source).
+        // Prometheus metrics: the controller's and the gateway's series, both exposition formats, and
+        // the metrics sidecar (`aegis metrics`: the controller's and the gateway's /metrics read over
+        // their unix sockets, merged into one document on a TCP port).
         .target(
             name: "AegisMetrics",
             dependencies: [
-                "AegisProtocol",
+                "AegisProtocol", "AegisSystem",
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
         // The CLI's client side: API client (AsyncHTTPClient over the unix socket or TCP), SSE parser,
         // table/YAML (Yams) formatting, quota flags, input-file collection.
@@ -161,7 +170,7 @@ let package = Package(
         .target(
             name: "AegisGateway",
             dependencies: [
-                "AegisPKI", "AegisProtocol", "AegisSystem",
+                "AegisPKI", "AegisProtocol", "AegisSystem", "AegisMetrics",
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -207,6 +216,7 @@ let package = Package(
             name: "aegis",
             dependencies: [
                 "AegisDaemon", "AegisNodeLink", "AegisClient", "AegisManifest", "AegisProtocol", "AegisImage", "AegisPod", "AegisGateway",
+                "AegisMetrics",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -298,6 +308,19 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]),
+        // The metrics sidecar against a real controller's series on a unix socket and a real gateway's
+        // admin socket; promtool and a real Prometheus (Debian's `prometheus`) scraping it.
+        .testTarget(
+            name: "AegisMetricsTests",
+            dependencies: [
+                "AegisMetrics", "AegisGateway", "AegisControl", "AegisStore", "AegisPKI", "AegisProtocol",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -1,6 +1,7 @@
 // APIServer.swift — the tenant-facing HTTP API (v1, see AegisProtocol/API.swift and
 // docs/openapi.yaml) on Hummingbird 2. Every route is authenticated with a bearer token except
-// GET /v1/cluster/ca and POST /v1/cluster/join (JoinRoutes.swift); errors are JSON ErrorBody.
+// GET /v1/cluster/ca and POST /v1/cluster/join (JoinRoutes.swift), /healthz and /readyz
+// (HealthRoutes.swift) and, from inside the controller's pod, /metrics; errors are JSON ErrorBody.
 import AegisControl
 import AegisProtocol
 import Foundation
@@ -12,9 +13,11 @@ public enum APIServer {
     /// The router for every /v1 route plus /metrics (admin only: the controller's series,
     /// `controller.metrics`, content-negotiated; MetricsRoutes.swift). With metrics, every request
     /// is counted by route template, method and status.
-    /// - Parameter shutdown: once begun, open log streams end with an `error` event.
+    /// - Parameters:
+    ///   - shutdown: once begun, open log streams end with an `error` event.
+    ///   - listener: what the listener serving this router trusts (`APIListenerKind`).
     public static func router(
-        controller: Controller, shutdown: ShutdownSignal = ShutdownSignal()
+        controller: Controller, shutdown: ShutdownSignal = ShutdownSignal(), listener: APIListenerKind = .direct
     ) -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
         // Before any route: middleware applies to the routes added after it.
@@ -120,7 +123,8 @@ public enum APIServer {
         }
         joinRoutes(v1, controller: controller)
         nodeRoutes(v1, controller: controller)
-        metricsRoute(router, controller: controller)
+        metricsRoute(router, controller: controller, listener: listener)
+        healthRoutes(router, controller: controller)
         return router
     }
 

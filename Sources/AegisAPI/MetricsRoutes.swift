@@ -1,5 +1,5 @@
-// MetricsRoutes.swift — GET /metrics (admin token: the metrics sidecar will read it over the
-// controller's unix socket) with content negotiation (Prometheus text 0.0.4 by default,
+// MetricsRoutes.swift — GET /metrics (admin token; the metrics sidecar reads it over the
+// controller's pod socket without one) with content negotiation (Prometheus text 0.0.4 by default,
 // OpenMetrics 1.0.0 when the Accept header prefers it; AegisMetrics/Exposition.swift), and the
 // middleware counting every API request by route template, method and status.
 import AegisControl
@@ -10,11 +10,15 @@ import Hummingbird
 import NIOCore
 
 extension APIServer {
-    static func metricsRoute(_ router: Router<BasicRequestContext>, controller: Controller) {
+    /// GET /metrics: the admin token, or no token from inside the pod (`APIListenerKind.podSocket`
+    /// without the gateway's mark: the metrics sidecar).
+    static func metricsRoute(_ router: Router<BasicRequestContext>, controller: Controller, listener: APIListenerKind) {
         router.get("metrics") { req, _ in
             try await respond {
-                let c = try await caller(req, controller)
-                guard c.isAdmin else { throw ControllerError.forbidden("metrics are admin-only") }
+                if !listener.isPodLocal(req.headers) {
+                    let c = try await caller(req, controller)
+                    guard c.isAdmin else { throw ControllerError.forbidden("metrics are admin-only") }
+                }
                 let exposition = await controller.metricsExposition(accept: req.headers[.accept])
                 return Response(
                     status: .ok, headers: [.contentType: exposition.contentType],

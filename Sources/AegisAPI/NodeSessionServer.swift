@@ -1,7 +1,8 @@
 // NodeSessionServer.swift — the controller's end of the node protocol (AegisProtocol
-// Session.swift) on the cluster port: a WebSocket upgrade on /v1/cluster/session, allowed only
-// for a TLS peer whose client certificate chains to the cluster CA, names a worker or hybrid
-// node, and carries the key that node name is pinned to. Frames are decoded here and handed to
+// Session.swift) on the cluster port or, behind the gateway, the pod socket: a WebSocket upgrade
+// on /v1/cluster/session, allowed only for a peer whose client certificate (its TLS channel's, or
+// the one the gateway verified) chains to the cluster CA, names a worker or hybrid node, and
+// carries the key that node name is pinned to. Frames are decoded here and handed to
 // the controller; its calls to the worker come back through a RemoteWorkerLink whose messages a
 // single writer task sends in order.
 import AegisControl
@@ -32,14 +33,22 @@ public enum NodeSessionServer {
     /// The `shouldUpgrade` of the cluster port's HTTP/1 + WebSocket server: requests for other paths
     /// are plain HTTP (the tenant API); a session request is upgraded, and a peer that fails the
     /// certificate checks gets one `error` frame naming the cause, then the close.
+    /// - Parameter listener: `.direct` authenticates the TLS channel's client certificate;
+    ///   `.podSocket` the one the gateway verified and passed as `X-Aegis-Gateway-Client-Certificate`.
     public static func shouldUpgrade(
         request: HTTPRequest, channel: any Channel, controller: Controller,
-        logger: Logger
+        logger: Logger, listener: APIListenerKind = .direct
     ) async throws -> ShouldUpgradeResult<WebSocketDataHandler<HTTP1WebSocketUpgradeChannel.Context>> {
         guard request.path?.split(separator: "?").first == Substring(NodeSession.path) else { return .dontUpgrade }
         let peer: Result<VerifiedNode, ControllerError>
         do {
-            peer = .success(try await authenticate(channel: channel, controller: controller))
+            switch listener {
+            case .direct:
+                peer = .success(try await authenticate(channel: channel, controller: controller))
+            case .podSocket:
+                peer = .success(
+                    try await authenticate(gatewayHeader: request.headerFields[APIListenerKind.clientCertificate], controller: controller))
+            }
         } catch let e as ControllerError {
             peer = .failure(e)
         } catch {
@@ -80,10 +89,27 @@ public enum NodeSessionServer {
         guard let certificate = try await channel.nioSSL_peerCertificate().get() else {
             throw ControllerError.forbidden("a node session needs a client certificate from the cluster CA (join the node first)")
         }
+        return try await authenticate(der: try certificate.toDERBytes(), controller: controller)
+    }
+
+    /// The certificate the gateway verified in its handshake (base64 DER), checked again here
+    /// exactly as a TLS peer's: the gateway vouches for possession of the key, not for the rest.
+    static func authenticate(gatewayHeader: String?, controller: Controller) async throws -> VerifiedNode {
+        guard let gatewayHeader else {
+            throw ControllerError.forbidden(
+                "a node session needs a client certificate from the cluster CA, presented to the gateway (join the node first)")
+        }
+        guard let der = Data(base64Encoded: gatewayHeader) else {
+            throw ControllerError.forbidden("X-Aegis-Gateway-Client-Certificate: not base64 DER")
+        }
+        return try await authenticate(der: Array(der), controller: controller)
+    }
+
+    static func authenticate(der: [UInt8], controller: Controller) async throws -> VerifiedNode {
         let authority = try await controller.clusterAuthority()
         let verified: VerifiedNode
         do {
-            verified = try authority.ca.verifier.verifyNodeCertificate(der: try certificate.toDERBytes(), purpose: .clientAuth)
+            verified = try authority.ca.verifier.verifyNodeCertificate(der: der, purpose: .clientAuth)
         } catch {
             throw ControllerError.forbidden("client certificate refused: \(error)", underlying: error)
         }

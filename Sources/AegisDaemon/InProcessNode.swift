@@ -35,7 +35,7 @@ public final class InProcessNode: Sendable {
         let runtime = try await NodeRuntime.start(configuration, logger: Logger(label: "aegis.node.\(name)"))
         let node = InProcessNode(runtime: runtime, running: Task { try await runtime.run(handleSignals: false) })
         let deadline = ContinuousClock.now + timeout
-        while (try? await node.client().workloads()) == nil {
+        while !(await node.answers()) {
             guard ContinuousClock.now < deadline else {
                 try? await node.stop(drain: true)
                 throw NodeStartError("in-process node \(name): its API did not answer within \(timeout)")
@@ -45,11 +45,19 @@ public final class InProcessNode: Sendable {
         return node
     }
 
-    /// An admin client for the node's unix socket.
+    /// Whether the API answers: the admin token on the node's socket, or /readyz on the pod socket.
+    private func answers() async -> Bool {
+        if let podSocket = runtime.configuration.podSocket {
+            return (try? HealthProbe.get(socket: podSocket, path: "/readyz", timeout: .seconds(2)))?.status == 200
+        }
+        return (try? await client().workloads()) != nil
+    }
+
+    /// An admin client for the node's unix socket (the pod socket with `--socket`).
     public func client() throws -> APIClient {
         APIClient(
             settings: try ConnectionSettings.resolve(
-                dataDir: runtime.configuration.paths.dataDir, server: nil, token: nil,
+                dataDir: runtime.configuration.paths.dataDir, server: runtime.configuration.podSocket.map { "unix://" + $0 }, token: nil,
                 tenant: nil, environment: { _ in nil }))
     }
 

@@ -30,6 +30,7 @@ public struct NodeFlags: Sendable {
     public var name: String?
     public var apiPort: Int = 7420
     public var listen: String?
+    public var socket: String?
     public var labels: [String] = []
     public var allowUnenforcedLimits = false
     public var drainOnExit = false
@@ -76,6 +77,9 @@ public struct NodeConfiguration: Sendable {
     public var apiPort: Int
     /// The cluster port (controller, hybrid): TLS API and worker sessions.
     public var listen: (host: String, port: Int)?
+    /// Controller in its pod (`aegis controller --socket`): the only listener, a unix socket the
+    /// gateway forwards to and the metrics sidecar and probes read (`APIListenerKind.podSocket`).
+    public var podSocket: String?
     /// Worker: the controller's cluster port, https://HOST:PORT.
     public var join: String?
     /// Worker: the join token for the first start (nil: the identity on disk is used).
@@ -129,6 +133,7 @@ public struct NodeConfiguration: Sendable {
         paths = AegisPaths(dataDir: dataDir)
         egress = try Self.egressConfig(flags, stateDir: dataDir + "/network")
         listen = try flags.listen.map { try Self.parseListen($0) }
+        podSocket = flags.socket
         join = flags.join
         joinToken = nil
         if flags.role == .worker {
@@ -202,7 +207,14 @@ extension NodeConfiguration {
                 throw NodeConfigurationError(flag, "\(flag) is the controller's setting; a worker keeps to the controller's lease terms")
             }
         case .controller:
-            guard f.listen != nil else {
+            if let socket = f.socket {
+                guard f.listen == nil else {
+                    throw NodeConfigurationError(
+                        "--listen", "--listen: a controller with --socket listens on its socket only (the gateway serves the cluster port)")
+                }
+                try checkSocketPath(socket)
+            }
+            guard f.listen != nil || f.socket != nil else {
                 throw NodeConfigurationError("--listen", "--role controller needs --listen HOST:PORT: workers connect to the cluster port")
             }
             let workerOnly: [(String, Bool)] = [
@@ -219,6 +231,21 @@ extension NodeConfiguration {
             try checkNotJoining(f)
         case .hybrid:
             try checkNotJoining(f)
+        }
+        if f.socket != nil && f.role != .controller {
+            throw NodeConfigurationError("--socket", "--socket is for a controller behind a gateway (aegis controller)")
+        }
+    }
+
+    /// A unix socket path: absolute, within sun_path's 107 bytes, in an existing directory.
+    static func checkSocketPath(_ path: String) throws {
+        guard path.hasPrefix("/"), path.utf8.count <= 107 else {
+            throw NodeConfigurationError("--socket", "--socket \(path): an absolute path of at most 107 bytes (a unix socket's limit)")
+        }
+        let dir = String(path[..<path.lastIndex(of: "/")!])
+        var st = stat()
+        guard stat(dir.isEmpty ? "/" : dir, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR else {
+            throw NodeConfigurationError("--socket", "--socket \(path): its directory \(dir) does not exist")
         }
     }
 

@@ -1,6 +1,7 @@
 // NodeRuntime+API.swift — the API servers of a controller or hybrid node: 127.0.0.1:<api-port>,
 // the unix socket, and with --listen the cluster port (TLS: the tenant API and the workers'
-// session upgrade), then the shutdown notice (last started, first stopped).
+// session upgrade), then the shutdown notice (last started, first stopped). A controller in its
+// pod (--socket) serves only its pod socket, behind the gateway.
 import AegisAPI
 import AegisControl
 import AegisPKI
@@ -15,6 +16,12 @@ import ServiceLifecycle
 extension NodeRuntime {
     func apiServices() async throws -> [ServiceGroupConfiguration.ServiceConfiguration] {
         let shutdown = ShutdownSignal()
+        if let podSocket = configuration.podSocket {
+            return [
+                .init(service: try await podSocketServer(path: podSocket, shutdown: shutdown)),
+                .init(service: ShutdownNotice(signal: shutdown)),
+            ]
+        }
         let router = APIServer.router(controller: controller, shutdown: shutdown)
         unlink(paths.socket)
         let portFile = paths.portFile, socket = paths.socket, log = logger
@@ -38,6 +45,28 @@ extension NodeRuntime {
         // Services stop in reverse order: the notice first, so that every server's open streams end.
         services.append(.init(service: ShutdownNotice(signal: shutdown)))
         return services
+    }
+
+    /// The controller's pod socket, its only listener (`aegis controller --socket`): the API and
+    /// the workers' sessions as the gateway forwards them (identities from its headers), /metrics
+    /// for the sidecar, /healthz and /readyz for probes. The cluster CA is loaded (created on the
+    /// first start) before it listens, so that the gateway finds ca.crt.
+    private func podSocketServer(path: String, shutdown: ShutdownSignal) async throws -> some Service {
+        do { _ = try await controller.clusterAuthority() } catch { throw NodeStartError("\(error)", underlying: error) }
+        let router = APIServer.router(controller: controller, shutdown: shutdown, listener: .podSocket)
+        unlink(path)
+        let controller = controller, log = logger
+        return Application(
+            router: router,
+            server: .http1WebSocketUpgrade(configuration: NodeSessionServer.configuration) { request, channel, logger in
+                try await NodeSessionServer.shouldUpgrade(
+                    request: request, channel: channel, controller: controller, logger: logger, listener: .podSocket)
+            },
+            configuration: .init(address: .unixDomainSocket(path: path), serverName: "aegis"),
+            onServerRunning: { _ in
+                chmod(path, 0o660)
+                log.info("API listening (pod socket)", metadata: ["socket": "\(path)"])
+            }, logger: Logger(label: "aegis.api"))
     }
 
     /// The cluster port: the API over TLS with a server certificate from the controller's own

@@ -165,7 +165,8 @@ public final class NodeRuntime: Sendable {
         do { try await group.run() } catch { failure = error }
         try? store.close()
         unlink(paths.socket)
-        unlink(paths.pidFile)
+        if let podSocket = configuration.podSocket { unlink(podSocket) }
+        NodeSetup.releaseDataDir(paths)
         unlink(paths.dataDir + "/cluster.port")
         logger.info("node stopped", metadata: ["agents": "\(stopLatch.drains && worker != nil ? "stopped" : "left running")"])
         if let failure { throw failure }

@@ -1,15 +1,19 @@
 // NodeSetup.swift — what every node role shares at start: claiming the data directory (one node
-// per data dir, by its pid file), capability detection for a worker, and the "node up" log line.
+// per data dir, by a lock and its pid file), capability detection for a worker, and the "node up" log line.
 import AegisImage
 import AegisNode
 import AegisProtocol
 import Foundation
 import Logging
 import AegisSystem
+import Synchronization
 
 public enum NodeSetup {
-    /// Creates the data directory (0711) and writes the pid file.
-    /// - Throws: `NodeStartError` when another live node holds the directory.
+    /// Creates the data directory (0711), locks it and writes the pid file. The lock is an
+    /// exclusive flock on `<data-dir>/aegis.lock`, held for the process's life (or until
+    /// `releaseDataDir`): it works across pid namespaces (a controller restarted in its pod may
+    /// get the pid a stale pid file names) and a pid file left by a killed node never blocks.
+    /// - Throws: `NodeStartError` when another live node holds the directory (naming its pid).
     static func claimDataDir(_ paths: AegisPaths) throws {
         do {
             try FileSystem.makeDirectories(paths.dataDir, mode: 0o711)
@@ -21,23 +25,46 @@ public enum NodeSetup {
         guard stat(paths.dataDir, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR else {
             throw NodeStartError("--data-dir \(paths.dataDir): not a directory")
         }
-        if let text = try? String(contentsOfFile: paths.pidFile, encoding: .utf8),
-            let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)), pid != getpid(), kill(pid, 0) == 0
-        {
-            throw NodeStartError("another node (pid \(pid)) is running with data dir \(paths.dataDir)")
-        }
+        try lockDataDir(paths)
         do { try "\(getpid())\n".write(toFile: paths.pidFile, atomically: true, encoding: .utf8) } catch {
+            releaseDataDir(paths)
             throw NodeStartError("--data-dir \(paths.dataDir): cannot write \(paths.pidFile)", underlying: error)
         }
     }
 
-    /// Removes the pid file if it is this process's (a start that failed after claiming the dir).
+    /// Open lock files by data dir, for the nodes of this process (tests run several).
+    private static let locks = Mutex<[String: Int32]>([:])
+
+    private static func lockDataDir(_ paths: AegisPaths) throws {
+        // A second node of this process on the same dir (a test restarting a node it dropped)
+        // shares the lock, as the pid file check it replaces allowed.
+        if locks.withLock({ $0[paths.dataDir] != nil }) { return }
+        let lockPath = paths.dataDir + "/aegis.lock"
+        let fd = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        guard fd >= 0 else {
+            throw NodeStartError("--data-dir \(paths.dataDir): cannot open \(lockPath): \(Errno.current.explained)", errno: errno)
+        }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            let e = errno
+            close(fd)
+            guard e == EWOULDBLOCK else {
+                throw NodeStartError("--data-dir \(paths.dataDir): flock \(lockPath): \(Errno(e).explained)", errno: e)
+            }
+            let pid = (try? String(contentsOfFile: paths.pidFile, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
+            throw NodeStartError("another node (pid \(pid ?? "unknown")) is running with data dir \(paths.dataDir)")
+        }
+        locks.withLock { $0[paths.dataDir] = fd }
+    }
+
+    /// Removes the pid file and drops the lock of a node of this process (a failed start, a stop).
     static func releaseDataDir(_ paths: AegisPaths) {
+        guard let fd = locks.withLock({ $0.removeValue(forKey: paths.dataDir) }) else { return }
         if let text = try? String(contentsOfFile: paths.pidFile, encoding: .utf8),
             Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)) == getpid()
         {
             unlink(paths.pidFile)
         }
+        close(fd)
     }
 
     /// Detects the worker's capabilities (cgroup controllers as its sandbox runtime sees them,

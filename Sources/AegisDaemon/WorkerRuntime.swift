@@ -117,7 +117,7 @@ public final class WorkerRuntime: Sendable {
         let group = ServiceGroup(configuration: ServiceGroupConfiguration(services: services, logger: logger))
         var failure: (any Error)?
         do { try await group.run() } catch { failure = error }
-        unlink(paths.pidFile)
+        NodeSetup.releaseDataDir(paths)
         logger.info("node stopped", metadata: ["agents": "\(stopLatch.drains ? "stopped" : "left running")"])
         if case .sessionEnded(let e)? = stopLatch.reason { throw e }
         if let failure { throw failure }

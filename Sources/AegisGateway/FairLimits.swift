@@ -2,6 +2,7 @@
 // (`--rate`, `--burst`, `--max-concurrent`), the client IP for the unauthenticated join route
 // (5/s, burst 10 by default) and for requests without a token; health probes and the workers'
 // session path are exempt (a tenant's flood never delays a lease renewal).
+import AegisMetrics
 import AegisProtocol
 import HTTPTypes
 
@@ -23,7 +24,8 @@ struct FairLimits: Sendable {
 
     /// Admits the request or refuses it; returns the admission (release it when the response is
     /// done) and the key it counted under (nil when exempt).
-    /// - Throws: `RateLimiter.Refusal` (429) naming the key's limit.
+    /// - Throws: `RateLimiter.Refusal` (429) naming the key's limit, with its rejection reason
+    ///   (`rate_limited`, `concurrency`, `join_rate_limited`).
     func admit(
         path: String, headers: HTTPFields, remoteIP: String
     ) async throws(RateLimiter.Refusal) -> (
@@ -33,7 +35,8 @@ struct FairLimits: Sendable {
         if path == Self.joinPath {
             let key = "join:" + remoteIP
             do { return (try joins.acquire(key), key) } catch {
-                throw RateLimiter.Refusal(retryAfter: error.retryAfter, reason: "join attempts from \(remoteIP): \(error.reason)")
+                throw RateLimiter.Refusal(
+                    retryAfter: error.retryAfter, reason: "join attempts from \(remoteIP): \(error.reason)", rejection: .joinRateLimited)
             }
         }
         let key = await resolver.key(authorization: headers[.authorization], remoteIP: remoteIP)

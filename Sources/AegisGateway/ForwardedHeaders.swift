@@ -10,6 +10,10 @@ enum ForwardedHeaders {
     static let gatewayPrefix = "x-aegis-gateway-"
     /// The verified TLS client certificate: base64 of the leaf's DER.
     static let clientCertificate = "X-Aegis-Gateway-Client-Certificate"
+    /// On every forwarded request: the client's IP address. Its presence tells the controller's
+    /// pod socket that the request came from outside the pod (through the gateway), so pod-local
+    /// privileges (GET /metrics without a token, for the metrics sidecar) do not apply.
+    static let forwardedFor = "X-Aegis-Gateway-Forwarded-For"
     static let requestID = HTTPField.Name("X-Request-Id")!
     /// The longest request ID kept from a client.
     static let maxRequestIDLength = 64
@@ -41,7 +45,7 @@ enum ForwardedHeaders {
     /// The headers of the upstream request: the client's, less hop-by-hop headers (and those the
     /// client's Connection header names) and every `X-Aegis-Gateway-*`, plus the identity and the
     /// request ID.
-    static func upstream(_ fields: HTTPFields, identity: ClientIdentity, requestID id: String) -> HTTPHeaders {
+    static func upstream(_ fields: HTTPFields, identity: ClientIdentity, requestID id: String, client: String) -> HTTPHeaders {
         let named = connectionTokens(fields)
         var headers = HTTPHeaders()
         headers.reserveCapacity(fields.count + 2)
@@ -51,6 +55,7 @@ enum ForwardedHeaders {
             headers.add(name: field.name.rawName, value: field.value)
         }
         if case .verified(let der, _) = identity { headers.add(name: clientCertificate, value: der) }
+        headers.add(name: forwardedFor, value: client)
         headers.add(name: requestID.rawName, value: id)
         return headers
     }

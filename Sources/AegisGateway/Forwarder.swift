@@ -2,6 +2,9 @@
 // socket: checks first (identity, body size, fair limits), then the request streamed up through
 // AsyncHTTPClient and the response streamed down chunk by chunk as it arrives (an SSE log stream
 // reaches the client event by event); nothing is buffered whole. Refusals are JSON `ErrorBody`s.
+// Every answer is counted in GatewayMetrics when its head goes out (class, code, time to head),
+// every refusal by its reason, and the requests in flight.
+import AegisMetrics
 import AegisProtocol
 import AsyncHTTPClient
 import Foundation
@@ -16,15 +19,19 @@ struct Forwarder: Sendable {
     let limits: FairLimits
     let maxBodyBytes: Int
     let accessLog: AccessLogSink
+    let metrics: GatewayMetrics
     let logger: Logger
 
     /// A response the gateway makes itself; `close` ends the connection after it (the client may
-    /// still be sending a body nobody will read).
+    /// still be sending a body nobody will read); `rejection` is why the gateway refused the
+    /// request (nil for an answer that is no refusal, such as a redirect or the controller's own
+    /// refusal of a session).
     struct Reply: Error {
         var status: HTTPResponse.Status
         var message: String
         var headers = HTTPFields()
         var close = false
+        var rejection: GatewayRejection?
     }
 
     /// The controller did not send a response head within the timeout.
@@ -36,6 +43,8 @@ struct Forwarder: Sendable {
     func respond(
         _ request: Request, _ writer: consuming ResponseWriter, channel: any Channel, identity: ClientIdentity, gone: ClientGoneSignal
     ) async throws {
+        metrics.requestStarted()
+        defer { metrics.requestEnded() }
         let id = ForwardedHeaders.requestID(request.headers)
         let remoteIP = channel.remoteAddress?.ipAddress ?? "unknown"
         var record = AccessRecord(
@@ -59,6 +68,7 @@ struct Forwarder: Sendable {
         } catch {
             record.status = 499  // as nginx logs a client that left before the answer
             record.error = "the client left before the answer: \(error)"
+            metrics.recordRequest(GatewayRequestClass(path: record.path), code: 499, since: record.start)
             record.emit(to: accessLog)
             throw error
         }
@@ -72,15 +82,15 @@ struct Forwarder: Sendable {
     }
 
     /// The checks before anything goes upstream.
-    /// - Throws: `Reply` with 403, 400, 307, 413 or 429.
+    /// - Throws: `Reply` with 403, 400, 307, 413 or 429 (with the rejection reason, but for the 307).
     private func admit(
         _ request: Request, identity: ClientIdentity, remoteIP: String, record: inout AccessRecord
     ) async throws
         -> RateLimiter.Admission?
     {
-        if case .refused(let reason) = identity { throw Reply(status: .forbidden, message: reason) }
+        if case .refused(let reason) = identity { throw Reply(status: .forbidden, message: reason, rejection: .forbidden) }
         guard let target = request.head.path, target.hasPrefix("/") else {
-            throw Reply(status: .badRequest, message: "the request target must be a path (origin form)")
+            throw Reply(status: .badRequest, message: "the request target must be a path (origin form)", rejection: .badRequest)
         }
         if request.uri.path == NodeSession.path, request.headers[.upgrade]?.lowercased() == "websocket" {
             // An upgrade after other requests on a kept-alive connection: only a connection's first
@@ -90,9 +100,11 @@ struct Forwarder: Sendable {
         }
         switch ForwardedHeaders.bodyLength(request.headers) {
         case .invalid:
-            throw Reply(status: .badRequest, message: "Content-Length is not a number", close: true)
+            throw Reply(status: .badRequest, message: "Content-Length is not a number", close: true, rejection: .badRequest)
         case .known(let n) where n > maxBodyBytes:
-            throw Reply(status: .contentTooLarge, message: "request body of \(n) bytes: over the \(maxBodyBytes)-byte limit", close: true)
+            throw Reply(
+                status: .contentTooLarge, message: "request body of \(n) bytes: over the \(maxBodyBytes)-byte limit", close: true,
+                rejection: .bodyTooLarge)
         default:
             break
         }
@@ -103,13 +115,14 @@ struct Forwarder: Sendable {
         } catch {
             throw Reply(
                 status: .tooManyRequests, message: "rate limited: \(error.reason); retry after \(error.retryAfter) s",
-                headers: [.retryAfter: "\(error.retryAfter)"])
+                headers: [.retryAfter: "\(error.retryAfter)"], rejection: error.rejection)
         }
     }
 
     /// Sends the request upstream; returns the response once its head is in.
     /// - Throws: `Reply` 413 (the streamed body passed the limit), 504 (no response head in time),
-    ///   502 (anything else between here and the controller); CancellationError when the client left.
+    ///   502 (anything else between here and the controller), each with its rejection reason;
+    ///   CancellationError when the client left.
     private func forward(
         _ request: Request, requestID: String, identity: ClientIdentity, record: inout AccessRecord
     ) async throws
@@ -117,7 +130,7 @@ struct Forwarder: Sendable {
     {
         var up = HTTPClientRequest(url: upstream.url(path: request.head.path ?? "/"))
         up.method = HTTPMethod(rawValue: request.method.rawValue)
-        up.headers = ForwardedHeaders.upstream(request.headers, identity: identity, requestID: requestID)
+        up.headers = ForwardedHeaders.upstream(request.headers, identity: identity, requestID: requestID, client: record.remote)
         let progress: BodyProgress
         switch ForwardedHeaders.bodyLength(request.headers) {
         case .known(let n):
@@ -136,13 +149,18 @@ struct Forwarder: Sendable {
         } catch {
             record.bytesIn = progress.bytes
             if progress.exceeded {
-                throw Reply(status: .contentTooLarge, message: "request body over the \(maxBodyBytes)-byte limit", close: true)
+                throw Reply(
+                    status: .contentTooLarge, message: "request body over the \(maxBodyBytes)-byte limit", close: true,
+                    rejection: .bodyTooLarge)
             }
             if error is HeadTimeout {
                 throw Reply(
-                    status: .gatewayTimeout, message: "the controller sent no response within \(upstream.headTimeout)", close: true)
+                    status: .gatewayTimeout, message: "the controller sent no response within \(upstream.headTimeout)", close: true,
+                    rejection: .upstreamTimeout)
             }
-            throw Reply(status: .badGateway, message: "the controller at \(upstream.socketPath) did not answer: \(error)", close: true)
+            throw Reply(
+                status: .badGateway, message: "the controller at \(upstream.socketPath) did not answer: \(error)", close: true,
+                rejection: .upstreamUnavailable)
         }
     }
 
@@ -173,6 +191,7 @@ struct Forwarder: Sendable {
         var head = HTTPResponse(status: .init(code: Int(response.status.code), reasonPhrase: response.status.reasonPhrase))
         head.headerFields = ForwardedHeaders.downstream(response.headers, requestID: requestID)
         record.status = head.status.code
+        metrics.recordRequest(GatewayRequestClass(path: record.path), code: head.status.code, since: record.start)
         do {
             var body = try await writer.writeHead(head)
             if response.headers["content-length"].isEmpty {
@@ -194,8 +213,11 @@ struct Forwarder: Sendable {
         }
     }
 
-    /// Writes a reply of the gateway's own (JSON `ErrorBody`) and its access-log line.
+    /// Writes a reply of the gateway's own (JSON `ErrorBody`) and its access-log line; counts it
+    /// (and its rejection).
     func send(_ reply: Reply, requestID: String, writer: consuming ResponseWriter, record: inout AccessRecord) async throws {
+        if let rejection = reply.rejection { metrics.recordRejection(rejection) }
+        metrics.recordRequest(GatewayRequestClass(path: record.path), code: reply.status.code, since: record.start)
         let json = (try? CompactJSONEncoder().encode(ErrorBody(error: reply.message))) ?? Array("{}".utf8)
         var fields = reply.headers
         fields[.contentType] = "application/json"

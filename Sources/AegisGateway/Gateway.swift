@@ -16,7 +16,10 @@
 //   body passes it, the upstream request cancelled); 502 when the controller can't be reached, 504
 //   when it sends no response head in time; per tenant a token bucket (`--rate`/s, `--burst`) and
 //   `--max-concurrent` requests in flight, the join route per client IP; 429 with Retry-After.
-// - A plain-HTTP loopback listener (`--health-listen`) answers /healthz and /readyz.
+// - A plain-HTTP loopback listener (`--health-listen`) answers /healthz and /readyz; with
+//   `--admin-socket` a unix socket answers them too, and GET /metrics with the gateway's series
+//   (GatewayMetrics: requests by class and code, time to response head, rejections by reason,
+//   sessions, requests in flight, draining) for the metrics sidecar.
 // - Shutdown (graceful, a swift-service-lifecycle Service): the listener closes, idle connections
 //   close, requests in flight finish within the drain timeout, sessions get 1001.
 //
@@ -27,6 +30,7 @@
 // controller may trust `X-Aegis-Gateway-*` headers only on the unix socket the gateway uses (which
 // nothing else may reach) and must ignore them on any other listener; it still verifies the
 // certificate itself (role, name pinned to the key) as it does with a TLS peer today.
+import AegisMetrics
 import AegisPKI
 import Foundation
 import HummingbirdCore
@@ -42,7 +46,9 @@ public final class Gateway: Service, Sendable, CustomStringConvertible {
     private let ca: ClusterCA?
     private let accessLog: AccessLogSink
     private let logger: Logger
-    private let status = GatewayStatus()
+    private let status: GatewayStatus
+    /// The gateway's series (served on `configuration.adminSocket`).
+    public let metrics: GatewayMetrics
 
     public var description: String { "Gateway(\(configuration.listen) → \(configuration.controllerSocket))" }
 
@@ -51,19 +57,23 @@ public final class Gateway: Service, Sendable, CustomStringConvertible {
     ///   - ca: the cluster CA; nil to load it from `configuration.pkiDirectory` (waiting until it exists).
     ///   - accessLog: where the JSON access-log lines go (default: standard output).
     ///   - logger: the gateway's own log.
+    ///   - metrics: where the gateway records its series (a new registry by default).
     /// - Throws: `GatewayConfigurationError` naming the flag.
     public init(
         configuration: GatewayConfiguration, ca: ClusterCA? = nil, accessLog: AccessLogSink = .standardOutput,
-        logger: Logger = Logger(label: "aegis.gateway")
+        logger: Logger = Logger(label: "aegis.gateway"), metrics: GatewayMetrics = GatewayMetrics()
     ) throws(GatewayConfigurationError) {
         try configuration.validate()
         self.configuration = configuration
         self.ca = ca
         self.accessLog = accessLog
         self.logger = logger
+        self.metrics = metrics
+        self.status = GatewayStatus(adminSocket: configuration.adminSocket != nil)
     }
 
-    /// The TLS and probe ports once both listen (useful with port 0).
+    /// The TLS and probe ports once both (and the admin socket, when configured) listen (useful
+    /// with port 0).
     /// - Throws: `GatewayError` when the gateway failed first.
     public func listeningPorts() async throws -> (cluster: Int, health: Int) {
         let ports = try await status.ports(cluster: true)
@@ -85,16 +95,22 @@ public final class Gateway: Service, Sendable, CustomStringConvertible {
             socketPath: configuration.controllerSocket, headTimeout: configuration.responseHeadTimeout, eventLoopGroup: group)
         let health = ProbePort(configuration: configuration, upstream: upstream, status: status, logger: logger)
         let cluster = ClusterPort(
-            configuration: configuration, ca: ca, upstream: upstream, accessLog: accessLog, status: status, logger: logger)
-        var services = ServiceGroupConfiguration(
-            services: [.init(service: health), .init(service: cluster)], gracefulShutdownSignals: [], cancellationSignals: [],
+            configuration: configuration, ca: ca, upstream: upstream, accessLog: accessLog, status: status, metrics: metrics,
             logger: logger)
+        // Services stop in reverse order: the admin socket last, so a drain shows in its series.
+        var list: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: health), .init(service: cluster)]
+        if let path = configuration.adminSocket {
+            let admin = AdminSocket(path: path, upstream: upstream, status: status, metrics: metrics, logger: logger)
+            list.insert(.init(service: admin), at: 0)
+        }
+        var services = ServiceGroupConfiguration(services: list, gracefulShutdownSignals: [], cancellationSignals: [], logger: logger)
         services.maximumGracefulShutdownDuration = configuration.drainTimeout
         do {
             try await withGracefulShutdownHandler {
                 try await ServiceGroup(configuration: services).run()
-            } onGracefulShutdown: { [status, logger] in
+            } onGracefulShutdown: { [status, metrics, logger] in
                 status.drain()
+                metrics.setDraining(true)
                 logger.info("draining: no new connections, requests in flight may finish")
             }
         } catch {
@@ -138,6 +154,7 @@ struct ClusterPort: Service, CustomStringConvertible {
     let upstream: Upstream
     let accessLog: AccessLogSink
     let status: GatewayStatus
+    let metrics: GatewayMetrics
     let logger: Logger
 
     var description: String { "ClusterPort(\(configuration.listen))" }
@@ -155,7 +172,7 @@ struct ClusterPort: Service, CustomStringConvertible {
         let tls = try GatewayTLS.configuration(ca: ca, name: configuration.name, hosts: hosts)
         let forwarder = Forwarder(
             upstream: upstream, limits: FairLimits(configuration: configuration, upstream: upstream),
-            maxBodyBytes: configuration.maxBodyBytes, accessLog: accessLog, logger: logger)
+            maxBodyBytes: configuration.maxBodyBytes, accessLog: accessLog, metrics: metrics, logger: logger)
         let core = GatewayCore(
             upstream: upstream, forwarder: forwarder, verifier: ca.verifier, accessLog: accessLog, idleTimeout: configuration.idleTimeout)
         let server = Server(

@@ -10,6 +10,8 @@ public struct GatewayFlags: Sendable {
     public var listen = "0.0.0.0:7443"
     public var healthListen = "127.0.0.1:7444"
     public var controllerSocket = "/run/aegis/controller.sock"
+    /// The unix socket serving the gateway's /metrics (and /healthz, /readyz); nil: none.
+    public var adminSocket: String?
     public var pkiDir = "/var/lib/aegis/pki"
     public var name: String?
     public var maxBodyBytes = "96Mi"
@@ -54,6 +56,9 @@ public struct GatewayConfiguration: Sendable {
     public var healthListen: Address
     /// The controller's API unix socket every request is forwarded to (`--controller-socket`).
     public var controllerSocket: String
+    /// The unix socket (mode 0660) serving plain-HTTP GET /metrics (the gateway's series, for the
+    /// metrics sidecar), /healthz and /readyz (`--admin-socket`); nil: none.
+    public var adminSocket: String?
     /// The cluster CA's directory (`ca.crt`, `ca.key`; `--pki-dir`).
     public var pkiDirectory: String
     /// This gateway's name: CN's host and the first DNS name of its server certificate (`--name`).
@@ -88,12 +93,13 @@ public struct GatewayConfiguration: Sendable {
     /// - Throws: `GatewayConfigurationError` naming the flag the value stands for.
     public init(
         listen: Address, healthListen: Address, controllerSocket: String, pkiDirectory: String,
-        name: String = "aegis-gateway", maxBodyBytes: Int = 96 << 20, rate: Double = 50, burst: Int = 100,
-        maxConcurrent: Int = 32, logLevel: Logger.Level = .info
+        adminSocket: String? = nil, name: String = "aegis-gateway", maxBodyBytes: Int = 96 << 20, rate: Double = 50,
+        burst: Int = 100, maxConcurrent: Int = 32, logLevel: Logger.Level = .info
     ) throws(GatewayConfigurationError) {
         self.listen = listen
         self.healthListen = healthListen
         self.controllerSocket = controllerSocket
+        self.adminSocket = adminSocket
         self.pkiDirectory = pkiDirectory
         self.name = name
         self.maxBodyBytes = maxBodyBytes
@@ -121,7 +127,7 @@ public struct GatewayConfiguration: Sendable {
         try self.init(
             listen: try Self.parseAddress(flags.listen, flag: "--listen"),
             healthListen: try Self.parseAddress(flags.healthListen, flag: "--health-listen"),
-            controllerSocket: flags.controllerSocket, pkiDirectory: flags.pkiDir,
+            controllerSocket: flags.controllerSocket, pkiDirectory: flags.pkiDir, adminSocket: flags.adminSocket,
             name: flags.name ?? "aegis-gateway", maxBodyBytes: Int(clamping: bytes), rate: rate, burst: flags.burst,
             maxConcurrent: flags.maxConcurrent, logLevel: level)
     }
@@ -139,6 +145,12 @@ public struct GatewayConfiguration: Sendable {
         }
         try Self.checkPath(controllerSocket, flag: "--controller-socket")
         try Self.checkPath(pkiDirectory, flag: "--pki-dir")
+        if let adminSocket {
+            try Self.checkPath(adminSocket, flag: "--admin-socket")
+            guard adminSocket != controllerSocket else {
+                throw GatewayConfigurationError("--admin-socket", "--admin-socket \(adminSocket): the same path as --controller-socket")
+            }
+        }
         do { try NodeName.validate(name) } catch {
             throw GatewayConfigurationError("--name", "--name \(name): \(error)")
         }
@@ -173,7 +185,7 @@ public struct GatewayConfiguration: Sendable {
             throw GatewayConfigurationError(flag, "\(flag) \(path): expected an absolute path")
         }
         // sockaddr_un's sun_path holds 107 bytes and the terminating NUL.
-        if flag == "--controller-socket", path.utf8.count > 107 {
+        if flag.hasSuffix("-socket"), path.utf8.count > 107 {
             throw GatewayConfigurationError(flag, "\(flag) \(path): a unix socket path is at most 107 bytes")
         }
     }

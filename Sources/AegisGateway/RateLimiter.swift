@@ -1,6 +1,7 @@
 // RateLimiter.swift — fair limits per key (a tenant, an unknown token's hash, a client IP): a token
 // bucket (`rate` requests per second, `burst` at once) and, optionally, a cap on requests in flight.
 // One key's flood empties only its own bucket. Idle keys are forgotten once there are many.
+import AegisMetrics
 import AegisSystem
 import Synchronization
 
@@ -20,10 +21,13 @@ final class RateLimiter: Sendable {
         func release() { limiter?.release(key) }
     }
 
-    /// Refused: come back in `retryAfter` whole seconds (at least 1); `reason` for the error body.
+    /// Refused: come back in `retryAfter` whole seconds (at least 1); `reason` for the error body;
+    /// `rejection` for the metrics: `rateLimited` (the bucket was empty) or `concurrency` (the key
+    /// had its cap in flight), `joinRateLimited` for the join route (FairLimits).
     struct Refusal: Error, Sendable {
         let retryAfter: Int
         let reason: String
+        var rejection: GatewayRejection = .rateLimited
     }
 
     private struct Entry {
@@ -53,7 +57,7 @@ final class RateLimiter: Sendable {
             e.refilledAt = now
             defer { s.entries[key] = e }
             if let cap = limits.maxConcurrent, e.inFlight >= cap {
-                return .failure(Refusal(retryAfter: 1, reason: "\(cap) requests in flight"))
+                return .failure(Refusal(retryAfter: 1, reason: "\(cap) requests in flight", rejection: .concurrency))
             }
             guard e.tokens >= 1 else {
                 let wait = Int(((1 - e.tokens) / limits.rate).rounded(.up))

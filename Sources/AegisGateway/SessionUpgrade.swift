@@ -4,7 +4,9 @@
 // waits for the controller's 101, whose Sec-WebSocket-Accept (computed from the client's own key)
 // and extension headers it passes on. Then both connections become one raw byte tunnel
 // (TunnelHandler). A controller that refuses (or can't be reached) gets the client an HTTP error
-// instead of a 101.
+// instead of a 101. An opened tunnel counts in GatewayMetrics (a request of class `session` with
+// code 101, `aegis_gateway_sessions_total`, `aegis_gateway_sessions_open` until it closes).
+import AegisMetrics
 import AegisPKI
 import AegisProtocol
 import HTTPTypes
@@ -109,13 +111,16 @@ struct SessionUpgrader: NIOTypedHTTPServerProtocolUpgrader {
 
     private func open(channel: any Channel, request: HTTPRequestHead, path: String, initial: HTTPHeaders) async throws -> HTTPHeaders {
         let identity = await ClientIdentity.of(channel: channel, verifier: core.verifier)
-        if case .refused(let reason) = identity { throw Forwarder.Reply(status: .forbidden, message: reason, close: true) }
+        if case .refused(let reason) = identity {
+            throw Forwarder.Reply(status: .forbidden, message: reason, close: true, rejection: .forbidden)
+        }
         var fields = HTTPFields()
         for (name, value) in request.headers {
             if let n = HTTPField.Name(name) { fields.append(HTTPField(name: n, value: value)) }
         }
         let id = ForwardedHeaders.requestID(fields)
-        var headers = ForwardedHeaders.upstream(fields, identity: identity, requestID: id)
+        var headers = ForwardedHeaders.upstream(
+            fields, identity: identity, requestID: id, client: channel.remoteAddress?.ipAddress ?? "unknown")
         headers.add(name: "Connection", value: "Upgrade")
         headers.add(name: "Upgrade", value: "websocket")
         let head = HTTPRequestHead(version: .http1_1, method: .GET, uri: request.uri, headers: headers)
@@ -124,10 +129,11 @@ struct SessionUpgrader: NIOTypedHTTPServerProtocolUpgrader {
         guard response.status == .switchingProtocols else {
             upstream.close(promise: nil)
             let code = Int(response.status.code)
+            // The controller's own refusal (401, 403…) is passed on; anything else is no usable answer.
             throw Forwarder.Reply(
                 status: code >= 400 ? .init(code: code) : .badGateway,
                 message: "the controller refused the session upgrade: \(response.status.code) \(response.status.reasonPhrase)",
-                close: true)
+                close: true, rejection: code >= 400 ? nil : .upstreamUnavailable)
         }
         let remote = channel.remoteAddress?.ipAddress ?? "unknown"
         state.setOpened(
@@ -147,6 +153,7 @@ struct SessionUpgrader: NIOTypedHTTPServerProtocolUpgrader {
             upstream.close(promise: nil)
             return channel.eventLoop.makeFailedFuture(NotASession())
         }
+        let metrics = core.forwarder.metrics
         return channel.eventLoop.makeCompletedFuture {
             let stats = TunnelStats()
             let (clientEnd, upstreamEnd) = TunnelHandler.pair(stats: stats)
@@ -161,6 +168,9 @@ struct SessionUpgrader: NIOTypedHTTPServerProtocolUpgrader {
             // Either side closing (even before the tunnel's handlers were there) ends the other.
             upstream.closeFuture.whenComplete { _ in channel.close(promise: nil) }
             channel.closeFuture.whenComplete { _ in upstream.close(promise: nil) }
+            metrics.recordRequest(.session, code: 101, since: opened.record.start)
+            metrics.sessionOpened()
+            channel.closeFuture.whenComplete { _ in metrics.sessionClosed() }
             return .tunnel(SessionTunnel(client: channel, upstream: upstream, stats: stats, record: opened.record))
         }
     }
@@ -199,7 +209,9 @@ enum UpstreamHandshake {
                 .connect(unixDomainSocketPath: socketPath).get()
         } catch {
             outcome.fail(error)
-            throw Forwarder.Reply(status: .badGateway, message: "the controller at \(socketPath) did not answer: \(error)", close: true)
+            throw Forwarder.Reply(
+                status: .badGateway, message: "the controller at \(socketPath) did not answer: \(error)", close: true,
+                rejection: .upstreamUnavailable)
         }
         let timer = eventLoop.scheduleTask(in: timeout) { outcome.fail(Forwarder.HeadTimeout()) }
         channel.write(HTTPClientRequestPart.head(head), promise: nil)
@@ -212,9 +224,13 @@ enum UpstreamHandshake {
             timer.cancel()
             channel.close(promise: nil)
             if error is Forwarder.HeadTimeout {
-                throw Forwarder.Reply(status: .gatewayTimeout, message: "the controller sent no response within \(timeout)", close: true)
+                throw Forwarder.Reply(
+                    status: .gatewayTimeout, message: "the controller sent no response within \(timeout)", close: true,
+                    rejection: .upstreamTimeout)
             }
-            throw Forwarder.Reply(status: .badGateway, message: "the controller at \(socketPath) did not answer: \(error)", close: true)
+            throw Forwarder.Reply(
+                status: .badGateway, message: "the controller at \(socketPath) did not answer: \(error)", close: true,
+                rejection: .upstreamUnavailable)
         }
     }
 

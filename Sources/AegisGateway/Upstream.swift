@@ -24,6 +24,8 @@ struct Upstream: Sendable {
         var configuration = HTTPClient.Configuration()
         configuration.redirectConfiguration = .disallow
         configuration.timeout = .init(connect: .seconds(1), read: nil)
+        // A refused connect (the controller restarting) is a 502 at once, not retried until the head timeout.
+        configuration.connectionPool.retryConnectionEstablishment = false
         configuration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: Self.maxConnections)
         configuration.httpVersion = .http1Only
         configuration.decompression = .disabled
@@ -39,22 +41,9 @@ struct Upstream: Sendable {
     /// The head timeout as NIO's TimeAmount.
     var headTimeAmount: TimeAmount { .milliseconds(headTimeout.wholeMilliseconds) }
 
-    /// nil when something accepts connections on the socket, else why not ("connect: ENOENT …").
+    /// nil when something accepts connections on the socket, else why not ("connect …: ENOENT …").
     func probe() -> String? {
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { return "socket: \(Errno.current.explained)" }
-        defer { close(fd) }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(socketPath.utf8)
-        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { return "socket path too long" }
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            raw.copyBytes(from: bytes)
-            raw[bytes.count] = 0
-        }
-        let result = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        return result == 0 ? nil : "connect \(socketPath): \(Errno.current.explained)"
+        do { try UnixSocket.probe(socketPath) } catch { return "\(error)" }
+        return nil
     }
 }

@@ -8,6 +8,7 @@ struct Aegis: AsyncParsableCommand {
         abstract: "AEGIS: run tenants' AI agents isolated on bare Linux hosts.",
         subcommands: [
             Up.self, Down.self, Run.self, Ps.self, Logs.self, Kill.self, Describe.self, Cp.self,
-            NodeCommand.self, TenantCommand.self, TokenCommand.self, ImageCommand.self, PodCommand.self, GatewayCommand.self,
+            NodeCommand.self, TenantCommand.self, TokenCommand.self, ImageCommand.self, PodCommand.self,
+            ControllerCommand.self, GatewayCommand.self, MetricsCommand.self, HealthCommand.self,
         ])
 }

@@ -49,18 +49,24 @@ final class GatewayProxyTests: GatewayTestCase {
         let gateway = try await startGateway()
         let forged = [
             ("X-Aegis-Gateway-Client-Certificate", "forged"), ("x-aegis-gateway-tenant", "admin"), ("X-AEGIS-GATEWAY-Anything", "1"),
+            ("X-Aegis-Gateway-Forwarded-For", "10.9.9.9"),
         ]
         let anonymous = try await client().fetch(gateway.base + "/echo/a?q=1", headers: forged + [("X-Other", "kept")])
         XCTAssertEqual(anonymous.status, 200, anonymous.body)
         let seen = anonymous.json["headers"] as? [String: String] ?? [:]
         XCTAssertEqual(anonymous.json["path"] as? String, "/echo/a?q=1")
         XCTAssertEqual(seen["x-other"], "kept")
-        XCTAssertTrue(seen.keys.filter { $0.hasPrefix("x-aegis-gateway-") }.isEmpty, "forged identity reached upstream: \(seen)")
+        XCTAssertEqual(
+            seen.keys.filter { $0.hasPrefix("x-aegis-gateway-") }, ["x-aegis-gateway-forwarded-for"],
+            "forged identity reached upstream: \(seen)")
+        XCTAssertEqual(seen["x-aegis-gateway-forwarded-for"], "127.0.0.1", "the gateway names the client it saw, not the forged one")
 
         let verified = try await client(pki.node).fetch(gateway.base + "/echo/b", headers: forged)
         let headers = verified.json["headers"] as? [String: String] ?? [:]
         XCTAssertEqual(headers["x-aegis-gateway-client-certificate"], Data(pki.node.certificateDER).base64EncodedString())
-        XCTAssertEqual(headers.keys.filter { $0.hasPrefix("x-aegis-gateway-") }, ["x-aegis-gateway-client-certificate"])
+        XCTAssertEqual(
+            Set(headers.keys.filter { $0.hasPrefix("x-aegis-gateway-") }),
+            ["x-aegis-gateway-client-certificate", "x-aegis-gateway-forwarded-for"])
     }
 
     func testRequestAskingForAnotherUpgradeIsForwardedPlain() async throws {

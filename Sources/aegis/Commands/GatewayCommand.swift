@@ -19,6 +19,8 @@ struct GatewayCommand: AsyncParsableCommand {
     @Option(help: "The TLS cluster port, HOST:PORT.") var listen = "0.0.0.0:7443"
     @Option(help: "The plain-HTTP probe port (/healthz, /readyz), loopback HOST:PORT.") var healthListen = "127.0.0.1:7444"
     @Option(help: ArgumentHelp("The controller's API unix socket.", valueName: "path")) var controllerSocket = "/run/aegis/controller.sock"
+    @Option(help: ArgumentHelp("A unix socket (mode 0660) serving /metrics, /healthz and /readyz over plain HTTP.", valueName: "path"))
+    var adminSocket: String?
     @Option(help: ArgumentHelp("The cluster CA's directory (ca.crt, ca.key): <data-dir>/pki of the controller.", valueName: "dir"))
     var pkiDir = "/var/lib/aegis/pki"
     @Option(help: "The gateway's name in its server certificate (default aegis-gateway).") var name: String?
@@ -33,6 +35,7 @@ struct GatewayCommand: AsyncParsableCommand {
         flags.listen = listen
         flags.healthListen = healthListen
         flags.controllerSocket = controllerSocket
+        flags.adminSocket = adminSocket
         flags.pkiDir = pkiDir
         flags.name = name
         flags.maxBodyBytes = maxBodyBytes
