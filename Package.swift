@@ -192,7 +192,7 @@ let package = Package(
             name: "AegisDaemon",
             dependencies: [
                 "AegisAPI", "AegisControl", "AegisNode", "AegisImage", "AegisSandbox", "AegisNodeLink", "AegisNet", "AegisProtocol",
-                "AegisScheduler", "AegisStore", "AegisMetrics", "AegisPKI", "AegisClient", "AegisSystem",
+                "AegisScheduler", "AegisStore", "AegisMetrics", "AegisPKI", "AegisClient", "AegisSystem", "AegisGateway",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),

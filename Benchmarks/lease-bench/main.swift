@@ -3,7 +3,9 @@
 // JSON frames, the lease tracker, and the `renewed` acknowledgement back.
 //
 // It writes `--tracked` (50,000) nodes into a fresh controller store, so the controller tracks a
-// lease for each, starts `aegis up --role controller` pinned to one CPU (taskset -c 0), joins N node
+// lease for each, starts `aegis up --role controller --listen` (its cluster port is the gateway, in
+// process) pinned to one CPU (taskset -c 0) — or with --pod the controller pod's shape, `aegis
+// controller --socket` on CPU 0 and `aegis gateway` on CPU 1 — joins N node
 // identities with `aegis node join`, opens one mutual-TLS session per identity from this process
 // (pinned elsewhere by the caller), and keeps `--window` renewals in flight on each session for
 // `--seconds`. Reported: acknowledged renewals per second (median of 1-second buckets and the
@@ -29,6 +31,10 @@ struct Options {
     var window = 32
     var controllerCPU = "0"
     var tracked = 50_000
+    /// The controller pod's shape: `aegis controller --socket` and `aegis gateway` as two
+    /// processes (pinned to --controller-cpu and --gateway-cpu) instead of `aegis up --listen`.
+    var pod = false
+    var gatewayCPU = "1"
 
     static func parse() -> Options {
         var o = Options()
@@ -41,10 +47,12 @@ struct Options {
             case "--window": o.window = Int(args.next() ?? "") ?? o.window
             case "--controller-cpu": o.controllerCPU = args.next() ?? "0"
             case "--tracked": o.tracked = Int(args.next() ?? "") ?? o.tracked
+            case "--pod": o.pod = true
+            case "--gateway-cpu": o.gatewayCPU = args.next() ?? "1"
             default:
                 FileHandle.standardError.write(
                     Data(
-                        "usage: lease-bench --aegis PATH [--sessions N] [--seconds S] [--window W] [--controller-cpu C] [--tracked NODES]\n"
+                        "usage: lease-bench --aegis PATH [--sessions N] [--seconds S] [--window W] [--controller-cpu C] [--tracked NODES] [--pod [--gateway-cpu C]]\n"
                             .utf8))
                 exit(2)
             }
@@ -78,16 +86,21 @@ func run(_ argv: [String], env: [String: String] = [:]) throws -> String {
     return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
 }
 
-/// A controller process in its own data dir.
+/// A controller process in its own data dir (with `pod`, the controller on its socket and a
+/// separate gateway process in front of it).
 final class ControllerProcess {
     let dir: String
     let process = Process()
+    let gateway: Process?
     let aegis: String
+    let pod: Bool
+    private var gatewayPort = ""
 
     /// - Parameter tracked: nodes written into the controller's store before it starts; it tracks
     ///   a lease for each (as after a restart), so the renewals land in a tracker of that size.
-    init(aegis: String, cpu: String, extra: [String], tracked: Int = 0) throws {
+    init(aegis: String, cpu: String, extra: [String], tracked: Int = 0, pod: Bool = false, gatewayCPU: String = "1") throws {
         self.aegis = aegis
+        self.pod = pod
         dir = NSTemporaryDirectory() + "lease-bench-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         if tracked > 0 {
@@ -98,27 +111,60 @@ final class ControllerProcess {
             for i in 0..<tracked { _ = try store.upsertNode(NodeInfo(name: "sim-\(i)", role: .worker, capabilities: caps)) }
             try store.close()
         }
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/taskset")
-        process.arguments =
-            [
-                "-c", cpu, aegis, "up", "--role", "controller", "--data-dir", dir, "--api-port", "0",
-                "--listen", "127.0.0.1:0", "--log-level", "warning", "--name", "bench-ctl",
-            ] + extra
         FileManager.default.createFile(atPath: dir + "/controller.log", contents: nil)
         let log = FileHandle(forWritingAtPath: dir + "/controller.log")!
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/taskset")
         process.standardOutput = log
         process.standardError = log
-        try process.run()
-        for _ in 0..<300 where !FileManager.default.fileExists(atPath: dir + "/cluster.port") { usleep(50_000) }
+        if pod {
+            process.arguments =
+                [
+                    "-c", cpu, aegis, "controller", "--socket", dir + "/controller.sock", "--data-dir", dir, "--log-level", "warning",
+                    "--name", "bench-ctl",
+                ] + extra
+            try process.run()
+            for _ in 0..<300 where !FileManager.default.fileExists(atPath: dir + "/pki/ca.crt") { usleep(50_000) }
+            gatewayPort = String(try freePort())
+            let g = Process()
+            g.executableURL = URL(fileURLWithPath: "/usr/bin/taskset")
+            g.arguments = [
+                "-c", gatewayCPU, aegis, "gateway", "--listen", "127.0.0.1:\(gatewayPort)", "--health-listen", "127.0.0.1:0",
+                "--controller-socket", dir + "/controller.sock", "--pki-dir", dir + "/pki", "--log-level", "warning",
+                "--rate", "100000", "--burst", "100000",
+            ]
+            g.standardOutput = FileHandle.nullDevice  // the access log
+            g.standardError = log
+            try g.run()
+            gateway = g
+            for _ in 0..<300 where (try? run([aegis, "health", "--socket", dir + "/controller.sock", "--path", "/readyz"])) == nil {
+                usleep(50_000)
+            }
+            for _ in 0..<300 where !connects(Int(gatewayPort)!) { usleep(50_000) }
+        } else {
+            process.arguments =
+                [
+                    "-c", cpu, aegis, "up", "--role", "controller", "--data-dir", dir, "--api-port", "0",
+                    "--listen", "127.0.0.1:0", "--log-level", "warning", "--name", "bench-ctl",
+                ] + extra
+            try process.run()
+            gateway = nil
+            for _ in 0..<300 where !FileManager.default.fileExists(atPath: dir + "/cluster.port") { usleep(50_000) }
+        }
     }
 
     var port: String {
-        ((try? String(contentsOfFile: dir + "/cluster.port", encoding: .utf8)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+        if pod { return gatewayPort }
+        return ((try? String(contentsOfFile: dir + "/cluster.port", encoding: .utf8)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
-    /// utime + stime of the controller, seconds.
-    func cpuSeconds() -> Double {
-        guard let stat = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/stat", encoding: .utf8),
+    /// The admin API: the node's aegis.sock, or the controller's socket in the pod shape.
+    var adminServer: [String] { pod ? ["--server", "unix://" + dir + "/controller.sock"] : [] }
+
+    /// utime + stime of the controller (and the gateway process), seconds.
+    func cpuSeconds() -> Double { cpuSeconds(process.processIdentifier) + (gateway.map { cpuSeconds($0.processIdentifier) } ?? 0) }
+
+    func cpuSeconds(_ pid: Int32) -> Double {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
             let close = stat.lastIndex(of: ")")
         else { return 0 }
         let fields = stat[stat.index(after: close)...].split(separator: " ")
@@ -128,7 +174,7 @@ final class ControllerProcess {
 
     /// Joins `n` identities (8 joins at a time) and returns their directories.
     func joinNodes(_ n: Int) throws -> [String] {
-        let token = try run([aegis, "token", "create", "--role", "worker", "--data-dir", dir])
+        let token = try run([aegis, "token", "create", "--role", "worker", "--data-dir", dir] + adminServer)
         let dirs = (0..<n).map { dir + "/node-\($0)" }
         let failures = Mutex<[String]>([])
         let aegis = aegis, port = port
@@ -149,6 +195,10 @@ final class ControllerProcess {
     func log() -> String { (try? String(contentsOfFile: dir + "/controller.log", encoding: .utf8)) ?? "" }
 
     func stop() {
+        if let gateway {
+            gateway.terminate()
+            gateway.waitUntilExit()
+        }
         process.terminate()
         process.waitUntilExit()
         try? FileManager.default.removeItem(atPath: dir)
@@ -230,6 +280,36 @@ func runSessions(_ identities: [String], port: String, window: Int, renewFor: Du
     return counter
 }
 
+/// A TCP port nothing listens on now (the kernel's pick for a socket bound to port 0).
+func freePort() throws -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+    }
+    guard bound else {
+        throw NSError(domain: "lease-bench", code: Int(errno), userInfo: [NSLocalizedDescriptionKey: "bind: errno \(errno)"])
+    }
+    return Int(UInt16(bigEndian: address.sin_port))
+}
+
+/// Whether something accepts TCP connections on 127.0.0.1:`port`.
+func connects(_ port: Int) -> Bool {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = UInt16(port).bigEndian
+    return withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+    }
+}
+
 func median(_ xs: [Double]) -> Double {
     let s = xs.sorted()
     guard !s.isEmpty else { return 0 }
@@ -238,13 +318,17 @@ func median(_ xs: [Double]) -> Double {
 
 let o = Options.parse()
 print(
-    "lease-bench: \(o.sessions) sessions, window \(o.window), \(o.seconds) s; controller pinned to CPU \(o.controllerCPU); \(o.tracked) more nodes in its lease tracker"
+    "lease-bench: \(o.sessions) sessions, window \(o.window), \(o.seconds) s; "
+        + (o.pod
+            ? "pod shape: aegis controller on CPU \(o.controllerCPU), aegis gateway on CPU \(o.gatewayCPU)"
+            : "aegis up --listen (in-process gateway) pinned to CPU \(o.controllerCPU)")
+        + "; \(o.tracked) more nodes in its lease tracker"
 )
 
 // Phase 1: ingest.
 let ctl = try ControllerProcess(
     aegis: o.aegis, cpu: o.controllerCPU, extra: ["--not-ready-after", "120s", "--down-after", "240s"],
-    tracked: o.tracked)
+    tracked: o.tracked, pod: o.pod, gatewayCPU: o.gatewayCPU)
 let identities = try ctl.joinNodes(o.sessions)
 let cpu0 = ctl.cpuSeconds()
 let t0 = ContinuousClock.now
@@ -262,14 +346,15 @@ print(
         total, wallSeconds, Double(total) / wallSeconds, median(inner), inner.min() ?? 0, inner.max() ?? 0))
 print(
     String(
-        format: "controller CPU: %.2f s over %.2f s wall = %.0f%% of one core; %.1f µs CPU per renewal",
+        format: "controller%@ CPU: %.2f s over %.2f s wall = %.0f%% of one core; %.1f µs CPU per renewal", o.pod ? " + gateway" : "",
         cpu, wallSeconds, 100 * cpu / wallSeconds, 1e6 * cpu / Double(max(total, 1))))
 ctl.stop()
 
 // Phase 2: detection accuracy.
 let ctl2 = try ControllerProcess(
     aegis: o.aegis, cpu: o.controllerCPU,
-    extra: ["--lease-renew-every", "500ms", "--not-ready-after", "2s", "--down-after", "4s", "--reschedule-margin", "1s"])
+    extra: ["--lease-renew-every", "500ms", "--not-ready-after", "2s", "--down-after", "4s", "--reschedule-margin", "1s"],
+    pod: o.pod, gatewayCPU: o.gatewayCPU)
 let ids2 = try ctl2.joinNodes(min(o.sessions, 20))
 _ = await runSessions(ids2, port: ctl2.port, window: 1, renewFor: .seconds(3), holdFor: .seconds(9))
 var late: [String: [Double]] = ["NotReady": [], "Down": []]

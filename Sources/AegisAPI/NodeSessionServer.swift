@@ -1,7 +1,7 @@
 // NodeSessionServer.swift — the controller's end of the node protocol (AegisProtocol
-// Session.swift) on the cluster port or, behind the gateway, the pod socket: a WebSocket upgrade
-// on /v1/cluster/session, allowed only for a peer whose client certificate (its TLS channel's, or
-// the one the gateway verified) chains to the cluster CA, names a worker or hybrid node, and
+// Session.swift) behind the gateway, on the controller's socket: a WebSocket upgrade on
+// /v1/cluster/session, allowed only for a peer whose client certificate (the one the gateway
+// verified in its TLS handshake) chains to the cluster CA, names a worker or hybrid node, and
 // carries the key that node name is pinned to. Frames are decoded here and handed to
 // the controller; its calls to the worker come back through a RemoteWorkerLink whose messages a
 // single writer task sends in order.
@@ -13,7 +13,6 @@ import HTTPTypes
 import HummingbirdWebSocket
 import Logging
 import NIOCore
-import NIOSSL
 import Synchronization
 
 public enum NodeSessionServer {
@@ -33,22 +32,17 @@ public enum NodeSessionServer {
     /// The `shouldUpgrade` of the cluster port's HTTP/1 + WebSocket server: requests for other paths
     /// are plain HTTP (the tenant API); a session request is upgraded, and a peer that fails the
     /// certificate checks gets one `error` frame naming the cause, then the close.
-    /// - Parameter listener: `.direct` authenticates the TLS channel's client certificate;
-    ///   `.podSocket` the one the gateway verified and passed as `X-Aegis-Gateway-Client-Certificate`.
+    /// Sessions arrive only through the gateway (the pod's, or the one `aegis up --listen` runs in
+    /// process), on the controller's socket: the peer is the certificate the gateway verified in
+    /// its handshake and passed as `X-Aegis-Gateway-Client-Certificate`.
     public static func shouldUpgrade(
-        request: HTTPRequest, channel: any Channel, controller: Controller,
-        logger: Logger, listener: APIListenerKind = .direct
+        request: HTTPRequest, controller: Controller, logger: Logger
     ) async throws -> ShouldUpgradeResult<WebSocketDataHandler<HTTP1WebSocketUpgradeChannel.Context>> {
         guard request.path?.split(separator: "?").first == Substring(NodeSession.path) else { return .dontUpgrade }
         let peer: Result<VerifiedNode, ControllerError>
         do {
-            switch listener {
-            case .direct:
-                peer = .success(try await authenticate(channel: channel, controller: controller))
-            case .podSocket:
-                peer = .success(
-                    try await authenticate(gatewayHeader: request.headerFields[APIListenerKind.clientCertificate], controller: controller))
-            }
+            peer = .success(
+                try await authenticate(gatewayHeader: request.headerFields[APIListenerKind.clientCertificate], controller: controller))
         } catch let e as ControllerError {
             peer = .failure(e)
         } catch {
@@ -81,15 +75,6 @@ public enum NodeSessionServer {
                 await run(node: node, inbound: inbound, outbound: outbound, controller: controller, logger: logger)
             }
         }
-    }
-
-    /// The TLS peer's certificate, verified against the cluster CA (client auth, validity, name)
-    /// and against the identity the node name is pinned to.
-    static func authenticate(channel: any Channel, controller: Controller) async throws -> VerifiedNode {
-        guard let certificate = try await channel.nioSSL_peerCertificate().get() else {
-            throw ControllerError.forbidden("a node session needs a client certificate from the cluster CA (join the node first)")
-        }
-        return try await authenticate(der: try certificate.toDERBytes(), controller: controller)
     }
 
     /// The certificate the gateway verified in its handshake (base64 DER), checked again here

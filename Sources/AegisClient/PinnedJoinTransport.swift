@@ -26,7 +26,9 @@ public final class PinnedJoinTransport: ClusterJoinTransport {
         guard server.hasPrefix("https://") else { return try await APIClient.joining(server: server).clusterCA() }
         var tls = TLSConfiguration.makeClientConfiguration()
         tls.certificateVerification = .none  // not trusted yet: JoinClient compares it with the token's pin
-        let info = try await withClient(tls) { try await APIClient.joining(server: self.server, httpClient: $0).clusterCA() }
+        let info = try await Self.retryingRateLimits {
+            try await withClient(tls) { try await APIClient.joining(server: self.server, httpClient: $0).clusterCA() }
+        }
         fetched.withLock { $0 = info.caPEM }
         return info
     }
@@ -39,7 +41,23 @@ public final class PinnedJoinTransport: ClusterJoinTransport {
         // The server must hold a certificate of the pinned CA; its name may be any address the
         // controller is reached by (NAT), so the host name is not checked here.
         tls.certificateVerification = .noHostnameVerification
-        return try await withClient(tls) { try await APIClient.joining(server: self.server, httpClient: $0).join(request) }
+        return try await Self.retryingRateLimits {
+            try await withClient(tls) { try await APIClient.joining(server: self.server, httpClient: $0).join(request) }
+        }
+    }
+
+    /// Runs `body` again after the wait a gateway's 429 names ("rate limited: …; retry after N s",
+    /// the join route is limited per client IP: many workers behind one NAT joining at once), at
+    /// most `maxAttempts` times in all and never waiting longer than 30 s at a time.
+    static func retryingRateLimits<T: Sendable>(maxAttempts: Int = 10, _ body: () async throws -> T) async throws -> T {
+        var attempt = 1
+        while true {
+            do { return try await body() } catch let e as ErrorBody where e.error.hasPrefix("rate limited:") && attempt < maxAttempts {
+                let seconds = e.error.range(of: "retry after ").flatMap { Int(e.error[$0.upperBound...].prefix { $0.isNumber }) } ?? 1
+                try await Task.sleep(for: .seconds(min(max(seconds, 1), 30)))
+                attempt += 1
+            }
+        }
     }
 
     private func withClient<T: Sendable>(_ tls: TLSConfiguration, _ body: (HTTPClient) async throws -> T) async throws -> T {

@@ -1,13 +1,15 @@
 // NodeRuntime+API.swift — the API servers of a controller or hybrid node: 127.0.0.1:<api-port>,
-// the unix socket, and with --listen the cluster port (TLS: the tenant API and the workers'
-// session upgrade), then the shutdown notice (last started, first stopped). A controller in its
-// pod (--socket) serves only its pod socket, behind the gateway.
+// the unix socket, and with --listen the cluster port — AegisGateway in process (TLS: the tenant
+// API and the workers' sessions) in front of the controller's cluster socket, exactly the front
+// door of the controller pod — then the shutdown notice (last started, first stopped). A
+// controller in its pod (--socket) serves only its pod socket, behind the pod's gateway.
 import AegisAPI
 import AegisControl
+import AegisGateway
 import AegisPKI
+import AegisSystem
 import Foundation
 import Hummingbird
-import HummingbirdTLS
 import HummingbirdWebSocket
 import Logging
 import NIOCore
@@ -40,7 +42,9 @@ extension NodeRuntime {
             }, logger: Logger(label: "aegis.api"))
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: tcp), .init(service: unix)]
         if let listen = configuration.listen {
-            services.append(.init(service: try await clusterServer(router: router, listen: listen)))
+            // The controller's own socket behind the gateway first: services stop in reverse, the gateway before it.
+            services.append(.init(service: try await podSocketServer(path: paths.clusterSocket, shutdown: shutdown, mode: 0o600)))
+            services.append(.init(service: try await clusterGateway(listen: listen, upstream: paths.clusterSocket)))
         }
         // Services stop in reverse order: the notice first, so that every server's open streams end.
         services.append(.init(service: ShutdownNotice(signal: shutdown)))
@@ -51,43 +55,73 @@ extension NodeRuntime {
     /// the workers' sessions as the gateway forwards them (identities from its headers), /metrics
     /// for the sidecar, /healthz and /readyz for probes. The cluster CA is loaded (created on the
     /// first start) before it listens, so that the gateway finds ca.crt.
-    private func podSocketServer(path: String, shutdown: ShutdownSignal) async throws -> some Service {
+    /// - Parameter mode: the socket file's mode (0660 in the pod, shared with the sidecars; 0600
+    ///   behind the in-process gateway of `aegis up --listen`).
+    private func podSocketServer(path: String, shutdown: ShutdownSignal, mode: mode_t = 0o660) async throws -> some Service {
         do { _ = try await controller.clusterAuthority() } catch { throw NodeStartError("\(error)", underlying: error) }
         let router = APIServer.router(controller: controller, shutdown: shutdown, listener: .podSocket)
         unlink(path)
         let controller = controller, log = logger
         return Application(
             router: router,
-            server: .http1WebSocketUpgrade(configuration: NodeSessionServer.configuration) { request, channel, logger in
-                try await NodeSessionServer.shouldUpgrade(
-                    request: request, channel: channel, controller: controller, logger: logger, listener: .podSocket)
+            server: .http1WebSocketUpgrade(configuration: NodeSessionServer.configuration) { request, _, logger in
+                try await NodeSessionServer.shouldUpgrade(request: request, controller: controller, logger: logger)
             },
             configuration: .init(address: .unixDomainSocket(path: path), serverName: "aegis"),
             onServerRunning: { _ in
-                chmod(path, 0o660)
+                chmod(path, mode)
                 log.info("API listening (pod socket)", metadata: ["socket": "\(path)"])
             }, logger: Logger(label: "aegis.api"))
     }
 
-    /// The cluster port: the API over TLS with a server certificate from the controller's own
-    /// authority (one load of <data-dir>/pki, the CA that join tokens pin), and the workers' sessions.
-    private func clusterServer(router: Router<BasicRequestContext>, listen: (host: String, port: Int)) async throws -> some Service {
+    /// The cluster port of `aegis up --listen`: the same gateway as `aegis gateway` in the pod
+    /// (AegisGateway: TLS with a server certificate from the controller's own authority, the CA that
+    /// join tokens pin; workers' client certificates; per-tenant limits; access log lines at info
+    /// under `aegis.access`), forwarding to this node's cluster socket.
+    private func clusterGateway(listen: (host: String, port: Int), upstream: String) async throws -> some Service {
         let ca: ClusterCA
         do { ca = try await controller.clusterAuthority().ca } catch { throw NodeStartError("\(error)", underlying: error) }
-        let tls = try ClusterListener.tlsConfiguration(ca: ca, hosts: ClusterListener.serverHosts(name: name, listenHost: listen.host))
-        let clusterPortFile = paths.dataDir + "/cluster.port"
-        let controller = controller, log = logger
-        return Application(
-            router: router,
-            server: try .tls(
-                .http1WebSocketUpgrade(configuration: NodeSessionServer.configuration) { request, channel, logger in
-                    try await NodeSessionServer.shouldUpgrade(request: request, channel: channel, controller: controller, logger: logger)
-                }, tlsConfiguration: tls),
-            configuration: .init(address: .hostname(listen.host, port: listen.port), serverName: "aegis"),
-            onServerRunning: { channel in
-                let port = channel.localAddress?.port ?? 0
-                try? "\(port)\n".write(toFile: clusterPortFile, atomically: true, encoding: .utf8)
-                log.info("cluster listener (TLS)", metadata: ["address": "\(listen.host):\(port)", "ca": "\(ca.fingerprint)"])
-            }, logger: Logger(label: "aegis.cluster"))
+        var flags = GatewayFlags()
+        flags.listen = GatewayConfiguration.Address(host: listen.host, port: listen.port).description
+        flags.healthListen = "127.0.0.1:0"
+        flags.controllerSocket = upstream
+        flags.pkiDir = await controller.pkiDirectory
+        flags.name = name
+        let gatewayConfiguration: GatewayConfiguration
+        do { gatewayConfiguration = try GatewayConfiguration(flags) } catch { throw NodeStartError("--listen: \(error.message)") }
+        let access = Logger(label: "aegis.access")
+        let gateway: Gateway
+        do {
+            gateway = try Gateway(
+                configuration: gatewayConfiguration, ca: ca, accessLog: AccessLogSink { access.info("\($0)") },
+                logger: Logger(label: "aegis.cluster"))
+        } catch { throw NodeStartError("--listen: \(error.message)") }
+        return ClusterGatewayService(
+            gateway: gateway, upstream: upstream, portFile: paths.dataDir + "/cluster.port", fingerprint: ca.fingerprint, logger: logger)
+    }
+}
+
+/// Runs the in-process gateway once the controller's cluster socket accepts connections (a worker
+/// reconnecting to a restarted node must not get a 502 from a gateway that came up first, and back
+/// off), and writes its TLS port to `<data-dir>/cluster.port` once it listens.
+struct ClusterGatewayService: Service {
+    let gateway: Gateway
+    let upstream: String
+    let portFile: String
+    let fingerprint: String
+    let logger: Logger
+
+    func run() async throws {
+        while (try? UnixSocket.probe(upstream)) == nil { try await Task.sleep(for: .milliseconds(5)) }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await gateway.run() }
+            group.addTask {
+                let port = try await gateway.listeningPorts().cluster
+                try? "\(port)\n".write(toFile: portFile, atomically: true, encoding: .utf8)
+                logger.info(
+                    "cluster listener (TLS)", metadata: ["address": "\(gateway.configuration.listen.host):\(port)", "ca": "\(fingerprint)"])
+            }
+            try await group.waitForAll()
+        }
     }
 }

@@ -10,12 +10,10 @@ import AegisNode
 import AegisPKI
 import AegisProtocol
 import AegisScheduler
-import HummingbirdWebSocket
 import AegisStore
 import Foundation
 import Hummingbird
 import Logging
-import NIOCore
 import ServiceLifecycle
 
 /// A controller or hybrid node: start it, then `run` it until a stop (signal, `stop(drain:)`).
@@ -166,6 +164,7 @@ public final class NodeRuntime: Sendable {
         try? store.close()
         unlink(paths.socket)
         if let podSocket = configuration.podSocket { unlink(podSocket) }
+        if configuration.listen != nil { unlink(paths.clusterSocket) }
         NodeSetup.releaseDataDir(paths)
         unlink(paths.dataDir + "/cluster.port")
         logger.info("node stopped", metadata: ["agents": "\(stopLatch.drains && worker != nil ? "stopped" : "left running")"])

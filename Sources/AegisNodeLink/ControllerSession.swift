@@ -37,6 +37,8 @@ public final class ControllerSession: Sendable {
     private let changedCapabilities = Mutex<NodeCapabilities?>(nil)
     /// Sessions opened (for tests and logs).
     public let sessionsOpened = Atomic<Int>(0)
+    /// The renewal period of the controller's last `welcome`, ms (0 before one).
+    private let welcomedRenewMs = Atomic<Int>(0)
     /// `sessionsOpened` when the previous attempt ended (a refusal before any welcome counts).
     private let welcomedBefore = Atomic<Int>(0)
 
@@ -104,7 +106,8 @@ public final class ControllerSession: Sendable {
     }
 
     /// Keeps a session open until the task is cancelled: reconnects after 0.5 s, doubling to 5 s
-    /// while connections fail. Returns the error that ended it for good: a protocol version the
+    /// (or to the controller's renewal period when that is shorter: every renewal missed while
+    /// waiting eats into the agents' grace) while connections fail. Returns the error that ended it for good: a protocol version the
     /// controller does not speak, or three refusals in a row by the controller (say, the node's
     /// identity was removed).
     public func run() async -> SessionError? {
@@ -130,7 +133,9 @@ public final class ControllerSession: Sendable {
             if Task.isCancelled { return nil }
             if sessionsOpened.load(ordering: .relaxed) != openedBefore { backoffMs = 500 }  // it worked for a while
             try? await Task.sleep(for: .milliseconds(backoffMs))
-            backoffMs = min(backoffMs * 2, 5_000)
+            let welcomed = welcomedRenewMs.load(ordering: .relaxed)
+            let renewMs = welcomed > 0 ? welcomed : renewEveryMs
+            backoffMs = min(backoffMs * 2, max(500, min(5_000, renewMs)))
         }
         return nil
     }
@@ -221,6 +226,7 @@ public final class ControllerSession: Sendable {
                         "this worker's agents fence themselves later than the controller declares it Down: the controller waits for the longer grace before moving them",
                         metadata: ["grace-ms": "\(grace)", "down-after-ms": "\(lease.downAfterMs)"])
                 }
+                welcomedRenewMs.store(lease.renewEveryMs, ordering: .relaxed)
                 let first = terms.value.withLock { t in
                     defer { t = lease }
                     return t == nil

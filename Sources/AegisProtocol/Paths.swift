@@ -28,6 +28,9 @@ public struct AegisPaths: Sendable, Equatable {
 
     public var database: String { dataDir + "/aegis.db" }
     public var socket: String { dataDir + "/aegis.sock" }
+    /// The controller's socket behind the in-process gateway of `aegis up --listen` (0600; the
+    /// gateway's identity headers are trusted there, so only root may connect).
+    public var clusterSocket: String { dataDir + "/cluster.sock" }
     public var adminToken: String { dataDir + "/admin.token" }
     public var portFile: String { dataDir + "/api.port" }
     /// The running node's pid (for `aegis down`).

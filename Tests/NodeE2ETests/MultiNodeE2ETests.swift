@@ -476,7 +476,10 @@ final class MultiNodeE2ETests: XCTestCase {
         XCTAssertEqual(follow.status, 0, follow.stderr)
         XCTAssertTrue(follow.stdout.hasSuffix("tick 9\n"), follow.stdout)
         let d = try workload(id)
-        XCTAssertEqual(d.workload.state, .succeeded, d.workload.reason ?? "")
+        XCTAssertEqual(
+            d.workload.state, .succeeded,
+            (d.workload.reason ?? "") + "\nworker log:\n" + (workers["w1"]?.log().suffix(4000) ?? "") + "\ncontroller log:\n"
+                + controller.nodeLog().suffix(3000))
         XCTAssertEqual(d.workload.generation, 1)
         XCTAssertEqual(d.workload.spec.name, "survivor")
         XCTAssertEqual(d.events.filter { $0.type == .started }.count, 1, "not restarted")
