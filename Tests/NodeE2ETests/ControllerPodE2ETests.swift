@@ -4,8 +4,9 @@
 // "ctl" namespace of a ClusterTestbed (hostNetwork: the gateway listens on 192.0.2.1:7443 there);
 // a worker in its own namespace joins through the gateway, an agent runs on it, logs and a
 // tenant's calls go through the gateway; the gateway killed -9 is restarted by the runner and
-// the worker's session comes back with nothing restarted; `aegis pod stop` stops controller →
-// metrics → gateway.
+// the worker's session comes back with nothing restarted; the metrics sidecar scrapes the whole
+// cluster and comes back after kill -9; a SIGSTOPped gateway is replaced after its liveness probe
+// fails; `aegis pod stop` stops controller → metrics → gateway.
 import AegisProtocol
 import Foundation
 import XCTest
@@ -66,8 +67,11 @@ final class ControllerPodE2ETests: XCTestCase {
         let image = try Self.image.get()
         let text = try String(contentsOfFile: ImageWorkloadE2ETests.repoRoot + "/pod/aegis-controller.yaml", encoding: .utf8)
         XCTAssertTrue(text.contains("image: localhost:5000/aegis:dev") && text.contains("path: /var/lib/aegis\n"))
+        // A shorter grace than the file's 30 s keeps the liveness restart of a SIGSTOPped gateway short.
+        XCTAssertTrue(text.contains("terminationGracePeriodSeconds: 30\n"))
         return text.replacingOccurrences(of: "image: localhost:5000/aegis:dev", with: "image: \(image)")
             .replacingOccurrences(of: "path: /var/lib/aegis\n", with: "path: \(hostData)\n")
+            .replacingOccurrences(of: "terminationGracePeriodSeconds: 30\n", with: "terminationGracePeriodSeconds: 5\n")
     }
 
     /// `aegis pod run` in the ctl namespace, its output in <scratch>/runner.log.
@@ -253,7 +257,33 @@ final class ControllerPodE2ETests: XCTestCase {
         XCTAssertEqual(after.state, .running)
         XCTAssertEqual(after.generation, 1, "the agent was restarted")
         XCTAssertEqual(try workloadPid(id), agentPid, "the agent's process changed")
-        XCTAssertTrue(describePod().contains("gateway"), describePod())
+
+        // The metrics sidecar: one scrape from the node shows the controller, the gateway and w1;
+        // killed -9 it is restarted and scrapes again.
+        let scrape = try get("http://127.0.0.1:9464/metrics")
+        XCTAssertTrue(scrape.hasPrefix("200"), scrape.prefix(300) + "")
+        for needle in [
+            "aegis_metrics_source_up{source=\"controller\"} 1", "aegis_metrics_source_up{source=\"gateway\"} 1", "node=\"w1\"",
+            "aegis_gateway_sessions_open 1",
+        ] {
+            XCTAssertTrue(scrape.contains(needle), "\(needle) not in the scrape:\n\(scrape.prefix(4000))")
+        }
+        let metricsPid = try XCTUnwrap(try containerPid("metrics"))
+        XCTAssertEqual(kill(metricsPid, SIGKILL), 0)
+        try waitFor("a new metrics sidecar scraping both sources", timeout: 60) {
+            let replaced = try self.containerPid("metrics").map { $0 != metricsPid } == true
+            return try replaced && self.get("http://127.0.0.1:9464/metrics").contains("aegis_metrics_source_up{source=\"controller\"} 1")
+        }
+
+        // A wedged gateway (SIGSTOP) fails its liveness probe and is replaced.
+        let wedged = try XCTUnwrap(try containerPid("gateway"))
+        let gatewayProcess = try XCTUnwrap(children(of: wedged).first, "the gateway process under the container's init")
+        XCTAssertEqual(kill(gatewayProcess, SIGSTOP), 0)
+        try waitFor("the wedged gateway replaced after its liveness probe failed", timeout: 90) {
+            let replaced = try self.containerPid("gateway").map { $0 != wedged && kill($0, 0) == 0 } == true
+            return replaced && self.describePod().contains("container gateway: LivenessProbeFailed")
+        }
+        try waitFor("w1 Ready through the new gateway", timeout: 60) { try self.nodeStates()["w1"] == "Ready" }
 
         // Ordered stop: the controller, then the metrics sidecar, then the gateway.
         let stop = try run([binary, "pod", "stop", "--data-dir", podData, "aegis-controller"], timeout: 90)
@@ -262,7 +292,12 @@ final class ControllerPodE2ETests: XCTestCase {
         let events = describePod()
         let order = ["stopping controller", "stopping metrics", "stopping gateway"].map { events.range(of: $0)?.lowerBound }
         XCTAssertTrue(order.allSatisfy { $0 != nil } && order[0]! < order[1]! && order[1]! < order[2]!, events)
-        XCTAssertEqual(kill(agentPid, 0), 0, "stopping the controller pod stopped an agent on a worker")
+    }
+
+    /// The children of `pid` (the container's init runs the container's process as its child).
+    func children(of pid: Int32) -> [Int32] {
+        let text = (try? String(contentsOfFile: "/proc/\(pid)/task/\(pid)/children", encoding: .utf8)) ?? ""
+        return text.split(separator: " ").compactMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
     }
 
     /// The controller's socket, as the runner mounted the pod's emptyDir on this host.
