@@ -30,9 +30,8 @@ done
 cd "$repo"
 [ -n "$tag" ] || tag=$(git describe --always --dirty 2>/dev/null | tr -c 'A-Za-z0-9_.\n-' '-' || echo dev)
 executables=(aegis aegis-runtime aegis-init aegis-supervisor)
-products=()
-for e in "${executables[@]}"; do products+=(--product "$e"); done
-if [ "$build" = 1 ]; then swift build -c "$config" "${products[@]}" >/dev/null; fi
+# One product per invocation: given several --product flags, swift build builds only the last.
+if [ "$build" = 1 ]; then for e in "${executables[@]}"; do swift build -c "$config" --product "$e" >/dev/null; done; fi
 bin=$repo/.build/$config
 for e in "${executables[@]}"; do
     [ -x "$bin/$e" ] || { echo "build-image: $bin/$e is not built" >&2; exit 1; }
