@@ -262,6 +262,18 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Benchmarks/submit-bench"),
+        // One scrape of the controller's /metrics with 5,000 nodes and 50,000 workloads in its SQLite store.
+        .executableTarget(
+            name: "scrape-bench",
+            dependencies: [
+                "AegisAPI", "AegisControl", "AegisStore", "AegisProtocol", "AegisMetrics",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Benchmarks/scrape-bench"),
         // In-process spawn benchmark (the worker daemon's path).
         .executableTarget(
             name: "aegis-bench", dependencies: ["AegisSandbox", "AegisOCI", "AegisSeccomp", "AegisNet", "AegisSystem"],

@@ -42,16 +42,23 @@ extension Controller {
         }
     }
 
-    /// Brings the node series up to date: every stored node with what the scheduler holds on it,
-    /// its last live report and its current condition (the scheduler's, which also knows
-    /// Disconnected and Stopping, for a node it holds; the stored one otherwise). A node no longer
-    /// stored loses its series. On a store failure the series stay as they were.
+    /// Brings the node series up to date: every stored node with what the scheduler holds on it
+    /// (its allocation and its condition, which also knows Disconnected and Stopping; the stored
+    /// ones for a node it does not hold) and its last live report. A node no longer stored loses
+    /// its series. On a store failure the series stay as they were. One read of the node rows
+    /// (their JSON decoded only when it changed: `ControlStore`'s node cache), one scheduler
+    /// lookup per node.
     public func refreshNodeMetrics() async {
         guard let metrics, let stored = try? await store.listNodes() else { return }
+        let reports = live.withLock { $0 }
         metrics.setNodes(
             stored.map {
-                var n = withAllocation($0)
-                if let state = scheduler.node(n.name)?.state { n.state = state }
+                var n = $0
+                if let held = scheduler.node(n.name) {
+                    n.allocated = held.allocated
+                    n.state = held.state
+                }
+                n.live = reports[n.name]
                 return n
             })
     }

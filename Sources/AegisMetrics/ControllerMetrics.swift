@@ -20,10 +20,11 @@ import Synchronization
 ///   `aegis_rescheduled_workloads_total` counters;
 /// - `aegis_store_write_duration_seconds{op}` histogram (insert, placement, update, node);
 /// - `aegis_api_requests_total{route,method,status}` counter, `aegis_api_request_duration_seconds{route,method}` histogram;
-/// - per node (`setNodes`, NodeSeries.swift): `aegis_node_{cpu_allocated,cpu_free}_cores`,
-///   `aegis_node_memory_{allocated,free}_bytes`, `aegis_node_gpus_{allocated,free}`, `aegis_node_cordoned`,
-///   `aegis_node_condition{node,condition}`, and from renewals `aegis_node_running_sandboxes`,
-///   `aegis_node_memory_available_bytes`, `aegis_node_load1` gauges.
+/// - per node (`setNodes`, NodeSeries.swift), gauges labelled `node`: `aegis_node_cpu_cores` and
+///   `aegis_node_cpu_allocated_cores`, `aegis_node_memory_bytes` and `aegis_node_memory_allocated_bytes`,
+///   `aegis_node_gpus` and `aegis_node_gpus_allocated` (nodes with GPUs), `aegis_node_cordoned`,
+///   `aegis_node_condition{node,condition}` (one series, the current condition, at 1), and from
+///   renewals `aegis_node_running_sandboxes`.
 public final class ControllerMetrics: Sendable {
     public let registry: PrometheusCollectorRegistry
 

@@ -21,17 +21,17 @@ enum MetricsHelp {
         "aegis_api_requests_total": "API requests answered, by route template, method and status.",
         "aegis_api_request_duration_seconds": "Time until an API response head was ready, seconds, by route template and method.",
         // nodes
-        "aegis_node_cpu_allocated_cores": "CPU reserved by the agents placed on the node, cores.",
-        "aegis_node_cpu_free_cores": "CPU of the node not reserved by agents, cores.",
-        "aegis_node_memory_allocated_bytes": "Memory reserved by the agents placed on the node, bytes.",
-        "aegis_node_memory_free_bytes": "Memory of the node not reserved by agents, bytes.",
-        "aegis_node_gpus_allocated": "GPUs of the node assigned to agents.",
-        "aegis_node_gpus_free": "GPUs of the node not assigned to agents.",
+        "aegis_node_cpu_cores": "CPU of the node the scheduler places agents on (its capacity), cores.",
+        "aegis_node_cpu_allocated_cores": "CPU reserved by the agents placed on the node, cores (free: aegis_node_cpu_cores minus this).",
+        "aegis_node_memory_bytes": "Memory of the node the scheduler places agents on (its capacity), bytes.",
+        "aegis_node_memory_allocated_bytes":
+            "Memory reserved by the agents placed on the node, bytes (free: aegis_node_memory_bytes minus this).",
+        "aegis_node_gpus": "GPUs of the node (nodes with GPUs only).",
+        "aegis_node_gpus_allocated": "GPUs of the node assigned to agents (nodes with GPUs only; free: aegis_node_gpus minus this).",
         "aegis_node_cordoned": "1 when the node is cordoned (receives no new agents), else 0.",
-        "aegis_node_condition": "1 for the node's current condition, 0 for the others.",
+        "aegis_node_condition":
+            "The node's current condition (Ready, NotReady, Down, Stopping, Disconnected, Unknown), always 1: one series per node.",
         "aegis_node_running_sandboxes": "Sandboxes running on the node, as its worker last reported with a lease renewal.",
-        "aegis_node_memory_available_bytes": "MemAvailable of the node, bytes, as its worker last reported with a lease renewal.",
-        "aegis_node_load1": "1-minute load average of the node, as its worker last reported with a lease renewal.",
     ]
 
     /// The family `name` with its help text (a family missing from the catalogue is a programming

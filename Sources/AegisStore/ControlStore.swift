@@ -46,6 +46,8 @@ public final class ControlStore: Sendable {
     let hasher: any TokenHasher
     /// Decoded specs by the stored text they came from (a re-read row skips its JSON decode).
     let specs = SpecCache()
+    /// Decoded node columns by the stored text they came from (`listNodes` decodes changed rows only).
+    let nodeCache = NodeCache()
 
     /// Opens (creating if missing, mode 0600) the database at `path` and applies migrations.
     /// - Parameters:

@@ -19,20 +19,21 @@ extension ControlStore {
                         cordoned = CASE WHEN ? THEN nodes.cordoned ELSE excluded.cordoned END,
                         capabilities = excluded.capabilities, allocated = excluded.allocated, updated_ms = excluded.updated_ms
                     """, arguments: [node.name, node.role.rawValue, node.state.rawValue, node.cordoned, caps, alloc, nowMs, keepCordon])
-            guard let n = try Self.fetchNode(db, node.name) else { throw StoreError(.database, "node \(node.name) vanished after upsert") }
+            guard let n = try fetchNode(db, node.name) else { throw StoreError(.database, "node \(node.name) vanished after upsert") }
             return n
         }
     }
 
     /// The node, or nil.
     public func node(name: String) throws -> NodeInfo? {
-        try read("read node \(name)") { try Self.fetchNode($0, name) }
+        try read("read node \(name)") { try fetchNode($0, name) }
     }
 
-    /// All nodes, ordered by name.
+    /// All nodes, ordered by name (the JSON columns of a row unchanged since the last read are
+    /// not decoded again: `nodeCache`).
     public func listNodes() throws -> [NodeInfo] {
         try read("list nodes") { db in
-            try Row.fetchAll(db.cachedStatement(sql: "SELECT \(Self.nodeColumns) FROM nodes ORDER BY name")).map(Self.node(from:))
+            try Array(Row.fetchCursor(db.cachedStatement(sql: "SELECT \(Self.nodeColumns) FROM nodes ORDER BY name")).map(node(from:)))
         }
     }
 
@@ -60,23 +61,41 @@ extension ControlStore {
             try db.cachedStatement(sql: "DELETE FROM nodes WHERE name = ?").execute(arguments: [name])
             if db.changesCount == 0 { throw StoreError(.notFound, "node \(name) does not exist") }
         }
+        nodeCache.forget(name: name)
     }
 
+    /// The columns `node(from:)` reads, by position.
     static let nodeColumns = "name, role, state, cordoned, capabilities, allocated"
 
-    static func fetchNode(_ db: Database, _ name: String) throws -> NodeInfo? {
-        try Row.fetchOne(db.cachedStatement(sql: "SELECT \(nodeColumns) FROM nodes WHERE name = ?"), arguments: [name]).map(node(from:))
+    func fetchNode(_ db: Database, _ name: String) throws -> NodeInfo? {
+        try Row.fetchOne(db.cachedStatement(sql: "SELECT \(Self.nodeColumns) FROM nodes WHERE name = ?"), arguments: [name]).map(
+            node(from:))
     }
 
-    static func node(from row: Row) throws -> NodeInfo {
-        let name: String = row["name"]
-        let roleText: String = row["role"]
+    /// A node row decoded; its capabilities and allocation come from `nodeCache` when the row's
+    /// texts are the cached ones.
+    func node(from row: Row) throws -> NodeInfo {
+        let name: String = row[0]
+        let roleText: String = row[1]
         guard let role = NodeRole(rawValue: roleText) else {
             throw StoreError(.encoding, "node \(name): unknown role \"\(roleText)\" in the database")
         }
-        return NodeInfo(
-            name: name, role: role, state: NodeCondition(stored: row["state"]), cordoned: row["cordoned"],
-            capabilities: try decodeJSON(NodeCapabilities.self, row["capabilities"], "node \(name) capabilities"),
-            allocated: try decodeJSON(Allocation.self, row["allocated"], "node \(name) allocation"))
+        let capabilitiesText: String = row[4]
+        let allocatedText: String = row[5]
+        var info = NodeInfo(
+            name: name, role: role, state: NodeCondition(stored: row[2]), cordoned: row[3], capabilities: NodeCapabilities())
+        if let (capabilities, allocated) = nodeCache.decoded(name: name, capabilities: capabilitiesText, allocated: allocatedText) {
+            info.capabilities = capabilities
+            info.allocated = allocated
+        } else {
+            info.capabilities = try Self.decodeJSON(NodeCapabilities.self, capabilitiesText, "node \(name) capabilities")
+            info.allocated = try Self.decodeJSON(Allocation.self, allocatedText, "node \(name) allocation")
+            nodeCache.remember(
+                name: name,
+                .init(
+                    capabilitiesText: capabilitiesText, allocatedText: allocatedText, capabilities: info.capabilities,
+                    allocated: info.allocated))
+        }
+        return info
     }
 }

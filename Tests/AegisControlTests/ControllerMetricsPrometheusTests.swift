@@ -211,8 +211,12 @@ final class ControllerMetricsPrometheusTests: StoreBackedTestCase {
         try await eventually("n3 NotReady through PromQL") {
             try await prometheus.query(#"aegis_node_condition{node="n3",condition="NotReady"} == 1"#).count == 1
         }
-        let n3Ready = try await prometheus.scalar(#"aegis_node_condition{node="n3",condition="Ready"}"#)
-        XCTAssertEqual(n3Ready, 0)
+        // One condition series per node, its current one: n3's Ready series went stale with the
+        // scrape that showed NotReady (`unless`, not `== 0`, finds nodes not Ready).
+        let n3Ready = try await prometheus.query(#"aegis_node_condition{node="n3",condition="Ready"}"#)
+        XCTAssertEqual(n3Ready.count, 0, "\(n3Ready)")
+        let notReadyNodes = try await prometheus.query(#"aegis_node_cordoned unless on(node) aegis_node_condition{condition="Ready"}"#)
+        XCTAssertEqual(notReadyNodes.map { $0.labels["node"] ?? "" }, ["n3"])
         let notReady = try await prometheus.scalar(#"aegis_node_transitions_total{to="NotReady"}"#)
         XCTAssertEqual(notReady, 1)
         let n1Ready = try await prometheus.scalar(#"aegis_node_condition{node="n1",condition="Ready"}"#)

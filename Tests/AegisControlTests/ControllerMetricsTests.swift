@@ -1,6 +1,7 @@
 // ControllerMetricsTests.swift — the controller's Prometheus series: names, types and labels after
 // submissions, placements, registrations and lease events; node series removed with their node;
-// pending reason classes; content negotiation; both exposition formats checked by promtool.
+// pending reason classes; content negotiation; both exposition formats checked by promtool; a
+// scrape of 5,000 nodes within issue 13's 2 MB.
 import AegisControl
 import AegisMetrics
 import AegisProtocol
@@ -86,22 +87,21 @@ final class ControllerMetricsTests: StoreBackedTestCase {
         for op in ["insert", "placement", "update", "node"] {
             XCTAssertGreaterThan(Exposed.value(text, "aegis_store_write_duration_seconds_count", ["op": op]) ?? 0, 0, op)
         }
-        // Node series: the scheduler's allocation, the condition, and n1's renewal report.
+        // Node series: capacity, the scheduler's allocation, the condition, and n1's renewal report.
         let allocated = (1...2).map { Exposed.value(text, "aegis_node_cpu_allocated_cores", ["node": "n\($0)"]) ?? -1 }
         XCTAssertEqual(allocated.reduce(0, +), 3 + 0.1 * 2, "3 × 1 core + 2 × the default 100m")
+        XCTAssertEqual(Exposed.value(text, "aegis_node_cpu_cores", ["node": "n1"]), 4)
+        XCTAssertEqual(Exposed.value(text, "aegis_node_memory_bytes", ["node": "n2"]), Double(8 << 30))
+        XCTAssertGreaterThan(Exposed.value(text, "aegis_node_memory_allocated_bytes", ["node": "n1"]) ?? 0, 0)
+        XCTAssertEqual(Exposed.value(text, "aegis_node_gpus", ["node": "n2"]), 2)
         XCTAssertEqual(Exposed.value(text, "aegis_node_gpus_allocated", ["node": "n2"]), 1)
-        XCTAssertEqual(Exposed.value(text, "aegis_node_gpus_free", ["node": "n2"]), 1)
-        XCTAssertEqual(Exposed.value(text, "aegis_node_gpus_free", ["node": "n1"]), 0)
+        XCTAssertNil(Exposed.value(text, "aegis_node_gpus", ["node": "n1"]), "no GPU series for a node without GPUs")
+        XCTAssertNil(Exposed.value(text, "aegis_node_gpus_allocated", ["node": "n1"]))
         XCTAssertEqual(Exposed.value(text, "aegis_node_running_sandboxes", ["node": "n1"]), 3)
-        XCTAssertEqual(Exposed.value(text, "aegis_node_memory_available_bytes", ["node": "n1"]), Double(6 << 30))
-        XCTAssertEqual(Exposed.value(text, "aegis_node_load1", ["node": "n1"]), 1.5)
         XCTAssertNil(Exposed.value(text, "aegis_node_running_sandboxes", ["node": "n2"]), "n2 has reported nothing")
         for node in ["n1", "n2"] {
-            for condition in NodeCondition.allCases {
-                XCTAssertEqual(
-                    Exposed.value(text, "aegis_node_condition", ["node": node, "condition": condition.rawValue]),
-                    condition == .ready ? 1 : 0, "\(node) \(condition)")
-            }
+            let conditions = Exposed.samples(text).filter { $0.name == "aegis_node_condition" && $0.labels["node"] == node }
+            XCTAssertEqual(conditions, [Sample(name: "aegis_node_condition", labels: ["node": node, "condition": "Ready"], value: 1)])
             XCTAssertEqual(Exposed.value(text, "aegis_node_cordoned", ["node": node]), 0)
         }
         // Bounded labels only: no workload id, no tenant anywhere.
@@ -116,7 +116,8 @@ final class ControllerMetricsTests: StoreBackedTestCase {
         try await attach(c, "n2")
         _ = await c.renewLease(node: "n2", capacity: LiveCapacity(runningAgents: 1))
         var text = await text(c)
-        XCTAssertEqual(Exposed.samples(text).filter { $0.labels["node"] == "n2" }.count, 7 + NodeCondition.allCases.count + 1)
+        // cpu and memory capacity and allocation, running sandboxes, cordon, condition (no GPUs).
+        XCTAssertEqual(Exposed.samples(text).filter { $0.labels["node"] == "n2" }.count, 7)
         try await store.deleteNode(name: "n2")
         text = await self.text(c)
         XCTAssertEqual(Exposed.samples(text).filter { $0.labels["node"] == "n2" }, [], "no stale series of a removed node")
@@ -152,7 +153,7 @@ final class ControllerMetricsTests: StoreBackedTestCase {
         XCTAssertEqual(Exposed.value(text, "aegis_node_transitions_total", ["to": "NotReady"]), 1)
         XCTAssertEqual(Exposed.value(text, "aegis_node_transitions_total", ["to": "Down"]), 1)
         XCTAssertEqual(Exposed.value(text, "aegis_node_condition", ["node": "w1", "condition": "Down"]), 1)
-        XCTAssertEqual(Exposed.value(text, "aegis_node_condition", ["node": "w1", "condition": "Ready"]), 0)
+        XCTAssertNil(Exposed.value(text, "aegis_node_condition", ["node": "w1", "condition": "Ready"]), "the current condition only")
         XCTAssertGreaterThan(Exposed.value(text, "aegis_lease_renewals_total") ?? 0, 1)
     }
 
@@ -272,28 +273,52 @@ final class ControllerMetricsTests: StoreBackedTestCase {
         XCTAssertEqual(blocks.status, 0, blocks.output)
     }
 
-    /// Scrape cost with 5,000 nodes (node series set, then both renders): printed, and bounded
-    /// loosely (debug build).
-    func testAScrapeOfFiveThousandNodesStaysCheap() {
+    /// One scrape with 5,000 nodes stays within issue 13's 2 MB in both formats. The size is
+    /// deterministic, so a family or a series per node more fails here (time is measured by
+    /// Benchmarks/scrape-bench, in release, and only printed here): the nodes are as large as
+    /// scrape-bench's (64 cores, 256 GiB, fractional allocations, every tenth with 8 GPUs, every
+    /// one reporting, a few cordoned or not Ready), the API series of 15 routes are there, and
+    /// every node has exactly its 7 series (9 with GPUs); promtool's lint stays silent on it.
+    func testAScrapeOfFiveThousandNodesStaysUnderTwoMegabytes() throws {
         let metrics = ControllerMetrics()
-        let nodes = (0..<5_000).map { i in
-            var n = NodeInfo(name: "node-\(i)", role: .worker, capabilities: Self.capabilities(gpus: i % 10 == 0 ? 2 : 0))
-            n.live = LiveCapacity(runningAgents: i % 12, memoryAvailableBytes: 4 << 30, loadMillis: 800)
-            return n
+        for route in 0..<15 {
+            for status in [200, 404] {
+                metrics.recordAPIRequest(route: "/v1/route-\(route)/:id", method: "GET", status: status, seconds: 0.001)
+            }
         }
+        metrics.setNodes((0..<5_000).map(Self.largeNode))
         let start = ContinuousClock.now
-        metrics.setNodes(nodes)
         let text = metrics.render(.prometheusText)
         let rendered = ContinuousClock.now
         let om = metrics.render(.openMetrics)
-        let end = ContinuousClock.now
         print(
-            "5,000 nodes: set + text render \(rendered - start), + OpenMetrics render \(end - rendered); "
-                + "text \(text.body.count) bytes, OpenMetrics \(om.body.count) bytes")
-        let ready = text.text.split(separator: "\n").filter {
-            $0.hasPrefix("aegis_node_condition{") && $0.hasSuffix("condition=\"Ready\"} 1")
-        }
-        XCTAssertEqual(ready.count, 5_000)
-        XCTAssertLessThan(end - start, .seconds(5))
+            "5,000 nodes: text \(text.body.count) bytes in \(rendered - start), OpenMetrics \(om.body.count) bytes in "
+                + "\(ContinuousClock.now - rendered) (debug build)")
+        XCTAssertLessThanOrEqual(text.body.count, 2_000_000, "issue 13: a scrape of 5,000 nodes is at most 2 MB")
+        XCTAssertLessThanOrEqual(om.body.count, 2_000_000, "issue 13: a scrape of 5,000 nodes is at most 2 MB")
+        var perNode: [String: Int] = [:]
+        for sample in Exposed.samples(text.text) { if let node = sample.labels["node"] { perNode[node, default: 0] += 1 } }
+        XCTAssertEqual(perNode.count, 5_000)
+        XCTAssertEqual(perNode.filter { $0.value != ($0.key.hasSuffix("0") ? 9 : 7) }.count, 0, "7 series per node, 9 with GPUs")
+        let conditions = Exposed.samples(text.text).filter { $0.name == "aegis_node_condition" }
+        XCTAssertEqual(conditions.count, 5_000, "one condition series per node")
+        XCTAssertEqual(conditions.filter { $0.labels["condition"] == "Ready" }.count, 4_950)
+        guard let promtool = prometheusTool("promtool") else { return }
+        let check = try runTool(promtool, ["check", "metrics"], input: text.body)
+        XCTAssertEqual(check.status, 0, check.output)
+        XCTAssertEqual(check.output, "", "promtool's lint found problems")
+    }
+
+    /// Node `i` of `testAScrapeOfFiveThousandNodesStaysUnderTwoMegabytes`: "node-i", 64 cores and
+    /// 256 GiB, 4.25 cores and 4.5 GiB allocated, 8 GPUs (3 assigned) on every tenth, 9 running
+    /// sandboxes reported; 1 % cordoned, 1 % NotReady.
+    static func largeNode(_ i: Int) -> NodeInfo {
+        let gpus = i % 10 == 0 ? (0..<8).map { GPUDevice(vendor: "nvidia", model: "A100", pciAddress: "\(i):\($0):00.0") } : []
+        var n = NodeInfo(
+            name: "node-\(i)", role: .worker, state: i % 100 == 13 ? .notReady : .ready, cordoned: i % 100 == 29,
+            capabilities: NodeCapabilities(cpuMillis: 64_000, memoryBytes: 256 << 30, gpus: gpus),
+            allocated: Allocation(cpuMillis: 4_250, memoryBytes: 4_831_838_208, gpus: gpus.prefix(3).map(\.pciAddress), agents: 9))
+        n.live = LiveCapacity(runningAgents: 9, memoryAvailableBytes: 200 << 30, loadMillis: 1_250)
+        return n
     }
 }

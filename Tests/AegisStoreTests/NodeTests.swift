@@ -82,4 +82,28 @@ final class NodeTests: StoreTestCase {
         defer { try? fourth.close() }
         XCTAssertEqual(try fourth.node(name: "n1")?.cordoned, false)
     }
+
+    /// Node rows are decoded once and reused while their stored JSON is the same (every metrics
+    /// scrape lists every node); a row changed behind the store is decoded from its new text, never
+    /// answered from the cache, and a deleted node leaves it.
+    func testNodeCacheNeverAnswersForChangedText() async throws {
+        let store = try openSQLite()
+        defer { try? store.close() }
+        let n1 = NodeInfo(name: "n1", role: .worker, capabilities: caps(), allocated: Allocation(cpuMillis: 500, agents: 1))
+        try store.upsertNode(n1)
+        XCTAssertEqual(store.nodeCache.count, 1, "the upserted node is cached")
+        XCTAssertEqual(try store.listNodes(), [n1])
+        try store.executeRaw("UPDATE nodes SET capabilities = json_set(capabilities, '$.cpuMillis', 9000) WHERE name = 'n1'")
+        XCTAssertEqual(try store.listNodes().first?.capabilities.cpuMillis, 9000)
+        XCTAssertEqual(try store.node(name: "n1")?.capabilities.labels, ["zone": "lab-2"])
+        try store.executeRaw("UPDATE nodes SET allocated = json_set(allocated, '$.cpuMillis', 1500) WHERE name = 'n1'")
+        XCTAssertEqual(try store.listNodes().first?.allocated.cpuMillis, 1500)
+        try store.upsertNode(NodeInfo(name: "n1", role: .worker, capabilities: caps(cpu: 3000)))
+        XCTAssertEqual(try store.listNodes().first?.capabilities.cpuMillis, 3000)
+        XCTAssertEqual(try store.listNodes().first?.allocated, Allocation())
+        try store.executeRaw("UPDATE nodes SET capabilities = '{' WHERE name = 'n1'")
+        await expectStoreError(.encoding, containing: "n1 capabilities") { _ = try store.listNodes() }
+        try store.deleteNode(name: "n1")
+        XCTAssertEqual(store.nodeCache.count, 0)
+    }
 }
