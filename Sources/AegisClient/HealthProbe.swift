@@ -25,12 +25,14 @@ public enum HealthProbe {
         public var description: String
     }
 
-    /// GETs `path` from the HTTP server on the unix socket `socket`, within `timeout`.
+    /// GETs `path` from the HTTP server on the unix socket `socket`, within `timeout` in all (a
+    /// server trickling bytes does not stretch it).
     /// - Throws: `Failure` naming the step (connect, send, receive, parse) and its errno.
     public static func get(socket: String, path: String, timeout: Duration) throws(Failure) -> Answer {
         guard path.hasPrefix("/"), !path.contains(where: { $0 == "\r" || $0 == "\n" || $0 == " " }) else {
             throw Failure(description: "--path \(path): an absolute request path without spaces")
         }
+        let deadline = ContinuousClock.now + timeout
         let fd = try connect(socket: socket, timeout: timeout)
         defer { close(fd) }
         let request = "GET \(path) HTTP/1.1\r\nHost: localhost\r\nUser-Agent: aegis-health\r\nConnection: close\r\n\r\n"
@@ -39,6 +41,9 @@ public enum HealthProbe {
         var response: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 4096)
         while response.count < 65_536 && !complete(response) {
+            let left = deadline - ContinuousClock.now
+            guard left > .zero else { throw Failure(description: "receive from \(socket): no whole answer within \(timeout)") }
+            setTimeout(fd, left)
             let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
             if n == 0 { break }
             guard n > 0 else {
@@ -60,10 +65,7 @@ public enum HealthProbe {
         withUnsafeMutableBytes(of: &address.sun_path) { raw in raw.copyBytes(from: bytes) }
         let fd = Glibc.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw Failure(description: "socket: \(Errno.current.explained)") }
-        let (seconds, attoseconds) = timeout.components
-        var tv = timeval(tv_sec: Int(seconds), tv_usec: Int(attoseconds / 1_000_000_000_000))
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        setTimeout(fd, timeout)
         let rc = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
         }
@@ -73,6 +75,14 @@ public enum HealthProbe {
             throw Failure(description: "connect to \(path): \(e.explained)")
         }
         return fd
+    }
+
+    /// SO_RCVTIMEO and SO_SNDTIMEO of `fd` (at least 1 µs: 0 would mean none).
+    static func setTimeout(_ fd: Int32, _ timeout: Duration) {
+        let (seconds, attoseconds) = timeout.components
+        var tv = timeval(tv_sec: Int(seconds), tv_usec: max(Int(attoseconds / 1_000_000_000_000), seconds == 0 ? 1 : 0))
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
     }
 
     /// Whether the head and a body of the Content-Length it announces have arrived (a server may

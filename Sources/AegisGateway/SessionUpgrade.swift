@@ -93,8 +93,10 @@ struct SessionUpgrader: NIOTypedHTTPServerProtocolUpgrader {
         -> EventLoopFuture<HTTPHeaders>
     {
         let path = upgradeRequest.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? ""
-        guard path == NodeSession.path else {
-            // Not a session: no upgrade, the request is forwarded as plain HTTP.
+        // Not a session — another path, or no `Connection: upgrade` (then HTTP/1.1 parsing goes on
+        // past the request, and pipelined requests must not reach a tunnel): no upgrade, the
+        // request is forwarded as plain HTTP.
+        guard path == NodeSession.path, Self.asksForUpgrade(upgradeRequest.headers) else {
             return channel.eventLoop.makeFailedFuture(NotASession())
         }
         let promise = channel.eventLoop.makePromise(of: HTTPHeaders.self)
@@ -109,10 +111,23 @@ struct SessionUpgrader: NIOTypedHTTPServerProtocolUpgrader {
         return promise.futureResult
     }
 
+    /// Whether the Connection header lists the `upgrade` token (RFC 9110 §7.8).
+    static func asksForUpgrade(_ headers: HTTPHeaders) -> Bool {
+        headers[canonicalForm: "connection"].contains { $0.lowercased() == "upgrade" }
+    }
+
+    /// Only a client that proved a node certificate in the handshake reaches the controller's
+    /// session endpoint: an anonymous one is refused here (403), before a connection is dialled.
     private func open(channel: any Channel, request: HTTPRequestHead, path: String, initial: HTTPHeaders) async throws -> HTTPHeaders {
         let identity = await ClientIdentity.of(channel: channel, verifier: core.verifier)
-        if case .refused(let reason) = identity {
+        switch identity {
+        case .refused(let reason):
             throw Forwarder.Reply(status: .forbidden, message: reason, close: true, rejection: .forbidden)
+        case .anonymous:
+            throw Forwarder.Reply(
+                status: .forbidden, message: "a node session needs a client certificate from the cluster CA (join the node first)",
+                close: true, rejection: .forbidden)
+        case .verified: break
         }
         var fields = HTTPFields()
         for (name, value) in request.headers {
@@ -157,6 +172,10 @@ struct SessionUpgrader: NIOTypedHTTPServerProtocolUpgrader {
         return channel.eventLoop.makeCompletedFuture {
             let stats = TunnelStats()
             let (clientEnd, upstreamEnd) = TunnelHandler.pair(stats: stats)
+            // Until the controller side's HTTP handlers are gone, what the client sends (bytes
+            // pipelined after its upgrade request) is held: the response decoder still watches
+            // writes and takes only request parts.
+            upstreamEnd.holdWrites()
             try channel.pipeline.syncOperations.addHandler(clientEnd)
             let pipeline = upstream.pipeline.syncOperations
             _ = pipeline.removeHandler(name: UpstreamHandshake.handshakeName)
@@ -164,7 +183,10 @@ struct SessionUpgrader: NIOTypedHTTPServerProtocolUpgrader {
             _ = pipeline.removeHandler(name: UpstreamHandshake.encoderName)
             // Bytes that followed the controller's 101 (its first frames) reach the tunnel as the
             // decoder leaves, outside a read cycle: nothing else would flush them to the client.
-            pipeline.removeHandler(name: UpstreamHandshake.decoderName).whenComplete { _ in channel.flush() }
+            pipeline.removeHandler(name: UpstreamHandshake.decoderName).whenComplete { _ in
+                upstreamEnd.releaseWrites()
+                channel.flush()
+            }
             // Either side closing (even before the tunnel's handlers were there) ends the other.
             upstream.closeFuture.whenComplete { _ in channel.close(promise: nil) }
             channel.closeFuture.whenComplete { _ in upstream.close(promise: nil) }

@@ -41,6 +41,8 @@ final class TunnelHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var goingAway = false
     /// Nothing more is forwarded from this side.
     private var stopped = false
+    /// Writes to this side's channel waiting until its HTTP handlers are gone (nil: write through).
+    private var held: [ByteBuffer]?
 
     private init(side: Side, stats: TunnelStats) {
         self.side = side
@@ -91,7 +93,27 @@ final class TunnelHandler: ChannelDuplexHandler, RemovableChannelHandler {
         } else {
             stats.bytesOut.add(buffer.readableBytes, ordering: .relaxed)
         }
-        partner?.context?.write(wrapOutboundOut(buffer), promise: nil)
+        partner?.send(buffer)
+    }
+
+    /// Writes `buffer` to this side's channel, or keeps it while writes are held.
+    private func send(_ buffer: ByteBuffer) {
+        if held != nil {
+            held!.append(buffer)
+            return
+        }
+        context?.write(wrapOutboundOut(buffer), promise: nil)
+    }
+
+    /// Keeps what is sent to this side until `releaseWrites` (the channel's HTTP handlers leave).
+    func holdWrites() { held = held ?? [] }
+
+    /// Writes and flushes what was held; from now on writes go through.
+    func releaseWrites() {
+        guard let buffers = held else { return }
+        held = nil
+        for b in buffers { context?.write(wrapOutboundOut(b), promise: nil) }
+        context?.flush()
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {

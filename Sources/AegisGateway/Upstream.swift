@@ -24,9 +24,10 @@ struct Upstream: Sendable {
         var configuration = HTTPClient.Configuration()
         configuration.redirectConfiguration = .disallow
         configuration.timeout = .init(connect: .seconds(1), read: nil)
-        // A refused connect (the controller restarting) is a 502 at once, not retried until the head timeout.
-        configuration.connectionPool.retryConnectionEstablishment = false
         configuration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: Self.maxConnections)
+        // A refused connect (the controller restarting) is a 502 at once, not retried until the
+        // connect timeout (after the pool's configuration, which would reset it).
+        configuration.connectionPool.retryConnectionEstablishment = false
         configuration.httpVersion = .http1Only
         configuration.decompression = .disabled
         client = HTTPClient(eventLoopGroup: eventLoopGroup, configuration: configuration)

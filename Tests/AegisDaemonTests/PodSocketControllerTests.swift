@@ -2,7 +2,9 @@
 // --socket`), in process: /healthz and /readyz without a token; /metrics without a token only for
 // a request that did not come through the gateway (no X-Aegis-Gateway-Forwarded-For); every other
 // route still wants a token; a node session needs the certificate header the gateway sets, and a
-// forged one is refused by the controller's own checks; nothing else listens.
+// header that is no certificate of the cluster CA is refused by the controller's own checks (the
+// socket is reachable by root and the pod only: there a genuine node certificate is trusted as the
+// gateway's word); nothing else listens.
 import AegisClient
 import AegisDaemon
 import AegisProtocol
@@ -41,7 +43,7 @@ final class PodSocketControllerTests: XCTestCase {
         let admin = try await node.client().workloads()
         XCTAssertEqual(admin.count, 0, "the admin token works over the pod socket")
 
-        // Sessions: without the gateway's certificate header, and with a forged one.
+        // Sessions: without the gateway's certificate header, and with one that is no certificate.
         let upgrade =
             "GET /v1/cluster/session HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
             + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"

@@ -65,11 +65,59 @@ final class GatewayWebSocketTests: GatewayTestCase {
         XCTAssertTrue(line.contains("\"client_cn\":\"node-1\""), line)
     }
 
-    func testAnonymousSessionGetsNoIdentity() async throws {
+    func testAnonymousSessionIsRefusedBeforeTheController() async throws {
         let gateway = try await startGateway()
-        _ = try await session(gateway, identity: false) { identity, _, outbound in
-            XCTAssertEqual(identity, "identity:none")
-            try await outbound.close(.normalClosure, reason: nil)
+        do {
+            _ = try await session(gateway, identity: false) { _, _, _ in XCTFail("an anonymous session reached the controller") }
+            XCTFail("an anonymous session was upgraded")
+        } catch {}
+        try await waitFor { gateway.log.all.contains { $0.contains("\"status\":403") && $0.contains("/v1/cluster/session") } }
+    }
+
+    /// A request pipelined behind a session's upgrade request (with and without `Connection:
+    /// upgrade`) in one TLS write: the gateway neither crashes nor passes HTTP parts into a tunnel.
+    func testRequestsPipelinedAfterAnUpgradeRequestLeaveTheGatewayServing() async throws {
+        let gateway = try await startGateway()
+        let dir = try TempDirectory()
+        defer { dir.remove() }
+        try pki.node.certificatePEM.write(toFile: dir.file("node.crt"), atomically: true, encoding: .utf8)
+        try pki.node.key.privateKeyPEM.write(toFile: dir.file("node.key"), atomically: true, encoding: .utf8)
+        try pki.ca.certificatePEM.write(toFile: dir.file("ca.crt"), atomically: true, encoding: .utf8)
+        let upgrade =
+            "GET /v1/cluster/session HTTP/1.1\\r\\nHost: x\\r\\nUpgrade: websocket\\r\\n%s"
+            + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\\r\\nSec-WebSocket-Version: 13\\r\\n\\r\\n"
+            + "GET /metrics HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n"
+        for connection in ["", "Connection: Upgrade\\r\\n"] {
+            let script = """
+                import socket, ssl, sys
+                c = ssl.create_default_context(cafile="\(dir.file("ca.crt"))")
+                c.check_hostname = False
+                c.load_cert_chain("\(dir.file("node.crt"))", "\(dir.file("node.key"))")
+                s = c.wrap_socket(socket.create_connection(("127.0.0.1", \(gateway.ports.cluster)), 5))
+                s.settimeout(3)
+                s.sendall(("\(upgrade)" % "\(connection)").encode())
+                data = b""
+                try:
+                    while len(data) < 65536:
+                        chunk = s.recv(4096)
+                        if not chunk: break
+                        data += chunk
+                except Exception: pass
+                print(data[:12].decode(errors="replace"))
+                """
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+            p.arguments = ["-c", script]
+            let out = Pipe()
+            p.standardOutput = out
+            try p.run()
+            p.waitUntilExit()
+            let answer = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            XCTAssertTrue(
+                answer.hasPrefix("HTTP/1.1"),
+                "no HTTP answer (\(connection.isEmpty ? "no Connection header" : "Connection: Upgrade")): \(answer)")
+            let after = try await client().fetch(gateway.base + "/echo/alive")
+            XCTAssertEqual(after.status, 200, "the gateway stopped serving after a pipelined upgrade request")
         }
     }
 
