@@ -356,15 +356,11 @@ extension NodeConfiguration {
         }
     }
 
-    /// `--listen` "HOST:PORT" → (host, port). IPv4, host names; port 0 = any free port.
+    /// `--listen` "HOST:PORT" → (host, port). IPv4, IPv6 in brackets, host names; port 0 = any free port.
     public static func parseListen(_ text: String) throws -> (host: String, port: Int) {
-        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else {
-            throw NodeConfigurationError("--listen", "--listen \(text): expected HOST:PORT (e.g. 0.0.0.0:7443)")
-        }
-        let host = String(text[..<colon])
-        guard !host.isEmpty else {
-            throw NodeConfigurationError("--listen", "--listen \(text): the host is missing (use 0.0.0.0 for every address)")
-        }
-        return (host, port)
+        do {
+            let address = try ListenAddress(parsing: text)
+            return (address.host, address.port)
+        } catch { throw NodeConfigurationError("--listen", "--listen \(text): \(error.message)") }
     }
 }

@@ -38,17 +38,8 @@ public struct GatewayConfigurationError: Error, CustomStringConvertible, Sendabl
 
 /// A validated gateway configuration (`Gateway.init` checks it again with `validate()`).
 public struct GatewayConfiguration: Sendable {
-    /// A TCP address to listen on.
-    public struct Address: Sendable, Equatable, CustomStringConvertible {
-        public var host: String
-        /// 0…65535; 0 picks a free port (`Gateway.listeningPorts()` tells which).
-        public var port: Int
-        public init(host: String, port: Int) {
-            self.host = host
-            self.port = port
-        }
-        public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
-    }
+    /// A TCP address to listen on; port 0 picks a free port (`Gateway.listeningPorts()` tells which).
+    public typealias Address = ListenAddress
 
     /// The TLS cluster port (`--listen`).
     public var listen: Address
@@ -171,13 +162,7 @@ public struct GatewayConfiguration: Sendable {
     /// "HOST:PORT" (IPv6 as "[::1]:7443").
     /// - Throws: `GatewayConfigurationError` naming `flag`.
     public static func parseAddress(_ text: String, flag: String) throws(GatewayConfigurationError) -> Address {
-        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else {
-            throw GatewayConfigurationError(flag, "\(flag) \(text): expected HOST:PORT (e.g. 0.0.0.0:7443)")
-        }
-        var host = String(text[..<colon])
-        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-        guard !host.isEmpty else { throw GatewayConfigurationError(flag, "\(flag) \(text): the host is missing") }
-        return Address(host: host, port: port)
+        do { return try ListenAddress(parsing: text) } catch { throw GatewayConfigurationError(flag, "\(flag) \(text): \(error.message)") }
     }
 
     static func checkPath(_ path: String, flag: String) throws(GatewayConfigurationError) {

@@ -47,19 +47,8 @@ public struct MetricsSource: Sendable, Equatable, CustomStringConvertible {
 
 /// A validated sidecar configuration (`MetricsSidecar.init` checks it again with `validate()`).
 public struct MetricsSidecarConfiguration: Sendable {
-    /// A TCP address to listen on.
-    public struct Address: Sendable, Equatable, CustomStringConvertible {
-        public var host: String
-        /// 0…65535; 0 picks a free port (`MetricsSidecar.listeningPort()` tells which).
-        public var port: Int
-
-        public init(host: String, port: Int) {
-            self.host = host
-            self.port = port
-        }
-
-        public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
-    }
+    /// A TCP address to listen on; port 0 picks a free port (`MetricsSidecar.listeningPort()` tells which).
+    public typealias Address = ListenAddress
 
     /// Where Prometheus scrapes the sidecar (`--listen`, default 127.0.0.1:9464).
     public var listen: Address
@@ -140,12 +129,8 @@ public struct MetricsSidecarConfiguration: Sendable {
     /// "HOST:PORT" (IPv6 as "[::1]:9464").
     /// - Throws: `MetricsSidecarConfigurationError` naming `flag`.
     public static func parseAddress(_ text: String, flag: String) throws(MetricsSidecarConfigurationError) -> Address {
-        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else {
-            throw MetricsSidecarConfigurationError(flag, "\(flag) \(text): expected HOST:PORT (e.g. 127.0.0.1:9464)")
+        do { return try ListenAddress(parsing: text, example: "127.0.0.1:9464") } catch {
+            throw MetricsSidecarConfigurationError(flag, "\(flag) \(text): \(error.message)")
         }
-        var host = String(text[..<colon])
-        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-        guard !host.isEmpty else { throw MetricsSidecarConfigurationError(flag, "\(flag) \(text): the host is missing") }
-        return Address(host: host, port: port)
     }
 }
