@@ -20,23 +20,8 @@ while [ $# -gt 0 ]; do
     esac
     shift
 done
-[ -x "$aegis" ] || { echo "gateway-bench: $aegis not built (swift build -c release --product aegis)" >&2; exit 1; }
-dir=$(mktemp -d /tmp/gateway-bench.XXXXXX)
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$dir"
-}
-trap cleanup EXIT
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-taskset -c 0 "$aegis" controller --socket "$dir/controller.sock" --data-dir "$dir/data" --log-level warning >"$dir/controller.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 100); do [ -S "$dir/controller.sock" ] && break; sleep 0.1; done
-taskset -c 1 "$aegis" gateway --listen "127.0.0.1:$port" --health-listen 127.0.0.1:0 --controller-socket "$dir/controller.sock" \
-    --pki-dir "$dir/data/pki" --rate 100000 --burst 100000 --log-level warning >/dev/null 2>"$dir/gateway.log" &
-pids+=($!)
-for _ in $(seq 100); do python3 -c "import socket; socket.create_connection(('127.0.0.1',$port),1)" 2>/dev/null && break; sleep 0.1; done
+. "$repo/Benchmarks/pod-shape.sh"
+start_pod_shape gateway-bench --rate 100000 --burst 100000
 token=$(cat "$dir/data/admin.token")
 id=$("$aegis" run --detach --server "unix://$dir/controller.sock" --token "$token" -- /bin/true)
 echo "gateway-bench: $requests requests each way, GET /v1/workloads/$id; controller on CPU 0, gateway on CPU 1"

@@ -18,24 +18,8 @@ while [ $# -gt 0 ]; do
     esac
     shift
 done
-[ -x "$aegis" ] || { echo "gateway-fairness: $aegis not built (swift build -c release --product aegis)" >&2; exit 1; }
-dir=$(mktemp -d /tmp/gateway-fairness.XXXXXX)
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$dir"
-}
-trap cleanup EXIT
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-taskset -c 0 "$aegis" controller --socket "$dir/controller.sock" --data-dir "$dir/data" --log-level warning >"$dir/controller.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 100); do [ -S "$dir/controller.sock" ] && break; sleep 0.1; done
-taskset -c 1 "$aegis" gateway --listen "127.0.0.1:$port" --health-listen 127.0.0.1:0 --controller-socket "$dir/controller.sock" \
-    --pki-dir "$dir/data/pki" --log-level warning >/dev/null 2>"$dir/gateway.log" &
-pids+=($!)
-for _ in $(seq 100); do python3 -c "import socket; socket.create_connection(('127.0.0.1',$port),1)" 2>/dev/null && break; sleep 0.1; done
-admin=(--server "unix://$dir/controller.sock" --token "$(cat "$dir/data/admin.token")")
+. "$repo/Benchmarks/pod-shape.sh"
+start_pod_shape gateway-fairness
 tokenA=$("$aegis" tenant create flood-a "${admin[@]}")
 tokenB=$("$aegis" tenant create quiet-b "${admin[@]}")
 echo "gateway-fairness: tenant A floods with 10 clients for $seconds s while tenant B measures; gateway defaults (rate 50/s, burst 100, 32 in flight)"
