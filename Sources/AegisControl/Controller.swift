@@ -10,6 +10,7 @@ import AegisMetrics
 import AegisProtocol
 import AegisScheduler
 import AegisStore
+import AegisSystem
 import Crypto
 import Logging
 import Synchronization
@@ -19,14 +20,7 @@ import Synchronization
 public struct SHA256TokenHasher: TokenHasher {
     public init() {}
     public func hash(_ token: String) -> String {
-        let digits = Array("0123456789abcdef".utf8)
-        var hex: [UInt8] = []
-        hex.reserveCapacity(64)
-        for byte in SHA256.hash(data: Array(token.utf8)) {
-            hex.append(digits[Int(byte >> 4)])
-            hex.append(digits[Int(byte & 0xF)])
-        }
-        return String(decoding: hex, as: UTF8.self)
+        Hex.lowercase(SHA256.hash(data: Array(token.utf8)))
     }
 }
 

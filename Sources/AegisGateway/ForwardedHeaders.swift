@@ -1,6 +1,7 @@
 // ForwardedHeaders.swift — what the gateway changes in the headers it forwards: hop-by-hop headers
 // (RFC 9110 §7.6.1) are its own business, every incoming `X-Aegis-Gateway-*` header is removed (only
 // the gateway says who a client is), the verified client certificate and the request ID are added.
+import AegisSystem
 import Foundation
 import HTTPTypes
 import NIOHTTP1
@@ -35,7 +36,7 @@ enum ForwardedHeaders {
             return given
         }
         var rng = SystemRandomNumberGenerator()
-        return (0..<2).map { _ in String(format: "%016llx", rng.next() as UInt64) }.joined()
+        return Hex.lowercase(rng.next() as UInt64) + Hex.lowercase(rng.next() as UInt64)
     }
 
     static func isIDByte(_ b: UInt8) -> Bool {

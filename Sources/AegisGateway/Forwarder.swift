@@ -1,9 +1,11 @@
 // Forwarder.swift — every HTTP request that is not a session upgrade, forwarded to the controller's
 // socket: checks first (identity, body size, fair limits), then the request streamed up through
 // AsyncHTTPClient and the response streamed down chunk by chunk as it arrives (an SSE log stream
-// reaches the client event by event); nothing is buffered whole. Refusals are JSON `ErrorBody`s.
+// reaches the client event by event); only an answer with a Content-Length of at most 64 KiB is
+// collected first, to go out with its head in one write. Refusals are JSON `ErrorBody`s.
 // Every answer is counted in GatewayMetrics when its head goes out (class, code, time to head),
-// every refusal by its reason, and the requests in flight.
+// every refusal by its reason, and the requests in flight. A 429 waits `--refusal-delay` before it
+// goes out.
 import AegisMetrics
 import AegisProtocol
 import AsyncHTTPClient
@@ -13,11 +15,14 @@ import HummingbirdCore
 import Logging
 import NIOCore
 import NIOHTTP1
+import ServiceLifecycle
 
 struct Forwarder: Sendable {
     let upstream: Upstream
     let limits: FairLimits
     let maxBodyBytes: Int
+    /// How long a 429 waits before it goes out (`GatewayConfiguration.refusalDelay`).
+    let refusalDelay: Duration
     let accessLog: AccessLogSink
     let metrics: GatewayMetrics
     let logger: Logger
@@ -33,6 +38,9 @@ struct Forwarder: Sendable {
         var close = false
         var rejection: GatewayRejection?
     }
+
+    /// Response bodies of known length up to this size are collected and written with their head.
+    static let coalescedBodyBytes = 64 << 10
 
     /// The controller did not send a response head within the timeout.
     struct HeadTimeout: Error {}
@@ -51,6 +59,7 @@ struct Forwarder: Sendable {
             requestID: id, remote: remoteIP, method: request.method.rawValue, path: request.uri.path, clientCN: identity.commonName)
         let admission: RateLimiter.Admission?
         do { admission = try await admit(request, identity: identity, remoteIP: remoteIP, record: &record) } catch let reply as Reply {
+            if reply.status == .tooManyRequests { await holdRefusal(gone: gone) }
             try await send(reply, requestID: id, writer: writer, record: &record)
             return
         }
@@ -78,6 +87,20 @@ struct Forwarder: Sendable {
             // drained by HummingbirdCore once the upload has stopped reading it; otherwise the
             // connection ends here.
             guard case .known = length, await progress.detach(within: .seconds(5)) else { throw CloseConnection() }
+        }
+    }
+
+    /// Waits `refusalDelay` before a 429 goes out; a graceful shutdown or the client leaving ends
+    /// the wait. The connection is busy meanwhile, so a client that retries at once on the same
+    /// connection is slowed to one refusal per delay.
+    private func holdRefusal(gone: ClientGoneSignal) async {
+        guard refusalDelay > .zero else { return }
+        let delay = refusalDelay
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { try? await cancelWhenGracefulShutdown { try await Task.sleep(for: delay) } }
+            group.addTask { await gone.wait() }
+            await group.next()
+            group.cancelAll()
         }
     }
 
@@ -164,10 +187,18 @@ struct Forwarder: Sendable {
         }
     }
 
-    /// `client.execute`, raced against the response-head timeout, which starts once the request
-    /// body has been sent.
+    /// `client.execute` with the response-head timeout, which starts once the request body has
+    /// been sent: for a request without a body it is AsyncHTTPClient's own deadline (which covers
+    /// only the wait for the head), else a race against a timer that follows the body.
     private func execute(_ request: HTTPClientRequest, progress: BodyProgress) async throws -> HTTPClientResponse {
         let client = upstream.client, timeout = upstream.headTimeout
+        if progress.endedAt != nil {
+            do {
+                return try await client.execute(request, deadline: .now() + upstream.headTimeAmount)
+            } catch let error as HTTPClientError where error == .deadlineExceeded {
+                throw HeadTimeout()
+            }
+        }
         return try await withThrowingTaskGroup(of: HTTPClientResponse.self) { group in
             group.addTask { try await client.execute(request, deadline: .distantFuture) }
             group.addTask {
@@ -193,6 +224,16 @@ struct Forwarder: Sendable {
         record.status = head.status.code
         metrics.recordRequest(GatewayRequestClass(path: record.path), code: head.status.code, since: record.start)
         do {
+            if let length = response.headers.first(name: "content-length").flatMap(Int.init), length <= Self.coalescedBodyBytes {
+                // A small answer of known length (most API answers) goes out with its head in one
+                // write: one TLS record and one syscall instead of three.
+                let buffer = try await response.body.collect(upTo: Self.coalescedBodyBytes)
+                record.bytesOut = buffer.readableBytes
+                try await writer.write(response: head, body: ResponseBody(byteBuffer: buffer))
+                record.bytesIn = progress.bytes
+                record.emit(to: accessLog)
+                return
+            }
             var body = try await writer.writeHead(head)
             if response.headers["content-length"].isEmpty {
                 record.bytesOut = try await StreamRelay.relay(response.body, to: body, until: gone)

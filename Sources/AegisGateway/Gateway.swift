@@ -6,7 +6,8 @@
 //   from `--pki-dir`; while it does not exist yet the gateway waits for it, not ready). Client
 //   certificates are optional; one that does not chain to the cluster CA fails the handshake.
 // - Every HTTP request is forwarded to `--controller-socket`, request and response bodies streamed
-//   without buffering (SSE log streams event by event), hop-by-hop headers dropped, `X-Request-Id`
+//   (SSE log streams event by event; a response of at most 64 KiB with a Content-Length goes out
+//   whole, with its head), hop-by-hop headers dropped, `X-Request-Id`
 //   kept when well-formed (≤ 64 of [A-Za-z0-9-_]) or made, and set on the response; one JSON
 //   access-log line per request on stdout.
 // - `GET /v1/cluster/session` with an upgrade becomes a WebSocket tunnel to the controller's same
@@ -15,7 +16,8 @@
 // - Limits: bodies over `--max-body-bytes` get 413 (at once by Content-Length, or as the streamed
 //   body passes it, the upstream request cancelled); 502 when the controller can't be reached, 504
 //   when it sends no response head in time; per tenant a token bucket (`--rate`/s, `--burst`) and
-//   `--max-concurrent` requests in flight, the join route per client IP; 429 with Retry-After.
+//   `--max-concurrent` requests in flight, the join route per client IP; 429 with Retry-After,
+//   written after `--refusal-delay` (1 s) so that a client retrying at once floods nobody.
 // - A plain-HTTP loopback listener (`--health-listen`) answers /healthz and /readyz; with
 //   `--admin-socket` a unix socket answers them too, and GET /metrics with the gateway's series
 //   (GatewayMetrics: requests by class and code, time to response head, rejections by reason,
@@ -172,7 +174,8 @@ struct ClusterPort: Service, CustomStringConvertible {
         let tls = try GatewayTLS.configuration(ca: ca, name: configuration.name, hosts: hosts)
         let forwarder = Forwarder(
             upstream: upstream, limits: FairLimits(configuration: configuration, upstream: upstream),
-            maxBodyBytes: configuration.maxBodyBytes, accessLog: accessLog, metrics: metrics, logger: logger)
+            maxBodyBytes: configuration.maxBodyBytes, refusalDelay: configuration.refusalDelay, accessLog: accessLog, metrics: metrics,
+            logger: logger)
         let core = GatewayCore(
             upstream: upstream, forwarder: forwarder, verifier: ca.verifier, accessLog: accessLog, idleTimeout: configuration.idleTimeout)
         let server = Server(

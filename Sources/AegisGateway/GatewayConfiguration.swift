@@ -18,6 +18,7 @@ public struct GatewayFlags: Sendable {
     public var rate = "50"
     public var burst = 100
     public var maxConcurrent = 32
+    public var refusalDelay = "1s"
     public var logLevel = "info"
 
     public init() {}
@@ -63,6 +64,11 @@ public struct GatewayConfiguration: Sendable {
     public var burst: Int
     /// Requests of one tenant in flight at once, streams included (`--max-concurrent`).
     public var maxConcurrent: Int
+    /// How long a request refused by a fair limit (429) waits before its answer goes out
+    /// (`--refusal-delay`, default 1 s, at most 10 s; 0: at once). A client that retries at once
+    /// instead of honouring Retry-After gets one refusal per connection per delay, so refusing a
+    /// flood costs the gateway little; a client that honours it waits no longer than it would.
+    public var refusalDelay: Duration = .seconds(1)
     /// Join attempts per second per client IP (POST /v1/cluster/join), default 5.
     public var joinRate: Double = 5
     /// The join bucket's size per client IP, default 10.
@@ -85,7 +91,7 @@ public struct GatewayConfiguration: Sendable {
     public init(
         listen: Address, healthListen: Address, controllerSocket: String, pkiDirectory: String,
         adminSocket: String? = nil, name: String = "aegis-gateway", maxBodyBytes: Int = 96 << 20, rate: Double = 50,
-        burst: Int = 100, maxConcurrent: Int = 32, logLevel: Logger.Level = .info
+        burst: Int = 100, maxConcurrent: Int = 32, refusalDelay: Duration = .seconds(1), logLevel: Logger.Level = .info
     ) throws(GatewayConfigurationError) {
         self.listen = listen
         self.healthListen = healthListen
@@ -97,6 +103,7 @@ public struct GatewayConfiguration: Sendable {
         self.rate = rate
         self.burst = burst
         self.maxConcurrent = maxConcurrent
+        self.refusalDelay = refusalDelay
         self.logLevel = logLevel
         try validate()
     }
@@ -111,6 +118,13 @@ public struct GatewayConfiguration: Sendable {
         guard let rate = Double(flags.rate) else {
             throw GatewayConfigurationError("--rate", "--rate \(flags.rate): not a number of requests per second (e.g. 50 or 0.5)")
         }
+        let delayMs: Int
+        do {
+            delayMs = try Quantity.durationMilliseconds(
+                flags.refusalDelay, field: "--refusal-delay", maxMilliseconds: Self.maxRefusalDelayMs, allowZero: true)
+        } catch {
+            throw GatewayConfigurationError("--refusal-delay", error.description)
+        }
         guard let level = Logger.Level(rawValue: flags.logLevel) else {
             throw GatewayConfigurationError(
                 "--log-level", "--log-level \(flags.logLevel): expected trace, debug, info, notice, warning, error or critical")
@@ -120,7 +134,7 @@ public struct GatewayConfiguration: Sendable {
             healthListen: try Self.parseAddress(flags.healthListen, flag: "--health-listen"),
             controllerSocket: flags.controllerSocket, pkiDirectory: flags.pkiDir, adminSocket: flags.adminSocket,
             name: flags.name ?? "aegis-gateway", maxBodyBytes: Int(clamping: bytes), rate: rate, burst: flags.burst,
-            maxConcurrent: flags.maxConcurrent, logLevel: level)
+            maxConcurrent: flags.maxConcurrent, refusalDelay: .milliseconds(delayMs), logLevel: level)
     }
 
     /// Checks every value against its range.
@@ -157,7 +171,13 @@ public struct GatewayConfiguration: Sendable {
         guard (1...100_000).contains(maxConcurrent) else {
             throw GatewayConfigurationError("--max-concurrent", "--max-concurrent \(maxConcurrent): expected 1 to 100000 requests")
         }
+        guard refusalDelay >= .zero, refusalDelay <= .milliseconds(Self.maxRefusalDelayMs) else {
+            throw GatewayConfigurationError("--refusal-delay", "--refusal-delay \(refusalDelay): expected 0 to 10s")
+        }
     }
+
+    /// The longest `--refusal-delay`: 10 s.
+    static let maxRefusalDelayMs = 10_000
 
     /// "HOST:PORT" (IPv6 as "[::1]:7443").
     /// - Throws: `GatewayConfigurationError` naming `flag`.

@@ -3,6 +3,7 @@
 // never kept). A token the controller refuses counts under its hash's prefix, so a client cycling
 // bad tokens is limited per token rather than sharing anyone's bucket. Concurrent first requests
 // with one token make one lookup.
+import AegisSystem
 import AegisProtocol
 import AsyncHTTPClient
 import Crypto
@@ -12,6 +13,12 @@ import NIOHTTP1
 import Synchronization
 
 final class TenantResolver: Sendable {
+    /// A cached key, or the lookup that will give it.
+    private enum Known {
+        case key(String)
+        case lookup(Task<String, Never>)
+    }
+
     private enum Entry {
         case resolved(key: String, until: ContinuousClock.Instant)
         case pending(Task<String, Never>)
@@ -31,24 +38,27 @@ final class TenantResolver: Sendable {
     /// the controller refused or could not resolve, or "ip:ADDRESS" without a bearer token.
     func key(authorization: String?, remoteIP: String) async -> String {
         guard let authorization, let token = Self.bearerToken(authorization) else { return "ip:" + remoteIP }
-        let hash = SHA256.hash(data: Array(token.utf8)).map { String(format: "%02x", $0) }.joined()
+        let hash = Hex.lowercase(SHA256.hash(data: Array(token.utf8)))
         let now = ContinuousClock.now
-        let task: Task<String, Never> = cache.withLock { c in
+        let known: Known = cache.withLock { c in
             switch c[hash] {
             case .resolved(let key, let until) where until > now:
-                return Task { key }
+                return .key(key)
             case .pending(let task):
-                return task
+                return .lookup(task)
             default:
                 if c.count >= Self.maxEntries {
                     c = c.filter { if case .resolved(_, let until) = $0.value { return until > now } else { return true } }
                 }
                 let task = Task { await self.lookup(token: token, hash: hash) }
                 c[hash] = .pending(task)
-                return task
+                return .lookup(task)
             }
         }
-        return await task.value
+        switch known {
+        case .key(let key): return key
+        case .lookup(let task): return await task.value
+        }
     }
 
     /// Asks the controller; caches a tenant and a refusal for `ttl`, anything else not at all.

@@ -1,5 +1,6 @@
 // Digest.swift — OCI content digests ("sha256:<64 hex>", image-spec descriptor.md) and a hasher
 // that checks streamed bytes against one.
+import AegisSystem
 import Crypto
 
 /// A content digest as the OCI image spec writes it: `algorithm ":" encoded`. Only the registered
@@ -60,15 +61,6 @@ public struct Digest: Hashable, Sendable, Codable, CustomStringConvertible, Comp
         try c.encode(description)
     }
 
-    static func hexString(_ bytes: some Sequence<UInt8>) -> String {
-        let digits = Array("0123456789abcdef".utf8)
-        var out: [UInt8] = []
-        for b in bytes {
-            out.append(digits[Int(b >> 4)])
-            out.append(digits[Int(b & 15)])
-        }
-        return String(decoding: out, as: UTF8.self)
-    }
 }
 
 /// Hashes bytes as they stream by, with the algorithm of the digest they must match.
@@ -90,7 +82,7 @@ public struct DigestHasher {
     }
 
     public func finalize() -> Digest {
-        if let sha256 { return Digest(algorithm: .sha256, hex: Digest.hexString(sha256.finalize())) }
-        return Digest(algorithm: .sha512, hex: Digest.hexString(sha512!.finalize()))
+        if let sha256 { return Digest(algorithm: .sha256, hex: Hex.lowercase(sha256.finalize())) }
+        return Digest(algorithm: .sha512, hex: Hex.lowercase(sha512!.finalize()))
     }
 }

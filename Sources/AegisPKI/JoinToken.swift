@@ -3,6 +3,7 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
+import AegisSystem
 import Crypto
 import X509
 
@@ -206,6 +207,6 @@ public struct JoinToken: Sendable, Equatable, CustomStringConvertible {
 
     static func describe(_ byte: UInt8) -> String {
         if byte >= 0x21 && byte < 0x7f { return "character '\(String(decoding: [byte], as: UTF8.self))'" }
-        return "byte 0x\(X509Support.hex([byte]))"
+        return "byte 0x\(Hex.lowercase([byte]))"
     }
 }

@@ -6,6 +6,7 @@ import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
+import AegisSystem
 import Crypto
 import SwiftASN1
 import X509
@@ -116,20 +117,9 @@ public enum NodeName {
 
 /// Byte/hash/DER helpers over swift-certificates types.
 enum X509Support {
-    /// Lowercase hex of `bytes`.
-    static func hex<Bytes: Sequence>(_ bytes: Bytes) -> String where Bytes.Element == UInt8 {
-        let digits = Array("0123456789abcdef".utf8)
-        var out: [UInt8] = []
-        for byte in bytes {
-            out.append(digits[Int(byte >> 4)])
-            out.append(digits[Int(byte & 0x0f)])
-        }
-        return String(decoding: out, as: UTF8.self)
-    }
-
     /// Lowercase hex SHA-256 of `bytes` (64 characters).
     static func sha256Hex(_ bytes: [UInt8]) -> String {
-        hex(SHA256.hash(data: bytes))
+        Hex.lowercase(SHA256.hash(data: bytes))
     }
 
     /// DER encoding of any swift-asn1 serialisable value.

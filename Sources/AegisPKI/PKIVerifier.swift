@@ -1,9 +1,10 @@
 #if canImport(FoundationEssentials)
-import AegisProtocol
 import FoundationEssentials
 #else
 import Foundation
 #endif
+import AegisProtocol
+import AegisSystem
 import Crypto
 import SwiftASN1
 @_spi(FixedExpiryValidationTime) import X509
@@ -175,7 +176,7 @@ public struct PKIVerifier: Sendable {
             }
         }
         return VerifiedNode(
-            nodeName: nodeName, role: role, serialNumber: X509Support.hex(certificate.serialNumber.bytes),
+            nodeName: nodeName, role: role, serialNumber: Hex.lowercase(certificate.serialNumber.bytes),
             notValidBefore: certificate.notValidBefore, notValidAfter: certificate.notValidAfter,
             publicKeyFingerprint: try X509Support.publicKeyFingerprint(certificate.publicKey),
             dnsNames: dnsNames, ipAddresses: ipAddresses)

@@ -5,6 +5,7 @@
 // A token is usable while it is known, its secret matches, it has not expired and it has not been
 // revoked; every successful join counts one use. The idea (short-lived id.secret bootstrap tokens
 // with a TTL, listed without their secrets) follows kubeadm's bootstrap tokens.
+import AegisSystem
 import GRDB
 import AegisProtocol
 import Crypto
@@ -182,7 +183,7 @@ extension ControlStore {
     /// and to what the controller's `SHA256TokenHasher` stores). The store itself hashes join-token
     /// secrets with its `TokenHasher`, as it does API tokens.
     public static func joinSecretHash(_ secret: String) -> String {
-        hex(Array(SHA256.hash(data: Array(secret.utf8))))
+        Hex.lowercase(SHA256.hash(data: Array(secret.utf8)))
     }
 
     /// RFC 3339 UTC with second precision ("2025-01-02T03:04:05Z") for Unix ms (gmtime_r).

@@ -1,6 +1,7 @@
 // Tokens.swift — API bearer tokens. Only `hasher.hash(secret)` is stored; the secret is returned
 // once by createToken and cannot be recovered. Lookup is by the (unique, indexed) hash, so no
 // secret-dependent comparison happens in this process.
+import AegisSystem
 import GRDB
 import AegisProtocol
 
@@ -73,8 +74,8 @@ extension ControlStore {
         default: break
         }
         var rng = SystemRandomNumberGenerator()
-        let secret = Self.hex((0..<32).map { _ in UInt8.random(in: .min ... .max, using: &rng) })
-        let id = "tok-" + Self.hex((0..<6).map { _ in UInt8.random(in: .min ... .max, using: &rng) })
+        let secret = Hex.lowercase((0..<32).map { _ in UInt8.random(in: .min ... .max, using: &rng) })
+        let id = "tok-" + Hex.lowercase((0..<6).map { _ in UInt8.random(in: .min ... .max, using: &rng) })
         let hash = hasher.hash(secret)
         guard !hash.isEmpty, !hash.contains(secret) else {
             throw StoreError(
@@ -136,11 +137,4 @@ extension ControlStore {
         }
     }
 
-    static func hex(_ bytes: [UInt8]) -> String {
-        let digits = Array("0123456789abcdef".utf8)
-        var out = [UInt8]()
-        out.reserveCapacity(bytes.count * 2)
-        for b in bytes { out.append(digits[Int(b >> 4)]); out.append(digits[Int(b & 0xf)]) }
-        return String(decoding: out, as: UTF8.self)
-    }
 }

@@ -1,5 +1,5 @@
 // Syscall.swift — the Linux system calls Glibc has no Swift-visible wrapper for (pidfd, openat2,
-// memfd), through CAegisSys. Like Glibc's own functions they return -1 and set errno on failure,
+// memfd, sched_getaffinity's CPU count), through CAegisSys. Like Glibc's own functions they return -1 and set errno on failure,
 // so call sites check and name the failure the way they do for open(2).
 #if canImport(Glibc)
 import Glibc
@@ -76,4 +76,13 @@ public enum Syscall {
 
     /// True when all four seals of `memfdSeal` are in place.
     public static func memfdIsSealed(_ fd: Int32) -> Bool { aegis_sys_memfd_is_sealed(fd) == 1 }
+
+    /// How many CPUs the calling thread may run on: its sched_getaffinity(2) mask (what `taskset`
+    /// and a cpuset restrict; not CFS quotas).
+    /// - Throws: `SystemError` with the errno.
+    public static func affinityCPUCount() throws(SystemError) -> Int {
+        let count = aegis_sys_affinity_cpu_count()
+        if count < 0 { throw SystemError("sched_getaffinity") }
+        return Int(count)
+    }
 }

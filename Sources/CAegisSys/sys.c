@@ -1,6 +1,7 @@
 // sys.c — system calls Glibc 2.36 has no wrapper for, and GNU functions behind _GNU_SOURCE.
 #include "aegis_sys.h"
 #include <linux/openat2.h>
+#include <sched.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <fcntl.h>
@@ -43,3 +44,16 @@ _Static_assert(AEGIS_SYS_AT_EMPTY_PATH == AT_EMPTY_PATH, "AT_EMPTY_PATH");
 _Static_assert(AEGIS_SYS_RESOLVE_NO_SYMLINKS == RESOLVE_NO_SYMLINKS, "RESOLVE_NO_SYMLINKS");
 _Static_assert(AEGIS_SYS_RESOLVE_NO_MAGICLINKS == RESOLVE_NO_MAGICLINKS, "RESOLVE_NO_MAGICLINKS");
 _Static_assert(AEGIS_SYS_RESOLVE_NO_XDEV == RESOLVE_NO_XDEV, "RESOLVE_NO_XDEV");
+
+int aegis_sys_affinity_cpu_count(void) {
+    // 8192 CPUs: the kernel refuses (EINVAL) only a mask smaller than nr_cpu_ids.
+    enum { max_cpus = 8192 };
+    size_t size = CPU_ALLOC_SIZE(max_cpus);
+    cpu_set_t *set = CPU_ALLOC(max_cpus);
+    if (set == NULL) return -1;
+    CPU_ZERO_S(size, set);
+    int count = -1;
+    if (sched_getaffinity(0, size, set) == 0) count = CPU_COUNT_S(size, set);
+    CPU_FREE(set);
+    return count;
+}

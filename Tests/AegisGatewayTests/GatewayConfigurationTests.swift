@@ -10,6 +10,7 @@ final class GatewayConfigurationTests: XCTestCase {
         XCTAssertEqual(c.maxBodyBytes, 96 << 20)
         XCTAssertEqual(c.controllerSocket, "/run/aegis/controller.sock")
         XCTAssertEqual(c.pkiDirectory, "/var/lib/aegis/pki")
+        XCTAssertEqual(c.refusalDelay, .seconds(1))
     }
 
     func testErrorsNameTheFlag() {
@@ -37,6 +38,10 @@ final class GatewayConfigurationTests: XCTestCase {
         XCTAssertEqual(flag { $0.burst = 0 }, "--burst")
         XCTAssertEqual(flag { $0.maxConcurrent = 0 }, "--max-concurrent")
         XCTAssertEqual(flag { $0.logLevel = "loud" }, "--log-level")
+        XCTAssertEqual(flag { $0.refusalDelay = "soon" }, "--refusal-delay")
+        XCTAssertEqual(flag { $0.refusalDelay = "11s" }, "--refusal-delay")
+        XCTAssertNil(flag { $0.refusalDelay = "0" })
+        XCTAssertNil(flag { $0.refusalDelay = "250ms" })
         XCTAssertNil(flag { $0.listen = "[::]:7443" })
         XCTAssertNil(flag { $0.maxBodyBytes = "1Gi" })
     }

@@ -1,6 +1,7 @@
 // GatewayLimitsTests.swift — fair limits: a tenant over its burst gets 429 with Retry-After while
 // another tenant's requests pass; in-flight caps per tenant; the join route per client IP; the
-// session path and tokens the controller refuses.
+// session path and tokens the controller refuses; a 429 held for the refusal delay (others pass
+// meanwhile; a drain or the client leaving ends the hold).
 import AegisGateway
 import AsyncHTTPClient
 import Foundation
@@ -125,5 +126,47 @@ final class GatewayLimitsTests: GatewayTestCase {
         XCTAssertEqual(first.status, 200, "the IP's one token is still there")
         let second = try await http.fetch(gateway.base + "/echo/x")
         XCTAssertEqual(second.status, 429)
+    }
+
+    func testRefusalIsHeldForTheDelayWhileOthersPass() async throws {
+        let gateway = try await startGateway {
+            $0.rate = 0.1
+            $0.burst = 1
+            $0.refusalDelay = .milliseconds(800)
+        }
+        let http = try client()
+        let first = try await http.fetch(gateway.base + "/echo/a", headers: [("Authorization", "Bearer token-a")])
+        XCTAssertEqual(first.status, 200)
+        let clock = ContinuousClock()
+        let start = clock.now
+        async let refused = http.fetch(gateway.base + "/echo/a", headers: [("Authorization", "Bearer token-a")])
+        try await Task.sleep(for: .milliseconds(100))
+        let other = try await http.fetch(gateway.base + "/echo/b", headers: [("Authorization", "Bearer token-b")])
+        let otherDone = clock.now - start
+        XCTAssertEqual(other.status, 200)
+        let held = try await refused
+        let heldFor = clock.now - start
+        XCTAssertEqual(held.status, 429)
+        XCTAssertEqual(held.headers["retry-after"], "10")
+        XCTAssertGreaterThanOrEqual(heldFor, .milliseconds(800), "the refusal waited for the delay")
+        XCTAssertLessThan(otherDone, heldFor, "tenant b's request was answered while a's refusal was held")
+    }
+
+    func testDrainEndsARefusalsHold() async throws {
+        let gateway = try await startGateway {
+            $0.rate = 0.1
+            $0.burst = 1
+            $0.refusalDelay = .seconds(10)
+        }
+        let http = try client()
+        _ = try await http.fetch(gateway.base + "/echo/a", headers: [("Authorization", "Bearer token-a")])
+        let clock = ContinuousClock()
+        let start = clock.now
+        async let refused = http.fetch(gateway.base + "/echo/a", headers: [("Authorization", "Bearer token-a")])
+        try await Task.sleep(for: .milliseconds(300))
+        await gateway.stop()
+        let held = try await refused
+        XCTAssertEqual(held.status, 429, "the held refusal still goes out")
+        XCTAssertLessThan(clock.now - start, .seconds(5), "the drain did not wait out the 10 s hold")
     }
 }

@@ -116,6 +116,7 @@ struct GatewayUnderTest: Sendable {
             listen: .init(host: "127.0.0.1", port: 0), healthListen: .init(host: "127.0.0.1", port: 0), controllerSocket: socket,
             pkiDirectory: pkiDirectory, maxBodyBytes: 1 << 20)
         configuration.drainTimeout = .seconds(3)
+        configuration.refusalDelay = .zero  // GatewayLimitsTests' refusal-delay tests set their own
         configure(&configuration)
         let log = LogCapture()
         var logger = Logger(label: "gateway-test")

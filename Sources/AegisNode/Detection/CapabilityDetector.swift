@@ -89,9 +89,8 @@ public struct CapabilityDetector: Sendable {
     func cpuMillis(_ cgroups: CgroupView, warnings: inout [String]) -> Int64 {
         var cpus: Int?
         if files.isRealHost {
-            switch GNUCalls.affinityCount() {
-            case .success(let n): cpus = n
-            case .failure(let error): warnings.append("cpu: \(error); using the online CPU list")
+            do { cpus = try Syscall.affinityCPUCount() } catch {
+                warnings.append("cpu: \(error); using the online CPU list")
             }
         }
         if cpus == nil || cpus == 0 {

@@ -146,29 +146,13 @@ func words<S: StringProtocol>(_ s: S) -> [String] {
 /// once with dlsym(RTLD_DEFAULT) and called with the C calling convention.
 enum GNUCalls {
     typealias Pipe2 = @convention(c) (UnsafeMutablePointer<Int32>?, Int32) -> Int32
-    typealias SchedGetAffinity = @convention(c) (pid_t, Int, UnsafeMutableRawPointer?) -> Int32
 
     static let pipe2: Pipe2? = dlsym(nil, "pipe2").map { unsafeBitCast($0, to: Pipe2.self) }
-    static let schedGetAffinity: SchedGetAffinity? = dlsym(nil, "sched_getaffinity").map {
-        unsafeBitCast($0, to: SchedGetAffinity.self)
-    }
 
     /// pipe2(2) with O_CLOEXEC, so concurrent spawns elsewhere in the process never inherit the
     /// ends. Returns 0 or an errno.
     static func cloexecPipe(_ fds: inout [Int32]) -> Int32 {
         guard let pipe2 else { return ENOSYS }
         return fds.withUnsafeMutableBufferPointer { pipe2($0.baseAddress, O_CLOEXEC) } == 0 ? 0 : errno
-    }
-
-    /// Number of CPUs in this thread's sched_getaffinity(2) mask, or the errno on failure.
-    static func affinityCount() -> Result<Int, DetectionFileError> {
-        guard let call = schedGetAffinity else {
-            return .failure(DetectionFileError(path: "sched_getaffinity", step: "dlsym", errno: ENOSYS))
-        }
-        // 8192 CPUs; the kernel returns EINVAL only when the mask is smaller than nr_cpu_ids.
-        var mask = [UInt64](repeating: 0, count: 128)
-        let rc = mask.withUnsafeMutableBytes { call(0, $0.count, $0.baseAddress) }
-        if rc < 0 { return .failure(DetectionFileError(path: "sched_getaffinity", step: "syscall", errno: errno)) }
-        return .success(mask.reduce(0) { $0 + $1.nonzeroBitCount })
     }
 }

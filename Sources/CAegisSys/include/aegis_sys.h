@@ -47,6 +47,10 @@ int aegis_sys_memfd_seal(int fd);
 /// 1 when all four seals of aegis_sys_memfd_seal are in place, 0 when not, -1 + errno on failure.
 int aegis_sys_memfd_is_sealed(int fd);
 
+/// Number of CPUs in the calling thread's sched_getaffinity(2) mask (CPU_COUNT_S over a mask of
+/// up to 8192 CPUs), -1 + errno on failure.
+int aegis_sys_affinity_cpu_count(void);
+
 /// Attaches a free loop device to `backing_fd` (LOOP_CONFIGURE, LO_FLAGS_AUTOCLEAR: the device
 /// detaches itself when its last user — this fd or a mount of it — goes away). Retries while
 /// another process takes the free device first. Returns the loop device's fd (its number in

@@ -28,9 +28,11 @@ struct GatewayCommand: AsyncParsableCommand {
     @Option(help: "Requests per second per tenant (token bucket refill).") var rate = "50"
     @Option(help: "Requests a tenant may make at once (token bucket size).") var burst = 100
     @Option(help: "Requests of one tenant in flight at once.") var maxConcurrent = 32
+    @Option(help: "How long a refused (429) request waits before its answer: 0 to 10s.") var refusalDelay = "1s"
     @Option(help: "Log level: trace, debug, info, notice, warning, error.") var logLevel = "info"
 
     func run() async throws {
+        let threads = GatewayThreads.configure()
         var flags = GatewayFlags()
         flags.listen = listen
         flags.healthListen = healthListen
@@ -42,6 +44,7 @@ struct GatewayCommand: AsyncParsableCommand {
         flags.rate = rate
         flags.burst = burst
         flags.maxConcurrent = maxConcurrent
+        flags.refusalDelay = refusalDelay
         flags.logLevel = logLevel
         let configuration: GatewayConfiguration
         do { configuration = try GatewayConfiguration(flags) } catch { throw ValidationError(error.message) }
@@ -52,6 +55,11 @@ struct GatewayCommand: AsyncParsableCommand {
             return handler
         }
         let logger = Logger(label: "aegis.gateway")
+        logger.debug(
+            "threads",
+            metadata: [
+                "event_loops": "\(threads.eventLoops)", "executor": "\(threads.executorTakenOver ? "event loops" : "cooperative pool")",
+            ])
         try await runVerb {
             let gateway = try Gateway(configuration: configuration, logger: logger)
             let group = ServiceGroup(
