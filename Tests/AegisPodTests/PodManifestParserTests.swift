@@ -221,6 +221,7 @@ final class PodManifestParserTests: XCTestCase {
         XCTAssertEqual(spec.terminationGracePeriodSeconds, 30)
         XCTAssertEqual(spec.volumes.first { $0.name == "sockets" }?.source, .emptyDir(medium: "", sizeLimitBytes: nil))
         XCTAssertEqual(spec.volumes.first { $0.name == "data" }?.source, .hostPath(path: "/var/lib/aegis", type: "DirectoryOrCreate"))
+        XCTAssertEqual(spec.volumes.first { $0.name == "pki" }?.source, .hostPath(path: "/var/lib/aegis/pki", type: "DirectoryOrCreate"))
         for c in spec.initContainers + spec.containers {
             XCTAssertEqual(c.image, "localhost:5000/aegis:dev", c.name)
             XCTAssertEqual(c.imagePullPolicy, "IfNotPresent", c.name)
@@ -235,6 +236,8 @@ final class PodManifestParserTests: XCTestCase {
         }
         let gateway = spec.initContainers[0]
         XCTAssertEqual(gateway.args?.prefix(3), ["gateway", "--listen", "0.0.0.0:7443"])
+        XCTAssertEqual(
+            gateway.volumeMounts.map(\.name).sorted(), ["pki", "sockets"], "the gateway sees the CA, not the database or the admin token")
         XCTAssertEqual(
             gateway.startupProbe?.handler, .httpGet(path: "/healthz", port: 7444, host: "127.0.0.1", scheme: "HTTP", headers: []))
         XCTAssertEqual(

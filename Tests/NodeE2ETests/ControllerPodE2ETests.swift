@@ -67,10 +67,12 @@ final class ControllerPodE2ETests: XCTestCase {
         let image = try Self.image.get()
         let text = try String(contentsOfFile: ImageWorkloadE2ETests.repoRoot + "/pod/aegis-controller.yaml", encoding: .utf8)
         XCTAssertTrue(text.contains("image: localhost:5000/aegis:dev") && text.contains("path: /var/lib/aegis\n"))
+        XCTAssertTrue(text.contains("path: /var/lib/aegis/pki\n"))
         // A shorter grace than the file's 30 s keeps the liveness restart of a SIGSTOPped gateway short.
         XCTAssertTrue(text.contains("terminationGracePeriodSeconds: 30\n"))
         return text.replacingOccurrences(of: "image: localhost:5000/aegis:dev", with: "image: \(image)")
             .replacingOccurrences(of: "path: /var/lib/aegis\n", with: "path: \(hostData)\n")
+            .replacingOccurrences(of: "path: /var/lib/aegis/pki\n", with: "path: \(hostData)/pki\n")
             .replacingOccurrences(of: "terminationGracePeriodSeconds: 30\n", with: "terminationGracePeriodSeconds: 5\n")
     }
 
