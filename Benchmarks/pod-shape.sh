@@ -3,7 +3,8 @@
 # directory removed on exit. After `start_pod_shape NAME [GATEWAY FLAGS…]`: $dir (data in
 # $dir/data, the controller's socket $dir/controller.sock), $port (the gateway's TLS port on
 # 127.0.0.1) and $admin (CLI flags for the admin over the controller's socket).
-# Needs $aegis (the binary) set by the caller.
+# Needs $aegis (the binary) set by the caller; extra flags for the controller in the optional
+# array $controller_flags.
 start_pod_shape() {
     local name=$1
     shift
@@ -12,7 +13,7 @@ start_pod_shape() {
     pids=()
     trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$dir"' EXIT
     port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-    taskset -c 0 "$aegis" controller --socket "$dir/controller.sock" --data-dir "$dir/data" --log-level warning \
+    taskset -c 0 "$aegis" controller --socket "$dir/controller.sock" --data-dir "$dir/data" --log-level warning ${controller_flags[@]+"${controller_flags[@]}"} \
         >"$dir/controller.log" 2>&1 &
     pids+=($!)
     for _ in $(seq 100); do [ -S "$dir/controller.sock" ] && break; sleep 0.1; done
