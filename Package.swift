@@ -198,6 +198,7 @@ let package = Package(
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
@@ -254,7 +255,7 @@ let package = Package(
         .executableTarget(
             name: "submit-bench",
             dependencies: [
-                "AegisAPI", "AegisControl", "AegisStore", "AegisProtocol", "AegisMetrics",
+                "AegisAPI", "AegisControl", "AegisStore", "AegisProtocol", "AegisMetrics", "AegisDaemon",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -266,7 +267,7 @@ let package = Package(
         .executableTarget(
             name: "scrape-bench",
             dependencies: [
-                "AegisAPI", "AegisControl", "AegisStore", "AegisProtocol", "AegisMetrics",
+                "AegisAPI", "AegisControl", "AegisStore", "AegisProtocol", "AegisMetrics", "AegisDaemon",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -10,6 +10,7 @@
 // clients, so that each can have a core of its own.
 import AegisAPI
 import AegisControl
+import AegisDaemon
 import AegisMetrics
 import AegisProtocol
 import AegisStore
@@ -119,6 +120,8 @@ struct BenchError: Error, CustomStringConvertible {
 }
 
 let options = parseOptions()
+// The threads `aegis controller` runs with: one event loop per CPU it may use.
+ServerThreads.configure(eventLoopExecutor: false)
 var quiet = Logger(label: "submit-bench")
 quiet.logLevel = .error
 

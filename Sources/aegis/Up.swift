@@ -178,6 +178,7 @@ struct Up: AsyncParsableCommand {
     }
 
     func run() async throws {
+        ServerThreads.configure(eventLoopExecutor: false)
         let configuration: NodeConfiguration
         do { configuration = try NodeConfiguration(flags) } catch let e as NodeConfigurationError { throw ValidationError(e.message) }
         if role == .worker, token != nil { writeStderr(JoinTokenInput.commandLineWarning) }

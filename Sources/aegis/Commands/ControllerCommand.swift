@@ -34,6 +34,7 @@ struct ControllerCommand: AsyncParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error.") var logLevel = "info"
 
     func run() async throws {
+        ServerThreads.configure(eventLoopExecutor: false)
         var f = NodeFlags()
         f.role = .controller
         f.socket = socket

@@ -1,6 +1,7 @@
 // GatewayCommand.swift — `aegis gateway`: the cluster's front door in the foreground. Flags →
 // GatewayConfiguration → Gateway in a ServiceGroup; SIGTERM or SIGINT drain it. Parsing only:
 // AegisGateway does the work. Access-log lines go to stdout, the gateway's own log to stderr.
+import AegisDaemon
 import AegisGateway
 import ArgumentParser
 import Logging
@@ -32,7 +33,7 @@ struct GatewayCommand: AsyncParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error.") var logLevel = "info"
 
     func run() async throws {
-        let threads = GatewayThreads.configure()
+        let threads = ServerThreads.configure(eventLoopExecutor: true)
         var flags = GatewayFlags()
         flags.listen = listen
         flags.healthListen = healthListen
@@ -58,7 +59,7 @@ struct GatewayCommand: AsyncParsableCommand {
         logger.debug(
             "threads",
             metadata: [
-                "event_loops": "\(threads.eventLoops)", "executor": "\(threads.executorTakenOver ? "event loops" : "cooperative pool")",
+                "event_loops": "\(threads.eventLoops)", "executor": "\(threads.executorOnEventLoops ? "event loops" : "cooperative pool")",
             ])
         try await runVerb {
             let gateway = try Gateway(configuration: configuration, logger: logger)
