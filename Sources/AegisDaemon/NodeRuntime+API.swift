@@ -14,11 +14,13 @@ import HummingbirdWebSocket
 import Logging
 import NIOCore
 import ServiceLifecycle
+import Synchronization
 
 extension NodeRuntime {
     func apiServices() async throws -> [ServiceGroupConfiguration.ServiceConfiguration] {
         let shutdown = ShutdownSignal()
         if let podSocket = configuration.podSocket {
+            listeners.expect(["socket " + podSocket])
             return [
                 .init(service: try await podSocketServer(path: podSocket, shutdown: shutdown)),
                 .init(service: ShutdownNotice(signal: shutdown)),
@@ -26,19 +28,22 @@ extension NodeRuntime {
         }
         let router = APIServer.router(controller: controller, shutdown: shutdown)
         unlink(paths.socket)
-        let portFile = paths.portFile, socket = paths.socket, log = logger
+        let portFile = paths.portFile, socket = paths.socket, log = logger, listeners = listeners
+        listeners.expect(["api", "socket " + socket] + (configuration.listen == nil ? [] : ["socket " + paths.clusterSocket, "cluster"]))
         let tcp = Application(
             router: router, configuration: .init(address: .hostname("127.0.0.1", port: configuration.apiPort), serverName: "aegis"),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? 0
                 try? "\(port)\n".write(toFile: portFile, atomically: true, encoding: .utf8)
                 log.info("API listening", metadata: ["address": "127.0.0.1:\(port)"])
+                listeners.up("api", as: "api 127.0.0.1:\(port)")
             }, logger: Logger(label: "aegis.api"))
         let unix = Application(
             router: router, configuration: .init(address: .unixDomainSocket(path: socket), serverName: "aegis"),
             onServerRunning: { _ in
                 chmod(socket, 0o660)
                 log.info("API listening", metadata: ["socket": "\(socket)"])
+                listeners.up("socket " + socket)
             }, logger: Logger(label: "aegis.api"))
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: tcp), .init(service: unix)]
         if let listen = configuration.listen {
@@ -61,7 +66,7 @@ extension NodeRuntime {
         do { _ = try await controller.clusterAuthority() } catch { throw NodeStartError("\(error)", underlying: error) }
         let router = APIServer.router(controller: controller, shutdown: shutdown, listener: .podSocket)
         unlink(path)
-        let controller = controller, log = logger
+        let controller = controller, log = logger, listeners = listeners
         return Application(
             router: router,
             server: .http1WebSocketUpgrade(configuration: NodeSessionServer.configuration) { request, _, logger in
@@ -71,6 +76,7 @@ extension NodeRuntime {
             onServerRunning: { _ in
                 chmod(path, mode)
                 log.info("API listening (pod socket)", metadata: ["socket": "\(path)"])
+                listeners.up("socket " + path)
             }, logger: Logger(label: "aegis.api"))
     }
 
@@ -97,7 +103,8 @@ extension NodeRuntime {
                 logger: Logger(label: "aegis.cluster"))
         } catch { throw NodeStartError("--listen: \(error.message)") }
         return ClusterGatewayService(
-            gateway: gateway, upstream: upstream, portFile: paths.dataDir + "/cluster.port", fingerprint: ca.fingerprint, logger: logger)
+            gateway: gateway, upstream: upstream, portFile: paths.dataDir + "/cluster.port", fingerprint: ca.fingerprint,
+            listeners: listeners, logger: logger)
     }
 }
 
@@ -109,6 +116,7 @@ struct ClusterGatewayService: Service {
     let upstream: String
     let portFile: String
     let fingerprint: String
+    let listeners: ListenersUp
     let logger: Logger
 
     func run() async throws {
@@ -118,10 +126,28 @@ struct ClusterGatewayService: Service {
             group.addTask {
                 let port = try await gateway.listeningPorts().cluster
                 try? "\(port)\n".write(toFile: portFile, atomically: true, encoding: .utf8)
+                listeners.up("cluster", as: "cluster port \(gateway.configuration.listen.host):\(port)")
                 logger.info(
                     "cluster listener (TLS)", metadata: ["address": "\(gateway.configuration.listen.host):\(port)", "ca": "\(fingerprint)"])
             }
             try await group.waitForAll()
         }
     }
+}
+
+/// The API listeners a node expects and those that are up, by name ("api", "socket PATH",
+/// "cluster"); each shown as what it listens on once up.
+final class ListenersUp: Sendable {
+    private let state = Mutex<(expected: [String], up: [String: String])>(([], [:]))
+
+    func expect(_ names: [String]) { state.withLock { $0.expected = names } }
+
+    /// `name` is up; `shown` is how the status shows it (default: the name).
+    func up(_ name: String, as shown: String? = nil) { state.withLock { $0.up[name] = shown ?? name } }
+
+    /// Every expected listener is up (false while none is expected yet).
+    var allUp: Bool { state.withLock { s in !s.expected.isEmpty && s.expected.allSatisfy { s.up[$0] != nil } } }
+
+    /// What is up, in the expected order.
+    var names: [String] { state.withLock { s in s.expected.compactMap { s.up[$0] } } }
 }

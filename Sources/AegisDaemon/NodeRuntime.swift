@@ -11,6 +11,7 @@ import AegisPKI
 import AegisProtocol
 import AegisScheduler
 import AegisStore
+import AegisSystem
 import Foundation
 import Hummingbird
 import Logging
@@ -30,6 +31,8 @@ public final class NodeRuntime: Sendable {
     let eventInput: AsyncStream<WorkerEvent>.Continuation
     /// Fired by a stop signal or `stop(drain:)`.
     public let stopLatch = StopLatch()
+    /// The API listeners that are up (the node is ready once all are).
+    let listeners = ListenersUp()
 
     var paths: AegisPaths { configuration.paths }
     var name: String { configuration.name }
@@ -137,8 +140,10 @@ public final class NodeRuntime: Sendable {
     /// draining stop stops the agents; the store is closed last.
     /// - Parameter handleSignals: SIGTERM/SIGINT stop the node (draining with `drainOnExit`),
     ///   SIGUSR2 drains it; false in-process (tests), where `stop(drain:)` does.
+    /// - Parameter notifier: the service manager to tell readiness, status and liveness (a
+    ///   Type=notify unit); nil outside one.
     /// - Throws: a server's error (its port taken, …), after the node stopped in order.
-    public func run(handleSignals: Bool = true) async throws {
+    public func run(handleSignals: Bool = true, notifier: ServiceNotifier? = nil) async throws {
         let signals = handleSignals ? stopLatch.installSignalHandlers(drainOnTerm: configuration.drainOnExit) : []
         defer { signals.forEach { $0.cancel() } }
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
@@ -158,6 +163,11 @@ public final class NodeRuntime: Sendable {
         services.append(.init(service: RestartBackoffTimer(controller: controller)))
         services.append(APIServersService(services: try await apiServices(), backstop: Self.shutdownBackstop, logger: logger).configuration)
         services.append(StopRequestService(latch: stopLatch).configuration)
+        if let notifier {
+            // Last in the list, so the first to hear of a stop (STOPPING=1).
+            services.append(
+                .init(service: ServiceManagerNotifier(notifier: notifier, probe: healthProbe(), readyAnywayAfter: nil, logger: logger)))
+        }
         let group = ServiceGroup(configuration: ServiceGroupConfiguration(services: services, logger: logger))
         var failure: (any Error)?
         do { try await group.run() } catch { failure = error }
@@ -169,6 +179,20 @@ public final class NodeRuntime: Sendable {
         unlink(paths.dataDir + "/cluster.port")
         logger.info("node stopped", metadata: ["agents": "\(stopLatch.drains && worker != nil ? "stopped" : "left running")"])
         if let failure { throw failure }
+    }
+
+    /// Ready once every API listener is up; STATUS: role, listeners, the controller's own
+    /// readiness (an actor call and a store read), agents of a hybrid node.
+    func healthProbe() -> NodeHealthProbe {
+        let controller = controller, worker = worker, listeners = listeners, c = configuration
+        let status: @Sendable () async -> String = {
+            let reasons = await controller.notReadyReasons()
+            var line = "\(c.role.rawValue) \(c.name): " + (reasons.isEmpty ? "serving" : "not ready: " + reasons.joined(separator: "; "))
+            line += " (" + listeners.names.joined(separator: ", ") + ")"
+            if let worker { line += "; agents running: \(worker.runningSandboxes)" }
+            return line
+        }
+        return NodeHealthProbe(ready: { listeners.allUp ? await status() : nil }, status: status)
     }
 
     /// Stops every agent and waits until their final states are recorded; removes the egress

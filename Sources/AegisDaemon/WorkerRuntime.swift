@@ -9,6 +9,7 @@ import AegisNode
 import AegisNodeLink
 import AegisPKI
 import AegisProtocol
+import AegisSystem
 import Foundation
 import Logging
 import ServiceLifecycle
@@ -95,11 +96,13 @@ public final class WorkerRuntime: Sendable {
     /// Runs the session and the capability re-detection in one ServiceGroup until a stop
     /// (SIGTERM/SIGINT, SIGUSR2 = drain, `stop(drain:)`) or the session ends for good.
     /// - Throws: the `SessionError` that ended the session for good (the process should fail).
-    public func run(handleSignals: Bool = true) async throws {
+    /// - Parameter notifier: the service manager to tell readiness, status and liveness (a
+    ///   Type=notify unit); nil outside one.
+    public func run(handleSignals: Bool = true, notifier: ServiceNotifier? = nil) async throws {
         let signals = handleSignals ? stopLatch.installSignalHandlers(drainOnTerm: false) : []
         defer { signals.forEach { $0.cancel() } }
         let quiet = Logger(label: "aegis.detect"), worker = worker, c = configuration
-        let services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             ControllerSessionService(session: session, latch: stopLatch).configuration,
             .init(service: OutputRetentionSweeper(worker: worker)),
             .init(
@@ -114,6 +117,13 @@ public final class WorkerRuntime: Sendable {
             .init(service: AgentDrainService(latch: stopLatch) { [self] in await self.drainAgents() }),
             StopRequestService(latch: stopLatch).configuration,
         ]
+        if let notifier {
+            // Last in the list, so the first to hear of a stop (STOPPING=1).
+            services.append(
+                .init(
+                    service: ServiceManagerNotifier(
+                        notifier: notifier, probe: healthProbe(), readyAnywayAfter: Self.readyWithoutControllerAfter, logger: logger)))
+        }
         let group = ServiceGroup(configuration: ServiceGroupConfiguration(services: services, logger: logger))
         var failure: (any Error)?
         do { try await group.run() } catch { failure = error }
@@ -121,6 +131,26 @@ public final class WorkerRuntime: Sendable {
         logger.info("node stopped", metadata: ["agents": "\(stopLatch.drains ? "stopped" : "left running")"])
         if case .sessionEnded(let e)? = stopLatch.reason { throw e }
         if let failure { throw failure }
+    }
+
+    /// READY=1 without a welcome after this long: the agents run meanwhile, the session keeps
+    /// trying, and STATUS says that the controller is unreachable.
+    static let readyWithoutControllerAfter: Duration = .seconds(30)
+
+    /// Ready once the first welcome is reconciled; STATUS: session, lease, agents.
+    func healthProbe() -> NodeHealthProbe {
+        let session = session, worker = worker, name = configuration.name
+        let status: @Sendable () async -> String = {
+            let agents = "agents running: \(worker.runningSandboxes)"
+            guard session.isConnected else {
+                return "worker \(name): controller \(session.url) unreachable, reconnecting; \(agents)"
+            }
+            let ack = ContinuousClock.now - session.lastAcknowledgement
+            let seconds = Double(ack.components.seconds) + Double(ack.components.attoseconds) / 1e18
+            return "worker \(name): joined \(session.url); lease renewed \(String(format: "%.1f", seconds)) s ago; \(agents)"
+        }
+        return NodeHealthProbe(
+            ready: { session.welcomesReconciled.load(ordering: .relaxed) > 0 ? await status() : nil }, status: status)
     }
 
     /// Stops every agent as evicted (placed again by their restart policy) and gives their exit

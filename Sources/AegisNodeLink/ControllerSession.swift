@@ -37,6 +37,13 @@ public final class ControllerSession: Sendable {
     private let changedCapabilities = Mutex<NodeCapabilities?>(nil)
     /// Sessions opened (for tests and logs).
     public let sessionsOpened = Atomic<Int>(0)
+    /// Welcomes whose placements the worker has reconciled: surviving sandboxes re-adopted, stale
+    /// copies killed (a worker is ready once the first one is).
+    public let welcomesReconciled = Atomic<Int>(0)
+    /// A welcomed session is open now.
+    public var isConnected: Bool { outbox.withLock { $0.queue != nil } }
+    /// When the controller last acknowledged a renewal (or welcomed the session).
+    public var lastAcknowledgement: ContinuousClock.Instant { renewals.withLock { $0.lastAck } }
     /// The renewal period of the controller's last `welcome`, ms (0 before one).
     private let welcomedRenewMs = Atomic<Int>(0)
     /// `sessionsOpened` when the previous attempt ended (a refusal before any welcome counts).
@@ -290,6 +297,7 @@ public final class ControllerSession: Sendable {
             agent.release(workloadID: p.id, generation: p.generation)
         case .welcome(_, _, let active):
             agent.reconcile(active: active.map { ($0.id, $0.generation) })
+            welcomesReconciled.add(1, ordering: .relaxed)
         default:
             return
         }

@@ -179,6 +179,7 @@ struct Up: AsyncParsableCommand {
 
     func run() async throws {
         ServerThreads.configure(eventLoopExecutor: false)
+        let notice = NodeStartNotice()  // before anything starts a process that could inherit $NOTIFY_SOCKET
         let configuration: NodeConfiguration
         do { configuration = try NodeConfiguration(flags) } catch let e as NodeConfigurationError { throw ValidationError(e.message) }
         if role == .worker, token != nil { writeStderr(JoinTokenInput.commandLineWarning) }
@@ -190,16 +191,20 @@ struct Up: AsyncParsableCommand {
         }
         let logger = Logger(label: "aegis.node")
         if configuration.role == .worker {
+            notice.step("joining or loading the node identity, detecting capabilities")
             let worker = try await WorkerRuntime.start(configuration, logger: logger)
-            do { try await worker.run() } catch let e as SessionError {
+            notice.step("connecting to the controller, re-adopting agents")
+            do { try await worker.run(notifier: notice.notifier) } catch let e as SessionError {
                 writeStderr("aegis: \(e)\n")
                 throw ExitCode(1)
             }
             return
         }
+        notice.step("opening the state" + (configuration.role == .hybrid ? ", re-adopting agents" : ""))
         let node = try await NodeRuntime.start(configuration, logger: logger)
         if node.adminTokenWritten { print("aegis: admin token written to \(configuration.paths.adminToken)") }
-        try await node.run()
+        notice.step("starting the API listeners")
+        try await node.run(notifier: notice.notifier)
     }
 }
 

@@ -70,7 +70,7 @@ final class WorkerProcess {
     var isRunning: Bool { process?.isRunning ?? false }
 
     /// Starts the worker (the daemon is the process itself: nsenter execs it).
-    func start(join: String, token: String?, extra: [String] = []) throws {
+    func start(join: String, token: String?, extra: [String] = [], environment: [String: String] = [:]) throws {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/nsenter")
         p.arguments =
@@ -85,6 +85,7 @@ final class WorkerProcess {
         log.seekToEndOfFile()
         p.standardOutput = log
         p.standardError = log
+        if !environment.isEmpty { p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         try p.run()
         process = p
     }

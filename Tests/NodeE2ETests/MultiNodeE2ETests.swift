@@ -50,9 +50,9 @@ final class MultiNodeE2ETests: XCTestCase {
         return r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
-    func startWorker(_ name: String, extra: [String] = []) throws {
+    func startWorker(_ name: String, extra: [String] = [], environment: [String: String] = [:]) throws {
         let w = try WorkerProcess(name: name, netns: bed.ns(name))
-        try w.start(join: joinURL, token: try token(), extra: extra)
+        try w.start(join: joinURL, token: try token(), extra: extra, environment: environment)
         workers[name] = w
     }
 

@@ -21,6 +21,8 @@ final class NodeHarness {
     /// namespace changes). Readiness and requests then go through the unix socket.
     let netns: String?
     private(set) var port = 0
+    /// Added to the environment `aegis up` starts with (e.g. NOTIFY_SOCKET).
+    var environment: [String: String] = [:]
     /// Sandbox leaves of this node go under this cgroup2 path (removed at the end).
     let cgroupParent = "aegis-e2e-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
 
@@ -65,6 +67,7 @@ final class NodeHarness {
         log.seekToEndOfFile()
         p.standardOutput = log
         p.standardError = log
+        if !environment.isEmpty { p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         try p.run()
         process = p
         port = 0

@@ -35,6 +35,7 @@ struct ControllerCommand: AsyncParsableCommand {
 
     func run() async throws {
         ServerThreads.configure(eventLoopExecutor: false)
+        let notice = NodeStartNotice()
         var f = NodeFlags()
         f.role = .controller
         f.socket = socket
@@ -56,9 +57,10 @@ struct ControllerCommand: AsyncParsableCommand {
         }
         let logger = Logger(label: "aegis.node")
         try await runVerb {
+            notice.step("opening the state")
             let node = try await NodeRuntime.start(configuration, logger: logger)
             if node.adminTokenWritten { print("aegis: admin token written to \(configuration.paths.adminToken)") }
-            try await node.run()
+            try await node.run(notifier: notice.notifier)
         }
     }
 }
