@@ -201,6 +201,7 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
+                "Yams",
             ]),
         // Pods on a bare host, as a kubelet runs a static pod: Pod YAML (the Kubernetes v1 fields AEGIS
         // honours, every other one refused) → an infra holder of the shared namespaces and one sandbox
@@ -345,7 +346,7 @@ let package = Package(
         .testTarget(name: "AegisImageTests", dependencies: ["AegisImage", "AegisSystem", "CArchive"], exclude: ["Fixtures"]),
         .testTarget(name: "RuntimeTests", dependencies: ["AegisOCI"]),
         // A real `aegis up` node driven through the CLI and over HTTP.
-        .testTarget(name: "NodeE2ETests", dependencies: ["AegisProtocol", "AegisNet"]),
+        .testTarget(name: "NodeE2ETests", dependencies: ["AegisProtocol", "AegisNet", "AegisSystem", "AegisDaemon"]),
         // Boots Debian's kernel under qemu (Tests/VM/vm-run) to prove cgroup v2 limits.
         .testTarget(name: "VMTests", dependencies: ["AegisSandbox", "AegisOCI"]),
     ]

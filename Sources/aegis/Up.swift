@@ -4,6 +4,7 @@ import AegisClient
 import AegisDaemon
 import AegisNodeLink
 import AegisProtocol
+import AegisSystem
 import ArgumentParser
 import Foundation
 import Logging
@@ -131,6 +132,11 @@ struct Up: AsyncParsableCommand {
     var imageGcHighThreshold: Int = 85
     @Option(help: ArgumentHelp("…until it is below this (percent).", valueName: "pct"))
     var imageGcLowThreshold: Int = 80
+    @Option(
+        help: ArgumentHelp(
+            "A YAML file whose keys are these flags' names (default \(NodeConfigFile.defaultPath) when it exists); flags given here override it.",
+            valueName: "file"))
+    var config: String?
 
     func validate() throws {
         do { try NodeConfiguration.checkAPIPort(apiPort) } catch { throw ValidationError("\(error)") }
@@ -177,12 +183,46 @@ struct Up: AsyncParsableCommand {
         return f
     }
 
+    /// The arguments after `up` on this process's command line.
+    static var ownArguments: [String] {
+        let all = Array(CommandLine.arguments.dropFirst())
+        return all.firstIndex(of: "up").map { Array(all[($0 + 1)...]) } ?? all
+    }
+
     func run() async throws {
         ServerThreads.configure(eventLoopExecutor: false)
         let notice = NodeStartNotice()  // before anything starts a process that could inherit $NOTIFY_SOCKET
+        let exists = FileManager.default.fileExists(atPath: NodeConfigFile.defaultPath)
+        guard let path = config ?? (exists ? NodeConfigFile.defaultPath : nil) else {
+            return try await runNode(notice: notice, configFile: nil)
+        }
+        let text: String
+        do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
+            throw ValidationError("--config \(path): cannot read it (\(SystemError("open", path, code: errno)))")
+        }
+        let own = Self.ownArguments
+        let file: (arguments: [String], lines: [String: Int])
+        do { file = try NodeConfigFile.arguments(yaml: text, file: path, commandLine: own) } catch {
+            throw ValidationError(error.description)
+        }
+        let merged: Up
+        do { merged = try Up.parse(file.arguments + own) } catch {
+            throw ValidationError("\(Up.message(for: error)) (with the settings of \(path) before the command line's)")
+        }
+        try await merged.runNode(notice: notice, configFile: (path, file.lines.filter { flag, _ in !own.contains(flag) }))
+    }
+
+    /// Runs the node with these flags; `configFile` names where each flag the file set came from,
+    /// for the errors.
+    func runNode(notice: NodeStartNotice, configFile: (path: String, lines: [String: Int])?) async throws {
         let configuration: NodeConfiguration
-        do { configuration = try NodeConfiguration(flags) } catch let e as NodeConfigurationError { throw ValidationError(e.message) }
-        if role == .worker, token != nil { writeStderr(JoinTokenInput.commandLineWarning) }
+        do { configuration = try NodeConfiguration(flags) } catch let e as NodeConfigurationError {
+            if let configFile, let line = configFile.lines[e.flag] { throw ValidationError("\(e.message) (\(configFile.path):\(line))") }
+            throw ValidationError(e.message)
+        }
+        if role == .worker, token != nil, Self.ownArguments.contains(where: { $0 == "--token" || $0.hasPrefix("--token=") }) {
+            writeStderr(JoinTokenInput.commandLineWarning)
+        }
         let level = configuration.logLevel
         LoggingSystem.bootstrap { label in
             var h = StreamLogHandler.standardError(label: label)
