@@ -9,32 +9,48 @@
 //   answered (a controller: its actor and a store read; a worker: its session and sandbox table),
 //   so a wedged node stops feeding the watchdog instead of a timer feeding it regardless;
 // - STOPPING=1 when shutdown begins (this service is listed last, so it is stopped first).
+// `aegis pod run` uses the same service: ready once every container is ready.
 // EXTEND_TIMEOUT_USEC is sent by the command before the long start-up steps (NodeStartNotice).
 import AegisSystem
 import Logging
 import ServiceLifecycle
 
-/// What the notifier asks the node; each closure goes through the node's own actors and locks.
-struct NodeHealthProbe: Sendable {
-    /// The STATUS line once the node is ready; nil while it is not yet.
+/// What the notifier asks the daemon; each closure goes through the daemon's own actors and
+/// locks, so that a wedged daemon does not answer.
+public struct NodeHealthProbe: Sendable {
+    /// The STATUS line once the daemon is ready; nil while it is not yet.
     let ready: @Sendable () async -> String?
-    /// The STATUS line now; called once the node is ready, every half watchdog period.
+    /// The STATUS line now; called once the daemon is ready, every half watchdog period.
     let status: @Sendable () async -> String
+
+    public init(ready: @escaping @Sendable () async -> String?, status: @escaping @Sendable () async -> String) {
+        self.ready = ready
+        self.status = status
+    }
 }
 
-struct ServiceManagerNotifier: Service {
+/// Tells the service manager readiness, status, liveness and stopping (see the file's header);
+/// list it last in a ServiceGroup, so that it is the first to hear of a stop.
+public struct ServiceManagerNotifier: Service {
     let notifier: ServiceNotifier
     let probe: NodeHealthProbe
     /// READY=1 anyway after this long (a worker whose controller is unreachable); nil: wait.
     let readyAnywayAfter: Duration?
     let logger: Logger
 
+    public init(notifier: ServiceNotifier, probe: NodeHealthProbe, readyAnywayAfter: Duration?, logger: Logger) {
+        self.notifier = notifier
+        self.probe = probe
+        self.readyAnywayAfter = readyAnywayAfter
+        self.logger = logger
+    }
+
     /// How often STATUS is refreshed without a watchdog.
     static let statusEvery: Duration = .seconds(10)
     /// How often readiness is looked at while starting.
     static let readyPoll: Duration = .milliseconds(100)
 
-    func run() async {
+    public func run() async {
         await withGracefulShutdownHandler {
             await notifyUntilCancelled()
         } onGracefulShutdown: {

@@ -60,10 +60,11 @@ final class PodRunE2ETests: XCTestCase {
     }
 
     /// Starts `aegis pod run FILE` in the background.
-    func startRunner(_ file: String) throws -> Process {
+    func startRunner(_ file: String, environment: [String: String] = [:]) throws -> Process {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: node.binary)
         p.arguments = ["pod", "run", "--data-dir", node.dataDir, "--log-level", "warning", file]
+        if !environment.isEmpty { p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         p.standardOutput = FileHandle.nullDevice
         p.standardError = FileHandle.nullDevice
         try p.run()
@@ -130,6 +131,23 @@ final class PodRunE2ETests: XCTestCase {
             events.range(of: needle)?.lowerBound
         }
         XCTAssertTrue(order.allSatisfy { $0 != nil } && order[0]! < order[1]! && order[1]! < order[2]!, events)
+    }
+
+    func testUnderANotifyUnitThePodIsReadyOnlyOnceEveryContainerIs() throws {
+        let manager = try ServiceNotifyE2ETests.ManagerSocket()
+        let file = node.dataDir + "/web.yaml"
+        try manifest().write(toFile: file, atomically: true, encoding: .utf8)
+        let runner = try startRunner(file, environment: ["NOTIFY_SOCKET": manager.path, "WATCHDOG_USEC": "2000000"])
+        let startup = manager.receive(for: 30) { $0.contains("READY=1") }
+        let ready = try XCTUnwrap(startup.last)
+        XCTAssertTrue(ready.contains("READY=1\nSTATUS=pod web: Running, ready 2/2, restarts 0"), "\(startup)")
+        let listed = try node.cli(["pod", "ls", "--data-dir", node.dataDir]).stdout
+        XCTAssertTrue(listed.contains("2/2"), "both containers were ready by READY=1: \(listed)")
+        XCTAssertFalse(manager.receive(for: 1.5).filter { $0.contains("WATCHDOG=1") }.isEmpty)
+        runner.terminate()
+        let stopping = manager.receive(for: 15) { $0.contains("STOPPING=1") }
+        XCTAssertTrue(stopping.last?.contains("STOPPING=1") ?? false, "\(stopping)")
+        runner.waitUntilExit()
     }
 
     func testAChangedManifestReplacesThePodInsteadOfAdoptingIt() throws {

@@ -1,6 +1,7 @@
 // PodCommands.swift — `aegis pod run|ls|describe|logs|stop`: Kubernetes Pod YAML run on this host
 // through AEGIS's own sandboxes, as a kubelet runs a static pod. Parsing and printing only;
 // AegisPod does the work. Pods live under `<data-dir>/pods`, images come from `<data-dir>/images`.
+import AegisDaemon
 import AegisImage
 import AegisPod
 import AegisProtocol
@@ -53,6 +54,7 @@ struct PodRun: AsyncParsableCommand {
             return h
         }
         let logger = Logger(label: "aegis.pod")
+        let notice = NodeStartNotice()  // $NOTIFY_SOCKET read and removed before containers start
         var finalPhase = PodPhase.stopped
         try await runVerb {
             let text = try String(contentsOfFile: file, encoding: .utf8)
@@ -62,10 +64,14 @@ struct PodRun: AsyncParsableCommand {
                 registry: RegistryOptions(insecureRegistries: Set(insecure), caFile: caFile, authFile: authFile),
                 allowUnenforcedLimits: allowUnenforcedLimits)
             let runner = try PodRunner(manifest: manifest, manifestText: text, options: options, logger: logger)
-            let group = ServiceGroup(
-                configuration: .init(
-                    services: [.init(service: runner, successTerminationBehavior: .gracefullyShutdownGroup)],
-                    gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+                .init(service: runner, successTerminationBehavior: .gracefullyShutdownGroup)
+            ]
+            if let notifier = notice.notifier {
+                services.append(
+                    .init(service: ServiceManagerNotifier(notifier: notifier, probe: runner.healthProbe, readyAnywayAfter: nil, logger: logger)))
+            }
+            let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
             try await group.run()
             finalPhase = await runner.currentRecord().phase
         }
@@ -181,4 +187,21 @@ func table(_ rows: [[String]]) -> String {
         row.enumerated().map { i, cell in i == width - 1 ? cell : cell.padding(toLength: widths[i] + 3, withPad: " ", startingAt: 0) }
             .joined()
     }.joined(separator: "\n") + "\n"
+}
+
+extension PodRunner {
+    /// For a notify unit: ready once every container is ready; STATUS "pod NAME: PHASE, ready
+    /// R/N, restarts K" from the runner actor (a wedged runner does not answer, so no WATCHDOG=1).
+    nonisolated var healthProbe: NodeHealthProbe {
+        let status: @Sendable () async -> String = {
+            let r = await self.currentRecord()
+            let ready = r.containers.filter(\.ready).count, restarts = r.containers.reduce(0) { $0 + $1.restartCount }
+            return "pod \(r.name): \(r.phase.rawValue), ready \(ready)/\(r.containers.count), restarts \(restarts)"
+        }
+        return NodeHealthProbe(
+            ready: {
+                let r = await self.currentRecord()
+                return !r.containers.isEmpty && r.containers.allSatisfy(\.ready) ? await status() : nil
+            }, status: status)
+    }
 }
