@@ -69,9 +69,12 @@ struct PodRun: AsyncParsableCommand {
             ]
             if let notifier = notice.notifier {
                 services.append(
-                    .init(service: ServiceManagerNotifier(notifier: notifier, probe: runner.healthProbe, readyAnywayAfter: nil, logger: logger)))
+                    .init(
+                        service: ServiceManagerNotifier(
+                            notifier: notifier, probe: runner.healthProbe, readyAnywayAfter: nil, logger: logger)))
             }
-            let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            let group = ServiceGroup(
+                configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
             try await group.run()
             finalPhase = await runner.currentRecord().phase
         }
