@@ -35,6 +35,9 @@ public struct PodRunnerOptions: Sendable {
     public var backoffResetSeconds: Int
     /// How often the loop looks at the pod.
     public var tick: Duration
+    /// The cgroup (relative to the cgroup2 root) pods go under as `pods/<name>`; nil: the default
+    /// parent below this process's own cgroup.
+    public var cgroupParent: String?
 
     public init(
         root: String = "/var/lib/aegis/pods", imageRoot: String = "/var/lib/aegis/images", registry: RegistryOptions = RegistryOptions(),
@@ -101,7 +104,7 @@ public actor PodRunner: Service {
         }
         lockFD = try Self.lock(paths)
         do {
-            let base = try SandboxRuntime(stateRoot: paths.sandboxes).cgroups.parent
+            let base = try options.cgroupParent ?? SandboxRuntime(stateRoot: paths.sandboxes).cgroups.parent
             sandboxes = try SandboxRuntime(stateRoot: paths.sandboxes, cgroupParent: base + "/pods/" + paths.name)
             images = try ImageStore(root: options.imageRoot)
         } catch {

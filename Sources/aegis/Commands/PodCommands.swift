@@ -44,6 +44,8 @@ struct PodRun: AsyncParsableCommand {
     @Option(name: .customLong("registry-auth"), help: ArgumentHelp("A docker-style auth.json.", valueName: "file"))
     var authFile: String?
     @Option(help: "Log level: trace, debug, info, notice, warning, error.") var logLevel: String = "info"
+    @Option(help: ArgumentHelp("Put the pod's cgroup under this cgroup2 path (default: below this process's own).", valueName: "path"))
+    var cgroupParent: String?
     @Argument(help: "The Pod YAML file.") var file: String
 
     func run() async throws {
@@ -59,10 +61,11 @@ struct PodRun: AsyncParsableCommand {
         try await runVerb {
             let text = try String(contentsOfFile: file, encoding: .utf8)
             let manifest = try PodManifestParser.parse(text, file: file)
-            let options = PodRunnerOptions(
+            var options = PodRunnerOptions(
                 root: store.paths.pods, imageRoot: store.paths.images,
                 registry: RegistryOptions(insecureRegistries: Set(insecure), caFile: caFile, authFile: authFile),
                 allowUnenforcedLimits: allowUnenforcedLimits)
+            options.cgroupParent = cgroupParent
             let runner = try PodRunner(manifest: manifest, manifestText: text, options: options, logger: logger)
             var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
                 .init(service: runner, successTerminationBehavior: .gracefullyShutdownGroup)
