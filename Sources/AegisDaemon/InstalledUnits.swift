@@ -23,9 +23,10 @@ public enum InstalledUnits {
 
             [Service]
             Type=exec
-            # The holder moves itself into holder/, so that this cgroup has no process of its own and AEGIS
-            # can enable memory, cpu and pids for agents/ below it.
-            ExecStart=/bin/sh -c 'cg=/sys/fs/cgroup$$(cut -d: -f3 /proc/self/cgroup); mkdir -p "$$cg/holder" "$$cg/agents" && echo $$$$ > "$$cg/holder/cgroup.procs" && exec sleep infinity'
+            # The holder moves itself into holder/, so that this cgroup has no process of its own, and
+            # enables the delegated controllers for agents/ below it (AEGIS sees them there as the node's
+            # capabilities and enables them further down, leaf by leaf).
+            ExecStart=/bin/sh -c 'cg=/sys/fs/cgroup$$(cut -d: -f3 /proc/self/cgroup); mkdir -p "$$cg/holder" "$$cg/agents" && echo $$$$ > "$$cg/holder/cgroup.procs" && for c in $$(cat "$$cg/cgroup.controllers"); do echo "+$$c" > "$$cg/cgroup.subtree_control"; done; exec sleep infinity'
             Delegate=yes
             TasksMax=infinity
             # Stopping this unit (or its holder dying) kills every process in the subtree: no agent is left
@@ -85,8 +86,9 @@ public enum InstalledUnits {
             # NET_RAW), agents' users and files (SETUID, SETGID, CHOWN, DAC_OVERRIDE, DAC_READ_SEARCH, FOWNER,
             # FSETID, SETFCAP), their limits and signals (SYS_RESOURCE, KILL), their capability sets
             # (SETPCAP), other processes' /proc and namespaces (SYS_PTRACE), device nodes (MKNOD), chroot
-            # (SYS_CHROOT) and what a pod may grant its containers (NET_BIND_SERVICE, AUDIT_WRITE).
-            CapabilityBoundingSet=CAP_SYS_ADMIN CAP_BPF CAP_NET_ADMIN CAP_NET_RAW CAP_SETUID CAP_SETGID CAP_CHOWN CAP_DAC_OVERRIDE CAP_DAC_READ_SEARCH CAP_FOWNER CAP_FSETID CAP_SETFCAP CAP_SYS_RESOURCE CAP_KILL CAP_SETPCAP CAP_SYS_PTRACE CAP_MKNOD CAP_SYS_CHROOT CAP_NET_BIND_SERVICE CAP_AUDIT_WRITE
+            # (SYS_CHROOT), its threads' priorities (SYS_NICE: libdispatch sets them) and what a pod may
+            # grant its containers (NET_BIND_SERVICE, AUDIT_WRITE).
+            CapabilityBoundingSet=CAP_SYS_ADMIN CAP_BPF CAP_NET_ADMIN CAP_NET_RAW CAP_SETUID CAP_SETGID CAP_CHOWN CAP_DAC_OVERRIDE CAP_DAC_READ_SEARCH CAP_FOWNER CAP_FSETID CAP_SETFCAP CAP_SYS_RESOURCE CAP_KILL CAP_SETPCAP CAP_SYS_PTRACE CAP_MKNOD CAP_SYS_CHROOT CAP_NET_BIND_SERVICE CAP_AUDIT_WRITE CAP_SYS_NICE
 
             [Install]
             WantedBy=multi-user.target
@@ -142,8 +144,9 @@ public enum InstalledUnits {
             # NET_RAW), agents' users and files (SETUID, SETGID, CHOWN, DAC_OVERRIDE, DAC_READ_SEARCH, FOWNER,
             # FSETID, SETFCAP), their limits and signals (SYS_RESOURCE, KILL), their capability sets
             # (SETPCAP), other processes' /proc and namespaces (SYS_PTRACE), device nodes (MKNOD), chroot
-            # (SYS_CHROOT) and what a pod may grant its containers (NET_BIND_SERVICE, AUDIT_WRITE).
-            CapabilityBoundingSet=CAP_SYS_ADMIN CAP_BPF CAP_NET_ADMIN CAP_NET_RAW CAP_SETUID CAP_SETGID CAP_CHOWN CAP_DAC_OVERRIDE CAP_DAC_READ_SEARCH CAP_FOWNER CAP_FSETID CAP_SETFCAP CAP_SYS_RESOURCE CAP_KILL CAP_SETPCAP CAP_SYS_PTRACE CAP_MKNOD CAP_SYS_CHROOT CAP_NET_BIND_SERVICE CAP_AUDIT_WRITE
+            # (SYS_CHROOT), its threads' priorities (SYS_NICE: libdispatch sets them) and what a pod may
+            # grant its containers (NET_BIND_SERVICE, AUDIT_WRITE).
+            CapabilityBoundingSet=CAP_SYS_ADMIN CAP_BPF CAP_NET_ADMIN CAP_NET_RAW CAP_SETUID CAP_SETGID CAP_CHOWN CAP_DAC_OVERRIDE CAP_DAC_READ_SEARCH CAP_FOWNER CAP_FSETID CAP_SETFCAP CAP_SYS_RESOURCE CAP_KILL CAP_SETPCAP CAP_SYS_PTRACE CAP_MKNOD CAP_SYS_CHROOT CAP_NET_BIND_SERVICE CAP_AUDIT_WRITE CAP_SYS_NICE
 
             [Install]
             WantedBy=multi-user.target
@@ -197,8 +200,9 @@ public enum InstalledUnits {
             # NET_RAW), agents' users and files (SETUID, SETGID, CHOWN, DAC_OVERRIDE, DAC_READ_SEARCH, FOWNER,
             # FSETID, SETFCAP), their limits and signals (SYS_RESOURCE, KILL), their capability sets
             # (SETPCAP), other processes' /proc and namespaces (SYS_PTRACE), device nodes (MKNOD), chroot
-            # (SYS_CHROOT) and what a pod may grant its containers (NET_BIND_SERVICE, AUDIT_WRITE).
-            CapabilityBoundingSet=CAP_SYS_ADMIN CAP_BPF CAP_NET_ADMIN CAP_NET_RAW CAP_SETUID CAP_SETGID CAP_CHOWN CAP_DAC_OVERRIDE CAP_DAC_READ_SEARCH CAP_FOWNER CAP_FSETID CAP_SETFCAP CAP_SYS_RESOURCE CAP_KILL CAP_SETPCAP CAP_SYS_PTRACE CAP_MKNOD CAP_SYS_CHROOT CAP_NET_BIND_SERVICE CAP_AUDIT_WRITE
+            # (SYS_CHROOT), its threads' priorities (SYS_NICE: libdispatch sets them) and what a pod may
+            # grant its containers (NET_BIND_SERVICE, AUDIT_WRITE).
+            CapabilityBoundingSet=CAP_SYS_ADMIN CAP_BPF CAP_NET_ADMIN CAP_NET_RAW CAP_SETUID CAP_SETGID CAP_CHOWN CAP_DAC_OVERRIDE CAP_DAC_READ_SEARCH CAP_FOWNER CAP_FSETID CAP_SETFCAP CAP_SYS_RESOURCE CAP_KILL CAP_SETPCAP CAP_SYS_PTRACE CAP_MKNOD CAP_SYS_CHROOT CAP_NET_BIND_SERVICE CAP_AUDIT_WRITE CAP_SYS_NICE
 
             [Install]
             WantedBy=multi-user.target

@@ -83,6 +83,9 @@ public final class SandboxRuntime: Sendable {
         }
     }
 
+    /// This build's version (AEGIS_VERSION in aegis_shim.h).
+    public static let version = AEGIS_VERSION
+
     /// The aegis-supervisor next to this executable (or AEGIS_SUPERVISOR).
     public static func locateSupervisor() -> String? {
         locateHelper("aegis-supervisor", environment: "AEGIS_SUPERVISOR")

@@ -155,6 +155,7 @@ public final class Worker: Sendable {
         self.lease = lease
         leaseKeeper = try lease.map { try LeaseKeeper($0, logger: logger) }
         runtime = try SandboxRuntime(stateRoot: paths.sandboxes, cgroupParent: cgroupParent)
+        try Self.checkSupervisorVersion(runtime.supervisorPath)
         try AgentProfile.prepareRootfs(at: paths.sandboxes + "/.agent-root")
         try AgentProfile.prepareImageSkeleton(at: paths.sandboxes + "/.image-skeleton")
         (egress, networkCapability) = Self.setUpEgress(egressConfig, runtime: runtime, logger: logger)
@@ -408,5 +409,24 @@ public final class Worker: Sendable {
     /// too); nil when there is no log.
     public func readLog(workloadID: String, stream: LogStream, offset: Int64, maxBytes: Int) -> CappedLogChunk? {
         CappedLog.read(path: logPath(workloadID: workloadID, stream: stream), offset: offset, maxBytes: maxBytes)
+    }
+}
+
+extension Worker {
+    /// The aegis-supervisor must be this build's (its argv and the state it writes are a contract
+    /// with this aegis): `--version` must print "aegis-supervisor <SandboxRuntime.version>".
+    /// - Throws: `SandboxError` naming both versions, or why the supervisor could not say.
+    static func checkSupervisorVersion(_ path: String?) throws {
+        guard let path else { return }
+        let result = CommandRunner.runBlocking(path, arguments: ["--version"], argv0: path, timeout: .seconds(10))
+        let text = result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let theirs = text.hasPrefix("aegis-supervisor ") ? String(text.dropFirst("aegis-supervisor ".count)) : nil
+        guard theirs == SandboxRuntime.version else {
+            let what = theirs.map { "aegis-supervisor \($0)" } ?? "an aegis-supervisor that gives no version (\(result.ending))"
+            throw SandboxError(
+                .system,
+                "\(path) is \(what), this aegis is \(SandboxRuntime.version): install both from one build (`aegis install` copies them together)"
+            )
+        }
     }
 }

@@ -39,6 +39,11 @@
 extern "C" {
 #endif
 
+/// The version of AEGIS's binaries. aegis and aegis-supervisor must be the same (the supervisor's
+/// argv and the state it writes are a contract between them): the worker refuses to start with an
+/// aegis-supervisor whose `--version` differs. Bump it with every change to that contract.
+#define AEGIS_VERSION "0.14.0"
+
 #define AEGIS_DETAIL_MAX 240
 #define AEGIS_SPAWN_TIMEOUT_MS 60000
 #define AEGIS_MAX_JOIN 7
