@@ -4,7 +4,7 @@
 # tests), and (with --vm) the VM harness's qemu + Debian kernel. Safe to run again.
 set -euo pipefail
 packages=(libseccomp-dev libcap-dev libarchive-dev busybox-static iproute2 procps python3 gcc libc6-dev nftables libnftables1 util-linux
-          docker-registry skopeo umoci zstd openssl prometheus)
+          docker-registry skopeo umoci zstd openssl prometheus systemd binutils)
 [[ "${1:-}" == "--bench" ]] && packages+=(bubblewrap crun hyperfine time)
 missing=()
 for p in "${packages[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p"); done

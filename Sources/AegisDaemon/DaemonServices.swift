@@ -53,6 +53,19 @@ struct APIServersService: Service {
     }
 }
 
+/// A listener whose failure names what it listens on ("listening on 127.0.0.1:7420: bind(…):
+/// Address already in use"), so the log and the unit's journal say which port is taken.
+struct NamedListener<Server: Service>: Service {
+    let server: Server
+    let address: String
+
+    func run() async throws {
+        do { try await server.run() } catch is CancellationError { throw CancellationError() } catch {
+            throw NodeStartError("listening on \(address): \(error)", underlying: error)
+        }
+    }
+}
+
 /// The last API service to start, the first to stop: marks the node as stopping, which ends every
 /// open log stream.
 struct ShutdownNotice: Service {

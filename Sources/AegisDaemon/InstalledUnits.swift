@@ -69,6 +69,8 @@ public enum InstalledUnits {
             TimeoutStopSec=90
             # WATCHDOG=1 every 15 s, sent only after the pod runner answered.
             WatchdogSec=30
+            # A wedged daemon is killed at once (SIGABRT would wait for TimeoutAbortSec if it is stopped).
+            WatchdogSignal=SIGKILL
             # A stop stops the pod in order (main container, then sidecars in reverse) within the pod's
             # grace; a runner that dies leaves the containers to the next one, which re-adopts them.
             KillMode=process
@@ -127,6 +129,8 @@ public enum InstalledUnits {
             TimeoutStopSec=30
             # WATCHDOG=1 every 15 s, sent only after the session and the sandbox table answered.
             WatchdogSec=30
+            # A wedged daemon is killed at once (SIGABRT would wait for TimeoutAbortSec if it is stopped).
+            WatchdogSignal=SIGKILL
             # Agents outlive the daemon: a stop or restart signals the daemon alone, the next start re-adopts
             # them (kubelet's and Nomad's clients do the same). `aegis down` stops them.
             KillMode=process
@@ -183,6 +187,8 @@ public enum InstalledUnits {
             TimeoutStopSec=30
             # WATCHDOG=1 every 15 s, sent only after the controller and its store answered.
             WatchdogSec=30
+            # A wedged daemon is killed at once (SIGABRT would wait for TimeoutAbortSec if it is stopped).
+            WatchdogSignal=SIGKILL
             # Agents outlive the daemon: a stop or restart signals the daemon alone, the next start re-adopts
             # them (kubelet's and Nomad's clients do the same). `aegis down` stops them.
             KillMode=process

@@ -35,12 +35,21 @@ public enum NodeControl {
         let major = ((dev >> 8) & 0xfff) | ((dev >> 32) & ~UInt64(0xfff))
         let minor = (dev & 0xff) | ((dev >> 12) & ~UInt64(0xff))
         let device = String(format: "%02llx:%02llx:%llu", major, minor, UInt64(st.st_ino))
+        var sameInode: [Int32] = []
         for line in locks.split(separator: "\n") {
             let fields = line.split(separator: " ", omittingEmptySubsequences: true)
-            guard fields.count >= 6, fields[1] == "FLOCK", fields[5] == Substring(device), let pid = Int32(fields[4]), pid > 0
-            else { continue }
-            return pid
+            guard fields.count >= 6, fields[1] == "FLOCK", let pid = Int32(fields[4]), pid > 0 else { continue }
+            if fields[5] == Substring(device) { return pid }
+            if fields[5].hasSuffix(":\(st.st_ino)") { sameInode.append(pid) }
         }
-        return nil
+        // On overlayfs /proc/locks names the upper file's device, not the one stat() sees: a lock
+        // on the same inode number counts when that process has the lock file open.
+        let lockFile = paths.dataDir + "/aegis.lock"
+        return sameInode.first { pid in
+            let fds = "/proc/\(pid)/fd"
+            return ((try? FileManager.default.contentsOfDirectory(atPath: fds)) ?? []).contains { fd in
+                (try? FileManager.default.destinationOfSymbolicLink(atPath: fds + "/" + fd)) == lockFile
+            }
+        }
     }
 }

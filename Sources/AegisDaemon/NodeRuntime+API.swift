@@ -45,7 +45,10 @@ extension NodeRuntime {
                 log.info("API listening", metadata: ["socket": "\(socket)"])
                 listeners.up("socket " + socket)
             }, logger: Logger(label: "aegis.api"))
-        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: tcp), .init(service: unix)]
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: NamedListener(server: tcp, address: "127.0.0.1:\(configuration.apiPort) (--api-port)")),
+            .init(service: NamedListener(server: unix, address: socket)),
+        ]
         if let listen = configuration.listen {
             // The controller's own socket behind the gateway first: services stop in reverse, the gateway before it.
             services.append(.init(service: try await podSocketServer(path: paths.clusterSocket, shutdown: shutdown, mode: 0o600)))

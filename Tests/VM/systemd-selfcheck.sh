@@ -30,7 +30,9 @@ state=$(systemctl is-system-running --wait 2>&1)
 echo "systemctl is-system-running: $state"
 check "system state is running (degraded would list failed units below)" [ "$state" = running ]
 systemctl list-units --failed --no-legend --plain
-echo "masked units: $(systemctl list-unit-files --state=masked --no-legend | awk '{print $1}' | tr '\n' ' ')"
+# (Not `systemctl list-unit-files`: PID 1 then reads every unit file over 9p, which takes
+# minutes under TCG; the call times out after 25 s but PID 1 stays busy.)
+echo "masked in /etc/systemd/system: $(find /etc/systemd/system -maxdepth 1 -lname /dev/null -printf '%f ')"
 
 section "cgroup v2"
 findmnt -n -o FSTYPE,OPTIONS /sys/fs/cgroup
@@ -142,10 +144,13 @@ Type=oneshot
 ExecStart=/bin/false
 EOF
 systemctl daemon-reload
-for i in 1 2 3; do systemctl start aegis-limit-demo 2>/dev/null; done
-res=$(systemctl show -P Result aegis-limit-demo)
-echo "Result after 3 failed starts: $res"
-check "third start refused with Result=start-limit-hit" [ "$res" = start-limit-hit ]
+systemctl start aegis-limit-demo 2>/dev/null
+systemctl start aegis-limit-demo 2>/dev/null
+msg=$(systemctl start aegis-limit-demo 2>&1)
+echo "third start: $msg"
+echo "Result=$(systemctl show -P Result aegis-limit-demo) (stays exit-code: the unit had already failed)"
+check "third start refused: start request repeated too quickly" \
+    sh -c 'journalctl -u aegis-limit-demo --no-pager | grep -q "Start request repeated too quickly"'
 systemctl reset-failed aegis-limit-demo
 
 section "summary"

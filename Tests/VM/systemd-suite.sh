@@ -131,7 +131,7 @@ blocker=$!
 sleep 1
 systemctl reset-failed aegis.service 2> /dev/null
 systemctl start aegis.service > /dev/null 2>&1
-wait_for 90 sh -c '[ "$(systemctl is-active aegis.service)" = failed ] && [ "$(systemctl show -p Result --value aegis.service)" = start-limit-hit ]'
+wait_for 90 sh -c 'journalctl -u aegis.service --no-pager | grep -q "Start request repeated too quickly" && [ "$(systemctl is-active aegis.service)" = failed ]'
 echo "state=$(systemctl is-active aegis.service) result=$(value aegis.service Result) restarts=$(value aegis.service NRestarts)" > $R/broken.values
 journalctl -u aegis.service --no-pager | tail -n 60 > $R/broken.journal
 kill $blocker
@@ -155,7 +155,7 @@ $BIN/aegis install worker --join "https://127.0.0.1:$(cat /var/lib/aegis-ctl/clu
 echo $? > $R/install-worker-again.status
 /usr/local/bin/aegis uninstall --purge > $R/uninstall-worker.out 2>&1; echo $? > $R/uninstall-worker.status
 {
-    echo "units=$(ls /etc/systemd/system | grep -c '^aegis')"
+    echo "units=$(ls /etc/systemd/system | grep -Ec '^aegis(-worker|-controller|-agents)?\.service')"
     echo "processes=$(pgrep -fc 'aegis up --role worker')"
     echo "cgroup=$(test -e /sys/fs/cgroup/system.slice/aegis-worker.service -o -e $AG && echo yes || echo no)"
     echo "datadir=$(test -e /var/lib/aegis && echo yes || echo no)"
