@@ -33,4 +33,27 @@ final class InstalledUnitsTests: XCTestCase {
             ["--data-dir", "/var/lib/aegis", "--name", "w1", "--join", "https://ctl:7443", "--token-file", "/etc/aegis/join-token"],
             "what install writes, aegis up reads")
     }
+
+    func testTheControllerPodGetsTheInstalledImageAndDataDir() throws {
+        let dir = NSTemporaryDirectory() + "installer-\(getpid())"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let archive = dir + "/built.tar"
+        try Data("not really an archive".utf8).write(to: URL(fileURLWithPath: archive))
+        var installer = Installer(sourceDirectory: "/nonexistent") { _ in }
+        installer.shareDirectory = dir + "/share"
+        installer.configDirectory = dir + "/etc"
+        installer.dataDirectory = dir + "/data"
+        try FileManager.default.createDirectory(atPath: installer.configDirectory, withIntermediateDirectories: true)
+        XCTAssertTrue(try installer.installControllerPod(image: "oci-archive:\(archive):v1.2"))
+        let pod = try String(contentsOfFile: installer.configDirectory + "/aegis-controller.yaml", encoding: .utf8)
+        XCTAssertFalse(pod.contains("image: localhost:5000/aegis:dev"), pod)
+        XCTAssertEqual(pod.components(separatedBy: "image: oci-archive:\(dir)/share/aegis-image.tar:v1.2\n").count - 1, 3, "all three containers")
+        XCTAssertTrue(pod.contains("path: \(dir)/data\n") && pod.contains("path: \(dir)/data/pki\n"), pod)
+        XCTAssertEqual(FileManager.default.contents(atPath: dir + "/share/aegis-image.tar"), Data("not really an archive".utf8))
+        XCTAssertFalse(try installer.installControllerPod(image: "oci-archive:\(archive):v1.2"), "again: nothing changes")
+        XCTAssertThrowsError(try installer.installControllerPod(image: dir + "/missing.tar")) { error in
+            XCTAssertTrue("\(error)".contains("missing.tar: no such file"), "\(error)")
+        }
+    }
 }
