@@ -48,7 +48,8 @@ final class InstalledUnitsTests: XCTestCase {
         XCTAssertTrue(try installer.installControllerPod(image: "oci-archive:\(archive):v1.2"))
         let pod = try String(contentsOfFile: installer.configDirectory + "/aegis-controller.yaml", encoding: .utf8)
         XCTAssertFalse(pod.contains("image: localhost:5000/aegis:dev"), pod)
-        XCTAssertEqual(pod.components(separatedBy: "image: oci-archive:\(dir)/share/aegis-image.tar:v1.2\n").count - 1, 3, "all three containers")
+        XCTAssertEqual(
+            pod.components(separatedBy: "image: oci-archive:\(dir)/share/aegis-image.tar:v1.2\n").count - 1, 3, "all three containers")
         XCTAssertTrue(pod.contains("path: \(dir)/data\n") && pod.contains("path: \(dir)/data/pki\n"), pod)
         XCTAssertEqual(FileManager.default.contents(atPath: dir + "/share/aegis-image.tar"), Data("not really an archive".utf8))
         XCTAssertFalse(try installer.installControllerPod(image: "oci-archive:\(archive):v1.2"), "again: nothing changes")
