@@ -22,6 +22,17 @@ struct VMRunResult: Sendable {
 
 /// The two boots the class needs, launched concurrently so the class costs one timeout, not two.
 struct VMBoots: Sendable {
+    /// Skips unless this machine can boot the VM: root and the kernel cache (Tests/VM/install-deps.sh),
+    /// or AEGIS_VM_TESTS=1 to run regardless.
+    static func requireVM() throws {
+        let cache = ProcessInfo.processInfo.environment["AEGIS_VM_CACHE"] ?? "/var/cache/aegis-vm"
+        let forced = ProcessInfo.processInfo.environment["AEGIS_VM_TESTS"] == "1"
+        let cached = FileManager.default.fileExists(atPath: cache + "/kernel/current/.complete")
+        if !forced && !(cached && geteuid() == 0) {
+            throw XCTSkip("VM tests need root and the kernel cache (run Tests/VM/install-deps.sh) or AEGIS_VM_TESTS=1")
+        }
+    }
+
     /// Guest script: reports kernel, cgroup and mount facts, writes /results files, exits `expectedStatus`.
     var main: VMRunResult
     /// Guest runs `sleep 1000` with no guest-side timeout; the host must kill it after `hangTimeout` s.
@@ -151,12 +162,7 @@ final class VMHarnessTests: XCTestCase {
     private static let boots = VMBoots.launch()
 
     override func setUpWithError() throws {
-        let cache = ProcessInfo.processInfo.environment["AEGIS_VM_CACHE"] ?? "/var/cache/aegis-vm"
-        let forced = ProcessInfo.processInfo.environment["AEGIS_VM_TESTS"] == "1"
-        let cached = FileManager.default.fileExists(atPath: cache + "/kernel/current/.complete")
-        if !forced && !(cached && geteuid() == 0) {
-            throw XCTSkip("VM tests need root and the kernel cache (run Tests/VM/install-deps.sh) or AEGIS_VM_TESTS=1")
-        }
+        try VMBoots.requireVM()
     }
 
     private var main: VMRunResult { Self.boots.main }

@@ -228,12 +228,7 @@ final class VMLimitTests: XCTestCase {
     private static let run = LimitFixture.launch()
 
     override func setUpWithError() throws {
-        let cache = ProcessInfo.processInfo.environment["AEGIS_VM_CACHE"] ?? "/var/cache/aegis-vm"
-        let forced = ProcessInfo.processInfo.environment["AEGIS_VM_TESTS"] == "1"
-        let cached = FileManager.default.fileExists(atPath: cache + "/kernel/current/.complete")
-        if !forced && !(cached && geteuid() == 0) {
-            throw XCTSkip("VM tests need root and the kernel cache (run Tests/VM/install-deps.sh) or AEGIS_VM_TESTS=1")
-        }
+        try VMBoots.requireVM()
         if let e = Self.run.setupError { XCTFail(e) }
         XCTAssertEqual(Self.run.result.status, 0, "vm-run failed:\n\(Self.run.result.stderr)\n\(Self.run.result.stdout)")
     }
