@@ -62,8 +62,8 @@ public enum InstalledUnits {
             ExecStart=/usr/local/bin/aegis pod run --data-dir /var/lib/aegis --cgroup-parent system.slice/aegis-agents.service/agents $AEGIS_ARGS /etc/aegis/aegis-controller.yaml
             Restart=always
             RestartSec=2
-            # `aegis pod stop` ends the runner with 0: that is not restarted.
-            RestartPreventExitStatus=0
+            # `aegis pod stop` ends the runner with 0: that is not restarted; nor is a flag error (exit 64).
+            RestartPreventExitStatus=0 64
             # Long start-up steps ask for more time themselves (EXTEND_TIMEOUT_USEC).
             TimeoutStartSec=90
             TimeoutStopSec=90
@@ -121,12 +121,14 @@ public enum InstalledUnits {
             ExecStart=/usr/local/bin/aegis up --role worker --cgroup-parent system.slice/aegis-agents.service/agents $AEGIS_ARGS
             Restart=always
             RestartSec=2
-            # `aegis down` drains the worker and it exits 0: that is not restarted. A worker the controller
+            # `aegis down` drains the worker and it exits 0: that is not restarted; nor is a flag or config
+            # error (exit 64), which fails at once with the error in the journal. A worker the controller
             # forgot exits 1 and fails for good after the start limit.
-            RestartPreventExitStatus=0
+            RestartPreventExitStatus=0 64
             # Long start-up steps ask for more time themselves (EXTEND_TIMEOUT_USEC).
             TimeoutStartSec=90
-            TimeoutStopSec=30
+            # An `aegis down` drain (up to 10 s per agent, their ends recorded) must not be cut short.
+            TimeoutStopSec=120
             # WATCHDOG=1 every 15 s, sent only after the session and the sandbox table answered.
             WatchdogSec=30
             # A wedged daemon is killed at once (SIGABRT would wait for TimeoutAbortSec if it is stopped).
@@ -180,11 +182,13 @@ public enum InstalledUnits {
             ExecStart=/usr/local/bin/aegis up --cgroup-parent system.slice/aegis-agents.service/agents $AEGIS_ARGS
             Restart=always
             RestartSec=2
-            # `aegis down` drains the node and it exits 0: that is not restarted.
-            RestartPreventExitStatus=0
+            # `aegis down` drains the node and it exits 0: that is not restarted; nor is a flag or config
+            # error (exit 64), which fails at once with the error in the journal.
+            RestartPreventExitStatus=0 64
             # Long start-up steps ask for more time themselves (EXTEND_TIMEOUT_USEC).
             TimeoutStartSec=90
-            TimeoutStopSec=30
+            # An `aegis down` drain (up to 10 s per agent, their ends recorded) must not be cut short.
+            TimeoutStopSec=120
             # WATCHDOG=1 every 15 s, sent only after the controller and its store answered.
             WatchdogSec=30
             # A wedged daemon is killed at once (SIGABRT would wait for TimeoutAbortSec if it is stopped).

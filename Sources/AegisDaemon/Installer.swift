@@ -131,14 +131,14 @@ public struct Installer: Sendable {
     /// The config file: the role's settings, keys as `aegis up`'s flags.
     func configYAML(_ r: InstallRequest) -> String {
         var lines = ["# Written by `aegis install \(r.role.rawValue)`. Keys are `aegis up` flag names (aegis up --help)."]
-        lines.append("data-dir: \(dataDirectory)")
-        if let name = r.name { lines.append("name: \(name)") }
+        lines.append("data-dir: \(Self.quoted(dataDirectory))")
+        if let name = r.name { lines.append("name: \(Self.quoted(name))") }
         switch r.role {
         case .hybrid:
             break
         case .worker:
-            lines.append("join: \(r.join ?? "")")
-            if r.token != nil { lines.append("token-file: \(configDirectory)/join-token") }
+            lines.append("join: \(Self.quoted(r.join ?? ""))")
+            if r.token != nil { lines.append("token-file: \(Self.quoted(configDirectory + "/join-token"))") }
         case .controller:
             lines.append("# The controller runs as a pod (\(configDirectory)/aegis-controller.yaml); this file is not read by it.")
         }
@@ -158,6 +158,9 @@ public struct Installer: Sendable {
             }
         }
         guard FileManager.default.fileExists(atPath: path) else { throw InstallError("--image", "\(path): no such file") }
+        guard let first = tag.utf8.first, tag.utf8.count <= 128, first != UInt8(ascii: "."), first != UInt8(ascii: "-"),
+            tag.utf8.allSatisfy({ OCITagBytes.allowed($0) })
+        else { throw InstallError("--image", "\(image): the tag \"\(tag)\" is not an OCI tag ([A-Za-z0-9_][A-Za-z0-9._-]{0,127})") }
         try makeDirectory(shareDirectory, mode: 0o755)
         let installed = shareDirectory + "/aegis-image.tar"
         let bytes: Data
@@ -171,6 +174,20 @@ public struct Installer: Sendable {
             .replacingOccurrences(of: "path: /var/lib/aegis/pki\n", with: "path: \(dataDirectory)/pki\n")
         changed = try write(configDirectory + "/aegis-controller.yaml", pod, mode: 0o644) || changed
         return changed
+    }
+
+    /// A YAML double-quoted scalar (no `#`, `: ` or `*` in a value can change the document).
+    static func quoted(_ value: String) -> String {
+        var out = "\""
+        for scalar in value.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case _ where scalar.value < 0x20: out += String(format: "\\x%02x", scalar.value)
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out + "\""
     }
 
     func nextSteps(_ r: InstallRequest, unit: String) -> [String] {
@@ -198,6 +215,9 @@ public struct Installer: Sendable {
     /// - Throws: `InstallError` naming the step.
     public func uninstall(keepAgents: Bool, purge: Bool) throws(InstallError) {
         guard geteuid() == 0 else { throw InstallError("uninstall", "needs root") }
+        if keepAgents && purge {
+            throw InstallError("--purge", "removes the data dir the kept agents still use: pass one of --keep-agents and --purge")
+        }
         for role in InstallRequest.Role.allCases {
             let unit = Self.unitName(role), path = unitDirectory + "/" + unit
             guard FileManager.default.fileExists(atPath: path) else { continue }
@@ -253,14 +273,9 @@ public struct Installer: Sendable {
             chmod(path, mode)
             return false
         }
-        let temporary = path + ".aegis-install"
-        guard FileManager.default.createFile(atPath: temporary, contents: bytes, attributes: [.posixPermissions: Int(mode)]) else {
-            throw InstallError("write \(path)", "\(SystemError("create", temporary))")
-        }
-        chmod(temporary, mode)
-        guard rename(temporary, path) == 0 else {
-            let error = SystemError("rename to", path)
-            unlink(temporary)
+        // A new file created with `mode` from the start (O_EXCL, fchmod), fsync'ed, renamed over
+        // the old one: a join token is never readable by others, not even for a moment.
+        do { try FileSystem.writeAtomically(path, [UInt8](bytes), mode: mode) } catch {
             throw InstallError("write \(path)", "\(error)")
         }
         say("wrote \(path)")
@@ -294,5 +309,12 @@ public struct Installer: Sendable {
             throw InstallError(step, "exit \(process.terminationStatus)" + (text.isEmpty ? "" : ": " + text))
         }
         return text
+    }
+}
+
+/// The bytes of an OCI tag ([A-Za-z0-9_][A-Za-z0-9._-]*).
+enum OCITagBytes {
+    static func allowed(_ b: UInt8) -> Bool {
+        (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || b == 0x5F || b == 0x2E || b == 0x2D
     }
 }

@@ -20,10 +20,11 @@ import ServiceLifecycle
 public struct NodeHealthProbe: Sendable {
     /// The STATUS line once the daemon is ready; nil while it is not yet.
     let ready: @Sendable () async -> String?
-    /// The STATUS line now; called once the daemon is ready, every half watchdog period.
-    let status: @Sendable () async -> String
+    /// The STATUS line now, called once the daemon is ready, every half watchdog period; nil when
+    /// the daemon is alive enough to answer but one of its loops is wedged (no WATCHDOG=1 then).
+    let status: @Sendable () async -> String?
 
-    public init(ready: @escaping @Sendable () async -> String?, status: @escaping @Sendable () async -> String) {
+    public init(ready: @escaping @Sendable () async -> String?, status: @escaping @Sendable () async -> String?) {
         self.ready = ready
         self.status = status
     }
@@ -47,6 +48,16 @@ public struct ServiceManagerNotifier: Service {
 
     /// How often STATUS is refreshed without a watchdog.
     static let statusEvery: Duration = .seconds(10)
+    /// The shortest period between notifications (a tiny $WATCHDOG_USEC must not make it spin).
+    static let minimumPeriod: Duration = .milliseconds(100)
+    /// STATUS lines are cut to this many characters: systemd drops a datagram over 4 KiB, and the
+    /// WATCHDOG=1 beside it would be lost.
+    static let maxStatusCharacters = 1024
+
+    static func bounded(_ status: String) -> String {
+        status.count <= maxStatusCharacters ? status : String(status.prefix(maxStatusCharacters - 1)) + "…"
+    }
+
     /// How often readiness is looked at while starting.
     static let readyPoll: Duration = .milliseconds(100)
 
@@ -64,18 +75,21 @@ public struct ServiceManagerNotifier: Service {
         while ready == nil {
             ready = await probe.ready()
             if ready == nil, let limit = readyAnywayAfter, ContinuousClock.now - started >= limit {
-                ready = await probe.status()
+                ready = await probe.status() ?? "started, not serving yet"
                 logger.warning("ready without the controller", metadata: ["waited": "\(limit)"])
             }
             if ready == nil, !(await pause(Self.readyPoll)) { return }
         }
-        var last = ready ?? ""
+        var last = Self.bounded(ready ?? "")
         send([.ready, .status(last)] + (notifier.watchdogInterval == nil ? [] : [.watchdog]))
-        let period = min(Self.statusEvery, (notifier.watchdogInterval ?? Self.statusEvery) / 2)
+        let period = max(Self.minimumPeriod, min(Self.statusEvery, (notifier.watchdogInterval ?? Self.statusEvery) / 2))
         while await pause(period) {
-            // Awaited, not raced against a timer: while the node's state does not answer, no
-            // WATCHDOG=1 goes out, and systemd restarts the node at WatchdogSec.
-            let now = await probe.status()
+            // Awaited, not raced against a timer: while the node's state does not answer (or
+            // says a loop is wedged), no WATCHDOG=1 goes out, and systemd restarts the node.
+            guard let now = await probe.status().map(Self.bounded) else {
+                logger.warning("a loop of the node is wedged: not feeding the watchdog")
+                continue
+            }
             var messages: [ServiceNotification] = notifier.watchdogInterval == nil ? [] : [.watchdog]
             if now != last { messages.append(.status(now)) }
             last = now

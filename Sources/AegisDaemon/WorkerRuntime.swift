@@ -140,7 +140,8 @@ public final class WorkerRuntime: Sendable {
     /// Ready once the first welcome is reconciled; STATUS: session, lease, agents.
     func healthProbe() -> NodeHealthProbe {
         let session = session, worker = worker, name = configuration.name
-        let status: @Sendable () async -> String = {
+        let status: @Sendable () async -> String? = {
+            if session.isStalled { return nil }  // connected, yet no acknowledgement for too long
             let agents = "agents running: \(worker.runningSandboxes)"
             guard session.isConnected else {
                 return "worker \(name): controller \(session.url) unreachable, reconnecting; \(agents)"

@@ -59,8 +59,13 @@ struct Forwarder: Sendable {
             requestID: id, remote: remoteIP, method: request.method.rawValue, path: request.uri.path, clientCN: identity.commonName)
         let admission: RateLimiter.Admission?
         do { admission = try await admit(request, identity: identity, remoteIP: remoteIP, record: &record) } catch let reply as Reply {
-            if reply.status == .tooManyRequests { await holdRefusal(gone: gone) }
-            try await send(reply, requestID: id, writer: writer, record: &record)
+            var held = Duration.zero
+            if reply.status == .tooManyRequests {
+                let holding = ContinuousClock.now
+                await holdRefusal(gone: gone)
+                held = ContinuousClock.now - holding
+            }
+            try await send(reply, requestID: id, writer: writer, record: &record, held: held)
             return
         }
         defer { admission?.release() }
@@ -255,10 +260,15 @@ struct Forwarder: Sendable {
     }
 
     /// Writes a reply of the gateway's own (JSON `ErrorBody`) and its access-log line; counts it
-    /// (and its rejection).
-    func send(_ reply: Reply, requestID: String, writer: consuming ResponseWriter, record: inout AccessRecord) async throws {
+    /// (and its rejection). `held`: how long a refusal was held on purpose, left out of the
+    /// time-to-head histogram (the access log keeps the whole time).
+    func send(
+        _ reply: Reply, requestID: String, writer: consuming ResponseWriter, record: inout AccessRecord, held: Duration = .zero
+    ) async throws {
         if let rejection = reply.rejection { metrics.recordRejection(rejection) }
-        metrics.recordRequest(GatewayRequestClass(path: record.path), code: reply.status.code, since: record.start)
+        metrics.recordRequest(
+            GatewayRequestClass(path: record.path), code: reply.status.code,
+            seconds: ((ContinuousClock.now - record.start) - held).inSeconds)
         let json = (try? CompactJSONEncoder().encode(ErrorBody(error: reply.message))) ?? Array("{}".utf8)
         var fields = reply.headers
         fields[.contentType] = "application/json"

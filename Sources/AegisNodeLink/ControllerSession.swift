@@ -44,6 +44,15 @@ public final class ControllerSession: Sendable {
     public var isConnected: Bool { outbox.withLock { $0.queue != nil } }
     /// When the controller last acknowledged a renewal (or welcomed the session).
     public var lastAcknowledgement: ContinuousClock.Instant { renewals.withLock { $0.lastAck } }
+    /// A welcomed session that should have ended for want of acknowledgements (the renew loop
+    /// gives up after max(3 renewals, 2 s)) but has not, two renewal periods later: its loop is
+    /// wedged. The worker then stops feeding systemd's watchdog.
+    public var isStalled: Bool {
+        let welcomed = welcomedRenewMs.load(ordering: .relaxed)
+        let renewMs = welcomed > 0 ? welcomed : renewEveryMs
+        let limit = max(3 * renewMs, 2_000) + 2 * renewMs
+        return isConnected && ContinuousClock.now - lastAcknowledgement > .milliseconds(limit)
+    }
     /// The renewal period of the controller's last `welcome`, ms (0 before one).
     private let welcomedRenewMs = Atomic<Int>(0)
     /// `sessionsOpened` when the previous attempt ended (a refusal before any welcome counts).

@@ -64,7 +64,7 @@ public struct ServiceNotifier: Sendable {
         return ServiceNotifier(socketPath: socket, watchdogInterval: watchdog)
     }
 
-    /// Sends `notifications` in one datagram.
+    /// Sends `notifications` in one datagram, without waiting when the manager's queue is full.
     /// - Throws: `SystemError` (step "notify socket", "notify sendto") with the socket's path.
     public func send(_ notifications: [ServiceNotification]) throws(SystemError) {
         let message = notifications.map(\.assignment).joined(separator: "\n")
@@ -83,7 +83,9 @@ public struct ServiceNotifier: Sendable {
         defer { close(fd) }
         let sent = message.withCString { text in
             withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { sendto(fd, text, strlen(text), Int32(MSG_NOSIGNAL), $0, length) }
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    sendto(fd, text, strlen(text), Int32(MSG_NOSIGNAL) | Int32(MSG_DONTWAIT), $0, length)
+                }
             }
         }
         guard sent >= 0 else { throw SystemError("notify sendto", socketPath) }

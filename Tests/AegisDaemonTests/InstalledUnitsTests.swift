@@ -20,13 +20,22 @@ final class InstalledUnitsTests: XCTestCase {
         for role in InstallRequest.Role.allCases { XCTAssertNotNil(InstalledUnits.units[Installer.unitName(role)]) }
     }
 
+    func testValuesAreQuotedSoNoneChangesTheDocument() throws {
+        var request = InstallRequest(role: .worker)
+        request.join = "https://ctl:7443 #not-a-comment"
+        request.name = "a: b"
+        let yaml = Installer(sourceDirectory: "/nonexistent").configYAML(request)
+        let parsed = try NodeConfigFile.arguments(yaml: yaml, file: "config.yaml").arguments
+        XCTAssertEqual(Array(parsed[2...]), ["--name", "a: b", "--join", "https://ctl:7443 #not-a-comment"])
+    }
+
     func testConfigOfAWorkerNamesJoinAndTokenFile() {
         var request = InstallRequest(role: .worker)
         request.join = "https://ctl:7443"
         request.token = "AEG1x"
         request.name = "w1"
         let yaml = Installer(sourceDirectory: "/nonexistent").configYAML(request)
-        XCTAssertTrue(yaml.contains("\njoin: https://ctl:7443\n") && yaml.contains("\ntoken-file: /etc/aegis/join-token\n"), yaml)
+        XCTAssertTrue(yaml.contains("\njoin: \"https://ctl:7443\"\n") && yaml.contains("\ntoken-file: \"/etc/aegis/join-token\"\n"), yaml)
         let parsed = try? NodeConfigFile.arguments(yaml: yaml, file: "config.yaml")
         XCTAssertEqual(
             parsed?.arguments,
@@ -53,6 +62,9 @@ final class InstalledUnitsTests: XCTestCase {
         XCTAssertTrue(pod.contains("path: \(dir)/data\n") && pod.contains("path: \(dir)/data/pki\n"), pod)
         XCTAssertEqual(FileManager.default.contents(atPath: dir + "/share/aegis-image.tar"), Data("not really an archive".utf8))
         XCTAssertFalse(try installer.installControllerPod(image: "oci-archive:\(archive):v1.2"), "again: nothing changes")
+        XCTAssertThrowsError(try installer.installControllerPod(image: "oci-archive:\(archive):v1 #x")) { error in
+            XCTAssertTrue("\(error)".contains("is not an OCI tag"), "\(error)")
+        }
         XCTAssertThrowsError(try installer.installControllerPod(image: dir + "/missing.tar")) { error in
             XCTAssertTrue("\(error)".contains("missing.tar: no such file"), "\(error)")
         }
