@@ -3,7 +3,8 @@
 // command's long flag names without the dashes; values are strings or numbers, `true`/`false`
 // for switches, lists for repeatable flags (a single value is a one-item list). The file becomes
 // command-line arguments placed before the real ones, so a flag on the command line overrides
-// the file; for a repeatable flag the command line's values replace the file's. An unknown key,
+// the file (`--no-egress` turns off a file's `egress: true`); for a repeatable flag the command
+// line's values replace the file's. An unknown key,
 // a list for a flag that takes one value, or a mapping anywhere is an error naming the key and
 // its line.
 import Foundation
@@ -82,7 +83,7 @@ public enum NodeConfigFile {
             case (.boolean, .scalar(let s)):
                 switch s.string {
                 case "true": arguments.append(flag)
-                case "false": break
+                case "false": arguments.append("--no-" + key)
                 default: throw fail("expected true or false, not \"\(s.string)\"")
                 }
             case (.value, .scalar(let s)):

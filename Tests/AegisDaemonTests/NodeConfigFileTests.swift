@@ -23,6 +23,7 @@ final class NodeConfigFileTests: XCTestCase {
             [
                 "--role", "worker", "--join", "https://ctl.example:7443", "--data-dir", "/var/lib/aegis", "--api-port", "7421",
                 "--label", "zone=a", "--label", "disk=ssd", "--reach", "internet", "--allow-unenforced-limits",
+                "--no-drain-on-exit",
             ])
         XCTAssertEqual(lines["--role"], 2)
         XCTAssertEqual(lines["--api-port"], 5)

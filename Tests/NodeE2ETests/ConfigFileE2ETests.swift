@@ -11,13 +11,15 @@ final class ConfigFileE2ETests: XCTestCase {
         let node = try NodeHarness()
         let file = node.dataDir + "/config.yaml"
         // The harness passes --name e2e-node and --api-port 0 itself: those override the file's.
-        try "name: from-file\napi-port: 7999\nlabel: [zone=file]\nstrategy: spread\n".write(toFile: file, atomically: true, encoding: .utf8)
-        node.extraArgs = ["--config", file]
+        try "name: from-file\napi-port: 7999\nlabel: [zone=file]\nstrategy: spread\negress: true\n".write(
+            toFile: file, atomically: true, encoding: .utf8)
+        node.extraArgs = ["--config", file, "--no-egress"]
         try node.start()
         let ls = try node.cli(["node", "describe", "e2e-node"])
         XCTAssertEqual(ls.status, 0, ls.stderr)
         XCTAssertNotNil(ls.stdout.firstMatch(of: /\n  zone: +file\n/), "the file's label: \(ls.stdout)")
         XCTAssertNotEqual(node.port, 7999, "--api-port 0 on the command line wins")
+        XCTAssertNotNil(ls.stdout.firstMatch(of: /\n  Egress: +no/), "--no-egress turns off the file's egress: true\n\(ls.stdout)")
     }
 
     func testUnknownKeyAndBadValueFailTheStartNamingFileAndLine() throws {
