@@ -53,7 +53,9 @@ struct Up: AsyncParsableCommand {
             "Worker: its agents are stopped by their own supervisors this long after the last acknowledged renewal (default 40s; keep it at most the controller's --down-after, or the controller waits for it before moving them)."
     )
     var leaseGrace: String?
-    @Flag(inversion: .prefixedNo, help: "Worker: join again with --token although <data-dir>/identity exists (keeps the node key; after `aegis node forget`).")
+    @Flag(
+        inversion: .prefixedNo,
+        help: "Worker: join again with --token although <data-dir>/identity exists (keeps the node key; after `aegis node forget`).")
     var rejoin = false
     @Option(
         help: ArgumentHelp("Read /proc, /sys and /dev for capability detection below this directory (fixture trees).", visibility: .hidden))
@@ -75,7 +77,9 @@ struct Up: AsyncParsableCommand {
     var listen: String?
     @Option(name: .customLong("label"), help: "Operator label KEY=VALUE advertised as a capability (repeatable).")
     var labels: [String] = []
-    @Flag(inversion: .prefixedNo, help: "Accept limits this host can't enforce (no memory/cpu/pids cgroup controller); they are shown as not enforced.")
+    @Flag(
+        inversion: .prefixedNo,
+        help: "Accept limits this host can't enforce (no memory/cpu/pids cgroup controller); they are shown as not enforced.")
     var allowUnenforcedLimits = false
     @Flag(inversion: .prefixedNo, help: "On SIGTERM/SIGINT, stop every agent first and record its final state.") var drainOnExit = false
     @Option(
