@@ -59,11 +59,15 @@ struct Forwarder: Sendable {
             requestID: id, remote: remoteIP, method: request.method.rawValue, path: request.uri.path, clientCN: identity.commonName)
         let admission: RateLimiter.Admission?
         do { admission = try await admit(request, identity: identity, remoteIP: remoteIP, record: &record) } catch let reply as Reply {
-            var held = Duration.zero
+            var held = Duration.zero, reply = reply
             if reply.status == .tooManyRequests {
                 let holding = ContinuousClock.now
                 await holdRefusal(gone: gone)
                 held = ContinuousClock.now - holding
+                // The time held counts toward the wait the answer asks for.
+                if let after = reply.headers[.retryAfter].flatMap(Int.init) {
+                    reply.headers[.retryAfter] = "\(max(0, after - Int(held.inSeconds.rounded(.down))))"
+                }
             }
             try await send(reply, requestID: id, writer: writer, record: &record, held: held)
             return

@@ -147,9 +147,22 @@ final class GatewayLimitsTests: GatewayTestCase {
         let held = try await refused
         let heldFor = clock.now - start
         XCTAssertEqual(held.status, 429)
-        XCTAssertEqual(held.headers["retry-after"], "10")
+        XCTAssertEqual(held.headers["retry-after"], "10", "10 s to a token at 0.1/s; the 0.8 s held are less than a whole second")
         XCTAssertGreaterThanOrEqual(heldFor, .milliseconds(800), "the refusal waited for the delay")
         XCTAssertLessThan(otherDone, heldFor, "tenant b's request was answered while a's refusal was held")
+    }
+
+    func testTheHoldCountsTowardRetryAfter() async throws {
+        let gateway = try await startGateway {
+            $0.rate = 0.1
+            $0.burst = 1
+            $0.refusalDelay = .seconds(2)
+        }
+        let http = try client()
+        _ = try await http.fetch(gateway.base + "/echo/a", headers: [("Authorization", "Bearer token-a")])
+        let refused = try await http.fetch(gateway.base + "/echo/a", headers: [("Authorization", "Bearer token-a")])
+        XCTAssertEqual(refused.status, 429)
+        XCTAssertEqual(refused.headers["retry-after"], "8", "10 s to the next token, 2 of them spent holding the answer")
     }
 
     func testDrainEndsARefusalsHold() async throws {
