@@ -16,11 +16,11 @@
 #      the cause, reset-failed and a fixed config recover;
 #   9. aegis install worker joined to a controller in the same guest → Ready; aegis uninstall
 #      --purge leaves no unit, process, cgroup or data dir.
-# Usage (in the guest): systemd-suite.sh BINDIR REPO — BINDIR holds aegis, aegis-supervisor and
-# aegis-init; REPO is the checkout (its systemd/ units are verified).
+# Usage (in the guest): systemd-suite.sh BINDIR UNITS — BINDIR holds aegis, aegis-supervisor and
+# aegis-init; UNITS the repository's systemd/ directory (its units are verified).
 set -u
 BIN=$1
-REPO=$2
+UNITS=$2
 R=/results
 A=/usr/local/bin/aegis
 export AEGIS_DATA_DIR=/var/lib/aegis
@@ -39,7 +39,7 @@ note "start"
 $BIN/aegis install hybrid --no-start > $R/install-hybrid.out 2>&1; echo $? > $R/install-hybrid.status
 for u in aegis aegis-worker aegis-controller aegis-agents; do
     echo "== $u" >> $R/verify.out
-    systemd-analyze verify "$REPO/systemd/$u.service" >> $R/verify.out 2>&1
+    systemd-analyze verify "$UNITS/$u.service" >> $R/verify.out 2>&1
     echo "$u $?" >> $R/verify.status
 done
 note "verified"

@@ -47,9 +47,12 @@ enum SystemdSuite {
         }
         let process = Process()
         process.executableURL = VMBoots.repoRoot.appendingPathComponent("Tests/VM/vm-systemd")
+        // The guest's /tmp and /run are its own: the suite and the units are copied in, the
+        // binaries (large) are read over 9p from /var/tmp.
         process.arguments = [
-            "--timeout", "600", "--memory", "2048M", "--results", results, "--quiet", "--",
-            "/bin/sh", repo + "/Tests/VM/systemd-suite.sh", bin, repo,
+            "--timeout", "600", "--memory", "2048M", "--results", results, "--quiet",
+            "--copy", repo + "/Tests/VM/systemd-suite.sh:/tmp/systemd-suite.sh", "--copy", repo + "/systemd:/tmp/aegis-units",
+            "--", "/bin/sh", "/tmp/systemd-suite.sh", bin, "/tmp/aegis-units",
         ]
         let out = work + "/stdout", err = work + "/stderr"
         fm.createFile(atPath: out, contents: nil)
