@@ -224,7 +224,7 @@ public struct Installer: Sendable {
             if (try? systemctl(["is-active", "--quiet", unit])) != nil, !keepAgents, role != .controller {
                 // Drains: agents stopped and recorded; the daemon exits 0, which the unit does not restart.
                 say("stopping the agents of \(unit) (aegis down)")
-                _ = try? run(binDirectory + "/aegis", ["down", "--data-dir", dataDirectory])
+                _ = try? run(binDirectory + "/aegis", ["down", "--data-dir", installedDataDirectory()])
             }
             try systemctl(["disable", "--now", unit])
             remove(path)
@@ -243,8 +243,19 @@ public struct Installer: Sendable {
         try systemctl(["daemon-reload"])
         _ = try? systemctl(["reset-failed"])
         guard purge else { return }
-        for path in [dataDirectory, configDirectory, shareDirectory] { remove(path) }
+        for path in [installedDataDirectory(), configDirectory, shareDirectory] { remove(path) }
         for name in Self.binaries { remove(binDirectory + "/" + name) }
+    }
+
+    /// The data dir the installed node uses: `data-dir` of the installed config.yaml (an operator
+    /// may have changed it), else `dataDirectory`.
+    func installedDataDirectory() -> String {
+        let file = configDirectory + "/config.yaml"
+        guard let text = try? String(contentsOfFile: file, encoding: .utf8),
+            let arguments = try? NodeConfigFile.arguments(yaml: text, file: file).arguments,
+            let at = arguments.firstIndex(of: "--data-dir"), at + 1 < arguments.count, arguments[at + 1].hasPrefix("/")
+        else { return dataDirectory }
+        return arguments[at + 1]
     }
 
     // MARK: files and commands

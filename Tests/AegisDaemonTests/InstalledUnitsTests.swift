@@ -20,6 +20,19 @@ final class InstalledUnitsTests: XCTestCase {
         for role in InstallRequest.Role.allCases { XCTAssertNotNil(InstalledUnits.units[Installer.unitName(role)]) }
     }
 
+    func testUninstallFindsTheDataDirTheConfigNames() throws {
+        let dir = NSTemporaryDirectory() + "installer-config-\(getpid())"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        var installer = Installer(sourceDirectory: "/nonexistent") { _ in }
+        installer.configDirectory = dir
+        XCTAssertEqual(installer.installedDataDirectory(), "/var/lib/aegis", "no config: the default")
+        try "name: n1\ndata-dir: /srv/aegis\n".write(toFile: dir + "/config.yaml", atomically: true, encoding: .utf8)
+        XCTAssertEqual(installer.installedDataDirectory(), "/srv/aegis")
+        try "data-dir: relative\n".write(toFile: dir + "/config.yaml", atomically: true, encoding: .utf8)
+        XCTAssertEqual(installer.installedDataDirectory(), "/var/lib/aegis", "only an absolute path is removed")
+    }
+
     func testValuesAreQuotedSoNoneChangesTheDocument() throws {
         var request = InstallRequest(role: .worker)
         request.join = "https://ctl:7443 #not-a-comment"
