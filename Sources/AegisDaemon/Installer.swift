@@ -280,7 +280,9 @@ public struct Installer: Sendable {
     }
 
     func write(_ path: String, _ bytes: Data, mode: mode_t) throws(InstallError) -> Bool {
-        if FileManager.default.contents(atPath: path) == bytes {
+        // Sizes first: a changed binary or image (hundreds of MB) is not read back in full.
+        let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.intValue
+        if size == bytes.count, FileManager.default.contents(atPath: path) == bytes {
             chmod(path, mode)
             return false
         }
