@@ -29,6 +29,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-asn1", from: "1.7.4"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
         .package(url: "https://github.com/hummingbird-project/hummingbird-websocket", from: "2.8.1"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
     ],
     targets: [
         // Everything that runs between clone and execve, the sandbox's init and the per-sandbox
@@ -81,6 +82,20 @@ let package = Package(
             dependencies: [
                 "AegisProtocol", "AegisSystem", .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]),
+        // The PostgreSQL backend of ControlStateStore (postgres-nio: bounded pool, prepared
+        // statements, TLS as libpq's sslmode), versioned migrations, and the leader lease whose
+        // epoch fences every write of a controller that lost leadership.
+        .target(
+            name: "AegisStorePostgres",
+            dependencies: [
+                "AegisStore", "AegisProtocol", "AegisSystem",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
         // Node networking for the egress mode: rtnetlink (bridge, veth, addresses, routes), held

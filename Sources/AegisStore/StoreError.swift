@@ -19,6 +19,9 @@ public struct StoreError: Error, CustomStringConvertible, Sendable, Equatable {
         case database
         /// Stored JSON could not be encoded or decoded.
         case encoding
+        /// A write of a controller that is not (or no longer) the leader: a newer leader epoch exists,
+        /// or this controller stepped down. Nothing was written (PostgreSQL backend, leader election).
+        case fenced
     }
 
     public var kind: Kind
@@ -34,7 +37,7 @@ public struct StoreError: Error, CustomStringConvertible, Sendable, Equatable {
 
 extension StoreError {
     /// Wraps anything that is not already a StoreError, prefixing the operation (`what`).
-    static func wrapping(_ error: any Error, _ what: String) -> StoreError {
+    public static func wrapping(_ error: any Error, _ what: String) -> StoreError {
         if let e = error as? StoreError { return e }
         if let e = error as? DatabaseError {
             let msg = e.message ?? "no message"

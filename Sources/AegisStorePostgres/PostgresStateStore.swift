@@ -1,0 +1,104 @@
+// PostgresStateStore.swift — the PostgreSQL backend of `ControlStateStore`: one PostgresClient
+// (postgres-nio's bounded connection pool) run by a task the store owns and ends in `close()`.
+// Every read runs on a pooled connection; every write is one transaction that first passes the
+// `WriteFence` (the leader epoch check). Migrations: PostgresSchema.swift.
+import AegisProtocol
+import AegisStore
+import Logging
+import PostgresNIO
+import Synchronization
+
+public final class PostgresStateStore: Sendable {
+    public let backend = "postgres"
+    /// PostgreSQL keeps no file of the controller's: there is no data directory to report.
+    public var dataDirectory: String? { nil }
+
+    /// The pool every query runs on (also used by LeaderLease and the migration tool).
+    public let client: PostgresClient
+    /// The leader epoch every write checks (`.unfenced` until a LeaderLease takes it over).
+    public let fence: WriteFence
+    let hasher: any TokenHasher
+    let logger: Logger
+    /// The task running `client.run()`; cancelled by `close()`.
+    private let runner: Mutex<Task<Void, Never>?>
+
+    /// Starts the pool and applies migrations.
+    /// - Parameters:
+    ///   - configuration: where and how to connect (`PostgresDatastore.clientConfiguration()`).
+    ///   - hasher: token hash used by createToken/authenticate (SHA-256 in production).
+    ///   - fence: the write fence (default: unfenced, for one controller without election).
+    /// - Throws: `StoreError(.database)` naming the step when PostgreSQL cannot be reached or a
+    ///   migration fails; `StoreError(.schemaTooNew)` when the database has migrations this build
+    ///   does not know.
+    public init(
+        configuration: PostgresClient.Configuration, hasher: any TokenHasher, fence: WriteFence = WriteFence(),
+        logger: Logger = Logger(label: "aegis.store.postgres")
+    ) async throws {
+        let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        self.client = client
+        self.hasher = hasher
+        self.fence = fence
+        self.logger = logger
+        self.runner = Mutex(Task { await client.run() })
+        do {
+            try await PostgresSchema.migrate(client: client, logger: logger)
+        } catch {
+            runner.withLock { $0?.cancel() }
+            throw StoreError.wrappingPostgres(error, "opening the PostgreSQL datastore")
+        }
+    }
+
+    public func close() async throws {
+        let task = runner.withLock { t -> Task<Void, Never>? in
+            defer { t = nil }
+            return t
+        }
+        task?.cancel()
+        await task?.value
+    }
+
+    /// Runs `body` on a pooled connection (no transaction: one statement, or reads that tolerate
+    /// seeing commits between them). Errors become StoreError naming `what`.
+    func read<T: Sendable>(_ what: String, _ body: (PostgresConnection) async throws -> T) async throws -> T {
+        do {
+            return try await client.withConnection { try await body($0) }
+        } catch {
+            throw StoreError.wrappingPostgres(error, what)
+        }
+    }
+
+    /// Runs `body` in one transaction that first passes the write fence; rolled back when `body`
+    /// or the fence throws. Every state-changing method of this store goes through here.
+    func write<T: Sendable>(_ what: String, _ body: (PostgresConnection) async throws -> T) async throws -> T {
+        let fence = self.fence
+        let logger = self.logger
+        do {
+            return try await client.withTransaction(logger: logger) { connection in
+                try await fence.check(on: connection, logger: logger, what: what)
+                return try await body(connection)
+            }
+        } catch {
+            throw StoreError.wrappingPostgres(error, what)
+        }
+    }
+}
+
+extension StoreError {
+    /// Wraps a postgres-nio error (or anything else) with the operation; keeps a StoreError as is.
+    /// PostgreSQL's SQLSTATE and message are named when the server sent them.
+    static func wrappingPostgres(_ error: any Error, _ what: String) -> StoreError {
+        if let e = error as? StoreError { return e }
+        if let e = error as? PostgresTransactionError {
+            if let inner = e.closureError ?? e.beginError ?? e.commitError { return wrappingPostgres(inner, what) }
+        }
+        if let e = error as? PSQLError {
+            if let fields = e.serverInfo, let code = fields[.sqlState] {
+                let message = fields[.message] ?? "no message"
+                let kind: StoreError.Kind = code == "23505" ? .alreadyExists : .database
+                return StoreError(kind, "\(what): PostgreSQL error \(code): \(message)")
+            }
+            return StoreError(.database, "\(what): PostgreSQL connection: \(e.code.description)")
+        }
+        return StoreError(.database, "\(what): \(error)")
+    }
+}
