@@ -253,9 +253,10 @@ let package = Package(
             linkerSettings: [.unsafeFlags(["-static-executable"])]),
         // Test helper run inside sandboxes: attempts denied syscalls and prints each errno.
         .executableTarget(name: "aegis-probe", path: "Sources/aegis-probe", cSettings: [.define("_GNU_SOURCE")]),
-        // Scheduler throughput and quality over 5,000 simulated nodes, decisions persisted in SQLite.
+        // Scheduler throughput and quality over 5,000 simulated nodes, decisions persisted in SQLite
+        // (and, with --datastore, in PostgreSQL).
         .executableTarget(
-            name: "placement-bench", dependencies: ["AegisScheduler", "AegisProtocol", "AegisStore"],
+            name: "placement-bench", dependencies: ["AegisScheduler", "AegisProtocol", "AegisStore", "AegisStorePostgres"],
             path: "Benchmarks/placement-bench", exclude: ["README.md"]),
         // Lease renewals through the controller's real TLS listener and node protocol; detection lateness.
         .executableTarget(
@@ -301,7 +302,14 @@ let package = Package(
         .testTarget(name: "AegisSchedulerTests", dependencies: ["AegisScheduler", "AegisProtocol"]),
         .testTarget(name: "AegisClientTests", dependencies: ["AegisClient", "AegisManifest", "AegisProtocol", "AegisSystem", "Yams"]),
         .testTarget(name: "AegisProtocolTests", dependencies: ["AegisProtocol"]),
-        .testTarget(name: "AegisStoreTests", dependencies: ["AegisStore", "AegisProtocol"]),
+        // The store conformance suite: SQLite by default, PostgreSQL (a throwaway cluster the tests
+        // start themselves) with AEGIS_STORE_BACKEND=postgres.
+        .testTarget(
+            name: "AegisStoreTests",
+            dependencies: [
+                "AegisStore", "AegisStorePostgres", "AegisProtocol",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ]),
         .testTarget(name: "AegisPodTests", dependencies: ["AegisPod", "AegisManifest", "AegisProtocol", "AegisSystem"]),
         .testTarget(
             name: "AegisControlTests",
