@@ -24,6 +24,122 @@ enum PostgresSchema {
                 )
                 """,
                 "INSERT INTO aegis_leader (id, holder, epoch, renewed_ms, expires_ms) VALUES (1, '', 0, 0, 0)",
+                // The controller's state, as SQLite's v1…v3 (AegisStore/Schema.swift) in one step.
+                // Times are Unix ms (BIGINT); JSON columns are TEXT as CompactJSONEncoder wrote them,
+                // so both backends store byte-identical specs. Keys sort as bytes (COLLATE "C"), as in SQLite,
+                // whatever the database's locale. Monotonic counters (tenant uids).
+                """
+                CREATE TABLE counters (
+                    name  TEXT COLLATE "C" PRIMARY KEY,
+                    value BIGINT NOT NULL
+                )
+                """,
+                """
+                CREATE TABLE tenants (
+                    name                 TEXT COLLATE "C" PRIMARY KEY,
+                    uid                  BIGINT NOT NULL UNIQUE,
+                    quota_cpu_millis     BIGINT,
+                    quota_memory_bytes   BIGINT,
+                    quota_gpus           BIGINT,
+                    quota_running_agents BIGINT,
+                    created_ms           BIGINT NOT NULL
+                )
+                """,
+                """
+                CREATE TABLE tokens (
+                    id         TEXT COLLATE "C" PRIMARY KEY,
+                    hash       TEXT NOT NULL UNIQUE,
+                    kind       TEXT NOT NULL CHECK (kind IN ('admin', 'tenant')),
+                    tenant     TEXT REFERENCES tenants(name) ON DELETE CASCADE,
+                    created_ms BIGINT NOT NULL,
+                    revoked    BOOLEAN NOT NULL DEFAULT FALSE,
+                    CHECK ((kind = 'admin' AND tenant IS NULL) OR (kind = 'tenant' AND tenant IS NOT NULL))
+                )
+                """,
+                "CREATE INDEX tokens_by_tenant ON tokens (tenant) WHERE tenant IS NOT NULL",
+                """
+                CREATE TABLE workloads (
+                    id                TEXT COLLATE "C" PRIMARY KEY,
+                    tenant            TEXT NOT NULL REFERENCES tenants(name) ON DELETE CASCADE,
+                    name              TEXT NOT NULL,
+                    state             TEXT NOT NULL,
+                    reason            TEXT,
+                    node              TEXT,
+                    generation        BIGINT NOT NULL DEFAULT 0,
+                    exit_code         INTEGER,
+                    signal            INTEGER,
+                    oom_killed        BOOLEAN NOT NULL DEFAULT FALSE,
+                    restarts          BIGINT NOT NULL DEFAULT 0,
+                    created_ms        BIGINT NOT NULL,
+                    started_ms        BIGINT,
+                    finished_ms       BIGINT,
+                    unenforced_limits TEXT NOT NULL DEFAULT '[]',
+                    gpus              TEXT NOT NULL DEFAULT '[]',
+                    spec              TEXT NOT NULL,
+                    next_attempt_ms   BIGINT,
+                    consecutive_exits BIGINT
+                )
+                """,
+                "CREATE INDEX workloads_by_tenant ON workloads (tenant, created_ms)",
+                "CREATE INDEX workloads_by_state ON workloads (state)",
+                "CREATE INDEX workloads_by_node ON workloads (node) WHERE node IS NOT NULL",
+                "CREATE INDEX workloads_by_created ON workloads (created_ms, id)",
+                """
+                CREATE TABLE workload_inputs (
+                    workload_id TEXT NOT NULL REFERENCES workloads(id) ON DELETE CASCADE,
+                    path        TEXT NOT NULL,
+                    content     BYTEA NOT NULL,
+                    PRIMARY KEY (workload_id, path)
+                )
+                """,
+                """
+                CREATE TABLE workload_events (
+                    seq         BIGSERIAL PRIMARY KEY,
+                    workload_id TEXT NOT NULL REFERENCES workloads(id) ON DELETE CASCADE,
+                    time_ms     BIGINT NOT NULL,
+                    type        TEXT NOT NULL,
+                    message     TEXT NOT NULL
+                )
+                """,
+                "CREATE INDEX workload_events_by_workload ON workload_events (workload_id, seq)",
+                """
+                CREATE TABLE nodes (
+                    name         TEXT COLLATE "C" PRIMARY KEY,
+                    role         TEXT NOT NULL,
+                    state        TEXT NOT NULL,
+                    cordoned     BOOLEAN NOT NULL DEFAULT FALSE,
+                    capabilities TEXT NOT NULL,
+                    allocated    TEXT NOT NULL,
+                    updated_ms   BIGINT NOT NULL
+                )
+                """,
+                // Join tokens: only the hash of the secret; `revoked_ms` NULL = not revoked.
+                """
+                CREATE TABLE join_tokens (
+                    id           TEXT COLLATE "C" PRIMARY KEY,
+                    secret_hash  TEXT NOT NULL,
+                    role         TEXT NOT NULL CHECK (role IN ('controller', 'worker', 'hybrid')),
+                    description  TEXT NOT NULL DEFAULT '',
+                    created_ms   BIGINT NOT NULL,
+                    expires_ms   BIGINT NOT NULL,
+                    revoked_ms   BIGINT,
+                    uses         BIGINT NOT NULL DEFAULT 0,
+                    last_used_ms BIGINT
+                )
+                """,
+                "CREATE INDEX join_tokens_by_created ON join_tokens (created_ms, id)",
+                // The public key each node name is pinned to on its first join.
+                """
+                CREATE TABLE node_identities (
+                    name            TEXT COLLATE "C" PRIMARY KEY,
+                    key_fingerprint TEXT NOT NULL,
+                    role            TEXT NOT NULL CHECK (role IN ('controller', 'worker', 'hybrid')),
+                    first_joined_ms BIGINT NOT NULL,
+                    last_issued_ms  BIGINT NOT NULL,
+                    last_serial     TEXT,
+                    join_token      TEXT
+                )
+                """,
             ]
         )
     ]

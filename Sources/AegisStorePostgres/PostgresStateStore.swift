@@ -8,7 +8,7 @@ import Logging
 import PostgresNIO
 import Synchronization
 
-public final class PostgresStateStore: Sendable {
+public final class PostgresStateStore: ControlStateStore {
     public let backend = "postgres"
     /// PostgreSQL keeps no file of the controller's: there is no data directory to report.
     public var dataDirectory: String? { nil }
@@ -48,6 +48,17 @@ public final class PostgresStateStore: Sendable {
         }
     }
 
+    /// Probes the datastore with one connection (a failure names its cause at once: refused,
+    /// TLS, wrong password, no such database), then starts the pool and applies migrations.
+    /// - Throws: as `PostgresDatastore.probe(logger:)` and `init(configuration:hasher:fence:logger:)`.
+    public convenience init(
+        datastore: PostgresDatastore, hasher: any TokenHasher, fence: WriteFence = WriteFence(),
+        logger: Logger = Logger(label: "aegis.store.postgres")
+    ) async throws {
+        try await datastore.probe(logger: logger)
+        try await self.init(configuration: datastore.clientConfiguration(), hasher: hasher, fence: fence, logger: logger)
+    }
+
     public func close() async throws {
         let task = runner.withLock { t -> Task<Void, Never>? in
             defer { t = nil }
@@ -58,12 +69,13 @@ public final class PostgresStateStore: Sendable {
     }
 
     /// Runs `body` on a pooled connection (no transaction: one statement, or reads that tolerate
-    /// seeing commits between them). Errors become StoreError naming `what`.
+    /// seeing commits between them). Errors become StoreError naming `what`; a `JoinTokenError`
+    /// or a `CallerError` passes through as the error it carries.
     func read<T: Sendable>(_ what: String, _ body: (PostgresConnection) async throws -> T) async throws -> T {
         do {
             return try await client.withConnection { try await body($0) }
         } catch {
-            throw StoreError.wrappingPostgres(error, what)
+            throw Self.outcome(of: error, what)
         }
     }
 
@@ -78,9 +90,35 @@ public final class PostgresStateStore: Sendable {
                 return try await body(connection)
             }
         } catch {
-            throw StoreError.wrappingPostgres(error, what)
+            throw Self.outcome(of: error, what)
         }
     }
+
+    /// The error a method throws for `error`: the caller's own errors (a join token refusal, what
+    /// `update`'s closure threw) unwrapped, everything else a StoreError naming `what`.
+    static func outcome(of error: any Error, _ what: String) -> any Error {
+        var inner = error
+        if let t = error as? PostgresTransactionError, let closure = t.closureError { inner = closure }
+        if let e = inner as? JoinTokenError { return e }
+        if let e = inner as? CallerError { return e.error }
+        return StoreError.wrappingPostgres(inner, what)
+    }
+
+    // MARK: bootstrap
+
+    public func bootstrap(nowMs: Int64) async throws -> Bool {
+        try await write("bootstrap") { connection in
+            if try await Self.tenantExists(connection, ControlStore.defaultTenant, logger) { return false }
+            _ = try await Self.insertTenant(connection, name: ControlStore.defaultTenant, quota: Quota(), nowMs: nowMs, logger)
+            return true
+        }
+    }
+}
+
+/// An error of the caller's own code run inside a transaction (`update`'s closure): the store
+/// rethrows `error` as is, not as a database failure.
+struct CallerError: Error {
+    let error: any Error
 }
 
 extension StoreError {
@@ -97,7 +135,8 @@ extension StoreError {
                 let kind: StoreError.Kind = code == "23505" ? .alreadyExists : .database
                 return StoreError(kind, "\(what): PostgreSQL error \(code): \(message)")
             }
-            return StoreError(.database, "\(what): PostgreSQL connection: \(e.code.description)")
+            let cause = e.underlying.map { ": \($0)" } ?? ""
+            return StoreError(.database, "\(what): PostgreSQL connection: \(e.code.description)\(cause)")
         }
         return StoreError(.database, "\(what): \(error)")
     }

@@ -1,0 +1,177 @@
+// PostgresStateStore+JoinTokens.swift — join tokens (id + secret, only the secret's hash kept),
+// with AegisStore's JoinTokens.swift rules: TTL 1 s … 365 days, validation order (known id,
+// secret, revoked, expired), one use counted per completed join, revocation idempotent.
+import AegisProtocol
+import AegisStore
+import Logging
+import PostgresNIO
+
+extension PostgresStateStore {
+    public func createJoinToken(
+        role: NodeRole, ttlSeconds: Int64, description: String, nowMs: Int64
+    ) async throws -> (record: JoinTokenRecord, secret: String) {
+        guard ttlSeconds >= 1, ttlSeconds <= Bounds.maxJoinTokenTTLSeconds else {
+            throw StoreError(
+                .invalidArgument, "join token ttl \(ttlSeconds) s is out of range: 1 s to 365 days (\(Bounds.maxJoinTokenTTLSeconds) s)")
+        }
+        guard description.count <= 200 else {
+            throw StoreError(.invalidArgument, "join token description is \(description.count) characters; at most 200 allowed")
+        }
+        if let bad = description.unicodeScalars.first(where: { $0.value < 0x20 || $0.value == 0x7f }) {
+            throw StoreError(
+                .invalidArgument, "join token description contains control character U+\(String(bad.value, radix: 16, uppercase: true))")
+        }
+        let secret = Self.randomTokenText(length: ControlStore.joinTokenSecretLength)
+        let hash = hasher.hash(secret)
+        let logger = self.logger
+        let made = try await write("create join token") { connection -> JoinTokenRecord in
+            // 36^6 ids: a collision is rare but possible; draw again (the secret stays).
+            for _ in 0..<16 {
+                let id = Self.randomTokenText(length: ControlStore.joinTokenIDLength)
+                let record = JoinTokenRecord(
+                    id: id, role: role, description: description, createdAtMs: nowMs, expiresAtMs: nowMs + ttlSeconds * 1000)
+                let inserted = try await Self.count(
+                    connection,
+                    """
+                    WITH i AS (
+                        INSERT INTO join_tokens (id, secret_hash, role, description, created_ms, expires_ms, uses)
+                        VALUES (\(id), \(hash), \(role.rawValue), \(description), \(nowMs), \(record.expiresAtMs), 0)
+                        ON CONFLICT (id) DO NOTHING RETURNING 1)
+                    SELECT COUNT(*) FROM i
+                    """, logger)
+                if inserted == 1 { return record }
+            }
+            throw StoreError(.database, "create join token: no free id after 16 random draws")
+        }
+        return (made, secret)
+    }
+
+    public func listJoinTokens() async throws -> [JoinTokenRecord] {
+        let logger = self.logger
+        return try await read("list join tokens") { connection in
+            let rows = try await connection.query(
+                "SELECT \(unescaped: Self.joinTokenColumns) FROM join_tokens ORDER BY created_ms, id", logger: logger)
+            var out: [JoinTokenRecord] = []
+            for try await row in rows { out.append(try Self.joinToken(from: row)) }
+            return out
+        }
+    }
+
+    public func joinToken(id: String) async throws -> JoinTokenRecord? {
+        let logger = self.logger
+        return try await read("read join token \(id)") { try await Self.fetchJoinToken($0, id, logger) }
+    }
+
+    public func revokeJoinToken(id: String, nowMs: Int64) async throws -> JoinTokenRecord {
+        let logger = self.logger
+        return try await write("revoke join token \(id)") { connection in
+            let rows = try await connection.query(
+                """
+                UPDATE join_tokens SET revoked_ms = COALESCE(revoked_ms, \(nowMs)) WHERE id = \(id)
+                RETURNING \(unescaped: Self.joinTokenColumns)
+                """, logger: logger)
+            for try await row in rows { return try Self.joinToken(from: row) }
+            throw StoreError(.notFound, "join token \(id) does not exist")
+        }
+    }
+
+    public func validateJoinToken(id: String, secret: String, nowMs: Int64) async throws -> JoinTokenRecord {
+        let hash = hasher.hash(secret)
+        let logger = self.logger
+        return try await read("validate join token \(id)") { connection in
+            try await Self.checkJoinToken(connection, id: id, hash: hash, nowMs: nowMs, lock: false, logger)
+        }
+    }
+
+    public func completeJoin(
+        tokenID: String, secret: String, nodeName: String, fingerprint: String, role: NodeRole, serial: String,
+        nowMs: Int64
+    ) async throws -> (token: JoinTokenRecord, identity: NodeIdentityRecord) {
+        let hash = hasher.hash(secret)
+        let logger = self.logger
+        let done = try await write("complete join of node \(nodeName)") { connection -> JoinDone in
+            // The token row is locked: a revocation committing meanwhile is seen, or waits for us.
+            _ = try await Self.checkJoinToken(connection, id: tokenID, hash: hash, nowMs: nowMs, lock: true, logger)
+            let identity = try await Self.pinIdentity(
+                connection, name: nodeName, fingerprint: fingerprint, role: role, serial: serial, tokenID: tokenID, nowMs: nowMs,
+                logger)
+            let rows = try await connection.query(
+                """
+                UPDATE join_tokens SET uses = uses + 1, last_used_ms = \(nowMs) WHERE id = \(tokenID)
+                RETURNING \(unescaped: Self.joinTokenColumns)
+                """, logger: logger)
+            for try await row in rows { return JoinDone(token: try Self.joinToken(from: row), identity: identity) }
+            throw StoreError(.database, "join token \(tokenID) vanished during the join")
+        }
+        return (done.token, done.identity)
+    }
+
+    // MARK: - helpers
+
+    static let joinTokenColumns = "id, role, description, created_ms, expires_ms, revoked_ms, uses, last_used_ms"
+
+    /// The token if `hash` matches and it is neither revoked nor expired (checked in that order).
+    static func checkJoinToken(
+        _ connection: PostgresConnection, id: String, hash: String, nowMs: Int64, lock: Bool, _ logger: Logger
+    ) async throws -> JoinTokenRecord {
+        let rows = try await connection.query(
+            """
+            SELECT secret_hash, \(unescaped: joinTokenColumns) FROM join_tokens WHERE id = \(id)\(unescaped: lock ? " FOR UPDATE" : "")
+            """, logger: logger)
+        var found: (stored: String, record: JoinTokenRecord)?
+        for try await row in rows {
+            let stored = try row.decode(String.self)
+            found = (stored, try joinToken(from: row, offset: 1))
+        }
+        guard let found else { throw JoinTokenError(tokenID: id, reason: .unknown, nowMs: nowMs) }
+        guard constantTimeEqual(found.stored, hash) else { throw JoinTokenError(tokenID: id, reason: .wrongSecret, nowMs: nowMs) }
+        let record = found.record
+        if let revoked = record.revokedAtMs { throw JoinTokenError(tokenID: id, reason: .revoked(atMs: revoked), nowMs: nowMs) }
+        if nowMs >= record.expiresAtMs { throw JoinTokenError(tokenID: id, reason: .expired(atMs: record.expiresAtMs), nowMs: nowMs) }
+        return record
+    }
+
+    static func fetchJoinToken(_ connection: PostgresConnection, _ id: String, _ logger: Logger) async throws -> JoinTokenRecord? {
+        let rows = try await connection.query("SELECT \(unescaped: joinTokenColumns) FROM join_tokens WHERE id = \(id)", logger: logger)
+        for try await row in rows { return try joinToken(from: row) }
+        return nil
+    }
+
+    /// A record from `joinTokenColumns`, starting at column `offset`.
+    static func joinToken(from row: PostgresRow, offset: Int = 0) throws -> JoinTokenRecord {
+        let all = row.makeRandomAccess()
+        let id = try all[offset].decode(String.self)
+        let roleText = try all[offset + 1].decode(String.self)
+        guard let role = NodeRole(rawValue: roleText) else {
+            throw StoreError(.encoding, "join token \(id): unknown role \"\(roleText)\" in the database")
+        }
+        return JoinTokenRecord(
+            id: id, role: role, description: try all[offset + 2].decode(String.self),
+            createdAtMs: try all[offset + 3].decode(Int64.self), expiresAtMs: try all[offset + 4].decode(Int64.self),
+            revokedAtMs: try all[offset + 5].decode(Int64?.self), uses: Int(try all[offset + 6].decode(Int64.self)),
+            lastUsedAtMs: try all[offset + 7].decode(Int64?.self))
+    }
+
+    /// Uniform over `[a-z0-9]` (`Int.random(in:using:)` is unbiased), from getrandom(2).
+    static func randomTokenText(length: Int) -> String {
+        let alphabet = Array("abcdefghijklmnopqrstuvwxyz0123456789".utf8)
+        var rng = SystemRandomNumberGenerator()
+        return String(decoding: (0..<length).map { _ in alphabet[Int.random(in: 0..<alphabet.count, using: &rng)] }, as: UTF8.self)
+    }
+
+    /// Equal-length strings compared without an early exit.
+    static func constantTimeEqual(_ a: String, _ b: String) -> Bool {
+        let x = Array(a.utf8)
+        let y = Array(b.utf8)
+        guard x.count == y.count else { return false }
+        var diff: UInt8 = 0
+        for i in x.indices { diff |= x[i] ^ y[i] }
+        return diff == 0
+    }
+}
+
+/// `completeJoin`'s result (a tuple is not Sendable-checked through `write`).
+private struct JoinDone: Sendable {
+    let token: JoinTokenRecord
+    let identity: NodeIdentityRecord
+}
