@@ -58,7 +58,7 @@ final class JoinTokenTests: StoreTestCase {
     }
 
     func testArgumentsAreChecked() async throws {
-        let store = try openStore()
+        let store = try await openStore()
         await expectStoreError(.invalidArgument, containing: "ttl 0") { _ = try await store.createJoinToken(role: .worker, ttlSeconds: 0) }
         await expectStoreError(.invalidArgument, containing: "365 days") {
             _ = try await store.createJoinToken(role: .worker, ttlSeconds: 31_536_001)
@@ -73,7 +73,7 @@ final class JoinTokenTests: StoreTestCase {
     }
 
     func testValidationNamesTheReasonAndChecksTheSecretFirst() async throws {
-        let store = try openStore()
+        let store = try await openStore()
         let t = try await store.createJoinToken(role: .worker, ttlSeconds: 10, nowMs: 1_700_000_000_000)
         let id = t.record.id
         await assertEqual(try await store.validateJoinToken(id: id, secret: t.secret, nowMs: 1_700_000_009_999).id, id)
@@ -105,7 +105,7 @@ final class JoinTokenTests: StoreTestCase {
     }
 
     func testCompleteJoinCountsUsesAndPinsTheKey() async throws {
-        let store = try openStore()
+        let store = try await openStore()
         let t = try await store.createJoinToken(role: .worker, ttlSeconds: 3600, nowMs: 1_000)
         let first = try await store.completeJoin(
             tokenID: t.record.id, secret: t.secret, nodeName: "n1", fingerprint: keyA,
@@ -144,7 +144,7 @@ final class JoinTokenTests: StoreTestCase {
     }
 
     func testIdentityPinningRenewalAndRemoval() async throws {
-        let store = try openStore()
+        let store = try await openStore()
         let a = try await store.registerIdentity(name: "w1", fingerprint: keyA, role: .worker, serial: "aa", nowMs: 100)
         XCTAssertNil(a.joinToken)
         try await store.registerIdentity(name: "w0", fingerprint: keyB, role: .hybrid, nowMs: 50)

@@ -20,7 +20,7 @@ final class NodeTests: StoreTestCase {
     }
 
     func testUpsertListGetCordon() async throws {
-        let store = try openStore()
+        let store = try await openStore()
         let n1 = NodeInfo(name: "n1", role: .hybrid, capabilities: caps(), allocated: Allocation(cpuMillis: 500, agents: 1))
         await assertEqual(try await store.upsertNode(n1), n1)
         try await store.upsertNode(NodeInfo(name: "n0", role: .worker, state: .notReady, capabilities: caps(cpu: 1000)))

@@ -24,7 +24,7 @@ final class PlacementTests: StoreTestCase {
     }
 
     func testRecordPlacementsAppliesAndRefusesStale() async throws {
-        let store = try openStore()
+        let store = try await openStore()
         try await store.bootstrap()
         let ids = try await insertPending(store, count: 3)
         try await store.update(id: ids[2]) { $0.state = .cancelled }
@@ -57,7 +57,7 @@ final class PlacementTests: StoreTestCase {
     }
 
     func testWriterFlushIsVisibleToAFreshConnection() async throws {
-        let store = try openStore()
+        let store = try await openStore()
         try await store.bootstrap()
         let ids = try await insertPending(store, count: 1000)
         let writer = PlacementWriter(store: store, maxBatch: 100, maxDelay: .milliseconds(50))
@@ -73,26 +73,25 @@ final class PlacementTests: StoreTestCase {
         XCTAssertGreaterThanOrEqual(stats.transactions, 10, "batches are capped at maxBatch")
         XCTAssertNil(stats.lastError)
 
-        let fresh = try ControlStore(path: dbPath, hasher: ToyHasher())
-        defer { try? fresh.close() }
-        XCTAssertEqual(try fresh.countWorkloads(states: [.scheduled], node: "n1"), 1000)
-        XCTAssertEqual(try fresh.countWorkloads(states: [.pending]), 0)
+        // Another store on the same database (a new SQLite pool, a new PostgreSQL pool).
+        let fresh = try await openStore()
+        await assertEqual(try await fresh.countWorkloads(states: [.scheduled], node: "n1"), 1000)
+        await assertEqual(try await fresh.countWorkloads(states: [.pending]), 0)
         try await store.close()
     }
 
     func testWriterCommitsOnItsOwnWithinTheDeadline() async throws {
-        let store = try openStore()
+        let store = try await openStore()
         try await store.bootstrap()
         let ids = try await insertPending(store, count: 1)
-        let fresh = try ControlStore(path: dbPath, hasher: ToyHasher())
-        defer { try? fresh.close() }
+        let fresh = try await openStore()  // another connection to the same database
         let writer = PlacementWriter(store: store, maxBatch: 500, maxDelay: .milliseconds(50))
         var seenAfter: Duration?
         try await whileRunning(writer) {
             let start = ContinuousClock.now
             await writer.submit(Placement(workloadID: ids[0], node: "n1", generation: 1))
             while ContinuousClock.now - start < .seconds(5) {
-                if try fresh.workload(id: ids[0])?.state == .scheduled { seenAfter = ContinuousClock.now - start; break }
+                if try await fresh.workload(id: ids[0])?.state == .scheduled { seenAfter = ContinuousClock.now - start; break }
                 try await Task.sleep(for: .milliseconds(2))
             }
         }
@@ -104,7 +103,7 @@ final class PlacementTests: StoreTestCase {
     }
 
     func testWriterReportsRejectedAndFailures() async throws {
-        let store = try openStore()
+        let store = try await openStore()
         try await store.bootstrap()
         let ids = try await insertPending(store, count: 2)
         try await store.update(id: ids[1]) { $0.state = .cancelled }
@@ -139,7 +138,7 @@ final class PlacementTests: StoreTestCase {
     /// started (or was placed) meanwhile at the generation the pass read, even though its own
     /// generation is higher.
     func testOnlyIfPendingRefusesAWorkloadThatIsNoLongerPending() async throws {
-        let store = try openStore()
+        let store = try await openStore()
         try await store.bootstrap()
         let ids = try await insertPending(store, count: 2)
         try await store.update(id: ids[0]) { $0.state = .running }  // e.g. an old copy reported started
@@ -156,7 +155,7 @@ final class PlacementTests: StoreTestCase {
     /// The controller's path: concurrent `commit` calls share transactions (group commit without a
     /// timer), and each caller gets back the refusals among its own decisions only.
     func testCommitGroupsConcurrentCallersAndAnswersEachItsOwn() async throws {
-        let store = try openStore()
+        let store = try await openStore()
         try await store.bootstrap()
         let callers = 40, each = 10
         let ids = try await insertPending(store, count: callers * each)
@@ -185,7 +184,7 @@ final class PlacementTests: StoreTestCase {
     /// A failed transaction fails every caller whose decisions it held, applies none of them, and
     /// the next call commits again.
     func testCommitFailureReachesItsCallersAndKeepsNothing() async throws {
-        let store = try openStore()
+        let store = try await openStore()
         try await store.bootstrap()
         let ids = try await insertPending(store, count: 2)
         let writer = PlacementWriter(store: store)
@@ -197,7 +196,7 @@ final class PlacementTests: StoreTestCase {
         let stats = await writer.stats()
         XCTAssertEqual(stats.committed, 0)
         XCTAssertNotNil(stats.lastError)
-        let reopened = try openStore()
+        let reopened = try await openStore()
         await assertEqual(try await reopened.workload(id: ids[0])?.state, .pending, "nothing of the failed commit applied")
         let writer2 = PlacementWriter(store: reopened)
         let refused = try await writer2.commit([Placement(workloadID: ids[0], node: "n1", generation: 1)])
@@ -206,7 +205,7 @@ final class PlacementTests: StoreTestCase {
     }
 
     func testPlacementThroughput() async throws {
-        let store = try openStore()
+        let store = try await openStore()
         try await store.bootstrap()
         let n = 10_000
         let t0 = ContinuousClock.now

@@ -3,12 +3,13 @@
 //
 // Every test that takes its store from `openStore()` is part of the ControlStateStore conformance
 // suite: it talks to the store only through the protocol, and every backend must pass it. The
-// backend is chosen by AEGIS_STORE_BACKEND (default and today's only value: sqlite; the PostgreSQL
-// backend adds "postgres"). Tests that need SQLite's file (`openSQLite()`, `fileBytes()`) check
-// what only that backend promises.
+// backend is chosen by AEGIS_STORE_BACKEND: sqlite (default) or postgres (a PostgreSQL cluster
+// the tests start themselves: PostgresTestServer.swift). Tests that need SQLite's file
+// (`openSQLite()`, `fileBytes()`) check what only that backend promises.
 import XCTest
 import Foundation
 @testable import AegisStore
+import AegisStorePostgres
 import AegisProtocol
 
 /// Not cryptographic: four FNV-1a-64 lanes with different offsets → 64 hex digits. Deterministic
@@ -43,6 +44,10 @@ class StoreTestCase: XCTestCase {
     override func tearDown() async throws {
         for s in opened { try? await s.close() }
         opened = []
+        if let database = postgresDatabase {
+            postgresDatabase = nil
+            try await PostgresTestServer.get().dropDatabase(database)
+        }
         if !dir.isEmpty { try? FileManager.default.removeItem(atPath: dir) }
     }
 
@@ -53,16 +58,32 @@ class StoreTestCase: XCTestCase {
     /// The backend this run tests (AEGIS_STORE_BACKEND, default sqlite).
     static var backend: String { ProcessInfo.processInfo.environment["AEGIS_STORE_BACKEND"] ?? "sqlite" }
 
+    /// The PostgreSQL database of this test (postgres backend), dropped in tearDown.
+    var postgresDatabase: String?
+
     /// A store of the backend under test, closed in tearDown. The first call in a test gets an empty
     /// database; later calls in the same test open that same database again (a restart).
-    func openStore() throws -> any ControlStateStore {
+    func openStore() async throws -> any ControlStateStore {
         let store: any ControlStateStore
         switch Self.backend {
         case "sqlite": store = SQLiteStateStore(try openSQLite())
-        case let other: throw XCTSkip("AEGIS_STORE_BACKEND=\(other): no such backend in this build (known: sqlite)")
+        case "postgres":
+            let server = try PostgresTestServer.get()
+            if postgresDatabase == nil { postgresDatabase = try await server.createDatabase() }
+            store = try await server.openStore(database: postgresDatabase!)
+        case let other:
+            throw StoreError(.invalidArgument, "AEGIS_STORE_BACKEND=\(other): no such backend in this build (known: sqlite, postgres)")
         }
         opened.append(store)
         return store
+    }
+
+    /// Skips unless this run tests the PostgreSQL backend (AEGIS_STORE_BACKEND=postgres).
+    func requirePostgres() throws -> PostgresTestServer {
+        guard Self.backend == "postgres" else {
+            throw XCTSkip("PostgreSQL-only: run with AEGIS_STORE_BACKEND=postgres (scripts/test.sh does)")
+        }
+        return try PostgresTestServer.get()
     }
 
     /// The SQLite file itself, for what only that backend promises (file mode, WAL, migrations).

@@ -6,7 +6,7 @@ import AegisProtocol
 
 final class TenantTokenTests: StoreTestCase {
     func testBootstrapIsIdempotent() async throws {
-        let store = try openStore()
+        let store = try await openStore()
         await assertTrue(try await store.bootstrap(nowMs: 1_000))
         await assertFalse(try await store.bootstrap(nowMs: 2_000))
         let tenants = try await store.listTenants()
@@ -14,13 +14,13 @@ final class TenantTokenTests: StoreTestCase {
         XCTAssertEqual(tenants.first?.createdAtMs, 1_000)
         XCTAssertEqual(tenants.first?.quota, Quota())
         try await store.close()
-        let again = try openStore()
+        let again = try await openStore()
         await assertFalse(try await again.bootstrap())
         await assertEqual(try await again.listTenants().count, 1)
     }
 
     func testTenantsCreateListQuotaDelete() async throws {
-        let store = try openStore()
+        let store = try await openStore()
         try await store.bootstrap()
         let q = Quota(cpuMillis: 4000, memoryBytes: 8 << 30, gpus: 1, runningAgents: 10)
         let acme = try await store.createTenant(name: "acme", quota: q, nowMs: 5)
@@ -51,7 +51,7 @@ final class TenantTokenTests: StoreTestCase {
     }
 
     func testTenantNameValidation() async throws {
-        let store = try openStore()
+        let store = try await openStore()
         for good in ["a", "0", "team-7", "a-b-c", String(repeating: "x", count: 63)] {
             XCTAssertNoThrow(try ControlStore.validateTenantName(good), good)
         }
@@ -62,7 +62,7 @@ final class TenantTokenTests: StoreTestCase {
     }
 
     func testDeletingTenantWithActiveWorkloadsIsRefused() async throws {
-        let store = try openStore()
+        let store = try await openStore()
         try await store.createTenant(name: "acme")
         let id = ControlStore.newWorkloadID()
         try await store.insertWorkload(Workload(id: id, spec: spec(tenant: "acme", inputs: ["a.txt": [1, 2]]), createdAtMs: 1))
@@ -76,7 +76,7 @@ final class TenantTokenTests: StoreTestCase {
     }
 
     func testTokenLifecycle() async throws {
-        let store = try openStore()
+        let store = try await openStore()
         try await store.bootstrap()
         let admin = try await store.createToken(kind: .admin, nowMs: 10)
         let tenant = try await store.createToken(kind: .tenant, tenant: "default", nowMs: 20)
@@ -111,7 +111,7 @@ final class TenantTokenTests: StoreTestCase {
 
         // Revocation and tokens survive a restart.
         try await store.close()
-        let again = try openStore()
+        let again = try await openStore()
         await assertNil(try await again.authenticate(token: tenant.secret))
         await assertEqual(try await again.authenticate(token: admin.secret), .admin(tokenID: admin.id))
     }

@@ -33,7 +33,7 @@ final class WorkloadTests: StoreTestCase {
     }
 
     func testInsertErrors() async throws {
-        let store = try openStore()
+        let store = try await openStore()
         try await store.bootstrap()
         let w = Workload(id: "a-1", spec: spec(), createdAtMs: 1)
         try await store.insertWorkload(w)
@@ -47,7 +47,7 @@ final class WorkloadTests: StoreTestCase {
     /// Submissions in one transaction: each refused one (unknown tenant, id taken — also by an
     /// earlier entry of the same batch) gets its own error, the others are stored with their event.
     func testInsertWorkloadsStoresEachOrNamesWhyNot() async throws {
-        let store = try openStore()
+        let store = try await openStore()
         try await store.bootstrap()
         try await store.insertWorkload(Workload(id: "a-taken", spec: spec(), createdAtMs: 1))
         let batch = [
@@ -78,7 +78,7 @@ final class WorkloadTests: StoreTestCase {
     }
 
     func testListFiltersAndOrder() async throws {
-        let store = try openStore()
+        let store = try await openStore()
         try await store.bootstrap()
         try await store.createTenant(name: "acme")
         let plan: [(String, WorkloadState, String?)] = [
@@ -108,7 +108,7 @@ final class WorkloadTests: StoreTestCase {
     }
 
     func testUpdateTransitionsAndEvents() async throws {
-        let store = try openStore()
+        let store = try await openStore()
         try await store.bootstrap()
         let id = ControlStore.newWorkloadID()
         try await store.insertWorkload(Workload(id: id, spec: spec(inputs: ["in.txt": [9]]), reason: "no node has python3", createdAtMs: 1))
