@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test, from a fresh clone on Debian 12 as root: installs the dependencies (including the
-# VM harness's qemu and Debian kernel), builds, and runs `swift test` with the VM tests enabled.
+# VM harness's qemu and Debian kernel), builds, and runs `swift test` with the VM tests enabled, then
+# the store conformance suite (AegisStoreTests) again against PostgreSQL.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
@@ -12,3 +13,6 @@ swift format lint --strict --recursive --configuration .swift-format Sources Tes
 export AEGIS_VM_TESTS=1
 swift build --build-tests
 swift test --skip-build "$@"
+# The store conformance suite a second time, on PostgreSQL: the tests initdb and start a throwaway
+# cluster of their own (Tests/AegisStoreTests/PostgresTestServer.swift) and stop it at exit.
+AEGIS_STORE_BACKEND=postgres swift test --skip-build --filter AegisStoreTests
