@@ -106,8 +106,13 @@ public final class PostgresStateStore: ControlStateStore {
 
     // MARK: bootstrap
 
+    /// pg_advisory_xact_lock key of `bootstrap`: "aegisb" in ASCII.
+    static let bootstrapLockKey: Int64 = 0x6165_6769_7362
+
     public func bootstrap(nowMs: Int64) async throws -> Bool {
         try await write("bootstrap") { connection in
+            // Controllers starting together: one creates the tenant, the others then see it.
+            try await connection.query("SELECT pg_advisory_xact_lock(\(Self.bootstrapLockKey))", logger: logger)
             if try await Self.tenantExists(connection, ControlStore.defaultTenant, logger) { return false }
             _ = try await Self.insertTenant(connection, name: ControlStore.defaultTenant, quota: Quota(), nowMs: nowMs, logger)
             return true

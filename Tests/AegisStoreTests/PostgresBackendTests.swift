@@ -144,6 +144,29 @@ final class PostgresBackendTests: StoreTestCase {
             ["placed on node n1 (generation 2)", "placed on node n3 (generation 3)"])
     }
 
+    func testAClosedStoreThrows() async throws {
+        _ = try requirePostgres()
+        let store = try await openStore()
+        try await store.bootstrap()
+        try await store.close()
+        await expectStoreError(.database) { _ = try await store.listTenants() }
+        await expectStoreError(.database) { _ = try await store.createTenant(name: "late", quota: Quota()) }
+    }
+
+    func testConcurrentBootstrapsCreateOneDefaultTenant() async throws {
+        _ = try requirePostgres()
+        let a = try await openStore()
+        let b = try await openStore()
+        let created = try await withThrowingTaskGroup(of: Bool.self) { group in
+            for s in [a, b, a, b] { group.addTask { try await s.bootstrap() } }
+            var n = 0
+            for try await made in group where made { n += 1 }
+            return n
+        }
+        XCTAssertEqual(created, 1)
+        await assertEqual(try await a.listTenants().map(\.uid), [ControlStore.tenantUIDBase])
+    }
+
     func node(_ name: String) -> NodeInfo {
         NodeInfo(name: name, role: .worker, capabilities: NodeCapabilities(cpuMillis: 1000))
     }
