@@ -47,7 +47,8 @@ extension PostgresStateStore {
     /// A negative `limit` means no limit (as SQLite's LIMIT -1).
     public func listWorkloads(tenant: String?, states: Set<WorkloadState>?, node: String?, limit: Int?) async throws -> [Workload] {
         let statement = ListWorkloadsStatement(
-            tenant: tenant, states: states.map { $0.map(\.rawValue).sorted() }, node: node, limit: limit.flatMap { $0 < 0 ? nil : Int64($0) })
+            tenant: tenant, states: states.map { $0.map(\.rawValue).sorted() }, node: node,
+            limit: limit.flatMap { $0 < 0 ? nil : Int64($0) })
         let logger = self.logger
         return try await read("list workloads") { connection in
             var out: [Workload] = []
