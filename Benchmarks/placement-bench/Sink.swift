@@ -44,6 +44,13 @@ func threadCPUNs() -> UInt64 {
     return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
 }
 
+/// CPU time of the whole process, ns (every thread: the placement loop and the store's client).
+func processCPUNs() -> UInt64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts)
+    return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+}
+
 /// Buffers decisions and flushes them to the sink in groups.
 struct GroupCommitter {
     let sink: PlacementSink

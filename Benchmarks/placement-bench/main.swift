@@ -4,6 +4,7 @@
 import AegisProtocol
 import AegisScheduler
 import AegisStore
+import AegisStorePostgres
 import Foundation
 
 struct Options {
@@ -14,6 +15,9 @@ struct Options {
     var logDir = "/var/tmp"
     var maxBatch = 1000
     var maxDelayMs = 10
+    /// PostgreSQL datastore URL: persistence is measured there too, beside SQLite.
+    var datastore: String?
+    var datastorePasswordFile: String?
 }
 
 func parseOptions() -> Options {
@@ -32,10 +36,12 @@ func parseOptions() -> Options {
         case "--log-dir": o.logDir = value(a)
         case "--max-batch": o.maxBatch = Int(value(a))!
         case "--max-delay-ms": o.maxDelayMs = Int(value(a))!
+        case "--datastore": o.datastore = value(a)
+        case "--datastore-password-file": o.datastorePasswordFile = value(a)
         case "-h", "--help":
             print(
                 "placement-bench [--nodes 5000] [--agents 10000] [--seed 1] [--json FILE] [--log-dir /var/tmp]"
-                    + " [--max-batch 1000] [--max-delay-ms 10]")
+                    + " [--max-batch 1000] [--max-delay-ms 10] [--datastore postgres://USER@HOST/DB [--datastore-password-file F]]")
             exit(0)
         default:
             FileHandle.standardError.write("unknown option \(a) (see --help)\n".data(using: .utf8)!)
@@ -96,6 +102,8 @@ struct QualityResult: Codable {
 struct PersistResult: Codable {
     var mode: String
     var sink: String
+    /// "sqlite" or "postgres".
+    var backend: String
     var seconds: Double
     var placementsPerSecond: Double
     var cpuSeconds: Double
@@ -197,27 +205,66 @@ func sameState(_ configs: [SchedulerConfig]) -> [(agents: Int, both: Int, sameNo
     }
 }
 
-func runPersisted(_ mode: String, _ config: SchedulerConfig) async throws -> PersistResult {
-    // Decisions go to the controller's real store: a SQLite file in WAL mode (AegisStore), one
-    // transaction per group commit. The agents are inserted first (not timed), as the API would.
+/// Where `runPersisted` commits: SQLite (a file under --log-dir) or the PostgreSQL of --datastore.
+enum Sink {
+    case sqlite
+    case postgres(PostgresDatastore)
+
+    var name: String {
+        if case .postgres = self { return "postgres" }
+        return "sqlite"
+    }
+}
+
+func runPersisted(_ mode: String, _ config: SchedulerConfig, _ sink: Sink) async throws -> PersistResult {
+    // Decisions go to the controller's real store, one transaction per group commit: a SQLite file
+    // in WAL mode, or PostgreSQL (PostgresStateStore: one UPDATE … FROM unnest per batch). The
+    // agents are inserted first (not timed), as the API would.
     let path = "\(opts.logDir)/placement-bench-\(getpid())-\(mode).db"
     defer { for suffix in ["", "-wal", "-shm"] { unlink(path + suffix) } }
-    let store = try ControlStore(path: path, hasher: BenchHasher())
-    for t in Set(agents.map(\.tenant)) { _ = try store.createTenant(name: t) }
-    let now = ControlStore.nowMs()
-    for a in agents { try store.insertWorkload(Workload(id: a.workloadID, spec: a.spec, createdAtMs: now)) }
+    let asyncStore: any ControlStateStore
+    let sinkText: String
+    // Each mode places its own copies of the agents (ids prefixed with the mode): a PostgreSQL
+    // database keeps the rows of the modes before.
+    let prefix = sink.name == "postgres" ? "\(mode)-" : ""
+    switch sink {
+    case .sqlite:
+        let store = try ControlStore(path: path, hasher: BenchHasher())
+        for t in Set(agents.map(\.tenant)) { _ = try store.createTenant(name: t) }
+        let now = ControlStore.nowMs()
+        for a in agents { try store.insertWorkload(Workload(id: a.workloadID, spec: a.spec, createdAtMs: now)) }
+        asyncStore = SQLiteStateStore(store)
+        sinkText = "SQLite WAL (PlacementWriter.commit on SQLiteStateStore, one transaction per batch, \(opts.logDir))"
+    case .postgres(let datastore):
+        let store = try await PostgresStateStore(datastore: datastore, hasher: BenchHasher())
+        for t in Set(agents.map(\.tenant)) where try await store.tenant(name: t) == nil {
+            _ = try await store.createTenant(name: t, quota: Quota())
+        }
+        let now = ControlStore.nowMs()
+        let rows = agents.map { NewWorkload(Workload(id: prefix + $0.workloadID, spec: $0.spec, createdAtMs: now)) }
+        for start in stride(from: 0, to: rows.count, by: 1000) {
+            let refused = try await store.insertWorkloads(Array(rows[start..<min(rows.count, start + 1000)])).compactMap { $0 }
+            if let first = refused.first {
+                throw StoreError(.conflict, "\(datastore): \(first) — point --datastore at an empty database")
+            }
+        }
+        asyncStore = store
+        sinkText = "PostgreSQL (PlacementWriter.commit on PostgresStateStore, one transaction per batch, \(datastore))"
+    }
     // The controller's path: its PlacementWriter (group commit) on the async store.
-    let writer = PlacementWriter(store: SQLiteStateStore(store))
+    let writer = PlacementWriter(store: asyncStore)
     let counter = CommitCounter()
     var committer = GroupCommitter(
         sink: { batch in
-            let placed = batch.compactMap { r in r.node.map { Placement(workloadID: r.workloadID, node: $0, generation: 1, gpus: r.gpus) } }
+            let placed = batch.compactMap { r in
+                r.node.map { Placement(workloadID: prefix + r.workloadID, node: $0, generation: 1, gpus: r.gpus) }
+            }
             let refused = try await writer.commit(placed)
             counter.add(placed.count - refused.count)
         }, maxBatch: opts.maxBatch, maxDelayNs: UInt64(opts.maxDelayMs) * 1_000_000)
     let c = ClusterScheduler(config: config, nodes: nodes)
     let t = monotonicNs()
-    let cpu0 = threadCPUNs()
+    let cpu0 = processCPUNs()
     for a in agents {
         let d = c.place(a)
         let now = monotonicNs()
@@ -235,13 +282,14 @@ func runPersisted(_ mode: String, _ config: SchedulerConfig) async throws -> Per
         }
     }
     try await committer.flush()
-    let cpuSeconds = Double(threadCPUNs() - cpu0) / 1e9
+    // Process CPU: the awaits of the commits resume the loop on other threads (a thread's CPU
+    // clock would go backwards), and the store's client threads are part of the cost.
+    let cpuSeconds = Double(processCPUNs() - cpu0) / 1e9
     let seconds = Double(monotonicNs() - t) / 1e9
     let lat = committer.latenciesNs.sorted()
-    try store.close()
+    try await asyncStore.close()
     return PersistResult(
-        mode: mode, sink: "SQLite WAL (PlacementWriter.commit on SQLiteStateStore, one transaction per batch, \(opts.logDir))",
-        seconds: seconds,
+        mode: mode, sink: sinkText, backend: sink.name, seconds: seconds,
         placementsPerSecond: Double(agents.count) / seconds, cpuSeconds: cpuSeconds,
         placementsPerCPUSecond: Double(agents.count) / cpuSeconds, flushes: committer.flushes,
         meanBatch: Double(agents.count) / Double(max(1, committer.flushes)),
@@ -267,7 +315,13 @@ let quality: [QualityResult] = zip(runs.dropFirst(), sameStates).map { r, same i
 let persistence: [PersistResult]
 do {
     var collected: [PersistResult] = []
-    for m in modes { collected.append(try await runPersisted(m.0, m.1)) }
+    var sinks: [Sink] = [.sqlite]
+    if let url = opts.datastore {
+        sinks.append(.postgres(try PostgresDatastore(url: url, passwordFile: opts.datastorePasswordFile)))
+    }
+    for m in modes {
+        for sink in sinks { collected.append(try await runPersisted(m.0, m.1, sink)) }
+    }
     persistence = collected
 } catch {
     FileHandle.standardError.write("persistence run failed: \(error)\n".data(using: .utf8)!)
@@ -316,17 +370,19 @@ for q in quality {
             + " pending where exhaustive placed: \(q.sameStateSampledPendingExhaustivePlaced)")
 }
 print("")
-print("with persistence (group commit: ≤ \(opts.maxBatch) decisions or ≤ \(opts.maxDelayMs) ms, then one SQLite WAL transaction):")
-let pw = [11, 17, 18, 9, 11, 10, 15, 8, 8]
+print(
+    "with persistence (group commit: ≤ \(opts.maxBatch) decisions or ≤ \(opts.maxDelayMs) ms, then one transaction"
+        + " of the store: SQLite WAL\(opts.datastore == nil ? "" : ", PostgreSQL"))):")
+let pw = [11, 9, 17, 18, 9, 11, 10, 15, 8, 8]
 print(
     [
-        "mode", "placements/CPU-s", "placements/wall-s", "flushes", "mean batch", "flush ms", "durable p50 ms", "p99 ms",
-        "max ms",
+        "mode", "store", "placements/CPU-s", "placements/wall-s", "flushes", "mean batch", "flush ms", "durable p50 ms",
+        "p99 ms", "max ms",
     ].enumerated().map { pad($1, pw[$0]) }.joined())
 for p in persistence {
     print(
         [
-            p.mode, f(p.placementsPerCPUSecond, 0), f(p.placementsPerSecond, 0), "\(p.flushes)", f(p.meanBatch),
+            p.mode, p.backend, f(p.placementsPerCPUSecond, 0), f(p.placementsPerSecond, 0), "\(p.flushes)", f(p.meanBatch),
             f(p.meanFlushMs, 2), f(p.durableP50Ms, 2), f(p.durableP99Ms, 2), f(p.durableMaxMs, 2),
         ]
         .enumerated().map { pad($1, pw[$0]) }.joined())
