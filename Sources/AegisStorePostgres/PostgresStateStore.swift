@@ -39,7 +39,8 @@ public final class PostgresStateStore: ControlStateStore {
         self.hasher = hasher
         self.fence = fence
         self.logger = logger
-        self.runner = Mutex(Task { await client.run() })
+        // Started immediately: run() is active before the first lease (no "run() hasn't been called" warning).
+        self.runner = Mutex(Task.immediate { await client.run() })
         do {
             try await PostgresSchema.migrate(client: client, logger: logger)
         } catch {
