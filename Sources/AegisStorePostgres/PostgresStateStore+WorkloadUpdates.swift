@@ -13,7 +13,7 @@ extension PostgresStateStore {
         return try await write("update workload \(id)") { connection in
             var found: (workload: Workload, specText: String)?
             for try await row in try await connection.execute(LockWorkloadStatement(id: id), logger: logger) {
-                found = try Self.workload(from: row)
+                found = try Self.workload(from: row, specs)
             }
             guard let (old, oldSpecText) = found else { throw StoreError(.notFound, "workload \(id) does not exist") }
             var w = old

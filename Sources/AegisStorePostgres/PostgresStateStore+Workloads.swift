@@ -36,7 +36,7 @@ extension PostgresStateStore {
         return try await read("read workload \(id)") { connection in
             var found: Workload?
             for try await row in try await connection.execute(WorkloadByIDStatement(id: id), logger: logger) {
-                found = try Self.workload(from: row).workload
+                found = try Self.workload(from: row, specs).workload
             }
             guard var w = found else { return nil }
             if includeInputs { w.spec.inputs = try await Self.loadInputs(connection, [id], logger)[id] ?? [:] }
@@ -53,7 +53,7 @@ extension PostgresStateStore {
         return try await read("list workloads") { connection in
             var out: [Workload] = []
             for try await row in try await connection.execute(statement, logger: logger) {
-                out.append(try Self.workload(from: row).workload)
+                out.append(try Self.workload(from: row, specs).workload)
             }
             return out
         }
@@ -176,8 +176,9 @@ extension PostgresStateStore {
             """, logger: logger)
     }
 
-    /// A workload from a row of `SELECT \(workloadColumns)`, with the spec text it was decoded from.
-    static func workload(from row: PostgresRow) throws -> (workload: Workload, specText: String) {
+    /// A workload from a row of `SELECT \(workloadColumns)`, with the spec text it was decoded from;
+    /// the spec comes from `specs` when that text is the cached one.
+    static func workload(from row: PostgresRow, _ specs: DecodedSpecs) throws -> (workload: Workload, specText: String) {
         let (id, stateText, reason, node, generation, exitCode, signal, oomKilled, restarts, created, started) = try row.decode(
             (String, String, String?, String?, Int64, Int32?, Int32?, Bool, Int64, Int64, Int64?).self)
         let columns = row.makeRandomAccess()
@@ -195,7 +196,13 @@ extension PostgresStateStore {
         guard let state = WorkloadState(rawValue: stateText) else {
             throw StoreError(.encoding, "workload \(id): unknown state \"\(stateText)\" in the database")
         }
-        let spec = try decode(WorkloadSpec.self, "spec", specText)
+        let spec: WorkloadSpec
+        if let cached = specs.spec(id: id, text: specText) {
+            spec = cached
+        } else {
+            spec = try decode(WorkloadSpec.self, "spec", specText)
+            specs.remember(id: id, text: specText, spec: spec)
+        }
         var w = Workload(
             id: id, spec: spec, state: state, reason: reason, node: node, generation: generation, exitCode: exitCode, signal: signal,
             oomKilled: oomKilled, restarts: Int(restarts), createdAtMs: created, startedAtMs: started, finishedAtMs: finished,

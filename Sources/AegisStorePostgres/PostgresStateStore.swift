@@ -19,6 +19,8 @@ public final class PostgresStateStore: ControlStateStore {
     public let fence: WriteFence
     let hasher: any TokenHasher
     let logger: Logger
+    /// Decoded specs by the stored text they came from (a re-read row skips its JSON decode).
+    let specs = DecodedSpecs()
     /// The task running `client.run()`; cancelled by `close()`.
     private let runner: Mutex<Task<Void, Never>?>
 
