@@ -16,6 +16,11 @@ public enum APIServer {
     /// - Parameters:
     ///   - shutdown: once begun, open log streams end with an `error` event.
     ///   - listener: what the listener serving this router trusts (`APIListenerKind`).
+    /// `Idempotency-Key` of a submission (IETF httpapi draft): a retry with the same key returns
+    /// the first workload (200 and `Idempotent-Replayed: true`) instead of making another.
+    public static let idempotencyKeyHeader = HTTPField.Name("Idempotency-Key")!
+    public static let idempotentReplayedHeader = HTTPField.Name("Idempotent-Replayed")!
+
     public static func router(
         controller: Controller, shutdown: ShutdownSignal = ShutdownSignal(), listener: APIListenerKind = .direct
     ) -> Router<BasicRequestContext> {
@@ -42,9 +47,12 @@ public enum APIServer {
                 if let manifest = submit.manifest, manifest.utf8.count > BodyLimit.documentBytes {
                     throw BodyLimit.tooLarge("manifest of \(manifest.utf8.count) bytes", limit: BodyLimit.documentBytes)
                 }
-                let answer = try await controller.submitEncoded(submit, caller: c)
+                let key = req.headers[idempotencyKeyHeader]
+                let answer = try await controller.submitEncoded(submit, caller: c, idempotencyKey: key)
                 let encoder = CompactJSONEncoder(writing: Array(answer.specJSON.utf8), for: WorkloadSpec.self)
-                return json(answer.workload, status: .created, encoder: encoder)
+                var response = json(answer.workload, status: answer.replayed ? .ok : .created, encoder: encoder)
+                if answer.replayed { response.headers[idempotentReplayedHeader] = "true" }
+                return response
             }
         }
         v1.get("workloads") { req, _ in

@@ -35,8 +35,12 @@ public struct APIClient: Sendable {
     // MARK: routes
 
     /// POST /v1/workloads → the created Workload (201). Deadline 120 s (uploads up to 16 MiB).
-    public func submit(_ request: SubmitRequest) async throws -> Workload {
-        try await call(.POST, "/v1/workloads", body: request, timeout: .seconds(120))
+    /// - Parameter idempotencyKey: sent as `Idempotency-Key`: a retry with the same key (after a
+    ///   lost answer or a controller failover) gets the first workload back, not a second one.
+    public func submit(_ request: SubmitRequest, idempotencyKey: String? = nil) async throws -> Workload {
+        try await call(
+            .POST, "/v1/workloads", body: request, timeout: .seconds(120),
+            headers: idempotencyKey.map { [("Idempotency-Key", $0)] } ?? [])
     }
 
     /// GET /v1/workloads[?state=S] → items (all states when `state` is nil).
@@ -141,10 +145,11 @@ public struct APIClient: Sendable {
 
     func call<B: Encodable, R: Decodable>(
         _ method: HTTPMethod, _ path: String, body: B?,
-        timeout: TimeAmount = .seconds(60)
+        timeout: TimeAmount = .seconds(60), headers: [(String, String)] = []
     ) async throws -> R {
         let bytes = try body.map { try JSONEncoder().encode($0) }.map { [UInt8]($0) }
-        let response = try await execute(method, path, body: bytes, accept: "application/json", deadline: .now() + timeout)
+        let response = try await execute(
+            method, path, body: bytes, accept: "application/json", deadline: .now() + timeout, headers: headers)
         let buffer = try await response.body.collect(upTo: 64 << 20)
         do {
             return try JSONDecoder().decode(R.self, from: Data(buffer.readableBytesView))
@@ -159,7 +164,7 @@ public struct APIClient: Sendable {
     /// `settings.token` sends no Authorization header.
     func execute(
         _ method: HTTPMethod, _ path: String, body: [UInt8]?, accept: String,
-        deadline: NIODeadline
+        deadline: NIODeadline, headers: [(String, String)] = []
     ) async throws -> HTTPClientResponse {
         var request = HTTPClientRequest(url: settings.endpoint.url(for: path))
         request.method = method
@@ -169,6 +174,7 @@ public struct APIClient: Sendable {
         request.headers.add(name: "User-Agent", value: "aegis-cli")
         request.headers.add(name: "X-Aegis-API", value: aegisAPIVersion)
         if let tenant = settings.tenant { request.headers.add(name: "X-Aegis-Tenant", value: tenant) }
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
         if let body {
             request.headers.add(name: "Content-Type", value: "application/json")
             request.body = .bytes(body)

@@ -183,6 +183,9 @@ final class MeteredStateStore: ControlStateStore {
     func workload(id: String, includeInputs: Bool) async throws -> Workload? {
         try await base.workload(id: id, includeInputs: includeInputs)
     }
+    func workload(tenant: String, idempotencyKey: String) async throws -> Workload? {
+        try await base.workload(tenant: tenant, idempotencyKey: idempotencyKey)
+    }
     func listWorkloads(tenant: String?, states: Set<WorkloadState>?, node: String?, limit: Int?) async throws -> [Workload] {
         try await base.listWorkloads(tenant: tenant, states: states, node: node, limit: limit)
     }

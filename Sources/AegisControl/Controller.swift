@@ -29,6 +29,8 @@ public struct SHA256TokenHasher: TokenHasher {
 public struct SubmittedWorkload: Sendable {
     public var workload: Workload
     public var specJSON: String
+    /// A retried submission (same Idempotency-Key, same spec): the workload is the first one's.
+    public var replayed = false
 }
 
 /// The controller of a cluster (in a hybrid node: of the local node only).
@@ -169,7 +171,13 @@ public actor Controller {
 
     /// `submit`, also returning the spec's JSON as stored (the API writes it into the answer
     /// instead of encoding the spec a second time).
-    public func submitEncoded(_ req: SubmitRequest, caller: Caller) async throws(ControllerError) -> SubmittedWorkload {
+    /// - Parameter idempotencyKey: the request's `Idempotency-Key`: a submission retried with the
+    ///   same key (after a lost answer, a failover) returns the first one's workload instead of
+    ///   making another; the same key with another spec is refused (409).
+    public func submitEncoded(
+        _ req: SubmitRequest, caller: Caller, idempotencyKey: String? = nil
+    ) async throws(ControllerError) -> SubmittedWorkload {
+        if let idempotencyKey { try Self.checkIdempotencyKey(idempotencyKey) }
         var inputs: [String: [UInt8]] = [:]
         var total = 0
         for (path, b64) in req.inputs {
@@ -216,6 +224,7 @@ public actor Controller {
         do { specJSON = try ControlStore.storedSpecJSON(spec) } catch {
             throw .invalid("spec: cannot encode JSON: \(error)", underlying: error)
         }
+        if let idempotencyKey, let first = try await replay(idempotencyKey, tenant: spec.tenant, specJSON: specJSON) { return first }
         let now = ControlStore.nowMs()
         let workload = Workload(id: ControlStore.newWorkloadID(nowMs: now), spec: spec, createdAtMs: now)
         // Every stored change of it from now on reaches `notify`, which keeps the latest here, so
@@ -225,12 +234,18 @@ public actor Controller {
         do {
             // Concurrent submissions share one transaction (group commit).
             let event = WorkloadEvent(.submitted, "submitted by \(caller.isAdmin ? "admin" : "tenant \(caller.tenant)")", timeMs: now)
-            let new = NewWorkload(workload, event: event, specJSON: specJSON)
+            let new = NewWorkload(workload, event: event, specJSON: specJSON, idempotencyKey: idempotencyKey)
             if let refused = try await submissionWriter.commit([new]).first ?? nil {
                 throw refused
             }
         } catch {
             submitting[workload.id] = nil
+            // Another submission with the same key committed first: answer with its workload.
+            if let idempotencyKey, let e = error as? StoreError, e.kind == .alreadyExists,
+                let first = try await replay(idempotencyKey, tenant: spec.tenant, specJSON: specJSON)
+            {
+                return first
+            }
             throw .internalError("store", underlying: error)
         }
         logger.info("workload submitted", metadata: ["workload": "\(workload.id)", "tenant": "\(spec.tenant)", "name": "\(spec.name)"])

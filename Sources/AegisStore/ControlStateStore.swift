@@ -91,6 +91,9 @@ public protocol ControlStateStore: AnyObject, Sendable {
     /// stored all the same). - Throws: `.encoding`, `.database` (then none is stored).
     func insertWorkloads(_ new: [NewWorkload]) async throws -> [StoreError?]
     func workload(id: String, includeInputs: Bool) async throws -> Workload?
+    /// The workload of `tenant` submitted with this idempotency key (`NewWorkload.idempotencyKey`),
+    /// without inputs; nil when none.
+    func workload(tenant: String, idempotencyKey: String) async throws -> Workload?
     /// Oldest first; nil filters match everything; `limit` caps the count.
     func listWorkloads(tenant: String?, states: Set<WorkloadState>?, node: String?, limit: Int?) async throws -> [Workload]
     func countWorkloads(tenant: String?, states: Set<WorkloadState>?, node: String?) async throws -> Int

@@ -130,6 +130,9 @@ public final class SQLiteStateStore: ControlStateStore {
     public func insertWorkloads(_ new: [NewWorkload]) async throws -> [StoreError?] {
         try await run { try $0.insertWorkloads(new) }
     }
+    public func workload(tenant: String, idempotencyKey: String) async throws -> Workload? {
+        try await run { try $0.workload(tenant: tenant, idempotencyKey: idempotencyKey) }
+    }
     public func workload(id: String, includeInputs: Bool) async throws -> Workload? {
         try await run { try $0.workload(id: id, includeInputs: includeInputs) }
     }

@@ -125,6 +125,16 @@ enum Schema {
                     ALTER TABLE workloads ADD COLUMN consecutive_exits INTEGER;
                     """)
         }
+        m.registerMigration("v4-idempotency-keys") { db in
+            // Submissions with an Idempotency-Key header: the key, unique per tenant (a retried
+            // submission finds its first workload instead of making a second).
+            try db.execute(
+                sql: """
+                    ALTER TABLE workloads ADD COLUMN idempotency_key TEXT;
+                    CREATE UNIQUE INDEX workloads_by_idempotency_key ON workloads(tenant, idempotency_key)
+                        WHERE idempotency_key IS NOT NULL;
+                    """)
+        }
         return m
     }
 }

@@ -30,11 +30,16 @@ public struct NewWorkload: Sendable {
     /// The spec's stored JSON when the caller has it already: `CompactJSONEncoder`'s encoding of
     /// `workload.spec` without its inputs (the controller encodes it once for the row and its answer).
     public var specJSON: String?
+    /// The client's `Idempotency-Key` for this submission: unique per tenant (a second workload
+    /// with the same key is refused as `.alreadyExists`; `workload(tenant:idempotencyKey:)` finds
+    /// the first).
+    public var idempotencyKey: String?
 
-    public init(_ workload: Workload, event: WorkloadEvent? = nil, specJSON: String? = nil) {
+    public init(_ workload: Workload, event: WorkloadEvent? = nil, specJSON: String? = nil, idempotencyKey: String? = nil) {
         self.workload = workload
         self.event = event
         self.specJSON = specJSON
+        self.idempotencyKey = idempotencyKey
     }
 }
 
@@ -76,7 +81,7 @@ extension ControlStore {
             var tenants: [String: Bool] = [:]  // whether it exists, asked once per tenant in the batch
             for (n, c) in zip(new, columns) {
                 do {
-                    try Self.insertRow(db, n.workload, n.event, c, tenants: &tenants)
+                    try Self.insertRow(db, n.workload, n.event, c, tenants: &tenants, idempotencyKey: n.idempotencyKey)
                     rememberSpec(of: n.workload, text: c.spec)
                     outcomes.append(nil)
                 } catch let e as StoreError where e.kind == .notFound || e.kind == .alreadyExists {
@@ -110,7 +115,8 @@ extension ControlStore {
     /// refusal writes nothing).
     /// `tenants` remembers, within one transaction, which tenants exist.
     static func insertRow(
-        _ db: Database, _ w: Workload, _ event: WorkloadEvent?, _ c: EncodedColumns, tenants: inout [String: Bool]
+        _ db: Database, _ w: Workload, _ event: WorkloadEvent?, _ c: EncodedColumns, tenants: inout [String: Bool],
+        idempotencyKey: String? = nil
     ) throws {
         let tenant = w.spec.tenant
         let exists = try tenants[tenant] ?? tenantExists(db, tenant)
@@ -121,18 +127,24 @@ extension ControlStore {
         {
             throw StoreError(.alreadyExists, "workload \(w.id) already exists")
         }
+        if let key = idempotencyKey,
+            let first = try String.fetchOne(
+                db.cachedStatement(sql: "SELECT id FROM workloads WHERE tenant = ? AND idempotency_key = ?"), arguments: [tenant, key])
+        {
+            throw StoreError(.alreadyExists, "idempotency key \(key) of tenant \(tenant) was used by workload \(first)")
+        }
         try db.cachedStatement(
             sql: """
                 INSERT INTO workloads(id, tenant, name, state, reason, node, generation, exit_code, signal, oom_killed,
                                       restarts, created_ms, started_ms, finished_ms, unenforced_limits, gpus, spec,
-                                      next_attempt_ms, consecutive_exits)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                      next_attempt_ms, consecutive_exits, idempotency_key)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """
         ).execute(
             arguments: [
                 w.id, tenant, w.spec.name, w.state.rawValue, w.reason, w.node, w.generation, w.exitCode,
                 w.signal, w.oomKilled, w.restarts, w.createdAtMs, w.startedAtMs, w.finishedAtMs,
-                c.unenforced, c.gpus, c.spec, w.nextAttemptAtMs, w.consecutiveExits,
+                c.unenforced, c.gpus, c.spec, w.nextAttemptAtMs, w.consecutiveExits, idempotencyKey,
             ])
         let stmt = try db.cachedStatement(sql: "INSERT INTO workload_inputs(workload_id, path, content) VALUES (?, ?, ?)")
         for (path, content) in w.spec.inputs.sorted(by: { $0.key < $1.key }) {
@@ -152,6 +164,15 @@ extension ControlStore {
             var w = try workload(from: row, JSONDecoder())
             if includeInputs { w.spec.inputs = try Self.loadInputs(db, id) }
             return w
+        }
+    }
+
+    /// The workload of `tenant` submitted with this idempotency key, or nil (without inputs).
+    public func workload(tenant: String, idempotencyKey: String) throws -> Workload? {
+        try read("read workload by idempotency key") { db in
+            let sql = "SELECT \(Self.workloadColumns) FROM workloads WHERE tenant = ? AND idempotency_key = ?"
+            guard let row = try Row.fetchOne(db.cachedStatement(sql: sql), arguments: [tenant, idempotencyKey]) else { return nil }
+            return try workload(from: row, JSONDecoder())
         }
     }
 

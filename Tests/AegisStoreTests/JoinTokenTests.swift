@@ -186,12 +186,15 @@ final class JoinTokenTests: StoreTestCase {
             ALTER TABLE workloads DROP COLUMN next_attempt_ms;
             ALTER TABLE workloads DROP COLUMN consecutive_exits;
             DELETE FROM grdb_migrations WHERE identifier = 'v3-restart-backoff';
+            DROP INDEX workloads_by_idempotency_key;
+            ALTER TABLE workloads DROP COLUMN idempotency_key;
+            DELETE FROM grdb_migrations WHERE identifier = 'v4-idempotency-keys';
             """)
         XCTAssertEqual(try store.schemaVersions(), ["v1"])
         try store.close()
         let upgraded = try openSQLite()
         defer { try? upgraded.close() }
-        XCTAssertEqual(try upgraded.schemaVersions(), ["v1", "v2", "v3-restart-backoff"])
+        XCTAssertEqual(try upgraded.schemaVersions(), ["v1", "v2", "v3-restart-backoff", "v4-idempotency-keys"])
         XCTAssertEqual(try upgraded.authenticate(token: admin.secret), .admin(tokenID: admin.id))
         XCTAssertEqual(try upgraded.listJoinTokens(), [])
         XCTAssertNotNil(try upgraded.createJoinToken(role: .worker, ttlSeconds: 60))

@@ -77,6 +77,41 @@ final class WorkloadTests: StoreTestCase {
         await assertEqual(try await store.countWorkloads(), 3)
     }
 
+    func testAnIdempotencyKeyIsUniquePerTenantAndFindsItsFirstWorkload() async throws {
+        let store = try openStore()
+        try await store.bootstrap()
+        _ = try await store.createTenant(name: "other")
+        let first = try await store.insertWorkloads([
+            NewWorkload(Workload(id: "a-1", spec: spec(name: "one"), createdAtMs: 1), idempotencyKey: "k-1")
+        ])
+        XCTAssertNil(first[0] ?? nil)
+        let batch = [
+            NewWorkload(Workload(id: "a-2", spec: spec(name: "two"), createdAtMs: 2), idempotencyKey: "k-1"),
+            NewWorkload(Workload(id: "a-3", spec: spec(tenant: "other", name: "three"), createdAtMs: 3), idempotencyKey: "k-1"),
+            NewWorkload(Workload(id: "a-4", spec: spec(name: "four"), createdAtMs: 4), idempotencyKey: "k-4"),
+            NewWorkload(Workload(id: "a-5", spec: spec(name: "five"), createdAtMs: 5), idempotencyKey: "k-4"),
+            NewWorkload(Workload(id: "a-6", spec: spec(name: "six"), createdAtMs: 6)),
+            NewWorkload(Workload(id: "a-7", spec: spec(name: "seven"), createdAtMs: 7)),
+        ]
+        let outcomes = try await store.insertWorkloads(batch)
+        XCTAssertEqual(outcomes[0]?.kind, .alreadyExists, "the key is taken in this tenant")
+        XCTAssertTrue(outcomes[0]?.description.contains("a-1") == true, "\(String(describing: outcomes[0]))")
+        XCTAssertNil(outcomes[1] ?? nil, "another tenant's key space")
+        XCTAssertNil(outcomes[2] ?? nil)
+        XCTAssertEqual(outcomes[3]?.kind, .alreadyExists, "a repeat within the batch")
+        XCTAssertNil(outcomes[4] ?? nil, "no key: never a clash")
+        XCTAssertNil(outcomes[5] ?? nil)
+        await assertEqual(try await store.workload(tenant: "default", idempotencyKey: "k-1")?.id, "a-1")
+        await assertEqual(try await store.workload(tenant: "other", idempotencyKey: "k-1")?.id, "a-3")
+        await assertEqual(try await store.workload(tenant: "default", idempotencyKey: "k-4")?.id, "a-4")
+        await assertNil(try await store.workload(tenant: "default", idempotencyKey: "k-none"))
+        await assertNil(try await store.workload(id: "a-2"))
+        await assertNil(try await store.workload(id: "a-5"))
+        // The key stays with its workload across a restart.
+        let reopened = try openStore()
+        await assertEqual(try await reopened.workload(tenant: "default", idempotencyKey: "k-1")?.spec.name, "one")
+    }
+
     func testListFiltersAndOrder() async throws {
         let store = try await openStore()
         try await store.bootstrap()

@@ -76,6 +76,12 @@ struct Run: AsyncParsableCommand {
     @Flag(name: [.customShort("d"), .long], help: "Print the workload id and return instead of streaming.")
     var detach = false
 
+    @Option(
+        help: ArgumentHelp(
+            "Send this Idempotency-Key: running the same command again with the same key (after a timeout or a controller failover) gets the first workload, not a second one.",
+            valueName: "key"))
+    var idempotencyKey: String?
+
     // Plain positional words, and after `--` everything (so `--help` stays help and a mistyped
     // option is an error rather than part of the command).
     @Option(help: ArgumentHelp("Run from this OCI image (python:3.12-slim, oci:DIR[:TAG], oci-archive:FILE[:TAG]).", valueName: "ref"))
@@ -136,7 +142,7 @@ struct Run: AsyncParsableCommand {
     func run() async throws {
         try await runVerb {
             let client = try connection.client()
-            let workload = try await client.submit(try makeRequest())
+            let workload = try await client.submit(try makeRequest(), idempotencyKey: idempotencyKey)
             if detach {
                 writeStdout(workload.id + "\n")
                 return
