@@ -141,7 +141,19 @@ enum PostgresSchema {
                 )
                 """,
             ]
-        )
+        ),
+        (
+            "v2-idempotency-keys",
+            [
+                // Submissions with an Idempotency-Key (AegisControl Controller+Idempotency.swift):
+                // unique per tenant, as SQLite's v4.
+                "ALTER TABLE workloads ADD COLUMN idempotency_key TEXT",
+                """
+                CREATE UNIQUE INDEX workloads_by_idempotency_key ON workloads (tenant, idempotency_key)
+                    WHERE idempotency_key IS NOT NULL
+                """,
+            ]
+        ),
     ]
 
     /// A constant key for pg_advisory_xact_lock: "aegis" in ASCII.

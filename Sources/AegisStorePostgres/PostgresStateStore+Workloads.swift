@@ -24,7 +24,11 @@ extension PostgresStateStore {
     }
 
     public func insertWorkloads(_ new: [NewWorkload]) async throws -> [StoreError?] {
-        let rows = try new.map { try Self.encodedRow($0.workload, event: $0.event, specJSON: $0.specJSON) }
+        let rows = try new.map {
+            var row = try Self.encodedRow($0.workload, event: $0.event, specJSON: $0.specJSON)
+            row.idempotencyKey = $0.idempotencyKey
+            return row
+        }
         let logger = self.logger
         return try await write("insert \(new.count) workload(s)") { connection in
             try await Self.insertRows(connection, rows, logger)
@@ -41,6 +45,17 @@ extension PostgresStateStore {
             guard var w = found else { return nil }
             if includeInputs { w.spec.inputs = try await Self.loadInputs(connection, [id], logger)[id] ?? [:] }
             return w
+        }
+    }
+
+    public func workload(tenant: String, idempotencyKey: String) async throws -> Workload? {
+        let logger = self.logger
+        return try await read("read workload by idempotency key") { connection in
+            let rows = try await connection.query(
+                "SELECT \(unescaped: workloadColumns) FROM workloads WHERE tenant = \(tenant) AND idempotency_key = \(idempotencyKey)",
+                logger: logger)
+            for try await row in rows { return try Self.workload(from: row, specs).workload }
+            return nil
         }
     }
 
@@ -77,6 +92,7 @@ extension PostgresStateStore {
         var spec: String
         var unenforced: String
         var gpus: String
+        var idempotencyKey: String?
     }
 
     static func encodedRow(_ w: Workload, event: AegisStore.WorkloadEvent?, specJSON known: String?) throws -> EncodedRow {
@@ -116,6 +132,14 @@ extension PostgresStateStore {
             known = Set(names)
             taken = Set(found)
         }
+        // Idempotency keys already used, as "tenant\0key" → the workload that used it.
+        var usedKeys: [String: String] = [:]
+        let keys = rows.compactMap(\.idempotencyKey)
+        if !keys.isEmpty {
+            let used = try await connection.query(
+                "SELECT tenant, idempotency_key, id FROM workloads WHERE idempotency_key = ANY(\(keys))", logger: logger)
+            for try await (tenant, key, id) in used.decode((String, String, String).self) { usedKeys[tenant + "\0" + key] = id }
+        }
         var outcomes: [StoreError?] = []
         var inputIDs: [String] = []
         var inputPaths: [String] = []
@@ -130,12 +154,20 @@ extension PostgresStateStore {
                 outcomes.append(StoreError(.notFound, "tenant \(w.spec.tenant) does not exist"))
                 continue
             }
+            if let key = r.idempotencyKey, let first = usedKeys[w.spec.tenant + "\0" + key] {
+                outcomes.append(
+                    StoreError(.alreadyExists, "idempotency key \(key) of tenant \(w.spec.tenant) was used by workload \(first)"))
+                continue
+            }
             guard taken.insert(w.id).inserted else {
                 outcomes.append(StoreError(.alreadyExists, "workload \(w.id) already exists"))
                 continue
             }
+            if let key = r.idempotencyKey { usedKeys[w.spec.tenant + "\0" + key] = w.id }
             try await connection.execute(
-                InsertWorkloadStatement(workload: w, unenforced: r.unenforced, gpus: r.gpus, spec: r.spec), logger: logger)
+                InsertWorkloadStatement(
+                    workload: w, unenforced: r.unenforced, gpus: r.gpus, spec: r.spec, idempotencyKey: r.idempotencyKey),
+                logger: logger)
             for (path, content) in w.spec.inputs.sorted(by: { $0.key < $1.key }) {
                 inputIDs.append(w.id)
                 inputPaths.append(path)

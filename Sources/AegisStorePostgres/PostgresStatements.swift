@@ -86,18 +86,19 @@ struct InsertWorkloadStatement: PostgresPreparedStatement {
     static let sql = """
         INSERT INTO workloads (id, tenant, name, state, reason, node, generation, exit_code, signal, oom_killed,
                                restarts, created_ms, started_ms, finished_ms, unenforced_limits, gpus, spec,
-                               next_attempt_ms, consecutive_exits)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
+                               next_attempt_ms, consecutive_exits, idempotency_key)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)
         """
     typealias Row = ()
     var workload: Workload
     var unenforced: String
     var gpus: String
     var spec: String
+    var idempotencyKey: String?
 
     func makeBindings() throws -> PostgresBindings {
         let w = workload
-        var b = PostgresBindings(capacity: 19)
+        var b = PostgresBindings(capacity: 20)
         b.append(w.id)
         b.append(w.spec.tenant)
         b.append(w.spec.name)
@@ -117,6 +118,7 @@ struct InsertWorkloadStatement: PostgresPreparedStatement {
         b.append(spec)
         b.append(w.nextAttemptAtMs)
         b.append(w.consecutiveExits.map(Int64.init))
+        b.append(idempotencyKey)
         return b
     }
     func decodeRow(_ row: PostgresRow) throws {}

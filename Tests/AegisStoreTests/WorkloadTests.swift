@@ -78,7 +78,7 @@ final class WorkloadTests: StoreTestCase {
     }
 
     func testAnIdempotencyKeyIsUniquePerTenantAndFindsItsFirstWorkload() async throws {
-        let store = try openStore()
+        let store = try await openStore()
         try await store.bootstrap()
         _ = try await store.createTenant(name: "other")
         let first = try await store.insertWorkloads([
@@ -108,7 +108,7 @@ final class WorkloadTests: StoreTestCase {
         await assertNil(try await store.workload(id: "a-2"))
         await assertNil(try await store.workload(id: "a-5"))
         // The key stays with its workload across a restart.
-        let reopened = try openStore()
+        let reopened = try await openStore()
         await assertEqual(try await reopened.workload(tenant: "default", idempotencyKey: "k-1")?.spec.name, "one")
     }
 
