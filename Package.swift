@@ -92,6 +92,8 @@ let package = Package(
             dependencies: [
                 "AegisStore", "AegisProtocol", "AegisSystem",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -207,7 +209,9 @@ let package = Package(
             name: "AegisDaemon",
             dependencies: [
                 "AegisAPI", "AegisControl", "AegisNode", "AegisImage", "AegisSandbox", "AegisNodeLink", "AegisNet", "AegisProtocol",
-                "AegisScheduler", "AegisStore", "AegisMetrics", "AegisPKI", "AegisClient", "AegisSystem", "AegisGateway",
+                "AegisScheduler", "AegisStore", "AegisStorePostgres", "AegisMetrics", "AegisPKI", "AegisClient", "AegisSystem",
+                "AegisGateway",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
@@ -233,7 +237,7 @@ let package = Package(
             name: "aegis",
             dependencies: [
                 "AegisDaemon", "AegisNodeLink", "AegisClient", "AegisManifest", "AegisProtocol", "AegisImage", "AegisPod", "AegisGateway",
-                "AegisMetrics",
+                "AegisMetrics", "AegisStorePostgres",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -309,6 +313,8 @@ let package = Package(
             dependencies: [
                 "AegisStore", "AegisStorePostgres", "AegisProtocol",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
         .testTarget(name: "AegisPodTests", dependencies: ["AegisPod", "AegisManifest", "AegisProtocol", "AegisSystem"]),
         .testTarget(
@@ -324,7 +330,7 @@ let package = Package(
         .testTarget(
             name: "AegisDaemonTests",
             dependencies: [
-                "AegisDaemon", "AegisClient", "AegisControl", "AegisNet", "AegisProtocol",
+                "AegisDaemon", "AegisClient", "AegisControl", "AegisNet", "AegisProtocol", "AegisStorePostgres",
                 "AegisScheduler", .product(name: "Logging", package: "swift-log"),
             ]),
         .testTarget(

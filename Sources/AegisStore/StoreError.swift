@@ -15,8 +15,12 @@ public struct StoreError: Error, CustomStringConvertible, Sendable, Equatable {
         case conflict
         /// The database file was migrated by a newer AEGIS: it has migrations this build does not know.
         case schemaTooNew
-        /// SQLite or the file system failed (open, I/O, constraint, corruption).
+        /// SQLite or the file system failed (open, I/O, constraint, corruption), or PostgreSQL
+        /// refused a statement (its SQLSTATE in the message).
         case database
+        /// The database server could not be reached or stopped answering (connection refused,
+        /// reset or timed out; the pool closed): worth retrying, unlike `.database` (PostgreSQL).
+        case unreachable
         /// Stored JSON could not be encoded or decoded.
         case encoding
         /// A write of a controller that is not (or no longer) the leader: a newer leader epoch exists,

@@ -10,7 +10,7 @@ extension PostgresStateStore {
         name: String, fingerprint: String, role: NodeRole, serial: String?, tokenID: String?, nowMs: Int64
     ) async throws -> NodeIdentityRecord {
         let logger = self.logger
-        return try await write("register identity of node \(name)") { connection in
+        return try await write("register identity of node \(name)") { [self] connection in
             try await Self.pinIdentity(
                 connection, name: name, fingerprint: fingerprint, role: role, serial: serial, tokenID: tokenID, nowMs: nowMs, logger)
         }
@@ -18,7 +18,7 @@ extension PostgresStateStore {
 
     public func recordRenewal(name: String, fingerprint: String, serial: String, nowMs: Int64) async throws -> NodeIdentityRecord {
         let logger = self.logger
-        return try await write("record renewal of node \(name)") { connection in
+        return try await write("record renewal of node \(name)") { [self] connection in
             guard let current = try await Self.fetchIdentity(connection, name, lock: true, logger) else {
                 throw StoreError(
                     .notFound, "node \(name) has no registered identity (never joined, or removed); join it again with a token")
@@ -43,7 +43,7 @@ extension PostgresStateStore {
 
     public func listIdentities() async throws -> [NodeIdentityRecord] {
         let logger = self.logger
-        return try await read("list node identities") { connection in
+        return try await read("list node identities") { [self] connection in
             let rows = try await connection.query(
                 "SELECT \(unescaped: Self.identityColumns) FROM node_identities ORDER BY name", logger: logger)
             var out: [NodeIdentityRecord] = []
@@ -54,7 +54,7 @@ extension PostgresStateStore {
 
     public func removeIdentity(name: String) async throws {
         let logger = self.logger
-        try await write("remove identity of node \(name)") { connection in
+        try await write("remove identity of node \(name)") { [self] connection in
             let removed = try await Self.count(
                 connection, "WITH d AS (DELETE FROM node_identities WHERE name = \(name) RETURNING 1) SELECT COUNT(*) FROM d", logger)
             if removed == 0 { throw StoreError(.notFound, "node \(name) has no registered identity") }

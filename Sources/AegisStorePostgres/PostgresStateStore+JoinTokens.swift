@@ -48,7 +48,7 @@ extension PostgresStateStore {
 
     public func listJoinTokens() async throws -> [JoinTokenRecord] {
         let logger = self.logger
-        return try await read("list join tokens") { connection in
+        return try await read("list join tokens") { [self] connection in
             let rows = try await connection.query(
                 "SELECT \(unescaped: Self.joinTokenColumns) FROM join_tokens ORDER BY created_ms, id", logger: logger)
             var out: [JoinTokenRecord] = []
@@ -64,7 +64,7 @@ extension PostgresStateStore {
 
     public func revokeJoinToken(id: String, nowMs: Int64) async throws -> JoinTokenRecord {
         let logger = self.logger
-        return try await write("revoke join token \(id)") { connection in
+        return try await write("revoke join token \(id)") { [self] connection in
             let rows = try await connection.query(
                 """
                 UPDATE join_tokens SET revoked_ms = COALESCE(revoked_ms, \(nowMs)) WHERE id = \(id)
@@ -78,7 +78,7 @@ extension PostgresStateStore {
     public func validateJoinToken(id: String, secret: String, nowMs: Int64) async throws -> JoinTokenRecord {
         let hash = hasher.hash(secret)
         let logger = self.logger
-        return try await read("validate join token \(id)") { connection in
+        return try await read("validate join token \(id)") { [self] connection in
             try await Self.checkJoinToken(connection, id: id, hash: hash, nowMs: nowMs, lock: false, logger)
         }
     }

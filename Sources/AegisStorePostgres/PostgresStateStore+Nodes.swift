@@ -16,7 +16,7 @@ extension PostgresStateStore {
         let caps = try Self.encodeJSON(node.capabilities, "node \(node.name) capabilities")
         let alloc = try Self.encodeJSON(node.allocated, "node \(node.name) allocation")
         let logger = self.logger
-        return try await write("upsert node \(node.name)") { connection in
+        return try await write("upsert node \(node.name)") { [self] connection in
             let rows = try await connection.query(
                 """
                 INSERT INTO nodes (name, role, state, cordoned, capabilities, allocated, updated_ms)
@@ -33,7 +33,7 @@ extension PostgresStateStore {
 
     public func node(name: String) async throws -> NodeInfo? {
         let logger = self.logger
-        return try await read("read node \(name)") { connection in
+        return try await read("read node \(name)") { [self] connection in
             let rows = try await connection.query("SELECT \(unescaped: Self.nodeColumns) FROM nodes WHERE name = \(name)", logger: logger)
             for try await row in rows { return try Self.node(from: row) }
             return nil
@@ -42,7 +42,7 @@ extension PostgresStateStore {
 
     public func listNodes() async throws -> [NodeInfo] {
         let logger = self.logger
-        return try await read("list nodes") { connection in
+        return try await read("list nodes") { [self] connection in
             let rows = try await connection.query("SELECT \(unescaped: Self.nodeColumns) FROM nodes ORDER BY name", logger: logger)
             var out: [NodeInfo] = []
             for try await row in rows { out.append(try Self.node(from: row)) }
@@ -52,7 +52,7 @@ extension PostgresStateStore {
 
     public func setCordoned(name: String, _ cordoned: Bool) async throws {
         let logger = self.logger
-        try await write("cordon node \(name)") { connection in
+        try await write("cordon node \(name)") { [self] connection in
             let changed = try await Self.count(
                 connection,
                 "WITH u AS (UPDATE nodes SET cordoned = \(cordoned) WHERE name = \(name) RETURNING 1) SELECT COUNT(*) FROM u", logger)
@@ -62,7 +62,7 @@ extension PostgresStateStore {
 
     public func setNodeState(name: String, _ state: NodeCondition, nowMs: Int64) async throws {
         let logger = self.logger
-        try await write("set state of node \(name)") { connection in
+        try await write("set state of node \(name)") { [self] connection in
             let changed = try await Self.count(
                 connection,
                 """
@@ -75,7 +75,7 @@ extension PostgresStateStore {
 
     public func deleteNode(name: String) async throws {
         let logger = self.logger
-        try await write("delete node \(name)") { connection in
+        try await write("delete node \(name)") { [self] connection in
             let deleted = try await Self.count(
                 connection, "WITH d AS (DELETE FROM nodes WHERE name = \(name) RETURNING 1) SELECT COUNT(*) FROM d", logger)
             if deleted == 0 { throw StoreError(.notFound, "node \(name) does not exist") }

@@ -9,7 +9,7 @@ extension PostgresStateStore {
     public func createTenant(name: String, quota: Quota, nowMs: Int64) async throws -> Tenant {
         try ControlStore.validateTenantName(name)
         let logger = self.logger
-        return try await write("create tenant \(name)") { connection in
+        return try await write("create tenant \(name)") { [self] connection in
             if try await Self.tenantExists(connection, name, logger) { throw StoreError(.alreadyExists, "tenant \(name) already exists") }
             return try await Self.insertTenant(connection, name: name, quota: quota, nowMs: nowMs, logger)
         }
@@ -17,14 +17,14 @@ extension PostgresStateStore {
 
     public func tenant(name: String) async throws -> Tenant? {
         let logger = self.logger
-        return try await read("read tenant \(name)") { connection in
+        return try await read("read tenant \(name)") { [self] connection in
             try await Self.fetchTenant(connection, name, logger)
         }
     }
 
     public func listTenants() async throws -> [Tenant] {
         let logger = self.logger
-        return try await read("list tenants") { connection in
+        return try await read("list tenants") { [self] connection in
             let rows = try await connection.query("SELECT \(unescaped: Self.tenantColumns) FROM tenants ORDER BY name", logger: logger)
             var out: [Tenant] = []
             for try await row in rows { out.append(try Self.tenant(from: row)) }
@@ -34,7 +34,7 @@ extension PostgresStateStore {
 
     public func setQuota(tenant name: String, _ quota: Quota) async throws -> Tenant {
         let logger = self.logger
-        return try await write("set quota of tenant \(name)") { connection in
+        return try await write("set quota of tenant \(name)") { [self] connection in
             let rows = try await connection.query(
                 """
                 UPDATE tenants SET quota_cpu_millis = \(quota.cpuMillis), quota_memory_bytes = \(quota.memoryBytes),
@@ -50,7 +50,7 @@ extension PostgresStateStore {
     public func deleteTenant(name: String) async throws {
         let logger = self.logger
         let finals = WorkloadState.allCases.filter(\.isFinal).map(\.rawValue)
-        try await write("delete tenant \(name)") { connection in
+        try await write("delete tenant \(name)") { [self] connection in
             guard try await Self.tenantExists(connection, name, logger) else {
                 throw StoreError(.notFound, "tenant \(name) does not exist")
             }

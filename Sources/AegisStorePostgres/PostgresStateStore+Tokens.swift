@@ -24,7 +24,7 @@ extension PostgresStateStore {
                 .invalidArgument, "token hasher \(type(of: hasher)) returned an empty string or the secret itself; refusing to store it")
         }
         let logger = self.logger
-        try await write("create \(kind.rawValue) token") { connection in
+        try await write("create \(kind.rawValue) token") { [self] connection in
             if let t = tenant, try await !Self.tenantExists(connection, t, logger) {
                 throw StoreError(.notFound, "tenant \(t) does not exist")
             }
@@ -40,7 +40,7 @@ extension PostgresStateStore {
     public func authenticate(token: String) async throws -> Principal? {
         let statement = AuthenticateStatement(hash: hasher.hash(token))
         let logger = self.logger
-        return try await read("authenticate token") { connection in
+        return try await read("authenticate token") { [self] connection in
             for try await (id, kindText, tenant) in try await connection.execute(statement, logger: logger) {
                 switch TokenKind(rawValue: kindText) {
                 case .admin: return .admin(tokenID: id)
@@ -54,7 +54,7 @@ extension PostgresStateStore {
 
     public func revokeToken(id: String) async throws {
         let logger = self.logger
-        try await write("revoke token \(id)") { connection in
+        try await write("revoke token \(id)") { [self] connection in
             let found = try await Self.count(
                 connection, "WITH r AS (UPDATE tokens SET revoked = TRUE WHERE id = \(id) RETURNING 1) SELECT COUNT(*) FROM r", logger)
             if found == 0 { throw StoreError(.notFound, "token \(id) does not exist") }
@@ -63,7 +63,7 @@ extension PostgresStateStore {
 
     public func listTokens(kind: TokenKind?, tenant: String?, includeRevoked: Bool) async throws -> [TokenRecord] {
         let logger = self.logger
-        return try await read("list tokens") { connection in
+        return try await read("list tokens") { [self] connection in
             let rows = try await connection.query(
                 """
                 SELECT id, hash, kind, tenant, created_ms, revoked FROM tokens

@@ -10,7 +10,7 @@ extension PostgresStateStore {
         id: String, event: AegisStore.WorkloadEvent?, _ mutate: @escaping @Sendable (inout Workload) throws -> Void
     ) async throws -> Workload {
         let logger = self.logger
-        return try await write("update workload \(id)") { connection in
+        return try await write("update workload \(id)") { [self] connection in
             var found: (workload: Workload, specText: String)?
             for try await row in try await connection.execute(LockWorkloadStatement(id: id), logger: logger) {
                 found = try Self.workload(from: row, specs)
@@ -54,7 +54,7 @@ extension PostgresStateStore {
 
     public func appendEvent(workloadID: String, _ event: AegisStore.WorkloadEvent) async throws {
         let logger = self.logger
-        try await write("append event to workload \(workloadID)") { connection in
+        try await write("append event to workload \(workloadID)") { [self] connection in
             // KEY SHARE: a concurrent delete waits until this event is in.
             let exists = try await Self.count(
                 connection, "SELECT COUNT(*) FROM (SELECT 1 FROM workloads WHERE id = \(workloadID) FOR KEY SHARE) AS w", logger)
@@ -66,7 +66,7 @@ extension PostgresStateStore {
 
     public func events(workloadID: String) async throws -> [AegisStore.WorkloadEvent] {
         let logger = self.logger
-        return try await read("read events of workload \(workloadID)") { connection in
+        return try await read("read events of workload \(workloadID)") { [self] connection in
             let rows = try await connection.query(
                 "SELECT time_ms, type, message FROM workload_events WHERE workload_id = \(workloadID) ORDER BY seq", logger: logger)
             var out: [AegisStore.WorkloadEvent] = []
@@ -79,21 +79,21 @@ extension PostgresStateStore {
 
     public func inputs(id: String) async throws -> [String: [UInt8]] {
         let logger = self.logger
-        return try await read("read inputs of workload \(id)") { connection in
+        return try await read("read inputs of workload \(id)") { [self] connection in
             try await Self.loadInputs(connection, [id], logger)[id] ?? [:]
         }
     }
 
     public func inputs(ids: [String]) async throws -> [String: [String: [UInt8]]] {
         let logger = self.logger
-        return try await read("read inputs of \(ids.count) workload(s)") { connection in
+        return try await read("read inputs of \(ids.count) workload(s)") { [self] connection in
             try await Self.loadInputs(connection, ids, logger)
         }
     }
 
     public func deleteWorkload(id: String) async throws {
         let logger = self.logger
-        try await write("delete workload \(id)") { connection in
+        try await write("delete workload \(id)") { [self] connection in
             let deleted = try await Self.count(
                 connection, "WITH d AS (DELETE FROM workloads WHERE id = \(id) RETURNING 1) SELECT COUNT(*) FROM d", logger)
             if deleted == 0 { throw StoreError(.notFound, "workload \(id) does not exist") }

@@ -17,7 +17,7 @@ extension PostgresStateStore {
     public func insertWorkload(_ workload: Workload, event: AegisStore.WorkloadEvent?) async throws {
         let row = try Self.encodedRow(workload, event: event, specJSON: nil)
         let logger = self.logger
-        try await write("insert workload \(workload.id)") { connection in
+        try await write("insert workload \(workload.id)") { [self] connection in
             let refusals = try await Self.insertRows(connection, [row], logger)
             if let refusal = refusals[0] { throw refusal }
         }
@@ -30,14 +30,14 @@ extension PostgresStateStore {
             return row
         }
         let logger = self.logger
-        return try await write("insert \(new.count) workload(s)") { connection in
+        return try await write("insert \(new.count) workload(s)") { [self] connection in
             try await Self.insertRows(connection, rows, logger)
         }
     }
 
     public func workload(id: String, includeInputs: Bool) async throws -> Workload? {
         let logger = self.logger
-        return try await read("read workload \(id)") { connection in
+        return try await read("read workload \(id)") { [self] connection in
             var found: Workload?
             for try await row in try await connection.execute(WorkloadByIDStatement(id: id), logger: logger) {
                 found = try Self.workload(from: row, specs).workload
@@ -50,7 +50,7 @@ extension PostgresStateStore {
 
     public func workload(tenant: String, idempotencyKey: String) async throws -> Workload? {
         let logger = self.logger
-        return try await read("read workload by idempotency key") { connection in
+        return try await read("read workload by idempotency key") { [self] connection in
             let rows = try await connection.query(
                 "SELECT \(unescaped: workloadColumns) FROM workloads WHERE tenant = \(tenant) AND idempotency_key = \(idempotencyKey)",
                 logger: logger)
@@ -65,7 +65,7 @@ extension PostgresStateStore {
             tenant: tenant, states: states.map { $0.map(\.rawValue).sorted() }, node: node,
             limit: limit.flatMap { $0 < 0 ? nil : Int64($0) })
         let logger = self.logger
-        return try await read("list workloads") { connection in
+        return try await read("list workloads") { [self] connection in
             var out: [Workload] = []
             for try await row in try await connection.execute(statement, logger: logger) {
                 out.append(try Self.workload(from: row, specs).workload)
@@ -77,7 +77,7 @@ extension PostgresStateStore {
     public func countWorkloads(tenant: String?, states: Set<WorkloadState>?, node: String?) async throws -> Int {
         let statement = CountWorkloadsStatement(tenant: tenant, states: states.map { $0.map(\.rawValue).sorted() }, node: node)
         let logger = self.logger
-        return try await read("count workloads") { connection in
+        return try await read("count workloads") { [self] connection in
             for try await n in try await connection.execute(statement, logger: logger) { return Int(n) }
             return 0
         }

@@ -71,12 +71,19 @@ public final class PostgresStateStore: ControlStateStore {
         await task?.value
     }
 
+    /// How long one call may wait for PostgreSQL before it fails as `.unreachable` (a paused or
+    /// partitioned server never answers by itself). The call's query is abandoned, not undone: a
+    /// write already sent may still commit when the server answers (under the same fence).
+    public static let defaultOperationTimeout: Duration = .seconds(10)
+    var operationTimeout: Duration { Self.defaultOperationTimeout }
+
     /// Runs `body` on a pooled connection (no transaction: one statement, or reads that tolerate
     /// seeing commits between them). Errors become StoreError naming `what`; a `JoinTokenError`
     /// or a `CallerError` passes through as the error it carries.
-    func read<T: Sendable>(_ what: String, _ body: (PostgresConnection) async throws -> T) async throws -> T {
+    func read<T: Sendable>(_ what: String, _ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+        let client = self.client
         do {
-            return try await client.withConnection { try await body($0) }
+            return try await bounded(operationTimeout) { try await client.withConnection { try await body($0) } }
         } catch {
             throw Self.outcome(of: error, what)
         }
@@ -84,13 +91,14 @@ public final class PostgresStateStore: ControlStateStore {
 
     /// Runs `body` in one transaction that first passes the write fence; rolled back when `body`
     /// or the fence throws. Every state-changing method of this store goes through here.
-    func write<T: Sendable>(_ what: String, _ body: (PostgresConnection) async throws -> T) async throws -> T {
-        let fence = self.fence
-        let logger = self.logger
+    func write<T: Sendable>(_ what: String, _ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+        let (fence, logger, client) = (self.fence, self.logger, self.client)
         do {
-            return try await client.withTransaction(logger: logger) { connection in
-                try await fence.check(on: connection, logger: logger, what: what)
-                return try await body(connection)
+            return try await bounded(operationTimeout) {
+                try await client.withTransaction(logger: logger) { connection in
+                    try await fence.check(on: connection, logger: logger, what: what)
+                    return try await body(connection)
+                }
             }
         } catch {
             throw Self.outcome(of: error, what)
@@ -113,7 +121,7 @@ public final class PostgresStateStore: ControlStateStore {
     static let bootstrapLockKey: Int64 = 0x6165_6769_7362
 
     public func bootstrap(nowMs: Int64) async throws -> Bool {
-        try await write("bootstrap") { connection in
+        try await write("bootstrap") { [self] connection in
             // Controllers starting together: one creates the tenant, the others then see it.
             try await connection.query("SELECT pg_advisory_xact_lock(\(Self.bootstrapLockKey))", logger: logger)
             if try await Self.tenantExists(connection, ControlStore.defaultTenant, logger) { return false }
@@ -144,7 +152,7 @@ extension StoreError {
                 return StoreError(kind, "\(what): PostgreSQL error \(code): \(message)")
             }
             let cause = e.underlying.map { ": \($0)" } ?? ""
-            return StoreError(.database, "\(what): PostgreSQL connection: \(e.code.description)\(cause)")
+            return StoreError(.unreachable, "\(what): PostgreSQL connection: \(e.code.description)\(cause)")
         }
         return StoreError(.database, "\(what): \(error)")
     }
