@@ -2,6 +2,7 @@
 // that caused it. Transport-free: the HTTP status of each kind is the API's business (AegisAPI
 // ControllerError+HTTP.swift), so a gateway or another transport maps the same kinds its own way.
 import AegisProtocol
+import AegisStore
 
 /// A refused or failed controller operation.
 public struct ControllerError: Error, CustomStringConvertible, Sendable {
@@ -18,7 +19,8 @@ public struct ControllerError: Error, CustomStringConvertible, Sendable {
         case conflict
         /// A body or upload over its limit.
         case tooLarge
-        /// What was asked for is on a node that is not connected.
+        /// What was asked for is on a node that is not connected, or this controller is not the
+        /// leader (a standby, or one that lost its lease).
         case unavailable
         /// The controller failed (the store, the CA): `underlying` says how.
         case internalError
@@ -71,8 +73,11 @@ public struct ControllerError: Error, CustomStringConvertible, Sendable {
     }
     /// A failure of the controller itself; the message is `context: underlying` (or the
     /// underlying error alone).
+    /// A write refused because this controller lost the leadership (`StoreError.fenced`) is
+    /// `unavailable` instead: the client retries against the new leader.
     public static func internalError(_ context: String? = nil, underlying: any Error) -> ControllerError {
-        ControllerError(.internalError, context.map { "\($0): \(underlying)" } ?? "\(underlying)", underlying: underlying)
+        if let e = underlying as? StoreError, e.kind == .fenced { return .unavailable(e.description, underlying: e) }
+        return ControllerError(.internalError, context.map { "\($0): \(underlying)" } ?? "\(underlying)", underlying: underlying)
     }
     public static func internalError(_ m: String) -> ControllerError { ControllerError(.internalError, m) }
 }

@@ -40,7 +40,8 @@ public enum NodeConfigFile {
         "cgroup-parent": .value, "egress": .boolean, "egress-subnet": .value, "egress-bridge": .value, "egress-deny": .list,
         "reach": .list, "strategy": .value, "log-level": .value, "log-cap": .value, "output-retention": .value,
         "insecure-registry": .list, "registry-ca": .value, "registry-auth": .value, "local-images": .list,
-        "image-gc-high-threshold": .value, "image-gc-low-threshold": .value,
+        "image-gc-high-threshold": .value, "image-gc-low-threshold": .value, "datastore": .value, "datastore-password-file": .value,
+        "leader-lease": .value, "leader-renew": .value,
     ]
 
     /// The file's settings as arguments to put before `commandLine`, and the line of each flag

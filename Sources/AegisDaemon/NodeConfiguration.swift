@@ -8,6 +8,7 @@ import AegisNet
 import AegisNode
 import AegisProtocol
 import AegisScheduler
+import AegisStorePostgres
 import AegisSystem
 import Foundation
 import Logging
@@ -50,6 +51,12 @@ public struct NodeFlags: Sendable {
     public var localImages: [String] = []
     public var imageGCHighThreshold: Int = 85
     public var imageGCLowThreshold: Int = 80
+    /// Controller: where its state lives: nil or "sqlite" (the data directory's aegis.db) or a
+    /// postgres:// URL (a replicated controller: several on one database, one leader).
+    public var datastore: String?
+    public var datastorePasswordFile: String?
+    public var leaderLease: String?
+    public var leaderRenew: String?
 
     public init() {}
 }
@@ -80,8 +87,15 @@ public struct NodeConfiguration: Sendable {
     /// Controller in its pod (`aegis controller --socket`): the only listener, a unix socket the
     /// gateway forwards to and the metrics sidecar and probes read (`APIListenerKind.podSocket`).
     public var podSocket: String?
-    /// Worker: the controller's cluster port, https://HOST:PORT.
+    /// Worker: the controllers' cluster ports, https://HOST:PORT, comma-separated (`joinURLs`).
     public var join: String?
+    /// Worker: `--join` split at commas, in order: the session tries the next one when a
+    /// controller can't be reached or is a standby.
+    public var joinURLs: [String] { join.map(Self.splitJoin) ?? [] }
+    /// Controller: where the state lives.
+    public var datastore: Datastore
+    /// Controller on PostgreSQL: the leader election terms (`--leader-lease`, `--leader-renew`).
+    public var leaderTerms: LeaderTerms
     /// Worker: the join token for the first start (nil: the identity on disk is used).
     public var joinToken: String?
     public var rejoin: Bool
@@ -169,6 +183,7 @@ public struct NodeConfiguration: Sendable {
             )
         }
         imageGC = ImageGCPolicy(highPercent: flags.imageGCHighThreshold, lowPercent: flags.imageGCLowThreshold)
+        (datastore, leaderTerms) = try Self.datastore(flags)
         registry = RegistryOptions(
             insecureRegistries: Set(flags.insecureRegistries), caFile: flags.registryCA, authFile: flags.registryAuth,
             userAgent: "aegis-worker")
@@ -195,7 +210,7 @@ extension NodeConfiguration {
             guard let join = f.join else {
                 throw NodeConfigurationError("--join", "--role worker needs --join https://HOST:PORT (the controller's cluster port)")
             }
-            try checkJoinURL(join)
+            for url in splitJoin(join) { try checkJoinURL(url) }
             guard f.listen == nil else {
                 throw NodeConfigurationError("--listen", "--listen: a worker serves no API; it connects out to --join")
             }

@@ -20,7 +20,10 @@ import ServiceLifecycle
 /// A controller or hybrid node: start it, then `run` it until a stop (signal, `stop(drain:)`).
 public final class NodeRuntime: Sendable {
     public let configuration: NodeConfiguration
-    public let store: ControlStore
+    public let store: any ControlStateStore
+    /// The node owns its data directory claim and its store (a SQLite node); false for a leader's
+    /// term of a replicated controller (ReplicatedController.swift), which owns both across terms.
+    let ownsState: Bool
     public let controller: Controller
     /// The in-process worker of a hybrid node; nil for a controller.
     public let worker: Worker?
@@ -38,11 +41,12 @@ public final class NodeRuntime: Sendable {
     var name: String { configuration.name }
 
     private init(
-        configuration: NodeConfiguration, store: ControlStore, controller: Controller, worker: Worker?, adminTokenWritten: Bool,
-        logger: Logger, events: (AsyncStream<WorkerEvent>, AsyncStream<WorkerEvent>.Continuation)
+        configuration: NodeConfiguration, store: any ControlStateStore, ownsState: Bool, controller: Controller, worker: Worker?,
+        adminTokenWritten: Bool, logger: Logger, events: (AsyncStream<WorkerEvent>, AsyncStream<WorkerEvent>.Continuation)
     ) {
         self.configuration = configuration
         self.store = store
+        self.ownsState = ownsState
         self.controller = controller
         self.worker = worker
         self.adminTokenWritten = adminTokenWritten
@@ -69,13 +73,40 @@ public final class NodeRuntime: Sendable {
     }
 
     private static func startClaimed(_ configuration: NodeConfiguration, logger: Logger) async throws -> NodeRuntime {
-        let c = configuration, paths = configuration.paths
-        let store: ControlStore
+        let store: SQLiteStateStore
         do {
-            store = try ControlStore(path: paths.database, hasher: SHA256TokenHasher())
-            _ = try store.bootstrap()
-        } catch { throw NodeStartError("cannot open the state in \(paths.database)", underlying: error) }
-        let tokenWritten = try ensureAdminToken(store, paths: paths, logger: logger)
+            store = SQLiteStateStore(try ControlStore(path: configuration.paths.database, hasher: SHA256TokenHasher()))
+        } catch { throw NodeStartError("cannot open the state in \(configuration.paths.database)", underlying: error) }
+        do {
+            return try await start(configuration, store: store, ownsState: true, logger: logger)
+        } catch {
+            try? await store.close()
+            throw error
+        }
+    }
+
+    /// A leader's term of a replicated controller: the controller on the shared datastore, whose
+    /// writes the leader epoch fences. The data directory stays claimed and the store open when
+    /// the term ends (`run` returns); the caller owns both.
+    /// - Throws: `NodeStartError` (a fenced write: the lease was lost meanwhile).
+    public static func startTerm(
+        _ configuration: NodeConfiguration, store: any ControlStateStore, logger: Logger
+    ) async throws
+        -> NodeRuntime
+    {
+        precondition(configuration.role == .controller, "a replicated controller runs no worker")
+        return try await start(configuration, store: store, ownsState: false, logger: logger)
+    }
+
+    private static func start(
+        _ configuration: NodeConfiguration, store: any ControlStateStore, ownsState: Bool, logger: Logger
+    ) async throws -> NodeRuntime {
+        let c = configuration, paths = configuration.paths
+        do { _ = try await store.bootstrap() } catch {
+            throw NodeStartError(
+                "cannot set up the state in \(store.dataDirectory == nil ? "the datastore" : paths.database)", underlying: error)
+        }
+        let tokenWritten = try await ensureAdminToken(store, paths: paths, logger: logger)
         let (events, continuation) = AsyncStream<WorkerEvent>.makeStream()
         var worker: Worker?
         var capabilities: NodeCapabilities?
@@ -93,10 +124,12 @@ public final class NodeRuntime: Sendable {
         let tracker: LeaseTracker
         do { tracker = try LeaseTracker(config: c.leases) } catch { throw NodeStartError("\(error)", underlying: error) }
         let controller = Controller(
-            store: SQLiteStateStore(store), schedulerConfig: c.scheduler, logger: Logger(label: "aegis.controller"), leases: tracker,
+            store: store, schedulerConfig: c.scheduler, logger: Logger(label: "aegis.controller"), pkiDirectory: paths.pkiDir,
+            leases: tracker,
             nodeCertificateValidity: c.nodeCertificateValiditySeconds, metrics: ControllerMetrics())
         let node = NodeRuntime(
-            configuration: c, store: store, controller: controller, worker: worker, adminTokenWritten: tokenWritten,
+            configuration: c, store: store, ownsState: ownsState, controller: controller, worker: worker,
+            adminTokenWritten: tokenWritten,
             logger: logger, events: (events, continuation))
         await controller.trackKnownNodes(except: c.role == .hybrid ? c.name : nil)
         if let worker, let capabilities {
@@ -112,13 +145,18 @@ public final class NodeRuntime: Sendable {
 
     /// The admin token file (0600) is written on first start; the store keeps only its hash.
     /// Returns whether it was written now.
-    static func ensureAdminToken(_ store: ControlStore, paths: AegisPaths, logger: Logger) throws -> Bool {
-        if let existing = try? String(contentsOfFile: paths.adminToken, encoding: .utf8),
-            case .admin? = try store.authenticate(token: existing.trimmingCharacters(in: .whitespacesAndNewlines))
-        {
-            return false
+    static func ensureAdminToken(_ store: any ControlStateStore, paths: AegisPaths, logger: Logger) async throws -> Bool {
+        do {
+            if let existing = try? String(contentsOfFile: paths.adminToken, encoding: .utf8),
+                case .admin? = try await store.authenticate(token: existing.trimmingCharacters(in: .whitespacesAndNewlines))
+            {
+                return false
+            }
+        } catch { throw NodeStartError("cannot check the admin token in \(paths.adminToken)", underlying: error) }
+        let token: (id: String, secret: String)
+        do { token = try await store.createToken(kind: .admin) } catch {
+            throw NodeStartError("cannot create the admin token", underlying: error)
         }
-        let token = try store.createToken(kind: .admin)
         let fd = open(paths.adminToken, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw NodeStartError("cannot write \(paths.adminToken): errno \(errno)", errno: errno) }
         fchmod(fd, 0o600)
@@ -171,12 +209,17 @@ public final class NodeRuntime: Sendable {
         let group = ServiceGroup(configuration: ServiceGroupConfiguration(services: services, logger: logger))
         var failure: (any Error)?
         do { try await group.run() } catch { failure = error }
-        try? store.close()
         unlink(paths.socket)
         if let podSocket = configuration.podSocket { unlink(podSocket) }
         if configuration.listen != nil { unlink(paths.clusterSocket) }
-        NodeSetup.releaseDataDir(paths)
         unlink(paths.dataDir + "/cluster.port")
+        guard ownsState else {
+            logger.info("leader term ended")
+            if let failure { throw failure }
+            return
+        }
+        try? await store.close()
+        NodeSetup.releaseDataDir(paths)
         logger.info("node stopped", metadata: ["agents": "\(stopLatch.drains && worker != nil ? "stopped" : "left running")"])
         if let failure { throw failure }
     }

@@ -39,7 +39,8 @@ public final class WorkerRuntime: Sendable {
     /// node's) and the session. A failed start leaves no pid file.
     /// - Throws: `NodeStartError` / `JoinClientError` naming the step that failed.
     public static func start(_ configuration: NodeConfiguration, logger: Logger) async throws -> WorkerRuntime {
-        guard configuration.role == .worker, let server = configuration.join else {
+        let servers = configuration.joinURLs
+        guard configuration.role == .worker, !servers.isEmpty else {
             throw NodeStartError("--role worker needs --join https://HOST:PORT (the controller's cluster port)")
         }
         let paths = configuration.paths, name = configuration.name, dir = paths.identityDir
@@ -51,22 +52,20 @@ public final class WorkerRuntime: Sendable {
         }
         try NodeSetup.claimDataDir(paths)
         do {
-            return try await startClaimed(configuration, server: server, token: joined ? nil : configuration.joinToken, logger: logger)
+            return try await startClaimed(configuration, servers: servers, token: joined ? nil : configuration.joinToken, logger: logger)
         } catch {
             NodeSetup.releaseDataDir(paths)  // a failed start leaves no pid file behind
             throw error
         }
     }
 
-    private static func startClaimed(_ c: NodeConfiguration, server: String, token: String?, logger: Logger) async throws -> WorkerRuntime {
+    private static func startClaimed(
+        _ c: NodeConfiguration, servers: [String], token: String?, logger: Logger
+    ) async throws
+        -> WorkerRuntime
+    {
         let paths = c.paths, dir = paths.identityDir
-        if let token {
-            let outcome = try await JoinClient.join(
-                transport: try PinnedJoinTransport(server: server), token: token,
-                nodeName: c.name, role: .worker, directory: dir)
-            logger.notice(
-                "joined the cluster", metadata: ["node": "\(c.name)", "ca": "\(outcome.caFingerprint)", "serial": "\(outcome.serial)"])
-        }
+        if let token { try await join(servers: servers, token: token, configuration: c, logger: logger) }
         guard case .ready = try NodeIdentity.loadOrCreate(directory: dir, nodeName: c.name) else {
             throw NodeStartError("\(dir) holds a node key but no certificate (an interrupted join): run again with --token")
         }
@@ -81,12 +80,33 @@ public final class WorkerRuntime: Sendable {
         ) { sink.send($0) }
         let capabilities = await NodeSetup.detect(worker: worker, configuration: c, logger: logger)
         let session = try ControllerSession(
-            server: server, identityDir: dir, agent: worker,
+            servers: servers, identityDir: dir, agent: worker,
             node: NodeInfo(name: c.name, role: .worker, capabilities: capabilities),
             renewEveryMs: c.renewEveryMs, logger: Logger(label: "aegis.session"))
         sink.attach(session)
         NodeSetup.logUp(name: c.name, role: .worker, paths: paths, capabilities: capabilities, worker: worker, logger: logger)
         return WorkerRuntime(configuration: c, worker: worker, session: session, logger: logger)
+    }
+
+    /// Joins through the first controller of `servers` that completes it (a standby of replicated
+    /// controllers serves no cluster port: the next is tried); the last failure is thrown.
+    private static func join(servers: [String], token: String, configuration c: NodeConfiguration, logger: Logger) async throws {
+        var lastError: (any Error)?
+        for server in servers {
+            do {
+                let outcome = try await JoinClient.join(
+                    transport: try PinnedJoinTransport(server: server), token: token,
+                    nodeName: c.name, role: .worker, directory: c.paths.identityDir)
+                logger.notice(
+                    "joined the cluster",
+                    metadata: ["node": "\(c.name)", "via": "\(server)", "ca": "\(outcome.caFingerprint)", "serial": "\(outcome.serial)"])
+                return
+            } catch let e as JoinClientError where e.step == .fetchCA && servers.count > 1 {
+                logger.warning("join failed, trying the next controller", metadata: ["url": "\(server)", "error": "\(e)"])
+                lastError = e
+            }
+        }
+        if let lastError { throw lastError }
     }
 
     /// Asks the worker to stop: agents keep running (their supervisors fence them if no worker

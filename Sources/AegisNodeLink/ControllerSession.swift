@@ -16,15 +16,19 @@ import Synchronization
 public final class ControllerSession: Sendable {
     /// Where requests (log chunks, output listings and files) are answered: blocking reads.
     static let answers = DispatchQueue(label: "aegis.session.answers", attributes: .concurrent)
-    /// `wss://HOST:PORT/v1/cluster/session`.
-    public let url: String
+    /// Each controller's `wss://HOST:PORT/v1/cluster/session`, in `--join` order, and whether its
+    /// host is an IP literal (then a fixed SNI name is sent and the host name not checked).
+    let targets: [(url: String, ipHost: Bool)]
+    /// Which of `targets` the session uses now: the next after each failed connection (a
+    /// controller that is down or a standby), so that a worker finds the leader.
+    private let targetIndex = Atomic<Int>(0)
+    /// The controller URL in use now.
+    public var url: String { targets[targetIndex.load(ordering: .relaxed) % targets.count].url }
     let agent: any NodeAgent
-    /// The URL's host is an IP literal.
-    let ipHost: Bool
     let logger: Logger
     let node: Mutex<NodeInfo>
-    /// SNI name when the URL's host is an IP literal.
-    let sniHostname: String?
+    /// SNI name sent when the URL's host is an IP literal.
+    static let ipSNIHostname = "aegis-controller"
     /// Renewal period used until the controller's `welcome` says otherwise.
     let renewEveryMs: Int
     /// Events waiting for a connection, and the current connection's queue.
@@ -59,7 +63,8 @@ public final class ControllerSession: Sendable {
     private let welcomedBefore = Atomic<Int>(0)
 
     /// - Parameters:
-    ///   - server: the controller's cluster URL, `https://HOST:PORT`.
+    ///   - servers: the controllers' cluster URLs, `https://HOST:PORT` (several: replicated
+    ///     controllers, tried in turn until the leader answers).
     ///   - identityDir: the joined node's identity: mutual TLS with its certificate and key,
     ///     trusting only the cluster CA (`ControllerSession.tlsConfiguration(identityDir:)`).
     /// - Throws: `SessionError` for a URL that is not https; NIOSSL errors for an unreadable identity.
@@ -68,30 +73,35 @@ public final class ControllerSession: Sendable {
     /// certificate is used from the next one on.
     let identityDir: String
 
-    public init(server: String, identityDir: String, agent: any NodeAgent, node: NodeInfo, renewEveryMs: Int = 5_000, logger: Logger) throws
-    {
+    public init(
+        servers: [String], identityDir: String, agent: any NodeAgent, node: NodeInfo, renewEveryMs: Int = 5_000, logger: Logger
+    ) throws {
         self.identityDir = identityDir
         let tls = try Self.tlsConfiguration(identityDir: identityDir)
+        guard !servers.isEmpty else { throw SessionError(.invalidURL, "--join: no controller URL given") }
+        targets = try servers.map(Self.target)
+        _ = tls  // checked now: a broken identity fails the start, not every reconnect
+        self.agent = agent
+        self.node = Mutex(node)
+        self.renewEveryMs = renewEveryMs
+        self.logger = logger
+    }
+
+    /// One controller: `https://HOST:PORT` → its session URL and whether HOST is an IP literal.
+    static func target(_ server: String) throws -> (url: String, ipHost: Bool) {
         var base = server
         while base.hasSuffix("/") { base.removeLast() }
         guard base.hasPrefix("https://") else {
             throw SessionError(.invalidURL, "--join \(server): expected https://HOST:PORT (the controller's cluster port)")
         }
         let authority = base.dropFirst("https://".count)
-        url = "wss://" + authority + NodeSession.path
         var host = String(authority.split(separator: "/").first ?? "")
         if host.hasPrefix("[") {
             host = String(host.dropFirst().prefix { $0 != "]" })
         } else if let colon = host.lastIndex(of: ":") {
             host = String(host[..<colon])
         }
-        ipHost = Self.isIPLiteral(host)
-        sniHostname = ipHost ? "aegis-controller" : nil
-        _ = tls  // checked now: a broken identity fails the start, not every reconnect
-        self.agent = agent
-        self.node = Mutex(node)
-        self.renewEveryMs = renewEveryMs
-        self.logger = logger
+        return ("wss://" + authority + NodeSession.path, isIPLiteral(host))
     }
 
     /// Mutual TLS from a joined node's identity directory: `node.crt` + `node.key` presented as the
@@ -147,6 +157,12 @@ public final class ControllerSession: Sendable {
                 logger.warning("controller session failed", metadata: ["url": "\(url)", "error": "\(error)"])
             }
             if Task.isCancelled { return nil }
+            if targets.count > 1 {
+                let next = (targetIndex.load(ordering: .relaxed) + 1) % targets.count
+                targetIndex.store(next, ordering: .relaxed)
+                // A full round of controllers failed before the back-off grows; within a round, the next at once.
+                if next != 0 && sessionsOpened.load(ordering: .relaxed) == openedBefore { continue }
+            }
             if sessionsOpened.load(ordering: .relaxed) != openedBefore { backoffMs = 500 }  // it worked for a while
             try? await Task.sleep(for: .milliseconds(backoffMs))
             let welcomed = welcomedRenewMs.load(ordering: .relaxed)
@@ -157,9 +173,10 @@ public final class ControllerSession: Sendable {
     }
 
     private func connectOnce() async throws {
+        let (url, ipHost) = targets[targetIndex.load(ordering: .relaxed) % targets.count]
         let config = WebSocketClientConfiguration(
             maxFrameSize: NodeSession.maxFrameBytes, closeTimeout: .seconds(2),
-            autoPing: .enabled(timePeriod: .seconds(5)), sniHostname: sniHostname)
+            autoPing: .enabled(timePeriod: .seconds(5)), sniHostname: ipHost ? Self.ipSNIHostname : nil)
         var tls = try Self.tlsConfiguration(identityDir: identityDir)
         // An IP literal can't be sent as SNI (RFC 6066 §3) nor checked by NIOSSL as a host name:
         // the controller is then authenticated as a holder of a serverAuth certificate of the

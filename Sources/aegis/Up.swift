@@ -4,6 +4,7 @@ import AegisClient
 import AegisDaemon
 import AegisNodeLink
 import AegisProtocol
+import AegisStorePostgres
 import AegisSystem
 import ArgumentParser
 import Foundation
@@ -24,7 +25,11 @@ struct Up: AsyncParsableCommand {
             "Node role: hybrid (controller and worker in one process), controller (API, state, scheduling; runs no agents; needs --listen) or worker (runs agents for the controller given by --join; serves no API)."
     )
     var role: NodeRole = .hybrid
-    @Option(help: "Worker: the controller's cluster port, https://HOST:PORT.") var join: String?
+    @Option(
+        help:
+            "Worker: the controller's cluster port, https://HOST:PORT; replicated controllers: each one's, comma-separated (the session finds the leader)."
+    )
+    var join: String?
     @Option(
         help:
             "Worker: join token for the first start (prefer --token-file or env AEGIS_JOIN_TOKEN: a command line is readable by every local user); later starts use the identity in <data-dir>/identity."
@@ -139,6 +144,23 @@ struct Up: AsyncParsableCommand {
     var imageGcLowThreshold: Int = 80
     @Option(
         help: ArgumentHelp(
+            "Controller: where the state lives: sqlite (<data-dir>/aegis.db, the default) or postgres://USER@HOST:PORT/DATABASE?sslmode=… (several controllers on one database, one leader; --role controller).",
+            valueName: "url"))
+    var datastore: String?
+    @Option(help: ArgumentHelp("Controller on PostgreSQL: read the database password from this file (else PGPASSWORD).", valueName: "file"))
+    var datastorePasswordFile: String?
+    @Option(
+        parsing: .unconditional,
+        help:
+            "Controller on PostgreSQL: the leader lease term, by the database's clock (default 15s; a standby takes over this long after the leader's last renewal)."
+    )
+    var leaderLease: String?
+    @Option(
+        parsing: .unconditional,
+        help: "Controller on PostgreSQL: how often the leader renews its lease (default 5s; at most a third of --leader-lease).")
+    var leaderRenew: String?
+    @Option(
+        help: ArgumentHelp(
             "A YAML file whose keys are these flags' names (default \(NodeConfigFile.defaultPath) when it exists); flags given here override it.",
             valueName: "file"))
     var config: String?
@@ -185,6 +207,10 @@ struct Up: AsyncParsableCommand {
         f.localImages = localImages
         f.imageGCHighThreshold = imageGcHighThreshold
         f.imageGCLowThreshold = imageGcLowThreshold
+        f.datastore = datastore
+        f.datastorePasswordFile = datastorePasswordFile
+        f.leaderLease = leaderLease
+        f.leaderRenew = leaderRenew
         return f
     }
 
@@ -243,6 +269,16 @@ struct Up: AsyncParsableCommand {
                 writeStderr("aegis: \(e)\n")
                 throw ExitCode(1)
             }
+            return
+        }
+        if case .postgres(let url, let passwordFile) = configuration.datastore {
+            let datastore: PostgresDatastore
+            do { datastore = try PostgresDatastore(url: url, passwordFile: passwordFile) } catch {
+                throw ValidationError("--datastore: \(error)")
+            }
+            notice.step("opening the datastore \(datastore)")
+            let controller = try await ReplicatedController.start(configuration, datastore: datastore, logger: logger)
+            try await controller.run(notifier: notice.notifier)
             return
         }
         notice.step("opening the state" + (configuration.role == .hybrid ? ", re-adopting agents" : ""))

@@ -23,6 +23,9 @@ final class NodeHarness {
     private(set) var port = 0
     /// Added to the environment `aegis up` starts with (e.g. NOTIFY_SOCKET).
     var environment: [String: String] = [:]
+    /// When `start` considers the node up (default: its API answers the admin token; a standby
+    /// controller answers 503, so its tests wait for /readyz instead).
+    var isUp: ((NodeHarness) -> Bool)?
     /// Sandbox leaves of this node go under this cgroup2 path (removed at the end).
     let cgroupParent = "aegis-e2e-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
 
@@ -78,7 +81,9 @@ final class NodeHarness {
                 FileManager.default.fileExists(atPath: dataDir + "/aegis.sock")
             {
                 self.port = port
-                if netns != nil {
+                if let isUp {
+                    if isUp(self) { return }
+                } else if netns != nil {
                     if (try? cli(["ps"], timeout: 10).status) == 0 { return }
                 } else if (try? http("GET", "/v1/whoami", token: adminToken()).status) == 200 {
                     return
