@@ -39,6 +39,14 @@ final class NodeHarness {
         self.extraArgs = extraArgs
     }
 
+    /// A node on another node's data directory (run after that one stopped), in its namespace.
+    init(sameDataDirAs other: NodeHarness, extraArgs: [String]) {
+        netns = other.netns
+        dataDir = other.dataDir
+        binary = other.binary
+        self.extraArgs = extraArgs
+    }
+
     static func locate(_ name: String) throws -> String {
         var dir = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
         for _ in 0..<4 {

@@ -185,6 +185,42 @@ final class ReplicatedControllerE2ETests: XCTestCase {
     }
 }
 
+extension ReplicatedControllerE2ETests {
+    func testASingleNodesSQLiteStateMigratedToPostgreSQLServesTheSameCluster() throws {
+        // A hybrid node on SQLite runs an agent to its end, then stops.
+        let node = try NodeHarness(netns: bed.ns("lab"))
+        try node.start()
+        let run = try node.cli(["run", "--detach", "--idempotency-key", "before", "--", "sh", "-c", "echo migrated"])
+        XCTAssertEqual(run.status, 0, run.stderr)
+        let id = run.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        try waitFor("the agent succeeded", timeout: 30) { try self.workload(id, via: node).state == .succeeded }
+        let before = try node.cli(["describe", id, "-o", "json"]).stdout
+        node.stop()
+
+        // Its state moves into PostgreSQL (over the server's unix socket), verified table by table.
+        let migrate = try node.cli([
+            "datastore", "migrate", "--from", "sqlite:\(node.dataDir)/aegis.db",
+            "--to", "postgres://postgres@:\(database.port)/aegis?host=\(database.dir)",
+        ])
+        XCTAssertEqual(migrate.status, 0, migrate.stderr)
+        XCTAssertTrue(migrate.stdout.contains("every table verified"), migrate.stdout)
+        XCTAssertTrue(migrate.stdout.contains("workloads\t1\t"), migrate.stdout)
+
+        // The same data dir (admin token, cluster CA) now runs a replicated controller on PostgreSQL.
+        let controller = NodeHarness(sameDataDirAs: node, extraArgs: [
+            "--role", "controller", "--name", "c1", "--listen", "127.0.0.1:\(Self.ports[0])", "--datastore", database.url,
+        ] + Self.terms)
+        controller.isUp = { $0.readyz().hasPrefix("200") }
+        try controller.start()
+        controllers.append(controller)
+        let after = try controller.cli(["describe", id, "-o", "json"])
+        XCTAssertEqual(after.status, 0, after.stderr)
+        XCTAssertEqual(after.stdout, before, "the workload, its events and outputs list read the same")
+        let again = try controller.cli(["run", "--detach", "--idempotency-key", "before", "--", "sh", "-c", "echo migrated"])
+        XCTAssertEqual(again.stdout.trimmingCharacters(in: .whitespacesAndNewlines), id, "its idempotency key came along")
+    }
+}
+
 extension NodeHarness {
     /// `aegis health --path /readyz` on the node's socket: "200 ready", "503 standby: …", or "" when it does not answer.
     func readyz() -> String {
