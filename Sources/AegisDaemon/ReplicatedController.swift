@@ -82,6 +82,19 @@ public final class ReplicatedController: Sendable {
         return ReplicatedController(configuration: configuration, store: store, lease: lease, logger: logger, changes: (stream, input))
     }
 
+    /// `start` with the datastore of `configuration` (`--datastore`, `--datastore-password-file`,
+    /// PGPASSWORD). - Throws: `NodeStartError` naming `--datastore` when the URL can't be used.
+    public static func start(_ configuration: NodeConfiguration, logger: Logger) async throws -> ReplicatedController {
+        guard case .postgres(let url, let passwordFile) = configuration.datastore else {
+            throw NodeStartError("--datastore: not a PostgreSQL datastore")
+        }
+        let datastore: PostgresDatastore
+        do { datastore = try PostgresDatastore(url: url, passwordFile: passwordFile) } catch {
+            throw NodeStartError("--datastore: \(error)", underlying: error)
+        }
+        return try await start(configuration, datastore: datastore, logger: logger)
+    }
+
     /// Opens the store, retrying while the server is unreachable.
     private static func open(_ datastore: PostgresDatastore, fence: WriteFence, logger: Logger) async throws -> PostgresStateStore {
         while true {

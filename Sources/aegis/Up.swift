@@ -4,7 +4,6 @@ import AegisClient
 import AegisDaemon
 import AegisNodeLink
 import AegisProtocol
-import AegisStorePostgres
 import AegisSystem
 import ArgumentParser
 import Foundation
@@ -271,13 +270,9 @@ struct Up: AsyncParsableCommand {
             }
             return
         }
-        if case .postgres(let url, let passwordFile) = configuration.datastore {
-            let datastore: PostgresDatastore
-            do { datastore = try PostgresDatastore(url: url, passwordFile: passwordFile) } catch {
-                throw ValidationError("--datastore: \(error)")
-            }
-            notice.step("opening the datastore \(datastore)")
-            let controller = try await ReplicatedController.start(configuration, datastore: datastore, logger: logger)
+        if configuration.datastore.isReplicated {
+            notice.step("opening the datastore")
+            let controller = try await ReplicatedController.start(configuration, logger: logger)
             try await controller.run(notifier: notice.notifier)
             return
         }

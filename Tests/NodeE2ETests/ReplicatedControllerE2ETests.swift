@@ -90,10 +90,10 @@ final class ReplicatedControllerE2ETests: XCTestCase {
         return try JSONDecoder().decode(List.self, from: Data(r.stdout.utf8)).items.first { $0.name == name }?.state.rawValue
     }
 
-    /// Two controllers (the first leads), a worker joined through the list of both, an agent running.
-    func startClusterWithAnAgent() throws -> (id: String, agentPid: String) {
+    /// `count` controllers (the first leads), a worker joined through the list of all, an agent running.
+    func startClusterWithAnAgent(controllers count: Int = 2) throws -> (id: String, agentPid: String) {
         let c1 = try startController(0, standby: false)
-        try startController(1, standby: true)
+        for i in 1..<count { try startController(i, standby: true) }
         let token = try c1.cli(["token", "create", "--role", "worker"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         let w = try WorkerProcess(name: "w1", netns: bed.ns("lab"))
         try w.start(join: joinList, token: token, extra: ["--lease-grace", "12s", "--lease-renew-every", "500ms"])
@@ -107,7 +107,7 @@ final class ReplicatedControllerE2ETests: XCTestCase {
     }
 
     func testKillingTheLeaderHandsOverWithinTheBoundAndTheAgentKeepsRunning() throws {
-        let (id, sandboxes) = try startClusterWithAnAgent()
+        let (id, sandboxes) = try startClusterWithAnAgent(controllers: 3)
         let before = try workload(id, via: controllers[0])
         XCTAssertEqual(leaders(), [0])
 
@@ -119,10 +119,11 @@ final class ReplicatedControllerE2ETests: XCTestCase {
         let killedAt = Date()
         kill(controllers[0].process!.processIdentifier, SIGKILL)
         controllers[0].process!.waitUntilExit()
-        try waitFor("c2 leads", timeout: 20) { self.leaders() == [1] }
+        try waitFor("a standby leads", timeout: 20) { self.leaders().count == 1 }
         let handover = Date().timeIntervalSince(killedAt)
         XCTAssertLessThanOrEqual(handover, 3 + 1 + 2, "lease + one retry + start")
-        let c2 = controllers[1]
+        let newLeader = leaders()[0]
+        let c2 = controllers[newLeader]
         try waitFor("w1 Ready under c2", timeout: 30) { try self.nodeState("w1", via: c2) == "Ready" }
 
         // Nothing was rescheduled: the same placement, never restarted, the same sandbox on w1.
@@ -143,8 +144,8 @@ final class ReplicatedControllerE2ETests: XCTestCase {
         let old = controllers[0]
         old.isUp = { $0.readyz().hasPrefix("503 standby") }
         try old.start()
-        XCTAssertTrue(old.readyz().contains("c2/"), old.readyz())
-        XCTAssertEqual(leaders(), [1])
+        XCTAssertTrue(old.readyz().contains("c\(newLeader + 1)/"), old.readyz())
+        XCTAssertEqual(leaders(), [newLeader], "one leader among three")
     }
 
     func testAPausedLeaderIsFencedStepsDownAndNeverActsBesideTheNewOne() throws {
@@ -154,8 +155,11 @@ final class ReplicatedControllerE2ETests: XCTestCase {
         kill(pid, SIGSTOP)
         try waitFor("c2 leads while c1 is paused", timeout: 20) { c2.readyz().hasPrefix("200") }
         try waitFor("w1 Ready under c2", timeout: 30) { try self.nodeState("w1", via: c2) == "Ready" }
-        // A change only the new leader can make: cordon w1.
-        XCTAssertEqual(try c2.cli(["node", "cordon", "w1"]).status, 0)
+        // Work only the new leader dispatches, while the old one is paused with its term still open.
+        let started = try c2.cli(["run", "--detach", "--", "sleep", "600"])
+        XCTAssertEqual(started.status, 0, started.stderr)
+        let second = started.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        try waitFor("the second agent running", timeout: 30) { try self.workload(second, via: c2).state == .running }
         kill(pid, SIGCONT)
         try waitFor("c1 stepped down", timeout: 10) { c1.readyz().hasPrefix("503 standby") }
         XCTAssertTrue(
@@ -165,6 +169,10 @@ final class ReplicatedControllerE2ETests: XCTestCase {
         XCTAssertEqual(w.state, .running)
         XCTAssertEqual(w.restarts, 0)
         XCTAssertEqual(try nodeState("w1", via: c2), "Ready")
+        // No workload was dispatched twice: one sandbox per workload on the worker, generation 1.
+        Thread.sleep(forTimeInterval: 2)
+        let onWorker = worker!.sandboxes()
+        XCTAssertEqual(onWorker.sorted(), [id + ".g1", second + ".g1"].sorted(), "\(onWorker)")
     }
 
     func testAPausedDatabaseMakesTheLeaderStepDownWithoutACrashAndOneLeadsAgain() throws {
@@ -207,9 +215,11 @@ extension ReplicatedControllerE2ETests {
         XCTAssertTrue(migrate.stdout.contains("workloads\t1\t"), migrate.stdout)
 
         // The same data dir (admin token, cluster CA) now runs a replicated controller on PostgreSQL.
-        let controller = NodeHarness(sameDataDirAs: node, extraArgs: [
-            "--role", "controller", "--name", "c1", "--listen", "127.0.0.1:\(Self.ports[0])", "--datastore", database.url,
-        ] + Self.terms)
+        let controller = NodeHarness(
+            sameDataDirAs: node,
+            extraArgs: [
+                "--role", "controller", "--name", "c1", "--listen", "127.0.0.1:\(Self.ports[0])", "--datastore", database.url,
+            ] + Self.terms)
         controller.isUp = { $0.readyz().hasPrefix("200") }
         try controller.start()
         controllers.append(controller)

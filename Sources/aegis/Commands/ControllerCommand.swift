@@ -32,6 +32,15 @@ struct ControllerCommand: AsyncParsableCommand {
     var rescheduleMargin: String?
     @Option(help: "Scheduling strategy: binpack or spread.") var strategy = "binpack"
     @Option(help: "Log level: trace, debug, info, notice, warning, error.") var logLevel = "info"
+    @Option(
+        help: ArgumentHelp(
+            "Where the state lives: sqlite (<data-dir>/aegis.db) or postgres://USER@HOST:PORT/DATABASE?sslmode=… (replicated controllers, one leader; standbys answer /readyz 503).",
+            valueName: "url"))
+    var datastore: String?
+    @Option(help: ArgumentHelp("On PostgreSQL: read the database password from this file (else PGPASSWORD).", valueName: "file"))
+    var datastorePasswordFile: String?
+    @Option(parsing: .unconditional, help: "On PostgreSQL: the leader lease term (default 15s).") var leaderLease: String?
+    @Option(parsing: .unconditional, help: "On PostgreSQL: how often the leader renews (default 5s).") var leaderRenew: String?
 
     func run() async throws {
         ServerThreads.configure(eventLoopExecutor: false)
@@ -47,6 +56,10 @@ struct ControllerCommand: AsyncParsableCommand {
         f.rescheduleMargin = rescheduleMargin
         f.strategy = strategy
         f.logLevel = logLevel
+        f.datastore = datastore
+        f.datastorePasswordFile = datastorePasswordFile
+        f.leaderLease = leaderLease
+        f.leaderRenew = leaderRenew
         let configuration: NodeConfiguration
         do { configuration = try NodeConfiguration(f) } catch let e as NodeConfigurationError { throw ValidationError(e.message) }
         let level = configuration.logLevel
@@ -57,6 +70,11 @@ struct ControllerCommand: AsyncParsableCommand {
         }
         let logger = Logger(label: "aegis.node")
         try await runVerb {
+            if configuration.datastore.isReplicated {
+                notice.step("opening the datastore")
+                try await ReplicatedController.start(configuration, logger: logger).run(notifier: notice.notifier)
+                return
+            }
             notice.step("opening the state")
             let node = try await NodeRuntime.start(configuration, logger: logger)
             if node.adminTokenWritten { print("aegis: admin token written to \(configuration.paths.adminToken)") }
