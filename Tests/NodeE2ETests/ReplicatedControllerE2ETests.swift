@@ -151,12 +151,14 @@ final class ReplicatedControllerE2ETests: XCTestCase {
     func testAPausedLeaderIsFencedStepsDownAndNeverActsBesideTheNewOne() throws {
         let (id, _) = try startClusterWithAnAgent()
         let c1 = controllers[0], c2 = controllers[1]
+        // Every 50 ms for the rest of the test: how many copies of each agent run on the machine.
+        let firstCopies = CopySampler(argv: ["sleep", "600"]), secondCopies = CopySampler(argv: ["sleep", "601"])
         let pid = c1.process!.processIdentifier
         kill(pid, SIGSTOP)
         try waitFor("c2 leads while c1 is paused", timeout: 20) { c2.readyz().hasPrefix("200") }
         try waitFor("w1 Ready under c2", timeout: 30) { try self.nodeState("w1", via: c2) == "Ready" }
         // Work only the new leader dispatches, while the old one is paused with its term still open.
-        let started = try c2.cli(["run", "--detach", "--", "sleep", "600"])
+        let started = try c2.cli(["run", "--detach", "--", "sleep", "601"])
         XCTAssertEqual(started.status, 0, started.stderr)
         let second = started.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         try waitFor("the second agent running", timeout: 30) { try self.workload(second, via: c2).state == .running }
@@ -173,6 +175,10 @@ final class ReplicatedControllerE2ETests: XCTestCase {
         Thread.sleep(forTimeInterval: 2)
         let onWorker = worker!.sandboxes()
         XCTAssertEqual(onWorker.sorted(), [id + ".g1", second + ".g1"].sorted(), "\(onWorker)")
+        let (first, secondSeen) = (firstCopies.finish(), secondCopies.finish())
+        XCTAssertEqual(first.max, 1, "the first agent never ran twice (\(first.samples) samples)")
+        XCTAssertEqual(secondSeen.max, 1, "the agent dispatched by the new leader never ran twice (\(secondSeen.samples) samples)")
+        XCTAssertGreaterThan(first.samples, 50)
     }
 
     func testAPausedDatabaseMakesTheLeaderStepDownWithoutACrashAndOneLeadsAgain() throws {
