@@ -201,19 +201,26 @@ struct LeaderTermDriver: Service {
         case .standby: return startStandby()
         case .leading(let epoch):
             let (owner, logger) = (owner, owner.logger)
+            // A term that fails to start or ends by itself (a store call timed out, a listener
+            // failed) while the lease is still this epoch's is started again: a leader that holds
+            // the lease must serve, or nobody does until it expires.
             let done = Task {
-                do {
-                    let node = try await NodeRuntime.startTerm(
-                        owner.configuration, store: owner.store, logger: logger)
-                    owner.currentTerm.withLock { $0 = node }
-                    owner.termsLed.add(1, ordering: .relaxed)
-                    logger.notice("leading: the controller is serving", metadata: ["epoch": "\(epoch)"])
-                    if Task.isCancelled { node.stop(drain: false) }
-                    try await node.run(handleSignals: false)
-                } catch {
-                    logger.error("leader term ended with an error", metadata: ["epoch": "\(epoch)", "error": "\(error)"])
+                while !Task.isCancelled {
+                    do {
+                        let node = try await NodeRuntime.startTerm(owner.configuration, store: owner.store, logger: logger)
+                        owner.currentTerm.withLock { $0 = node }
+                        owner.termsLed.add(1, ordering: .relaxed)
+                        logger.notice("leading: the controller is serving", metadata: ["epoch": "\(epoch)"])
+                        if Task.isCancelled { node.stop(drain: false) }
+                        try await node.run(handleSignals: false)
+                    } catch {
+                        logger.error("leader term ended with an error", metadata: ["epoch": "\(epoch)", "error": "\(error)"])
+                    }
+                    owner.currentTerm.withLock { $0 = nil }
+                    guard !Task.isCancelled, owner.lease.leadership == .leading(epoch: epoch) else { break }
+                    logger.warning("the leader term ended while this controller still leads: starting it again in 1 s")
+                    try? await Task.sleep(for: .seconds(1))
                 }
-                owner.currentTerm.withLock { $0 = nil }
             }
             return .leader(
                 epoch: epoch,

@@ -237,6 +237,35 @@ extension ReplicatedControllerE2ETests {
     }
 }
 
+extension ReplicatedControllerE2ETests {
+    func testALeaderWhoseTermCannotStartTriesAgainWhileItHoldsTheLease() throws {
+        // Something else holds the cluster port: the leader's term fails to listen.
+        let holder = Process()
+        holder.executableURL = URL(fileURLWithPath: "/usr/bin/nsenter")
+        holder.arguments = [
+            "--net=/run/netns/\(bed.ns("lab"))", "--", "python3", "-c",
+            "import socket,time; s=socket.socket(); s.bind(('127.0.0.1', \(Self.ports[0]))); s.listen(); time.sleep(120)",
+        ]
+        try holder.run()
+        defer { if holder.isRunning { holder.terminate() } }
+        Thread.sleep(forTimeInterval: 0.5)
+        let c = try NodeHarness(
+            extraArgs: ["--role", "controller", "--name", "c1", "--listen", "127.0.0.1:\(Self.ports[0])", "--datastore", database.url]
+                + Self.terms, netns: bed.ns("lab"))
+        controllers.append(c)
+        c.isUp = { _ in true }
+        try c.start()
+        try waitFor("the term retried twice", timeout: 30) {
+            c.nodeLog().components(separatedBy: "starting it again in 1 s").count > 2
+        }
+        XCTAssertTrue(c.nodeLog().contains("Address already in use"), String(c.nodeLog().suffix(2000)))
+        holder.terminate()
+        holder.waitUntilExit()
+        try waitFor("the leader serves once the port is free", timeout: 20) { c.readyz().hasPrefix("200") }
+        XCTAssertEqual(c.process?.isRunning, true)
+    }
+}
+
 extension NodeHarness {
     /// `aegis health --path /readyz` on the node's socket: "200 ready", "503 standby: …", or "" when it does not answer.
     func readyz() -> String {
