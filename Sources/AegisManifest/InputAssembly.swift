@@ -32,13 +32,14 @@ enum InputAssembly {
         }
     }
 
-    /// - Parameters:
-    ///   - anchor: where errors about the uploads as a whole point (files.inputs, or files, or root).
+    /// Errors about the uploads as a whole point at files.inputs (or files, or the root); every path
+    /// is below `root`'s (a workflow step's `agent`, or the manifest's root).
     static func assemble(
         uploads raw: [String: [UInt8]], file: String?, fileField: Field?, listed: Field?, filesField: Field,
         script: (path: String, bytes: [UInt8])?, scriptField: Field?,
-        outputDir: String, outputField: Field?, maxBytes: Int
+        outputDir: String, outputField: Field?, maxBytes: Int, root: Field
     ) throws -> [String: [UInt8]] {
+        let inputsPath = root.child(Self.inputsPath)
         let anchor = Field((listed ?? filesField).node, path: inputsPath)
         let uploads = Uploads(try anchor.at { try SpecChecks.normalizedInputs(raw, path: inputsPath) })
         var used = Set<String>()
@@ -79,7 +80,7 @@ enum InputAssembly {
             out[script.path] = script.bytes
         }
         // The output directory must be a directory: not an input file, nor under one.
-        let outField = outputField ?? Field(filesField.node, path: "files.output")
+        let outField = outputField ?? Field(filesField.node, path: root.child("files.output"))
         var prefix = ""
         for component in outputDir.split(separator: "/") {
             prefix += (prefix.isEmpty ? "" : "/") + component

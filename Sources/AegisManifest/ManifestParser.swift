@@ -43,8 +43,9 @@ extension ManifestParser {
         }
     }
 
-    /// Composes the node tree; YAML errors become `ManifestError`s at libyaml's mark.
-    static func compose(_ text: String) throws -> Field {
+    /// Composes the node tree (after `KeyScan`); YAML errors become `ManifestError`s at libyaml's
+    /// mark. Public for documents that embed agent specs (AegisWorkflow's workflow manifests).
+    public static func compose(_ text: String) throws -> Field {
         try KeyScan.check(text)
         let node: Node?
         do {
@@ -77,11 +78,15 @@ extension ManifestParser {
 
     // MARK: - The document
 
-    static func build(_ root: Field, inputs: [String: [UInt8]], defaultTenant: String, maxInputBytes: Int) throws -> WorkloadSpec {
+    /// - Parameter embeddedName: the name of an embedded spec (a workflow step's `agent:`), which
+    ///   then may not carry `name`, `tenant`, `restart` or `restartBackoff`; nil for a manifest.
+    static func build(
+        _ root: Field, inputs: [String: [UInt8]], defaultTenant: String, maxInputBytes: Int, embeddedName: String? = nil
+    ) throws -> WorkloadSpec {
         guard case .mapping = root.node else {
             throw root.error("a manifest is a mapping of fields (name:, runtime:, …), found \(root.kind)")
         }
-        let f = try root.mapping(allowed: topLevelFields)
+        let f = try root.mapping(allowed: embeddedName == nil ? topLevelFields : embeddedFields)
 
         if let t = f["tenant"] {
             let tenant = try t.scalar("a tenant name")
@@ -91,9 +96,14 @@ extension ManifestParser {
                 )
             }
         }
-        let nameField = try f.required("name", hint: " (a workload name like summarize)")
-        let name = try nameField.scalar("a name")
-        try nameField.locate { try SpecChecks.checkName(name, path: nameField.path) }
+        let name: String
+        if let embeddedName {
+            name = embeddedName
+        } else {
+            let nameField = try f.required("name", hint: " (a workload name like summarize)")
+            name = try nameField.scalar("a name")
+            try nameField.locate { try SpecChecks.checkName(name, path: nameField.path) }
+        }
 
         var command: [String]?
         if let c = f["command"] {
@@ -123,12 +133,12 @@ extension ManifestParser {
             try r.locate { try SpecChecks.checkRuntime(runtime, path: r.path) }
         } else if script != nil {
             throw ManifestError(
-                path: "runtime", line: root.node.mark?.line, column: root.node.mark?.column,
+                path: root.child("runtime"), line: root.node.mark?.line, column: root.node.mark?.column,
                 message: "required with script (python3, node, deno, bun, ruby, java, go, …)")
         } else if let file {
             guard let implied = RuntimeCommands.runtime(forFile: file) else {
                 throw ManifestError(
-                    path: "runtime", line: root.node.mark?.line, column: root.node.mark?.column,
+                    path: root.child("runtime"), line: root.node.mark?.line, column: root.node.mark?.column,
                     message: "required: the runtime of \(Quantity.quoted(file)) cannot be told from its extension")
             }
             runtime = implied
@@ -155,7 +165,7 @@ extension ManifestParser {
             }
             guard let command = command ?? (image != nil ? [] : nil) else {
                 throw ManifestError(
-                    path: "command", line: root.node.mark?.line, column: root.node.mark?.column,
+                    path: root.child("command"), line: root.node.mark?.line, column: root.node.mark?.column,
                     message: "required with runtime \"command\" (the full argv, e.g. [python3, agent.py])")
             }
             args = command + extraArgs
@@ -169,7 +179,7 @@ extension ManifestParser {
                 args.append(file)
             } else if command == nil {
                 throw ManifestError(
-                    path: "runtime", line: f["runtime"]?.node.mark?.line, column: f["runtime"]?.node.mark?.column,
+                    path: root.child("runtime"), line: f["runtime"]?.node.mark?.line, column: f["runtime"]?.node.mark?.column,
                     message: "runtime \(runtime) needs something to run: give script, file, or command")
             }
             args += extraArgs
@@ -231,9 +241,9 @@ extension ManifestParser {
         let specInputs = try InputAssembly.assemble(
             uploads: inputs, file: file, fileField: f["file"], listed: files?["inputs"], filesField: filesField ?? root,
             script: scriptInput, scriptField: f["script"], outputDir: outputDir, outputField: files?["output"],
-            maxBytes: maxInputBytes)
+            maxBytes: maxInputBytes, root: root)
 
-        try root.locate { try SpecChecks.checkArgvEnv(args: args, env: env, argsPath: "args", envPath: "env") }
+        try root.locate { try SpecChecks.checkArgvEnv(args: args, env: env, argsPath: root.child("args"), envPath: root.child("env")) }
         return WorkloadSpec(
             tenant: defaultTenant, name: name, runtime: runtime, args: args, env: env,
             resources: resources, requires: requires, network: network, egress: egress, inputs: specInputs,
