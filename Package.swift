@@ -232,6 +232,11 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
+        // Workflows: manifests (steps as agent specs, a DAG of dependencies, parameters, templates,
+        // `when:` conditions, fan-out, retries, approvals, onExit), the pure DAG state and its
+        // planner (which instance starts, retries, skips; deterministic placement identities), and
+        // the DAG drawn as DOT or for the terminal. The engine that drives the controller comes next.
+        .target(name: "AegisWorkflow", dependencies: ["AegisManifest", "AegisProtocol", "Yams"]),
         // `aegis`: argument parsing and printing only: CLI verbs over AegisClient, `aegis up` over AegisDaemon.
         .executableTarget(
             name: "aegis",
@@ -303,6 +308,7 @@ let package = Package(
 
         .testTarget(name: "AegisOCITests", dependencies: ["AegisOCI"]),
         .testTarget(name: "AegisManifestTests", dependencies: ["AegisManifest", "AegisProtocol"]),
+        .testTarget(name: "AegisWorkflowTests", dependencies: ["AegisWorkflow", "AegisManifest", "AegisProtocol"]),
         .testTarget(name: "AegisSchedulerTests", dependencies: ["AegisScheduler", "AegisProtocol"]),
         .testTarget(name: "AegisClientTests", dependencies: ["AegisClient", "AegisManifest", "AegisProtocol", "AegisSystem", "Yams"]),
         .testTarget(name: "AegisProtocolTests", dependencies: ["AegisProtocol"]),
