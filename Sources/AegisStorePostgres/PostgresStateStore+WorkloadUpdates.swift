@@ -98,5 +98,6 @@ extension PostgresStateStore {
                 connection, "WITH d AS (DELETE FROM workloads WHERE id = \(id) RETURNING 1) SELECT COUNT(*) FROM d", logger)
             if deleted == 0 { throw StoreError(.notFound, "workload \(id) does not exist") }
         }
+        specs.forget(id: id)
     }
 }

@@ -210,7 +210,7 @@ extension PostgresStateStore {
 
     /// A workload from a row of `SELECT \(workloadColumns)`, with the spec text it was decoded from;
     /// the spec comes from `specs` when that text is the cached one.
-    static func workload(from row: PostgresRow, _ specs: DecodedSpecs) throws -> (workload: Workload, specText: String) {
+    static func workload(from row: PostgresRow, _ specs: SpecCache) throws -> (workload: Workload, specText: String) {
         let (id, stateText, reason, node, generation, exitCode, signal, oomKilled, restarts, created, started) = try row.decode(
             (String, String, String?, String?, Int64, Int32?, Int32?, Bool, Int64, Int64, Int64?).self)
         let columns = row.makeRandomAccess()

@@ -20,7 +20,7 @@ public final class PostgresStateStore: ControlStateStore {
     let hasher: any TokenHasher
     let logger: Logger
     /// Decoded specs by the stored text they came from (a re-read row skips its JSON decode).
-    let specs = DecodedSpecs()
+    let specs = SpecCache()
     /// The task running `client.run()`; cancelled by `close()`.
     private let runner: Mutex<Task<Void, Never>?>
 
