@@ -75,17 +75,7 @@ extension ControlStore {
         role: NodeRole, ttlSeconds: Int64, description: String = "",
         nowMs: Int64 = ControlStore.nowMs()
     ) throws -> (record: JoinTokenRecord, secret: String) {
-        guard ttlSeconds >= 1, ttlSeconds <= Bounds.maxJoinTokenTTLSeconds else {
-            throw StoreError(
-                .invalidArgument, "join token ttl \(ttlSeconds) s is out of range: 1 s to 365 days (\(Bounds.maxJoinTokenTTLSeconds) s)")
-        }
-        guard description.count <= 200 else {
-            throw StoreError(.invalidArgument, "join token description is \(description.count) characters; at most 200 allowed")
-        }
-        if let bad = description.unicodeScalars.first(where: { $0.value < 0x20 || $0.value == 0x7f }) {
-            throw StoreError(
-                .invalidArgument, "join token description contains control character U+\(String(bad.value, radix: 16, uppercase: true))")
-        }
+        try Self.checkJoinTokenArguments(ttlSeconds: ttlSeconds, description: description)
         let secret = Self.randomTokenText(length: Self.joinTokenSecretLength)
         let hash = hasher.hash(secret)
         return try write("create join token") { db in
@@ -215,19 +205,10 @@ extension ControlStore {
     static let joinTokenColumns = "id, role, description, created_ms, expires_ms, revoked_ms, uses, last_used_ms"
 
     static func checkJoinToken(_ db: Database, id: String, hash: String, nowMs: Int64) throws -> JoinTokenRecord {
-        guard
-            let row = try Row.fetchOne(
-                db, sql: "SELECT secret_hash, \(joinTokenColumns) FROM join_tokens WHERE id = ?",
-                arguments: [id])
-        else {
-            throw JoinTokenError(tokenID: id, reason: .unknown, nowMs: nowMs)
-        }
-        let stored: String = row["secret_hash"]
-        guard constantTimeEqual(stored, hash) else { throw JoinTokenError(tokenID: id, reason: .wrongSecret, nowMs: nowMs) }
-        let record = try joinToken(from: row)
-        if let revoked = record.revokedAtMs { throw JoinTokenError(tokenID: id, reason: .revoked(atMs: revoked), nowMs: nowMs) }
-        if nowMs >= record.expiresAtMs { throw JoinTokenError(tokenID: id, reason: .expired(atMs: record.expiresAtMs), nowMs: nowMs) }
-        return record
+        let row = try Row.fetchOne(
+            db, sql: "SELECT secret_hash, \(joinTokenColumns) FROM join_tokens WHERE id = ?", arguments: [id])
+        let stored = try row.map { (secretHash: $0["secret_hash"] as String, record: try joinToken(from: $0)) }
+        return try verifyJoinToken(id: id, stored: stored, hash: hash, nowMs: nowMs)
     }
 
     static func fetchJoinToken(_ db: Database, _ id: String) throws -> JoinTokenRecord? {
@@ -247,8 +228,42 @@ extension ControlStore {
             lastUsedAtMs: row["last_used_ms"])
     }
 
-    /// Uniform over `[a-z0-9]` (rejection-free: `Int.random(in:using:)` is unbiased).
-    static func randomTokenText(length: Int) -> String {
+    // MARK: - shared with the PostgreSQL backend
+
+    /// Checks `createJoinToken`'s arguments: a TTL of 1 s … 365 days, a description of at most
+    /// 200 characters without control characters. - Throws: `StoreError(.invalidArgument)`.
+    public static func checkJoinTokenArguments(ttlSeconds: Int64, description: String) throws {
+        guard ttlSeconds >= 1, ttlSeconds <= Bounds.maxJoinTokenTTLSeconds else {
+            throw StoreError(
+                .invalidArgument, "join token ttl \(ttlSeconds) s is out of range: 1 s to 365 days (\(Bounds.maxJoinTokenTTLSeconds) s)")
+        }
+        guard description.count <= 200 else {
+            throw StoreError(.invalidArgument, "join token description is \(description.count) characters; at most 200 allowed")
+        }
+        if let bad = description.unicodeScalars.first(where: { $0.value < 0x20 || $0.value == 0x7f }) {
+            throw StoreError(
+                .invalidArgument, "join token description contains control character U+\(String(bad.value, radix: 16, uppercase: true))")
+        }
+    }
+
+    /// A presented join token checked against its stored row (nil: no row has this id). Order:
+    /// known id, matching secret (`hash` is the presented secret's, compared in constant time with
+    /// the stored one), not revoked, not expired — so a wrong secret learns nothing of the state.
+    /// - Returns: the record. - Throws: `JoinTokenError`.
+    public static func verifyJoinToken(
+        id: String, stored: (secretHash: String, record: JoinTokenRecord)?, hash: String, nowMs: Int64
+    ) throws(JoinTokenError) -> JoinTokenRecord {
+        guard let stored else { throw JoinTokenError(tokenID: id, reason: .unknown, nowMs: nowMs) }
+        guard constantTimeEqual(stored.secretHash, hash) else { throw JoinTokenError(tokenID: id, reason: .wrongSecret, nowMs: nowMs) }
+        let record = stored.record
+        if let revoked = record.revokedAtMs { throw JoinTokenError(tokenID: id, reason: .revoked(atMs: revoked), nowMs: nowMs) }
+        if nowMs >= record.expiresAtMs { throw JoinTokenError(tokenID: id, reason: .expired(atMs: record.expiresAtMs), nowMs: nowMs) }
+        return record
+    }
+
+    /// Uniform over `[a-z0-9]` (rejection-free: `Int.random(in:using:)` is unbiased), from
+    /// SystemRandomNumberGenerator (getrandom(2)): join token ids and secrets.
+    public static func randomTokenText(length: Int) -> String {
         let alphabet = Array("abcdefghijklmnopqrstuvwxyz0123456789".utf8)
         var rng = SystemRandomNumberGenerator()
         return String(decoding: (0..<length).map { _ in alphabet[Int.random(in: 0..<alphabet.count, using: &rng)] }, as: UTF8.self)

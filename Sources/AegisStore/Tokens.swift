@@ -66,21 +66,7 @@ extension ControlStore {
         kind: TokenKind, tenant: String? = nil,
         nowMs: Int64 = ControlStore.nowMs()
     ) throws -> (id: String, secret: String) {
-        switch (kind, tenant) {
-        case (.admin, .some(let t)):
-            throw StoreError(.invalidArgument, "admin tokens have no tenant (got tenant \(t))")
-        case (.tenant, .none):
-            throw StoreError(.invalidArgument, "tenant tokens need a tenant name")
-        default: break
-        }
-        var rng = SystemRandomNumberGenerator()
-        let secret = Hex.lowercase((0..<32).map { _ in UInt8.random(in: .min ... .max, using: &rng) })
-        let id = "tok-" + Hex.lowercase((0..<6).map { _ in UInt8.random(in: .min ... .max, using: &rng) })
-        let hash = hasher.hash(secret)
-        guard !hash.isEmpty, !hash.contains(secret) else {
-            throw StoreError(
-                .invalidArgument, "token hasher \(type(of: hasher)) returned an empty string or the secret itself; refusing to store it")
-        }
+        let (id, secret, hash) = try Self.newAPIToken(kind: kind, tenant: tenant, hasher: hasher)
         try write("create \(kind.rawValue) token") { db in
             if let t = tenant, try !Self.tenantExists(db, t) { throw StoreError(.notFound, "tenant \(t) does not exist") }
             try db.execute(
@@ -100,14 +86,7 @@ extension ControlStore {
                     db.cachedStatement(sql: "SELECT id, kind, tenant FROM tokens WHERE hash = ? AND revoked = 0"),
                     arguments: [hash])
             else { return nil }
-            let id: String = row["id"]
-            switch TokenKind(rawValue: row["kind"]) {
-            case .admin: return .admin(tokenID: id)
-            case .tenant:
-                guard let t: String = row["tenant"] else { return nil }
-                return .tenant(t, tokenID: id)
-            case nil: return nil
-            }
+            return Self.principal(tokenID: row["id"], kind: row["kind"], tenant: row["tenant"])
         }
     }
 
@@ -137,4 +116,40 @@ extension ControlStore {
         }
     }
 
+    // MARK: - shared with the PostgreSQL backend
+
+    /// A new API token, not yet stored: the secret is 32 bytes from SystemRandomNumberGenerator as
+    /// 64 lowercase hex digits, the id "tok-" + 12 hex digits, `hash` what the store keeps.
+    /// - Throws: `.invalidArgument` when `kind` and `tenant` do not match (an admin token with a
+    ///   tenant, a tenant token without), or when `hasher` returned an empty string or the secret itself.
+    public static func newAPIToken(
+        kind: TokenKind, tenant: String?, hasher: any TokenHasher
+    ) throws -> (id: String, secret: String, hash: String) {
+        switch (kind, tenant) {
+        case (.admin, .some(let t)):
+            throw StoreError(.invalidArgument, "admin tokens have no tenant (got tenant \(t))")
+        case (.tenant, .none):
+            throw StoreError(.invalidArgument, "tenant tokens need a tenant name")
+        default: break
+        }
+        var rng = SystemRandomNumberGenerator()
+        let secret = Hex.lowercase((0..<32).map { _ in UInt8.random(in: .min ... .max, using: &rng) })
+        let id = "tok-" + Hex.lowercase((0..<6).map { _ in UInt8.random(in: .min ... .max, using: &rng) })
+        let hash = hasher.hash(secret)
+        guard !hash.isEmpty, !hash.contains(secret) else {
+            throw StoreError(
+                .invalidArgument, "token hasher \(type(of: hasher)) returned an empty string or the secret itself; refusing to store it")
+        }
+        return (id, secret, hash)
+    }
+
+    /// The principal of a stored, unrevoked token row (its id, kind and tenant columns); nil for a
+    /// kind this version does not know, or a tenant token without a tenant.
+    public static func principal(tokenID: String, kind: String, tenant: String?) -> Principal? {
+        switch TokenKind(rawValue: kind) {
+        case .admin: return .admin(tokenID: tokenID)
+        case .tenant: return tenant.map { .tenant($0, tokenID: tokenID) }
+        case nil: return nil
+        }
+    }
 }

@@ -1,6 +1,7 @@
 // PostgresStateStore+JoinTokens.swift — join tokens (id + secret, only the secret's hash kept),
-// with AegisStore's JoinTokens.swift rules: TTL 1 s … 365 days, validation order (known id,
-// secret, revoked, expired), one use counted per completed join, revocation idempotent.
+// with AegisStore's JoinTokens.swift rules, taken from there (`ControlStore.checkJoinTokenArguments`,
+// `verifyJoinToken`, `randomTokenText`): TTL 1 s … 365 days, validation order (known id, secret,
+// revoked, expired), one use counted per completed join, revocation idempotent.
 import AegisProtocol
 import AegisStore
 import Logging
@@ -10,24 +11,14 @@ extension PostgresStateStore {
     public func createJoinToken(
         role: NodeRole, ttlSeconds: Int64, description: String, nowMs: Int64
     ) async throws -> (record: JoinTokenRecord, secret: String) {
-        guard ttlSeconds >= 1, ttlSeconds <= Bounds.maxJoinTokenTTLSeconds else {
-            throw StoreError(
-                .invalidArgument, "join token ttl \(ttlSeconds) s is out of range: 1 s to 365 days (\(Bounds.maxJoinTokenTTLSeconds) s)")
-        }
-        guard description.count <= 200 else {
-            throw StoreError(.invalidArgument, "join token description is \(description.count) characters; at most 200 allowed")
-        }
-        if let bad = description.unicodeScalars.first(where: { $0.value < 0x20 || $0.value == 0x7f }) {
-            throw StoreError(
-                .invalidArgument, "join token description contains control character U+\(String(bad.value, radix: 16, uppercase: true))")
-        }
-        let secret = Self.randomTokenText(length: ControlStore.joinTokenSecretLength)
+        try ControlStore.checkJoinTokenArguments(ttlSeconds: ttlSeconds, description: description)
+        let secret = ControlStore.randomTokenText(length: ControlStore.joinTokenSecretLength)
         let hash = hasher.hash(secret)
         let logger = self.logger
         let made = try await write("create join token") { connection -> JoinTokenRecord in
             // 36^6 ids: a collision is rare but possible; draw again (the secret stays).
             for _ in 0..<16 {
-                let id = Self.randomTokenText(length: ControlStore.joinTokenIDLength)
+                let id = ControlStore.randomTokenText(length: ControlStore.joinTokenIDLength)
                 let record = JoinTokenRecord(
                     id: id, role: role, description: description, createdAtMs: nowMs, expiresAtMs: nowMs + ttlSeconds * 1000)
                 let inserted = try await Self.count(
@@ -110,7 +101,7 @@ extension PostgresStateStore {
 
     static let joinTokenColumns = "id, role, description, created_ms, expires_ms, revoked_ms, uses, last_used_ms"
 
-    /// The token if `hash` matches and it is neither revoked nor expired (checked in that order).
+    /// The token if `hash` matches and it is neither revoked nor expired (`ControlStore.verifyJoinToken`).
     static func checkJoinToken(
         _ connection: PostgresConnection, id: String, hash: String, nowMs: Int64, lock: Bool, _ logger: Logger
     ) async throws -> JoinTokenRecord {
@@ -118,17 +109,11 @@ extension PostgresStateStore {
             """
             SELECT secret_hash, \(unescaped: joinTokenColumns) FROM join_tokens WHERE id = \(id)\(unescaped: lock ? " FOR UPDATE" : "")
             """, logger: logger)
-        var found: (stored: String, record: JoinTokenRecord)?
+        var stored: (secretHash: String, record: JoinTokenRecord)?
         for try await row in rows {
-            let stored = try row.decode(String.self)
-            found = (stored, try joinToken(from: row, offset: 1))
+            stored = (try row.decode(String.self), try joinToken(from: row, offset: 1))
         }
-        guard let found else { throw JoinTokenError(tokenID: id, reason: .unknown, nowMs: nowMs) }
-        guard constantTimeEqual(found.stored, hash) else { throw JoinTokenError(tokenID: id, reason: .wrongSecret, nowMs: nowMs) }
-        let record = found.record
-        if let revoked = record.revokedAtMs { throw JoinTokenError(tokenID: id, reason: .revoked(atMs: revoked), nowMs: nowMs) }
-        if nowMs >= record.expiresAtMs { throw JoinTokenError(tokenID: id, reason: .expired(atMs: record.expiresAtMs), nowMs: nowMs) }
-        return record
+        return try ControlStore.verifyJoinToken(id: id, stored: stored, hash: hash, nowMs: nowMs)
     }
 
     static func fetchJoinToken(_ connection: PostgresConnection, _ id: String, _ logger: Logger) async throws -> JoinTokenRecord? {
@@ -150,23 +135,6 @@ extension PostgresStateStore {
             createdAtMs: try all[offset + 3].decode(Int64.self), expiresAtMs: try all[offset + 4].decode(Int64.self),
             revokedAtMs: try all[offset + 5].decode(Int64?.self), uses: Int(try all[offset + 6].decode(Int64.self)),
             lastUsedAtMs: try all[offset + 7].decode(Int64?.self))
-    }
-
-    /// Uniform over `[a-z0-9]` (`Int.random(in:using:)` is unbiased), from getrandom(2).
-    static func randomTokenText(length: Int) -> String {
-        let alphabet = Array("abcdefghijklmnopqrstuvwxyz0123456789".utf8)
-        var rng = SystemRandomNumberGenerator()
-        return String(decoding: (0..<length).map { _ in alphabet[Int.random(in: 0..<alphabet.count, using: &rng)] }, as: UTF8.self)
-    }
-
-    /// Equal-length strings compared without an early exit.
-    static func constantTimeEqual(_ a: String, _ b: String) -> Bool {
-        let x = Array(a.utf8)
-        let y = Array(b.utf8)
-        guard x.count == y.count else { return false }
-        var diff: UInt8 = 0
-        for i in x.indices { diff |= x[i] ^ y[i] }
-        return diff == 0
     }
 }
 

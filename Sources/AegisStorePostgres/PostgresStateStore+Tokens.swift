@@ -1,28 +1,15 @@
 // PostgresStateStore+Tokens.swift — API bearer tokens: only `hasher.hash(secret)` is stored and
-// looked up (unique index), as AegisStore's Tokens.swift does it on SQLite.
+// looked up (unique index), as AegisStore's Tokens.swift does it on SQLite; the token's making
+// (kind/tenant rule, secret, id, hash) and a row's principal come from there (`ControlStore.newAPIToken`,
+// `ControlStore.principal`).
 import AegisProtocol
 import AegisStore
-import AegisSystem
 import Logging
 import PostgresNIO
 
 extension PostgresStateStore {
     public func createToken(kind: TokenKind, tenant: String?, nowMs: Int64) async throws -> (id: String, secret: String) {
-        switch (kind, tenant) {
-        case (.admin, .some(let t)):
-            throw StoreError(.invalidArgument, "admin tokens have no tenant (got tenant \(t))")
-        case (.tenant, .none):
-            throw StoreError(.invalidArgument, "tenant tokens need a tenant name")
-        default: break
-        }
-        var rng = SystemRandomNumberGenerator()
-        let secret = Hex.lowercase((0..<32).map { _ in UInt8.random(in: .min ... .max, using: &rng) })
-        let id = "tok-" + Hex.lowercase((0..<6).map { _ in UInt8.random(in: .min ... .max, using: &rng) })
-        let hash = hasher.hash(secret)
-        guard !hash.isEmpty, !hash.contains(secret) else {
-            throw StoreError(
-                .invalidArgument, "token hasher \(type(of: hasher)) returned an empty string or the secret itself; refusing to store it")
-        }
+        let (id, secret, hash) = try ControlStore.newAPIToken(kind: kind, tenant: tenant, hasher: hasher)
         let logger = self.logger
         try await write("create \(kind.rawValue) token") { [self] connection in
             if let t = tenant, try await !Self.tenantExists(connection, t, logger) {
@@ -42,11 +29,7 @@ extension PostgresStateStore {
         let logger = self.logger
         return try await read("authenticate token") { [self] connection in
             for try await (id, kindText, tenant) in try await connection.execute(statement, logger: logger) {
-                switch TokenKind(rawValue: kindText) {
-                case .admin: return .admin(tokenID: id)
-                case .tenant: return tenant.map { .tenant($0, tokenID: id) }
-                case nil: return nil
-                }
+                return ControlStore.principal(tokenID: id, kind: kindText, tenant: tenant)
             }
             return nil
         }
