@@ -167,7 +167,8 @@ struct LeaderTermDriver: Service {
     let owner: ReplicatedController
 
     enum Phase {
-        case standby(stop: @Sendable () -> Void, done: Task<Void, Never>)
+        /// `stop` begins the listeners' graceful shutdown; `done` ends once they closed.
+        case standby(stop: @Sendable () async -> Void, done: Task<Void, Never>)
         case leader(epoch: Int64, done: Task<Void, Never>)
     }
 
@@ -238,7 +239,7 @@ struct LeaderTermDriver: Service {
     private func stop(_ phase: Phase?) async {
         switch phase {
         case .standby(let stopServers, let done)?:
-            stopServers()
+            await stopServers()
             await done.value
         case .leader(_, let done)?:
             done.cancel()
@@ -279,7 +280,7 @@ struct LeaderTermDriver: Service {
         let done = Task {
             do { try await group.run() } catch { logger.error("standby listeners failed", metadata: ["error": "\(error)"]) }
         }
-        return .standby(stop: { Task { await group.triggerGracefulShutdown() } }, done: done)
+        return .standby(stop: { await group.triggerGracefulShutdown() }, done: done)
     }
 }
 
