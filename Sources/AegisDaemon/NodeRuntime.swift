@@ -224,18 +224,22 @@ public final class NodeRuntime: Sendable {
         if let failure { throw failure }
     }
 
-    /// Ready once every API listener is up; STATUS: role, listeners, the controller's own
-    /// readiness (an actor call and a store read), agents of a hybrid node.
+    /// Ready once every API listener is up; STATUS: `statusLine()`.
     func healthProbe() -> NodeHealthProbe {
-        let controller = controller, worker = worker, listeners = listeners, c = configuration
-        let status: @Sendable () async -> String = {
-            let reasons = await controller.notReadyReasons()
-            var line = "\(c.role.rawValue) \(c.name): " + (reasons.isEmpty ? "serving" : "not ready: " + reasons.joined(separator: "; "))
-            line += " (" + listeners.names.joined(separator: ", ") + ")"
-            if let worker { line += "; agents running: \(worker.runningSandboxes)" }
-            return line
-        }
-        return NodeHealthProbe(ready: { listeners.allUp ? await status() : nil }, status: status)
+        NodeHealthProbe(ready: { [self] in listeners.allUp ? await statusLine() : nil }, status: { [self] in await statusLine() })
+    }
+
+    /// The STATUS line: role and name, `standing` when given (a replicated controller's "leader
+    /// (epoch 7)"), the controller's own readiness (an actor call and a store read), the
+    /// listeners, the agents of a hybrid node. E.g. "hybrid n1: serving (api …, socket …); agents
+    /// running: 2".
+    func statusLine(standing: String? = nil) async -> String {
+        let reasons = await controller.notReadyReasons()
+        var line = "\(configuration.role.rawValue) \(name): " + (standing.map { $0 + "; " } ?? "")
+        line += reasons.isEmpty ? "serving" : "not ready: " + reasons.joined(separator: "; ")
+        line += " (" + listeners.names.joined(separator: ", ") + ")"
+        if let worker { line += "; agents running: \(worker.runningSandboxes)" }
+        return line
     }
 
     /// Stops every agent and waits until their final states are recorded; removes the egress

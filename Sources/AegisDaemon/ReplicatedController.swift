@@ -142,9 +142,7 @@ public final class ReplicatedController: Sendable {
             switch lease.leadership {
             case .leading(let epoch):
                 guard let term else { return "controller \(configuration.name): leader (epoch \(epoch)), starting" }
-                let reasons = await term.controller.notReadyReasons()
-                return "controller \(configuration.name): leader (epoch \(epoch)); "
-                    + (reasons.isEmpty ? "serving" : "not ready: " + reasons.joined(separator: "; "))
+                return await term.statusLine(standing: "leader (epoch \(epoch))")
             case .standby(_, let reason):
                 return "controller \(configuration.name): standby: \(reason)"
             }
