@@ -131,6 +131,15 @@ final class MeteredStateStore: ControlStateStore {
 
     // MARK: forwarded as is
 
+    func insertWorkflow(_ record: WorkflowRecord) async throws { try await base.insertWorkflow(record) }
+    func workflow(id: String, tenant: String?) async throws -> WorkflowRecord? { try await base.workflow(id: id, tenant: tenant) }
+    func listWorkflows(tenant: String?, phases: Set<WorkflowPhase>?) async throws -> [WorkflowRecord] {
+        try await base.listWorkflows(tenant: tenant, phases: phases)
+    }
+    func updateWorkflow(id: String, state: String, phase: WorkflowPhase, updatedAtMs: Int64, finishedAtMs: Int64?) async throws {
+        try await base.updateWorkflow(id: id, state: state, phase: phase, updatedAtMs: updatedAtMs, finishedAtMs: finishedAtMs)
+    }
+
     func createTenant(name: String, quota: Quota, nowMs: Int64) async throws -> Tenant {
         try await base.createTenant(name: name, quota: quota, nowMs: nowMs)
     }

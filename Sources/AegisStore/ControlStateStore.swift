@@ -1,6 +1,6 @@
 // ControlStateStore.swift — what the controller needs from its durable state, as an async protocol:
-// tenants, API tokens, join tokens, node identities, nodes, workloads (+ inputs, events) and
-// placements. Backends: SQLite (`SQLiteStateStore`, one file, for single-controller clusters) and,
+// tenants, API tokens, join tokens, node identities, nodes, workloads (+ inputs, events),
+// placements and workflow runs. Backends: SQLite (`SQLiteStateStore`, one file, for single-controller clusters) and,
 // in its own issue, PostgreSQL. Every backend passes Tests/AegisStoreTests (the conformance suite).
 //
 // Contract every backend keeps (the suite checks each point):
@@ -111,6 +111,16 @@ public protocol ControlStateStore: AnyObject, Sendable {
     func inputs(ids: [String]) async throws -> [String: [String: [UInt8]]]
     /// - Throws: `.notFound`.
     func deleteWorkload(id: String) async throws
+
+    // MARK: workflows
+    /// Stores a new workflow run. - Throws: `.notFound` (tenant), `.alreadyExists` (id).
+    func insertWorkflow(_ record: WorkflowRecord) async throws
+    /// The workflow `id`; nil when there is none, or when `tenant` is given and it is another's.
+    func workflow(id: String, tenant: String?) async throws -> WorkflowRecord?
+    /// Workflows, oldest first; nil filters match every tenant or phase.
+    func listWorkflows(tenant: String?, phases: Set<WorkflowPhase>?) async throws -> [WorkflowRecord]
+    /// Replaces a workflow's run state and phase. - Throws: `.notFound`.
+    func updateWorkflow(id: String, state: String, phase: WorkflowPhase, updatedAtMs: Int64, finishedAtMs: Int64?) async throws
 
     // MARK: placements
     /// Applies scheduler decisions in ONE transaction (see `Placement` for the rule each must

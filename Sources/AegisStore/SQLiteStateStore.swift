@@ -157,6 +157,18 @@ public final class SQLiteStateStore: ControlStateStore {
     }
     public func deleteWorkload(id: String) async throws { try await run { try $0.deleteWorkload(id: id) } }
 
+    // MARK: workflows
+    public func insertWorkflow(_ record: WorkflowRecord) async throws { try await run { try $0.insertWorkflow(record) } }
+    public func workflow(id: String, tenant: String?) async throws -> WorkflowRecord? {
+        try await run { try $0.workflow(id: id, tenant: tenant) }
+    }
+    public func listWorkflows(tenant: String?, phases: Set<WorkflowPhase>?) async throws -> [WorkflowRecord] {
+        try await run { try $0.listWorkflows(tenant: tenant, phases: phases) }
+    }
+    public func updateWorkflow(id: String, state: String, phase: WorkflowPhase, updatedAtMs: Int64, finishedAtMs: Int64?) async throws {
+        try await run { try $0.updateWorkflow(id: id, state: state, phase: phase, updatedAtMs: updatedAtMs, finishedAtMs: finishedAtMs) }
+    }
+
     // MARK: placements
     public func recordPlacements(_ placements: [Placement], nowMs: Int64) async throws -> [String] {
         try await run { try $0.recordPlacements(placements, nowMs: nowMs) }

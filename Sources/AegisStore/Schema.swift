@@ -135,6 +135,28 @@ enum Schema {
                         WHERE idempotency_key IS NOT NULL;
                     """)
         }
+        m.registerMigration("v5-workflows") { db in
+            // Workflow runs (Workflows.swift): the manifest and parameters they started with, the
+            // run state as JSON, the phase (running until it ends). Gone with their tenant.
+            try db.execute(
+                sql: """
+                    CREATE TABLE workflows (
+                        id            TEXT PRIMARY KEY NOT NULL,
+                        tenant        TEXT NOT NULL REFERENCES tenants(name) ON DELETE CASCADE,
+                        name          TEXT NOT NULL,
+                        manifest      TEXT NOT NULL,
+                        manifest_file TEXT NOT NULL,
+                        parameters    TEXT NOT NULL,
+                        state         TEXT NOT NULL,
+                        phase         TEXT NOT NULL,
+                        created_ms    INTEGER NOT NULL,
+                        updated_ms    INTEGER NOT NULL,
+                        finished_ms   INTEGER
+                    ) STRICT;
+                    CREATE INDEX workflows_by_tenant ON workflows(tenant, created_ms);
+                    CREATE INDEX workflows_by_phase ON workflows(phase);
+                    """)
+        }
         return m
     }
 }

@@ -71,6 +71,13 @@ struct MigratedTable: Sendable {
                 ("name", .text), ("key_fingerprint", .text), ("role", .text), ("first_joined_ms", .integer),
                 ("last_issued_ms", .integer), ("last_serial", .text), ("join_token", .text),
             ], key: ["name"]),
+        MigratedTable(
+            name: "workflows",
+            columns: [
+                ("id", .text), ("tenant", .text), ("name", .text), ("manifest", .text), ("manifest_file", .text),
+                ("parameters", .text), ("state", .text), ("phase", .text), ("created_ms", .integer), ("updated_ms", .integer),
+                ("finished_ms", .integer),
+            ], key: ["id"]),
     ]
 }
 
@@ -115,7 +122,7 @@ public enum DatastoreMigration {
         }
         defer { try? source.close() }
         try await target.write("check that the target datastore is empty") { connection in
-            for table in ["tenants", "tokens", "workloads", "nodes", "join_tokens", "node_identities"] {
+            for table in ["tenants", "tokens", "workloads", "nodes", "join_tokens", "node_identities", "workflows"] {
                 let rows = try await connection.query(PostgresQuery(unsafeSQL: "SELECT count(*) FROM \(table)"), logger: logger)
                 for try await count in rows.decode(Int64.self) where count > 0 {
                     throw StoreError(

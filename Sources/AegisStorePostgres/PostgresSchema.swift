@@ -154,6 +154,29 @@ enum PostgresSchema {
                 """,
             ]
         ),
+        (
+            "v3-workflows",
+            [
+                // Workflow runs (PostgresStateStore+Workflows.swift), as SQLite's v5-workflows.
+                """
+                CREATE TABLE workflows (
+                    id            TEXT COLLATE "C" PRIMARY KEY,
+                    tenant        TEXT NOT NULL REFERENCES tenants(name) ON DELETE CASCADE,
+                    name          TEXT NOT NULL,
+                    manifest      TEXT NOT NULL,
+                    manifest_file TEXT NOT NULL,
+                    parameters    TEXT NOT NULL,
+                    state         TEXT NOT NULL,
+                    phase         TEXT NOT NULL,
+                    created_ms    BIGINT NOT NULL,
+                    updated_ms    BIGINT NOT NULL,
+                    finished_ms   BIGINT
+                )
+                """,
+                "CREATE INDEX workflows_by_tenant ON workflows (tenant, created_ms, id)",
+                "CREATE INDEX workflows_by_phase ON workflows (phase)",
+            ]
+        ),
     ]
 
     /// A constant key for pg_advisory_xact_lock: "aegis" in ASCII.

@@ -1,6 +1,8 @@
 // WorkflowRender.swift — the DAG with each step's state: a DOT graph (`describe --output dot`) and
 // plain lines for the terminal.
 
+import AegisProtocol
+
 /// Renders a workflow run.
 public enum WorkflowRender {
     /// A Graphviz DOT digraph: one node per step (label: name, phase, and for a fan-out the count of

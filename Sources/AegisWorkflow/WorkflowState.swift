@@ -39,18 +39,6 @@ public struct PlacementIdentity: Hashable, Codable, Sendable, CustomStringConver
     public var description: String { "\(workflowID)/\(key.step)/\(key.item.map(String.init) ?? "-")/\(attempt)" }
 }
 
-/// Where an instance is. `ready` is never stored: renderings derive it (a pending step whose
-/// dependencies are done).
-public enum InstancePhase: String, Codable, Sendable, CaseIterable {
-    case pending, ready, running
-    /// The last attempt failed; the planner decides between a retry and a final failure.
-    case attemptFailed
-    case retryWaiting, waitingApproval
-    case succeeded, failed, skipped, cancelled
-
-    public var isTerminal: Bool { [.succeeded, .failed, .skipped, .cancelled].contains(self) }
-}
-
 /// How an attempt ended, as the engine reports it.
 public enum AttemptOutcome: Codable, Equatable, Sendable {
     case exited(Int32)
@@ -107,10 +95,6 @@ public enum SkipReason: Codable, Equatable, Sendable {
 /// Why the workflow stops a running agent.
 public enum StopReason: String, Codable, Sendable {
     case cancelled, stepTimeout, workflowTimeout
-}
-
-public enum WorkflowPhase: String, Codable, Sendable {
-    case running, succeeded, failed, cancelled
 }
 
 public struct InstanceState: Codable, Equatable, Sendable {

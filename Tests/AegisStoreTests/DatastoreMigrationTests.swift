@@ -42,6 +42,10 @@ final class DatastoreMigrationTests: StoreTestCase {
             $0.state = .running; $0.startedAtMs = 20
         }
         try await source.appendEvent(workloadID: "a-1", AegisStore.WorkloadEvent(timeMs: 21, type: "Started", message: "on w1 — ünïcode"))
+        try await source.insertWorkflow(
+            WorkflowRecord(
+                id: "wf-1", tenant: "acme", name: "research", manifest: "kind: Workflow\n", manifestFile: "wf.yaml",
+                parameters: ["topic": "ünïcode"], state: "{}", createdAtMs: 30))
         let before = try await snapshot(source)
         try await source.close()
 
@@ -52,7 +56,7 @@ final class DatastoreMigrationTests: StoreTestCase {
             Dictionary(uniqueKeysWithValues: reports.map { ($0.table, $0.rows) }),
             [
                 "counters": 1, "tenants": 2, "tokens": 3, "workloads": 2, "workload_inputs": 2, "workload_events": 3, "nodes": 1,
-                "join_tokens": 1, "node_identities": 1,
+                "join_tokens": 1, "node_identities": 1, "workflows": 1,
             ])
         XCTAssertTrue(reports.allSatisfy { $0.checksum.count == 64 })
 
@@ -97,6 +101,7 @@ final class DatastoreMigrationTests: StoreTestCase {
         var workloads: [Workload]
         var events: [[AegisStore.WorkloadEvent]]
         var inputs: [String: [String: [UInt8]]]
+        var workflows: [WorkflowRecord]
     }
 
     func snapshot(_ s: any ControlStateStore) async throws -> Snapshot {
@@ -106,6 +111,7 @@ final class DatastoreMigrationTests: StoreTestCase {
         return Snapshot(
             tenants: try await s.listTenants(), tokens: try await s.listTokens(kind: nil, tenant: nil, includeRevoked: true),
             joinTokens: try await s.listJoinTokens(), identities: try await s.listIdentities(), nodes: try await s.listNodes(),
-            workloads: workloads, events: events, inputs: try await s.inputs(ids: workloads.map(\.id)))
+            workloads: workloads, events: events, inputs: try await s.inputs(ids: workloads.map(\.id)),
+            workflows: try await s.listWorkflows(tenant: nil, phases: nil))
     }
 }

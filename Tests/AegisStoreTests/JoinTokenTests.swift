@@ -180,6 +180,8 @@ final class JoinTokenTests: StoreTestCase {
         let admin = try store.createToken(kind: .admin)
         try store.executeRaw(
             """
+            DROP TABLE workflows;
+            DELETE FROM grdb_migrations WHERE identifier = 'v5-workflows';
             DROP TABLE join_tokens;
             DROP TABLE node_identities;
             DELETE FROM grdb_migrations WHERE identifier = 'v2';
@@ -194,7 +196,7 @@ final class JoinTokenTests: StoreTestCase {
         try store.close()
         let upgraded = try openSQLite()
         defer { try? upgraded.close() }
-        XCTAssertEqual(try upgraded.schemaVersions(), ["v1", "v2", "v3-restart-backoff", "v4-idempotency-keys"])
+        XCTAssertEqual(try upgraded.schemaVersions(), ["v1", "v2", "v3-restart-backoff", "v4-idempotency-keys", "v5-workflows"])
         XCTAssertEqual(try upgraded.authenticate(token: admin.secret), .admin(tokenID: admin.id))
         XCTAssertEqual(try upgraded.listJoinTokens(), [])
         XCTAssertNotNil(try upgraded.createJoinToken(role: .worker, ttlSeconds: 60))

@@ -9,7 +9,7 @@ final class SchemaTests: StoreTestCase {
         let store = try openSQLite()
         defer { try? store.close() }
         XCTAssertEqual(store.path, dbPath)
-        XCTAssertEqual(try store.schemaVersions(), ["v1", "v2", "v3-restart-backoff", "v4-idempotency-keys"])
+        XCTAssertEqual(try store.schemaVersions(), ["v1", "v2", "v3-restart-backoff", "v4-idempotency-keys", "v5-workflows"])
         XCTAssertEqual(try store.pragma("journal_mode"), "wal")
         XCTAssertEqual(try store.pragma("synchronous"), "1")  // NORMAL
         XCTAssertEqual(try store.pragma("foreign_keys"), "1")
@@ -43,7 +43,7 @@ final class SchemaTests: StoreTestCase {
         try openSQLite().close()
         let again = try openSQLite()
         defer { try? again.close() }
-        XCTAssertEqual(try again.schemaVersions(), ["v1", "v2", "v3-restart-backoff", "v4-idempotency-keys"])
+        XCTAssertEqual(try again.schemaVersions(), ["v1", "v2", "v3-restart-backoff", "v4-idempotency-keys", "v5-workflows"])
     }
 
     func testNewerSchemaIsRefused() async throws {
