@@ -144,7 +144,7 @@ let package = Package(
         .target(
             name: "AegisAPI",
             dependencies: [
-                "AegisControl", "AegisProtocol", "AegisPKI", "AegisMetrics",
+                "AegisControl", "AegisWorkflow", "AegisProtocol", "AegisPKI", "AegisMetrics",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -208,7 +208,7 @@ let package = Package(
         .target(
             name: "AegisDaemon",
             dependencies: [
-                "AegisAPI", "AegisControl", "AegisNode", "AegisImage", "AegisSandbox", "AegisNodeLink", "AegisNet", "AegisProtocol",
+                "AegisAPI", "AegisControl", "AegisWorkflow", "AegisNode", "AegisImage", "AegisSandbox", "AegisNodeLink", "AegisNet", "AegisProtocol",
                 "AegisScheduler", "AegisStore", "AegisStorePostgres", "AegisMetrics", "AegisPKI", "AegisClient", "AegisSystem",
                 "AegisGateway",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
@@ -235,8 +235,15 @@ let package = Package(
         // Workflows: manifests (steps as agent specs, a DAG of dependencies, parameters, templates,
         // `when:` conditions, fan-out, retries, approvals, onExit), the pure DAG state and its
         // planner (which instance starts, retries, skips; deterministic placement identities), and
-        // the DAG drawn as DOT or for the terminal. The engine that drives the controller comes next.
-        .target(name: "AegisWorkflow", dependencies: ["AegisManifest", "AegisProtocol", "Yams"]),
+        // the DAG drawn as DOT or for the terminal; the engine that keeps runs in the store and
+        // drives the controller through its public API (each step placement submitted once).
+        .target(
+            name: "AegisWorkflow",
+            dependencies: [
+                "AegisManifest", "AegisProtocol", "AegisControl", "AegisStore", "Yams",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]),
         // `aegis`: argument parsing and printing only: CLI verbs over AegisClient, `aegis up` over AegisDaemon.
         .executableTarget(
             name: "aegis",
@@ -326,7 +333,7 @@ let package = Package(
         .testTarget(
             name: "AegisControlTests",
             dependencies: [
-                "AegisControl", "AegisStore", "AegisProtocol", "AegisPKI", "AegisMetrics", "AegisAPI",
+                "AegisControl", "AegisStore", "AegisProtocol", "AegisPKI", "AegisMetrics", "AegisAPI", "AegisWorkflow",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"),

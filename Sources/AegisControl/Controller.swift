@@ -48,6 +48,9 @@ public actor Controller {
     var pendingReasons: [String: String] = [:]
     /// Waiters for a workload's state changes (log followers want to know when it ends).
     var watchers: [String: [AsyncStream<Workload>.Continuation]] = [:]
+    /// Subscribers of every workload change (`workloadChanges`), by token.
+    var subscribers: [Int: AsyncStream<Workload>.Continuation] = [:]
+    var nextSubscriber = 0
     /// Agents a drain is stopping: workload id → the node being drained (Controller+Nodes.swift).
     var drains: [String: String] = [:]
     /// Directory of the cluster CA (`ca.crt`, `ca.key`); see Controller+Join.swift.
@@ -210,6 +213,20 @@ public actor Controller {
         } catch {
             throw .invalid("\(error)", underlying: error)
         }
+        return try await submitSpec(spec, caller: caller, idempotencyKey: idempotencyKey)
+    }
+
+    /// Stores and schedules a spec built by the caller (a workflow step's, templates resolved),
+    /// with the checks of every submission: bounds, the caller's tenant, host network for admins
+    /// only, the input cap, and the Idempotency-Key rule of `submitEncoded`.
+    public func submitSpec(
+        _ spec: WorkloadSpec, caller: Caller, idempotencyKey: String? = nil
+    ) async throws(ControllerError) -> SubmittedWorkload {
+        if let idempotencyKey { try Self.checkIdempotencyKey(idempotencyKey) }
+        let total = spec.inputs.values.reduce(0) { $0 + $1.count }
+        guard total <= maxInputBytes else {
+            throw .invalid("files.inputs: \(total) bytes of input files, more than the \(maxInputBytes)-byte cap", field: "files.inputs")
+        }
         // The parsers bound every number; this holds whatever built the spec.
         do { try spec.checkBounds() } catch { throw .invalid(error.description, field: error.field, underlying: error) }
         guard spec.tenant == caller.tenant else {
@@ -345,6 +362,17 @@ public actor Controller {
         }
     }
 
+    /// Every stored change of any workload from now on (submitted, placed, started, ended …), in
+    /// the order the controller made them, until the stream's consumer ends it (dropped at the next
+    /// change after that). For engines that drive workloads through this API (the workflow
+    /// engine); buffered without bound.
+    public func workloadChanges() -> AsyncStream<Workload> {
+        let (stream, continuation) = AsyncStream<Workload>.makeStream()
+        subscribers[nextSubscriber] = continuation
+        nextSubscriber += 1
+        return stream
+    }
+
     /// A stream of the workload's states, ending after its final state.
     public func watch(id: String) async -> AsyncStream<Workload> {
         let (stream, continuation) = AsyncStream<Workload>.makeStream()
@@ -357,6 +385,9 @@ public actor Controller {
     }
 
     func notify(_ w: Workload) {
+        for (token, c) in subscribers {
+            if case .terminated = c.yield(w) { subscribers[token] = nil }  // its consumer is gone
+        }
         if submitting[w.id] != nil { submitting[w.id] = w }
         if let g = starting[w.id], !(w.state == .scheduled && w.generation == g) { starting[w.id] = nil }
         guard let list = watchers[w.id] else { return }

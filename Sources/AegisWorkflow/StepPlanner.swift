@@ -184,3 +184,14 @@ struct StepPlanner {
         return .scheduleRetry(key, attempt: inst.attempt + 1, at: now + policy.backoff.delayMilliseconds(retry: inst.attempt))
     }
 }
+
+extension WorkflowPlanner {
+    /// The `start` of a running instance's attempt, computed again from the state (after a restart
+    /// of the engine, for an attempt whose placement was never submitted): the same spec and
+    /// inputs as when it was first planned, since the steps it reads have not changed since.
+    static func start(_ workflow: Workflow, _ state: WorkflowState, _ key: InstanceKey, attempt: Int) -> WorkflowAction? {
+        guard let step = workflow.step(key.step) else { return nil }
+        let item = key.item.flatMap { i in state.steps[key.step]?.items.flatMap { $0.indices.contains(i) ? $0[i] : nil } }
+        return StepPlanner(workflow: workflow, state: state, step: step, now: 0).start(key, attempt: attempt, item: item)
+    }
+}

@@ -1,0 +1,116 @@
+// WorkflowEngine+Placements.swift — the engine's effects on the controller: a step placement
+// submitted under its identity (input files copied from earlier steps' outputs), stopped, and
+// its end turned into a report (outcome and small outputs).
+import AegisControl
+import AegisProtocol
+import AegisStore
+
+extension WorkflowEngine {
+    /// Performs the starts (concurrently) and stops of a persisted plan.
+    func perform(_ actions: [WorkflowAction], of run: WorkflowRun) async {
+        var starts: [(PlacementIdentity, WorkloadSpec, [InputCopy])] = []
+        for action in actions {
+            switch action {
+            case .start(let identity, let spec, let inputs): starts.append((identity, spec, inputs))
+            case .stop(let identity, _): await stop(identity, caller: run.caller)
+            default: continue
+            }
+        }
+        guard !starts.isEmpty else { return }
+        let caller = run.caller
+        await withTaskGroup(of: Void.self) { group in
+            for (identity, spec, inputs) in starts {
+                group.addTask { await self.start(identity, spec: spec, inputs: inputs, caller: caller) }
+            }
+        }
+    }
+
+    /// Submits one placement under its identity; a failure to submit ends the attempt as an error.
+    func start(_ identity: PlacementIdentity, spec: WorkloadSpec, inputs: [InputCopy], caller: Caller) async {
+        var spec = spec
+        do {
+            for copy in inputs {
+                spec.inputs[copy.path] = try await output(of: copy.source, file: copy.file, caller: caller)
+            }
+            let submitted = try await controller.submitSpec(spec, caller: caller, idempotencyKey: identity.description)
+            track(submitted.workload.id, identity)
+            if submitted.replayed {
+                logger.info("placement adopted", metadata: ["identity": "\(identity)", "workload": "\(submitted.workload.id)"])
+            }
+            // It may have ended before it was tracked: the store has its latest state.
+            if let now = try? await store.workload(id: submitted.workload.id), now.state.isFinal { await ended(now) }
+        } catch {
+            logger.warning("step placement not started", metadata: ["identity": "\(identity)", "error": "\(error)"])
+            queued[identity.workflowID, default: []].append(.finished(identity, .error("\(error)"), outputs: [:]))
+            await advance(identity.workflowID)
+        }
+    }
+
+    /// Asks the controller to stop the placement (its end comes back as a workload change).
+    func stop(_ identity: PlacementIdentity, caller: Caller) async {
+        guard let id = await workload(of: identity, tenant: caller.tenant) else { return }
+        do { _ = try await controller.cancel(id: id, caller: caller) } catch {
+            logger.warning("stopping a step placement failed", metadata: ["identity": "\(identity)", "error": "\(error)"])
+        }
+    }
+
+    func track(_ workload: String, _ identity: PlacementIdentity) {
+        identities[workload] = identity
+        workloads[identity] = workload
+    }
+
+    /// The workload of a placement: tracked, or found by its Idempotency-Key.
+    func workload(of identity: PlacementIdentity, tenant: String) async -> String? {
+        if let id = workloads[identity] { return id }
+        guard let w = try? await store.workload(tenant: tenant, idempotencyKey: identity.description) else { return nil }
+        track(w.id, identity)
+        return w.id
+    }
+
+    /// One output file of an earlier placement (the tenant's own: the caller is its tenant).
+    func output(of identity: PlacementIdentity, file: String, caller: Caller) async throws(ControllerError) -> [UInt8] {
+        guard let id = await workload(of: identity, tenant: caller.tenant) else {
+            throw .notFound("no workload for \(identity)")
+        }
+        return try await controller.output(id: id, path: file, caller: caller)
+    }
+
+    /// A workload changed: when it is a tracked placement that ended, its report.
+    func changed(_ w: Workload) async {
+        guard w.state.isFinal, identities[w.id] != nil else { return }
+        await ended(w)
+    }
+
+    /// Reports a placement's end with its outcome and the outputs later steps read.
+    func ended(_ w: Workload) async {
+        guard let identity = identities.removeValue(forKey: w.id) else { return }
+        workloads[identity] = nil
+        guard let run = runs[identity.workflowID] else { return }
+        var outputs: [String: String] = [:]
+        if w.state != .lost {
+            for file in run.workflow.outputsToRead(of: identity.key.step) {
+                guard let bytes = try? await controller.output(id: w.id, path: file, caller: run.caller),
+                    bytes.count <= WorkflowLimits.maxReadOutputBytes
+                else { continue }
+                outputs[file] = String(decoding: bytes, as: UTF8.self)
+            }
+        }
+        queued[identity.workflowID, default: []].append(.finished(identity, Self.outcome(of: w), outputs: outputs))
+        await advance(identity.workflowID)
+    }
+
+    /// How an ended workload's attempt ended, as the planner counts it.
+    static func outcome(of w: Workload) -> AttemptOutcome {
+        switch w.state {
+        case .succeeded: return .exited(w.exitCode ?? 0)
+        case .cancelled: return .stopped
+        case .lost: return .lost
+        default:
+            if w.oomKilled { return .oomKilled }
+            if let t = w.spec.timeoutSeconds, w.reason == "timeout of \(t)s reached" { return .timedOut }
+            if let code = w.exitCode, code > 0 { return .exited(code) }
+            if let signal = w.signal, signal > 0 { return .exited(128 + signal) }
+            return .error(w.reason ?? "failed")
+        }
+    }
+}
