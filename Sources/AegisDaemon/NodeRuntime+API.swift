@@ -27,6 +27,7 @@ extension NodeRuntime {
             ]
         }
         let router = APIServer.router(controller: controller, shutdown: shutdown)
+        APIServer.workflowRoutes(router, controller: controller, engine: workflows)
         unlink(paths.socket)
         let portFile = paths.portFile, socket = paths.socket, log = logger, listeners = listeners
         listeners.expect(["api", "socket " + socket] + (configuration.listen == nil ? [] : ["socket " + paths.clusterSocket, "cluster"]))
@@ -68,6 +69,7 @@ extension NodeRuntime {
     private func podSocketServer(path: String, shutdown: ShutdownSignal, mode: mode_t = 0o660) async throws -> some Service {
         do { _ = try await controller.clusterAuthority() } catch { throw NodeStartError("\(error)", underlying: error) }
         let router = APIServer.router(controller: controller, shutdown: shutdown, listener: .podSocket)
+        APIServer.workflowRoutes(router, controller: controller, engine: workflows)
         unlink(path)
         let controller = controller, log = logger, listeners = listeners
         return Application(

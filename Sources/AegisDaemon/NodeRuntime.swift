@@ -12,6 +12,7 @@ import AegisProtocol
 import AegisScheduler
 import AegisStore
 import AegisSystem
+import AegisWorkflow
 import Foundation
 import Hummingbird
 import Logging
@@ -25,6 +26,8 @@ public final class NodeRuntime: Sendable {
     /// term of a replicated controller (ReplicatedController.swift), which owns both across terms.
     let ownsState: Bool
     public let controller: Controller
+    /// The workflow engine on this controller (its loop runs as a service of `run`).
+    public let workflows: WorkflowEngine
     /// The in-process worker of a hybrid node; nil for a controller.
     public let worker: Worker?
     /// Whether this start wrote a new admin token file (the CLI says so).
@@ -48,6 +51,7 @@ public final class NodeRuntime: Sendable {
         self.store = store
         self.ownsState = ownsState
         self.controller = controller
+        self.workflows = WorkflowEngine(controller: controller, store: store, logger: Logger(label: "aegis.workflow"))
         self.worker = worker
         self.adminTokenWritten = adminTokenWritten
         self.logger = logger
@@ -199,6 +203,7 @@ public final class NodeRuntime: Sendable {
             services.append(.init(service: AgentDrainService(latch: stopLatch) { [self] in await self.drainAgents(worker) }))
         }
         services.append(.init(service: RestartBackoffTimer(controller: controller)))
+        services.append(.init(service: WorkflowService(engine: workflows)))
         services.append(APIServersService(services: try await apiServices(), backstop: Self.shutdownBackstop, logger: logger).configuration)
         services.append(StopRequestService(latch: stopLatch).configuration)
         if let notifier {
