@@ -23,6 +23,7 @@
 //   GET    /v1/cluster/identities              → NodeIdentityList    (admin)
 //   DELETE /v1/cluster/identities/{name}       204                   (admin)
 //   GET    /metrics                            Prometheus text (admin)
+//   /v1/workflows…                             the workflow API (Workflows.swift)
 //
 // Not authenticated with a bearer token (see Join.swift):
 //   GET    /v1/cluster/ca                      → ClusterCAInfo
