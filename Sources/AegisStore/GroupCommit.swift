@@ -64,11 +64,14 @@ public actor GroupCommit<Item: Sendable, Outcome: Sendable> {
         }
         committing = true
         var batch = items
-        var joined: [Queued] = []
-        while let next = queued.first, batch.count + next.items.count <= maxBatch {
+        var taken = 0
+        for next in queued {
+            guard batch.count + next.items.count <= maxBatch else { break }
             batch += next.items
-            joined.append(queued.removeFirst())
+            taken += 1
         }
+        let joined = Array(queued.prefix(taken))
+        queued.removeFirst(taken)
         let result: Result<[Outcome], StoreError>
         do {
             let outcomes = try await apply(batch)

@@ -295,8 +295,18 @@ extension ControlStore {
     /// inputs (or unknown) maps to an empty dictionary.
     public func inputs(ids: [String]) throws -> [String: [String: [UInt8]]] {
         try read("read inputs of \(ids.count) workload(s)") { db in
-            var out: [String: [String: [UInt8]]] = [:]
-            for id in ids { out[id] = try Self.loadInputs(db, id) }
+            var out = Dictionary(ids.map { ($0, [String: [UInt8]]()) }, uniquingKeysWith: { a, _ in a })
+            guard !ids.isEmpty else { return out }
+            // One statement for the whole batch (a scheduling pass asks for every placement's).
+            let rows = try Row.fetchCursor(
+                db.cachedStatement(
+                    sql: "SELECT workload_id, path, content FROM workload_inputs WHERE workload_id IN (SELECT value FROM json_each(?))"),
+                arguments: [try CompactJSONEncoder().encodeString(ids)])
+            while let row = try rows.next() {
+                let id: String = row[0]
+                let data: Data = row[2]
+                out[id, default: [:]][row[1]] = [UInt8](data)
+            }
             return out
         }
     }
