@@ -41,8 +41,10 @@ public enum APIServer {
                 let body = try await readBody(
                     req, limit: BodyLimit.submissionBytes(maxInputBytes: maxInput),
                     what: "submission (manifest up to 1 MiB plus input files up to \(BodyLimit.describe(maxInput)), base64)")
-                guard let submit = try? JSONDecoder().decode(SubmitRequest.self, from: Data(buffer: body)) else {
-                    throw ControllerError.invalid("request body: not a SubmitRequest JSON document")
+                let submit: SubmitRequest
+                do { submit = try JSONDecoder().decode(SubmitRequest.self, from: Data(buffer: body)) } catch {
+                    throw ControllerError.invalid(
+                        "request body: not a SubmitRequest JSON document: \(decodingProblem(error))", underlying: error)
                 }
                 if let manifest = submit.manifest, manifest.utf8.count > BodyLimit.documentBytes {
                     throw BodyLimit.tooLarge("manifest of \(manifest.utf8.count) bytes", limit: BodyLimit.documentBytes)
@@ -118,8 +120,10 @@ public enum APIServer {
             try await respond {
                 let c = try await caller(req, controller)
                 let body = try await readBody(req, limit: BodyLimit.documentBytes)
-                guard let r = try? JSONDecoder().decode(CreateTenantRequest.self, from: Data(buffer: body)) else {
-                    throw ControllerError.invalid("request body: not a CreateTenantRequest JSON document")
+                let r: CreateTenantRequest
+                do { r = try JSONDecoder().decode(CreateTenantRequest.self, from: Data(buffer: body)) } catch {
+                    throw ControllerError.invalid(
+                        "request body: not a CreateTenantRequest JSON document: \(decodingProblem(error))", underlying: error)
                 }
                 return json(try await controller.createTenant(r, caller: c), status: .created)
             }

@@ -52,6 +52,15 @@ public struct SubmitRequest: Codable, Sendable, Equatable {
         self.run = run
         self.inputs = inputs
     }
+
+    /// As synthesized, except that `inputs` may be left out (no files).
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        manifest = try c.decodeIfPresent(String.self, forKey: .manifest)
+        manifestFile = try c.decodeIfPresent(String.self, forKey: .manifestFile)
+        run = try c.decodeIfPresent(RunFlags.self, forKey: .run)
+        inputs = try c.decodeIfPresent([String: String].self, forKey: .inputs) ?? [:]
+    }
 }
 
 /// `aegis run [--runtime R] [--cpus 0.5] [--memory 256M] [--gpus N] [--env K=V]… [--name N]
@@ -97,6 +106,26 @@ public struct RunFlags: Codable, Sendable, Equatable {
         self.allow = allow
         self.reach = reach
         self.command = command
+    }
+
+    /// As synthesized, except that `env` may be left out (no variables).
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        runtime = try c.decodeIfPresent(String.self, forKey: .runtime)
+        cpus = try c.decodeIfPresent(String.self, forKey: .cpus)
+        memory = try c.decodeIfPresent(String.self, forKey: .memory)
+        gpus = try c.decodeIfPresent(Int.self, forKey: .gpus)
+        env = try c.decodeIfPresent([String].self, forKey: .env) ?? []
+        name = try c.decodeIfPresent(String.self, forKey: .name)
+        restart = try c.decodeIfPresent(String.self, forKey: .restart)
+        timeout = try c.decodeIfPresent(String.self, forKey: .timeout)
+        network = try c.decodeIfPresent(String.self, forKey: .network)
+        allow = try c.decodeIfPresent([String].self, forKey: .allow)
+        reach = try c.decodeIfPresent([String].self, forKey: .reach)
+        command = try c.decode([String].self, forKey: .command)
+        image = try c.decodeIfPresent(String.self, forKey: .image)
+        imagePullPolicy = try c.decodeIfPresent(String.self, forKey: .imagePullPolicy)
+        rootfs = try c.decodeIfPresent(String.self, forKey: .rootfs)
     }
 }
 

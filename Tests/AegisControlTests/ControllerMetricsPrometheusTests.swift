@@ -64,6 +64,18 @@ final class APIFixture: Sendable {
     }
 }
 
+extension APIFixture {
+    /// POST `body` to `path` with `headers`: status and body.
+    func post(_ path: String, body: String, headers: [(String, String)] = []) async throws -> (status: Int, body: String) {
+        var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)")
+        request.method = .POST
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
+        request.body = .bytes(ByteBuffer(string: body))
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
+        return (Int(response.status.code), String(buffer: try await response.body.collect(upTo: 1 << 20)))
+    }
+}
+
 final class AcceptLog: Sendable {
     let headers = Mutex<[String]>([])
 }
