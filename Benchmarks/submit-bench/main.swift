@@ -8,6 +8,9 @@
 // Split mode (Benchmarks/submit-bench-split.sh): `--serve FILE` runs only the controller and its
 // API (writes "URL TOKEN" to FILE, runs until SIGTERM), `--client URL --token T` only the
 // clients, so that each can have a core of its own.
+//
+// `--unix` serves the API on a Unix socket instead of TCP: the path the controller pod's own API
+// takes (the gateway sidecar forwards to `controller.sock`), without loopback TCP's cost.
 import AegisAPI
 import AegisControl
 import AegisDaemon
@@ -31,6 +34,8 @@ struct Options {
     /// Client only: the API's base URL and an admin token.
     var clientURL: String?
     var token: String?
+    /// Serve on a Unix socket in the temporary directory instead of 127.0.0.1.
+    var unix = false
 }
 
 func parseOptions() -> Options {
@@ -49,9 +54,10 @@ func parseOptions() -> Options {
         case "--serve": o.serveFile = args.popFirst()
         case "--client": o.clientURL = args.popFirst()
         case "--token": o.token = args.popFirst()
+        case "--unix": o.unix = true
         case "-h", "--help":
             print(
-                "submit-bench [--nodes 5000] [--submissions 2000] [--rounds 5] [--concurrency 32] [--serve FILE | --client URL --token T]"
+                "submit-bench [--nodes 5000] [--submissions 2000] [--rounds 5] [--concurrency 32] [--unix] [--serve FILE | --client URL --token T]"
             )
             exit(0)
         default:
@@ -188,16 +194,22 @@ final class PortBox: @unchecked Sendable {
 }
 
 let portBox = PortBox()
+let socketPath = directory + "/api.sock"
 let app = Application(
     router: APIServer.router(controller: controller),
-    configuration: .init(address: .hostname("127.0.0.1", port: 0), serverName: "submit-bench"),
-    onServerRunning: { channel in portBox.set(channel.localAddress?.port ?? 0) }, logger: quiet)
+    configuration: .init(
+        address: options.unix ? .unixDomainSocket(path: socketPath) : .hostname("127.0.0.1", port: 0), serverName: "submit-bench"),
+    onServerRunning: { channel in portBox.set(options.unix ? 1 : channel.localAddress?.port ?? 0) }, logger: quiet)
 let group = ServiceGroup(configuration: .init(services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: quiet))
 
 try await withThrowingTaskGroup(of: Void.self) { tasks in
     tasks.addTask { try await group.run() }
     while portBox.value == 0 { try await Task.sleep(for: .milliseconds(10)) }
-    let base = "http://127.0.0.1:\(portBox.value)"
+    // AsyncHTTPClient's form of a Unix socket URL: the socket's path percent-encoded as the host.
+    let base =
+        options.unix
+        ? "http+unix://" + socketPath.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!
+        : "http://127.0.0.1:\(portBox.value)"
     if let file = options.serveFile {
         // Serve until SIGTERM; the file appears whole (rename) once the API listens.
         try "\(base) \(admin)\n".write(toFile: file + ".tmp", atomically: false, encoding: .utf8)
