@@ -129,7 +129,19 @@ final class JSONStreamWriter {
 
     func writeBool(_ b: Bool) { bytes.append(contentsOf: b ? "true".utf8 : "false".utf8) }
 
-    func writeInteger<I: BinaryInteger>(_ i: I) { bytes.append(contentsOf: String(i).utf8) }
+    /// Decimal digits written straight into the output (no String per number); integers wider
+    /// than 64 bits go through `String`.
+    func writeInteger<I: BinaryInteger>(_ i: I) {
+        guard i.bitWidth <= 64 else { return bytes.append(contentsOf: String(i).utf8) }
+        if i < 0 { bytes.append(UInt8(ascii: "-")) }
+        var magnitude = UInt64(i.magnitude)
+        let start = bytes.count
+        repeat {
+            bytes.append(UInt8(ascii: "0") + UInt8(magnitude % 10))
+            magnitude /= 10
+        } while magnitude > 0
+        bytes[start...].reverse()
+    }
 
     func writeDouble(_ d: Double, path: () -> [any CodingKey]) throws {
         guard d.isFinite else {

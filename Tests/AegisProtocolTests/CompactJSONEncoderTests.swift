@@ -104,6 +104,21 @@ final class CompactJSONEncoderTests: XCTestCase {
         XCTAssertTrue(String(decoding: bytes, as: UTF8.self).contains(#""data":"AAEC+g==""#))
     }
 
+    func testIntegersAreWrittenAsTheirDecimalDigits() throws {
+        struct Numbers: Codable, Equatable {
+            var values: [Int64]
+            var unsigned: [UInt64]
+            var small: [Int8]
+        }
+        let value = Numbers(
+            values: [0, 7, -7, 10, -10, 1_234_567_890, .min, .max], unsigned: [0, 9, 100, .max], small: [.min, .max, -1])
+        let text = String(decoding: try CompactJSONEncoder().encode(value), as: UTF8.self)
+        XCTAssertEqual(
+            text,
+            #"{"values":[0,7,-7,10,-10,1234567890,-9223372036854775808,9223372036854775807],"#
+                + #""unsigned":[0,9,100,18446744073709551615],"small":[-128,127,-1]}"#)
+    }
+
     func testANonFiniteNumberIsRefusedWithItsCodingPath() throws {
         struct Holder: Encodable { var values: [Double] }
         XCTAssertThrowsError(try CompactJSONEncoder().encode(Holder(values: [1, .nan]))) { error in
