@@ -48,7 +48,7 @@ let package = Package(
         // removal, /proc readers, pidfd/openat2/memfd, Duration units. Every module's one copy.
         .target(name: "AegisSystem", dependencies: ["CAegisSys"]),
         // Codable OCI runtime-spec (config.json) and state models, with field-naming validation.
-        .target(name: "AegisOCI", dependencies: ["AegisSystem"]),
+        .target(name: "AegisOCI", dependencies: ["AegisSystem", "AegisProtocol"]),
         // cgroup v2: find the hierarchy, leaves per sandbox, limits, kill, stats.
         .target(name: "AegisCgroup", dependencies: ["AegisSystem"]),
         // Seccomp: OCI seccomp → libseccomp → cached classic-BPF program; the default profile.
@@ -313,7 +313,7 @@ let package = Package(
             name: "aegis-bench", dependencies: ["AegisSandbox", "AegisOCI", "AegisSeccomp", "AegisNet", "AegisSystem"],
             path: "Benchmarks/aegis-bench"),
 
-        .testTarget(name: "AegisOCITests", dependencies: ["AegisOCI"]),
+        .testTarget(name: "AegisOCITests", dependencies: ["AegisOCI", "AegisProtocol"]),
         .testTarget(name: "AegisManifestTests", dependencies: ["AegisManifest", "AegisProtocol"]),
         .testTarget(name: "AegisWorkflowTests", dependencies: ["AegisWorkflow", "AegisManifest", "AegisProtocol"]),
         .testTarget(name: "AegisSchedulerTests", dependencies: ["AegisScheduler", "AegisProtocol"]),

@@ -42,7 +42,7 @@ public enum APIServer {
                     req, limit: BodyLimit.submissionBytes(maxInputBytes: maxInput),
                     what: "submission (manifest up to 1 MiB plus input files up to \(BodyLimit.describe(maxInput)), base64)")
                 let submit: SubmitRequest
-                do { submit = try JSONDecoder().decode(SubmitRequest.self, from: Data(buffer: body)) } catch {
+                do { submit = try SubmitRequest(json: Array(body.readableBytesView)) } catch {
                     throw ControllerError.invalid(
                         "request body: not a SubmitRequest JSON document: \(decodingProblem(error))", underlying: error)
                 }

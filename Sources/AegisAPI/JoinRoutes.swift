@@ -67,7 +67,10 @@ extension APIServer {
     static func decodingProblem(_ error: any Error) -> String {
         guard let e = error as? DecodingError else { return "\(error)" }
         func path(_ c: DecodingError.Context) -> String {
-            let p = c.codingPath.map(\.stringValue).joined(separator: ".")
+            var p = ""
+            for key in c.codingPath {
+                if let index = key.intValue { p += "[\(index)]" } else { p += (p.isEmpty ? "" : ".") + key.stringValue }
+            }
             return p.isEmpty ? "" : "\(p): "
         }
         switch e {

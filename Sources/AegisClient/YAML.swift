@@ -6,34 +6,14 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
+import AegisProtocol
 import Yams
 
-/// A decoded JSON document.
-public indirect enum JSONValue: Sendable, Equatable, Decodable {
-    case null
-    case bool(Bool)
-    case int(Int64)
-    case double(Double)
-    case string(String)
-    case array([JSONValue])
-    case object([String: JSONValue])
-
-    public init(from decoder: any Decoder) throws {
-        let c = try decoder.singleValueContainer()
-        if c.decodeNil() { self = .null; return }
-        if let b = try? c.decode(Bool.self) { self = .bool(b); return }
-        if let i = try? c.decode(Int64.self) { self = .int(i); return }
-        if let d = try? c.decode(Double.self) { self = .double(d); return }
-        if let s = try? c.decode(String.self) { self = .string(s); return }
-        if let a = try? c.decode([JSONValue].self) { self = .array(a); return }
-        self = .object(try c.decode([String: JSONValue].self))
-    }
-
+extension JSONValue {
     /// The value tree of `value` as JSONEncoder would write it.
-    /// - Throws: the encoder's or decoder's error (not expected for the API's types).
+    /// - Throws: the encoder's or the parser's error (not expected for the API's types).
     public static func of(_ value: some Encodable) throws -> JSONValue {
-        let data = try JSONEncoder().encode(value)
-        return try JSONDecoder().decode(JSONValue.self, from: data)
+        try parse(Array(try JSONEncoder().encode(value)))
     }
 }
 
@@ -64,8 +44,10 @@ func yamlNode(_ value: JSONValue) -> Node {
     switch value {
     case .null: return Node("null", Tag(.null))
     case .bool(let b): return Node(b ? "true" : "false", Tag(.bool))
-    case .int(let i): return Node(String(i), Tag(.int))
-    case .double(let d): return Node(yamlFloat(d), Tag(.float))
+    case .number(let text):
+        if let i = Int64(text) { return Node(String(i), Tag(.int)) }
+        if let u = UInt64(text) { return Node(String(u), Tag(.int)) }
+        return Node(yamlFloat(Double(text) ?? 0), Tag(.float))
     case .string(let s): return Node(s, Tag(.str), needsQuotes(s) ? .doubleQuoted : .any)
     case .array(let items): return Node(items.map(yamlNode), Tag(.seq), items.isEmpty ? .flow : .block)
     case .object(let fields):

@@ -1,6 +1,8 @@
 // OCI runtime spec v1.0–1.2, config-linux.md: the `linux` object, namespaces, ID mappings, devices.
 // Resources are in Resources.swift, seccomp in Seccomp.swift.
 
+import AegisProtocol
+
 /// `linux` (config-linux.md).
 public struct Linux: Codable, Sendable, Equatable {
     /// Namespaces to create (or, with `path`, join). Order is not significant.

@@ -3,6 +3,8 @@
 // Note: Foundation also declares a `Process` class; a file importing both Foundation and AegisOCI can
 // write `AegisOCI.Process` or the alias `SpecProcess`.
 
+import AegisProtocol
+
 /// Alias for `AegisOCI.Process`, unambiguous next to Foundation's `Process`.
 public typealias SpecProcess = Process
 

@@ -1,6 +1,8 @@
 // `linux.resources.blockIO` and `hugepageLimits` (config-linux.md § Block IO, § Huge page limits),
 // kept as JSON in `LinuxResources` and read here into typed values with the field path of any error.
 
+import AegisProtocol
+
 /// `linux.resources.blockIO`: weights 10...1000, per-device weights and throttles (bytes or IO/s).
 public struct LinuxBlockIO: Sendable, Equatable {
     public struct DeviceRate: Sendable, Equatable {

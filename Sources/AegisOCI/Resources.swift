@@ -2,6 +2,8 @@
 // Units are the spec's: bytes for memory, CFS microseconds for cpu quota/period, relative weight
 // for shares (cgroup v1 cpu.shares scale, 2…262144).
 
+import AegisProtocol
+
 /// `linux.resources`.
 public struct LinuxResources: Codable, Sendable, Equatable {
     /// Device cgroup rules, evaluated in order (config-linux.md § Device allowlist). Decoded and

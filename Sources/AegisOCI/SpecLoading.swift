@@ -1,5 +1,7 @@
 // Reading config.json from a bundle, decoding with precise errors, and encoding.
 
+import AegisProtocol
+
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else

@@ -4,8 +4,10 @@
 // found -1"). Integers are decoded from the literal text, so 64-bit values (seccomp arguments) are exact
 // and "1.5" or "1e3" in an integer field is rejected, as Go's encoding/json (runc) rejects them.
 
+import AegisProtocol
+
 /// Decodes any `Decodable` from a `JSONValue`.
-struct SpecValueDecoder: Decoder {
+struct SpecValueDecoder: JSONValueDecoder {
     let value: JSONValue
     let codingPath: [any CodingKey]
     var userInfo: [CodingUserInfoKey: Any] { [:] }

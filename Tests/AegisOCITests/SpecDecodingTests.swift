@@ -2,6 +2,7 @@ import XCTest
 import Glibc
 import Foundation
 @testable import AegisOCI
+import AegisProtocol
 
 final class SpecDecodingTests: XCTestCase {
     func testDecodesRuncDefaultConfig() throws {

@@ -1,5 +1,6 @@
 import XCTest
 @testable import AegisOCI
+import AegisProtocol
 
 final class StateTests: XCTestCase {
     func testStateUsesRuntimeSpecKeys() throws {

@@ -1,5 +1,7 @@
-// A generic JSON value: used for spec sub-objects AEGIS never honours (so their presence can be
-// detected and named) and as the intermediate tree of `SpecDecoder`.
+// A generic JSON value read by the one strict JSON parser (JSONParser.swift): the intermediate tree
+// of the OCI spec decoder (AegisOCI's `SpecValueDecoder`), spec sub-objects AEGIS never honours
+// (so their presence can be detected and named), submission bodies (SubmitRequest+JSON.swift) and
+// the CLI's YAML output.
 
 /// Any JSON value.
 ///
@@ -46,7 +48,7 @@ public enum JSONValue: Sendable, Equatable, Hashable {
     }
 
     /// Short description of the value's kind for error messages: `number 3`, `string`, `object`.
-    var kindDescription: String {
+    public var kindDescription: String {
         switch self {
         case .null: return "null"
         case .bool(let b): return "boolean \(b)"
@@ -60,9 +62,9 @@ public enum JSONValue: Sendable, Equatable, Hashable {
 
 extension JSONValue: Codable {
     public init(from decoder: any Decoder) throws {
-        // Fast path: our own decoder hands over the parsed tree unchanged (exact number text).
-        if let own = decoder as? SpecValueDecoder {
-            self = own.value
+        // Fast path: a decoder over a parsed tree hands it over unchanged (exact number text).
+        if let tree = decoder as? any JSONValueDecoder {
+            self = tree.value
             return
         }
         // Any other decoder (e.g. Foundation's JSONDecoder): probe the kinds in turn.
@@ -121,56 +123,26 @@ extension JSONValue: Codable {
     }
 }
 
+/// A decoder that reads a `JSONValue` tree: `JSONValue.init(from:)` takes its value as it is.
+public protocol JSONValueDecoder: Decoder {
+    var value: JSONValue { get }
+}
+
 /// A coding key for object members whose names are data (dictionary keys, generic objects).
-struct AnyCodingKey: CodingKey {
-    var stringValue: String
-    var intValue: Int? { nil }
-    init(_ string: String) { stringValue = string }
-    init?(stringValue: String) { self.stringValue = stringValue }
-    init?(intValue: Int) { stringValue = String(intValue) }
+public struct AnyCodingKey: CodingKey, Sendable {
+    public var stringValue: String
+    public var intValue: Int? { nil }
+    public init(_ string: String) { stringValue = string }
+    public init?(stringValue: String) { self.stringValue = stringValue }
+    public init?(intValue: Int) { stringValue = String(intValue) }
 }
 
 /// A coding key for an array element; rendered as `[n]` in JSON paths.
-struct IndexCodingKey: CodingKey {
-    var index: Int
-    var stringValue: String { "Index \(index)" }
-    var intValue: Int? { index }
-    init(_ index: Int) { self.index = index }
-    init?(stringValue: String) { return nil }
-    init?(intValue: Int) { index = intValue }
-}
-
-/// Renders a coding path as a JSON path: `linux.namespaces[2].type`, `annotations["org.x.y"]`.
-/// An empty path renders as `(top level)`.
-func jsonPath(_ codingPath: [any CodingKey]) -> String {
-    var out = ""
-    for key in codingPath {
-        if let index = key as? IndexCodingKey {
-            out += "[\(index.index)]"
-        } else if let n = key.intValue, key.stringValue == "Index \(n)" {
-            out += "[\(n)]"  // array index key from another decoder
-        } else {
-            out += jsonPathMember(key.stringValue, first: out.isEmpty)
-        }
-    }
-    return out.isEmpty ? "(top level)" : out
-}
-
-/// One member step of a JSON path: `.name` for identifier-like names, `["some.key"]` otherwise.
-func jsonPathMember(_ name: String, first: Bool) -> String {
-    let identifierLike =
-        !name.isEmpty
-        && name.utf8.enumerated().allSatisfy { i, c in
-            (c >= 0x61 && c <= 0x7A) || (c >= 0x41 && c <= 0x5A) || c == 0x5F || (i > 0 && c >= 0x30 && c <= 0x39)
-        }
-    if identifierLike { return first ? name : "." + name }
-    var escaped = ""
-    for ch in name.unicodeScalars {
-        switch ch {
-        case "\"": escaped += "\\\""
-        case "\\": escaped += "\\\\"
-        default: escaped.unicodeScalars.append(ch)
-        }
-    }
-    return "[\"\(escaped)\"]"
+public struct IndexCodingKey: CodingKey, Sendable {
+    public var index: Int
+    public var stringValue: String { "Index \(index)" }
+    public var intValue: Int? { index }
+    public init(_ index: Int) { self.index = index }
+    public init?(stringValue: String) { return nil }
+    public init?(intValue: Int) { index = intValue }
 }
