@@ -8,6 +8,7 @@ import Glibc
 #endif
 import AegisSandbox
 import AegisSystem
+import Dispatch
 
 extension Worker {
     /// Removes the sandbox (cgroup leaf, state dir) once its final state is recorded, then its
@@ -22,11 +23,18 @@ extension Worker {
             $0.cancelled.remove(id)
             $0.evicted.remove(id)
         }
-        if removeSandbox(id) {
-            removeImageScratch(workloadID, generation: generation)
-            return retainOutputs(workloadID: workloadID, generation: generation)
+        // The copy's place on `outputCopies` is taken before the sandbox is removed: a read of the
+        // outputs (`settleEndedVolumes`) waits on that queue, so it never falls between the removal
+        // (the sandbox no longer listed) and the copy (the file not yet out of the volume).
+        let removal = RemovalOutcome()
+        outputCopies.async { [self] in
+            guard removal.wait() else { return }
+            copyOutputs(workloadID: workloadID, generation: generation)
         }
-        retryRemoval(id, generation: generation, attemptsLeft: Self.removalAttempts)
+        let removed = removeSandbox(id)
+        if removed { removeImageScratch(workloadID, generation: generation) }
+        removal.finish(removed: removed)
+        if !removed { retryRemoval(id, generation: generation, attemptsLeft: Self.removalAttempts) }
     }
 
     /// Milliseconds between two attempts to remove a sandbox.
@@ -91,5 +99,23 @@ extension Worker {
                 logger.error("cannot remove a leftover cgroup", metadata: ["cgroup": "\(leaf)", "error": "\(error.description)"])
             }
         }
+    }
+}
+
+/// Whether a sandbox's removal succeeded, handed from `release` to the copy it queued first.
+private final class RemovalOutcome: @unchecked Sendable {
+    private let done = DispatchSemaphore(value: 0)
+    /// Written once before `done` is signalled, read only after it was waited for.
+    private var removed = false
+
+    func finish(removed: Bool) {
+        self.removed = removed
+        done.signal()
+    }
+
+    /// Blocks until `finish`; whether the sandbox was removed.
+    func wait() -> Bool {
+        done.wait()
+        return removed
     }
 }

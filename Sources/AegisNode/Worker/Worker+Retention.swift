@@ -15,7 +15,8 @@ extension Worker {
     /// Marks the end of a workload's last placement on this node; its mtime is the end time.
     static let endedMarker = "ended"
 
-    /// After sandbox `generation` of `workloadID` is removed: copies its outputs out of its work
+    /// After sandbox `generation` of `workloadID` is removed (a retried removal; `release` queues
+    /// its copy itself, before the removal): copies its outputs out of its work
     /// volume (deleting the volume) and marks the workload directory ended — on `outputCopies`, a
     /// serial queue, never on the caller's thread (the controller's event path, start-up). A copy
     /// that fails is not retried: what it copied and the image are removed (the error is logged).
@@ -46,7 +47,7 @@ extension Worker {
         waitForOutputCopies(workloadDir: dir)
     }
 
-    private func copyOutputs(workloadID: String, generation: Int64) {
+    func copyOutputs(workloadID: String, generation: Int64) {
         let dir = paths.workloadDir(workloadID)
         if let volume = WorkVolume.load(from: dir, generation: generation) {
             do {
