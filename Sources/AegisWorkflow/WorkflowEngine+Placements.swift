@@ -89,10 +89,18 @@ extension WorkflowEngine {
         var outputs: [String: String] = [:]
         if w.state != .lost {
             for file in run.workflow.outputsToRead(of: identity.key.step) {
-                guard let bytes = try? await controller.output(id: w.id, path: file, caller: run.caller),
-                    bytes.count <= WorkflowLimits.maxReadOutputBytes
-                else { continue }
-                outputs[file] = String(decoding: bytes, as: UTF8.self)
+                do {
+                    let bytes = try await controller.output(id: w.id, path: file, caller: run.caller)
+                    guard bytes.count <= WorkflowLimits.maxReadOutputBytes else {
+                        logger.notice(
+                            "output too large to read into the run",
+                            metadata: ["workload": "\(w.id)", "file": "\(file)", "bytes": "\(bytes.count)"])
+                        continue
+                    }
+                    outputs[file] = String(decoding: bytes, as: UTF8.self)
+                } catch {
+                    logger.notice("output not read", metadata: ["workload": "\(w.id)", "file": "\(file)", "error": "\(error)"])
+                }
             }
         }
         queued[identity.workflowID, default: []].append(.finished(identity, Self.outcome(of: w), outputs: outputs))
