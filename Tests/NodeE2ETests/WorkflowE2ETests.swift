@@ -77,7 +77,8 @@ final class WorkflowE2ETests: SingleNodeTestCase {
         let deadline = Date().addingTimeInterval(30)
         var running = 0
         while Date() < deadline {
-            let list = try JSONDecoder().decode(WorkloadList.self, from: try node.http("GET", "/v1/workloads", token: node.adminToken()).body)
+            let list = try JSONDecoder().decode(
+                WorkloadList.self, from: try node.http("GET", "/v1/workloads", token: node.adminToken()).body)
             running = list.items.filter { $0.spec.name == "work" && $0.state == .running }.count
             if running == 3 { break }
             usleep(100_000)
