@@ -202,6 +202,26 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
+        // The relay (`aegis relay`): edges dial out to it with a relay ticket (Ed25519, signed by the
+        // cluster; the relay holds only the public key), it forwards their end-to-end TLS streams to the
+        // gateway as opaque bytes; the edge's dialer (a loopback listener spliced into a relay WebSocket).
+        .target(
+            name: "AegisRelay",
+            dependencies: [
+                "AegisSystem",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+                .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]),
         // The node daemon as a library: `aegis up`'s validated NodeConfiguration, the controller /
         // hybrid runtime (NodeRuntime) and the worker runtime (WorkerRuntime), every long-running
         // loop a Service in one ServiceGroup; an in-process test harness (InProcessNode).
@@ -249,7 +269,7 @@ let package = Package(
             name: "aegis",
             dependencies: [
                 "AegisDaemon", "AegisNodeLink", "AegisClient", "AegisManifest", "AegisProtocol", "AegisImage", "AegisPod", "AegisGateway",
-                "AegisMetrics", "AegisStorePostgres",
+                "AegisMetrics", "AegisStorePostgres", "AegisRelay",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -364,6 +384,18 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]),
+        // The relay: tickets, and real sockets with real mutual TLS end to end through dialer and relay.
+        .testTarget(
+            name: "AegisRelayTests",
+            dependencies: [
+                "AegisRelay", "AegisPKI",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
