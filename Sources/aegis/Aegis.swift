@@ -10,6 +10,6 @@ struct Aegis: AsyncParsableCommand {
             Up.self, Down.self, Run.self, Ps.self, Logs.self, Kill.self, Describe.self, Cp.self,
             NodeCommand.self, TenantCommand.self, TokenCommand.self, ImageCommand.self, PodCommand.self,
             ControllerCommand.self, GatewayCommand.self, MetricsCommand.self, HealthCommand.self, InstallCommand.self,
-            UninstallCommand.self, DatastoreCommand.self, WorkflowCommand.self,
+            UninstallCommand.self, DatastoreCommand.self, WorkflowCommand.self, RelayCommand.self,
         ])
 }
