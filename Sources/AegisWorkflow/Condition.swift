@@ -130,14 +130,28 @@ public struct ConditionError: Error, Equatable, Sendable {
     public var message: String
 }
 
-/// Recursive descent over the characters of a condition.
+/// Recursive descent over the characters of a condition. The tree it builds is bounded (length,
+/// operators, parentheses): parsing, evaluation, reference walks and the tree's release all
+/// recurse over it, and a stored workflow is parsed and evaluated again on every resume.
 struct ConditionParser {
+    /// Characters of one condition.
+    static let maxLength = 4096
+    /// `&&`, `||`, `!` and comparisons in one condition.
+    static let maxOperators = 100
+    /// Parentheses inside each other.
+    static let maxNesting = 16
+
     let chars: [Character]
     var pos = 0
+    var operators = 0
+    var nesting = 0
 
     init(_ text: String) { chars = Array(text) }
 
     mutating func parseAll() throws(TemplateSyntaxError) -> Condition.Expr {
+        guard chars.count <= Self.maxLength else {
+            throw TemplateSyntaxError(message: "the condition is \(chars.count) characters, more than \(Self.maxLength)")
+        }
         skipSpace()
         guard pos < chars.count else { throw TemplateSyntaxError(message: "the condition is empty") }
         let e = try parseOr()
@@ -149,27 +163,40 @@ struct ConditionParser {
 
     mutating func parseOr() throws(TemplateSyntaxError) -> Condition.Expr {
         var left = try parseAnd()
-        while eat("||") { left = .or(left, try parseAnd()) }
+        while eat("||") {
+            try countOperator()
+            left = .or(left, try parseAnd())
+        }
         return left
     }
 
     mutating func parseAnd() throws(TemplateSyntaxError) -> Condition.Expr {
         var left = try parseUnary()
-        while eat("&&") { left = .and(left, try parseUnary()) }
+        while eat("&&") {
+            try countOperator()
+            left = .and(left, try parseUnary())
+        }
         return left
     }
 
     mutating func parseUnary() throws(TemplateSyntaxError) -> Condition.Expr {
         skipSpace()
         if peek("!") && !peek("!=") {
+            try countOperator()
             pos += 1
             return .not(try parseUnary())
         }
         let left = try parseOperand()
         for op in Condition.Comparison.allCases where eat(op.rawValue) {
+            try countOperator()
             return .compare(left, op, try parseOperand())
         }
         return left
+    }
+
+    mutating func countOperator() throws(TemplateSyntaxError) {
+        operators += 1
+        guard operators <= Self.maxOperators else { throw fail("more than \(Self.maxOperators) operators in one condition") }
     }
 
     mutating func parseOperand() throws(TemplateSyntaxError) -> Condition.Expr {
@@ -177,9 +204,12 @@ struct ConditionParser {
         guard pos < chars.count else { throw fail("expected a value") }
         let c = chars[pos]
         if c == "(" {
+            nesting += 1
+            guard nesting <= Self.maxNesting else { throw fail("parentheses nested deeper than \(Self.maxNesting)") }
             pos += 1
             let e = try parseOr()
             guard eat(")") else { throw fail("expected \")\"") }
+            nesting -= 1
             return e
         }
         if c == "\"" || c == "'" { return .template(try stringLiteral(quote: c)) }

@@ -49,6 +49,26 @@ final class TemplateTests: XCTestCase {
         }
     }
 
+    /// The tree is bounded: a stored workflow is parsed and evaluated again on every resume, so a
+    /// condition that overflowed the stack would stop the controller each time it starts.
+    func testConditionsAreBoundedInLengthOperatorsAndNesting() throws {
+        let hundred = Array(repeating: "true", count: 101).joined(separator: " && ")
+        XCTAssertTrue(try Condition(hundred).evaluate { _ in "" })
+        let cases: [(String, String)] = [
+            (Array(repeating: "true", count: 102).joined(separator: " && "), "more than 100 operators"),
+            (String(repeating: "!", count: 20_000) + "true", "characters, more than 4096"),
+            (String(repeating: "!", count: 101) + "true", "more than 100 operators"),
+            (String(repeating: "(", count: 17) + "true" + String(repeating: ")", count: 17), "nested deeper than 16"),
+            (Array(repeating: "1 == 1", count: 60).joined(separator: " || "), "more than 100 operators"),
+        ]
+        for (text, fragment) in cases {
+            XCTAssertThrowsError(try Condition(text), String(text.prefix(40))) { e in
+                XCTAssertTrue((e as! TemplateSyntaxError).message.contains(fragment), "\(text.prefix(40)): \(e)")
+            }
+        }
+        XCTAssertNoThrow(try Condition(String(repeating: "(", count: 16) + "true" + String(repeating: ")", count: 16)))
+    }
+
     func testFanOutItems() {
         XCTAssertEqual(FanOutItems.parse("a\n\nb\r\n  \nc"), ["a", "b", "c"])
         XCTAssertEqual(FanOutItems.parse(" [\"x\", 2, true]"), ["x", "2", "true"])
