@@ -353,11 +353,18 @@ public actor Controller {
         return await link.readLog(id: w.id, stream: stream, offset: offset, maxBytes: maxBytes)
     }
 
-    public func output(id: String, path: String, caller: Caller) async throws(ControllerError) -> [UInt8] {
+    /// - Parameter limit: bytes; a larger file is refused (`.invalid`) before it is read whole.
+    public func output(
+        id: String, path: String, caller: Caller, limit: Int = RemoteWorkerLink.maxOutputBytes
+    ) async throws(ControllerError) -> [UInt8] {
         let w = try await workload(id: id, caller: caller)
         guard let node = w.node else { throw .notFound("workload \(id) has no outputs") }
         guard let link = workers[node] else { throw .unavailable("node \(node), which holds the outputs of \(id), is not connected") }
-        do { return try await link.readOutput(id: id, outputDir: w.spec.outputDir, path: path) } catch {
+        do { return try await link.readOutput(id: id, outputDir: w.spec.outputDir, path: path, limit: limit) } catch let e
+            as OutputTooLarge
+        {
+            throw .invalid(e.description, underlying: e)
+        } catch {
             throw .notFound("\(error)", underlying: error)
         }
     }

@@ -74,6 +74,12 @@ public final class RemoteWorkerLink: WorkerLink, Sendable {
     public static let maxOutputBytes = 1 << 30
 
     public func readOutput(id: String, outputDir: String, path: String) async throws -> [UInt8] {
+        try await readOutput(id: id, outputDir: outputDir, path: path, limit: Self.maxOutputBytes)
+    }
+
+    /// The file in chunks; refused at the first reply when the worker reports more than `limit`
+    /// bytes (or when more than `limit` arrive from a worker that reports no size).
+    public func readOutput(id: String, outputDir: String, path: String, limit: Int) async throws -> [UInt8] {
         var out: [UInt8] = []
         while true {
             let r = try await request(
@@ -84,12 +90,14 @@ public final class RemoteWorkerLink: WorkerLink, Sendable {
             guard let bytes = Data(base64Encoded: r.data ?? "") else {
                 throw RemoteWorkerError("node \(node) sent output \(path) that is not base64")
             }
-            out += bytes
             // Held in memory: a sparse file costs an agent nothing and could have any size.
             if let size = r.size, size > Int64(Self.maxOutputBytes) {
                 throw RemoteWorkerError(
                     "output \(path) is \(size) bytes: above the \(Self.maxOutputBytes >> 20) MiB one read holds in memory")
             }
+            if let size = r.size, size > Int64(limit) { throw OutputTooLarge(path: path, size: size, limit: limit) }
+            out += bytes
+            if out.count > limit { throw OutputTooLarge(path: path, size: Int64(out.count), limit: limit) }
             // Done at the size the worker reports (an old worker sends the whole file and no size).
             if bytes.isEmpty || Int64(out.count) >= (r.size ?? Int64(out.count)) { return out }
         }

@@ -36,7 +36,34 @@ public protocol WorkerLink: Sendable {
     /// One output file's bytes. Throws when missing, outside the output directory, or the worker
     /// can't be asked.
     func readOutput(id: String, outputDir: String, path: String) async throws -> [UInt8]
+    /// One output file's bytes when it has at most `limit` bytes; else `OutputTooLarge`, found
+    /// before the file is read whole.
+    func readOutput(id: String, outputDir: String, path: String, limit: Int) async throws -> [UInt8]
     /// The placements the worker should hold: it re-adopts those still running, reports ended and
     /// lost ones as events, and kills any other copy (a stale generation).
     func reconcile(active: [(id: String, generation: Int64)]) async
+}
+
+extension WorkerLink {
+    /// Reads the whole file, then checks it (links that run nothing and hold no files).
+    public func readOutput(id: String, outputDir: String, path: String, limit: Int) async throws -> [UInt8] {
+        let bytes = try await readOutput(id: id, outputDir: outputDir, path: path)
+        guard bytes.count <= limit else { throw OutputTooLarge(path: path, size: Int64(bytes.count), limit: limit) }
+        return bytes
+    }
+}
+
+/// An output file larger than its reader accepts.
+public struct OutputTooLarge: Error, CustomStringConvertible {
+    public let path: String
+    /// Bytes.
+    public let size: Int64
+    /// Bytes.
+    public let limit: Int
+    public init(path: String, size: Int64, limit: Int) {
+        self.path = path
+        self.size = size
+        self.limit = limit
+    }
+    public var description: String { "output \(path) is \(size) bytes, more than the \(limit) bytes this read takes" }
 }

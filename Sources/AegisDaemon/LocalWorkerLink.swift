@@ -47,5 +47,22 @@ struct LocalWorkerLink: WorkerLink {
         let worker = worker
         return try await Self.offPool { try worker.readOutput(workloadID: id, outputDir: outputDir, path: path) }
     }
+    func readOutput(id: String, outputDir: String, path: String, limit: Int) async throws -> [UInt8] {
+        let worker = worker
+        let read = try await Self.offPool {
+            let r = try worker.readOutput(workloadID: id, outputDir: outputDir, path: path, offset: 0, maxBytes: limit + 1)
+            return ReadOutput(bytes: r.bytes, size: r.size)
+        }
+        guard read.size <= Int64(limit), read.bytes.count <= limit else {
+            throw OutputTooLarge(path: path, size: max(read.size, Int64(read.bytes.count)), limit: limit)
+        }
+        return read.bytes
+    }
     func reconcile(active: [(id: String, generation: Int64)]) async { worker.reconcile(active: active) }
+}
+
+/// One bounded read of an output file (bytes read, the file's size).
+private struct ReadOutput: Sendable {
+    let bytes: [UInt8]
+    let size: Int64
 }

@@ -18,19 +18,29 @@ extension WorkflowEngine {
         }
         guard !starts.isEmpty else { return }
         let caller = run.caller
+        // At most `concurrentStarts` at once: each may hold its input files (up to the input cap).
         await withTaskGroup(of: Void.self) { group in
-            for (identity, spec, inputs) in starts {
+            for (n, (identity, spec, inputs)) in starts.enumerated() {
+                if n >= Self.concurrentStarts { await group.next() }
                 group.addTask { await self.start(identity, spec: spec, inputs: inputs, caller: caller) }
             }
         }
     }
 
+    /// Placements submitted at once by one plan (a fan-out's are submitted this many at a time).
+    static let concurrentStarts = 16
+
     /// Submits one placement under its identity; a failure to submit ends the attempt as an error.
     func start(_ identity: PlacementIdentity, spec: WorkloadSpec, inputs: [InputCopy], caller: Caller) async {
         var spec = spec
         do {
+            // Each file is read only when it fits what is left of the input cap (never read whole
+            // first: an output may be up to a gibibyte).
+            var left = controller.maxInputBytes
             for copy in inputs {
-                spec.inputs[copy.path] = try await output(of: copy.source, file: copy.file, caller: caller)
+                let bytes = try await output(of: copy.source, file: copy.file, caller: caller, limit: left)
+                left -= bytes.count
+                spec.inputs[copy.path] = bytes
             }
             let submitted = try await controller.submitSpec(spec, caller: caller, idempotencyKey: identity.description)
             track(submitted.workload.id, identity)
@@ -68,11 +78,12 @@ extension WorkflowEngine {
     }
 
     /// One output file of an earlier placement (the tenant's own: the caller is its tenant).
-    func output(of identity: PlacementIdentity, file: String, caller: Caller) async throws(ControllerError) -> [UInt8] {
+    /// - Parameter limit: bytes; a larger file is refused before it is read.
+    func output(of identity: PlacementIdentity, file: String, caller: Caller, limit: Int) async throws(ControllerError) -> [UInt8] {
         guard let id = await workload(of: identity, tenant: caller.tenant) else {
             throw .notFound("no workload for \(identity)")
         }
-        return try await controller.output(id: id, path: file, caller: caller)
+        return try await controller.output(id: id, path: file, caller: caller, limit: limit)
     }
 
     /// A workload changed: when it is a tracked placement that ended, its report.
@@ -90,13 +101,8 @@ extension WorkflowEngine {
         if w.state != .lost {
             for file in run.workflow.outputsToRead(of: identity.key.step) {
                 do {
-                    let bytes = try await controller.output(id: w.id, path: file, caller: run.caller)
-                    guard bytes.count <= WorkflowLimits.maxReadOutputBytes else {
-                        logger.notice(
-                            "output too large to read into the run",
-                            metadata: ["workload": "\(w.id)", "file": "\(file)", "bytes": "\(bytes.count)"])
-                        continue
-                    }
+                    let bytes = try await controller.output(
+                        id: w.id, path: file, caller: run.caller, limit: WorkflowLimits.maxReadOutputBytes)
                     outputs[file] = String(decoding: bytes, as: UTF8.self)
                 } catch {
                     logger.notice("output not read", metadata: ["workload": "\(w.id)", "file": "\(file)", "error": "\(error)"])

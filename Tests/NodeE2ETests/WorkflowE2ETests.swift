@@ -107,4 +107,28 @@ final class WorkflowE2ETests: SingleNodeTestCase {
             XCTAssertEqual(w.generation, 1, "\(w.spec.name) \(w.id) was not placed again")
         }
     }
+
+    func testAnOutputLargerThanTheInputCapIsRefusedBeforeItIsRead() throws {
+        let file = try write(
+            """
+            apiVersion: aegis/v1
+            kind: Workflow
+            name: big
+            steps:
+              - name: a
+                agent: {runtime: command, command: [/bin/sh, -c, "head -c 40000000 /dev/zero > output/big.bin"]}
+                outputs: [big.bin]
+              - name: b
+                dependencies: [a]
+                inputs: [{from: {step: a, path: big.bin}, path: in.bin}]
+                agent: {runtime: command, command: [/bin/true]}
+            """)
+        let r = try node.cli(["workflow", "run", file, "--wait"], timeout: 120)
+        let id = r.stdout.split(separator: "\n").first.map(String.init) ?? ""
+        let (phase, steps) = try instances(id)
+        XCTAssertEqual(phase, "failed")
+        XCTAssertEqual(steps.map(\.phase), ["succeeded", "failed"])
+        let shown = try node.cli(["workflow", "describe", id]).stdout
+        XCTAssertTrue(shown.contains("40000000 bytes, more than the 16777216 bytes"), shown)
+    }
 }
