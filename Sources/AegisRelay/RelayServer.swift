@@ -130,7 +130,11 @@ public final class RelayServer: Service, Sendable {
         let path = head.path.map { $0.split(separator: "?", maxSplits: 1).first.map(String.init) ?? $0 } ?? ""
         guard path == RelayConfiguration.path else { return await refuse(channel, .notFound, "not-found", path) }
         let scheme = RelayConfiguration.authorizationScheme + " "
-        guard let authorization = head.headerFields[.authorization], authorization.hasPrefix(scheme) else {
+        // The scheme in any case (RFC 9110 §11.1).
+        guard let authorization = head.headerFields[.authorization],
+            authorization.utf8.count > scheme.utf8.count,
+            authorization.prefix(scheme.count).lowercased() == scheme.lowercased()
+        else {
             return await refuse(channel, .unauthorized, "missing-ticket", "no Authorization: \(scheme)<ticket>")
         }
         let ticket: RelayTicket

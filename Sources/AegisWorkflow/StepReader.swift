@@ -52,6 +52,11 @@ struct StepReader {
         if type == "agent" {
             let agentField = try f.required("agent", hint: " (the agent spec: runtime, script or file, resources, …)")
             let spec = try ManifestParser.parseEmbedded(agentField, name: name, inputs: uploads[name] ?? [:], defaultTenant: tenant)
+            if spec.network == .host {
+                // Refused at load, not when the step starts: steps run as the workflow's tenant.
+                throw (try agentField.pairs().first { $0.key == "network" }?.value ?? agentField).error(
+                    "network: host is not allowed in a workflow step (steps run as the tenant; host networking is admin-only)")
+            }
             let hasScript = try agentField.pairs().contains { $0.key == "script" }
             parsed.step.kind = .agent(spec, scriptPath: hasScript ? "main." + RuntimeCommands.scriptExtension(for: spec.runtime) : nil)
             parsed.templateSites = try templateSites(in: agentField, top: true)
@@ -122,7 +127,7 @@ struct StepReader {
             let m = try item.mapping(allowed: ["from", "path"])
             let from = try outputRef(try m.required("from", hint: " ({step: NAME, path: FILE})"))
             let pathField = try m.required("path", hint: " (where the file goes in the working directory)")
-            let path = try relativePath(pathField, what: "input path")
+            let path = try relativePath(pathField, what: "input")
             if parsed.step.inputs.contains(where: { $0.path == path }) { throw pathField.error("\(path) is the path of another input") }
             if case .agent(let spec, _) = parsed.step.kind {
                 if spec.inputs[path] != nil { throw pathField.error("\(path) is also an uploaded file or the script") }

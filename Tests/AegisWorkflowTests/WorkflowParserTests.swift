@@ -119,6 +119,10 @@ final class WorkflowParserTests: XCTestCase {
             (Fixtures.steps("  - name: a\n    when: \"{{steps.a.exitCode}} = 0\"\n    \(echo)\n"), "steps[0].when", "compare with =="),
             (Fixtures.steps("  - name: a\n    timeout: 10x\n    \(echo)\n"), "steps[0].timeout", "is not a duration"),
             (
+                Fixtures.steps("  - name: a\n    agent: {runtime: command, command: [x], network: host}\n"), "steps[0].agent.network",
+                "not allowed in a workflow step"
+            ),
+            (
                 Fixtures.steps("  - name: a\n    agent: {runtime: command, command: [x], resources: {memory: 12x}}\n"),
                 "steps[0].agent.resources.memory", "is not a memory quantity"
             ),
