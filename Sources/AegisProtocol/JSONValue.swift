@@ -52,7 +52,7 @@ public enum JSONValue: Sendable, Equatable, Hashable {
         switch self {
         case .null: return "null"
         case .bool(let b): return "boolean \(b)"
-        case .number(let n): return "number \(n)"
+        case .number(let n): return "number \(n.count > 40 ? n.prefix(40) + "…" : n)"  // an error never echoes a whole document
         case .string: return "string"
         case .array: return "array"
         case .object: return "object"

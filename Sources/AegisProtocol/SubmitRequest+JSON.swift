@@ -73,7 +73,9 @@ struct JSONFields {
         guard case let .number(text) = v else { throw Self.mismatch("an integer", v, path + [AnyCodingKey(name)]) }
         guard let n = Int(text) else {
             throw .dataCorrupted(
-                .init(codingPath: path + [AnyCodingKey(name)], debugDescription: "number \(text) is not an integer of 64 bits"))
+                .init(
+                    codingPath: path + [AnyCodingKey(name)],
+                    debugDescription: "number \(JSONValue.number(text).kindDescription.dropFirst(7)) is not an integer of 64 bits"))
         }
         return n
     }

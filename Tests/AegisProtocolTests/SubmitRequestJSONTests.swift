@@ -34,6 +34,10 @@ final class SubmitRequestJSONTests: XCTestCase {
             (#"{"run":{"command":[],"gpus":"2"}}"#, "run.gpus: expected an integer, found string"),
             (#"{"run":{"command":[],"gpus":1.5}}"#, "run.gpus: number 1.5 is not an integer of 64 bits"),
             (#"{"inputs":{"a":5}}"#, "inputs.a: expected a string, found number 5"),
+            (
+                #"{"run":{"command":[],"gpus":"# + String(repeating: "9", count: 5000) + "}}",
+                "run.gpus: number " + String(repeating: "9", count: 40) + "… is not an integer of 64 bits"
+            ),
             (#"{"run":[]}"#, "run: expected an object, found array"),
             (#"[]"#, ": expected an object, found array"),
             (#"{"run":"#, ": not JSON: line 1, column 8: unexpected end of input, expected a value"),
