@@ -1,5 +1,5 @@
 // WorkflowRoutes.swift — the workflow API (AegisProtocol/Workflows.swift) over the controller's
-// `WorkflowEngine`: submit, list, describe, cancel, approve and reject. Another tenant's workflow
+// `WorkflowEngine`: submit, list, describe, cancel, retry, approve and reject. Another tenant's workflow
 // is 404, as for workloads.
 import AegisControl
 import AegisProtocol
@@ -50,6 +50,12 @@ extension APIServer {
             try await respond {
                 let c = try await caller(req, controller)
                 return json(try await engine.cancel(id: try ctx.parameters.require("id"), caller: c))
+            }
+        }
+        v1.post("workflows/:id/retry") { req, ctx in
+            try await respond {
+                let c = try await caller(req, controller)
+                return json(try await engine.retry(id: try ctx.parameters.require("id"), caller: c))
             }
         }
         for (verb, approve) in [("approve", true), ("reject", false)] {

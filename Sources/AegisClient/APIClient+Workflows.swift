@@ -25,6 +25,12 @@ extension APIClient {
         try await call(.POST, "/v1/workflows/\(percentEncode(id))/cancel", body: Optional<String>.none)
     }
 
+    /// POST /v1/workflows/{id}/retry: runs its failed, skipped and cancelled steps again.
+    /// Errors: ErrorBody 404, 409 (not failed or cancelled).
+    public func retryWorkflow(id: String) async throws -> WorkflowInfo {
+        try await call(.POST, "/v1/workflows/\(percentEncode(id))/retry", body: Optional<String>.none)
+    }
+
     /// POST /v1/workflows/{id}/approve/{step} (or reject). Errors: ErrorBody 404, 409 (not waiting).
     public func decideWorkflow(id: String, step: String, approve: Bool) async throws -> WorkflowInfo {
         let verb = approve ? "approve" : "reject"

@@ -4,6 +4,7 @@
 //   GET    /v1/workflows[?phase=running]       → WorkflowList
 //   GET    /v1/workflows/{id}                  → WorkflowDetail
 //   POST   /v1/workflows/{id}/cancel           → WorkflowInfo
+//   POST   /v1/workflows/{id}/retry            → WorkflowInfo (409 unless failed or cancelled)
 //   POST   /v1/workflows/{id}/approve/{step}   → WorkflowInfo
 //   POST   /v1/workflows/{id}/reject/{step}    → WorkflowInfo
 

@@ -178,10 +178,12 @@ struct StepPlanner {
 
     func retryOrFail(_ key: InstanceKey, _ inst: InstanceState) -> WorkflowAction {
         let outcome = inst.lastOutcome ?? .error("no outcome recorded")
-        guard let policy = step.retry, let kind = outcome.retryKind, policy.on.contains(kind), inst.attempt <= policy.limit else {
+        guard let policy = step.retry, let kind = outcome.retryKind, policy.on.contains(kind), inst.attemptsThisRun <= policy.limit
+        else {
             return .fail(key, .attempt(outcome))
         }
-        return .scheduleRetry(key, attempt: inst.attempt + 1, at: now + policy.backoff.delayMilliseconds(retry: inst.attempt))
+        let delay = policy.backoff.delayMilliseconds(retry: inst.attemptsThisRun)
+        return .scheduleRetry(key, attempt: inst.attempt + 1, at: now + delay)
     }
 }
 

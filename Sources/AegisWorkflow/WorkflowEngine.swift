@@ -36,6 +36,8 @@ public actor WorkflowEngine {
     var workloads: [PlacementIdentity: String] = [:]
     /// Runs whose state could not be persisted: read again from the store at the next tick.
     var reload: Set<String> = []
+    /// Runs a `retry` call is taking up again (one at a time).
+    var retrying: Set<String> = []
 
     /// - Parameter store: the controller's store (the engine keeps its runs there).
     public init(controller: Controller, store: any ControlStateStore, logger: Logger = Logger(label: "aegis.workflow")) {
@@ -139,6 +141,34 @@ public actor WorkflowEngine {
             throw .conflict("step \(step) of workflow \(id) is not waiting for approval (it is \(phase.rawValue))")
         }
         await report(approve ? .approved(step: step) : .rejected(step: step), to: id)
+        return try await current(id, caller: caller)
+    }
+
+    /// `POST /v1/workflows/{id}/retry`: runs a failed or cancelled workflow again — its failed,
+    /// skipped and cancelled steps as new attempts (new placement identities); succeeded steps
+    /// stay and never run again (`WorkflowState.retry`).
+    /// - Throws: 404 (also another tenant's); 409 unless the workflow ended failed or cancelled.
+    public func retry(id: String, caller: Caller) async throws(ControllerError) -> WorkflowInfo {
+        guard !retrying.contains(id) else { throw .conflict("workflow \(id) is being retried") }
+        retrying.insert(id)
+        defer { retrying.remove(id) }
+        var run = try await run(id, caller: caller)
+        guard runs[id] == nil, run.state.isRetryable else {
+            throw .conflict("workflow \(id) is \(run.state.phase.rawValue): only a failed or cancelled workflow can be retried")
+        }
+        let now = Self.now()
+        let reset = run.state.retry(run.workflow, at: now)
+        do {
+            try await store.updateWorkflow(
+                id: id, state: try WorkflowStateCoding.encode(run.state), phase: run.state.phase, updatedAtMs: now, finishedAtMs: nil)
+        } catch {
+            throw Self.storeFailure(error, "store the retry of workflow \(id)")
+        }
+        logger.info(
+            "workflow retried",
+            metadata: ["workflow": "\(id)", "retry": "\(run.state.retries ?? 0)", "instances": "\(reset.count)"])
+        runs[id] = run
+        await advance(id)
         return try await current(id, caller: caller)
     }
 

@@ -37,7 +37,7 @@ public enum WorkflowPlanner {
         guard state.phase == .running else { return plan }
         let inExit = state.mainOutcome != nil
         if !inExit, state.stopping == nil, let t = workflow.timeoutSeconds {
-            let deadline = state.startedAt + Milliseconds(t) * 1000
+            let deadline = state.runStartedAt + Milliseconds(t) * 1000
             if now >= deadline {
                 plan.actions.append(.stopWorkflow(.workflowTimeout))
                 return plan

@@ -41,10 +41,10 @@ struct WorkflowRun: Sendable {
             finishedAtMs: state.finishedAt, instances: counts)
     }
 
-    /// Every instance in manifest order, items by index.
+    /// Every instance in DAG order (`Workflow.dagOrder`), items by index.
     var instanceKeys: [(key: InstanceKey, state: InstanceState)] {
         var out: [(InstanceKey, InstanceState)] = []
-        for step in workflow.allSteps {
+        for step in workflow.dagOrder {
             guard let s = state.steps[step.name] else { continue }
             for (i, inst) in s.instances.enumerated() { out.append((InstanceKey(step: step.name, item: s.items == nil ? nil : i), inst)) }
         }

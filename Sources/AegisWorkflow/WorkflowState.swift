@@ -112,8 +112,14 @@ public struct InstanceState: Codable, Equatable, Sendable {
     public var failure: FailureReason?
     public var skip: SkipReason?
     public var stopRequested: StopReason?
+    /// Attempts made before the workflow's last `aegis workflow retry` (nil: none): `retry.limit`
+    /// and back-off count the attempts after them.
+    public var priorAttempts: Int?
 
     public init() {}
+
+    /// Attempts of this run of the workflow (after its last `aegis workflow retry`).
+    public var attemptsThisRun: Int { attempt - (priorAttempts ?? 0) }
 }
 
 /// A step settled as a whole, before (or without) instances of its own.
@@ -146,6 +152,13 @@ public struct WorkflowState: Codable, Equatable, Sendable {
     /// Set when the main steps are done and the onExit steps run: the outcome of the main steps.
     public var mainOutcome: WorkflowPhase?
     public var finishedAt: Milliseconds?
+    /// `aegis workflow retry`s so far (nil: none).
+    public var retries: Int?
+    /// When the last retry began (ms since the epoch): the workflow's `timeout` runs from it.
+    public var retriedAt: Milliseconds?
+
+    /// Where the workflow's `timeout` runs from: its start, or its last retry.
+    public var runStartedAt: Milliseconds { retriedAt ?? startedAt }
 
     public init(workflow: Workflow, id: String, startedAt: Milliseconds) {
         workflowID = id
