@@ -1,7 +1,7 @@
 // WorkflowE2ETests.swift — workflows on a real `aegis up` node through the CLI: a planner's output
 // file fans out into agents and reaches a reducer as an input, run after run (the outputs are read
 // the moment each step ends); and a node killed with SIGKILL while the fan-out runs resumes the
-// workflow after its restart, each step started exactly once.
+// workflow after its restart, each step started exactly once; `aegis workflow logs [-f]`.
 import AegisProtocol
 import Foundation
 import XCTest
@@ -66,6 +66,29 @@ final class WorkflowE2ETests: SingleNodeTestCase {
             let work = try XCTUnwrap(steps[1].workload)
             XCTAssertEqual(try node.cli(["logs", work]).stdout, "worked on a\n")
         }
+    }
+
+    /// `aegis workflow logs`: every step's lines prefixed, in DAG order; one step; and -f from the
+    /// start of a run until its end.
+    func testWorkflowLogsPrefixEachStepsLinesAndFollowUntilTheEnd() throws {
+        let file = try write(Self.manifest(items: ["a", "b"], workSeconds: 0.5))
+        let started = try node.cli(["workflow", "run", file])
+        XCTAssertEqual(started.status, 0, started.stderr)
+        let id = started.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let followed = try node.cli(["workflow", "logs", id, "-f"], timeout: 120)
+        XCTAssertEqual(followed.status, 0, followed.stderr)
+        XCTAssertEqual(try instances(id).phase, "succeeded", "-f returns once the workflow has ended")
+        let expected = ["[plan] hello", "[work 0] worked on a", "[work 1] worked on b", #"[reduce] reduced ["a", "b"]"#]
+        XCTAssertEqual(Set(followed.stdout.split(separator: "\n").map(String.init)), Set(expected), followed.stdout)
+
+        let all = try node.cli(["workflow", "logs", id])
+        XCTAssertEqual(all.status, 0, all.stderr)
+        XCTAssertEqual(all.stdout, expected.joined(separator: "\n") + "\n")
+        let work = try node.cli(["workflow", "logs", id, "work"])
+        XCTAssertEqual(work.stdout, "[work 0] worked on a\n[work 1] worked on b\n")
+        let missing = try node.cli(["workflow", "logs", id, "nope"])
+        XCTAssertNotEqual(missing.status, 0)
+        XCTAssertTrue(missing.stderr.contains("no step \"nope\""), missing.stderr)
     }
 
     func testANodeKilledDuringTheFanOutResumesTheWorkflowAndStartsEachStepOnce() throws {

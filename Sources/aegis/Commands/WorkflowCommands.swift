@@ -1,4 +1,4 @@
-// WorkflowCommands.swift — `aegis workflow run|ls|describe|cancel|approve|reject`.
+// WorkflowCommands.swift — `aegis workflow run|ls|describe|logs|cancel|retry|approve|reject`.
 import AegisClient
 import AegisProtocol
 import ArgumentParser
@@ -6,7 +6,7 @@ import ArgumentParser
 struct WorkflowCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "workflow", abstract: "Workflows: DAGs of agent steps, run durably by the controller.",
-        subcommands: [RunWorkflow.self, List.self, Show.self, Cancel.self, Approve.self, Reject.self])
+        subcommands: [RunWorkflow.self, List.self, Show.self, Logs.self, Cancel.self, Retry.self, Approve.self, Reject.self])
 
     enum DescribeFormat: String, ExpressibleByArgument, CaseIterable {
         case text, dot, json, yaml
@@ -90,6 +90,41 @@ struct WorkflowCommand: AsyncParsableCommand {
             try await runVerb {
                 let info = try await connection.client().cancelWorkflow(id: id)
                 writeStdout("workflow \(info.id) \(info.phase == .running ? "cancelling" : info.phase.rawValue)\n")
+            }
+        }
+    }
+
+    struct Logs: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print the logs of a workflow's steps, each line prefixed [STEP ITEM] (-f: follow until the workflow ends).")
+
+        @OptionGroup var connection: ConnectionOptions
+        @Flag(name: [.short, .long], help: "Follow the running steps (and those still to start) until the workflow ends.")
+        var follow = false
+        @Argument(help: "Workflow ID.") var id: String
+        @Argument(help: "Only this step.") var step: String?
+
+        func run() async throws {
+            try await runVerb {
+                let logs = try WorkflowLogs(client: connection.client(), id: id, step: step) { stream, text in
+                    if stream == .stderr { writeStderr(text) } else { writeStdout(text) }
+                }
+                if follow { try await logs.follow() } else { try await logs.printOnce() }
+            }
+        }
+    }
+
+    struct Retry: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Run a failed or cancelled workflow's failed, skipped and cancelled steps again (succeeded steps stay).")
+
+        @OptionGroup var connection: ConnectionOptions
+        @Argument(help: "Workflow ID.") var id: String
+
+        func run() async throws {
+            try await runVerb {
+                let info = try await connection.client().retryWorkflow(id: id)
+                writeStdout("workflow \(info.id) \(info.phase.rawValue)\n")
             }
         }
     }
