@@ -8,6 +8,7 @@ import AegisControl
 import AegisMetrics
 import AegisProtocol
 import AegisStore
+import AegisWorkflow
 import AsyncHTTPClient
 import Foundation
 import Hummingbird
@@ -26,8 +27,10 @@ final class APIFixture: Sendable {
     private let group: ServiceGroup
     private let task: Task<Void, any Error>
 
-    init(controller: Controller) async throws {
+    /// - Parameter engine: when given, the /v1/workflows routes are served by it too.
+    init(controller: Controller, engine: WorkflowEngine? = nil) async throws {
         let router = APIServer.router(controller: controller)
+        if let engine { APIServer.workflowRoutes(router, controller: controller, engine: engine) }
         let inner = router.buildResponder()
         let log = acceptLog
         let responder = CallbackResponder<BasicRequestContext> { request, context in
