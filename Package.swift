@@ -316,6 +316,12 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Benchmarks/submit-bench"),
+        // The workflow engine: step hand-off, a 1,000-item fan-out vs direct submissions, resume with
+        // 10,000 finished steps on record (in-process controller, SQLite, fake workers).
+        .executableTarget(
+            name: "workflow-bench",
+            dependencies: ["AegisControl", "AegisWorkflow", "AegisStore", "AegisProtocol", .product(name: "Logging", package: "swift-log")],
+            path: "Benchmarks/workflow-bench"),
         // One scrape of the controller's /metrics with 5,000 nodes and 50,000 workloads in its SQLite store.
         .executableTarget(
             name: "scrape-bench",
