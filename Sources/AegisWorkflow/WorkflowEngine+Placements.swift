@@ -110,7 +110,26 @@ extension WorkflowEngine {
             }
         }
         queued[identity.workflowID, default: []].append(.finished(identity, Self.outcome(of: w), outputs: outputs))
-        await advance(identity.workflowID)
+        advanceSoon(identity.workflowID)
+    }
+
+    /// Advances the run in a task of its own rather than in the caller's (the loop following
+    /// workload changes): the ends that arrive while it persists the state are applied together
+    /// in its next round — one write of the state for many ends of a fan-out, not one each.
+    func advanceSoon(_ id: String) {
+        if advancing.contains(id) {
+            dirty.insert(id)
+            return
+        }
+        guard scheduled.insert(id).inserted else { return }
+        Task {
+            await self.runScheduled(id)
+        }
+    }
+
+    private func runScheduled(_ id: String) async {
+        scheduled.remove(id)
+        await advance(id)
     }
 
     /// How an ended workload's attempt ended, as the planner counts it.

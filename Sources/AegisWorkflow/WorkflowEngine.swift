@@ -36,6 +36,8 @@ public actor WorkflowEngine {
     var workloads: [PlacementIdentity: String] = [:]
     /// Runs whose state could not be persisted: read again from the store at the next tick.
     var reload: Set<String> = []
+    /// Runs an `advanceSoon` task will advance.
+    var scheduled: Set<String> = []
     /// Runs a `retry` call is taking up again (one at a time).
     var retrying: Set<String> = []
 
