@@ -22,6 +22,10 @@ extension WorkflowEngine {
                     await self.wakeDue()
                 }
             }
+            // Each `advanceSoon` as a task of this group (ends when the loop is cancelled).
+            for await id in advanceRequests {
+                group.addTask { await self.runScheduled(id) }
+            }
         }
     }
 

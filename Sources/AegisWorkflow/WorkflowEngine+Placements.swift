@@ -122,12 +122,10 @@ extension WorkflowEngine {
             return
         }
         guard scheduled.insert(id).inserted else { return }
-        Task {
-            await self.runScheduled(id)
-        }
+        advanceRequested.yield(id)
     }
 
-    private func runScheduled(_ id: String) async {
+    func runScheduled(_ id: String) async {
         scheduled.remove(id)
         await advance(id)
     }

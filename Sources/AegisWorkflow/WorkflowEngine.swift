@@ -40,12 +40,16 @@ public actor WorkflowEngine {
     var scheduled: Set<String> = []
     /// Runs a `retry` call is taking up again (one at a time).
     var retrying: Set<String> = []
+    /// Runs to advance in a task of their own, started by `run()`'s task group (which owns them).
+    let advanceRequests: AsyncStream<String>
+    let advanceRequested: AsyncStream<String>.Continuation
 
     /// - Parameter store: the controller's store (the engine keeps its runs there).
     public init(controller: Controller, store: any ControlStateStore, logger: Logger = Logger(label: "aegis.workflow")) {
         self.controller = controller
         self.store = store
         self.logger = logger
+        (advanceRequests, advanceRequested) = AsyncStream<String>.makeStream()
     }
 
     static func now() -> Milliseconds { ControlStore.nowMs() }
