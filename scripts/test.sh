@@ -9,7 +9,8 @@ scripts/install-deps.sh --vm
 # Layering and formatting first: they take seconds and name the file and line.
 scripts/check-layers.sh
 swift format lint --strict --recursive --configuration .swift-format Sources Tests \
-    Benchmarks/aegis-bench Benchmarks/lease-bench Benchmarks/placement-bench Benchmarks/submit-bench Benchmarks/scrape-bench
+    Benchmarks/aegis-bench Benchmarks/lease-bench Benchmarks/placement-bench Benchmarks/submit-bench Benchmarks/scrape-bench \
+    Benchmarks/workflow-bench
 export AEGIS_VM_TESTS=1
 swift build --build-tests
 swift test --skip-build "$@"
