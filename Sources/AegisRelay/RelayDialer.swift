@@ -74,7 +74,7 @@ public final class RelayDialer: Service, Sendable {
     private let statusState = Mutex(RelayDialerStatus())
     /// Back-off: the attempt index of the next wait (nil: dial at once), and the relay to try first.
     private let schedule = Mutex<(nextWait: Int?, preferred: Int)>((nil, 0))
-    private let port = Mutex<(value: Int?, waiters: [CheckedContinuation<Int, any Error>])>((nil, []))
+    private let port = BoundPort()
 
     public init(configuration: RelayDialerConfiguration, logger: Logger) {
         self.configuration = configuration
@@ -85,16 +85,7 @@ public final class RelayDialer: Service, Sendable {
     public var status: RelayDialerStatus { statusState.withLock { $0 } }
 
     /// The loopback port to dial (`https://127.0.0.1:PORT` for ControllerSession), once bound.
-    public func localPort() async throws -> Int {
-        try await withCheckedThrowingContinuation { c in
-            let ready: Int? = port.withLock { p in
-                if let v = p.value { return v }
-                p.waiters.append(c)
-                return nil
-            }
-            if let ready { c.resume(returning: ready) }
-        }
-    }
+    public func localPort() async throws -> Int { try await port.wait() }
 
     public func run() async throws {
         let listen = configuration.listen
@@ -126,14 +117,7 @@ public final class RelayDialer: Service, Sendable {
         }
     }
 
-    private func resolvePort(_ result: Result<Int, any Error>) {
-        let waiters = port.withLock { p in
-            if case .success(let v) = result { p.value = v }
-            defer { p.waiters = [] }
-            return p.waiters
-        }
-        for w in waiters { w.resume(with: result) }
-    }
+    private func resolvePort(_ result: Result<Int, any Error>) { port.settle(result) }
 
     /// One local connection: rounds over the relays (with back-off between them) until one opens
     /// a session, then bytes both ways until it ends. The local connection then closes.

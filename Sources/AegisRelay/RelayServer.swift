@@ -39,7 +39,7 @@ public final class RelayServer: Service, Sendable {
     public let table = RelaySessionTable()
     let logger: Logger
     private let counterState = Mutex(RelayCounters())
-    private let port = Mutex<(value: Int?, waiters: [CheckedContinuation<Int, any Error>])>((nil, []))
+    private let port = BoundPort()
 
     public init(configuration: RelayConfiguration, logger: Logger) {
         self.configuration = configuration
@@ -50,16 +50,7 @@ public final class RelayServer: Service, Sendable {
     public var counters: RelayCounters { counterState.withLock { $0 } }
 
     /// The port the listener is bound to, once it is (waits for it).
-    public func listeningPort() async throws -> Int {
-        try await withCheckedThrowingContinuation { c in
-            let ready: Int? = port.withLock { p in
-                if let v = p.value { return v }
-                p.waiters.append(c)
-                return nil
-            }
-            if let ready { c.resume(returning: ready) }
-        }
-    }
+    public func listeningPort() async throws -> Int { try await port.wait() }
 
     public func run() async throws {
         let c = configuration
@@ -91,22 +82,11 @@ public final class RelayServer: Service, Sendable {
     }
 
     private func bound(_ value: Int) {
-        let waiters = port.withLock { p in
-            p.value = value
-            defer { p.waiters = [] }
-            return p.waiters
-        }
-        for w in waiters { w.resume(returning: value) }
+        port.settle(.success(value))
         logger.info("relay listening", metadata: ["port": "\(value)", "upstreams": "\(configuration.upstreams)"])
     }
 
-    private func failWaiters() {
-        let waiters = port.withLock { p in
-            defer { p.waiters = [] }
-            return p.waiters
-        }
-        for w in waiters { w.resume(throwing: CancellationError()) }
-    }
+    private func failWaiters() { port.settle(.failure(CancellationError())) }
 
     private func refuse(
         _ channel: any Channel, _ status: HTTPResponseStatus, _ reason: String, _ detail: String
